@@ -1,0 +1,110 @@
+"""The ASGI application: routes, error handling, and process start-up.
+
+``create_app()`` reads the settings from the environment so that every
+uvicorn worker process builds the same app (``quark serve`` exports them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from quark import errors
+from quark.api import discovery, openapi
+from quark.api.definitions.core import MAC_ADDRESS_RANGE, NETWORK, PORT, SUBNET
+from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
+from quark.api.middleware import QuarkMiddleware
+from quark.api.resources import CollectionRoutes
+from quark.api.responses import json_response
+from quark.config import Settings, load_settings
+from quark.db import migrate
+from quark.db.engine import Database
+from quark.services.mac_ranges import ensure_default_range
+from quark.services.registry import Services, build_services
+
+LOG = logging.getLogger(__name__)
+
+
+def _service(name: str):
+    def get(request: Request):
+        return getattr(request.app.state.services, name)
+
+    return get
+
+
+async def openapi_json(request: Request) -> Response:
+    return json_response(openapi.document())
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return json_response(error_body("HTTPMethodNotAllowed", "The server could not comply with the request since "
+                                        "it is either malformed or otherwise incorrect."), 405)
+    if exc.status_code == 404:
+        return json_response(error_body("HTTPNotFound", "The resource could not be found."), 404)
+    return json_response(error_body("HTTPBadRequest", str(exc.detail)), exc.status_code)
+
+
+def build_routes() -> list[Route]:
+    routes = list(discovery.ROUTES)
+    routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
+    for resource, name in ((NETWORK, "networks"), (SUBNET, "subnets"), (PORT, "ports"),
+                           (MAC_ADDRESS_RANGE, "mac_ranges")):
+        routes += CollectionRoutes(resource, _service(name)).routes()
+    return routes
+
+
+async def prepare_database(db: Database, settings: Settings) -> None:
+    """SQLite files are migrated on start; server databases must already be current."""
+    if db.dialect == "sqlite":
+        current = await migrate.current_revision(db)
+        if current != migrate.head_revision():
+            await db.engine.dispose()
+            import asyncio
+
+            await asyncio.to_thread(migrate.upgrade, str(db.url.render_as_string(hide_password=False)))
+    await migrate.check_current(db)
+    await ensure_default_range(db, settings.default_mac_range)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        nonlocal services
+        if services is None:
+            db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
+                          max_overflow=settings.db_max_overflow)
+            await prepare_database(db, settings)
+            services = build_services(db, settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await services.db.dispose()
+
+    app = Starlette(
+        routes=build_routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            errors.QuarkError: quark_error_handler,
+            HTTPException: http_exception,
+            Exception: unexpected_error_handler,
+        },
+    )
+    app.state.settings = settings
+    app.add_middleware(QuarkMiddleware)
+    return app
+
+
+def app_factory() -> Starlette:
+    """Entry point for uvicorn workers (``--factory``)."""
+    return create_app()

@@ -1,0 +1,134 @@
+"""Request bodies checked against a resource's attribute map.
+
+The checks and their messages are Neutron's (contract §1.2), in its order:
+wrapper key, unknown attributes, attributes not allowed in POST/PUT,
+required attributes, value conversion, then attribute policy (403).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quark import errors
+from quark.api.definitions.base import UNSET, Resource
+from quark.context import Context
+
+# Attributes that POST accepts on these resources even though they are not
+# otherwise writable (contract §3: tags only on port create).
+POST_TAGS = frozenset({"port"})
+
+
+def _bad(msg: str) -> errors.HTTPBadRequest:
+    return errors.HTTPBadRequest(msg=msg)
+
+
+def unwrap(resource: Resource, body: Any, *, allow_bulk: bool) -> tuple[list[Any], bool]:
+    """The item(s) of a request body, and whether it was a bulk request."""
+    if not isinstance(body, dict) or not body:
+        raise _bad("Resource body required")
+    if resource.name in body:
+        if len(body) > 1:
+            extra = sorted(k for k in body if k != resource.name)
+            raise _bad(f"Unrecognized attribute(s) '{', '.join(extra)}'")
+        return [body[resource.name]], False
+    if allow_bulk and resource.body_collection in body:
+        items = body[resource.body_collection]
+        if not isinstance(items, list):
+            raise _bad(f"Unable to find '{resource.name}' in request body")
+        if not items:
+            raise _bad("Resources required")
+        if not resource.bulk:
+            raise _bad(f"Bulk operation not supported for {resource.collection}")
+        return items, True
+    raise _bad(f"Unable to find '{resource.name}' in request body")
+
+
+def _convert(resource: Resource, name: str, value: Any) -> Any:
+    attr = resource.by_name[name]
+    if value is None and attr.nullable:
+        return None
+    if attr.convert is None:
+        return value
+    try:
+        return attr.convert(value)
+    except ValueError as exc:
+        raise _bad(f"Invalid input for {name}. Reason: {exc}.") from None
+
+
+def _check_policy(resource: Resource, item: dict, ctx: Context, action: str) -> None:
+    for name in item:
+        attr = resource.by_name.get(name)
+        if attr is None or not attr.admin_write or ctx.is_admin:
+            continue
+        if name.startswith("binding:") and ctx.is_service:
+            continue
+        raise errors.PolicyNotAuthorized(action=f"rule:{action}_{resource.name}:{name}")
+
+
+def parse_create(resource: Resource, body: Any, ctx: Context) -> tuple[list[dict], bool]:
+    items, bulk = unwrap(resource, body, allow_bulk=True)
+    return [parse_create_item(resource, item, ctx) for item in items], bulk
+
+
+def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: frozenset[str] = frozenset()) -> dict:
+    if not isinstance(item, dict):
+        raise _bad(f"Unable to find '{resource.name}' in request body")
+    allowed_tags = resource.name in POST_TAGS
+    unknown = sorted(k for k in item if k not in resource.by_name and k not in extra)
+    if unknown:
+        raise _bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    for name in item:
+        if name in extra:
+            continue
+        if not resource.by_name[name].post and not (name == "tags" and allowed_tags):
+            raise _bad(f"Attribute '{name}' not allowed in POST")
+    for attr in resource.attributes:
+        if attr.required and attr.name not in item:
+            raise _bad(f"Failed to parse request. Required attribute '{attr.name}' not specified")
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        if name in extra:
+            out[name] = value
+        elif name == "tags":
+            out[name] = _tags(value)
+        else:
+            out[name] = _convert(resource, name, value)
+    for attr in resource.attributes:
+        if attr.post and attr.name not in out and attr.default is not UNSET:
+            default = attr.default
+            out[attr.name] = list(default) if isinstance(default, list) else default
+    _check_policy(resource, {k: v for k, v in item.items()}, ctx, "create")
+    return out
+
+
+def parse_update(resource: Resource, body: Any, ctx: Context) -> dict:
+    items, _ = unwrap(resource, body, allow_bulk=False)
+    item = items[0]
+    if not isinstance(item, dict):
+        raise _bad(f"Unable to find '{resource.name}' in request body")
+    unknown = sorted(k for k in item if k not in resource.by_name)
+    if unknown:
+        raise _bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    for name in item:
+        if not resource.by_name[name].put:
+            raise _bad(f"Cannot update read-only attribute {name}")
+    out = {name: _convert(resource, name, value) for name, value in item.items()}
+    _check_policy(resource, item, ctx, "update")
+    return out
+
+
+def _tags(value: Any) -> list[str]:
+    from quark.api import validators
+
+    if not isinstance(value, list):
+        raise _bad(f"Invalid input for tags. Reason: '{value}' is not a list.")
+    try:
+        return [validators.tag(t) for t in value]
+    except ValueError as exc:
+        raise _bad(f"Invalid input for tags. Reason: {exc}.") from None
+
+
+def parse_tags_body(body: Any) -> list[str]:
+    if not isinstance(body, dict) or "tags" not in body:
+        raise _bad("Invalid tags body: expected {\"tags\": [...]}")
+    return _tags(body["tags"])

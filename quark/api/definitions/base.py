@@ -1,0 +1,118 @@
+"""Declarative attribute maps: one source for body checks, filters, sorting,
+field selection, policy on attributes, and the OpenAPI document.
+
+A resource module lists its attributes as ``Attr`` values; nothing else in
+the API layer knows attribute names except where a rule needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from quark.api import validators as v
+
+
+class _Unset:
+    """Sentinel: the client did not send the attribute (distinct from None)."""
+
+    _instance = None
+
+    def __new__(cls) -> "_Unset":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    # JSON schema type for OpenAPI: string boolean integer array object
+    schema: str = "string"
+    post: bool = False
+    put: bool = False
+    required: bool = False
+    default: Any = UNSET
+    convert: Callable[[Any], Any] | None = None
+    # Converter of one query-string value; None = not filterable.
+    filter: Callable[[str], Any] | None = None
+    sortable: bool = False
+    # Setting it needs admin (403 otherwise); reading it too when admin_read.
+    admin_write: bool = False
+    admin_read: bool = False
+    nullable: bool = False
+    description: str = ""
+    items: str | None = None  # item schema type for arrays
+
+
+def _bool_filter(raw: str) -> bool:
+    return v.boolean(raw)
+
+
+def _int_filter(raw: str) -> int:
+    return v.integer()(raw)
+
+
+def _str_filter(raw: str) -> str:
+    return raw
+
+
+STR_FILTER = _str_filter
+BOOL_FILTER = _bool_filter
+INT_FILTER = _int_filter
+
+
+def standard_attrs() -> list[Attr]:
+    """id, project, and Neutron's standard attributes shared by every resource."""
+    return [
+        Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
+        Attr("project_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("description", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("tags", schema="array", items="string"),
+        Attr("created_at", sortable=True),
+        Attr("updated_at", sortable=True),
+        Attr("revision_number", schema="integer", filter=INT_FILTER, sortable=True),
+    ]
+
+
+@dataclass(frozen=True)
+class Resource:
+    name: str  # "network"
+    collection: str  # "networks" (URL segment, may be hyphenated)
+    attributes: tuple[Attr, ...]
+    # Wire name of the collection key in bodies ("networks"; "mac_address_ranges").
+    body_collection: str = ""
+    bulk: bool = True
+    has_tags: bool = True
+    admin_only: bool = False
+    # Filters handled by the service beyond plain attribute filters.
+    extra_filters: tuple[str, ...] = ()
+    by_name: dict[str, Attr] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {a.name: a for a in self.attributes})
+        if not self.body_collection:
+            object.__setattr__(self, "body_collection", self.collection.replace("-", "_"))
+
+    @property
+    def sortable(self) -> frozenset[str]:
+        return frozenset(a.name for a in self.attributes if a.sortable)
+
+    @property
+    def filterable(self) -> dict[str, Attr]:
+        return {a.name: a for a in self.attributes if a.filter is not None}
+
+    @property
+    def admin_read(self) -> frozenset[str]:
+        return frozenset(a.name for a in self.attributes if a.admin_read)

@@ -1,0 +1,163 @@
+"""Attribute maps of the core resources (network, subnet, port) and of the
+Quark MAC address range extension. Data only; see ``base.Attr`` for flags.
+"""
+
+from __future__ import annotations
+
+from quark.api import validators as v
+from quark.api.definitions.base import (
+    BOOL_FILTER,
+    INT_FILTER,
+    STR_FILTER,
+    UNSET,
+    Attr,
+    Resource,
+    standard_attrs,
+)
+
+NETWORK_TYPES = ("flat", "vlan", "vxlan", "geneve", "gre", "local")
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+VNIC_TYPES = (
+    "normal", "direct", "macvtap", "baremetal", "direct-physical", "virtio-forwarder",
+    "smart-nic", "vdpa", "accelerator-direct", "accelerator-direct-physical", "remote-managed",
+)
+
+NETWORK = Resource(
+    name="network",
+    collection="networks",
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("admin_state_up", "boolean", post=True, put=True, default=True, convert=v.boolean,
+             filter=BOOL_FILTER, sortable=True),
+        Attr("status", filter=STR_FILTER, sortable=True),
+        Attr("subnets", "array", items="string"),
+        Attr("shared", "boolean", post=True, put=True, default=False, convert=v.boolean, filter=BOOL_FILTER,
+             admin_write=True),
+        Attr("router:external", "boolean", post=True, put=True, default=False, convert=v.boolean,
+             filter=BOOL_FILTER, admin_write=True),
+        Attr("mtu", "integer", post=True, put=True, convert=v.integer(68, 65535), filter=INT_FILTER, sortable=True),
+        Attr("port_security_enabled", "boolean", post=True, put=True, default=True, convert=v.boolean),
+        Attr("provider:network_type", post=True, convert=v.one_of(*NETWORK_TYPES), filter=STR_FILTER,
+             admin_write=True, admin_read=True, nullable=True),
+        Attr("provider:physical_network", post=True, convert=v.string(64, allow_none=True), filter=STR_FILTER,
+             admin_write=True, admin_read=True, nullable=True),
+        Attr("provider:segmentation_id", "integer", post=True, convert=v.integer(1, 16777215, allow_none=True),
+             filter=INT_FILTER, admin_write=True, admin_read=True, nullable=True),
+        Attr("availability_zone_hints", "array", post=True, default=[], convert=v.list_of(v.string(255)),
+             items="string"),
+        Attr("availability_zones", "array", items="string"),
+        Attr("dns_domain", post=True, put=True, default="", convert=v.dns_domain),
+        Attr("qos_policy_id", nullable=True),
+        Attr("ipv4_address_scope", nullable=True),
+        Attr("ipv6_address_scope", nullable=True),
+        Attr("l2_adjacency", "boolean"),
+        Attr("is_default", "boolean"),
+    ),
+)
+
+_POOL = v.dict_of({"start": v.ip_address, "end": v.ip_address}, required=("start", "end"))
+_ROUTE = v.dict_of({"destination": v.string(64), "nexthop": v.ip_address}, required=("destination", "nexthop"))
+
+SUBNET = Resource(
+    name="subnet",
+    collection="subnets",
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
+        Attr("ip_version", "integer", post=True, required=True, convert=v.one_of(4, 6), filter=INT_FILTER,
+             sortable=True),
+        Attr("cidr", post=True, convert=v.string(64), filter=STR_FILTER, sortable=True),
+        Attr("gateway_ip", post=True, put=True, default=UNSET, convert=v.nullable(v.ip_address),
+             filter=STR_FILTER, sortable=True, nullable=True),
+        Attr("allocation_pools", "array", post=True, put=True, convert=v.list_of(_POOL), items="object"),
+        Attr("dns_nameservers", "array", post=True, put=True, default=[],
+             convert=v.list_of(v.ip_address, unique=True, allow_none=True), items="string"),
+        Attr("host_routes", "array", post=True, put=True, default=[], convert=v.list_of(_ROUTE, allow_none=True),
+             items="object"),
+        Attr("enable_dhcp", "boolean", post=True, put=True, default=True, convert=v.boolean, filter=BOOL_FILTER,
+             sortable=True),
+        Attr("ipv6_ra_mode", post=True, convert=v.one_of(*IPV6_MODES, allow_none=True), filter=STR_FILTER,
+             sortable=True, nullable=True),
+        Attr("ipv6_address_mode", post=True, convert=v.one_of(*IPV6_MODES, allow_none=True), filter=STR_FILTER,
+             sortable=True, nullable=True),
+        Attr("subnetpool_id", filter=STR_FILTER, nullable=True),
+        Attr("segment_id", filter=STR_FILTER, nullable=True),
+        Attr("service_types", "array", post=True, put=True, default=[], convert=v.list_of(v.string(255)),
+             items="string"),
+        Attr("dns_publish_fixed_ip", "boolean"),
+        Attr("router:external", "boolean"),
+    ),
+)
+
+_FIXED_IP = v.dict_of({"subnet_id": v.string(36), "ip_address": v.ip_address})
+_ADDRESS_PAIR = v.dict_of({"ip_address": v.ip_or_cidr, "mac_address": v.mac_address}, required=("ip_address",))
+_DHCP_OPT = v.dict_of(
+    {"opt_name": v.string(64), "opt_value": v.string(255, allow_none=True), "ip_version": v.one_of(4, 6)},
+    required=("opt_name",),
+)
+
+PORT = Resource(
+    name="port",
+    collection="ports",
+    extra_filters=("fixed_ips",),
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
+        Attr("admin_state_up", "boolean", post=True, put=True, default=True, convert=v.boolean,
+             filter=BOOL_FILTER, sortable=True),
+        Attr("mac_address", post=True, put=True, convert=v.mac_address, filter=STR_FILTER, sortable=True),
+        Attr("fixed_ips", "array", post=True, put=True, convert=v.list_of(_FIXED_IP), items="object"),
+        Attr("device_id", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER,
+             sortable=True),
+        Attr("device_owner", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER,
+             sortable=True),
+        Attr("status", filter=STR_FILTER, sortable=True),
+        Attr("security_groups", "array", post=True, put=True, convert=v.list_of(v.uuid_str, unique=True,
+             allow_none=True), filter=STR_FILTER, items="string"),
+        Attr("port_security_enabled", "boolean", post=True, put=True, convert=v.boolean),
+        Attr("allowed_address_pairs", "array", post=True, put=True, convert=v.list_of(_ADDRESS_PAIR,
+             allow_none=True), items="object"),
+        Attr("extra_dhcp_opts", "array", post=True, put=True, convert=v.list_of(_DHCP_OPT, allow_none=True),
+             items="object"),
+        Attr("binding:host_id", post=True, put=True, convert=v.string(255, allow_none=True), filter=STR_FILTER,
+             admin_write=True, admin_read=True, nullable=True),
+        Attr("binding:vnic_type", post=True, put=True, default="normal", convert=v.one_of(*VNIC_TYPES),
+             filter=STR_FILTER),
+        Attr("binding:profile", "object", post=True, put=True, convert=v.any_dict, admin_write=True,
+             admin_read=True, nullable=True),
+        Attr("binding:vif_type", filter=STR_FILTER, admin_read=True),
+        Attr("binding:vif_details", "object", admin_read=True),
+        Attr("dns_name", post=True, put=True, default="", convert=v.dns_name),
+        Attr("dns_assignment", "array", items="object"),
+        Attr("ip_allocation", filter=STR_FILTER, sortable=True),
+        Attr("qos_policy_id", nullable=True),
+        Attr("qos_network_policy_id", nullable=True),
+        Attr("resource_request", "object", nullable=True),
+        Attr("data_plane_status", nullable=True),
+    ),
+)
+
+MAC_ADDRESS_RANGE = Resource(
+    name="mac_address_range",
+    collection="mac_address_ranges",
+    has_tags=False,
+    bulk=False,
+    admin_only=True,
+    attributes=(
+        Attr("id", filter=STR_FILTER, sortable=True),
+        Attr("cidr", post=True, convert=v.string(32), filter=STR_FILTER, sortable=True, nullable=True),
+        Attr("first_address", post=True, convert=v.mac_address, sortable=True),
+        Attr("last_address", post=True, convert=v.mac_address, sortable=True),
+        Attr("do_not_use", "boolean", post=True, put=True, default=False, convert=v.boolean, filter=BOOL_FILTER),
+        Attr("size", "integer"),
+        Attr("allocated", "integer"),
+        Attr("project_id"),
+        Attr("tenant_id"),
+        Attr("created_at", sortable=True),
+    ),
+)
+
+RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE)}

@@ -1,0 +1,36 @@
+"""The extension aliases Quark advertises. Clients branch on these, so only
+what really works is listed (contract §1.3)."""
+
+from __future__ import annotations
+
+UPDATED = "2026-11-23T00:00:00-00:00"
+
+# alias -> (name, description)
+EXTENSIONS: dict[str, tuple[str, str]] = {
+    "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
+    "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
+    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
+    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),
+    "revision-if-match": ("If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
+    "standard-attr-tag": ("Tag support for resources with standard attribute", "Enables to set tag on resources with standard attribute."),
+    "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
+    "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
+    "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
+    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
+    "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
+    "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
+    "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
+    "port-security": ("Port Security", "Provides port security"),
+    "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
+    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
+    "dns-integration": ("DNS Integration", "Provides integration with DNS."),
+    "ip_allocation": ("IP Allocation", "IP allocation extension."),
+    "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),
+}
+
+
+def extension_view(alias: str) -> dict:
+    name, description = EXTENSIONS[alias]
+    return {"alias": alias, "name": name, "description": description, "updated": UPDATED, "links": []}

@@ -1,0 +1,52 @@
+"""ASGI middleware: request ids, the auth context, and Neutron's URL quirks.
+
+Plain ASGI (not BaseHTTPMiddleware) so a client that disconnects cancels the
+request task cleanly: the open transaction rolls back, nothing half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from quark.context import NOAUTH_PROJECT, Context
+
+ADMIN_ROLES = frozenset({"admin"})
+
+
+def context_from_headers(headers: dict[bytes, bytes], request_id: str) -> Context:
+    """noauth (contract §1.4): X-Project-Id / X-Tenant-Id and X-Roles; no project = admin."""
+    project = (headers.get(b"x-project-id") or headers.get(b"x-tenant-id") or headers.get(b"x-tenant") or b"").decode()
+    roles = frozenset(r.strip().lower() for r in headers.get(b"x-roles", b"").decode().split(",") if r.strip())
+    user = headers.get(b"x-user-id", b"").decode() or None
+    if not project:
+        return Context(project_id=NOAUTH_PROJECT, roles=roles | ADMIN_ROLES, is_admin=True, user_id=user,
+                       request_id=request_id)
+    return Context(project_id=project, roles=roles, is_admin=bool(roles & ADMIN_ROLES), user_id=user,
+                   request_id=request_id)
+
+
+class QuarkMiddleware:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req-{uuid.uuid4()}"
+        headers = dict(scope["headers"])
+        scope.setdefault("state", {})["ctx"] = context_from_headers(headers, request_id)
+        path = scope["path"]
+        if path.endswith(".json") and len(path) > 5:
+            # Neutron accepts a .json suffix on every resource URL.
+            scope["path"] = path[:-5]
+            scope["raw_path"] = scope["path"].encode()
+        raw_id = request_id.encode()
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [(b"x-openstack-request-id", raw_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,155 @@
+"""The OpenAPI 3 document of the API, generated from the attribute maps.
+
+Served at /openapi.json (used for fuzzing): the Neutron envelopes
+(``{"port": {...}}``, ``{"ports": [...]}``) are the schemas.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from quark.api.definitions.base import Attr, Resource
+from quark.api.definitions.core import RESOURCES
+
+ERROR_CODES = {"400": "Bad request", "403": "Forbidden", "404": "Not found", "409": "Conflict",
+               "412": "Precondition failed"}
+
+
+def _attr_schema(attr: Attr) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": attr.schema}
+    if attr.schema == "array":
+        schema["items"] = {"type": attr.items or "string"}
+    if attr.nullable:
+        schema["nullable"] = True
+    if attr.description:
+        schema["description"] = attr.description
+    return schema
+
+
+def _object(resource: Resource, which: str) -> dict[str, Any]:
+    if which == "view":
+        attrs = resource.attributes
+    else:
+        attrs = tuple(a for a in resource.attributes if getattr(a, which) or (which == "post" and a.name == "tags"
+                                                                              and resource.name == "port"))
+    schema: dict[str, Any] = {"type": "object", "properties": {a.name: _attr_schema(a) for a in attrs}}
+    if which != "view":
+        schema["additionalProperties"] = False
+    required = [a.name for a in attrs if which == "post" and a.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: {"description": ERROR_CODES[code], **_json(_ref("NeutronError"))} for code in codes}
+
+
+def _list_parameters(resource: Resource) -> list[dict]:
+    params = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+              for name in resource.filterable]
+    for name, schema in (("fields", {"type": "string"}), ("sort_key", {"type": "string"}),
+                         ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}),
+                         ("limit", {"type": "integer", "minimum": 0}), ("marker", {"type": "string"}),
+                         ("page_reverse", {"type": "boolean"})):
+        params.append({"name": name, "in": "query", "required": False, "schema": schema})
+    if resource.has_tags:
+        params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+                   for n in ("tags", "tags-any", "not-tags", "not-tags-any")]
+    return params
+
+
+def _paths_for(resource: Resource) -> dict[str, Any]:
+    name, coll, body_coll = resource.name, resource.collection, resource.body_collection
+    cap = name.title().replace("_", "")
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    single = {"type": "object", "properties": {name: _ref(cap)}, "required": [name]}
+    many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}}
+    create_body = {"type": "object", "properties": {name: _ref(f"{cap}Create")}, "required": [name],
+                   "additionalProperties": False}
+    if resource.bulk:
+        bulk = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(f"{cap}Create"),
+                                                             "minItems": 1}},
+                "required": [body_coll], "additionalProperties": False}
+        create_body = {"oneOf": [create_body, bulk]}
+    update_body = {"type": "object", "properties": {name: _ref(f"{cap}Update")}, "required": [name],
+                   "additionalProperties": False}
+    paths: dict[str, Any] = {
+        f"/v2.0/{coll}": {
+            "get": {"operationId": f"list_{body_coll}", "parameters": _list_parameters(resource),
+                    "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")}},
+            "post": {"operationId": f"create_{name}", "requestBody": {"required": True, **_json(create_body)},
+                     "responses": {"201": {"description": "Created", **_json({"oneOf": [single, many]})},
+                                   **_errors("400", "403", "404", "409")}},
+        },
+        f"/v2.0/{coll}/{{id}}": {
+            "get": {"operationId": f"show_{name}", "parameters": id_param,
+                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("403", "404")}},
+            "put": {"operationId": f"update_{name}", "parameters": id_param,
+                    "requestBody": {"required": True, **_json(update_body)},
+                    "responses": {"200": {"description": "OK", **_json(single)},
+                                  **_errors("400", "403", "404", "409", "412")}},
+            "delete": {"operationId": f"delete_{name}", "parameters": id_param,
+                       "responses": {"204": {"description": "Deleted"}, **_errors("403", "404", "409", "412")}},
+        },
+    }
+    if resource.has_tags:
+        tags_body = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+                     "required": ["tags"]}
+        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
+        paths[f"/v2.0/{coll}/{{id}}/tags"] = {
+            "get": {"operationId": f"list_{name}_tags", "parameters": id_param,
+                    "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("404")}},
+            "put": {"operationId": f"replace_{name}_tags", "parameters": id_param,
+                    "requestBody": {"required": True, **_json(tags_body)},
+                    "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")}},
+            "post": {"operationId": f"add_{name}_tags", "parameters": id_param,
+                     "requestBody": {"required": True, **_json(tags_body)},
+                     "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")}},
+            "delete": {"operationId": f"delete_{name}_tags", "parameters": id_param,
+                       "responses": {"204": {"description": "Deleted"}, **_errors("404")}},
+        }
+        paths[f"/v2.0/{coll}/{{id}}/tags/{{tag}}"] = {
+            "get": {"operationId": f"check_{name}_tag", "parameters": tag_param,
+                    "responses": {"204": {"description": "Present"}, **_errors("404")}},
+            "put": {"operationId": f"add_{name}_tag", "parameters": tag_param,
+                    "responses": {"201": {"description": "Added"}, **_errors("400", "404")}},
+            "delete": {"operationId": f"delete_{name}_tag", "parameters": tag_param,
+                       "responses": {"204": {"description": "Deleted"}, **_errors("404")}},
+        }
+    return paths
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    schemas: dict[str, Any] = {
+        "NeutronError": {
+            "type": "object",
+            "properties": {"NeutronError": {"type": "object", "properties": {
+                "type": {"type": "string"}, "message": {"type": "string"}, "detail": {"type": "string"}},
+                "required": ["type", "message", "detail"]}},
+            "required": ["NeutronError"],
+        }
+    }
+    paths: dict[str, Any] = {}
+    for resource in RESOURCES.values():
+        cap = resource.name.title().replace("_", "")
+        schemas[cap] = _object(resource, "view")
+        schemas[f"{cap}Create"] = _object(resource, "post")
+        schemas[f"{cap}Update"] = _object(resource, "put")
+        paths.update(_paths_for(resource))
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Quark — OpenStack Networking (Neutron) v2.0 API", "version": "2.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

@@ -1,0 +1,201 @@
+"""Generic HTTP handlers of a Neutron collection: list, create (single and
+bulk), show, update, delete, and the tags sub-resource.
+
+Handlers only parse, call a service and serialise; the rules live in the
+services, the attribute knowledge in ``definitions``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from quark import errors
+from quark.api import body as bodies
+from quark.api.definitions.base import Resource
+from quark.api.query import parse_list_query
+from quark.api.responses import json_response, no_content
+from quark.context import Context
+from quark.services.base import ResourceService
+from quark.services.listing import ListQuery
+
+_REVISION = re.compile(r"^revision_number=(\d+)$")
+
+
+def ctx_of(request: Request) -> Context:
+    return request.scope["state"]["ctx"]
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        raise errors.HTTPBadRequest(msg="Resource body required")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise errors.HTTPBadRequest(msg="Malformed request body") from None
+
+
+def if_match_revision(request: Request) -> int | None:
+    """``If-Match: revision_number=N`` (contract §4.7); other etags are ignored."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    found = []
+    for tag in (t.strip().strip('"') for t in header.split(",")):
+        if tag.startswith("revision_number"):
+            match = _REVISION.match(tag)
+            if match is None:
+                raise errors.HTTPBadRequest(msg=f"Invalid If-Match header value: {tag}")
+            found.append(int(match.group(1)))
+    if len(found) > 1:
+        raise errors.HTTPBadRequest(msg="Multiple revision_number etags are not supported")
+    return found[0] if found else None
+
+
+def base_url(request: Request) -> str:
+    """Scheme://host as the client sees it (X-Forwarded-* honoured)."""
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    return f"{proto}://{host}"
+
+
+def present(ctx: Context, resource: Resource, obj: dict, fields: list[str]) -> dict:
+    """Drop what the caller may not read, then keep only the asked ``fields``."""
+    if not ctx.is_admin:
+        hidden = resource.admin_read
+        if hidden:
+            obj = {k: v for k, v in obj.items() if k not in hidden or (ctx.is_service and k.startswith("binding:"))}
+    if fields:
+        obj = {k: obj[k] for k in fields if k in obj}
+    return obj
+
+
+def pagination_links(request: Request, resource: Resource, query: ListQuery, items: list[dict]) -> list[dict] | None:
+    if not query.limit:
+        return None
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
+    url = f"{base_url(request)}{request.url.path}"
+    links: list[dict] = []
+    if not items or "id" not in items[0]:
+        return links
+    # Neutron: "next" is left out only when a forward page is short,
+    # "previous" only when a reverse page is short.
+    short = len(items) < query.limit
+    if not (short and not query.page_reverse):
+        links.append({"rel": "next", "href": f"{url}?{urlencode(params + [('marker', items[-1]['id'])])}"})
+    if not (short and query.page_reverse):
+        links.append({
+            "rel": "previous",
+            "href": f"{url}?{urlencode(params + [('marker', items[0]['id']), ('page_reverse', 'True')])}",
+        })
+    return links
+
+
+class CollectionRoutes:
+    """The routes of one collection, bound to its service."""
+
+    def __init__(self, resource: Resource, service: Callable[[Request], ResourceService]) -> None:
+        self.resource = resource
+        self.service = service
+
+    def routes(self, prefix: str = "/v2.0") -> list[Route]:
+        coll = f"{prefix}/{self.resource.collection}"
+        out = [
+            Route(coll, self.index, methods=["GET"]),
+            Route(coll, self.create, methods=["POST"]),
+            Route(coll + "/{id}", self.show, methods=["GET"]),
+            Route(coll + "/{id}", self.update, methods=["PUT"]),
+            Route(coll + "/{id}", self.delete, methods=["DELETE"]),
+        ]
+        if self.resource.has_tags:
+            out += [
+                Route(coll + "/{id}/tags", self.tags_index, methods=["GET"]),
+                Route(coll + "/{id}/tags", self.tags_replace, methods=["PUT"]),
+                Route(coll + "/{id}/tags", self.tags_add, methods=["POST"]),
+                Route(coll + "/{id}/tags", self.tags_delete_all, methods=["DELETE"]),
+                Route(coll + "/{id}/tags/{tag}", self.tag_check, methods=["GET"]),
+                Route(coll + "/{id}/tags/{tag}", self.tag_add, methods=["PUT"]),
+                Route(coll + "/{id}/tags/{tag}", self.tag_delete, methods=["DELETE"]),
+            ]
+        return out
+
+    async def index(self, request: Request) -> Response:
+        ctx = ctx_of(request)
+        settings = request.app.state.settings
+        query = parse_list_query(self.resource, request.query_params.multi_items(), settings.pagination_max_limit)
+        items = await self.service(request).list(ctx, query)
+        payload: dict[str, Any] = {
+            self.resource.body_collection: [present(ctx, self.resource, i, query.fields) for i in items]
+        }
+        links = pagination_links(request, self.resource, query, items)
+        if links is not None:
+            payload[f"{self.resource.body_collection}_links"] = links
+        return json_response(payload)
+
+    async def create(self, request: Request) -> Response:
+        ctx = ctx_of(request)
+        items, bulk = bodies.parse_create(self.resource, await read_json(request), ctx)
+        service = self.service(request)
+        if bulk:
+            created = await service.create_bulk(ctx, items)
+            return json_response({self.resource.body_collection: [present(ctx, self.resource, o, []) for o in created]}, 201)
+        obj = await service.create(ctx, items[0])
+        return json_response({self.resource.name: present(ctx, self.resource, obj, [])}, 201)
+
+    async def show(self, request: Request) -> Response:
+        ctx = ctx_of(request)
+        fields = [f for f in request.query_params.getlist("fields") if f]
+        obj = await self.service(request).get(ctx, request.path_params["id"], fields)
+        return json_response({self.resource.name: present(ctx, self.resource, obj, fields)})
+
+    async def update(self, request: Request) -> Response:
+        ctx = ctx_of(request)
+        attrs = bodies.parse_update(self.resource, await read_json(request), ctx)
+        obj = await self.service(request).update(ctx, request.path_params["id"], attrs, if_match_revision(request))
+        return json_response({self.resource.name: present(ctx, self.resource, obj, [])})
+
+    async def delete(self, request: Request) -> Response:
+        if (await request.body()).strip():
+            raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
+        await self.service(request).delete(ctx_of(request), request.path_params["id"], if_match_revision(request))
+        return no_content()
+
+    # --- tags (contract §3.10) ---------------------------------------------------
+
+    async def tags_index(self, request: Request) -> Response:
+        return json_response({"tags": await self.service(request).get_tags(ctx_of(request), request.path_params["id"])})
+
+    async def tags_replace(self, request: Request) -> Response:
+        tags = bodies.parse_tags_body(await read_json(request))
+        result = await self.service(request).replace_tags(ctx_of(request), request.path_params["id"], tags)
+        return json_response({"tags": result})
+
+    async def tags_add(self, request: Request) -> Response:
+        tags = bodies.parse_tags_body(await read_json(request))
+        result = await self.service(request).add_tags(ctx_of(request), request.path_params["id"], tags)
+        return json_response({"tags": result})
+
+    async def tags_delete_all(self, request: Request) -> Response:
+        await self.service(request).remove_tag(ctx_of(request), request.path_params["id"], None)
+        return no_content()
+
+    async def tag_check(self, request: Request) -> Response:
+        await self.service(request).has_tag(ctx_of(request), request.path_params["id"], request.path_params["tag"])
+        return no_content()
+
+    async def tag_add(self, request: Request) -> Response:
+        tag = bodies._tags([request.path_params["tag"]])[0]
+        await self.service(request).add_tags(ctx_of(request), request.path_params["id"], [tag])
+        return Response(status_code=201)
+
+    async def tag_delete(self, request: Request) -> Response:
+        await self.service(request).remove_tag(ctx_of(request), request.path_params["id"], request.path_params["tag"])
+        return no_content()

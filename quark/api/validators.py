@@ -1,0 +1,190 @@
+"""Value converters for request attributes.
+
+Each converter takes the raw JSON value and returns the converted value, or
+raises ``ValueError(reason)``; the body parser turns the reason into
+Neutron's "Invalid input for <attr>. Reason: <reason>." 400. They are pure and
+small so that the attribute maps in ``definitions`` can name them.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from quark import errors
+from quark.ipam import addressing, macs
+
+Converter = Callable[[Any], Any]
+
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
+
+
+def string(max_len: int = 255, *, allow_none: bool = False) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None and allow_none:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"'{value}' is not a valid string")
+        if len(value) > max_len:
+            raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
+        return value
+
+    return convert
+
+
+def boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("true", "1", "false", "0"):
+        return value.lower() in ("true", "1")
+    raise ValueError(f"'{value}' cannot be converted to boolean")
+
+
+def integer(minimum: int | None = None, maximum: int | None = None, *, allow_none: bool = False) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None and allow_none:
+            return None
+        if isinstance(value, bool):
+            raise ValueError(f"'{value}' is not an integer")
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"'{value}' is not an integer") from None
+        if not isinstance(value, int):
+            raise ValueError(f"'{value}' is not an integer")
+        if minimum is not None and value < minimum:
+            raise ValueError(f"'{value}' is too small - must be at least '{minimum}'")
+        if maximum is not None and value > maximum:
+            raise ValueError(f"'{value}' is too large - must be no larger than '{maximum}'")
+        return value
+
+    return convert
+
+
+def uuid_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"'{value}' is not a valid UUID")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"'{value}' is not a valid UUID") from None
+
+
+def nullable(convert: Converter) -> Converter:
+    def wrapped(value: Any) -> Any:
+        return None if value is None else convert(value)
+
+    return wrapped
+
+
+def one_of(*choices: Any, allow_none: bool = False) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None and allow_none:
+            return None
+        if value not in choices:
+            raise ValueError(f"'{value}' is not in {list(choices)}")
+        return value
+
+    return convert
+
+
+def _reason(exc: errors.QuarkError) -> str:
+    return str(exc.kwargs.get("error_message") or exc.msg).rstrip(".")
+
+
+def ip_address(value: Any) -> str:
+    try:
+        return str(addressing.parse_ip(value))
+    except errors.QuarkError as exc:
+        raise ValueError(_reason(exc)) from None
+
+
+def mac_address(value: Any) -> str:
+    try:
+        return macs.format_mac(macs.parse_mac(value))
+    except errors.QuarkError as exc:
+        raise ValueError(_reason(exc)) from None
+
+
+def ip_or_cidr(value: Any) -> str:
+    """An address pair's ip_address: an address or a (normalised) CIDR."""
+    if isinstance(value, str) and "/" in value:
+        normalised = addressing.normalize_cidr_filter(value)
+        if normalised is None:
+            raise ValueError(f"'{value}' is not a valid IP subnet")
+        return normalised
+    return ip_address(value)
+
+
+def list_of(item: Converter, *, max_items: int | None = None, unique: bool = False, allow_none: bool = False) -> Converter:
+    def convert(value: Any) -> Any:
+        if value is None and allow_none:
+            return []
+        if not isinstance(value, list):
+            raise ValueError(f"'{value}' is not a list")
+        if max_items is not None and len(value) > max_items:
+            raise ValueError(f"'{value}' exceeds the maximum of {max_items} items")
+        out = [item(v) for v in value]
+        if unique:
+            seen: list[Any] = []
+            for v in out:
+                if v in seen:
+                    raise ValueError(f"Duplicate items in the list: '{v}'")
+                seen.append(v)
+        return out
+
+    return convert
+
+
+def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Converter:
+    """A dict with a fixed key set (host routes, pools, address pairs)."""
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValueError(f"'{value}' is not a dictionary")
+        unknown = sorted(set(value) - set(keys))
+        if unknown:
+            raise ValueError(f"Unexpected keys supplied: {', '.join(unknown)}")
+        missing = [k for k in required if k not in value]
+        if missing:
+            raise ValueError(f"Validation of dictionary's keys failed. Expected keys: {set(required)} Provided keys: {set(value)}")
+        return {k: keys[k](v) for k, v in value.items()}
+
+    return convert
+
+
+def any_dict(value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"'{value}' is not a dictionary")
+    return value
+
+
+def dns_name(value: Any) -> str:
+    value = string(255)(value)
+    if value == "":
+        return value
+    name = value[:-1] if value.endswith(".") else value
+    labels = name.split(".")
+    if not all(_HOSTNAME_LABEL.match(label) for label in labels):
+        raise ValueError(f"'{value}' not a valid PQDN or FQDN")
+    return value.lower()
+
+
+def dns_domain(value: Any) -> str:
+    value = dns_name(value)
+    if value and not value.endswith("."):
+        value += "."
+    return value
+
+
+def tag(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 255 or "," in value or "/" in value:
+        raise ValueError(f"'{value}' is not a valid tag: 1-255 characters, no ',' or '/'")
+    return value

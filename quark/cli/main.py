@@ -1,0 +1,127 @@
+"""The ``quark`` command: serve, db upgrade/check."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from quark.config import Settings, load_settings
+
+app = typer.Typer(help="Quark: a networking service with the Neutron v2.0 API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="TOML config file.")]
+DbUrlOpt = Annotated[Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir).")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Directory of the embedded SQLite database.")]
+
+
+def _settings(config: str | None, **overrides) -> Settings:
+    try:
+        return load_settings(config, **overrides)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"quark: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes.")] = None,
+    database_url: DbUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning, error.")] = None,
+) -> None:
+    """Serve the API (SQLite files are migrated automatically)."""
+    from quark.db import migrate
+    from quark.db.engine import Database
+
+    settings = _settings(config, host=host, port=port, workers=workers, database_url=database_url,
+                         data_dir=data_dir, log_level=log_level)
+    url = settings.effective_database_url
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    if _is_sqlite(url):
+        migrate.upgrade(url)
+    else:
+        async def check() -> None:
+            db = Database(url, pool_size=1, max_overflow=0)
+            try:
+                await migrate.check_current(db)
+            finally:
+                await db.dispose()
+
+        try:
+            asyncio.run(check())
+        except migrate.SchemaOutOfDate as exc:
+            typer.echo(f"quark: {exc}", err=True)
+            raise typer.Exit(3) from None
+        except Exception as exc:  # noqa: BLE001 - unreachable database and the like
+            typer.echo(f"quark: cannot use the database: {exc}", err=True)
+            raise typer.Exit(3) from None
+    # Workers rebuild the settings from the environment.
+    os.environ.update(settings.to_env())
+    os.environ["QUARK_DATABASE_URL"] = url
+    import uvicorn
+
+    uvicorn.run(
+        "quark.api.app:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers if settings.workers > 1 else None,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Migrate the database schema to the newest revision."""
+    from quark.db import migrate
+
+    settings = _settings(config, database_url=database_url, data_dir=data_dir)
+    migrate.upgrade(settings.effective_database_url)
+    typer.echo(f"database at revision {migrate.head_revision()}")
+
+
+@db_app.command("check")
+def db_check(config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Exit 0 if the schema is current, 1 otherwise."""
+    from quark.db import migrate
+    from quark.db.engine import Database
+
+    settings = _settings(config, database_url=database_url, data_dir=data_dir)
+
+    async def check() -> None:
+        db = Database(settings.effective_database_url, pool_size=1, max_overflow=0)
+        try:
+            await migrate.check_current(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except migrate.SchemaOutOfDate as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo("schema is current")
+
+
+def main() -> None:  # pragma: no cover
+    app(prog_name="quark")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Settings: defaults < config file (TOML) < environment (QUARK_*) < CLI flags.
+
+The config file is the first of ``--config``, ``$QUARK_CONFIG``,
+``./quark.toml`` and ``/etc/quark/quark.toml`` that exists. Its keys are the
+field names below, at top level or under ``[quark]``.
+
+Worker processes started by ``quark serve --workers N`` re-read the settings
+from the environment, so the CLI exports its final values as QUARK_* before
+forking (see ``Settings.to_env``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG_FILES = ("quark.toml", "/etc/quark/quark.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 9696
+    workers: int = 1
+    # Empty means the embedded default: SQLite under data_dir.
+    database_url: str = ""
+    data_dir: str = "./var"
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    # "noauth" (headers X-Project-Id / X-Roles; none = admin) or "keystone".
+    auth_strategy: str = "noauth"
+    # Seconds before a released IP or MAC is handed out automatically again.
+    ipam_reuse_after: int = 7200
+    # Created by the first migration-aware start when no MAC range exists.
+    default_mac_range: str = "fa:16:3e:00:00:00/24"
+    # Network type given to project networks created without provider attributes.
+    tenant_network_type: str = "vxlan"
+    # 0 = no cap on ?limit= (Neutron's default).
+    pagination_max_limit: int = 0
+    max_dns_nameservers: int = 5
+    max_subnet_host_routes: int = 20
+    max_allowed_address_pairs: int = 10
+    log_level: str = "info"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'quark.db'}"
+
+    def to_env(self) -> dict[str, str]:
+        return {f"QUARK_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(field_type: Any, value: Any) -> Any:
+    kind = field_type if isinstance(field_type, str) else getattr(field_type, "__name__", "")
+    if kind == "int":
+        return int(value)
+    return str(value)
+
+
+def _find_config_file(explicit: str | None) -> Path | None:
+    for candidate in (explicit, os.environ.get("QUARK_CONFIG"), *DEFAULT_CONFIG_FILES):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    if explicit:
+        raise FileNotFoundError(f"config file {explicit} does not exist")
+    return None
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from every source; ``overrides`` (CLI flags) win."""
+    values: dict[str, Any] = {}
+    known = {f.name: f.type for f in fields(Settings)}
+    path = _find_config_file(config_file)
+    if path is not None:
+        data = tomllib.loads(path.read_text())
+        data = data.get("quark", data)
+        for key, value in data.items():
+            if key not in known:
+                raise ValueError(f"{path}: unknown setting {key!r}")
+            values[key] = _coerce(known[key], value)
+    for name, ftype in known.items():
+        env = os.environ.get(f"QUARK_{name.upper()}")
+        if env is not None and env != "":
+            values[name] = _coerce(ftype, env)
+    for name, value in overrides.items():
+        if value is not None:
+            values[name] = value
+    return Settings(**values)

@@ -1,0 +1,135 @@
+"""Engines, transactions and the retry boundary.
+
+``Database.write()`` opens the one transaction of a mutation; ``read()`` a
+read-only connection. On SQLite writes start with ``BEGIN IMMEDIATE`` so that
+concurrent writers (several worker processes) queue on the file lock instead
+of failing on a lock upgrade; the busy timeout makes them wait.
+
+``Database.run_write`` re-runs a whole transaction when the database reports
+a deadlock, a serialization failure or a lock timeout — the only retries in
+Quark, bounded and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from quark import errors
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_TRANSACTION_ATTEMPTS = 8
+
+# Substrings of driver messages that mean "run the transaction again".
+_RETRYABLE = (
+    "deadlock",  # PostgreSQL "deadlock detected", MySQL 1213 "Deadlock found"
+    "could not serialize",  # PostgreSQL 40001
+    "lock wait timeout",  # MySQL 1205
+    "database is locked",  # SQLite busy
+    "record has changed since last read",  # MariaDB 1020 under snapshot isolation
+)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, errors.RetryRequest):
+        return True
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, DBAPIError):
+        text = str(exc.orig if exc.orig is not None else exc).lower()
+        return any(marker in text for marker in _RETRYABLE)
+    return False
+
+
+class Database:
+    """Owns the engines of one database URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.dialect = self.url.get_backend_name()  # sqlite | postgresql | mysql
+        self.retries = 0  # transactions re-run after a retryable failure
+        if self.dialect == "sqlite":
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = self._sqlite_engine(immediate=True, echo=echo)
+            self.read_engine = self._sqlite_engine(immediate=False, echo=echo)
+        else:
+            kwargs: dict = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
+            if self.dialect == "mysql":
+                # READ COMMITTED avoids InnoDB gap locks, the main source of
+                # deadlocks between concurrent allocators.
+                kwargs["isolation_level"] = "READ COMMITTED"
+            self.engine = create_async_engine(self.url, echo=echo, **kwargs)
+            self.read_engine = self.engine
+
+    def _sqlite_engine(self, *, immediate: bool, echo: bool) -> AsyncEngine:
+        engine = create_async_engine(self.url, echo=echo, connect_args={"timeout": 60})
+        begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn):  # noqa: ANN001
+            conn.exec_driver_sql(begin_sql)
+
+        return engine
+
+    @property
+    def supports_skip_locked(self) -> bool:
+        return self.dialect in ("postgresql", "mysql")
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.read_engine.connect() as conn:
+            yield conn
+            if conn.in_transaction():
+                await conn.rollback()
+
+    async def run_write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run ``work`` in one transaction, re-running it on transient conflicts."""
+        for attempt in range(1, MAX_TRANSACTION_ATTEMPTS + 1):
+            try:
+                async with self.write() as conn:
+                    return await work(conn)
+            except Exception as exc:  # noqa: BLE001 - filtered just below
+                if not is_retryable(exc) or attempt == MAX_TRANSACTION_ATTEMPTS:
+                    if is_retryable(exc):
+                        LOG.error("giving up after %d attempts: %s", attempt, exc)
+                        raise errors.ServiceUnavailable(
+                            "The database is too busy to complete the request; try again."
+                        ) from exc
+                    raise
+                self.retries += 1
+                LOG.info("retrying transaction (attempt %d): %s", attempt, str(exc).splitlines()[0])
+                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

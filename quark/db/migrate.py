@@ -1,0 +1,52 @@
+"""Schema migrations: upgrade to head, and check that a database is current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+
+from quark.db.engine import Database
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database is not at the migrations' head."""
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", make_url(url).render_as_string(hide_password=False).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` (blocking; run it outside an event loop)."""
+    if make_url(url).get_backend_name() == "sqlite":
+        Database(url)  # creates the data directory
+    command.upgrade(alembic_config(url), revision)
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.read() as conn:
+        return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def check_current(db: Database) -> None:
+    current, head = await current_revision(db), head_revision()
+    if current != head:
+        state = "not migrated" if current is None else f"at revision {current}"
+        raise SchemaOutOfDate(
+            f"The database {db.url.render_as_string(hide_password=True)} is {state}; "
+            f"this Quark needs revision {head}. Run `quark db upgrade` first."
+        )

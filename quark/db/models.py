@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 models: the one authoritative store of network state.
+
+Thin, typed tables; queries live in the services, address maths in ipam/.
+Every name (tables, indexes, constraints) is explicit so that the Alembic
+migrations are the same on SQLite, PostgreSQL and MariaDB.
+
+Addresses are stored twice on allocations: ``address`` (canonical text, what
+clients filter on) and ``address_key`` (fixed-width lower-case hex, so that
+string order is numeric order on every database; see ipam.addressing.ip_key).
+The allocator's cursor (``subnets.next_ip_key``) and the released-address
+index (``ix_ip_allocations_reuse``) are what lets allocation avoid loading
+the set of used addresses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class StandardAttributes:
+    """Neutron's standard attributes, kept on each resource row."""
+
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Network(StandardAttributes, Base):
+    __tablename__ = "networks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    router_external: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    mtu: Mapped[int] = mapped_column(Integer)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    network_type: Mapped[str | None] = mapped_column(String(32))
+    physical_network: Mapped[str | None] = mapped_column(String(64))
+    segmentation_id: Mapped[int | None] = mapped_column(Integer)
+    # "vlan:physnet1:100", "vxlan::5001", "flat:physnet1:" — unique, so two
+    # networks never share a segment. NULL when no segment is held.
+    segment_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    dns_domain: Mapped[str] = mapped_column(String(255), default="")
+    availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    ipam_strategy: Mapped[str] = mapped_column(String(32), default="ANY")
+
+
+class Subnet(StandardAttributes, Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    cidr: Mapped[str] = mapped_column(String(64), index=True)
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32))
+    ipv6_address_mode: Mapped[str | None] = mapped_column(String(32))
+    # [[start, end], ...] canonical text, sorted by start.
+    allocation_pools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    host_routes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    service_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    segment_id: Mapped[str | None] = mapped_column(String(36))
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36))
+    # Allocator cursor: address_key of the next never-used candidate; NULL
+    # once the pools have been walked to the end (then only released
+    # addresses can be handed out).
+    next_ip_key: Mapped[str | None] = mapped_column(String(32))
+
+
+class IpAllocation(Base):
+    """One row per address ever handed out in a subnet (unique per subnet).
+
+    Releasing keeps the row with ``deallocated`` set, which both quarantines
+    the address (``deallocated_at``) and keeps it out of the cursor's way.
+    """
+
+    __tablename__ = "ip_allocations"
+    __table_args__ = (
+        UniqueConstraint("subnet_id", "address_key", name="uq_ip_allocations_subnet_address"),
+        Index("ix_ip_allocations_reuse", "subnet_id", "deallocated", "deallocated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id"))
+    network_id: Mapped[str] = mapped_column(String(36), index=True)
+    ip_version: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    address_key: Mapped[str] = mapped_column(String(32))
+    port_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    allocated_at: Mapped[datetime] = mapped_column(DateTime)
+    deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
+    deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class MacAddressRange(Base):
+    __tablename__ = "mac_address_ranges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    cidr: Mapped[str | None] = mapped_column(String(32))
+    first_address: Mapped[int] = mapped_column(BigInteger)
+    last_address: Mapped[int] = mapped_column(BigInteger)  # inclusive
+    # Cursor: next never-used MAC; NULL once the range has been walked.
+    next_address: Mapped[int | None] = mapped_column(BigInteger)
+    do_not_use: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class MacAllocation(Base):
+    """A MAC handed out from a range (globally unique within the ranges)."""
+
+    __tablename__ = "mac_allocations"
+    __table_args__ = (
+        Index("ix_mac_allocations_reuse", "range_id", "deallocated", "deallocated_at"),
+    )
+
+    address: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    range_id: Mapped[str] = mapped_column(ForeignKey("mac_address_ranges.id"))
+    allocated_at: Mapped[datetime] = mapped_column(DateTime)
+    deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
+    deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Port(StandardAttributes, Base):
+    __tablename__ = "ports"
+    __table_args__ = (
+        UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+    mac_address: Mapped[str] = mapped_column(String(17), index=True)
+    # True when this port holds the mac_allocations row of its MAC and must
+    # release it on delete.
+    mac_allocated: Mapped[bool] = mapped_column(Boolean, default=False)
+    device_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    device_owner: Mapped[str] = mapped_column(String(255), default="", index=True)
+    port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    allowed_address_pairs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    extra_dhcp_opts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    binding_host_id: Mapped[str] = mapped_column(String(255), default="", index=True)
+    binding_vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
+    binding_profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    binding_vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
+    binding_vif_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dns_name: Mapped[str] = mapped_column(String(255), default="")
+    ip_allocation: Mapped[str] = mapped_column(String(16), default="immediate")
+
+
+class PortSecurityGroup(Base):
+    __tablename__ = "port_security_groups"
+
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class Tag(Base):
+    """Tags of every standard-attribute resource; ids are globally unique."""
+
+    __tablename__ = "tags"
+
+    resource_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+networks = Network.__table__
+subnets = Subnet.__table__
+ip_allocations = IpAllocation.__table__
+mac_address_ranges = MacAddressRange.__table__
+mac_allocations = MacAllocation.__table__
+ports = Port.__table__
+port_security_groups = PortSecurityGroup.__table__
+tags = Tag.__table__

@@ -1,0 +1,271 @@
+"""Quark's exception hierarchy.
+
+Domain code raises these; the API maps the *base* classes to HTTP status
+codes in one place (``quark.api.faults``) and renders Neutron's error body
+``{"NeutronError": {"type": <class name>, "message": ..., "detail": ""}}``.
+The class name is the wire ``type`` and therefore part of the contract:
+python-neutronclient and Nova branch on it. Never rename a leaf class.
+
+Each leaf has a ``message`` template filled from its keyword arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class QuarkError(Exception):
+    """Base of every error that reaches a client with a 4xx/5xx."""
+
+    message = "An unknown exception occurred."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.message.format(**kwargs)
+            except (KeyError, IndexError):  # a template bug must not hide the error
+                message = self.message
+        self.msg = message
+        super().__init__(message)
+
+    @property
+    def type_name(self) -> str:
+        return getattr(self, "wire_type", None) or type(self).__name__
+
+
+# --- base classes (one HTTP status each) -------------------------------------
+
+
+class BadRequest(QuarkError):
+    message = "Bad {resource} request: {msg}."
+
+
+class NotAuthorized(QuarkError):
+    message = "Not authorized."
+
+
+class NotFound(QuarkError):
+    message = "An unknown exception occurred."
+
+
+class Conflict(QuarkError):
+    message = "A conflict occurred."
+
+
+class InUse(Conflict):
+    message = "The resource is in use."
+
+
+class PreconditionFailed(QuarkError):
+    message = "Precondition failed."
+
+
+class ServiceUnavailable(QuarkError):
+    message = "The service is unavailable."
+
+
+class MethodNotAllowed(QuarkError):
+    message = "The method is not allowed for the requested URL."
+
+
+# --- 400 ----------------------------------------------------------------------
+
+
+class HTTPBadRequest(BadRequest):
+    """Body and query checks (Neutron answers these from webob)."""
+
+    message = "{msg}"
+
+
+class InvalidInput(BadRequest):
+    message = "Invalid input for operation: {error_message}."
+
+
+class InvalidIpForNetwork(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
+
+
+class InvalidIpForSubnet(BadRequest):
+    message = "IP address {ip_address} is not a valid IP for the specified subnet."
+
+
+class InvalidAllocationPool(BadRequest):
+    message = "The allocation pool {pool} is not valid."
+
+
+class OutOfBoundsAllocationPool(BadRequest):
+    message = "The allocation pool {pool} spans beyond the subnet cidr {subnet_cidr}."
+
+
+class HostRoutesExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of host routes exceeds the limit {quota}."
+
+
+class DNSNameServersExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of DNS nameservers exceeds the limit {quota}."
+
+
+class InvalidCIDR(BadRequest):
+    message = "Invalid CIDR {input} given as IP prefix."
+
+
+class AllocationOnAutoAddressSubnet(BadRequest):
+    message = "IPv6 address {ip} cannot be directly assigned to a port on subnet {subnet_id} as the subnet is configured for automatic addresses."
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(BadRequest):
+    message = "Port security must be enabled and port must have an IP address in order to use security groups."
+
+
+class DuplicateAddressPairInRequest(BadRequest):
+    message = "Request contains duplicate address pair: mac_address {mac_address} ip_address {ip_address}."
+
+
+class AllowedAddressPairExhausted(BadRequest):
+    message = "The number of allowed address pair exceeds the maximum {quota}."
+
+
+class InvalidMacAddressRange(BadRequest):
+    message = "Invalid MAC address range: {reason}."
+
+
+# --- 403 ----------------------------------------------------------------------
+
+
+class PolicyNotAuthorized(NotAuthorized):
+    message = "({action}) is disallowed by policy."
+
+
+class AdminRequired(NotAuthorized):
+    message = "User does not have admin privileges: {reason}."
+
+
+# --- 404 ----------------------------------------------------------------------
+
+
+class HTTPNotFound(NotFound):
+    message = "The resource could not be found."
+
+
+class NetworkNotFound(NotFound):
+    message = "Network {net_id} could not be found."
+
+
+class SubnetNotFound(NotFound):
+    message = "Subnet {subnet_id} could not be found."
+
+
+class PortNotFound(NotFound):
+    message = "Port {port_id} could not be found."
+
+
+class MacAddressRangeNotFound(NotFound):
+    message = "MAC address range {mac_address_range_id} could not be found."
+
+
+class TagNotFound(NotFound):
+    message = "Tag {tag} could not be found for {resource_type} {resource_id}."
+
+
+class ExtensionNotFound(NotFound):
+    message = "Extension with alias {alias} does not exist."
+
+
+# --- 409 ----------------------------------------------------------------------
+
+
+class NetworkInUse(InUse):
+    message = "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+
+
+class SubnetInUse(InUse):
+    message = "Unable to complete operation on subnet {subnet_id}: One or more ports have an IP allocation from this subnet."
+
+
+class ServicePortInUse(InUse):
+    message = "Port {port_id} cannot be deleted directly via the port API: {reason}."
+
+
+class MacAddressRangeInUse(InUse):
+    message = "MAC address range {mac_address_range_id} has allocated MAC addresses and cannot be deleted."
+
+
+class IpAddressAlreadyAllocated(Conflict):
+    message = "IP address {ip} already allocated in subnet {subnet_id}."
+
+
+class MacAddressInUse(InUse):
+    message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
+
+
+class IpAddressGenerationFailure(Conflict):
+    message = "No more IP addresses available on network {net_id}."
+
+
+class MacAddressGenerationFailure(ServiceUnavailable):
+    message = "Unable to generate unique mac on network {net_id}: no MAC address range has free addresses."
+
+
+class OverlappingAllocationPools(Conflict):
+    message = "Found overlapping allocation pools: {pool_1} and {pool_2} for subnet {subnet_cidr}."
+
+
+class GatewayConflictWithAllocationPools(Conflict):
+    message = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
+
+
+class AllocationPoolStrandsAddresses(Conflict):
+    message = "Allocation pools cannot be changed: address {ip_address} is allocated outside the new pools."
+
+
+class AddressPairAndPortSecurityRequired(Conflict):
+    message = "Port Security must be enabled in order to have allowed address pairs on a port."
+
+
+class PortSecurityPortHasSecurityGroup(InUse):
+    message = "Port has security group associated. Cannot disable port security or IP address until security group is removed."
+
+
+class PortBound(InUse):
+    message = "Unable to complete operation on port {port_id}, port is already bound, port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+
+
+class InvalidSharedSetting(Conflict):
+    message = "Unable to reconfigure sharing settings for network {network}. Multiple tenants are using it."
+
+
+class SegmentationIdInUse(InUse):
+    message = "Unable to create the network. The {network_type} segment {segment} is in use by another network."
+
+
+class NetworkMTUSubnetConflict(Conflict):
+    message = "MTU of {net_id} is not compatible with subnet {subnet_id}."
+
+
+class MacAddressRangeOverlap(Conflict):
+    message = "MAC address range {cidr} overlaps range {other}."
+
+
+class Duplicate(Conflict):
+    message = "{resource} {id} already exists."
+
+
+# --- 412 ----------------------------------------------------------------------
+
+
+class HTTPPreconditionFailed(PreconditionFailed):
+    message = "Constrained to {expected}, but current revision is {current}"
+
+
+# --- 500 / 503 ----------------------------------------------------------------
+
+
+class RetryRequest(QuarkError):
+    """Raised inside a transaction to ask the service boundary to run it again.
+
+    Not a client-facing error: when retries are exhausted the boundary turns
+    it into :class:`ServiceUnavailable`.
+    """
+
+    message = "The request conflicted with a concurrent one; retry."

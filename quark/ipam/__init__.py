@@ -1,0 +1,1 @@
+"""IP and MAC address management: pure arithmetic and the database-backed allocators."""

@@ -1,0 +1,247 @@
+"""What every resource service shares: visibility, get/list, revisions, tags.
+
+A resource service subclasses ``ResourceService`` and supplies its table, the
+attribute→column map used by filters and sorting, a visibility clause for
+non-admin callers, and ``render`` to build the Neutron views of a batch of
+rows (one query per related table for the whole batch, never per row).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from sqlalchemy import Column, ColumnElement, Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.config import Settings
+from quark.context import Context
+from quark.db import models
+from quark.db.engine import Database
+from quark.services import listing
+from quark.services.listing import ListQuery
+
+MAX_TAGS = 50
+
+
+def utcnow() -> datetime:
+    """Naive UTC, whole seconds: what Neutron shows and what every DB stores alike."""
+    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def format_time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def standard_view(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "description": row.description,
+        "created_at": format_time(row.created_at),
+        "updated_at": format_time(row.updated_at),
+        "revision_number": row.revision_number,
+    }
+
+
+def check_revision(row: Any, if_match: int | None) -> None:
+    if if_match is not None and row.revision_number != if_match:
+        raise errors.HTTPPreconditionFailed(expected=if_match, current=row.revision_number)
+
+
+def resolve_project(ctx: Context, attrs: dict[str, Any]) -> str:
+    """project_id / tenant_id from the body: equal if both given, admin for others."""
+    project = attrs.pop("project_id", None)
+    tenant = attrs.pop("tenant_id", None)
+    if project is not None and tenant is not None and project != tenant:
+        raise errors.HTTPBadRequest(msg="'project_id' and 'tenant_id' do not match")
+    requested = project or tenant
+    if requested and requested != ctx.project_id and not ctx.is_admin:
+        raise errors.HTTPBadRequest(
+            msg="Specifying 'project_id' or 'tenant_id' other than the authenticated project in request requires admin privileges"
+        )
+    return requested or ctx.project_id
+
+
+async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    if ids:
+        t = models.tags
+        rows = await conn.execute(select(t.c.resource_id, t.c.tag).where(t.c.resource_id.in_(ids)).order_by(t.c.tag))
+        for resource_id, tag in rows:
+            out[resource_id].append(tag)
+    return out
+
+
+class ResourceService:
+    table: ClassVar[Table]
+    not_found: ClassVar[type[errors.NotFound]]
+    not_found_key: ClassVar[str]
+    # attribute name -> column, for filters and sort keys
+    columns: ClassVar[dict[str, Column]]
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    # --- hooks -------------------------------------------------------------
+
+    def visible(self, ctx: Context) -> ColumnElement[bool] | None:
+        """WHERE clause of the rows a non-admin may see; None means all."""
+        if ctx.is_admin:
+            return None
+        return self.table.c.project_id == ctx.project_id
+
+    def extra_filters(self, query: ListQuery) -> list[ColumnElement[bool]]:
+        return []
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        raise NotImplementedError
+
+    # --- reads -------------------------------------------------------------
+
+    def _raise_not_found(self, resource_id: str) -> None:
+        raise self.not_found(**{self.not_found_key: resource_id})
+
+    async def get_row(self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False) -> Any:
+        stmt = select(self.table).where(self.table.c.id == resource_id)
+        clause = self.visible(ctx)
+        if clause is not None:
+            stmt = stmt.where(clause)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).first()
+        if row is None:
+            self._raise_not_found(resource_id)
+        return row
+
+    async def get(self, ctx: Context, resource_id: str, fields: list[str] | None = None) -> dict:
+        async with self.db.read() as conn:
+            row = await self.get_row(conn, ctx, resource_id)
+            return (await self.render(conn, ctx, [row], ListQuery(fields=fields or [])))[0]
+
+    async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
+        async with self.db.read() as conn:
+            marker = await listing.marker_row(conn, self.table, query.marker)
+            if query.marker and marker is None:
+                return []  # an unknown marker gives an empty page, as in Neutron
+            stmt = select(self.table)
+            clause = self.visible(ctx)
+            if clause is not None:
+                stmt = stmt.where(clause)
+            where = [
+                *listing.filter_clauses(self.columns, query),
+                *listing.tag_clauses(self.table.c.id, query),
+                *self.extra_filters(query),
+            ]
+            if query.changed_since is not None and "updated_at" in self.table.c:
+                where.append(self.table.c.updated_at >= query.changed_since)
+            if where:
+                stmt = stmt.where(*where)
+            stmt = listing.order_and_page(stmt, self.table, self.columns, query, marker)
+            rows = (await conn.execute(stmt)).all()
+            if query.page_reverse:
+                rows.reverse()
+            return await self.render(conn, ctx, rows, query)
+
+    async def render_one(self, conn: AsyncConnection, ctx: Context, resource_id: str) -> dict:
+        return (await self.render_ids(conn, ctx, [resource_id]))[0]
+
+    async def render_ids(self, conn: AsyncConnection, ctx: Context, ids: list[str]) -> list[dict]:
+        """Views of freshly written rows, in the order of ``ids``, with one batch of queries."""
+        rows = {r.id: r for r in await conn.execute(select(self.table).where(self.table.c.id.in_(ids)))}
+        return await self.render(conn, ctx, [rows[i] for i in ids], ListQuery())
+
+    # --- writes shared by every resource -------------------------------------
+
+    async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None:
+        await conn.execute(
+            update(self.table)
+            .where(self.table.c.id == resource_id)
+            .values(revision_number=self.table.c.revision_number + 1, updated_at=utcnow(), **changes)
+        )
+
+    async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None:
+        """Non-owners who can see a row (a shared network) still may not change it."""
+        if not ctx.is_admin and row.project_id != ctx.project_id:
+            raise errors.PolicyNotAuthorized(action=f"rule:update_{self.table.name[:-1]}")
+
+    # --- tags ----------------------------------------------------------------
+
+    async def get_tags(self, ctx: Context, resource_id: str) -> list[str]:
+        async with self.db.read() as conn:
+            await self.get_row(conn, ctx, resource_id)
+            return (await load_tags(conn, [resource_id])).get(resource_id, [])
+
+    async def has_tag(self, ctx: Context, resource_id: str, tag: str) -> None:
+        if tag not in await self.get_tags(ctx, resource_id):
+            raise errors.TagNotFound(tag=tag, resource_type=self.table.name[:-1], resource_id=resource_id)
+
+    async def replace_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> list[str]:
+        wanted = sorted(set(tags))
+        if len(wanted) > MAX_TAGS:
+            raise errors.HTTPBadRequest(msg=f"The number of tags exceeds the limit of {MAX_TAGS}")
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            row = await self.get_row(conn, ctx, resource_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            await write_tags(conn, resource_id, wanted)
+            await self.bump_revision(conn, resource_id)
+            return wanted
+
+        return await self.db.run_write(work)
+
+    async def add_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> list[str]:
+        async def work(conn: AsyncConnection) -> list[str]:
+            row = await self.get_row(conn, ctx, resource_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            current = (await load_tags(conn, [resource_id])).get(resource_id, [])
+            wanted = sorted(set(current) | set(tags))
+            if len(wanted) > MAX_TAGS:
+                raise errors.HTTPBadRequest(msg=f"The number of tags exceeds the limit of {MAX_TAGS}")
+            if wanted != current:
+                await write_tags(conn, resource_id, wanted)
+                await self.bump_revision(conn, resource_id)
+            return wanted
+
+        return await self.db.run_write(work)
+
+    async def remove_tag(self, ctx: Context, resource_id: str, tag: str | None) -> None:
+        """Remove one tag (404 if absent) or, with ``tag=None``, all of them."""
+
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, resource_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            t = models.tags
+            stmt = delete(t).where(t.c.resource_id == resource_id)
+            if tag is not None:
+                stmt = stmt.where(t.c.tag == tag)
+            result = await conn.execute(stmt)
+            if tag is not None and result.rowcount == 0:
+                raise errors.TagNotFound(tag=tag, resource_type=self.table.name[:-1], resource_id=resource_id)
+            if result.rowcount:
+                await self.bump_revision(conn, resource_id)
+
+        await self.db.run_write(work)
+
+
+async def write_tags(conn: AsyncConnection, resource_id: str, tags: Sequence[str]) -> None:
+    t = models.tags
+    await conn.execute(delete(t).where(t.c.resource_id == resource_id))
+    if tags:
+        await conn.execute(insert(t), [{"resource_id": resource_id, "tag": tag} for tag in tags])
+
+
+def validate_tags(tags: Sequence[str]) -> list[str]:
+    if len(set(tags)) > MAX_TAGS:
+        raise errors.HTTPBadRequest(msg=f"The number of tags exceeds the limit of {MAX_TAGS}")
+    return sorted(set(tags))

@@ -1,0 +1,120 @@
+"""MAC address ranges (Quark extension, admin only)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.ipam import macs
+from quark.services import base
+from quark.services.base import ResourceService, utcnow
+from quark.services.listing import ListQuery
+
+r = models.mac_address_ranges
+m = models.mac_allocations
+
+# The range every fresh deployment starts with; a fixed id so that several
+# workers starting at once create it only once.
+DEFAULT_RANGE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "quark:default-mac-range"))
+
+
+def _require_admin(ctx: Context) -> None:
+    if not ctx.is_admin:
+        raise errors.AdminRequired(reason="MAC address ranges are managed by admins")
+
+
+class MacRangeService(ResourceService):
+    table = r
+    not_found = errors.MacAddressRangeNotFound
+    not_found_key = "mac_address_range_id"
+    columns = {"id": r.c.id, "cidr": r.c.cidr, "do_not_use": r.c.do_not_use, "created_at": r.c.created_at,
+               "first_address": r.c.first_address, "last_address": r.c.last_address}
+
+    def visible(self, ctx: Context):
+        _require_admin(ctx)
+        return None
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        ids = [row.id for row in rows]
+        used: dict[str, int] = {}
+        if ids and query.wants("allocated"):
+            used = dict((await conn.execute(
+                select(m.c.range_id, func.count()).where(m.c.range_id.in_(ids), m.c.deallocated.is_(False))
+                .group_by(m.c.range_id))).all())
+        return [{
+            "id": row.id,
+            "cidr": row.cidr or macs.mac_range_cidr(row.first_address, row.last_address),
+            "first_address": macs.format_mac(row.first_address),
+            "last_address": macs.format_mac(row.last_address),
+            "do_not_use": row.do_not_use,
+            "size": macs.range_size(row.first_address, row.last_address),
+            "allocated": used.get(row.id, 0),
+            "created_at": base.format_time(row.created_at),
+        } for row in rows]
+
+    async def create(self, ctx: Context, attrs: dict) -> dict:
+        _require_admin(ctx)
+        first, last = macs.parse_mac_range(attrs.get("cidr"), attrs.get("first_address"), attrs.get("last_address"))
+
+        async def work(conn: AsyncConnection) -> dict:
+            other = (await conn.execute(
+                select(r.c.id, r.c.first_address, r.c.last_address)
+                .where(r.c.first_address <= last, r.c.last_address >= first).limit(1))).first()
+            if other is not None:
+                raise errors.MacAddressRangeOverlap(
+                    cidr=attrs.get("cidr") or f"{macs.format_mac(first)}-{macs.format_mac(last)}", other=other.id)
+            range_id = base.new_id()
+            await conn.execute(insert(r).values(
+                id=range_id, cidr=macs.mac_range_cidr(first, last), first_address=first, last_address=last,
+                next_address=first, do_not_use=attrs.get("do_not_use", False), created_at=utcnow()))
+            return await self.render_one(conn, ctx, range_id)
+
+        return await self.db.run_write(work)
+
+    async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        _require_admin(ctx)
+
+        async def work(conn: AsyncConnection) -> dict:
+            await self.get_row(conn, ctx, range_id, for_update=True)
+            if "do_not_use" in attrs:
+                await conn.execute(update(r).where(r.c.id == range_id).values(do_not_use=attrs["do_not_use"]))
+            return await self.render_one(conn, ctx, range_id)
+
+        return await self.db.run_write(work)
+
+    async def delete(self, ctx: Context, range_id: str, if_match: int | None = None) -> None:
+        _require_admin(ctx)
+
+        async def work(conn: AsyncConnection) -> None:
+            await self.get_row(conn, ctx, range_id, for_update=True)
+            if await conn.scalar(select(exists().where(m.c.range_id == range_id, m.c.deallocated.is_(False)))):
+                raise errors.MacAddressRangeInUse(mac_address_range_id=range_id)
+            await conn.execute(delete(m).where(m.c.range_id == range_id))
+            await conn.execute(delete(r).where(r.c.id == range_id))
+
+        await self.db.run_write(work)
+
+
+async def ensure_default_range(db, cidr: str) -> None:
+    """Give a fresh deployment a MAC range so ports work with no set-up."""
+    if not cidr:
+        return
+    first, last = macs.parse_mac_range(cidr)
+
+    async def work(conn: AsyncConnection) -> None:
+        if await conn.scalar(select(exists().where(r.c.id.is_not(None)))):
+            return
+        from quark.ipam.ip_allocator import dialect_insert_ignore
+
+        await conn.execute(dialect_insert_ignore(
+            conn, r, id=DEFAULT_RANGE_ID, cidr=macs.mac_range_cidr(first, last), first_address=first,
+            last_address=last, next_address=first, do_not_use=False, created_at=utcnow()))
+
+    await db.run_write(work)

@@ -1,0 +1,227 @@
+"""Networks: provider attributes, sharing, MTU, and delete-with-cleanup."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.services import base
+from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.listing import ListQuery
+
+if TYPE_CHECKING:
+    from quark.services.ports import PortService
+
+n = models.networks
+
+# Ports that go away with their network instead of keeping it in use.
+AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed", "network:floatingip_agent_gateway")
+
+# Overlay overhead: MTU a network of each type offers on a 1500-byte underlay.
+TYPE_MTU = {"vxlan": 1450, "geneve": 1442, "gre": 1458, "flat": 1500, "vlan": 1500, "local": 1500}
+
+PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def validate_provider(network_type: str, physnet: str | None, seg_id: int | None) -> None:
+    """Neutron's type-driver rules for an explicitly requested segment."""
+
+    def bad(reason: str) -> None:
+        raise errors.InvalidInput(error_message=reason)
+
+    if network_type in ("flat",):
+        if not physnet:
+            bad("physical_network required for flat provider network")
+        if seg_id is not None:
+            bad("segmentation_id not allowed for flat provider network")
+    elif network_type == "vlan":
+        if not physnet:
+            bad("physical_network required for VLAN provider network")
+        if seg_id is not None and not 1 <= seg_id <= 4094:
+            bad(f"segmentation_id out of range ({seg_id}): VLAN ids are 1 to 4094")
+    elif network_type in ("vxlan", "geneve", "gre"):
+        if physnet:
+            bad(f"provider:physical_network specified for {network_type} network")
+    elif network_type == "local":
+        if physnet or seg_id is not None:
+            bad("provider:physical_network and provider:segmentation_id are not allowed for local networks")
+
+
+def segment_key(network_type: str | None, physnet: str | None, seg_id: int | None) -> str | None:
+    if network_type in (None, "local") or (network_type != "flat" and seg_id is None):
+        return None
+    return f"{network_type}:{physnet or ''}:{seg_id if seg_id is not None else ''}"
+
+
+class NetworkService(ResourceService):
+    # Set by the service container: deleting a network deletes its DHCP ports.
+    ports: "PortService"
+    table = n
+    not_found = errors.NetworkNotFound
+    not_found_key = "net_id"
+    columns = {
+        "id": n.c.id, "project_id": n.c.project_id, "tenant_id": n.c.project_id, "name": n.c.name,
+        "description": n.c.description, "admin_state_up": n.c.admin_state_up, "status": n.c.status,
+        "shared": n.c.shared, "router:external": n.c.router_external, "mtu": n.c.mtu,
+        "provider:network_type": n.c.network_type, "provider:physical_network": n.c.physical_network,
+        "provider:segmentation_id": n.c.segmentation_id, "revision_number": n.c.revision_number,
+        "created_at": n.c.created_at, "updated_at": n.c.updated_at,
+    }
+
+    def visible(self, ctx: Context):
+        if ctx.is_admin:
+            return None
+        return or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True))
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        ids = [r.id for r in rows]
+        subnet_ids: dict[str, list[str]] = defaultdict(list)
+        if ids and query.wants("subnets"):
+            s = models.subnets
+            for net_id, sub_id in await conn.execute(
+                select(s.c.network_id, s.c.id).where(s.c.network_id.in_(ids)).order_by(s.c.created_at, s.c.id)
+            ):
+                subnet_ids[net_id].append(sub_id)
+        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        return [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+
+    @staticmethod
+    def _view(row: Any, subnet_ids: list[str], tags: list[str]) -> dict:
+        view = base.standard_view(row)
+        view.update({
+            "name": row.name,
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "subnets": subnet_ids,
+            "shared": row.shared,
+            "router:external": row.router_external,
+            "mtu": row.mtu,
+            "port_security_enabled": row.port_security_enabled,
+            "provider:network_type": row.network_type,
+            "provider:physical_network": row.physical_network,
+            "provider:segmentation_id": row.segmentation_id,
+            "availability_zone_hints": row.availability_zone_hints or [],
+            "availability_zones": [],
+            "dns_domain": row.dns_domain,
+            "ipv4_address_scope": None,
+            "ipv6_address_scope": None,
+            "l2_adjacency": True,
+            "is_default": False,
+            "qos_policy_id": None,
+            "tags": tags,
+        })
+        return view
+
+    # --- create ----------------------------------------------------------------
+
+    async def create(self, ctx: Context, attrs: dict) -> dict:
+        return (await self.create_bulk(ctx, [attrs]))[0]
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        async def work(conn: AsyncConnection) -> list[dict]:
+            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
+            return await self.render_ids(conn, ctx, ids)
+
+        return await self.db.run_write(work)
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
+        """Insert one network inside the caller's transaction; returns its id."""
+        project_id = base.resolve_project(ctx, attrs)
+        network_type = attrs.get("provider:network_type")
+        physnet = attrs.get("provider:physical_network")
+        seg_id = attrs.get("provider:segmentation_id")
+        if network_type is None:
+            if physnet is not None or seg_id is not None:
+                raise errors.InvalidInput(error_message="provider:network_type required")
+            network_type = self.settings.tenant_network_type
+        else:
+            validate_provider(network_type, physnet, seg_id)
+        mtu = attrs.get("mtu") or TYPE_MTU.get(network_type, 1500)
+        now = utcnow()
+        network_id = base.new_id()
+        key = segment_key(network_type, physnet, seg_id)
+        try:
+            await conn.execute(insert(n).values(
+                id=network_id, project_id=project_id, name=attrs.get("name", ""),
+                description=attrs.get("description", ""), admin_state_up=attrs.get("admin_state_up", True),
+                status="ACTIVE", shared=attrs.get("shared", False),
+                router_external=attrs.get("router:external", False), mtu=mtu,
+                port_security_enabled=attrs.get("port_security_enabled", True),
+                network_type=network_type, physical_network=physnet, segmentation_id=seg_id,
+                segment_key=key, dns_domain=attrs.get("dns_domain", ""),
+                availability_zone_hints=attrs.get("availability_zone_hints", []),
+                created_at=now, updated_at=now, revision_number=0,
+            ))
+        except IntegrityError:
+            raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        return network_id
+
+    # --- update ----------------------------------------------------------------
+
+    async def update(self, ctx: Context, network_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        async def work(conn: AsyncConnection) -> dict:
+            row = await self.get_row(conn, ctx, network_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            changes: dict[str, Any] = {}
+            for attr, column in (("name", "name"), ("description", "description"),
+                                 ("admin_state_up", "admin_state_up"), ("shared", "shared"),
+                                 ("router:external", "router_external"), ("mtu", "mtu"),
+                                 ("port_security_enabled", "port_security_enabled"),
+                                 ("dns_domain", "dns_domain")):
+                if attr in attrs and attrs[attr] != getattr(row, column):
+                    changes[column] = attrs[attr]
+            if changes.get("shared") is False:
+                await self._check_unshare(conn, row)
+            if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
+                raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
+            await self.bump_revision(conn, network_id, **changes)
+            return await self.render_one(conn, ctx, network_id)
+
+        return await self.db.run_write(work)
+
+    async def _check_unshare(self, conn: AsyncConnection, row: Any) -> None:
+        p = models.ports
+        foreign = await conn.scalar(
+            select(exists().where(p.c.network_id == row.id, p.c.project_id != row.project_id,
+                                  p.c.device_owner.not_in(AUTO_DELETE_OWNERS)))
+        )
+        if foreign:
+            raise errors.InvalidSharedSetting(network=row.id)
+
+    async def _has_ipv6_subnet(self, conn: AsyncConnection, network_id: str) -> bool:
+        s = models.subnets
+        return bool(await conn.scalar(select(exists().where(s.c.network_id == network_id, s.c.ip_version == 6))))
+
+    # --- delete ----------------------------------------------------------------
+
+    async def delete(self, ctx: Context, network_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, network_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            p, s, a = models.ports, models.subnets, models.ip_allocations
+            in_use = await conn.scalar(
+                select(exists().where(p.c.network_id == network_id, p.c.device_owner.not_in(AUTO_DELETE_OWNERS)))
+            )
+            if in_use:
+                raise errors.NetworkInUse(net_id=network_id)
+            for port in (await conn.execute(select(p).where(p.c.network_id == network_id))).all():
+                await self.ports.delete_in(conn, port, drop_allocations=True)
+            subnet_ids = (await conn.execute(select(s.c.id).where(s.c.network_id == network_id))).scalars().all()
+            if subnet_ids:
+                await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
+                await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(subnet_ids)))
+                await conn.execute(delete(s).where(s.c.id.in_(subnet_ids)))
+            await write_tags(conn, network_id, [])
+            await conn.execute(delete(n).where(n.c.id == network_id))
+
+        await self.db.run_write(work)

@@ -1,0 +1,452 @@
+"""Ports: MAC and fixed IP allocation (contract §4.2–4.5), address pairs,
+DHCP options, stored binding attributes; all in one transaction per request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.ipam import addressing, macs
+from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.mac_allocator import MacAllocator
+from quark.services import base
+from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.listing import ListQuery
+from quark.services.subnets import ROUTER_OWNERS, is_auto_address
+
+p = models.ports
+n = models.networks
+s = models.subnets
+a = models.ip_allocations
+psg = models.port_security_groups
+
+MAC_ATTEMPTS = 8
+
+
+def dns_assignment(dns_name: str, fixed_ips: list[dict]) -> list[dict]:
+    out = []
+    for ip in fixed_ips:
+        hostname = dns_name or "host-" + ip["ip_address"].replace(".", "-").replace(":", "-")
+        out.append({"hostname": hostname, "ip_address": ip["ip_address"], "fqdn": f"{hostname}.openstacklocal."})
+    return out
+
+
+class PortService(ResourceService):
+    table = p
+    not_found = errors.PortNotFound
+    not_found_key = "port_id"
+    columns = {
+        "id": p.c.id, "project_id": p.c.project_id, "tenant_id": p.c.project_id, "name": p.c.name,
+        "description": p.c.description, "network_id": p.c.network_id, "admin_state_up": p.c.admin_state_up,
+        "mac_address": p.c.mac_address, "device_id": p.c.device_id, "device_owner": p.c.device_owner,
+        "status": p.c.status, "binding:host_id": p.c.binding_host_id, "binding:vnic_type": p.c.binding_vnic_type,
+        "binding:vif_type": p.c.binding_vif_type, "ip_allocation": p.c.ip_allocation,
+        "revision_number": p.c.revision_number, "created_at": p.c.created_at, "updated_at": p.c.updated_at,
+    }
+
+    def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator) -> None:
+        super().__init__(db, settings)
+        self.ips = ip_allocator
+        self.macs = mac_allocator
+
+    # --- reads -------------------------------------------------------------------
+
+    def visible(self, ctx: Context):
+        if ctx.is_admin:
+            return None
+        own_networks = select(n.c.id).where(n.c.project_id == ctx.project_id)
+        return or_(p.c.project_id == ctx.project_id, p.c.network_id.in_(own_networks))
+
+    def extra_filters(self, query: ListQuery) -> list:
+        clauses = []
+        fixed = query.extra.get("fixed_ips") or {}
+        live = [a.c.port_id == p.c.id, a.c.deallocated.is_(False)]
+        if fixed.get("ip_address"):
+            clauses.append(exists().where(*live, a.c.address.in_(fixed["ip_address"])))
+        if fixed.get("subnet_id"):
+            clauses.append(exists().where(*live, a.c.subnet_id.in_(fixed["subnet_id"])))
+        for substr in fixed.get("ip_address_substr") or []:
+            clauses.append(exists().where(*live, a.c.address.contains(substr, autoescape=True)))
+        if "security_groups" in query.filters:
+            clauses.append(exists().where(psg.c.port_id == p.c.id,
+                                          psg.c.security_group_id.in_(query.filters["security_groups"])))
+        return clauses
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        ids = [r.id for r in rows]
+        fixed: dict[str, list[dict]] = defaultdict(list)
+        if ids and (query.wants("fixed_ips") or query.wants("dns_assignment")):
+            for port_id, subnet_id, address in await conn.execute(
+                select(a.c.port_id, a.c.subnet_id, a.c.address)
+                .where(a.c.port_id.in_(ids), a.c.deallocated.is_(False))
+                .order_by(a.c.ip_version, a.c.allocated_at, a.c.address_key)
+            ):
+                fixed[port_id].append({"subnet_id": subnet_id, "ip_address": address})
+        groups: dict[str, list[str]] = defaultdict(list)
+        if ids and query.wants("security_groups"):
+            for port_id, sg_id in await conn.execute(
+                select(psg.c.port_id, psg.c.security_group_id).where(psg.c.port_id.in_(ids))
+            ):
+                groups[port_id].append(sg_id)
+        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        return [self._view(r, fixed.get(r.id, []), groups.get(r.id, []), tags.get(r.id, [])) for r in rows]
+
+    @staticmethod
+    def _view(row: Any, fixed_ips: list[dict], groups: list[str], tags: list[str]) -> dict:
+        view = base.standard_view(row)
+        view.update({
+            "name": row.name,
+            "network_id": row.network_id,
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "mac_address": row.mac_address,
+            "fixed_ips": fixed_ips,
+            "device_id": row.device_id,
+            "device_owner": row.device_owner,
+            "security_groups": sorted(groups),
+            "port_security_enabled": row.port_security_enabled,
+            "allowed_address_pairs": list(row.allowed_address_pairs or []),
+            "extra_dhcp_opts": list(row.extra_dhcp_opts or []),
+            "ip_allocation": row.ip_allocation,
+            "binding:host_id": row.binding_host_id,
+            "binding:vnic_type": row.binding_vnic_type,
+            "binding:profile": row.binding_profile or {},
+            "binding:vif_type": row.binding_vif_type,
+            "binding:vif_details": row.binding_vif_details or {},
+            "dns_name": row.dns_name,
+            "dns_assignment": dns_assignment(row.dns_name, fixed_ips),
+            "qos_policy_id": None,
+            "qos_network_policy_id": None,
+            "resource_request": None,
+            "data_plane_status": None,
+            "tags": tags,
+        })
+        return view
+
+    # --- create ------------------------------------------------------------------
+
+    async def create(self, ctx: Context, attrs: dict) -> dict:
+        return (await self.create_bulk(ctx, [attrs]))[0]
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        async def work(conn: AsyncConnection) -> list[dict]:
+            networks: dict[str, Any] = {}
+            subnets: dict[str, list[Any]] = {}
+            ids = []
+            for attrs in items:
+                net_id = attrs["network_id"]
+                if net_id not in networks:
+                    networks[net_id] = await self._network_for_port(conn, ctx, net_id)
+                    subnets[net_id] = await self._subnets_of(conn, net_id)
+                ids.append(await self.create_in(conn, ctx, dict(attrs), networks[net_id], subnets[net_id]))
+            return await self.render_ids(conn, ctx, ids)
+
+        return await self.db.run_write(work)
+
+    async def _network_for_port(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
+        stmt = select(n).where(n.c.id == network_id)
+        if not ctx.is_admin:
+            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True)))
+        network = (await conn.execute(stmt)).first()
+        if network is None:
+            raise errors.NetworkNotFound(net_id=network_id)
+        if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
+            raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
+        return network
+
+    @staticmethod
+    async def _subnets_of(conn: AsyncConnection, network_id: str) -> list[Any]:
+        return list(await conn.execute(select(s).where(s.c.network_id == network_id).order_by(s.c.created_at, s.c.id)))
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]) -> str:
+        project_id = base.resolve_project(ctx, attrs)
+        owner = ctx.is_admin or network.project_id == ctx.project_id
+        port_id = base.new_id()
+        device_owner = attrs.get("device_owner", "")
+        if "mac_address" in attrs:
+            if not owner and not ctx.is_service:
+                raise errors.PolicyNotAuthorized(action="rule:create_port:mac_address")
+            mac_text, mac_owned = await self._explicit_mac(conn, network.id, attrs["mac_address"])
+        else:
+            mac_text, mac_owned = await self._allocate_mac(conn, network.id)
+        port_security = attrs.get("port_security_enabled", network.port_security_enabled)
+        groups = attrs.get("security_groups") or []
+        pairs = self._address_pairs(attrs.get("allowed_address_pairs") or [], mac_text, port_security)
+        if groups and not port_security:
+            raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+        host = attrs.get("binding:host_id") or ""
+        now = utcnow()
+        fixed_requested = attrs.get("fixed_ips")
+        try:
+            await conn.execute(insert(p).values(
+                id=port_id, network_id=network.id, project_id=project_id, name=attrs.get("name", ""),
+                description=attrs.get("description", ""), admin_state_up=attrs.get("admin_state_up", True),
+                status="DOWN", mac_address=mac_text, mac_allocated=mac_owned, device_id=attrs.get("device_id", ""),
+                device_owner=device_owner, port_security_enabled=port_security, allowed_address_pairs=pairs,
+                extra_dhcp_opts=self._dhcp_opts([], attrs.get("extra_dhcp_opts") or []), binding_host_id=host,
+                binding_vnic_type=attrs.get("binding:vnic_type", "normal"),
+                binding_profile=attrs.get("binding:profile") or {}, binding_vif_type="unbound",
+                binding_vif_details={}, dns_name=attrs.get("dns_name", ""),
+                ip_allocation="none" if fixed_requested == [] else "immediate",
+                created_at=now, updated_at=now, revision_number=0,
+            ))
+        except IntegrityError:
+            raise errors.MacAddressInUse(net_id=network.id, mac=mac_text) from None
+        if fixed_requested is None:
+            await self._allocate_default(conn, network, subnets, port_id, project_id, mac_text, device_owner)
+        else:
+            await self._allocate_requested(conn, ctx, network, subnets, port_id, project_id, mac_text,
+                                           device_owner, fixed_requested, owner)
+        if groups:
+            await conn.execute(insert(psg), [{"port_id": port_id, "security_group_id": g} for g in groups])
+        if attrs.get("tags"):
+            await write_tags(conn, port_id, base.validate_tags(attrs["tags"]))
+        return port_id
+
+    # --- MACs ----------------------------------------------------------------------
+
+    async def _mac_taken(self, conn: AsyncConnection, network_id: str, mac_text: str) -> bool:
+        return bool(await conn.scalar(select(exists().where(p.c.network_id == network_id, p.c.mac_address == mac_text))))
+
+    async def _explicit_mac(self, conn: AsyncConnection, network_id: str, mac_text: str) -> tuple[str, bool]:
+        if await self._mac_taken(conn, network_id, mac_text):
+            raise errors.MacAddressInUse(net_id=network_id, mac=mac_text)
+        return mac_text, await self.macs.record_explicit(conn, macs.parse_mac(mac_text))
+
+    async def _allocate_mac(self, conn: AsyncConnection, network_id: str) -> tuple[str, bool]:
+        avoid: set[int] = set()
+        for _ in range(MAC_ATTEMPTS):
+            value = await self.macs.allocate(conn, avoid=avoid)
+            if value is None:
+                break
+            text = macs.format_mac(value)
+            if not await self._mac_taken(conn, network_id, text):
+                return text, True
+            avoid.add(value)
+        raise errors.MacAddressGenerationFailure(net_id=network_id)
+
+    # --- fixed IPs -------------------------------------------------------------------
+
+    async def _allocate_default(self, conn, network, subnets, port_id, project_id, mac_text, device_owner) -> None:
+        """One IPv4, one stateful IPv6, and EUI-64 on every auto-address subnet."""
+        eligible = [sub for sub in subnets if not sub.service_types or device_owner in sub.service_types]
+        for version in (4, 6):
+            family = [sub for sub in eligible if sub.ip_version == version and not is_auto_address(sub)]
+            if not family:
+                continue
+            for sub in family:  # fall through to the next subnet when one is full
+                if await self.ips.allocate_any(conn, sub, port_id, project_id) is not None:
+                    break
+            else:
+                raise errors.IpAddressGenerationFailure(net_id=network.id)
+        if device_owner not in ROUTER_OWNERS:
+            for sub in eligible:
+                if is_auto_address(sub):
+                    await self._allocate_eui64(conn, sub, port_id, project_id, mac_text)
+
+    async def _allocate_eui64(self, conn, subnet, port_id, project_id, mac_text) -> None:
+        address = addressing.eui64(ipaddress.ip_network(subnet.cidr), macs.parse_mac(mac_text))
+        await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
+
+    def _resolve_entry(self, network, subnets, entry: dict) -> tuple[Any, addressing.IPAddress | None]:
+        """The subnet and (optional) address a fixed_ips entry asks for."""
+        by_id = {sub.id: sub for sub in subnets}
+        address = ipaddress.ip_address(entry["ip_address"]) if "ip_address" in entry else None
+        if "subnet_id" in entry:
+            subnet = by_id.get(entry["subnet_id"])
+            if subnet is None:
+                raise errors.InvalidInput(
+                    error_message=f"Failed to create port on network {network.id}, because fixed_ips included "
+                                  f"invalid subnet {entry['subnet_id']}")
+            if address is not None and address not in ipaddress.ip_network(subnet.cidr):
+                raise errors.InvalidIpForSubnet(ip_address=str(address))
+            return subnet, address
+        if address is None:
+            raise errors.InvalidInput(error_message="fixed_ips entries need a subnet_id or an ip_address")
+        for subnet in subnets:
+            if address.version == subnet.ip_version and address in ipaddress.ip_network(subnet.cidr):
+                return subnet, address
+        raise errors.InvalidIpForNetwork(ip_address=str(address))
+
+    async def _allocate_entry(self, conn, subnet, address, port_id, project_id, mac_text, device_owner) -> None:
+        net = ipaddress.ip_network(subnet.cidr)
+        if is_auto_address(subnet) and device_owner not in ROUTER_OWNERS:
+            expected = addressing.eui64(net, macs.parse_mac(mac_text))
+            if address is not None and address != expected:
+                raise errors.AllocationOnAutoAddressSubnet(ip=str(address), subnet_id=subnet.id)
+            address = expected
+        if address is None:
+            if await self.ips.allocate_any(conn, subnet, port_id, project_id) is None:
+                raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
+            return
+        if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
+            raise errors.InvalidIpForSubnet(ip_address=str(address))
+        if subnet.gateway_ip == str(address) and device_owner not in ROUTER_OWNERS:
+            raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
+        await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
+
+    async def _allocate_requested(self, conn, ctx, network, subnets, port_id, project_id, mac_text, device_owner,
+                                  entries: list[dict], owner: bool) -> None:
+        for entry in entries:
+            if "ip_address" in entry and not owner and not ctx.is_service:
+                raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
+            subnet, address = self._resolve_entry(network, subnets, entry)
+            await self._allocate_entry(conn, subnet, address, port_id, project_id, mac_text, device_owner)
+
+    # --- address pairs, DHCP options ------------------------------------------------
+
+    def _address_pairs(self, pairs: list[dict], mac_text: str, port_security: bool) -> list[dict]:
+        if not pairs:
+            return []
+        if not port_security:
+            raise errors.AddressPairAndPortSecurityRequired()
+        if len(pairs) > self.settings.max_allowed_address_pairs:
+            raise errors.AllowedAddressPairExhausted(quota=self.settings.max_allowed_address_pairs)
+        out: list[dict] = []
+        for pair in pairs:
+            item = {"ip_address": pair["ip_address"], "mac_address": pair.get("mac_address") or mac_text}
+            if item in out:
+                raise errors.DuplicateAddressPairInRequest(**item)
+            out.append(item)
+        return out
+
+    @staticmethod
+    def _dhcp_opts(current: list[dict], changes: list[dict]) -> list[dict]:
+        """Merge options by (name, ip_version); ``opt_value: null`` deletes one."""
+        merged = {(o["opt_name"], o.get("ip_version", 4)): o for o in current}
+        for opt in changes:
+            key = (opt["opt_name"], opt.get("ip_version", 4))
+            if opt.get("opt_value") is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = {"opt_name": key[0], "opt_value": opt["opt_value"], "ip_version": key[1]}
+        return list(merged.values())
+
+    # --- update ------------------------------------------------------------------------
+
+    async def update(self, ctx: Context, port_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        async def work(conn: AsyncConnection) -> dict:
+            row = await self.get_row(conn, ctx, port_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
+            owner = ctx.is_admin or network.project_id == ctx.project_id
+            changes = {key: attrs[key] for key in ("name", "description", "admin_state_up", "device_id",
+                                                   "device_owner", "dns_name") if key in attrs}
+            for attr, column in (("binding:vnic_type", "binding_vnic_type"), ("binding:profile", "binding_profile")):
+                if attr in attrs:
+                    changes[column] = attrs[attr] or ({} if attr == "binding:profile" else "normal")
+            if "binding:host_id" in attrs:
+                changes["binding_host_id"] = attrs["binding:host_id"] or ""
+                if not changes["binding_host_id"]:
+                    changes.update(binding_vif_type="unbound", binding_vif_details={})
+            mac_text = row.mac_address
+            if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
+                mac_text = await self._change_mac(conn, ctx, row, attrs["mac_address"], owner, changes)
+            port_security = attrs.get("port_security_enabled", row.port_security_enabled)
+            changes["port_security_enabled"] = port_security
+            await self._update_groups(conn, row, attrs, port_security)
+            pairs = attrs.get("allowed_address_pairs", row.allowed_address_pairs or [])
+            if not port_security and pairs:
+                raise errors.AddressPairAndPortSecurityRequired()
+            if "allowed_address_pairs" in attrs:
+                changes["allowed_address_pairs"] = self._address_pairs(attrs["allowed_address_pairs"] or [],
+                                                                       mac_text, port_security)
+            if "extra_dhcp_opts" in attrs:
+                changes["extra_dhcp_opts"] = self._dhcp_opts(row.extra_dhcp_opts or [], attrs["extra_dhcp_opts"] or [])
+            if "fixed_ips" in attrs:
+                await self._replace_fixed_ips(conn, ctx, row, network, attrs["fixed_ips"], mac_text,
+                                              changes.get("device_owner", row.device_owner), owner)
+                changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
+            await self.bump_revision(conn, port_id, **changes)
+            return (await self.render_ids(conn, ctx, [port_id]))[0]
+
+        return await self.db.run_write(work)
+
+    async def _change_mac(self, conn, ctx, row, mac_text: str, owner: bool, changes: dict) -> str:
+        if not owner and not ctx.is_service:
+            raise errors.PolicyNotAuthorized(action="rule:update_port:mac_address")
+        if row.binding_vif_type not in ("unbound", "binding_failed"):
+            raise errors.PortBound(port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address,
+                                   new_mac=mac_text)
+        new_text, owned = await self._explicit_mac(conn, row.network_id, mac_text)
+        if row.mac_allocated:
+            await self.macs.release(conn, macs.parse_mac(row.mac_address))
+        changes.update(mac_address=new_text, mac_allocated=owned)
+        return new_text
+
+    async def _update_groups(self, conn, row, attrs: dict, port_security: bool) -> None:
+        current = set((await conn.execute(select(psg.c.security_group_id).where(psg.c.port_id == row.id))).scalars())
+        wanted = set(attrs["security_groups"] or []) if "security_groups" in attrs else current
+        if wanted and not port_security:
+            if "security_groups" in attrs:
+                raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+            raise errors.PortSecurityPortHasSecurityGroup()
+        if wanted != current:
+            await conn.execute(delete(psg).where(psg.c.port_id == row.id))
+            if wanted:
+                await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])
+
+    async def _replace_fixed_ips(self, conn, ctx, row, network, entries: list[dict], mac_text: str,
+                                 device_owner: str, owner: bool) -> None:
+        """Keep matching allocations, release missing ones, allocate new ones, atomically."""
+        subnets = await self._subnets_of(conn, network.id)
+        by_id = {sub.id: sub for sub in subnets}
+        held = [(r.subnet_id, r.address) for r in await conn.execute(
+            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated.is_(False)))]
+        keep: set[tuple[str, str]] = set()
+        wanted: list[tuple[Any, Any]] = []
+        for entry in entries:
+            if "ip_address" in entry and not owner and not ctx.is_service:
+                raise errors.PolicyNotAuthorized(action="rule:update_port:fixed_ips:ip_address")
+            subnet, address = self._resolve_entry(network, subnets, entry)
+            match = next((h for h in held if h not in keep and h[0] == subnet.id
+                          and (address is None or ipaddress.ip_address(h[1]) == address)), None)
+            if match is not None:
+                keep.add(match)
+            else:
+                wanted.append((subnet, address))
+        for held_ip in held:  # auto-address (SLAAC) allocations always stay
+            sub = by_id.get(held_ip[0])
+            if sub is not None and is_auto_address(sub):
+                keep.add(held_ip)
+        await self.ips.release_port(conn, row.id, only=[h for h in held if h not in keep])
+        for subnet, address in wanted:
+            await self._allocate_entry(conn, subnet, address, row.id, row.project_id, mac_text, device_owner)
+
+    # --- delete ------------------------------------------------------------------------
+
+    async def delete(self, ctx: Context, port_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, port_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            if row.device_owner in ("network:router_interface", "network:router_interface_distributed",
+                                    "network:ha_router_replicated_interface"):
+                raise errors.ServicePortInUse(port_id=port_id, reason="it is a router interface; use the router API")
+            await self.delete_in(conn, row)
+
+        await self.db.run_write(work)
+
+    async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
+        """Delete a port and give back what it holds (inside the caller's transaction)."""
+        await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
+        if row.mac_allocated:
+            await self.macs.release(conn, macs.parse_mac(row.mac_address))
+        await conn.execute(delete(psg).where(psg.c.port_id == row.id))
+        await write_tags(conn, row.id, [])
+        await conn.execute(delete(p).where(p.c.id == row.id))
+
+    async def bump(self, conn: AsyncConnection, port_id: str) -> None:
+        await conn.execute(update(p).where(p.c.id == port_id).values(
+            revision_number=p.c.revision_number + 1, updated_at=utcnow()))

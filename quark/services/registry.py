@@ -1,0 +1,49 @@
+"""Builds the services of one process over one database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quark.config import Settings
+from quark.db.engine import Database
+from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.mac_allocator import MacAllocator
+from quark.services.base import ResourceService, utcnow
+from quark.services.mac_ranges import MacRangeService
+from quark.services.networks import NetworkService
+from quark.services.ports import PortService
+from quark.services.subnets import SubnetService
+
+
+@dataclass
+class Services:
+    db: Database
+    settings: Settings
+    networks: NetworkService
+    subnets: SubnetService
+    ports: PortService
+    mac_ranges: MacRangeService
+
+    def by_collection(self, collection: str) -> ResourceService:
+        return {
+            "networks": self.networks,
+            "subnets": self.subnets,
+            "ports": self.ports,
+            "mac_address_ranges": self.mac_ranges,
+        }[collection]
+
+
+def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
+    ips = IpAllocator(settings.ipam_reuse_after, clock)
+    macs = MacAllocator(settings.ipam_reuse_after, clock)
+    networks = NetworkService(db, settings)
+    ports = PortService(db, settings, ips, macs)
+    networks.ports = ports
+    return Services(
+        db=db,
+        settings=settings,
+        networks=networks,
+        subnets=SubnetService(db, settings, ips),
+        ports=ports,
+        mac_ranges=MacRangeService(db, settings),
+    )

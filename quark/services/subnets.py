@@ -1,0 +1,326 @@
+"""Subnets: CIDR, gateway and pool rules (contract §4.1), IPv6 modes, and
+the allocator cursor kept in step with pool changes."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.ipam import addressing, macs
+from quark.ipam.addressing import RangeSet
+from quark.ipam.ip_allocator import IpAllocator, pool_ranges
+from quark.services import base
+from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.listing import ListQuery
+from quark.services.networks import AUTO_DELETE_OWNERS
+
+s = models.subnets
+n = models.networks
+a = models.ip_allocations
+p = models.ports
+
+AUTO_MODES = ("slaac", "dhcpv6-stateless")
+ROUTER_OWNERS = (
+    "network:router_interface", "network:router_gateway", "network:router_interface_distributed",
+    "network:ha_router_replicated_interface", "network:router_centralized_snat",
+)
+
+
+def is_auto_address(row: Any) -> bool:
+    return row.ip_version == 6 and addressing.is_auto_address_mode(row.ipv6_ra_mode, row.ipv6_address_mode)
+
+
+def _pools_json(pools: list[tuple[Any, Any]]) -> list[list[str]]:
+    return [[str(start), str(end)] for start, end in pools]
+
+
+class SubnetService(ResourceService):
+    table = s
+    not_found = errors.SubnetNotFound
+    not_found_key = "subnet_id"
+    columns = {
+        "id": s.c.id, "project_id": s.c.project_id, "tenant_id": s.c.project_id, "name": s.c.name,
+        "description": s.c.description, "network_id": s.c.network_id, "ip_version": s.c.ip_version,
+        "cidr": s.c.cidr, "gateway_ip": s.c.gateway_ip, "enable_dhcp": s.c.enable_dhcp,
+        "ipv6_ra_mode": s.c.ipv6_ra_mode, "ipv6_address_mode": s.c.ipv6_address_mode,
+        "subnetpool_id": s.c.subnetpool_id, "segment_id": s.c.segment_id,
+        "revision_number": s.c.revision_number, "created_at": s.c.created_at, "updated_at": s.c.updated_at,
+    }
+
+    def __init__(self, db, settings, ip_allocator: IpAllocator) -> None:
+        super().__init__(db, settings)
+        self.ips = ip_allocator
+
+    def visible(self, ctx: Context):
+        if ctx.is_admin:
+            return None
+        public = select(n.c.id).where(or_(n.c.shared.is_(True), n.c.router_external.is_(True)))
+        return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        ids = [r.id for r in rows]
+        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        external: set[str] = set()
+        if rows and query.wants("router:external"):
+            net_ids = {r.network_id for r in rows}
+            external = set((await conn.execute(
+                select(n.c.id).where(n.c.id.in_(net_ids), n.c.router_external.is_(True)))).scalars())
+        return [self._view(r, tags.get(r.id, []), r.network_id in external) for r in rows]
+
+    @staticmethod
+    def _view(row: Any, tags: list[str], external: bool) -> dict:
+        view = base.standard_view(row)
+        view.update({
+            "name": row.name,
+            "network_id": row.network_id,
+            "ip_version": row.ip_version,
+            "cidr": row.cidr,
+            "gateway_ip": row.gateway_ip,
+            "allocation_pools": [{"start": lo, "end": hi} for lo, hi in row.allocation_pools or []],
+            "dns_nameservers": list(row.dns_nameservers or []),
+            "host_routes": list(row.host_routes or []),
+            "enable_dhcp": row.enable_dhcp,
+            "ipv6_ra_mode": row.ipv6_ra_mode,
+            "ipv6_address_mode": row.ipv6_address_mode,
+            "subnetpool_id": row.subnetpool_id,
+            "segment_id": row.segment_id,
+            "service_types": list(row.service_types or []),
+            "dns_publish_fixed_ip": False,
+            "router:external": external,
+            "tags": tags,
+        })
+        return view
+
+    # --- validation --------------------------------------------------------------
+
+    def _check_lists(self, subnet_id: str, version: int, attrs: dict) -> None:
+        dns = attrs.get("dns_nameservers")
+        if dns is not None:
+            if len(dns) > self.settings.max_dns_nameservers:
+                raise errors.DNSNameServersExhausted(subnet_id=subnet_id, quota=self.settings.max_dns_nameservers)
+            for server in dns:
+                if ipaddress.ip_address(server).version != version:
+                    raise errors.InvalidInput(error_message=f"IP version of DNS nameserver {server} does not match subnet")
+        routes = attrs.get("host_routes")
+        if routes is not None:
+            if len(routes) > self.settings.max_subnet_host_routes:
+                raise errors.HostRoutesExhausted(subnet_id=subnet_id, quota=self.settings.max_subnet_host_routes)
+            normalised = []
+            for route in routes:
+                try:
+                    dest = ipaddress.ip_network(route["destination"], strict=False)
+                except ValueError:
+                    raise errors.InvalidInput(error_message=f"Invalid host route destination {route['destination']}") from None
+                if dest.version != version or ipaddress.ip_address(route["nexthop"]).version != version:
+                    raise errors.InvalidInput(error_message=f"Host route {route} does not match the subnet's IP version")
+                normalised.append({"destination": str(dest), "nexthop": route["nexthop"]})
+            attrs["host_routes"] = normalised
+
+    @staticmethod
+    def _check_modes(version: int, net: addressing.IPNetwork, enable_dhcp: bool, ra: str | None, mode: str | None) -> None:
+        def bad(reason: str) -> None:
+            raise errors.InvalidInput(error_message=reason)
+
+        if version == 4 and (ra or mode):
+            bad("ipv6_ra_mode or ipv6_address_mode cannot be set when ip_version is 4")
+        if (ra or mode) and not enable_dhcp:
+            bad("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False")
+        if ra and mode and ra != mode:
+            bad(f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{mode}' is not valid. "
+                "If both attributes are set, they must be the same value")
+        if (ra in AUTO_MODES or mode in AUTO_MODES) and net.prefixlen != 64:
+            bad("Invalid CIDR %s for IPv6 address mode. OpenStack uses the EUI-64 address format, "
+                "which requires the prefix to be /64" % net)
+
+    @staticmethod
+    def _check_dhcp_cidr(net: addressing.IPNetwork) -> None:
+        too_small = (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126)
+        if too_small or net.is_multicast or net.is_loopback or net.network_address == ipaddress.ip_address("0.0.0.0"):
+            raise errors.InvalidInput(error_message=f"{net} is not a valid CIDR for a subnet with DHCP enabled")
+
+    # --- create ----------------------------------------------------------------------
+
+    async def create(self, ctx: Context, attrs: dict) -> dict:
+        return (await self.create_bulk(ctx, [attrs]))[0]
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        async def work(conn: AsyncConnection) -> list[dict]:
+            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
+            return await self.render_ids(conn, ctx, ids)
+
+        return await self.db.run_write(work)
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any | None = None) -> str:
+        """Insert one subnet inside the caller's transaction; returns its id."""
+        project_id = base.resolve_project(ctx, attrs)
+        if network is None:
+            network = await self._network_for_write(conn, ctx, attrs["network_id"])
+        if "cidr" not in attrs:
+            raise errors.BadRequest(resource="subnets", msg="a cidr must be specified in the absence of a subnet pool")
+        version = attrs["ip_version"]
+        net = addressing.parse_cidr(attrs["cidr"], version)
+        enable_dhcp = attrs.get("enable_dhcp", True)
+        ra, mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
+        self._check_modes(version, net, enable_dhcp, ra, mode)
+        if enable_dhcp:
+            self._check_dhcp_cidr(net)
+        if version == 6 and network.mtu < 1280:
+            raise errors.NetworkMTUSubnetConflict(net_id=network.id, subnet_id="(new)")
+        await self._check_overlap(conn, network.id, net)
+
+        subnet_id = base.new_id()
+        gateway = attrs.get("gateway_ip")
+        if "gateway_ip" not in attrs:
+            gateway = addressing.default_gateway(net)
+        elif gateway is not None:
+            gateway = addressing.parse_ip(gateway, version)
+            addressing.validate_gateway(net, gateway)
+        if attrs.get("allocation_pools") is not None:
+            pools = addressing.validate_pools(net, attrs["allocation_pools"], gateway)
+        else:
+            pools = addressing.default_pools(net, gateway)
+        self._check_lists(subnet_id, version, attrs)
+        ranges = RangeSet.from_pools(pools)
+        now = utcnow()
+        await conn.execute(insert(s).values(
+            id=subnet_id, network_id=network.id, project_id=project_id, name=attrs.get("name", ""),
+            description=attrs.get("description", ""), ip_version=version, cidr=addressing.canonical_cidr(net),
+            gateway_ip=None if gateway is None else str(gateway), enable_dhcp=enable_dhcp,
+            ipv6_ra_mode=ra, ipv6_address_mode=mode, allocation_pools=_pools_json(pools),
+            dns_nameservers=attrs.get("dns_nameservers") or [], host_routes=attrs.get("host_routes") or [],
+            service_types=attrs.get("service_types") or [], next_ip_key=IpAllocator.initial_cursor(ranges, version),
+            created_at=now, updated_at=now, revision_number=0,
+        ))
+        if version == 6 and addressing.is_auto_address_mode(ra, mode):
+            await self._add_auto_addresses(conn, subnet_id, network.id, net)
+        await self._bump_network(conn, network.id)
+        return subnet_id
+
+    async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
+        stmt = select(n).where(n.c.id == network_id)
+        if not ctx.is_admin:
+            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True)))
+        network = (await conn.execute(stmt)).first()
+        if network is None:
+            raise errors.NetworkNotFound(net_id=network_id)
+        if not ctx.is_admin and network.project_id != ctx.project_id:
+            raise errors.PolicyNotAuthorized(action="rule:create_subnet")
+        return network
+
+    async def _check_overlap(self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> None:
+        for other_id, other_cidr in await conn.execute(
+            select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
+        ):
+            if net.overlaps(ipaddress.ip_network(other_cidr)):
+                raise errors.InvalidInput(
+                    error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
+                )
+
+    async def _add_auto_addresses(self, conn: AsyncConnection, subnet_id: str, network_id: str, net) -> None:
+        """Existing ports of the network get their EUI-64 address on a new SLAAC subnet."""
+        subnet = (await conn.execute(select(s).where(s.c.id == subnet_id))).one()
+        for port in await conn.execute(
+            select(p.c.id, p.c.mac_address, p.c.project_id, p.c.device_owner).where(p.c.network_id == network_id)
+        ):
+            if port.device_owner in ROUTER_OWNERS:
+                continue
+            address = addressing.eui64(net, macs.parse_mac(port.mac_address))
+            await self.ips.allocate_specific(conn, subnet, address, port.id, port.project_id)
+
+    async def _bump_network(self, conn: AsyncConnection, network_id: str) -> None:
+        await conn.execute(update(n).where(n.c.id == network_id).values(
+            revision_number=n.c.revision_number + 1, updated_at=utcnow()))
+
+    # --- update ----------------------------------------------------------------------
+
+    async def update(self, ctx: Context, subnet_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        async def work(conn: AsyncConnection) -> dict:
+            row = await self.get_row(conn, ctx, subnet_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            net = ipaddress.ip_network(row.cidr)
+            changes: dict[str, Any] = {}
+            for key in ("name", "description", "enable_dhcp", "service_types"):
+                if key in attrs:
+                    changes[key] = attrs[key]
+            if changes.get("enable_dhcp"):
+                self._check_dhcp_cidr(net)
+            if changes.get("enable_dhcp") is False and (row.ipv6_ra_mode or row.ipv6_address_mode):
+                raise errors.InvalidInput(error_message="enable_dhcp cannot be False on a subnet with IPv6 modes")
+            self._check_lists(subnet_id, row.ip_version, attrs)
+            for key in ("dns_nameservers", "host_routes"):
+                if key in attrs:
+                    changes[key] = attrs[key] or []
+            if "gateway_ip" in attrs or "allocation_pools" in attrs:
+                changes.update(await self._pools_and_gateway(conn, row, net, attrs))
+            await self.bump_revision(conn, subnet_id, **changes)
+            return await self.render_one(conn, ctx, subnet_id)
+
+        return await self.db.run_write(work)
+
+    async def _pools_and_gateway(self, conn: AsyncConnection, row: Any, net, attrs: dict) -> dict:
+        gateway = attrs.get("gateway_ip", row.gateway_ip)
+        if gateway is not None:
+            gateway = addressing.parse_ip(gateway, row.ip_version)
+            addressing.validate_gateway(net, gateway)
+        raw_pools = attrs.get("allocation_pools")
+        if raw_pools is None:
+            raw_pools = [{"start": lo, "end": hi} for lo, hi in row.allocation_pools or []]
+        pools = addressing.validate_pools(net, raw_pools, gateway)
+        old, new = pool_ranges(row), RangeSet.from_pools(pools)
+        if old != new:
+            await self._check_stranded(conn, row, old.subtract(new))
+        return {
+            "gateway_ip": None if gateway is None else str(gateway),
+            "allocation_pools": _pools_json(pools),
+            "next_ip_key": IpAllocator.cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
+        }
+
+    async def _check_stranded(self, conn: AsyncConnection, row: Any, removed: RangeSet) -> None:
+        """Refuse a pool change that would leave held addresses outside the pools."""
+        if not removed:
+            return
+        version = row.ip_version
+        in_removed = or_(*[
+            a.c.address_key.between(addressing.ip_key(lo, version), addressing.ip_key(hi, version))
+            for lo, hi in removed.ranges()
+        ])
+        held = await conn.scalar(
+            select(a.c.address).where(a.c.subnet_id == row.id, a.c.deallocated.is_(False), in_removed).limit(1)
+        )
+        if held is not None:
+            raise errors.AllocationPoolStrandsAddresses(ip_address=held)
+
+    # --- delete ----------------------------------------------------------------------
+
+    async def delete(self, ctx: Context, subnet_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, subnet_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            if not is_auto_address(row):
+                in_use = await conn.scalar(select(exists().where(
+                    a.c.subnet_id == subnet_id, a.c.deallocated.is_(False),
+                    ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(AUTO_DELETE_OWNERS))),
+                )))
+                if in_use:
+                    raise errors.SubnetInUse(subnet_id=subnet_id)
+            held_by = (await conn.execute(
+                select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
+            )).scalars().all()
+            await conn.execute(delete(a).where(a.c.subnet_id == subnet_id))
+            await write_tags(conn, subnet_id, [])
+            await conn.execute(delete(s).where(s.c.id == subnet_id))
+            if held_by:
+                await conn.execute(update(p).where(p.c.id.in_(held_by)).values(
+                    revision_number=p.c.revision_number + 1, updated_at=utcnow()))
+            await self._bump_network(conn, row.network_id)
+
+        await self.db.run_write(work)
