@@ -160,7 +160,9 @@ def _text(pool: tuple[IPAddress, IPAddress]) -> str:
     return f"{pool[0]}-{pool[1]}"
 
 
-def validate_pools(net: IPNetwork, pools: Iterable[Any], gateway: IPAddress | None) -> list[tuple[IPAddress, IPAddress]]:
+def validate_pools(
+    net: IPNetwork, pools: Iterable[Any], gateway: IPAddress | None
+) -> list[tuple[IPAddress, IPAddress]]:
     """Check client pools; return them sorted by start as (start, end) address pairs.
 
     Each check runs over all pools before the next begins (pools shown "10.0.0.2-10.0.0.20"):
@@ -175,12 +177,9 @@ def validate_pools(net: IPNetwork, pools: Iterable[Any], gateway: IPAddress | No
         if int(pool[0]) < lo or int(pool[1]) > hi:
             raise errors.OutOfBoundsAllocationPool(pool=_text(pool), subnet_cidr=str(net))
     parsed.sort()
-    widest: tuple[IPAddress, IPAddress] | None = None  # the pool reaching furthest so far
-    for pool in parsed:
-        if widest is not None and pool[0] <= widest[1]:
-            raise errors.OverlappingAllocationPools(pool_1=_text(widest), pool_2=_text(pool), subnet_cidr=str(net))
-        if widest is None or pool[1] > widest[1]:
-            widest = pool
+    for before, pool in zip(parsed, parsed[1:]):  # sorted: the first overlap is between neighbours
+        if pool[0] <= before[1]:
+            raise errors.OverlappingAllocationPools(pool_1=_text(before), pool_2=_text(pool), subnet_cidr=str(net))
     for pool in parsed:
         if gateway is not None and gateway.version == net.version and pool[0] <= gateway <= pool[1]:
             raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=_text(pool))
@@ -298,7 +297,7 @@ class RangeSet:
             while k < len(starts) and starts[k] <= last and cur <= last:
                 if starts[k] > cur:
                     out.append((cur, starts[k] - 1))
-                cur, k = max(cur, ends[k] + 1), k + 1
+                cur, k = ends[k] + 1, k + 1  # ends[k] >= first, and ends only grow
             if cur <= last:
                 out.append((cur, last))
         return RangeSet(out)
