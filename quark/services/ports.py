@@ -21,6 +21,7 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
 from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.binding import UNBOUND, Binder, UnboundBinder
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
 
@@ -54,10 +55,12 @@ class PortService(ResourceService):
         "revision_number": p.c.revision_number, "created_at": p.c.created_at, "updated_at": p.c.updated_at,
     }
 
-    def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator) -> None:
+    def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator,
+                 binder: Binder | None = None) -> None:
         super().__init__(db, settings)
         self.ips = ip_allocator
         self.macs = mac_allocator
+        self.binder: Binder = binder or UnboundBinder()
 
     # --- reads -------------------------------------------------------------------
 
@@ -211,6 +214,13 @@ class PortService(ResourceService):
             await conn.execute(insert(psg), [{"port_id": port_id, "security_group_id": g} for g in groups])
         if attrs.get("tags"):
             await write_tags(conn, port_id, base.validate_tags(attrs["tags"]))
+        if host:
+            row = (await conn.execute(select(p).where(p.c.id == port_id))).one()
+            result = await self.binder.bind(conn, row, network, host)
+            changes = {"binding_vif_type": result.vif_type, "binding_vif_details": result.vif_details}
+            if result.status is not None:
+                changes["status"] = result.status
+            await conn.execute(update(p).where(p.c.id == port_id).values(**changes))
         return port_id
 
     # --- MACs ----------------------------------------------------------------------
@@ -347,9 +357,12 @@ class PortService(ResourceService):
                 if attr in attrs:
                     changes[column] = attrs[attr] or ({} if attr == "binding:profile" else "normal")
             if "binding:host_id" in attrs:
-                changes["binding_host_id"] = attrs["binding:host_id"] or ""
-                if not changes["binding_host_id"]:
-                    changes.update(binding_vif_type="unbound", binding_vif_details={})
+                host = attrs["binding:host_id"] or ""
+                changes["binding_host_id"] = host
+                result = await self.binder.bind(conn, row, network, host) if host else UNBOUND
+                changes.update(binding_vif_type=result.vif_type, binding_vif_details=result.vif_details)
+                if result.status is not None:
+                    changes["status"] = result.status
             mac_text = row.mac_address
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
                 mac_text = await self._change_mac(conn, ctx, row, attrs["mac_address"], owner, changes)
