@@ -82,6 +82,16 @@ async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list
     return out
 
 
+def standard_columns(table: Table) -> dict[str, Column]:
+    """Filter/sort columns every standard-attribute resource has."""
+    c = table.c
+    return {
+        "id": c.id, "project_id": c.project_id, "tenant_id": c.project_id, "name": c.name,
+        "description": c.description, "revision_number": c.revision_number,
+        "created_at": c.created_at, "updated_at": c.updated_at,
+    }
+
+
 class ResourceService:
     table: ClassVar[Table]
     not_found: ClassVar[type[errors.NotFound]]
@@ -162,6 +172,12 @@ class ResourceService:
         return await self.render(conn, ctx, [rows[i] for i in ids], ListQuery())
 
     # --- writes shared by every resource -------------------------------------
+
+    async def create(self, ctx: Context, attrs: dict) -> dict:
+        return (await self.create_bulk(ctx, [attrs]))[0]
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        raise NotImplementedError
 
     async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None:
         await conn.execute(

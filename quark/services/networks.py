@@ -14,7 +14,7 @@ from quark import errors
 from quark.context import Context
 from quark.db import models
 from quark.services import base
-from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 
 if TYPE_CHECKING:
@@ -68,12 +68,11 @@ class NetworkService(ResourceService):
     not_found = errors.NetworkNotFound
     not_found_key = "net_id"
     columns = {
-        "id": n.c.id, "project_id": n.c.project_id, "tenant_id": n.c.project_id, "name": n.c.name,
-        "description": n.c.description, "admin_state_up": n.c.admin_state_up, "status": n.c.status,
+        **standard_columns(n),
+        "admin_state_up": n.c.admin_state_up, "status": n.c.status,
         "shared": n.c.shared, "router:external": n.c.router_external, "mtu": n.c.mtu,
         "provider:network_type": n.c.network_type, "provider:physical_network": n.c.physical_network,
-        "provider:segmentation_id": n.c.segmentation_id, "revision_number": n.c.revision_number,
-        "created_at": n.c.created_at, "updated_at": n.c.updated_at,
+        "provider:segmentation_id": n.c.segmentation_id,
     }
 
     def visible(self, ctx: Context):
@@ -121,9 +120,6 @@ class NetworkService(ResourceService):
         return view
 
     # --- create ----------------------------------------------------------------
-
-    async def create(self, ctx: Context, attrs: dict) -> dict:
-        return (await self.create_bulk(ctx, [attrs]))[0]
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         async def work(conn: AsyncConnection) -> list[dict]:

@@ -20,7 +20,7 @@ from quark.ipam import addressing, macs
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
-from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.binding import UNBOUND, Binder, UnboundBinder
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
@@ -47,12 +47,11 @@ class PortService(ResourceService):
     not_found = errors.PortNotFound
     not_found_key = "port_id"
     columns = {
-        "id": p.c.id, "project_id": p.c.project_id, "tenant_id": p.c.project_id, "name": p.c.name,
-        "description": p.c.description, "network_id": p.c.network_id, "admin_state_up": p.c.admin_state_up,
+        **standard_columns(p),
+        "network_id": p.c.network_id, "admin_state_up": p.c.admin_state_up,
         "mac_address": p.c.mac_address, "device_id": p.c.device_id, "device_owner": p.c.device_owner,
         "status": p.c.status, "binding:host_id": p.c.binding_host_id, "binding:vnic_type": p.c.binding_vnic_type,
         "binding:vif_type": p.c.binding_vif_type, "ip_allocation": p.c.ip_allocation,
-        "revision_number": p.c.revision_number, "created_at": p.c.created_at, "updated_at": p.c.updated_at,
     }
 
     def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator,
@@ -137,9 +136,6 @@ class PortService(ResourceService):
         return view
 
     # --- create ------------------------------------------------------------------
-
-    async def create(self, ctx: Context, attrs: dict) -> dict:
-        return (await self.create_bulk(ctx, [attrs]))[0]
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         async def work(conn: AsyncConnection) -> list[dict]:

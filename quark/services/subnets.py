@@ -17,7 +17,7 @@ from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
 from quark.services import base
-from quark.services.base import ResourceService, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 from quark.services.networks import AUTO_DELETE_OWNERS
 
@@ -46,12 +46,11 @@ class SubnetService(ResourceService):
     not_found = errors.SubnetNotFound
     not_found_key = "subnet_id"
     columns = {
-        "id": s.c.id, "project_id": s.c.project_id, "tenant_id": s.c.project_id, "name": s.c.name,
-        "description": s.c.description, "network_id": s.c.network_id, "ip_version": s.c.ip_version,
+        **standard_columns(s),
+        "network_id": s.c.network_id, "ip_version": s.c.ip_version,
         "cidr": s.c.cidr, "gateway_ip": s.c.gateway_ip, "enable_dhcp": s.c.enable_dhcp,
         "ipv6_ra_mode": s.c.ipv6_ra_mode, "ipv6_address_mode": s.c.ipv6_address_mode,
         "subnetpool_id": s.c.subnetpool_id, "segment_id": s.c.segment_id,
-        "revision_number": s.c.revision_number, "created_at": s.c.created_at, "updated_at": s.c.updated_at,
     }
 
     def __init__(self, db, settings, ip_allocator: IpAllocator) -> None:
@@ -146,9 +145,6 @@ class SubnetService(ResourceService):
             raise errors.InvalidInput(error_message=f"{net} is not a valid CIDR for a subnet with DHCP enabled")
 
     # --- create ----------------------------------------------------------------------
-
-    async def create(self, ctx: Context, attrs: dict) -> dict:
-        return (await self.create_bulk(ctx, [attrs]))[0]
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         async def work(conn: AsyncConnection) -> list[dict]:
