@@ -338,6 +338,22 @@ class RangeSet:
             return x
         return self._starts[i + 1] if i + 1 < len(self._starts) else None
 
+    def members_from(self, x: int, count: int) -> list[int]:
+        """Up to ``count`` members >= x, ascending; O(log r + count), never more."""
+        out: list[int] = []
+        i = bisect.bisect_right(self._starts, x) - 1
+        if i < 0 or x > self._ends[i]:
+            i += 1
+            if i < len(self._starts):
+                x = self._starts[i]
+        while i < len(self._starts) and len(out) < count:
+            take = min(count - len(out), self._ends[i] - x + 1)
+            out.extend(range(x, x + take))
+            i += 1
+            if i < len(self._starts):
+                x = self._starts[i]
+        return out
+
     def nth(self, k: int) -> int:
         """The k-th member (0-based, ascending); IndexError unless 0 <= k < size."""
         if not 0 <= k < self.size:

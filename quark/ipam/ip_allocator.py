@@ -25,11 +25,13 @@ import functools
 import ipaddress
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -42,8 +44,6 @@ s = models.subnets
 
 RANDOM_THRESHOLD = 2**32
 RANDOM_ATTEMPTS = 16
-# Consecutive insert collisions before the cursor switches to probing the index.
-COLLISIONS_BEFORE_PROBE = 2
 PROBE_BATCH = 256
 
 
@@ -61,18 +61,25 @@ def pool_ranges(subnet: Any) -> RangeSet:
 class Allocation:
     subnet_id: str
     address: str
+    port_id: str | None = None
 
 
 def dialect_insert_ignore(conn: AsyncConnection, table, **values):
-    """INSERT that silently does nothing on a unique-key collision."""
+    """INSERT that silently does nothing on a unique-key collision.
+
+    Without ``values`` the statement takes a list of parameter sets (executemany).
+    """
     name = conn.dialect.name
     if name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).values(**values).on_conflict_do_nothing()
-    if name == "mysql":
-        return insert(table).values(**values).prefix_with("IGNORE")
-    return insert(table).values(**values).prefix_with("OR IGNORE")
+        stmt = pg_insert(table)
+        stmt = (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
+        return stmt
+    stmt = insert(table)
+    if values:
+        stmt = stmt.values(**values)
+    return stmt.prefix_with("IGNORE" if name == "mysql" else "OR IGNORE")
 
 
 class IpAllocator:
@@ -91,9 +98,9 @@ class IpAllocator:
         """
         key = addressing.ip_key(address, subnet.ip_version)
         now = self.clock()
-        inserted = await conn.execute(dialect_insert_ignore(conn, a, **self._row(subnet, address, key, port_id, project_id, now)))
+        inserted = await conn.execute(dialect_insert_ignore(conn, a, **self._row(subnet, int(address), (port_id, project_id), now)))
         if inserted.rowcount == 1:
-            return Allocation(subnet.id, str(address))
+            return Allocation(subnet.id, str(address), port_id)
         # The row exists: take it over only if it was released.
         claimed = await conn.execute(
             update(a)
@@ -101,101 +108,149 @@ class IpAllocator:
             .values(deallocated=False, deallocated_at=None, port_id=port_id, project_id=project_id, allocated_at=now)
         )
         if claimed.rowcount == 1:
-            return Allocation(subnet.id, str(address))
+            return Allocation(subnet.id, str(address), port_id)
         raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
 
     async def allocate_any(self, conn: AsyncConnection, subnet: Any, port_id: str | None, project_id: str) -> Allocation | None:
         """Any free pool address of ``subnet``, or None when it has none."""
-        pools = pool_ranges(subnet)
-        if not pools:
-            return None
-        reused = await self._reuse(conn, subnet, pools, port_id, project_id)
-        if reused is not None:
-            return reused
-        if pools.size > RANDOM_THRESHOLD:
-            return await self._random(conn, subnet, pools, port_id, project_id)
-        return await self._from_cursor(conn, subnet, pools, port_id, project_id)
+        got = await self.allocate_many(conn, subnet, [(port_id, project_id)])
+        return got[0] if got else None
 
-    async def _reuse(self, conn, subnet, pools: RangeSet, port_id, project_id) -> Allocation | None:
+    async def allocate_many(
+        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]]
+    ) -> list[Allocation]:
+        """One free pool address for each (port_id, project_id) owner, in order.
+
+        Returns fewer than asked (possibly none) when the subnet runs out; the
+        caller decides whether that is an error or a reason to try another
+        subnet. A whole batch costs a handful of statements, not one per address.
+        """
+        pools = pool_ranges(subnet)
+        if not pools or not owners:
+            return []
+        out = await self._reuse(conn, subnet, pools, owners)
+        rest = owners[len(out):]
+        if rest:
+            if pools.size > RANDOM_THRESHOLD:
+                out += await self._random(conn, subnet, pools, rest)
+            else:
+                out += await self._from_cursor(conn, subnet, pools, rest)
+        return out
+
+    async def _reuse(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
+        """Addresses released longer than ``reuse_after`` ago, oldest first."""
+        version = subnet.ip_version
         cutoff = self.clock() - timedelta(seconds=self.reuse_after)
         in_pools = or_(*[
-            a.c.address_key.between(addressing.ip_key(lo, subnet.ip_version), addressing.ip_key(hi, subnet.ip_version))
+            a.c.address_key.between(addressing.ip_key(lo, version), addressing.ip_key(hi, version))
             for lo, hi in pools.ranges()
         ])
         stmt = (
             select(a.c.id, a.c.address)
             .where(a.c.subnet_id == subnet.id, a.c.deallocated.is_(True), a.c.deallocated_at <= cutoff, in_pools)
             .order_by(a.c.deallocated_at)
-            .limit(1)
+            .limit(len(owners))
         )
         if conn.dialect.name != "sqlite":
             stmt = stmt.with_for_update(skip_locked=True)
-        row = (await conn.execute(stmt)).first()
-        if row is None:
-            return None
+        rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return []
+        now = self.clock()
         await conn.execute(
-            update(a).where(a.c.id == row.id).values(
-                deallocated=False, deallocated_at=None, port_id=port_id, project_id=project_id, allocated_at=self.clock()
-            )
+            update(a).where(a.c.id == bindparam("b_id")).values(
+                deallocated=False, deallocated_at=None, port_id=bindparam("b_port"),
+                project_id=bindparam("b_project"), allocated_at=now),
+            [{"b_id": row.id, "b_port": port, "b_project": project} for row, (port, project) in zip(rows, owners)],
         )
-        return Allocation(subnet.id, row.address)
+        return [Allocation(subnet.id, row.address, port) for row, (port, _) in zip(rows, owners)]
 
-    async def _from_cursor(self, conn, subnet, pools: RangeSet, port_id, project_id) -> Allocation | None:
-        version = subnet.ip_version
+    async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
+        """Never-used addresses from the subnet's cursor (the subnet row is locked till commit)."""
         cursor_key = await conn.scalar(select(s.c.next_ip_key).where(s.c.id == subnet.id).with_for_update())
         if cursor_key is None:
-            return None
-        candidate = pools.first_at_or_after(int(cursor_key, 16))
-        collisions = 0
+            return []
+        position: int | None = int(cursor_key, 16)
+        out: list[Allocation] = []
         now = self.clock()
-        while candidate is not None:
-            address = ipaddress.ip_address(candidate) if version == 4 else ipaddress.IPv6Address(candidate)
-            key = addressing.ip_key(candidate, version)
-            result = await conn.execute(dialect_insert_ignore(conn, a, **self._row(subnet, address, key, port_id, project_id, now)))
-            if result.rowcount == 1:
-                following = pools.first_at_or_after(candidate + 1)
-                await self._set_cursor(conn, subnet.id, following, version)
-                return Allocation(subnet.id, str(address))
-            collisions += 1
-            if collisions >= COLLISIONS_BEFORE_PROBE:
-                candidate = await self._skip_taken(conn, subnet, pools, candidate)
-            else:
-                candidate = pools.first_at_or_after(candidate + 1)
-        await self._set_cursor(conn, subnet.id, None, version)
-        return None
+        while len(out) < len(owners) and position is not None:
+            pending = owners[len(out):]
+            candidates = pools.members_from(position, len(pending))
+            if not candidates:
+                position = None
+                break
+            if len(candidates) == 1:
+                row = self._row(subnet, candidates[0], pending[0], now)
+                if (await conn.execute(dialect_insert_ignore(conn, a, **row))).rowcount == 1:
+                    out.append(Allocation(subnet.id, row["address"], row["port_id"]))
+                    position = candidates[0] + 1
+                else:  # someone asked for it explicitly: skip the whole taken run at once
+                    position = await self._skip_taken(conn, subnet, pools, candidates[0])
+                continue
+            taken = await self._taken_between(conn, subnet, candidates[0], candidates[-1])
+            free = [c for c in candidates if c not in taken]
+            rows = [self._row(subnet, c, owner, now) for c, owner in zip(free, pending)]
+            if rows:
+                try:
+                    await conn.execute(insert(a), rows)
+                except IntegrityError:
+                    # An explicit request raced into the probed window: run the transaction again.
+                    raise errors.RetryRequest() from None
+                out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows]
+            position = candidates[-1] + 1
+        following = None if position is None else pools.first_at_or_after(position)
+        await self._set_cursor(conn, subnet.id, following, subnet.ip_version)
+        return out
+
+    async def _taken_between(self, conn, subnet, first: int, last: int) -> set[int]:
+        version = subnet.ip_version
+        keys = (await conn.execute(
+            select(a.c.address_key).where(
+                a.c.subnet_id == subnet.id,
+                a.c.address_key.between(addressing.ip_key(first, version), addressing.ip_key(last, version)))
+        )).scalars()
+        return {int(k, 16) for k in keys}
 
     async def _skip_taken(self, conn, subnet, pools: RangeSet, candidate: int) -> int | None:
         """First pool address >= candidate that has no row, probing the index in batches."""
         version = subnet.ip_version
-        while candidate is not None:
+        current: int | None = candidate
+        while current is not None:
             taken = (await conn.execute(
                 select(a.c.address_key)
-                .where(a.c.subnet_id == subnet.id, a.c.address_key >= addressing.ip_key(candidate, version))
+                .where(a.c.subnet_id == subnet.id, a.c.address_key >= addressing.ip_key(current, version))
                 .order_by(a.c.address_key)
                 .limit(PROBE_BATCH)
             )).scalars().all()
             for key in taken:
                 value = int(key, 16)
-                if value > candidate:
-                    return candidate  # a gap before the next taken address
-                if value == candidate:
-                    candidate = pools.first_at_or_after(candidate + 1)
-                    if candidate is None:
-                        return None
+                if value > current:
+                    return current  # a gap before the next taken address
+                current = pools.first_at_or_after(current + 1)
+                if current is None:
+                    return None
             if len(taken) < PROBE_BATCH:
-                return candidate
+                return current
         return None
 
-    async def _random(self, conn, subnet, pools: RangeSet, port_id, project_id) -> Allocation | None:
+    async def _random(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
+        """Uniform draws for huge ranges: a bounded number of rounds, never an endless search."""
+        out: list[Allocation] = []
         now = self.clock()
         for _ in range(RANDOM_ATTEMPTS):
-            candidate = pools.nth(random.randrange(pools.size))
-            address = ipaddress.IPv6Address(candidate) if subnet.ip_version == 6 else ipaddress.IPv4Address(candidate)
-            key = addressing.ip_key(candidate, subnet.ip_version)
-            result = await conn.execute(dialect_insert_ignore(conn, a, **self._row(subnet, address, key, port_id, project_id, now)))
-            if result.rowcount == 1:
-                return Allocation(subnet.id, str(address))
-        return None
+            pending = owners[len(out):]
+            if not pending:
+                break
+            rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
+            if len(rows) == 1:
+                if (await conn.execute(dialect_insert_ignore(conn, a, **rows[0]))).rowcount == 1:
+                    out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"]))
+                continue
+            await conn.execute(dialect_insert_ignore(conn, a), rows)
+            landed = set((await conn.execute(
+                select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
+            out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows if r["id"] in landed]
+        return out
 
     # --- release -------------------------------------------------------------------
 
@@ -247,9 +302,12 @@ class IpAllocator:
         return None if following is None else addressing.ip_key(following, version)
 
     @staticmethod
-    def _row(subnet, address, key: str, port_id, project_id, now: datetime) -> dict:
+    def _row(subnet, value: int, owner: tuple[str | None, str], now: datetime) -> dict:
+        version = subnet.ip_version
+        address = ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
         return {
             "id": str(uuid.uuid4()), "subnet_id": subnet.id, "network_id": subnet.network_id,
-            "ip_version": subnet.ip_version, "address": str(address), "address_key": key, "port_id": port_id,
-            "project_id": project_id, "allocated_at": now, "deallocated": False, "deallocated_at": None,
+            "ip_version": version, "address": str(address), "address_key": addressing.ip_key(value, version),
+            "port_id": owner[0], "project_id": owner[1], "allocated_at": now, "deallocated": False,
+            "deallocated_at": None,
         }

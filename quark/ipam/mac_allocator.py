@@ -1,46 +1,78 @@
 """The database-backed MAC allocator, on MAC address ranges.
 
-Same shape as the IP allocator: reuse a MAC released more than
-``reuse_after`` seconds ago, else take the range cursor
-(``mac_address_ranges.next_address``), skipping MACs recorded ahead of it.
+1. **Reuse** a MAC released more than ``reuse_after`` seconds ago, oldest
+   first (``FOR UPDATE SKIP LOCKED``).
+2. Otherwise take the next MAC of this process's **block**: a run of
+   ``BLOCK_SIZE`` never-used MACs claimed from a range's cursor
+   (``mac_address_ranges.next_address``) in a short transaction of its own,
+   so no request holds the range row while it works — the range row would
+   otherwise serialise every port create of the whole deployment. MACs of a
+   block that a process never hands out (it stopped) are simply skipped: a
+   range holds millions.
+
 ``mac_allocations.address`` is the primary key, so a MAC is never handed out
-twice from the ranges. Ranges marked ``do_not_use`` are never drawn from.
+twice from the ranges whatever happens to blocks. Ranges marked
+``do_not_use`` are never drawn from; a process that had claimed a block of
+such a range before the flag was set may still hand out what is left of it
+(at most ``BLOCK_SIZE`` MACs), unless it is the process that set the flag.
 
 MACs given explicitly by clients are recorded when they fall inside a range
-(so the cursor skips them); uniqueness *per network* is enforced separately
-by the ports table, as Neutron requires.
+(so nothing hands them out again); uniqueness *per network* is enforced by
+the ports table, as Neutron requires.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import timedelta
+
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quark import errors
 from quark.db import models
 from quark.ipam.ip_allocator import dialect_insert_ignore
 
 r = models.mac_address_ranges
 m = models.mac_allocations
 
-MAX_CURSOR_COLLISIONS = 64
+BLOCK_SIZE = 64
+MAX_SKIPS = 256
 
 
 class MacAllocator:
-    def __init__(self, reuse_after: int, clock) -> None:
+    def __init__(self, reuse_after: int, clock, db=None) -> None:
         self.reuse_after = reuse_after
         self.clock = clock
+        # Without a database handle (or on SQLite, whose writers are
+        # serialised anyway) blocks are claimed inside the caller's transaction.
+        self.db = db
+        self._block: deque[tuple[str, int]] = deque()
 
     async def allocate(self, conn: AsyncConnection, *, avoid: set[int] | frozenset[int] = frozenset()) -> int | None:
         """A MAC from the ranges, or None when every usable range is exhausted.
 
-        ``avoid``: MACs the caller found unusable (taken on its network); a
-        reused one of them is put back, a cursor one stays recorded.
+        ``avoid``: MACs the caller found unusable (taken on its network).
         """
         reused = await self._reuse(conn, avoid)
         if reused is not None:
             return reused
-        return await self._from_cursor(conn, avoid)
+        for _ in range(MAX_SKIPS):
+            if not self._block and not await self._claim_block(conn):
+                return None
+            range_id, address = self._block.popleft()
+            try:
+                result = await conn.execute(dialect_insert_ignore(
+                    conn, m, address=address, range_id=range_id, allocated_at=self.clock(), deallocated=False,
+                    deallocated_at=None))
+            except IntegrityError:
+                # The range went away under the block: forget it and start over.
+                self._block.clear()
+                raise errors.RetryRequest() from None
+            if result.rowcount == 1 and address not in avoid:
+                return address
+        return None
 
     async def _reuse(self, conn: AsyncConnection, avoid) -> int | None:
         cutoff = self.clock() - timedelta(seconds=self.reuse_after)
@@ -62,36 +94,32 @@ class MacAllocator:
             return address
         return None
 
-    async def _from_cursor(self, conn: AsyncConnection, avoid) -> int | None:
-        while True:
-            stmt = (
-                select(r.c.id, r.c.next_address, r.c.last_address)
-                .where(r.c.do_not_use.is_(False), r.c.next_address.is_not(None))
-                .order_by(r.c.created_at, r.c.id)
-                .limit(1)
-                .with_for_update()
-            )
-            rng = (await conn.execute(stmt)).first()
-            if rng is None:
-                return None
-            candidate = rng.next_address
-            now = self.clock()
-            for _ in range(MAX_CURSOR_COLLISIONS):
-                if candidate > rng.last_address:
-                    break
-                result = await conn.execute(dialect_insert_ignore(
-                    conn, m, address=candidate, range_id=rng.id, allocated_at=now, deallocated=False, deallocated_at=None))
-                candidate += 1
-                if result.rowcount == 1 and candidate - 1 not in avoid:
-                    await self._set_cursor(conn, rng.id, candidate if candidate <= rng.last_address else None)
-                    return candidate - 1
-            await self._set_cursor(conn, rng.id, candidate if candidate <= rng.last_address else None)
-            if candidate <= rng.last_address:
-                continue  # a long run of recorded MACs: go on from the new cursor
+    async def _claim_block(self, conn: AsyncConnection) -> bool:
+        if self.db is None or conn.dialect.name == "sqlite":
+            return await self._claim_in(conn, 1)
+        async with self.db.write() as own:
+            return await self._claim_in(own, BLOCK_SIZE)
 
-    @staticmethod
-    async def _set_cursor(conn: AsyncConnection, range_id: str, value: int | None) -> None:
-        await conn.execute(update(r).where(r.c.id == range_id).values(next_address=value))
+    async def _claim_in(self, conn: AsyncConnection, size: int) -> bool:
+        """Move a range cursor forward by up to ``size`` and keep those MACs."""
+        rng = (await conn.execute(
+            select(r.c.id, r.c.next_address, r.c.last_address)
+            .where(r.c.do_not_use.is_(False), r.c.next_address.is_not(None))
+            .order_by(r.c.created_at, r.c.id)
+            .limit(1)
+            .with_for_update()
+        )).first()
+        if rng is None:
+            return False
+        end = min(rng.next_address + size - 1, rng.last_address)
+        following = end + 1 if end < rng.last_address else None
+        await conn.execute(update(r).where(r.c.id == rng.id).values(next_address=following))
+        self._block.extend((rng.id, address) for address in range(rng.next_address, end + 1))
+        return True
+
+    def forget_blocks(self) -> None:
+        """Drop claimed MACs (after ranges change); they are skipped, never reused."""
+        self._block.clear()
 
     async def record_explicit(self, conn: AsyncConnection, address: int) -> bool:
         """Record a client-chosen MAC in its range; True if this caller now holds it."""
@@ -116,4 +144,3 @@ class MacAllocator:
             update(m).where(m.c.address == address, m.c.deallocated.is_(False))
             .values(deallocated=True, deallocated_at=self.clock())
         )
-

@@ -37,6 +37,10 @@ class MacRangeService(ResourceService):
     columns = {"id": r.c.id, "cidr": r.c.cidr, "do_not_use": r.c.do_not_use, "created_at": r.c.created_at,
                "first_address": r.c.first_address, "last_address": r.c.last_address}
 
+    def __init__(self, db, settings, mac_allocator) -> None:
+        super().__init__(db, settings)
+        self.macs = mac_allocator
+
     def visible(self, ctx: Context):
         _require_admin(ctx)
         return None
@@ -85,6 +89,7 @@ class MacRangeService(ResourceService):
             await self.get_row(conn, ctx, range_id, for_update=True)
             if "do_not_use" in attrs:
                 await conn.execute(update(r).where(r.c.id == range_id).values(do_not_use=attrs["do_not_use"]))
+                self.macs.forget_blocks()
             return await self.render_one(conn, ctx, range_id)
 
         return await self.db.run_write(work)
@@ -98,6 +103,7 @@ class MacRangeService(ResourceService):
                 raise errors.MacAddressRangeInUse(mac_address_range_id=range_id)
             await conn.execute(delete(m).where(m.c.range_id == range_id))
             await conn.execute(delete(r).where(r.c.id == range_id))
+            self.macs.forget_blocks()
 
         await self.db.run_write(work)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from dataclasses import dataclass, field
+from types import SimpleNamespace
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,7 +93,7 @@ class PortService(ResourceService):
             for port_id, subnet_id, address in await conn.execute(
                 select(a.c.port_id, a.c.subnet_id, a.c.address)
                 .where(a.c.port_id.in_(ids), a.c.deallocated.is_(False))
-                .order_by(a.c.ip_version, a.c.allocated_at, a.c.address_key)
+                .order_by(a.c.ip_version, a.c.address_key)
             ):
                 fixed[port_id].append({"subnet_id": subnet_id, "ip_address": address})
         groups: dict[str, list[str]] = defaultdict(list)
@@ -136,19 +138,44 @@ class PortService(ResourceService):
         return view
 
     # --- create ------------------------------------------------------------------
+    #
+    # A create (single or bulk) runs in three steps inside one transaction:
+    # plan every port (checks, MAC, row values), insert all port rows in one
+    # statement, then allocate the addresses — last, so the subnet cursor
+    # locks are held only until the commit that follows, and in batches per
+    # subnet. The response is built from what was written, not read back.
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         async def work(conn: AsyncConnection) -> list[dict]:
             networks: dict[str, Any] = {}
             subnets: dict[str, list[Any]] = {}
-            ids = []
+            plans: list[_PortPlan] = []
+            macs_seen: set[tuple[str, str]] = set()
             for attrs in items:
                 net_id = attrs["network_id"]
                 if net_id not in networks:
                     networks[net_id] = await self._network_for_port(conn, ctx, net_id)
                     subnets[net_id] = await self._subnets_of(conn, net_id)
-                ids.append(await self.create_in(conn, ctx, dict(attrs), networks[net_id], subnets[net_id]))
-            return await self.render_ids(conn, ctx, ids)
+                plan = await self._plan(conn, ctx, dict(attrs), networks[net_id], subnets[net_id])
+                key = (net_id, plan.row["mac_address"])
+                if key in macs_seen:
+                    raise errors.MacAddressInUse(net_id=net_id, mac=plan.row["mac_address"])
+                macs_seen.add(key)
+                plans.append(plan)
+            try:
+                await conn.execute(insert(p), [plan.row for plan in plans])
+            except IntegrityError:
+                # A concurrent request took an explicit MAC between our check and insert.
+                raise errors.MacAddressInUse(net_id=plans[0].network.id, mac=plans[0].row["mac_address"]) from None
+            await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
+            for plan in plans:
+                if plan.fixed_requested is not None:
+                    await self._allocate_requested(conn, ctx, plan)
+            await self._write_children(conn, plans)
+            for plan in plans:
+                if plan.row["binding_host_id"]:
+                    await self._bind_new(conn, plan)
+            return [plan.view() for plan in plans]
 
         return await self.db.run_write(work)
 
@@ -167,11 +194,10 @@ class PortService(ResourceService):
     async def _subnets_of(conn: AsyncConnection, network_id: str) -> list[Any]:
         return list(await conn.execute(select(s).where(s.c.network_id == network_id).order_by(s.c.created_at, s.c.id)))
 
-    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]) -> str:
+    async def _plan(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]) -> "_PortPlan":
+        """Check one port request and decide its row (MAC included); writes only the MAC."""
         project_id = base.resolve_project(ctx, attrs)
         owner = ctx.is_admin or network.project_id == ctx.project_id
-        port_id = base.new_id()
-        device_owner = attrs.get("device_owner", "")
         if "mac_address" in attrs:
             if not owner and not ctx.is_service:
                 raise errors.PolicyNotAuthorized(action="rule:create_port:mac_address")
@@ -180,44 +206,49 @@ class PortService(ResourceService):
             mac_text, mac_owned = await self._allocate_mac(conn, network.id)
         port_security = attrs.get("port_security_enabled", network.port_security_enabled)
         groups = attrs.get("security_groups") or []
-        pairs = self._address_pairs(attrs.get("allowed_address_pairs") or [], mac_text, port_security)
         if groups and not port_security:
             raise errors.PortSecurityAndIPRequiredForSecurityGroups()
-        host = attrs.get("binding:host_id") or ""
-        now = utcnow()
         fixed_requested = attrs.get("fixed_ips")
-        try:
-            await conn.execute(insert(p).values(
-                id=port_id, network_id=network.id, project_id=project_id, name=attrs.get("name", ""),
-                description=attrs.get("description", ""), admin_state_up=attrs.get("admin_state_up", True),
-                status="DOWN", mac_address=mac_text, mac_allocated=mac_owned, device_id=attrs.get("device_id", ""),
-                device_owner=device_owner, port_security_enabled=port_security, allowed_address_pairs=pairs,
-                extra_dhcp_opts=self._dhcp_opts([], attrs.get("extra_dhcp_opts") or []), binding_host_id=host,
-                binding_vnic_type=attrs.get("binding:vnic_type", "normal"),
-                binding_profile=attrs.get("binding:profile") or {}, binding_vif_type="unbound",
-                binding_vif_details={}, dns_name=attrs.get("dns_name", ""),
-                ip_allocation="none" if fixed_requested == [] else "immediate",
-                created_at=now, updated_at=now, revision_number=0,
-            ))
-        except IntegrityError:
-            raise errors.MacAddressInUse(net_id=network.id, mac=mac_text) from None
-        if fixed_requested is None:
-            await self._allocate_default(conn, network, subnets, port_id, project_id, mac_text, device_owner)
-        else:
-            await self._allocate_requested(conn, ctx, network, subnets, port_id, project_id, mac_text,
-                                           device_owner, fixed_requested, owner)
+        if fixed_requested:
+            for entry in fixed_requested:
+                if "ip_address" in entry and not owner and not ctx.is_service:
+                    raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
+        now = utcnow()
+        row = {
+            "id": base.new_id(), "network_id": network.id, "project_id": project_id, "name": attrs.get("name", ""),
+            "description": attrs.get("description", ""), "admin_state_up": attrs.get("admin_state_up", True),
+            "status": "DOWN", "mac_address": mac_text, "mac_allocated": mac_owned,
+            "device_id": attrs.get("device_id", ""), "device_owner": attrs.get("device_owner", ""),
+            "port_security_enabled": port_security,
+            "allowed_address_pairs": self._address_pairs(attrs.get("allowed_address_pairs") or [], mac_text,
+                                                         port_security),
+            "extra_dhcp_opts": self._dhcp_opts([], attrs.get("extra_dhcp_opts") or []),
+            "binding_host_id": attrs.get("binding:host_id") or "",
+            "binding_vnic_type": attrs.get("binding:vnic_type", "normal"),
+            "binding_profile": attrs.get("binding:profile") or {}, "binding_vif_type": "unbound",
+            "binding_vif_details": {}, "dns_name": attrs.get("dns_name", ""),
+            "ip_allocation": "none" if fixed_requested == [] else "immediate",
+            "created_at": now, "updated_at": now, "revision_number": 0,
+        }
+        return _PortPlan(row=row, network=network, subnets=subnets, fixed_requested=fixed_requested,
+                         groups=sorted(set(groups)), tags=base.validate_tags(attrs.get("tags") or []))
+
+    async def _write_children(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
+        groups = [{"port_id": pl.row["id"], "security_group_id": g} for pl in plans for g in pl.groups]
         if groups:
-            await conn.execute(insert(psg), [{"port_id": port_id, "security_group_id": g} for g in groups])
-        if attrs.get("tags"):
-            await write_tags(conn, port_id, base.validate_tags(attrs["tags"]))
-        if host:
-            row = (await conn.execute(select(p).where(p.c.id == port_id))).one()
-            result = await self.binder.bind(conn, row, network, host)
-            changes = {"binding_vif_type": result.vif_type, "binding_vif_details": result.vif_details}
-            if result.status is not None:
-                changes["status"] = result.status
-            await conn.execute(update(p).where(p.c.id == port_id).values(**changes))
-        return port_id
+            await conn.execute(insert(psg), groups)
+        tag_rows = [{"resource_id": pl.row["id"], "tag": t} for pl in plans for t in pl.tags]
+        if tag_rows:
+            await conn.execute(insert(models.tags), tag_rows)
+
+    async def _bind_new(self, conn: AsyncConnection, plan: "_PortPlan") -> None:
+        row = (await conn.execute(select(p).where(p.c.id == plan.row["id"]))).one()
+        result = await self.binder.bind(conn, row, plan.network, plan.row["binding_host_id"])
+        changes = {"binding_vif_type": result.vif_type, "binding_vif_details": result.vif_details}
+        if result.status is not None:
+            changes["status"] = result.status
+        await conn.execute(update(p).where(p.c.id == plan.row["id"]).values(**changes))
+        plan.row.update(changes)
 
     # --- MACs ----------------------------------------------------------------------
 
@@ -230,39 +261,59 @@ class PortService(ResourceService):
         return mac_text, await self.macs.record_explicit(conn, macs.parse_mac(mac_text))
 
     async def _allocate_mac(self, conn: AsyncConnection, network_id: str) -> tuple[str, bool]:
+        """A MAC from the ranges. One never handed out before cannot be on the
+        network (explicit MACs inside a range are recorded), so only a reused
+        one is checked against the network's ports."""
+        value = await self.macs.allocate(conn)
+        if value is None:
+            raise errors.MacAddressGenerationFailure(net_id=network_id)
+        text = macs.format_mac(value)
         avoid: set[int] = set()
-        for _ in range(MAC_ATTEMPTS):
-            value = await self.macs.allocate(conn, avoid=avoid)
-            if value is None:
-                break
-            text = macs.format_mac(value)
-            if not await self._mac_taken(conn, network_id, text):
-                return text, True
+        while await self._mac_taken(conn, network_id, text):
             avoid.add(value)
-        raise errors.MacAddressGenerationFailure(net_id=network_id)
+            if len(avoid) >= MAC_ATTEMPTS or (value := await self.macs.allocate(conn, avoid=avoid)) is None:
+                raise errors.MacAddressGenerationFailure(net_id=network_id)
+            text = macs.format_mac(value)
+        return text, True
 
     # --- fixed IPs -------------------------------------------------------------------
 
-    async def _allocate_default(self, conn, network, subnets, port_id, project_id, mac_text, device_owner) -> None:
-        """One IPv4, one stateful IPv6, and EUI-64 on every auto-address subnet."""
-        eligible = [sub for sub in subnets if not sub.service_types or device_owner in sub.service_types]
-        for version in (4, 6):
-            family = [sub for sub in eligible if sub.ip_version == version and not is_auto_address(sub)]
-            if not family:
-                continue
-            for sub in family:  # fall through to the next subnet when one is full
-                if await self.ips.allocate_any(conn, sub, port_id, project_id) is not None:
-                    break
-            else:
-                raise errors.IpAddressGenerationFailure(net_id=network.id)
-        if device_owner not in ROUTER_OWNERS:
-            for sub in eligible:
-                if is_auto_address(sub):
-                    await self._allocate_eui64(conn, sub, port_id, project_id, mac_text)
+    async def _allocate_defaults(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
+        """One IPv4, one stateful IPv6, and EUI-64 on every auto-address subnet.
 
-    async def _allocate_eui64(self, conn, subnet, port_id, project_id, mac_text) -> None:
-        address = addressing.eui64(ipaddress.ip_network(subnet.cidr), macs.parse_mac(mac_text))
-        await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
+        Ports of one network that see the same subnets are served together:
+        one batch per subnet, falling through to the next subnet when one is
+        full, an error only when the whole family is.
+        """
+        groups: dict[tuple, list[_PortPlan]] = defaultdict(list)
+        for plan in plans:
+            owner = plan.row["device_owner"]
+            eligible = tuple(sub for sub in plan.subnets if not sub.service_types or owner in sub.service_types)
+            for version in (4, 6):
+                family = tuple(sub for sub in eligible if sub.ip_version == version and not is_auto_address(sub))
+                if family:
+                    groups[tuple(sub.id for sub in family)].append(plan)
+                    plan.families.append(family)
+        for family_ids, members in groups.items():
+            family = next(f for f in members[0].families if tuple(sub.id for sub in f) == family_ids)
+            waiting = list(members)
+            for subnet in family:
+                got = await self.ips.allocate_many(
+                    conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting])
+                for plan, allocation in zip(waiting, got):
+                    plan.add(subnet, allocation.address)
+                waiting = waiting[len(got):]
+                if not waiting:
+                    break
+            if waiting:
+                raise errors.IpAddressGenerationFailure(net_id=waiting[0].network.id)
+        for plan in plans:
+            if plan.row["device_owner"] in ROUTER_OWNERS:
+                continue
+            for sub in plan.subnets:
+                owner = plan.row["device_owner"]
+                if is_auto_address(sub) and (not sub.service_types or owner in sub.service_types):
+                    await self._allocate_entry(conn, plan, sub, None)
 
     def _resolve_entry(self, network, subnets, entry: dict) -> tuple[Any, addressing.IPAddress | None]:
         """The subnet and (optional) address a fixed_ips entry asks for."""
@@ -284,30 +335,33 @@ class PortService(ResourceService):
                 return subnet, address
         raise errors.InvalidIpForNetwork(ip_address=str(address))
 
-    async def _allocate_entry(self, conn, subnet, address, port_id, project_id, mac_text, device_owner) -> None:
+    async def _allocate_entry(self, conn, plan: "_PortPlan", subnet, address) -> None:
+        """One fixed_ips entry of a port (``plan`` carries its row: id, project, MAC, owner)."""
+        row = plan.row
         net = ipaddress.ip_network(subnet.cidr)
+        device_owner = row["device_owner"]
         if is_auto_address(subnet) and device_owner not in ROUTER_OWNERS:
-            expected = addressing.eui64(net, macs.parse_mac(mac_text))
+            expected = addressing.eui64(net, macs.parse_mac(row["mac_address"]))
             if address is not None and address != expected:
                 raise errors.AllocationOnAutoAddressSubnet(ip=str(address), subnet_id=subnet.id)
             address = expected
         if address is None:
-            if await self.ips.allocate_any(conn, subnet, port_id, project_id) is None:
+            allocation = await self.ips.allocate_any(conn, subnet, row["id"], row["project_id"])
+            if allocation is None:
                 raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
+            plan.add(subnet, allocation.address)
             return
         if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
             raise errors.InvalidIpForSubnet(ip_address=str(address))
         if subnet.gateway_ip == str(address) and device_owner not in ROUTER_OWNERS:
             raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
-        await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
+        await self.ips.allocate_specific(conn, subnet, address, row["id"], row["project_id"])
+        plan.add(subnet, str(address))
 
-    async def _allocate_requested(self, conn, ctx, network, subnets, port_id, project_id, mac_text, device_owner,
-                                  entries: list[dict], owner: bool) -> None:
-        for entry in entries:
-            if "ip_address" in entry and not owner and not ctx.is_service:
-                raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
-            subnet, address = self._resolve_entry(network, subnets, entry)
-            await self._allocate_entry(conn, subnet, address, port_id, project_id, mac_text, device_owner)
+    async def _allocate_requested(self, conn, ctx, plan: "_PortPlan") -> None:
+        for entry in plan.fixed_requested or []:
+            subnet, address = self._resolve_entry(plan.network, plan.subnets, entry)
+            await self._allocate_entry(conn, plan, subnet, address)
 
     # --- address pairs, DHCP options ------------------------------------------------
 
@@ -430,8 +484,11 @@ class PortService(ResourceService):
             if sub is not None and is_auto_address(sub):
                 keep.add(held_ip)
         await self.ips.release_port(conn, row.id, only=[h for h in held if h not in keep])
+        target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": mac_text,
+                                "device_owner": device_owner}, network=network, subnets=subnets,
+                           fixed_requested=entries, groups=[], tags=[])
         for subnet, address in wanted:
-            await self._allocate_entry(conn, subnet, address, row.id, row.project_id, mac_text, device_owner)
+            await self._allocate_entry(conn, target, subnet, address)
 
     # --- delete ------------------------------------------------------------------------
 
@@ -459,3 +516,25 @@ class PortService(ResourceService):
     async def bump(self, conn: AsyncConnection, port_id: str) -> None:
         await conn.execute(update(p).where(p.c.id == port_id).values(
             revision_number=p.c.revision_number + 1, updated_at=utcnow()))
+
+
+@dataclass
+class _PortPlan:
+    """One port being created: its row, where it lives, and what it got."""
+
+    row: dict
+    network: Any
+    subnets: list[Any]
+    fixed_requested: list[dict] | None
+    groups: list[str]
+    tags: list[str]
+    families: list[tuple] = field(default_factory=list)
+    fixed_ips: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def add(self, subnet: Any, address: str) -> None:
+        version = subnet.ip_version
+        self.fixed_ips.append((version, addressing.ip_key(ipaddress.ip_address(address), version), subnet.id, address))
+
+    def view(self) -> dict:
+        fixed = [{"subnet_id": sid, "ip_address": addr} for _, _, sid, addr in sorted(self.fixed_ips)]
+        return PortService._view(SimpleNamespace(**self.row), fixed, self.groups, sorted(self.tags))

@@ -35,7 +35,7 @@ class Services:
 
 def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     ips = IpAllocator(settings.ipam_reuse_after, clock)
-    macs = MacAllocator(settings.ipam_reuse_after, clock)
+    macs = MacAllocator(settings.ipam_reuse_after, clock, db)
     networks = NetworkService(db, settings)
     ports = PortService(db, settings, ips, macs)
     networks.ports = ports
@@ -45,5 +45,5 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         networks=networks,
         subnets=SubnetService(db, settings, ips),
         ports=ports,
-        mac_ranges=MacRangeService(db, settings),
+        mac_ranges=MacRangeService(db, settings, macs),
     )

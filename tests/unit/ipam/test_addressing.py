@@ -539,6 +539,12 @@ def test_rangeset_matches_set_model(ranges):
         rs.nth(len(ordered))
 
 
+@given(range_lists, st.integers(-2, UNIVERSE + 2), st.integers(0, UNIVERSE + 4))
+def test_rangeset_members_from_matches_set_model(ranges, start, count):
+    expected = sorted(m for m in model(ranges) if m >= start)[:count]
+    assert RangeSet(ranges).members_from(start, count) == expected
+
+
 @given(range_lists, range_lists)
 def test_rangeset_subtract_and_intersect_match_set_model(left, right):
     a, b = RangeSet(left), RangeSet(right)
