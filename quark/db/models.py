@@ -150,7 +150,10 @@ class MacAllocation(Base):
     )
 
     address: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    range_id: Mapped[str] = mapped_column(ForeignKey("mac_address_ranges.id"))
+    # No foreign key on purpose: its key-share lock on the range row would make
+    # every MAC insert wait for (and deadlock with) the short transactions that
+    # move the range cursor. Range deletion removes its allocations itself.
+    range_id: Mapped[str] = mapped_column(String(36))
     allocated_at: Mapped[datetime] = mapped_column(DateTime)
     deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
     deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -167,7 +167,10 @@ class IpAllocator:
 
     async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Never-used addresses from the subnet's cursor (the subnet row is locked till commit)."""
-        cursor_key = await conn.scalar(select(s.c.next_ip_key).where(s.c.id == subnet.id).with_for_update())
+        # FOR NO KEY UPDATE on PostgreSQL: other transactions' foreign-key checks
+        # on the subnet row (KEY SHARE) need not wait for the cursor holder.
+        cursor_key = await conn.scalar(
+            select(s.c.next_ip_key).where(s.c.id == subnet.id).with_for_update(key_share=True))
         if cursor_key is None:
             return []
         position: int | None = int(cursor_key, 16)

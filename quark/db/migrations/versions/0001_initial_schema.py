@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 05:15:19.201850
+Create Date: 2026-11-23
 """
 from alembic import op
 import sqlalchemy as sa
@@ -26,6 +26,17 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mac_address_ranges'))
     )
+    op.create_table('mac_allocations',
+    sa.Column('address', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('range_id', sa.String(length=36), nullable=False),
+    sa.Column('allocated_at', sa.DateTime(), nullable=False),
+    sa.Column('deallocated', sa.Boolean(), nullable=False),
+    sa.Column('deallocated_at', sa.DateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('address', name=op.f('pk_mac_allocations'))
+    )
+    with op.batch_alter_table('mac_allocations', schema=None) as batch_op:
+        batch_op.create_index('ix_mac_allocations_reuse', ['range_id', 'deallocated', 'deallocated_at'], unique=False)
+
     op.create_table('networks',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('project_id', sa.String(length=255), nullable=False),
@@ -63,18 +74,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tags_tag'), ['tag'], unique=False)
-
-    op.create_table('mac_allocations',
-    sa.Column('address', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.Column('range_id', sa.String(length=36), nullable=False),
-    sa.Column('allocated_at', sa.DateTime(), nullable=False),
-    sa.Column('deallocated', sa.Boolean(), nullable=False),
-    sa.Column('deallocated_at', sa.DateTime(), nullable=True),
-    sa.ForeignKeyConstraint(['range_id'], ['mac_address_ranges.id'], name=op.f('fk_mac_allocations_range_id_mac_address_ranges')),
-    sa.PrimaryKeyConstraint('address', name=op.f('pk_mac_allocations'))
-    )
-    with op.batch_alter_table('mac_allocations', schema=None) as batch_op:
-        batch_op.create_index('ix_mac_allocations_reuse', ['range_id', 'deallocated', 'deallocated_at'], unique=False)
 
     op.create_table('ports',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -209,10 +208,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ports_binding_host_id'))
 
     op.drop_table('ports')
-    with op.batch_alter_table('mac_allocations', schema=None) as batch_op:
-        batch_op.drop_index('ix_mac_allocations_reuse')
-
-    op.drop_table('mac_allocations')
     with op.batch_alter_table('tags', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tags_tag'))
 
@@ -224,5 +219,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_networks_name'))
 
     op.drop_table('networks')
+    with op.batch_alter_table('mac_allocations', schema=None) as batch_op:
+        batch_op.drop_index('ix_mac_allocations_reuse')
+
+    op.drop_table('mac_allocations')
     op.drop_table('mac_address_ranges')
     # ### end Alembic commands ###
