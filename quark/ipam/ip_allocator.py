@@ -67,19 +67,52 @@ class Allocation:
 def dialect_insert_ignore(conn: AsyncConnection, table, **values):
     """INSERT that silently does nothing on a unique-key collision.
 
-    Without ``values`` the statement takes a list of parameter sets (executemany).
+    Without ``values`` the statement takes its parameters at execution (one
+    dict, or a list for executemany) and is built once per dialect and table.
     """
-    name = conn.dialect.name
-    if name == "postgresql":
+    if not values:
+        return _insert_ignore(conn.dialect.name, table)
+    return _build_insert_ignore(conn.dialect.name, table, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignore(dialect: str, table):
+    return _build_insert_ignore(dialect, table, {})
+
+
+def _build_insert_ignore(dialect: str, table, values: dict):
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         stmt = pg_insert(table)
-        stmt = (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
-        return stmt
+        return (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
     stmt = insert(table)
     if values:
         stmt = stmt.values(**values)
-    return stmt.prefix_with("IGNORE" if name == "mysql" else "OR IGNORE")
+    return stmt.prefix_with("IGNORE" if dialect == "mysql" else "OR IGNORE")
+
+
+# Hot statements, built once: SQLAlchemy then reuses their compiled form and
+# memoised cache key instead of rebuilding both on every allocation.
+_CURSOR_SELECT = select(s.c.next_ip_key).where(s.c.id == bindparam("b_sid")).with_for_update(key_share=True)
+_CURSOR_UPDATE = update(s).where(s.c.id == bindparam("b_sid")).values(next_ip_key=bindparam("b_key"))
+_REUSE_UPDATE = update(a).where(a.c.id == bindparam("b_id")).values(
+    deallocated=False, deallocated_at=None, port_id=bindparam("b_port"), project_id=bindparam("b_project"),
+    allocated_at=bindparam("b_now"))
+
+
+@functools.lru_cache(maxsize=256)
+def _reuse_select(dialect: str, ranges: int, limit: int):
+    """Oldest released addresses inside ``ranges`` pool ranges (bound as b_lo<i>/b_hi<i>)."""
+    in_pools = or_(*[a.c.address_key.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
+    stmt = (
+        select(a.c.id, a.c.address)
+        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated.is_(True),
+               a.c.deallocated_at <= bindparam("b_cutoff"), in_pools)
+        .order_by(a.c.deallocated_at)
+        .limit(limit)
+    )
+    return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
 class IpAllocator:
@@ -98,7 +131,7 @@ class IpAllocator:
         """
         key = addressing.ip_key(address, subnet.ip_version)
         now = self.clock()
-        inserted = await conn.execute(dialect_insert_ignore(conn, a, **self._row(subnet, int(address), (port_id, project_id), now)))
+        inserted = await conn.execute(dialect_insert_ignore(conn, a), self._row(subnet, int(address), (port_id, project_id), now))
         if inserted.rowcount == 1:
             return Allocation(subnet.id, str(address), port_id)
         # The row exists: take it over only if it was released.
@@ -140,37 +173,26 @@ class IpAllocator:
     async def _reuse(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Addresses released longer than ``reuse_after`` ago, oldest first."""
         version = subnet.ip_version
-        cutoff = self.clock() - timedelta(seconds=self.reuse_after)
-        in_pools = or_(*[
-            a.c.address_key.between(addressing.ip_key(lo, version), addressing.ip_key(hi, version))
-            for lo, hi in pools.ranges()
-        ])
-        stmt = (
-            select(a.c.id, a.c.address)
-            .where(a.c.subnet_id == subnet.id, a.c.deallocated.is_(True), a.c.deallocated_at <= cutoff, in_pools)
-            .order_by(a.c.deallocated_at)
-            .limit(len(owners))
-        )
-        if conn.dialect.name != "sqlite":
-            stmt = stmt.with_for_update(skip_locked=True)
-        rows = (await conn.execute(stmt)).all()
+        params: dict[str, Any] = {"b_sid": subnet.id, "b_cutoff": self.clock() - timedelta(seconds=self.reuse_after)}
+        ranges = pools.ranges()
+        for i, (lo, hi) in enumerate(ranges):
+            params[f"b_lo{i}"] = addressing.ip_key(lo, version)
+            params[f"b_hi{i}"] = addressing.ip_key(hi, version)
+        rows = (await conn.execute(_reuse_select(conn.dialect.name, len(ranges), len(owners)), params)).all()
         if not rows:
             return []
         now = self.clock()
-        await conn.execute(
-            update(a).where(a.c.id == bindparam("b_id")).values(
-                deallocated=False, deallocated_at=None, port_id=bindparam("b_port"),
-                project_id=bindparam("b_project"), allocated_at=now),
-            [{"b_id": row.id, "b_port": port, "b_project": project} for row, (port, project) in zip(rows, owners)],
-        )
+        await conn.execute(_REUSE_UPDATE, [
+            {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
+            for row, (port, project) in zip(rows, owners)
+        ])
         return [Allocation(subnet.id, row.address, port) for row, (port, _) in zip(rows, owners)]
 
     async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Never-used addresses from the subnet's cursor (the subnet row is locked till commit)."""
         # FOR NO KEY UPDATE on PostgreSQL: other transactions' foreign-key checks
         # on the subnet row (KEY SHARE) need not wait for the cursor holder.
-        cursor_key = await conn.scalar(
-            select(s.c.next_ip_key).where(s.c.id == subnet.id).with_for_update(key_share=True))
+        cursor_key = await conn.scalar(_CURSOR_SELECT, {"b_sid": subnet.id})
         if cursor_key is None:
             return []
         position: int | None = int(cursor_key, 16)
@@ -184,7 +206,7 @@ class IpAllocator:
                 break
             if len(candidates) == 1:
                 row = self._row(subnet, candidates[0], pending[0], now)
-                if (await conn.execute(dialect_insert_ignore(conn, a, **row))).rowcount == 1:
+                if (await conn.execute(dialect_insert_ignore(conn, a), row)).rowcount == 1:
                     out.append(Allocation(subnet.id, row["address"], row["port_id"]))
                     position = candidates[0] + 1
                 else:  # someone asked for it explicitly: skip the whole taken run at once
@@ -246,7 +268,7 @@ class IpAllocator:
                 break
             rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
             if len(rows) == 1:
-                if (await conn.execute(dialect_insert_ignore(conn, a, **rows[0]))).rowcount == 1:
+                if (await conn.execute(dialect_insert_ignore(conn, a), rows[0])).rowcount == 1:
                     out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"]))
                 continue
             await conn.execute(dialect_insert_ignore(conn, a), rows)
@@ -279,7 +301,7 @@ class IpAllocator:
     @staticmethod
     async def _set_cursor(conn, subnet_id: str, value: int | None, version: int) -> None:
         key = None if value is None else addressing.ip_key(value, version)
-        await conn.execute(update(s).where(s.c.id == subnet_id).values(next_ip_key=key))
+        await conn.execute(_CURSOR_UPDATE, {"b_sid": subnet_id, "b_key": key})
 
     @staticmethod
     def initial_cursor(pools: RangeSet, version: int) -> str | None:

@@ -23,14 +23,13 @@ the ports table, as Neutron requires.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
 from quark.db import models
 from quark.ipam.ip_allocator import dialect_insert_ignore
 
@@ -39,6 +38,18 @@ m = models.mac_allocations
 
 BLOCK_SIZE = 64
 MAX_SKIPS = 256
+
+
+@functools.lru_cache(maxsize=32)
+def _reuse_select(dialect: str, limit: int):
+    usable_ranges = select(r.c.id).where(r.c.do_not_use.is_(False))
+    stmt = (
+        select(m.c.address)
+        .where(m.c.deallocated.is_(True), m.c.deallocated_at <= bindparam("b_cutoff"), m.c.range_id.in_(usable_ranges))
+        .order_by(m.c.deallocated_at)
+        .limit(limit)
+    )
+    return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
 class MacAllocator:
@@ -50,42 +61,34 @@ class MacAllocator:
         self.db = db
         self._block: deque[tuple[str, int]] = deque()
 
-    async def allocate(self, conn: AsyncConnection, *, avoid: set[int] | frozenset[int] = frozenset()) -> int | None:
-        """A MAC from the ranges, or None when every usable range is exhausted.
+    async def allocate(
+        self, conn: AsyncConnection, *, avoid: set[int] | frozenset[int] = frozenset()
+    ) -> tuple[int, bool] | None:
+        """(MAC, reused) from the ranges, or None when every usable range is exhausted.
 
-        ``avoid``: MACs the caller found unusable (taken on its network).
+        ``reused`` is False for a MAC never handed out before: no port can
+        hold it (explicit MACs inside ranges are recorded), so callers need
+        not check it against their network. ``avoid``: MACs the caller found
+        unusable (taken on its network).
         """
         reused = await self._reuse(conn, avoid)
         if reused is not None:
-            return reused
+            return reused, True
         for _ in range(MAX_SKIPS):
             if not self._block and not await self._claim_block(conn):
                 return None
             range_id, address = self._block.popleft()
-            try:
-                result = await conn.execute(dialect_insert_ignore(
-                    conn, m, address=address, range_id=range_id, allocated_at=self.clock(), deallocated=False,
-                    deallocated_at=None))
-            except IntegrityError:
-                # The range went away under the block: forget it and start over.
-                self._block.clear()
-                raise errors.RetryRequest() from None
+            result = await conn.execute(dialect_insert_ignore(conn, m), {
+                "address": address, "range_id": range_id, "allocated_at": self.clock(), "deallocated": False,
+                "deallocated_at": None})
             if result.rowcount == 1 and address not in avoid:
-                return address
+                return address, False
         return None
 
     async def _reuse(self, conn: AsyncConnection, avoid) -> int | None:
         cutoff = self.clock() - timedelta(seconds=self.reuse_after)
-        usable_ranges = select(r.c.id).where(r.c.do_not_use.is_(False))
-        stmt = (
-            select(m.c.address)
-            .where(m.c.deallocated.is_(True), m.c.deallocated_at <= cutoff, m.c.range_id.in_(usable_ranges))
-            .order_by(m.c.deallocated_at)
-            .limit(1 + len(avoid))
-        )
-        if conn.dialect.name != "sqlite":
-            stmt = stmt.with_for_update(skip_locked=True)
-        for address in (await conn.execute(stmt)).scalars():
+        stmt = _reuse_select(conn.dialect.name, 1 + len(avoid))
+        for address in (await conn.execute(stmt, {"b_cutoff": cutoff})).scalars():
             if address in avoid:
                 continue
             await conn.execute(

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,6 +34,12 @@ a = models.ip_allocations
 psg = models.port_security_groups
 
 MAC_ATTEMPTS = 8
+
+# Statements of the port-create hot path, built once (see ipam.ip_allocator).
+_NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
+_NETWORK_VISIBLE = _NETWORK_ADMIN.where(
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared.is_(True), n.c.router_external.is_(True)))
+_SUBNETS_OF = select(s).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
 
 
 def dns_assignment(dns_name: str, fixed_ips: list[dict]) -> list[dict]:
@@ -180,10 +186,8 @@ class PortService(ResourceService):
         return await self.db.run_write(work)
 
     async def _network_for_port(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
-        stmt = select(n).where(n.c.id == network_id)
-        if not ctx.is_admin:
-            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True)))
-        network = (await conn.execute(stmt)).first()
+        stmt = _NETWORK_ADMIN if ctx.is_admin else _NETWORK_VISIBLE
+        network = (await conn.execute(stmt, {"b_id": network_id, "b_project": ctx.project_id})).first()
         if network is None:
             raise errors.NetworkNotFound(net_id=network_id)
         if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
@@ -192,7 +196,7 @@ class PortService(ResourceService):
 
     @staticmethod
     async def _subnets_of(conn: AsyncConnection, network_id: str) -> list[Any]:
-        return list(await conn.execute(select(s).where(s.c.network_id == network_id).order_by(s.c.created_at, s.c.id)))
+        return list(await conn.execute(_SUBNETS_OF, {"b_id": network_id}))
 
     async def _plan(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]) -> "_PortPlan":
         """Check one port request and decide its row (MAC included); writes only the MAC."""
@@ -261,20 +265,18 @@ class PortService(ResourceService):
         return mac_text, await self.macs.record_explicit(conn, macs.parse_mac(mac_text))
 
     async def _allocate_mac(self, conn: AsyncConnection, network_id: str) -> tuple[str, bool]:
-        """A MAC from the ranges. One never handed out before cannot be on the
-        network (explicit MACs inside a range are recorded), so only a reused
-        one is checked against the network's ports."""
-        value = await self.macs.allocate(conn)
-        if value is None:
-            raise errors.MacAddressGenerationFailure(net_id=network_id)
-        text = macs.format_mac(value)
+        """A MAC from the ranges; a reused one is checked against the network's ports."""
         avoid: set[int] = set()
-        while await self._mac_taken(conn, network_id, text):
-            avoid.add(value)
-            if len(avoid) >= MAC_ATTEMPTS or (value := await self.macs.allocate(conn, avoid=avoid)) is None:
-                raise errors.MacAddressGenerationFailure(net_id=network_id)
+        while len(avoid) < MAC_ATTEMPTS:
+            got = await self.macs.allocate(conn, avoid=avoid)
+            if got is None:
+                break
+            value, reused = got
             text = macs.format_mac(value)
-        return text, True
+            if not reused or not await self._mac_taken(conn, network_id, text):
+                return text, True
+            avoid.add(value)
+        raise errors.MacAddressGenerationFailure(net_id=network_id)
 
     # --- fixed IPs -------------------------------------------------------------------
 
