@@ -37,6 +37,9 @@ class Settings:
     ipam_reuse_after: int = 7200
     # Created by the first migration-aware start when no MAC range exists.
     default_mac_range: str = "fa:16:3e:00:00:00/24"
+    # What ports created without fixed_ips get: NEUTRON (one IPv4 + one IPv6
+    # per the Neutron contract), ANY, BOTH or BOTH_REQUIRED (Quark's).
+    default_ipam_strategy: str = "NEUTRON"
     # Network type given to project networks created without provider attributes.
     tenant_network_type: str = "vxlan"
     # 0 = no cap on ?limit= (Neutron's default).

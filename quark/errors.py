@@ -164,6 +164,10 @@ class MacAddressRangeNotFound(NotFound):
     message = "MAC address range {mac_address_range_id} could not be found."
 
 
+class IpPolicyNotFound(NotFound):
+    message = "IP policy {id} could not be found."
+
+
 class TagNotFound(NotFound):
     message = "Tag {tag} could not be found for {resource_type} {resource_id}."
 
@@ -201,6 +205,14 @@ class MacAddressInUse(InUse):
 
 class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network {net_id}."
+
+
+class IpAddressExcludedByPolicy(Conflict):
+    message = "IP address {ip} of subnet {subnet_id} is excluded by an IP policy; only an admin may request it."
+
+
+class IpPolicyAlreadyExists(Conflict):
+    message = "{target} already has an IP policy."
 
 
 class MacAddressGenerationFailure(ServiceUnavailable):

@@ -27,6 +27,9 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
     "dns-integration": ("DNS Integration", "Provides integration with DNS."),
     "ip_allocation": ("IP Allocation", "IP allocation extension."),
+    "network-ip-availability": ("Network IP Availability", "Provides IP availability data for each network and subnet."),
+    "ip_policies": ("IP policies", "Quark: CIDRs excluded from automatic allocation on subnets or networks."),
+    "ipam_strategy": ("IPAM strategies", "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED)."),
     "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),
 }
 

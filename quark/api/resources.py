@@ -108,10 +108,11 @@ class CollectionRoutes:
 
     def routes(self, prefix: str = "/v2.0") -> list[Route]:
         coll = f"{prefix}/{self.resource.collection}"
-        out = [
-            Route(coll, self.index, methods=["GET"]),
+        out = [Route(coll, self.index, methods=["GET"]), Route(coll + "/{id}", self.show, methods=["GET"])]
+        if self.resource.read_only:
+            return out
+        out += [
             Route(coll, self.create, methods=["POST"]),
-            Route(coll + "/{id}", self.show, methods=["GET"]),
             Route(coll + "/{id}", self.update, methods=["PUT"]),
             Route(coll + "/{id}", self.delete, methods=["DELETE"]),
         ]

@@ -73,7 +73,7 @@ class Network(StandardAttributes, Base):
     segment_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
     availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    ipam_strategy: Mapped[str] = mapped_column(String(32), default="ANY")
+    ipam_strategy: Mapped[str] = mapped_column(String(32), default="NEUTRON")
 
 
 class Subnet(StandardAttributes, Base):
@@ -100,6 +100,10 @@ class Subnet(StandardAttributes, Base):
     # once the pools have been walked to the end (then only released
     # addresses can be handed out).
     next_ip_key: Mapped[str | None] = mapped_column(String(32))
+    # [[first, last], ...] address ranges excluded by IP policies (of the
+    # subnet and of its network), kept here so allocation needs no join;
+    # rewritten whenever a policy or its attachment changes.
+    excluded_ranges: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class IpAllocation(Base):
@@ -126,6 +130,44 @@ class IpAllocation(Base):
     allocated_at: Mapped[datetime] = mapped_column(DateTime)
     deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
     deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class IpUsage(Base):
+    """Addresses in use per subnet, as a sharded counter.
+
+    Every allocation and release adds to one of ``USAGE_SHARDS`` rows picked
+    at random, so concurrent allocators rarely touch the same row; the sum is
+    the subnet's use (availability, fullest-first subnet choice) without
+    counting allocation rows. ``quark ipam check --fix`` recomputes it.
+    """
+
+    __tablename__ = "ip_usage"
+
+    subnet_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    used: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IpPolicy(StandardAttributes, Base):
+    """Quark IP policy: CIDRs never handed out automatically on its targets."""
+
+    __tablename__ = "ip_policies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    # canonical CIDRs
+    exclude: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+
+class IpPolicyTarget(Base):
+    """A subnet or network an IP policy applies to (one policy per target)."""
+
+    __tablename__ = "ip_policy_targets"
+
+    target_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    target_type: Mapped[str] = mapped_column(String(16))  # "subnet" | "network"
+    policy_id: Mapped[str] = mapped_column(ForeignKey("ip_policies.id"), index=True)
 
 
 class MacAddressRange(Base):
@@ -213,3 +255,6 @@ mac_allocations = MacAllocation.__table__
 ports = Port.__table__
 port_security_groups = PortSecurityGroup.__table__
 tags = Tag.__table__
+ip_usage = IpUsage.__table__
+ip_policies = IpPolicy.__table__
+ip_policy_targets = IpPolicyTarget.__table__

@@ -41,20 +41,37 @@ from quark.ipam.addressing import RangeSet
 
 a = models.ip_allocations
 s = models.subnets
+u = models.ip_usage
 
 RANDOM_THRESHOLD = 2**32
 RANDOM_ATTEMPTS = 16
 PROBE_BATCH = 256
 
 
+USAGE_SHARDS = 16
+
+
+def _ranges(pairs) -> RangeSet:
+    return RangeSet((int(ipaddress.ip_address(lo)), int(ipaddress.ip_address(hi))) for lo, hi in pairs)
+
+
 @functools.lru_cache(maxsize=4096)
-def _pool_ranges(cidr: str, pools: tuple[tuple[str, str], ...]) -> RangeSet:
-    return RangeSet((int(ipaddress.ip_address(start)), int(ipaddress.ip_address(end))) for start, end in pools)
+def _pool_ranges(pools: tuple[tuple[str, str], ...], excluded: tuple[tuple[str, str], ...]) -> RangeSet:
+    ranges = _ranges(pools)
+    return ranges.subtract(_ranges(excluded)) if excluded else ranges
 
 
 def pool_ranges(subnet: Any) -> RangeSet:
-    """The addresses of a subnet the allocator may hand out automatically."""
-    return _pool_ranges(subnet.cidr, tuple(tuple(p) for p in subnet.allocation_pools or ()))
+    """The addresses of a subnet the allocator may hand out automatically:
+    its allocation pools minus what IP policies exclude."""
+    return _pool_ranges(
+        tuple(tuple(p) for p in subnet.allocation_pools or ()),
+        tuple(tuple(x) for x in getattr(subnet, "excluded_ranges", None) or ()),
+    )
+
+
+def excluded_set(subnet: Any) -> RangeSet:
+    return _ranges(tuple(tuple(x) for x in getattr(subnet, "excluded_ranges", None) or ()))
 
 
 @dataclass(frozen=True)
@@ -96,6 +113,8 @@ def _build_insert_ignore(dialect: str, table, values: dict):
 # memoised cache key instead of rebuilding both on every allocation.
 _CURSOR_SELECT = select(s.c.next_ip_key).where(s.c.id == bindparam("b_sid")).with_for_update(key_share=True)
 _CURSOR_UPDATE = update(s).where(s.c.id == bindparam("b_sid")).values(next_ip_key=bindparam("b_key"))
+_USAGE_ADD = update(u).where(u.c.subnet_id == bindparam("b_sid"), u.c.shard == bindparam("b_shard")).values(
+    used=u.c.used + bindparam("b_delta"))
 _REUSE_UPDATE = update(a).where(a.c.id == bindparam("b_id")).values(
     deallocated=False, deallocated_at=None, port_id=bindparam("b_port"), project_id=bindparam("b_project"),
     allocated_at=bindparam("b_now"))
@@ -133,6 +152,7 @@ class IpAllocator:
         now = self.clock()
         inserted = await conn.execute(dialect_insert_ignore(conn, a), self._row(subnet, int(address), (port_id, project_id), now))
         if inserted.rowcount == 1:
+            await self.count(conn, subnet.id, 1)
             return Allocation(subnet.id, str(address), port_id)
         # The row exists: take it over only if it was released.
         claimed = await conn.execute(
@@ -141,6 +161,7 @@ class IpAllocator:
             .values(deallocated=False, deallocated_at=None, port_id=port_id, project_id=project_id, allocated_at=now)
         )
         if claimed.rowcount == 1:
+            await self.count(conn, subnet.id, 1)
             return Allocation(subnet.id, str(address), port_id)
         raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
 
@@ -168,7 +189,18 @@ class IpAllocator:
                 out += await self._random(conn, subnet, pools, rest)
             else:
                 out += await self._from_cursor(conn, subnet, pools, rest)
+        if out:
+            await self.count(conn, subnet.id, len(out))
         return out
+
+    @staticmethod
+    async def count(conn: AsyncConnection, subnet_id: str, delta: int) -> None:
+        """Add ``delta`` to the subnet's use, on a random shard of its counter."""
+        await conn.execute(_USAGE_ADD, {"b_sid": subnet_id, "b_shard": random.randrange(USAGE_SHARDS), "b_delta": delta})
+
+    @staticmethod
+    async def create_counters(conn: AsyncConnection, subnet_id: str) -> None:
+        await conn.execute(insert(u), [{"subnet_id": subnet_id, "shard": k, "used": 0} for k in range(USAGE_SHARDS)])
 
     async def _reuse(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Addresses released longer than ``reuse_after`` ago, oldest first."""
@@ -283,7 +315,9 @@ class IpAllocator:
                            delete_rows: bool = False) -> None:
         """Release a port's addresses (all, or the (subnet_id, address) pairs in ``only``).
 
-        Releasing an address the port does not hold is a no-op.
+        Released rows stay, quarantined (``delete_rows`` drops them instead, for
+        subnets about to be deleted). Releasing an address the port does not
+        hold is a no-op.
         """
         where = [a.c.port_id == port_id, a.c.deallocated.is_(False)]
         if only is not None:
@@ -292,9 +326,16 @@ class IpAllocator:
             where.append(or_(*[and_(a.c.subnet_id == sid, a.c.address == addr) for sid, addr in only]))
         if delete_rows:
             await conn.execute(delete(a).where(*where))
-        else:
-            await conn.execute(update(a).where(*where).values(
-                deallocated=True, deallocated_at=self.clock(), port_id=None))
+            return
+        held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
+        if not held:
+            return
+        await conn.execute(update(a).where(*where).values(deallocated=True, deallocated_at=self.clock(), port_id=None))
+        per_subnet: dict[str, int] = {}
+        for subnet_id in held:
+            per_subnet[subnet_id] = per_subnet.get(subnet_id, 0) + 1
+        for subnet_id, n in sorted(per_subnet.items()):
+            await self.count(conn, subnet_id, -n)
 
     # --- cursor maintenance --------------------------------------------------------
 

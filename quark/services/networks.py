@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
-from quark.services import base
+from quark.services import base, ip_policies
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 
@@ -72,7 +72,7 @@ class NetworkService(ResourceService):
         "admin_state_up": n.c.admin_state_up, "status": n.c.status,
         "shared": n.c.shared, "router:external": n.c.router_external, "mtu": n.c.mtu,
         "provider:network_type": n.c.network_type, "provider:physical_network": n.c.physical_network,
-        "provider:segmentation_id": n.c.segmentation_id,
+        "provider:segmentation_id": n.c.segmentation_id, "ipam_strategy": n.c.ipam_strategy,
     }
 
     def visible(self, ctx: Context):
@@ -115,6 +115,7 @@ class NetworkService(ResourceService):
             "l2_adjacency": True,
             "is_default": False,
             "qos_policy_id": None,
+            "ipam_strategy": row.ipam_strategy,
             "tags": tags,
         })
         return view
@@ -172,7 +173,7 @@ class NetworkService(ResourceService):
                                  ("admin_state_up", "admin_state_up"), ("shared", "shared"),
                                  ("router:external", "router_external"), ("mtu", "mtu"),
                                  ("port_security_enabled", "port_security_enabled"),
-                                 ("dns_domain", "dns_domain")):
+                                 ("dns_domain", "dns_domain"), ("ipam_strategy", "ipam_strategy")):
                 if attr in attrs and attrs[attr] != getattr(row, column):
                     changes[column] = attrs[attr]
             if changes.get("shared") is False:
@@ -215,8 +216,12 @@ class NetworkService(ResourceService):
             subnet_ids = (await conn.execute(select(s.c.id).where(s.c.network_id == network_id))).scalars().all()
             if subnet_ids:
                 await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
+                await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id.in_(subnet_ids)))
+                for subnet_id in subnet_ids:
+                    await ip_policies.detach_target(conn, subnet_id)
                 await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(subnet_ids)))
                 await conn.execute(delete(s).where(s.c.id.in_(subnet_ids)))
+            await ip_policies.detach_target(conn, network_id)
             await write_tags(conn, network_id, [])
             await conn.execute(delete(n).where(n.c.id == network_id))
 

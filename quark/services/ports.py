@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -19,7 +19,7 @@ from quark import errors
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing, macs
-from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
@@ -39,7 +39,9 @@ MAC_ATTEMPTS = 8
 _NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
 _NETWORK_VISIBLE = _NETWORK_ADMIN.where(
     or_(n.c.project_id == bindparam("b_project"), n.c.shared.is_(True), n.c.router_external.is_(True)))
-_SUBNETS_OF = select(s).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
+_USED = select(func.coalesce(func.sum(models.ip_usage.c.used), 0)).where(
+    models.ip_usage.c.subnet_id == s.c.id).scalar_subquery()
+_SUBNETS_OF = select(s, _USED.label("used")).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
 
 
 def dns_assignment(dns_name: str, fixed_ips: list[dict]) -> list[dict]:
@@ -235,7 +237,8 @@ class PortService(ResourceService):
             "created_at": now, "updated_at": now, "revision_number": 0,
         }
         return _PortPlan(row=row, network=network, subnets=subnets, fixed_requested=fixed_requested,
-                         groups=sorted(set(groups)), tags=base.validate_tags(attrs.get("tags") or []))
+                         groups=sorted(set(groups)), tags=base.validate_tags(attrs.get("tags") or []),
+                         admin=ctx.is_admin)
 
     async def _write_children(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
         groups = [{"port_id": pl.row["id"], "security_group_id": g} for pl in plans for g in pl.groups]
@@ -281,42 +284,49 @@ class PortService(ResourceService):
     # --- fixed IPs -------------------------------------------------------------------
 
     async def _allocate_defaults(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
-        """One IPv4, one stateful IPv6, and EUI-64 on every auto-address subnet.
+        """Addresses for ports created without fixed_ips, per the network's strategy.
 
-        Ports of one network that see the same subnets are served together:
-        one batch per subnet, falling through to the next subnet when one is
-        full, an error only when the whole family is.
+        ``NEUTRON`` (default): one IPv4 and one stateful IPv6 address when the
+        network has such subnets, an error when a family present is full.
+        ``ANY``: one address, IPv4 first, IPv6 when no IPv4 is free.
+        ``BOTH``: one of each family if possible, at least one.
+        ``BOTH_REQUIRED``: one of each family, or an error.
+        EUI-64 addresses on auto-address (SLAAC) subnets come on top and count
+        for IPv6. Within a family the fullest subnet with room is used first
+        (sparse subnets stay free for growth), falling through to the next;
+        ports of one network asking the same family are served in one batch.
         """
-        groups: dict[tuple, list[_PortPlan]] = defaultdict(list)
         for plan in plans:
             owner = plan.row["device_owner"]
-            eligible = tuple(sub for sub in plan.subnets if not sub.service_types or owner in sub.service_types)
-            for version in (4, 6):
-                family = tuple(sub for sub in eligible if sub.ip_version == version and not is_auto_address(sub))
+            plan.eligible = [sub for sub in plan.subnets if not sub.service_types or owner in sub.service_types]
+            if owner not in ROUTER_OWNERS:
+                for sub in plan.eligible:
+                    if is_auto_address(sub):
+                        await self._allocate_entry(conn, plan, sub, None)
+        for version in (4, 6):
+            groups: dict[tuple[str, ...], list[_PortPlan]] = defaultdict(list)
+            families: dict[tuple[str, ...], list[Any]] = {}
+            for plan in plans:
+                if not plan.wants(version):
+                    continue
+                family = [sub for sub in plan.eligible if sub.ip_version == version and not is_auto_address(sub)]
                 if family:
-                    groups[tuple(sub.id for sub in family)].append(plan)
-                    plan.families.append(family)
-        for family_ids, members in groups.items():
-            family = next(f for f in members[0].families if tuple(sub.id for sub in f) == family_ids)
-            waiting = list(members)
-            for subnet in family:
-                got = await self.ips.allocate_many(
-                    conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting])
-                for plan, allocation in zip(waiting, got):
-                    plan.add(subnet, allocation.address)
-                waiting = waiting[len(got):]
-                if not waiting:
-                    break
-            if waiting:
-                raise errors.IpAddressGenerationFailure(net_id=waiting[0].network.id)
+                    family.sort(key=_fullness, reverse=True)
+                    key = tuple(sub.id for sub in family)
+                    groups[key].append(plan)
+                    families[key] = family
+            for key, waiting in groups.items():
+                for subnet in families[key]:
+                    got = await self.ips.allocate_many(
+                        conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting])
+                    for plan, allocation in zip(waiting, got):
+                        plan.add(subnet, allocation.address)
+                    waiting = waiting[len(got):]
+                    if not waiting:
+                        break
         for plan in plans:
-            if plan.row["device_owner"] in ROUTER_OWNERS:
-                continue
-            for sub in plan.subnets:
-                owner = plan.row["device_owner"]
-                if is_auto_address(sub) and (not sub.service_types or owner in sub.service_types):
-                    await self._allocate_entry(conn, plan, sub, None)
-
+            if not plan.satisfied():
+                raise errors.IpAddressGenerationFailure(net_id=plan.network.id)
     def _resolve_entry(self, network, subnets, entry: dict) -> tuple[Any, addressing.IPAddress | None]:
         """The subnet and (optional) address a fixed_ips entry asks for."""
         by_id = {sub.id: sub for sub in subnets}
@@ -355,6 +365,8 @@ class PortService(ResourceService):
             return
         if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
             raise errors.InvalidIpForSubnet(ip_address=str(address))
+        if not plan.admin and int(address) in excluded_set(subnet):
+            raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
         if subnet.gateway_ip == str(address) and device_owner not in ROUTER_OWNERS:
             raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
         await self.ips.allocate_specific(conn, subnet, address, row["id"], row["project_id"])
@@ -488,7 +500,7 @@ class PortService(ResourceService):
         await self.ips.release_port(conn, row.id, only=[h for h in held if h not in keep])
         target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": mac_text,
                                 "device_owner": device_owner}, network=network, subnets=subnets,
-                           fixed_requested=entries, groups=[], tags=[])
+                           fixed_requested=entries, groups=[], tags=[], admin=ctx.is_admin)
         for subnet, address in wanted:
             await self._allocate_entry(conn, target, subnet, address)
 
@@ -530,13 +542,50 @@ class _PortPlan:
     fixed_requested: list[dict] | None
     groups: list[str]
     tags: list[str]
-    families: list[tuple] = field(default_factory=list)
+    admin: bool = False
+    eligible: list[Any] = field(default_factory=list)
     fixed_ips: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    stateful: int = 0
 
     def add(self, subnet: Any, address: str) -> None:
         version = subnet.ip_version
         self.fixed_ips.append((version, addressing.ip_key(ipaddress.ip_address(address), version), subnet.id, address))
+        if not is_auto_address(subnet):
+            self.stateful += 1
+
+    @property
+    def strategy(self) -> str:
+        return getattr(self.network, "ipam_strategy", None) or "NEUTRON"
+
+    def has(self, version: int) -> bool:
+        return any(v == version for v, *_ in self.fixed_ips)
+
+    def wants(self, version: int) -> bool:
+        """Whether the default allocation should look for an address of ``version`` now."""
+        if self.has(version):
+            return False
+        if self.strategy == "ANY":
+            return not self.stateful
+        return True
+
+    def satisfied(self) -> bool:
+        families = {sub.ip_version for sub in self.eligible}
+        stateful = {sub.ip_version for sub in self.eligible if not is_auto_address(sub)}
+        if self.strategy == "ANY":
+            return bool(self.fixed_ips) or not families
+        if self.strategy == "BOTH":
+            return bool(self.fixed_ips) or not families
+        if self.strategy == "BOTH_REQUIRED":
+            return self.has(4) and self.has(6)
+        return all(self.has(version) for version in stateful)
 
     def view(self) -> dict:
         fixed = [{"subnet_id": sid, "ip_address": addr} for _, _, sid, addr in sorted(self.fixed_ips)]
         return PortService._view(SimpleNamespace(**self.row), fixed, self.groups, sorted(self.tags))
+
+
+def _fullness(subnet: Any) -> float:
+    """Share of a subnet's allocatable addresses in use (for fullest-first)."""
+    capacity = pool_ranges(subnet).size
+    return (subnet.used or 0) / capacity if capacity else 1.0

@@ -9,6 +9,8 @@ from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services.base import ResourceService, utcnow
+from quark.services.availability import AvailabilityService
+from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
 from quark.services.ports import PortService
@@ -23,6 +25,8 @@ class Services:
     subnets: SubnetService
     ports: PortService
     mac_ranges: MacRangeService
+    ip_policies: IpPolicyService
+    availability: AvailabilityService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -30,6 +34,7 @@ class Services:
             "subnets": self.subnets,
             "ports": self.ports,
             "mac_address_ranges": self.mac_ranges,
+            "ip_policies": self.ip_policies,
         }[collection]
 
 
@@ -46,4 +51,6 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         subnets=SubnetService(db, settings, ips),
         ports=ports,
         mac_ranges=MacRangeService(db, settings, macs),
+        ip_policies=IpPolicyService(db, settings),
+        availability=AvailabilityService(db),
     )

@@ -16,7 +16,7 @@ from quark.db import models
 from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
-from quark.services import base
+from quark.services import base, ip_policies
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 from quark.services.networks import AUTO_DELETE_OWNERS
@@ -194,6 +194,8 @@ class SubnetService(ResourceService):
             service_types=attrs.get("service_types") or [], next_ip_key=IpAllocator.initial_cursor(ranges, version),
             created_at=now, updated_at=now, revision_number=0,
         ))
+        await IpAllocator.create_counters(conn, subnet_id)
+        await ip_policies.refresh_subnets(conn, subnet_ids=[subnet_id])
         if version == 6 and addressing.is_auto_address_mode(ra, mode):
             await self._add_auto_addresses(conn, subnet_id, network.id, net)
         await self._bump_network(conn, network.id)
@@ -312,6 +314,8 @@ class SubnetService(ResourceService):
                 select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
             )).scalars().all()
             await conn.execute(delete(a).where(a.c.subnet_id == subnet_id))
+            await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
+            await ip_policies.detach_target(conn, subnet_id)
             await write_tags(conn, subnet_id, [])
             await conn.execute(delete(s).where(s.c.id == subnet_id))
             if held_by:

@@ -96,6 +96,8 @@ class Resource:
     bulk: bool = True
     has_tags: bool = True
     admin_only: bool = False
+    # Only GET (list and show), e.g. network-ip-availabilities.
+    read_only: bool = False
     # Filters handled by the service beyond plain attribute filters.
     extra_filters: tuple[str, ...] = ()
     by_name: dict[str, Attr] = field(default_factory=dict, compare=False)

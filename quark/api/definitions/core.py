@@ -15,6 +15,7 @@ from quark.api.definitions.base import (
     standard_attrs,
 )
 
+IPAM_STRATEGIES = ("NEUTRON", "ANY", "BOTH", "BOTH_REQUIRED")
 NETWORK_TYPES = ("flat", "vlan", "vxlan", "geneve", "gre", "local")
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 VNIC_TYPES = (
@@ -53,6 +54,9 @@ NETWORK = Resource(
         Attr("ipv6_address_scope", nullable=True),
         Attr("l2_adjacency", "boolean"),
         Attr("is_default", "boolean"),
+        Attr("ipam_strategy", post=True, put=True, convert=v.one_of(*IPAM_STRATEGIES), filter=STR_FILTER,
+             admin_write=True, admin_read=True,
+             description="Quark: what a port created without fixed_ips gets (NEUTRON, ANY, BOTH, BOTH_REQUIRED)"),
     ),
 )
 
@@ -160,4 +164,39 @@ MAC_ADDRESS_RANGE = Resource(
     ),
 )
 
-RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE)}
+IP_POLICY = Resource(
+    name="ip_policy",
+    collection="ip_policies",
+    has_tags=False,
+    bulk=False,
+    admin_only=True,
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("exclude", "array", post=True, put=True, required=True, convert=v.list_of(v.string(64)), items="string",
+             description="CIDRs never handed out automatically"),
+        Attr("subnet_ids", "array", post=True, put=True, convert=v.list_of(v.string(36)), items="string"),
+        Attr("network_ids", "array", post=True, put=True, convert=v.list_of(v.string(36)), items="string"),
+    ),
+)
+
+NETWORK_IP_AVAILABILITY = Resource(
+    name="network_ip_availability",
+    collection="network-ip-availabilities",
+    has_tags=False,
+    bulk=False,
+    admin_only=True,
+    read_only=True,
+    attributes=(
+        Attr("network_id", filter=STR_FILTER, sortable=True),
+        Attr("network_name", filter=STR_FILTER, sortable=True),
+        Attr("project_id", filter=STR_FILTER, sortable=True),
+        Attr("tenant_id", filter=STR_FILTER, sortable=True),
+        Attr("ip_version", "integer", filter=INT_FILTER),
+        Attr("total_ips", "integer"),
+        Attr("used_ips", "integer"),
+        Attr("subnet_ip_availability", "array", items="object"),
+    ),
+)
+
+RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE, IP_POLICY, NETWORK_IP_AVAILABILITY)}
