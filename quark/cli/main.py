@@ -15,6 +15,8 @@ from quark.config import Settings, load_settings
 app = typer.Typer(help="Quark: a networking service with the Neutron v2.0 API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+ipam_app = typer.Typer(help="IP address management tools.", no_args_is_help=True)
+app.add_typer(ipam_app, name="ipam")
 
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="TOML config file.")]
 DbUrlOpt = Annotated[Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir).")]
@@ -117,6 +119,39 @@ def db_check(config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir: 
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     typer.echo("schema is current")
+
+
+@ipam_app.command("check")
+def ipam_check(
+    config: ConfigOpt = None,
+    database_url: DbUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Repair counters and release leaked addresses.")] = False,
+) -> None:
+    """Verify allocations against ports and subnets; exit 1 if problems remain."""
+    from quark.db.engine import Database
+    from quark.ipam import repair
+
+    settings = _settings(config, database_url=database_url, data_dir=data_dir)
+
+    async def run() -> repair.Report:
+        db = Database(settings.effective_database_url, pool_size=1, max_overflow=0)
+        try:
+            return await repair.check(db, fix=fix)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    for line in report.problems:
+        typer.echo(f"PROBLEM  {line}")
+    for line in report.warnings:
+        typer.echo(f"WARNING  {line}")
+    for line in report.fixed:
+        typer.echo(f"FIXED    {line}")
+    typer.echo(f"checked {report.checked_allocations} allocations in {report.checked_subnets} subnets: "
+               f"{len(report.problems)} problems, {len(report.warnings)} warnings, {len(report.fixed)} fixed")
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover
