@@ -1,0 +1,99 @@
+"""Many clients, several server processes, one small pool: the database alone
+keeps allocation correct (issue 2's check; issue 3's multi-process test).
+
+8 clients x 200 port creates against `quark serve --workers 2` on one /24
+(253 addresses): every request answers 201 or 409 IpAddressGenerationFailure,
+exactly the pool's size of ports exist, and no IP or MAC is held twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+QUARK = str(Path(sys.executable).with_name("quark"))
+CLIENTS, PER_CLIENT = 8, 200
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def two_worker_server(database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("several writer processes are a server-database scenario")
+    port = _free_port()
+    log = tempfile.NamedTemporaryFile(prefix="quark-conc-", suffix=".log", delete=False)
+    proc = subprocess.Popen(
+        [QUARK, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "QUARK_IPAM_REUSE_AFTER": "0"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(url + "/", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, Path(log.name).read_text()[-3000:]
+            time.sleep(0.2)
+        yield url, Path(log.name)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _hammer(url: str) -> tuple[collections.Counter, list[dict], str]:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as admin:
+        net = (await admin.post("/v2.0/networks", json={"network": {"name": "contention"}})).json()["network"]
+        subnet = (await admin.post("/v2.0/subnets", json={"subnet": {
+            "network_id": net["id"], "ip_version": 4, "cidr": "10.66.0.0/24"}})).json()["subnet"]
+        outcomes: collections.Counter = collections.Counter()
+
+        async def client() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+                for _ in range(PER_CLIENT):
+                    response = await http.post("/v2.0/ports", json={"port": {"network_id": net["id"]}})
+                    if response.status_code == 201:
+                        outcomes["201"] += 1
+                    else:
+                        outcomes[f"{response.status_code} {response.json()['NeutronError']['type']}"] += 1
+
+        await asyncio.gather(*[client() for _ in range(CLIENTS)])
+        ports = (await admin.get("/v2.0/ports", params={"network_id": net["id"]})).json()["ports"]
+        return outcomes, ports, subnet["id"]
+
+
+def test_contention_many_clients_two_processes(two_worker_server):
+    url, log = two_worker_server
+    outcomes, ports, subnet_id = asyncio.run(_hammer(url))
+    assert set(outcomes) <= {"201", "409 IpAddressGenerationFailure"}, outcomes
+    assert outcomes["201"] == 253, outcomes  # the whole pool, .2 - .254
+    assert outcomes["409 IpAddressGenerationFailure"] == CLIENTS * PER_CLIENT - 253
+    assert len(ports) == 253
+    addresses = [ip["ip_address"] for p in ports for ip in p["fixed_ips"]]
+    assert len(addresses) == len(set(addresses)) == 253
+    assert all(ip["subnet_id"] == subnet_id for p in ports for ip in p["fixed_ips"])
+    macs = [p["mac_address"] for p in ports]
+    assert len(set(macs)) == len(macs)
+    assert "Traceback" not in log.read_text()
