@@ -281,6 +281,8 @@ class IpAllocator:
             )).scalars().all()
             for key in taken:
                 value = int(key, 16)
+                if value < current:
+                    continue  # taken, but outside the pools: already skipped
                 if value > current:
                     return current  # a gap before the next taken address
                 current = pools.first_at_or_after(current + 1)

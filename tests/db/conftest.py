@@ -1,67 +1,11 @@
-"""Fixtures for tests that talk to the database directly (no HTTP).
-
-``database_url`` is a freshly migrated throwaway database on each backend:
-SQLite in a temporary directory, and PostgreSQL and MariaDB on the local
-servers (127.0.0.1). QUARK_TEST_BACKENDS narrows the list; a server that
-does not answer is a skip, or a failure when CI=true.
-"""
+"""Fixtures for tests that talk to the database directly (no HTTP)."""
 
 from __future__ import annotations
-
-import os
-import uuid
 
 import pytest
 
 from quark.db import migrate
-
-ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
-
-
-def selected_backends() -> list[str]:
-    wanted = os.environ.get("QUARK_TEST_BACKENDS")
-    return [b.strip() for b in wanted.split(",") if b.strip()] if wanted else list(ALL_BACKENDS)
-
-
-def _server_admin(backend: str):
-    if backend == "postgresql":
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5)
-        conn.autocommit = True
-        return conn
-    import pymysql
-
-    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True)
-
-
-def create_database(backend: str, tmp_path_factory) -> tuple[str, callable]:
-    """(url, drop) of a new empty database on ``backend``."""
-    if backend == "sqlite":
-        path = tmp_path_factory.mktemp("quark-db") / "quark.db"
-        return f"sqlite+aiosqlite:///{path}", lambda: None
-    name = f"quark_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = _server_admin(backend)
-    except Exception as exc:  # noqa: BLE001 - any connection failure
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{backend} server not reachable in CI: {exc}")
-        pytest.skip(f"{backend} server not reachable: {exc}")
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    if backend == "postgresql":
-        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        drop_sql = f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    else:
-        url = f"mysql+asyncmy://root@127.0.0.1:3306/{name}?charset=utf8mb4"
-        drop_sql = f"DROP DATABASE IF EXISTS {name}"
-
-    def drop() -> None:
-        with admin.cursor() as cur:
-            cur.execute(drop_sql)
-        admin.close()
-
-    return url, drop
+from tests.dbs import create_database, selected_backends
 
 
 @pytest.fixture(scope="session", params=selected_backends())

@@ -157,6 +157,16 @@ async def test_batch_allocation_skips_explicit_addresses_ahead_of_cursor(env):
     assert got == [f"10.4.0.{i}" for i in (2, 5, 6, 7, 8, 10, 11, 12, 13, 14)]
 
 
+async def test_cursor_skips_explicit_run_that_crosses_an_exclusion(env):
+    # Found by the model test: explicit .7 and (excluded) .8 ahead of the cursor
+    # made the walk skip .12, the first free address after the exclusion.
+    subnet_id = await env.subnet("10.5.0.0/28", exclude=["10.5.0.8/30"])
+    assert [await env.allocate(subnet_id, f"p{i}") for i in range(5)] == [f"10.5.0.{i}" for i in range(2, 7)]
+    await env.allocate_specific(subnet_id, "10.5.0.7", "explicit-7")
+    await env.allocate_specific(subnet_id, "10.5.0.8", "explicit-8")
+    assert [await env.allocate(subnet_id, f"q{i}") for i in range(4)] == ["10.5.0.12", "10.5.0.13", "10.5.0.14", None]
+
+
 # --- property: a random sequence of operations against a model ----------------------
 
 OPS = st.lists(

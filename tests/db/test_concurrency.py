@@ -10,57 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.servers import quark_server
+
 pytestmark = pytest.mark.slow
 
-QUARK = str(Path(sys.executable).with_name("quark"))
 CLIENTS, PER_CLIENT = 8, 200
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def two_worker_server(database_url):
     if database_url.startswith("sqlite"):
         pytest.skip("several writer processes are a server-database scenario")
-    port = _free_port()
-    log = tempfile.NamedTemporaryFile(prefix="quark-conc-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [QUARK, "serve", "--port", str(port), "--workers", "2", "--database-url", database_url],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "QUARK_IPAM_REUSE_AFTER": "0"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, Path(log.name).read_text()[-3000:]
-            time.sleep(0.2)
-        yield url, Path(log.name)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with quark_server(database_url, workers=2, env={"QUARK_IPAM_REUSE_AFTER": "0"}) as server:
+        yield server
 
 
 async def _hammer(url: str) -> tuple[collections.Counter, list[dict], str]:
@@ -85,8 +51,7 @@ async def _hammer(url: str) -> tuple[collections.Counter, list[dict], str]:
 
 
 def test_contention_many_clients_two_processes(two_worker_server):
-    url, log = two_worker_server
-    outcomes, ports, subnet_id = asyncio.run(_hammer(url))
+    outcomes, ports, subnet_id = asyncio.run(_hammer(two_worker_server.url))
     assert set(outcomes) <= {"201", "409 IpAddressGenerationFailure"}, outcomes
     assert outcomes["201"] == 253, outcomes  # the whole pool, .2 - .254
     assert outcomes["409 IpAddressGenerationFailure"] == CLIENTS * PER_CLIENT - 253
@@ -96,4 +61,4 @@ def test_contention_many_clients_two_processes(two_worker_server):
     assert all(ip["subnet_id"] == subnet_id for p in ports for ip in p["fixed_ips"])
     macs = [p["mac_address"] for p in ports]
     assert len(set(macs)) == len(macs)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in two_worker_server.log_text()

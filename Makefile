@@ -1,0 +1,30 @@
+# The two commands a newcomer runs (README): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install test-deps clean
+
+# Create the virtualenv and install Quark with its test extras; redone only
+# when pyproject.toml changes.
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/quark serve
+
+# System packages the dataplane tests need (installed only when missing).
+test-deps:
+	@if [ -x scripts/install-dataplane-deps.sh ]; then scripts/install-dataplane-deps.sh; fi
+
+test: install test-deps
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis *.egg-info
