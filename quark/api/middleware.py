@@ -37,7 +37,7 @@ class QuarkMiddleware:
         headers = dict(scope["headers"])
         scope.setdefault("state", {})["ctx"] = context_from_headers(headers, request_id)
         path = scope["path"]
-        if path.endswith(".json") and len(path) > 5:
+        if path.startswith("/v2.0/") and path.endswith(".json"):
             # Neutron accepts a .json suffix on every resource URL.
             scope["path"] = path[:-5]
             scope["raw_path"] = scope["path"].encode()

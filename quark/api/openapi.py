@@ -102,6 +102,9 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
                        "responses": {"204": {"description": "Deleted"}, **_errors("403", "404", "409", "412")}},
         },
     }
+    if resource.read_only:
+        for path, ops in paths.items():
+            paths[path] = {"get": ops["get"]}
     if resource.has_tags:
         tags_body = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
                      "required": ["tags"]}
@@ -144,8 +147,9 @@ def document() -> dict[str, Any]:
     for resource in RESOURCES.values():
         cap = resource.name.title().replace("_", "")
         schemas[cap] = _object(resource, "view")
-        schemas[f"{cap}Create"] = _object(resource, "post")
-        schemas[f"{cap}Update"] = _object(resource, "put")
+        if not resource.read_only:
+            schemas[f"{cap}Create"] = _object(resource, "post")
+            schemas[f"{cap}Update"] = _object(resource, "put")
         paths.update(_paths_for(resource))
     return {
         "openapi": "3.0.3",
