@@ -42,6 +42,8 @@ class Settings:
     default_ipam_strategy: str = "NEUTRON"
     # Network type given to project networks created without provider attributes.
     tenant_network_type: str = "vxlan"
+    # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
+    max_request_body_size: int = 4 * 1024 * 1024
     # 0 = no cap on ?limit= (Neutron's default).
     pagination_max_limit: int = 0
     max_dns_nameservers: int = 5

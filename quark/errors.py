@@ -61,12 +61,20 @@ class PreconditionFailed(QuarkError):
     message = "Precondition failed."
 
 
+class RequestEntityTooLarge(QuarkError):
+    message = "Request is too large."
+
+
 class ServiceUnavailable(QuarkError):
     message = "The service is unavailable."
 
 
 class MethodNotAllowed(QuarkError):
     message = "The method is not allowed for the requested URL."
+
+
+class HTTPRequestEntityTooLarge(RequestEntityTooLarge):
+    message = "Request is too large: the body exceeds {limit} bytes."
 
 
 # --- 400 ----------------------------------------------------------------------

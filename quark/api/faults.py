@@ -23,6 +23,7 @@ FAULT_MAP: dict[type[errors.QuarkError], int] = {
     errors.MethodNotAllowed: 405,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.RequestEntityTooLarge: 413,
     errors.ServiceUnavailable: 503,
 }
 

@@ -34,7 +34,17 @@ def ctx_of(request: Request) -> Context:
 
 
 async def read_json(request: Request) -> Any:
-    raw = await request.body()
+    limit = request.app.state.settings.max_request_body_size
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise errors.HTTPRequestEntityTooLarge(limit=limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.HTTPRequestEntityTooLarge(limit=limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     if not raw.strip():
         raise errors.HTTPBadRequest(msg="Resource body required")
     try:

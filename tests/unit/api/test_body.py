@@ -110,3 +110,15 @@ def test_fixed_ips_entries_validated():
     assert "Invalid input for fixed_ips" in caught.value.msg
     with pytest.raises(errors.HTTPBadRequest):
         body.parse_create(PORT, {"port": {"network_id": "n", "fixed_ips": [{"subnet": "x"}]}}, ADMIN)
+
+
+def test_fault_map_covers_every_error_class():
+    """Every domain error maps to a 4xx/5xx through its base class (one fault map)."""
+    import inspect
+
+    from quark.api.faults import status_for
+
+    for _, klass in inspect.getmembers(errors, inspect.isclass):
+        if issubclass(klass, errors.QuarkError) and klass not in (errors.QuarkError, errors.RetryRequest):
+            status = status_for(klass.__new__(klass))
+            assert 400 <= status < 600 and status != 500, klass
