@@ -15,24 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from quark.db import migrate
-from tests.dbs import create_database, selected_backends
-from tests.servers import quark_server
 
 pytestmark = pytest.mark.slow
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
-
-
-@pytest.fixture(scope="module", params=selected_backends())
-def cli_server(request, tmp_path_factory):
-    url, drop = create_database(request.param, tmp_path_factory)
-    try:
-        migrate.upgrade(url)
-        with quark_server(url) as server:
-            yield server
-    finally:
-        drop()
 
 
 def osc(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -48,8 +34,8 @@ def osc_json(server, *args: str) -> dict | list:
     return json.loads(osc(server, *args, "-f", "json").stdout)
 
 
-def test_openstack_cli_walkthrough(cli_server):
-    server = cli_server
+def test_openstack_cli_walkthrough(api_server):
+    server = api_server
     suffix = uuid.uuid4().hex[:8]
     net_name, v4_name, v6_name = f"cli-net-{suffix}", f"cli-v4-{suffix}", f"cli-v6-{suffix}"
 

@@ -17,20 +17,6 @@ from keystoneauth1 import session as ks_session
 from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
-from quark.db import migrate
-from tests.dbs import create_database, selected_backends
-from tests.servers import quark_server
-
-
-@pytest.fixture(scope="module", params=selected_backends())
-def sdk_server(request, tmp_path_factory):
-    url, drop = create_database(request.param, tmp_path_factory)
-    try:
-        migrate.upgrade(url)
-        with quark_server(url, env={"QUARK_IPAM_REUSE_AFTER": "0"}) as server:
-            yield server
-    finally:
-        drop()
 
 
 def connect(url: str, project: str | None = None, roles: str = "member") -> Connection:
@@ -39,18 +25,18 @@ def connect(url: str, project: str | None = None, roles: str = "member") -> Conn
 
 
 @pytest.fixture(scope="module")
-def admin(sdk_server):
-    return connect(sdk_server.url)
+def admin(api_server):
+    return connect(api_server.url)
 
 
 @pytest.fixture(scope="module")
-def alice(sdk_server):
-    return connect(sdk_server.url, f"alice-{uuid.uuid4().hex[:6]}")
+def alice(api_server):
+    return connect(api_server.url, f"alice-{uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture(scope="module")
-def bob(sdk_server):
-    return connect(sdk_server.url, f"bob-{uuid.uuid4().hex[:6]}")
+def bob(api_server):
+    return connect(api_server.url, f"bob-{uuid.uuid4().hex[:6]}")
 
 
 def unique(prefix: str) -> str:
@@ -130,14 +116,14 @@ def test_list_filters_fields_sorting_and_pagination(alice):
     assert len(list(alice.network.ports(network_id=net.id, device_owner="compute:nova"))) == 7
 
 
-def test_pagination_links_on_the_wire(sdk_server, admin):
+def test_pagination_links_on_the_wire(api_server, admin):
     net = admin.network.create_network(name=unique("links"))
     for i in range(3):
         admin.network.create_port(network_id=net.id, name=f"l{i}")
-    page = httpx.get(f"{sdk_server.url}/v2.0/ports", params={"network_id": net.id, "limit": 2}).json()
+    page = httpx.get(f"{api_server.url}/v2.0/ports", params={"network_id": net.id, "limit": 2}).json()
     assert len(page["ports"]) == 2
     links = {link["rel"]: link["href"] for link in page["ports_links"]}
-    assert links["next"].startswith(f"{sdk_server.url}/v2.0/ports?")
+    assert links["next"].startswith(f"{api_server.url}/v2.0/ports?")
     following = httpx.get(links["next"]).json()
     assert len(following["ports"]) == 1
     assert "next" not in {link["rel"] for link in following["ports_links"]}

@@ -1,0 +1,24 @@
+"""One real `quark serve` per database backend, shared by the API tests.
+
+The server runs with no reuse delay so tests can see released addresses
+come back; every test creates its own uniquely named resources.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from quark.db import migrate
+from tests.dbs import create_database, selected_backends
+from tests.servers import quark_server
+
+
+@pytest.fixture(scope="session", params=selected_backends())
+def api_server(request, tmp_path_factory):
+    url, drop = create_database(request.param, tmp_path_factory)
+    try:
+        migrate.upgrade(url)
+        with quark_server(url, env={"QUARK_IPAM_REUSE_AFTER": "0"}) as server:
+            yield server
+    finally:
+        drop()
