@@ -138,6 +138,58 @@ class InvalidMacAddressRange(BadRequest):
     message = "Invalid MAC address range: {reason}."
 
 
+class SecurityGroupRemoteGroupAndRemoteIpPrefix(BadRequest):
+    message = "Only remote_ip_prefix or remote_group_id may be provided."
+
+
+class SecurityGroupRuleInvalidProtocol(BadRequest):
+    message = "Security group rule protocol {protocol} not supported. Only protocol values [None, tcp, udp, icmp, icmpv6] and integer representations [0 to 255] are supported."
+
+
+class SecurityGroupProtocolRequiredWithPorts(BadRequest):
+    message = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupInvalidPortRange(BadRequest):
+    message = "For TCP/UDP protocols, port_range_min must be <= port_range_max"
+
+
+class SecurityGroupMissingIcmpType(BadRequest):
+    message = "ICMP code (port-range-max) {value} is provided but ICMP type (port-range-min) is missing."
+
+
+class SecurityGroupInvalidIcmpValue(BadRequest):
+    message = "Invalid value for ICMP {field} (port-range-{attr}): {value}. It must be 0 to 255."
+
+
+class SecurityGroupRuleParameterConflict(BadRequest):
+    message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
+
+
+class SecurityGroupCannotRemoveDefault(InUse):
+    message = "Insufficient rights for removing default security group."
+
+
+class SecurityGroupCannotUpdateDefault(InUse):
+    message = "Updating default security group not allowed."
+
+
+class SecurityGroupDefaultAlreadyExists(InUse):
+    message = "Default security group already exists."
+
+
+class InvalidExternalNetwork(BadRequest):
+    message = "External network {net_id} is not a valid external network: {reason}"
+
+
+class FloatingIPPortAlreadyAssociated(InUse):
+    message = "Cannot associate floating IP {floating_ip_address} ({fip_id}) with port {port_id} using fixed IP {fixed_ip}, as that fixed IP already has a floating IP on external network {net_id}."
+
+
+class BadFloatingIPPort(BadRequest):
+    message = "Port {port_id} cannot be associated with a floating IP: {reason}"
+
+
 # --- 403 ----------------------------------------------------------------------
 
 
@@ -182,6 +234,18 @@ class TagNotFound(NotFound):
 
 class ExtensionNotFound(NotFound):
     message = "Extension with alias {alias} does not exist."
+
+
+class SecurityGroupNotFound(NotFound):
+    message = "Security group {id} does not exist"
+
+
+class SecurityGroupRuleNotFound(NotFound):
+    message = "Security group rule {id} does not exist"
+
+
+class FloatingIPNotFound(NotFound):
+    message = "Floating IP {floatingip_id} could not be found"
 
 
 # --- 409 ----------------------------------------------------------------------
@@ -269,6 +333,14 @@ class MacAddressRangeOverlap(Conflict):
 
 class Duplicate(Conflict):
     message = "{resource} {id} already exists."
+
+
+class SecurityGroupInUse(InUse):
+    message = "Security Group {id} in use."
+
+
+class SecurityGroupRuleExists(InUse):
+    message = "Security group rule already exists. Rule id is {rule_id}."
 
 
 # --- 412 ----------------------------------------------------------------------

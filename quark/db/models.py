@@ -170,6 +170,40 @@ class IpPolicyTarget(Base):
     policy_id: Mapped[str] = mapped_column(ForeignKey("ip_policies.id"), index=True)
 
 
+class SecurityGroup(StandardAttributes, Base):
+    __tablename__ = "security_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="", index=True)
+    stateful: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class DefaultSecurityGroup(Base):
+    """Which group is a project's ``default`` (one per project, made lazily)."""
+
+    __tablename__ = "default_security_groups"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(String(36))
+
+
+class SecurityGroupRule(StandardAttributes, Base):
+    __tablename__ = "security_group_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    security_group_id: Mapped[str] = mapped_column(ForeignKey("security_groups.id"), index=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    direction: Mapped[str] = mapped_column(String(16))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(40))
+    port_range_min: Mapped[int | None] = mapped_column(Integer)
+    port_range_max: Mapped[int | None] = mapped_column(Integer)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    remote_group_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    remote_address_group_id: Mapped[str | None] = mapped_column(String(36))
+
+
 class MacAddressRange(Base):
     __tablename__ = "mac_address_ranges"
 
@@ -256,5 +290,8 @@ ports = Port.__table__
 port_security_groups = PortSecurityGroup.__table__
 tags = Tag.__table__
 ip_usage = IpUsage.__table__
+security_groups = SecurityGroup.__table__
+default_security_groups = DefaultSecurityGroup.__table__
+security_group_rules = SecurityGroupRule.__table__
 ip_policies = IpPolicy.__table__
 ip_policy_targets = IpPolicyTarget.__table__

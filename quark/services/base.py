@@ -85,11 +85,14 @@ async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list
 def standard_columns(table: Table) -> dict[str, Column]:
     """Filter/sort columns every standard-attribute resource has."""
     c = table.c
-    return {
-        "id": c.id, "project_id": c.project_id, "tenant_id": c.project_id, "name": c.name,
+    columns = {
+        "id": c.id, "project_id": c.project_id, "tenant_id": c.project_id,
         "description": c.description, "revision_number": c.revision_number,
         "created_at": c.created_at, "updated_at": c.updated_at,
     }
+    if "name" in c:  # security group rules, floating IPs have none
+        columns["name"] = c.name
+    return columns
 
 
 class ResourceService:
