@@ -17,14 +17,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import discovery, openapi
-from quark.api.definitions.core import (
-    IP_POLICY,
-    MAC_ADDRESS_RANGE,
-    NETWORK,
-    NETWORK_IP_AVAILABILITY,
-    PORT,
-    SUBNET,
-)
+from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
 from quark.api.resources import CollectionRoutes
@@ -62,9 +55,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 def build_routes() -> list[Route]:
     routes = list(discovery.ROUTES)
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
-    for resource, name in ((NETWORK, "networks"), (SUBNET, "subnets"), (PORT, "ports"),
-                           (MAC_ADDRESS_RANGE, "mac_ranges"), (IP_POLICY, "ip_policies"),
-                           (NETWORK_IP_AVAILABILITY, "availability")):
+    for resource, name in SERVED:
         routes += CollectionRoutes(resource, _service(name)).routes()
     return routes
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from quark.api.definitions.base import Attr, Resource
-from quark.api.definitions.core import RESOURCES
+from quark.api.definitions.catalog import RESOURCES
 
 ERROR_CODES = {"400": "Bad request", "403": "Forbidden", "404": "Not found", "409": "Conflict",
                "412": "Precondition failed"}

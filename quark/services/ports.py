@@ -70,6 +70,8 @@ class PortService(ResourceService):
         self.ips = ip_allocator
         self.macs = mac_allocator
         self.binder: Binder = binder or UnboundBinder()
+        # Set by the registry (security groups depend on nothing of ports).
+        self.security_groups: Any = None
 
     # --- reads -------------------------------------------------------------------
 
@@ -211,9 +213,7 @@ class PortService(ResourceService):
         else:
             mac_text, mac_owned = await self._allocate_mac(conn, network.id)
         port_security = attrs.get("port_security_enabled", network.port_security_enabled)
-        groups = attrs.get("security_groups") or []
-        if groups and not port_security:
-            raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+        groups = await self._groups_for_new_port(conn, ctx, attrs, project_id, port_security)
         fixed_requested = attrs.get("fixed_ips")
         if fixed_requested:
             for entry in fixed_requested:
@@ -239,6 +239,20 @@ class PortService(ResourceService):
         return _PortPlan(row=row, network=network, subnets=subnets, fixed_requested=fixed_requested,
                          groups=sorted(set(groups)), tags=base.validate_tags(attrs.get("tags") or []),
                          admin=ctx.is_admin)
+
+    async def _groups_for_new_port(self, conn: AsyncConnection, ctx: Context, attrs: dict, project_id: str,
+                                   port_security: bool) -> list[str]:
+        """The groups asked for (checked), or the project's default group as in Neutron:
+        only for ports with port security on that are not network service ports."""
+        if "security_groups" in attrs:
+            groups = attrs["security_groups"] or []
+            if groups and not port_security:
+                raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+            await self.security_groups.check_usable(conn, ctx, project_id, groups)
+            return groups
+        if not port_security or str(attrs.get("device_owner", "")).startswith("network:"):
+            return []
+        return [await self.security_groups.defaults.ensure(conn, project_id)]
 
     async def _write_children(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
         groups = [{"port_id": pl.row["id"], "security_group_id": g} for pl in plans for g in pl.groups]
@@ -432,7 +446,7 @@ class PortService(ResourceService):
                 mac_text = await self._change_mac(conn, ctx, row, attrs["mac_address"], owner, changes)
             port_security = attrs.get("port_security_enabled", row.port_security_enabled)
             changes["port_security_enabled"] = port_security
-            await self._update_groups(conn, row, attrs, port_security)
+            await self._update_groups(conn, ctx, row, attrs, port_security)
             pairs = attrs.get("allowed_address_pairs", row.allowed_address_pairs or [])
             if not port_security and pairs:
                 raise errors.AddressPairAndPortSecurityRequired()
@@ -462,7 +476,7 @@ class PortService(ResourceService):
         changes.update(mac_address=new_text, mac_allocated=owned)
         return new_text
 
-    async def _update_groups(self, conn, row, attrs: dict, port_security: bool) -> None:
+    async def _update_groups(self, conn, ctx, row, attrs: dict, port_security: bool) -> None:
         current = set((await conn.execute(select(psg.c.security_group_id).where(psg.c.port_id == row.id))).scalars())
         wanted = set(attrs["security_groups"] or []) if "security_groups" in attrs else current
         if wanted and not port_security:
@@ -470,6 +484,7 @@ class PortService(ResourceService):
                 raise errors.PortSecurityAndIPRequiredForSecurityGroups()
             raise errors.PortSecurityPortHasSecurityGroup()
         if wanted != current:
+            await self.security_groups.check_usable(conn, ctx, row.project_id, sorted(wanted - current))
             await conn.execute(delete(psg).where(psg.c.port_id == row.id))
             if wanted:
                 await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])

@@ -14,6 +14,7 @@ from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
 from quark.services.ports import PortService
+from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 from quark.services.subnets import SubnetService
 
 
@@ -27,6 +28,8 @@ class Services:
     mac_ranges: MacRangeService
     ip_policies: IpPolicyService
     availability: AvailabilityService
+    security_groups: SecurityGroupService
+    security_group_rules: SecurityGroupRuleService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -35,6 +38,8 @@ class Services:
             "ports": self.ports,
             "mac_address_ranges": self.mac_ranges,
             "ip_policies": self.ip_policies,
+            "security-groups": self.security_groups,
+            "security-group-rules": self.security_group_rules,
         }[collection]
 
 
@@ -44,6 +49,8 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     networks = NetworkService(db, settings)
     ports = PortService(db, settings, ips, macs)
     networks.ports = ports
+    security_groups = SecurityGroupService(db, settings, DefaultGroups())
+    ports.security_groups = security_groups
     return Services(
         db=db,
         settings=settings,
@@ -53,4 +60,6 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         mac_ranges=MacRangeService(db, settings, macs),
         ip_policies=IpPolicyService(db, settings),
         availability=AvailabilityService(db),
+        security_groups=security_groups,
+        security_group_rules=SecurityGroupRuleService(db, settings),
     )

@@ -122,39 +122,33 @@ def normalise_rule(attrs: dict) -> dict:
 
 
 class DefaultGroups:
-    """Finds (and lazily makes) each project's default group; safe across processes."""
+    """Finds (and lazily makes) each project's default group; safe across processes.
 
-    def __init__(self) -> None:
-        self._known: dict[str, str] = {}
+    The ``default_security_groups`` primary key on the project decides which
+    of two concurrent first requests makes the group; no cache, because an
+    admin may delete a default group from any process.
+    """
 
     async def ensure(self, conn: AsyncConnection, project_id: str) -> str:
-        known = self._known.get(project_id)
-        if known is not None:
-            return known
         found = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
-        if found is None:
-            group_id = base.new_id()
-            claimed = await conn.execute(dialect_insert_ignore(conn, dsg, project_id=project_id,
-                                                               security_group_id=group_id))
-            if claimed.rowcount == 1:
-                now = utcnow()
-                await conn.execute(insert(sg).values(
-                    id=group_id, project_id=project_id, name="default", stateful=True,
-                    description="Default security group", created_at=now, updated_at=now, revision_number=0))
-                await conn.execute(insert(rules), [
-                    _rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
-                    _rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
-                    _rule_row(group_id, project_id, "egress", "IPv4"),
-                    _rule_row(group_id, project_id, "egress", "IPv6"),
-                ])
-                found = group_id
-            else:  # another request made it first
-                found = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
-        self._known[project_id] = found
-        return found
-
-    def forget(self, project_id: str) -> None:
-        self._known.pop(project_id, None)
+        if found is not None:
+            return found
+        group_id = base.new_id()
+        claimed = await conn.execute(dialect_insert_ignore(conn, dsg, project_id=project_id,
+                                                           security_group_id=group_id))
+        if claimed.rowcount != 1:  # another request made it first
+            return await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
+        now = utcnow()
+        await conn.execute(insert(sg).values(
+            id=group_id, project_id=project_id, name="default", stateful=True,
+            description="Default security group", created_at=now, updated_at=now, revision_number=0))
+        await conn.execute(insert(rules), [
+            _rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
+            _rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
+            _rule_row(group_id, project_id, "egress", "IPv4"),
+            _rule_row(group_id, project_id, "egress", "IPv6"),
+        ])
+        return group_id
 
 
 class SecurityGroupService(ResourceService):
@@ -168,8 +162,12 @@ class SecurityGroupService(ResourceService):
         self.defaults = defaults
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
-        # Neutron makes the caller's default group on its first look.
-        await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
+        # Neutron makes the caller's default group on its first look; the
+        # write transaction is only paid the first time.
+        async with self.db.read() as conn:
+            present = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == ctx.project_id))
+        if present is None:
+            await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
         return await super().list(ctx, query)
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -241,7 +239,6 @@ class SecurityGroupService(ResourceService):
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
             await conn.execute(delete(sg).where(sg.c.id == group_id))
-            self.defaults.forget(row.project_id)
 
         await self.db.run_write(work)
 

@@ -198,5 +198,3 @@ NETWORK_IP_AVAILABILITY = Resource(
         Attr("subnet_ip_availability", "array", items="object"),
     ),
 )
-
-RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE, IP_POLICY, NETWORK_IP_AVAILABILITY)}

@@ -1,0 +1,32 @@
+"""Every collection the API serves, with the service that answers it.
+
+Routes, the ``GET /v2.0/`` listing and the OpenAPI document all come from
+this one table, so a collection is added in exactly one place.
+"""
+
+from __future__ import annotations
+
+from quark.api.definitions.base import Resource
+from quark.api.definitions.core import (
+    IP_POLICY,
+    MAC_ADDRESS_RANGE,
+    NETWORK,
+    NETWORK_IP_AVAILABILITY,
+    PORT,
+    SUBNET,
+)
+from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
+
+# resource -> attribute of quark.services.registry.Services
+SERVED: tuple[tuple[Resource, str], ...] = (
+    (NETWORK, "networks"),
+    (SUBNET, "subnets"),
+    (PORT, "ports"),
+    (MAC_ADDRESS_RANGE, "mac_ranges"),
+    (IP_POLICY, "ip_policies"),
+    (NETWORK_IP_AVAILABILITY, "availability"),
+    (SECURITY_GROUP, "security_groups"),
+    (SECURITY_GROUP_RULE, "security_group_rules"),
+)
+
+RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -1,0 +1,58 @@
+"""Attribute maps of security groups and their rules (contract §3.4)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quark.api import validators as v
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
+
+
+def protocol(value: Any) -> str | None:
+    """Neutron takes a name or a number (as int or text); kept as text."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"'{value}' is not a valid protocol")
+    return str(value)
+
+
+SECURITY_GROUP = Resource(
+    name="security_group",
+    collection="security-groups",
+    body_collection="security_groups",
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("stateful", "boolean", post=True, put=True, default=True, convert=v.boolean, filter=BOOL_FILTER),
+        Attr("shared", "boolean", filter=BOOL_FILTER),
+        Attr("security_group_rules", "array", items="object"),
+    ),
+)
+
+SECURITY_GROUP_RULE = Resource(
+    name="security_group_rule",
+    collection="security-group-rules",
+    body_collection="security_group_rules",
+    has_tags=False,
+    attributes=(
+        *(a for a in standard_attrs() if a.name != "tags"),
+        Attr("security_group_id", post=True, required=True, convert=v.uuid_str, filter=STR_FILTER, sortable=True),
+        Attr("direction", post=True, required=True, convert=v.one_of("ingress", "egress"), filter=STR_FILTER,
+             sortable=True),
+        Attr("ethertype", post=True, default="IPv4", convert=v.one_of("IPv4", "IPv6", "ipv4", "ipv6"),
+             filter=STR_FILTER, sortable=True),
+        Attr("protocol", post=True, convert=protocol, filter=STR_FILTER, sortable=True, nullable=True),
+        Attr("port_range_min", "integer", post=True, convert=v.integer(0, 65535, allow_none=True), filter=INT_FILTER,
+             sortable=True, nullable=True),
+        Attr("port_range_max", "integer", post=True, convert=v.integer(0, 65535, allow_none=True), filter=INT_FILTER,
+             sortable=True, nullable=True),
+        Attr("remote_ip_prefix", post=True, convert=v.string(64, allow_none=True), filter=STR_FILTER, sortable=True,
+             nullable=True),
+        Attr("remote_group_id", post=True, convert=v.nullable(v.uuid_str), filter=STR_FILTER, sortable=True,
+             nullable=True),
+        Attr("remote_address_group_id", post=True, convert=v.nullable(v.uuid_str), filter=STR_FILTER, nullable=True),
+        Attr("normalized_cidr", nullable=True),
+        Attr("belongs_to_default_sg", "boolean"),
+    ),
+)
