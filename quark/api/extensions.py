@@ -31,6 +31,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "security-group": ("security-group", "The security groups extension."),
     "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
     "security-groups-shared-filtering": ("Security group filtering on the shared field", "Support filtering security groups on the shared field"),
+    "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "ip_policies": ("IP policies", "Quark: CIDRs excluded from automatic allocation on subnets or networks."),
     "ipam_strategy": ("IPAM strategies", "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED)."),
     "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),

@@ -204,6 +204,30 @@ class SecurityGroupRule(StandardAttributes, Base):
     remote_address_group_id: Mapped[str | None] = mapped_column(String(36))
 
 
+class FloatingIp(StandardAttributes, Base):
+    """A floating IP: an address of an external network, held by an internal
+    port (device_owner ``network:floatingip``) so the IPAM, quotas and
+    ``NetworkInUse`` treat it like any other holder; optionally associated
+    with one fixed IP of one port."""
+
+    __tablename__ = "floatingips"
+    __table_args__ = (
+        # One floating IP per fixed IP (NULLs, i.e. unassociated, never collide).
+        UniqueConstraint("floating_network_id", "port_id", "fixed_ip_address",
+                         name="uq_floatingips_network_port_fixed_ip"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    floating_network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
+    floating_port_id: Mapped[str] = mapped_column(String(36), unique=True)
+    floating_ip_address: Mapped[str] = mapped_column(String(64), index=True)
+    port_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    fixed_ip_address: Mapped[str | None] = mapped_column(String(64), index=True)
+    router_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="DOWN")
+
+
 class MacAddressRange(Base):
     __tablename__ = "mac_address_ranges"
 
@@ -291,6 +315,7 @@ port_security_groups = PortSecurityGroup.__table__
 tags = Tag.__table__
 ip_usage = IpUsage.__table__
 security_groups = SecurityGroup.__table__
+floatingips = FloatingIp.__table__
 default_security_groups = DefaultSecurityGroup.__table__
 security_group_rules = SecurityGroupRule.__table__
 ip_policies = IpPolicy.__table__

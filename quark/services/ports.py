@@ -23,6 +23,8 @@ from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
+from quark.services import floating_ips
+from quark.services.floating_ips import FLOATING_OWNER
 from quark.services.binding import UNBOUND, Binder, UnboundBinder
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
@@ -156,38 +158,43 @@ class PortService(ResourceService):
     # subnet. The response is built from what was written, not read back.
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        async def work(conn: AsyncConnection) -> list[dict]:
-            networks: dict[str, Any] = {}
-            subnets: dict[str, list[Any]] = {}
-            plans: list[_PortPlan] = []
-            macs_seen: set[tuple[str, str]] = set()
-            for attrs in items:
-                net_id = attrs["network_id"]
-                if net_id not in networks:
-                    networks[net_id] = await self._network_for_port(conn, ctx, net_id)
-                    subnets[net_id] = await self._subnets_of(conn, net_id)
-                plan = await self._plan(conn, ctx, dict(attrs), networks[net_id], subnets[net_id])
-                key = (net_id, plan.row["mac_address"])
-                if key in macs_seen:
-                    raise errors.MacAddressInUse(net_id=net_id, mac=plan.row["mac_address"])
-                macs_seen.add(key)
-                plans.append(plan)
-            try:
-                await conn.execute(insert(p), [plan.row for plan in plans])
-            except IntegrityError:
-                # A concurrent request took an explicit MAC between our check and insert.
-                raise errors.MacAddressInUse(net_id=plans[0].network.id, mac=plans[0].row["mac_address"]) from None
-            await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
-            for plan in plans:
-                if plan.fixed_requested is not None:
-                    await self._allocate_requested(conn, ctx, plan)
-            await self._write_children(conn, plans)
-            for plan in plans:
-                if plan.row["binding_host_id"]:
-                    await self._bind_new(conn, plan)
-            return [plan.view() for plan in plans]
+        return await self.db.run_write(lambda conn: self.create_in(conn, ctx, items))
 
-        return await self.db.run_write(work)
+    async def create_in(self, conn: AsyncConnection, ctx: Context, items: list[dict], *,
+                        ip_version: int | None = None) -> list[dict]:
+        """Create ports inside the caller's transaction (bulk create, floating
+        IPs, instance provisioning). ``ip_version`` limits the addresses of
+        ports created without fixed_ips to that family (floating IPs: 4)."""
+        networks: dict[str, Any] = {}
+        subnets: dict[str, list[Any]] = {}
+        plans: list[_PortPlan] = []
+        macs_seen: set[tuple[str, str]] = set()
+        for attrs in items:
+            net_id = attrs["network_id"]
+            if net_id not in networks:
+                networks[net_id] = await self._network_for_port(conn, ctx, net_id)
+                subnets[net_id] = await self._subnets_of(conn, net_id)
+            plan = await self._plan(conn, ctx, dict(attrs), networks[net_id], subnets[net_id])
+            plan.only_version = ip_version
+            key = (net_id, plan.row["mac_address"])
+            if key in macs_seen:
+                raise errors.MacAddressInUse(net_id=net_id, mac=plan.row["mac_address"])
+            macs_seen.add(key)
+            plans.append(plan)
+        try:
+            await conn.execute(insert(p), [plan.row for plan in plans])
+        except IntegrityError:
+            # A concurrent request took an explicit MAC between our check and insert.
+            raise errors.MacAddressInUse(net_id=plans[0].network.id, mac=plans[0].row["mac_address"]) from None
+        await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
+        for plan in plans:
+            if plan.fixed_requested is not None:
+                await self._allocate_requested(conn, ctx, plan)
+        await self._write_children(conn, plans)
+        for plan in plans:
+            if plan.row["binding_host_id"]:
+                await self._bind_new(conn, plan)
+        return [plan.view() for plan in plans]
 
     async def _network_for_port(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
         stmt = _NETWORK_ADMIN if ctx.is_admin else _NETWORK_VISIBLE
@@ -312,7 +319,8 @@ class PortService(ResourceService):
         """
         for plan in plans:
             owner = plan.row["device_owner"]
-            plan.eligible = [sub for sub in plan.subnets if not sub.service_types or owner in sub.service_types]
+            plan.eligible = [sub for sub in plan.subnets if (not sub.service_types or owner in sub.service_types)
+                             and plan.only_version in (None, sub.ip_version)]
             if owner not in ROUTER_OWNERS:
                 for sub in plan.eligible:
                     if is_auto_address(sub):
@@ -459,6 +467,9 @@ class PortService(ResourceService):
                 await self._replace_fixed_ips(conn, ctx, row, network, attrs["fixed_ips"], mac_text,
                                               changes.get("device_owner", row.device_owner), owner)
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
+                kept = (await conn.execute(select(a.c.address).where(
+                    a.c.port_id == port_id, a.c.deallocated.is_(False)))).scalars().all()
+                await floating_ips.disassociate_port(conn, port_id, keep=kept)
             await self.bump_revision(conn, port_id, **changes)
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
@@ -529,12 +540,15 @@ class PortService(ResourceService):
             if row.device_owner in ("network:router_interface", "network:router_interface_distributed",
                                     "network:ha_router_replicated_interface"):
                 raise errors.ServicePortInUse(port_id=port_id, reason="it is a router interface; use the router API")
+            if row.device_owner == FLOATING_OWNER:
+                raise errors.ServicePortInUse(port_id=port_id, reason="it holds a floating IP; delete the floating IP")
             await self.delete_in(conn, row)
 
         await self.db.run_write(work)
 
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
+        await floating_ips.disassociate_port(conn, row.id)
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         if row.mac_allocated:
             await self.macs.release(conn, macs.parse_mac(row.mac_address))
@@ -558,6 +572,7 @@ class _PortPlan:
     groups: list[str]
     tags: list[str]
     admin: bool = False
+    only_version: int | None = None
     eligible: list[Any] = field(default_factory=list)
     fixed_ips: list[tuple[int, str, str, str]] = field(default_factory=list)
 

@@ -10,6 +10,7 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services.base import ResourceService, utcnow
 from quark.services.availability import AvailabilityService
+from quark.services.floating_ips import FloatingIpService
 from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
@@ -30,6 +31,7 @@ class Services:
     availability: AvailabilityService
     security_groups: SecurityGroupService
     security_group_rules: SecurityGroupRuleService
+    floating_ips: FloatingIpService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -40,6 +42,7 @@ class Services:
             "ip_policies": self.ip_policies,
             "security-groups": self.security_groups,
             "security-group-rules": self.security_group_rules,
+            "floatingips": self.floating_ips,
         }[collection]
 
 
@@ -62,4 +65,5 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         availability=AvailabilityService(db),
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings),
+        floating_ips=FloatingIpService(db, settings, ports),
     )

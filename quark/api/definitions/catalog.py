@@ -15,6 +15,7 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
+from quark.api.definitions.l3 import FLOATINGIP
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
@@ -27,6 +28,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (NETWORK_IP_AVAILABILITY, "availability"),
     (SECURITY_GROUP, "security_groups"),
     (SECURITY_GROUP_RULE, "security_group_rules"),
+    (FLOATINGIP, "floating_ips"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

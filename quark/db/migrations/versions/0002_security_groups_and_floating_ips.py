@@ -1,8 +1,8 @@
-"""security groups
+"""security groups and floating ips
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-23 08:07:44.060633
+Create Date: 2026-11-23
 """
 from alembic import op
 import sqlalchemy as sa
@@ -35,6 +35,33 @@ def upgrade() -> None:
     with op.batch_alter_table('security_groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_security_groups_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_security_groups_project_id'), ['project_id'], unique=False)
+
+    op.create_table('floatingips',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('project_id', sa.String(length=255), nullable=False),
+    sa.Column('floating_network_id', sa.String(length=36), nullable=False),
+    sa.Column('floating_port_id', sa.String(length=36), nullable=False),
+    sa.Column('floating_ip_address', sa.String(length=64), nullable=False),
+    sa.Column('port_id', sa.String(length=36), nullable=True),
+    sa.Column('fixed_ip_address', sa.String(length=64), nullable=True),
+    sa.Column('router_id', sa.String(length=36), nullable=True),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('description', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.Column('revision_number', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['floating_network_id'], ['networks.id'], name=op.f('fk_floatingips_floating_network_id_networks')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_floatingips')),
+    sa.UniqueConstraint('floating_network_id', 'port_id', 'fixed_ip_address', name='uq_floatingips_network_port_fixed_ip'),
+    sa.UniqueConstraint('floating_port_id', name=op.f('uq_floatingips_floating_port_id'))
+    )
+    with op.batch_alter_table('floatingips', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_floatingips_fixed_ip_address'), ['fixed_ip_address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_floatingips_floating_ip_address'), ['floating_ip_address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_floatingips_floating_network_id'), ['floating_network_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_floatingips_port_id'), ['port_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_floatingips_project_id'), ['project_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_floatingips_router_id'), ['router_id'], unique=False)
 
     op.create_table('security_group_rules',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -71,6 +98,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_security_group_rules_project_id'))
 
     op.drop_table('security_group_rules')
+    with op.batch_alter_table('floatingips', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_floatingips_router_id'))
+        batch_op.drop_index(batch_op.f('ix_floatingips_project_id'))
+        batch_op.drop_index(batch_op.f('ix_floatingips_port_id'))
+        batch_op.drop_index(batch_op.f('ix_floatingips_floating_network_id'))
+        batch_op.drop_index(batch_op.f('ix_floatingips_floating_ip_address'))
+        batch_op.drop_index(batch_op.f('ix_floatingips_fixed_ip_address'))
+
+    op.drop_table('floatingips')
     with op.batch_alter_table('security_groups', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_security_groups_project_id'))
         batch_op.drop_index(batch_op.f('ix_security_groups_name'))

@@ -1,0 +1,214 @@
+"""Floating IPs with Neutron's API (contract §3.5): an IPv4 address of an
+external network, optionally associated with one fixed IPv4 address of a
+port.
+
+The floating address is held by an internal port on the external network
+(device_owner ``network:floatingip``, device_id the floating IP's id, no
+project), created and deleted in the floating IP's own transaction, so the
+IPAM (quarantine, counters, ``quark ipam check``) and ``NetworkInUse`` see
+it like any other holder. There are no routers in Quark: association needs
+no router between the networks. Status stays ``DOWN``: NAT is not realised
+on hosts yet, and Quark does not report what does not work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.services import base
+from quark.services.base import ResourceService, check_revision, load_tags, standard_columns, utcnow, write_tags
+from quark.services.listing import ListQuery
+
+f = models.floatingips
+p = models.ports
+n = models.networks
+a = models.ip_allocations
+
+FLOATING_OWNER = "network:floatingip"
+
+
+class ExternalNetworkRequired(errors.BadRequest):
+    wire_type = "BadRequest"
+    message = "Bad floatingip request: Network {net_id} is not a valid external network."
+
+
+class FloatingIpPortInvalid(errors.BadRequest):
+    wire_type = "BadRequest"
+    message = "Bad floatingip request: {reason}"
+
+
+class FloatingIpService(ResourceService):
+    table = f
+    not_found = errors.FloatingIPNotFound
+    not_found_key = "floatingip_id"
+    columns = {
+        **standard_columns(f),
+        "floating_network_id": f.c.floating_network_id, "floating_ip_address": f.c.floating_ip_address,
+        "port_id": f.c.port_id, "fixed_ip_address": f.c.fixed_ip_address, "router_id": f.c.router_id,
+        "status": f.c.status,
+    }
+
+    def __init__(self, db, settings, ports) -> None:
+        super().__init__(db, settings)
+        self.ports = ports
+
+    def visible(self, ctx: Context):
+        return None if ctx.is_admin else f.c.project_id == ctx.project_id
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        port_ids = sorted({r.port_id for r in rows if r.port_id})
+        details: dict[str, dict] = {}
+        if port_ids and query.wants("port_details"):
+            for port in await conn.execute(select(p).where(p.c.id.in_(port_ids))):
+                details[port.id] = {
+                    "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
+                    "admin_state_up": port.admin_state_up, "status": port.status, "device_id": port.device_id,
+                    "device_owner": port.device_owner,
+                }
+        tags = await load_tags(conn, [r.id for r in rows]) if query.wants("tags") else {}
+        out = []
+        for row in rows:
+            view = base.standard_view(row)
+            view.update({
+                "floating_network_id": row.floating_network_id, "floating_ip_address": row.floating_ip_address,
+                "port_id": row.port_id, "fixed_ip_address": row.fixed_ip_address, "router_id": row.router_id,
+                "status": row.status, "port_details": details.get(row.port_id) if row.port_id else None,
+                "port_forwardings": [], "dns_name": "", "dns_domain": "", "qos_policy_id": None,
+                "tags": tags.get(row.id, []),
+            })
+            out.append(view)
+        return out
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        async def work(conn: AsyncConnection) -> list[dict]:
+            return await self.render_ids(conn, ctx, [await self._create_one(conn, ctx, attrs) for attrs in items])
+
+        return await self.db.run_write(work)
+
+    async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
+        project_id = base.resolve_project(ctx, attrs)
+        network_id = attrs["floating_network_id"]
+        network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
+        visible = network is not None and (ctx.is_admin or network.router_external or network.shared
+                                           or network.project_id == ctx.project_id)
+        if not visible:
+            raise errors.NetworkNotFound(net_id=network_id)
+        if not network.router_external:
+            raise ExternalNetworkRequired(net_id=network_id)
+        fip_id = base.new_id()
+        entry: dict[str, Any] = {}
+        if attrs.get("subnet_id"):
+            entry["subnet_id"] = attrs["subnet_id"]
+        if attrs.get("floating_ip_address"):
+            entry["ip_address"] = attrs["floating_ip_address"]
+        port_attrs = {"network_id": network_id, "device_owner": FLOATING_OWNER, "device_id": fip_id,
+                      "project_id": "", "admin_state_up": True, "security_groups": []}
+        if entry:
+            port_attrs["fixed_ips"] = [entry]
+        internal = Context.admin(project_id="")
+        port = (await self.ports.create_in(conn, internal, [port_attrs], ip_version=4))[0]
+        v4 = [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
+        if not v4:
+            raise errors.IpAddressGenerationFailure(net_id=network_id)
+        now = utcnow()
+        await conn.execute(insert(f).values(
+            id=fip_id, project_id=project_id, floating_network_id=network_id, floating_port_id=port["id"],
+            floating_ip_address=v4[0], port_id=None, fixed_ip_address=None, router_id=None, status="DOWN",
+            description=attrs.get("description", ""), created_at=now, updated_at=now, revision_number=0))
+        if attrs.get("tags"):
+            await write_tags(conn, fip_id, base.validate_tags(attrs["tags"]))
+        if attrs.get("port_id"):
+            await self._associate(conn, ctx, fip_id, project_id, network_id, attrs["port_id"],
+                                  attrs.get("fixed_ip_address"))
+        return fip_id
+
+    async def update(self, ctx: Context, fip_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        async def work(conn: AsyncConnection) -> dict:
+            row = await self.get_row(conn, ctx, fip_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            if "port_id" in attrs:
+                if attrs["port_id"]:
+                    await self._associate(conn, ctx, fip_id, row.project_id, row.floating_network_id,
+                                          attrs["port_id"], attrs.get("fixed_ip_address"))
+                else:
+                    await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None))
+            elif attrs.get("fixed_ip_address"):
+                raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be given without port_id")
+            await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
+            return await self.render_one(conn, ctx, fip_id)
+
+        return await self.db.run_write(work)
+
+    async def _associate(self, conn: AsyncConnection, ctx: Context, fip_id: str, project_id: str, network_id: str,
+                         port_id: str, fixed_ip: str | None) -> None:
+        port = (await conn.execute(select(p).where(p.c.id == port_id))).first()
+        if port is None or (not ctx.is_admin and port.project_id != project_id):
+            raise errors.PortNotFound(port_id=port_id)
+        if port.device_owner == FLOATING_OWNER or port.network_id == network_id:
+            raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
+        addresses = list((await conn.execute(
+            select(a.c.address).where(a.c.port_id == port_id, a.c.ip_version == 4, a.c.deallocated.is_(False))
+        )).scalars())
+        if fixed_ip is not None:
+            if fixed_ip not in addresses:
+                raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have fixed ip {fixed_ip}")
+        elif not addresses:
+            raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have any fixed IPv4 address")
+        elif len(addresses) > 1:
+            raise FloatingIpPortInvalid(
+                reason=f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
+                       "when assigning a floating IP")
+        else:
+            fixed_ip = addresses[0]
+        holder = await conn.scalar(select(f.c.id).where(
+            f.c.floating_network_id == network_id, f.c.port_id == port_id, f.c.fixed_ip_address == fixed_ip,
+            f.c.id != fip_id))
+        if holder is not None:
+            raise self._already(fip_id, port_id, fixed_ip, network_id)
+        try:
+            await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=port_id, fixed_ip_address=fixed_ip))
+        except IntegrityError:  # a concurrent association of the same fixed IP won (the transaction is lost)
+            raise self._already(fip_id, port_id, fixed_ip, network_id) from None
+
+    @staticmethod
+    def _already(fip_id: str, port_id: str, fixed_ip: str, network_id: str) -> errors.QuarkError:
+        return errors.FloatingIPPortAlreadyAssociated(fip_id=fip_id, port_id=port_id, fixed_ip=fixed_ip,
+                                                      net_id=network_id, floating_ip_address="")
+
+    async def delete(self, ctx: Context, fip_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, fip_id, for_update=True)
+            await self.authorize_write(conn, ctx, row)
+            check_revision(row, if_match)
+            await self.delete_in(conn, row)
+
+        await self.db.run_write(work)
+
+    async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
+        await conn.execute(delete(f).where(f.c.id == row.id))
+        await write_tags(conn, row.id, [])
+        port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
+        if port is not None:
+            await self.ports.delete_in(conn, port)
+
+
+async def disassociate_port(conn: AsyncConnection, port_id: str, keep: Sequence[str] = ()) -> None:
+    """Drop the associations of a port's fixed IPs, except those in ``keep``
+    (a port going away keeps none; a port whose fixed_ips changed keeps the
+    addresses it still has)."""
+    stmt = update(f).where(f.c.port_id == port_id)
+    if keep:
+        stmt = stmt.where(f.c.fixed_ip_address.not_in(list(keep)))
+    await conn.execute(stmt.values(port_id=None, fixed_ip_address=None, updated_at=utcnow(),
+                                   revision_number=f.c.revision_number + 1))
