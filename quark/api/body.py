@@ -11,6 +11,7 @@ from typing import Any
 
 from quark import errors
 from quark.api.definitions.base import UNSET, Resource
+from quark.api.definitions.core import NESTED_CREATE
 from quark.context import Context
 
 # Attributes that POST accepts on these resources even though they are not
@@ -70,7 +71,8 @@ def parse_create(resource: Resource, body: Any, ctx: Context) -> tuple[list[dict
     return [parse_create_item(resource, item, ctx) for item in items], bulk
 
 
-def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: frozenset[str] = frozenset()) -> dict:
+def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: frozenset[str] = frozenset(),
+                      implied: frozenset[str] = frozenset()) -> dict:
     if not isinstance(item, dict):
         raise _bad(f"Unable to find '{resource.name}' in request body")
     allowed_tags = resource.name in POST_TAGS
@@ -83,12 +85,15 @@ def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: fro
         if not resource.by_name[name].post and not (name == "tags" and allowed_tags):
             raise _bad(f"Attribute '{name}' not allowed in POST")
     for attr in resource.attributes:
-        if attr.required and attr.name not in item:
+        if attr.required and attr.name not in item and attr.name not in implied:
             raise _bad(f"Failed to parse request. Required attribute '{attr.name}' not specified")
+    nested = NESTED_CREATE.get(resource.name, {})
     out: dict[str, Any] = {}
     for name, value in item.items():
         if name in extra:
             out[name] = value
+        elif name in nested:
+            out[name] = _parse_children(name, *nested[name], value, ctx)
         elif name == "tags":
             out[name] = _tags(value)
         else:
@@ -99,6 +104,23 @@ def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: fro
             out[attr.name] = list(default) if isinstance(default, list) else default
     _check_policy(resource, {k: v for k, v in item.items()}, ctx, "create")
     return out
+
+
+def _parse_children(name: str, child: Resource, parent_key: str, value: Any, ctx: Context) -> list[dict]:
+    """Bodies of nested children (``{"subnet": {...}}`` or bare objects), checked
+    as their own POSTs would be; the parent's id is filled in by the service."""
+    if not isinstance(value, list):
+        raise _bad(f"Invalid input for {name}. Reason: '{value}' is not a list.")
+    children = []
+    for entry in value:
+        if isinstance(entry, dict) and set(entry) == {child.name}:
+            entry = entry[child.name]
+        if not isinstance(entry, dict):
+            raise _bad(f"Invalid input for {name}. Reason: each item must be a {child.name} object.")
+        if parent_key in entry:
+            raise _bad(f"Invalid input for {name}. Reason: '{parent_key}' is set by the nested create.")
+        children.append(parse_create_item(child, entry, ctx, implied=frozenset({parent_key})))
+    return children
 
 
 def parse_update(resource: Resource, body: Any, ctx: Context) -> dict:

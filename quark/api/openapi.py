@@ -102,6 +102,12 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
                        "responses": {"204": {"description": "Deleted"}, **_errors("403", "404", "409", "412")}},
         },
     }
+    if resource.delete_by_filter:
+        paths[f"/v2.0/{coll}"]["delete"] = {
+            "operationId": f"delete_{coll}_by_filter", "parameters": _list_parameters(resource),
+            "responses": {"200": {"description": "Deleted", **_json({"type": "object", "properties": {
+                f"deleted_{resource.body_collection}": {"type": "array", "items": {"type": "string"}}}})},
+                **_errors("400", "403", "409")}}
     if resource.read_only:
         for path, ops in paths.items():
             paths[path] = {"get": ops["get"]}
@@ -151,6 +157,9 @@ def document() -> dict[str, Any]:
             schemas[f"{cap}Create"] = _object(resource, "post")
             schemas[f"{cap}Update"] = _object(resource, "put")
         paths.update(_paths_for(resource))
+    from quark.api import instances  # imports definitions too; late to keep this module a leaf
+
+    paths.update(instances.openapi_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "Quark — OpenStack Networking (Neutron) v2.0 API", "version": "2.0"},

@@ -126,6 +126,8 @@ class CollectionRoutes:
             Route(coll + "/{id}", self.update, methods=["PUT"]),
             Route(coll + "/{id}", self.delete, methods=["DELETE"]),
         ]
+        if self.resource.delete_by_filter:
+            out.append(Route(coll, self.delete_matching, methods=["DELETE"]))
         if self.resource.has_tags:
             out += [
                 Route(coll + "/{id}/tags", self.tags_index, methods=["GET"]),
@@ -178,6 +180,14 @@ class CollectionRoutes:
             raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
         await self.service(request).delete(ctx_of(request), request.path_params["id"], if_match_revision(request))
         return no_content()
+
+    async def delete_matching(self, request: Request) -> Response:
+        """Quark bulk delete by filter (all or nothing); answers the ids removed."""
+        if (await request.body()).strip():
+            raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
+        query = parse_list_query(self.resource, request.query_params.multi_items())
+        deleted = await self.service(request).delete_matching(ctx_of(request), query)
+        return json_response({f"deleted_{self.resource.body_collection}": deleted})
 
     # --- tags (contract §3.10) ---------------------------------------------------
 

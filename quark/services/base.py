@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from sqlalchemy import Column, ColumnElement, Table, delete, insert, select, update
+from sqlalchemy import Column, ColumnElement, Select, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -147,24 +147,26 @@ class ResourceService:
             marker = await listing.marker_row(conn, self.table, query.marker)
             if query.marker and marker is None:
                 return []  # an unknown marker gives an empty page, as in Neutron
-            stmt = select(self.table)
-            clause = self.visible(ctx)
-            if clause is not None:
-                stmt = stmt.where(clause)
-            where = [
-                *listing.filter_clauses(self.columns, query),
-                *listing.tag_clauses(self.table.c.id, query),
-                *self.extra_filters(query),
-            ]
-            if query.changed_since is not None and "updated_at" in self.table.c:
-                where.append(self.table.c.updated_at >= query.changed_since)
-            if where:
-                stmt = stmt.where(*where)
-            stmt = listing.order_and_page(stmt, self.table, self.columns, query, marker)
+            stmt = listing.order_and_page(self.matching(ctx, query), self.table, self.columns, query, marker)
             rows = (await conn.execute(stmt)).all()
             if query.page_reverse:
                 rows.reverse()
             return await self.render(conn, ctx, rows, query)
+
+    def matching(self, ctx: Context, query: ListQuery) -> Select:
+        """SELECT of the rows the caller can see that match the query's filters."""
+        stmt = select(self.table)
+        clause = self.visible(ctx)
+        if clause is not None:
+            stmt = stmt.where(clause)
+        where = [
+            *listing.filter_clauses(self.columns, query),
+            *listing.tag_clauses(self.table.c.id, query),
+            *self.extra_filters(query),
+        ]
+        if query.changed_since is not None and "updated_at" in self.table.c:
+            where.append(self.table.c.updated_at >= query.changed_since)
+        return stmt.where(*where) if where else stmt
 
     async def render_one(self, conn: AsyncConnection, ctx: Context, resource_id: str) -> dict:
         return (await self.render_ids(conn, ctx, [resource_id]))[0]

@@ -124,7 +124,17 @@ class NetworkService(ResourceService):
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         async def work(conn: AsyncConnection) -> list[dict]:
-            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
+            ids = []
+            for attrs in items:
+                attrs = dict(attrs)
+                nested = attrs.pop("subnets", None) or []
+                network_id = await self.create_in(conn, ctx, attrs)
+                if nested:  # Quark nested create: same transaction, same checks as POST /subnets
+                    network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
+                    for subnet in nested:
+                        owner = {} if {"project_id", "tenant_id"} & set(subnet) else {"project_id": network.project_id}
+                        await self.subnets.create_in(conn, ctx, {**owner, **subnet, "network_id": network_id}, network)
+                ids.append(network_id)
             return await self.render_ids(conn, ctx, ids)
 
         return await self.db.run_write(work)

@@ -537,14 +537,36 @@ class PortService(ResourceService):
             row = await self.get_row(conn, ctx, port_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
-            if row.device_owner in ("network:router_interface", "network:router_interface_distributed",
-                                    "network:ha_router_replicated_interface"):
-                raise errors.ServicePortInUse(port_id=port_id, reason="it is a router interface; use the router API")
-            if row.device_owner == FLOATING_OWNER:
-                raise errors.ServicePortInUse(port_id=port_id, reason="it holds a floating IP; delete the floating IP")
+            self._check_deletable(row)
             await self.delete_in(conn, row)
 
         await self.db.run_write(work)
+
+    async def delete_matching(self, ctx: Context, query: ListQuery) -> list[str]:
+        """Quark bulk delete: every port the caller can see that matches the
+        filters (e.g. ``device_id`` for an instance teardown), in one
+        transaction; one port that may not go fails the whole request."""
+        if not (query.filters or query.tags or query.tags_any or query.extra):
+            raise errors.HTTPBadRequest(msg="Deleting ports by filter needs at least one filter")
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            rows = (await conn.execute(self.matching(ctx, query).order_by(p.c.id).with_for_update())).all()
+            for row in rows:
+                await self.authorize_write(conn, ctx, row)
+                self._check_deletable(row)
+            for row in rows:
+                await self.delete_in(conn, row)
+            return [row.id for row in rows]
+
+        return await self.db.run_write(work)
+
+    @staticmethod
+    def _check_deletable(row: Any) -> None:
+        if row.device_owner in ("network:router_interface", "network:router_interface_distributed",
+                                "network:ha_router_replicated_interface"):
+            raise errors.ServicePortInUse(port_id=row.id, reason="it is a router interface; use the router API")
+        if row.device_owner == FLOATING_OWNER:
+            raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""

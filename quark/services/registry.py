@@ -11,6 +11,7 @@ from quark.ipam.mac_allocator import MacAllocator
 from quark.services.base import ResourceService, utcnow
 from quark.services.availability import AvailabilityService
 from quark.services.floating_ips import FloatingIpService
+from quark.services.instances import InstanceService
 from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
@@ -32,6 +33,7 @@ class Services:
     security_groups: SecurityGroupService
     security_group_rules: SecurityGroupRuleService
     floating_ips: FloatingIpService
+    instances: InstanceService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -52,13 +54,15 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     networks = NetworkService(db, settings)
     ports = PortService(db, settings, ips, macs)
     networks.ports = ports
+    subnets = SubnetService(db, settings, ips)
+    networks.subnets = subnets
     security_groups = SecurityGroupService(db, settings, DefaultGroups())
     ports.security_groups = security_groups
     return Services(
         db=db,
         settings=settings,
         networks=networks,
-        subnets=SubnetService(db, settings, ips),
+        subnets=subnets,
         ports=ports,
         mac_ranges=MacRangeService(db, settings, macs),
         ip_policies=IpPolicyService(db, settings),
@@ -66,4 +70,5 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings),
         floating_ips=FloatingIpService(db, settings, ports),
+        instances=InstanceService(db, networks, subnets, ports, security_groups),
     )

@@ -98,6 +98,8 @@ class Resource:
     admin_only: bool = False
     # Only GET (list and show), e.g. network-ip-availabilities.
     read_only: bool = False
+    # Quark: DELETE on the collection removes every match of the filters.
+    delete_by_filter: bool = False
     # Filters handled by the service beyond plain attribute filters.
     extra_filters: tuple[str, ...] = ()
     by_name: dict[str, Attr] = field(default_factory=dict, compare=False)

@@ -32,7 +32,9 @@ NETWORK = Resource(
         Attr("admin_state_up", "boolean", post=True, put=True, default=True, convert=v.boolean,
              filter=BOOL_FILTER, sortable=True),
         Attr("status", filter=STR_FILTER, sortable=True),
-        Attr("subnets", "array", items="string"),
+        Attr("subnets", "array", post=True, items="object",
+             description="Ids of the network's subnets; on create (Quark nested create) subnet bodies, "
+                         "made in the same transaction"),
         Attr("shared", "boolean", post=True, put=True, default=False, convert=v.boolean, filter=BOOL_FILTER,
              admin_write=True),
         Attr("router:external", "boolean", post=True, put=True, default=False, convert=v.boolean,
@@ -103,6 +105,7 @@ _DHCP_OPT = v.dict_of(
 )
 
 PORT = Resource(
+    delete_by_filter=True,
     name="port",
     collection="ports",
     extra_filters=("fixed_ips",),
@@ -198,3 +201,10 @@ NETWORK_IP_AVAILABILITY = Resource(
         Attr("subnet_ip_availability", "array", items="object"),
     ),
 )
+
+# Quark nested create: child collections a POST may carry, with the
+# attribute the parent's id fills in (contract-compatible: plain Neutron
+# clients never send these).
+NESTED_CREATE: dict[str, dict[str, tuple[Resource, str]]] = {
+    "network": {"subnets": (SUBNET, "network_id")},
+}

@@ -1,0 +1,141 @@
+"""HTTP side of the Quark ``instances`` extension (docs/instances.md):
+
+* ``POST   /v2.0/instances``            all of a device's ports in one transaction
+* ``GET    /v2.0/instances/{device_id}`` the device's network info in one response
+* ``DELETE /v2.0/instances/{device_id}`` all of the device's ports, all or nothing
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from quark import errors
+from quark.api import body as bodies
+from quark.api import validators as v
+from quark.api.definitions.core import NETWORK, PORT, SUBNET
+from quark.api.resources import ctx_of, present, read_json
+from quark.api.responses import json_response
+from quark.context import Context
+
+# Attributes of the instance body itself; ports carry port attributes.
+_INSTANCE_KEYS = {"device_id", "device_owner", "binding:host_id", "project_id", "tenant_id", "ports"}
+_SET_BY_INSTANCE = frozenset({"device_id", "device_owner"})
+
+
+def _bad(msg: str) -> errors.HTTPBadRequest:
+    return errors.HTTPBadRequest(msg=msg)
+
+
+def parse_provision(body: Any, ctx: Context) -> dict:
+    if not isinstance(body, dict) or set(body) != {"instance"} or not isinstance(body["instance"], dict):
+        raise _bad("Unable to find 'instance' in request body")
+    item = body["instance"]
+    unknown = sorted(set(item) - _INSTANCE_KEYS)
+    if unknown:
+        raise _bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    if not item.get("device_id"):
+        raise _bad("Failed to parse request. Required attribute 'device_id' not specified")
+    ports = item.get("ports")
+    if not isinstance(ports, list) or not ports:
+        raise _bad("Invalid input for ports. Reason: a non-empty list of port bodies is required.")
+    parsed = []
+    for port in ports:
+        if isinstance(port, dict) and set(port) == {"port"}:
+            port = port["port"]
+        if isinstance(port, dict) and _SET_BY_INSTANCE & set(port):
+            raise _bad("Invalid input for ports. Reason: device_id and device_owner are set on the instance.")
+        parsed.append(bodies.parse_create_item(PORT, port, ctx))
+    try:
+        out = {
+            "device_id": v.string(255)(item["device_id"]),
+            "device_owner": v.string(255)(item.get("device_owner", "compute:nova")),
+            "host": v.string(255, allow_none=True)(item.get("binding:host_id")),
+            "project_id": v.string(255, allow_none=True)(item.get("project_id") or item.get("tenant_id")),
+        }
+    except ValueError as exc:
+        raise _bad(f"Invalid input for instance. Reason: {exc}.") from None
+    if out["host"] is not None and not ctx.is_service:
+        raise errors.PolicyNotAuthorized(action="rule:create_port:binding:host_id")
+    out["ports"] = parsed
+    return out
+
+
+def present_info(ctx: Context, info: dict) -> dict:
+    """Hide what the caller may not read in the nested port, network and subnet views."""
+    for port in info["ports"]:
+        network = port.get("network")
+        if network is not None:
+            port["network"] = present(ctx, NETWORK, network, [])
+        port["subnets"] = [present(ctx, SUBNET, subnet, []) for subnet in port["subnets"]]
+        nested = {k: port.pop(k) for k in ("network", "subnets", "floating_ips")}
+        port.update(present(ctx, PORT, port, []), **nested)
+    return info
+
+
+def _service(request: Request):
+    return request.app.state.services.instances
+
+
+async def provision(request: Request) -> Response:
+    ctx = ctx_of(request)
+    spec = parse_provision(await read_json(request), ctx)
+    info = await _service(request).provision(ctx, spec["device_id"], spec["ports"], device_owner=spec["device_owner"],
+                                             host=spec["host"], project_id=spec["project_id"])
+    return json_response({"instance": present_info(ctx, info)}, 201)
+
+
+async def show(request: Request) -> Response:
+    ctx = ctx_of(request)
+    info = await _service(request).network_info(ctx, request.path_params["device_id"])
+    if not info["ports"]:
+        raise errors.HTTPNotFound()
+    return json_response({"instance": present_info(ctx, info)})
+
+
+async def teardown(request: Request) -> Response:
+    if (await request.body()).strip():
+        raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
+    deleted = await _service(request).teardown(ctx_of(request), request.path_params["device_id"])
+    if not deleted:
+        raise errors.HTTPNotFound()
+    return json_response({"deleted_ports": deleted})
+
+
+ROUTES = [
+    Route("/v2.0/instances", provision, methods=["POST"]),
+    Route("/v2.0/instances/{device_id}", show, methods=["GET"]),
+    Route("/v2.0/instances/{device_id}", teardown, methods=["DELETE"]),
+]
+
+
+def openapi_paths() -> dict[str, Any]:
+    device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    info = {"type": "object", "properties": {"instance": {"type": "object"}}, "required": ["instance"]}
+    port_body = {"$ref": "#/components/schemas/PortCreate"}
+    create = {"type": "object", "required": ["instance"], "additionalProperties": False, "properties": {
+        "instance": {"type": "object", "required": ["device_id", "ports"], "additionalProperties": False,
+                     "properties": {"device_id": {"type": "string"}, "device_owner": {"type": "string"},
+                                    "binding:host_id": {"type": "string"}, "project_id": {"type": "string"},
+                                    "tenant_id": {"type": "string"},
+                                    "ports": {"type": "array", "minItems": 1, "items": port_body}}}}}
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NeutronError"}}}}
+    errs = {code: {"description": code, **error} for code in ("400", "403", "404", "409")}
+    ok = {"content": {"application/json": {"schema": info}}}
+    deleted = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        "deleted_ports": {"type": "array", "items": {"type": "string"}}}}}}}
+    return {
+        "/v2.0/instances": {"post": {"operationId": "provision_instance",
+                                     "requestBody": {"required": True, "content": {"application/json": {
+                                         "schema": create}}},
+                                     "responses": {"201": {"description": "Created", **ok}, **errs}}},
+        "/v2.0/instances/{device_id}": {
+            "get": {"operationId": "show_instance_network_info", "parameters": device,
+                    "responses": {"200": {"description": "OK", **ok}, **errs}},
+            "delete": {"operationId": "teardown_instance", "parameters": device,
+                       "responses": {"200": {"description": "Deleted", **deleted}, **errs}},
+        },
+    }
