@@ -35,10 +35,12 @@ class ListQuery:
     fields: list[str] = field(default_factory=list)
     # Resource-specific filters the generic code does not know (port fixed_ips).
     extra: dict[str, Any] = field(default_factory=dict)
+    # Attributes an internal caller does not need (views nested in another response).
+    skip: frozenset[str] = frozenset()
 
     def wants(self, attribute: str) -> bool:
         """Whether the response needs this attribute (so loaders can skip queries)."""
-        return not self.fields or attribute in self.fields
+        return (not self.fields or attribute in self.fields) and attribute not in self.skip
 
 
 def tag_clauses(id_column: Column, query: ListQuery) -> list[ColumnElement[bool]]:

@@ -174,11 +174,12 @@ class SecurityGroupService(ResourceService):
         ids = [r.id for r in rows]
         by_group: dict[str, list[dict]] = defaultdict(list)
         if ids and query.wants("security_group_rules"):
-            defaults = set((await conn.execute(
-                select(dsg.c.security_group_id).where(dsg.c.security_group_id.in_(ids)))).scalars())
-            for row in await conn.execute(
-                select(rules).where(rules.c.security_group_id.in_(ids)).order_by(rules.c.created_at, rules.c.id)
-            ):
+            stmt = (select(rules, dsg.c.project_id.label("default_of"))
+                    .outerjoin(dsg, dsg.c.security_group_id == rules.c.security_group_id)
+                    .where(rules.c.security_group_id.in_(ids)).order_by(rules.c.created_at, rules.c.id))
+            rule_rows = (await conn.execute(stmt)).all()
+            defaults = {row.security_group_id for row in rule_rows if row.default_of is not None}
+            for row in rule_rows:
                 by_group[row.security_group_id].append(rule_view(row, defaults))
         tags = await load_tags(conn, ids) if query.wants("tags") else {}
         out = []
