@@ -80,3 +80,35 @@ def test_openstack_cli_walkthrough(api_server):
     osc(server, "port", "delete", dual["id"])
     osc(server, "network", "delete", net_name)
     assert osc(server, "network", "show", net_name, check=False).returncode != 0
+
+
+def test_openstack_cli_security_groups_and_floating_ips(api_server):
+    server = api_server
+    suffix = uuid.uuid4().hex[:8]
+    group = osc_json(server, "security", "group", "create", f"cli-web-{suffix}")
+    rule = osc_json(server, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+                    "--remote-ip", "192.0.2.0/24", group["id"])
+    assert (rule["port_range_min"], rule["port_range_max"], rule["remote_ip_prefix"]) == (22, 22, "192.0.2.0/24")
+    rules = osc_json(server, "security", "group", "rule", "list", group["id"])
+    assert rule["id"] in {r["ID"] for r in rules}
+    names = {g["Name"] for g in osc_json(server, "security", "group", "list")}
+    assert {"default", f"cli-web-{suffix}"} <= names
+
+    external = osc_json(server, "network", "create", "--external", f"cli-ext-{suffix}")
+    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", "192.0.2.0/24",
+             f"cli-ext-v4-{suffix}")
+    inner = osc_json(server, "network", "create", f"cli-in-{suffix}")
+    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", "10.78.0.0/24",
+             f"cli-in-v4-{suffix}")
+    port = osc_json(server, "port", "create", "--network", inner["id"], "--security-group", group["id"],
+                    f"cli-vm-{suffix}")
+    assert port["security_group_ids"] == [group["id"]]
+    fip = osc_json(server, "floating", "ip", "create", "--port", port["id"], external["id"])
+    assert fip["port_id"] == port["id"] and fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
+    listed = osc_json(server, "floating", "ip", "list", "--port", port["id"])
+    assert [f["ID"] for f in listed] == [fip["id"]]
+    osc(server, "floating", "ip", "unset", "--port", fip["id"])
+    assert osc_json(server, "floating", "ip", "show", fip["id"])["port_id"] is None
+    osc(server, "floating", "ip", "delete", fip["id"])
+    osc(server, "port", "delete", port["id"])
+    osc(server, "security", "group", "delete", group["id"])
