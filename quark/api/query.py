@@ -120,4 +120,5 @@ def _limit(values: list[str], max_limit: int) -> int:
         raise _bad(f"Limit must be an integer 0 or greater and not '{limit}'")
     if max_limit and (limit == 0 or limit > max_limit):
         return max_limit
-    return limit
+    # No page is bigger than this; larger values would overflow the databases' LIMIT.
+    return min(limit, 2**31 - 1)

@@ -60,7 +60,8 @@ def _bool_filter(raw: str) -> bool:
 
 
 def _int_filter(raw: str) -> int:
-    return v.integer()(raw)
+    # Bounded to what every database's BIGINT holds: a larger value is a 400, not a driver error.
+    return v.integer(-(2**63), 2**63 - 1)(raw)
 
 
 def _str_filter(raw: str) -> str:

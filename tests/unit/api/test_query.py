@@ -74,3 +74,12 @@ def test_pagination_parameters():
 def test_pagination_max_limit_caps():
     assert parse_list_query(NETWORK, [("limit", "500")], max_limit=100).limit == 100
     assert parse_list_query(NETWORK, [], max_limit=100).limit == 100
+
+
+def test_integer_filters_beyond_bigint_are_a_400():
+    with pytest.raises(errors.BadRequest):
+        parse_list_query(PORT, [("revision_number", str(2**70))])
+
+
+def test_huge_limits_are_clamped():
+    assert parse_list_query(PORT, [("limit", str(2**80))]).limit == 2**31 - 1
