@@ -16,7 +16,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
-from quark.api import discovery, openapi
+from quark.api import discovery, ip_addresses, openapi
+from quark.api.definitions.addresses import IP_ADDRESS, ROUTE
 from quark.api.definitions.core import (
     IP_POLICY,
     MAC_ADDRESS_RANGE,
@@ -64,8 +65,10 @@ def build_routes() -> list[Route]:
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     for resource, name in ((NETWORK, "networks"), (SUBNET, "subnets"), (PORT, "ports"),
                            (MAC_ADDRESS_RANGE, "mac_ranges"), (IP_POLICY, "ip_policies"),
-                           (NETWORK_IP_AVAILABILITY, "availability")):
+                           (NETWORK_IP_AVAILABILITY, "availability"), (IP_ADDRESS, "ip_addresses"),
+                           (ROUTE, "routes")):
         routes += CollectionRoutes(resource, _service(name)).routes()
+    routes += ip_addresses.ROUTES
     return routes
 
 

@@ -10,10 +10,12 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services.base import ResourceService, utcnow
 from quark.services.availability import AvailabilityService
+from quark.services.ip_addresses import IpAddressService
 from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
 from quark.services.ports import PortService
+from quark.services.routes import RouteService
 from quark.services.subnets import SubnetService
 
 
@@ -27,6 +29,8 @@ class Services:
     mac_ranges: MacRangeService
     ip_policies: IpPolicyService
     availability: AvailabilityService
+    ip_addresses: IpAddressService
+    routes: RouteService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -35,6 +39,8 @@ class Services:
             "ports": self.ports,
             "mac_address_ranges": self.mac_ranges,
             "ip_policies": self.ip_policies,
+            "ip_addresses": self.ip_addresses,
+            "routes": self.routes,
         }[collection]
 
 
@@ -44,13 +50,18 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     networks = NetworkService(db, settings)
     ports = PortService(db, settings, ips, macs)
     networks.ports = ports
+    subnets = SubnetService(db, settings, ips)
+    routes = RouteService(db, settings)
+    routes.subnets = subnets
     return Services(
         db=db,
         settings=settings,
         networks=networks,
-        subnets=SubnetService(db, settings, ips),
+        subnets=subnets,
         ports=ports,
         mac_ranges=MacRangeService(db, settings, macs),
         ip_policies=IpPolicyService(db, settings),
         availability=AvailabilityService(db),
+        ip_addresses=IpAddressService(db, settings, ports),
+        routes=routes,
     )

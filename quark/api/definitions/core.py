@@ -199,4 +199,7 @@ NETWORK_IP_AVAILABILITY = Resource(
     ),
 )
 
-RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE, IP_POLICY, NETWORK_IP_AVAILABILITY)}
+from quark.api.definitions.addresses import IP_ADDRESS, ROUTE  # noqa: E402  (Quark extensions)
+
+RESOURCES = {r.collection: r for r in (NETWORK, SUBNET, PORT, MAC_ADDRESS_RANGE, IP_POLICY, NETWORK_IP_AVAILABILITY,
+                                       IP_ADDRESS, ROUTE)}
