@@ -395,6 +395,10 @@ class SharedIpAddressPortLimitExceeded(Conflict):
     message = "A shared address may be held by at most {limit} ports; {count} were given."
 
 
+class AddressOfServicePort(Conflict):
+    message = "Port {port_id} is a {device_owner} port: its addresses are managed by that service, not through ip_addresses."
+
+
 class DuplicateRouteConflict(Conflict):
     message = "Subnet {subnet_id} already has a route to {cidr}."
 

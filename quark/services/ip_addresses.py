@@ -11,7 +11,10 @@ too (type ``fixed``). Through this API a project can also
 
 Holding shapes and the life of a shared address are described in
 ``quark.ipam.holders``; addresses are always taken from and given back to
-the IP allocator (pools, IP policies, quarantine). The limits
+the IP allocator (pools, IP policies, quarantine). Ports owned by a
+network service (``device_owner`` ``network:*``: DHCP, router interfaces,
+floating IPs) are left to that service: they cannot be holders here, and
+their addresses cannot be moved or deleted here (409). The limits
 ``ipaddr_max_per_port``, ``ipaddr_max_shared_per_network`` and
 ``ipaddr_max_ports_per_shared`` are checked under row locks (holder ports,
 the network for the shared count), so concurrent requests cannot both slip
@@ -60,6 +63,19 @@ def check_specific_address(subnet: Any, address: addressing.IPAddress, *, admin:
         raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
     if subnet.gateway_ip == str(address):
         raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
+
+
+def _refuse_service_port(port: Any) -> None:
+    if port.device_owner.startswith("network:"):
+        raise errors.AddressOfServicePort(port_id=port.id, device_owner=port.device_owner)
+
+
+async def _refuse_service_holders(conn: AsyncConnection, row: Any) -> None:
+    """An address held by a network-service port is that service's to change."""
+    held = select(h.c.port_id).where(h.c.allocation_id == row.id)
+    for port in await conn.execute(select(p.c.id, p.c.device_owner).where(
+            or_(p.c.id == row.port_id, p.c.id.in_(held)), p.c.device_owner.like("network:%"))):
+        _refuse_service_port(port)
 
 
 class IpAddressService(ResourceService):
@@ -191,6 +207,7 @@ class IpAddressService(ResourceService):
         ordered = [by_id[pid] for pid in port_ids]
         ordered += [r for r in rows if r.id not in port_ids and r.device_id in device_ids]
         for port in ordered:
+            _refuse_service_port(port)
             if port.network_id != network.id:
                 raise errors.PortNotOnAddressNetwork(port_id=port.id, port_network_id=port.network_id,
                                                      net_id=network.id)
@@ -269,6 +286,7 @@ class IpAddressService(ResourceService):
         async def work(conn: AsyncConnection) -> dict:
             row = await self.get_row(conn, ctx, ip_id, for_update=True)
             if "port_ids" in attrs or "device_ids" in attrs:
+                await _refuse_service_holders(conn, row)
                 network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
                 ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [],
                                                  attrs.get("device_ids") or [])
@@ -307,6 +325,7 @@ class IpAddressService(ResourceService):
 
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, ip_id, for_update=True)
+            await _refuse_service_holders(conn, row)
             shared = (await holders.holders_of(conn, [row.id])).get(row.id, [])
             for port_id, service in shared:
                 if service != "none":

@@ -239,6 +239,14 @@ def test_holder_errors(http):
     one_shared = create_ip(http, network_id=net["id"], port_ids=[p1["id"]], type="shared").json()["ip_address"]
     assert one_shared["type"] == "shared" and one_shared["port_ids"] == [p1["id"]]
 
+    # Ports of network services (DHCP, routers, floating IPs) are theirs to manage.
+    dhcp = make_port(http, net["id"], device_owner="network:dhcp")
+    assert error_of(create_ip(http, network_id=net["id"], port_ids=[dhcp["id"]]), 409) == "AddressOfServicePort"
+    dhcp_ip = http.get("/v2.0/ip_addresses", params={"port_id": dhcp["id"]}).json()["ip_addresses"][0]
+    assert error_of(http.delete(f"/v2.0/ip_addresses/{dhcp_ip['id']}"), 409) == "AddressOfServicePort"
+    move = http.put(f"/v2.0/ip_addresses/{dhcp_ip['id']}", json={"ip_address": {"port_ids": [p2["id"]]}})
+    assert error_of(move, 409) == "AddressOfServicePort"
+
 
 def test_project_isolation(http):
     alice, bob = project_headers("alice"), project_headers("bob")
