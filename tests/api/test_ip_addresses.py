@@ -49,6 +49,7 @@ def test_extensions_and_discovery(http):
     assert {"ip_addresses", "routes"} <= collections
     paths = http.get("/openapi.json").json()["paths"]
     assert "/v2.0/ip_addresses" in paths and "/v2.0/routes/{id}" in paths
+    assert set(paths["/v2.0/ip_addresses/{id}/ports/{port_id}"]) == {"get", "put"}
 
 
 def test_address_for_a_device_without_port(http, api_server):
