@@ -87,11 +87,32 @@ async def detach(conn: AsyncConnection, ips: IpAllocator, port_id: str,
     Detaching from an address the port does not hold is a no-op.
     """
     if allocation_ids is None:
-        allocation_ids = (await conn.execute(select(h.c.allocation_id).where(h.c.port_id == port_id))).scalars().all()
+        return await detach_ports(conn, ips, [port_id])
     if not allocation_ids:
         return []
     await lock_allocations(conn, allocation_ids)
     await conn.execute(delete(h).where(h.c.port_id == port_id, h.c.allocation_id.in_(list(allocation_ids))))
+    return await _release_unheld(conn, ips, allocation_ids)
+
+
+async def detach_ports(conn: AsyncConnection, ips: IpAllocator, port_ids: Sequence[str]) -> list[str]:
+    """Remove several ports (about to be deleted) from every shared address they hold.
+
+    Must run before the ports' rows are deleted (``ip_address_ports.port_id``
+    references them). Addresses left without a holder are released; returns their ids.
+    """
+    if not port_ids:
+        return []
+    allocation_ids = (await conn.execute(
+        select(h.c.allocation_id).where(h.c.port_id.in_(list(port_ids))).distinct())).scalars().all()
+    if not allocation_ids:
+        return []
+    await lock_allocations(conn, allocation_ids)
+    await conn.execute(delete(h).where(h.c.port_id.in_(list(port_ids))))
+    return await _release_unheld(conn, ips, allocation_ids)
+
+
+async def _release_unheld(conn: AsyncConnection, ips: IpAllocator, allocation_ids: Sequence[str]) -> list[str]:
     still_held = set((await conn.execute(
         select(h.c.allocation_id).where(h.c.allocation_id.in_(list(allocation_ids))).distinct())).scalars())
     orphaned = sorted(set(allocation_ids) - still_held)

@@ -162,3 +162,23 @@ async def _routes(url: str) -> list:
             return list(await conn.execute(select(models.routes)))
     finally:
         await db.dispose()
+
+
+async def test_detach_ports_in_batch(env):
+    """What a bulk port delete calls before deleting the rows."""
+    from quark.ipam import holders
+
+    net_id, (p1, p2, p3) = await env.network("10.84.0.0/24", 3)
+    vip = await env.services.ip_addresses.create(ADMIN, {"network_id": net_id, "port_ids": [p1, p2, p3]})
+    ips = env.services.ports.ips
+
+    async def detach(ports):
+        async def work(conn):
+            return await holders.detach_ports(conn, ips, ports)
+        return await env.db.run_write(work)
+
+    assert await detach([p1, p2]) == []
+    assert (await env.services.ip_addresses.get(ADMIN, vip["id"]))["port_ids"] == [p3]
+    assert await detach([p3, p1]) == [vip["id"]]
+    with pytest.raises(errors.IpAddressNotFound):
+        await env.services.ip_addresses.get(ADMIN, vip["id"])
