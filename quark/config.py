@@ -49,6 +49,16 @@ class Settings:
     max_dns_nameservers: int = 5
     max_subnet_host_routes: int = 20
     max_allowed_address_pairs: int = 10
+    # Quark /v2.0/ip_addresses limits (-1 = unlimited), checked when an
+    # address is added to ports through that API:
+    # addresses a port may hold in all (its fixed IPs included; Quark's
+    # total_ips_allowed_on_port),
+    ipaddr_max_per_port: int = 5
+    # shared addresses a project may have on one network (Quark's
+    # shared_ips_allowed_on_network),
+    ipaddr_max_shared_per_network: int = -1
+    # ports one shared address may be held by.
+    ipaddr_max_ports_per_shared: int = 10
     log_level: str = "info"
 
     @property

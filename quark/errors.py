@@ -190,6 +190,30 @@ class BadFloatingIPPort(BadRequest):
     message = "Port {port_id} cannot be associated with a floating IP: {reason}"
 
 
+class PortNotOnAddressNetwork(BadRequest):
+    message = "Port {port_id} is on network {port_network_id}, not on the address's network {net_id}."
+
+
+class FixedIpAddressHasOnePort(BadRequest):
+    message = "A fixed address is held by at most one port ({count} given); create a shared address for several ports."
+
+
+class SharedIpAddressNeedsPorts(BadRequest):
+    message = "A shared address must be held by at least one port; delete the address instead."
+
+
+class PortRequiresDisassociation(BadRequest):
+    message = "Port {port_id} holds address {ip} for service '{service}'; set its service to 'none' first."
+
+
+class IpAddressServiceNotShared(BadRequest):
+    message = "Address {ip} is not shared: only holders of a shared address have a service."
+
+
+class InvalidRoute(BadRequest):
+    message = "Invalid route: {reason}."
+
+
 # --- 403 ----------------------------------------------------------------------
 
 
@@ -246,6 +270,22 @@ class SecurityGroupRuleNotFound(NotFound):
 
 class FloatingIPNotFound(NotFound):
     message = "Floating IP {floatingip_id} could not be found"
+
+
+class IpAddressNotFound(NotFound):
+    message = "IP address {ip_address_id} could not be found."
+
+
+class NotAllPortOrDeviceFound(NotFound):
+    message = "Device {device_id} has no port on network {net_id}."
+
+
+class PortNotHoldingAddress(NotFound):
+    message = "Port {port_id} does not hold IP address {ip_address_id}."
+
+
+class RouteNotFound(NotFound):
+    message = "Route {route_id} could not be found."
 
 
 # --- 409 ----------------------------------------------------------------------
@@ -341,6 +381,26 @@ class SecurityGroupInUse(InUse):
 
 class SecurityGroupRuleExists(InUse):
     message = "Security group rule already exists. Rule id is {rule_id}."
+
+
+class PortIpAddressLimitExceeded(Conflict):
+    message = "Port {port_id} would hold {count} addresses; at most {limit} are allowed per port."
+
+
+class SharedIpAddressLimitExceeded(Conflict):
+    message = "Project {project_id} already has {limit} shared addresses on network {net_id}, the most allowed."
+
+
+class SharedIpAddressPortLimitExceeded(Conflict):
+    message = "A shared address may be held by at most {limit} ports; {count} were given."
+
+
+class AddressOfServicePort(Conflict):
+    message = "Port {port_id} is a {device_owner} port: its addresses are managed by that service, not through ip_addresses."
+
+
+class DuplicateRouteConflict(Conflict):
+    message = "Subnet {subnet_id} already has a route to {cidr}."
 
 
 # --- 412 ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
-from quark.api import discovery, instances, openapi
+from quark.api import discovery, instances, ip_addresses, openapi
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
@@ -58,6 +58,7 @@ def build_routes() -> list[Route]:
     for resource, name in SERVED:
         routes += CollectionRoutes(resource, _service(name)).routes()
     routes += instances.ROUTES
+    routes += ip_addresses.ROUTES
     return routes
 
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from quark.api.definitions.base import Attr, Resource
+from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.catalog import RESOURCES
 
 ERROR_CODES = {"400": "Bad request", "403": "Forbidden", "404": "Not found", "409": "Conflict",
@@ -138,6 +139,27 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     return paths
 
 
+def _ip_address_ports_paths() -> dict[str, Any]:
+    """Quark's /ip_addresses/{id}/ports sub-resource (holders of an address)."""
+    ids = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    both = ids + [{"name": "port_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    single = {"type": "object", "properties": {"port": _ref("IpAddressPort")}, "required": ["port"]}
+    many = {"type": "object", "properties": {"ports": {"type": "array", "items": _ref("IpAddressPort")}}}
+    update_body = {"type": "object", "properties": {"port": _ref("IpAddressPortUpdate")}, "required": ["port"],
+                   "additionalProperties": False}
+    return {
+        "/v2.0/ip_addresses/{id}/ports": {
+            "get": {"operationId": "list_ip_address_ports", "parameters": ids,
+                    "responses": {"200": {"description": "OK", **_json(many)}, **_errors("404")}}},
+        "/v2.0/ip_addresses/{id}/ports/{port_id}": {
+            "get": {"operationId": "show_ip_address_port", "parameters": both,
+                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("404")}},
+            "put": {"operationId": "update_ip_address_port", "parameters": both,
+                    "requestBody": {"required": True, **_json(update_body)},
+                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("400", "404")}}},
+    }
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
@@ -160,6 +182,9 @@ def document() -> dict[str, Any]:
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 
     paths.update(instances.openapi_paths())
+    schemas["IpAddressPort"] = _object(IP_ADDRESS_PORT, "view")
+    schemas["IpAddressPortUpdate"] = _object(IP_ADDRESS_PORT, "put")
+    paths.update(_ip_address_ports_paths())
     return {
         "openapi": "3.0.3",
         "info": {"title": "Quark — OpenStack Networking (Neutron) v2.0 API", "version": "2.0"},

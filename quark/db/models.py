@@ -305,6 +305,50 @@ class Tag(Base):
     tag: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
 
 
+
+# --- Quark ip_addresses (shared holders) and routes (migration 0004) ----------
+
+
+class IpAddressPort(Base):
+    """A port holding a *shared* address (Quark's shared IPs).
+
+    An ordinary address has one holder, ``ip_allocations.port_id``, which is
+    what port create and port list read. A shared address has
+    ``ip_allocations.port_id`` NULL and one row here per holder, so the hot
+    paths pay only one extra indexed lookup (``ix_ip_address_ports_port_id``)
+    and only this table knows about sharing. Rows go with their allocation
+    (ON DELETE CASCADE); a port is detached explicitly before it is deleted.
+    """
+
+    __tablename__ = "ip_address_ports"
+
+    allocation_id: Mapped[str] = mapped_column(
+        ForeignKey("ip_allocations.id", ondelete="CASCADE"), primary_key=True)
+    port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"), primary_key=True, index=True)
+    # Quark's per-port "service" of a shared address ("none" = no owner); a
+    # holder with another value cannot be dropped until it is reset.
+    service: Mapped[str] = mapped_column(String(255), default="none")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Route(StandardAttributes, Base):
+    """A subnet host route (Quark's /v2.0/routes).
+
+    The rows are the subnet's host routes: ``subnets.host_routes`` is kept
+    equal to them in the same transactions (it is what subnet reads, DHCP and
+    Nova use), whichever API changes them.
+    """
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("subnet_id", "cidr", name="uq_routes_subnet_cidr"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"))
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    cidr: Mapped[str] = mapped_column(String(64))
+    gateway: Mapped[str] = mapped_column(String(64))
+
+
 networks = Network.__table__
 subnets = Subnet.__table__
 ip_allocations = IpAllocation.__table__
@@ -320,3 +364,5 @@ default_security_groups = DefaultSecurityGroup.__table__
 security_group_rules = SecurityGroupRule.__table__
 ip_policies = IpPolicy.__table__
 ip_policy_targets = IpPolicyTarget.__table__
+ip_address_ports = IpAddressPort.__table__
+routes = Route.__table__

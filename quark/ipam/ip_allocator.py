@@ -339,6 +339,25 @@ class IpAllocator:
         for subnet_id, n in sorted(per_subnet.items()):
             await self.count(conn, subnet_id, -n)
 
+    async def release_allocations(self, conn: AsyncConnection, allocation_ids: Sequence[str]) -> None:
+        """Release addresses by allocation id, whoever holds them (quarantined, like a port's).
+
+        The caller removes shared holders first (``quark.ipam.holders``).
+        Releasing an id that is already released or unknown is a no-op.
+        """
+        if not allocation_ids:
+            return
+        where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated.is_(False)]
+        held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
+        if not held:
+            return
+        await conn.execute(update(a).where(*where).values(deallocated=True, deallocated_at=self.clock(), port_id=None))
+        per_subnet: dict[str, int] = {}
+        for subnet_id in held:
+            per_subnet[subnet_id] = per_subnet.get(subnet_id, 0) + 1
+        for subnet_id, n in sorted(per_subnet.items()):
+            await self.count(conn, subnet_id, -n)
+
     # --- cursor maintenance --------------------------------------------------------
 
     @staticmethod

@@ -9,8 +9,15 @@ difference. ``fix=True`` repairs what can be repaired without guessing:
   when the allocation is older than ``grace`` so that an allocation whose
   transaction is still in flight is never touched.
 
+- holder rows of shared addresses (``ip_address_ports``) whose address was
+  released, or whose port no longer exists (removed; an address left with
+  no holder is released, as a port delete would have done), again only
+  past ``grace``.
+
 Duplicates cannot exist (unique constraints); the check still looks for the
 same address live twice in one network, which would mean overlapping subnets.
+Shared addresses (see ``quark.ipam.holders``) must have ``port_id`` NULL and
+their holders on the address's network; a violation is reported, not fixed.
 Addresses outside their subnet's CIDR and addresses inside IP-policy
 exclusions are reported, never changed (an admin may have asked for them).
 """
@@ -27,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import macs
-from quark.ipam.ip_allocator import USAGE_SHARDS, excluded_set
+from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator, excluded_set
 from quark.services.base import utcnow
 
 a = models.ip_allocations
@@ -35,6 +42,7 @@ s = models.subnets
 p = models.ports
 u = models.ip_usage
 m = models.mac_allocations
+h = models.ip_address_ports
 
 
 @dataclass
@@ -44,6 +52,7 @@ class Report:
     fixed: list[str] = field(default_factory=list)
     checked_allocations: int = 0
     checked_subnets: int = 0
+    checked_holders: int = 0
 
     @property
     def ok(self) -> bool:
@@ -57,6 +66,7 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
         await _check_counters(conn, report, fix)
         await _check_addresses(conn, report)
         await _check_leaks(conn, report, fix, utcnow() - grace)
+        await _check_shared(conn, report, fix, utcnow() - grace)
 
     if fix:
         await db.run_write(work)
@@ -131,3 +141,36 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
         if fix and allocated_at <= older_than:
             await conn.execute(update(m).where(m.c.address == address).values(deallocated=True, deallocated_at=utcnow()))
             report.fixed.append(f"released MAC {text}")
+
+
+async def _check_shared(conn: AsyncConnection, report: Report, fix: bool, older_than) -> None:
+    rows = (await conn.execute(
+        select(h.c.allocation_id, h.c.port_id, h.c.created_at, a.c.address, a.c.network_id, a.c.deallocated,
+               a.c.port_id.label("single_holder"), p.c.id.label("port_found"), p.c.network_id.label("port_network"))
+        .select_from(h.outerjoin(a, a.c.id == h.c.allocation_id).outerjoin(p, p.c.id == h.c.port_id))
+    )).all()
+    orphaned: set[str] = set()
+    for row in rows:
+        report.checked_holders += 1
+        if row.address is None or row.deallocated:
+            report.problems.append(f"port {row.port_id} holds released address {row.allocation_id}")
+            if fix and row.created_at <= older_than:
+                await conn.execute(delete(h).where(h.c.allocation_id == row.allocation_id, h.c.port_id == row.port_id))
+                report.fixed.append(f"removed holder {row.port_id} of released address {row.allocation_id}")
+        elif row.port_found is None:
+            report.problems.append(f"shared {row.address} is held by missing port {row.port_id}")
+            if fix and row.created_at <= older_than:
+                await conn.execute(delete(h).where(h.c.allocation_id == row.allocation_id, h.c.port_id == row.port_id))
+                orphaned.add(row.allocation_id)
+                report.fixed.append(f"removed missing port {row.port_id} from shared {row.address}")
+        elif row.single_holder is not None:
+            report.problems.append(f"{row.address} has a single holder {row.single_holder} and shared holders")
+        elif row.port_network != row.network_id:
+            report.problems.append(f"shared {row.address} of network {row.network_id} is held by port "
+                                   f"{row.port_id} of network {row.port_network}")
+    if orphaned:
+        still_held = set((await conn.execute(
+            select(h.c.allocation_id).where(h.c.allocation_id.in_(sorted(orphaned))))).scalars())
+        gone = sorted(orphaned - still_held)
+        await IpAllocator(0, utcnow).release_allocations(conn, gone)
+        report.fixed += [f"released shared address {allocation_id}, it has no holder left" for allocation_id in gone]

@@ -221,6 +221,12 @@ class NetworkService(ResourceService):
             )
             if in_use:
                 raise errors.NetworkInUse(net_id=network_id)
+            # Addresses held by no port (ip_addresses reserved for other devices, or
+            # shared ones) keep the network in use until they are deleted.
+            reserved = await conn.scalar(select(exists().where(
+                a.c.network_id == network_id, a.c.deallocated.is_(False), a.c.port_id.is_(None))))
+            if reserved:
+                raise errors.NetworkInUse(net_id=network_id)
             for port in (await conn.execute(select(p).where(p.c.network_id == network_id))).all():
                 await self.ports.delete_in(conn, port, drop_allocations=True)
             subnet_ids = (await conn.execute(select(s.c.id).where(s.c.network_id == network_id))).scalars().all()

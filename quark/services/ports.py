@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
-from quark.ipam import addressing, macs
+from quark.ipam import addressing, holders, macs
 from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
@@ -34,6 +34,7 @@ n = models.networks
 s = models.subnets
 a = models.ip_allocations
 psg = models.port_security_groups
+h = models.ip_address_ports
 
 MAC_ATTEMPTS = 8
 
@@ -87,12 +88,17 @@ class PortService(ResourceService):
         clauses = []
         fixed = query.extra.get("fixed_ips") or {}
         live = [a.c.port_id == p.c.id, a.c.deallocated.is_(False)]
+
+        def held(condition):  # by the port alone, or shared with others (ip_address_ports)
+            shared = select(h.c.port_id).select_from(h.join(a, a.c.id == h.c.allocation_id)).where(condition)
+            return or_(exists().where(*live, condition), p.c.id.in_(shared))
+
         if fixed.get("ip_address"):
-            clauses.append(exists().where(*live, a.c.address.in_(fixed["ip_address"])))
+            clauses.append(held(a.c.address.in_(fixed["ip_address"])))
         if fixed.get("subnet_id"):
-            clauses.append(exists().where(*live, a.c.subnet_id.in_(fixed["subnet_id"])))
+            clauses.append(held(a.c.subnet_id.in_(fixed["subnet_id"])))
         for substr in fixed.get("ip_address_substr") or []:
-            clauses.append(exists().where(*live, a.c.address.contains(substr, autoescape=True)))
+            clauses.append(held(a.c.address.contains(substr, autoescape=True)))
         if "security_groups" in query.filters:
             clauses.append(exists().where(psg.c.port_id == p.c.id,
                                           psg.c.security_group_id.in_(query.filters["security_groups"])))
@@ -102,12 +108,9 @@ class PortService(ResourceService):
         ids = [r.id for r in rows]
         fixed: dict[str, list[dict]] = defaultdict(list)
         if ids and (query.wants("fixed_ips") or query.wants("dns_assignment")):
-            for port_id, subnet_id, address in await conn.execute(
-                select(a.c.port_id, a.c.subnet_id, a.c.address)
-                .where(a.c.port_id.in_(ids), a.c.deallocated.is_(False))
-                .order_by(a.c.ip_version, a.c.address_key)
-            ):
-                fixed[port_id].append({"subnet_id": subnet_id, "ip_address": address})
+            held = sorted(await holders.held_by_ports(conn, ids), key=lambda r: (r.ip_version, r.address_key))
+            for row in held:
+                fixed[row.port_id].append({"subnet_id": row.subnet_id, "ip_address": row.address})
         groups: dict[str, list[str]] = defaultdict(list)
         if ids and query.wants("security_groups"):
             for port_id, sg_id in await conn.execute(
@@ -507,6 +510,10 @@ class PortService(ResourceService):
         by_id = {sub.id: sub for sub in subnets}
         held = [(r.subnet_id, r.address) for r in await conn.execute(
             select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated.is_(False)))]
+        # Shared addresses the port holds match entries like its own; left out,
+        # the port stops holding them (released if it was the last holder).
+        shared = {(r.subnet_id, r.address): r.allocation_id for r in await holders.shared_held_by(conn, row.id)}
+        held += list(shared)
         keep: set[tuple[str, str]] = set()
         wanted: list[tuple[Any, Any]] = []
         for entry in entries:
@@ -523,7 +530,8 @@ class PortService(ResourceService):
             sub = by_id.get(held_ip[0])
             if sub is not None and is_auto_address(sub):
                 keep.add(held_ip)
-        await self.ips.release_port(conn, row.id, only=[h for h in held if h not in keep])
+        await self.ips.release_port(conn, row.id, only=[ip for ip in held if ip not in keep and ip not in shared])
+        await holders.detach(conn, self.ips, row.id, [aid for pair, aid in shared.items() if pair not in keep])
         target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": mac_text,
                                 "device_owner": device_owner}, network=network, subnets=subnets,
                            fixed_requested=entries, groups=[], tags=[], admin=ctx.is_admin)
@@ -572,6 +580,7 @@ class PortService(ResourceService):
         """Delete a port and give back what it holds (inside the caller's transaction)."""
         await floating_ips.disassociate_port(conn, row.id)
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
+        await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
         if row.mac_allocated:
             await self.macs.release(conn, macs.parse_mac(row.mac_address))
         await conn.execute(delete(psg).where(psg.c.port_id == row.id))

@@ -12,11 +12,13 @@ from quark.services.base import ResourceService, utcnow
 from quark.services.availability import AvailabilityService
 from quark.services.floating_ips import FloatingIpService
 from quark.services.instances import InstanceService
+from quark.services.ip_addresses import IpAddressService
 from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
 from quark.services.ports import PortService
 from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
+from quark.services.routes import RouteService
 from quark.services.subnets import SubnetService
 
 
@@ -34,6 +36,8 @@ class Services:
     security_group_rules: SecurityGroupRuleService
     floating_ips: FloatingIpService
     instances: InstanceService
+    ip_addresses: IpAddressService
+    routes: RouteService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -45,6 +49,8 @@ class Services:
             "security-groups": self.security_groups,
             "security-group-rules": self.security_group_rules,
             "floatingips": self.floating_ips,
+            "ip_addresses": self.ip_addresses,
+            "routes": self.routes,
         }[collection]
 
 
@@ -58,6 +64,8 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     networks.subnets = subnets
     security_groups = SecurityGroupService(db, settings, DefaultGroups())
     ports.security_groups = security_groups
+    routes = RouteService(db, settings)
+    routes.subnets = subnets
     return Services(
         db=db,
         settings=settings,
@@ -71,4 +79,6 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         security_group_rules=SecurityGroupRuleService(db, settings),
         floating_ips=FloatingIpService(db, settings, ports),
         instances=InstanceService(db, networks, subnets, ports, security_groups),
+        ip_addresses=IpAddressService(db, settings, ports),
+        routes=routes,
     )

@@ -16,7 +16,7 @@ from quark.db import models
 from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
-from quark.services import base, ip_policies
+from quark.services import base, ip_policies, routes
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 from quark.services.networks import AUTO_DELETE_OWNERS
@@ -195,6 +195,8 @@ class SubnetService(ResourceService):
             created_at=now, updated_at=now, revision_number=0,
         ))
         await IpAllocator.create_counters(conn, subnet_id)
+        if attrs.get("host_routes"):
+            await routes.replace_subnet_routes(conn, subnet_id, project_id, attrs["host_routes"])
         await ip_policies.refresh_subnets(conn, subnet_ids=[subnet_id])
         if version == 6 and addressing.is_auto_address_mode(ra, mode):
             await self._add_auto_addresses(conn, subnet_id, network.id, net)
@@ -256,6 +258,8 @@ class SubnetService(ResourceService):
             for key in ("dns_nameservers", "host_routes"):
                 if key in attrs:
                     changes[key] = attrs[key] or []
+            if "host_routes" in attrs:  # the route rows follow (quark.services.routes)
+                await routes.replace_subnet_routes(conn, subnet_id, row.project_id, changes["host_routes"])
             if "gateway_ip" in attrs or "allocation_pools" in attrs:
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
             await self.bump_revision(conn, subnet_id, **changes)

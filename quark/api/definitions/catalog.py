@@ -6,6 +6,7 @@ this one table, so a collection is added in exactly one place.
 
 from __future__ import annotations
 
+from quark.api.definitions.addresses import IP_ADDRESS, ROUTE
 from quark.api.definitions.base import Resource
 from quark.api.definitions.core import (
     IP_POLICY,
@@ -29,6 +30,8 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SECURITY_GROUP, "security_groups"),
     (SECURITY_GROUP_RULE, "security_group_rules"),
     (FLOATINGIP, "floating_ips"),
+    (IP_ADDRESS, "ip_addresses"),
+    (ROUTE, "routes"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -1,0 +1,47 @@
+"""HTTP handlers of ``/v2.0/ip_addresses/{id}/ports``: the holders of an
+address, and the per-holder ``service`` of a shared one (Quark's sub-resource;
+its collection routes come from ``resources.CollectionRoutes``).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from quark.api import body as bodies
+from quark.api.definitions.addresses import IP_ADDRESS_PORT
+from quark.api.resources import ctx_of, present, read_json
+from quark.api.responses import json_response
+
+
+def _service(request: Request):
+    return request.app.state.services.ip_addresses
+
+
+async def list_holders(request: Request) -> Response:
+    ctx = ctx_of(request)
+    fields = [f for f in request.query_params.getlist("fields") if f]
+    ports = await _service(request).list_holders(ctx, request.path_params["id"])
+    return json_response({"ports": [present(ctx, IP_ADDRESS_PORT, view, fields) for view in ports]})
+
+
+async def show_holder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    fields = [f for f in request.query_params.getlist("fields") if f]
+    view = await _service(request).get_holder(ctx, request.path_params["id"], request.path_params["port_id"])
+    return json_response({"port": present(ctx, IP_ADDRESS_PORT, view, fields)})
+
+
+async def update_holder(request: Request) -> Response:
+    ctx = ctx_of(request)
+    attrs = bodies.parse_update(IP_ADDRESS_PORT, await read_json(request), ctx)
+    view = await _service(request).update_holder(ctx, request.path_params["id"], request.path_params["port_id"], attrs)
+    return json_response({"port": present(ctx, IP_ADDRESS_PORT, view, [])})
+
+
+ROUTES = [
+    Route("/v2.0/ip_addresses/{id}/ports", list_holders, methods=["GET"]),
+    Route("/v2.0/ip_addresses/{id}/ports/{port_id}", show_holder, methods=["GET"]),
+    Route("/v2.0/ip_addresses/{id}/ports/{port_id}", update_holder, methods=["PUT"]),
+]
