@@ -72,9 +72,17 @@ def fresh_database(backend: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, workers: int = 2, env: dict | None = None) -> Iterator[str]:
+def running_server(database_url: str, workers: int = 2, env: dict | None = None,
+                   log_path: str | Path | None = None) -> Iterator[str]:
+    """``quark serve --workers N`` on a free port; yields its URL.
+
+    The server logs at WARNING (transaction retries are logged there, one
+    "transaction retry" line each: see ``retries_in``) to ``log_path`` or a
+    temporary file.
+    """
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="quark-bench-", suffix=".log", delete=False)
+    log = open(log_path, "wb") if log_path else tempfile.NamedTemporaryFile(
+        prefix="quark-bench-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [QUARK, "serve", "--port", str(port), "--workers", str(workers), "--database-url", database_url,
          "--log-level", "warning"],
@@ -99,6 +107,16 @@ def running_server(database_url: str, workers: int = 2, env: dict | None = None)
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def retries_in(log_path: str | Path) -> int:
+    """Transaction re-runs a server logged (quark.db.engine, one line each)."""
+    return Path(log_path).read_text(errors="replace").count("transaction retry")
+
+
+def server_errors_in(log_path: str | Path) -> int:
+    """Tracebacks a server logged."""
+    return Path(log_path).read_text(errors="replace").count("Traceback")
 
 
 def percentile(values: list[float], q: float) -> float:

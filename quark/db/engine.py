@@ -125,7 +125,10 @@ class Database:
                         ) from exc
                     raise
                 self.retries += 1
-                LOG.info("retrying transaction (attempt %d): %s", attempt, str(exc).splitlines()[0])
+                # One line per re-run, at WARNING so a production log shows it: the
+                # benchmarks count "transaction retry" lines to bound the retry rate.
+                LOG.warning("transaction retry %d (attempt %d failed): %s", self.retries, attempt,
+                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 

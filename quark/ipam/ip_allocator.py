@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -126,7 +126,7 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     in_pools = or_(*[a.c.address_key.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
     stmt = (
         select(a.c.id, a.c.address)
-        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated.is_(True),
+        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(),
                a.c.deallocated_at <= bindparam("b_cutoff"), in_pools)
         .order_by(a.c.deallocated_at)
         .limit(limit)
@@ -157,7 +157,7 @@ class IpAllocator:
         # The row exists: take it over only if it was released.
         claimed = await conn.execute(
             update(a)
-            .where(a.c.subnet_id == subnet.id, a.c.address_key == key, a.c.deallocated.is_(True))
+            .where(a.c.subnet_id == subnet.id, a.c.address_key == key, a.c.deallocated == true())
             .values(deallocated=False, deallocated_at=None, port_id=port_id, project_id=project_id, allocated_at=now)
         )
         if claimed.rowcount == 1:
@@ -321,7 +321,7 @@ class IpAllocator:
         subnets about to be deleted). Releasing an address the port does not
         hold is a no-op.
         """
-        where = [a.c.port_id == port_id, a.c.deallocated.is_(False)]
+        where = [a.c.port_id == port_id, a.c.deallocated == false()]
         if only is not None:
             if not only:
                 return
@@ -347,7 +347,7 @@ class IpAllocator:
         """
         if not allocation_ids:
             return
-        where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated.is_(False)]
+        where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated == false()]
         held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
         if not held:
             return

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,7 +41,7 @@ MAC_ATTEMPTS = 8
 # Statements of the port-create hot path, built once (see ipam.ip_allocator).
 _NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
 _NETWORK_VISIBLE = _NETWORK_ADMIN.where(
-    or_(n.c.project_id == bindparam("b_project"), n.c.shared.is_(True), n.c.router_external.is_(True)))
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true()))
 _USED = select(func.coalesce(func.sum(models.ip_usage.c.used), 0)).where(
     models.ip_usage.c.subnet_id == s.c.id).scalar_subquery()
 _SUBNETS_OF = select(s, _USED.label("used")).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
@@ -87,7 +87,7 @@ class PortService(ResourceService):
     def extra_filters(self, query: ListQuery) -> list:
         clauses = []
         fixed = query.extra.get("fixed_ips") or {}
-        live = [a.c.port_id == p.c.id, a.c.deallocated.is_(False)]
+        live = [a.c.port_id == p.c.id, a.c.deallocated == false()]
 
         def held(condition):  # by the port alone, or shared with others (ip_address_ports)
             shared = select(h.c.port_id).select_from(h.join(a, a.c.id == h.c.allocation_id)).where(condition)
@@ -161,7 +161,17 @@ class PortService(ResourceService):
     # subnet. The response is built from what was written, not read back.
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        return await self.db.run_write(lambda conn: self.create_in(conn, ctx, items))
+        return await self.run_creating(items, lambda conn: self.create_in(conn, ctx, items))
+
+    async def run_creating(self, items: list[dict], work):
+        """Run ``work`` (a transaction that creates the ports ``items``) with the
+        MACs it needs reserved first, outside it (see ipam.mac_allocator)."""
+        async with self.macs.reserve(sum(1 for item in items if "mac_address" not in item)) as reservation:
+            async def attempt(conn: AsyncConnection):
+                reservation.rewind()
+                return await work(conn)
+
+            return await self.db.run_write(attempt)
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, items: list[dict], *,
                         ip_version: int | None = None) -> list[dict]:
@@ -471,7 +481,7 @@ class PortService(ResourceService):
                                               changes.get("device_owner", row.device_owner), owner)
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
                 kept = (await conn.execute(select(a.c.address).where(
-                    a.c.port_id == port_id, a.c.deallocated.is_(False)))).scalars().all()
+                    a.c.port_id == port_id, a.c.deallocated == false()))).scalars().all()
                 await floating_ips.disassociate_port(conn, port_id, keep=kept)
             await self.bump_revision(conn, port_id, **changes)
             return (await self.render_ids(conn, ctx, [port_id]))[0]
@@ -509,7 +519,7 @@ class PortService(ResourceService):
         subnets = await self._subnets_of(conn, network.id)
         by_id = {sub.id: sub for sub in subnets}
         held = [(r.subnet_id, r.address) for r in await conn.execute(
-            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated.is_(False)))]
+            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated == false()))]
         # Shared addresses the port holds match entries like its own; left out,
         # the port stops holding them (released if it was the last holder).
         shared = {(r.subnet_id, r.address): r.allocation_id for r in await holders.shared_held_by(conn, row.id)}
