@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update, false, true
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -134,10 +134,17 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
+_QUARANTINE_END = select(func.min(a.c.deallocated_at)).where(
+    a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), a.c.deallocated_at > bindparam("b_cutoff"))
+
+
 class IpAllocator:
     def __init__(self, reuse_after: int, clock) -> None:
         self.reuse_after = reuse_after
         self.clock = clock
+        # subnet id -> a time before which none of its released addresses can
+        # leave the quarantine: the reuse lookup is skipped until then (see _reuse).
+        self._no_reuse_before: dict[str, datetime] = {}
 
     # --- the three ways to get an address ---------------------------------------
 
@@ -203,17 +210,31 @@ class IpAllocator:
         await conn.execute(insert(u), [{"subnet_id": subnet_id, "shard": k, "used": 0} for k in range(USAGE_SHARDS)])
 
     async def _reuse(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
-        """Addresses released longer than ``reuse_after`` ago, oldest first."""
+        """Addresses released longer than ``reuse_after`` ago, oldest first.
+
+        When the lookup finds fewer than asked, the end of the shortest
+        quarantine still running in the subnet is noted, and until then the
+        lookup is skipped (nothing can have become reusable: an address released
+        later, by any process, leaves quarantine later still). This keeps the
+        common case — nothing to reuse — at no statement at all.
+        """
+        now = self.clock()
+        not_before = self._no_reuse_before.get(subnet.id)
+        if not_before is not None and now < not_before:
+            return []
         version = subnet.ip_version
-        params: dict[str, Any] = {"b_sid": subnet.id, "b_cutoff": self.clock() - timedelta(seconds=self.reuse_after)}
+        cutoff = now - timedelta(seconds=self.reuse_after)
+        params: dict[str, Any] = {"b_sid": subnet.id, "b_cutoff": cutoff}
         ranges = pools.ranges()
         for i, (lo, hi) in enumerate(ranges):
             params[f"b_lo{i}"] = addressing.ip_key(lo, version)
             params[f"b_hi{i}"] = addressing.ip_key(hi, version)
         rows = (await conn.execute(_reuse_select(conn.dialect.name, len(ranges), len(owners)), params)).all()
+        if len(rows) < len(owners) and self.reuse_after > 0:
+            earliest = await conn.scalar(_QUARANTINE_END, {"b_sid": subnet.id, "b_cutoff": cutoff})
+            self._no_reuse_before[subnet.id] = (earliest or now) + timedelta(seconds=self.reuse_after)
         if not rows:
             return []
-        now = self.clock()
         await conn.execute(_REUSE_UPDATE, [
             {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
             for row, (port, project) in zip(rows, owners)

@@ -34,9 +34,9 @@ import contextvars
 import functools
 from collections import deque
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update, false, true
+from sqlalchemy import bindparam, func, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -94,6 +94,7 @@ class MacAllocator:
         self._claiming = asyncio.Lock()  # one claim at a time per process (efficiency, not correctness)
         self._generation = 0  # bumped by forget_blocks: reservations made before are not given back
         self.blocks_claimed = 0
+        self._no_reuse_before: datetime | None = None  # see _reuse
 
     @contextlib.asynccontextmanager
     async def reserve(self, count: int) -> AsyncIterator[Reservation]:
@@ -154,9 +155,19 @@ class MacAllocator:
         return None
 
     async def _reuse(self, conn: AsyncConnection, avoid) -> int | None:
-        cutoff = self.clock() - timedelta(seconds=self.reuse_after)
+        """A released MAC out of quarantine, oldest first; the lookup is skipped
+        while no quarantine can have ended (as for IP addresses: ip_allocator._reuse)."""
+        now = self.clock()
+        if self._no_reuse_before is not None and now < self._no_reuse_before:
+            return None
+        cutoff = now - timedelta(seconds=self.reuse_after)
         stmt = _reuse_select(conn.dialect.name, 1 + len(avoid))
-        for address in (await conn.execute(stmt, {"b_cutoff": cutoff})).scalars():
+        found = (await conn.execute(stmt, {"b_cutoff": cutoff})).scalars().all()
+        if not found and self.reuse_after > 0:
+            earliest = await conn.scalar(select(func.min(m.c.deallocated_at)).where(
+                m.c.deallocated == true(), m.c.deallocated_at > cutoff))
+            self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
+        for address in found:
             if address in avoid:
                 continue
             await conn.execute(

@@ -199,11 +199,12 @@ class PortService(ResourceService):
         except IntegrityError:
             # A concurrent request took an explicit MAC between our check and insert.
             raise errors.MacAddressInUse(net_id=plans[0].network.id, mac=plans[0].row["mac_address"]) from None
-        await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
+        await self._write_children(conn, plans)
         for plan in plans:
             if plan.fixed_requested is not None:
                 await self._allocate_requested(conn, ctx, plan)
-        await self._write_children(conn, plans)
+        # Automatic addresses last of all: a subnet cursor is locked from here to the commit.
+        await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
         for plan in plans:
             if plan.row["binding_host_id"]:
                 await self._bind_new(conn, plan)
@@ -338,7 +339,11 @@ class PortService(ResourceService):
                 for sub in plan.eligible:
                     if is_auto_address(sub):
                         await self._allocate_entry(conn, plan, sub, None)
-        for version in (4, 6):
+        # ANY prefers IPv4, so it asks IPv4 first; otherwise the families are
+        # independent and IPv6 (random draws, no lock) goes first, so that the
+        # IPv4 cursor row is held for as short a time as possible.
+        order = (4, 6) if any(plan.strategy == "ANY" for plan in plans) else (6, 4)
+        for version in order:
             groups: dict[tuple[str, ...], list[_PortPlan]] = defaultdict(list)
             families: dict[tuple[str, ...], list[Any]] = {}
             for plan in plans:
