@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
@@ -42,50 +43,56 @@ async def setup(client: httpx.AsyncClient, index: int = 0) -> str:
 
 async def run(url: str, clients: int, count: int, bulk: int, warmup: int, network_index: int = 0,
               headers: dict | None = None, network_id: str | None = None) -> dict:
-    """Create ``count`` ports with ``clients`` concurrent clients, ``bulk`` per POST."""
-    limits = httpx.Limits(max_connections=clients + 1, max_keepalive_connections=clients + 1)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits, headers=headers or {}) as client:
-        if network_id is None:
+    """Create ``count`` ports with ``clients`` concurrent clients (one keep-alive
+    connection each), ``bulk`` per POST."""
+    if network_id is None:
+        async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers or {}) as client:
             network_id = await setup(client, network_index)
-        for _ in range(warmup):
-            (await client.post("/v2.0/ports", json={"port": {"network_id": network_id}})).raise_for_status()
-        requests = count // bulk
-        latencies: list[float] = []
-        errors: list[str] = []
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(requests):
-            queue.put_nowait(i)
+    conns = [harness.HttpConnection(url, headers) for _ in range(clients)]
+    for _ in range(warmup):
+        status, data = await conns[0].request("POST", "/v2.0/ports", {"port": {"network_id": network_id}})
+        if status != 201:
+            raise RuntimeError(f"warm-up port create: {status} {data[:300]!r}")
+    requests = count // bulk
+    latencies: list[float] = []
+    errors: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
 
-        async def worker() -> None:
-            while True:
-                try:
-                    queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                if bulk == 1:
-                    body = {"port": {"network_id": network_id}}
-                else:
-                    body = {"ports": [{"network_id": network_id} for _ in range(bulk)]}
-                start = time.perf_counter()
-                try:
-                    response = await client.post("/v2.0/ports", json=body)
-                except httpx.HTTPError as exc:
-                    errors.append(f"transport: {exc!r}")
-                    continue
-                latencies.append((time.perf_counter() - start) * 1000)
-                if response.status_code != 201:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
-                else:
-                    ports = response.json()["ports"] if bulk > 1 else [response.json()["port"]]
-                    if any(len(p["fixed_ips"]) != 2 for p in ports):
-                        errors.append("port without one IPv4 and one IPv6 address")
+    async def worker(conn: harness.HttpConnection) -> None:
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if bulk == 1:
+                body = {"port": {"network_id": network_id}}
+            else:
+                body = {"ports": [{"network_id": network_id} for _ in range(bulk)]}
+            start = time.perf_counter()
+            try:
+                status, data = await conn.request("POST", "/v2.0/ports", body)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                errors.append(f"transport: {exc!r}")
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status != 201:
+                errors.append(f"{status} {data[:200]!r}")
+            else:
+                doc = orjson.loads(data)
+                ports = doc["ports"] if bulk > 1 else [doc["port"]]
+                if any(len(p["fixed_ips"]) != 2 for p in ports):
+                    errors.append("port without one IPv4 and one IPv6 address")
 
-        started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(clients)])
-        wall = time.perf_counter() - started
-        created = (requests - len(errors)) * bulk
-        return {"ports": created, "wall": wall, "latencies": latencies, "errors": errors,
-                "rate": created / wall if wall else 0.0}
+    started = time.perf_counter()
+    await asyncio.gather(*[worker(conn) for conn in conns])
+    wall = time.perf_counter() - started
+    for conn in conns:
+        conn.close()
+    created = (requests - len(errors)) * bulk
+    return {"ports": created, "wall": wall, "latencies": latencies, "errors": errors,
+            "rate": created / wall if wall else 0.0}
 
 
 def report(name: str, clients: int, bulk: int, result: dict) -> str:
@@ -93,7 +100,9 @@ def report(name: str, clients: int, bulk: int, result: dict) -> str:
     med = statistics.median(lat) if lat else float("nan")
     return (f"{name}: clients={clients} ports_per_post={bulk} ports={result['ports']} wall={result['wall']:.2f}s "
             f"ports/s={result['rate']:.1f} per-request median={med:.1f}ms p99={harness.percentile(lat, 99):.1f}ms "
-            f"errors={len(result['errors'])}")
+            f"errors={len(result['errors'])}"
+            + (f" server_cpu_per_port={result['server_cpu_ms_per_port']:.2f}ms"
+               if result.get("server_cpu_ms_per_port") else ""))
 
 
 def main() -> None:
@@ -116,10 +125,15 @@ def main() -> None:
     if args.mode in ("bulk", "both"):
         phases.append(("bulk", args.bulk_clients, args.bulk_count, args.bulk))
 
-    def run_all(url: str) -> list[tuple]:
+    def run_all(url: str, server_pid: int | None = None) -> list[tuple]:
         out = []
         for i, (name, clients, count, bulk) in enumerate(phases):
-            out.append((name, clients, bulk, asyncio.run(run(url, clients, count, bulk, args.warmup, i))))
+            pids = harness.children_of(server_pid) if server_pid else []
+            before = harness.cpu_seconds(pids)
+            result = asyncio.run(run(url, clients, count, bulk, args.warmup, i))
+            result["server_cpu_ms_per_port"] = ((harness.cpu_seconds(pids) - before) * 1000 / result["ports"]
+                                                if pids and result["ports"] else None)
+            out.append((name, clients, bulk, result))
         return out
 
     retries = server_errors = None
@@ -128,9 +142,10 @@ def main() -> None:
         where = args.url
     else:
         log = tempfile.NamedTemporaryFile(prefix="quark-port-create-", suffix=".log", delete=False).name
+        info: dict = {}
         with harness.fresh_database(args.backend) as db_url, \
-                harness.running_server(db_url, args.workers, log_path=log) as url:
-            results = run_all(url)
+                harness.running_server(db_url, args.workers, log_path=log, info=info) as url:
+            results = run_all(url, info["pid"])
         retries, server_errors = harness.retries_in(log), harness.server_errors_in(log)
         where = f"{args.backend}, quark serve --workers {args.workers} (log {log})"
     for _, _, _, result in results:
