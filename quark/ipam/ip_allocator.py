@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update, false, true
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -178,13 +178,16 @@ class IpAllocator:
         return got[0] if got else None
 
     async def allocate_many(
-        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]]
+        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]],
+        usage: dict[str, int] | None = None,
     ) -> list[Allocation]:
         """One free pool address for each (port_id, project_id) owner, in order.
 
         Returns fewer than asked (possibly none) when the subnet runs out; the
         caller decides whether that is an error or a reason to try another
         subnet. A whole batch costs a handful of statements, not one per address.
+        With ``usage`` the counter change is added there (per subnet id) for the
+        caller to write with ``add_usage`` before it commits, in one statement.
         """
         pools = pool_ranges(subnet)
         if not pools or not owners:
@@ -197,8 +200,28 @@ class IpAllocator:
             else:
                 out += await self._from_cursor(conn, subnet, pools, rest)
         if out:
-            await self.count(conn, subnet.id, len(out))
+            if usage is not None:
+                usage[subnet.id] = usage.get(subnet.id, 0) + len(out)
+            else:
+                await self.count(conn, subnet.id, len(out))
         return out
+
+    @staticmethod
+    async def add_usage(conn: AsyncConnection, usage: dict[str, int]) -> None:
+        """Write counter changes of several subnets in one statement (a random shard each)."""
+        changes = {sid: delta for sid, delta in usage.items() if delta}
+        if not changes:
+            return
+        if len(changes) == 1:
+            ((sid, delta),) = changes.items()
+            await IpAllocator.count(conn, sid, delta)
+            return
+        ordered = sorted(changes)  # one lock order for every transaction
+        await conn.execute(
+            update(u)
+            .where(or_(*[and_(u.c.subnet_id == sid, u.c.shard == random.randrange(USAGE_SHARDS)) for sid in ordered]))
+            .values(used=u.c.used + case(changes, value=u.c.subnet_id, else_=0))
+        )
 
     @staticmethod
     async def count(conn: AsyncConnection, subnet_id: str, delta: int) -> None:

@@ -203,7 +203,10 @@ async def _run_model(url: str, ops) -> None:
             port = f"port-{counter}"
             if op == "any":
                 got = await env.allocate(subnet_id, port)
-                reusable = {a for a, t in released.items() if env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
+                # Only pool addresses come back automatically: a released gateway
+                # (.1) or excluded address was only ever held by explicit request.
+                reusable = {a for a, t in released.items()
+                            if a in allowed and env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
                 never_used = allowed - set(held) - set(released)
                 if got is None:
                     assert not reusable and not (never_used & allowed), (held, released)
