@@ -164,17 +164,57 @@ async def measure(services, subnet, samples: int, warmup: int) -> list[float]:
     return out
 
 
+async def prefill_macs(db: Database, url: str, count: int, reuse_after: int) -> float:
+    """``count`` MACs handed out from the default range (1% released, in quarantine), cursor past them."""
+    started = time.perf_counter()
+    r, m = models.mac_address_ranges, models.mac_allocations
+    async with db.read() as conn:
+        rng = (await conn.execute(select(r).order_by(r.c.created_at).limit(1))).one()
+    count = min(count, rng.last_address - rng.next_address + 1)
+    now = datetime.utcnow().replace(microsecond=0)
+    rows = [(rng.next_address + i, rng.id, now, i % 100 == 99,
+             now - timedelta(seconds=random.randrange(max(1, reuse_after // 2))) if i % 100 == 99 else None)
+            for i in range(count)]
+    columns = ["address", "range_id", "allocated_at", "deallocated", "deallocated_at"]
+    if db.dialect == "postgresql":
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.copy_records_to_table("mac_allocations", records=rows, columns=columns)
+            await conn.execute("ANALYZE mac_allocations")
+        finally:
+            await conn.close()
+    else:
+        for i in range(0, len(rows), CHUNK):
+            async with db.write() as conn:
+                await conn.execute(insert(m), [dict(zip(columns, row)) for row in rows[i:i + CHUNK]])
+        if db.dialect == "mysql":
+            async with db.engine.connect() as conn:
+                await conn.exec_driver_sql("ANALYZE TABLE mac_allocations")
+    following = rng.next_address + count
+    async with db.write() as conn:
+        await conn.execute(update(r).where(r.c.id == rng.id).values(
+            next_address=following if following <= rng.last_address else None))
+    return time.perf_counter() - started
+
+
 async def explain(db: Database, subnet, v6_subnet) -> list[str]:
-    """EXPLAIN of the allocator's hot statements against the fullest subnet."""
+    """EXPLAIN of the allocators' hot statements against the fullest subnet
+    (and the MAC allocations, pre-filled alike)."""
     a = models.ip_allocations
     pools = pool_ranges(subnet)
     cutoff = datetime.utcnow() - timedelta(seconds=7200)
     cursor_key = subnet.next_ip_key or "0a000002"
     lo, hi = pools.ranges()[0]
+    async with db.read() as conn:
+        range_id = await conn.scalar(mac_allocator._USABLE_RANGES)
     params = {"b_sid": subnet.id, "b_cutoff": cutoff, "b_lo0": addressing.ip_key(lo, 4),
               "b_hi0": addressing.ip_key(hi, 4)}
     stmts = {
         "ip reuse lookup": (ip_allocator._reuse_select(db.dialect, 1, 1), params),
+        "ip quarantine end (reuse lookups skipped till then)": (
+            ip_allocator._QUARANTINE_END, {"b_sid": subnet.id, "b_cutoff": cutoff}),
         "ip cursor row": (ip_allocator._CURSOR_SELECT, {"b_sid": subnet.id}),
         "ip taken-between probe": (select(a.c.address_key).where(
             a.c.subnet_id == subnet.id, a.c.address_key.between(cursor_key, cursor_key[:-2] + "ff")), {}),
@@ -184,13 +224,13 @@ async def explain(db: Database, subnet, v6_subnet) -> list[str]:
             a.c.subnet_id == subnet.id, a.c.address_key == cursor_key, a.c.deallocated == True)  # noqa: E712
             .values(deallocated=False), {}),
         "ip release by port": (select(a.c.subnet_id).where(a.c.port_id == "x", a.c.deallocated == False), {}),  # noqa: E712
-        "ip allocation id by address": (select(a.c.id).where(
-            a.c.subnet_id == subnet.id, a.c.address == "10.0.0.9", a.c.deallocated == False), {}),  # noqa: E712
-        "v6 landed check": (select(a.c.id).where(a.c.id.in_(["x", "y"])), {}),
-        "mac reuse lookup": (mac_allocator._reuse_select(db.dialect, 1),
-                             {"b_cutoff": cutoff}),
-        "subnets of network (+usage)": (ports._SUBNETS_OF,
-                                        {"b_id": subnet.network_id}),
+        "ip v6 landed check": (select(a.c.id).where(a.c.id.in_(["x", "y"])), {}),
+        "mac usable ranges": (mac_allocator._USABLE_RANGES, {}),
+        "mac reuse lookup (per range)": (mac_allocator._reuse_select(db.dialect, 1),
+                                         {"b_range": range_id, "b_cutoff": cutoff}),
+        "mac quarantine end (per range)": (mac_allocator._QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}),
+        "port create: network, subnets, default group": (
+            ports._NETWORK_TREE, {"b_id": subnet.network_id, "b_group_project": PROJECT}),
     }
     lines = []
     async with db.write() as conn:
@@ -250,6 +290,8 @@ async def run(args) -> dict:
                     results[idx][2] += lat
         explain_lines = []
         if args.explain:
+            fill = await prefill_macs(db, url, args.mac_fill, settings.ipam_reuse_after)
+            print(f"prefilled {args.mac_fill:,} MAC allocations in {fill:6.1f} s", file=sys.stderr)
             fullest = max((s for s in subnets if s[1] is not None), key=lambda s: s[1])[2]
             async with db.read() as conn:
                 fresh = (await conn.execute(select(models.subnets).where(models.subnets.c.id == fullest.id))).one()
@@ -269,7 +311,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2,
                         help="the samples are taken in this many passes over the subnets (spreads machine noise)")
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--explain", action="store_true", help="print EXPLAIN of the hot queries at the fullest level")
+    parser.add_argument("--explain", action="store_true",
+                        help="print EXPLAIN of the hot queries at the fullest level (after pre-filling MACs too)")
+    parser.add_argument("--mac-fill", type=lambda v: int(float(v)), default=1_000_000,
+                        help="MAC allocations pre-filled for --explain (default 1e6)")
     args = parser.parse_args()
     out = asyncio.run(run(args))
     for line in out["explain"]:

@@ -79,6 +79,7 @@ class Allocation:
     subnet_id: str
     address: str
     port_id: str | None = None
+    id: str | None = None  # the ip_allocations row, when the allocator knows it without a read
 
 
 def dialect_insert_ignore(conn: AsyncConnection, table, **values):
@@ -157,10 +158,11 @@ class IpAllocator:
         """
         key = addressing.ip_key(address, subnet.ip_version)
         now = self.clock()
-        inserted = await conn.execute(dialect_insert_ignore(conn, a), self._row(subnet, int(address), (port_id, project_id), now))
+        row = self._row(subnet, int(address), (port_id, project_id), now)
+        inserted = await conn.execute(dialect_insert_ignore(conn, a), row)
         if inserted.rowcount == 1:
             await self.count(conn, subnet.id, 1)
-            return Allocation(subnet.id, str(address), port_id)
+            return Allocation(subnet.id, str(address), port_id, row["id"])
         # The row exists: take it over only if it was released.
         claimed = await conn.execute(
             update(a)
@@ -262,7 +264,7 @@ class IpAllocator:
             {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
             for row, (port, project) in zip(rows, owners)
         ])
-        return [Allocation(subnet.id, row.address, port) for row, (port, _) in zip(rows, owners)]
+        return [Allocation(subnet.id, row.address, port, row.id) for row, (port, _) in zip(rows, owners)]
 
     async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Never-used addresses from the subnet's cursor (the subnet row is locked till commit)."""
@@ -283,7 +285,7 @@ class IpAllocator:
             if len(candidates) == 1:
                 row = self._row(subnet, candidates[0], pending[0], now)
                 if (await conn.execute(dialect_insert_ignore(conn, a), row)).rowcount == 1:
-                    out.append(Allocation(subnet.id, row["address"], row["port_id"]))
+                    out.append(Allocation(subnet.id, row["address"], row["port_id"], row["id"]))
                     position = candidates[0] + 1
                 else:  # someone asked for it explicitly: skip the whole taken run at once
                     position = await self._skip_taken(conn, subnet, pools, candidates[0])
@@ -297,7 +299,7 @@ class IpAllocator:
                 except IntegrityError:
                     # An explicit request raced into the probed window: run the transaction again.
                     raise errors.RetryRequest() from None
-                out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows]
+                out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows]
             position = candidates[-1] + 1
         following = None if position is None else pools.first_at_or_after(position)
         await self._set_cursor(conn, subnet.id, following, subnet.ip_version)
@@ -347,12 +349,12 @@ class IpAllocator:
             rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
             if len(rows) == 1:
                 if (await conn.execute(dialect_insert_ignore(conn, a), rows[0])).rowcount == 1:
-                    out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"]))
+                    out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"], rows[0]["id"]))
                 continue
             await conn.execute(dialect_insert_ignore(conn, a), rows)
             landed = set((await conn.execute(
                 select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
-            out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows if r["id"] in landed]
+            out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows if r["id"] in landed]
         return out
 
     # --- release -------------------------------------------------------------------

@@ -49,12 +49,20 @@ BLOCK_SIZE = 256
 MAX_SKIPS = 256
 
 
+# Per range, so each lookup walks ix_mac_allocations_reuse (range_id,
+# deallocated, deallocated_at) in order and stops at ``limit`` rows, however
+# many released MACs there are (an IN over ranges would sort them all).
+_USABLE_RANGES = select(r.c.id).where(r.c.do_not_use == false()).order_by(r.c.created_at, r.c.id)
+_QUARANTINE_END = select(func.min(m.c.deallocated_at)).where(
+    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff"))
+
+
 @functools.lru_cache(maxsize=32)
 def _reuse_select(dialect: str, limit: int):
-    usable_ranges = select(r.c.id).where(r.c.do_not_use == false())
     stmt = (
-        select(m.c.address)
-        .where(m.c.deallocated == true(), m.c.deallocated_at <= bindparam("b_cutoff"), m.c.range_id.in_(usable_ranges))
+        select(m.c.address, m.c.deallocated_at)
+        .where(m.c.range_id == bindparam("b_range"), m.c.deallocated == true(),
+               m.c.deallocated_at <= bindparam("b_cutoff"))
         .order_by(m.c.deallocated_at)
         .limit(limit)
     )
@@ -161,13 +169,17 @@ class MacAllocator:
         if self._no_reuse_before is not None and now < self._no_reuse_before:
             return None
         cutoff = now - timedelta(seconds=self.reuse_after)
+        ranges = (await conn.execute(_USABLE_RANGES)).scalars().all()
         stmt = _reuse_select(conn.dialect.name, 1 + len(avoid))
-        found = (await conn.execute(stmt, {"b_cutoff": cutoff})).scalars().all()
+        found: list[tuple] = []
+        for range_id in ranges:
+            found += (await conn.execute(stmt, {"b_range": range_id, "b_cutoff": cutoff})).all()
         if not found and self.reuse_after > 0:
-            earliest = await conn.scalar(select(func.min(m.c.deallocated_at)).where(
-                m.c.deallocated == true(), m.c.deallocated_at > cutoff))
+            ends = [await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff})
+                    for range_id in ranges]
+            earliest = min((e for e in ends if e is not None), default=None)
             self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
-        for address in found:
+        for address, _ in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue
             await conn.execute(
