@@ -128,6 +128,8 @@ async def prefill(db: Database, url: str, subnet, count: int, reuse_after: int) 
         cursor = subnet.next_ip_key  # unused for random ranges
     rows = list(allocation_rows(subnet, values, now, released_every, reuse_after))
     used = sum(1 for r in rows if not r[9])
+    if db.dialect != "postgresql":
+        rows.sort()  # primary-key (id) order: InnoDB appends instead of splitting pages at random
     await bulk_insert(db, url, iter(rows))
     u = models.ip_usage
     async with db.write() as conn:
