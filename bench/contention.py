@@ -122,12 +122,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--count", type=int, default=20000, help="allocations (requests)")
     parser.add_argument("--kind", default="ports", choices=["ports", "ip_addresses"])
+    parser.add_argument("--no-batching", action="store_true",
+                        help="one transaction per request (QUARK_PORT_CREATE_BATCH=0): every request contends alone")
     args = parser.parse_args()
 
     log = tempfile.NamedTemporaryFile(prefix="quark-contention-", suffix=".log", delete=False).name
     info: dict = {}
     with harness.fresh_database(args.backend) as db_url, \
-            harness.running_server(db_url, args.workers, log_path=log, info=info) as url:
+            harness.running_server(db_url, args.workers, log_path=log, info=info,
+                                   env={"QUARK_PORT_CREATE_BATCH": "0"} if args.no_batching else None) as url:
         pids = harness.children_of(info["pid"])
         cpu_before = harness.cpu_seconds(pids)
         result = asyncio.run(hammer(url, args.clients, args.count, args.kind))
@@ -145,7 +148,8 @@ def main() -> None:
     print(f"server: {args.backend}, quark serve --workers {args.workers} (log {log}); tracebacks={tracebacks}")
     print(f"database: live allocations={db['live']} usage counter={db['used']} (responses: {ok})")
     print(f"machine: {harness.machine()}")
-    print(f"clients={args.clients} requests={args.count} kind={args.kind} wall={result['wall']:.2f}s "
+    print(f"clients={args.clients} requests={args.count} kind={args.kind}"
+          f"{' no-batching' if args.no_batching else ''} wall={result['wall']:.2f}s "
           f"per-request median={statistics.median(lat) if lat else float('nan'):.1f}ms "
           f"p99={harness.percentile(lat, 99):.1f}ms server_cpu_per_alloc={server_cpu * 1000 / max(ok, 1):.2f}ms")
     print(f"duplicates={duplicates} client_errors={client_errors} {dict(result['errors']) or ''}")
