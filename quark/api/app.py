@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -108,4 +109,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def app_factory() -> Starlette:
     """Entry point for uvicorn workers (``--factory``)."""
+    if not logging.getLogger().handlers:
+        # Worker processes are spawned: they log like `quark serve` itself
+        # (transaction retries, WARNING, are what the benchmarks count).
+        level = os.environ.get("QUARK_LOG_LEVEL", "info").upper()
+        logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     return create_app()
