@@ -153,19 +153,6 @@ async def make_subnet(services, name: str, version: int, cidr: str):
         return (await conn.execute(select(models.subnets).where(models.subnets.c.id == sub["id"]))).one()
 
 
-async def measure(services, subnet, samples: int, warmup: int) -> list[float]:
-    body = {"network_id": subnet.network_id, "subnet_id": subnet.id, "project_id": PROJECT}
-    for _ in range(warmup):
-        await services.ip_addresses.create(ADMIN, dict(body))
-    out = []
-    gc.collect()
-    for _ in range(samples):
-        started = time.perf_counter()
-        await services.ip_addresses.create(ADMIN, dict(body))
-        out.append((time.perf_counter() - started) * 1000)
-    return out
-
-
 async def prefill_macs(db: Database, url: str, count: int, reuse_after: int) -> float:
     """``count`` MACs handed out from the default range (1% released, in quarantine), cursor past them."""
     started = time.perf_counter()
@@ -262,7 +249,7 @@ async def _explain_raw(conn, prefix: str, stmt, bind: dict) -> list[str]:
 async def run(args) -> dict:
     with harness.fresh_database(args.backend) as url:
         if args.backend == "sqlite":
-            migrate.upgrade(url)
+            await asyncio.to_thread(migrate.upgrade, url)  # it runs its own event loop
         settings = Settings(database_url=url)
         db = Database(url, pool_size=4, max_overflow=4)
         services = build_services(db, settings)
@@ -280,16 +267,20 @@ async def run(args) -> dict:
         # Fresh rows (cursor moved by the fill) for the measurement.
         async with db.read() as conn:
             rows = {r.id: r for r in await conn.execute(select(models.subnets))}
-        results = []
-        for rounds in range(args.rounds):
-            order = list(range(len(subnets)))
-            for idx in order:
-                label, level, sub = subnets[idx]
-                lat = await measure(services, rows[sub.id], args.samples // args.rounds, args.warmup if rounds == 0 else 0)
-                if rounds == 0:
-                    results.append([label, level, lat])
-                else:
-                    results[idx][2] += lat
+        # Interleaved: one allocation per subnet in turn, so that whatever else
+        # the machine is doing hits every fill level alike.
+        bodies = [{"network_id": sub.network_id, "subnet_id": sub.id, "project_id": PROJECT}
+                  for _, _, sub in subnets]
+        for _ in range(args.warmup):
+            for body in bodies:
+                await services.ip_addresses.create(ADMIN, dict(body))
+        results = [[label, level, []] for label, level, _ in subnets]
+        gc.collect()
+        for _ in range(args.samples):
+            for body, result in zip(bodies, results):
+                started = time.perf_counter()
+                await services.ip_addresses.create(ADMIN, dict(body))
+                result[2].append((time.perf_counter() - started) * 1000)
         explain_lines = []
         if args.explain:
             fill = await prefill_macs(db, url, args.mac_fill, settings.ipam_reuse_after)
@@ -310,8 +301,6 @@ def main() -> None:
     parser.add_argument("--v6-fill", type=lambda v: int(float(v)), default=100_000,
                         help="used addresses in the IPv6 /64 (default 1e5)")
     parser.add_argument("--samples", type=int, default=1000, help="timed allocations per subnet")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="the samples are taken in this many passes over the subnets (spreads machine noise)")
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--explain", action="store_true",
                         help="print EXPLAIN of the hot queries at the fullest level (after pre-filling MACs too)")
