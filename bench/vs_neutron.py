@@ -112,6 +112,10 @@ def main() -> None:
                                    args.bulk if name == "bulk" else 1, result)
                 + (f" server_cpu_per_port={cpu:.2f}ms" if cpu else ""))
 
+    for label, results in [("neutron", neutron), *quark.items()]:
+        for name, result in results.items():
+            for sample in result["errors"][:3]:
+                print(f"error ({label} {name}): {sample}", file=sys.stderr)
     for name in neutron:
         print(line("neutron (MariaDB, uWSGI 2 workers)", name, neutron[name]))
         for backend, results in quark.items():
