@@ -33,10 +33,27 @@ SERVER_URLS = {
 }
 
 
+def _cpu_times() -> tuple[int, int]:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # total, idle + iowait
+
+
+_STARTED = _cpu_times() if Path("/proc/stat").exists() else (0, 0)
+
+
 def machine() -> str:
+    """The machine, and how busy it was since this script started (everything on
+    it: the benchmark, its server and database, and anything else running)."""
     cpus = os.cpu_count()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
-    return f"{platform.node()} {platform.machine()} {cpus} cores {mem} GiB, Python {platform.python_version()}"
+    busy = ""
+    if _STARTED[0]:
+        total, idle = _cpu_times()
+        if total > _STARTED[0]:
+            busy = f", CPU busy {100 * (1 - (idle - _STARTED[1]) / (total - _STARTED[0])):.0f}% during the run"
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    return (f"{platform.node()} {platform.machine()} {cpus} cores {mem} GiB, Python {platform.python_version()}"
+            f"{busy}, load average {' '.join(load)}")
 
 
 def free_port() -> int:
