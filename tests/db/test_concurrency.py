@@ -3,7 +3,8 @@ keeps allocation correct (issue 2's check; issue 3's multi-process test).
 
 8 clients x 200 port creates against `quark serve --workers 2` on one /24
 (253 addresses): every request answers 201 or 409 IpAddressGenerationFailure,
-exactly the pool's size of ports exist, and no IP or MAC is held twice.
+exactly the pool's size of ports exist, no IP or MAC is held twice, and at
+most 1% of the requests needed an internal transaction retry.
 """
 
 from __future__ import annotations
@@ -61,4 +62,7 @@ def test_contention_many_clients_two_processes(two_worker_server):
     assert all(ip["subnet_id"] == subnet_id for p in ports for ip in p["fixed_ips"])
     macs = [p["mac_address"] for p in ports]
     assert len(set(macs)) == len(macs)
-    assert "Traceback" not in two_worker_server.log_text()
+    log = two_worker_server.log_text()
+    assert "Traceback" not in log
+    # Internal retries stay rare: one WARNING line per re-run transaction.
+    assert log.count("transaction retry") <= CLIENTS * PER_CLIENT // 100, log[-2000:]
