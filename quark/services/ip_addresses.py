@@ -158,7 +158,8 @@ class IpAddressService(ResourceService):
         """Allocate one address and give it its holders, in the caller's transaction."""
         explicit_project = "project_id" in attrs or "tenant_id" in attrs
         project_id = base.resolve_project(ctx, attrs)
-        network = await self.ports._network_for_port(conn, ctx, attrs["network_id"])
+        # The network and its subnets in one read (as port create does).
+        network, subnets = await self.ports._network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
         ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [],
                                          attrs.get("device_ids") or [])
         if ctx.is_admin and not explicit_project and ports and len({pt.project_id for pt in ports}) == 1:
@@ -169,7 +170,7 @@ class IpAddressService(ResourceService):
         if kind == "shared":
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
-        allocation = await self._allocate(conn, ctx, network, attrs, single, project_id)
+        allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
         allocation_id = allocation.id or await conn.scalar(select(a.c.id).where(
             a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()))
         if kind == "shared":
@@ -242,10 +243,9 @@ class IpAddressService(ResourceService):
         if await holders.shared_count(conn, network_id, project_id) + 1 > limit:
             raise errors.SharedIpAddressLimitExceeded(project_id=project_id, net_id=network_id, limit=limit)
 
-    async def _allocate(self, conn: AsyncConnection, ctx: Context, network: Any, attrs: dict, port_id: str | None,
-                        project_id: str) -> Allocation:
+    async def _allocate(self, conn: AsyncConnection, ctx: Context, network: Any, subnets: list[Any], attrs: dict,
+                        port_id: str | None, project_id: str) -> Allocation:
         """The requested address, or any free one on the chosen subnet(s), from the allocator."""
-        subnets = await self.ports._subnets_of(conn, network.id)
         version = attrs.get("version")
         subnet = None
         if "subnet_id" in attrs:
