@@ -47,6 +47,14 @@ def start_neutron() -> None:
     subprocess.run(["bash", str(PEER / "start.sh")], check=True, env=env)
 
 
+def unlimited_neutron_quota() -> None:
+    """Neutron's default quota is 500 ports per project (noauth: ``fake_project_id``);
+    lift it, or the bulk phase runs into 409 OverQuota instead of measuring."""
+    body = {"quota": {"port": -1, "network": -1, "subnet": -1, "security_group": -1}}
+    r = httpx.put(f"{NEUTRON_URL}/v2.0/quotas/fake_project_id", json=body, timeout=60)
+    r.raise_for_status()
+
+
 def stop_neutron() -> None:
     subprocess.run(["bash", str(PEER / "stop.sh")], check=False)
 
@@ -95,6 +103,7 @@ def main() -> None:
 
     start_neutron()
     try:
+        unlimited_neutron_quota()
         neutron = measure(NEUTRON_URL, args.neutron_count, args, neutron_pids())
     finally:
         stop_neutron()
