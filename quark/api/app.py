@@ -7,6 +7,7 @@ uvicorn worker process builds the same app (``quark serve`` exports them).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 
 from starlette.applications import Starlette
@@ -75,6 +76,20 @@ async def prepare_database(db: Database, settings: Settings) -> None:
     await ensure_default_range(db, settings.default_mac_range)
 
 
+def settle_heap() -> None:
+    """Freeze what start-up built and collect the young generation less often.
+
+    Request handling allocates many short-lived dicts (rows, views); with the
+    default threshold (700) the collector runs every few requests and, when
+    it reaches the old generation, scans every long-lived object of the
+    process. Frozen start-up objects are never scanned; a higher threshold
+    trades a little memory for fewer pauses in the latency tail.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
 
@@ -87,6 +102,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await prepare_database(db, settings)
             services = build_services(db, settings)
         app.state.services = services
+        settle_heap()
         try:
             yield
         finally:
