@@ -6,6 +6,7 @@ service layer against a real database; nothing here is mocked.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 QUARK = str(Path(sys.executable).with_name("quark"))
@@ -72,15 +74,25 @@ def fresh_database(backend: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, workers: int = 2, env: dict | None = None) -> Iterator[str]:
+def running_server(database_url: str, workers: int = 2, env: dict | None = None,
+                   log_path: str | Path | None = None, info: dict | None = None) -> Iterator[str]:
+    """``quark serve --workers N`` on a free port; yields its URL.
+
+    The server logs at WARNING (transaction retries are logged there, one
+    "transaction retry" line each: see ``retries_in``) to ``log_path`` or a
+    temporary file. ``info``, when given, receives the server's ``pid`` and ``log``.
+    """
     port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="quark-bench-", suffix=".log", delete=False)
+    log = open(log_path, "wb") if log_path else tempfile.NamedTemporaryFile(
+        prefix="quark-bench-", suffix=".log", delete=False)
     proc = subprocess.Popen(
         [QUARK, "serve", "--port", str(port), "--workers", str(workers), "--database-url", database_url,
          "--log-level", "warning"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
+    if info is not None:
+        info.update(pid=proc.pid, log=log.name)
     try:
         deadline = time.time() + 60
         while True:
@@ -101,6 +113,16 @@ def running_server(database_url: str, workers: int = 2, env: dict | None = None)
             proc.kill()
 
 
+def retries_in(log_path: str | Path) -> int:
+    """Transaction re-runs a server logged (quark.db.engine, one line each)."""
+    return Path(log_path).read_text(errors="replace").count("transaction retry")
+
+
+def server_errors_in(log_path: str | Path) -> int:
+    """Tracebacks a server logged."""
+    return Path(log_path).read_text(errors="replace").count("Traceback")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -111,3 +133,89 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} ms p99 {percentile(values, 99):.2f} ms"
+
+
+class HttpConnection:
+    """A minimal HTTP/1.1 keep-alive client connection for load generation.
+
+    httpx costs ~2 ms of client CPU per request, which on a 2-core machine
+    is CPU taken from the server under test; this costs a tenth of that. It
+    speaks just what the benchmarks need: one request at a time per
+    connection, JSON bodies, Content-Length responses.
+    """
+
+    def __init__(self, url: str, headers: dict | None = None) -> None:
+        parts = httpx.URL(url)
+        self.host, self.port = parts.host, parts.port or 80
+        self.extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def _connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+        payload = orjson.dumps(body) if body is not None else b""
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n").encode()
+        for attempt in (1, 2):
+            if self.writer is None:
+                await self._connect()
+            try:
+                self.writer.write(head + payload)
+                status_line = await self.reader.readline()
+                if not status_line:
+                    raise ConnectionResetError("connection closed")
+                break
+            except (ConnectionError, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        status = int(status_line.split()[1])
+        length = 0
+        close = False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                close = True
+            elif name == b"transfer-encoding":
+                raise RuntimeError("chunked responses are not supported by this client")
+        data = await self.reader.readexactly(length) if length else b""
+        if close:
+            self.close()
+        return status, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU seconds used so far by these processes (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out

@@ -1,76 +1,108 @@
-"""Port creation throughput through HTTP.
+"""Port creation throughput through HTTP: single POSTs and bulk POSTs.
 
 Each port gets a MAC, one IPv4 and one IPv6 address (a network with an IPv4
 /16 and a stateful IPv6 /64). Runs against a server it starts itself on a
-fresh database (default: PostgreSQL, 2 workers), or against --url.
+fresh database (default: PostgreSQL, ``quark serve --workers 2``), or
+against --url. By default two phases on the same server: single-port POSTs
+with --clients concurrent clients, then bulk POSTs of --bulk ports.
 
-    .venv/bin/python bench/port_create.py --clients 16 --count 2000
-    .venv/bin/python bench/port_create.py --clients 4 --bulk 100 --count 5000
-    .venv/bin/python bench/port_create.py --backend mariadb --clients 16
+    .venv/bin/python bench/port_create.py                          # 16 clients single, then bulk of 100
+    .venv/bin/python bench/port_create.py --clients 1 --mode single --count 500
+    .venv/bin/python bench/port_create.py --mode bulk --bulk 100 --bulk-count 10000
+    .venv/bin/python bench/port_create.py --backend mariadb
 
-The last lines are the figures.
+Targets (issue 3, 2 cores): >= 300 ports/s single POSTs with 16 clients,
+>= 1,500 ports/s in bulk, no error responses. The last lines are the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
+import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 
-async def setup(client: httpx.AsyncClient) -> str:
-    net = (await client.post("/v2.0/networks", json={"network": {"name": "bench"}})).json()["network"]
-    for body in ({"ip_version": 4, "cidr": "10.128.0.0/16"}, {"ip_version": 6, "cidr": "2001:db8:b::/64"}):
+async def setup(client: httpx.AsyncClient, index: int = 0) -> str:
+    net = (await client.post("/v2.0/networks", json={"network": {"name": f"bench-{index}"}})).json()["network"]
+    for body in ({"ip_version": 4, "cidr": f"10.{128 + index}.0.0/16"},
+                 {"ip_version": 6, "cidr": f"2001:db8:{0xb00 + index:x}::/64"}):
         r = await client.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], **body}})
         r.raise_for_status()
     return net["id"]
 
 
-async def run(url: str, clients: int, count: int, bulk: int, warmup: int) -> dict:
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        network_id = await setup(client)
-        for _ in range(warmup):
-            (await client.post("/v2.0/ports", json={"port": {"network_id": network_id}})).raise_for_status()
-        requests = count // bulk
-        latencies: list[float] = []
-        errors: list[str] = []
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(requests):
-            queue.put_nowait(i)
+async def run(url: str, clients: int, count: int, bulk: int, warmup: int, network_index: int = 0,
+              headers: dict | None = None, network_id: str | None = None) -> dict:
+    """Create ``count`` ports with ``clients`` concurrent clients (one keep-alive
+    connection each), ``bulk`` per POST."""
+    if network_id is None:
+        async with httpx.AsyncClient(base_url=url, timeout=300, headers=headers or {}) as client:
+            network_id = await setup(client, network_index)
+    conns = [harness.HttpConnection(url, headers) for _ in range(clients)]
+    for _ in range(warmup):
+        status, data = await conns[0].request("POST", "/v2.0/ports", {"port": {"network_id": network_id}})
+        if status != 201:
+            raise RuntimeError(f"warm-up port create: {status} {data[:300]!r}")
+    requests = count // bulk
+    latencies: list[float] = []
+    errors: list[str] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
 
-        async def worker() -> None:
-            while True:
-                try:
-                    queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                if bulk == 1:
-                    body = {"port": {"network_id": network_id}}
-                else:
-                    body = {"ports": [{"network_id": network_id} for _ in range(bulk)]}
-                start = time.perf_counter()
-                response = await client.post("/v2.0/ports", json=body)
-                latencies.append((time.perf_counter() - start) * 1000)
-                if response.status_code != 201:
-                    errors.append(f"{response.status_code} {response.text[:200]}")
-                else:
-                    ports = response.json()["ports"] if bulk > 1 else [response.json()["port"]]
-                    if any(len(p["fixed_ips"]) != 2 for p in ports):
-                        errors.append("port without one IPv4 and one IPv6 address")
+    async def worker(conn: harness.HttpConnection) -> None:
+        while True:
+            try:
+                queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if bulk == 1:
+                body = {"port": {"network_id": network_id}}
+            else:
+                body = {"ports": [{"network_id": network_id} for _ in range(bulk)]}
+            start = time.perf_counter()
+            try:
+                status, data = await conn.request("POST", "/v2.0/ports", body)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                errors.append(f"transport: {exc!r}")
+                continue
+            latencies.append((time.perf_counter() - start) * 1000)
+            if status != 201:
+                errors.append(f"{status} {data[:200]!r}")
+            else:
+                doc = orjson.loads(data)
+                ports = doc["ports"] if bulk > 1 else [doc["port"]]
+                if any(len(p["fixed_ips"]) != 2 for p in ports):
+                    errors.append("port without one IPv4 and one IPv6 address")
 
-        started = time.perf_counter()
-        await asyncio.gather(*[worker() for _ in range(clients)])
-        wall = time.perf_counter() - started
-        created = (requests - len(errors)) * bulk
-        return {"ports": created, "wall": wall, "latencies": latencies, "errors": errors}
+    started = time.perf_counter()
+    await asyncio.gather(*[worker(conn) for conn in conns])
+    wall = time.perf_counter() - started
+    for conn in conns:
+        conn.close()
+    created = (requests - len(errors)) * bulk
+    return {"ports": created, "wall": wall, "latencies": latencies, "errors": errors,
+            "rate": created / wall if wall else 0.0}
+
+
+def report(name: str, clients: int, bulk: int, result: dict) -> str:
+    lat = result["latencies"]
+    med = statistics.median(lat) if lat else float("nan")
+    return (f"{name}: clients={clients} ports_per_post={bulk} ports={result['ports']} wall={result['wall']:.2f}s "
+            f"ports/s={result['rate']:.1f} per-request median={med:.1f}ms p99={harness.percentile(lat, 99):.1f}ms "
+            f"errors={len(result['errors'])}"
+            + (f" server_cpu_per_port={result['server_cpu_ms_per_port']:.2f}ms"
+               if result.get("server_cpu_ms_per_port") else ""))
 
 
 def main() -> None:
@@ -78,28 +110,55 @@ def main() -> None:
     parser.add_argument("--url", help="an already running server (default: start one)")
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "mariadb", "sqlite"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--count", type=int, default=2000, help="ports to create")
-    parser.add_argument("--bulk", type=int, default=1, help="ports per POST")
+    parser.add_argument("--mode", default="both", choices=["single", "bulk", "both"])
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients, single POSTs")
+    parser.add_argument("--count", type=int, default=3000, help="ports to create with single POSTs")
+    parser.add_argument("--bulk", type=int, default=100, help="ports per bulk POST")
+    parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent clients, bulk POSTs")
+    parser.add_argument("--bulk-count", type=int, default=10000, help="ports to create with bulk POSTs")
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
 
+    phases = []
+    if args.mode in ("single", "both"):
+        phases.append(("single", args.clients, args.count, 1))
+    if args.mode in ("bulk", "both"):
+        phases.append(("bulk", args.bulk_clients, args.bulk_count, args.bulk))
+
+    def run_all(url: str, server_pid: int | None = None) -> list[tuple]:
+        out = []
+        for i, (name, clients, count, bulk) in enumerate(phases):
+            pids = harness.children_of(server_pid) if server_pid else []
+            before = harness.cpu_seconds(pids)
+            result = asyncio.run(run(url, clients, count, bulk, args.warmup, i))
+            result["server_cpu_ms_per_port"] = ((harness.cpu_seconds(pids) - before) * 1000 / result["ports"]
+                                                if pids and result["ports"] else None)
+            out.append((name, clients, bulk, result))
+        return out
+
+    retries = server_errors = None
     if args.url:
-        result = asyncio.run(run(args.url, args.clients, args.count, args.bulk, args.warmup))
+        results = run_all(args.url)
         where = args.url
     else:
-        with harness.fresh_database(args.backend) as db_url, harness.running_server(db_url, args.workers) as url:
-            result = asyncio.run(run(url, args.clients, args.count, args.bulk, args.warmup))
-        where = f"{args.backend}, quark serve --workers {args.workers}"
-    for sample in result["errors"][:5]:
-        print("error:", sample, file=sys.stderr)
-    rate = result["ports"] / result["wall"]
-    print(f"machine: {harness.machine()}")
+        log = tempfile.NamedTemporaryFile(prefix="quark-port-create-", suffix=".log", delete=False).name
+        info: dict = {}
+        with harness.fresh_database(args.backend) as db_url, \
+                harness.running_server(db_url, args.workers, log_path=log, info=info) as url:
+            results = run_all(url, info["pid"])
+        retries, server_errors = harness.retries_in(log), harness.server_errors_in(log)
+        where = f"{args.backend}, quark serve --workers {args.workers} (log {log})"
+    for _, _, _, result in results:
+        for sample in result["errors"][:5]:
+            print("error:", sample, file=sys.stderr)
     print(f"server: {where}")
-    print(f"clients={args.clients} bulk={args.bulk} ports={result['ports']} wall={result['wall']:.2f}s "
-          f"errors={len(result['errors'])}")
-    print(f"per request: {harness.summary(result['latencies'])}")
-    print(f"RESULT ports_per_s={rate:.1f} errors={len(result['errors'])}")
+    if retries is not None:
+        print(f"server: transaction retries={retries} tracebacks={server_errors}")
+    print(f"machine: {harness.machine()}")
+    for name, clients, bulk, result in results:
+        print(report(name, clients, bulk, result))
+    print("RESULT " + " ".join(f"{name}_ports_per_s={r['rate']:.1f} {name}_errors={len(r['errors'])}"
+                               for name, _, _, r in results))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,10 @@ class Settings:
     ipaddr_max_shared_per_network: int = -1
     # ports one shared address may be held by.
     ipaddr_max_ports_per_shared: int = 10
+    # Single-port creates that reach one process while another create of the
+    # same caller is in flight are run together, up to this many ports per
+    # transaction (group commit; quark.services.batching). 0 turns it off.
+    port_create_batch: int = 64
     log_level: str = "info"
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, union_all
+from sqlalchemy import bindparam, delete, func, literal_column, select, union_all, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -35,7 +35,7 @@ h = models.ip_address_ports
 HELD_BY_PORTS = union_all(
     select(a.c.port_id.label("port_id"), a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key,
            literal_column("0").label("shared"))
-    .where(a.c.port_id.in_(bindparam("b_ports", expanding=True)), a.c.deallocated.is_(False)),
+    .where(a.c.port_id.in_(bindparam("b_ports", expanding=True)), a.c.deallocated == false()),
     select(h.c.port_id.label("port_id"), a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key,
            literal_column("1").label("shared"))
     .select_from(h.join(a, a.c.id == h.c.allocation_id))
@@ -125,7 +125,7 @@ async def addresses_per_port(conn: AsyncConnection, port_ids: Sequence[str]) -> 
     counts: dict[str, int] = {pid: 0 for pid in port_ids}
     if port_ids:
         for port_id, n in await conn.execute(
-            select(a.c.port_id, func.count()).where(a.c.port_id.in_(list(port_ids)), a.c.deallocated.is_(False))
+            select(a.c.port_id, func.count()).where(a.c.port_id.in_(list(port_ids)), a.c.deallocated == false())
             .group_by(a.c.port_id)
         ):
             counts[port_id] += n

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -79,6 +79,7 @@ class Allocation:
     subnet_id: str
     address: str
     port_id: str | None = None
+    id: str | None = None  # the ip_allocations row, when the allocator knows it without a read
 
 
 def dialect_insert_ignore(conn: AsyncConnection, table, **values):
@@ -126,7 +127,7 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     in_pools = or_(*[a.c.address_key.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
     stmt = (
         select(a.c.id, a.c.address)
-        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated.is_(True),
+        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(),
                a.c.deallocated_at <= bindparam("b_cutoff"), in_pools)
         .order_by(a.c.deallocated_at)
         .limit(limit)
@@ -134,10 +135,17 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
+_QUARANTINE_END = select(func.min(a.c.deallocated_at)).where(
+    a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), a.c.deallocated_at > bindparam("b_cutoff"))
+
+
 class IpAllocator:
     def __init__(self, reuse_after: int, clock) -> None:
         self.reuse_after = reuse_after
         self.clock = clock
+        # subnet id -> a time before which none of its released addresses can
+        # leave the quarantine: the reuse lookup is skipped until then (see _reuse).
+        self._no_reuse_before: dict[str, datetime] = {}
 
     # --- the three ways to get an address ---------------------------------------
 
@@ -150,14 +158,15 @@ class IpAllocator:
         """
         key = addressing.ip_key(address, subnet.ip_version)
         now = self.clock()
-        inserted = await conn.execute(dialect_insert_ignore(conn, a), self._row(subnet, int(address), (port_id, project_id), now))
+        row = self._row(subnet, int(address), (port_id, project_id), now)
+        inserted = await conn.execute(dialect_insert_ignore(conn, a), row)
         if inserted.rowcount == 1:
             await self.count(conn, subnet.id, 1)
-            return Allocation(subnet.id, str(address), port_id)
+            return Allocation(subnet.id, str(address), port_id, row["id"])
         # The row exists: take it over only if it was released.
         claimed = await conn.execute(
             update(a)
-            .where(a.c.subnet_id == subnet.id, a.c.address_key == key, a.c.deallocated.is_(True))
+            .where(a.c.subnet_id == subnet.id, a.c.address_key == key, a.c.deallocated == true())
             .values(deallocated=False, deallocated_at=None, port_id=port_id, project_id=project_id, allocated_at=now)
         )
         if claimed.rowcount == 1:
@@ -171,13 +180,16 @@ class IpAllocator:
         return got[0] if got else None
 
     async def allocate_many(
-        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]]
+        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]],
+        usage: dict[str, int] | None = None,
     ) -> list[Allocation]:
         """One free pool address for each (port_id, project_id) owner, in order.
 
         Returns fewer than asked (possibly none) when the subnet runs out; the
         caller decides whether that is an error or a reason to try another
         subnet. A whole batch costs a handful of statements, not one per address.
+        With ``usage`` the counter change is added there (per subnet id) for the
+        caller to write with ``add_usage`` before it commits, in one statement.
         """
         pools = pool_ranges(subnet)
         if not pools or not owners:
@@ -190,8 +202,28 @@ class IpAllocator:
             else:
                 out += await self._from_cursor(conn, subnet, pools, rest)
         if out:
-            await self.count(conn, subnet.id, len(out))
+            if usage is not None:
+                usage[subnet.id] = usage.get(subnet.id, 0) + len(out)
+            else:
+                await self.count(conn, subnet.id, len(out))
         return out
+
+    @staticmethod
+    async def add_usage(conn: AsyncConnection, usage: dict[str, int]) -> None:
+        """Write counter changes of several subnets in one statement (a random shard each)."""
+        changes = {sid: delta for sid, delta in usage.items() if delta}
+        if not changes:
+            return
+        if len(changes) == 1:
+            ((sid, delta),) = changes.items()
+            await IpAllocator.count(conn, sid, delta)
+            return
+        ordered = sorted(changes)  # one lock order for every transaction
+        await conn.execute(
+            update(u)
+            .where(or_(*[and_(u.c.subnet_id == sid, u.c.shard == random.randrange(USAGE_SHARDS)) for sid in ordered]))
+            .values(used=u.c.used + case(changes, value=u.c.subnet_id, else_=0))
+        )
 
     @staticmethod
     async def count(conn: AsyncConnection, subnet_id: str, delta: int) -> None:
@@ -203,22 +235,36 @@ class IpAllocator:
         await conn.execute(insert(u), [{"subnet_id": subnet_id, "shard": k, "used": 0} for k in range(USAGE_SHARDS)])
 
     async def _reuse(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
-        """Addresses released longer than ``reuse_after`` ago, oldest first."""
+        """Addresses released longer than ``reuse_after`` ago, oldest first.
+
+        When the lookup finds fewer than asked, the end of the shortest
+        quarantine still running in the subnet is noted, and until then the
+        lookup is skipped (nothing can have become reusable: an address released
+        later, by any process, leaves quarantine later still). This keeps the
+        common case — nothing to reuse — at no statement at all.
+        """
+        now = self.clock()
+        not_before = self._no_reuse_before.get(subnet.id)
+        if not_before is not None and now < not_before:
+            return []
         version = subnet.ip_version
-        params: dict[str, Any] = {"b_sid": subnet.id, "b_cutoff": self.clock() - timedelta(seconds=self.reuse_after)}
+        cutoff = now - timedelta(seconds=self.reuse_after)
+        params: dict[str, Any] = {"b_sid": subnet.id, "b_cutoff": cutoff}
         ranges = pools.ranges()
         for i, (lo, hi) in enumerate(ranges):
             params[f"b_lo{i}"] = addressing.ip_key(lo, version)
             params[f"b_hi{i}"] = addressing.ip_key(hi, version)
         rows = (await conn.execute(_reuse_select(conn.dialect.name, len(ranges), len(owners)), params)).all()
+        if len(rows) < len(owners) and self.reuse_after > 0:
+            earliest = await conn.scalar(_QUARANTINE_END, {"b_sid": subnet.id, "b_cutoff": cutoff})
+            self._no_reuse_before[subnet.id] = (earliest or now) + timedelta(seconds=self.reuse_after)
         if not rows:
             return []
-        now = self.clock()
         await conn.execute(_REUSE_UPDATE, [
             {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
             for row, (port, project) in zip(rows, owners)
         ])
-        return [Allocation(subnet.id, row.address, port) for row, (port, _) in zip(rows, owners)]
+        return [Allocation(subnet.id, row.address, port, row.id) for row, (port, _) in zip(rows, owners)]
 
     async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
         """Never-used addresses from the subnet's cursor (the subnet row is locked till commit)."""
@@ -239,7 +285,7 @@ class IpAllocator:
             if len(candidates) == 1:
                 row = self._row(subnet, candidates[0], pending[0], now)
                 if (await conn.execute(dialect_insert_ignore(conn, a), row)).rowcount == 1:
-                    out.append(Allocation(subnet.id, row["address"], row["port_id"]))
+                    out.append(Allocation(subnet.id, row["address"], row["port_id"], row["id"]))
                     position = candidates[0] + 1
                 else:  # someone asked for it explicitly: skip the whole taken run at once
                     position = await self._skip_taken(conn, subnet, pools, candidates[0])
@@ -253,7 +299,7 @@ class IpAllocator:
                 except IntegrityError:
                     # An explicit request raced into the probed window: run the transaction again.
                     raise errors.RetryRequest() from None
-                out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows]
+                out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows]
             position = candidates[-1] + 1
         following = None if position is None else pools.first_at_or_after(position)
         await self._set_cursor(conn, subnet.id, following, subnet.ip_version)
@@ -303,12 +349,12 @@ class IpAllocator:
             rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
             if len(rows) == 1:
                 if (await conn.execute(dialect_insert_ignore(conn, a), rows[0])).rowcount == 1:
-                    out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"]))
+                    out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"], rows[0]["id"]))
                 continue
             await conn.execute(dialect_insert_ignore(conn, a), rows)
             landed = set((await conn.execute(
                 select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
-            out += [Allocation(subnet.id, r["address"], r["port_id"]) for r in rows if r["id"] in landed]
+            out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows if r["id"] in landed]
         return out
 
     # --- release -------------------------------------------------------------------
@@ -321,7 +367,7 @@ class IpAllocator:
         subnets about to be deleted). Releasing an address the port does not
         hold is a no-op.
         """
-        where = [a.c.port_id == port_id, a.c.deallocated.is_(False)]
+        where = [a.c.port_id == port_id, a.c.deallocated == false()]
         if only is not None:
             if not only:
                 return
@@ -347,7 +393,7 @@ class IpAllocator:
         """
         if not allocation_ids:
             return
-        where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated.is_(False)]
+        where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated == false()]
         held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
         if not held:
             return

@@ -2,13 +2,18 @@
 
 1. **Reuse** a MAC released more than ``reuse_after`` seconds ago, oldest
    first (``FOR UPDATE SKIP LOCKED``).
-2. Otherwise take the next MAC of this process's **block**: a run of
-   ``BLOCK_SIZE`` never-used MACs claimed from a range's cursor
-   (``mac_address_ranges.next_address``) in a short transaction of its own,
-   so no request holds the range row while it works — the range row would
-   otherwise serialise every port create of the whole deployment. MACs of a
-   block that a process never hands out (it stopped) are simply skipped: a
-   range holds millions.
+2. Otherwise take the next MAC **reserved** for the request: before its
+   transaction opens, a request takes the MACs it may need (``reserve``)
+   out of this process's **block**, a run of never-used MACs claimed from a
+   range's cursor (``mac_address_ranges.next_address``) in a short
+   transaction of its own. No port-create transaction ever waits on the
+   range row, holds a second connection or claims a block: under many
+   concurrent clients the range row would otherwise serialise (and, with a
+   pool of connections held by waiting transactions, stall) every port
+   create of the whole deployment. A caller that reserved nothing (or too
+   little) claims inside its own transaction, one block. MACs a process
+   never hands out (it stopped, or a request failed after reserving) are
+   given back to its block or simply skipped: a range holds millions.
 
 ``mac_allocations.address`` is the primary key, so a MAC is never handed out
 twice from the ranges whatever happens to blocks. Ranges marked
@@ -23,11 +28,15 @@ the ports table, as Neutron requires.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import functools
 from collections import deque
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -36,30 +45,89 @@ from quark.ipam.ip_allocator import dialect_insert_ignore
 r = models.mac_address_ranges
 m = models.mac_allocations
 
-BLOCK_SIZE = 64
+BLOCK_SIZE = 256
 MAX_SKIPS = 256
+
+
+# Per range, so each lookup walks ix_mac_allocations_reuse (range_id,
+# deallocated, deallocated_at) in order and stops at ``limit`` rows, however
+# many released MACs there are (an IN over ranges would sort them all).
+_USABLE_RANGES = select(r.c.id).where(r.c.do_not_use == false()).order_by(r.c.created_at, r.c.id)
+_QUARANTINE_END = select(func.min(m.c.deallocated_at)).where(
+    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff"))
 
 
 @functools.lru_cache(maxsize=32)
 def _reuse_select(dialect: str, limit: int):
-    usable_ranges = select(r.c.id).where(r.c.do_not_use.is_(False))
     stmt = (
-        select(m.c.address)
-        .where(m.c.deallocated.is_(True), m.c.deallocated_at <= bindparam("b_cutoff"), m.c.range_id.in_(usable_ranges))
+        select(m.c.address, m.c.deallocated_at)
+        .where(m.c.range_id == bindparam("b_range"), m.c.deallocated == true(),
+               m.c.deallocated_at <= bindparam("b_cutoff"))
         .order_by(m.c.deallocated_at)
         .limit(limit)
     )
     return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
+class Reservation:
+    """MACs taken out of a process's block for one request (see ``MacAllocator.reserve``)."""
+
+    __slots__ = ("items", "used")
+
+    def __init__(self, items: list[tuple[str, int]]) -> None:
+        self.items = items
+        self.used = 0
+
+    def rewind(self) -> None:
+        """A new attempt of the request's transaction: the previous one was rolled back."""
+        self.used = 0
+
+    def next(self) -> tuple[str, int] | None:
+        if self.used >= len(self.items):
+            return None
+        self.used += 1
+        return self.items[self.used - 1]
+
+
+_RESERVATION: contextvars.ContextVar[Reservation | None] = contextvars.ContextVar("mac_reservation", default=None)
+
+
 class MacAllocator:
     def __init__(self, reuse_after: int, clock, db=None) -> None:
         self.reuse_after = reuse_after
         self.clock = clock
-        # Without a database handle (or on SQLite, whose writers are
-        # serialised anyway) blocks are claimed inside the caller's transaction.
+        # Without a database handle blocks are claimed inside the caller's transaction.
         self.db = db
         self._block: deque[tuple[str, int]] = deque()
+        self._claiming = asyncio.Lock()  # one claim at a time per process (efficiency, not correctness)
+        self._generation = 0  # bumped by forget_blocks: reservations made before are not given back
+        self.blocks_claimed = 0
+        self._no_reuse_before: datetime | None = None  # see _reuse
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, count: int) -> AsyncIterator[Reservation]:
+        """MACs for a request that will create up to ``count`` ports, taken before
+        its transaction opens; what it does not use goes back to the block."""
+        reservation = Reservation(await self.take(count) if count > 0 else [])
+        generation = self._generation
+        token = _RESERVATION.set(reservation)
+        try:
+            yield reservation
+        finally:
+            _RESERVATION.reset(token)
+            if generation == self._generation:
+                self._block.extendleft(reversed(reservation.items[reservation.used:]))
+
+    async def take(self, count: int) -> list[tuple[str, int]]:
+        """Up to ``count`` never-used MACs of this process, claiming blocks in their own transactions."""
+        if len(self._block) < count and self.db is not None:
+            async with self._claiming:
+                while len(self._block) < count:
+                    claimed = await self.db.run_write(lambda conn: self._claim_in(conn, max(BLOCK_SIZE, count)))
+                    if not claimed:
+                        break
+                    self._block.extend(claimed)  # only once the cursor move is committed
+        return [self._block.popleft() for _ in range(min(count, len(self._block)))]
 
     async def allocate(
         self, conn: AsyncConnection, *, avoid: set[int] | frozenset[int] = frozenset()
@@ -74,10 +142,19 @@ class MacAllocator:
         reused = await self._reuse(conn, avoid)
         if reused is not None:
             return reused, True
+        reservation = _RESERVATION.get()
         for _ in range(MAX_SKIPS):
-            if not self._block and not await self._claim_block(conn):
-                return None
-            range_id, address = self._block.popleft()
+            got = reservation.next() if reservation is not None else None
+            if got is None:
+                if not self._block:
+                    claimed = await self._claim_in(conn, BLOCK_SIZE)
+                    if not claimed:
+                        return None
+                    # Claimed in the caller's transaction: should it roll back, another
+                    # process may claim these too; the primary key still hands each out once.
+                    self._block.extend(claimed)
+                got = self._block.popleft()
+            range_id, address = got
             result = await conn.execute(dialect_insert_ignore(conn, m), {
                 "address": address, "range_id": range_id, "allocated_at": self.clock(), "deallocated": False,
                 "deallocated_at": None})
@@ -86,9 +163,23 @@ class MacAllocator:
         return None
 
     async def _reuse(self, conn: AsyncConnection, avoid) -> int | None:
-        cutoff = self.clock() - timedelta(seconds=self.reuse_after)
+        """A released MAC out of quarantine, oldest first; the lookup is skipped
+        while no quarantine can have ended (as for IP addresses: ip_allocator._reuse)."""
+        now = self.clock()
+        if self._no_reuse_before is not None and now < self._no_reuse_before:
+            return None
+        cutoff = now - timedelta(seconds=self.reuse_after)
+        ranges = (await conn.execute(_USABLE_RANGES)).scalars().all()
         stmt = _reuse_select(conn.dialect.name, 1 + len(avoid))
-        for address in (await conn.execute(stmt, {"b_cutoff": cutoff})).scalars():
+        found: list[tuple] = []
+        for range_id in ranges:
+            found += (await conn.execute(stmt, {"b_range": range_id, "b_cutoff": cutoff})).all()
+        if not found and self.reuse_after > 0:
+            ends = [await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff})
+                    for range_id in ranges]
+            earliest = min((e for e in ends if e is not None), default=None)
+            self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
+        for address, _ in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue
             await conn.execute(
@@ -97,32 +188,27 @@ class MacAllocator:
             return address
         return None
 
-    async def _claim_block(self, conn: AsyncConnection) -> bool:
-        if self.db is None or conn.dialect.name == "sqlite":
-            return await self._claim_in(conn, 1)
-        async with self.db.write() as own:
-            return await self._claim_in(own, BLOCK_SIZE)
-
-    async def _claim_in(self, conn: AsyncConnection, size: int) -> bool:
-        """Move a range cursor forward by up to ``size`` and keep those MACs."""
+    async def _claim_in(self, conn: AsyncConnection, size: int) -> list[tuple[str, int]]:
+        """Move a range cursor forward by up to ``size``; the MACs passed over (none when all are used)."""
         rng = (await conn.execute(
             select(r.c.id, r.c.next_address, r.c.last_address)
-            .where(r.c.do_not_use.is_(False), r.c.next_address.is_not(None))
+            .where(r.c.do_not_use == false(), r.c.next_address.is_not(None))
             .order_by(r.c.created_at, r.c.id)
             .limit(1)
             .with_for_update()
         )).first()
         if rng is None:
-            return False
+            return []
         end = min(rng.next_address + size - 1, rng.last_address)
         following = end + 1 if end < rng.last_address else None
         await conn.execute(update(r).where(r.c.id == rng.id).values(next_address=following))
-        self._block.extend((rng.id, address) for address in range(rng.next_address, end + 1))
-        return True
+        self.blocks_claimed += 1
+        return [(rng.id, address) for address in range(rng.next_address, end + 1)]
 
     def forget_blocks(self) -> None:
         """Drop claimed MACs (after ranges change); they are skipped, never reused."""
         self._block.clear()
+        self._generation += 1
 
     async def record_explicit(self, conn: AsyncConnection, address: int) -> bool:
         """Record a client-chosen MAC in its range; True if this caller now holds it."""
@@ -136,7 +222,7 @@ class MacAllocator:
         if inserted.rowcount == 1:
             return True
         claimed = await conn.execute(
-            update(m).where(m.c.address == address, m.c.deallocated.is_(True))
+            update(m).where(m.c.address == address, m.c.deallocated == true())
             .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
         )
         return claimed.rowcount == 1
@@ -144,6 +230,6 @@ class MacAllocator:
     async def release(self, conn: AsyncConnection, address: int) -> None:
         """Return a MAC to its range (quarantined). Releasing a free MAC is a no-op."""
         await conn.execute(
-            update(m).where(m.c.address == address, m.c.deallocated.is_(False))
+            update(m).where(m.c.address == address, m.c.deallocated == false())
             .values(deallocated=True, deallocated_at=self.clock())
         )

@@ -28,7 +28,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -78,7 +78,7 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
 
 async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> None:
     live = dict((await conn.execute(
-        select(a.c.subnet_id, func.count()).where(a.c.deallocated.is_(False)).group_by(a.c.subnet_id))).all())
+        select(a.c.subnet_id, func.count()).where(a.c.deallocated == false()).group_by(a.c.subnet_id))).all())
     counted = dict((await conn.execute(select(u.c.subnet_id, func.sum(u.c.used)).group_by(u.c.subnet_id))).all())
     subnet_ids = (await conn.execute(select(s.c.id))).scalars().all()
     report.checked_subnets = len(subnet_ids)
@@ -98,7 +98,7 @@ async def _check_addresses(conn: AsyncConnection, report: Report) -> None:
     subnets = {row.id: row for row in await conn.execute(select(s))}
     seen: dict[tuple[str, str], str] = {}
     for row in await conn.execute(
-        select(a.c.id, a.c.subnet_id, a.c.network_id, a.c.address, a.c.port_id).where(a.c.deallocated.is_(False))
+        select(a.c.id, a.c.subnet_id, a.c.network_id, a.c.address, a.c.port_id).where(a.c.deallocated == false())
     ):
         report.checked_allocations += 1
         subnet = subnets.get(row.subnet_id)
@@ -120,7 +120,7 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
     orphan_ips = (await conn.execute(
         select(a.c.id, a.c.address, a.c.subnet_id, a.c.port_id, a.c.allocated_at)
         .outerjoin(p, p.c.id == a.c.port_id)
-        .where(a.c.deallocated.is_(False), a.c.port_id.is_not(None), p.c.id.is_(None))
+        .where(a.c.deallocated == false(), a.c.port_id.is_not(None), p.c.id.is_(None))
     )).all()
     for row in orphan_ips:
         report.problems.append(f"{row.address} in subnet {row.subnet_id} is held by missing port {row.port_id}")
@@ -130,9 +130,9 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
             await conn.execute(update(u).where(and_(u.c.subnet_id == row.subnet_id, u.c.shard == 0))
                                .values(used=u.c.used - 1))
             report.fixed.append(f"released {row.address} of missing port {row.port_id}")
-    held_macs = set((await conn.execute(select(p.c.mac_address).where(p.c.mac_allocated.is_(True)))).scalars())
+    held_macs = set((await conn.execute(select(p.c.mac_address).where(p.c.mac_allocated == true()))).scalars())
     for address, allocated_at in await conn.execute(
-        select(m.c.address, m.c.allocated_at).where(m.c.deallocated.is_(False))
+        select(m.c.address, m.c.allocated_at).where(m.c.deallocated == false())
     ):
         text = macs.format_mac(address)
         if text in held_macs:

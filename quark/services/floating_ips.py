@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -93,7 +93,7 @@ class FloatingIpService(ResourceService):
         async def work(conn: AsyncConnection) -> list[dict]:
             return await self.render_ids(conn, ctx, [await self._create_one(conn, ctx, attrs) for attrs in items])
 
-        return await self.db.run_write(work)
+        return await self.ports.run_creating([{} for _ in items], work)  # one internal port each
 
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         project_id = base.resolve_project(ctx, attrs)
@@ -158,7 +158,7 @@ class FloatingIpService(ResourceService):
         if port.device_owner == FLOATING_OWNER or port.network_id == network_id:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
         addresses = list((await conn.execute(
-            select(a.c.address).where(a.c.port_id == port_id, a.c.ip_version == 4, a.c.deallocated.is_(False))
+            select(a.c.address).where(a.c.port_id == port_id, a.c.ip_version == 4, a.c.deallocated == false())
         )).scalars())
         if fixed_ip is not None:
             if fixed_ip not in addresses:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, false, true
 
 from quark.context import Context
 from quark.db import models
@@ -59,7 +59,7 @@ class InstanceService:
             info["ports"].sort(key=lambda port: rank.get(port["id"], len(rank)))
             return info
 
-        return await self.db.run_write(work)
+        return await self.ports.run_creating(items, work)
 
     async def teardown(self, ctx: Context, device_id: str) -> list[str]:
         return await self.ports.delete_matching(ctx, ListQuery(filters={"device_id": [device_id]}))
@@ -99,7 +99,7 @@ class InstanceService:
         if subnet_ids:
             dhcp = select(a.c.subnet_id, a.c.address).join(p, p.c.id == a.c.port_id).where(
                 p.c.network_id.in_(network_ids), p.c.device_owner == DHCP_OWNER,
-                a.c.subnet_id.in_(subnet_ids), a.c.deallocated.is_(False)).order_by(a.c.address)
+                a.c.subnet_id.in_(subnet_ids), a.c.deallocated == false()).order_by(a.c.address)
             for subnet_id, address in await conn.execute(dhcp):
                 dhcp_servers[subnet_id].append(address)
         floating: dict[str, list[dict]] = defaultdict(list)

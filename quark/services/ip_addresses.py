@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -97,7 +97,7 @@ class IpAddressService(ResourceService):
 
     def visible(self, ctx: Context):
         """Live addresses only (a released one is gone: 404); a project sees its own."""
-        live = a.c.deallocated.is_(False)
+        live = a.c.deallocated == false()
         return live if ctx.is_admin else and_(live, a.c.project_id == ctx.project_id)
 
     def extra_filters(self, query: ListQuery) -> list:
@@ -170,8 +170,8 @@ class IpAddressService(ResourceService):
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
         allocation = await self._allocate(conn, ctx, network, attrs, single, project_id)
-        allocation_id = await conn.scalar(select(a.c.id).where(
-            a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated.is_(False)))
+        allocation_id = allocation.id or await conn.scalar(select(a.c.id).where(
+            a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()))
         if kind == "shared":
             now = utcnow()
             await conn.execute(insert(h), [{"allocation_id": allocation_id, "port_id": pt.id, "service": "none",

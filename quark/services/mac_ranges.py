@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -50,7 +50,7 @@ class MacRangeService(ResourceService):
         used: dict[str, int] = {}
         if ids and query.wants("allocated"):
             used = dict((await conn.execute(
-                select(m.c.range_id, func.count()).where(m.c.range_id.in_(ids), m.c.deallocated.is_(False))
+                select(m.c.range_id, func.count()).where(m.c.range_id.in_(ids), m.c.deallocated == false())
                 .group_by(m.c.range_id))).all())
         return [{
             "id": row.id,
@@ -99,7 +99,7 @@ class MacRangeService(ResourceService):
 
         async def work(conn: AsyncConnection) -> None:
             await self.get_row(conn, ctx, range_id, for_update=True)
-            if await conn.scalar(select(exists().where(m.c.range_id == range_id, m.c.deallocated.is_(False)))):
+            if await conn.scalar(select(exists().where(m.c.range_id == range_id, m.c.deallocated == false()))):
                 raise errors.MacAddressRangeInUse(mac_address_range_id=range_id)
             await conn.execute(delete(m).where(m.c.range_id == range_id))
             await conn.execute(delete(r).where(r.c.id == range_id))

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy import delete, exists, insert, or_, select, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -78,7 +78,7 @@ class NetworkService(ResourceService):
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
-        return or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True))
+        return or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         ids = [r.id for r in rows]
@@ -224,7 +224,7 @@ class NetworkService(ResourceService):
             # Addresses held by no port (ip_addresses reserved for other devices, or
             # shared ones) keep the network in use until they are deleted.
             reserved = await conn.scalar(select(exists().where(
-                a.c.network_id == network_id, a.c.deallocated.is_(False), a.c.port_id.is_(None))))
+                a.c.network_id == network_id, a.c.deallocated == false(), a.c.port_id.is_(None))))
             if reserved:
                 raise errors.NetworkInUse(net_id=network_id)
             for port in (await conn.execute(select(p).where(p.c.network_id == network_id))).all():

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -25,6 +25,7 @@ from quark.services import base
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services import floating_ips
 from quark.services.floating_ips import FLOATING_OWNER
+from quark.services.batching import CreateBatcher
 from quark.services.binding import UNBOUND, Binder, UnboundBinder
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
@@ -41,10 +42,25 @@ MAC_ATTEMPTS = 8
 # Statements of the port-create hot path, built once (see ipam.ip_allocator).
 _NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
 _NETWORK_VISIBLE = _NETWORK_ADMIN.where(
-    or_(n.c.project_id == bindparam("b_project"), n.c.shared.is_(True), n.c.router_external.is_(True)))
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true()))
 _USED = select(func.coalesce(func.sum(models.ip_usage.c.used), 0)).where(
     models.ip_usage.c.subnet_id == s.c.id).scalar_subquery()
 _SUBNETS_OF = select(s, _USED.label("used")).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
+# Port create reads its network, the network's subnets (with their use) and
+# the project's default security group in one round trip.
+_DEFAULT_GROUP = select(models.default_security_groups.c.security_group_id).where(
+    models.default_security_groups.c.project_id == bindparam("b_group_project")).scalar_subquery()
+_NETWORK_TREE = (
+    select(n, _DEFAULT_GROUP.label("default_group_id"), *[c.label("s__" + c.name) for c in s.c],
+           _USED.label("s__used"))
+    .select_from(n.outerjoin(s, s.c.network_id == n.c.id))
+    .where(n.c.id == bindparam("b_id"))
+    .order_by(s.c.created_at, s.c.id)
+)
+_NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true()))
+_NETWORK_FIELDS = tuple(c.name for c in n.c)
+_SUBNET_FIELDS = tuple(c.name for c in s.c) + ("used",)
 
 
 def dns_assignment(dns_name: str, fixed_ips: list[dict]) -> list[dict]:
@@ -75,6 +91,8 @@ class PortService(ResourceService):
         self.binder: Binder = binder or UnboundBinder()
         # Set by the registry (security groups depend on nothing of ports).
         self.security_groups: Any = None
+        batch = getattr(settings, "port_create_batch", 0)
+        self.batcher = CreateBatcher(self._create_now, batch) if batch > 1 else None
 
     # --- reads -------------------------------------------------------------------
 
@@ -87,7 +105,7 @@ class PortService(ResourceService):
     def extra_filters(self, query: ListQuery) -> list:
         clauses = []
         fixed = query.extra.get("fixed_ips") or {}
-        live = [a.c.port_id == p.c.id, a.c.deallocated.is_(False)]
+        live = [a.c.port_id == p.c.id, a.c.deallocated == false()]
 
         def held(condition):  # by the port alone, or shared with others (ip_address_ports)
             shared = select(h.c.port_id).select_from(h.join(a, a.c.id == h.c.allocation_id)).where(condition)
@@ -161,7 +179,22 @@ class PortService(ResourceService):
     # subnet. The response is built from what was written, not read back.
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        return await self.db.run_write(lambda conn: self.create_in(conn, ctx, items))
+        if len(items) == 1 and self.batcher is not None:
+            return await self.batcher.submit(ctx, items)
+        return await self._create_now(ctx, items)
+
+    async def _create_now(self, ctx: Context, items: list[dict]) -> list[dict]:
+        return await self.run_creating(items, lambda conn: self.create_in(conn, ctx, items))
+
+    async def run_creating(self, items: list[dict], work):
+        """Run ``work`` (a transaction that creates the ports ``items``) with the
+        MACs it needs reserved first, outside it (see ipam.mac_allocator)."""
+        async with self.macs.reserve(sum(1 for item in items if "mac_address" not in item)) as reservation:
+            async def attempt(conn: AsyncConnection):
+                reservation.rewind()
+                return await work(conn)
+
+            return await self.db.run_write(attempt)
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, items: list[dict], *,
                         ip_version: int | None = None) -> list[dict]:
@@ -175,8 +208,8 @@ class PortService(ResourceService):
         for attrs in items:
             net_id = attrs["network_id"]
             if net_id not in networks:
-                networks[net_id] = await self._network_for_port(conn, ctx, net_id)
-                subnets[net_id] = await self._subnets_of(conn, net_id)
+                networks[net_id], subnets[net_id] = await self._network_tree(
+                    conn, ctx, net_id, attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id)
             plan = await self._plan(conn, ctx, dict(attrs), networks[net_id], subnets[net_id])
             plan.only_version = ip_version
             key = (net_id, plan.row["mac_address"])
@@ -189,11 +222,12 @@ class PortService(ResourceService):
         except IntegrityError:
             # A concurrent request took an explicit MAC between our check and insert.
             raise errors.MacAddressInUse(net_id=plans[0].network.id, mac=plans[0].row["mac_address"]) from None
-        await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
+        await self._write_children(conn, plans)
         for plan in plans:
             if plan.fixed_requested is not None:
                 await self._allocate_requested(conn, ctx, plan)
-        await self._write_children(conn, plans)
+        # Automatic addresses last of all: a subnet cursor is locked from here to the commit.
+        await self._allocate_defaults(conn, [plan for plan in plans if plan.fixed_requested is None])
         for plan in plans:
             if plan.row["binding_host_id"]:
                 await self._bind_new(conn, plan)
@@ -207,6 +241,25 @@ class PortService(ResourceService):
         if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
             raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
         return network
+
+    async def _network_tree(self, conn: AsyncConnection, ctx: Context, network_id: str,
+                            project_id: str) -> tuple[Any, list[Any]]:
+        """The network (checked as ``_network_for_port`` does) and its subnets with
+        their use, in one statement; ``network.default_group_id`` is the default
+        security group of ``project_id`` (``network.default_group_project``) if it exists."""
+        stmt = _NETWORK_TREE if ctx.is_admin else _NETWORK_TREE_VISIBLE
+        rows = (await conn.execute(stmt, {"b_id": network_id, "b_project": ctx.project_id,
+                                          "b_group_project": project_id})).all()
+        if not rows:
+            raise errors.NetworkNotFound(net_id=network_id)
+        first = rows[0]
+        network = SimpleNamespace(**{f: getattr(first, f) for f in _NETWORK_FIELDS},
+                                  default_group_id=first.default_group_id, default_group_project=project_id)
+        if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
+            raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
+        subnets = [SimpleNamespace(**{f: getattr(row, "s__" + f) for f in _SUBNET_FIELDS})
+                   for row in rows if row.s__id is not None]
+        return network, subnets
 
     @staticmethod
     async def _subnets_of(conn: AsyncConnection, network_id: str) -> list[Any]:
@@ -223,7 +276,7 @@ class PortService(ResourceService):
         else:
             mac_text, mac_owned = await self._allocate_mac(conn, network.id)
         port_security = attrs.get("port_security_enabled", network.port_security_enabled)
-        groups = await self._groups_for_new_port(conn, ctx, attrs, project_id, port_security)
+        groups = await self._groups_for_new_port(conn, ctx, attrs, project_id, port_security, network)
         fixed_requested = attrs.get("fixed_ips")
         if fixed_requested:
             for entry in fixed_requested:
@@ -251,7 +304,7 @@ class PortService(ResourceService):
                          admin=ctx.is_admin)
 
     async def _groups_for_new_port(self, conn: AsyncConnection, ctx: Context, attrs: dict, project_id: str,
-                                   port_security: bool) -> list[str]:
+                                   port_security: bool, network: Any = None) -> list[str]:
         """The groups asked for (checked), or the project's default group as in Neutron:
         only for ports with port security on that are not network service ports."""
         if "security_groups" in attrs:
@@ -262,6 +315,9 @@ class PortService(ResourceService):
             return groups
         if not port_security or str(attrs.get("device_owner", "")).startswith("network:"):
             return []
+        known = getattr(network, "default_group_id", None)
+        if known is not None and getattr(network, "default_group_project", None) == project_id:
+            return [known]  # read with the network (_network_tree)
         return [await self.security_groups.defaults.ensure(conn, project_id)]
 
     async def _write_children(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
@@ -328,7 +384,12 @@ class PortService(ResourceService):
                 for sub in plan.eligible:
                     if is_auto_address(sub):
                         await self._allocate_entry(conn, plan, sub, None)
-        for version in (4, 6):
+        # ANY prefers IPv4, so it asks IPv4 first; otherwise the families are
+        # independent and IPv6 (random draws, no lock) goes first, so that the
+        # IPv4 cursor row is held for as short a time as possible.
+        order = (4, 6) if any(plan.strategy == "ANY" for plan in plans) else (6, 4)
+        usage: dict[str, int] = {}  # counters of every subnet, written once at the end
+        for version in order:
             groups: dict[tuple[str, ...], list[_PortPlan]] = defaultdict(list)
             families: dict[tuple[str, ...], list[Any]] = {}
             for plan in plans:
@@ -343,12 +404,13 @@ class PortService(ResourceService):
             for key, waiting in groups.items():
                 for subnet in families[key]:
                     got = await self.ips.allocate_many(
-                        conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting])
+                        conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting], usage)
                     for plan, allocation in zip(waiting, got):
                         plan.add(subnet, allocation.address)
                     waiting = waiting[len(got):]
                     if not waiting:
                         break
+        await self.ips.add_usage(conn, usage)
         for plan in plans:
             if not plan.satisfied():
                 raise errors.IpAddressGenerationFailure(net_id=plan.network.id)
@@ -471,7 +533,7 @@ class PortService(ResourceService):
                                               changes.get("device_owner", row.device_owner), owner)
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
                 kept = (await conn.execute(select(a.c.address).where(
-                    a.c.port_id == port_id, a.c.deallocated.is_(False)))).scalars().all()
+                    a.c.port_id == port_id, a.c.deallocated == false()))).scalars().all()
                 await floating_ips.disassociate_port(conn, port_id, keep=kept)
             await self.bump_revision(conn, port_id, **changes)
             return (await self.render_ids(conn, ctx, [port_id]))[0]
@@ -509,7 +571,7 @@ class PortService(ResourceService):
         subnets = await self._subnets_of(conn, network.id)
         by_id = {sub.id: sub for sub in subnets}
         held = [(r.subnet_id, r.address) for r in await conn.execute(
-            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated.is_(False)))]
+            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated == false()))]
         # Shared addresses the port holds match entries like its own; left out,
         # the port stops holding them (released if it was the last holder).
         shared = {(r.subnet_id, r.address): r.allocation_id for r in await holders.shared_held_by(conn, row.id)}

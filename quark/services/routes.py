@@ -22,7 +22,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update, false, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -87,7 +87,7 @@ class RouteService(ResourceService):
         if ctx.is_admin:
             return None
         public = select(s.c.id).join(n, n.c.id == s.c.network_id).where(
-            or_(n.c.shared.is_(True), n.c.router_external.is_(True)))
+            or_(n.c.shared == true(), n.c.router_external == true()))
         return or_(r.c.project_id == ctx.project_id, r.c.subnet_id.in_(public))
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -60,7 +60,7 @@ class SubnetService(ResourceService):
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
-        public = select(n.c.id).where(or_(n.c.shared.is_(True), n.c.router_external.is_(True)))
+        public = select(n.c.id).where(or_(n.c.shared == true(), n.c.router_external == true()))
         return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -70,7 +70,7 @@ class SubnetService(ResourceService):
         if rows and query.wants("router:external"):
             net_ids = {r.network_id for r in rows}
             external = set((await conn.execute(
-                select(n.c.id).where(n.c.id.in_(net_ids), n.c.router_external.is_(True)))).scalars())
+                select(n.c.id).where(n.c.id.in_(net_ids), n.c.router_external == true()))).scalars())
         return [self._view(r, tags.get(r.id, []), r.network_id in external) for r in rows]
 
     @staticmethod
@@ -206,7 +206,7 @@ class SubnetService(ResourceService):
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
         stmt = select(n).where(n.c.id == network_id)
         if not ctx.is_admin:
-            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared.is_(True), n.c.router_external.is_(True)))
+            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true()))
         network = (await conn.execute(stmt)).first()
         if network is None:
             raise errors.NetworkNotFound(net_id=network_id)
@@ -295,7 +295,7 @@ class SubnetService(ResourceService):
             for lo, hi in removed.ranges()
         ])
         held = await conn.scalar(
-            select(a.c.address).where(a.c.subnet_id == row.id, a.c.deallocated.is_(False), in_removed).limit(1)
+            select(a.c.address).where(a.c.subnet_id == row.id, a.c.deallocated == false(), in_removed).limit(1)
         )
         if held is not None:
             raise errors.AllocationPoolStrandsAddresses(ip_address=held)
@@ -309,7 +309,7 @@ class SubnetService(ResourceService):
             check_revision(row, if_match)
             if not is_auto_address(row):
                 in_use = await conn.scalar(select(exists().where(
-                    a.c.subnet_id == subnet_id, a.c.deallocated.is_(False),
+                    a.c.subnet_id == subnet_id, a.c.deallocated == false(),
                     ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(AUTO_DELETE_OWNERS))),
                 )))
                 if in_use:

@@ -203,7 +203,10 @@ async def _run_model(url: str, ops) -> None:
             port = f"port-{counter}"
             if op == "any":
                 got = await env.allocate(subnet_id, port)
-                reusable = {a for a, t in released.items() if env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
+                # Only pool addresses come back automatically: a released gateway
+                # (.1) or excluded address was only ever held by explicit request.
+                reusable = {a for a, t in released.items()
+                            if a in allowed and env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
                 never_used = allowed - set(held) - set(released)
                 if got is None:
                     assert not reusable and not (never_used & allowed), (held, released)
@@ -234,5 +237,55 @@ async def _run_model(url: str, ops) -> None:
             else:
                 env.clock.advance(arg)
             assert (await env.availability(subnet_id))["used_ips"] == len(held)
+    finally:
+        await env.db.dispose()
+
+
+# --- property: random pools and exclusions, filled to exhaustion ---------------------
+
+SHAPES = st.tuples(
+    st.integers(26, 29),  # IPv4 prefix length: 64 .. 8 addresses
+    st.lists(st.tuples(st.integers(0, 63), st.integers(30, 32)), max_size=3),  # excluded CIDRs (offset, prefix)
+    st.integers(0, 3),  # explicit allocations made before the automatic ones
+)
+
+
+@hsettings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=SHAPES)
+def test_fill_to_exhaustion_matches_capacity(database_url, shape):
+    asyncio.run(_fill(database_url, shape))
+
+
+async def _fill(url: str, shape) -> None:
+    prefix, exclusions, explicit = shape
+    env = Env(url)
+    try:
+        base = ipaddress.ip_network(f"10.{60 + prefix}.0.0/{prefix}")
+        excluded_nets = sorted({str(ipaddress.ip_network(
+            f"{base.network_address + (offset % base.num_addresses)}/{plen}", strict=False))
+            for offset, plen in exclusions})
+        subnet_id = await env.subnet(str(base), exclude=excluded_nets or None)
+        reserved = {base.network_address, base.broadcast_address, base.network_address + 1}  # gateway .1
+        excluded = {ip for net in excluded_nets for ip in ipaddress.ip_network(net)}
+        allowed = {str(ip) for ip in base if ip not in reserved and ip not in excluded}
+        capacity = len(allowed)
+        availability = await env.availability(subnet_id)
+        assert availability["total_ips"] == capacity and availability["used_ips"] == 0
+        held = []
+        for i, address in enumerate(sorted(allowed, key=lambda x: ipaddress.ip_address(x), reverse=True)[:explicit]):
+            held.append(await env.allocate_specific(subnet_id, address, f"explicit-{i}"))
+        while True:
+            got = await env.allocate(subnet_id, f"auto-{len(held)}")
+            if got is None:
+                break
+            assert got in allowed, got  # inside the pools, never reserved or excluded
+            held.append(got)
+            assert len(held) <= capacity
+        assert len(held) == len(set(held)) == capacity  # never a duplicate; exhausted exactly at capacity
+        availability = await env.availability(subnet_id)
+        assert availability["used_ips"] == capacity == availability["total_ips"]  # used + free = capacity
+        await env.release("explicit-0" if explicit else f"auto-{explicit}")
+        assert (await env.availability(subnet_id))["used_ips"] == capacity - 1
+        assert await env.allocate(subnet_id, "during-quarantine") is None  # released, but quarantined
     finally:
         await env.db.dispose()
