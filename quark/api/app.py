@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
-from quark.api import discovery, instances, ip_addresses, openapi
+from quark.api import dataplane, discovery, instances, ip_addresses, openapi
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
@@ -28,6 +28,7 @@ from quark.db import migrate
 from quark.db.engine import Database
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import Services, build_services
+from quark.services.segment_ranges import ensure_seed_ranges
 
 LOG = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def build_routes() -> list[Route]:
         routes += CollectionRoutes(resource, _service(name)).routes()
     routes += instances.ROUTES
     routes += ip_addresses.ROUTES
+    routes += dataplane.ROUTES
     return routes
 
 
@@ -74,6 +76,7 @@ async def prepare_database(db: Database, settings: Settings) -> None:
             await asyncio.to_thread(migrate.upgrade, str(db.url.render_as_string(hide_password=False)))
     await migrate.check_current(db)
     await ensure_default_range(db, settings.default_mac_range)
+    await ensure_seed_ranges(db, settings.segment_ranges)
 
 
 def settle_heap() -> None:
