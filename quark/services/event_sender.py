@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
@@ -39,7 +39,7 @@ IDLE_INTERVAL = 0.5
 
 def now() -> datetime:
     """Naive UTC with microseconds (retry delays can be shorter than a second)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -89,13 +89,13 @@ class EventDispatcher:
         while not stop.is_set():
             try:
                 sent = await self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must survive a database hiccup
+            except Exception:
                 LOG.exception("sending Nova events failed")
                 sent = 0
             if not sent:
                 try:
                     await asyncio.wait_for(stop.wait(), IDLE_INTERVAL)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def run_once(self) -> int:
