@@ -3,6 +3,8 @@ always removed, and agent/DHCP subprocesses that are always killed."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.dataplane import kernel
@@ -31,6 +33,15 @@ def netns(root):
         yield spaces
     finally:
         spaces.cleanup()
+
+
+@pytest.fixture
+def dhcp_state_dir():
+    path = kernel.state_dir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -56,6 +56,13 @@ def in_ns(ns: str, *cmd: str, check: bool = True, timeout: float = 30) -> subpro
     return run("ip", "netns", "exec", ns, *cmd, check=check, timeout=timeout)
 
 
+def state_dir() -> Path:
+    """A directory dnsmasq can read after dropping root (pytest's tmp_path is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="quark-dhcp-"))
+    path.chmod(0o755)
+    return path
+
+
 def unique(prefix: str = "q") -> str:
     return f"{prefix}{uuid.uuid4().hex[:6]}"
 
@@ -177,3 +184,58 @@ def agent_cmd(api_url: str, host: str, netns: str, *extra: str) -> list[str]:
 def dhcp_cmd(api_url: str, host: str, netns: str, prefix: str, state_dir: str, *extra: str) -> list[str]:
     return [QUARK, "dhcp", "--host", host, "--netns", netns, "--namespace-prefix", prefix, "--state-dir", state_dir,
             "--api-url", api_url, "--report-interval", "1", "--log-level", "debug", *extra]
+
+
+# --- a DHCP client in a "VM" namespace ------------------------------------------
+
+_DHCLIENT_SCRIPT = """#!/bin/sh
+# dhclient-script stand-in: record what the server sent, configure the address.
+env | sort > "$QUARK_DUMP.$reason"
+case "$reason" in
+BOUND|RENEW|REBIND|REBOOT)
+    ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface" 2>/dev/null
+    [ -n "$new_interface_mtu" ] && ip link set dev "$interface" mtu "$new_interface_mtu"
+    ;;
+BOUND6|RENEW6|REBIND6|REBOOT6)
+    ip -6 addr add "$new_ip6_address/128" dev "$interface" nodad 2>/dev/null
+    ;;
+esac
+exit 0
+"""
+
+_DHCLIENT_CONF = """option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
+request subnet-mask, broadcast-address, routers, domain-name-servers, host-name, interface-mtu,
+        rfc3442-classless-static-routes, dhcp6.name-servers;
+timeout 20;
+retry 1;
+"""
+
+
+def dhcp_client(vm_ns: str, iface: str, workdir: Path, *, v6: bool = False, timeout: float = 30) -> dict[str, str]:
+    """Run dhclient once in ``vm_ns`` on ``iface``; return the script environment of the BOUND event."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    script = workdir / "script.sh"
+    script.write_text(_DHCLIENT_SCRIPT)
+    script.chmod(0o755)
+    conf = workdir / "dhclient.conf"
+    conf.write_text(_DHCLIENT_CONF)
+    dump = workdir / ("dump6" if v6 else "dump")
+    family = ["-6"] if v6 else []
+    run("ip", "-n", vm_ns, "link", "set", iface, "up")
+    proc = in_ns(vm_ns, "dhclient", *family, "-1", "-v", "-cf", str(conf), "-sf", str(script),
+                 "-lf", str(workdir / f"lease{'6' if v6 else ''}"), "-pf", str(workdir / f"pid{'6' if v6 else ''}"),
+                 "-e", f"QUARK_DUMP={dump}", iface, check=False, timeout=timeout)
+    bound = [p for p in workdir.glob(dump.name + ".*") if p.suffix in (".BOUND", ".BOUND6", ".REBOOT", ".RENEW")]
+    if proc.returncode != 0 or not bound:
+        raise AssertionError(f"dhclient in {vm_ns} got no lease ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    env = {}
+    for line in bound[0].read_text().splitlines():
+        key, _, value = line.partition("=")
+        env[key] = value
+    return env
+
+
+def addresses(ns: str, dev: str) -> list[str]:
+    out = run("ip", "-n", ns, "-j", "addr", "show", "dev", dev).stdout
+    return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(out or "[]") for a in link.get("addr_info", [])
+            if a.get("scope") != "link"]

@@ -1,0 +1,93 @@
+"""The DHCP service (and the L2 agent beside it) against a fake API on the
+real kernel: dnsmasq in its namespace answers a VM with exactly the port's
+address and the subnet's options, port changes reach dnsmasq by SIGHUP
+without a restart, and an unscheduled network loses namespace and dnsmasq."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+from quark import names
+from quark.agent import dnsmasq
+from tests.dataplane import kernel as k
+from tests.dataplane.test_l2_agent_kernel import _port, _start_agent, _vxlan
+
+
+def _subnet(net_id: str, cidr: str, gateway: str, **extra) -> dict:
+    return {"id": str(uuid.uuid4()), "network_id": net_id, "cidr": cidr, "ip_version": 4, "gateway_ip": gateway,
+            "dns_nameservers": [], "host_routes": [], "enable_dhcp": True, "ipv6_address_mode": None,
+            "ipv6_ra_mode": None, **extra}
+
+
+def _host(port: dict, subnet: dict, ip: str) -> dict:
+    return {"port_id": port["id"], "mac_address": port["mac_address"], "ip_address": ip, "subnet_id": subnet["id"],
+            "hostname": "host-" + ip.replace(".", "-")}
+
+
+def test_dhcp_serves_the_port_address_and_follows_changes(fake_api, netns, procs, tmp_path, dhcp_state_dir):
+    k.require_tools("dnsmasq", "dhclient")
+    host_ns = netns.add("hostA")
+    net = str(uuid.uuid4())
+    subnet = _subnet(net, "10.50.0.0/24", "10.50.0.1", dns_nameservers=["10.50.0.53"],
+                     host_routes=[{"destination": "10.60.0.0/24", "nexthop": "10.50.0.254"}])
+    dport = {**_port(net, "fa:16:3e:00:05:02"), "device_owner": "network:dhcp", "device_id": f"dhcp-{net}"}
+    vm_port = _port(net, "fa:16:3e:00:05:03")
+    network = _vxlan(net, 8001, [])
+    fake_api.set_desired("hostA", [dport, vm_port], [network])
+
+    def dhcp_doc(hosts):
+        return [{**network, "dhcp_port": {
+            "id": dport["id"], "mac_address": dport["mac_address"], "device_name": dport["device_name"],
+            "vm_device_name": dport["vm_device_name"],
+            "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.50.0.2"}]},
+            "subnets": [subnet], "hosts": hosts}]
+
+    fake_api.set_dhcp("hostA", dhcp_doc([_host(vm_port, subnet, "10.50.0.10")]))
+    state = dhcp_state_dir
+    _start_agent(fake_api, procs, "hostA", host_ns, "--tunnel-ip", "10.9.0.1")
+    dhcp = k.Process(k.dhcp_cmd(fake_api.url, "hostA", host_ns, netns.tag, str(state)), "dhcp").start()
+    procs.append(dhcp)
+
+    dhcp_ns = names.dhcp_namespace(net, netns.tag)
+    paths = dnsmasq.Paths(state / net)
+    k.wait_for(lambda: dnsmasq.running_pid(paths), 20, what="dnsmasq running", proc=dhcp)
+    assert k.addresses(dhcp_ns, dport["vm_device_name"]) == ["10.50.0.2/24"]
+    assert k.links(dhcp_ns)[dport["vm_device_name"]]["address"] == "fa:16:3e:00:05:02"
+    assert "10.50.0.10" in paths.hosts.read_text()
+    k.wait_for(lambda: fake_api.status_of(vm_port["id"]) == "ACTIVE", 10)
+
+    vm_ns = netns.add("vm1")
+    k.run("ip", "-n", host_ns, "link", "set", vm_port["vm_device_name"], "netns", vm_ns)
+    env = k.dhcp_client(vm_ns, vm_port["vm_device_name"], tmp_path / "vm1")
+    assert env["new_ip_address"] == "10.50.0.10"
+    assert env["new_subnet_mask"] == "255.255.255.0"
+    assert env["new_routers"] == "10.50.0.1"
+    assert env["new_domain_name_servers"] == "10.50.0.53"
+    assert env["new_interface_mtu"] == "1450"
+    assert env["new_host_name"] == "host-10-50-0-10"
+    # 121: 24.10.60.0 via 10.50.0.254, and the default route via the gateway
+    assert env["new_rfc3442_classless_static_routes"] == "24 10 60 0 10 50 0 254 0 10 50 0 1"
+    assert "10.50.0.10/24" in k.addresses(vm_ns, vm_port["vm_device_name"])
+    k.in_ns(vm_ns, "ping", "-c", "1", "-W", "2", "10.50.0.2")
+
+    # a new port: its entry is there within a second, by SIGHUP (same dnsmasq)
+    pid = dnsmasq.running_pid(paths)
+    other = _port(net, "fa:16:3e:00:05:04")
+    t0 = time.monotonic()
+    fake_api.set_dhcp("hostA", dhcp_doc([_host(vm_port, subnet, "10.50.0.10"), _host(other, subnet, "10.50.0.11")]))
+    k.wait_for(lambda: "10.50.0.11" in paths.hosts.read_text(), 5, what="new host entry")
+    assert time.monotonic() - t0 < 1.5
+    k.wait_for(lambda: "read " + str(paths.hosts) in paths.log.read_text(), 5, what="dnsmasq re-read the hosts file")
+    assert dnsmasq.running_pid(paths) == pid
+    # a port gone: its entry is gone
+    fake_api.set_dhcp("hostA", dhcp_doc([_host(other, subnet, "10.50.0.11")]))
+    k.wait_for(lambda: "10.50.0.10" not in paths.hosts.read_text(), 5, what="entry removed")
+    assert dnsmasq.running_pid(paths) == pid
+
+    # no longer scheduled here: dnsmasq, namespace and files go
+    fake_api.set_dhcp("hostA", [])
+    k.wait_for(lambda: not Path("/run/netns", dhcp_ns).exists(), 10, what="namespace removed", proc=dhcp)
+    assert not paths.directory.exists()
+    assert not Path(f"/proc/{pid}").exists() or dnsmasq.running_pid(paths) is None
