@@ -179,8 +179,8 @@ def _run_agent(coro_factory, log_level: str) -> None:
     import signal
 
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> dumps every thread's stack
-    for noisy in ("pyroute2", "httpx", "httpcore", "asyncio"):  # their debug logs trace every message
-        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
+    for noisy in ("pyroute2", "httpx", "httpcore", "asyncio"):  # they log every message / request
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
     main_pid = os.getpid()
 

@@ -8,6 +8,7 @@ privilege or tool is a failure.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -237,5 +238,5 @@ def dhcp_client(vm_ns: str, iface: str, workdir: Path, *, v6: bool = False, time
 
 def addresses(ns: str, dev: str) -> list[str]:
     out = run("ip", "-n", ns, "-j", "addr", "show", "dev", dev).stdout
-    return [f"{a['local']}/{a['prefixlen']}" for link in json.loads(out or "[]") for a in link.get("addr_info", [])
-            if a.get("scope") != "link"]
+    return [str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}"))
+            for link in json.loads(out or "[]") for a in link.get("addr_info", []) if a.get("scope") != "link"]

@@ -91,3 +91,50 @@ def test_dhcp_serves_the_port_address_and_follows_changes(fake_api, netns, procs
     k.wait_for(lambda: not Path("/run/netns", dhcp_ns).exists(), 10, what="namespace removed", proc=dhcp)
     assert not paths.directory.exists()
     assert not Path(f"/proc/{pid}").exists() or dnsmasq.running_pid(paths) is None
+
+
+def test_ipv6_stateful_dhcp_and_slaac_router_advertisements(fake_api, netns, procs, tmp_path, dhcp_state_dir):
+    k.require_tools("dnsmasq", "dhclient")
+    host_ns = netns.add("hostA")
+    net = str(uuid.uuid4())
+    v4 = _subnet(net, "10.51.0.0/24", "10.51.0.1")
+    stateful = _subnet(net, "2001:db8:51::/64", "2001:db8:51::1", ip_version=6,
+                       ipv6_address_mode="dhcpv6-stateful", ipv6_ra_mode="dhcpv6-stateful")
+    slaac = _subnet(net, "2001:db8:52::/64", "2001:db8:52::1", ip_version=6,
+                    ipv6_address_mode="slaac", ipv6_ra_mode="slaac")
+    dport = {**_port(net, "fa:16:3e:00:06:02"), "device_owner": "network:dhcp"}
+    vm_port = _port(net, "fa:16:3e:00:06:03")
+    network = _vxlan(net, 8101, [])
+    fake_api.set_desired("hostA", [dport, vm_port], [network])
+    fake_api.set_dhcp("hostA", [{**network, "dhcp_port": {
+        "id": dport["id"], "mac_address": dport["mac_address"], "device_name": dport["device_name"],
+        "vm_device_name": dport["vm_device_name"],
+        "fixed_ips": [{"subnet_id": v4["id"], "ip_address": "10.51.0.2"},
+                      {"subnet_id": stateful["id"], "ip_address": "2001:db8:51::2"},
+                      {"subnet_id": slaac["id"], "ip_address": "2001:db8:52::2"}]},
+        "subnets": [v4, stateful, slaac],
+        "hosts": [_host(vm_port, v4, "10.51.0.10"), _host(vm_port, stateful, "2001:db8:51::10"),
+                  _host(vm_port, slaac, "2001:db8:52:0:f816:3eff:fe00:603")]}])
+    _start_agent(fake_api, procs, "hostA", host_ns, "--tunnel-ip", "10.9.0.1")
+    dhcp = k.Process(k.dhcp_cmd(fake_api.url, "hostA", host_ns, netns.tag, str(dhcp_state_dir)), "dhcp").start()
+    procs.append(dhcp)
+    paths = dnsmasq.Paths(dhcp_state_dir / net)
+    k.wait_for(lambda: dnsmasq.running_pid(paths), 20, what="dnsmasq running", proc=dhcp)
+    assert "--enable-ra" in paths.cmdline.read_text()
+    k.wait_for(lambda: fake_api.status_of(vm_port["id"]) == "ACTIVE", 10)
+
+    vm_ns = netns.add("vm6")
+    k.run("ip", "-n", host_ns, "link", "set", vm_port["vm_device_name"], "netns", vm_ns)
+    k.in_ns(vm_ns, "sysctl", "-qw", f"net.ipv6.conf.{vm_port['vm_device_name']}.accept_ra=2")
+    env = k.dhcp_client(vm_ns, vm_port["vm_device_name"], tmp_path / "vm6")
+    assert env["new_ip_address"] == "10.51.0.10"
+    # SLAAC from dnsmasq's router advertisement: EUI-64 of the port MAC in the slaac prefix
+    try:
+        k.wait_for(lambda: "2001:db8:52:0:f816:3eff:fe00:603/64" in k.addresses(vm_ns, vm_port["vm_device_name"]),
+                   20, what="SLAAC address")
+    except AssertionError:
+        print(paths.log.read_text(), k.run("ip", "-n", vm_ns, "addr").stdout,
+              k.run("ip", "-n", names.dhcp_namespace(net, netns.tag), "addr").stdout)
+        raise
+    env6 = k.dhcp_client(vm_ns, vm_port["vm_device_name"], tmp_path / "vm6", v6=True)
+    assert env6["new_ip6_address"] == "2001:db8:51::10", env6
