@@ -49,17 +49,6 @@ class Watch:
                 log.debug("%s generation %s", self.name, doc.get("generation"))
                 self.changed.set()
 
-    async def refresh(self) -> None:
-        """Fetch now, without waiting (used after a status push)."""
-        try:
-            doc = await self._fetch(None, 0)
-        except Exception as exc:  # noqa: BLE001
-            log.debug("%s refresh failed: %s", self.name, exc)
-            return
-        if doc != self.document:
-            self.document = doc
-            self.changed.set()
-
 
 async def report_forever(report: Callable[[bool], Awaitable[Any]], interval: float) -> None:
     """Heartbeat: ``report(start_flag)`` every ``interval`` seconds; the first

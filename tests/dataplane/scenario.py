@@ -87,12 +87,12 @@ class Dataplane:
         self.procs.append(self.dhcp)
         return self.dhcp
 
-    def wait_agents_alive(self, timeout: float = 30) -> None:
+    def wait_agents_alive(self, *wanted: tuple[str, str], timeout: float = 30) -> None:
         def alive() -> bool:
             agents = self.get("/v2.0/agents")["agents"]
             seen = {(a["host"], a["agent_type"]) for a in agents if a.get("alive")}
-            return {("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"), ("hostA", "DHCP agent")} <= seen
-        k.wait_for(alive, timeout, 0.2, what="agents alive", proc=self.agents.get("hostA"))
+            return set(wanted) <= seen
+        k.wait_for(alive, timeout, 0.1, what=f"agents alive: {wanted}", proc=self.agents.get("hostA"))
 
     # --- API ---------------------------------------------------------------------
 
@@ -199,8 +199,10 @@ def run_scenario(dp: Dataplane, *, extra_ports: int = 0, check: bool = True) -> 
     dp.build_hosts()
     dp.start_agent("hostA")
     dp.start_agent("hostB")
+    dp.wait_agents_alive(("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"))
+    # the DHCP ports are bound to host A: its L2 agent must be known first
     dp.start_dhcp()
-    dp.wait_agents_alive()
+    dp.wait_agents_alive(("hostA", "DHCP agent"))
 
     # --- VXLAN network across both hosts ------------------------------------------
     net, sub = dp.network("vx", cidr="10.77.0.0/24", gateway="10.77.0.1", dns_nameservers=["10.77.0.53"],
