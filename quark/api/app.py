@@ -27,6 +27,7 @@ from quark.db import migrate
 from quark.db.engine import Database
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import Services, build_services
+from quark.services.segment_ranges import ensure_seed_ranges
 
 LOG = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ async def prepare_database(db: Database, settings: Settings) -> None:
             await asyncio.to_thread(migrate.upgrade, str(db.url.render_as_string(hide_password=False)))
     await migrate.check_current(db)
     await ensure_default_range(db, settings.default_mac_range)
+    await ensure_seed_ranges(db, settings.segment_ranges)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:

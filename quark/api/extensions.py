@@ -39,6 +39,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ipam_strategy": ("IPAM strategies", "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED)."),
     "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),
     "ip_addresses": ("IP addresses", "Quark: addresses for any device, added to ports or shared by several ports (/v2.0/ip_addresses)."),
+    "segment_allocation_ranges": ("Segment allocation ranges", "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges)."),
     "routes": ("Subnet routes", "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes."),
 }
 

@@ -8,6 +8,7 @@ from quark.config import Settings
 from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
+from quark.ipam.segments import SegmentAllocator
 from quark.services.base import ResourceService, utcnow
 from quark.services.availability import AvailabilityService
 from quark.services.floating_ips import FloatingIpService
@@ -19,6 +20,7 @@ from quark.services.networks import NetworkService
 from quark.services.ports import PortService
 from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 from quark.services.routes import RouteService
+from quark.services.segment_ranges import SegmentRangeService
 from quark.services.subnets import SubnetService
 
 
@@ -38,6 +40,7 @@ class Services:
     instances: InstanceService
     ip_addresses: IpAddressService
     routes: RouteService
+    segment_ranges: SegmentRangeService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -51,13 +54,16 @@ class Services:
             "floatingips": self.floating_ips,
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
+            "segment_allocation_ranges": self.segment_ranges,
         }[collection]
 
 
 def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     ips = IpAllocator(settings.ipam_reuse_after, clock)
     macs = MacAllocator(settings.ipam_reuse_after, clock, db)
+    segments = SegmentAllocator(clock)
     networks = NetworkService(db, settings)
+    networks.segments = segments
     ports = PortService(db, settings, ips, macs)
     networks.ports = ports
     subnets = SubnetService(db, settings, ips)
@@ -81,4 +87,5 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports),
         routes=routes,
+        segment_ranges=SegmentRangeService(db, settings, segments),
     )

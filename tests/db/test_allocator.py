@@ -20,6 +20,7 @@ from quark.db.engine import Database
 from quark.services.listing import ListQuery
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import build_services
+from quark.services.segment_ranges import ensure_seed_ranges
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
@@ -90,6 +91,7 @@ class Env:
 async def env(database_url):
     environment = Env(database_url)
     await ensure_default_range(environment.db, environment.settings.default_mac_range)
+    await ensure_seed_ranges(environment.db, "vxlan:1:65535")
     yield environment
     await environment.db.dispose()
 
