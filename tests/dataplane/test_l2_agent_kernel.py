@@ -4,6 +4,7 @@ from outside, admin state, stale device removal, and ERROR for VLAN here."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from quark import names
@@ -132,3 +133,32 @@ def test_vlan_network_is_a_clear_error_without_8021q(fake_api, netns, procs):
     k.wait_for(lambda: fake_api.status_of(p1["id"]) == "ERROR", 20, what="ERROR")
     assert "8021q" in agent.log_text()
     assert p1["device_name"] not in k.links(ns)
+
+
+def test_two_hosts_vxlan_over_a_veth_underlay_carry_vm_traffic(fake_api, netns, procs):
+    k.require_tools("ping")
+    a, b = netns.add("hostA"), netns.add("hostB")
+    k.run("ip", "link", "add", "ulA", "netns", a, "type", "veth", "peer", "name", "ulB", "netns", b)
+    for ns, dev, ip in ((a, "ulA", "10.201.0.1"), (b, "ulB", "10.201.0.2")):
+        k.run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", dev)
+        k.run("ip", "-n", ns, "link", "set", dev, "up")
+    net = str(uuid.uuid4())
+    pa, pb = _port(net, "fa:16:3e:00:07:01"), _port(net, "fa:16:3e:00:07:02")
+    fake_api.set_desired("hostA", [pa], [_vxlan(net, 9001, ["10.201.0.2"])])
+    fake_api.set_desired("hostB", [pb], [_vxlan(net, 9001, ["10.201.0.1"])])
+    agent_a = _start_agent(fake_api, procs, "hostA", a, "--tunnel-ip", "10.201.0.1")
+    agent_b = _start_agent(fake_api, procs, "hostB", b, "--tunnel-ip", "10.201.0.2")
+    k.wait_for(lambda: fake_api.status_of(pa["id"]) == "ACTIVE", 20, proc=agent_a)
+    k.wait_for(lambda: fake_api.status_of(pb["id"]) == "ACTIVE", 20, proc=agent_b)
+    vms = {}
+    for host_ns, port, ip in ((a, pa, "10.202.0.1"), (b, pb, "10.202.0.2")):
+        vm = netns.add("vm" + ip.rsplit(".", 1)[1])
+        k.run("ip", "-n", host_ns, "link", "set", port["vm_device_name"], "netns", vm)
+        k.run("ip", "-n", vm, "addr", "add", f"{ip}/24", "dev", port["vm_device_name"])
+        k.run("ip", "-n", vm, "link", "set", port["vm_device_name"], "up")
+        vms[ip] = vm
+    k.in_ns(vms["10.202.0.1"], "ping", "-c", "3", "-i", "0.2", "-W", "2", "10.202.0.2")
+    # the VM ends left the hosts: the agents keep the ports ACTIVE and leave them alone
+    time.sleep(1)
+    assert fake_api.status_of(pa["id"]) == "ACTIVE" and fake_api.status_of(pb["id"]) == "ACTIVE"
+    k.in_ns(vms["10.202.0.2"], "ping", "-c", "1", "-W", "2", "10.202.0.1")
