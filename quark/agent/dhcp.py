@@ -13,7 +13,8 @@ For every network of ``GET /v2.0/hosts/{host}/dhcp_state`` it converges:
 Networks that are no longer scheduled lose their dnsmasq, namespace and
 files — but only after the first full pass, so a restarted service never
 tears down what it is about to keep. A network whose device is not there yet
-is retried every ``retry_interval`` seconds.
+is retried every ``retry_interval`` seconds; every ``check_interval`` a cheap
+check (device in its namespace, dnsmasq alive) triggers a repair pass.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class DhcpConfig:
     dnsmasq: str = "dnsmasq"
     report_interval: float = 5.0
     retry_interval: float = 0.2
+    check_interval: float = 1.0
     resync_interval: float = 10.0
     watch_wait: float = 30.0
 
@@ -205,18 +207,38 @@ class DhcpService:
         self.restored = True
         return complete
 
+    async def healthy(self, doc: dict[str, Any]) -> bool:
+        """Cheap check of what a full pass would fix most often: every served
+        network still has its device in its namespace and a running dnsmasq."""
+        for body in doc.get("networks") or ():
+            net = DhcpNetwork.from_api(body)
+            if net.id not in self.served or net.dhcp_port is None:
+                return False
+            if dnsmasq.running_pid(self.paths(net.id)) is None:
+                return False
+            nl = self._ns_netlink.get(self.namespace(net.id))
+            if nl is None or await nl.index(net.dhcp_port.vm_device_name) is None:
+                return False
+        return True
+
     async def reconcile_forever(self) -> None:
         loop = asyncio.get_running_loop()
         complete, last_full = True, 0.0
         while True:
-            timeout = self.config.retry_interval if not complete else self.config.resync_interval
+            timeout = self.config.retry_interval if not complete else self.config.check_interval
             woke = await wait_any(self.watch.changed, timeout)
             self.watch.changed.clear()
             doc = self.watch.document
             if doc is None:
                 continue
-            if not (woke or not complete or loop.time() - last_full >= self.config.resync_interval):
-                continue
+            due = loop.time() - last_full >= self.config.resync_interval
+            if not (woke or not complete or due):
+                try:
+                    if await self.healthy(doc):
+                        continue
+                except NetlinkError:
+                    pass
+                log.info("a served network lost its device or dnsmasq: repairing")
             try:
                 complete = await self.converge_once(doc)
             except asyncio.CancelledError:

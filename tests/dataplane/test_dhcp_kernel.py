@@ -86,6 +86,11 @@ def test_dhcp_serves_the_port_address_and_follows_changes(fake_api, netns, procs
     k.wait_for(lambda: "10.50.0.10" not in paths.hosts.read_text(), 5, what="entry removed")
     assert dnsmasq.running_pid(paths) == pid
 
+    # dnsmasq killed from outside: back within a couple of seconds
+    k.run("kill", "-9", str(pid))
+    k.wait_for(lambda: dnsmasq.running_pid(paths) not in (None, pid), 5, what="dnsmasq restarted", proc=dhcp)
+    pid = dnsmasq.running_pid(paths)
+
     # no longer scheduled here: dnsmasq, namespace and files go
     fake_api.set_dhcp("hostA", [])
     k.wait_for(lambda: not Path("/run/netns", dhcp_ns).exists(), 10, what="namespace removed", proc=dhcp)
