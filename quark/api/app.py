@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
-from quark.api import discovery, instances, ip_addresses, openapi
+from quark.api import dataplane, discovery, instances, ip_addresses, openapi
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
@@ -60,6 +60,7 @@ def build_routes() -> list[Route]:
         routes += CollectionRoutes(resource, _service(name)).routes()
     routes += instances.ROUTES
     routes += ip_addresses.ROUTES
+    routes += dataplane.ROUTES
     return routes
 
 

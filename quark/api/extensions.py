@@ -32,6 +32,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
     "security-groups-shared-filtering": ("Security group filtering on the shared field", "Support filtering security groups on the shared field"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
+    "agent": ("agent", "The agent management extension."),
     "instances": ("Instances", "Quark: all of a device's ports in one request and one transaction (POST /v2.0/instances), its whole network info in one GET, its teardown in one DELETE."),
     "network-nested-create": ("Nested network create", "Quark: a network created with its subnets in one POST, all or nothing."),
     "ports-delete-by-filter": ("Port delete by filter", "Quark: DELETE /v2.0/ports?<filters> removes every matching port in one transaction, all or nothing."),

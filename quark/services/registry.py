@@ -10,6 +10,7 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
 from quark.services.base import ResourceService, utcnow
+from quark.services.agents import AgentService
 from quark.services.availability import AvailabilityService
 from quark.services.floating_ips import FloatingIpService
 from quark.services.instances import InstanceService
@@ -41,6 +42,7 @@ class Services:
     ip_addresses: IpAddressService
     routes: RouteService
     segment_ranges: SegmentRangeService
+    agents: AgentService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -88,4 +90,5 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         ip_addresses=IpAddressService(db, settings, ports),
         routes=routes,
         segment_ranges=SegmentRangeService(db, settings, segments),
+        agents=AgentService(db, settings, clock),
     )

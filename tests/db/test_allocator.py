@@ -193,6 +193,7 @@ async def _run_model(url: str, ops) -> None:
     from quark import errors
 
     env = Env(url)
+    await ensure_seed_ranges(env.db, "vxlan:1:65535")
     try:
         # 10.9.0.0/28 with pool .2-.14 and .8/30 excluded: 9 automatic addresses.
         subnet_id = await env.subnet("10.9.0.0/28", exclude=["10.9.0.8/30"])
@@ -205,7 +206,9 @@ async def _run_model(url: str, ops) -> None:
             port = f"port-{counter}"
             if op == "any":
                 got = await env.allocate(subnet_id, port)
-                reusable = {a for a, t in released.items() if env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
+                # Only pool addresses come back automatically (not the gateway or excluded ones).
+                reusable = {a for a, t in released.items()
+                            if a in allowed and env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
                 never_used = allowed - set(held) - set(released)
                 if got is None:
                     assert not reusable and not (never_used & allowed), (held, released)

@@ -34,6 +34,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
+    (AGENT, "agents"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}
