@@ -14,7 +14,7 @@ from quark import errors
 from quark.context import Context
 from quark.db import models
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
-from quark.services import base, ip_policies
+from quark.services import base, hoststate, ip_policies
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 
@@ -201,6 +201,8 @@ class NetworkService(ResourceService):
             if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
                 raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
             await self.bump_revision(conn, network_id, **changes)
+            if "mtu" in changes:
+                await hoststate.notify_network(conn, network_id)
             return await self.render_one(conn, ctx, network_id)
 
         return await self.db.run_write(work)

@@ -12,6 +12,9 @@ from quark.ipam.segments import SegmentAllocator
 from quark.services.base import ResourceService, utcnow
 from quark.services.agents import AgentService
 from quark.services.availability import AvailabilityService
+from quark.services.binding import AgentBinder
+from quark.services.dataplane import DataplaneService
+from quark.services.nova_events import NovaEvents
 from quark.services.floating_ips import FloatingIpService
 from quark.services.instances import InstanceService
 from quark.services.ip_addresses import IpAddressService
@@ -43,6 +46,7 @@ class Services:
     routes: RouteService
     segment_ranges: SegmentRangeService
     agents: AgentService
+    dataplane: DataplaneService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -66,13 +70,19 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     segments = SegmentAllocator(clock)
     networks = NetworkService(db, settings)
     networks.segments = segments
-    ports = PortService(db, settings, ips, macs)
+    binder = AgentBinder(settings, clock)
+    ports = PortService(db, settings, ips, macs, binder)
     networks.ports = ports
     subnets = SubnetService(db, settings, ips)
     networks.subnets = subnets
     security_groups = SecurityGroupService(db, settings, DefaultGroups())
     ports.security_groups = security_groups
     routes = RouteService(db, settings)
+    agents = AgentService(db, settings, clock)
+    dataplane = DataplaneService(db, settings, binder, NovaEvents(settings, clock), clock)
+    dataplane.ports, dataplane.agents = ports, agents
+    agents.dataplane = dataplane
+    subnets.dataplane = dataplane
     routes.subnets = subnets
     return Services(
         db=db,
@@ -90,5 +100,6 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         ip_addresses=IpAddressService(db, settings, ports),
         routes=routes,
         segment_ranges=SegmentRangeService(db, settings, segments),
-        agents=AgentService(db, settings, clock),
+        agents=agents,
+        dataplane=dataplane,
     )
