@@ -55,6 +55,7 @@ def main() -> int:
     print(f"bind (PUT binding:host_id) -> ACTIVE:        {Timings.summary(t.bind_to_active)}")
     print(f"port create -> DHCP entry in dnsmasq hosts:  {Timings.summary(t.create_to_dhcp_entry)}")
     print(f"agent restart on a wiped host -> ACTIVE:     {Timings.summary(t.restart_to_active)}")
+    print(f"port DELETE request itself:                  {Timings.summary(t.delete_call)}")
     print(f"port delete -> device gone:                  {Timings.summary(t.delete_to_device_gone)}")
     print(f"port delete -> DHCP entry gone:              {Timings.summary(t.delete_to_entry_gone)}")
     return 0

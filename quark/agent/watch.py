@@ -41,7 +41,7 @@ class Watch:
             except Exception as exc:  # noqa: BLE001 - any failure: retry
                 log.warning("%s watch failed: %s (retrying in %.1fs)", self.name, exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.5
             if self.document is None or doc.get("generation") != self.generation or doc != self.document:

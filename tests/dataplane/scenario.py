@@ -38,6 +38,7 @@ class Timings:
     delete_to_device_gone: list[float] = field(default_factory=list)
     delete_to_entry_gone: list[float] = field(default_factory=list)
     restart_to_active: list[float] = field(default_factory=list)
+    delete_call: list[float] = field(default_factory=list)
 
     @staticmethod
     def summary(values: list[float]) -> str:
@@ -279,6 +280,7 @@ def run_scenario(dp: Dataplane, *, extra_ports: int = 0, check: bool = True) -> 
     assert tap1 in k.links(a) and dp.has_entry(net["id"], p1)
     t0 = time.monotonic()
     dp.delete(f"/v2.0/ports/{p1['id']}")
+    t.delete_call.append(time.monotonic() - t0)
     k.wait_for(lambda: tap1 not in k.links(a), 15, 0.01, what="device gone", proc=dp.agents["hostA"])
     t.delete_to_device_gone.append(time.monotonic() - t0)
     k.wait_for(lambda: not dp.has_entry(net["id"], p1), 15, 0.01, what="DHCP entry gone", proc=dp.dhcp)
