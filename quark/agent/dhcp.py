@@ -224,21 +224,23 @@ class DhcpService:
     async def reconcile_forever(self) -> None:
         loop = asyncio.get_running_loop()
         complete, last_full = True, 0.0
+        last_doc: dict | None = None
         while True:
             timeout = self.config.retry_interval if not complete else self.config.check_interval
-            woke = await wait_any(self.watch.changed, timeout)
+            await wait_any(self.watch.changed, timeout)
             self.watch.changed.clear()
-            doc = self.watch.document
+            doc = self.watch.document  # compared by identity: a racing event set is never lost
             if doc is None:
                 continue
             due = loop.time() - last_full >= self.config.resync_interval
-            if not (woke or not complete or due):
+            if not (doc is not last_doc or not complete or due):
                 try:
                     if await self.healthy(doc):
                         continue
                 except NetlinkError:
                     pass
                 log.info("a served network lost its device or dnsmasq: repairing")
+            last_doc = doc
             try:
                 complete = await self.converge_once(doc)
             except asyncio.CancelledError:

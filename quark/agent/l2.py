@@ -172,10 +172,13 @@ class L2Agent:
 
     async def reconcile_forever(self) -> None:
         last_sig: tuple | None = None
+        last_doc: dict | None = None
         last_full = 0.0
         while True:
-            woke = await wait_any(self.watch.changed, self.config.poll_interval)
+            await wait_any(self.watch.changed, self.config.poll_interval)
             self.watch.changed.clear()
+            # The event only shortens the sleep; what counts is whether the
+            # document is another one (a set racing the timeout is not lost).
             doc = self.watch.document
             if doc is None:
                 continue
@@ -183,8 +186,9 @@ class L2Agent:
                 links = await self.netlink.links()
                 sig = _links_signature(links)
                 due = time.monotonic() - last_full >= self.config.resync_interval
-                if not (woke or self._retry or due or sig != last_sig):
+                if not (doc is not last_doc or self._retry or due or sig != last_sig):
                     continue
+                last_doc = doc
                 actual = await self.converge_once(DesiredState.from_api(doc))
                 last_sig = _links_signature(list(actual.links.values()))
                 last_full = time.monotonic()

@@ -156,3 +156,29 @@ def test_parse_bridge_mappings(text, expected):
 def test_parse_bridge_mappings_rejects(text):
     with pytest.raises(ValueError):
         parse_bridge_mappings(text)
+
+
+async def test_a_new_document_is_converged_even_when_its_wake_up_is_lost():
+    """Regression: the watch's event set just as the reconciler's sleep timed
+    out was cleared unseen, and the new document waited for the 10 s resync."""
+    import asyncio
+
+    a, nl, client = agent()
+    a.config.poll_interval = 0.05
+    task = asyncio.create_task(a.reconcile_forever())
+    try:
+        a.watch.document = {"host": "h", "generation": 1, "ports": [], "networks": []}
+        await asyncio.sleep(0.2)
+        assert client.pushes == []
+        # a new document arrives, but its event is lost
+        a.watch.document = {"host": "h", "generation": 2, "ports": [
+            {"id": PORT, "network_id": NET, "mac_address": "fa:16:3e:00:00:01", "status": "BUILD"}],
+            "networks": [{"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450}]}
+        for _ in range(40):
+            if client.pushes:
+                break
+            await asyncio.sleep(0.05)
+        assert client.pushes == [{PORT: "ACTIVE"}]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
