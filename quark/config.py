@@ -118,6 +118,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         data = tomllib.loads(path.read_text())
         data = data.get("quark", data)
         for key, value in data.items():
+            if key == "agent" and isinstance(value, dict):
+                continue  # the host agents' table (quark.agent.config)
             if key not in known:
                 raise ValueError(f"{path}: unknown setting {key!r}")
             values[key] = _coerce(known[key], value)
