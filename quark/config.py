@@ -42,6 +42,19 @@ class Settings:
     default_ipam_strategy: str = "NEUTRON"
     # Network type given to project networks created without provider attributes.
     tenant_network_type: str = "vxlan"
+    # Segment allocation ranges created on a database that has none, so project
+    # networks get segment ids out of the box: comma-separated
+    # "vxlan:MIN:MAX" / "vlan:PHYSNET:MIN:MAX" (empty: none). docs/segments.md.
+    segment_ranges: str = "vxlan:1:65535"
+    # Seconds since its last report after which an agent is no longer alive.
+    agent_down_time: int = 20
+    # Nova's os-server-external-events URL (empty: no events are sent), e.g.
+    # http://127.0.0.1:8774/v2.1/os-server-external-events; seconds of the
+    # first retry delay (doubled per attempt up to the max) and of the POST timeout.
+    nova_events_url: str = ""
+    nova_events_retry_delay: float = 1.0
+    nova_events_retry_max_delay: float = 60.0
+    nova_events_timeout: float = 10.0
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
     # 0 = no cap on ?limit= (Neutron's default).
@@ -82,6 +95,8 @@ def _coerce(field_type: Any, value: Any) -> Any:
     kind = field_type if isinstance(field_type, str) else getattr(field_type, "__name__", "")
     if kind == "int":
         return int(value)
+    if kind == "float":
+        return float(value)
     return str(value)
 
 
@@ -103,6 +118,8 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
         data = tomllib.loads(path.read_text())
         data = data.get("quark", data)
         for key, value in data.items():
+            if key == "agent" and isinstance(value, dict):
+                continue  # the host agents' table (quark.agent.config)
             if key not in known:
                 raise ValueError(f"{path}: unknown setting {key!r}")
             values[key] = _coerce(known[key], value)

@@ -256,6 +256,14 @@ class TagNotFound(NotFound):
     message = "Tag {tag} could not be found for {resource_type} {resource_id}."
 
 
+class SegmentAllocationRangeNotFound(NotFound):
+    message = "Segment allocation range {range_id} could not be found."
+
+
+class AgentNotFound(NotFound):
+    message = "Agent {id} could not be found."
+
+
 class ExtensionNotFound(NotFound):
     message = "Extension with alias {alias} does not exist."
 
@@ -363,6 +371,14 @@ class SegmentationIdInUse(InUse):
     message = "Unable to create the network. The {network_type} segment {segment} is in use by another network."
 
 
+class SegmentAllocationRangeOverlap(Conflict):
+    message = "Segment allocation range {range} overlaps range {other}."
+
+
+class SegmentAllocationRangeInUse(InUse):
+    message = "Segment allocation range {range_id} has segment ids held by networks (e.g. {segmentation_id} of network {network_id}) and cannot be deleted."
+
+
 class NetworkMTUSubnetConflict(Conflict):
     message = "MTU of {net_id} is not compatible with subnet {subnet_id}."
 
@@ -411,6 +427,10 @@ class HTTPPreconditionFailed(PreconditionFailed):
 
 
 # --- 500 / 503 ----------------------------------------------------------------
+
+
+class NoNetworkAvailable(ServiceUnavailable):
+    message = "Unable to create the network. No tenant network is available for allocation."
 
 
 class RetryRequest(QuarkError):

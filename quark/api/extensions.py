@@ -32,6 +32,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
     "security-groups-shared-filtering": ("Security group filtering on the shared field", "Support filtering security groups on the shared field"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
+    "agent": ("agent", "The agent management extension."),
     "instances": ("Instances", "Quark: all of a device's ports in one request and one transaction (POST /v2.0/instances), its whole network info in one GET, its teardown in one DELETE."),
     "network-nested-create": ("Nested network create", "Quark: a network created with its subnets in one POST, all or nothing."),
     "ports-delete-by-filter": ("Port delete by filter", "Quark: DELETE /v2.0/ports?<filters> removes every matching port in one transaction, all or nothing."),
@@ -39,6 +40,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "ipam_strategy": ("IPAM strategies", "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED)."),
     "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),
     "ip_addresses": ("IP addresses", "Quark: addresses for any device, added to ports or shared by several ports (/v2.0/ip_addresses)."),
+    "segment_allocation_ranges": ("Segment allocation ranges", "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges)."),
     "routes": ("Subnet routes", "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes."),
 }
 

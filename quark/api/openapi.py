@@ -112,6 +112,8 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     if resource.read_only:
         for path, ops in paths.items():
             paths[path] = {"get": ops["get"]}
+    elif not resource.creatable:
+        del paths[f"/v2.0/{coll}"]["post"]
     if resource.has_tags:
         tags_body = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
                      "required": ["tags"]}
@@ -176,12 +178,16 @@ def document() -> dict[str, Any]:
         cap = resource.name.title().replace("_", "")
         schemas[cap] = _object(resource, "view")
         if not resource.read_only:
-            schemas[f"{cap}Create"] = _object(resource, "post")
+            if resource.creatable:
+                schemas[f"{cap}Create"] = _object(resource, "post")
             schemas[f"{cap}Update"] = _object(resource, "put")
         paths.update(_paths_for(resource))
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 
     paths.update(instances.openapi_paths())
+    from quark.api import dataplane
+
+    paths.update(dataplane.openapi_paths())
     schemas["IpAddressPort"] = _object(IP_ADDRESS_PORT, "view")
     schemas["IpAddressPortUpdate"] = _object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())

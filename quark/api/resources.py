@@ -121,8 +121,9 @@ class CollectionRoutes:
         out = [Route(coll, self.index, methods=["GET"]), Route(coll + "/{id}", self.show, methods=["GET"])]
         if self.resource.read_only:
             return out
+        if self.resource.creatable:
+            out.append(Route(coll, self.create, methods=["POST"]))
         out += [
-            Route(coll, self.create, methods=["POST"]),
             Route(coll + "/{id}", self.update, methods=["PUT"]),
             Route(coll + "/{id}", self.delete, methods=["DELETE"]),
         ]

@@ -1,4 +1,4 @@
-"""The ``quark`` command: serve, db upgrade/check."""
+"""The ``quark`` command: serve, db upgrade/check, ipam check, agent, dhcp."""
 
 from __future__ import annotations
 
@@ -85,6 +85,8 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        # Agents' long-polls (up to 60 s) must not hold a stopping server for long.
+        timeout_graceful_shutdown=15,
     )
 
 
@@ -152,6 +154,120 @@ def ipam_check(
                f"{len(report.problems)} problems, {len(report.warnings)} warnings, {len(report.fixed)} fixed")
     if not report.ok:
         raise typer.Exit(1)
+
+
+# --- host agents ---------------------------------------------------------------
+
+HostOpt = Annotated[Optional[str], typer.Option("--host", help="This host's name (binding:host_id); default: hostname.")]
+NetnsOpt = Annotated[Optional[str], typer.Option("--netns", help="Network namespace the host's devices live in.")]
+ApiUrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="Quark API (default http://127.0.0.1:9696).")]
+ReportOpt = Annotated[Optional[float], typer.Option("--report-interval", help="Seconds between heartbeats (5).")]
+LogLevelOpt = Annotated[Optional[str], typer.Option("--log-level", help="debug, info, warning, error.")]
+
+
+def _agent_settings(config: str | None, **overrides):
+    from quark.agent.config import load_agent_settings
+
+    try:
+        return load_agent_settings(config, **overrides)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"quark: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run_agent(coro_factory, log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    import faulthandler
+    import signal
+
+    faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> dumps every thread's stack
+    for noisy in ("pyroute2", "httpx", "httpcore", "asyncio"):  # they log every message / request
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+    main_pid = os.getpid()
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+
+        # Not loop.add_signal_handler: its wakeup fd is inherited by the
+        # short-lived children pyroute2 forks to open sockets in other
+        # namespaces, and their SIGTERM would then stop this process.
+        def on_signal(signum, frame) -> None:
+            if os.getpid() != main_pid:
+                os._exit(0)
+            loop.call_soon_threadsafe(task.cancel)
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, on_signal)
+        try:
+            await coro_factory()
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+
+
+@app.command()
+def agent(
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    netns: NetnsOpt = None,
+    bridge_mappings: Annotated[Optional[str], typer.Option(
+        "--bridge-mappings", help="physnet:interface[,physnet:interface] for flat/vlan networks.")] = None,
+    tunnel_ip: Annotated[Optional[str], typer.Option("--tunnel-ip", help="Local VXLAN endpoint address.")] = None,
+    api_url: ApiUrlOpt = None,
+    report_interval: ReportOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """The L2 agent: realise the ports bound to this host (bridges, veth, VXLAN) and report their state."""
+    from quark.agent.client import AgentApiClient
+    from quark.agent.l2 import L2Agent, L2AgentConfig, parse_bridge_mappings
+
+    s = _agent_settings(config, host=host, netns=netns, bridge_mappings=bridge_mappings, tunnel_ip=tunnel_ip,
+                        api_url=api_url, report_interval=report_interval, log_level=log_level)
+    try:
+        mappings = parse_bridge_mappings(s.bridge_mappings)
+    except ValueError as exc:
+        typer.echo(f"quark: {exc}", err=True)
+        raise typer.Exit(2) from None
+    cfg = L2AgentConfig(host=s.effective_host, netns=s.netns or None, bridge_mappings=mappings,
+                        tunnel_ip=s.tunnel_ip or None, report_interval=s.report_interval)
+
+    async def run() -> None:
+        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+            await L2Agent(client, cfg).run()
+
+    _run_agent(run, s.log_level)
+
+
+@app.command()
+def dhcp(
+    config: ConfigOpt = None,
+    host: HostOpt = None,
+    netns: NetnsOpt = None,
+    namespace_prefix: Annotated[Optional[str], typer.Option(
+        "--namespace-prefix", help="Prefix of the per-network DHCP namespaces (qdhcp-<network id>).")] = None,
+    state_dir: Annotated[Optional[str], typer.Option(
+        "--state-dir", help="Where dnsmasq files live (/var/lib/quark/dhcp).")] = None,
+    api_url: ApiUrlOpt = None,
+    report_interval: ReportOpt = None,
+    log_level: LogLevelOpt = None,
+) -> None:
+    """The DHCP service: dnsmasq in a namespace per network scheduled to this host."""
+    from quark.agent.client import AgentApiClient
+    from quark.agent.dhcp import DhcpConfig, DhcpService
+
+    s = _agent_settings(config, host=host, netns=netns, namespace_prefix=namespace_prefix, state_dir=state_dir,
+                        api_url=api_url, report_interval=report_interval, log_level=log_level)
+    cfg = DhcpConfig(host=s.effective_host, netns=s.netns or None, namespace_prefix=s.namespace_prefix,
+                     state_dir=s.state_dir, dnsmasq=s.dnsmasq, report_interval=s.report_interval)
+
+    async def run() -> None:
+        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+            await DhcpService(client, cfg).run()
+
+    _run_agent(run, s.log_level)
 
 
 def main() -> None:  # pragma: no cover

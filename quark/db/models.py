@@ -349,6 +349,106 @@ class Route(StandardAttributes, Base):
     gateway: Mapped[str] = mapped_column(String(64))
 
 
+# --- dataplane: segments, agents, host generations, Nova events (migration 0005) ----
+
+
+class SegmentRange(Base):
+    """A range of segment ids (VLAN ids of one physical network, or VNIs)
+    that networks get theirs from (Quark's /v2.0/segment_allocation_ranges).
+
+    ``next_id`` is the allocator's cursor: the next id never handed out from
+    this range (NULL once the range has been walked); released ids come back
+    through ``segment_allocations`` rows, so no row exists per free id.
+    """
+
+    __tablename__ = "segment_ranges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    network_type: Mapped[str] = mapped_column(String(32))
+    # "" for tunnel types
+    physical_network: Mapped[str] = mapped_column(String(64), default="")
+    minimum: Mapped[int] = mapped_column(Integer)
+    maximum: Mapped[int] = mapped_column(Integer)  # inclusive
+    next_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SegmentAllocation(Base):
+    """A segment id held by a network, or released and waiting for reuse.
+
+    The primary key makes an id impossible to hand out twice; a row exists
+    only for ids ever held (cursor walk, explicit provider ids), never for
+    free ones.
+    """
+
+    __tablename__ = "segment_allocations"
+    __table_args__ = (
+        Index("ix_segment_allocations_reuse", "network_type", "physical_network", "allocated", "released_at"),
+    )
+
+    network_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    physical_network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segmentation_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    network_id: Mapped[str | None] = mapped_column(String(36))
+    allocated: Mapped[bool] = mapped_column(Boolean, default=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Agent(Base):
+    """A host agent (L2 agent, DHCP service), registered by its reports."""
+
+    __tablename__ = "agents"
+    __table_args__ = (UniqueConstraint("agent_type", "host", name="uq_agents_type_host"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent_type: Mapped[str] = mapped_column(String(64))
+    binary: Mapped[str] = mapped_column(String(255), default="")
+    topic: Mapped[str] = mapped_column(String(255), default="")
+    host: Mapped[str] = mapped_column(String(255), index=True)
+    admin_state_up: Mapped[bool] = mapped_column(Boolean, default=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    configurations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    resources_synced: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime)
+
+
+class HostGeneration(Base):
+    """Per-host change counters of the agents' long-polls, bumped in the
+    transaction of every change to what a host's desired state (or DHCP
+    state) shows; a watcher polls this one row."""
+
+    __tablename__ = "host_generations"
+
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)
+    dhcp_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class NovaEvent(Base):
+    """Outbox of Nova external events, written with the status change that
+    causes them and sent by a background task with retries."""
+
+    __tablename__ = "nova_events"
+    __table_args__ = (Index("ix_nova_events_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    server_uuid: Mapped[str] = mapped_column(String(255))
+    tag: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(16))
+    # pending | sent | failed
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    last_error: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
 networks = Network.__table__
 subnets = Subnet.__table__
 ip_allocations = IpAllocation.__table__
@@ -366,3 +466,8 @@ ip_policies = IpPolicy.__table__
 ip_policy_targets = IpPolicyTarget.__table__
 ip_address_ports = IpAddressPort.__table__
 routes = Route.__table__
+segment_ranges = SegmentRange.__table__
+segment_allocations = SegmentAllocation.__table__
+agents = Agent.__table__
+host_generations = HostGeneration.__table__
+nova_events = NovaEvent.__table__

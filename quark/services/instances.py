@@ -81,14 +81,18 @@ class InstanceService:
         # could not list them (a shared or admin-made network), as for Nova.
         admin = Context.admin(ctx.project_id)
         # Nested views leave out tags (and what the networks already say), which
-        # saves a query each; this response is on Nova's hot path.
-        nested = ListQuery(skip=frozenset({"tags", "router:external"}))
+        # saves a query each; this response is on Nova's hot path. The
+        # networks' subnet lists come from the one subnets query below.
+        nested = ListQuery(skip=frozenset({"tags", "router:external", "subnets"}))
         network_rows = (await conn.execute(select(n).where(n.c.id.in_(network_ids)))).all()
         networks = {net["id"]: net for net in await self.networks.render(conn, admin, network_rows, nested)}
-        subnet_rows = (await conn.execute(select(s).where(s.c.id.in_(subnet_ids)))).all() if subnet_ids else []
+        subnet_rows = (await conn.execute(
+            select(s).where(s.c.network_id.in_(network_ids)).order_by(s.c.created_at, s.c.id))).all()
         subnets = {sub["id"]: sub for sub in await self.subnets.render(conn, admin, subnet_rows, nested)}
         for sub in subnets.values():
-            sub["router:external"] = networks[sub["network_id"]]["router:external"]
+            network = networks[sub["network_id"]]
+            network["subnets"].append(sub["id"])
+            sub["router:external"] = network["router:external"]
         for view in (*networks.values(), *subnets.values()):
             view.pop("tags", None)
         dhcp_servers: dict[str, list[str]] = defaultdict(list)

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
-from quark.services import base, ip_policies
+from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
+from quark.services import base, hoststate, ip_policies
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services.listing import ListQuery
 
@@ -64,6 +65,7 @@ def segment_key(network_type: str | None, physnet: str | None, seg_id: int | Non
 class NetworkService(ResourceService):
     # Set by the service container: deleting a network deletes its DHCP ports.
     ports: "PortService"
+    segments: SegmentAllocator
     table = n
     not_found = errors.NetworkNotFound
     not_found_key = "net_id"
@@ -154,6 +156,14 @@ class NetworkService(ResourceService):
         mtu = attrs.get("mtu") or TYPE_MTU.get(network_type, 1500)
         now = utcnow()
         network_id = base.new_id()
+        if network_type in RANGE_TYPES:
+            # From the segment allocation ranges (docs/segments.md); an explicit
+            # id outside every range is held too, so no range hands it out later.
+            if seg_id is None:
+                range_physnet, seg_id = await self.segments.allocate(conn, network_type, physnet, network_id)
+                physnet = range_physnet or None
+            else:
+                await self.segments.allocate_specific(conn, network_type, physnet, seg_id, network_id)
         key = segment_key(network_type, physnet, seg_id)
         try:
             await conn.execute(insert(n).values(
@@ -191,6 +201,8 @@ class NetworkService(ResourceService):
             if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
                 raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
             await self.bump_revision(conn, network_id, **changes)
+            if "mtu" in changes:
+                await hoststate.notify_network(conn, network_id)
             return await self.render_one(conn, ctx, network_id)
 
         return await self.db.run_write(work)
@@ -240,5 +252,7 @@ class NetworkService(ResourceService):
             await ip_policies.detach_target(conn, network_id)
             await write_tags(conn, network_id, [])
             await conn.execute(delete(n).where(n.c.id == network_id))
+            if row.network_type in RANGE_TYPES and row.segmentation_id is not None:
+                await self.segments.release(conn, row.network_type, row.physical_network, row.segmentation_id)
 
         await self.db.run_write(work)

@@ -25,8 +25,10 @@ from quark.services import base
 from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
 from quark.services import floating_ips
 from quark.services.floating_ips import FLOATING_OWNER
+from quark.services import hoststate
 from quark.services.batching import CreateBatcher
-from quark.services.binding import UNBOUND, Binder, UnboundBinder
+from quark.services.binding import BRIDGE, UNBOUND, Binder, UnboundBinder, bound_status
+from quark.services.hoststate import bridge_host
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
 
@@ -38,6 +40,9 @@ psg = models.port_security_groups
 h = models.ip_address_ports
 
 MAC_ATTEMPTS = 8
+
+# Port attributes no host agent shows: changing only these tells no host.
+QUIET_ATTRIBUTES = frozenset({"name", "description", "security_groups", "binding:profile", "binding:vnic_type"})
 
 # Statements of the port-create hot path, built once (see ipam.ip_allocator).
 _NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
@@ -231,6 +236,12 @@ class PortService(ResourceService):
         for plan in plans:
             if plan.row["binding_host_id"]:
                 await self._bind_new(conn, plan)
+        by_network: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for plan in plans:
+            by_network[plan.network.id].append(
+                (plan.row["id"], "", bridge_host(plan.row["binding_host_id"], plan.row["binding_vif_type"])))
+        for net_id, changes in by_network.items():
+            await hoststate.notify_ports(conn, networks[net_id], changes)
         return [plan.view() for plan in plans]
 
     async def _network_for_port(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
@@ -507,13 +518,24 @@ class PortService(ResourceService):
             for attr, column in (("binding:vnic_type", "binding_vnic_type"), ("binding:profile", "binding_profile")):
                 if attr in attrs:
                     changes[column] = attrs[attr] or ({} if attr == "binding:profile" else "normal")
+            admin_up = changes.get("admin_state_up", row.admin_state_up)
+            vif_type = row.binding_vif_type
             if "binding:host_id" in attrs:
                 host = attrs["binding:host_id"] or ""
                 changes["binding_host_id"] = host
                 result = await self.binder.bind(conn, row, network, host) if host else UNBOUND
                 changes.update(binding_vif_type=result.vif_type, binding_vif_details=result.vif_details)
-                if result.status is not None:
+                vif_type = result.vif_type
+                same = host == row.binding_host_id and row.binding_vif_type == result.vif_type == BRIDGE
+                if same and admin_up and row.admin_state_up:
+                    pass  # bound again where it is: the agent's last report still holds
+                elif result.vif_type == BRIDGE:
+                    changes["status"] = bound_status(admin_up)
+                elif result.status is not None:
                     changes["status"] = result.status
+            elif admin_up != row.admin_state_up and vif_type == BRIDGE:
+                # Admin down takes the device down at once; back up, the agent reports ACTIVE again.
+                changes["status"] = bound_status(admin_up)
             mac_text = row.mac_address
             if "mac_address" in attrs and attrs["mac_address"] != row.mac_address:
                 mac_text = await self._change_mac(conn, ctx, row, attrs["mac_address"], owner, changes)
@@ -536,6 +558,10 @@ class PortService(ResourceService):
                     a.c.port_id == port_id, a.c.deallocated == false()))).scalars().all()
                 await floating_ips.disassociate_port(conn, port_id, keep=kept)
             await self.bump_revision(conn, port_id, **changes)
+            if set(attrs) - QUIET_ATTRIBUTES:
+                await hoststate.notify_ports(conn, network, [(
+                    port_id, bridge_host(row.binding_host_id, row.binding_vif_type),
+                    bridge_host(changes.get("binding_host_id", row.binding_host_id), vif_type))])
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
         return await self.db.run_write(work)
@@ -640,6 +666,9 @@ class PortService(ResourceService):
 
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
+        network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
+        await hoststate.notify_ports(conn, network, [(row.id, bridge_host(row.binding_host_id, row.binding_vif_type),
+                                                      "")])
         await floating_ips.disassociate_port(conn, row.id)
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
@@ -649,9 +678,41 @@ class PortService(ResourceService):
         await write_tags(conn, row.id, [])
         await conn.execute(delete(p).where(p.c.id == row.id))
 
+    async def add_subnets(self, conn: AsyncConnection, row: Any, subnet_ids: list[str]) -> None:
+        """Give the port an address on each of ``subnet_ids`` it has none on
+        (DHCP ports on new subnets). A full subnet is left out."""
+        held = set((await conn.execute(select(a.c.subnet_id).where(
+            a.c.port_id == row.id, a.c.deallocated.is_(False)))).scalars())
+        missing = [sid for sid in subnet_ids if sid not in held]
+        if not missing:
+            return
+        network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
+        subnets = await self._subnets_of(conn, network.id)
+        by_id = {sub.id: sub for sub in subnets}
+        target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": row.mac_address,
+                                "device_owner": row.device_owner}, network=network, subnets=subnets,
+                           fixed_requested=[{"subnet_id": sid} for sid in missing], groups=[], tags=[], admin=True)
+        added = False
+        for sid in missing:
+            if sid in by_id:
+                try:
+                    await self._allocate_entry(conn, target, by_id[sid], None)
+                    added = True
+                except errors.IpAddressGenerationFailure:
+                    continue
+        if added:
+            await self.bump(conn, row.id)
+
     async def bump(self, conn: AsyncConnection, port_id: str) -> None:
+        """The port's addresses changed behind it (shared addresses): new revision, hosts told."""
         await conn.execute(update(p).where(p.c.id == port_id).values(
             revision_number=p.c.revision_number + 1, updated_at=utcnow()))
+        row = (await conn.execute(select(p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type)
+                                  .where(p.c.id == port_id))).first()
+        if row is not None:
+            network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
+            host = bridge_host(row.binding_host_id, row.binding_vif_type)
+            await hoststate.notify_ports(conn, network, [(port_id, host, host)])
 
 
 @dataclass

@@ -8,8 +8,13 @@ from quark.config import Settings
 from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
+from quark.ipam.segments import SegmentAllocator
 from quark.services.base import ResourceService, utcnow
+from quark.services.agents import AgentService
 from quark.services.availability import AvailabilityService
+from quark.services.binding import AgentBinder
+from quark.services.dataplane import DataplaneService
+from quark.services.nova_events import NovaEvents
 from quark.services.floating_ips import FloatingIpService
 from quark.services.instances import InstanceService
 from quark.services.ip_addresses import IpAddressService
@@ -19,6 +24,7 @@ from quark.services.networks import NetworkService
 from quark.services.ports import PortService
 from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 from quark.services.routes import RouteService
+from quark.services.segment_ranges import SegmentRangeService
 from quark.services.subnets import SubnetService
 
 
@@ -38,6 +44,9 @@ class Services:
     instances: InstanceService
     ip_addresses: IpAddressService
     routes: RouteService
+    segment_ranges: SegmentRangeService
+    agents: AgentService
+    dataplane: DataplaneService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -51,20 +60,29 @@ class Services:
             "floatingips": self.floating_ips,
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
+            "segment_allocation_ranges": self.segment_ranges,
         }[collection]
 
 
 def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
     ips = IpAllocator(settings.ipam_reuse_after, clock)
     macs = MacAllocator(settings.ipam_reuse_after, clock, db)
+    segments = SegmentAllocator(clock)
     networks = NetworkService(db, settings)
-    ports = PortService(db, settings, ips, macs)
+    networks.segments = segments
+    binder = AgentBinder(settings, clock)
+    ports = PortService(db, settings, ips, macs, binder)
     networks.ports = ports
     subnets = SubnetService(db, settings, ips)
     networks.subnets = subnets
     security_groups = SecurityGroupService(db, settings, DefaultGroups())
     ports.security_groups = security_groups
     routes = RouteService(db, settings)
+    agents = AgentService(db, settings, clock)
+    dataplane = DataplaneService(db, settings, binder, NovaEvents(settings, clock), clock)
+    dataplane.ports, dataplane.agents = ports, agents
+    agents.dataplane = dataplane
+    subnets.dataplane = dataplane
     routes.subnets = subnets
     return Services(
         db=db,
@@ -81,4 +99,7 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports),
         routes=routes,
+        segment_ranges=SegmentRangeService(db, settings, segments),
+        agents=agents,
+        dataplane=dataplane,
     )

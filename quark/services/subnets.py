@@ -56,6 +56,8 @@ class SubnetService(ResourceService):
     def __init__(self, db, settings, ip_allocator: IpAllocator) -> None:
         super().__init__(db, settings)
         self.ips = ip_allocator
+        # Set by the registry: DHCP scheduling and host notifications.
+        self.dataplane: Any = None
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
@@ -201,6 +203,8 @@ class SubnetService(ResourceService):
         if version == 6 and addressing.is_auto_address_mode(ra, mode):
             await self._add_auto_addresses(conn, subnet_id, network.id, net)
         await self._bump_network(conn, network.id)
+        if self.dataplane is not None:
+            await self.dataplane.subnet_changed(conn, network.id, dhcp_changed=enable_dhcp)
         return subnet_id
 
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
@@ -263,6 +267,8 @@ class SubnetService(ResourceService):
             if "gateway_ip" in attrs or "allocation_pools" in attrs:
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
             await self.bump_revision(conn, subnet_id, **changes)
+            if self.dataplane is not None:
+                await self.dataplane.subnet_changed(conn, row.network_id, dhcp_changed="enable_dhcp" in changes)
             return await self.render_one(conn, ctx, subnet_id)
 
         return await self.db.run_write(work)
@@ -326,5 +332,7 @@ class SubnetService(ResourceService):
                 await conn.execute(update(p).where(p.c.id.in_(held_by)).values(
                     revision_number=p.c.revision_number + 1, updated_at=utcnow()))
             await self._bump_network(conn, row.network_id)
+            if self.dataplane is not None:
+                await self.dataplane.subnet_changed(conn, row.network_id, dhcp_changed=row.enable_dhcp)
 
         await self.db.run_write(work)

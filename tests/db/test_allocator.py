@@ -20,6 +20,7 @@ from quark.db.engine import Database
 from quark.services.listing import ListQuery
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import build_services
+from quark.services.segment_ranges import ensure_seed_ranges
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
@@ -90,6 +91,7 @@ class Env:
 async def env(database_url):
     environment = Env(database_url)
     await ensure_default_range(environment.db, environment.settings.default_mac_range)
+    await ensure_seed_ranges(environment.db, "vxlan:1:65535")
     yield environment
     await environment.db.dispose()
 
@@ -191,6 +193,7 @@ async def _run_model(url: str, ops) -> None:
     from quark import errors
 
     env = Env(url)
+    await ensure_seed_ranges(env.db, "vxlan:1:65535")
     try:
         # 10.9.0.0/28 with pool .2-.14 and .8/30 excluded: 9 automatic addresses.
         subnet_id = await env.subnet("10.9.0.0/28", exclude=["10.9.0.8/30"])

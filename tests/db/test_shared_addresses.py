@@ -21,6 +21,7 @@ from quark.db.engine import Database
 from quark.ipam import repair
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import build_services
+from quark.services.segment_ranges import ensure_seed_ranges
 from tests.dbs import create_database, selected_backends
 
 ADMIN = Context.admin()
@@ -43,6 +44,7 @@ class Env:
 async def env(database_url):
     environment = Env(database_url)
     await ensure_default_range(environment.db, "fa:16:3e:00:00:00/24")
+    await ensure_seed_ranges(environment.db, "vxlan:1:65535")
     yield environment
     await environment.db.dispose()
 
@@ -62,6 +64,7 @@ async def test_last_holders_deleted_concurrently_release_once(env):
 async def test_shared_limit_holds_under_concurrent_creates(database_url):
     limited = Env(database_url, ipaddr_max_shared_per_network=2)
     await ensure_default_range(limited.db, "fa:16:3e:00:00:00/24")
+    await ensure_seed_ranges(limited.db, "vxlan:1:65535")
     try:
         net_id, ports = await limited.network("10.81.0.0/24", 12)
 

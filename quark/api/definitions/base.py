@@ -99,6 +99,8 @@ class Resource:
     admin_only: bool = False
     # Only GET (list and show), e.g. network-ip-availabilities.
     read_only: bool = False
+    # False: no POST on the collection (agents register by reporting).
+    creatable: bool = True
     # Quark: DELETE on the collection removes every match of the filters.
     delete_by_filter: bool = False
     # Filters handled by the service beyond plain attribute filters.

@@ -16,6 +16,7 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
+from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.l3 import FLOATINGIP
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
@@ -32,6 +33,8 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (FLOATINGIP, "floating_ips"),
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
+    (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
+    (AGENT, "agents"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

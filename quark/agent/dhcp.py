@@ -1,0 +1,282 @@
+"""The DHCP service: dnsmasq in a namespace per network scheduled to its host.
+
+For every network of ``GET /v2.0/hosts/{host}/dhcp_state`` it converges:
+
+1. the namespace ``<prefix>qdhcp-<network id>`` exists (loopback up);
+2. the DHCP port's ``vm…`` device — created in the host namespace by the L2
+   agent like any port's — is moved into it, carries the port's MAC and the
+   network's MTU, is up and has exactly the port's addresses (``ip/prefix``
+   of each subnet; link-local left alone);
+3. the dnsmasq files are current (``quark.agent.dnsmasq``); dnsmasq runs;
+   changed files → SIGHUP (leases kept), changed command line → restart.
+
+Networks that are no longer scheduled lose their dnsmasq, namespace and
+files — but only after the first full pass, so a restarted service never
+tears down what it is about to keep. A network whose device is not there yet
+is retried every ``retry_interval`` seconds; every ``check_interval`` a cheap
+check (device in its namespace, dnsmasq alive) triggers a repair pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quark import names
+from quark.agent import dnsmasq
+from quark.agent.client import DHCP_AGENT_TYPE, DHCP_BINARY, AgentApiClient
+from quark.agent.dnsmasq import DhcpNetwork, Paths
+from quark.agent.netlink import Netlink, NetlinkError
+from quark.agent.watch import Watch, report_forever, wait_any
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass
+class DhcpConfig:
+    host: str
+    netns: str | None = None
+    namespace_prefix: str = ""
+    state_dir: str = "/var/lib/quark/dhcp"
+    dnsmasq: str = "dnsmasq"
+    report_interval: float = 5.0
+    retry_interval: float = 0.2
+    check_interval: float = 1.0
+    resync_interval: float = 10.0
+    watch_wait: float = 30.0
+
+
+class NotReady(Exception):
+    """The network cannot be served yet (its device is not there); retried."""
+
+
+async def _run(*cmd: str) -> None:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {(err or out).decode(errors='replace').strip()}")
+
+
+class DhcpService:
+    def __init__(self, client: AgentApiClient, config: DhcpConfig):
+        self.client = client
+        self.config = config
+        self.state_dir = Path(config.state_dir)
+        self.watch = Watch(lambda since, wait: client.dhcp_state(config.host, since=since, wait=wait),
+                           wait=config.watch_wait, name=f"dhcp_state[{config.host}]")
+        self.host_netlink = Netlink(config.netns)
+        self._ns_netlink: dict[str, Netlink] = {}
+        self.served: set[str] = set()
+        self.restored = False
+
+    # --- naming ----------------------------------------------------------------
+
+    def namespace(self, network_id: str) -> str:
+        return names.dhcp_namespace(network_id, self.config.namespace_prefix)
+
+    def paths(self, network_id: str) -> Paths:
+        return Paths(self.state_dir / network_id)
+
+    def _own_namespaces(self) -> dict[str, str]:
+        """namespace name -> network id, for the namespaces this service made."""
+        prefix = self.namespace("")
+        if not NETNS_DIR.is_dir():
+            return {}
+        return {p.name: p.name[len(prefix):] for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
+
+    # --- reporting -------------------------------------------------------------
+
+    async def report(self, start_flag: bool) -> None:
+        await self.client.report(host=self.config.host, agent_type=DHCP_AGENT_TYPE, binary=DHCP_BINARY,
+                                 configurations={"networks": len(self.served), "dhcp_driver": "dnsmasq",
+                                                 "namespace_prefix": self.config.namespace_prefix},
+                                 start_flag=start_flag)
+
+    # --- one network -------------------------------------------------------------
+
+    async def _netlink_in(self, ns: str) -> Netlink:
+        nl = self._ns_netlink.get(ns)
+        if nl is None:
+            nl = await Netlink(ns).open()
+            self._ns_netlink[ns] = nl
+        return nl
+
+    async def _forget_netlink(self, ns: str) -> None:
+        nl = self._ns_netlink.pop(ns, None)
+        if nl is not None:
+            await nl.close()
+
+    async def ensure_network(self, net: DhcpNetwork) -> None:
+        if net.dhcp_port is None:
+            raise NotReady("no DHCP port yet")
+        ns = self.namespace(net.id)
+        if not (NETNS_DIR / ns).exists():
+            await _run("ip", "netns", "add", ns)
+            await self._forget_netlink(ns)
+            log.info("created namespace %s", ns)
+        nl = await self._netlink_in(ns)
+        await nl.set_up("lo")
+        port = net.dhcp_port
+        dev = port.vm_device_name
+        if await nl.index(dev) is None:
+            if await self.host_netlink.index(dev) is None:
+                raise NotReady(f"device {dev} of DHCP port {port.id} does not exist yet")
+            await self.host_netlink.move_to_netns(dev, ns)
+            log.info("moved %s into %s", dev, ns)
+        link = next(l for l in await nl.links() if l.name == dev)
+        if port.mac_address and link.mac != port.mac_address:
+            await nl.ipr.link("set", index=link.index, address=port.mac_address)
+        if link.mtu != net.mtu:
+            await nl.ipr.link("set", index=link.index, mtu=net.mtu)
+        if not link.up:
+            await nl.set_up(dev)
+        want = set(net.port_addresses())
+        have = {a for a in await nl.addresses(dev) if not ipaddress.ip_interface(a).is_link_local}
+        for cidr in sorted(want - have):
+            await nl.add_address(dev, cidr)
+        for cidr in sorted(have - want):
+            await nl.del_address(dev, cidr)
+
+        paths = self.paths(net.id)
+        paths.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(paths.directory, 0o755)
+        gen = dnsmasq.generate(net, paths, dev, self.config.dnsmasq)
+        files_changed = dnsmasq.write_if_changed(paths.hosts, gen.hosts)
+        files_changed = dnsmasq.write_if_changed(paths.opts, gen.opts) or files_changed
+        cmd_changed = dnsmasq.write_if_changed(paths.cmdline, "\n".join(gen.command) + "\n")
+        pid = dnsmasq.running_pid(paths)
+        if pid is not None and cmd_changed:
+            log.info("dnsmasq of network %s: command line changed, restarting", net.id)
+            dnsmasq.stop(paths)
+            pid = None
+        if pid is None:
+            if not gen.command or not dnsmasq.dhcp_ranges(net):
+                raise NotReady("no DHCP-enabled subnet")
+            await _run("ip", "netns", "exec", ns, *gen.command)
+            log.info("dnsmasq started for network %s in %s", net.id, ns)
+        elif files_changed:
+            dnsmasq.reload(paths)
+            log.info("dnsmasq of network %s reloaded (SIGHUP)", net.id)
+        self.served.add(net.id)
+
+    async def remove_network(self, network_id: str) -> None:
+        paths = self.paths(network_id)
+        dnsmasq.stop(paths)
+        ns = self.namespace(network_id)
+        await self._forget_netlink(ns)
+        if (NETNS_DIR / ns).exists():
+            await _run("ip", "netns", "del", ns)
+        shutil.rmtree(paths.directory, ignore_errors=True)
+        self.served.discard(network_id)
+        log.info("DHCP for network %s removed", network_id)
+
+    # --- the pass ------------------------------------------------------------------
+
+    async def converge_once(self, doc: dict[str, Any]) -> bool:
+        """One pass over every network; True when everything is served."""
+        nets = [DhcpNetwork.from_api(n) for n in doc.get("networks") or ()]
+        complete = True
+        for net in nets:
+            try:
+                await self.ensure_network(net)
+            except NotReady as exc:
+                complete = False
+                log.debug("network %s not ready: %s", net.id, exc)
+            except (NetlinkError, RuntimeError, OSError) as exc:
+                complete = False
+                log.warning("network %s: %s", net.id, exc)
+        if self.restored:
+            wanted = {n.id for n in nets}
+            present = set(self._own_namespaces().values())
+            if self.state_dir.is_dir():
+                present |= {p.name for p in self.state_dir.iterdir() if p.is_dir()}
+            for network_id in sorted(present - wanted):
+                try:
+                    await self.remove_network(network_id)
+                except (RuntimeError, OSError) as exc:
+                    complete = False
+                    log.warning("removing DHCP of network %s: %s", network_id, exc)
+        self.restored = True
+        return complete
+
+    async def healthy(self, doc: dict[str, Any]) -> bool:
+        """Cheap check of what a full pass would fix most often: every served
+        network still has its device in its namespace and a running dnsmasq."""
+        for body in doc.get("networks") or ():
+            net = DhcpNetwork.from_api(body)
+            if net.id not in self.served or net.dhcp_port is None:
+                return False
+            if dnsmasq.running_pid(self.paths(net.id)) is None:
+                return False
+            nl = self._ns_netlink.get(self.namespace(net.id))
+            if nl is None or await nl.index(net.dhcp_port.vm_device_name) is None:
+                return False
+        return True
+
+    async def reconcile_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        complete, last_full = True, 0.0
+        last_doc: dict | None = None
+        while True:
+            timeout = self.config.retry_interval if not complete else self.config.check_interval
+            await wait_any(self.watch.changed, timeout)
+            self.watch.changed.clear()
+            doc = self.watch.document  # compared by identity: a racing event set is never lost
+            if doc is None:
+                continue
+            due = loop.time() - last_full >= self.config.resync_interval
+            if not (doc is not last_doc or not complete or due):
+                try:
+                    if await self.healthy(doc):
+                        continue
+                except NetlinkError:
+                    pass
+                log.info("a served network lost its device or dnsmasq: repairing")
+            last_doc = doc
+            try:
+                complete = await self.converge_once(doc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001
+                log.exception("DHCP pass failed")
+                complete = False
+            last_full = loop.time()
+
+    def _check_state_dir(self) -> None:
+        """dnsmasq drops root (to nobody) and re-reads its files on SIGHUP:
+        every directory above them must be searchable by others."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.state_dir.resolve(), *self.state_dir.resolve().parents):
+            if not os.stat(directory).st_mode & 0o001:
+                log.warning("%s is not searchable by others: dnsmasq (running as nobody) will not be able "
+                            "to re-read its hosts and options files; use another --state-dir", directory)
+                break
+
+    async def run(self) -> None:
+        self._check_state_dir()
+        await self.host_netlink.open()
+        log.info("quark dhcp for host %s%s: namespaces %s*, files in %s", self.config.host,
+                 f" (devices in netns {self.config.netns})" if self.config.netns else "",
+                 self.namespace(""), self.state_dir)
+        tasks = [
+            asyncio.create_task(self.watch.run(), name="watch"),
+            asyncio.create_task(report_forever(self.report, self.config.report_interval), name="report"),
+            asyncio.create_task(self.reconcile_forever(), name="reconcile"),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for ns in list(self._ns_netlink):
+                await self._forget_netlink(ns)
+            await self.host_netlink.close()

@@ -1,0 +1,222 @@
+"""Reading and changing links with pyroute2, optionally inside a namespace.
+
+``Netlink(netns="hostA")`` opens its rtnetlink socket inside the named
+namespace (``/run/netns/hostA``, as ``ip netns`` makes them) while the rest of
+the process — its HTTP client in particular — stays where it is. This is how
+one machine runs agents for several "hosts" in tests, and how the DHCP service
+reaches into its per-network namespaces.
+
+``snapshot()`` returns a ``model.ActualState``; ``apply(action)`` performs one
+``plan`` action. Errors come out as ``NetlinkError`` with the errno; deleting
+something that is already gone is not an error.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from typing import Any
+
+from pyroute2 import AsyncIPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from quark.agent import plan as p
+from quark.agent.model import ZERO_MAC, ActualState, Link
+
+log = logging.getLogger(__name__)
+
+IFF_UP = 0x1
+
+__all__ = ["Netlink", "NetlinkError"]
+
+
+def _link_from_msg(msg: Any) -> Link:
+    kind = msg.get(("linkinfo", "kind"))
+    data = msg.get(("linkinfo", "data")) if kind in ("vxlan", "vlan") else None
+    peer_netnsid = msg.get("link_netnsid")
+    return Link(
+        name=msg.get("ifname"),
+        index=msg["index"],
+        kind=kind,
+        master=msg.get("master") or None,
+        up=bool(msg["flags"] & IFF_UP),
+        mac=(msg.get("address") or "").lower(),
+        mtu=msg.get("mtu") or 0,
+        peer_index=msg.get("link") if kind == "veth" else None,
+        peer_elsewhere=kind == "veth" and peer_netnsid is not None,
+        vxlan_id=data.get("vxlan_id") if kind == "vxlan" and data is not None else None,
+        vxlan_local=data.get("vxlan_local") if kind == "vxlan" and data is not None else None,
+        vxlan_port=data.get("vxlan_port") if kind == "vxlan" and data is not None else None,
+        vlan_id=data.get("vlan_id") if kind == "vlan" and data is not None else None,
+        parent_index=msg.get("link") if kind == "vlan" else None,
+    )
+
+
+class Netlink:
+    def __init__(self, netns: str | None = None):
+        self.netns = netns or None
+        self._ipr: AsyncIPRoute | None = None
+
+    async def open(self) -> "Netlink":
+        if self._ipr is None:
+            # flags=0: use the namespace, never create it
+            kwargs: dict[str, Any] = {"netns": self.netns, "flags": 0} if self.netns else {}
+            ipr = AsyncIPRoute(**kwargs)
+            await ipr.setup_endpoint()
+            self._ipr = ipr
+        return self
+
+    async def close(self) -> None:
+        if self._ipr is not None:
+            ipr, self._ipr = self._ipr, None
+            try:
+                ipr.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+    async def __aenter__(self) -> "Netlink":
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def ipr(self) -> AsyncIPRoute:
+        if self._ipr is None:
+            raise RuntimeError("Netlink is not open")
+        return self._ipr
+
+    # --- reading -------------------------------------------------------------
+
+    async def links(self) -> list[Link]:
+        return [_link_from_msg(msg) async for msg in await self.ipr.link("dump")]
+
+    async def flood_peers(self, index: int) -> frozenset[str]:
+        dsts = set()
+        async for msg in await self.ipr.fdb("dump", ifindex=index):
+            if msg.get("ifindex") == index and (msg.get("lladdr") or "").lower() == ZERO_MAC and msg.get("dst"):
+                dsts.add(msg.get("dst"))
+        return frozenset(dsts)
+
+    async def snapshot(self, *, with_fdb: bool = True) -> ActualState:
+        links = await self.links()
+        flood: dict[str, frozenset[str]] = {}
+        if with_fdb:
+            for link in links:
+                if link.kind == "vxlan":
+                    flood[link.name] = await self.flood_peers(link.index)
+        return ActualState.of(links, flood)
+
+    async def index(self, name: str) -> int | None:
+        found = await self.ipr.link_lookup(ifname=name)
+        return found[0] if found else None
+
+    async def _require(self, name: str) -> int:
+        index = await self.index(name)
+        if index is None:
+            raise NetlinkError(errno.ENODEV, f"no device {name}")
+        return index
+
+    # --- changing ------------------------------------------------------------
+
+    async def apply(self, action: p.Action) -> None:
+        ipr = self.ipr
+        if isinstance(action, p.AddBridge):
+            await ipr.link("add", ifname=action.name, kind="bridge", mtu=action.mtu,
+                           br_forward_delay=0, br_stp_state=0)
+        elif isinstance(action, p.AddVxlan):
+            await ipr.link("add", ifname=action.name, kind="vxlan", vxlan_id=action.vni, vxlan_local=action.local,
+                           vxlan_port=action.port, vxlan_learning=1, mtu=action.mtu)
+        elif isinstance(action, p.AddVlan):
+            await ipr.link("add", ifname=action.name, kind="vlan", link=await self._require(action.parent),
+                           vlan_id=action.vlan_id, mtu=action.mtu)
+        elif isinstance(action, p.AddVeth):
+            peer: dict[str, Any] = {"ifname": action.peer, "mtu": action.mtu}
+            if action.mac:
+                peer["address"] = action.mac
+            await ipr.link("add", ifname=action.name, kind="veth", peer=peer, mtu=action.mtu)
+        elif isinstance(action, p.SetLink):
+            index = await self._require(action.name)
+            if action.mac is not None:
+                await ipr.link("set", index=index, address=action.mac)
+            if action.mtu is not None:
+                await ipr.link("set", index=index, mtu=action.mtu)
+            if action.master is not None:
+                await ipr.link("set", index=index, master=await self._require(action.master))
+            if action.up is not None:
+                await ipr.link("set", index=index, state="up" if action.up else "down")
+        elif isinstance(action, p.AddFlood):
+            await ipr.fdb("append", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
+        elif isinstance(action, p.DelFlood):
+            try:
+                await ipr.fdb("del", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
+            except NetlinkError as exc:
+                if exc.code not in (errno.ENOENT, errno.ENODEV):
+                    raise
+        elif isinstance(action, p.DelLink):
+            index = await self.index(action.name)
+            if index is None:
+                return
+            try:
+                await ipr.link("del", index=index)
+            except NetlinkError as exc:
+                if exc.code != errno.ENODEV:
+                    raise
+        else:  # pragma: no cover - every action type is handled above
+            raise TypeError(f"unknown action {action!r}")
+
+    # --- namespaces and addresses (the DHCP service) ---------------------------
+
+    async def move_to_netns(self, name: str, netns: str) -> None:
+        await self.ipr.link("set", index=await self._require(name), net_ns_fd=netns)
+
+    async def addresses(self, name: str) -> set[str]:
+        index = await self._require(name)
+        found = set()
+        async for msg in await self.ipr.addr("dump", index=index):
+            if msg.get("index") == index:
+                found.add(f"{msg.get('address')}/{msg['prefixlen']}")
+        return found
+
+    async def add_address(self, name: str, cidr: str) -> None:
+        address, prefixlen = cidr.split("/")
+        kwargs: dict[str, Any] = {}
+        if ":" in address:
+            kwargs["flags"] = 0x02  # IFA_F_NODAD: usable at once
+        try:
+            await self.ipr.addr("add", index=await self._require(name), address=address,
+                                prefixlen=int(prefixlen), **kwargs)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+
+    async def del_address(self, name: str, cidr: str) -> None:
+        address, prefixlen = cidr.split("/")
+        try:
+            await self.ipr.addr("del", index=await self._require(name), address=address, prefixlen=int(prefixlen))
+        except NetlinkError as exc:
+            if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
+                raise
+
+    async def set_up(self, name: str, up: bool = True) -> None:
+        await self.ipr.link("set", index=await self._require(name), state="up" if up else "down")
+
+
+async def vlan_supported(netns: str | None = None) -> bool:
+    """Probe 8021q: create a VLAN device on a throwaway veth pair, remove all."""
+    probe = f"qvl{os.getpid() % 100000}"
+    async with Netlink(netns) as nl:
+        try:
+            await nl.ipr.link("add", ifname=probe, kind="veth", peer={"ifname": probe + "p"})
+        except NetlinkError as exc:
+            log.warning("cannot probe 8021q (%s): VLAN networks will be reported ERROR", exc)
+            return False
+        try:
+            await nl.ipr.link("add", ifname=probe + ".9", kind="vlan", link=await nl._require(probe), vlan_id=9)
+            return True
+        except NetlinkError as exc:
+            log.info("8021q not available (%s): VLAN networks will be reported ERROR", exc)
+            return False
+        finally:
+            await nl.apply(p.DelLink(probe))  # takes its peer and the VLAN device with it

@@ -1,0 +1,60 @@
+"""Attribute maps of the dataplane resources: Quark's segment allocation
+ranges and Neutron's agents. Data only; see ``base.Attr`` for flags and
+docs/segments.md, docs/agents.md.
+"""
+
+from __future__ import annotations
+
+from quark.api import validators as v
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
+
+SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
+
+SEGMENT_ALLOCATION_RANGE = Resource(
+    name="segment_allocation_range",
+    collection="segment_allocation_ranges",
+    has_tags=False,
+    bulk=False,
+    admin_only=True,
+    attributes=(
+        Attr("id", filter=STR_FILTER, sortable=True),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("network_type", post=True, required=True, convert=v.one_of(*SEGMENT_RANGE_TYPES), filter=STR_FILTER,
+             sortable=True, description="vlan or vxlan"),
+        Attr("physical_network", post=True, convert=v.string(64, allow_none=True), filter=STR_FILTER,
+             sortable=True, nullable=True, description="required for vlan, not allowed for vxlan"),
+        Attr("minimum", "integer", post=True, required=True, convert=v.integer(), filter=INT_FILTER, sortable=True,
+             description="first id of the range (VLAN 1-4094, VNI 1-16777215)"),
+        Attr("maximum", "integer", post=True, required=True, convert=v.integer(), filter=INT_FILTER, sortable=True,
+             description="last id of the range (inclusive)"),
+        Attr("size", "integer"),
+        Attr("allocated", "integer", description="ids of the range held by networks"),
+        Attr("created_at", sortable=True),
+    ),
+)
+
+AGENT = Resource(
+    name="agent",
+    collection="agents",
+    has_tags=False,
+    bulk=False,
+    admin_only=True,
+    creatable=False,
+    attributes=(
+        Attr("id", filter=STR_FILTER, sortable=True),
+        Attr("agent_type", filter=STR_FILTER, sortable=True),
+        Attr("binary", filter=STR_FILTER, sortable=True),
+        Attr("topic", filter=STR_FILTER, sortable=True),
+        Attr("host", filter=STR_FILTER, sortable=True),
+        Attr("admin_state_up", "boolean", put=True, convert=v.boolean, filter=BOOL_FILTER, sortable=True),
+        Attr("alive", "boolean", filter=BOOL_FILTER,
+             description="reported within the server's agent_down_time"),
+        Attr("description", put=True, convert=v.string(255), filter=STR_FILTER),
+        Attr("configurations", "object"),
+        Attr("availability_zone", filter=STR_FILTER, nullable=True),
+        Attr("resources_synced", "boolean", nullable=True),
+        Attr("created_at", sortable=True),
+        Attr("started_at", sortable=True),
+        Attr("heartbeat_timestamp", sortable=True),
+    ),
+)

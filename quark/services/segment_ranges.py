@@ -1,0 +1,155 @@
+"""Segment allocation ranges (Quark extension, admin only): the VLAN ids (per
+physical network) and VXLAN VNIs that networks get their segment from.
+
+Ranges of one type and physical network never overlap (409). A range that
+still has ids held by networks cannot be deleted (409); its released ids go
+with it. The bounds are fixed once created (to grow, add an adjacent range),
+so the cursor of a range only ever moves forward. See docs/segments.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.context import Context
+from quark.db import models
+from quark.ipam import segments
+from quark.ipam.ip_allocator import dialect_insert_ignore
+from quark.ipam.segments import RangeSpec, SegmentAllocator
+from quark.services import base
+from quark.services.base import ResourceService, utcnow
+from quark.services.listing import ListQuery
+
+r = models.segment_ranges
+
+
+def _require_admin(ctx: Context) -> None:
+    if not ctx.is_admin:
+        raise errors.AdminRequired(reason="segment allocation ranges are managed by admins")
+
+
+def _spec(row: Any) -> RangeSpec:
+    return RangeSpec(row.network_type, row.physical_network, row.minimum, row.maximum)
+
+
+class SegmentRangeService(ResourceService):
+    table = r
+    not_found = errors.SegmentAllocationRangeNotFound
+    not_found_key = "range_id"
+    columns = {"id": r.c.id, "name": r.c.name, "network_type": r.c.network_type,
+               "physical_network": r.c.physical_network, "minimum": r.c.minimum, "maximum": r.c.maximum,
+               "created_at": r.c.created_at}
+
+    def __init__(self, db, settings, allocator: SegmentAllocator) -> None:
+        super().__init__(db, settings)
+        self.segments = allocator
+
+    def visible(self, ctx: Context):
+        _require_admin(ctx)
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        out = []
+        for row in rows:
+            spec = _spec(row)
+            held = await SegmentAllocator.count_held(conn, spec) if query.wants("allocated") else 0
+            out.append({
+                "id": row.id,
+                "name": row.name,
+                "network_type": row.network_type,
+                "physical_network": row.physical_network or None,
+                "minimum": row.minimum,
+                "maximum": row.maximum,
+                "size": row.maximum - row.minimum + 1,
+                "allocated": held,
+                "created_at": base.format_time(row.created_at),
+            })
+        return out
+
+    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        _require_admin(ctx)
+        specs = [segments.validate_range(attrs["network_type"], attrs.get("physical_network"),
+                                         attrs["minimum"], attrs["maximum"]) for attrs in items]
+
+        async def work(conn: AsyncConnection) -> list[dict]:
+            ids = []
+            for attrs, spec in zip(items, specs):
+                await self._check_overlap(conn, spec)
+                range_id = base.new_id()
+                await conn.execute(insert(r).values(
+                    id=range_id, name=attrs.get("name", ""), network_type=spec.network_type,
+                    physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
+                    next_id=spec.minimum, created_at=utcnow()))
+                ids.append(range_id)
+            return await self.render_ids(conn, ctx, ids)
+
+        return await self.db.run_write(work)
+
+    @staticmethod
+    async def _check_overlap(conn: AsyncConnection, spec: RangeSpec) -> None:
+        # Two admins creating overlapping ranges at the same instant on a server
+        # database could both pass this check; ids would still never be held
+        # twice (the allocation primary key decides), cursors would only skip.
+        other = (await conn.execute(select(r).where(
+            r.c.network_type == spec.network_type, r.c.physical_network == spec.physical_network,
+            r.c.minimum <= spec.maximum, r.c.maximum >= spec.minimum).limit(1))).first()
+        if other is not None:
+            raise errors.SegmentAllocationRangeOverlap(range=spec.label(), other=other.id)
+
+    async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        _require_admin(ctx)
+
+        async def work(conn: AsyncConnection) -> dict:
+            await self.get_row(conn, ctx, range_id, for_update=True)
+            if "name" in attrs:
+                await conn.execute(update(r).where(r.c.id == range_id).values(name=attrs["name"]))
+            return await self.render_one(conn, ctx, range_id)
+
+        return await self.db.run_write(work)
+
+    async def delete(self, ctx: Context, range_id: str, if_match: int | None = None) -> None:
+        _require_admin(ctx)
+
+        async def work(conn: AsyncConnection) -> None:
+            row = await self.get_row(conn, ctx, range_id, for_update=True)
+            spec = _spec(row)
+            held = await SegmentAllocator.held_in(conn, spec)
+            if held is not None:
+                raise errors.SegmentAllocationRangeInUse(range_id=range_id, segmentation_id=held.segmentation_id,
+                                                         network_id=held.network_id)
+            await SegmentAllocator.forget_released(conn, spec)
+            await conn.execute(delete(r).where(r.c.id == range_id))
+
+        await self.db.run_write(work)
+
+
+def seed_range_id(spec: RangeSpec) -> str:
+    """A fixed id per seeded range, so workers starting together create it once."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"quark:segment-range:{spec.label()}"))
+
+
+async def ensure_seed_ranges(db, text: str) -> None:
+    """Create the ``segment_ranges`` setting's ranges on a database that has none."""
+    specs = segments.parse_range_specs(text)
+    if not specs:
+        return
+    for i, a in enumerate(specs):
+        for b in specs[i + 1:]:
+            if segments.overlaps(a, b):
+                raise ValueError(f"segment_ranges: {a.label()} overlaps {b.label()}")
+
+    async def work(conn: AsyncConnection) -> None:
+        if await conn.scalar(select(exists().where(r.c.id.is_not(None)))):
+            return
+        for spec in specs:
+            await conn.execute(dialect_insert_ignore(
+                conn, r, id=seed_range_id(spec), name="default", network_type=spec.network_type,
+                physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
+                next_id=spec.minimum, created_at=utcnow()))
+
+    await db.run_write(work)

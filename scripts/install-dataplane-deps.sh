@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# System tools the dataplane (quark agent / quark dhcp) and its tests need:
+# dnsmasq (DHCP server), a DHCP client, ping and iproute2. Idempotent: installs
+# only what is missing, and does nothing at all when everything is there.
+set -euo pipefail
+
+missing=()
+need() {  # need COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$1" ] && ! [ -x "/sbin/$1" ]; then
+        missing+=("$2")
+    fi
+}
+need dnsmasq dnsmasq-base
+need dhclient isc-dhcp-client
+need ping iputils-ping
+need ip iproute2
+need bridge iproute2
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+# De-duplicate (ip and bridge come from one package).
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-dataplane-deps: missing ${pkgs[*]} (run as root to install them)" >&2
+    exit 0
+fi
+echo "install-dataplane-deps: installing ${pkgs[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
