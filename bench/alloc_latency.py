@@ -46,7 +46,7 @@ from quark.db.engine import Database  # noqa: E402
 from quark.ipam import addressing, ip_allocator, mac_allocator  # noqa: E402
 from quark.services import ports  # noqa: E402
 from quark.ipam.ip_allocator import pool_ranges  # noqa: E402
-from quark.services.mac_ranges import ensure_default_range  # noqa: E402
+from quark.api.app import prepare_database  # noqa: E402
 from quark.services.registry import build_services  # noqa: E402
 
 ADMIN = Context.admin()
@@ -253,7 +253,7 @@ async def run(args) -> dict:
         settings = Settings(database_url=url)
         db = Database(url, pool_size=4, max_overflow=4)
         services = build_services(db, settings)
-        await ensure_default_range(db, settings.default_mac_range)
+        await prepare_database(db, settings)  # as `quark serve` starts: MAC and segment ranges
         subnets = []
         for i, level in enumerate(args.levels):
             sub = await make_subnet(services, f"v4-{level}", 4, f"{10 + i}.0.0.0/8")
