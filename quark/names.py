@@ -7,7 +7,7 @@ Linux limits interface names to 15 characters (IFNAMSIZ - 1); every name here fi
 
 from __future__ import annotations
 
-__all__ = ["bridge_name", "tap_name", "vm_name", "vxlan_name", "dhcp_namespace"]
+__all__ = ["bridge_name", "dhcp_namespace", "tap_name", "vm_name", "vxlan_name"]
 
 _ID_CHARS = 11
 

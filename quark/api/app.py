@@ -6,6 +6,7 @@ uvicorn worker process builds the same app (``quark serve`` exports them).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -25,6 +26,7 @@ from quark.api.responses import json_response
 from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
+from quark.services.event_sender import EventDispatcher, HttpEventSender
 from quark.services.mac_ranges import ensure_default_range
 from quark.services.registry import Services, build_services
 from quark.services.segment_ranges import ensure_seed_ranges
@@ -70,8 +72,6 @@ async def prepare_database(db: Database, settings: Settings) -> None:
         current = await migrate.current_revision(db)
         if current != migrate.head_revision():
             await db.engine.dispose()
-            import asyncio
-
             await asyncio.to_thread(migrate.upgrade, str(db.url.render_as_string(hide_password=False)))
     await migrate.check_current(db)
     await ensure_default_range(db, settings.default_mac_range)
@@ -90,9 +90,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await prepare_database(db, settings)
             services = build_services(db, settings)
         app.state.services = services
+        stop, sender, task = asyncio.Event(), None, None
+        if settings.nova_events_url:
+            sender = HttpEventSender(settings.nova_events_url, settings.nova_events_timeout)
+            task = asyncio.create_task(EventDispatcher(services.db, settings, sender).run(stop))
         try:
             yield
         finally:
+            stop.set()
+            if task is not None:
+                await task
+                await sender.close()
             await services.db.dispose()
 
     app = Starlette(

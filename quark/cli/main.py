@@ -85,6 +85,8 @@ def serve(
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        # Agents' long-polls (up to 60 s) must not hold a stopping server for long.
+        timeout_graceful_shutdown=15,
     )
 
 

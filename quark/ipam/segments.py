@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -147,7 +148,8 @@ class SegmentAllocator:
 
     @staticmethod
     def _released(network_type: str, physnet: str | None) -> list:
-        clauses = [sa_.c.network_type == network_type, sa_.c.allocated == False]  # noqa: E712 (index use on MySQL)
+        # "= false", not "IS false": MySQL/MariaDB then use ix_segment_allocations_reuse.
+        clauses = [sa_.c.network_type == network_type, sa_.c.allocated == False]  # noqa: E712
         if physnet is not None:
             clauses.append(sa_.c.physical_network == physnet)
         return clauses

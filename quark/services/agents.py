@@ -84,7 +84,6 @@ class AgentService(ResourceService):
 
     def visible(self, ctx: Context):
         _require_admin(ctx)
-        return None
 
     def cutoff(self) -> datetime:
         """Reports older than this mean the agent is down."""

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import distinct, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import names
@@ -80,13 +80,13 @@ async def generation(conn: AsyncConnection, host: str, *, dhcp: bool = False) ->
 
 async def l2_hosts(conn: AsyncConnection, network_id: str) -> set[str]:
     """Hosts with ports of the network bound to a bridge."""
-    return set((await conn.execute(select(distinct(p.c.binding_host_id)).where(
+    return set((await conn.execute(select(p.c.binding_host_id).distinct().where(
         p.c.network_id == network_id, p.c.binding_vif_type == BRIDGE, p.c.binding_host_id != ""))).scalars())
 
 
 async def dhcp_hosts(conn: AsyncConnection, network_id: str) -> set[str]:
     """Hosts whose DHCP service serves the network."""
-    return set((await conn.execute(select(distinct(p.c.binding_host_id)).where(
+    return set((await conn.execute(select(p.c.binding_host_id).distinct().where(
         p.c.network_id == network_id, p.c.device_owner == DHCP_OWNER, p.c.binding_host_id != ""))).scalars())
 
 
@@ -131,9 +131,9 @@ async def notify_network(conn: AsyncConnection, network_id: str) -> None:
 
 async def notify_tunnel_peers(conn: AsyncConnection, host: str) -> None:
     """The tunnel address of ``host`` changed: the hosts sharing a VXLAN network with it."""
-    shared = select(distinct(p.c.network_id)).select_from(p.join(n, n.c.id == p.c.network_id)).where(
+    shared = select(p.c.network_id).distinct().select_from(p.join(n, n.c.id == p.c.network_id)).where(
         p.c.binding_host_id == host, p.c.binding_vif_type == BRIDGE, n.c.network_type == "vxlan")
-    peers = set((await conn.execute(select(distinct(p.c.binding_host_id)).where(
+    peers = set((await conn.execute(select(p.c.binding_host_id).distinct().where(
         p.c.network_id.in_(shared), p.c.binding_vif_type == BRIDGE, p.c.binding_host_id != host,
         p.c.binding_host_id != ""))).scalars())
     await bump(conn, peers)

@@ -52,7 +52,6 @@ class SegmentRangeService(ResourceService):
 
     def visible(self, ctx: Context):
         _require_admin(ctx)
-        return None
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         out = []

@@ -35,7 +35,7 @@ def test_long_poll_wakes_across_workers(two_workers):
             port_id = http.post("/v2.0/ports", json={"port": {"network_id": net["id"]}}).json()["port"]["id"]
             changed_at: list[float] = []
 
-            def change() -> None:
+            def change(port_id: str = port_id, changed_at: list[float] = changed_at) -> None:
                 time.sleep(0.6)
                 with httpx.Client(base_url=two_workers.url, timeout=60) as other:
                     changed_at.append(time.monotonic())

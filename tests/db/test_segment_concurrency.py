@@ -68,7 +68,7 @@ async def _scenario(url: str) -> None:
             n["provider:segmentation_id"] for n in freed)
 
         # Project networks (tenant type vxlan from the seeded range): all distinct.
-        outcomes, project_nets = await _create_many(url, {"name": "proj"}, CLIENTS, PER_CLIENT)
+        outcomes, _ = await _create_many(url, {"name": "proj"}, CLIENTS, PER_CLIENT)
         assert outcomes == {"201": CLIENTS * PER_CLIENT}, outcomes
         listed = (await admin.get("/v2.0/networks", params={"name": "proj"})).json()["networks"]
         vnis = [n["provider:segmentation_id"] for n in listed]

@@ -11,9 +11,8 @@ agents: host agents registered by their reports.
 host_generations: per-host change counters of the desired/DHCP state long-polls.
 nova_events: the outbox of Nova external events.
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0005_dataplane'
 down_revision = '0004'
