@@ -223,6 +223,10 @@ def dhcp_client(vm_ns: str, iface: str, workdir: Path, *, v6: bool = False, time
     dump = workdir / ("dump6" if v6 else "dump")
     family = ["-6"] if v6 else []
     run("ip", "-n", vm_ns, "link", "set", iface, "up")
+    if v6:  # dhclient -6 binds to the link-local address: wait for its duplicate address detection
+        wait_for(lambda: "fe80" in run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface).stdout and not
+                 run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface, "tentative").stdout.strip(),
+                 10, what=f"link-local address of {iface} usable")
     proc = in_ns(vm_ns, "dhclient", *family, "-1", "-v", "-cf", str(conf), "-sf", str(script),
                  "-lf", str(workdir / f"lease{'6' if v6 else ''}"), "-pf", str(workdir / f"pid{'6' if v6 else ''}"),
                  "-e", f"QUARK_DUMP={dump}", iface, check=False, timeout=timeout)
