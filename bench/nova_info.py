@@ -158,6 +158,14 @@ def start_neutron() -> None:
     subprocess.run(["bash", str(PEER / "start.sh")], check=True, env=env)
 
 
+def lift_neutron_quota() -> None:
+    """Neutron's default quota (100 networks, 100 subnets, 500 ports per
+    project) is far below the data set; lift it for the bench project."""
+    body = {"quota": {"network": -1, "subnet": -1, "port": -1}}
+    r = httpx.put(f"{NEUTRON_URL}/v2.0/quotas/{PROJECT}", json=body, timeout=60)
+    r.raise_for_status()
+
+
 def stop_neutron() -> None:
     subprocess.run(["bash", str(PEER / "stop.sh")], check=False)
 
@@ -185,6 +193,7 @@ def main() -> None:
     if not args.no_neutron:
         start_neutron()
         try:
+            lift_neutron_quota()
             neutron = measure(NEUTRON_URL, args, "neutron", with_extension=False)
         finally:
             stop_neutron()
