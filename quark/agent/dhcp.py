@@ -33,7 +33,7 @@ from quark.agent import dnsmasq
 from quark.agent.client import DHCP_AGENT_TYPE, DHCP_BINARY, AgentApiClient
 from quark.agent.dnsmasq import DhcpNetwork, Paths
 from quark.agent.netlink import Netlink, NetlinkError
-from quark.agent.watch import Watch, report_forever, wait_any
+from quark.agent.watch import Watch, run_loops, wait_any
 
 log = logging.getLogger(__name__)
 
@@ -266,17 +266,9 @@ class DhcpService:
         log.info("quark dhcp for host %s%s: namespaces %s*, files in %s", self.config.host,
                  f" (devices in netns {self.config.netns})" if self.config.netns else "",
                  self.namespace(""), self.state_dir)
-        tasks = [
-            asyncio.create_task(self.watch.run(), name="watch"),
-            asyncio.create_task(report_forever(self.report, self.config.report_interval), name="report"),
-            asyncio.create_task(self.reconcile_forever(), name="reconcile"),
-        ]
         try:
-            await asyncio.gather(*tasks)
+            await run_loops(self.watch, self.report, self.config.report_interval, self.reconcile_forever)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             for ns in list(self._ns_netlink):
                 await self._forget_netlink(ns)
             await self.host_netlink.close()

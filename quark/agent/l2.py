@@ -33,7 +33,7 @@ from quark.agent import plan as planning
 from quark.agent.client import L2_AGENT_TYPE, L2_BINARY, AgentApiClient
 from quark.agent.model import ActualState, DesiredState, HostConfig, Link
 from quark.agent.netlink import Netlink, vlan_supported
-from quark.agent.watch import Watch, report_forever, wait_any
+from quark.agent.watch import Watch, run_loops, wait_any
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +207,6 @@ class L2Agent:
             log.info("quark agent for host %s%s: bridge_mappings=%s tunnel_ip=%s vlan_supported=%s",
                      self.config.host, f" in netns {self.config.netns}" if self.config.netns else "",
                      self.host_config.bridge_mappings, self.host_config.tunnel_ip, self.host_config.vlan_supported)
-            tasks = [
-                asyncio.create_task(self.watch.run(), name="watch"),
-                asyncio.create_task(report_forever(self.report, self.config.report_interval), name="report"),
-                asyncio.create_task(self.reconcile_forever(), name="reconcile"),
-            ]
-            try:
-                await asyncio.gather(*tasks)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            await run_loops(self.watch, self.report, self.config.report_interval, self.reconcile_forever)
         finally:
             await self.netlink.close()

@@ -65,6 +65,23 @@ async def report_forever(report: Callable[[bool], Awaitable[Any]], interval: flo
         await asyncio.sleep(interval)
 
 
+async def run_loops(watch: "Watch", report: Callable[[bool], Awaitable[Any]], interval: float,
+                    reconcile: Callable[[], Awaitable[None]]) -> None:
+    """An agent's three loops (watch the API, heartbeat, reconcile) until one
+    fails or the caller is cancelled; the others are cancelled with it."""
+    tasks = [
+        asyncio.create_task(watch.run(), name="watch"),
+        asyncio.create_task(report_forever(report, interval), name="report"),
+        asyncio.create_task(reconcile(), name="reconcile"),
+    ]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def wait_any(event: asyncio.Event, timeout: float) -> bool:
     """Wait for ``event`` at most ``timeout`` seconds; True if it was set."""
     try:

@@ -375,15 +375,7 @@ class IpAllocator:
         if delete_rows:
             await conn.execute(delete(a).where(*where))
             return
-        held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
-        if not held:
-            return
-        await conn.execute(update(a).where(*where).values(deallocated=True, deallocated_at=self.clock(), port_id=None))
-        per_subnet: dict[str, int] = {}
-        for subnet_id in held:
-            per_subnet[subnet_id] = per_subnet.get(subnet_id, 0) + 1
-        for subnet_id, n in sorted(per_subnet.items()):
-            await self.count(conn, subnet_id, -n)
+        await self._release_where(conn, where)
 
     async def release_allocations(self, conn: AsyncConnection, allocation_ids: Sequence[str]) -> None:
         """Release addresses by allocation id, whoever holds them (quarantined, like a port's).
@@ -394,6 +386,11 @@ class IpAllocator:
         if not allocation_ids:
             return
         where = [a.c.id.in_(list(allocation_ids)), a.c.deallocated == false()]
+        await self._release_where(conn, where)
+
+    async def _release_where(self, conn: AsyncConnection, where: list) -> None:
+        """Mark the held allocations matching ``where`` released (quarantined
+        from now) and take them off their subnets' usage counters."""
         held = (await conn.execute(select(a.c.subnet_id).where(*where))).scalars().all()
         if not held:
             return

@@ -182,6 +182,15 @@ class ResourceService:
         return (await self.create_bulk(ctx, [attrs]))[0]
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+        """All-or-nothing: every item through ``create_in`` in one transaction."""
+        async def work(conn: AsyncConnection) -> list[dict]:
+            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
+            return await self.render_ids(conn, ctx, ids)
+
+        return await self.db.run_write(work)
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
+        """Insert one resource in the caller's transaction; returns its id."""
         raise NotImplementedError
 
     async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None:

@@ -147,13 +147,6 @@ class IpAddressService(ResourceService):
 
     # --- create --------------------------------------------------------------------
 
-    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        async def work(conn: AsyncConnection) -> list[dict]:
-            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
-            return await self.render_ids(conn, ctx, ids)
-
-        return await self.db.run_write(work)
-
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Allocate one address and give it its holders, in the caller's transaction."""
         explicit_project = "project_id" in attrs or "tenant_id" in attrs

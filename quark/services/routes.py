@@ -139,13 +139,6 @@ class RouteService(ResourceService):
 
     # --- writes --------------------------------------------------------------------
 
-    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        async def work(conn: AsyncConnection) -> list[dict]:
-            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
-            return await self.render_ids(conn, ctx, ids)
-
-        return await self.db.run_write(work)
-
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         subnet = await self._subnet_for_write(conn, ctx, attrs["subnet_id"])
         cidr, gateway = self._validate(subnet, attrs["cidr"], attrs["gateway"])

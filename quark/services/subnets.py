@@ -148,13 +148,6 @@ class SubnetService(ResourceService):
 
     # --- create ----------------------------------------------------------------------
 
-    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        async def work(conn: AsyncConnection) -> list[dict]:
-            ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
-            return await self.render_ids(conn, ctx, ids)
-
-        return await self.db.run_write(work)
-
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any | None = None) -> str:
         """Insert one subnet inside the caller's transaction; returns its id."""
         project_id = base.resolve_project(ctx, attrs)
