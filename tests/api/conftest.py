@@ -6,6 +6,9 @@ come back; every test creates its own uniquely named resources.
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 
 from quark.db import migrate
@@ -39,3 +42,21 @@ def dataplane_server(request, tmp_path_factory):
             yield server
     finally:
         drop()
+
+
+@pytest.fixture
+def admin(api_server):
+    """An httpx client with no project header: admin in noauth mode."""
+    with httpx.Client(base_url=api_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def tenant(api_server):
+    """An httpx client acting as a fresh project (its own default group, its own
+    resources); ``client.project_id`` names it."""
+    project_id = f"t-{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=api_server.url, timeout=30,
+                      headers={"X-Project-Id": project_id, "X-Roles": "member"}) as client:
+        client.project_id = project_id
+        yield client

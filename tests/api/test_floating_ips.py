@@ -12,21 +12,6 @@ from tests.api.test_wire import error_of, make_network, make_subnet
 
 
 @pytest.fixture
-def admin(api_server):
-    with httpx.Client(base_url=api_server.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def tenant(api_server):
-    project_id = f"fip-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=api_server.url, timeout=30,
-                      headers={"X-Project-Id": project_id, "X-Roles": "member"}) as client:
-        client.project_id = project_id
-        yield client
-
-
-@pytest.fixture
 def external(admin):
     net = make_network(admin, **{"router:external": True})
     subnet = make_subnet(admin, net["id"], "203.0.113.0/28")

@@ -15,21 +15,6 @@ TABLES = ("ports", "ip_allocations", "port_security_groups", "mac_allocations")
 
 
 @pytest.fixture
-def admin(api_server):
-    with httpx.Client(base_url=api_server.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def tenant(api_server):
-    project_id = f"inst-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=api_server.url, timeout=30,
-                      headers={"X-Project-Id": project_id, "X-Roles": "member"}) as client:
-        client.project_id = project_id
-        yield client
-
-
-@pytest.fixture
 def dual_stack(tenant):
     net = make_network(tenant)
     v4 = make_subnet(tenant, net["id"], "10.70.0.0/24", dns_nameservers=["10.70.0.53"],
