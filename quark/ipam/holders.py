@@ -19,35 +19,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal_column, select, union_all, false, true
+from sqlalchemy import delete, func, select, false, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
+from quark.db.lookups import IDS, Lookup, fetch
 from quark.ipam.ip_allocator import IpAllocator
 
 a = models.ip_allocations
 h = models.ip_address_ports
 
-# The live addresses of a page of ports, single-holder and shared alike, in
-# one round trip (port list, port show, port update): the first branch is
-# the pre-existing indexed lookup on ip_allocations.port_id, the second one
-# indexed lookup on ip_address_ports.port_id.
-HELD_BY_PORTS = union_all(
-    select(a.c.port_id.label("port_id"), a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key,
-           literal_column("0").label("shared"))
-    .where(a.c.port_id.in_(bindparam("b_ports", expanding=True)), a.c.deallocated == false()),
-    select(h.c.port_id.label("port_id"), a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key,
-           literal_column("1").label("shared"))
-    .select_from(h.join(a, a.c.id == h.c.allocation_id))
-    .where(h.c.port_id.in_(bindparam("b_ports", expanding=True))),
+# The live addresses of a page of ports (bind parameter ``ids``), single-holder
+# and shared alike: one indexed lookup on ip_allocations.port_id, one on
+# ip_address_ports.port_id. Port views fetch them with their other lookups
+# in one round trip (quark.db.lookups); rows sorted IPv4 first, then by address.
+_ORDER = ("ip_version", "address_key")
+HELD_BY_PORTS = (
+    Lookup("held", select(a.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key)
+           .where(a.c.port_id.in_(IDS), a.c.deallocated == false()), order=_ORDER),
+    Lookup("held", select(h.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key)
+           .select_from(h.join(a, a.c.id == h.c.allocation_id))
+           .where(h.c.port_id.in_(IDS)), order=_ORDER),
 )
 
 
 async def held_by_ports(conn: AsyncConnection, port_ids: Sequence[str]) -> list[Any]:
-    """(port_id, subnet_id, address, ip_version, address_key, shared) of every live address of the ports."""
+    """(port_id, subnet_id, address, ip_version, address_key) of every live address of the ports, sorted."""
     if not port_ids:
         return []
-    return list(await conn.execute(HELD_BY_PORTS, {"b_ports": list(port_ids)}))
+    return (await fetch(conn, HELD_BY_PORTS, {"ids": list(port_ids)}))["held"]
 
 
 async def shared_held_by(conn: AsyncConnection, port_id: str) -> list[Any]:

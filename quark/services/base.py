@@ -2,8 +2,10 @@
 
 A resource service subclasses ``ResourceService`` and supplies its table, the
 attribute→column map used by filters and sorting, a visibility clause for
-non-admin callers, and ``render`` to build the Neutron views of a batch of
-rows (one query per related table for the whole batch, never per row).
+non-admin callers, and the Neutron views of a batch of rows: ``lookups``
+names the related rows the views need (tags, addresses, ...), fetched for
+the whole batch in one statement (quark.db.lookups), and ``assemble`` builds
+the views from the rows and what was found. Never a query per row.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
+from quark.db.lookups import IDS, Lookup, fetch
 from quark.services import listing
 from quark.services.listing import ListQuery
 
@@ -72,14 +75,20 @@ def resolve_project(ctx: Context, attrs: dict[str, Any]) -> str:
     return requested or ctx.project_id
 
 
-async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
+# The tags of the rows being shown (any resource: tags are keyed by resource id).
+TAGS = Lookup("tags", select(models.tags.c.resource_id, models.tags.c.tag)
+              .where(models.tags.c.resource_id.in_(IDS)), order=("tag",))
+
+
+def tags_by_resource(found: dict[str, list[Any]]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        t = models.tags
-        rows = await conn.execute(select(t.c.resource_id, t.c.tag).where(t.c.resource_id.in_(ids)).order_by(t.c.tag))
-        for resource_id, tag in rows:
-            out[resource_id].append(tag)
+    for row in found.get("tags", ()):
+        out[row.resource_id].append(row.tag)
     return out
+
+
+async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
+    return tags_by_resource(await fetch(conn, [TAGS], {"ids": list(ids)})) if ids else {}
 
 
 def standard_columns(table: Table) -> dict[str, Column]:
@@ -117,8 +126,19 @@ class ResourceService:
     def extra_filters(self, query: ListQuery) -> list[ColumnElement[bool]]:
         return []
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        """The related rows ``assemble`` needs for ``query``, keyed by the
+        bind parameter ``ids`` (the ids of the rows shown)."""
+        return []
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+        """The views of ``rows``, given what ``lookups`` found (by lookup name)."""
         raise NotImplementedError
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        wanted = self.lookups(query) if rows else []
+        found = await fetch(conn, wanted, {"ids": [r.id for r in rows]}) if wanted else {}
+        return self.assemble(rows, found, query)
 
     # --- reads -------------------------------------------------------------
 

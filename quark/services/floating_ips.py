@@ -23,14 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup
 from quark.services import base
-from quark.services.base import ResourceService, check_revision, load_tags, standard_columns, utcnow, write_tags
+from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.listing import ListQuery
 
 f = models.floatingips
 p = models.ports
 n = models.networks
 a = models.ip_allocations
+
+# port_details of the floating IPs shown (those associated with a port).
+FIP_PORTS = Lookup("fip.port", select(f.c.id.label("fip_id"), p.c.name, p.c.network_id, p.c.mac_address,
+                                      p.c.admin_state_up, p.c.status, p.c.device_id, p.c.device_owner)
+                   .select_from(f.join(p, p.c.id == f.c.port_id)).where(f.c.id.in_(IDS)))
 
 FLOATING_OWNER = "network:floatingip"
 
@@ -63,24 +69,24 @@ class FloatingIpService(ResourceService):
     def visible(self, ctx: Context):
         return None if ctx.is_admin else f.c.project_id == ctx.project_id
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        port_ids = sorted({r.port_id for r in rows if r.port_id})
-        details: dict[str, dict] = {}
-        if port_ids and query.wants("port_details"):
-            for port in await conn.execute(select(p).where(p.c.id.in_(port_ids))):
-                details[port.id] = {
-                    "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
-                    "admin_state_up": port.admin_state_up, "status": port.status, "device_id": port.device_id,
-                    "device_owner": port.device_owner,
-                }
-        tags = await load_tags(conn, [r.id for r in rows]) if query.wants("tags") else {}
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        return [lookup for attribute, lookup in (("port_details", FIP_PORTS), ("tags", base.TAGS))
+                if query.wants(attribute)]
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+        details = {port.fip_id: {
+            "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
+            "admin_state_up": port.admin_state_up, "status": port.status, "device_id": port.device_id,
+            "device_owner": port.device_owner,
+        } for port in found.get("fip.port", ())}
+        tags = base.tags_by_resource(found)
         out = []
         for row in rows:
             view = base.standard_view(row)
             view.update({
                 "floating_network_id": row.floating_network_id, "floating_ip_address": row.floating_ip_address,
                 "port_id": row.port_id, "fixed_ip_address": row.fixed_ip_address, "router_id": row.router_id,
-                "status": row.status, "port_details": details.get(row.port_id) if row.port_id else None,
+                "status": row.status, "port_details": details.get(row.id) if row.port_id else None,
                 "port_forwardings": [], "dns_name": "", "dns_domain": "", "qos_policy_id": None,
                 "tags": tags.get(row.id, []),
             })

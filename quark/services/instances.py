@@ -13,22 +13,45 @@ device, in one request each way.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from sqlalchemy import select, false, true
+from sqlalchemy import bindparam, select, false
 
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup, fetch
 from quark.services.listing import ListQuery
+from quark.services.security_groups import rules_of_groups
 
 p = models.ports
 n = models.networks
 s = models.subnets
 a = models.ip_allocations
 f = models.floatingips
+sg = models.security_groups
+psg = models.port_security_groups
 
 DHCP_OWNER = "network:dhcp"
 DEFAULT_OWNER = "compute:nova"
+
+# Everything the network info shows besides the ports and what a port view
+# has (addresses, groups, tags), keyed by the device's port ids (``ids``)
+# and network ids (``network_ids``). With the port view's own lookups this
+# is one statement (quark.db.lookups): a call makes two, the ports and this.
+NETWORK_IDS = bindparam("network_ids", expanding=True)
+DEVICE_GROUPS = select(psg.c.security_group_id).where(psg.c.port_id.in_(IDS))
+INFO_LOOKUPS = (
+    Lookup("info.networks", select(n).where(n.c.id.in_(NETWORK_IDS))),
+    Lookup("info.subnets", select(s).where(s.c.network_id.in_(NETWORK_IDS)), order=("created_at", "id")),
+    # DHCP server addresses: those of the networks' DHCP ports, lowest first.
+    Lookup("info.dhcp", select(a.c.subnet_id, a.c.address).select_from(a.join(p, p.c.id == a.c.port_id))
+           .where(p.c.network_id.in_(NETWORK_IDS), p.c.device_owner == DHCP_OWNER, a.c.deallocated == false()),
+           order=("address",)),
+    Lookup("info.floatingips", select(f).where(f.c.port_id.in_(IDS)), order=("created_at", "id")),
+    Lookup("info.groups", select(sg).where(sg.c.id.in_(DEVICE_GROUPS)), order=("id",)),
+    rules_of_groups(DEVICE_GROUPS),
+)
+# Nested views leave out tags and what the enclosing view already says.
+NESTED = ListQuery(skip=frozenset({"tags", "router:external", "subnets"}))
 
 
 class InstanceService:
@@ -71,62 +94,39 @@ class InstanceService:
     async def _network_info(self, conn, ctx: Context, device_id: str) -> dict:
         stmt = self.ports.matching(ctx, ListQuery(filters={"device_id": [device_id]})).order_by(p.c.created_at, p.c.id)
         port_rows = (await conn.execute(stmt)).all()
-        ports = await self.ports.render(conn, ctx, port_rows, ListQuery())
-        if not ports:
+        if not port_rows:
             return {"device_id": device_id, "ports": [], "security_groups": []}
-        network_ids = sorted({port["network_id"] for port in ports})
-        subnet_ids = sorted({ip["subnet_id"] for port in ports for ip in port["fixed_ips"]})
-        port_ids = [port["id"] for port in ports]
-        # Networks and subnets the device uses are shown even when the caller
-        # could not list them (a shared or admin-made network), as for Nova.
-        admin = Context.admin(ctx.project_id)
-        # Nested views leave out tags (and what the networks already say), which
-        # saves a query each; this response is on Nova's hot path. The
-        # networks' subnet lists come from the one subnets query below.
-        nested = ListQuery(skip=frozenset({"tags", "router:external", "subnets"}))
-        network_rows = (await conn.execute(select(n).where(n.c.id.in_(network_ids)))).all()
-        networks = {net["id"]: net for net in await self.networks.render(conn, admin, network_rows, nested)}
-        subnet_rows = (await conn.execute(
-            select(s).where(s.c.network_id.in_(network_ids)).order_by(s.c.created_at, s.c.id))).all()
-        subnets = {sub["id"]: sub for sub in await self.subnets.render(conn, admin, subnet_rows, nested)}
+        full = ListQuery()
+        # Networks, subnets and groups the device uses are shown even when the
+        # caller could not list them (a shared or admin-made network), as for Nova.
+        found = await fetch(conn, [*self.ports.lookups(full), *INFO_LOOKUPS], {
+            "ids": [r.id for r in port_rows], "network_ids": sorted({r.network_id for r in port_rows})})
+        ports = self.ports.assemble(port_rows, found, full)
+        networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], {}, NESTED)}
+        subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], {}, NESTED)}
         for sub in subnets.values():
             network = networks[sub["network_id"]]
             network["subnets"].append(sub["id"])
             sub["router:external"] = network["router:external"]
         for view in (*networks.values(), *subnets.values()):
             view.pop("tags", None)
-        dhcp_servers: dict[str, list[str]] = defaultdict(list)
-        if subnet_ids:
-            dhcp = select(a.c.subnet_id, a.c.address).join(p, p.c.id == a.c.port_id).where(
-                p.c.network_id.in_(network_ids), p.c.device_owner == DHCP_OWNER,
-                a.c.subnet_id.in_(subnet_ids), a.c.deallocated == false()).order_by(a.c.address)
-            for subnet_id, address in await conn.execute(dhcp):
-                dhcp_servers[subnet_id].append(address)
+        dhcp_servers: dict[str, str] = {}
+        for row in found["info.dhcp"]:
+            dhcp_servers.setdefault(row.subnet_id, row.address)
         floating: dict[str, list[dict]] = defaultdict(list)
-        for fip in await conn.execute(select(f).where(f.c.port_id.in_(port_ids)).order_by(f.c.created_at, f.c.id)):
+        for fip in found["info.floatingips"]:
             floating[fip.port_id].append({
                 "id": fip.id, "floating_ip_address": fip.floating_ip_address,
                 "fixed_ip_address": fip.fixed_ip_address, "floating_network_id": fip.floating_network_id,
                 "status": fip.status,
             })
-        group_ids = sorted({g for port in ports for g in port["security_groups"]})
-        groups = []
-        if group_ids:
-            group_rows = (await conn.execute(select(models.security_groups).where(
-                models.security_groups.c.id.in_(group_ids)).order_by(models.security_groups.c.id))).all()
-            groups = await self.security_groups.render(conn, admin, group_rows, nested)
-            for group in groups:
-                group.pop("tags", None)
+        groups = self.security_groups.assemble(found["info.groups"], {"group.rules": found["group.rules"]},
+                                               ListQuery(skip=frozenset({"tags"})))
+        for group in groups:
+            group.pop("tags", None)
         for port in ports:
             port["network"] = networks.get(port["network_id"])
-            seen = []
-            for ip in port["fixed_ips"]:
-                if ip["subnet_id"] not in seen:
-                    seen.append(ip["subnet_id"])
-            port["subnets"] = [
-                {**subnets[sid], "dhcp_server": (dhcp_servers.get(sid) or [None])[0]} for sid in seen if sid in subnets
-            ]
+            seen = list(dict.fromkeys(ip["subnet_id"] for ip in port["fixed_ips"]))
+            port["subnets"] = [{**subnets[sid], "dhcp_server": dhcp_servers.get(sid)} for sid in seen if sid in subnets]
             port["floating_ips"] = floating.get(port["id"], [])
         return {"device_id": device_id, "ports": ports, "security_groups": groups}
-
-

@@ -13,15 +13,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services import base, hoststate, ip_policies
-from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
 from quark.services.listing import ListQuery
 
 if TYPE_CHECKING:
     from quark.services.ports import PortService
 
 n = models.networks
+
+# The subnet ids of the networks shown, oldest first (as Neutron lists them).
+NETWORK_SUBNETS = Lookup("network.subnets", select(models.subnets.c.network_id, models.subnets.c.id,
+                                                   models.subnets.c.created_at)
+                         .where(models.subnets.c.network_id.in_(IDS)), order=("created_at", "id"))
 
 # Ports that go away with their network instead of keeping it in use.
 AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed", "network:floatingip_agent_gateway")
@@ -82,16 +88,15 @@ class NetworkService(ResourceService):
             return None
         return or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        ids = [r.id for r in rows]
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        return [lookup for attribute, lookup in (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
+                if query.wants(attribute)]
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         subnet_ids: dict[str, list[str]] = defaultdict(list)
-        if ids and query.wants("subnets"):
-            s = models.subnets
-            for net_id, sub_id in await conn.execute(
-                select(s.c.network_id, s.c.id).where(s.c.network_id.in_(ids)).order_by(s.c.created_at, s.c.id)
-            ):
-                subnet_ids[net_id].append(sub_id)
-        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        for sub in found.get("network.subnets", ()):
+            subnet_ids[sub.network_id].append(sub.id)
+        tags = base.tags_by_resource(found)
         return [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
 
     @staticmethod

@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing, holders, macs
 from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
 from quark.services import base
-from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
 from quark.services import floating_ips
 from quark.services.floating_ips import FLOATING_OWNER
 from quark.services import hoststate
@@ -38,6 +39,8 @@ s = models.subnets
 a = models.ip_allocations
 psg = models.port_security_groups
 h = models.ip_address_ports
+
+PORT_GROUPS = Lookup("port.groups", select(psg.c.port_id, psg.c.security_group_id).where(psg.c.port_id.in_(IDS)))
 
 MAC_ATTEMPTS = 8
 
@@ -127,20 +130,24 @@ class PortService(ResourceService):
                                           psg.c.security_group_id.in_(query.filters["security_groups"])))
         return clauses
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        ids = [r.id for r in rows]
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        wanted: list[Lookup] = []
+        if query.wants("fixed_ips") or query.wants("dns_assignment"):
+            wanted += holders.HELD_BY_PORTS
+        if query.wants("security_groups"):
+            wanted.append(PORT_GROUPS)
+        if query.wants("tags"):
+            wanted.append(base.TAGS)
+        return wanted
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         fixed: dict[str, list[dict]] = defaultdict(list)
-        if ids and (query.wants("fixed_ips") or query.wants("dns_assignment")):
-            held = sorted(await holders.held_by_ports(conn, ids), key=lambda r: (r.ip_version, r.address_key))
-            for row in held:
-                fixed[row.port_id].append({"subnet_id": row.subnet_id, "ip_address": row.address})
+        for held in found.get("held", ()):
+            fixed[held.port_id].append({"subnet_id": held.subnet_id, "ip_address": held.address})
         groups: dict[str, list[str]] = defaultdict(list)
-        if ids and query.wants("security_groups"):
-            for port_id, sg_id in await conn.execute(
-                select(psg.c.port_id, psg.c.security_group_id).where(psg.c.port_id.in_(ids))
-            ):
-                groups[port_id].append(sg_id)
-        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        for member in found.get("port.groups", ()):
+            groups[member.port_id].append(member.security_group_id)
+        tags = base.tags_by_resource(found)
         return [self._view(r, fixed.get(r.id, []), groups.get(r.id, []), tags.get(r.id, [])) for r in rows]
 
     @staticmethod

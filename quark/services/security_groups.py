@@ -21,15 +21,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup
 from quark.ipam.ip_allocator import dialect_insert_ignore
 from quark.services import base
-from quark.services.base import ResourceService, check_revision, load_tags, standard_columns, utcnow, write_tags
+from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.listing import ListQuery
 
 sg = models.security_groups
 rules = models.security_group_rules
 dsg = models.default_security_groups
 psg = models.port_security_groups
+
+
+def rules_of_groups(group_ids: Any) -> Lookup:
+    """The rules of the groups ``group_ids`` (a bind parameter or a subquery),
+    each marked with whether its group is a project's default group."""
+    return Lookup("group.rules", select(rules, dsg.c.project_id.label("default_of"))
+                  .outerjoin(dsg, dsg.c.security_group_id == rules.c.security_group_id)
+                  .where(rules.c.security_group_id.in_(group_ids)), order=("created_at", "id"))
+
+
+GROUP_RULES = rules_of_groups(IDS)
 
 PORTED_PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 ICMP_PROTOCOLS = {"icmp": 1, "ipv6-icmp": 58, "icmpv6": 58}
@@ -170,18 +182,17 @@ class SecurityGroupService(ResourceService):
             await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
         return await super().list(ctx, query)
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        ids = [r.id for r in rows]
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        return [lookup for attribute, lookup in (("security_group_rules", GROUP_RULES), ("tags", base.TAGS))
+                if query.wants(attribute)]
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+        rule_rows = found.get("group.rules", ())
+        defaults = {row.security_group_id for row in rule_rows if row.default_of is not None}
         by_group: dict[str, list[dict]] = defaultdict(list)
-        if ids and query.wants("security_group_rules"):
-            stmt = (select(rules, dsg.c.project_id.label("default_of"))
-                    .outerjoin(dsg, dsg.c.security_group_id == rules.c.security_group_id)
-                    .where(rules.c.security_group_id.in_(ids)).order_by(rules.c.created_at, rules.c.id))
-            rule_rows = (await conn.execute(stmt)).all()
-            defaults = {row.security_group_id for row in rule_rows if row.default_of is not None}
-            for row in rule_rows:
-                by_group[row.security_group_id].append(rule_view(row, defaults))
-        tags = await load_tags(conn, ids) if query.wants("tags") else {}
+        for row in rule_rows:
+            by_group[row.security_group_id].append(rule_view(row, defaults))
+        tags = base.tags_by_resource(found)
         out = []
         for row in rows:
             view = base.standard_view(row)

@@ -13,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
 from quark.services import base, ip_policies, routes
-from quark.services.base import ResourceService, standard_columns, check_revision, load_tags, utcnow, write_tags
+from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
 from quark.services.listing import ListQuery
 from quark.services.networks import AUTO_DELETE_OWNERS
 
@@ -25,6 +26,10 @@ s = models.subnets
 n = models.networks
 a = models.ip_allocations
 p = models.ports
+
+# Which of the subnets shown are on an external network (router:external).
+EXTERNAL_SUBNETS = Lookup("subnet.external", select(s.c.id).select_from(s.join(n, n.c.id == s.c.network_id))
+                          .where(s.c.id.in_(IDS), n.c.router_external == true()))
 
 AUTO_MODES = ("slaac", "dhcpv6-stateless")
 ROUTER_OWNERS = (
@@ -65,15 +70,14 @@ class SubnetService(ResourceService):
         public = select(n.c.id).where(or_(n.c.shared == true(), n.c.router_external == true()))
         return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        ids = [r.id for r in rows]
-        tags = await load_tags(conn, ids) if query.wants("tags") else {}
-        external: set[str] = set()
-        if rows and query.wants("router:external"):
-            net_ids = {r.network_id for r in rows}
-            external = set((await conn.execute(
-                select(n.c.id).where(n.c.id.in_(net_ids), n.c.router_external == true()))).scalars())
-        return [self._view(r, tags.get(r.id, []), r.network_id in external) for r in rows]
+    def lookups(self, query: ListQuery) -> list[Lookup]:
+        return [lookup for attribute, lookup in (("tags", base.TAGS), ("router:external", EXTERNAL_SUBNETS))
+                if query.wants(attribute)]
+
+    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+        tags = base.tags_by_resource(found)
+        external = {row.id for row in found.get("subnet.external", ())}
+        return [self._view(r, tags.get(r.id, []), r.id in external) for r in rows]
 
     @staticmethod
     def _view(row: Any, tags: list[str], external: bool) -> dict:
