@@ -139,11 +139,13 @@ def one_request(client: httpx.Client, device_id: str, rounds: int, warmup: int) 
     return times
 
 
-def measure(url: str, args, label: str, *, with_extension: bool) -> dict:
+def measure(url: str, args, label: str, *, with_extension: bool, database_url: str | None = None) -> dict:
     with httpx.Client(base_url=url, timeout=600, headers=HEADERS) as client:
         t0 = time.perf_counter()
         target = populate(client, args.networks, args.ports, args.batch)
         fill = time.perf_counter() - t0
+        if database_url:
+            harness.analyze(database_url)
         print(f"{label}: filled {args.networks} networks / {args.ports} ports in {fill:.1f} s", flush=True)
         steps = nova_sequence(target)
         totals, per_step = replay(client, steps, args.rounds, args.warmup)
@@ -188,7 +190,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with harness.fresh_database("postgresql") as db_url, harness.running_server(db_url, args.workers) as url:
-        quark = measure(url, args, "quark", with_extension=True)
+        quark = measure(url, args, "quark", with_extension=True, database_url=db_url)
     neutron = None
     if not args.no_neutron:
         start_neutron()

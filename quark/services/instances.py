@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import bindparam, select, false
+from sqlalchemy import bindparam, false, literal, select
 
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
 from quark.services.listing import ListQuery
+from quark.services.ports import PortService
 from quark.services.security_groups import rules_of_groups
 
 p = models.ports
@@ -43,13 +44,23 @@ INFO_LOOKUPS = (
     Lookup("info.networks", select(n).where(n.c.id.in_(NETWORK_IDS))),
     Lookup("info.subnets", select(s).where(s.c.network_id.in_(NETWORK_IDS)), order=("created_at", "id")),
     # DHCP server addresses: those of the networks' DHCP ports, lowest first.
+    # The owner is written into the SQL, not bound: PostgreSQL then plans
+    # this statement once per connection (a generic plan costed with the
+    # real selectivity of 'network:dhcp'), where a bound owner's generic
+    # plan costs more than a custom one and every call is planned afresh
+    # (measured: ~2.5 ms of planning per call with current statistics).
     Lookup("info.dhcp", select(a.c.subnet_id, a.c.address).select_from(a.join(p, p.c.id == a.c.port_id))
-           .where(p.c.network_id.in_(NETWORK_IDS), p.c.device_owner == DHCP_OWNER, a.c.deallocated == false()),
+           .where(p.c.network_id.in_(NETWORK_IDS), p.c.device_owner == literal(DHCP_OWNER, literal_execute=True),
+                  a.c.deallocated == false()),
            order=("address",)),
     Lookup("info.floatingips", select(f).where(f.c.port_id.in_(IDS)), order=("created_at", "id")),
     Lookup("info.groups", select(sg).where(sg.c.id.in_(DEVICE_GROUPS)), order=("id",)),
     rules_of_groups(DEVICE_GROUPS),
 )
+# The device's ports, in creation order (the order of its NICs): as any
+# caller sees them (admin) or as a project does.
+DEVICE_PORTS = select(p).where(p.c.device_id == bindparam("device_id")).order_by(p.c.created_at, p.c.id)
+PROJECT_DEVICE_PORTS = DEVICE_PORTS.where(PortService.visible_to(bindparam("project_id")))
 # Nested views leave out tags and what the enclosing view already says.
 NESTED = ListQuery(skip=frozenset({"tags", "router:external", "subnets"}))
 
@@ -92,8 +103,8 @@ class InstanceService:
             return await self._network_info(conn, ctx, device_id)
 
     async def _network_info(self, conn, ctx: Context, device_id: str) -> dict:
-        stmt = self.ports.matching(ctx, ListQuery(filters={"device_id": [device_id]})).order_by(p.c.created_at, p.c.id)
-        port_rows = (await conn.execute(stmt)).all()
+        stmt = DEVICE_PORTS if ctx.is_admin else PROJECT_DEVICE_PORTS
+        port_rows = (await conn.execute(stmt, {"device_id": device_id, "project_id": ctx.project_id})).all()
         if not port_rows:
             return {"device_id": device_id, "ports": [], "security_groups": []}
         full = ListQuery()

@@ -105,10 +105,13 @@ class PortService(ResourceService):
     # --- reads -------------------------------------------------------------------
 
     def visible(self, ctx: Context):
-        if ctx.is_admin:
-            return None
-        own_networks = select(n.c.id).where(n.c.project_id == ctx.project_id)
-        return or_(p.c.project_id == ctx.project_id, p.c.network_id.in_(own_networks))
+        return None if ctx.is_admin else self.visible_to(ctx.project_id)
+
+    @staticmethod
+    def visible_to(project: Any):
+        """Ports a project may see: its own, and any on its networks (``project``: a value or a bind parameter)."""
+        own_networks = select(n.c.id).where(n.c.project_id == project)
+        return or_(p.c.project_id == project, p.c.network_id.in_(own_networks))
 
     def extra_filters(self, query: ListQuery) -> list:
         clauses = []
