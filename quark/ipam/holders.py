@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, false, true
+from sqlalchemy import delete, func, select, false
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update, false, true
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.ipam import holders
 from quark.db.lookups import IDS, Lookup
 from quark.services import base
 from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
@@ -163,9 +164,9 @@ class FloatingIpService(ResourceService):
             raise errors.PortNotFound(port_id=port_id)
         if port.device_owner == FLOATING_OWNER or port.network_id == network_id:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
-        addresses = list((await conn.execute(
-            select(a.c.address).where(a.c.port_id == port_id, a.c.ip_version == 4, a.c.deallocated == false())
-        )).scalars())
+        # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
+        # (added to it, or shared with other ports, e.g. an active/passive pair).
+        addresses = [row.address for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4]
         if fixed_ip is not None:
             if fixed_ip not in addresses:
                 raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have fixed ip {fixed_ip}")
@@ -209,12 +210,28 @@ class FloatingIpService(ResourceService):
             await self.ports.delete_in(conn, port)
 
 
-async def disassociate_port(conn: AsyncConnection, port_id: str, keep: Sequence[str] = ()) -> None:
-    """Drop the associations of a port's fixed IPs, except those in ``keep``
-    (a port going away keeps none; a port whose fixed_ips changed keeps the
-    addresses it still has)."""
-    stmt = update(f).where(f.c.port_id == port_id)
-    if keep:
-        stmt = stmt.where(f.c.fixed_ip_address.not_in(list(keep)))
-    await conn.execute(stmt.values(port_id=None, fixed_ip_address=None, updated_at=utcnow(),
-                                   revision_number=f.c.revision_number + 1))
+async def disassociate_port(conn: AsyncConnection, port_id: str) -> None:
+    """Drop every association of a port's fixed IPs (the port is going away)."""
+    await _disassociate(conn, f.c.port_id == port_id)
+
+
+async def drop_stale_associations(conn: AsyncConnection, port_ids: Sequence[str]) -> None:
+    """Drop the associations of ``port_ids`` whose fixed IP the port no longer
+    holds: its fixed_ips changed, or an /ip_addresses change took the address
+    away. Called in the transaction that made the change."""
+    if not port_ids:
+        return
+    associated = (await conn.execute(
+        select(f.c.id, f.c.port_id, f.c.fixed_ip_address).where(f.c.port_id.in_(list(port_ids))))).all()
+    if not associated:
+        return
+    held = {(row.port_id, row.address)
+            for row in await holders.held_by_ports(conn, sorted({row.port_id for row in associated}))}
+    stale = [row.id for row in associated if (row.port_id, row.fixed_ip_address) not in held]
+    if stale:
+        await _disassociate(conn, f.c.id.in_(stale))
+
+
+async def _disassociate(conn: AsyncConnection, where) -> None:
+    await conn.execute(update(f).where(where).values(port_id=None, fixed_ip_address=None, updated_at=utcnow(),
+                                                     revision_number=f.c.revision_number + 1))

@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update, false, true
+from sqlalchemy import and_, delete, exists, insert, or_, select, update, false
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -35,7 +35,7 @@ from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing, holders
 from quark.ipam.ip_allocator import Allocation, excluded_set
-from quark.services import base
+from quark.services import base, floating_ips
 from quark.services.base import ResourceService, utcnow
 from quark.services.listing import ListQuery
 from quark.services.ports import PortService, _fullness
@@ -310,6 +310,7 @@ class IpAddressService(ResourceService):
                                                 "created_at": now} for pid in added])
         for port_id in sorted(set(removed) | set(added)):
             await self.ports.bump(conn, port_id)
+        await floating_ips.drop_stale_associations(conn, removed)
 
     # --- delete ----------------------------------------------------------------------
 
@@ -325,8 +326,10 @@ class IpAddressService(ResourceService):
                     raise errors.PortRequiresDisassociation(port_id=port_id, ip=row.address, service=service)
             await conn.execute(delete(h).where(h.c.allocation_id == row.id))
             await self.ips.release_allocations(conn, [row.id])
-            for port_id in sorted({pid for pid, _ in shared} | ({row.port_id} if row.port_id else set())):
+            holder_ids = sorted({pid for pid, _ in shared} | ({row.port_id} if row.port_id else set()))
+            for port_id in holder_ids:
                 await self.ports.bump(conn, port_id)
+            await floating_ips.drop_stale_associations(conn, holder_ids)
 
         await self.db.run_write(work)
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update, false, true
+from sqlalchemy import delete, exists, func, insert, select, update, false
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors

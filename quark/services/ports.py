@@ -564,9 +564,7 @@ class PortService(ResourceService):
                 await self._replace_fixed_ips(conn, ctx, row, network, attrs["fixed_ips"], mac_text,
                                               changes.get("device_owner", row.device_owner), owner)
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
-                kept = (await conn.execute(select(a.c.address).where(
-                    a.c.port_id == port_id, a.c.deallocated == false()))).scalars().all()
-                await floating_ips.disassociate_port(conn, port_id, keep=kept)
+                await floating_ips.drop_stale_associations(conn, [port_id])
             await self.bump_revision(conn, port_id, **changes)
             if set(attrs) - QUIET_ATTRIBUTES:
                 await hoststate.notify_ports(conn, network, [(

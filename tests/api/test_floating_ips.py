@@ -98,3 +98,51 @@ def test_admin_picks_the_address_and_exhaustion_is_a_409(admin, external):
     assert error_of(create_fip(admin, net["id"]), 409) == "IpAddressGenerationFailure"
     addresses = {c.json()["floatingip"]["floating_ip_address"] for c in created} | {"203.0.113.9"}
     assert len(addresses) == 13 and all(":" not in x for x in addresses)
+
+
+def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
+    """A floating IP can point at any IPv4 address a port holds, its own or
+    one from /v2.0/ip_addresses (shared by an active/passive pair, or added
+    to the port), and loses the association when the port stops holding it."""
+    net, _ = external
+    internal = make_network(admin)
+    make_subnet(admin, internal["id"], "10.77.0.0/24")
+    active, passive = (admin.post("/v2.0/ports", json={"port": {"network_id": internal["id"], "device_id": d}})
+                       .json()["port"] for d in ("lb-a", "lb-b"))
+    r = admin.post("/v2.0/ip_addresses", json={"ip_address": {"network_id": internal["id"],
+                                                              "port_ids": [active["id"], passive["id"]]}})
+    assert r.status_code == 201, r.text
+    vip = r.json()["ip_address"]
+    fip = create_fip(admin, net["id"], port_id=active["id"], fixed_ip_address=vip["ip_address"])
+    assert fip.status_code == 201, fip.text
+    fip = fip.json()["floatingip"]
+    assert (fip["port_id"], fip["fixed_ip_address"]) == (active["id"], vip["ip_address"])
+    # the port now has two IPv4 addresses: which one must be said
+    other = create_fip(admin, net["id"]).json()["floatingip"]
+    r = admin.put(f"/v2.0/floatingips/{other['id']}", json={"floatingip": {"port_id": active["id"]}})
+    assert error_of(r, 400) == "BadRequest" and "multiple fixed IPv4" in r.json()["NeutronError"]["message"]
+    # failover: the same address on the passive port
+    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {
+        "port_id": passive["id"], "fixed_ip_address": vip["ip_address"]}})
+    assert r.status_code == 200 and r.json()["floatingip"]["port_id"] == passive["id"], r.text
+    # the passive port leaves the pair: its association goes, the other port keeps its own
+    r = admin.put(f"/v2.0/floatingips/{other['id']}", json={"floatingip": {
+        "port_id": active["id"], "fixed_ip_address": active["fixed_ips"][0]["ip_address"]}})
+    assert r.status_code == 200, r.text
+    r = admin.put(f"/v2.0/ip_addresses/{vip['id']}", json={"ip_address": {"port_ids": [active["id"]]}})
+    assert r.status_code == 200, r.text
+    shown = admin.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]
+    assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
+    assert admin.get(f"/v2.0/floatingips/{other['id']}").json()["floatingip"]["port_id"] == active["id"]
+    # an address added to one port: associated, then deleted -> disassociated
+    extra = admin.post("/v2.0/ip_addresses", json={"ip_address": {"network_id": internal["id"],
+                                                                  "port_ids": [passive["id"]]}}).json()["ip_address"]
+    assert extra["type"] == "fixed"
+    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {
+        "port_id": passive["id"], "fixed_ip_address": extra["ip_address"]}})
+    assert r.status_code == 200, r.text
+    assert admin.delete(f"/v2.0/ip_addresses/{extra['id']}").status_code == 204
+    shown = admin.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]
+    assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
+    for f in (fip, other):
+        assert admin.delete(f"/v2.0/floatingips/{f['id']}").status_code == 204
