@@ -39,6 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The usual key of a view's lookups: the ids of the rows being shown.
 IDS = bindparam("ids", expanding=True)
+# Ids per statement (``fetch_by_ids``): every lookup repeats the list, and a
+# statement may carry at most 32,766 bind parameters on SQLite (each
+# repetition counts) and 32,767 on PostgreSQL; a list of all ports can be
+# far longer than that.
+MAX_IDS = 2000
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: they are module-level constants
@@ -119,4 +124,17 @@ async def fetch(conn: AsyncConnection, lookups: Sequence[Lookup], params: Mappin
     orders = {lookup.name: lookup.order for lookup in unique if lookup.order}
     for name, order in orders.items():
         found[name].sort(key=attrgetter(*order))
+    return found
+
+
+async def fetch_by_ids(conn: AsyncConnection, lookups: Sequence[Lookup], ids: Sequence[str],
+                       params: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+    """``fetch`` keyed by ``ids`` (bound as ``ids``), for a batch of any size:
+    one statement per ``MAX_IDS`` ids. A row belongs to one id's chunk, so
+    each id's rows keep their order."""
+    found: dict[str, list[Any]] = {lookup.name: [] for lookup in lookups}
+    for start in range(0, len(ids), MAX_IDS):
+        chunk = await fetch(conn, lookups, {**(params or {}), "ids": list(ids[start:start + MAX_IDS])})
+        for name, rows in chunk.items():
+            found[name] += rows
     return found

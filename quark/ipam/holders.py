@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select, false
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
-from quark.db.lookups import IDS, Lookup, fetch
+from quark.db.lookups import IDS, Lookup, fetch_by_ids
 from quark.ipam.ip_allocator import IpAllocator
 
 a = models.ip_allocations
@@ -45,9 +45,7 @@ HELD_BY_PORTS = (
 
 async def held_by_ports(conn: AsyncConnection, port_ids: Sequence[str]) -> list[Any]:
     """(port_id, subnet_id, address, ip_version, address_key) of every live address of the ports, sorted."""
-    if not port_ids:
-        return []
-    return (await fetch(conn, HELD_BY_PORTS, {"ids": list(port_ids)}))["held"]
+    return (await fetch_by_ids(conn, HELD_BY_PORTS, port_ids))["held"]
 
 
 async def shared_held_by(conn: AsyncConnection, port_id: str) -> list[Any]:

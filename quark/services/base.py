@@ -24,7 +24,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.db.lookups import IDS, Lookup, fetch
+from quark.db.lookups import IDS, Lookup, fetch_by_ids
 from quark.services import listing
 from quark.services.listing import ListQuery
 
@@ -88,7 +88,7 @@ def tags_by_resource(found: dict[str, list[Any]]) -> dict[str, list[str]]:
 
 
 async def load_tags(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
-    return tags_by_resource(await fetch(conn, [TAGS], {"ids": list(ids)})) if ids else {}
+    return tags_by_resource(await fetch_by_ids(conn, [TAGS], ids))
 
 
 def standard_columns(table: Table) -> dict[str, Column]:
@@ -137,7 +137,7 @@ class ResourceService:
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         wanted = self.lookups(query) if rows else []
-        found = await fetch(conn, wanted, {"ids": [r.id for r in rows]}) if wanted else {}
+        found = await fetch_by_ids(conn, wanted, [r.id for r in rows]) if wanted else {}
         return self.assemble(rows, found, query)
 
     # --- reads -------------------------------------------------------------
