@@ -147,7 +147,8 @@ class FloatingIpService(ResourceService):
             if "port_id" in attrs:
                 if attrs["port_id"]:
                     await self._associate(conn, ctx, fip_id, row.project_id, row.floating_network_id,
-                                          attrs["port_id"], attrs.get("fixed_ip_address"))
+                                          attrs["port_id"], attrs.get("fixed_ip_address"),
+                                          current=row.fixed_ip_address)
                 else:
                     await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None))
             elif attrs.get("fixed_ip_address"):
@@ -158,7 +159,13 @@ class FloatingIpService(ResourceService):
         return await self.db.run_write(work)
 
     async def _associate(self, conn: AsyncConnection, ctx: Context, fip_id: str, project_id: str, network_id: str,
-                         port_id: str, fixed_ip: str | None) -> None:
+                         port_id: str, fixed_ip: str | None, current: str | None = None) -> None:
+        """Point the floating IP at ``fixed_ip`` of ``port_id``. Without
+        ``fixed_ip``, the port's only IPv4 address; or, if it has several, the
+        address the floating IP points at now (``current``) when the port
+        holds it too: the failover of a shared address to its other holder.
+        (openstacksdk sends only changed attributes, so `openstack floating
+        ip set --port B --fixed-ip-address <same address>` arrives without it.)"""
         port = (await conn.execute(select(p).where(p.c.id == port_id))).first()
         if port is None or (not ctx.is_admin and port.project_id != project_id):
             raise errors.PortNotFound(port_id=port_id)
@@ -172,6 +179,8 @@ class FloatingIpService(ResourceService):
                 raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have fixed ip {fixed_ip}")
         elif not addresses:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have any fixed IPv4 address")
+        elif len(addresses) > 1 and current in addresses:
+            fixed_ip = current
         elif len(addresses) > 1:
             raise FloatingIpPortInvalid(
                 reason=f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "

@@ -125,6 +125,13 @@ def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
     r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {
         "port_id": passive["id"], "fixed_ip_address": vip["ip_address"]}})
     assert r.status_code == 200 and r.json()["floatingip"]["port_id"] == passive["id"], r.text
+    # failover back without fixed_ip_address (openstacksdk sends only what changed):
+    # the address the floating IP points at now, which the port also holds
+    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": active["id"]}})
+    assert (r.json()["floatingip"]["port_id"], r.json()["floatingip"]["fixed_ip_address"]) == (
+        active["id"], vip["ip_address"]), r.text
+    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": passive["id"]}})
+    assert r.status_code == 200 and r.json()["floatingip"]["fixed_ip_address"] == vip["ip_address"], r.text
     # the passive port leaves the pair: its association goes, the other port keeps its own
     r = admin.put(f"/v2.0/floatingips/{other['id']}", json={"floatingip": {
         "port_id": active["id"], "fixed_ip_address": active["fixed_ips"][0]["ip_address"]}})

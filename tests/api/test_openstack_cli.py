@@ -112,3 +112,32 @@ def test_openstack_cli_security_groups_and_floating_ips(api_server):
     osc(server, "floating", "ip", "delete", fip["id"])
     osc(server, "port", "delete", port["id"])
     osc(server, "security", "group", "delete", group["id"])
+
+
+def test_openstack_cli_floating_ip_failover_of_a_shared_address(api_server):
+    """An active/passive pair shares an address (/v2.0/ip_addresses); the
+    unmodified CLI moves a floating IP between them with `floating ip set`."""
+    import httpx
+
+    server = api_server
+    suffix = uuid.uuid4().hex[:8]
+    external = osc_json(server, "network", "create", "--external", f"cli-ext-fo-{suffix}")
+    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", "198.51.100.0/24",
+             f"cli-ext-fo-v4-{suffix}")
+    inner = osc_json(server, "network", "create", f"cli-pair-{suffix}")
+    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", "10.79.0.0/24",
+             f"cli-pair-v4-{suffix}")
+    active, passive = (osc_json(server, "port", "create", "--network", inner["id"], f"cli-{name}-{suffix}")
+                       for name in ("active", "passive"))
+    r = httpx.post(f"{server.url}/v2.0/ip_addresses", json={"ip_address": {
+        "network_id": inner["id"], "port_ids": [active["id"], passive["id"]]}})
+    assert r.status_code == 201, r.text
+    vip = r.json()["ip_address"]["ip_address"]
+    fip = osc_json(server, "floating", "ip", "create", "--port", active["id"], "--fixed-ip-address", vip,
+                   external["id"])
+    assert (fip["port_id"], fip["fixed_ip_address"]) == (active["id"], vip)
+    for holder in (passive, active):
+        osc(server, "floating", "ip", "set", "--port", holder["id"], "--fixed-ip-address", vip, fip["id"])
+        shown = osc_json(server, "floating", "ip", "show", fip["id"])
+        assert (shown["port_id"], shown["fixed_ip_address"]) == (holder["id"], vip)
+    osc(server, "floating", "ip", "delete", fip["id"])
