@@ -110,6 +110,9 @@ class ResourceService:
     not_found_key: ClassVar[str]
     # attribute name -> column, for filters and sort keys
     columns: ClassVar[dict[str, Column]]
+    # (attribute, lookup): the related rows a view needs for that attribute,
+    # keyed by the bind parameter ``ids`` (the ids of the rows shown)
+    related: ClassVar[tuple[tuple[str, Lookup], ...]] = ()
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
@@ -127,17 +130,15 @@ class ResourceService:
         return []
 
     def lookups(self, query: ListQuery) -> list[Lookup]:
-        """The related rows ``assemble`` needs for ``query``, keyed by the
-        bind parameter ``ids`` (the ids of the rows shown)."""
-        return []
+        """The ``related`` lookups of the attributes ``query`` wants, each once."""
+        return list(dict.fromkeys(lookup for attribute, lookup in self.related if query.wants(attribute)))
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         """The views of ``rows``, given what ``lookups`` found (by lookup name)."""
         raise NotImplementedError
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
-        wanted = self.lookups(query) if rows else []
-        found = await fetch_by_ids(conn, wanted, [r.id for r in rows]) if wanted else {}
+        found = await fetch_by_ids(conn, self.lookups(query), [r.id for r in rows])
         return self.assemble(rows, found, query)
 
     # --- reads -------------------------------------------------------------

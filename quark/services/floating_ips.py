@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.context import Context
 from quark.db import models
-from quark.ipam import holders
 from quark.db.lookups import IDS, Lookup
+from quark.ipam import holders
 from quark.services import base
 from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.listing import ListQuery
@@ -62,6 +62,7 @@ class FloatingIpService(ResourceService):
         "port_id": f.c.port_id, "fixed_ip_address": f.c.fixed_ip_address, "router_id": f.c.router_id,
         "status": f.c.status,
     }
+    related = (("port_details", FIP_PORTS), ("tags", base.TAGS))
 
     def __init__(self, db, settings, ports) -> None:
         super().__init__(db, settings)
@@ -69,10 +70,6 @@ class FloatingIpService(ResourceService):
 
     def visible(self, ctx: Context):
         return None if ctx.is_admin else f.c.project_id == ctx.project_id
-
-    def lookups(self, query: ListQuery) -> list[Lookup]:
-        return [lookup for attribute, lookup in (("port_details", FIP_PORTS), ("tags", base.TAGS))
-                if query.wants(attribute)]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         details = {port.fip_id: {

@@ -149,9 +149,8 @@ def _segment(net: Any) -> dict:
 
 async def _fixed_ips(conn: AsyncConnection, port_ids: list[str]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
-    if port_ids:
-        for row in await holders.held_by_ports(conn, port_ids):
-            out[row.port_id].append({"subnet_id": row.subnet_id, "ip_address": row.address})
+    for row in await holders.held_by_ports(conn, port_ids):
+        out[row.port_id].append({"subnet_id": row.subnet_id, "ip_address": row.address})
     return out
 
 

@@ -82,15 +82,12 @@ class NetworkService(ResourceService):
         "provider:network_type": n.c.network_type, "provider:physical_network": n.c.physical_network,
         "provider:segmentation_id": n.c.segmentation_id, "ipam_strategy": n.c.ipam_strategy,
     }
+    related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
         return or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
-
-    def lookups(self, query: ListQuery) -> list[Lookup]:
-        return [lookup for attribute, lookup in (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
-                if query.wants(attribute)]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         subnet_ids: dict[str, list[str]] = defaultdict(list)

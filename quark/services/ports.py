@@ -90,6 +90,9 @@ class PortService(ResourceService):
         "status": p.c.status, "binding:host_id": p.c.binding_host_id, "binding:vnic_type": p.c.binding_vnic_type,
         "binding:vif_type": p.c.binding_vif_type, "ip_allocation": p.c.ip_allocation,
     }
+    # dns_assignment is made from the fixed IPs: either attribute needs the addresses.
+    related = (*((attribute, held) for attribute in ("fixed_ips", "dns_assignment") for held in holders.HELD_BY_PORTS),
+               ("security_groups", PORT_GROUPS), ("tags", base.TAGS))
 
     def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator,
                  binder: Binder | None = None) -> None:
@@ -132,16 +135,6 @@ class PortService(ResourceService):
             clauses.append(exists().where(psg.c.port_id == p.c.id,
                                           psg.c.security_group_id.in_(query.filters["security_groups"])))
         return clauses
-
-    def lookups(self, query: ListQuery) -> list[Lookup]:
-        wanted: list[Lookup] = []
-        if query.wants("fixed_ips") or query.wants("dns_assignment"):
-            wanted += holders.HELD_BY_PORTS
-        if query.wants("security_groups"):
-            wanted.append(PORT_GROUPS)
-        if query.wants("tags"):
-            wanted.append(base.TAGS)
-        return wanted
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         fixed: dict[str, list[dict]] = defaultdict(list)

@@ -168,6 +168,7 @@ class SecurityGroupService(ResourceService):
     not_found = errors.SecurityGroupNotFound
     not_found_key = "id"
     columns = {**standard_columns(sg), "stateful": sg.c.stateful}
+    related = (("security_group_rules", GROUP_RULES), ("tags", base.TAGS))
 
     def __init__(self, db, settings, defaults: DefaultGroups) -> None:
         super().__init__(db, settings)
@@ -181,10 +182,6 @@ class SecurityGroupService(ResourceService):
         if present is None:
             await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
         return await super().list(ctx, query)
-
-    def lookups(self, query: ListQuery) -> list[Lookup]:
-        return [lookup for attribute, lookup in (("security_group_rules", GROUP_RULES), ("tags", base.TAGS))
-                if query.wants(attribute)]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         rule_rows = found.get("group.rules", ())

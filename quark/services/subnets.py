@@ -57,6 +57,7 @@ class SubnetService(ResourceService):
         "ipv6_ra_mode": s.c.ipv6_ra_mode, "ipv6_address_mode": s.c.ipv6_address_mode,
         "subnetpool_id": s.c.subnetpool_id, "segment_id": s.c.segment_id,
     }
+    related = (("tags", base.TAGS), ("router:external", EXTERNAL_SUBNETS))
 
     def __init__(self, db, settings, ip_allocator: IpAllocator) -> None:
         super().__init__(db, settings)
@@ -69,10 +70,6 @@ class SubnetService(ResourceService):
             return None
         public = select(n.c.id).where(or_(n.c.shared == true(), n.c.router_external == true()))
         return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
-
-    def lookups(self, query: ListQuery) -> list[Lookup]:
-        return [lookup for attribute, lookup in (("tags", base.TAGS), ("router:external", EXTERNAL_SUBNETS))
-                if query.wants(attribute)]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         tags = base.tags_by_resource(found)
