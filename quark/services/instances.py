@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, false, literal, select
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
+from quark.services.hoststate import DHCP_OWNER
 from quark.services.listing import ListQuery
 from quark.services.ports import PortService
 from quark.services.security_groups import rules_of_groups
@@ -31,7 +32,6 @@ f = models.floatingips
 sg = models.security_groups
 psg = models.port_security_groups
 
-DHCP_OWNER = "network:dhcp"
 DEFAULT_OWNER = "compute:nova"
 
 # Everything the network info shows besides the ports and what a port view
@@ -61,7 +61,9 @@ INFO_LOOKUPS = (
 # caller sees them (admin) or as a project does.
 DEVICE_PORTS = select(p).where(p.c.device_id == bindparam("device_id")).order_by(p.c.created_at, p.c.id)
 PROJECT_DEVICE_PORTS = DEVICE_PORTS.where(PortService.visible_to(bindparam("project_id")))
-# Nested views leave out tags and what the enclosing view already says.
+# Nested views leave out tags and what the enclosing view already says (their
+# assemble gets this call's lookups: the networks' "network.subnets" are not
+# among them, the subnet lists are filled from info.subnets below).
 NESTED = ListQuery(skip=frozenset({"tags", "router:external", "subnets"}))
 
 
@@ -113,14 +115,15 @@ class InstanceService:
         found = await fetch(conn, [*self.ports.lookups(full), *INFO_LOOKUPS], {
             "ids": [r.id for r in port_rows], "network_ids": sorted({r.network_id for r in port_rows})})
         ports = self.ports.assemble(port_rows, found, full)
-        networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], {}, NESTED)}
-        subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], {}, NESTED)}
+        networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], found, NESTED)}
+        subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], found, NESTED)}
+        groups = self.security_groups.assemble(found["info.groups"], found, NESTED)
+        for view in (*networks.values(), *subnets.values(), *groups):
+            view.pop("tags")
         for sub in subnets.values():
             network = networks[sub["network_id"]]
             network["subnets"].append(sub["id"])
             sub["router:external"] = network["router:external"]
-        for view in (*networks.values(), *subnets.values()):
-            view.pop("tags", None)
         dhcp_servers: dict[str, str] = {}
         for row in found["info.dhcp"]:
             dhcp_servers.setdefault(row.subnet_id, row.address)
@@ -131,10 +134,6 @@ class InstanceService:
                 "fixed_ip_address": fip.fixed_ip_address, "floating_network_id": fip.floating_network_id,
                 "status": fip.status,
             })
-        groups = self.security_groups.assemble(found["info.groups"], {"group.rules": found["group.rules"]},
-                                               ListQuery(skip=frozenset({"tags"})))
-        for group in groups:
-            group.pop("tags", None)
         for port in ports:
             port["network"] = networks.get(port["network_id"])
             seen = list(dict.fromkeys(ip["subnet_id"] for ip in port["fixed_ips"]))
