@@ -13,6 +13,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 
 
@@ -32,6 +33,16 @@ def osc(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def osc_json(server, *args: str) -> dict | list:
     return json.loads(osc(server, *args, "-f", "json").stdout)
+
+
+def external_and_inner(server, name: str, external_cidr: str, inner_cidr: str) -> tuple[dict, dict]:
+    """An external network and an internal one, an IPv4 subnet each, made with the CLI."""
+    external = osc_json(server, "network", "create", "--external", f"cli-ext-{name}")
+    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", external_cidr,
+             f"cli-ext-v4-{name}")
+    inner = osc_json(server, "network", "create", f"cli-in-{name}")
+    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", inner_cidr, f"cli-in-v4-{name}")
+    return external, inner
 
 
 def test_openstack_cli_walkthrough(api_server):
@@ -94,12 +105,7 @@ def test_openstack_cli_security_groups_and_floating_ips(api_server):
     names = {g["Name"] for g in osc_json(server, "security", "group", "list")}
     assert {"default", f"cli-web-{suffix}"} <= names
 
-    external = osc_json(server, "network", "create", "--external", f"cli-ext-{suffix}")
-    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", "192.0.2.0/24",
-             f"cli-ext-v4-{suffix}")
-    inner = osc_json(server, "network", "create", f"cli-in-{suffix}")
-    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", "10.78.0.0/24",
-             f"cli-in-v4-{suffix}")
+    external, inner = external_and_inner(server, suffix, "192.0.2.0/24", "10.78.0.0/24")
     port = osc_json(server, "port", "create", "--network", inner["id"], "--security-group", group["id"],
                     f"cli-vm-{suffix}")
     assert port["security_group_ids"] == [group["id"]]
@@ -117,16 +123,9 @@ def test_openstack_cli_security_groups_and_floating_ips(api_server):
 def test_openstack_cli_floating_ip_failover_of_a_shared_address(api_server):
     """An active/passive pair shares an address (/v2.0/ip_addresses); the
     unmodified CLI moves a floating IP between them with `floating ip set`."""
-    import httpx
-
     server = api_server
     suffix = uuid.uuid4().hex[:8]
-    external = osc_json(server, "network", "create", "--external", f"cli-ext-fo-{suffix}")
-    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", "198.51.100.0/24",
-             f"cli-ext-fo-v4-{suffix}")
-    inner = osc_json(server, "network", "create", f"cli-pair-{suffix}")
-    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", "10.79.0.0/24",
-             f"cli-pair-v4-{suffix}")
+    external, inner = external_and_inner(server, f"pair-{suffix}", "198.51.100.0/24", "10.79.0.0/24")
     active, passive = (osc_json(server, "port", "create", "--network", inner["id"], f"cli-{name}-{suffix}")
                        for name in ("active", "passive"))
     r = httpx.post(f"{server.url}/v2.0/ip_addresses", json={"ip_address": {
