@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install test-deps clean
+.PHONY: run test lint install test-deps clean
 
 # Create the virtualenv and install Quark with its test extras; redone only
 # when pyproject.toml changes.
@@ -23,7 +23,13 @@ run: install
 test-deps:
 	@if [ -x scripts/install-dataplane-deps.sh ]; then scripts/install-dataplane-deps.sh; fi
 
-test: install test-deps
+# Style and static checks; `make test` runs them first.
+LINTED := quark tests bench
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+test: install test-deps lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -34,25 +34,36 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
+import harness
 
-from quark.config import Settings  # noqa: E402
-from quark.context import Context  # noqa: E402
-from quark.db import migrate, models  # noqa: E402
-from quark.db.engine import Database  # noqa: E402
-from quark.ipam import addressing, ip_allocator, mac_allocator  # noqa: E402
-from quark.services import ports  # noqa: E402
-from quark.ipam.ip_allocator import pool_ranges  # noqa: E402
-from quark.api.app import prepare_database  # noqa: E402
-from quark.services.registry import build_services  # noqa: E402
+from quark.api.app import prepare_database
+from quark.config import Settings
+from quark.context import Context
+from quark.db import migrate, models
+from quark.db.engine import Database
+from quark.ipam import addressing, ip_allocator, mac_allocator
+from quark.ipam.ip_allocator import pool_ranges
+from quark.services import ports
+from quark.services.registry import build_services
 
 ADMIN = Context.admin()
 PROJECT = "alloc-bench"
-COLUMNS = ["id", "subnet_id", "network_id", "ip_version", "address", "address_key", "port_id", "project_id",
-           "allocated_at", "deallocated", "deallocated_at"]
+COLUMNS = [
+    "id",
+    "subnet_id",
+    "network_id",
+    "ip_version",
+    "address",
+    "address_key",
+    "port_id",
+    "project_id",
+    "allocated_at",
+    "deallocated",
+    "deallocated_at",
+]
 CHUNK = 20_000
 
 
@@ -66,9 +77,19 @@ def allocation_rows(subnet, values, now: datetime, released_every: int, reuse_af
     make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
     for i, value in enumerate(values):
         released = released_every and i % released_every == released_every - 1
-        yield (str(uuid.uuid4()), subnet.id, subnet.network_id, version, str(make(value)),
-               addressing.ip_key(value, version), None, None if released else PROJECT, now,
-               bool(released), now - timedelta(seconds=random.randrange(max(1, reuse_after // 2))) if released else None)
+        yield (
+            str(uuid.uuid4()),
+            subnet.id,
+            subnet.network_id,
+            version,
+            str(make(value)),
+            addressing.ip_key(value, version),
+            None,
+            None if released else PROJECT,
+            now,
+            bool(released),
+            now - timedelta(seconds=random.randrange(max(1, reuse_after // 2))) if released else None,
+        )
 
 
 async def bulk_insert(db: Database, url: str, rows) -> None:
@@ -161,9 +182,16 @@ async def prefill_macs(db: Database, url: str, count: int, reuse_after: int) -> 
         rng = (await conn.execute(select(r).order_by(r.c.created_at).limit(1))).one()
     count = min(count, rng.last_address - rng.next_address + 1)
     now = datetime.utcnow().replace(microsecond=0)
-    rows = [(rng.next_address + i, rng.id, now, i % 100 == 99,
-             now - timedelta(seconds=random.randrange(max(1, reuse_after // 2))) if i % 100 == 99 else None)
-            for i in range(count)]
+    rows = [
+        (
+            rng.next_address + i,
+            rng.id,
+            now,
+            i % 100 == 99,
+            now - timedelta(seconds=random.randrange(max(1, reuse_after // 2))) if i % 100 == 99 else None,
+        )
+        for i in range(count)
+    ]
     columns = ["address", "range_id", "allocated_at", "deallocated", "deallocated_at"]
     if db.dialect == "postgresql":
         import asyncpg
@@ -177,14 +205,15 @@ async def prefill_macs(db: Database, url: str, count: int, reuse_after: int) -> 
     else:
         for i in range(0, len(rows), CHUNK):
             async with db.write() as conn:
-                await conn.execute(insert(m), [dict(zip(columns, row)) for row in rows[i:i + CHUNK]])
+                await conn.execute(insert(m), [dict(zip(columns, row)) for row in rows[i : i + CHUNK]])
         if db.dialect == "mysql":
             async with db.engine.connect() as conn:
                 await conn.exec_driver_sql("ANALYZE TABLE mac_allocations")
     following = rng.next_address + count
     async with db.write() as conn:
-        await conn.execute(update(r).where(r.c.id == rng.id).values(
-            next_address=following if following <= rng.last_address else None))
+        await conn.execute(
+            update(r).where(r.c.id == rng.id).values(next_address=following if following <= rng.last_address else None)
+        )
     return time.perf_counter() - started
 
 
@@ -198,28 +227,50 @@ async def explain(db: Database, subnet, v6_subnet) -> list[str]:
     lo, hi = pools.ranges()[0]
     async with db.read() as conn:
         range_id = await conn.scalar(mac_allocator._USABLE_RANGES)
-    params = {"b_sid": subnet.id, "b_cutoff": cutoff, "b_lo0": addressing.ip_key(lo, 4),
-              "b_hi0": addressing.ip_key(hi, 4)}
+    params = {
+        "b_sid": subnet.id,
+        "b_cutoff": cutoff,
+        "b_lo0": addressing.ip_key(lo, 4),
+        "b_hi0": addressing.ip_key(hi, 4),
+    }
     stmts = {
         "ip reuse lookup": (ip_allocator._reuse_select(db.dialect, 1, 1), params),
         "ip quarantine end (reuse lookups skipped till then)": (
-            ip_allocator._QUARANTINE_END, {"b_sid": subnet.id, "b_cutoff": cutoff}),
+            ip_allocator._QUARANTINE_END,
+            {"b_sid": subnet.id, "b_cutoff": cutoff},
+        ),
         "ip cursor row": (ip_allocator._CURSOR_SELECT, {"b_sid": subnet.id}),
-        "ip taken-between probe": (select(a.c.address_key).where(
-            a.c.subnet_id == subnet.id, a.c.address_key.between(cursor_key, cursor_key[:-2] + "ff")), {}),
-        "ip skip-taken probe": (select(a.c.address_key).where(
-            a.c.subnet_id == subnet.id, a.c.address_key >= cursor_key).order_by(a.c.address_key).limit(256), {}),
-        "ip specific claim": (update(a).where(
-            a.c.subnet_id == subnet.id, a.c.address_key == cursor_key, a.c.deallocated == True)  # noqa: E712
-            .values(deallocated=False), {}),
+        "ip taken-between probe": (
+            select(a.c.address_key).where(
+                a.c.subnet_id == subnet.id, a.c.address_key.between(cursor_key, cursor_key[:-2] + "ff")
+            ),
+            {},
+        ),
+        "ip skip-taken probe": (
+            select(a.c.address_key)
+            .where(a.c.subnet_id == subnet.id, a.c.address_key >= cursor_key)
+            .order_by(a.c.address_key)
+            .limit(256),
+            {},
+        ),
+        "ip specific claim": (
+            update(a)
+            .where(a.c.subnet_id == subnet.id, a.c.address_key == cursor_key, a.c.deallocated == True)  # noqa: E712
+            .values(deallocated=False),
+            {},
+        ),
         "ip release by port": (select(a.c.subnet_id).where(a.c.port_id == "x", a.c.deallocated == False), {}),  # noqa: E712
         "ip v6 landed check": (select(a.c.id).where(a.c.id.in_(["x", "y"])), {}),
         "mac usable ranges": (mac_allocator._USABLE_RANGES, {}),
-        "mac reuse lookup (per range)": (mac_allocator._reuse_select(db.dialect, 1),
-                                         {"b_range": range_id, "b_cutoff": cutoff}),
+        "mac reuse lookup (per range)": (
+            mac_allocator._reuse_select(db.dialect, 1),
+            {"b_range": range_id, "b_cutoff": cutoff},
+        ),
         "mac quarantine end (per range)": (mac_allocator._QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}),
         "port create: network, subnets, default group": (
-            ports._NETWORK_TREE, {"b_id": subnet.network_id, "b_group_project": PROJECT}),
+            ports._NETWORK_TREE,
+            {"b_id": subnet.network_id, "b_group_project": PROJECT},
+        ),
     }
     lines = []
     async with db.write() as conn:
@@ -237,8 +288,9 @@ async def _explain_raw(conn, prefix: str, stmt, bind: dict) -> list[str]:
     if bind:
         stmt = stmt.params(**bind)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    result = await conn.exec_driver_sql((prefix + sql).replace("%", "%%") if conn.dialect.name == "mysql"
-                                        else prefix + sql)
+    result = await conn.exec_driver_sql(
+        (prefix + sql).replace("%", "%%") if conn.dialect.name == "mysql" else prefix + sql
+    )
     cols = list(result.keys())
     rows = result.all()
     if conn.dialect.name == "mysql":
@@ -264,13 +316,9 @@ async def run(args) -> dict:
         fill = await prefill(db, url, sub6, args.v6_fill, settings.ipam_reuse_after)
         print(f"prefilled IPv6 /64 with {args.v6_fill:>9,} used addresses in {fill:6.1f} s", file=sys.stderr)
         subnets.append((f"IPv6 /64 used {args.v6_fill:>9,}", None, sub6))
-        # Fresh rows (cursor moved by the fill) for the measurement.
-        async with db.read() as conn:
-            rows = {r.id: r for r in await conn.execute(select(models.subnets))}
         # Interleaved: one allocation per subnet in turn, so that whatever else
         # the machine is doing hits every fill level alike.
-        bodies = [{"network_id": sub.network_id, "subnet_id": sub.id, "project_id": PROJECT}
-                  for _, _, sub in subnets]
+        bodies = [{"network_id": sub.network_id, "subnet_id": sub.id, "project_id": PROJECT} for _, _, sub in subnets]
         for _ in range(args.warmup):
             for body in bodies:
                 await services.ip_addresses.create(ADMIN, dict(body))
@@ -296,24 +344,38 @@ async def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="postgresql", choices=["postgresql", "mariadb", "sqlite"])
-    parser.add_argument("--levels", type=parse_levels, default=parse_levels("0,1e3,1e5,1e6"),
-                        help="used addresses per IPv4 /8 subnet, comma-separated (default 0,1e3,1e5,1e6)")
-    parser.add_argument("--v6-fill", type=lambda v: int(float(v)), default=100_000,
-                        help="used addresses in the IPv6 /64 (default 1e5)")
+    parser.add_argument(
+        "--levels",
+        type=parse_levels,
+        default=parse_levels("0,1e3,1e5,1e6"),
+        help="used addresses per IPv4 /8 subnet, comma-separated (default 0,1e3,1e5,1e6)",
+    )
+    parser.add_argument(
+        "--v6-fill", type=lambda v: int(float(v)), default=100_000, help="used addresses in the IPv6 /64 (default 1e5)"
+    )
     parser.add_argument("--samples", type=int, default=1000, help="timed allocations per subnet")
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--explain", action="store_true",
-                        help="print EXPLAIN of the hot queries at the fullest level (after pre-filling MACs too)")
-    parser.add_argument("--mac-fill", type=lambda v: int(float(v)), default=1_000_000,
-                        help="MAC allocations pre-filled for --explain (default 1e6)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print EXPLAIN of the hot queries at the fullest level (after pre-filling MACs too)",
+    )
+    parser.add_argument(
+        "--mac-fill",
+        type=lambda v: int(float(v)),
+        default=1_000_000,
+        help="MAC allocations pre-filled for --explain (default 1e6)",
+    )
     args = parser.parse_args()
     out = asyncio.run(run(args))
     for line in out["explain"]:
         print(line)
     empty = None
     full = None
-    print(f"backend: {args.backend}; one allocation = IpAddressService.create (own transaction), "
-          f"{args.samples} samples per subnet")
+    print(
+        f"backend: {args.backend}; one allocation = IpAddressService.create (own transaction), "
+        f"{args.samples} samples per subnet"
+    )
     for label, level, lat in out["results"]:
         med, p99 = statistics.median(lat), harness.percentile(lat, 99)
         if level == 0:
@@ -325,8 +387,10 @@ def main() -> None:
     if empty and full and max(args.levels) > 0:
         print(f"ratio {max(args.levels):.0e}/empty: median {full[0] / empty[0]:.2f}x  p99 {full[1] / empty[1]:.2f}x")
     print(f"machine: {harness.machine()}")
-    print(f"RESULT worst_p99_ms={worst_p99:.2f} target_p99_ms=10"
-          + (f" ratio_median={full[0] / empty[0]:.2f} target_ratio=1.2" if empty and full else ""))
+    print(
+        f"RESULT worst_p99_ms={worst_p99:.2f} target_p99_ms=10"
+        + (f" ratio_median={full[0] / empty[0]:.2f} target_ratio=1.2" if empty and full else "")
+    )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,7 @@ def main() -> int:
         if args.backend == "sqlite":
             import subprocess
 
-            subprocess.run([harness.QUARK, "db", "upgrade", "--database-url", db_url], check=True,
-                           capture_output=True)
+            subprocess.run([harness.QUARK, "db", "upgrade", "--database-url", db_url], check=True, capture_output=True)
         env = {"QUARK_AGENT_DOWN_TIME": "6", "QUARK_IPAM_REUSE_AFTER": "0"}
         with harness.running_server(db_url, workers=args.workers, env=env) as url:
             with tempfile.TemporaryDirectory(prefix="quark-e2e-") as tmp:
@@ -50,8 +49,7 @@ def main() -> int:
                     raise
                 finally:
                     dp.close()
-    print(f"machine: {harness.machine()}; {args.backend}, {args.workers} workers, "
-          f"{len(t.bind_to_active)} bound ports")
+    print(f"machine: {harness.machine()}; {args.backend}, {args.workers} workers, {len(t.bind_to_active)} bound ports")
     print(f"bind (PUT binding:host_id) -> ACTIVE:        {Timings.summary(t.bind_to_active)}")
     print(f"port create -> DHCP entry in dnsmasq hosts:  {Timings.summary(t.create_to_dhcp_entry)}")
     print(f"agent restart on a wiped host -> ACTIVE:     {Timings.summary(t.restart_to_active)}")

@@ -52,8 +52,10 @@ def machine() -> str:
         if total > _STARTED[0]:
             busy = f", CPU busy {100 * (1 - (idle - _STARTED[1]) / (total - _STARTED[0])):.0f}% during the run"
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    return (f"{platform.node()} {platform.machine()} {cpus} cores {mem} GiB, Python {platform.python_version()}"
-            f"{busy}, load average {' '.join(load)}")
+    return (
+        f"{platform.node()} {platform.machine()} {cpus} cores {mem} GiB, Python {platform.python_version()}"
+        f"{busy}, load average {' '.join(load)}"
+    )
 
 
 def free_port() -> int:
@@ -105,8 +107,13 @@ def analyze(database_url: str) -> None:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str, workers: int = 2, env: dict | None = None,
-                   log_path: str | Path | None = None, info: dict | None = None) -> Iterator[str]:
+def running_server(
+    database_url: str,
+    workers: int = 2,
+    env: dict | None = None,
+    log_path: str | Path | None = None,
+    info: dict | None = None,
+) -> Iterator[str]:
     """``quark serve --workers N`` on a free port; yields its URL.
 
     The server logs at WARNING (transaction retries are logged there, one
@@ -114,12 +121,27 @@ def running_server(database_url: str, workers: int = 2, env: dict | None = None,
     temporary file. ``info``, when given, receives the server's ``pid`` and ``log``.
     """
     port = free_port()
-    log = open(log_path, "wb") if log_path else tempfile.NamedTemporaryFile(
-        prefix="quark-bench-", suffix=".log", delete=False)
+    log = (
+        open(log_path, "wb")
+        if log_path
+        else tempfile.NamedTemporaryFile(prefix="quark-bench-", suffix=".log", delete=False)
+    )
     proc = subprocess.Popen(
-        [QUARK, "serve", "--port", str(port), "--workers", str(workers), "--database-url", database_url,
-         "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        [
+            QUARK,
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--database-url",
+            database_url,
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     if info is not None:
@@ -187,8 +209,10 @@ class HttpConnection:
 
     async def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
         payload = orjson.dumps(body) if body is not None else b""
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n").encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n"
+        ).encode()
         for attempt in (1, 2):
             if self.writer is None:
                 await self._connect()

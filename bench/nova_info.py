@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
+import harness
 
 PEER = harness.ROOT.parent / "shared" / "peers" / "neutron"
 NEUTRON_URL = "http://127.0.0.1:9797"
@@ -65,26 +65,45 @@ def populate(client: httpx.Client, networks: int, ports: int, batch: int) -> dic
     subnets: dict[str, list[str]] = {}
     for start in range(0, len(net_ids), batch // 2 or 1):
         chunk = []
-        for i, net_id in enumerate(net_ids[start:start + (batch // 2 or 1)], start):
-            chunk.append({"network_id": net_id, "ip_version": 4, "cidr": f"10.{i // 256}.{i % 256}.0/24",
-                          "tenant_id": PROJECT})
-            chunk.append({"network_id": net_id, "ip_version": 6, "cidr": f"2001:db8:{i:x}::/64",
-                          "tenant_id": PROJECT})
+        for i, net_id in enumerate(net_ids[start : start + (batch // 2 or 1)], start):
+            chunk.append(
+                {"network_id": net_id, "ip_version": 4, "cidr": f"10.{i // 256}.{i % 256}.0/24", "tenant_id": PROJECT}
+            )
+            chunk.append({"network_id": net_id, "ip_version": 6, "cidr": f"2001:db8:{i:x}::/64", "tenant_id": PROJECT})
         for sub in post(client, "/v2.0/subnets", {"subnets": chunk})["subnets"]:
             subnets.setdefault(sub["network_id"], []).append(sub["id"])
-    dhcp = [{"network_id": net_id, "device_owner": "network:dhcp", "device_id": f"dhcp-{net_id}",
-             "tenant_id": PROJECT} for net_id in net_ids]
+    dhcp = [
+        {"network_id": net_id, "device_owner": "network:dhcp", "device_id": f"dhcp-{net_id}", "tenant_id": PROJECT}
+        for net_id in net_ids
+    ]
     for start in range(0, len(dhcp), batch):
-        post(client, "/v2.0/ports", {"ports": dhcp[start:start + batch]})
+        post(client, "/v2.0/ports", {"ports": dhcp[start : start + batch]})
     per_network = max(1, ports // len(net_ids))
-    bodies = [{"network_id": net_ids[i // per_network % len(net_ids)], "device_id": str(uuid.uuid4()),
-               "device_owner": "compute:nova", "tenant_id": PROJECT} for i in range(ports)]
+    bodies = [
+        {
+            "network_id": net_ids[i // per_network % len(net_ids)],
+            "device_id": str(uuid.uuid4()),
+            "device_owner": "compute:nova",
+            "tenant_id": PROJECT,
+        }
+        for i in range(ports)
+    ]
     for start in range(0, len(bodies), batch):
-        post(client, "/v2.0/ports", {"ports": bodies[start:start + batch]})
+        post(client, "/v2.0/ports", {"ports": bodies[start : start + batch]})
     target_net = net_ids[len(net_ids) // 2]
     device_id = str(uuid.uuid4())
-    port = post(client, "/v2.0/ports", {"port": {"network_id": target_net, "device_id": device_id,
-                                                 "device_owner": "compute:nova", "tenant_id": PROJECT}})["port"]
+    port = post(
+        client,
+        "/v2.0/ports",
+        {
+            "port": {
+                "network_id": target_net,
+                "device_id": device_id,
+                "device_owner": "compute:nova",
+                "tenant_id": PROJECT,
+            }
+        },
+    )["port"]
     return {"device_id": device_id, "network_id": target_net, "port": port}
 
 
@@ -95,15 +114,24 @@ def nova_sequence(target: dict) -> list[tuple[str, str, list]]:
     return [
         ("list_ports(device_id)", "/v2.0/ports", [("tenant_id", PROJECT), ("device_id", target["device_id"])]),
         ("list_networks(id)", "/v2.0/networks", [("id", net)]),
-        ("list_floatingips(v4)", "/v2.0/floatingips", [("fixed_ip_address", v4["ip_address"]),
-                                                      ("port_id", port["id"])]),
-        ("list_floatingips(v6)", "/v2.0/floatingips", [("fixed_ip_address", v6["ip_address"]),
-                                                      ("port_id", port["id"])]),
+        (
+            "list_floatingips(v4)",
+            "/v2.0/floatingips",
+            [("fixed_ip_address", v4["ip_address"]), ("port_id", port["id"])],
+        ),
+        (
+            "list_floatingips(v6)",
+            "/v2.0/floatingips",
+            [("fixed_ip_address", v6["ip_address"]), ("port_id", port["id"])],
+        ),
         ("list_subnets(id)", "/v2.0/subnets", [("id", v4["subnet_id"]), ("id", v6["subnet_id"])]),
         ("list_ports(dhcp, v4)", "/v2.0/ports", [("network_id", net), ("device_owner", "network:dhcp")]),
         ("list_ports(dhcp, v6)", "/v2.0/ports", [("network_id", net), ("device_owner", "network:dhcp")]),
-        ("show_network(physnet)", f"/v2.0/networks/{net}", [("fields", "provider:physical_network"),
-                                                           ("fields", "provider:network_type")]),
+        (
+            "show_network(physnet)",
+            f"/v2.0/networks/{net}",
+            [("fields", "provider:physical_network"), ("fields", "provider:network_type")],
+        ),
     ]
 
 
@@ -212,8 +240,10 @@ def main() -> None:
     if neutron:
         n_total = harness.percentile(neutron["totals"], 99)
         print(f"neutron nova sequence (8 GETs) total: {harness.summary(neutron['totals'])}")
-        print(f"ratio neutron/quark p99, nova sequence: {n_total / q_total:.1f}x; "
-              f"neutron sequence / quark one request: {n_total / q_one:.1f}x")
+        print(
+            f"ratio neutron/quark p99, nova sequence: {n_total / q_total:.1f}x; "
+            f"neutron sequence / quark one request: {n_total / q_one:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -34,15 +34,16 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
-
+import harness
 
 DHCP_HOST = "bench-dhcp-host"
 
 
 async def report_dhcp_agent(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v2.0/agents/report", json={"agent": {
-        "host": DHCP_HOST, "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}})
+    r = await client.post(
+        "/v2.0/agents/report",
+        json={"agent": {"host": DHCP_HOST, "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}},
+    )
     r.raise_for_status()
 
 
@@ -50,15 +51,26 @@ async def setup(client: httpx.AsyncClient, index: int = 0, dhcp_agent: bool = Fa
     if dhcp_agent:
         await report_dhcp_agent(client)
     net = (await client.post("/v2.0/networks", json={"network": {"name": f"bench-{index}"}})).json()["network"]
-    for body in ({"ip_version": 4, "cidr": f"10.{128 + index}.0.0/16"},
-                 {"ip_version": 6, "cidr": f"2001:db8:{0xb00 + index:x}::/64"}):
+    for body in (
+        {"ip_version": 4, "cidr": f"10.{128 + index}.0.0/16"},
+        {"ip_version": 6, "cidr": f"2001:db8:{0xB00 + index:x}::/64"},
+    ):
         r = await client.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], **body}})
         r.raise_for_status()
     return net["id"]
 
 
-async def run(url: str, clients: int, count: int, bulk: int, warmup: int, network_index: int = 0,
-              headers: dict | None = None, network_id: str | None = None, dhcp_agent: bool = False) -> dict:
+async def run(
+    url: str,
+    clients: int,
+    count: int,
+    bulk: int,
+    warmup: int,
+    network_index: int = 0,
+    headers: dict | None = None,
+    network_id: str | None = None,
+    dhcp_agent: bool = False,
+) -> dict:
     """Create ``count`` ports with ``clients`` concurrent clients (one keep-alive
     connection each), ``bulk`` per POST."""
     if network_id is None:
@@ -107,18 +119,28 @@ async def run(url: str, clients: int, count: int, bulk: int, warmup: int, networ
     for conn in conns:
         conn.close()
     created = (requests - len(errors)) * bulk
-    return {"ports": created, "wall": wall, "latencies": latencies, "errors": errors,
-            "rate": created / wall if wall else 0.0}
+    return {
+        "ports": created,
+        "wall": wall,
+        "latencies": latencies,
+        "errors": errors,
+        "rate": created / wall if wall else 0.0,
+    }
 
 
 def report(name: str, clients: int, bulk: int, result: dict) -> str:
     lat = result["latencies"]
     med = statistics.median(lat) if lat else float("nan")
-    return (f"{name}: clients={clients} ports_per_post={bulk} ports={result['ports']} wall={result['wall']:.2f}s "
-            f"ports/s={result['rate']:.1f} per-request median={med:.1f}ms p99={harness.percentile(lat, 99):.1f}ms "
-            f"errors={len(result['errors'])}"
-            + (f" server_cpu_per_port={result['server_cpu_ms_per_port']:.2f}ms"
-               if result.get("server_cpu_ms_per_port") else ""))
+    return (
+        f"{name}: clients={clients} ports_per_post={bulk} ports={result['ports']} wall={result['wall']:.2f}s "
+        f"ports/s={result['rate']:.1f} per-request median={med:.1f}ms p99={harness.percentile(lat, 99):.1f}ms "
+        f"errors={len(result['errors'])}"
+        + (
+            f" server_cpu_per_port={result['server_cpu_ms_per_port']:.2f}ms"
+            if result.get("server_cpu_ms_per_port")
+            else ""
+        )
+    )
 
 
 def main() -> None:
@@ -133,8 +155,9 @@ def main() -> None:
     parser.add_argument("--bulk-clients", type=int, default=4, help="concurrent clients, bulk POSTs")
     parser.add_argument("--bulk-count", type=int, default=10000, help="ports to create with bulk POSTs")
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--dhcp-agent", action="store_true",
-                        help="a live DHCP agent serves the networks (DHCP port, generation bumps)")
+    parser.add_argument(
+        "--dhcp-agent", action="store_true", help="a live DHCP agent serves the networks (DHCP port, generation bumps)"
+    )
     args = parser.parse_args()
 
     phases = []
@@ -149,8 +172,9 @@ def main() -> None:
             pids = harness.children_of(server_pid) if server_pid else []
             before = harness.cpu_seconds(pids)
             result = asyncio.run(run(url, clients, count, bulk, args.warmup, i, dhcp_agent=args.dhcp_agent))
-            result["server_cpu_ms_per_port"] = ((harness.cpu_seconds(pids) - before) * 1000 / result["ports"]
-                                                if pids and result["ports"] else None)
+            result["server_cpu_ms_per_port"] = (
+                (harness.cpu_seconds(pids) - before) * 1000 / result["ports"] if pids and result["ports"] else None
+            )
             out.append((name, clients, bulk, result))
         return out
 
@@ -161,8 +185,10 @@ def main() -> None:
     else:
         log = tempfile.NamedTemporaryFile(prefix="quark-port-create-", suffix=".log", delete=False).name
         info: dict = {}
-        with harness.fresh_database(args.backend) as db_url, \
-                harness.running_server(db_url, args.workers, log_path=log, info=info) as url:
+        with (
+            harness.fresh_database(args.backend) as db_url,
+            harness.running_server(db_url, args.workers, log_path=log, info=info) as url,
+        ):
             results = run_all(url, info["pid"])
         retries, server_errors = harness.retries_in(log), harness.server_errors_in(log)
         where = f"{args.backend}, quark serve --workers {args.workers} (log {log})"
@@ -175,8 +201,10 @@ def main() -> None:
     print(f"machine: {harness.machine()}")
     for name, clients, bulk, result in results:
         print(report(name, clients, bulk, result))
-    print("RESULT " + " ".join(f"{name}_ports_per_s={r['rate']:.1f} {name}_errors={len(r['errors'])}"
-                               for name, _, _, r in results))
+    print(
+        "RESULT "
+        + " ".join(f"{name}_ports_per_s={r['rate']:.1f} {name}_errors={len(r['errors'])}" for name, _, _, r in results)
+    )
 
 
 if __name__ == "__main__":

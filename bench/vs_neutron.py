@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import harness  # noqa: E402
-import port_create  # noqa: E402
+import harness
+import port_create
 
 PEER = harness.ROOT.parent / "shared" / "peers" / "neutron"
 NEUTRON_URL = "http://127.0.0.1:9797"
@@ -111,15 +111,20 @@ def main() -> None:
     for backend in [b.strip() for b in args.quark_backends.split(",") if b.strip()]:
         info: dict = {}
         log = f"/tmp/quark-vs-neutron-{backend}-{int(time.time())}.log"
-        with harness.fresh_database(backend) as db_url, \
-                harness.running_server(db_url, 2, log_path=log, info=info) as url:
+        with (
+            harness.fresh_database(backend) as db_url,
+            harness.running_server(db_url, 2, log_path=log, info=info) as url,
+        ):
             quark[backend] = measure(url, args.quark_count, args, harness.children_of(info["pid"]))
 
     def line(label: str, name: str, result: dict) -> str:
         cpu = result.get("cpu_ms_per_port")
-        return (port_create.report(f"{label} {name}", {"single": args.clients, "bulk": args.bulk_clients}[name],
-                                   args.bulk if name == "bulk" else 1, result)
-                + (f" server_cpu_per_port={cpu:.2f}ms" if cpu else ""))
+        return port_create.report(
+            f"{label} {name}",
+            {"single": args.clients, "bulk": args.bulk_clients}[name],
+            args.bulk if name == "bulk" else 1,
+            result,
+        ) + (f" server_cpu_per_port={cpu:.2f}ms" if cpu else "")
 
     for label, results in [("neutron", neutron), *quark.items()]:
         for name, result in results.items():
@@ -135,11 +140,14 @@ def main() -> None:
         n_rate = neutron[name]["rate"]
         for backend, results in quark.items():
             ratio = results[name]["rate"] / n_rate if n_rate else float("inf")
-            print(f"{name}: quark/{backend} {results[name]['rate']:.1f} ports/s vs neutron {n_rate:.1f} ports/s "
-                  f"-> {ratio:.1f}x (target >= 20x)")
+            print(
+                f"{name}: quark/{backend} {results[name]['rate']:.1f} ports/s vs neutron {n_rate:.1f} ports/s "
+                f"-> {ratio:.1f}x (target >= 20x)"
+            )
             summary.append(f"{name}_{backend}_ratio={ratio:.1f}")
     errors = sum(len(r["errors"]) for r in neutron.values()) + sum(
-        len(r["errors"]) for results in quark.values() for r in results.values())
+        len(r["errors"]) for results in quark.values() for r in results.values()
+    )
     print("RESULT " + " ".join(summary) + f" errors={errors}")
 
 

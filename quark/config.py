@@ -87,7 +87,7 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         return {f"QUARK_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

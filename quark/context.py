@@ -23,5 +23,5 @@ class Context:
         return self.is_admin or "service" in self.roles
 
     @classmethod
-    def admin(cls, project_id: str = NOAUTH_PROJECT) -> "Context":
+    def admin(cls, project_id: str = NOAUTH_PROJECT) -> Context:
         return cls(project_id=project_id, roles=frozenset({"admin"}), is_admin=True)

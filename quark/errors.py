@@ -300,11 +300,15 @@ class RouteNotFound(NotFound):
 
 
 class NetworkInUse(InUse):
-    message = "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+    message = (
+        "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
+    )
 
 
 class SubnetInUse(InUse):
-    message = "Unable to complete operation on subnet {subnet_id}: One or more ports have an IP allocation from this subnet."
+    message = (
+        "Unable to complete operation on subnet {subnet_id}: One or more ports have an IP allocation from this subnet."
+    )
 
 
 class ServicePortInUse(InUse):
@@ -412,7 +416,9 @@ class SharedIpAddressPortLimitExceeded(Conflict):
 
 
 class AddressOfServicePort(Conflict):
-    message = "Port {port_id} is a {device_owner} port: its addresses are managed by that service, not through ip_addresses."
+    message = (
+        "Port {port_id} is a {device_owner} port: its addresses are managed by that service, not through ip_addresses."
+    )
 
 
 class DuplicateRouteConflict(Conflict):

@@ -62,14 +62,15 @@ def create_database(backend: str, tmp_path_factory) -> tuple[str, Callable[[], N
     return url, drop
 
 
-
-
 def row_counts(url: str, *tables: str) -> dict[str, int]:
     """Rows in each table, read with a synchronous driver (for all-or-nothing checks)."""
     import sqlalchemy as sa
 
-    sync_url = (url.replace("sqlite+aiosqlite", "sqlite").replace("postgresql+asyncpg", "postgresql+psycopg2")
-                .replace("mysql+asyncmy", "mysql+pymysql"))
+    sync_url = (
+        url.replace("sqlite+aiosqlite", "sqlite")
+        .replace("postgresql+asyncpg", "postgresql+psycopg2")
+        .replace("mysql+asyncmy", "mysql+pymysql")
+    )
     engine = sa.create_engine(sync_url)
     try:
         with engine.connect() as conn:

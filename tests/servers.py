@@ -42,7 +42,9 @@ def quark_server(database_url: str, *, workers: int = 1, env: dict[str, str] | N
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [QUARK, "serve", "--port", str(port), "--workers", str(workers), "--database-url", database_url],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     server = RunningServer(f"http://127.0.0.1:{port}", log, database_url)
     try:

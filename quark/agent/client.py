@@ -29,37 +29,49 @@ class ApiError(Exception):
 
 
 class AgentApiClient:
-    def __init__(self, api_url: str, *, token: str = "", timeout: float = 10.0,
-                 transport: httpx.AsyncBaseTransport | None = None):
+    def __init__(
+        self, api_url: str, *, token: str = "", timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+    ):
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=api_url.rstrip("/"), headers=headers, timeout=timeout,
-                                       transport=transport)
+        self._http = httpx.AsyncClient(
+            base_url=api_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+        )
 
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def __aenter__(self) -> "AgentApiClient":
+    async def __aenter__(self) -> AgentApiClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
-                    timeout: float | None = None) -> Any:
-        resp = await self._http.request(method, path, json=json, params=params,
-                                        timeout=timeout if timeout is not None else self.timeout)
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, params: dict | None = None, timeout: float | None = None
+    ) -> Any:
+        resp = await self._http.request(
+            method, path, json=json, params=params, timeout=timeout if timeout is not None else self.timeout
+        )
         if resp.status_code >= 300:
             raise ApiError(resp.status_code, resp.text)
         return resp.json() if resp.content else None
 
-    async def report(self, *, host: str, agent_type: str, binary: str, configurations: dict[str, Any],
-                     start_flag: bool) -> dict[str, Any]:
+    async def report(
+        self, *, host: str, agent_type: str, binary: str, configurations: dict[str, Any], start_flag: bool
+    ) -> dict[str, Any]:
         """Register / heartbeat (upsert by agent_type and host)."""
-        body = {"agent": {"host": host, "agent_type": agent_type, "binary": binary,
-                          "configurations": configurations, "start_flag": start_flag}}
+        body = {
+            "agent": {
+                "host": host,
+                "agent_type": agent_type,
+                "binary": binary,
+                "configurations": configurations,
+                "start_flag": start_flag,
+            }
+        }
         return (await self._call("POST", "/v2.0/agents/report", json=body))["agent"]
 
     async def _watch(self, what: str, host: str, since: Any, wait: float) -> dict[str, Any]:

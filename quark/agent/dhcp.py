@@ -70,8 +70,11 @@ class DhcpService:
         self.client = client
         self.config = config
         self.state_dir = Path(config.state_dir)
-        self.watch = Watch(lambda since, wait: client.dhcp_state(config.host, since=since, wait=wait),
-                           wait=config.watch_wait, name=f"dhcp_state[{config.host}]")
+        self.watch = Watch(
+            lambda since, wait: client.dhcp_state(config.host, since=since, wait=wait),
+            wait=config.watch_wait,
+            name=f"dhcp_state[{config.host}]",
+        )
         self.host_netlink = Netlink(config.netns)
         self._ns_netlink: dict[str, Netlink] = {}
         self.served: set[str] = set()
@@ -90,15 +93,22 @@ class DhcpService:
         prefix = self.namespace("")
         if not NETNS_DIR.is_dir():
             return {}
-        return {p.name: p.name[len(prefix):] for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
+        return {p.name: p.name[len(prefix) :] for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
 
     # --- reporting -------------------------------------------------------------
 
     async def report(self, start_flag: bool) -> None:
-        await self.client.report(host=self.config.host, agent_type=DHCP_AGENT_TYPE, binary=DHCP_BINARY,
-                                 configurations={"networks": len(self.served), "dhcp_driver": "dnsmasq",
-                                                 "namespace_prefix": self.config.namespace_prefix},
-                                 start_flag=start_flag)
+        await self.client.report(
+            host=self.config.host,
+            agent_type=DHCP_AGENT_TYPE,
+            binary=DHCP_BINARY,
+            configurations={
+                "networks": len(self.served),
+                "dhcp_driver": "dnsmasq",
+                "namespace_prefix": self.config.namespace_prefix,
+            },
+            start_flag=start_flag,
+        )
 
     # --- one network -------------------------------------------------------------
 
@@ -131,7 +141,7 @@ class DhcpService:
                 raise NotReady(f"device {dev} of DHCP port {port.id} does not exist yet")
             await self.host_netlink.move_to_netns(dev, ns)
             log.info("moved %s into %s", dev, ns)
-        link = next(l for l in await nl.links() if l.name == dev)
+        link = next(found for found in await nl.links() if found.name == dev)
         if port.mac_address and link.mac != port.mac_address:
             await nl.ipr.link("set", index=link.index, address=port.mac_address)
         if link.mtu != net.mtu:
@@ -245,7 +255,7 @@ class DhcpService:
                 complete = await self.converge_once(doc)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("DHCP pass failed")
                 complete = False
             last_full = loop.time()
@@ -256,16 +266,23 @@ class DhcpService:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         for directory in (self.state_dir.resolve(), *self.state_dir.resolve().parents):
             if not os.stat(directory).st_mode & 0o001:
-                log.warning("%s is not searchable by others: dnsmasq (running as nobody) will not be able "
-                            "to re-read its hosts and options files; use another --state-dir", directory)
+                log.warning(
+                    "%s is not searchable by others: dnsmasq (running as nobody) will not be able "
+                    "to re-read its hosts and options files; use another --state-dir",
+                    directory,
+                )
                 break
 
     async def run(self) -> None:
         self._check_state_dir()
         await self.host_netlink.open()
-        log.info("quark dhcp for host %s%s: namespaces %s*, files in %s", self.config.host,
-                 f" (devices in netns {self.config.netns})" if self.config.netns else "",
-                 self.namespace(""), self.state_dir)
+        log.info(
+            "quark dhcp for host %s%s: namespaces %s*, files in %s",
+            self.config.host,
+            f" (devices in netns {self.config.netns})" if self.config.netns else "",
+            self.namespace(""),
+            self.state_dir,
+        )
         try:
             await run_loops(self.watch, self.report, self.config.report_interval, self.reconcile_forever)
         finally:

@@ -44,9 +44,11 @@ class Subnet:
     ipv6_ra_mode: str | None = None
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "Subnet":
+    def from_api(cls, body: dict[str, Any]) -> Subnet:
         return cls(
-            id=body["id"], cidr=body["cidr"], ip_version=int(body.get("ip_version") or 4),
+            id=body["id"],
+            cidr=body["cidr"],
+            ip_version=int(body.get("ip_version") or 4),
             gateway_ip=body.get("gateway_ip") or None,
             dns_nameservers=tuple(body.get("dns_nameservers") or ()),
             host_routes=tuple((r["destination"], r["nexthop"]) for r in body.get("host_routes") or ()),
@@ -108,24 +110,34 @@ class DhcpNetwork:
     network_type: str = ""
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "DhcpNetwork":
+    def from_api(cls, body: dict[str, Any]) -> DhcpNetwork:
         port = body.get("dhcp_port")
         dhcp_port = None
         if port:
             from quark import names
 
             dhcp_port = DhcpPort(
-                id=port["id"], mac_address=str(port.get("mac_address", "")).lower(),
+                id=port["id"],
+                mac_address=str(port.get("mac_address", "")).lower(),
                 device_name=port.get("device_name") or names.tap_name(port["id"]),
                 vm_device_name=port.get("vm_device_name") or names.vm_name(port["id"]),
                 fixed_ips=tuple((ip["subnet_id"], ip["ip_address"]) for ip in port.get("fixed_ips") or ()),
             )
         return cls(
-            id=body["id"], mtu=int(body.get("mtu") or 1500), dhcp_port=dhcp_port,
+            id=body["id"],
+            mtu=int(body.get("mtu") or 1500),
+            dhcp_port=dhcp_port,
             subnets=tuple(Subnet.from_api(s) for s in body.get("subnets") or ()),
-            hosts=tuple(HostEntry(h["port_id"], str(h["mac_address"]).lower(), h["ip_address"], h["subnet_id"],
-                                  h.get("hostname") or _default_hostname(h["ip_address"]))
-                        for h in body.get("hosts") or ()),
+            hosts=tuple(
+                HostEntry(
+                    h["port_id"],
+                    str(h["mac_address"]).lower(),
+                    h["ip_address"],
+                    h["subnet_id"],
+                    h.get("hostname") or _default_hostname(h["ip_address"]),
+                )
+                for h in body.get("hosts") or ()
+            ),
             network_type=body.get("network_type") or "",
         )
 

@@ -66,7 +66,7 @@ def parse_bridge_mappings(text: str) -> dict[str, str]:
 
 
 def _links_signature(links: list[Link]) -> tuple:
-    return tuple(sorted((l.name, l.index, l.kind, l.master, l.up, l.mtu, l.mac, l.peer_elsewhere) for l in links))
+    return tuple(sorted((k.name, k.index, k.kind, k.master, k.up, k.mtu, k.mac, k.peer_elsewhere) for k in links))
 
 
 class L2Agent:
@@ -74,8 +74,11 @@ class L2Agent:
         self.client = client
         self.config = config
         self.netlink = netlink or Netlink(config.netns)
-        self.watch = Watch(lambda since, wait: client.desired_state(config.host, since=since, wait=wait),
-                           wait=config.watch_wait, name=f"desired_state[{config.host}]")
+        self.watch = Watch(
+            lambda since, wait: client.desired_state(config.host, since=since, wait=wait),
+            wait=config.watch_wait,
+            name=f"desired_state[{config.host}]",
+        )
         self.host_config = HostConfig(dict(config.bridge_mappings), config.tunnel_ip or None)
         self.restored = False
         self.passes = 0
@@ -97,8 +100,13 @@ class L2Agent:
         }
 
     async def report(self, start_flag: bool) -> None:
-        await self.client.report(host=self.config.host, agent_type=L2_AGENT_TYPE, binary=L2_BINARY,
-                                 configurations=self.configurations(), start_flag=start_flag)
+        await self.client.report(
+            host=self.config.host,
+            agent_type=L2_AGENT_TYPE,
+            binary=L2_BINARY,
+            configurations=self.configurations(),
+            start_flag=start_flag,
+        )
 
     # --- one pass ------------------------------------------------------------
 
@@ -109,8 +117,11 @@ class L2Agent:
         if plan.actions:
             # Tell the truth first: ports that lost their device are DOWN until repaired.
             before = planning.port_statuses(desired, actual, plan.errors)
-            lost = {pid: s for pid, s in before.items() if s != planning.ACTIVE
-                    and self._known_status(desired, pid) == planning.ACTIVE}
+            lost = {
+                pid: s
+                for pid, s in before.items()
+                if s != planning.ACTIVE and self._known_status(desired, pid) == planning.ACTIVE
+            }
             if lost:
                 self.statuses = {**self.statuses, **lost}
                 await self._push_statuses(desired, only=set(lost))
@@ -194,7 +205,7 @@ class L2Agent:
                 last_full = time.monotonic()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - never let one bad pass end the agent
+            except Exception:
                 log.exception("reconcile pass failed")
                 self._retry = True
                 await asyncio.sleep(1)
@@ -202,11 +213,19 @@ class L2Agent:
     async def run(self) -> None:
         await self.netlink.open()
         try:
-            self.host_config = HostConfig(dict(self.config.bridge_mappings), self.config.tunnel_ip or None,
-                                          vlan_supported=await vlan_supported(self.config.netns))
-            log.info("quark agent for host %s%s: bridge_mappings=%s tunnel_ip=%s vlan_supported=%s",
-                     self.config.host, f" in netns {self.config.netns}" if self.config.netns else "",
-                     self.host_config.bridge_mappings, self.host_config.tunnel_ip, self.host_config.vlan_supported)
+            self.host_config = HostConfig(
+                dict(self.config.bridge_mappings),
+                self.config.tunnel_ip or None,
+                vlan_supported=await vlan_supported(self.config.netns),
+            )
+            log.info(
+                "quark agent for host %s%s: bridge_mappings=%s tunnel_ip=%s vlan_supported=%s",
+                self.config.host,
+                f" in netns {self.config.netns}" if self.config.netns else "",
+                self.host_config.bridge_mappings,
+                self.host_config.tunnel_ip,
+                self.host_config.vlan_supported,
+            )
             await run_loops(self.watch, self.report, self.config.report_interval, self.reconcile_forever)
         finally:
             await self.netlink.close()

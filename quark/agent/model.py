@@ -41,7 +41,7 @@ class DesiredPort:
     fixed_ips: tuple[FixedIp, ...] = ()
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "DesiredPort":
+    def from_api(cls, body: dict[str, Any]) -> DesiredPort:
         pid, net = body["id"], body["network_id"]
         return cls(
             id=pid,
@@ -70,7 +70,7 @@ class DesiredNetwork:
     peers: tuple[str, ...] = ()
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "DesiredNetwork":
+    def from_api(cls, body: dict[str, Any]) -> DesiredNetwork:
         seg = body.get("segmentation_id")
         return cls(
             id=body["id"],
@@ -91,7 +91,7 @@ class DesiredState:
     networks: tuple[DesiredNetwork, ...] = ()
 
     @classmethod
-    def from_api(cls, body: dict[str, Any]) -> "DesiredState":
+    def from_api(cls, body: dict[str, Any]) -> DesiredState:
         return cls(
             host=body.get("host", ""),
             generation=body.get("generation"),
@@ -144,7 +144,7 @@ class ActualState:
     flood_peers: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, links: list[Link], flood_peers: dict[str, frozenset[str]] | None = None) -> "ActualState":
+    def of(cls, links: list[Link], flood_peers: dict[str, frozenset[str]] | None = None) -> ActualState:
         return cls({link.name: link for link in links}, dict(flood_peers or {}))
 
     def by_index(self, index: int | None) -> Link | None:

@@ -58,7 +58,7 @@ class Netlink:
         self.netns = netns or None
         self._ipr: AsyncIPRoute | None = None
 
-    async def open(self) -> "Netlink":
+    async def open(self) -> Netlink:
         if self._ipr is None:
             # flags=0: use the namespace, never create it
             kwargs: dict[str, Any] = {"netns": self.netns, "flags": 0} if self.netns else {}
@@ -75,7 +75,7 @@ class Netlink:
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
 
-    async def __aenter__(self) -> "Netlink":
+    async def __aenter__(self) -> Netlink:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -123,14 +123,27 @@ class Netlink:
     async def apply(self, action: p.Action) -> None:
         ipr = self.ipr
         if isinstance(action, p.AddBridge):
-            await ipr.link("add", ifname=action.name, kind="bridge", mtu=action.mtu,
-                           br_forward_delay=0, br_stp_state=0)
+            await ipr.link("add", ifname=action.name, kind="bridge", mtu=action.mtu, br_forward_delay=0, br_stp_state=0)
         elif isinstance(action, p.AddVxlan):
-            await ipr.link("add", ifname=action.name, kind="vxlan", vxlan_id=action.vni, vxlan_local=action.local,
-                           vxlan_port=action.port, vxlan_learning=1, mtu=action.mtu)
+            await ipr.link(
+                "add",
+                ifname=action.name,
+                kind="vxlan",
+                vxlan_id=action.vni,
+                vxlan_local=action.local,
+                vxlan_port=action.port,
+                vxlan_learning=1,
+                mtu=action.mtu,
+            )
         elif isinstance(action, p.AddVlan):
-            await ipr.link("add", ifname=action.name, kind="vlan", link=await self._require(action.parent),
-                           vlan_id=action.vlan_id, mtu=action.mtu)
+            await ipr.link(
+                "add",
+                ifname=action.name,
+                kind="vlan",
+                link=await self._require(action.parent),
+                vlan_id=action.vlan_id,
+                mtu=action.mtu,
+            )
         elif isinstance(action, p.AddVeth):
             peer: dict[str, Any] = {"ifname": action.peer, "mtu": action.mtu}
             if action.mac:
@@ -185,8 +198,9 @@ class Netlink:
         if ":" in address:
             kwargs["flags"] = 0x02  # IFA_F_NODAD: usable at once
         try:
-            await self.ipr.addr("add", index=await self._require(name), address=address,
-                                prefixlen=int(prefixlen), **kwargs)
+            await self.ipr.addr(
+                "add", index=await self._require(name), address=address, prefixlen=int(prefixlen), **kwargs
+            )
         except NetlinkError as exc:
             if exc.code != errno.EEXIST:
                 raise

@@ -163,8 +163,9 @@ def network_error(net: DesiredNetwork, host: HostConfig, actual: ActualState) ->
     return f"network type {net.network_type!r} is not supported by the Quark L2 agent"
 
 
-def _ensure(actions: list[Action], link: Link | None, *, master: str | None, master_index: int | None,
-            up: bool, mtu: int | None) -> None:
+def _ensure(
+    actions: list[Action], link: Link | None, *, master: str | None, master_index: int | None, up: bool, mtu: int | None
+) -> None:
     """Plan SetLink for an existing device with only what differs."""
     assert link is not None
     # master_index None: the bridge is created by this very plan
@@ -175,8 +176,9 @@ def _ensure(actions: list[Action], link: Link | None, *, master: str | None, mas
         actions.append(SetLink(link.name, master=change_master, up=change_up, mtu=change_mtu))
 
 
-def _plan_network(actions: list[Action], net: DesiredNetwork, host: HostConfig, actual: ActualState,
-                  wanted: set[str]) -> None:
+def _plan_network(
+    actions: list[Action], net: DesiredNetwork, host: HostConfig, actual: ActualState, wanted: set[str]
+) -> None:
     bridge = actual.links.get(net.bridge_name)
     wanted.add(net.bridge_name)
     if bridge is not None and bridge.kind != "bridge":
@@ -199,8 +201,9 @@ def _plan_network(actions: list[Action], net: DesiredNetwork, host: HostConfig, 
         wanted.add(name)
         link = actual.links.get(name)
         parent_index = actual.links[parent].index
-        if link is not None and (link.kind != "vlan" or link.vlan_id != net.segmentation_id
-                                 or link.parent_index != parent_index):
+        if link is not None and (
+            link.kind != "vlan" or link.vlan_id != net.segmentation_id or link.parent_index != parent_index
+        ):
             actions.append(DelLink(name, "wrong vlan device"))
             link = None
         if link is None:
@@ -213,8 +216,12 @@ def _plan_network(actions: list[Action], net: DesiredNetwork, host: HostConfig, 
         name = names.vxlan_name(vni)
         wanted.add(name)
         link = actual.links.get(name)
-        if link is not None and (link.kind != "vxlan" or link.vxlan_id != vni or link.vxlan_local != host.tunnel_ip
-                                 or link.vxlan_port != host.vxlan_port):
+        if link is not None and (
+            link.kind != "vxlan"
+            or link.vxlan_id != vni
+            or link.vxlan_local != host.tunnel_ip
+            or link.vxlan_port != host.vxlan_port
+        ):
             actions.append(DelLink(name, "VXLAN device with other parameters"))
             link = None
         if link is None:
@@ -231,8 +238,9 @@ def _plan_network(actions: list[Action], net: DesiredNetwork, host: HostConfig, 
             actions.append(DelFlood(name, dst))
 
 
-def _plan_port(actions: list[Action], port: DesiredPort, net: DesiredNetwork, actual: ActualState,
-               wanted: set[str]) -> None:
+def _plan_port(
+    actions: list[Action], port: DesiredPort, net: DesiredNetwork, actual: ActualState, wanted: set[str]
+) -> None:
     wanted.update((port.device_name, port.vm_device_name))
     tap = actual.links.get(port.device_name)
     if tap is not None and tap.kind != "veth":
@@ -244,15 +252,27 @@ def _plan_port(actions: list[Action], port: DesiredPort, net: DesiredNetwork, ac
         actions.append(SetLink(port.vm_device_name, up=port.admin_state_up))
         return
     bridge = actual.links.get(net.bridge_name)
-    _ensure(actions, tap, master=net.bridge_name, master_index=bridge.index if bridge else None,
-            up=port.admin_state_up, mtu=net.mtu)
+    _ensure(
+        actions,
+        tap,
+        master=net.bridge_name,
+        master_index=bridge.index if bridge else None,
+        up=port.admin_state_up,
+        mtu=net.mtu,
+    )
     vm = actual.links.get(port.vm_device_name)
     if vm is None or tap.peer_elsewhere or vm.index != tap.peer_index:
         return  # the VM end lives in another namespace now: not ours to touch
     change_mac = port.mac_address if port.mac_address and vm.mac.lower() != port.mac_address else None
     if change_mac or vm.up != port.admin_state_up or vm.mtu != net.mtu:
-        actions.append(SetLink(vm.name, up=port.admin_state_up if vm.up != port.admin_state_up else None,
-                               mtu=net.mtu if vm.mtu != net.mtu else None, mac=change_mac))
+        actions.append(
+            SetLink(
+                vm.name,
+                up=port.admin_state_up if vm.up != port.admin_state_up else None,
+                mtu=net.mtu if vm.mtu != net.mtu else None,
+                mac=change_mac,
+            )
+        )
 
 
 def converge(desired: DesiredState, actual: ActualState, host: HostConfig, *, cleanup: bool = True) -> Plan:
@@ -283,7 +303,7 @@ def converge(desired: DesiredState, actual: ActualState, host: HostConfig, *, cl
         stale = [link for link in actual.links.values() if owned(link) and link.name not in wanted]
         # taps first (their vm peers go with them), then VM ends, uplinks, bridges
         order = {"tap": 0, "vm": 1, "vxlan-": 2, "brq": 3}
-        stale.sort(key=lambda l: next((v for k, v in order.items() if l.name.startswith(k)), 9))
+        stale.sort(key=lambda link: next((v for k, v in order.items() if link.name.startswith(k)), 9))
         plan.actions.extend(DelLink(link.name, "stale") for link in stale)
     return plan
 
@@ -304,7 +324,8 @@ def port_statuses(desired: DesiredState, actual: ActualState, errors: dict[str, 
         net = nets.get(port.network_id)
         tap = actual.links.get(port.device_name)
         bridge = actual.links.get(net.bridge_name if net else port.bridge_name)
-        plugged = (tap is not None and tap.up and bridge is not None and bridge.kind == "bridge"
-                   and tap.master == bridge.index)
+        plugged = (
+            tap is not None and tap.up and bridge is not None and bridge.kind == "bridge" and tap.master == bridge.index
+        )
         result[port.id] = ACTIVE if plugged else DOWN
     return result

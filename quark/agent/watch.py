@@ -65,8 +65,9 @@ async def report_forever(report: Callable[[bool], Awaitable[Any]], interval: flo
         await asyncio.sleep(interval)
 
 
-async def run_loops(watch: "Watch", report: Callable[[bool], Awaitable[Any]], interval: float,
-                    reconcile: Callable[[], Awaitable[None]]) -> None:
+async def run_loops(
+    watch: Watch, report: Callable[[bool], Awaitable[Any]], interval: float, reconcile: Callable[[], Awaitable[None]]
+) -> None:
     """An agent's three loops (watch the API, heartbeat, reconcile) until one
     fails or the caller is cancelled; the others are cancelled with it."""
     tasks = [
@@ -87,5 +88,5 @@ async def wait_any(event: asyncio.Event, timeout: float) -> bool:
     try:
         await asyncio.wait_for(event.wait(), timeout)
         return True
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False

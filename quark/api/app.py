@@ -50,8 +50,13 @@ async def openapi_json(request: Request) -> Response:
 async def http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return json_response(error_body("HTTPMethodNotAllowed", "The server could not comply with the request since "
-                                        "it is either malformed or otherwise incorrect."), 405)
+        return json_response(
+            error_body(
+                "HTTPMethodNotAllowed",
+                "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+            ),
+            405,
+        )
     if exc.status_code == 404:
         return json_response(error_body("HTTPNotFound", "The resource could not be found."), 404)
     return json_response(error_body("HTTPBadRequest", str(exc.detail)), exc.status_code)
@@ -101,8 +106,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: Starlette):
         nonlocal services
         if services is None:
-            db = Database(settings.effective_database_url, pool_size=settings.db_pool_size,
-                          max_overflow=settings.db_max_overflow)
+            db = Database(
+                settings.effective_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            )
             await prepare_database(db, settings)
             services = build_services(db, settings)
         app.state.services = services

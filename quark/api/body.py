@@ -71,8 +71,14 @@ def parse_create(resource: Resource, body: Any, ctx: Context) -> tuple[list[dict
     return [parse_create_item(resource, item, ctx) for item in items], bulk
 
 
-def parse_create_item(resource: Resource, item: Any, ctx: Context, *, extra: frozenset[str] = frozenset(),
-                      implied: frozenset[str] = frozenset()) -> dict:
+def parse_create_item(
+    resource: Resource,
+    item: Any,
+    ctx: Context,
+    *,
+    extra: frozenset[str] = frozenset(),
+    implied: frozenset[str] = frozenset(),
+) -> dict:
     if not isinstance(item, dict):
         raise _bad(f"Unable to find '{resource.name}' in request body")
     allowed_tags = resource.name in POST_TAGS
@@ -152,5 +158,5 @@ def _tags(value: Any) -> list[str]:
 
 def parse_tags_body(body: Any) -> list[str]:
     if not isinstance(body, dict) or "tags" not in body:
-        raise _bad("Invalid tags body: expected {\"tags\": [...]}")
+        raise _bad('Invalid tags body: expected {"tags": [...]}')
     return _tags(body["tags"])

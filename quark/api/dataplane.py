@@ -94,7 +94,8 @@ async def desired_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
     state = await request.app.state.services.dataplane.desired_state(
-        ctx, _host(request), since, wait, gone=request.is_disconnected)
+        ctx, _host(request), since, wait, gone=request.is_disconnected
+    )
     return json_response(state)
 
 
@@ -102,7 +103,8 @@ async def dhcp_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
     state = await request.app.state.services.dataplane.dhcp_state(
-        ctx, _host(request), since, wait, gone=request.is_disconnected)
+        ctx, _host(request), since, wait, gone=request.is_disconnected
+    )
     return json_response(state)
 
 
@@ -114,8 +116,9 @@ def parse_port_status(body: Any) -> dict[str, str]:
         if not port_id or len(port_id) > 36:
             raise _bad(f"Invalid port id {port_id!r}")
         if status not in PORT_STATUSES:
-            raise _bad(f"Invalid input for ports. Reason: status of {port_id} must be one of "
-                       f"{', '.join(PORT_STATUSES)}.")
+            raise _bad(
+                f"Invalid input for ports. Reason: status of {port_id} must be one of {', '.join(PORT_STATUSES)}."
+            )
         out[port_id] = status
     return out
 
@@ -144,76 +147,206 @@ def _error(description: str) -> dict:
 
 
 def openapi_paths() -> dict[str, Any]:
-    agent_report = {"type": "object", "required": ["agent"], "properties": {"agent": {
-        "type": "object", "required": ["host", "agent_type"],
+    agent_report = {
+        "type": "object",
+        "required": ["agent"],
         "properties": {
-            "host": {"type": "string", "minLength": 1, "maxLength": 255},
-            "agent_type": {"type": "string", "minLength": 1, "maxLength": 64,
-                           "description": "\"Quark L2 agent\" or \"DHCP agent\""},
-            "binary": {"type": "string", "maxLength": 255},
-            "topic": {"type": "string", "maxLength": 255},
-            "configurations": {"type": "object", "description": "bridge_mappings, tunnel_ip, tunnel_types, "
-                                                                "vlan_supported, devices, ..."},
-            "availability_zone": {"type": "string", "nullable": True, "maxLength": 255},
-            "resources_synced": {"type": "boolean", "nullable": True},
-            "start_flag": {"type": "boolean"},
-        }}}}
-    host = [{"name": "host", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1,
-                                                                         "maxLength": 255}}]
-    poll = host + [
-        {"name": "since", "in": "query", "required": False, "schema": {"type": "integer"},
-         "description": "the generation the caller has; absent: answer at once"},
-        {"name": "wait", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0,
-                                                                       "maximum": MAX_WAIT},
-         "description": "seconds to hold the request while the generation equals since"},
+            "agent": {
+                "type": "object",
+                "required": ["host", "agent_type"],
+                "properties": {
+                    "host": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "agent_type": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "description": '"Quark L2 agent" or "DHCP agent"',
+                    },
+                    "binary": {"type": "string", "maxLength": 255},
+                    "topic": {"type": "string", "maxLength": 255},
+                    "configurations": {
+                        "type": "object",
+                        "description": "bridge_mappings, tunnel_ip, tunnel_types, vlan_supported, devices, ...",
+                    },
+                    "availability_zone": {"type": "string", "nullable": True, "maxLength": 255},
+                    "resources_synced": {"type": "boolean", "nullable": True},
+                    "start_flag": {"type": "boolean"},
+                },
+            }
+        },
+    }
+    host = [
+        {"name": "host", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
     ]
-    fixed_ips = {"type": "array", "items": {"type": "object", "properties": {
-        "subnet_id": {"type": "string"}, "ip_address": {"type": "string"}}}}
-    segment = {"id": {"type": "string"}, "network_type": {"type": "string"},
-               "physical_network": {"type": "string", "nullable": True},
-               "segmentation_id": {"type": "integer", "nullable": True}, "mtu": {"type": "integer"},
-               "bridge_name": {"type": "string"}}
-    desired = {"type": "object", "required": ["host", "generation", "ports", "networks"], "properties": {
-        "host": {"type": "string"}, "generation": {"type": "integer"},
-        "ports": {"type": "array", "items": {"type": "object", "properties": {
-            **{k: {"type": "string"} for k in ("id", "mac_address", "network_id", "status", "device_owner",
-                                               "device_id", "device_name", "vm_device_name", "bridge_name")},
-            "admin_state_up": {"type": "boolean"}, "mtu": {"type": "integer"}, "fixed_ips": fixed_ips}}},
-        "networks": {"type": "array", "items": {"type": "object", "properties": {
-            **segment, "peers": {"type": "array", "items": {"type": "string"}}}}}}}
-    dhcp = {"type": "object", "required": ["host", "generation", "networks"], "properties": {
-        "host": {"type": "string"}, "generation": {"type": "integer"},
-        "networks": {"type": "array", "items": {"type": "object", "properties": {
-            **segment,
-            "dhcp_port": {"type": "object", "properties": {
-                **{k: {"type": "string"} for k in ("id", "mac_address", "device_name", "vm_device_name")},
-                "fixed_ips": fixed_ips}},
-            "subnets": {"type": "array", "items": {"type": "object"}},
-            "hosts": {"type": "array", "items": {"type": "object", "properties": {
-                k: {"type": "string"} for k in ("port_id", "mac_address", "ip_address", "subnet_id",
-                                                "hostname")}}}}}}}}
-    status_body = {"type": "object", "required": ["ports"], "additionalProperties": False, "properties": {
-        "ports": {"type": "object", "additionalProperties": {"type": "string", "enum": list(PORT_STATUSES)}}}}
+    poll = host + [
+        {
+            "name": "since",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer"},
+            "description": "the generation the caller has; absent: answer at once",
+        },
+        {
+            "name": "wait",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT},
+            "description": "seconds to hold the request while the generation equals since",
+        },
+    ]
+    fixed_ips = {
+        "type": "array",
+        "items": {"type": "object", "properties": {"subnet_id": {"type": "string"}, "ip_address": {"type": "string"}}},
+    }
+    segment = {
+        "id": {"type": "string"},
+        "network_type": {"type": "string"},
+        "physical_network": {"type": "string", "nullable": True},
+        "segmentation_id": {"type": "integer", "nullable": True},
+        "mtu": {"type": "integer"},
+        "bridge_name": {"type": "string"},
+    }
+    desired = {
+        "type": "object",
+        "required": ["host", "generation", "ports", "networks"],
+        "properties": {
+            "host": {"type": "string"},
+            "generation": {"type": "integer"},
+            "ports": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        **{
+                            k: {"type": "string"}
+                            for k in (
+                                "id",
+                                "mac_address",
+                                "network_id",
+                                "status",
+                                "device_owner",
+                                "device_id",
+                                "device_name",
+                                "vm_device_name",
+                                "bridge_name",
+                            )
+                        },
+                        "admin_state_up": {"type": "boolean"},
+                        "mtu": {"type": "integer"},
+                        "fixed_ips": fixed_ips,
+                    },
+                },
+            },
+            "networks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {**segment, "peers": {"type": "array", "items": {"type": "string"}}},
+                },
+            },
+        },
+    }
+    dhcp = {
+        "type": "object",
+        "required": ["host", "generation", "networks"],
+        "properties": {
+            "host": {"type": "string"},
+            "generation": {"type": "integer"},
+            "networks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        **segment,
+                        "dhcp_port": {
+                            "type": "object",
+                            "properties": {
+                                **{
+                                    k: {"type": "string"}
+                                    for k in ("id", "mac_address", "device_name", "vm_device_name")
+                                },
+                                "fixed_ips": fixed_ips,
+                            },
+                        },
+                        "subnets": {"type": "array", "items": {"type": "object"}},
+                        "hosts": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    k: {"type": "string"}
+                                    for k in ("port_id", "mac_address", "ip_address", "subnet_id", "hostname")
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }
+    status_body = {
+        "type": "object",
+        "required": ["ports"],
+        "additionalProperties": False,
+        "properties": {
+            "ports": {"type": "object", "additionalProperties": {"type": "string", "enum": list(PORT_STATUSES)}}
+        },
+    }
     return {
-        "/v2.0/hosts/{host}/desired_state": {"get": {
-            "operationId": "show_host_desired_state", "parameters": poll,
-            "responses": {"200": {"description": "What the host's L2 agent realises", **_json(desired)},
-                          "400": _error("Bad request"), "403": _error("Forbidden")}}},
-        "/v2.0/hosts/{host}/dhcp_state": {"get": {
-            "operationId": "show_host_dhcp_state", "parameters": poll,
-            "responses": {"200": {"description": "What the host's DHCP service serves", **_json(dhcp)},
-                          "400": _error("Bad request"), "403": _error("Forbidden")}}},
-        "/v2.0/hosts/{host}/port_status": {"put": {
-            "operationId": "update_host_port_status", "parameters": host,
-            "requestBody": {"required": True, **_json(status_body)},
-            "responses": {"200": {"description": "The ports whose report was taken", **_json({
-                "type": "object", "properties": {"updated": {"type": "array", "items": {"type": "string"}}}})},
-                          "400": _error("Bad request"), "403": _error("Forbidden")}}},
-        "/v2.0/agents/report": {"post": {
-            "operationId": "report_agent_state",
-            "requestBody": {"required": True, **_json(agent_report)},
-            "responses": {"200": {"description": "The agent after the report",
-                                  **_json({"type": "object", "properties": {
-                                      "agent": {"$ref": "#/components/schemas/Agent"}}})},
-                          "400": _error("Bad request"), "403": _error("Forbidden")}}},
+        "/v2.0/hosts/{host}/desired_state": {
+            "get": {
+                "operationId": "show_host_desired_state",
+                "parameters": poll,
+                "responses": {
+                    "200": {"description": "What the host's L2 agent realises", **_json(desired)},
+                    "400": _error("Bad request"),
+                    "403": _error("Forbidden"),
+                },
+            }
+        },
+        "/v2.0/hosts/{host}/dhcp_state": {
+            "get": {
+                "operationId": "show_host_dhcp_state",
+                "parameters": poll,
+                "responses": {
+                    "200": {"description": "What the host's DHCP service serves", **_json(dhcp)},
+                    "400": _error("Bad request"),
+                    "403": _error("Forbidden"),
+                },
+            }
+        },
+        "/v2.0/hosts/{host}/port_status": {
+            "put": {
+                "operationId": "update_host_port_status",
+                "parameters": host,
+                "requestBody": {"required": True, **_json(status_body)},
+                "responses": {
+                    "200": {
+                        "description": "The ports whose report was taken",
+                        **_json(
+                            {
+                                "type": "object",
+                                "properties": {"updated": {"type": "array", "items": {"type": "string"}}},
+                            }
+                        ),
+                    },
+                    "400": _error("Bad request"),
+                    "403": _error("Forbidden"),
+                },
+            }
+        },
+        "/v2.0/agents/report": {
+            "post": {
+                "operationId": "report_agent_state",
+                "requestBody": {"required": True, **_json(agent_report)},
+                "responses": {
+                    "200": {
+                        "description": "The agent after the report",
+                        **_json({"type": "object", "properties": {"agent": {"$ref": "#/components/schemas/Agent"}}}),
+                    },
+                    "400": _error("Bad request"),
+                    "403": _error("Forbidden"),
+                },
+            }
+        },
     }

@@ -20,10 +20,18 @@ async def versions(request: Request) -> Response:
 
 async def v2_root(request: Request) -> Response:
     root = f"{base_url(request)}/v2.0"
-    return json_response({"resources": [
-        {"name": r.name, "collection": r.collection, "links": [{"rel": "self", "href": f"{root}/{r.collection}"}]}
-        for r in RESOURCES.values()
-    ]})
+    return json_response(
+        {
+            "resources": [
+                {
+                    "name": r.name,
+                    "collection": r.collection,
+                    "links": [{"rel": "self", "href": f"{root}/{r.collection}"}],
+                }
+                for r in RESOURCES.values()
+            ]
+        }
+    )
 
 
 async def list_extensions(request: Request) -> Response:

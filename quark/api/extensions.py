@@ -9,14 +9,32 @@ UPDATED = "2026-11-23T00:00:00-00:00"
 EXTENSIONS: dict[str, tuple[str, str]] = {
     "project-id": ("project_id field enabled", "Extension that indicates that project_id field is enabled."),
     "standard-attr-description": ("standard-attr-description", "Extension to add descriptions to standard attributes"),
-    "standard-attr-timestamp": ("Resource timestamps", "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes."),
-    "standard-attr-revisions": ("Resource revision numbers", "This extension will display the revision number of neutron resources."),
-    "revision-if-match": ("If-Match constraints based on revision_number", "Extension indicating that If-Match based on revision_number is supported."),
-    "standard-attr-tag": ("Tag support for resources with standard attribute", "Enables to set tag on resources with standard attribute."),
+    "standard-attr-timestamp": (
+        "Resource timestamps",
+        "Adds created_at and updated_at fields to all Neutron resources that have Neutron standard attributes.",
+    ),
+    "standard-attr-revisions": (
+        "Resource revision numbers",
+        "This extension will display the revision number of neutron resources.",
+    ),
+    "revision-if-match": (
+        "If-Match constraints based on revision_number",
+        "Extension indicating that If-Match based on revision_number is supported.",
+    ),
+    "standard-attr-tag": (
+        "Tag support for resources with standard attribute",
+        "Enables to set tag on resources with standard attribute.",
+    ),
     "pagination": ("Pagination support", "Extension that indicates that pagination is enabled."),
     "sorting": ("Sorting support", "Extension that indicates that sorting is enabled."),
-    "empty-string-filtering": ("Empty String Filtering Extension", "Allow filtering by attributes with empty string value"),
-    "ip-substring-filtering": ("IP address substring filtering", "Provides IP address substring filtering when listing ports"),
+    "empty-string-filtering": (
+        "Empty String Filtering Extension",
+        "Allow filtering by attributes with empty string value",
+    ),
+    "ip-substring-filtering": (
+        "IP address substring filtering",
+        "Provides IP address substring filtering when listing ports",
+    ),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
@@ -24,24 +42,57 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "port-security": ("Port Security", "Provides port security"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
-    "extra_dhcp_opt": ("Neutron Extra DHCP options", "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)"),
+    "extra_dhcp_opt": (
+        "Neutron Extra DHCP options",
+        "Extra options configuration for DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)",
+    ),
     "dns-integration": ("DNS Integration", "Provides integration with DNS."),
     "ip_allocation": ("IP Allocation", "IP allocation extension."),
-    "network-ip-availability": ("Network IP Availability", "Provides IP availability data for each network and subnet."),
+    "network-ip-availability": (
+        "Network IP Availability",
+        "Provides IP availability data for each network and subnet.",
+    ),
     "security-group": ("security-group", "The security groups extension."),
     "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
-    "security-groups-shared-filtering": ("Security group filtering on the shared field", "Support filtering security groups on the shared field"),
+    "security-groups-shared-filtering": (
+        "Security group filtering on the shared field",
+        "Support filtering security groups on the shared field",
+    ),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "agent": ("agent", "The agent management extension."),
-    "instances": ("Instances", "Quark: all of a device's ports in one request and one transaction (POST /v2.0/instances), its whole network info in one GET, its teardown in one DELETE."),
-    "network-nested-create": ("Nested network create", "Quark: a network created with its subnets in one POST, all or nothing."),
-    "ports-delete-by-filter": ("Port delete by filter", "Quark: DELETE /v2.0/ports?<filters> removes every matching port in one transaction, all or nothing."),
+    "instances": (
+        "Instances",
+        "Quark: all of a device's ports in one request and one transaction (POST /v2.0/instances), its whole network info in one GET, its teardown in one DELETE.",
+    ),
+    "network-nested-create": (
+        "Nested network create",
+        "Quark: a network created with its subnets in one POST, all or nothing.",
+    ),
+    "ports-delete-by-filter": (
+        "Port delete by filter",
+        "Quark: DELETE /v2.0/ports?<filters> removes every matching port in one transaction, all or nothing.",
+    ),
     "ip_policies": ("IP policies", "Quark: CIDRs excluded from automatic allocation on subnets or networks."),
-    "ipam_strategy": ("IPAM strategies", "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED)."),
-    "mac_address_ranges": ("MAC address ranges", "Quark: admin-managed ranges that port MAC addresses are allocated from."),
-    "ip_addresses": ("IP addresses", "Quark: addresses for any device, added to ports or shared by several ports (/v2.0/ip_addresses)."),
-    "segment_allocation_ranges": ("Segment allocation ranges", "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges)."),
-    "routes": ("Subnet routes", "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes."),
+    "ipam_strategy": (
+        "IPAM strategies",
+        "Quark: per-network choice of what ports created without fixed_ips get (NEUTRON, ANY, BOTH, BOTH_REQUIRED).",
+    ),
+    "mac_address_ranges": (
+        "MAC address ranges",
+        "Quark: admin-managed ranges that port MAC addresses are allocated from.",
+    ),
+    "ip_addresses": (
+        "IP addresses",
+        "Quark: addresses for any device, added to ports or shared by several ports (/v2.0/ip_addresses).",
+    ),
+    "segment_allocation_ranges": (
+        "Segment allocation ranges",
+        "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges).",
+    ),
+    "routes": (
+        "Subnet routes",
+        "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes.",
+    ),
 }
 
 

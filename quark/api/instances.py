@@ -83,8 +83,14 @@ def _service(request: Request):
 async def provision(request: Request) -> Response:
     ctx = ctx_of(request)
     spec = parse_provision(await read_json(request), ctx)
-    info = await _service(request).provision(ctx, spec["device_id"], spec["ports"], device_owner=spec["device_owner"],
-                                             host=spec["host"], project_id=spec["project_id"])
+    info = await _service(request).provision(
+        ctx,
+        spec["device_id"],
+        spec["ports"],
+        device_owner=spec["device_owner"],
+        host=spec["host"],
+        project_id=spec["project_id"],
+    )
     return json_response({"instance": present_info(ctx, info)}, 201)
 
 
@@ -116,26 +122,57 @@ def openapi_paths() -> dict[str, Any]:
     device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     info = {"type": "object", "properties": {"instance": {"type": "object"}}, "required": ["instance"]}
     port_body = {"$ref": "#/components/schemas/PortCreate"}
-    create = {"type": "object", "required": ["instance"], "additionalProperties": False, "properties": {
-        "instance": {"type": "object", "required": ["device_id", "ports"], "additionalProperties": False,
-                     "properties": {"device_id": {"type": "string"}, "device_owner": {"type": "string"},
-                                    "binding:host_id": {"type": "string"}, "project_id": {"type": "string"},
-                                    "tenant_id": {"type": "string"},
-                                    "ports": {"type": "array", "minItems": 1, "items": port_body}}}}}
+    create = {
+        "type": "object",
+        "required": ["instance"],
+        "additionalProperties": False,
+        "properties": {
+            "instance": {
+                "type": "object",
+                "required": ["device_id", "ports"],
+                "additionalProperties": False,
+                "properties": {
+                    "device_id": {"type": "string"},
+                    "device_owner": {"type": "string"},
+                    "binding:host_id": {"type": "string"},
+                    "project_id": {"type": "string"},
+                    "tenant_id": {"type": "string"},
+                    "ports": {"type": "array", "minItems": 1, "items": port_body},
+                },
+            }
+        },
+    }
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NeutronError"}}}}
     errs = {code: {"description": code, **error} for code in ("400", "403", "404", "409")}
     ok = {"content": {"application/json": {"schema": info}}}
-    deleted = {"content": {"application/json": {"schema": {"type": "object", "properties": {
-        "deleted_ports": {"type": "array", "items": {"type": "string"}}}}}}}
+    deleted = {
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"deleted_ports": {"type": "array", "items": {"type": "string"}}},
+                }
+            }
+        }
+    }
     return {
-        "/v2.0/instances": {"post": {"operationId": "provision_instance",
-                                     "requestBody": {"required": True, "content": {"application/json": {
-                                         "schema": create}}},
-                                     "responses": {"201": {"description": "Created", **ok}, **errs}}},
+        "/v2.0/instances": {
+            "post": {
+                "operationId": "provision_instance",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": create}}},
+                "responses": {"201": {"description": "Created", **ok}, **errs},
+            }
+        },
         "/v2.0/instances/{device_id}": {
-            "get": {"operationId": "show_instance_network_info", "parameters": device,
-                    "responses": {"200": {"description": "OK", **ok}, **errs}},
-            "delete": {"operationId": "teardown_instance", "parameters": device,
-                       "responses": {"200": {"description": "Deleted", **deleted}, **errs}},
+            "get": {
+                "operationId": "show_instance_network_info",
+                "parameters": device,
+                "responses": {"200": {"description": "OK", **ok}, **errs},
+            },
+            "delete": {
+                "operationId": "teardown_instance",
+                "parameters": device,
+                "responses": {"200": {"description": "Deleted", **deleted}, **errs},
+            },
         },
     }

@@ -19,10 +19,12 @@ def context_from_headers(headers: dict[bytes, bytes], request_id: str) -> Contex
     roles = frozenset(r.strip().lower() for r in headers.get(b"x-roles", b"").decode().split(",") if r.strip())
     user = headers.get(b"x-user-id", b"").decode() or None
     if not project:
-        return Context(project_id=NOAUTH_PROJECT, roles=roles | ADMIN_ROLES, is_admin=True, user_id=user,
-                       request_id=request_id)
-    return Context(project_id=project, roles=roles, is_admin=bool(roles & ADMIN_ROLES), user_id=user,
-                   request_id=request_id)
+        return Context(
+            project_id=NOAUTH_PROJECT, roles=roles | ADMIN_ROLES, is_admin=True, user_id=user, request_id=request_id
+        )
+    return Context(
+        project_id=project, roles=roles, is_admin=bool(roles & ADMIN_ROLES), user_id=user, request_id=request_id
+    )
 
 
 class QuarkMiddleware:

@@ -9,12 +9,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from quark.api.definitions.base import Attr, Resource
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
+from quark.api.definitions.base import Attr, Resource
 from quark.api.definitions.catalog import RESOURCES
 
-ERROR_CODES = {"400": "Bad request", "403": "Forbidden", "404": "Not found", "409": "Conflict",
-               "412": "Precondition failed"}
+ERROR_CODES = {
+    "400": "Bad request",
+    "403": "Forbidden",
+    "404": "Not found",
+    "409": "Conflict",
+    "412": "Precondition failed",
+}
 
 
 def _attr_schema(attr: Attr) -> dict[str, Any]:
@@ -32,8 +37,11 @@ def _object(resource: Resource, which: str) -> dict[str, Any]:
     if which == "view":
         attrs = resource.attributes
     else:
-        attrs = tuple(a for a in resource.attributes if getattr(a, which) or (which == "post" and a.name == "tags"
-                                                                              and resource.name == "port"))
+        attrs = tuple(
+            a
+            for a in resource.attributes
+            if getattr(a, which) or (which == "post" and a.name == "tags" and resource.name == "port")
+        )
     schema: dict[str, Any] = {"type": "object", "properties": {a.name: _attr_schema(a) for a in attrs}}
     if which != "view":
         schema["additionalProperties"] = False
@@ -56,16 +64,23 @@ def _errors(*codes: str) -> dict[str, Any]:
 
 
 def _list_parameters(resource: Resource) -> list[dict]:
-    params = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-              for name in resource.filterable]
-    for name, schema in (("fields", {"type": "string"}), ("sort_key", {"type": "string"}),
-                         ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}),
-                         ("limit", {"type": "integer", "minimum": 0}), ("marker", {"type": "string"}),
-                         ("page_reverse", {"type": "boolean"})):
+    params = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in resource.filterable
+    ]
+    for name, schema in (
+        ("fields", {"type": "string"}),
+        ("sort_key", {"type": "string"}),
+        ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}),
+        ("limit", {"type": "integer", "minimum": 0}),
+        ("marker", {"type": "string"}),
+        ("page_reverse", {"type": "boolean"}),
+    ):
         params.append({"name": name, "in": "query", "required": False, "schema": schema})
     if resource.has_tags:
-        params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-                   for n in ("tags", "tags-any", "not-tags", "not-tags-any")]
+        params += [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in ("tags", "tags-any", "not-tags", "not-tags-any")
+        ]
     return params
 
 
@@ -75,68 +90,135 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     single = {"type": "object", "properties": {name: _ref(cap)}, "required": [name]}
     many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}}
-    create_body = {"type": "object", "properties": {name: _ref(f"{cap}Create")}, "required": [name],
-                   "additionalProperties": False}
+    create_body = {
+        "type": "object",
+        "properties": {name: _ref(f"{cap}Create")},
+        "required": [name],
+        "additionalProperties": False,
+    }
     if resource.bulk:
-        bulk = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(f"{cap}Create"),
-                                                             "minItems": 1}},
-                "required": [body_coll], "additionalProperties": False}
+        bulk = {
+            "type": "object",
+            "properties": {body_coll: {"type": "array", "items": _ref(f"{cap}Create"), "minItems": 1}},
+            "required": [body_coll],
+            "additionalProperties": False,
+        }
         create_body = {"oneOf": [create_body, bulk]}
-    update_body = {"type": "object", "properties": {name: _ref(f"{cap}Update")}, "required": [name],
-                   "additionalProperties": False}
+    update_body = {
+        "type": "object",
+        "properties": {name: _ref(f"{cap}Update")},
+        "required": [name],
+        "additionalProperties": False,
+    }
     paths: dict[str, Any] = {
         f"/v2.0/{coll}": {
-            "get": {"operationId": f"list_{body_coll}", "parameters": _list_parameters(resource),
-                    "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")}},
-            "post": {"operationId": f"create_{name}", "requestBody": {"required": True, **_json(create_body)},
-                     "responses": {"201": {"description": "Created", **_json({"oneOf": [single, many]})},
-                                   **_errors("400", "403", "404", "409")}},
+            "get": {
+                "operationId": f"list_{body_coll}",
+                "parameters": _list_parameters(resource),
+                "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")},
+            },
+            "post": {
+                "operationId": f"create_{name}",
+                "requestBody": {"required": True, **_json(create_body)},
+                "responses": {
+                    "201": {"description": "Created", **_json({"oneOf": [single, many]})},
+                    **_errors("400", "403", "404", "409"),
+                },
+            },
         },
         f"/v2.0/{coll}/{{id}}": {
-            "get": {"operationId": f"show_{name}", "parameters": id_param,
-                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("403", "404")}},
-            "put": {"operationId": f"update_{name}", "parameters": id_param,
-                    "requestBody": {"required": True, **_json(update_body)},
-                    "responses": {"200": {"description": "OK", **_json(single)},
-                                  **_errors("400", "403", "404", "409", "412")}},
-            "delete": {"operationId": f"delete_{name}", "parameters": id_param,
-                       "responses": {"204": {"description": "Deleted"}, **_errors("403", "404", "409", "412")}},
+            "get": {
+                "operationId": f"show_{name}",
+                "parameters": id_param,
+                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("403", "404")},
+            },
+            "put": {
+                "operationId": f"update_{name}",
+                "parameters": id_param,
+                "requestBody": {"required": True, **_json(update_body)},
+                "responses": {
+                    "200": {"description": "OK", **_json(single)},
+                    **_errors("400", "403", "404", "409", "412"),
+                },
+            },
+            "delete": {
+                "operationId": f"delete_{name}",
+                "parameters": id_param,
+                "responses": {"204": {"description": "Deleted"}, **_errors("403", "404", "409", "412")},
+            },
         },
     }
     if resource.delete_by_filter:
         paths[f"/v2.0/{coll}"]["delete"] = {
-            "operationId": f"delete_{coll}_by_filter", "parameters": _list_parameters(resource),
-            "responses": {"200": {"description": "Deleted", **_json({"type": "object", "properties": {
-                f"deleted_{resource.body_collection}": {"type": "array", "items": {"type": "string"}}}})},
-                **_errors("400", "403", "409")}}
+            "operationId": f"delete_{coll}_by_filter",
+            "parameters": _list_parameters(resource),
+            "responses": {
+                "200": {
+                    "description": "Deleted",
+                    **_json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                f"deleted_{resource.body_collection}": {"type": "array", "items": {"type": "string"}}
+                            },
+                        }
+                    ),
+                },
+                **_errors("400", "403", "409"),
+            },
+        }
     if resource.read_only:
         for path, ops in paths.items():
             paths[path] = {"get": ops["get"]}
     elif not resource.creatable:
         del paths[f"/v2.0/{coll}"]["post"]
     if resource.has_tags:
-        tags_body = {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
-                     "required": ["tags"]}
+        tags_body = {
+            "type": "object",
+            "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+            "required": ["tags"],
+        }
         tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
         paths[f"/v2.0/{coll}/{{id}}/tags"] = {
-            "get": {"operationId": f"list_{name}_tags", "parameters": id_param,
-                    "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("404")}},
-            "put": {"operationId": f"replace_{name}_tags", "parameters": id_param,
-                    "requestBody": {"required": True, **_json(tags_body)},
-                    "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")}},
-            "post": {"operationId": f"add_{name}_tags", "parameters": id_param,
-                     "requestBody": {"required": True, **_json(tags_body)},
-                     "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")}},
-            "delete": {"operationId": f"delete_{name}_tags", "parameters": id_param,
-                       "responses": {"204": {"description": "Deleted"}, **_errors("404")}},
+            "get": {
+                "operationId": f"list_{name}_tags",
+                "parameters": id_param,
+                "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("404")},
+            },
+            "put": {
+                "operationId": f"replace_{name}_tags",
+                "parameters": id_param,
+                "requestBody": {"required": True, **_json(tags_body)},
+                "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")},
+            },
+            "post": {
+                "operationId": f"add_{name}_tags",
+                "parameters": id_param,
+                "requestBody": {"required": True, **_json(tags_body)},
+                "responses": {"200": {"description": "OK", **_json(tags_body)}, **_errors("400", "404")},
+            },
+            "delete": {
+                "operationId": f"delete_{name}_tags",
+                "parameters": id_param,
+                "responses": {"204": {"description": "Deleted"}, **_errors("404")},
+            },
         }
         paths[f"/v2.0/{coll}/{{id}}/tags/{{tag}}"] = {
-            "get": {"operationId": f"check_{name}_tag", "parameters": tag_param,
-                    "responses": {"204": {"description": "Present"}, **_errors("404")}},
-            "put": {"operationId": f"add_{name}_tag", "parameters": tag_param,
-                    "responses": {"201": {"description": "Added"}, **_errors("400", "404")}},
-            "delete": {"operationId": f"delete_{name}_tag", "parameters": tag_param,
-                       "responses": {"204": {"description": "Deleted"}, **_errors("404")}},
+            "get": {
+                "operationId": f"check_{name}_tag",
+                "parameters": tag_param,
+                "responses": {"204": {"description": "Present"}, **_errors("404")},
+            },
+            "put": {
+                "operationId": f"add_{name}_tag",
+                "parameters": tag_param,
+                "responses": {"201": {"description": "Added"}, **_errors("400", "404")},
+            },
+            "delete": {
+                "operationId": f"delete_{name}_tag",
+                "parameters": tag_param,
+                "responses": {"204": {"description": "Deleted"}, **_errors("404")},
+            },
         }
     return paths
 
@@ -147,18 +229,33 @@ def _ip_address_ports_paths() -> dict[str, Any]:
     both = ids + [{"name": "port_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     single = {"type": "object", "properties": {"port": _ref("IpAddressPort")}, "required": ["port"]}
     many = {"type": "object", "properties": {"ports": {"type": "array", "items": _ref("IpAddressPort")}}}
-    update_body = {"type": "object", "properties": {"port": _ref("IpAddressPortUpdate")}, "required": ["port"],
-                   "additionalProperties": False}
+    update_body = {
+        "type": "object",
+        "properties": {"port": _ref("IpAddressPortUpdate")},
+        "required": ["port"],
+        "additionalProperties": False,
+    }
     return {
         "/v2.0/ip_addresses/{id}/ports": {
-            "get": {"operationId": "list_ip_address_ports", "parameters": ids,
-                    "responses": {"200": {"description": "OK", **_json(many)}, **_errors("404")}}},
+            "get": {
+                "operationId": "list_ip_address_ports",
+                "parameters": ids,
+                "responses": {"200": {"description": "OK", **_json(many)}, **_errors("404")},
+            }
+        },
         "/v2.0/ip_addresses/{id}/ports/{port_id}": {
-            "get": {"operationId": "show_ip_address_port", "parameters": both,
-                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("404")}},
-            "put": {"operationId": "update_ip_address_port", "parameters": both,
-                    "requestBody": {"required": True, **_json(update_body)},
-                    "responses": {"200": {"description": "OK", **_json(single)}, **_errors("400", "404")}}},
+            "get": {
+                "operationId": "show_ip_address_port",
+                "parameters": both,
+                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("404")},
+            },
+            "put": {
+                "operationId": "update_ip_address_port",
+                "parameters": both,
+                "requestBody": {"required": True, **_json(update_body)},
+                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("400", "404")},
+            },
+        },
     }
 
 
@@ -167,9 +264,17 @@ def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
         "NeutronError": {
             "type": "object",
-            "properties": {"NeutronError": {"type": "object", "properties": {
-                "type": {"type": "string"}, "message": {"type": "string"}, "detail": {"type": "string"}},
-                "required": ["type", "message", "detail"]}},
+            "properties": {
+                "NeutronError": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "message": {"type": "string"},
+                        "detail": {"type": "string"},
+                    },
+                    "required": ["type", "message", "detail"],
+                }
+            },
             "required": ["NeutronError"],
         }
     }

@@ -10,10 +10,22 @@ from quark.api.definitions.base import Resource
 from quark.ipam import addressing
 from quark.services.listing import ListQuery
 
-RESERVED = frozenset({
-    "fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse",
-    "tags", "tags-any", "not-tags", "not-tags-any", "changed_since", "fixed_ips",
-})
+RESERVED = frozenset(
+    {
+        "fields",
+        "sort_key",
+        "sort_dir",
+        "limit",
+        "marker",
+        "page_reverse",
+        "tags",
+        "tags-any",
+        "not-tags",
+        "not-tags-any",
+        "changed_since",
+        "fixed_ips",
+    }
+)
 FIXED_IP_KEYS = ("ip_address", "subnet_id", "ip_address_substr")
 
 
@@ -62,7 +74,8 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
     if "changed_since" in grouped:
         try:
             query.changed_since = datetime.fromisoformat(grouped["changed_since"][-1].replace("Z", "+00:00")).replace(
-                tzinfo=None)
+                tzinfo=None
+            )
         except ValueError:
             raise _bad(f"Invalid changed_since value: {grouped['changed_since'][-1]}") from None
     if "fixed_ips" in grouped and "fixed_ips" in resource.extra_filters:

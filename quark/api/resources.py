@@ -102,10 +102,12 @@ def pagination_links(request: Request, resource: Resource, query: ListQuery, ite
     if not (short and not query.page_reverse):
         links.append({"rel": "next", "href": f"{url}?{urlencode(params + [('marker', items[-1]['id'])])}"})
     if not (short and query.page_reverse):
-        links.append({
-            "rel": "previous",
-            "href": f"{url}?{urlencode(params + [('marker', items[0]['id']), ('page_reverse', 'True')])}",
-        })
+        links.append(
+            {
+                "rel": "previous",
+                "href": f"{url}?{urlencode(params + [('marker', items[0]['id']), ('page_reverse', 'True')])}",
+            }
+        )
     return links
 
 
@@ -160,7 +162,9 @@ class CollectionRoutes:
         service = self.service(request)
         if bulk:
             created = await service.create_bulk(ctx, items)
-            return json_response({self.resource.body_collection: [present(ctx, self.resource, o, []) for o in created]}, 201)
+            return json_response(
+                {self.resource.body_collection: [present(ctx, self.resource, o, []) for o in created]}, 201
+            )
         obj = await service.create(ctx, items[0])
         return json_response({self.resource.name: present(ctx, self.resource, obj, [])}, 201)
 

@@ -121,7 +121,9 @@ def ip_or_cidr(value: Any) -> str:
     return ip_address(value)
 
 
-def list_of(item: Converter, *, max_items: int | None = None, unique: bool = False, allow_none: bool = False) -> Converter:
+def list_of(
+    item: Converter, *, max_items: int | None = None, unique: bool = False, allow_none: bool = False
+) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:
             return []
@@ -152,7 +154,9 @@ def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Co
             raise ValueError(f"Unexpected keys supplied: {', '.join(unknown)}")
         missing = [k for k in required if k not in value]
         if missing:
-            raise ValueError(f"Validation of dictionary's keys failed. Expected keys: {set(required)} Provided keys: {set(value)}")
+            raise ValueError(
+                f"Validation of dictionary's keys failed. Expected keys: {set(required)} Provided keys: {set(value)}"
+            )
         return {k: keys[k](v) for k, v in value.items()}
 
     return convert

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,9 +18,11 @@ app.add_typer(db_app, name="db")
 ipam_app = typer.Typer(help="IP address management tools.", no_args_is_help=True)
 app.add_typer(ipam_app, name="ipam")
 
-ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="TOML config file.")]
-DbUrlOpt = Annotated[Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir).")]
-DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Directory of the embedded SQLite database.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="TOML config file.")]
+DbUrlOpt = Annotated[
+    str | None, typer.Option("--database-url", help="SQLAlchemy URL (default: SQLite in the data dir).")
+]
+DataDirOpt = Annotated[str | None, typer.Option("--data-dir", help="Directory of the embedded SQLite database.")]
 
 
 def _settings(config: str | None, **overrides) -> Settings:
@@ -38,24 +40,28 @@ def _is_sqlite(url: str) -> bool:
 @app.command()
 def serve(
     config: ConfigOpt = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[Optional[int], typer.Option(help="TCP port.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Worker processes.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     database_url: DbUrlOpt = None,
     data_dir: DataDirOpt = None,
-    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning, error.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
 ) -> None:
     """Serve the API (SQLite files are migrated automatically)."""
     from quark.db import migrate
     from quark.db.engine import Database
 
-    settings = _settings(config, host=host, port=port, workers=workers, database_url=database_url,
-                         data_dir=data_dir, log_level=log_level)
+    settings = _settings(
+        config, host=host, port=port, workers=workers, database_url=database_url, data_dir=data_dir, log_level=log_level
+    )
     url = settings.effective_database_url
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+    )
     if _is_sqlite(url):
         migrate.upgrade(url)
     else:
+
         async def check() -> None:
             db = Database(url, pool_size=1, max_overflow=0)
             try:
@@ -150,19 +156,21 @@ def ipam_check(
         typer.echo(f"WARNING  {line}")
     for line in report.fixed:
         typer.echo(f"FIXED    {line}")
-    typer.echo(f"checked {report.checked_allocations} allocations in {report.checked_subnets} subnets: "
-               f"{len(report.problems)} problems, {len(report.warnings)} warnings, {len(report.fixed)} fixed")
+    typer.echo(
+        f"checked {report.checked_allocations} allocations in {report.checked_subnets} subnets: "
+        f"{len(report.problems)} problems, {len(report.warnings)} warnings, {len(report.fixed)} fixed"
+    )
     if not report.ok:
         raise typer.Exit(1)
 
 
 # --- host agents ---------------------------------------------------------------
 
-HostOpt = Annotated[Optional[str], typer.Option("--host", help="This host's name (binding:host_id); default: hostname.")]
-NetnsOpt = Annotated[Optional[str], typer.Option("--netns", help="Network namespace the host's devices live in.")]
-ApiUrlOpt = Annotated[Optional[str], typer.Option("--api-url", help="Quark API (default http://127.0.0.1:9696).")]
-ReportOpt = Annotated[Optional[float], typer.Option("--report-interval", help="Seconds between heartbeats (5).")]
-LogLevelOpt = Annotated[Optional[str], typer.Option("--log-level", help="debug, info, warning, error.")]
+HostOpt = Annotated[str | None, typer.Option("--host", help="This host's name (binding:host_id); default: hostname.")]
+NetnsOpt = Annotated[str | None, typer.Option("--netns", help="Network namespace the host's devices live in.")]
+ApiUrlOpt = Annotated[str | None, typer.Option("--api-url", help="Quark API (default http://127.0.0.1:9696).")]
+ReportOpt = Annotated[float | None, typer.Option("--report-interval", help="Seconds between heartbeats (5).")]
+LogLevelOpt = Annotated[str | None, typer.Option("--log-level", help="debug, info, warning, error.")]
 
 
 def _agent_settings(config: str | None, **overrides):
@@ -213,9 +221,11 @@ def agent(
     config: ConfigOpt = None,
     host: HostOpt = None,
     netns: NetnsOpt = None,
-    bridge_mappings: Annotated[Optional[str], typer.Option(
-        "--bridge-mappings", help="physnet:interface[,physnet:interface] for flat/vlan networks.")] = None,
-    tunnel_ip: Annotated[Optional[str], typer.Option("--tunnel-ip", help="Local VXLAN endpoint address.")] = None,
+    bridge_mappings: Annotated[
+        str | None,
+        typer.Option("--bridge-mappings", help="physnet:interface[,physnet:interface] for flat/vlan networks."),
+    ] = None,
+    tunnel_ip: Annotated[str | None, typer.Option("--tunnel-ip", help="Local VXLAN endpoint address.")] = None,
     api_url: ApiUrlOpt = None,
     report_interval: ReportOpt = None,
     log_level: LogLevelOpt = None,
@@ -224,15 +234,28 @@ def agent(
     from quark.agent.client import AgentApiClient
     from quark.agent.l2 import L2Agent, L2AgentConfig, parse_bridge_mappings
 
-    s = _agent_settings(config, host=host, netns=netns, bridge_mappings=bridge_mappings, tunnel_ip=tunnel_ip,
-                        api_url=api_url, report_interval=report_interval, log_level=log_level)
+    s = _agent_settings(
+        config,
+        host=host,
+        netns=netns,
+        bridge_mappings=bridge_mappings,
+        tunnel_ip=tunnel_ip,
+        api_url=api_url,
+        report_interval=report_interval,
+        log_level=log_level,
+    )
     try:
         mappings = parse_bridge_mappings(s.bridge_mappings)
     except ValueError as exc:
         typer.echo(f"quark: {exc}", err=True)
         raise typer.Exit(2) from None
-    cfg = L2AgentConfig(host=s.effective_host, netns=s.netns or None, bridge_mappings=mappings,
-                        tunnel_ip=s.tunnel_ip or None, report_interval=s.report_interval)
+    cfg = L2AgentConfig(
+        host=s.effective_host,
+        netns=s.netns or None,
+        bridge_mappings=mappings,
+        tunnel_ip=s.tunnel_ip or None,
+        report_interval=s.report_interval,
+    )
 
     async def run() -> None:
         async with AgentApiClient(s.api_url, token=s.api_token) as client:
@@ -246,10 +269,13 @@ def dhcp(
     config: ConfigOpt = None,
     host: HostOpt = None,
     netns: NetnsOpt = None,
-    namespace_prefix: Annotated[Optional[str], typer.Option(
-        "--namespace-prefix", help="Prefix of the per-network DHCP namespaces (qdhcp-<network id>).")] = None,
-    state_dir: Annotated[Optional[str], typer.Option(
-        "--state-dir", help="Where dnsmasq files live (/var/lib/quark/dhcp).")] = None,
+    namespace_prefix: Annotated[
+        str | None,
+        typer.Option("--namespace-prefix", help="Prefix of the per-network DHCP namespaces (qdhcp-<network id>)."),
+    ] = None,
+    state_dir: Annotated[
+        str | None, typer.Option("--state-dir", help="Where dnsmasq files live (/var/lib/quark/dhcp).")
+    ] = None,
     api_url: ApiUrlOpt = None,
     report_interval: ReportOpt = None,
     log_level: LogLevelOpt = None,
@@ -258,10 +284,24 @@ def dhcp(
     from quark.agent.client import AgentApiClient
     from quark.agent.dhcp import DhcpConfig, DhcpService
 
-    s = _agent_settings(config, host=host, netns=netns, namespace_prefix=namespace_prefix, state_dir=state_dir,
-                        api_url=api_url, report_interval=report_interval, log_level=log_level)
-    cfg = DhcpConfig(host=s.effective_host, netns=s.netns or None, namespace_prefix=s.namespace_prefix,
-                     state_dir=s.state_dir, dnsmasq=s.dnsmasq, report_interval=s.report_interval)
+    s = _agent_settings(
+        config,
+        host=host,
+        netns=netns,
+        namespace_prefix=namespace_prefix,
+        state_dir=state_dir,
+        api_url=api_url,
+        report_interval=report_interval,
+        log_level=log_level,
+    )
+    cfg = DhcpConfig(
+        host=s.effective_host,
+        netns=s.netns or None,
+        namespace_prefix=s.namespace_prefix,
+        state_dir=s.state_dir,
+        dnsmasq=s.dnsmasq,
+        report_interval=s.report_interval,
+    )
 
     async def run() -> None:
         async with AgentApiClient(s.api_url, token=s.api_token) as client:

@@ -81,8 +81,12 @@ class Database:
             # No pre-ping (a round trip on every checkout, ~5% of a port create):
             # a connection the server dropped fails its first statement instead,
             # and run_write re-runs that transaction (is_retryable).
-            kwargs: dict = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": False,
-                            "pool_recycle": 3600}
+            kwargs: dict = {
+                "pool_size": pool_size,
+                "max_overflow": max_overflow,
+                "pool_pre_ping": False,
+                "pool_recycle": 3600,
+            }
             if self.dialect == "mysql":
                 # READ COMMITTED avoids InnoDB gap locks, the main source of
                 # deadlocks between concurrent allocators.
@@ -95,7 +99,7 @@ class Database:
         begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        def _on_connect(dbapi_connection, _record):
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -105,7 +109,7 @@ class Database:
             cursor.close()
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn):  # noqa: ANN001
+        def _on_begin(conn):
             conn.exec_driver_sql(begin_sql)
 
         return engine
@@ -132,7 +136,7 @@ class Database:
             try:
                 async with self.write() as conn:
                     return await work(conn)
-            except Exception as exc:  # noqa: BLE001 - filtered just below
+            except Exception as exc:
                 if not is_retryable(exc) or attempt == MAX_TRANSACTION_ATTEMPTS:
                     if is_retryable(exc):
                         LOG.error("giving up after %d attempts: %s", attempt, exc)
@@ -143,8 +147,12 @@ class Database:
                 self.retries += 1
                 # One line per re-run, at WARNING so a production log shows it: the
                 # benchmarks count "transaction retry" lines to bound the retry rate.
-                LOG.warning("transaction retry %d (attempt %d failed): %s", self.retries, attempt,
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                LOG.warning(
+                    "transaction retry %d (attempt %d failed): %s",
+                    self.retries,
+                    attempt,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                )
                 await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 

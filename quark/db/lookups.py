@@ -33,9 +33,9 @@ from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import bindparam, cast, literal_column, null, type_coerce, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.sqltypes import NullType
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The usual key of a view's lookups: the ids of the rows being shown.
 IDS = bindparam("ids", expanding=True)
@@ -116,8 +116,7 @@ async def fetch(conn: AsyncConnection, lookups: Sequence[Lookup], params: Mappin
         found[lookup.name] = [lookup.record._make(row) for row in await conn.execute(lookup.stmt, params)]
     elif unique:
         union = _union_of(unique, conn.dialect.name)
-        makers = [(found[lookup.name], lookup.record._make, lo, hi)
-                  for lookup, (lo, hi) in zip(unique, union.slices)]
+        makers = [(found[lookup.name], lookup.record._make, lo, hi) for lookup, (lo, hi) in zip(unique, union.slices)]
         for row in await conn.execute(union.stmt, params):
             rows, make, lo, hi = makers[row[0]]
             rows.append(make(row[lo:hi]))
@@ -127,14 +126,15 @@ async def fetch(conn: AsyncConnection, lookups: Sequence[Lookup], params: Mappin
     return found
 
 
-async def fetch_by_ids(conn: AsyncConnection, lookups: Sequence[Lookup], ids: Sequence[str],
-                       params: Mapping[str, Any] | None = None) -> dict[str, list[Any]]:
+async def fetch_by_ids(
+    conn: AsyncConnection, lookups: Sequence[Lookup], ids: Sequence[str], params: Mapping[str, Any] | None = None
+) -> dict[str, list[Any]]:
     """``fetch`` keyed by ``ids`` (bound as ``ids``), for a batch of any size:
     one statement per ``MAX_IDS`` ids. A row belongs to one id's chunk, so
     each id's rows keep their order."""
     found: dict[str, list[Any]] = {lookup.name: [] for lookup in lookups}
     for start in range(0, len(ids), MAX_IDS):
-        chunk = await fetch(conn, lookups, {**(params or {}), "ids": list(ids[start:start + MAX_IDS])})
+        chunk = await fetch(conn, lookups, {**(params or {}), "ids": list(ids[start : start + MAX_IDS])})
         for name, rows in chunk.items():
             found[name] += rows
     return found

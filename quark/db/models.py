@@ -213,8 +213,9 @@ class FloatingIp(StandardAttributes, Base):
     __tablename__ = "floatingips"
     __table_args__ = (
         # One floating IP per fixed IP (NULLs, i.e. unassociated, never collide).
-        UniqueConstraint("floating_network_id", "port_id", "fixed_ip_address",
-                         name="uq_floatingips_network_port_fixed_ip"),
+        UniqueConstraint(
+            "floating_network_id", "port_id", "fixed_ip_address", name="uq_floatingips_network_port_fixed_ip"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -245,9 +246,7 @@ class MacAllocation(Base):
     """A MAC handed out from a range (globally unique within the ranges)."""
 
     __tablename__ = "mac_allocations"
-    __table_args__ = (
-        Index("ix_mac_allocations_reuse", "range_id", "deallocated", "deallocated_at"),
-    )
+    __table_args__ = (Index("ix_mac_allocations_reuse", "range_id", "deallocated", "deallocated_at"),)
 
     address: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     # No foreign key on purpose: its key-share lock on the range row would make
@@ -261,9 +260,7 @@ class MacAllocation(Base):
 
 class Port(StandardAttributes, Base):
     __tablename__ = "ports"
-    __table_args__ = (
-        UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),
-    )
+    __table_args__ = (UniqueConstraint("network_id", "mac_address", name="uq_ports_network_mac"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     network_id: Mapped[str] = mapped_column(ForeignKey("networks.id"), index=True)
@@ -305,7 +302,6 @@ class Tag(Base):
     tag: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
 
 
-
 # --- Quark ip_addresses (shared holders) and routes (migration 0004) ----------
 
 
@@ -322,8 +318,7 @@ class IpAddressPort(Base):
 
     __tablename__ = "ip_address_ports"
 
-    allocation_id: Mapped[str] = mapped_column(
-        ForeignKey("ip_allocations.id", ondelete="CASCADE"), primary_key=True)
+    allocation_id: Mapped[str] = mapped_column(ForeignKey("ip_allocations.id", ondelete="CASCADE"), primary_key=True)
     port_id: Mapped[str] = mapped_column(ForeignKey("ports.id"), primary_key=True, index=True)
     # Quark's per-port "service" of a shared address ("none" = no owner); a
     # holder with another value cannot be dropped until it is reset.

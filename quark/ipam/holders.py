@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, false
+from sqlalchemy import delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -35,11 +35,20 @@ h = models.ip_address_ports
 # in one round trip (quark.db.lookups); rows sorted IPv4 first, then by address.
 _ORDER = ("ip_version", "address_key")
 HELD_BY_PORTS = (
-    Lookup("held", select(a.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key)
-           .where(a.c.port_id.in_(IDS), a.c.deallocated == false()), order=_ORDER),
-    Lookup("held", select(h.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key)
-           .select_from(h.join(a, a.c.id == h.c.allocation_id))
-           .where(h.c.port_id.in_(IDS)), order=_ORDER),
+    Lookup(
+        "held",
+        select(a.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key).where(
+            a.c.port_id.in_(IDS), a.c.deallocated == false()
+        ),
+        order=_ORDER,
+    ),
+    Lookup(
+        "held",
+        select(h.c.port_id, a.c.subnet_id, a.c.address, a.c.ip_version, a.c.address_key)
+        .select_from(h.join(a, a.c.id == h.c.allocation_id))
+        .where(h.c.port_id.in_(IDS)),
+        order=_ORDER,
+    ),
 )
 
 
@@ -50,11 +59,13 @@ async def held_by_ports(conn: AsyncConnection, port_ids: Sequence[str]) -> list[
 
 async def shared_held_by(conn: AsyncConnection, port_id: str) -> list[Any]:
     """(allocation_id, subnet_id, address, service) of the shared addresses a port holds."""
-    return list(await conn.execute(
-        select(h.c.allocation_id, a.c.subnet_id, a.c.address, h.c.service)
-        .select_from(h.join(a, a.c.id == h.c.allocation_id))
-        .where(h.c.port_id == port_id)
-    ))
+    return list(
+        await conn.execute(
+            select(h.c.allocation_id, a.c.subnet_id, a.c.address, h.c.service)
+            .select_from(h.join(a, a.c.id == h.c.allocation_id))
+            .where(h.c.port_id == port_id)
+        )
+    )
 
 
 async def holders_of(conn: AsyncConnection, allocation_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
@@ -74,11 +85,13 @@ async def lock_allocations(conn: AsyncConnection, allocation_ids: Sequence[str])
     """Row-lock allocations (in id order, so concurrent lockers cannot deadlock)."""
     if allocation_ids:
         await conn.execute(
-            select(a.c.id).where(a.c.id.in_(sorted(set(allocation_ids)))).order_by(a.c.id).with_for_update())
+            select(a.c.id).where(a.c.id.in_(sorted(set(allocation_ids)))).order_by(a.c.id).with_for_update()
+        )
 
 
-async def detach(conn: AsyncConnection, ips: IpAllocator, port_id: str,
-                 allocation_ids: Sequence[str] | None = None) -> list[str]:
+async def detach(
+    conn: AsyncConnection, ips: IpAllocator, port_id: str, allocation_ids: Sequence[str] | None = None
+) -> list[str]:
     """Remove ``port_id`` from shared addresses (all it holds, or those listed).
 
     Addresses left without a holder are released. Returns their ids.
@@ -101,8 +114,11 @@ async def detach_ports(conn: AsyncConnection, ips: IpAllocator, port_ids: Sequen
     """
     if not port_ids:
         return []
-    allocation_ids = (await conn.execute(
-        select(h.c.allocation_id).where(h.c.port_id.in_(list(port_ids))).distinct())).scalars().all()
+    allocation_ids = (
+        (await conn.execute(select(h.c.allocation_id).where(h.c.port_id.in_(list(port_ids))).distinct()))
+        .scalars()
+        .all()
+    )
     if not allocation_ids:
         return []
     await lock_allocations(conn, allocation_ids)
@@ -111,8 +127,11 @@ async def detach_ports(conn: AsyncConnection, ips: IpAllocator, port_ids: Sequen
 
 
 async def _release_unheld(conn: AsyncConnection, ips: IpAllocator, allocation_ids: Sequence[str]) -> list[str]:
-    still_held = set((await conn.execute(
-        select(h.c.allocation_id).where(h.c.allocation_id.in_(list(allocation_ids))).distinct())).scalars())
+    still_held = set(
+        (
+            await conn.execute(select(h.c.allocation_id).where(h.c.allocation_id.in_(list(allocation_ids))).distinct())
+        ).scalars()
+    )
     orphaned = sorted(set(allocation_ids) - still_held)
     await ips.release_allocations(conn, orphaned)
     return orphaned
@@ -123,7 +142,8 @@ async def addresses_per_port(conn: AsyncConnection, port_ids: Sequence[str]) -> 
     counts: dict[str, int] = {pid: 0 for pid in port_ids}
     if port_ids:
         for port_id, n in await conn.execute(
-            select(a.c.port_id, func.count()).where(a.c.port_id.in_(list(port_ids)), a.c.deallocated == false())
+            select(a.c.port_id, func.count())
+            .where(a.c.port_id.in_(list(port_ids)), a.c.deallocated == false())
             .group_by(a.c.port_id)
         ):
             counts[port_id] += n
@@ -136,8 +156,11 @@ async def addresses_per_port(conn: AsyncConnection, port_ids: Sequence[str]) -> 
 
 async def shared_count(conn: AsyncConnection, network_id: str, project_id: str) -> int:
     """Shared addresses a project has on a network."""
-    return int(await conn.scalar(
-        select(func.count(func.distinct(h.c.allocation_id)))
-        .select_from(h.join(a, a.c.id == h.c.allocation_id))
-        .where(a.c.network_id == network_id, a.c.project_id == project_id)
-    ) or 0)
+    return int(
+        await conn.scalar(
+            select(func.count(func.distinct(h.c.allocation_id)))
+            .select_from(h.join(a, a.c.id == h.c.allocation_id))
+            .where(a.c.network_id == network_id, a.c.project_id == project_id)
+        )
+        or 0
+    )

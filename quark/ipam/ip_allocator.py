@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update, false, true
+from sqlalchemy import and_, bindparam, case, delete, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -114,11 +114,22 @@ def _build_insert_ignore(dialect: str, table, values: dict):
 # memoised cache key instead of rebuilding both on every allocation.
 _CURSOR_SELECT = select(s.c.next_ip_key).where(s.c.id == bindparam("b_sid")).with_for_update(key_share=True)
 _CURSOR_UPDATE = update(s).where(s.c.id == bindparam("b_sid")).values(next_ip_key=bindparam("b_key"))
-_USAGE_ADD = update(u).where(u.c.subnet_id == bindparam("b_sid"), u.c.shard == bindparam("b_shard")).values(
-    used=u.c.used + bindparam("b_delta"))
-_REUSE_UPDATE = update(a).where(a.c.id == bindparam("b_id")).values(
-    deallocated=False, deallocated_at=None, port_id=bindparam("b_port"), project_id=bindparam("b_project"),
-    allocated_at=bindparam("b_now"))
+_USAGE_ADD = (
+    update(u)
+    .where(u.c.subnet_id == bindparam("b_sid"), u.c.shard == bindparam("b_shard"))
+    .values(used=u.c.used + bindparam("b_delta"))
+)
+_REUSE_UPDATE = (
+    update(a)
+    .where(a.c.id == bindparam("b_id"))
+    .values(
+        deallocated=False,
+        deallocated_at=None,
+        port_id=bindparam("b_port"),
+        project_id=bindparam("b_project"),
+        allocated_at=bindparam("b_now"),
+    )
+)
 
 
 @functools.lru_cache(maxsize=256)
@@ -127,8 +138,12 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     in_pools = or_(*[a.c.address_key.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
     stmt = (
         select(a.c.id, a.c.address)
-        .where(a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(),
-               a.c.deallocated_at <= bindparam("b_cutoff"), in_pools)
+        .where(
+            a.c.subnet_id == bindparam("b_sid"),
+            a.c.deallocated == true(),
+            a.c.deallocated_at <= bindparam("b_cutoff"),
+            in_pools,
+        )
         .order_by(a.c.deallocated_at)
         .limit(limit)
     )
@@ -136,7 +151,8 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
 
 
 _QUARANTINE_END = select(func.min(a.c.deallocated_at)).where(
-    a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), a.c.deallocated_at > bindparam("b_cutoff"))
+    a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), a.c.deallocated_at > bindparam("b_cutoff")
+)
 
 
 class IpAllocator:
@@ -174,13 +190,18 @@ class IpAllocator:
             return Allocation(subnet.id, str(address), port_id)
         raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
 
-    async def allocate_any(self, conn: AsyncConnection, subnet: Any, port_id: str | None, project_id: str) -> Allocation | None:
+    async def allocate_any(
+        self, conn: AsyncConnection, subnet: Any, port_id: str | None, project_id: str
+    ) -> Allocation | None:
         """Any free pool address of ``subnet``, or None when it has none."""
         got = await self.allocate_many(conn, subnet, [(port_id, project_id)])
         return got[0] if got else None
 
     async def allocate_many(
-        self, conn: AsyncConnection, subnet: Any, owners: Sequence[tuple[str | None, str]],
+        self,
+        conn: AsyncConnection,
+        subnet: Any,
+        owners: Sequence[tuple[str | None, str]],
         usage: dict[str, int] | None = None,
     ) -> list[Allocation]:
         """One free pool address for each (port_id, project_id) owner, in order.
@@ -195,7 +216,7 @@ class IpAllocator:
         if not pools or not owners:
             return []
         out = await self._reuse(conn, subnet, pools, owners)
-        rest = owners[len(out):]
+        rest = owners[len(out) :]
         if rest:
             if pools.size > RANDOM_THRESHOLD:
                 out += await self._random(conn, subnet, pools, rest)
@@ -228,7 +249,9 @@ class IpAllocator:
     @staticmethod
     async def count(conn: AsyncConnection, subnet_id: str, delta: int) -> None:
         """Add ``delta`` to the subnet's use, on a random shard of its counter."""
-        await conn.execute(_USAGE_ADD, {"b_sid": subnet_id, "b_shard": random.randrange(USAGE_SHARDS), "b_delta": delta})
+        await conn.execute(
+            _USAGE_ADD, {"b_sid": subnet_id, "b_shard": random.randrange(USAGE_SHARDS), "b_delta": delta}
+        )
 
     @staticmethod
     async def create_counters(conn: AsyncConnection, subnet_id: str) -> None:
@@ -260,10 +283,13 @@ class IpAllocator:
             self._no_reuse_before[subnet.id] = (earliest or now) + timedelta(seconds=self.reuse_after)
         if not rows:
             return []
-        await conn.execute(_REUSE_UPDATE, [
-            {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
-            for row, (port, project) in zip(rows, owners)
-        ])
+        await conn.execute(
+            _REUSE_UPDATE,
+            [
+                {"b_id": row.id, "b_port": port, "b_project": project, "b_now": now}
+                for row, (port, project) in zip(rows, owners)
+            ],
+        )
         return [Allocation(subnet.id, row.address, port, row.id) for row, (port, _) in zip(rows, owners)]
 
     async def _from_cursor(self, conn, subnet, pools: RangeSet, owners) -> list[Allocation]:
@@ -277,7 +303,7 @@ class IpAllocator:
         out: list[Allocation] = []
         now = self.clock()
         while len(out) < len(owners) and position is not None:
-            pending = owners[len(out):]
+            pending = owners[len(out) :]
             candidates = pools.members_from(position, len(pending))
             if not candidates:
                 position = None
@@ -307,11 +333,14 @@ class IpAllocator:
 
     async def _taken_between(self, conn, subnet, first: int, last: int) -> set[int]:
         version = subnet.ip_version
-        keys = (await conn.execute(
-            select(a.c.address_key).where(
-                a.c.subnet_id == subnet.id,
-                a.c.address_key.between(addressing.ip_key(first, version), addressing.ip_key(last, version)))
-        )).scalars()
+        keys = (
+            await conn.execute(
+                select(a.c.address_key).where(
+                    a.c.subnet_id == subnet.id,
+                    a.c.address_key.between(addressing.ip_key(first, version), addressing.ip_key(last, version)),
+                )
+            )
+        ).scalars()
         return {int(k, 16) for k in keys}
 
     async def _skip_taken(self, conn, subnet, pools: RangeSet, candidate: int) -> int | None:
@@ -319,12 +348,18 @@ class IpAllocator:
         version = subnet.ip_version
         current: int | None = candidate
         while current is not None:
-            taken = (await conn.execute(
-                select(a.c.address_key)
-                .where(a.c.subnet_id == subnet.id, a.c.address_key >= addressing.ip_key(current, version))
-                .order_by(a.c.address_key)
-                .limit(PROBE_BATCH)
-            )).scalars().all()
+            taken = (
+                (
+                    await conn.execute(
+                        select(a.c.address_key)
+                        .where(a.c.subnet_id == subnet.id, a.c.address_key >= addressing.ip_key(current, version))
+                        .order_by(a.c.address_key)
+                        .limit(PROBE_BATCH)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             for key in taken:
                 value = int(key, 16)
                 if value < current:
@@ -343,7 +378,7 @@ class IpAllocator:
         out: list[Allocation] = []
         now = self.clock()
         for _ in range(RANDOM_ATTEMPTS):
-            pending = owners[len(out):]
+            pending = owners[len(out) :]
             if not pending:
                 break
             rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
@@ -352,15 +387,20 @@ class IpAllocator:
                     out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"], rows[0]["id"]))
                 continue
             await conn.execute(dialect_insert_ignore(conn, a), rows)
-            landed = set((await conn.execute(
-                select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
+            landed = set((await conn.execute(select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
             out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows if r["id"] in landed]
         return out
 
     # --- release -------------------------------------------------------------------
 
-    async def release_port(self, conn: AsyncConnection, port_id: str, *, only: list[tuple[str, str]] | None = None,
-                           delete_rows: bool = False) -> None:
+    async def release_port(
+        self,
+        conn: AsyncConnection,
+        port_id: str,
+        *,
+        only: list[tuple[str, str]] | None = None,
+        delete_rows: bool = False,
+    ) -> None:
         """Release a port's addresses (all, or the (subnet_id, address) pairs in ``only``).
 
         Released rows stay, quarantined (``delete_rows`` drops them instead, for
@@ -436,8 +476,15 @@ class IpAllocator:
         version = subnet.ip_version
         address = ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
         return {
-            "id": str(uuid.uuid4()), "subnet_id": subnet.id, "network_id": subnet.network_id,
-            "ip_version": version, "address": str(address), "address_key": addressing.ip_key(value, version),
-            "port_id": owner[0], "project_id": owner[1], "allocated_at": now, "deallocated": False,
+            "id": str(uuid.uuid4()),
+            "subnet_id": subnet.id,
+            "network_id": subnet.network_id,
+            "ip_version": version,
+            "address": str(address),
+            "address_key": addressing.ip_key(value, version),
+            "port_id": owner[0],
+            "project_id": owner[1],
+            "allocated_at": now,
+            "deallocated": False,
             "deallocated_at": None,
         }

@@ -36,7 +36,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, select, update, false, true
+from sqlalchemy import bindparam, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -54,15 +54,17 @@ MAX_SKIPS = 256
 # many released MACs there are (an IN over ranges would sort them all).
 _USABLE_RANGES = select(r.c.id).where(r.c.do_not_use == false()).order_by(r.c.created_at, r.c.id)
 _QUARANTINE_END = select(func.min(m.c.deallocated_at)).where(
-    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff"))
+    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff")
+)
 
 
 @functools.lru_cache(maxsize=32)
 def _reuse_select(dialect: str, limit: int):
     stmt = (
         select(m.c.address, m.c.deallocated_at)
-        .where(m.c.range_id == bindparam("b_range"), m.c.deallocated == true(),
-               m.c.deallocated_at <= bindparam("b_cutoff"))
+        .where(
+            m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at <= bindparam("b_cutoff")
+        )
         .order_by(m.c.deallocated_at)
         .limit(limit)
     )
@@ -116,7 +118,7 @@ class MacAllocator:
         finally:
             _RESERVATION.reset(token)
             if generation == self._generation:
-                self._block.extendleft(reversed(reservation.items[reservation.used:]))
+                self._block.extendleft(reversed(reservation.items[reservation.used :]))
 
     async def take(self, count: int) -> list[tuple[str, int]]:
         """Up to ``count`` never-used MACs of this process, claiming blocks in their own transactions."""
@@ -155,9 +157,16 @@ class MacAllocator:
                     self._block.extend(claimed)
                 got = self._block.popleft()
             range_id, address = got
-            result = await conn.execute(dialect_insert_ignore(conn, m), {
-                "address": address, "range_id": range_id, "allocated_at": self.clock(), "deallocated": False,
-                "deallocated_at": None})
+            result = await conn.execute(
+                dialect_insert_ignore(conn, m),
+                {
+                    "address": address,
+                    "range_id": range_id,
+                    "allocated_at": self.clock(),
+                    "deallocated": False,
+                    "deallocated_at": None,
+                },
+            )
             if result.rowcount == 1 and address not in avoid:
                 return address, False
         return None
@@ -175,28 +184,33 @@ class MacAllocator:
         for range_id in ranges:
             found += (await conn.execute(stmt, {"b_range": range_id, "b_cutoff": cutoff})).all()
         if not found and self.reuse_after > 0:
-            ends = [await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff})
-                    for range_id in ranges]
+            ends = [
+                await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}) for range_id in ranges
+            ]
             earliest = min((e for e in ends if e is not None), default=None)
             self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
         for address, _ in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue
             await conn.execute(
-                update(m).where(m.c.address == address).values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
+                update(m)
+                .where(m.c.address == address)
+                .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
             )
             return address
         return None
 
     async def _claim_in(self, conn: AsyncConnection, size: int) -> list[tuple[str, int]]:
         """Move a range cursor forward by up to ``size``; the MACs passed over (none when all are used)."""
-        rng = (await conn.execute(
-            select(r.c.id, r.c.next_address, r.c.last_address)
-            .where(r.c.do_not_use == false(), r.c.next_address.is_not(None))
-            .order_by(r.c.created_at, r.c.id)
-            .limit(1)
-            .with_for_update()
-        )).first()
+        rng = (
+            await conn.execute(
+                select(r.c.id, r.c.next_address, r.c.last_address)
+                .where(r.c.do_not_use == false(), r.c.next_address.is_not(None))
+                .order_by(r.c.created_at, r.c.id)
+                .limit(1)
+                .with_for_update()
+            )
+        ).first()
         if rng is None:
             return []
         end = min(rng.next_address + size - 1, rng.last_address)
@@ -217,12 +231,22 @@ class MacAllocator:
         )
         if range_id is None:
             return False
-        inserted = await conn.execute(dialect_insert_ignore(
-            conn, m, address=address, range_id=range_id, allocated_at=self.clock(), deallocated=False, deallocated_at=None))
+        inserted = await conn.execute(
+            dialect_insert_ignore(
+                conn,
+                m,
+                address=address,
+                range_id=range_id,
+                allocated_at=self.clock(),
+                deallocated=False,
+                deallocated_at=None,
+            )
+        )
         if inserted.rowcount == 1:
             return True
         claimed = await conn.execute(
-            update(m).where(m.c.address == address, m.c.deallocated == true())
+            update(m)
+            .where(m.c.address == address, m.c.deallocated == true())
             .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
         )
         return claimed.rowcount == 1
@@ -230,6 +254,7 @@ class MacAllocator:
     async def release(self, conn: AsyncConnection, address: int) -> None:
         """Return a MAC to its range (quarantined). Releasing a free MAC is a no-op."""
         await conn.execute(
-            update(m).where(m.c.address == address, m.c.deallocated == false())
+            update(m)
+            .where(m.c.address == address, m.c.deallocated == false())
             .values(deallocated=True, deallocated_at=self.clock())
         )

@@ -28,7 +28,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, delete, func, insert, select, update, false, true
+from sqlalchemy import and_, delete, false, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
@@ -77,8 +77,13 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
 
 
 async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> None:
-    live = dict((await conn.execute(
-        select(a.c.subnet_id, func.count()).where(a.c.deallocated == false()).group_by(a.c.subnet_id))).all())
+    live = dict(
+        (
+            await conn.execute(
+                select(a.c.subnet_id, func.count()).where(a.c.deallocated == false()).group_by(a.c.subnet_id)
+            )
+        ).all()
+    )
     counted = dict((await conn.execute(select(u.c.subnet_id, func.sum(u.c.used)).group_by(u.c.subnet_id))).all())
     subnet_ids = (await conn.execute(select(s.c.id))).scalars().all()
     report.checked_subnets = len(subnet_ids)
@@ -89,8 +94,10 @@ async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> N
         report.problems.append(f"subnet {subnet_id}: usage counter says {recorded}, {actual} addresses are held")
         if fix:
             await conn.execute(delete(u).where(u.c.subnet_id == subnet_id))
-            await conn.execute(insert(u), [
-                {"subnet_id": subnet_id, "shard": k, "used": actual if k == 0 else 0} for k in range(USAGE_SHARDS)])
+            await conn.execute(
+                insert(u),
+                [{"subnet_id": subnet_id, "shard": k, "used": actual if k == 0 else 0} for k in range(USAGE_SHARDS)],
+            )
             report.fixed.append(f"subnet {subnet_id}: usage counter set to {actual}")
 
 
@@ -117,18 +124,22 @@ async def _check_addresses(conn: AsyncConnection, report: Report) -> None:
 
 
 async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_than) -> None:
-    orphan_ips = (await conn.execute(
-        select(a.c.id, a.c.address, a.c.subnet_id, a.c.port_id, a.c.allocated_at)
-        .outerjoin(p, p.c.id == a.c.port_id)
-        .where(a.c.deallocated == false(), a.c.port_id.is_not(None), p.c.id.is_(None))
-    )).all()
+    orphan_ips = (
+        await conn.execute(
+            select(a.c.id, a.c.address, a.c.subnet_id, a.c.port_id, a.c.allocated_at)
+            .outerjoin(p, p.c.id == a.c.port_id)
+            .where(a.c.deallocated == false(), a.c.port_id.is_not(None), p.c.id.is_(None))
+        )
+    ).all()
     for row in orphan_ips:
         report.problems.append(f"{row.address} in subnet {row.subnet_id} is held by missing port {row.port_id}")
         if fix and row.allocated_at <= older_than:
-            await conn.execute(update(a).where(a.c.id == row.id).values(
-                deallocated=True, deallocated_at=utcnow(), port_id=None))
-            await conn.execute(update(u).where(and_(u.c.subnet_id == row.subnet_id, u.c.shard == 0))
-                               .values(used=u.c.used - 1))
+            await conn.execute(
+                update(a).where(a.c.id == row.id).values(deallocated=True, deallocated_at=utcnow(), port_id=None)
+            )
+            await conn.execute(
+                update(u).where(and_(u.c.subnet_id == row.subnet_id, u.c.shard == 0)).values(used=u.c.used - 1)
+            )
             report.fixed.append(f"released {row.address} of missing port {row.port_id}")
     held_macs = set((await conn.execute(select(p.c.mac_address).where(p.c.mac_allocated == true()))).scalars())
     for address, allocated_at in await conn.execute(
@@ -139,16 +150,28 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
             continue
         report.warnings.append(f"MAC {text} is recorded as held but no port owns it")
         if fix and allocated_at <= older_than:
-            await conn.execute(update(m).where(m.c.address == address).values(deallocated=True, deallocated_at=utcnow()))
+            await conn.execute(
+                update(m).where(m.c.address == address).values(deallocated=True, deallocated_at=utcnow())
+            )
             report.fixed.append(f"released MAC {text}")
 
 
 async def _check_shared(conn: AsyncConnection, report: Report, fix: bool, older_than) -> None:
-    rows = (await conn.execute(
-        select(h.c.allocation_id, h.c.port_id, h.c.created_at, a.c.address, a.c.network_id, a.c.deallocated,
-               a.c.port_id.label("single_holder"), p.c.id.label("port_found"), p.c.network_id.label("port_network"))
-        .select_from(h.outerjoin(a, a.c.id == h.c.allocation_id).outerjoin(p, p.c.id == h.c.port_id))
-    )).all()
+    rows = (
+        await conn.execute(
+            select(
+                h.c.allocation_id,
+                h.c.port_id,
+                h.c.created_at,
+                a.c.address,
+                a.c.network_id,
+                a.c.deallocated,
+                a.c.port_id.label("single_holder"),
+                p.c.id.label("port_found"),
+                p.c.network_id.label("port_network"),
+            ).select_from(h.outerjoin(a, a.c.id == h.c.allocation_id).outerjoin(p, p.c.id == h.c.port_id))
+        )
+    ).all()
     orphaned: set[str] = set()
     for row in rows:
         report.checked_holders += 1
@@ -166,11 +189,14 @@ async def _check_shared(conn: AsyncConnection, report: Report, fix: bool, older_
         elif row.single_holder is not None:
             report.problems.append(f"{row.address} has a single holder {row.single_holder} and shared holders")
         elif row.port_network != row.network_id:
-            report.problems.append(f"shared {row.address} of network {row.network_id} is held by port "
-                                   f"{row.port_id} of network {row.port_network}")
+            report.problems.append(
+                f"shared {row.address} of network {row.network_id} is held by port "
+                f"{row.port_id} of network {row.port_network}"
+            )
     if orphaned:
-        still_held = set((await conn.execute(
-            select(h.c.allocation_id).where(h.c.allocation_id.in_(sorted(orphaned))))).scalars())
+        still_held = set(
+            (await conn.execute(select(h.c.allocation_id).where(h.c.allocation_id.in_(sorted(orphaned))))).scalars()
+        )
         gone = sorted(orphaned - still_held)
         await IpAllocator(0, utcnow).release_allocations(conn, gone)
         report.fixed += [f"released shared address {allocation_id}, it has no holder left" for allocation_id in gone]

@@ -96,21 +96,27 @@ def parse_range_specs(text: str) -> list[RangeSpec]:
 
 
 def overlaps(a: RangeSpec, b: RangeSpec) -> bool:
-    return (a.network_type == b.network_type and a.physical_network == b.physical_network
-            and a.minimum <= b.maximum and b.minimum <= a.maximum)
+    return (
+        a.network_type == b.network_type
+        and a.physical_network == b.physical_network
+        and a.minimum <= b.maximum
+        and b.minimum <= a.maximum
+    )
 
 
 def _in_some_range(network_type: str, physnet: str, seg_id: int):
-    return exists().where(r.c.network_type == network_type, r.c.physical_network == physnet,
-                          r.c.minimum <= seg_id, r.c.maximum >= seg_id)
+    return exists().where(
+        r.c.network_type == network_type, r.c.physical_network == physnet, r.c.minimum <= seg_id, r.c.maximum >= seg_id
+    )
 
 
 class SegmentAllocator:
     def __init__(self, clock) -> None:
         self.clock = clock
 
-    async def allocate(self, conn: AsyncConnection, network_type: str, physnet: str | None,
-                       network_id: str) -> tuple[str, int]:
+    async def allocate(
+        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
+    ) -> tuple[str, int]:
         """(physical_network, segmentation_id) for ``network_id``; ``physnet``
         None means any range of the type. Raises NoNetworkAvailable (503)."""
         for attempt in range(REUSE_ATTEMPTS):
@@ -128,12 +134,17 @@ class SegmentAllocator:
             await asyncio.sleep(0.002 * (attempt + 1))
         raise errors.NoNetworkAvailable()
 
-    async def _from_cursor(self, conn: AsyncConnection, network_type: str, physnet: str | None,
-                           network_id: str) -> tuple[str, int] | None:
+    async def _from_cursor(
+        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
+    ) -> tuple[str, int] | None:
         while True:
-            stmt = (select(r.c.id, r.c.physical_network, r.c.next_id, r.c.maximum)
-                    .where(r.c.network_type == network_type, r.c.next_id.is_not(None))
-                    .order_by(r.c.physical_network, r.c.minimum).limit(1).with_for_update())
+            stmt = (
+                select(r.c.id, r.c.physical_network, r.c.next_id, r.c.maximum)
+                .where(r.c.network_type == network_type, r.c.next_id.is_not(None))
+                .order_by(r.c.physical_network, r.c.minimum)
+                .limit(1)
+                .with_for_update()
+            )
             if physnet is not None:
                 stmt = stmt.where(r.c.physical_network == physnet)
             rng = (await conn.execute(stmt)).first()
@@ -154,73 +165,126 @@ class SegmentAllocator:
             clauses.append(sa_.c.physical_network == physnet)
         return clauses
 
-    async def _reuse(self, conn: AsyncConnection, network_type: str, physnet: str | None,
-                     network_id: str) -> tuple[str, int] | None:
-        stmt = (select(sa_.c.physical_network, sa_.c.segmentation_id)
-                .where(*self._released(network_type, physnet)).order_by(sa_.c.released_at).limit(1))
+    async def _reuse(
+        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
+    ) -> tuple[str, int] | None:
+        stmt = (
+            select(sa_.c.physical_network, sa_.c.segmentation_id)
+            .where(*self._released(network_type, physnet))
+            .order_by(sa_.c.released_at)
+            .limit(1)
+        )
         if conn.dialect.name != "sqlite":
             stmt = stmt.with_for_update(skip_locked=True)
         row = (await conn.execute(stmt)).first()
         if row is None:
             return None
-        await conn.execute(update(sa_).where(
-            sa_.c.network_type == network_type, sa_.c.physical_network == row.physical_network,
-            sa_.c.segmentation_id == row.segmentation_id,
-        ).values(allocated=True, released_at=None, network_id=network_id))
+        await conn.execute(
+            update(sa_)
+            .where(
+                sa_.c.network_type == network_type,
+                sa_.c.physical_network == row.physical_network,
+                sa_.c.segmentation_id == row.segmentation_id,
+            )
+            .values(allocated=True, released_at=None, network_id=network_id)
+        )
         return row.physical_network, row.segmentation_id
 
-    async def _take(self, conn: AsyncConnection, network_type: str, physnet: str, seg_id: int,
-                    network_id: str) -> bool:
+    async def _take(self, conn: AsyncConnection, network_type: str, physnet: str, seg_id: int, network_id: str) -> bool:
         """Hold one id: a new row, or a released one claimed back. False if held."""
-        inserted = await conn.execute(dialect_insert_ignore(
-            conn, sa_, network_type=network_type, physical_network=physnet, segmentation_id=seg_id,
-            network_id=network_id, allocated=True, released_at=None))
+        inserted = await conn.execute(
+            dialect_insert_ignore(
+                conn,
+                sa_,
+                network_type=network_type,
+                physical_network=physnet,
+                segmentation_id=seg_id,
+                network_id=network_id,
+                allocated=True,
+                released_at=None,
+            )
+        )
         if inserted.rowcount == 1:
             return True
-        claimed = await conn.execute(update(sa_).where(
-            sa_.c.network_type == network_type, sa_.c.physical_network == physnet,
-            sa_.c.segmentation_id == seg_id, sa_.c.allocated.is_(False),
-        ).values(allocated=True, released_at=None, network_id=network_id))
+        claimed = await conn.execute(
+            update(sa_)
+            .where(
+                sa_.c.network_type == network_type,
+                sa_.c.physical_network == physnet,
+                sa_.c.segmentation_id == seg_id,
+                sa_.c.allocated.is_(False),
+            )
+            .values(allocated=True, released_at=None, network_id=network_id)
+        )
         return claimed.rowcount == 1
 
-    async def allocate_specific(self, conn: AsyncConnection, network_type: str, physnet: str | None,
-                                seg_id: int, network_id: str) -> None:
+    async def allocate_specific(
+        self, conn: AsyncConnection, network_type: str, physnet: str | None, seg_id: int, network_id: str
+    ) -> None:
         """Hold an explicitly requested id, inside a range or not.
         Raises SegmentationIdInUse (409) when a network holds it."""
         if not await self._take(conn, network_type, physnet or "", seg_id, network_id):
             physnet_part = physnet or ""
-            raise errors.SegmentationIdInUse(network_type=network_type,
-                                             segment=f"{network_type}:{physnet_part}:{seg_id}")
+            raise errors.SegmentationIdInUse(
+                network_type=network_type, segment=f"{network_type}:{physnet_part}:{seg_id}"
+            )
 
     async def release(self, conn: AsyncConnection, network_type: str, physnet: str | None, seg_id: int) -> None:
         """Give an id back: reusable if inside a range, forgotten otherwise.
         Releasing an id nobody holds is a no-op."""
         physnet = physnet or ""
-        key = and_(sa_.c.network_type == network_type, sa_.c.physical_network == physnet,
-                   sa_.c.segmentation_id == seg_id)
+        key = and_(
+            sa_.c.network_type == network_type, sa_.c.physical_network == physnet, sa_.c.segmentation_id == seg_id
+        )
         if await conn.scalar(select(_in_some_range(network_type, physnet, seg_id))):
-            await conn.execute(update(sa_).where(key, sa_.c.allocated.is_(True)).values(
-                allocated=False, released_at=self.clock(), network_id=None))
+            await conn.execute(
+                update(sa_)
+                .where(key, sa_.c.allocated.is_(True))
+                .values(allocated=False, released_at=self.clock(), network_id=None)
+            )
         else:
             await conn.execute(delete(sa_).where(key))
 
     @staticmethod
     async def held_in(conn: AsyncConnection, spec: RangeSpec):
         """One allocation row held inside ``spec`` (or None)."""
-        return (await conn.execute(select(sa_.c.segmentation_id, sa_.c.network_id).where(
-            sa_.c.network_type == spec.network_type, sa_.c.physical_network == spec.physical_network,
-            sa_.c.segmentation_id.between(spec.minimum, spec.maximum), sa_.c.allocated.is_(True),
-        ).limit(1))).first()
+        return (
+            await conn.execute(
+                select(sa_.c.segmentation_id, sa_.c.network_id)
+                .where(
+                    sa_.c.network_type == spec.network_type,
+                    sa_.c.physical_network == spec.physical_network,
+                    sa_.c.segmentation_id.between(spec.minimum, spec.maximum),
+                    sa_.c.allocated.is_(True),
+                )
+                .limit(1)
+            )
+        ).first()
 
     @staticmethod
     async def count_held(conn: AsyncConnection, spec: RangeSpec) -> int:
-        return int(await conn.scalar(select(func.count()).select_from(sa_).where(
-            sa_.c.network_type == spec.network_type, sa_.c.physical_network == spec.physical_network,
-            sa_.c.segmentation_id.between(spec.minimum, spec.maximum), sa_.c.allocated.is_(True))) or 0)
+        return int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(sa_)
+                .where(
+                    sa_.c.network_type == spec.network_type,
+                    sa_.c.physical_network == spec.physical_network,
+                    sa_.c.segmentation_id.between(spec.minimum, spec.maximum),
+                    sa_.c.allocated.is_(True),
+                )
+            )
+            or 0
+        )
 
     @staticmethod
     async def forget_released(conn: AsyncConnection, spec: RangeSpec) -> None:
         """Drop the released ids of a range that is going away."""
-        await conn.execute(delete(sa_).where(
-            sa_.c.network_type == spec.network_type, sa_.c.physical_network == spec.physical_network,
-            sa_.c.segmentation_id.between(spec.minimum, spec.maximum), sa_.c.allocated.is_(False)))
+        await conn.execute(
+            delete(sa_).where(
+                sa_.c.network_type == spec.network_type,
+                sa_.c.physical_network == spec.physical_network,
+                sa_.c.segmentation_id.between(spec.minimum, spec.maximum),
+                sa_.c.allocated.is_(False),
+            )
+        )

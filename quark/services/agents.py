@@ -69,10 +69,19 @@ class AgentService(ResourceService):
     table = ag
     not_found = errors.AgentNotFound
     not_found_key = "id"
-    columns = {"id": ag.c.id, "agent_type": ag.c.agent_type, "binary": ag.c.binary, "topic": ag.c.topic,
-               "host": ag.c.host, "admin_state_up": ag.c.admin_state_up, "description": ag.c.description,
-               "availability_zone": ag.c.availability_zone, "created_at": ag.c.created_at,
-               "started_at": ag.c.started_at, "heartbeat_timestamp": ag.c.heartbeat_timestamp}
+    columns = {
+        "id": ag.c.id,
+        "agent_type": ag.c.agent_type,
+        "binary": ag.c.binary,
+        "topic": ag.c.topic,
+        "host": ag.c.host,
+        "admin_state_up": ag.c.admin_state_up,
+        "description": ag.c.description,
+        "availability_zone": ag.c.availability_zone,
+        "created_at": ag.c.created_at,
+        "started_at": ag.c.started_at,
+        "heartbeat_timestamp": ag.c.heartbeat_timestamp,
+    }
 
     def __init__(self, db, settings, clock=utcnow) -> None:
         super().__init__(db, settings)
@@ -140,13 +149,29 @@ class AgentService(ResourceService):
         now = self.clock()
         where = (ag.c.agent_type == report.agent_type, ag.c.host == report.host)
         before = (await conn.execute(select(ag).where(*where).with_for_update())).first()
-        values = {"binary": report.binary, "topic": report.topic, "configurations": report.configurations or {},
-                  "availability_zone": report.availability_zone, "resources_synced": report.resources_synced,
-                  "heartbeat_timestamp": now}
+        values = {
+            "binary": report.binary,
+            "topic": report.topic,
+            "configurations": report.configurations or {},
+            "availability_zone": report.availability_zone,
+            "resources_synced": report.resources_synced,
+            "heartbeat_timestamp": now,
+        }
         if before is None:
-            await conn.execute(dialect_insert_ignore(
-                conn, ag, id=base.new_id(), agent_type=report.agent_type, host=report.host, admin_state_up=True,
-                description="", created_at=now, started_at=now, **values))
+            await conn.execute(
+                dialect_insert_ignore(
+                    conn,
+                    ag,
+                    id=base.new_id(),
+                    agent_type=report.agent_type,
+                    host=report.host,
+                    admin_state_up=True,
+                    description="",
+                    created_at=now,
+                    started_at=now,
+                    **values,
+                )
+            )
             # A concurrent first report may have won the insert: update that row.
             await conn.execute(update(ag).where(*where).values(**values))
         else:

@@ -49,9 +49,7 @@ class AvailabilityService:
             networks = (await conn.execute(stmt)).all()
             if not networks:
                 return []
-            used = (
-                select(u.c.subnet_id, func.sum(u.c.used).label("used")).group_by(u.c.subnet_id).subquery()
-            )
+            used = select(u.c.subnet_id, func.sum(u.c.used).label("used")).group_by(u.c.subnet_id).subquery()
             sub_stmt = (
                 select(s, func.coalesce(used.c.used, 0).label("used"))
                 .outerjoin(used, used.c.subnet_id == s.c.id)
@@ -68,15 +66,28 @@ class AvailabilityService:
         for net in networks:
             if f.get("ip_version") and not by_network.get(net.id):
                 continue
-            items = [{
-                "subnet_id": sub.id, "subnet_name": sub.name, "cidr": sub.cidr, "ip_version": sub.ip_version,
-                "total_ips": pool_ranges(sub).size, "used_ips": int(sub.used),
-            } for sub in by_network.get(net.id, [])]
-            out.append({
-                "network_id": net.id, "network_name": net.name, "project_id": net.project_id,
-                "tenant_id": net.project_id, "total_ips": sum(i["total_ips"] for i in items),
-                "used_ips": sum(i["used_ips"] for i in items), "subnet_ip_availability": items,
-            })
+            items = [
+                {
+                    "subnet_id": sub.id,
+                    "subnet_name": sub.name,
+                    "cidr": sub.cidr,
+                    "ip_version": sub.ip_version,
+                    "total_ips": pool_ranges(sub).size,
+                    "used_ips": int(sub.used),
+                }
+                for sub in by_network.get(net.id, [])
+            ]
+            out.append(
+                {
+                    "network_id": net.id,
+                    "network_name": net.name,
+                    "project_id": net.project_id,
+                    "tenant_id": net.project_id,
+                    "total_ips": sum(i["total_ips"] for i in items),
+                    "used_ips": sum(i["used_ips"] for i in items),
+                    "subnet_ip_availability": items,
+                }
+            )
         return out
 
     async def get(self, ctx: Context, network_id: str, fields: list[str] | None = None) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Column, ColumnElement, Select, Table, delete, insert, select, update
@@ -33,7 +33,7 @@ MAX_TAGS = 50
 
 def utcnow() -> datetime:
     """Naive UTC, whole seconds: what Neutron shows and what every DB stores alike."""
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def new_id() -> str:
@@ -76,8 +76,11 @@ def resolve_project(ctx: Context, attrs: dict[str, Any]) -> str:
 
 
 # The tags of the rows being shown (any resource: tags are keyed by resource id).
-TAGS = Lookup("tags", select(models.tags.c.resource_id, models.tags.c.tag)
-              .where(models.tags.c.resource_id.in_(IDS)), order=("tag",))
+TAGS = Lookup(
+    "tags",
+    select(models.tags.c.resource_id, models.tags.c.tag).where(models.tags.c.resource_id.in_(IDS)),
+    order=("tag",),
+)
 
 
 def tags_by_resource(found: dict[str, list[Any]]) -> dict[str, list[str]]:
@@ -95,9 +98,13 @@ def standard_columns(table: Table) -> dict[str, Column]:
     """Filter/sort columns every standard-attribute resource has."""
     c = table.c
     columns = {
-        "id": c.id, "project_id": c.project_id, "tenant_id": c.project_id,
-        "description": c.description, "revision_number": c.revision_number,
-        "created_at": c.created_at, "updated_at": c.updated_at,
+        "id": c.id,
+        "project_id": c.project_id,
+        "tenant_id": c.project_id,
+        "description": c.description,
+        "revision_number": c.revision_number,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
     }
     if "name" in c:  # security group rules, floating IPs have none
         columns["name"] = c.name
@@ -204,6 +211,7 @@ class ResourceService:
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         """All-or-nothing: every item through ``create_in`` in one transaction."""
+
         async def work(conn: AsyncConnection) -> list[dict]:
             ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
             return await self.render_ids(conn, ctx, ids)

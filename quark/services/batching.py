@@ -38,8 +38,9 @@ class _Pending:
 
 
 class CreateBatcher:
-    def __init__(self, run: Callable[[Context, list[dict]], Awaitable[list[dict]]],
-                 max_items: int = MAX_BATCH_ITEMS) -> None:
+    def __init__(
+        self, run: Callable[[Context, list[dict]], Awaitable[list[dict]]], max_items: int = MAX_BATCH_ITEMS
+    ) -> None:
         self._run = run
         self.max_items = max_items  # creates ``items`` for ``ctx`` in one transaction; views in order
         self._queues: dict[tuple, deque[_Pending]] = {}
@@ -94,13 +95,13 @@ class CreateBatcher:
         self.batched_requests += len(batch)
         start = 0
         for pending in batch:
-            _resolve(pending, views[start:start + len(pending.items)])
+            _resolve(pending, views[start : start + len(pending.items)])
             start += len(pending.items)
 
     async def _run_alone(self, pending: _Pending) -> None:
         try:
             result: Any = await self._run(pending.ctx, pending.items)
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+        except BaseException as exc:
             if not pending.future.done():
                 pending.future.set_exception(exc)
             if not isinstance(exc, Exception):

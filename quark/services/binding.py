@@ -62,18 +62,25 @@ def can_serve(configurations: dict, network: Any) -> bool:
     if network.network_type == "flat":
         return bool(network.physical_network) and network.physical_network in mappings
     if network.network_type == "vlan":
-        return (network.physical_network in mappings and configurations.get("vlan_supported") is True
-                and network.segmentation_id is not None)
+        return (
+            network.physical_network in mappings
+            and configurations.get("vlan_supported") is True
+            and network.segmentation_id is not None
+        )
     if network.network_type == "vxlan":
         tunnel_types = configurations.get("tunnel_types") or []
-        return ("vxlan" in tunnel_types and bool(configurations.get("tunnel_ip"))
-                and network.segmentation_id is not None)
+        return "vxlan" in tunnel_types and bool(configurations.get("tunnel_ip")) and network.segmentation_id is not None
     return False
 
 
 def vif_details(port_id: str, network_id: str) -> dict[str, Any]:
-    return {"bridge_name": names.bridge_name(network_id), "device_name": names.tap_name(port_id),
-            "vm_device_name": names.vm_name(port_id), "connectivity": "l2", "port_filter": False}
+    return {
+        "bridge_name": names.bridge_name(network_id),
+        "device_name": names.tap_name(port_id),
+        "vm_device_name": names.vm_name(port_id),
+        "connectivity": "l2",
+        "port_filter": False,
+    }
 
 
 def bound_status(admin_state_up: bool) -> str:
@@ -90,8 +97,13 @@ class AgentBinder:
 
     async def bind(self, conn: AsyncConnection, port: Any, network: Any, host: str) -> BindingResult:
         ag = models.agents
-        agent = (await conn.execute(select(ag.c.admin_state_up, ag.c.heartbeat_timestamp, ag.c.configurations)
-                                    .where(ag.c.agent_type == L2_AGENT, ag.c.host == host))).first()
+        agent = (
+            await conn.execute(
+                select(ag.c.admin_state_up, ag.c.heartbeat_timestamp, ag.c.configurations).where(
+                    ag.c.agent_type == L2_AGENT, ag.c.host == host
+                )
+            )
+        ).first()
         if agent is None or not agent.admin_state_up:
             return BINDING_FAILED
         if agent.heartbeat_timestamp <= self.clock() - timedelta(seconds=self.settings.agent_down_time):

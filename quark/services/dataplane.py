@@ -57,8 +57,15 @@ class DataplaneService:
 
     # --- long-polled documents ------------------------------------------------------
 
-    async def wait_for(self, host: str, since: int | None, wait: float, *, dhcp: bool,
-                       gone: Callable[[], Awaitable[bool]] | None = None) -> None:
+    async def wait_for(
+        self,
+        host: str,
+        since: int | None,
+        wait: float,
+        *,
+        dhcp: bool,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         """Return when the host's (DHCP) generation is not ``since``, or after ``wait`` seconds."""
         if since is None or wait <= 0:
             return
@@ -73,8 +80,14 @@ class DataplaneService:
                 return
             await asyncio.sleep(min(POLL_INTERVAL, remaining))
 
-    async def desired_state(self, ctx: Context, host: str, since: int | None = None, wait: float = 0,
-                            gone: Callable[[], Awaitable[bool]] | None = None) -> dict:
+    async def desired_state(
+        self,
+        ctx: Context,
+        host: str,
+        since: int | None = None,
+        wait: float = 0,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict:
         _require_admin(ctx)
         await self.wait_for(host, since, wait, dhcp=False, gone=gone)
         async with self.db.read() as conn:
@@ -84,8 +97,14 @@ class DataplaneService:
             ports, networks = await hoststate.desired_state(conn, host)
         return {"host": host, "generation": gen, "ports": ports, "networks": networks}
 
-    async def dhcp_state(self, ctx: Context, host: str, since: int | None = None, wait: float = 0,
-                         gone: Callable[[], Awaitable[bool]] | None = None) -> dict:
+    async def dhcp_state(
+        self,
+        ctx: Context,
+        host: str,
+        since: int | None = None,
+        wait: float = 0,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict:
         _require_admin(ctx)
         await self.wait_for(host, since, wait, dhcp=True, gone=gone)
         async with self.db.read() as conn:
@@ -106,9 +125,18 @@ class DataplaneService:
             return []
 
         async def work(conn: AsyncConnection) -> list[str]:
-            rows = (await conn.execute(select(p).where(
-                p.c.id.in_(sorted(statuses)), p.c.binding_host_id == host, p.c.binding_vif_type == BRIDGE,
-            ).order_by(p.c.id).with_for_update())).all()
+            rows = (
+                await conn.execute(
+                    select(p)
+                    .where(
+                        p.c.id.in_(sorted(statuses)),
+                        p.c.binding_host_id == host,
+                        p.c.binding_vif_type == BRIDGE,
+                    )
+                    .order_by(p.c.id)
+                    .with_for_update()
+                )
+            ).all()
             accepted, changed = [], False
             for row in rows:
                 status = statuses[row.id]
@@ -118,11 +146,19 @@ class DataplaneService:
                 if status == row.status:
                     continue
                 changed = True
-                await conn.execute(update(p).where(p.c.id == row.id).values(
-                    status=status, revision_number=p.c.revision_number + 1, updated_at=self.clock()))
+                await conn.execute(
+                    update(p)
+                    .where(p.c.id == row.id)
+                    .values(status=status, revision_number=p.c.revision_number + 1, updated_at=self.clock())
+                )
                 if row.device_owner.startswith("compute:") and status in ("ACTIVE", "ERROR"):
-                    await self.events.queue(conn, "network-vif-plugged", row.device_id, row.id,
-                                            "completed" if status == "ACTIVE" else "failed")
+                    await self.events.queue(
+                        conn,
+                        "network-vif-plugged",
+                        row.device_id,
+                        row.id,
+                        "completed" if status == "ACTIVE" else "failed",
+                    )
             if changed:
                 await hoststate.bump(conn, [host])
             return accepted
@@ -155,9 +191,14 @@ class DataplaneService:
 
     async def rebind_failed(self, conn: AsyncConnection, host: str) -> None:
         """Bind again the host's ports whose binding failed (the agent can now serve them)."""
-        rows = (await conn.execute(select(p).where(p.c.binding_host_id == host,
-                                                   p.c.binding_vif_type == "binding_failed")
-                                   .order_by(p.c.id).with_for_update())).all()
+        rows = (
+            await conn.execute(
+                select(p)
+                .where(p.c.binding_host_id == host, p.c.binding_vif_type == "binding_failed")
+                .order_by(p.c.id)
+                .with_for_update()
+            )
+        ).all()
         networks: dict[str, Any] = {}
         for row in rows:
             if row.network_id not in networks:
@@ -166,31 +207,68 @@ class DataplaneService:
             result = await self.binder.bind(conn, row, network, host)
             if result.vif_type != BRIDGE:
                 continue
-            await conn.execute(update(p).where(p.c.id == row.id).values(
-                binding_vif_type=result.vif_type, binding_vif_details=result.vif_details,
-                status=bound_status(row.admin_state_up), revision_number=p.c.revision_number + 1,
-                updated_at=self.clock()))
+            await conn.execute(
+                update(p)
+                .where(p.c.id == row.id)
+                .values(
+                    binding_vif_type=result.vif_type,
+                    binding_vif_details=result.vif_details,
+                    status=bound_status(row.admin_state_up),
+                    revision_number=p.c.revision_number + 1,
+                    updated_at=self.clock(),
+                )
+            )
             await hoststate.notify_ports(conn, network, [(row.id, "", host)], dhcp=False)
 
     # --- DHCP scheduling --------------------------------------------------------------------
 
     async def live_dhcp_host(self, conn: AsyncConnection) -> str | None:
         """The host of the least loaded live, admin-up DHCP agent, or None."""
-        hosts = (await conn.execute(select(ag.c.host).where(
-            ag.c.agent_type == DHCP_AGENT, ag.c.admin_state_up.is_(True),
-            ag.c.heartbeat_timestamp > self.agents.cutoff()).order_by(ag.c.host))).scalars().all()
+        hosts = (
+            (
+                await conn.execute(
+                    select(ag.c.host)
+                    .where(
+                        ag.c.agent_type == DHCP_AGENT,
+                        ag.c.admin_state_up.is_(True),
+                        ag.c.heartbeat_timestamp > self.agents.cutoff(),
+                    )
+                    .order_by(ag.c.host)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if not hosts:
             return None
-        load = dict((await conn.execute(select(p.c.binding_host_id, func.count()).where(
-            p.c.device_owner == DHCP_OWNER, p.c.binding_host_id.in_(hosts)).group_by(p.c.binding_host_id))).all())
+        load = dict(
+            (
+                await conn.execute(
+                    select(p.c.binding_host_id, func.count())
+                    .where(p.c.device_owner == DHCP_OWNER, p.c.binding_host_id.in_(hosts))
+                    .group_by(p.c.binding_host_id)
+                )
+            ).all()
+        )
         return min(hosts, key=lambda h: (load.get(h, 0), h))
 
     async def schedule_unserved(self, conn: AsyncConnection) -> None:
         """Give DHCP ports to networks with DHCP subnets that have none."""
-        needs = (await conn.execute(select(n.c.id).where(
-            exists().where(s.c.network_id == n.c.id, s.c.enable_dhcp.is_(True)),
-            ~exists().where(and_(p.c.network_id == n.c.id, p.c.device_owner == DHCP_OWNER)),
-        ).order_by(n.c.id).limit(SCHEDULE_BATCH))).scalars().all()
+        needs = (
+            (
+                await conn.execute(
+                    select(n.c.id)
+                    .where(
+                        exists().where(s.c.network_id == n.c.id, s.c.enable_dhcp.is_(True)),
+                        ~exists().where(and_(p.c.network_id == n.c.id, p.c.device_owner == DHCP_OWNER)),
+                    )
+                    .order_by(n.c.id)
+                    .limit(SCHEDULE_BATCH)
+                )
+            )
+            .scalars()
+            .all()
+        )
         for network_id in needs:
             try:
                 async with conn.begin_nested():  # one network that fails does not fail the report
@@ -202,10 +280,17 @@ class DataplaneService:
         """Make the network's DHCP port match its DHCP subnets: created on a
         live DHCP agent when the first one comes, given an address on each new
         one, deleted when the last one goes."""
-        subnets = [row for row in await conn.execute(select(s).where(
-            s.c.network_id == network_id, s.c.enable_dhcp.is_(True)).order_by(s.c.created_at, s.c.id))]
-        dhcp_ports = (await conn.execute(select(p).where(p.c.network_id == network_id,
-                                                         p.c.device_owner == DHCP_OWNER))).all()
+        subnets = [
+            row
+            for row in await conn.execute(
+                select(s)
+                .where(s.c.network_id == network_id, s.c.enable_dhcp.is_(True))
+                .order_by(s.c.created_at, s.c.id)
+            )
+        ]
+        dhcp_ports = (
+            await conn.execute(select(p).where(p.c.network_id == network_id, p.c.device_owner == DHCP_OWNER))
+        ).all()
         if not subnets:
             for port in dhcp_ports:
                 await self.ports.delete_in(conn, port)
@@ -220,11 +305,21 @@ class DataplaneService:
             return
         network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
         ctx = Context.admin(network.project_id)
-        await self.ports.create_in(conn, ctx, [{
-            "network_id": network_id, "device_owner": DHCP_OWNER, "device_id": f"dhcp-{network_id}",
-            "binding:host_id": host, "port_security_enabled": False, "project_id": network.project_id,
-            "fixed_ips": [{"subnet_id": sid} for sid in stateful],
-        }])
+        await self.ports.create_in(
+            conn,
+            ctx,
+            [
+                {
+                    "network_id": network_id,
+                    "device_owner": DHCP_OWNER,
+                    "device_id": f"dhcp-{network_id}",
+                    "binding:host_id": host,
+                    "port_security_enabled": False,
+                    "project_id": network.project_id,
+                    "fixed_ips": [{"subnet_id": sid} for sid in stateful],
+                }
+            ],
+        )
 
     async def subnet_changed(self, conn: AsyncConnection, network_id: str, *, dhcp_changed: bool) -> None:
         """A subnet of the network was created, changed or deleted."""

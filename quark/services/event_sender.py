@@ -110,30 +110,35 @@ class EventDispatcher:
         async def record(conn: AsyncConnection) -> None:
             when = self.clock()
             if result.ok:
-                await conn.execute(update(ev).where(ev.c.id.in_(ids)).values(state="sent", sent_at=when,
-                                                                             last_error=""))
+                await conn.execute(update(ev).where(ev.c.id.in_(ids)).values(state="sent", sent_at=when, last_error=""))
                 return
             if not result.retry:
                 LOG.warning("Nova refused events %s: %s", ids, result.error)
-                await conn.execute(update(ev).where(ev.c.id.in_(ids)).values(state="failed",
-                                                                             last_error=result.error[:255]))
+                await conn.execute(
+                    update(ev).where(ev.c.id.in_(ids)).values(state="failed", last_error=result.error[:255])
+                )
                 return
             for row in rows:  # attempts were counted by the lease
                 backoff = min(self.max_delay, self.delay * 2 ** max(0, row.attempts))
-                await conn.execute(update(ev).where(ev.c.id == row.id).values(
-                    next_attempt_at=when + timedelta(seconds=backoff), last_error=result.error[:255]))
+                await conn.execute(
+                    update(ev)
+                    .where(ev.c.id == row.id)
+                    .values(next_attempt_at=when + timedelta(seconds=backoff), last_error=result.error[:255])
+                )
 
         await self.db.run_write(record)
         return len(rows)
 
     async def _lease(self, conn: AsyncConnection) -> list:
         when = self.clock()
-        stmt = (select(ev).where(ev.c.state == "pending", ev.c.next_attempt_at <= when)
-                .order_by(ev.c.id).limit(BATCH))
+        stmt = select(ev).where(ev.c.state == "pending", ev.c.next_attempt_at <= when).order_by(ev.c.id).limit(BATCH)
         if conn.dialect.name != "sqlite":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = (await conn.execute(stmt)).all()
         if rows:
-            await conn.execute(update(ev).where(ev.c.id.in_([r.id for r in rows])).values(
-                attempts=ev.c.attempts + 1, next_attempt_at=when + self.lease))
+            await conn.execute(
+                update(ev)
+                .where(ev.c.id.in_([r.id for r in rows]))
+                .values(attempts=ev.c.attempts + 1, next_attempt_at=when + self.lease)
+            )
         return rows

@@ -35,9 +35,21 @@ n = models.networks
 a = models.ip_allocations
 
 # port_details of the floating IPs shown (those associated with a port).
-FIP_PORTS = Lookup("fip.port", select(f.c.id.label("fip_id"), p.c.name, p.c.network_id, p.c.mac_address,
-                                      p.c.admin_state_up, p.c.status, p.c.device_id, p.c.device_owner)
-                   .select_from(f.join(p, p.c.id == f.c.port_id)).where(f.c.id.in_(IDS)))
+FIP_PORTS = Lookup(
+    "fip.port",
+    select(
+        f.c.id.label("fip_id"),
+        p.c.name,
+        p.c.network_id,
+        p.c.mac_address,
+        p.c.admin_state_up,
+        p.c.status,
+        p.c.device_id,
+        p.c.device_owner,
+    )
+    .select_from(f.join(p, p.c.id == f.c.port_id))
+    .where(f.c.id.in_(IDS)),
+)
 
 FLOATING_OWNER = "network:floatingip"
 
@@ -58,8 +70,11 @@ class FloatingIpService(ResourceService):
     not_found_key = "floatingip_id"
     columns = {
         **standard_columns(f),
-        "floating_network_id": f.c.floating_network_id, "floating_ip_address": f.c.floating_ip_address,
-        "port_id": f.c.port_id, "fixed_ip_address": f.c.fixed_ip_address, "router_id": f.c.router_id,
+        "floating_network_id": f.c.floating_network_id,
+        "floating_ip_address": f.c.floating_ip_address,
+        "port_id": f.c.port_id,
+        "fixed_ip_address": f.c.fixed_ip_address,
+        "router_id": f.c.router_id,
         "status": f.c.status,
     }
     related = (("port_details", FIP_PORTS), ("tags", base.TAGS))
@@ -72,22 +87,38 @@ class FloatingIpService(ResourceService):
         return None if ctx.is_admin else f.c.project_id == ctx.project_id
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
-        details = {port.fip_id: {
-            "name": port.name, "network_id": port.network_id, "mac_address": port.mac_address,
-            "admin_state_up": port.admin_state_up, "status": port.status, "device_id": port.device_id,
-            "device_owner": port.device_owner,
-        } for port in found.get("fip.port", ())}
+        details = {
+            port.fip_id: {
+                "name": port.name,
+                "network_id": port.network_id,
+                "mac_address": port.mac_address,
+                "admin_state_up": port.admin_state_up,
+                "status": port.status,
+                "device_id": port.device_id,
+                "device_owner": port.device_owner,
+            }
+            for port in found.get("fip.port", ())
+        }
         tags = base.tags_by_resource(found)
         out = []
         for row in rows:
             view = base.standard_view(row)
-            view.update({
-                "floating_network_id": row.floating_network_id, "floating_ip_address": row.floating_ip_address,
-                "port_id": row.port_id, "fixed_ip_address": row.fixed_ip_address, "router_id": row.router_id,
-                "status": row.status, "port_details": details.get(row.id) if row.port_id else None,
-                "port_forwardings": [], "dns_name": "", "dns_domain": "", "qos_policy_id": None,
-                "tags": tags.get(row.id, []),
-            })
+            view.update(
+                {
+                    "floating_network_id": row.floating_network_id,
+                    "floating_ip_address": row.floating_ip_address,
+                    "port_id": row.port_id,
+                    "fixed_ip_address": row.fixed_ip_address,
+                    "router_id": row.router_id,
+                    "status": row.status,
+                    "port_details": details.get(row.id) if row.port_id else None,
+                    "port_forwardings": [],
+                    "dns_name": "",
+                    "dns_domain": "",
+                    "qos_policy_id": None,
+                    "tags": tags.get(row.id, []),
+                }
+            )
             out.append(view)
         return out
 
@@ -103,8 +134,9 @@ class FloatingIpService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         network_id = attrs["floating_network_id"]
         network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
-        visible = network is not None and (ctx.is_admin or network.router_external or network.shared
-                                           or network.project_id == ctx.project_id)
+        visible = network is not None and (
+            ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
+        )
         if not visible:
             raise errors.NetworkNotFound(net_id=network_id)
         if not network.router_external:
@@ -115,8 +147,14 @@ class FloatingIpService(ResourceService):
             entry["subnet_id"] = attrs["subnet_id"]
         if attrs.get("floating_ip_address"):
             entry["ip_address"] = attrs["floating_ip_address"]
-        port_attrs = {"network_id": network_id, "device_owner": FLOATING_OWNER, "device_id": fip_id,
-                      "project_id": "", "admin_state_up": True, "security_groups": []}
+        port_attrs = {
+            "network_id": network_id,
+            "device_owner": FLOATING_OWNER,
+            "device_id": fip_id,
+            "project_id": "",
+            "admin_state_up": True,
+            "security_groups": [],
+        }
         if entry:
             port_attrs["fixed_ips"] = [entry]
         internal = Context.admin(project_id="")
@@ -125,15 +163,29 @@ class FloatingIpService(ResourceService):
         if not v4:
             raise errors.IpAddressGenerationFailure(net_id=network_id)
         now = utcnow()
-        await conn.execute(insert(f).values(
-            id=fip_id, project_id=project_id, floating_network_id=network_id, floating_port_id=port["id"],
-            floating_ip_address=v4[0], port_id=None, fixed_ip_address=None, router_id=None, status="DOWN",
-            description=attrs.get("description", ""), created_at=now, updated_at=now, revision_number=0))
+        await conn.execute(
+            insert(f).values(
+                id=fip_id,
+                project_id=project_id,
+                floating_network_id=network_id,
+                floating_port_id=port["id"],
+                floating_ip_address=v4[0],
+                port_id=None,
+                fixed_ip_address=None,
+                router_id=None,
+                status="DOWN",
+                description=attrs.get("description", ""),
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
         if attrs.get("tags"):
             await write_tags(conn, fip_id, base.validate_tags(attrs["tags"]))
         if attrs.get("port_id"):
-            await self._associate(conn, ctx, fip_id, project_id, network_id, attrs["port_id"],
-                                  attrs.get("fixed_ip_address"))
+            await self._associate(
+                conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
+            )
         return fip_id
 
     async def update(self, ctx: Context, fip_id: str, attrs: dict, if_match: int | None = None) -> dict:
@@ -143,9 +195,16 @@ class FloatingIpService(ResourceService):
             check_revision(row, if_match)
             if "port_id" in attrs:
                 if attrs["port_id"]:
-                    await self._associate(conn, ctx, fip_id, row.project_id, row.floating_network_id,
-                                          attrs["port_id"], attrs.get("fixed_ip_address"),
-                                          current=row.fixed_ip_address)
+                    await self._associate(
+                        conn,
+                        ctx,
+                        fip_id,
+                        row.project_id,
+                        row.floating_network_id,
+                        attrs["port_id"],
+                        attrs.get("fixed_ip_address"),
+                        current=row.fixed_ip_address,
+                    )
                 else:
                     await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None))
             elif attrs.get("fixed_ip_address"):
@@ -155,8 +214,17 @@ class FloatingIpService(ResourceService):
 
         return await self.db.run_write(work)
 
-    async def _associate(self, conn: AsyncConnection, ctx: Context, fip_id: str, project_id: str, network_id: str,
-                         port_id: str, fixed_ip: str | None, current: str | None = None) -> None:
+    async def _associate(
+        self,
+        conn: AsyncConnection,
+        ctx: Context,
+        fip_id: str,
+        project_id: str,
+        network_id: str,
+        port_id: str,
+        fixed_ip: str | None,
+        current: str | None = None,
+    ) -> None:
         """Point the floating IP at ``fixed_ip`` of ``port_id``. Without
         ``fixed_ip``, the port's only IPv4 address; or, if it has several, the
         address the floating IP points at now (``current``) when the port
@@ -181,12 +249,18 @@ class FloatingIpService(ResourceService):
         elif len(addresses) > 1:
             raise FloatingIpPortInvalid(
                 reason=f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
-                       "when assigning a floating IP")
+                "when assigning a floating IP"
+            )
         else:
             fixed_ip = addresses[0]
-        holder = await conn.scalar(select(f.c.id).where(
-            f.c.floating_network_id == network_id, f.c.port_id == port_id, f.c.fixed_ip_address == fixed_ip,
-            f.c.id != fip_id))
+        holder = await conn.scalar(
+            select(f.c.id).where(
+                f.c.floating_network_id == network_id,
+                f.c.port_id == port_id,
+                f.c.fixed_ip_address == fixed_ip,
+                f.c.id != fip_id,
+            )
+        )
         if holder is not None:
             raise self._already(fip_id, port_id, fixed_ip, network_id)
         try:
@@ -196,8 +270,9 @@ class FloatingIpService(ResourceService):
 
     @staticmethod
     def _already(fip_id: str, port_id: str, fixed_ip: str, network_id: str) -> errors.QuarkError:
-        return errors.FloatingIPPortAlreadyAssociated(fip_id=fip_id, port_id=port_id, fixed_ip=fixed_ip,
-                                                      net_id=network_id, floating_ip_address="")
+        return errors.FloatingIPPortAlreadyAssociated(
+            fip_id=fip_id, port_id=port_id, fixed_ip=fixed_ip, net_id=network_id, floating_ip_address=""
+        )
 
     async def delete(self, ctx: Context, fip_id: str, if_match: int | None = None) -> None:
         async def work(conn: AsyncConnection) -> None:
@@ -227,17 +302,23 @@ async def drop_stale_associations(conn: AsyncConnection, port_ids: Sequence[str]
     away. Called in the transaction that made the change."""
     if not port_ids:
         return
-    associated = (await conn.execute(
-        select(f.c.id, f.c.port_id, f.c.fixed_ip_address).where(f.c.port_id.in_(list(port_ids))))).all()
+    associated = (
+        await conn.execute(select(f.c.id, f.c.port_id, f.c.fixed_ip_address).where(f.c.port_id.in_(list(port_ids))))
+    ).all()
     if not associated:
         return
-    held = {(row.port_id, row.address)
-            for row in await holders.held_by_ports(conn, sorted({row.port_id for row in associated}))}
+    held = {
+        (row.port_id, row.address)
+        for row in await holders.held_by_ports(conn, sorted({row.port_id for row in associated}))
+    }
     stale = [row.id for row in associated if (row.port_id, row.fixed_ip_address) not in held]
     if stale:
         await _disassociate(conn, f.c.id.in_(stale))
 
 
 async def _disassociate(conn: AsyncConnection, where) -> None:
-    await conn.execute(update(f).where(where).values(port_id=None, fixed_ip_address=None, updated_at=utcnow(),
-                                                     revision_number=f.c.revision_number + 1))
+    await conn.execute(
+        update(f)
+        .where(where)
+        .values(port_id=None, fixed_ip_address=None, updated_at=utcnow(), revision_number=f.c.revision_number + 1)
+    )

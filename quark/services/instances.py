@@ -49,10 +49,17 @@ INFO_LOOKUPS = (
     # real selectivity of 'network:dhcp'), where a bound owner's generic
     # plan costs more than a custom one and every call is planned afresh
     # (measured: ~2.5 ms of planning per call with current statistics).
-    Lookup("info.dhcp", select(a.c.subnet_id, a.c.address).select_from(a.join(p, p.c.id == a.c.port_id))
-           .where(p.c.network_id.in_(NETWORK_IDS), p.c.device_owner == literal(DHCP_OWNER, literal_execute=True),
-                  a.c.deallocated == false()),
-           order=("address",)),
+    Lookup(
+        "info.dhcp",
+        select(a.c.subnet_id, a.c.address)
+        .select_from(a.join(p, p.c.id == a.c.port_id))
+        .where(
+            p.c.network_id.in_(NETWORK_IDS),
+            p.c.device_owner == literal(DHCP_OWNER, literal_execute=True),
+            a.c.deallocated == false(),
+        ),
+        order=("address",),
+    ),
     Lookup("info.floatingips", select(f).where(f.c.port_id.in_(IDS)), order=("created_at", "id")),
     Lookup("info.groups", select(sg).where(sg.c.id.in_(DEVICE_GROUPS)), order=("id",)),
     rules_of_groups(DEVICE_GROUPS),
@@ -75,8 +82,16 @@ class InstanceService:
         self.ports = ports
         self.security_groups = security_groups
 
-    async def provision(self, ctx: Context, device_id: str, ports: list[dict], *, device_owner: str | None = None,
-                        host: str | None = None, project_id: str | None = None) -> dict:
+    async def provision(
+        self,
+        ctx: Context,
+        device_id: str,
+        ports: list[dict],
+        *,
+        device_owner: str | None = None,
+        host: str | None = None,
+        project_id: str | None = None,
+    ) -> dict:
         items = []
         for attrs in ports:
             item = {**attrs, "device_id": device_id, "device_owner": device_owner or DEFAULT_OWNER}
@@ -112,8 +127,11 @@ class InstanceService:
         full = ListQuery()
         # Networks, subnets and groups the device uses are shown even when the
         # caller could not list them (a shared or admin-made network), as for Nova.
-        found = await fetch(conn, [*self.ports.lookups(full), *INFO_LOOKUPS], {
-            "ids": [r.id for r in port_rows], "network_ids": sorted({r.network_id for r in port_rows})})
+        found = await fetch(
+            conn,
+            [*self.ports.lookups(full), *INFO_LOOKUPS],
+            {"ids": [r.id for r in port_rows], "network_ids": sorted({r.network_id for r in port_rows})},
+        )
         ports = self.ports.assemble(port_rows, found, full)
         networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], found, NESTED)}
         subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], found, NESTED)}
@@ -129,11 +147,15 @@ class InstanceService:
             dhcp_servers.setdefault(row.subnet_id, row.address)
         floating: dict[str, list[dict]] = defaultdict(list)
         for fip in found["info.floatingips"]:
-            floating[fip.port_id].append({
-                "id": fip.id, "floating_ip_address": fip.floating_ip_address,
-                "fixed_ip_address": fip.fixed_ip_address, "floating_network_id": fip.floating_network_id,
-                "status": fip.status,
-            })
+            floating[fip.port_id].append(
+                {
+                    "id": fip.id,
+                    "floating_ip_address": fip.floating_ip_address,
+                    "fixed_ip_address": fip.fixed_ip_address,
+                    "floating_network_id": fip.floating_network_id,
+                    "status": fip.status,
+                }
+            )
         for port in ports:
             port["network"] = networks.get(port["network_id"])
             seen = list(dict.fromkeys(ip["subnet_id"] for ip in port["fixed_ips"]))

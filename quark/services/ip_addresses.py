@@ -27,7 +27,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update, false
+from sqlalchemy import and_, delete, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -73,8 +73,11 @@ def _refuse_service_port(port: Any) -> None:
 async def _refuse_service_holders(conn: AsyncConnection, row: Any) -> None:
     """An address held by a network-service port is that service's to change."""
     held = select(h.c.port_id).where(h.c.allocation_id == row.id)
-    for port in await conn.execute(select(p.c.id, p.c.device_owner).where(
-            or_(p.c.id == row.port_id, p.c.id.in_(held)), p.c.device_owner.like("network:%"))):
+    for port in await conn.execute(
+        select(p.c.id, p.c.device_owner).where(
+            or_(p.c.id == row.port_id, p.c.id.in_(held)), p.c.device_owner.like("network:%")
+        )
+    ):
         _refuse_service_port(port)
 
 
@@ -83,9 +86,14 @@ class IpAddressService(ResourceService):
     not_found = errors.IpAddressNotFound
     not_found_key = "ip_address_id"
     columns = {
-        "id": a.c.id, "project_id": a.c.project_id, "tenant_id": a.c.project_id,
-        "network_id": a.c.network_id, "subnet_id": a.c.subnet_id, "ip_address": a.c.address,
-        "version": a.c.ip_version, "created_at": a.c.allocated_at,
+        "id": a.c.id,
+        "project_id": a.c.project_id,
+        "tenant_id": a.c.project_id,
+        "network_id": a.c.network_id,
+        "subnet_id": a.c.subnet_id,
+        "ip_address": a.c.address,
+        "version": a.c.ip_version,
+        "created_at": a.c.allocated_at,
     }
 
     def __init__(self, db, settings, ports: PortService) -> None:
@@ -108,16 +116,19 @@ class IpAddressService(ResourceService):
             clauses.append(shared if "shared" in kinds else ~shared)
         if "port_id" in query.filters:
             ports = query.filters["port_id"]
-            clauses.append(or_(a.c.port_id.in_(ports),
-                               a.c.id.in_(select(h.c.allocation_id).where(h.c.port_id.in_(ports)))))
+            clauses.append(
+                or_(a.c.port_id.in_(ports), a.c.id.in_(select(h.c.allocation_id).where(h.c.port_id.in_(ports))))
+            )
         if "device_id" in query.filters:
             clauses.append(_holder_exists(p.c.device_id.in_(query.filters["device_id"])))
         return clauses
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         shared = await holders.holders_of(conn, [r.id for r in rows])
-        port_ids = {r.id: ([pid for pid, _ in shared[r.id]] if r.id in shared else [r.port_id] if r.port_id else [])
-                    for r in rows}
+        port_ids = {
+            r.id: ([pid for pid, _ in shared[r.id]] if r.id in shared else [r.port_id] if r.port_id else [])
+            for r in rows
+        }
         devices: dict[str, str] = {}
         wanted = sorted({pid for ids in port_ids.values() for pid in ids})
         if wanted and query.wants("device_ids"):
@@ -153,8 +164,7 @@ class IpAddressService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         # The network and its subnets in one read (as port create does).
         network, subnets = await self.ports._network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
-        ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [],
-                                         attrs.get("device_ids") or [])
+        ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [], attrs.get("device_ids") or [])
         if ctx.is_admin and not explicit_project and ports and len({pt.project_id for pt in ports}) == 1:
             project_id = ports[0].project_id  # an admin acting for the ports' project
         kind = attrs.get("type") or ("shared" if len(ports) > 1 else "fixed")
@@ -164,18 +174,27 @@ class IpAddressService(ResourceService):
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
-        allocation_id = allocation.id or await conn.scalar(select(a.c.id).where(
-            a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()))
+        allocation_id = allocation.id or await conn.scalar(
+            select(a.c.id).where(
+                a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
+            )
+        )
         if kind == "shared":
             now = utcnow()
-            await conn.execute(insert(h), [{"allocation_id": allocation_id, "port_id": pt.id, "service": "none",
-                                            "created_at": now} for pt in ports])
+            await conn.execute(
+                insert(h),
+                [
+                    {"allocation_id": allocation_id, "port_id": pt.id, "service": "none", "created_at": now}
+                    for pt in ports
+                ],
+            )
         for pt in ports:
             await self.ports.bump(conn, pt.id)
         return allocation_id
 
-    async def _holder_ports(self, conn: AsyncConnection, ctx: Context, network: Any, port_ids: list[str],
-                            device_ids: list[str]) -> list[Any]:
+    async def _holder_ports(
+        self, conn: AsyncConnection, ctx: Context, network: Any, port_ids: list[str], device_ids: list[str]
+    ) -> list[Any]:
         """The holder ports named directly or through their devices, row-locked.
 
         A project names only its own ports (others: 404, as if absent); every
@@ -203,8 +222,9 @@ class IpAddressService(ResourceService):
         for port in ordered:
             _refuse_service_port(port)
             if port.network_id != network.id:
-                raise errors.PortNotOnAddressNetwork(port_id=port.id, port_network_id=port.network_id,
-                                                     net_id=network.id)
+                raise errors.PortNotOnAddressNetwork(
+                    port_id=port.id, port_network_id=port.network_id, net_id=network.id
+                )
         return ordered
 
     def _check_holder_count(self, kind: str, count: int) -> None:
@@ -236,8 +256,16 @@ class IpAddressService(ResourceService):
         if await holders.shared_count(conn, network_id, project_id) + 1 > limit:
             raise errors.SharedIpAddressLimitExceeded(project_id=project_id, net_id=network_id, limit=limit)
 
-    async def _allocate(self, conn: AsyncConnection, ctx: Context, network: Any, subnets: list[Any], attrs: dict,
-                        port_id: str | None, project_id: str) -> Allocation:
+    async def _allocate(
+        self,
+        conn: AsyncConnection,
+        ctx: Context,
+        network: Any,
+        subnets: list[Any],
+        attrs: dict,
+        port_id: str | None,
+        project_id: str,
+    ) -> Allocation:
         """The requested address, or any free one on the chosen subnet(s), from the allocator."""
         version = attrs.get("version")
         subnet = None
@@ -261,7 +289,8 @@ class IpAddressService(ResourceService):
             # IPv4 before IPv6, stateful before SLAAC, fullest first (as for ports).
             candidates = sorted(
                 (sub for sub in subnets if (version is None or sub.ip_version == version) and not sub.service_types),
-                key=lambda sub: (sub.ip_version, is_auto_address(sub), -_fullness(sub)))
+                key=lambda sub: (sub.ip_version, is_auto_address(sub), -_fullness(sub)),
+            )
             if not candidates:
                 family = f"IPv{version} " if version else ""
                 raise errors.InvalidInput(error_message=f"network {network.id} has no {family}subnet to allocate from")
@@ -281,8 +310,9 @@ class IpAddressService(ResourceService):
             if "port_ids" in attrs or "device_ids" in attrs:
                 await _refuse_service_holders(conn, row)
                 network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
-                ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [],
-                                                 attrs.get("device_ids") or [])
+                ports = await self._holder_ports(
+                    conn, ctx, network, attrs.get("port_ids") or [], attrs.get("device_ids") or []
+                )
                 await self._replace_holders(conn, row, [pt.id for pt in ports])
             return await self.render_one(conn, ctx, ip_id)
 
@@ -306,8 +336,10 @@ class IpAddressService(ResourceService):
                 await conn.execute(delete(h).where(h.c.allocation_id == row.id, h.c.port_id.in_(removed)))
             if added:
                 now = utcnow()
-                await conn.execute(insert(h), [{"allocation_id": row.id, "port_id": pid, "service": "none",
-                                                "created_at": now} for pid in added])
+                await conn.execute(
+                    insert(h),
+                    [{"allocation_id": row.id, "port_id": pid, "service": "none", "created_at": now} for pid in added],
+                )
         for port_id in sorted(set(removed) | set(added)):
             await self.ports.bump(conn, port_id)
         await floating_ips.drop_stale_associations(conn, removed)
@@ -355,8 +387,11 @@ class IpAddressService(ResourceService):
             if "service" in attrs:
                 if not (await holders.holders_of(conn, [row.id])).get(row.id):
                     raise errors.IpAddressServiceNotShared(ip=row.address)
-                await conn.execute(update(h).where(h.c.allocation_id == row.id, h.c.port_id == port_id)
-                                   .values(service=attrs["service"]))
+                await conn.execute(
+                    update(h)
+                    .where(h.c.allocation_id == row.id, h.c.port_id == port_id)
+                    .values(service=attrs["service"])
+                )
             return self._one_holder(await self._holder_views(conn, row), ip_id, port_id)
 
         return await self.db.run_write(work)
@@ -374,10 +409,24 @@ class IpAddressService(ResourceService):
         services = dict(shared) if shared else ({row.port_id: "none"} if row.port_id else {})
         if not services:
             return []
-        ports = {r.id: r for r in await conn.execute(
-            select(p.c.id, p.c.name, p.c.network_id, p.c.device_id, p.c.device_owner, p.c.mac_address)
-            .where(p.c.id.in_(list(services))))}
-        return [{"id": pid, "name": ports[pid].name, "network_id": ports[pid].network_id,
-                 "device_id": ports[pid].device_id, "device_owner": ports[pid].device_owner,
-                 "mac_address": ports[pid].mac_address, "service": service}
-                for pid, service in services.items() if pid in ports]
+        ports = {
+            r.id: r
+            for r in await conn.execute(
+                select(p.c.id, p.c.name, p.c.network_id, p.c.device_id, p.c.device_owner, p.c.mac_address).where(
+                    p.c.id.in_(list(services))
+                )
+            )
+        }
+        return [
+            {
+                "id": pid,
+                "name": ports[pid].name,
+                "network_id": ports[pid].network_id,
+                "device_id": ports[pid].device_id,
+                "device_owner": ports[pid].device_owner,
+                "mac_address": ports[pid].mac_address,
+                "service": service,
+            }
+            for pid, service in services.items()
+            if pid in ports
+        ]

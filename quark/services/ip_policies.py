@@ -67,8 +67,9 @@ def excluded_ranges_for(cidr: str, excludes: Iterable[str]) -> list[list[str]]:
     return [[str(make(lo)), str(make(hi))] for lo, hi in wanted.ranges()]
 
 
-async def refresh_subnets(conn: AsyncConnection, subnet_ids: Sequence[str] | None = None,
-                          network_ids: Sequence[str] | None = None) -> None:
+async def refresh_subnets(
+    conn: AsyncConnection, subnet_ids: Sequence[str] | None = None, network_ids: Sequence[str] | None = None
+) -> None:
     """Rewrite ``excluded_ranges`` of the given subnets (or all subnets of the networks)."""
     cond = []
     if subnet_ids:
@@ -83,13 +84,16 @@ async def refresh_subnets(conn: AsyncConnection, subnet_ids: Sequence[str] | Non
     targets = {r.id for r in rows} | {r.network_id for r in rows}
     excludes: dict[str, list[str]] = {}
     for target_id, exclude in await conn.execute(
-        select(tgt.c.target_id, pol.c.exclude).join(pol, pol.c.id == tgt.c.policy_id).where(tgt.c.target_id.in_(targets))
+        select(tgt.c.target_id, pol.c.exclude)
+        .join(pol, pol.c.id == tgt.c.policy_id)
+        .where(tgt.c.target_id.in_(targets))
     ):
         excludes[target_id] = exclude
     for row in rows:
         cidrs = excludes.get(row.id, []) + excludes.get(row.network_id, [])
-        await conn.execute(update(s).where(s.c.id == row.id).values(
-            excluded_ranges=excluded_ranges_for(row.cidr, cidrs)))
+        await conn.execute(
+            update(s).where(s.c.id == row.id).values(excluded_ranges=excluded_ranges_for(row.cidr, cidrs))
+        )
 
 
 class IpPolicyService(ResourceService):
@@ -110,33 +114,43 @@ class IpPolicyService(ResourceService):
         targets: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"subnet": [], "network": []})
         if ids:
             for policy_id, target_id, kind in await conn.execute(
-                select(tgt.c.policy_id, tgt.c.target_id, tgt.c.target_type).where(tgt.c.policy_id.in_(ids))
+                select(tgt.c.policy_id, tgt.c.target_id, tgt.c.target_type)
+                .where(tgt.c.policy_id.in_(ids))
                 .order_by(tgt.c.target_id)
             ):
                 targets[policy_id][kind].append(target_id)
         out = []
         for row in rows:
             view = base.standard_view(row)
-            view.update({
-                "name": row.name,
-                "exclude": list(row.exclude),
-                "subnet_ids": targets[row.id]["subnet"],
-                "network_ids": targets[row.id]["network"],
-            })
+            view.update(
+                {
+                    "name": row.name,
+                    "exclude": list(row.exclude),
+                    "subnet_ids": targets[row.id]["subnet"],
+                    "network_ids": targets[row.id]["network"],
+                }
+            )
             out.append(view)
         return out
 
-    async def _check_targets(self, conn: AsyncConnection, kind: str, ids: list[str], excludes: list[str],
-                             policy_id: str | None) -> None:
+    async def _check_targets(
+        self, conn: AsyncConnection, kind: str, ids: list[str], excludes: list[str], policy_id: str | None
+    ) -> None:
         table, not_found = (s, errors.SubnetNotFound) if kind == "subnet" else (n, errors.NetworkNotFound)
         key = "subnet_id" if kind == "subnet" else "net_id"
         found = set((await conn.execute(select(table.c.id).where(table.c.id.in_(ids)))).scalars())
         for target_id in ids:
             if target_id not in found:
                 raise not_found(**{key: target_id})
-        taken = (await conn.execute(
-            select(tgt.c.target_id).where(tgt.c.target_id.in_(ids), tgt.c.policy_id != (policy_id or ""))
-        )).scalars().first()
+        taken = (
+            (
+                await conn.execute(
+                    select(tgt.c.target_id).where(tgt.c.target_id.in_(ids), tgt.c.policy_id != (policy_id or ""))
+                )
+            )
+            .scalars()
+            .first()
+        )
         if taken is not None:
             raise errors.IpPolicyAlreadyExists(target=taken)
         if kind == "subnet":
@@ -180,10 +194,18 @@ class IpPolicyService(ResourceService):
                 excludes = canonical_excludes(attrs.get("exclude") or [])
                 await self._check_targets(conn, *targets, excludes, None)
                 policy_id, now = base.new_id(), utcnow()
-                await conn.execute(insert(pol).values(
-                    id=policy_id, project_id=base.resolve_project(ctx, attrs), name=attrs.get("name", ""),
-                    description=attrs.get("description", ""), exclude=excludes, created_at=now, updated_at=now,
-                    revision_number=0))
+                await conn.execute(
+                    insert(pol).values(
+                        id=policy_id,
+                        project_id=base.resolve_project(ctx, attrs),
+                        name=attrs.get("name", ""),
+                        description=attrs.get("description", ""),
+                        exclude=excludes,
+                        created_at=now,
+                        updated_at=now,
+                        revision_number=0,
+                    )
+                )
                 await self._attach(conn, policy_id, *targets)
                 await self._refresh_for(conn, *targets)
                 ids.append(policy_id)
@@ -197,8 +219,9 @@ class IpPolicyService(ResourceService):
         async def work(conn: AsyncConnection) -> dict:
             row = await self.get_row(conn, ctx, policy_id, for_update=True)
             check_revision(row, if_match)
-            old_targets = (await conn.execute(
-                select(tgt.c.target_type, tgt.c.target_id).where(tgt.c.policy_id == policy_id))).all()
+            old_targets = (
+                await conn.execute(select(tgt.c.target_type, tgt.c.target_id).where(tgt.c.policy_id == policy_id))
+            ).all()
             excludes = canonical_excludes(attrs["exclude"]) if "exclude" in attrs else list(row.exclude)
             targets = self._targets_of(attrs)
             if targets is None and old_targets:
@@ -224,8 +247,9 @@ class IpPolicyService(ResourceService):
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, policy_id, for_update=True)
             check_revision(row, if_match)
-            targets = (await conn.execute(
-                select(tgt.c.target_type, tgt.c.target_id).where(tgt.c.policy_id == policy_id))).all()
+            targets = (
+                await conn.execute(select(tgt.c.target_type, tgt.c.target_id).where(tgt.c.policy_id == policy_id))
+            ).all()
             await conn.execute(delete(tgt).where(tgt.c.policy_id == policy_id))
             await conn.execute(delete(models.tags).where(models.tags.c.resource_id == policy_id))
             await conn.execute(delete(pol).where(pol.c.id == policy_id))

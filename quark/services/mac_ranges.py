@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update, false
+from sqlalchemy import delete, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -34,8 +34,14 @@ class MacRangeService(ResourceService):
     table = r
     not_found = errors.MacAddressRangeNotFound
     not_found_key = "mac_address_range_id"
-    columns = {"id": r.c.id, "cidr": r.c.cidr, "do_not_use": r.c.do_not_use, "created_at": r.c.created_at,
-               "first_address": r.c.first_address, "last_address": r.c.last_address}
+    columns = {
+        "id": r.c.id,
+        "cidr": r.c.cidr,
+        "do_not_use": r.c.do_not_use,
+        "created_at": r.c.created_at,
+        "first_address": r.c.first_address,
+        "last_address": r.c.last_address,
+    }
 
     def __init__(self, db, settings, mac_allocator) -> None:
         super().__init__(db, settings)
@@ -49,35 +55,57 @@ class MacRangeService(ResourceService):
         ids = [row.id for row in rows]
         used: dict[str, int] = {}
         if ids and query.wants("allocated"):
-            used = dict((await conn.execute(
-                select(m.c.range_id, func.count()).where(m.c.range_id.in_(ids), m.c.deallocated == false())
-                .group_by(m.c.range_id))).all())
-        return [{
-            "id": row.id,
-            "cidr": row.cidr or macs.mac_range_cidr(row.first_address, row.last_address),
-            "first_address": macs.format_mac(row.first_address),
-            "last_address": macs.format_mac(row.last_address),
-            "do_not_use": row.do_not_use,
-            "size": macs.range_size(row.first_address, row.last_address),
-            "allocated": used.get(row.id, 0),
-            "created_at": base.format_time(row.created_at),
-        } for row in rows]
+            used = dict(
+                (
+                    await conn.execute(
+                        select(m.c.range_id, func.count())
+                        .where(m.c.range_id.in_(ids), m.c.deallocated == false())
+                        .group_by(m.c.range_id)
+                    )
+                ).all()
+            )
+        return [
+            {
+                "id": row.id,
+                "cidr": row.cidr or macs.mac_range_cidr(row.first_address, row.last_address),
+                "first_address": macs.format_mac(row.first_address),
+                "last_address": macs.format_mac(row.last_address),
+                "do_not_use": row.do_not_use,
+                "size": macs.range_size(row.first_address, row.last_address),
+                "allocated": used.get(row.id, 0),
+                "created_at": base.format_time(row.created_at),
+            }
+            for row in rows
+        ]
 
     async def create(self, ctx: Context, attrs: dict) -> dict:
         _require_admin(ctx)
         first, last = macs.parse_mac_range(attrs.get("cidr"), attrs.get("first_address"), attrs.get("last_address"))
 
         async def work(conn: AsyncConnection) -> dict:
-            other = (await conn.execute(
-                select(r.c.id, r.c.first_address, r.c.last_address)
-                .where(r.c.first_address <= last, r.c.last_address >= first).limit(1))).first()
+            other = (
+                await conn.execute(
+                    select(r.c.id, r.c.first_address, r.c.last_address)
+                    .where(r.c.first_address <= last, r.c.last_address >= first)
+                    .limit(1)
+                )
+            ).first()
             if other is not None:
                 raise errors.MacAddressRangeOverlap(
-                    cidr=attrs.get("cidr") or f"{macs.format_mac(first)}-{macs.format_mac(last)}", other=other.id)
+                    cidr=attrs.get("cidr") or f"{macs.format_mac(first)}-{macs.format_mac(last)}", other=other.id
+                )
             range_id = base.new_id()
-            await conn.execute(insert(r).values(
-                id=range_id, cidr=macs.mac_range_cidr(first, last), first_address=first, last_address=last,
-                next_address=first, do_not_use=attrs.get("do_not_use", False), created_at=utcnow()))
+            await conn.execute(
+                insert(r).values(
+                    id=range_id,
+                    cidr=macs.mac_range_cidr(first, last),
+                    first_address=first,
+                    last_address=last,
+                    next_address=first,
+                    do_not_use=attrs.get("do_not_use", False),
+                    created_at=utcnow(),
+                )
+            )
             return await self.render_one(conn, ctx, range_id)
 
         return await self.db.run_write(work)
@@ -119,8 +147,18 @@ async def ensure_default_range(db, cidr: str) -> None:
             return
         from quark.ipam.ip_allocator import dialect_insert_ignore
 
-        await conn.execute(dialect_insert_ignore(
-            conn, r, id=DEFAULT_RANGE_ID, cidr=macs.mac_range_cidr(first, last), first_address=first,
-            last_address=last, next_address=first, do_not_use=False, created_at=utcnow()))
+        await conn.execute(
+            dialect_insert_ignore(
+                conn,
+                r,
+                id=DEFAULT_RANGE_ID,
+                cidr=macs.mac_range_cidr(first, last),
+                first_address=first,
+                last_address=last,
+                next_address=first,
+                do_not_use=False,
+                created_at=utcnow(),
+            )
+        )
 
     await db.run_write(work)

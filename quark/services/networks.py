@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, exists, insert, or_, select, false, true
+from sqlalchemy import delete, exists, false, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +16,7 @@ from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services import base, hoststate, ip_policies
-from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
+from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.listing import ListQuery
 
 if TYPE_CHECKING:
@@ -25,9 +25,13 @@ if TYPE_CHECKING:
 n = models.networks
 
 # The subnet ids of the networks shown, oldest first (as Neutron lists them).
-NETWORK_SUBNETS = Lookup("network.subnets", select(models.subnets.c.network_id, models.subnets.c.id,
-                                                   models.subnets.c.created_at)
-                         .where(models.subnets.c.network_id.in_(IDS)), order=("created_at", "id"))
+NETWORK_SUBNETS = Lookup(
+    "network.subnets",
+    select(models.subnets.c.network_id, models.subnets.c.id, models.subnets.c.created_at).where(
+        models.subnets.c.network_id.in_(IDS)
+    ),
+    order=("created_at", "id"),
+)
 
 # Ports that go away with their network instead of keeping it in use.
 AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed", "network:floatingip_agent_gateway")
@@ -70,17 +74,22 @@ def segment_key(network_type: str | None, physnet: str | None, seg_id: int | Non
 
 class NetworkService(ResourceService):
     # Set by the service container: deleting a network deletes its DHCP ports.
-    ports: "PortService"
+    ports: PortService
     segments: SegmentAllocator
     table = n
     not_found = errors.NetworkNotFound
     not_found_key = "net_id"
     columns = {
         **standard_columns(n),
-        "admin_state_up": n.c.admin_state_up, "status": n.c.status,
-        "shared": n.c.shared, "router:external": n.c.router_external, "mtu": n.c.mtu,
-        "provider:network_type": n.c.network_type, "provider:physical_network": n.c.physical_network,
-        "provider:segmentation_id": n.c.segmentation_id, "ipam_strategy": n.c.ipam_strategy,
+        "admin_state_up": n.c.admin_state_up,
+        "status": n.c.status,
+        "shared": n.c.shared,
+        "router:external": n.c.router_external,
+        "mtu": n.c.mtu,
+        "provider:network_type": n.c.network_type,
+        "provider:physical_network": n.c.physical_network,
+        "provider:segmentation_id": n.c.segmentation_id,
+        "ipam_strategy": n.c.ipam_strategy,
     }
     related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
 
@@ -99,29 +108,31 @@ class NetworkService(ResourceService):
     @staticmethod
     def _view(row: Any, subnet_ids: list[str], tags: list[str]) -> dict:
         view = base.standard_view(row)
-        view.update({
-            "name": row.name,
-            "admin_state_up": row.admin_state_up,
-            "status": row.status,
-            "subnets": subnet_ids,
-            "shared": row.shared,
-            "router:external": row.router_external,
-            "mtu": row.mtu,
-            "port_security_enabled": row.port_security_enabled,
-            "provider:network_type": row.network_type,
-            "provider:physical_network": row.physical_network,
-            "provider:segmentation_id": row.segmentation_id,
-            "availability_zone_hints": row.availability_zone_hints or [],
-            "availability_zones": [],
-            "dns_domain": row.dns_domain,
-            "ipv4_address_scope": None,
-            "ipv6_address_scope": None,
-            "l2_adjacency": True,
-            "is_default": False,
-            "qos_policy_id": None,
-            "ipam_strategy": row.ipam_strategy,
-            "tags": tags,
-        })
+        view.update(
+            {
+                "name": row.name,
+                "admin_state_up": row.admin_state_up,
+                "status": row.status,
+                "subnets": subnet_ids,
+                "shared": row.shared,
+                "router:external": row.router_external,
+                "mtu": row.mtu,
+                "port_security_enabled": row.port_security_enabled,
+                "provider:network_type": row.network_type,
+                "provider:physical_network": row.physical_network,
+                "provider:segmentation_id": row.segmentation_id,
+                "availability_zone_hints": row.availability_zone_hints or [],
+                "availability_zones": [],
+                "dns_domain": row.dns_domain,
+                "ipv4_address_scope": None,
+                "ipv6_address_scope": None,
+                "l2_adjacency": True,
+                "is_default": False,
+                "qos_policy_id": None,
+                "ipam_strategy": row.ipam_strategy,
+                "tags": tags,
+            }
+        )
         return view
 
     # --- create ----------------------------------------------------------------
@@ -168,17 +179,29 @@ class NetworkService(ResourceService):
                 await self.segments.allocate_specific(conn, network_type, physnet, seg_id, network_id)
         key = segment_key(network_type, physnet, seg_id)
         try:
-            await conn.execute(insert(n).values(
-                id=network_id, project_id=project_id, name=attrs.get("name", ""),
-                description=attrs.get("description", ""), admin_state_up=attrs.get("admin_state_up", True),
-                status="ACTIVE", shared=attrs.get("shared", False),
-                router_external=attrs.get("router:external", False), mtu=mtu,
-                port_security_enabled=attrs.get("port_security_enabled", True),
-                network_type=network_type, physical_network=physnet, segmentation_id=seg_id,
-                segment_key=key, dns_domain=attrs.get("dns_domain", ""),
-                availability_zone_hints=attrs.get("availability_zone_hints", []),
-                created_at=now, updated_at=now, revision_number=0,
-            ))
+            await conn.execute(
+                insert(n).values(
+                    id=network_id,
+                    project_id=project_id,
+                    name=attrs.get("name", ""),
+                    description=attrs.get("description", ""),
+                    admin_state_up=attrs.get("admin_state_up", True),
+                    status="ACTIVE",
+                    shared=attrs.get("shared", False),
+                    router_external=attrs.get("router:external", False),
+                    mtu=mtu,
+                    port_security_enabled=attrs.get("port_security_enabled", True),
+                    network_type=network_type,
+                    physical_network=physnet,
+                    segmentation_id=seg_id,
+                    segment_key=key,
+                    dns_domain=attrs.get("dns_domain", ""),
+                    availability_zone_hints=attrs.get("availability_zone_hints", []),
+                    created_at=now,
+                    updated_at=now,
+                    revision_number=0,
+                )
+            )
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
         return network_id
@@ -191,11 +214,17 @@ class NetworkService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             changes: dict[str, Any] = {}
-            for attr, column in (("name", "name"), ("description", "description"),
-                                 ("admin_state_up", "admin_state_up"), ("shared", "shared"),
-                                 ("router:external", "router_external"), ("mtu", "mtu"),
-                                 ("port_security_enabled", "port_security_enabled"),
-                                 ("dns_domain", "dns_domain"), ("ipam_strategy", "ipam_strategy")):
+            for attr, column in (
+                ("name", "name"),
+                ("description", "description"),
+                ("admin_state_up", "admin_state_up"),
+                ("shared", "shared"),
+                ("router:external", "router_external"),
+                ("mtu", "mtu"),
+                ("port_security_enabled", "port_security_enabled"),
+                ("dns_domain", "dns_domain"),
+                ("ipam_strategy", "ipam_strategy"),
+            ):
                 if attr in attrs and attrs[attr] != getattr(row, column):
                     changes[column] = attrs[attr]
             if changes.get("shared") is False:
@@ -212,8 +241,13 @@ class NetworkService(ResourceService):
     async def _check_unshare(self, conn: AsyncConnection, row: Any) -> None:
         p = models.ports
         foreign = await conn.scalar(
-            select(exists().where(p.c.network_id == row.id, p.c.project_id != row.project_id,
-                                  p.c.device_owner.not_in(AUTO_DELETE_OWNERS)))
+            select(
+                exists().where(
+                    p.c.network_id == row.id,
+                    p.c.project_id != row.project_id,
+                    p.c.device_owner.not_in(AUTO_DELETE_OWNERS),
+                )
+            )
         )
         if foreign:
             raise errors.InvalidSharedSetting(network=row.id)
@@ -237,8 +271,9 @@ class NetworkService(ResourceService):
                 raise errors.NetworkInUse(net_id=network_id)
             # Addresses held by no port (ip_addresses reserved for other devices, or
             # shared ones) keep the network in use until they are deleted.
-            reserved = await conn.scalar(select(exists().where(
-                a.c.network_id == network_id, a.c.deallocated == false(), a.c.port_id.is_(None))))
+            reserved = await conn.scalar(
+                select(exists().where(a.c.network_id == network_id, a.c.deallocated == false(), a.c.port_id.is_(None)))
+            )
             if reserved:
                 raise errors.NetworkInUse(net_id=network_id)
             for port in (await conn.execute(select(p).where(p.c.network_id == network_id))).all():

@@ -25,6 +25,17 @@ class NovaEvents:
         if not self.enabled or not server_uuid:
             return
         now = self.clock()
-        await conn.execute(insert(ev).values(
-            name=name, server_uuid=server_uuid, tag=port_id, status=status, state="pending", attempts=0,
-            next_attempt_at=now, last_error="", created_at=now, sent_at=None))
+        await conn.execute(
+            insert(ev).values(
+                name=name,
+                server_uuid=server_uuid,
+                tag=port_id,
+                status=status,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                last_error="",
+                created_at=now,
+                sent_at=None,
+            )
+        )

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update, false, true
+from sqlalchemy import bindparam, delete, exists, false, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -22,13 +22,11 @@ from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing, holders, macs
 from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
-from quark.services import base
-from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
-from quark.services import floating_ips
-from quark.services.floating_ips import FLOATING_OWNER
-from quark.services import hoststate
+from quark.services import base, floating_ips, hoststate
+from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.batching import CreateBatcher
 from quark.services.binding import BRIDGE, UNBOUND, Binder, UnboundBinder, bound_status
+from quark.services.floating_ips import FLOATING_OWNER
 from quark.services.hoststate import bridge_host
 from quark.services.listing import ListQuery
 from quark.services.subnets import ROUTER_OWNERS, is_auto_address
@@ -50,23 +48,30 @@ QUIET_ATTRIBUTES = frozenset({"name", "description", "security_groups", "binding
 # Statements of the port-create hot path, built once (see ipam.ip_allocator).
 _NETWORK_ADMIN = select(n).where(n.c.id == bindparam("b_id"))
 _NETWORK_VISIBLE = _NETWORK_ADMIN.where(
-    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true()))
-_USED = select(func.coalesce(func.sum(models.ip_usage.c.used), 0)).where(
-    models.ip_usage.c.subnet_id == s.c.id).scalar_subquery()
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true())
+)
+_USED = (
+    select(func.coalesce(func.sum(models.ip_usage.c.used), 0))
+    .where(models.ip_usage.c.subnet_id == s.c.id)
+    .scalar_subquery()
+)
 _SUBNETS_OF = select(s, _USED.label("used")).where(s.c.network_id == bindparam("b_id")).order_by(s.c.created_at, s.c.id)
 # Port create reads its network, the network's subnets (with their use) and
 # the project's default security group in one round trip.
-_DEFAULT_GROUP = select(models.default_security_groups.c.security_group_id).where(
-    models.default_security_groups.c.project_id == bindparam("b_group_project")).scalar_subquery()
+_DEFAULT_GROUP = (
+    select(models.default_security_groups.c.security_group_id)
+    .where(models.default_security_groups.c.project_id == bindparam("b_group_project"))
+    .scalar_subquery()
+)
 _NETWORK_TREE = (
-    select(n, _DEFAULT_GROUP.label("default_group_id"), *[c.label("s__" + c.name) for c in s.c],
-           _USED.label("s__used"))
+    select(n, _DEFAULT_GROUP.label("default_group_id"), *[c.label("s__" + c.name) for c in s.c], _USED.label("s__used"))
     .select_from(n.outerjoin(s, s.c.network_id == n.c.id))
     .where(n.c.id == bindparam("b_id"))
     .order_by(s.c.created_at, s.c.id)
 )
 _NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(
-    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true()))
+    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true())
+)
 _NETWORK_FIELDS = tuple(c.name for c in n.c)
 _SUBNET_FIELDS = tuple(c.name for c in s.c) + ("used",)
 
@@ -85,17 +90,27 @@ class PortService(ResourceService):
     not_found_key = "port_id"
     columns = {
         **standard_columns(p),
-        "network_id": p.c.network_id, "admin_state_up": p.c.admin_state_up,
-        "mac_address": p.c.mac_address, "device_id": p.c.device_id, "device_owner": p.c.device_owner,
-        "status": p.c.status, "binding:host_id": p.c.binding_host_id, "binding:vnic_type": p.c.binding_vnic_type,
-        "binding:vif_type": p.c.binding_vif_type, "ip_allocation": p.c.ip_allocation,
+        "network_id": p.c.network_id,
+        "admin_state_up": p.c.admin_state_up,
+        "mac_address": p.c.mac_address,
+        "device_id": p.c.device_id,
+        "device_owner": p.c.device_owner,
+        "status": p.c.status,
+        "binding:host_id": p.c.binding_host_id,
+        "binding:vnic_type": p.c.binding_vnic_type,
+        "binding:vif_type": p.c.binding_vif_type,
+        "ip_allocation": p.c.ip_allocation,
     }
     # dns_assignment is made from the fixed IPs: either attribute needs the addresses.
-    related = (*((attribute, held) for attribute in ("fixed_ips", "dns_assignment") for held in holders.HELD_BY_PORTS),
-               ("security_groups", PORT_GROUPS), ("tags", base.TAGS))
+    related = (
+        *((attribute, held) for attribute in ("fixed_ips", "dns_assignment") for held in holders.HELD_BY_PORTS),
+        ("security_groups", PORT_GROUPS),
+        ("tags", base.TAGS),
+    )
 
-    def __init__(self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator,
-                 binder: Binder | None = None) -> None:
+    def __init__(
+        self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator, binder: Binder | None = None
+    ) -> None:
         super().__init__(db, settings)
         self.ips = ip_allocator
         self.macs = mac_allocator
@@ -132,8 +147,9 @@ class PortService(ResourceService):
         for substr in fixed.get("ip_address_substr") or []:
             clauses.append(held(a.c.address.contains(substr, autoescape=True)))
         if "security_groups" in query.filters:
-            clauses.append(exists().where(psg.c.port_id == p.c.id,
-                                          psg.c.security_group_id.in_(query.filters["security_groups"])))
+            clauses.append(
+                exists().where(psg.c.port_id == p.c.id, psg.c.security_group_id.in_(query.filters["security_groups"]))
+            )
         return clauses
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
@@ -149,33 +165,35 @@ class PortService(ResourceService):
     @staticmethod
     def _view(row: Any, fixed_ips: list[dict], groups: list[str], tags: list[str]) -> dict:
         view = base.standard_view(row)
-        view.update({
-            "name": row.name,
-            "network_id": row.network_id,
-            "admin_state_up": row.admin_state_up,
-            "status": row.status,
-            "mac_address": row.mac_address,
-            "fixed_ips": fixed_ips,
-            "device_id": row.device_id,
-            "device_owner": row.device_owner,
-            "security_groups": sorted(groups),
-            "port_security_enabled": row.port_security_enabled,
-            "allowed_address_pairs": list(row.allowed_address_pairs or []),
-            "extra_dhcp_opts": list(row.extra_dhcp_opts or []),
-            "ip_allocation": row.ip_allocation,
-            "binding:host_id": row.binding_host_id,
-            "binding:vnic_type": row.binding_vnic_type,
-            "binding:profile": row.binding_profile or {},
-            "binding:vif_type": row.binding_vif_type,
-            "binding:vif_details": row.binding_vif_details or {},
-            "dns_name": row.dns_name,
-            "dns_assignment": dns_assignment(row.dns_name, fixed_ips),
-            "qos_policy_id": None,
-            "qos_network_policy_id": None,
-            "resource_request": None,
-            "data_plane_status": None,
-            "tags": tags,
-        })
+        view.update(
+            {
+                "name": row.name,
+                "network_id": row.network_id,
+                "admin_state_up": row.admin_state_up,
+                "status": row.status,
+                "mac_address": row.mac_address,
+                "fixed_ips": fixed_ips,
+                "device_id": row.device_id,
+                "device_owner": row.device_owner,
+                "security_groups": sorted(groups),
+                "port_security_enabled": row.port_security_enabled,
+                "allowed_address_pairs": list(row.allowed_address_pairs or []),
+                "extra_dhcp_opts": list(row.extra_dhcp_opts or []),
+                "ip_allocation": row.ip_allocation,
+                "binding:host_id": row.binding_host_id,
+                "binding:vnic_type": row.binding_vnic_type,
+                "binding:profile": row.binding_profile or {},
+                "binding:vif_type": row.binding_vif_type,
+                "binding:vif_details": row.binding_vif_details or {},
+                "dns_name": row.dns_name,
+                "dns_assignment": dns_assignment(row.dns_name, fixed_ips),
+                "qos_policy_id": None,
+                "qos_network_policy_id": None,
+                "resource_request": None,
+                "data_plane_status": None,
+                "tags": tags,
+            }
+        )
         return view
 
     # --- create ------------------------------------------------------------------
@@ -198,14 +216,16 @@ class PortService(ResourceService):
         """Run ``work`` (a transaction that creates the ports ``items``) with the
         MACs it needs reserved first, outside it (see ipam.mac_allocator)."""
         async with self.macs.reserve(sum(1 for item in items if "mac_address" not in item)) as reservation:
+
             async def attempt(conn: AsyncConnection):
                 reservation.rewind()
                 return await work(conn)
 
             return await self.db.run_write(attempt)
 
-    async def create_in(self, conn: AsyncConnection, ctx: Context, items: list[dict], *,
-                        ip_version: int | None = None) -> list[dict]:
+    async def create_in(
+        self, conn: AsyncConnection, ctx: Context, items: list[dict], *, ip_version: int | None = None
+    ) -> list[dict]:
         """Create ports inside the caller's transaction (bulk create, floating
         IPs, instance provisioning). ``ip_version`` limits the addresses of
         ports created without fixed_ips to that family (floating IPs: 4)."""
@@ -217,7 +237,8 @@ class PortService(ResourceService):
             net_id = attrs["network_id"]
             if net_id not in networks:
                 networks[net_id], subnets[net_id] = await self._network_tree(
-                    conn, ctx, net_id, attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id)
+                    conn, ctx, net_id, attrs.get("project_id") or attrs.get("tenant_id") or ctx.project_id
+                )
             plan = await self._plan(conn, ctx, dict(attrs), networks[net_id], subnets[net_id])
             plan.only_version = ip_version
             key = (net_id, plan.row["mac_address"])
@@ -242,7 +263,8 @@ class PortService(ResourceService):
         by_network: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
         for plan in plans:
             by_network[plan.network.id].append(
-                (plan.row["id"], "", bridge_host(plan.row["binding_host_id"], plan.row["binding_vif_type"])))
+                (plan.row["id"], "", bridge_host(plan.row["binding_host_id"], plan.row["binding_vif_type"]))
+            )
         for net_id, changes in by_network.items():
             await hoststate.notify_ports(conn, networks[net_id], changes)
         return [plan.view() for plan in plans]
@@ -256,30 +278,40 @@ class PortService(ResourceService):
             raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
         return network
 
-    async def _network_tree(self, conn: AsyncConnection, ctx: Context, network_id: str,
-                            project_id: str) -> tuple[Any, list[Any]]:
+    async def _network_tree(
+        self, conn: AsyncConnection, ctx: Context, network_id: str, project_id: str
+    ) -> tuple[Any, list[Any]]:
         """The network (checked as ``_network_for_port`` does) and its subnets with
         their use, in one statement; ``network.default_group_id`` is the default
         security group of ``project_id`` (``network.default_group_project``) if it exists."""
         stmt = _NETWORK_TREE if ctx.is_admin else _NETWORK_TREE_VISIBLE
-        rows = (await conn.execute(stmt, {"b_id": network_id, "b_project": ctx.project_id,
-                                          "b_group_project": project_id})).all()
+        rows = (
+            await conn.execute(stmt, {"b_id": network_id, "b_project": ctx.project_id, "b_group_project": project_id})
+        ).all()
         if not rows:
             raise errors.NetworkNotFound(net_id=network_id)
         first = rows[0]
-        network = SimpleNamespace(**{f: getattr(first, f) for f in _NETWORK_FIELDS},
-                                  default_group_id=first.default_group_id, default_group_project=project_id)
+        network = SimpleNamespace(
+            **{f: getattr(first, f) for f in _NETWORK_FIELDS},
+            default_group_id=first.default_group_id,
+            default_group_project=project_id,
+        )
         if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
             raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
-        subnets = [SimpleNamespace(**{f: getattr(row, "s__" + f) for f in _SUBNET_FIELDS})
-                   for row in rows if row.s__id is not None]
+        subnets = [
+            SimpleNamespace(**{f: getattr(row, "s__" + f) for f in _SUBNET_FIELDS})
+            for row in rows
+            if row.s__id is not None
+        ]
         return network, subnets
 
     @staticmethod
     async def _subnets_of(conn: AsyncConnection, network_id: str) -> list[Any]:
         return list(await conn.execute(_SUBNETS_OF, {"b_id": network_id}))
 
-    async def _plan(self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]) -> "_PortPlan":
+    async def _plan(
+        self, conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, subnets: list[Any]
+    ) -> _PortPlan:
         """Check one port request and decide its row (MAC included); writes only the MAC."""
         project_id = base.resolve_project(ctx, attrs)
         owner = ctx.is_admin or network.project_id == ctx.project_id
@@ -298,27 +330,52 @@ class PortService(ResourceService):
                     raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
         now = utcnow()
         row = {
-            "id": base.new_id(), "network_id": network.id, "project_id": project_id, "name": attrs.get("name", ""),
-            "description": attrs.get("description", ""), "admin_state_up": attrs.get("admin_state_up", True),
-            "status": "DOWN", "mac_address": mac_text, "mac_allocated": mac_owned,
-            "device_id": attrs.get("device_id", ""), "device_owner": attrs.get("device_owner", ""),
+            "id": base.new_id(),
+            "network_id": network.id,
+            "project_id": project_id,
+            "name": attrs.get("name", ""),
+            "description": attrs.get("description", ""),
+            "admin_state_up": attrs.get("admin_state_up", True),
+            "status": "DOWN",
+            "mac_address": mac_text,
+            "mac_allocated": mac_owned,
+            "device_id": attrs.get("device_id", ""),
+            "device_owner": attrs.get("device_owner", ""),
             "port_security_enabled": port_security,
-            "allowed_address_pairs": self._address_pairs(attrs.get("allowed_address_pairs") or [], mac_text,
-                                                         port_security),
+            "allowed_address_pairs": self._address_pairs(
+                attrs.get("allowed_address_pairs") or [], mac_text, port_security
+            ),
             "extra_dhcp_opts": self._dhcp_opts([], attrs.get("extra_dhcp_opts") or []),
             "binding_host_id": attrs.get("binding:host_id") or "",
             "binding_vnic_type": attrs.get("binding:vnic_type", "normal"),
-            "binding_profile": attrs.get("binding:profile") or {}, "binding_vif_type": "unbound",
-            "binding_vif_details": {}, "dns_name": attrs.get("dns_name", ""),
+            "binding_profile": attrs.get("binding:profile") or {},
+            "binding_vif_type": "unbound",
+            "binding_vif_details": {},
+            "dns_name": attrs.get("dns_name", ""),
             "ip_allocation": "none" if fixed_requested == [] else "immediate",
-            "created_at": now, "updated_at": now, "revision_number": 0,
+            "created_at": now,
+            "updated_at": now,
+            "revision_number": 0,
         }
-        return _PortPlan(row=row, network=network, subnets=subnets, fixed_requested=fixed_requested,
-                         groups=sorted(set(groups)), tags=base.validate_tags(attrs.get("tags") or []),
-                         admin=ctx.is_admin)
+        return _PortPlan(
+            row=row,
+            network=network,
+            subnets=subnets,
+            fixed_requested=fixed_requested,
+            groups=sorted(set(groups)),
+            tags=base.validate_tags(attrs.get("tags") or []),
+            admin=ctx.is_admin,
+        )
 
-    async def _groups_for_new_port(self, conn: AsyncConnection, ctx: Context, attrs: dict, project_id: str,
-                                   port_security: bool, network: Any = None) -> list[str]:
+    async def _groups_for_new_port(
+        self,
+        conn: AsyncConnection,
+        ctx: Context,
+        attrs: dict,
+        project_id: str,
+        port_security: bool,
+        network: Any = None,
+    ) -> list[str]:
         """The groups asked for (checked), or the project's default group as in Neutron:
         only for ports with port security on that are not network service ports."""
         if "security_groups" in attrs:
@@ -334,7 +391,7 @@ class PortService(ResourceService):
             return [known]  # read with the network (_network_tree)
         return [await self.security_groups.defaults.ensure(conn, project_id)]
 
-    async def _write_children(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
+    async def _write_children(self, conn: AsyncConnection, plans: list[_PortPlan]) -> None:
         groups = [{"port_id": pl.row["id"], "security_group_id": g} for pl in plans for g in pl.groups]
         if groups:
             await conn.execute(insert(psg), groups)
@@ -342,7 +399,7 @@ class PortService(ResourceService):
         if tag_rows:
             await conn.execute(insert(models.tags), tag_rows)
 
-    async def _bind_new(self, conn: AsyncConnection, plan: "_PortPlan") -> None:
+    async def _bind_new(self, conn: AsyncConnection, plan: _PortPlan) -> None:
         row = (await conn.execute(select(p).where(p.c.id == plan.row["id"]))).one()
         result = await self.binder.bind(conn, row, plan.network, plan.row["binding_host_id"])
         changes = {"binding_vif_type": result.vif_type, "binding_vif_details": result.vif_details}
@@ -354,7 +411,9 @@ class PortService(ResourceService):
     # --- MACs ----------------------------------------------------------------------
 
     async def _mac_taken(self, conn: AsyncConnection, network_id: str, mac_text: str) -> bool:
-        return bool(await conn.scalar(select(exists().where(p.c.network_id == network_id, p.c.mac_address == mac_text))))
+        return bool(
+            await conn.scalar(select(exists().where(p.c.network_id == network_id, p.c.mac_address == mac_text)))
+        )
 
     async def _explicit_mac(self, conn: AsyncConnection, network_id: str, mac_text: str) -> tuple[str, bool]:
         if await self._mac_taken(conn, network_id, mac_text):
@@ -377,7 +436,7 @@ class PortService(ResourceService):
 
     # --- fixed IPs -------------------------------------------------------------------
 
-    async def _allocate_defaults(self, conn: AsyncConnection, plans: list["_PortPlan"]) -> None:
+    async def _allocate_defaults(self, conn: AsyncConnection, plans: list[_PortPlan]) -> None:
         """Addresses for ports created without fixed_ips, per the network's strategy.
 
         ``NEUTRON`` (default): one IPv4 and one stateful IPv6 address when the
@@ -392,8 +451,11 @@ class PortService(ResourceService):
         """
         for plan in plans:
             owner = plan.row["device_owner"]
-            plan.eligible = [sub for sub in plan.subnets if (not sub.service_types or owner in sub.service_types)
-                             and plan.only_version in (None, sub.ip_version)]
+            plan.eligible = [
+                sub
+                for sub in plan.subnets
+                if (not sub.service_types or owner in sub.service_types) and plan.only_version in (None, sub.ip_version)
+            ]
             if owner not in ROUTER_OWNERS:
                 for sub in plan.eligible:
                     if is_auto_address(sub):
@@ -418,16 +480,18 @@ class PortService(ResourceService):
             for key, waiting in groups.items():
                 for subnet in families[key]:
                     got = await self.ips.allocate_many(
-                        conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting], usage)
+                        conn, subnet, [(pl.row["id"], pl.row["project_id"]) for pl in waiting], usage
+                    )
                     for plan, allocation in zip(waiting, got):
                         plan.add(subnet, allocation.address)
-                    waiting = waiting[len(got):]
+                    waiting = waiting[len(got) :]
                     if not waiting:
                         break
         await self.ips.add_usage(conn, usage)
         for plan in plans:
             if not plan.satisfied():
                 raise errors.IpAddressGenerationFailure(net_id=plan.network.id)
+
     def _resolve_entry(self, network, subnets, entry: dict) -> tuple[Any, addressing.IPAddress | None]:
         """The subnet and (optional) address a fixed_ips entry asks for."""
         by_id = {sub.id: sub for sub in subnets}
@@ -437,7 +501,8 @@ class PortService(ResourceService):
             if subnet is None:
                 raise errors.InvalidInput(
                     error_message=f"Failed to create port on network {network.id}, because fixed_ips included "
-                                  f"invalid subnet {entry['subnet_id']}")
+                    f"invalid subnet {entry['subnet_id']}"
+                )
             if address is not None and address not in ipaddress.ip_network(subnet.cidr):
                 raise errors.InvalidIpForSubnet(ip_address=str(address))
             return subnet, address
@@ -448,7 +513,7 @@ class PortService(ResourceService):
                 return subnet, address
         raise errors.InvalidIpForNetwork(ip_address=str(address))
 
-    async def _allocate_entry(self, conn, plan: "_PortPlan", subnet, address) -> None:
+    async def _allocate_entry(self, conn, plan: _PortPlan, subnet, address) -> None:
         """One fixed_ips entry of a port (``plan`` carries its row: id, project, MAC, owner)."""
         row = plan.row
         net = ipaddress.ip_network(subnet.cidr)
@@ -473,7 +538,7 @@ class PortService(ResourceService):
         await self.ips.allocate_specific(conn, subnet, address, row["id"], row["project_id"])
         plan.add(subnet, str(address))
 
-    async def _allocate_requested(self, conn, ctx, plan: "_PortPlan") -> None:
+    async def _allocate_requested(self, conn, ctx, plan: _PortPlan) -> None:
         for entry in plan.fixed_requested or []:
             subnet, address = self._resolve_entry(plan.network, plan.subnets, entry)
             await self._allocate_entry(conn, plan, subnet, address)
@@ -516,8 +581,11 @@ class PortService(ResourceService):
             check_revision(row, if_match)
             network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
             owner = ctx.is_admin or network.project_id == ctx.project_id
-            changes = {key: attrs[key] for key in ("name", "description", "admin_state_up", "device_id",
-                                                   "device_owner", "dns_name") if key in attrs}
+            changes = {
+                key: attrs[key]
+                for key in ("name", "description", "admin_state_up", "device_id", "device_owner", "dns_name")
+                if key in attrs
+            }
             for attr, column in (("binding:vnic_type", "binding_vnic_type"), ("binding:profile", "binding_profile")):
                 if attr in attrs:
                     changes[column] = attrs[attr] or ({} if attr == "binding:profile" else "normal")
@@ -549,20 +617,37 @@ class PortService(ResourceService):
             if not port_security and pairs:
                 raise errors.AddressPairAndPortSecurityRequired()
             if "allowed_address_pairs" in attrs:
-                changes["allowed_address_pairs"] = self._address_pairs(attrs["allowed_address_pairs"] or [],
-                                                                       mac_text, port_security)
+                changes["allowed_address_pairs"] = self._address_pairs(
+                    attrs["allowed_address_pairs"] or [], mac_text, port_security
+                )
             if "extra_dhcp_opts" in attrs:
                 changes["extra_dhcp_opts"] = self._dhcp_opts(row.extra_dhcp_opts or [], attrs["extra_dhcp_opts"] or [])
             if "fixed_ips" in attrs:
-                await self._replace_fixed_ips(conn, ctx, row, network, attrs["fixed_ips"], mac_text,
-                                              changes.get("device_owner", row.device_owner), owner)
+                await self._replace_fixed_ips(
+                    conn,
+                    ctx,
+                    row,
+                    network,
+                    attrs["fixed_ips"],
+                    mac_text,
+                    changes.get("device_owner", row.device_owner),
+                    owner,
+                )
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
                 await floating_ips.drop_stale_associations(conn, [port_id])
             await self.bump_revision(conn, port_id, **changes)
             if set(attrs) - QUIET_ATTRIBUTES:
-                await hoststate.notify_ports(conn, network, [(
-                    port_id, bridge_host(row.binding_host_id, row.binding_vif_type),
-                    bridge_host(changes.get("binding_host_id", row.binding_host_id), vif_type))])
+                await hoststate.notify_ports(
+                    conn,
+                    network,
+                    [
+                        (
+                            port_id,
+                            bridge_host(row.binding_host_id, row.binding_vif_type),
+                            bridge_host(changes.get("binding_host_id", row.binding_host_id), vif_type),
+                        )
+                    ],
+                )
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
         return await self.db.run_write(work)
@@ -571,8 +656,9 @@ class PortService(ResourceService):
         if not owner and not ctx.is_service:
             raise errors.PolicyNotAuthorized(action="rule:update_port:mac_address")
         if row.binding_vif_type not in ("unbound", "binding_failed"):
-            raise errors.PortBound(port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address,
-                                   new_mac=mac_text)
+            raise errors.PortBound(
+                port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address, new_mac=mac_text
+            )
         new_text, owned = await self._explicit_mac(conn, row.network_id, mac_text)
         if row.mac_allocated:
             await self.macs.release(conn, macs.parse_mac(row.mac_address))
@@ -592,13 +678,18 @@ class PortService(ResourceService):
             if wanted:
                 await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])
 
-    async def _replace_fixed_ips(self, conn, ctx, row, network, entries: list[dict], mac_text: str,
-                                 device_owner: str, owner: bool) -> None:
+    async def _replace_fixed_ips(
+        self, conn, ctx, row, network, entries: list[dict], mac_text: str, device_owner: str, owner: bool
+    ) -> None:
         """Keep matching allocations, release missing ones, allocate new ones, atomically."""
         subnets = await self._subnets_of(conn, network.id)
         by_id = {sub.id: sub for sub in subnets}
-        held = [(r.subnet_id, r.address) for r in await conn.execute(
-            select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated == false()))]
+        held = [
+            (r.subnet_id, r.address)
+            for r in await conn.execute(
+                select(a.c.subnet_id, a.c.address).where(a.c.port_id == row.id, a.c.deallocated == false())
+            )
+        ]
         # Shared addresses the port holds match entries like its own; left out,
         # the port stops holding them (released if it was the last holder).
         shared = {(r.subnet_id, r.address): r.allocation_id for r in await holders.shared_held_by(conn, row.id)}
@@ -609,8 +700,16 @@ class PortService(ResourceService):
             if "ip_address" in entry and not owner and not ctx.is_service:
                 raise errors.PolicyNotAuthorized(action="rule:update_port:fixed_ips:ip_address")
             subnet, address = self._resolve_entry(network, subnets, entry)
-            match = next((h for h in held if h not in keep and h[0] == subnet.id
-                          and (address is None or ipaddress.ip_address(h[1]) == address)), None)
+            match = next(
+                (
+                    h
+                    for h in held
+                    if h not in keep
+                    and h[0] == subnet.id
+                    and (address is None or ipaddress.ip_address(h[1]) == address)
+                ),
+                None,
+            )
             if match is not None:
                 keep.add(match)
             else:
@@ -621,9 +720,15 @@ class PortService(ResourceService):
                 keep.add(held_ip)
         await self.ips.release_port(conn, row.id, only=[ip for ip in held if ip not in keep and ip not in shared])
         await holders.detach(conn, self.ips, row.id, [aid for pair, aid in shared.items() if pair not in keep])
-        target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": mac_text,
-                                "device_owner": device_owner}, network=network, subnets=subnets,
-                           fixed_requested=entries, groups=[], tags=[], admin=ctx.is_admin)
+        target = _PortPlan(
+            row={"id": row.id, "project_id": row.project_id, "mac_address": mac_text, "device_owner": device_owner},
+            network=network,
+            subnets=subnets,
+            fixed_requested=entries,
+            groups=[],
+            tags=[],
+            admin=ctx.is_admin,
+        )
         for subnet, address in wanted:
             await self._allocate_entry(conn, target, subnet, address)
 
@@ -659,8 +764,11 @@ class PortService(ResourceService):
 
     @staticmethod
     def _check_deletable(row: Any) -> None:
-        if row.device_owner in ("network:router_interface", "network:router_interface_distributed",
-                                "network:ha_router_replicated_interface"):
+        if row.device_owner in (
+            "network:router_interface",
+            "network:router_interface_distributed",
+            "network:ha_router_replicated_interface",
+        ):
             raise errors.ServicePortInUse(port_id=row.id, reason="it is a router interface; use the router API")
         if row.device_owner == FLOATING_OWNER:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
@@ -668,8 +776,9 @@ class PortService(ResourceService):
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
         network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
-        await hoststate.notify_ports(conn, network, [(row.id, bridge_host(row.binding_host_id, row.binding_vif_type),
-                                                      "")])
+        await hoststate.notify_ports(
+            conn, network, [(row.id, bridge_host(row.binding_host_id, row.binding_vif_type), "")]
+        )
         await floating_ips.disassociate_port(conn, row.id)
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
@@ -682,17 +791,31 @@ class PortService(ResourceService):
     async def add_subnets(self, conn: AsyncConnection, row: Any, subnet_ids: list[str]) -> None:
         """Give the port an address on each of ``subnet_ids`` it has none on
         (DHCP ports on new subnets). A full subnet is left out."""
-        held = set((await conn.execute(select(a.c.subnet_id).where(
-            a.c.port_id == row.id, a.c.deallocated.is_(False)))).scalars())
+        held = set(
+            (
+                await conn.execute(select(a.c.subnet_id).where(a.c.port_id == row.id, a.c.deallocated.is_(False)))
+            ).scalars()
+        )
         missing = [sid for sid in subnet_ids if sid not in held]
         if not missing:
             return
         network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
         subnets = await self._subnets_of(conn, network.id)
         by_id = {sub.id: sub for sub in subnets}
-        target = _PortPlan(row={"id": row.id, "project_id": row.project_id, "mac_address": row.mac_address,
-                                "device_owner": row.device_owner}, network=network, subnets=subnets,
-                           fixed_requested=[{"subnet_id": sid} for sid in missing], groups=[], tags=[], admin=True)
+        target = _PortPlan(
+            row={
+                "id": row.id,
+                "project_id": row.project_id,
+                "mac_address": row.mac_address,
+                "device_owner": row.device_owner,
+            },
+            network=network,
+            subnets=subnets,
+            fixed_requested=[{"subnet_id": sid} for sid in missing],
+            groups=[],
+            tags=[],
+            admin=True,
+        )
         added = False
         for sid in missing:
             if sid in by_id:
@@ -706,10 +829,14 @@ class PortService(ResourceService):
 
     async def bump(self, conn: AsyncConnection, port_id: str) -> None:
         """The port's addresses changed behind it (shared addresses): new revision, hosts told."""
-        await conn.execute(update(p).where(p.c.id == port_id).values(
-            revision_number=p.c.revision_number + 1, updated_at=utcnow()))
-        row = (await conn.execute(select(p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type)
-                                  .where(p.c.id == port_id))).first()
+        await conn.execute(
+            update(p).where(p.c.id == port_id).values(revision_number=p.c.revision_number + 1, updated_at=utcnow())
+        )
+        row = (
+            await conn.execute(
+                select(p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type).where(p.c.id == port_id)
+            )
+        ).first()
         if row is not None:
             network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
             host = bridge_host(row.binding_host_id, row.binding_vif_type)

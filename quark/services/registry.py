@@ -9,21 +9,21 @@ from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
-from quark.services.base import ResourceService, utcnow
 from quark.services.agents import AgentService
 from quark.services.availability import AvailabilityService
+from quark.services.base import ResourceService, utcnow
 from quark.services.binding import AgentBinder
 from quark.services.dataplane import DataplaneService
-from quark.services.nova_events import NovaEvents
 from quark.services.floating_ips import FloatingIpService
 from quark.services.instances import InstanceService
 from quark.services.ip_addresses import IpAddressService
 from quark.services.ip_policies import IpPolicyService
 from quark.services.mac_ranges import MacRangeService
 from quark.services.networks import NetworkService
+from quark.services.nova_events import NovaEvents
 from quark.services.ports import PortService
-from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 from quark.services.routes import RouteService
+from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 from quark.services.segment_ranges import SegmentRangeService
 from quark.services.subnets import SubnetService
 

@@ -22,7 +22,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, or_, select, update, true
+from sqlalchemy import delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -46,7 +46,9 @@ def _entry(cidr: str, gateway: str) -> dict:
     return {"destination": cidr, "nexthop": gateway}
 
 
-async def replace_subnet_routes(conn: AsyncConnection, subnet_id: str, project_id: str, host_routes: list[dict]) -> None:
+async def replace_subnet_routes(
+    conn: AsyncConnection, subnet_id: str, project_id: str, host_routes: list[dict]
+) -> None:
     """Make the subnet's route rows equal ``host_routes`` (already validated and normalised).
 
     Called by the subnets service with the subnet row written or locked.
@@ -65,18 +67,33 @@ async def replace_subnet_routes(conn: AsyncConnection, subnet_id: str, project_i
     for cidr, gateway in wanted.items():
         row = current.get(cidr)
         if row is not None and row.gateway != gateway:
-            await conn.execute(update(r).where(r.c.id == row.id).values(
-                gateway=gateway, updated_at=now, revision_number=r.c.revision_number + 1))
-    new = [{"id": base.new_id(), "subnet_id": subnet_id, "project_id": project_id, "cidr": cidr, "gateway": gateway,
-            "description": "", "created_at": now, "updated_at": now, "revision_number": 0}
-           for cidr, gateway in wanted.items() if cidr not in current]
+            await conn.execute(
+                update(r)
+                .where(r.c.id == row.id)
+                .values(gateway=gateway, updated_at=now, revision_number=r.c.revision_number + 1)
+            )
+    new = [
+        {
+            "id": base.new_id(),
+            "subnet_id": subnet_id,
+            "project_id": project_id,
+            "cidr": cidr,
+            "gateway": gateway,
+            "description": "",
+            "created_at": now,
+            "updated_at": now,
+            "revision_number": 0,
+        }
+        for cidr, gateway in wanted.items()
+        if cidr not in current
+    ]
     if new:
         await conn.execute(insert(r), new)
 
 
 class RouteService(ResourceService):
     # Set by the service container.
-    subnets: "SubnetService"
+    subnets: SubnetService
     table = r
     not_found = errors.RouteNotFound
     not_found_key = "route_id"
@@ -86,8 +103,11 @@ class RouteService(ResourceService):
         """As subnets: a project's own, and those of shared and external networks."""
         if ctx.is_admin:
             return None
-        public = select(s.c.id).join(n, n.c.id == s.c.network_id).where(
-            or_(n.c.shared == true(), n.c.router_external == true()))
+        public = (
+            select(s.c.id)
+            .join(n, n.c.id == s.c.network_id)
+            .where(or_(n.c.shared == true(), n.c.router_external == true()))
+        )
         return or_(r.c.project_id == ctx.project_id, r.c.subnet_id.in_(public))
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -109,12 +129,15 @@ class RouteService(ResourceService):
         except ValueError:
             raise errors.InvalidCIDR(input=cidr) from None
         if dest.version != subnet.ip_version:
-            raise errors.InvalidRoute(reason=f"destination {cidr} is not an IPv{subnet.ip_version} CIDR "
-                                             f"like subnet {subnet.id}")
+            raise errors.InvalidRoute(
+                reason=f"destination {cidr} is not an IPv{subnet.ip_version} CIDR like subnet {subnet.id}"
+            )
         hop = ipaddress.ip_address(gateway)
         net = ipaddress.ip_network(subnet.cidr)
         if hop.version != net.version:
-            raise errors.InvalidRoute(reason=f"gateway {gateway} is not an IPv{net.version} address like subnet {subnet.id}")
+            raise errors.InvalidRoute(
+                reason=f"gateway {gateway} is not an IPv{net.version} address like subnet {subnet.id}"
+            )
         if hop not in net:
             raise errors.InvalidRoute(reason=f"gateway {gateway} is outside the subnet's CIDR {net}")
         if net.version == 4 and net.prefixlen <= 30 and hop in (net.network_address, net.broadcast_address):
@@ -134,8 +157,11 @@ class RouteService(ResourceService):
         return (await conn.scalar(stmt)) is not None
 
     async def _set_host_routes(self, conn: AsyncConnection, subnet: Any, host_routes: list[dict]) -> None:
-        await conn.execute(update(s).where(s.c.id == subnet.id).values(
-            host_routes=host_routes, revision_number=s.c.revision_number + 1, updated_at=utcnow()))
+        await conn.execute(
+            update(s)
+            .where(s.c.id == subnet.id)
+            .values(host_routes=host_routes, revision_number=s.c.revision_number + 1, updated_at=utcnow())
+        )
 
     # --- writes --------------------------------------------------------------------
 
@@ -149,9 +175,19 @@ class RouteService(ResourceService):
             raise errors.HostRoutesExhausted(subnet_id=subnet.id, quota=self.settings.max_subnet_host_routes)
         route_id, now = base.new_id(), utcnow()
         try:
-            await conn.execute(insert(r).values(
-                id=route_id, subnet_id=subnet.id, project_id=subnet.project_id, cidr=cidr, gateway=gateway,
-                description=attrs.get("description", ""), created_at=now, updated_at=now, revision_number=0))
+            await conn.execute(
+                insert(r).values(
+                    id=route_id,
+                    subnet_id=subnet.id,
+                    project_id=subnet.project_id,
+                    cidr=cidr,
+                    gateway=gateway,
+                    description=attrs.get("description", ""),
+                    created_at=now,
+                    updated_at=now,
+                    revision_number=0,
+                )
+            )
         except IntegrityError:  # only if a row appeared without the subnet lock (never through Quark)
             raise errors.DuplicateRouteConflict(subnet_id=subnet.id, cidr=cidr) from None
         host_routes = [e for e in subnet.host_routes or [] if e["destination"] != cidr]
@@ -172,8 +208,11 @@ class RouteService(ResourceService):
                 changes["description"] = attrs["description"]
             await self.bump_revision(conn, route_id, **changes)
             if (cidr, gateway) != (row.cidr, row.gateway):
-                host_routes = [_entry(cidr, gateway) if e["destination"] == row.cidr else e
-                               for e in subnet.host_routes or [] if e["destination"] != cidr or cidr == row.cidr]
+                host_routes = [
+                    _entry(cidr, gateway) if e["destination"] == row.cidr else e
+                    for e in subnet.host_routes or []
+                    if e["destination"] != cidr or cidr == row.cidr
+                ]
                 await self._set_host_routes(conn, subnet, host_routes)
             return await self.render_one(conn, ctx, route_id)
 
@@ -186,7 +225,8 @@ class RouteService(ResourceService):
             row = await self.get_row(conn, ctx, route_id, for_update=True)
             check_revision(row, if_match)
             await conn.execute(delete(r).where(r.c.id == route_id))
-            await self._set_host_routes(conn, subnet, [e for e in subnet.host_routes or []
-                                                       if e["destination"] != row.cidr])
+            await self._set_host_routes(
+                conn, subnet, [e for e in subnet.host_routes or [] if e["destination"] != row.cidr]
+            )
 
         await self.db.run_write(work)

@@ -36,9 +36,13 @@ psg = models.port_security_groups
 def rules_of_groups(group_ids: Any) -> Lookup:
     """The rules of the groups ``group_ids`` (a bind parameter or a subquery),
     each marked with whether its group is a project's default group."""
-    return Lookup("group.rules", select(rules, dsg.c.project_id.label("default_of"))
-                  .outerjoin(dsg, dsg.c.security_group_id == rules.c.security_group_id)
-                  .where(rules.c.security_group_id.in_(group_ids)), order=("created_at", "id"))
+    return Lookup(
+        "group.rules",
+        select(rules, dsg.c.project_id.label("default_of"))
+        .outerjoin(dsg, dsg.c.security_group_id == rules.c.security_group_id)
+        .where(rules.c.security_group_id.in_(group_ids)),
+        order=("created_at", "id"),
+    )
 
 
 GROUP_RULES = rules_of_groups(IDS)
@@ -46,38 +50,71 @@ GROUP_RULES = rules_of_groups(IDS)
 PORTED_PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 ICMP_PROTOCOLS = {"icmp": 1, "ipv6-icmp": 58, "icmpv6": 58}
 PROTOCOL_NAMES = {
-    "ah": 51, "dccp": 33, "egp": 8, "esp": 50, "gre": 47, "icmp": 1, "icmpv6": 58, "igmp": 2, "ipip": 4,
-    "ipv6-encap": 41, "ipv6-frag": 44, "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "ipv6-route": 43,
-    "ospf": 89, "pgm": 113, "rsvp": 46, "sctp": 132, "tcp": 6, "udp": 17, "udplite": 136, "vrrp": 112, "any": None,
+    "ah": 51,
+    "dccp": 33,
+    "egp": 8,
+    "esp": 50,
+    "gre": 47,
+    "icmp": 1,
+    "icmpv6": 58,
+    "igmp": 2,
+    "ipip": 4,
+    "ipv6-encap": 41,
+    "ipv6-frag": 44,
+    "ipv6-icmp": 58,
+    "ipv6-nonxt": 59,
+    "ipv6-opts": 60,
+    "ipv6-route": 43,
+    "ospf": 89,
+    "pgm": 113,
+    "rsvp": 46,
+    "sctp": 132,
+    "tcp": 6,
+    "udp": 17,
+    "udplite": 136,
+    "vrrp": 112,
+    "any": None,
 }
 
 
 def rule_view(row: Any, default_ids: set[str]) -> dict:
     view = base.standard_view(row)
-    view.update({
-        "security_group_id": row.security_group_id,
-        "direction": row.direction,
-        "ethertype": row.ethertype,
-        "protocol": row.protocol,
-        "port_range_min": row.port_range_min,
-        "port_range_max": row.port_range_max,
-        "remote_ip_prefix": row.remote_ip_prefix,
-        "remote_group_id": row.remote_group_id,
-        "remote_address_group_id": row.remote_address_group_id,
-        "normalized_cidr": row.remote_ip_prefix,
-        "belongs_to_default_sg": row.security_group_id in default_ids,
-    })
+    view.update(
+        {
+            "security_group_id": row.security_group_id,
+            "direction": row.direction,
+            "ethertype": row.ethertype,
+            "protocol": row.protocol,
+            "port_range_min": row.port_range_min,
+            "port_range_max": row.port_range_max,
+            "remote_ip_prefix": row.remote_ip_prefix,
+            "remote_group_id": row.remote_group_id,
+            "remote_address_group_id": row.remote_address_group_id,
+            "normalized_cidr": row.remote_ip_prefix,
+            "belongs_to_default_sg": row.security_group_id in default_ids,
+        }
+    )
     return view
 
 
 def _rule_row(group_id: str, project_id: str, direction: str, ethertype: str, **extra) -> dict:
     now = utcnow()
     return {
-        "id": base.new_id(), "security_group_id": group_id, "project_id": project_id, "direction": direction,
-        "ethertype": ethertype, "protocol": extra.get("protocol"), "port_range_min": extra.get("port_range_min"),
-        "port_range_max": extra.get("port_range_max"), "remote_ip_prefix": extra.get("remote_ip_prefix"),
-        "remote_group_id": extra.get("remote_group_id"), "remote_address_group_id": None,
-        "description": extra.get("description", ""), "created_at": now, "updated_at": now, "revision_number": 0,
+        "id": base.new_id(),
+        "security_group_id": group_id,
+        "project_id": project_id,
+        "direction": direction,
+        "ethertype": ethertype,
+        "protocol": extra.get("protocol"),
+        "port_range_min": extra.get("port_range_min"),
+        "port_range_max": extra.get("port_range_max"),
+        "remote_ip_prefix": extra.get("remote_ip_prefix"),
+        "remote_group_id": extra.get("remote_group_id"),
+        "remote_address_group_id": None,
+        "description": extra.get("description", ""),
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 0,
     }
 
 
@@ -127,8 +164,13 @@ def normalise_rule(attrs: dict) -> dict:
             raise errors.SecurityGroupRuleParameterConflict(ethertype=ethertype, cidr=prefix)
         prefix = str(net)
     return {
-        "direction": attrs["direction"], "ethertype": ethertype, "protocol": protocol, "port_range_min": low,
-        "port_range_max": high, "remote_ip_prefix": prefix, "remote_group_id": attrs.get("remote_group_id"),
+        "direction": attrs["direction"],
+        "ethertype": ethertype,
+        "protocol": protocol,
+        "port_range_min": low,
+        "port_range_max": high,
+        "remote_ip_prefix": prefix,
+        "remote_group_id": attrs.get("remote_group_id"),
         "description": attrs.get("description", ""),
     }
 
@@ -146,20 +188,33 @@ class DefaultGroups:
         if found is not None:
             return found
         group_id = base.new_id()
-        claimed = await conn.execute(dialect_insert_ignore(conn, dsg, project_id=project_id,
-                                                           security_group_id=group_id))
+        claimed = await conn.execute(
+            dialect_insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id)
+        )
         if claimed.rowcount != 1:  # another request made it first
             return await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
         now = utcnow()
-        await conn.execute(insert(sg).values(
-            id=group_id, project_id=project_id, name="default", stateful=True,
-            description="Default security group", created_at=now, updated_at=now, revision_number=0))
-        await conn.execute(insert(rules), [
-            _rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
-            _rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
-            _rule_row(group_id, project_id, "egress", "IPv4"),
-            _rule_row(group_id, project_id, "egress", "IPv6"),
-        ])
+        await conn.execute(
+            insert(sg).values(
+                id=group_id,
+                project_id=project_id,
+                name="default",
+                stateful=True,
+                description="Default security group",
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+        await conn.execute(
+            insert(rules),
+            [
+                _rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
+                _rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
+                _rule_row(group_id, project_id, "egress", "IPv4"),
+                _rule_row(group_id, project_id, "egress", "IPv6"),
+            ],
+        )
         return group_id
 
 
@@ -193,8 +248,15 @@ class SecurityGroupService(ResourceService):
         out = []
         for row in rows:
             view = base.standard_view(row)
-            view.update({"name": row.name, "stateful": row.stateful, "shared": False,
-                         "security_group_rules": by_group.get(row.id, []), "tags": tags.get(row.id, [])})
+            view.update(
+                {
+                    "name": row.name,
+                    "stateful": row.stateful,
+                    "shared": False,
+                    "security_group_rules": by_group.get(row.id, []),
+                    "tags": tags.get(row.id, []),
+                }
+            )
             out.append(view)
         return out
 
@@ -207,12 +269,25 @@ class SecurityGroupService(ResourceService):
                 project_id = base.resolve_project(ctx, attrs)
                 await self.defaults.ensure(conn, project_id)
                 group_id, now = base.new_id(), utcnow()
-                await conn.execute(insert(sg).values(
-                    id=group_id, project_id=project_id, name=attrs.get("name", ""),
-                    stateful=attrs.get("stateful", True), description=attrs.get("description", ""),
-                    created_at=now, updated_at=now, revision_number=0))
-                await conn.execute(insert(rules), [_rule_row(group_id, project_id, "egress", "IPv4"),
-                                                   _rule_row(group_id, project_id, "egress", "IPv6")])
+                await conn.execute(
+                    insert(sg).values(
+                        id=group_id,
+                        project_id=project_id,
+                        name=attrs.get("name", ""),
+                        stateful=attrs.get("stateful", True),
+                        description=attrs.get("description", ""),
+                        created_at=now,
+                        updated_at=now,
+                        revision_number=0,
+                    )
+                )
+                await conn.execute(
+                    insert(rules),
+                    [
+                        _rule_row(group_id, project_id, "egress", "IPv4"),
+                        _rule_row(group_id, project_id, "egress", "IPv6"),
+                    ],
+                )
                 ids.append(group_id)
             return await self.render_ids(conn, ctx, ids)
 
@@ -243,8 +318,9 @@ class SecurityGroupService(ResourceService):
                 raise errors.SecurityGroupCannotRemoveDefault()
             if await conn.scalar(select(exists().where(psg.c.security_group_id == group_id))):
                 raise errors.SecurityGroupInUse(id=group_id)
-            await conn.execute(delete(rules).where(or_(rules.c.security_group_id == group_id,
-                                                       rules.c.remote_group_id == group_id)))
+            await conn.execute(
+                delete(rules).where(or_(rules.c.security_group_id == group_id, rules.c.remote_group_id == group_id))
+            )
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
             await conn.execute(delete(sg).where(sg.c.id == group_id))
@@ -270,17 +346,27 @@ class SecurityGroupRuleService(ResourceService):
     not_found_key = "id"
     columns = {
         **standard_columns(rules),
-        "security_group_id": rules.c.security_group_id, "direction": rules.c.direction,
-        "ethertype": rules.c.ethertype, "protocol": rules.c.protocol, "port_range_min": rules.c.port_range_min,
-        "port_range_max": rules.c.port_range_max, "remote_ip_prefix": rules.c.remote_ip_prefix,
+        "security_group_id": rules.c.security_group_id,
+        "direction": rules.c.direction,
+        "ethertype": rules.c.ethertype,
+        "protocol": rules.c.protocol,
+        "port_range_min": rules.c.port_range_min,
+        "port_range_max": rules.c.port_range_max,
+        "remote_ip_prefix": rules.c.remote_ip_prefix,
         "remote_group_id": rules.c.remote_group_id,
     }
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         group_ids = {r.security_group_id for r in rows}
-        defaults = set((await conn.execute(
-            select(dsg.c.security_group_id).where(dsg.c.security_group_id.in_(group_ids))))
-            .scalars()) if group_ids else set()
+        defaults = (
+            set(
+                (
+                    await conn.execute(select(dsg.c.security_group_id).where(dsg.c.security_group_id.in_(group_ids)))
+                ).scalars()
+            )
+            if group_ids
+            else set()
+        )
         return [rule_view(r, defaults) for r in rows]
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
@@ -297,11 +383,13 @@ class SecurityGroupRuleService(ResourceService):
                     raise errors.SecurityGroupNotFound(id=group_id)
                 values = normalise_rule(attrs)
                 if values["remote_group_id"] and not await conn.scalar(
-                        select(exists().where(sg.c.id == values["remote_group_id"]))):
+                    select(exists().where(sg.c.id == values["remote_group_id"]))
+                ):
                     raise errors.SecurityGroupNotFound(id=values["remote_group_id"])
                 same = [rules.c.security_group_id == group_id] + [
                     (rules.c[k].is_(None) if v is None else rules.c[k] == v)
-                    for k, v in values.items() if k != "description"
+                    for k, v in values.items()
+                    if k != "description"
                 ]
                 existing = await conn.scalar(select(rules.c.id).where(*same).limit(1))
                 if existing is not None:
@@ -309,8 +397,10 @@ class SecurityGroupRuleService(ResourceService):
                 row = _rule_row(group_id, group.project_id if ctx.is_admin else project_id, **values)
                 await conn.execute(insert(rules).values(**row))
                 await conn.execute(
-                    sg.update().where(sg.c.id == group_id).values(
-                        revision_number=sg.c.revision_number + 1, updated_at=utcnow()))
+                    sg.update()
+                    .where(sg.c.id == group_id)
+                    .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
+                )
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
 
@@ -332,7 +422,10 @@ class SecurityGroupRuleService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             await conn.execute(delete(rules).where(rules.c.id == rule_id))
-            await conn.execute(sg.update().where(sg.c.id == row.security_group_id).values(
-                revision_number=sg.c.revision_number + 1, updated_at=utcnow()))
+            await conn.execute(
+                sg.update()
+                .where(sg.c.id == row.security_group_id)
+                .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
+            )
 
         await self.db.run_write(work)

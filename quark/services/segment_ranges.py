@@ -42,9 +42,15 @@ class SegmentRangeService(ResourceService):
     table = r
     not_found = errors.SegmentAllocationRangeNotFound
     not_found_key = "range_id"
-    columns = {"id": r.c.id, "name": r.c.name, "network_type": r.c.network_type,
-               "physical_network": r.c.physical_network, "minimum": r.c.minimum, "maximum": r.c.maximum,
-               "created_at": r.c.created_at}
+    columns = {
+        "id": r.c.id,
+        "name": r.c.name,
+        "network_type": r.c.network_type,
+        "physical_network": r.c.physical_network,
+        "minimum": r.c.minimum,
+        "maximum": r.c.maximum,
+        "created_at": r.c.created_at,
+    }
 
     def __init__(self, db, settings, allocator: SegmentAllocator) -> None:
         super().__init__(db, settings)
@@ -58,33 +64,47 @@ class SegmentRangeService(ResourceService):
         for row in rows:
             spec = _spec(row)
             held = await SegmentAllocator.count_held(conn, spec) if query.wants("allocated") else 0
-            out.append({
-                "id": row.id,
-                "name": row.name,
-                "network_type": row.network_type,
-                "physical_network": row.physical_network or None,
-                "minimum": row.minimum,
-                "maximum": row.maximum,
-                "size": row.maximum - row.minimum + 1,
-                "allocated": held,
-                "created_at": base.format_time(row.created_at),
-            })
+            out.append(
+                {
+                    "id": row.id,
+                    "name": row.name,
+                    "network_type": row.network_type,
+                    "physical_network": row.physical_network or None,
+                    "minimum": row.minimum,
+                    "maximum": row.maximum,
+                    "size": row.maximum - row.minimum + 1,
+                    "allocated": held,
+                    "created_at": base.format_time(row.created_at),
+                }
+            )
         return out
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         _require_admin(ctx)
-        specs = [segments.validate_range(attrs["network_type"], attrs.get("physical_network"),
-                                         attrs["minimum"], attrs["maximum"]) for attrs in items]
+        specs = [
+            segments.validate_range(
+                attrs["network_type"], attrs.get("physical_network"), attrs["minimum"], attrs["maximum"]
+            )
+            for attrs in items
+        ]
 
         async def work(conn: AsyncConnection) -> list[dict]:
             ids = []
             for attrs, spec in zip(items, specs):
                 await self._check_overlap(conn, spec)
                 range_id = base.new_id()
-                await conn.execute(insert(r).values(
-                    id=range_id, name=attrs.get("name", ""), network_type=spec.network_type,
-                    physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
-                    next_id=spec.minimum, created_at=utcnow()))
+                await conn.execute(
+                    insert(r).values(
+                        id=range_id,
+                        name=attrs.get("name", ""),
+                        network_type=spec.network_type,
+                        physical_network=spec.physical_network,
+                        minimum=spec.minimum,
+                        maximum=spec.maximum,
+                        next_id=spec.minimum,
+                        created_at=utcnow(),
+                    )
+                )
                 ids.append(range_id)
             return await self.render_ids(conn, ctx, ids)
 
@@ -95,9 +115,18 @@ class SegmentRangeService(ResourceService):
         # Two admins creating overlapping ranges at the same instant on a server
         # database could both pass this check; ids would still never be held
         # twice (the allocation primary key decides), cursors would only skip.
-        other = (await conn.execute(select(r).where(
-            r.c.network_type == spec.network_type, r.c.physical_network == spec.physical_network,
-            r.c.minimum <= spec.maximum, r.c.maximum >= spec.minimum).limit(1))).first()
+        other = (
+            await conn.execute(
+                select(r)
+                .where(
+                    r.c.network_type == spec.network_type,
+                    r.c.physical_network == spec.physical_network,
+                    r.c.minimum <= spec.maximum,
+                    r.c.maximum >= spec.minimum,
+                )
+                .limit(1)
+            )
+        ).first()
         if other is not None:
             raise errors.SegmentAllocationRangeOverlap(range=spec.label(), other=other.id)
 
@@ -120,8 +149,9 @@ class SegmentRangeService(ResourceService):
             spec = _spec(row)
             held = await SegmentAllocator.held_in(conn, spec)
             if held is not None:
-                raise errors.SegmentAllocationRangeInUse(range_id=range_id, segmentation_id=held.segmentation_id,
-                                                         network_id=held.network_id)
+                raise errors.SegmentAllocationRangeInUse(
+                    range_id=range_id, segmentation_id=held.segmentation_id, network_id=held.network_id
+                )
             await SegmentAllocator.forget_released(conn, spec)
             await conn.execute(delete(r).where(r.c.id == range_id))
 
@@ -139,7 +169,7 @@ async def ensure_seed_ranges(db, text: str) -> None:
     if not specs:
         return
     for i, a in enumerate(specs):
-        for b in specs[i + 1:]:
+        for b in specs[i + 1 :]:
             if segments.overlaps(a, b):
                 raise ValueError(f"segment_ranges: {a.label()} overlaps {b.label()}")
 
@@ -147,9 +177,19 @@ async def ensure_seed_ranges(db, text: str) -> None:
         if await conn.scalar(select(exists().where(r.c.id.is_not(None)))):
             return
         for spec in specs:
-            await conn.execute(dialect_insert_ignore(
-                conn, r, id=seed_range_id(spec), name="default", network_type=spec.network_type,
-                physical_network=spec.physical_network, minimum=spec.minimum, maximum=spec.maximum,
-                next_id=spec.minimum, created_at=utcnow()))
+            await conn.execute(
+                dialect_insert_ignore(
+                    conn,
+                    r,
+                    id=seed_range_id(spec),
+                    name="default",
+                    network_type=spec.network_type,
+                    physical_network=spec.physical_network,
+                    minimum=spec.minimum,
+                    maximum=spec.maximum,
+                    next_id=spec.minimum,
+                    created_at=utcnow(),
+                )
+            )
 
     await db.run_write(work)

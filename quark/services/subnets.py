@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update, false, true
+from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -18,7 +18,7 @@ from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
 from quark.services import base, ip_policies, routes
-from quark.services.base import ResourceService, standard_columns, check_revision, utcnow, write_tags
+from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
 from quark.services.listing import ListQuery
 from quark.services.networks import AUTO_DELETE_OWNERS
 
@@ -28,13 +28,20 @@ a = models.ip_allocations
 p = models.ports
 
 # Which of the subnets shown are on an external network (router:external).
-EXTERNAL_SUBNETS = Lookup("subnet.external", select(s.c.id).select_from(s.join(n, n.c.id == s.c.network_id))
-                          .where(s.c.id.in_(IDS), n.c.router_external == true()))
+EXTERNAL_SUBNETS = Lookup(
+    "subnet.external",
+    select(s.c.id)
+    .select_from(s.join(n, n.c.id == s.c.network_id))
+    .where(s.c.id.in_(IDS), n.c.router_external == true()),
+)
 
 AUTO_MODES = ("slaac", "dhcpv6-stateless")
 ROUTER_OWNERS = (
-    "network:router_interface", "network:router_gateway", "network:router_interface_distributed",
-    "network:ha_router_replicated_interface", "network:router_centralized_snat",
+    "network:router_interface",
+    "network:router_gateway",
+    "network:router_interface_distributed",
+    "network:ha_router_replicated_interface",
+    "network:router_centralized_snat",
 )
 
 
@@ -52,10 +59,15 @@ class SubnetService(ResourceService):
     not_found_key = "subnet_id"
     columns = {
         **standard_columns(s),
-        "network_id": s.c.network_id, "ip_version": s.c.ip_version,
-        "cidr": s.c.cidr, "gateway_ip": s.c.gateway_ip, "enable_dhcp": s.c.enable_dhcp,
-        "ipv6_ra_mode": s.c.ipv6_ra_mode, "ipv6_address_mode": s.c.ipv6_address_mode,
-        "subnetpool_id": s.c.subnetpool_id, "segment_id": s.c.segment_id,
+        "network_id": s.c.network_id,
+        "ip_version": s.c.ip_version,
+        "cidr": s.c.cidr,
+        "gateway_ip": s.c.gateway_ip,
+        "enable_dhcp": s.c.enable_dhcp,
+        "ipv6_ra_mode": s.c.ipv6_ra_mode,
+        "ipv6_address_mode": s.c.ipv6_address_mode,
+        "subnetpool_id": s.c.subnetpool_id,
+        "segment_id": s.c.segment_id,
     }
     related = (("tags", base.TAGS), ("router:external", EXTERNAL_SUBNETS))
 
@@ -79,25 +91,27 @@ class SubnetService(ResourceService):
     @staticmethod
     def _view(row: Any, tags: list[str], external: bool) -> dict:
         view = base.standard_view(row)
-        view.update({
-            "name": row.name,
-            "network_id": row.network_id,
-            "ip_version": row.ip_version,
-            "cidr": row.cidr,
-            "gateway_ip": row.gateway_ip,
-            "allocation_pools": [{"start": lo, "end": hi} for lo, hi in row.allocation_pools or []],
-            "dns_nameservers": list(row.dns_nameservers or []),
-            "host_routes": list(row.host_routes or []),
-            "enable_dhcp": row.enable_dhcp,
-            "ipv6_ra_mode": row.ipv6_ra_mode,
-            "ipv6_address_mode": row.ipv6_address_mode,
-            "subnetpool_id": row.subnetpool_id,
-            "segment_id": row.segment_id,
-            "service_types": list(row.service_types or []),
-            "dns_publish_fixed_ip": False,
-            "router:external": external,
-            "tags": tags,
-        })
+        view.update(
+            {
+                "name": row.name,
+                "network_id": row.network_id,
+                "ip_version": row.ip_version,
+                "cidr": row.cidr,
+                "gateway_ip": row.gateway_ip,
+                "allocation_pools": [{"start": lo, "end": hi} for lo, hi in row.allocation_pools or []],
+                "dns_nameservers": list(row.dns_nameservers or []),
+                "host_routes": list(row.host_routes or []),
+                "enable_dhcp": row.enable_dhcp,
+                "ipv6_ra_mode": row.ipv6_ra_mode,
+                "ipv6_address_mode": row.ipv6_address_mode,
+                "subnetpool_id": row.subnetpool_id,
+                "segment_id": row.segment_id,
+                "service_types": list(row.service_types or []),
+                "dns_publish_fixed_ip": False,
+                "router:external": external,
+                "tags": tags,
+            }
+        )
         return view
 
     # --- validation --------------------------------------------------------------
@@ -109,7 +123,9 @@ class SubnetService(ResourceService):
                 raise errors.DNSNameServersExhausted(subnet_id=subnet_id, quota=self.settings.max_dns_nameservers)
             for server in dns:
                 if ipaddress.ip_address(server).version != version:
-                    raise errors.InvalidInput(error_message=f"IP version of DNS nameserver {server} does not match subnet")
+                    raise errors.InvalidInput(
+                        error_message=f"IP version of DNS nameserver {server} does not match subnet"
+                    )
         routes = attrs.get("host_routes")
         if routes is not None:
             if len(routes) > self.settings.max_subnet_host_routes:
@@ -119,14 +135,20 @@ class SubnetService(ResourceService):
                 try:
                     dest = ipaddress.ip_network(route["destination"], strict=False)
                 except ValueError:
-                    raise errors.InvalidInput(error_message=f"Invalid host route destination {route['destination']}") from None
+                    raise errors.InvalidInput(
+                        error_message=f"Invalid host route destination {route['destination']}"
+                    ) from None
                 if dest.version != version or ipaddress.ip_address(route["nexthop"]).version != version:
-                    raise errors.InvalidInput(error_message=f"Host route {route} does not match the subnet's IP version")
+                    raise errors.InvalidInput(
+                        error_message=f"Host route {route} does not match the subnet's IP version"
+                    )
                 normalised.append({"destination": str(dest), "nexthop": route["nexthop"]})
             attrs["host_routes"] = normalised
 
     @staticmethod
-    def _check_modes(version: int, net: addressing.IPNetwork, enable_dhcp: bool, ra: str | None, mode: str | None) -> None:
+    def _check_modes(
+        version: int, net: addressing.IPNetwork, enable_dhcp: bool, ra: str | None, mode: str | None
+    ) -> None:
         def bad(reason: str) -> None:
             raise errors.InvalidInput(error_message=reason)
 
@@ -135,11 +157,15 @@ class SubnetService(ResourceService):
         if (ra or mode) and not enable_dhcp:
             bad("ipv6_ra_mode or ipv6_address_mode cannot be set when enable_dhcp is set to False")
         if ra and mode and ra != mode:
-            bad(f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{mode}' is not valid. "
-                "If both attributes are set, they must be the same value")
+            bad(
+                f"ipv6_ra_mode set to '{ra}' with ipv6_address_mode set to '{mode}' is not valid. "
+                "If both attributes are set, they must be the same value"
+            )
         if (ra in AUTO_MODES or mode in AUTO_MODES) and net.prefixlen != 64:
-            bad("Invalid CIDR %s for IPv6 address mode. OpenStack uses the EUI-64 address format, "
-                "which requires the prefix to be /64" % net)
+            bad(
+                f"Invalid CIDR {net} for IPv6 address mode. OpenStack uses the EUI-64 address format, "
+                "which requires the prefix to be /64"
+            )
 
     @staticmethod
     def _check_dhcp_cidr(net: addressing.IPNetwork) -> None:
@@ -181,15 +207,29 @@ class SubnetService(ResourceService):
         self._check_lists(subnet_id, version, attrs)
         ranges = RangeSet.from_pools(pools)
         now = utcnow()
-        await conn.execute(insert(s).values(
-            id=subnet_id, network_id=network.id, project_id=project_id, name=attrs.get("name", ""),
-            description=attrs.get("description", ""), ip_version=version, cidr=addressing.canonical_cidr(net),
-            gateway_ip=None if gateway is None else str(gateway), enable_dhcp=enable_dhcp,
-            ipv6_ra_mode=ra, ipv6_address_mode=mode, allocation_pools=_pools_json(pools),
-            dns_nameservers=attrs.get("dns_nameservers") or [], host_routes=attrs.get("host_routes") or [],
-            service_types=attrs.get("service_types") or [], next_ip_key=IpAllocator.initial_cursor(ranges, version),
-            created_at=now, updated_at=now, revision_number=0,
-        ))
+        await conn.execute(
+            insert(s).values(
+                id=subnet_id,
+                network_id=network.id,
+                project_id=project_id,
+                name=attrs.get("name", ""),
+                description=attrs.get("description", ""),
+                ip_version=version,
+                cidr=addressing.canonical_cidr(net),
+                gateway_ip=None if gateway is None else str(gateway),
+                enable_dhcp=enable_dhcp,
+                ipv6_ra_mode=ra,
+                ipv6_address_mode=mode,
+                allocation_pools=_pools_json(pools),
+                dns_nameservers=attrs.get("dns_nameservers") or [],
+                host_routes=attrs.get("host_routes") or [],
+                service_types=attrs.get("service_types") or [],
+                next_ip_key=IpAllocator.initial_cursor(ranges, version),
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
         await IpAllocator.create_counters(conn, subnet_id)
         if attrs.get("host_routes"):
             await routes.replace_subnet_routes(conn, subnet_id, project_id, attrs["host_routes"])
@@ -204,7 +244,9 @@ class SubnetService(ResourceService):
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
         stmt = select(n).where(n.c.id == network_id)
         if not ctx.is_admin:
-            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true()))
+            stmt = stmt.where(
+                or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
+            )
         network = (await conn.execute(stmt)).first()
         if network is None:
             raise errors.NetworkNotFound(net_id=network_id)
@@ -213,7 +255,7 @@ class SubnetService(ResourceService):
         return network
 
     async def _check_overlap(self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> None:
-        for other_id, other_cidr in await conn.execute(
+        for _other_id, other_cidr in await conn.execute(
             select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
         ):
             if net.overlaps(ipaddress.ip_network(other_cidr)):
@@ -233,8 +275,9 @@ class SubnetService(ResourceService):
             await self.ips.allocate_specific(conn, subnet, address, port.id, port.project_id)
 
     async def _bump_network(self, conn: AsyncConnection, network_id: str) -> None:
-        await conn.execute(update(n).where(n.c.id == network_id).values(
-            revision_number=n.c.revision_number + 1, updated_at=utcnow()))
+        await conn.execute(
+            update(n).where(n.c.id == network_id).values(revision_number=n.c.revision_number + 1, updated_at=utcnow())
+        )
 
     # --- update ----------------------------------------------------------------------
 
@@ -290,10 +333,12 @@ class SubnetService(ResourceService):
         if not removed:
             return
         version = row.ip_version
-        in_removed = or_(*[
-            a.c.address_key.between(addressing.ip_key(lo, version), addressing.ip_key(hi, version))
-            for lo, hi in removed.ranges()
-        ])
+        in_removed = or_(
+            *[
+                a.c.address_key.between(addressing.ip_key(lo, version), addressing.ip_key(hi, version))
+                for lo, hi in removed.ranges()
+            ]
+        )
         held = await conn.scalar(
             select(a.c.address).where(a.c.subnet_id == row.id, a.c.deallocated == false(), in_removed).limit(1)
         )
@@ -308,23 +353,37 @@ class SubnetService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             if not is_auto_address(row):
-                in_use = await conn.scalar(select(exists().where(
-                    a.c.subnet_id == subnet_id, a.c.deallocated == false(),
-                    ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(AUTO_DELETE_OWNERS))),
-                )))
+                in_use = await conn.scalar(
+                    select(
+                        exists().where(
+                            a.c.subnet_id == subnet_id,
+                            a.c.deallocated == false(),
+                            ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(AUTO_DELETE_OWNERS))),
+                        )
+                    )
+                )
                 if in_use:
                     raise errors.SubnetInUse(subnet_id=subnet_id)
-            held_by = (await conn.execute(
-                select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
-            )).scalars().all()
+            held_by = (
+                (
+                    await conn.execute(
+                        select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
+                    )
+                )
+                .scalars()
+                .all()
+            )
             await conn.execute(delete(a).where(a.c.subnet_id == subnet_id))
             await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
             await ip_policies.detach_target(conn, subnet_id)
             await write_tags(conn, subnet_id, [])
             await conn.execute(delete(s).where(s.c.id == subnet_id))
             if held_by:
-                await conn.execute(update(p).where(p.c.id.in_(held_by)).values(
-                    revision_number=p.c.revision_number + 1, updated_at=utcnow()))
+                await conn.execute(
+                    update(p)
+                    .where(p.c.id.in_(held_by))
+                    .values(revision_number=p.c.revision_number + 1, updated_at=utcnow())
+                )
             await self._bump_network(conn, row.network_id)
             if self.dataplane is not None:
                 await self.dataplane.subnet_changed(conn, row.network_id, dhcp_changed=row.enable_dhcp)

@@ -37,8 +37,9 @@ def dataplane_server(request, tmp_path_factory):
     url, drop = create_database(request.param, tmp_path_factory)
     try:
         migrate.upgrade(url)
-        with quark_server(url, env={"QUARK_IPAM_REUSE_AFTER": "0",
-                                    "QUARK_AGENT_DOWN_TIME": str(DATAPLANE_DOWN_TIME)}) as server:
+        with quark_server(
+            url, env={"QUARK_IPAM_REUSE_AFTER": "0", "QUARK_AGENT_DOWN_TIME": str(DATAPLANE_DOWN_TIME)}
+        ) as server:
             yield server
     finally:
         drop()
@@ -56,7 +57,8 @@ def tenant(api_server):
     """An httpx client acting as a fresh project (its own default group, its own
     resources); ``client.project_id`` names it."""
     project_id = f"t-{uuid.uuid4().hex[:10]}"
-    with httpx.Client(base_url=api_server.url, timeout=30,
-                      headers={"X-Project-Id": project_id, "X-Roles": "member"}) as client:
+    with httpx.Client(
+        base_url=api_server.url, timeout=30, headers={"X-Project-Id": project_id, "X-Roles": "member"}
+    ) as client:
         client.project_id = project_id
         yield client

@@ -16,6 +16,7 @@ async def _counts(url: str, network_id: str | None) -> dict[str, int]:
     a, h, r, p, s = models.ip_allocations, models.ip_address_ports, models.routes, models.ports, models.subnets
     try:
         async with db.read() as conn:
+
             async def count(table, *where) -> int:
                 return int(await conn.scalar(select(func.count()).select_from(table).where(*where)))
 
@@ -27,12 +28,22 @@ async def _counts(url: str, network_id: str | None) -> dict[str, int]:
                 "holders": await count(h.join(a, a.c.id == h.c.allocation_id), *on_net),
                 "routes": await count(r, r.c.subnet_id.in_(subnets)),
                 "ports": await count(p, *([p.c.network_id == network_id] if network_id else [])),
-                "port_revisions": int(await conn.scalar(
-                    select(func.coalesce(func.sum(p.c.revision_number), 0))
-                    .where(*([p.c.network_id == network_id] if network_id else []))) or 0),
-                "subnet_revisions": int(await conn.scalar(
-                    select(func.coalesce(func.sum(s.c.revision_number), 0))
-                    .where(*([s.c.network_id == network_id] if network_id else []))) or 0),
+                "port_revisions": int(
+                    await conn.scalar(
+                        select(func.coalesce(func.sum(p.c.revision_number), 0)).where(
+                            *([p.c.network_id == network_id] if network_id else [])
+                        )
+                    )
+                    or 0
+                ),
+                "subnet_revisions": int(
+                    await conn.scalar(
+                        select(func.coalesce(func.sum(s.c.revision_number), 0)).where(
+                            *([s.c.network_id == network_id] if network_id else [])
+                        )
+                    )
+                    or 0
+                ),
             }
     finally:
         await db.dispose()

@@ -23,9 +23,19 @@ def http(dataplane_server):
 
 
 def report(http, host: str, agent_type: str = "Quark L2 agent", **extra) -> httpx.Response:
-    body = {"host": host, "agent_type": agent_type, "binary": "quark-agent",
-            "configurations": {"bridge_mappings": {"physnet1": "eth1"}, "tunnel_ip": "10.0.0.1",
-                               "tunnel_types": ["vxlan"], "vlan_supported": False, "devices": 0}, **extra}
+    body = {
+        "host": host,
+        "agent_type": agent_type,
+        "binary": "quark-agent",
+        "configurations": {
+            "bridge_mappings": {"physnet1": "eth1"},
+            "tunnel_ip": "10.0.0.1",
+            "tunnel_types": ["vxlan"],
+            "vlan_supported": False,
+            "devices": 0,
+        },
+        **extra,
+    }
     return http.post("/v2.0/agents/report", json={"agent": body})
 
 
@@ -35,12 +45,29 @@ def test_report_registers_and_heartbeats(http):
     assert r.status_code == 200, r.text
     agent = r.json()["agent"]
     assert {k: agent[k] for k in ("host", "agent_type", "binary", "admin_state_up", "alive")} == {
-        "host": host, "agent_type": "Quark L2 agent", "binary": "quark-agent", "admin_state_up": True,
-        "alive": True}
+        "host": host,
+        "agent_type": "Quark L2 agent",
+        "binary": "quark-agent",
+        "admin_state_up": True,
+        "alive": True,
+    }
     assert agent["configurations"]["tunnel_ip"] == "10.0.0.1"
-    assert set(agent) == {"id", "agent_type", "binary", "topic", "host", "admin_state_up", "alive", "created_at",
-                          "started_at", "heartbeat_timestamp", "description", "configurations",
-                          "availability_zone", "resources_synced"}
+    assert set(agent) == {
+        "id",
+        "agent_type",
+        "binary",
+        "topic",
+        "host",
+        "admin_state_up",
+        "alive",
+        "created_at",
+        "started_at",
+        "heartbeat_timestamp",
+        "description",
+        "configurations",
+        "availability_zone",
+        "resources_synced",
+    }
     assert http.get(f"/v2.0/agents/{agent['id']}").json()["agent"]["id"] == agent["id"]
 
     # The same (type, host) is the same agent; another type is another one.
@@ -50,17 +77,17 @@ def test_report_registers_and_heartbeats(http):
     assert dhcp["id"] != agent["id"]
     listed = http.get("/v2.0/agents", params={"host": host, "sort_key": "agent_type"}).json()["agents"]
     assert [a["agent_type"] for a in listed] == ["DHCP agent", "Quark L2 agent"]
-    assert [a["id"] for a in http.get("/v2.0/agents", params={"host": host, "agent_type": "DHCP agent"})
-            .json()["agents"]] == [dhcp["id"]]
+    assert [
+        a["id"] for a in http.get("/v2.0/agents", params={"host": host, "agent_type": "DHCP agent"}).json()["agents"]
+    ] == [dhcp["id"]]
 
-    updated = http.put(f"/v2.0/agents/{agent['id']}",
-                       json={"agent": {"admin_state_up": False, "description": "maintenance"}})
+    updated = http.put(
+        f"/v2.0/agents/{agent['id']}", json={"agent": {"admin_state_up": False, "description": "maintenance"}}
+    )
     assert updated.status_code == 200
-    assert (updated.json()["agent"]["admin_state_up"], updated.json()["agent"]["description"]) == (False,
-                                                                                                    "maintenance")
+    assert (updated.json()["agent"]["admin_state_up"], updated.json()["agent"]["description"]) == (False, "maintenance")
     assert report(http, host).json()["agent"]["admin_state_up"] is False  # reports keep the admin's choice
-    assert error_of(http.put(f"/v2.0/agents/{agent['id']}", json={"agent": {"host": "x"}}), 400) \
-        == "HTTPBadRequest"
+    assert error_of(http.put(f"/v2.0/agents/{agent['id']}", json={"agent": {"host": "x"}}), 400) == "HTTPBadRequest"
 
     assert http.delete(f"/v2.0/agents/{dhcp['id']}").status_code == 204
     assert error_of(http.get(f"/v2.0/agents/{dhcp['id']}"), 404) == "AgentNotFound"
@@ -71,8 +98,9 @@ def test_report_registers_and_heartbeats(http):
 def test_alive_flips_after_agent_down_time(http):
     host = f"host-{uuid.uuid4().hex[:8]}"
     agent = report(http, host).json()["agent"]
-    assert [a["id"] for a in http.get("/v2.0/agents", params={"host": host, "alive": "true"}).json()["agents"]] \
-        == [agent["id"]]
+    assert [a["id"] for a in http.get("/v2.0/agents", params={"host": host, "alive": "true"}).json()["agents"]] == [
+        agent["id"]
+    ]
     time.sleep(DATAPLANE_DOWN_TIME + 1.5)
     assert http.get(f"/v2.0/agents/{agent['id']}").json()["agent"]["alive"] is False
     assert http.get("/v2.0/agents", params={"host": host, "alive": "true"}).json()["agents"] == []
@@ -95,8 +123,7 @@ def test_report_checks_and_policy(http):
     ]
     for body in cases:
         assert error_of(http.post("/v2.0/agents/report", json=body), 400) == "HTTPBadRequest", body
-    member = http.post("/v2.0/agents/report", json={"agent": {"host": "h", "agent_type": "DHCP agent"}},
-                       headers=MEMBER)
+    member = http.post("/v2.0/agents/report", json={"agent": {"host": "h", "agent_type": "DHCP agent"}}, headers=MEMBER)
     assert error_of(member, 403) == "AdminRequired"
     assert error_of(http.get("/v2.0/agents", headers=MEMBER), 403) == "AdminRequired"
     assert error_of(http.post("/v2.0/agents", json={"agent": {"host": "h"}}), 405) == "HTTPMethodNotAllowed"

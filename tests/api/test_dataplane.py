@@ -32,17 +32,34 @@ def new_host() -> str:
 
 
 def l2_report(http, host: str, tunnel_ip: str = "192.0.2.1", **conf) -> dict:
-    configurations = {"bridge_mappings": {"physnet1": "eth1"}, "tunnel_ip": tunnel_ip,
-                      "tunnel_types": ["vxlan"], "vlan_supported": False, "devices": 0, **conf}
-    r = http.post("/v2.0/agents/report", json={"agent": {
-        "host": host, "agent_type": "Quark L2 agent", "binary": "quark-agent", "configurations": configurations}})
+    configurations = {
+        "bridge_mappings": {"physnet1": "eth1"},
+        "tunnel_ip": tunnel_ip,
+        "tunnel_types": ["vxlan"],
+        "vlan_supported": False,
+        "devices": 0,
+        **conf,
+    }
+    r = http.post(
+        "/v2.0/agents/report",
+        json={
+            "agent": {
+                "host": host,
+                "agent_type": "Quark L2 agent",
+                "binary": "quark-agent",
+                "configurations": configurations,
+            }
+        },
+    )
     assert r.status_code == 200, r.text
     return r.json()["agent"]
 
 
 def dhcp_report(http, host: str) -> dict:
-    r = http.post("/v2.0/agents/report", json={"agent": {
-        "host": host, "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}})
+    r = http.post(
+        "/v2.0/agents/report",
+        json={"agent": {"host": host, "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}},
+    )
     assert r.status_code == 200, r.text
     return r.json()["agent"]
 
@@ -54,8 +71,7 @@ def network(http, **provider) -> dict:
 
 
 def subnet(http, network_id: str, cidr: str, **extra) -> dict:
-    r = http.post("/v2.0/subnets", json={"subnet": {"network_id": network_id, "ip_version": 4, "cidr": cidr,
-                                                    **extra}})
+    r = http.post("/v2.0/subnets", json={"subnet": {"network_id": network_id, "ip_version": 4, "cidr": cidr, **extra}})
     assert r.status_code == 201, r.text
     return r.json()["subnet"]
 
@@ -100,15 +116,22 @@ def test_bind_to_a_live_agent_and_unbind(http):
 
     failed = bind(http, p["id"], host)  # no agent on that host
     assert (failed["binding:vif_type"], failed["binding:vif_details"], failed["status"]) == (
-        "binding_failed", {}, "DOWN")
+        "binding_failed",
+        {},
+        "DOWN",
+    )
     assert failed["binding:host_id"] == host
 
     l2_report(http, host)
     bound = bind(http, p["id"], host)
     assert bound["binding:vif_type"] == "bridge" and bound["status"] == "BUILD"
     assert bound["binding:vif_details"] == {
-        "bridge_name": names.bridge_name(net["id"]), "device_name": names.tap_name(p["id"]),
-        "vm_device_name": names.vm_name(p["id"]), "connectivity": "l2", "port_filter": False}
+        "bridge_name": names.bridge_name(net["id"]),
+        "device_name": names.tap_name(p["id"]),
+        "vm_device_name": names.vm_name(p["id"]),
+        "connectivity": "l2",
+        "port_filter": False,
+    }
     assert http.get(f"/v2.0/ports/{p['id']}").json()["port"]["binding:vif_type"] == "bridge"
 
     down = http.put(f"/v2.0/ports/{p['id']}", json={"port": {"admin_state_up": False}}).json()["port"]
@@ -117,8 +140,12 @@ def test_bind_to_a_live_agent_and_unbind(http):
     assert up["status"] == "BUILD"
 
     unbound = bind(http, p["id"], None)
-    assert (unbound["binding:host_id"], unbound["binding:vif_type"], unbound["binding:vif_details"],
-            unbound["status"]) == ("", "unbound", {}, "DOWN")
+    assert (
+        unbound["binding:host_id"],
+        unbound["binding:vif_type"],
+        unbound["binding:vif_details"],
+        unbound["status"],
+    ) == ("", "unbound", {}, "DOWN")
 
     # Bound at create time, admin down: bridge, DOWN.
     created = port(http, net["id"], **{"binding:host_id": host, "admin_state_up": False})
@@ -130,8 +157,9 @@ def test_binding_needs_an_agent_able_to_serve_the_segment(http):
     l2_report(http, host, bridge_mappings={"physnet1": "eth1"}, vlan_supported=False)
     phys = f"ph{uuid.uuid4().hex[:6]}"
     flat = network(http, **{"provider:network_type": "flat", "provider:physical_network": phys})
-    vlan = network(http, **{"provider:network_type": "vlan", "provider:physical_network": phys,
-                            "provider:segmentation_id": 300})
+    vlan = network(
+        http, **{"provider:network_type": "vlan", "provider:physical_network": phys, "provider:segmentation_id": 300}
+    )
     p_flat, p_vlan = port(http, flat["id"]), port(http, vlan["id"])
     assert bind(http, p_flat["id"], host)["binding:vif_type"] == "binding_failed"  # phys not mapped
     assert bind(http, p_vlan["id"], host)["binding:vif_type"] == "binding_failed"
@@ -182,15 +210,33 @@ def test_desired_state_document_and_peers(http):
     pa = bind(http, port(http, net["id"], device_owner="compute:nova", device_id="vm-a")["id"], host_a)
     state = desired(http, host_a)
     assert state["generation"] > empty["generation"]
-    assert state["ports"] == [{
-        "id": pa["id"], "mac_address": pa["mac_address"], "network_id": net["id"], "admin_state_up": True,
-        "status": "BUILD", "device_owner": "compute:nova", "device_id": "vm-a",
-        "device_name": names.tap_name(pa["id"]), "vm_device_name": names.vm_name(pa["id"]),
-        "bridge_name": names.bridge_name(net["id"]), "mtu": 1450,
-        "fixed_ips": [{"subnet_id": sub["id"], "ip_address": pa["fixed_ips"][0]["ip_address"]}]}]
-    assert state["networks"] == [{"id": net["id"], "network_type": "vxlan", "physical_network": None,
-                                  "segmentation_id": seg, "mtu": 1450, "bridge_name": names.bridge_name(net["id"]),
-                                  "peers": []}]
+    assert state["ports"] == [
+        {
+            "id": pa["id"],
+            "mac_address": pa["mac_address"],
+            "network_id": net["id"],
+            "admin_state_up": True,
+            "status": "BUILD",
+            "device_owner": "compute:nova",
+            "device_id": "vm-a",
+            "device_name": names.tap_name(pa["id"]),
+            "vm_device_name": names.vm_name(pa["id"]),
+            "bridge_name": names.bridge_name(net["id"]),
+            "mtu": 1450,
+            "fixed_ips": [{"subnet_id": sub["id"], "ip_address": pa["fixed_ips"][0]["ip_address"]}],
+        }
+    ]
+    assert state["networks"] == [
+        {
+            "id": net["id"],
+            "network_type": "vxlan",
+            "physical_network": None,
+            "segmentation_id": seg,
+            "mtu": 1450,
+            "bridge_name": names.bridge_name(net["id"]),
+            "peers": [],
+        }
+    ]
 
     # A port of the network bound on B: A's peers change (and its generation).
     pb = bind(http, port(http, net["id"])["id"], host_b)
@@ -211,8 +257,9 @@ def test_desired_state_document_and_peers(http):
     http.put(f"/v2.0/ports/{pa['id']}", json={"port": {"admin_state_up": False}})
     s1 = desired(http, host_a)
     assert s1["generation"] > g and s1["ports"][0]["admin_state_up"] is False and s1["ports"][0]["status"] == "DOWN"
-    http.put(f"/v2.0/ports/{pa['id']}", json={"port": {"fixed_ips": [{"subnet_id": sub["id"],
-                                                                      "ip_address": "10.51.0.77"}]}})
+    http.put(
+        f"/v2.0/ports/{pa['id']}", json={"port": {"fixed_ips": [{"subnet_id": sub["id"], "ip_address": "10.51.0.77"}]}}
+    )
     s2 = desired(http, host_a)
     assert s2["generation"] > s1["generation"] and s2["ports"][0]["fixed_ips"][0]["ip_address"] == "10.51.0.77"
     http.put(f"/v2.0/ports/{pa['id']}", json={"port": {"name": "renamed"}})  # nothing an agent shows
@@ -263,9 +310,11 @@ def test_host_api_checks(http):
         assert error_of(http.get("/v2.0/hosts/h/dhcp_state", params=params), 400) == "HTTPBadRequest"
     for body in ({}, {"ports": []}, {"ports": {"x": "UP"}}, {"ports": {"x": "BUILD"}}, {"ports": {}, "x": 1}):
         assert error_of(http.put("/v2.0/hosts/h/port_status", json=body), 400) == "HTTPBadRequest", body
-    for call in (lambda: http.get("/v2.0/hosts/h/desired_state", headers=MEMBER),
-                 lambda: http.get("/v2.0/hosts/h/dhcp_state", headers=MEMBER),
-                 lambda: http.put("/v2.0/hosts/h/port_status", json={"ports": {}}, headers=MEMBER)):
+    for call in (
+        lambda: http.get("/v2.0/hosts/h/desired_state", headers=MEMBER),
+        lambda: http.get("/v2.0/hosts/h/dhcp_state", headers=MEMBER),
+        lambda: http.put("/v2.0/hosts/h/port_status", json={"ports": {}}, headers=MEMBER),
+    ):
         assert error_of(call(), 403) == "AdminRequired"
     assert status(http, "h", {}).json() == {"updated": []}
 
@@ -283,8 +332,9 @@ def test_port_status_only_for_ports_on_that_host(http):
     unbound = port(http, net["id"])
     g = desired(http, host)["generation"]
 
-    r = status(http, host, {mine["id"]: "ACTIVE", theirs["id"]: "ACTIVE", unbound["id"]: "ACTIVE",
-                            "no-such-port": "ACTIVE"})
+    r = status(
+        http, host, {mine["id"]: "ACTIVE", theirs["id"]: "ACTIVE", unbound["id"]: "ACTIVE", "no-such-port": "ACTIVE"}
+    )
     assert r.status_code == 200 and r.json() == {"updated": [mine["id"]]}
     assert http.get(f"/v2.0/ports/{mine['id']}").json()["port"]["status"] == "ACTIVE"
     assert http.get(f"/v2.0/ports/{theirs['id']}").json()["port"]["status"] == "BUILD"
@@ -317,24 +367,44 @@ def test_dhcp_port_scheduled_and_dhcp_state(http):
     before = dhcp_state(http, host)
     sub = subnet(http, net["id"], "10.52.0.0/24", dns_nameservers=["10.52.0.53"])
     dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()[
-        "ports"]
+        "ports"
+    ]
     assert len(dhcp_ports) == 1
     dport = dhcp_ports[0]
-    assert (dport["device_id"], dport["binding:host_id"], dport["binding:vif_type"], dport["port_security_enabled"],
-            dport["security_groups"]) == (f"dhcp-{net['id']}", host, "bridge", False, [])
+    assert (
+        dport["device_id"],
+        dport["binding:host_id"],
+        dport["binding:vif_type"],
+        dport["port_security_enabled"],
+        dport["security_groups"],
+    ) == (f"dhcp-{net['id']}", host, "bridge", False, [])
     assert [ip["subnet_id"] for ip in dport["fixed_ips"]] == [sub["id"]]
     assert [x["id"] for x in desired(http, host)["ports"]] == [dport["id"]]  # the L2 agent plugs it too
 
     state = dhcp_state(http, host)
     assert state["generation"] > before["generation"]
     [entry] = [x for x in state["networks"] if x["id"] == net["id"]]
-    assert entry["dhcp_port"] == {"id": dport["id"], "mac_address": dport["mac_address"],
-                                  "device_name": names.tap_name(dport["id"]),
-                                  "vm_device_name": names.vm_name(dport["id"]), "fixed_ips": dport["fixed_ips"]}
+    assert entry["dhcp_port"] == {
+        "id": dport["id"],
+        "mac_address": dport["mac_address"],
+        "device_name": names.tap_name(dport["id"]),
+        "vm_device_name": names.vm_name(dport["id"]),
+        "fixed_ips": dport["fixed_ips"],
+    }
     assert entry["bridge_name"] == names.bridge_name(net["id"]) and entry["network_type"] == "vxlan"
-    assert entry["subnets"] == [{"id": sub["id"], "cidr": "10.52.0.0/24", "ip_version": 4,
-                                 "gateway_ip": "10.52.0.1", "dns_nameservers": ["10.52.0.53"], "host_routes": [],
-                                 "enable_dhcp": True, "ipv6_address_mode": None, "ipv6_ra_mode": None}]
+    assert entry["subnets"] == [
+        {
+            "id": sub["id"],
+            "cidr": "10.52.0.0/24",
+            "ip_version": 4,
+            "gateway_ip": "10.52.0.1",
+            "dns_nameservers": ["10.52.0.53"],
+            "host_routes": [],
+            "enable_dhcp": True,
+            "ipv6_address_mode": None,
+            "ipv6_ra_mode": None,
+        }
+    ]
     assert entry["hosts"] == []
 
     # A port of the network appears in the hosts list at once (new generation).
@@ -342,14 +412,25 @@ def test_dhcp_port_scheduled_and_dhcp_state(http):
     after = dhcp_state(http, host, since=state["generation"], wait=10)
     assert after["generation"] > state["generation"]
     [entry] = [x for x in after["networks"] if x["id"] == net["id"]]
-    assert entry["hosts"] == [{"port_id": vm["id"], "mac_address": vm["mac_address"],
-                               "ip_address": vm["fixed_ips"][0]["ip_address"], "subnet_id": sub["id"],
-                               "hostname": "web1"}]
+    assert entry["hosts"] == [
+        {
+            "port_id": vm["id"],
+            "mac_address": vm["mac_address"],
+            "ip_address": vm["fixed_ips"][0]["ip_address"],
+            "subnet_id": sub["id"],
+            "hostname": "web1",
+        }
+    ]
     plain = port(http, net["id"])
     ip = plain["fixed_ips"][0]["ip_address"]
     hosts = [x for x in dhcp_state(http, host)["networks"] if x["id"] == net["id"]][0]["hosts"]
-    assert {"port_id": plain["id"], "mac_address": plain["mac_address"], "ip_address": ip,
-            "subnet_id": sub["id"], "hostname": "host-" + ip.replace(".", "-")} in hosts
+    assert {
+        "port_id": plain["id"],
+        "mac_address": plain["mac_address"],
+        "ip_address": ip,
+        "subnet_id": sub["id"],
+        "hostname": "host-" + ip.replace(".", "-"),
+    } in hosts
     g = dhcp_state(http, host)["generation"]
     assert http.delete(f"/v2.0/ports/{plain['id']}").status_code == 204
     later = dhcp_state(http, host)
@@ -380,10 +461,12 @@ def test_dhcp_agent_report_schedules_waiting_networks(http):
     l2_report(http, host)
     dhcp_report(http, host)
     dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()[
-        "ports"]
+        "ports"
+    ]
     assert len(dhcp_ports) == 1
-    assert dhcp_ports[0]["binding:host_id"] in {a["host"] for a in http.get(
-        "/v2.0/agents", params={"agent_type": "DHCP agent"}).json()["agents"]}
+    assert dhcp_ports[0]["binding:host_id"] in {
+        a["host"] for a in http.get("/v2.0/agents", params={"agent_type": "DHCP agent"}).json()["agents"]
+    }
     # Deleting the network takes its DHCP port along.
     assert http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     assert http.get(f"/v2.0/ports/{dhcp_ports[0]['id']}").status_code == 404

@@ -77,8 +77,9 @@ def test_errors(tenant, admin, external):
     assert error_of(create_fip(tenant, str(uuid.uuid4())), 404) == "NetworkNotFound"
     assert error_of(create_fip(tenant, net["id"], floating_ip_address="203.0.113.9"), 403) == "PolicyNotAuthorized"
     port = tenant_port(tenant)
-    assert error_of(create_fip(tenant, net["id"], port_id=port["id"], fixed_ip_address="10.99.0.1"),
-                    400) == "BadRequest"
+    assert (
+        error_of(create_fip(tenant, net["id"], port_id=port["id"], fixed_ip_address="10.99.0.1"), 400) == "BadRequest"
+    )
     assert error_of(create_fip(tenant, net["id"], port_id=str(uuid.uuid4())), 404) == "PortNotFound"
     with httpx.Client(base_url=tenant.base_url, headers={"X-Project-Id": "stranger"}) as stranger:
         assert error_of(create_fip(stranger, net["id"], port_id=port["id"]), 404) == "PortNotFound"
@@ -91,8 +92,7 @@ def test_admin_picks_the_address_and_exhaustion_is_a_409(admin, external):
     net, subnet = external
     r = create_fip(admin, net["id"], floating_ip_address="203.0.113.9")
     assert r.json()["floatingip"]["floating_ip_address"] == "203.0.113.9"
-    assert error_of(create_fip(admin, net["id"], floating_ip_address="203.0.113.9"), 409) == \
-        "IpAddressAlreadyAllocated"
+    assert error_of(create_fip(admin, net["id"], floating_ip_address="203.0.113.9"), 409) == "IpAddressAlreadyAllocated"
     created = [create_fip(admin, net["id"]) for _ in range(12)]
     assert all(c.status_code == 201 for c in created[:12]), [c.text for c in created]
     assert error_of(create_fip(admin, net["id"]), 409) == "IpAddressGenerationFailure"
@@ -107,10 +107,14 @@ def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
     net, _ = external
     internal = make_network(admin)
     make_subnet(admin, internal["id"], "10.77.0.0/24")
-    active, passive = (admin.post("/v2.0/ports", json={"port": {"network_id": internal["id"], "device_id": d}})
-                       .json()["port"] for d in ("lb-a", "lb-b"))
-    r = admin.post("/v2.0/ip_addresses", json={"ip_address": {"network_id": internal["id"],
-                                                              "port_ids": [active["id"], passive["id"]]}})
+    active, passive = (
+        admin.post("/v2.0/ports", json={"port": {"network_id": internal["id"], "device_id": d}}).json()["port"]
+        for d in ("lb-a", "lb-b")
+    )
+    r = admin.post(
+        "/v2.0/ip_addresses",
+        json={"ip_address": {"network_id": internal["id"], "port_ids": [active["id"], passive["id"]]}},
+    )
     assert r.status_code == 201, r.text
     vip = r.json()["ip_address"]
     fip = create_fip(admin, net["id"], port_id=active["id"], fixed_ip_address=vip["ip_address"])
@@ -122,19 +126,25 @@ def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
     r = admin.put(f"/v2.0/floatingips/{other['id']}", json={"floatingip": {"port_id": active["id"]}})
     assert error_of(r, 400) == "BadRequest" and "multiple fixed IPv4" in r.json()["NeutronError"]["message"]
     # failover: the same address on the passive port
-    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {
-        "port_id": passive["id"], "fixed_ip_address": vip["ip_address"]}})
+    r = admin.put(
+        f"/v2.0/floatingips/{fip['id']}",
+        json={"floatingip": {"port_id": passive["id"], "fixed_ip_address": vip["ip_address"]}},
+    )
     assert r.status_code == 200 and r.json()["floatingip"]["port_id"] == passive["id"], r.text
     # failover back without fixed_ip_address (openstacksdk sends only what changed):
     # the address the floating IP points at now, which the port also holds
     r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": active["id"]}})
     assert (r.json()["floatingip"]["port_id"], r.json()["floatingip"]["fixed_ip_address"]) == (
-        active["id"], vip["ip_address"]), r.text
+        active["id"],
+        vip["ip_address"],
+    ), r.text
     r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": passive["id"]}})
     assert r.status_code == 200 and r.json()["floatingip"]["fixed_ip_address"] == vip["ip_address"], r.text
     # the passive port leaves the pair: its association goes, the other port keeps its own
-    r = admin.put(f"/v2.0/floatingips/{other['id']}", json={"floatingip": {
-        "port_id": active["id"], "fixed_ip_address": active["fixed_ips"][0]["ip_address"]}})
+    r = admin.put(
+        f"/v2.0/floatingips/{other['id']}",
+        json={"floatingip": {"port_id": active["id"], "fixed_ip_address": active["fixed_ips"][0]["ip_address"]}},
+    )
     assert r.status_code == 200, r.text
     r = admin.put(f"/v2.0/ip_addresses/{vip['id']}", json={"ip_address": {"port_ids": [active["id"]]}})
     assert r.status_code == 200, r.text
@@ -142,11 +152,14 @@ def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
     assert (shown["port_id"], shown["fixed_ip_address"]) == (None, None)
     assert admin.get(f"/v2.0/floatingips/{other['id']}").json()["floatingip"]["port_id"] == active["id"]
     # an address added to one port: associated, then deleted -> disassociated
-    extra = admin.post("/v2.0/ip_addresses", json={"ip_address": {"network_id": internal["id"],
-                                                                  "port_ids": [passive["id"]]}}).json()["ip_address"]
+    extra = admin.post(
+        "/v2.0/ip_addresses", json={"ip_address": {"network_id": internal["id"], "port_ids": [passive["id"]]}}
+    ).json()["ip_address"]
     assert extra["type"] == "fixed"
-    r = admin.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {
-        "port_id": passive["id"], "fixed_ip_address": extra["ip_address"]}})
+    r = admin.put(
+        f"/v2.0/floatingips/{fip['id']}",
+        json={"floatingip": {"port_id": passive["id"], "fixed_ip_address": extra["ip_address"]}},
+    )
     assert r.status_code == 200, r.text
     assert admin.delete(f"/v2.0/ip_addresses/{extra['id']}").status_code == 204
     shown = admin.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]

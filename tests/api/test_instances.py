@@ -17,11 +17,24 @@ TABLES = ("ports", "ip_allocations", "port_security_groups", "mac_allocations")
 @pytest.fixture
 def dual_stack(tenant):
     net = make_network(tenant)
-    v4 = make_subnet(tenant, net["id"], "10.70.0.0/24", dns_nameservers=["10.70.0.53"],
-                     host_routes=[{"destination": "10.80.0.0/16", "nexthop": "10.70.0.254"}])
+    v4 = make_subnet(
+        tenant,
+        net["id"],
+        "10.70.0.0/24",
+        dns_nameservers=["10.70.0.53"],
+        host_routes=[{"destination": "10.80.0.0/16", "nexthop": "10.70.0.254"}],
+    )
     v6 = make_subnet(tenant, net["id"], "2001:db8:70::/64", version=6)
-    dhcp = tenant.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "network:dhcp",
-                                                     "fixed_ips": [{"subnet_id": v4["id"], "ip_address": "10.70.0.2"}]}})
+    dhcp = tenant.post(
+        "/v2.0/ports",
+        json={
+            "port": {
+                "network_id": net["id"],
+                "device_owner": "network:dhcp",
+                "fixed_ips": [{"subnet_id": v4["id"], "ip_address": "10.70.0.2"}],
+            }
+        },
+    )
     assert dhcp.status_code == 201, dhcp.text
     return net, v4, v6
 
@@ -35,10 +48,18 @@ def test_provision_then_network_info_then_teardown(tenant, admin, dual_stack):
     other = make_network(tenant)
     make_subnet(tenant, other["id"], "10.71.0.0/24")
     device = str(uuid.uuid4())
-    r = provision(tenant, device, [
-        {"network_id": net["id"]},
-        {"network_id": other["id"], "fixed_ips": [{"ip_address": "10.71.0.50"}], "mac_address": "fa:16:3e:71:00:50"},
-    ])
+    r = provision(
+        tenant,
+        device,
+        [
+            {"network_id": net["id"]},
+            {
+                "network_id": other["id"],
+                "fixed_ips": [{"ip_address": "10.71.0.50"}],
+                "mac_address": "fa:16:3e:71:00:50",
+            },
+        ],
+    )
     assert r.status_code == 201, r.text
     info = r.json()["instance"]
     assert info["device_id"] == device and len(info["ports"]) == 2
@@ -58,8 +79,9 @@ def test_provision_then_network_info_then_teardown(tenant, admin, dual_stack):
     # the same through GET, plus a floating IP association
     external = make_network(admin, **{"router:external": True})
     make_subnet(admin, external["id"], "198.51.100.0/24")
-    fip = tenant.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": external["id"],
-                                                                 "port_id": second["id"]}}).json()["floatingip"]
+    fip = tenant.post(
+        "/v2.0/floatingips", json={"floatingip": {"floating_network_id": external["id"], "port_id": second["id"]}}
+    ).json()["floatingip"]
     shown = tenant.get(f"/v2.0/instances/{device}").json()["instance"]
     assert {p["id"] for p in shown["ports"]} == {first["id"], second["id"]}
     shown_second = [p for p in shown["ports"] if p["id"] == second["id"]][0]
@@ -79,15 +101,20 @@ def test_provision_then_network_info_then_teardown(tenant, admin, dual_stack):
 
 def test_provision_is_all_or_nothing(api_server, tenant, dual_stack):
     net, v4, _ = dual_stack
-    taken = tenant.post("/v2.0/ports", json={"port": {"network_id": net["id"],
-                                                      "fixed_ips": [{"ip_address": "10.70.0.77"}]}})
+    taken = tenant.post(
+        "/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.70.0.77"}]}}
+    )
     assert taken.status_code == 201
     before = row_counts(api_server.database_url, *TABLES)
-    r = provision(tenant, str(uuid.uuid4()), [
-        {"network_id": net["id"]},
-        {"network_id": net["id"]},
-        {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.70.0.77"}]},
-    ])
+    r = provision(
+        tenant,
+        str(uuid.uuid4()),
+        [
+            {"network_id": net["id"]},
+            {"network_id": net["id"]},
+            {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.70.0.77"}]},
+        ],
+    )
     assert error_of(r, 409) == "IpAddressAlreadyAllocated"
     assert row_counts(api_server.database_url, *TABLES) == before
 
@@ -113,8 +140,9 @@ def test_provision_checks_its_body(tenant, dual_stack):
 def test_delete_ports_by_filter(api_server, tenant, dual_stack):
     net = dual_stack[0]
     device = f"lb-{uuid.uuid4().hex[:6]}"
-    created = tenant.post("/v2.0/ports", json={"ports": [
-        {"network_id": net["id"], "device_id": device} for _ in range(3)]}).json()["ports"]
+    created = tenant.post(
+        "/v2.0/ports", json={"ports": [{"network_id": net["id"], "device_id": device} for _ in range(3)]}
+    ).json()["ports"]
     keep = tenant.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_id": "keep"}}).json()["port"]
     assert error_of(tenant.delete("/v2.0/ports"), 400) == "HTTPBadRequest"
     r = tenant.delete("/v2.0/ports", params={"device_id": device})
@@ -130,8 +158,7 @@ def test_delete_ports_by_filter(api_server, tenant, dual_stack):
         fip = admin.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": external["id"]}})
         plain = admin.post("/v2.0/ports", json={"port": {"network_id": external["id"]}}).json()["port"]
         after_setup = row_counts(api_server.database_url, *TABLES)
-        assert error_of(admin.delete("/v2.0/ports", params={"network_id": external["id"]}), 409) == \
-            "ServicePortInUse"
+        assert error_of(admin.delete("/v2.0/ports", params={"network_id": external["id"]}), 409) == "ServicePortInUse"
         assert row_counts(api_server.database_url, *TABLES) == after_setup != before
         assert admin.get(f"/v2.0/ports/{plain['id']}").status_code == 200
         assert admin.delete(f"/v2.0/floatingips/{fip.json()['floatingip']['id']}").status_code == 204
@@ -139,7 +166,12 @@ def test_delete_ports_by_filter(api_server, tenant, dual_stack):
 
 def test_extensions_are_advertised(admin):
     aliases = {e["alias"] for e in admin.get("/v2.0/extensions").json()["extensions"]}
-    assert {"instances", "network-nested-create", "ports-delete-by-filter", "security-group",
-            "fip-port-details"} <= aliases
+    assert {
+        "instances",
+        "network-nested-create",
+        "ports-delete-by-filter",
+        "security-group",
+        "fip-port-details",
+    } <= aliases
     paths = admin.get("/openapi.json").json()["paths"]
     assert "/v2.0/instances/{device_id}" in paths and "delete" in paths["/v2.0/ports"]

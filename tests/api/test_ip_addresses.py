@@ -72,7 +72,9 @@ def test_address_for_a_device_without_port(http, api_server):
     assert on_subnet["version"] == 6
 
     # The address is taken for ports too.
-    taken = http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.60.0.5"}]}})
+    taken = http.post(
+        "/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.60.0.5"}]}}
+    )
     assert error_of(taken, 409) == "IpAddressAlreadyAllocated"
     assert error_of(create_ip(http, network_id=net["id"], ip_address="10.60.0.5"), 409) == "IpAddressAlreadyAllocated"
     assert error_of(create_ip(http, network_id=net["id"], ip_address="10.60.0.1"), 409) == "IpAddressAlreadyAllocated"
@@ -125,8 +127,10 @@ def test_extra_address_on_a_port(http):
     assert ip["type"] == "fixed" and ip["port_ids"] == [port["id"]] and ip["device_ids"] == ["lb-1"]
     assert addresses_of(http, port["id"]) == ["10.61.0.2", "10.61.0.50"]
     assert http.get(f"/v2.0/ports/{port['id']}").json()["port"]["revision_number"] > port["revision_number"]
-    assert {i["id"] for i in http.get("/v2.0/ip_addresses", params={"port_id": port["id"]}).json()["ip_addresses"]} \
-        == {ip["id"], http.get("/v2.0/ip_addresses", params={"ip_address": "10.61.0.2"}).json()["ip_addresses"][0]["id"]}
+    assert {i["id"] for i in http.get("/v2.0/ip_addresses", params={"port_id": port["id"]}).json()["ip_addresses"]} == {
+        ip["id"],
+        http.get("/v2.0/ip_addresses", params={"ip_address": "10.61.0.2"}).json()["ip_addresses"][0]["id"],
+    }
     by_device = http.get("/v2.0/ip_addresses", params={"device_id": "lb-1", "network_id": net["id"]}).json()
     assert len(by_device["ip_addresses"]) == 2
 
@@ -141,7 +145,10 @@ def test_extra_address_on_a_port(http):
     assert back["ip_address"]["port_ids"] == [port["id"]]
     two = http.put(f"/v2.0/ip_addresses/{ip['id']}", json={"ip_address": {"port_ids": [port["id"], other["id"]]}})
     assert error_of(two, 400) == "FixedIpAddressHasOnePort"
-    assert error_of(http.put(f"/v2.0/ip_addresses/{ip['id']}", json={"ip_address": {"version": 6}}), 400) == "HTTPBadRequest"
+    assert (
+        error_of(http.put(f"/v2.0/ip_addresses/{ip['id']}", json={"ip_address": {"version": 6}}), 400)
+        == "HTTPBadRequest"
+    )
     assert error_of(http.get(f"/v2.0/ip_addresses/{ip['id']}/ports/{other['id']}"), 404) == "PortNotHoldingAddress"
     holders = http.get(f"/v2.0/ip_addresses/{ip['id']}/ports").json()["ports"]
     assert [(p["id"], p["service"]) for p in holders] == [(port["id"], "none")]
@@ -262,14 +269,20 @@ def test_project_isolation(http):
 
     # Bob sees none of Alice's addresses, holders or network.
     assert http.get("/v2.0/ip_addresses", headers=bob).json()["ip_addresses"] == []
-    for call in (lambda: http.get(f"/v2.0/ip_addresses/{vip['id']}", headers=bob),
-                 lambda: http.put(f"/v2.0/ip_addresses/{vip['id']}", json={"ip_address": {"port_ids": []}},
-                                  headers=bob),
-                 lambda: http.delete(f"/v2.0/ip_addresses/{vip['id']}", headers=bob)):
+    for call in (
+        lambda: http.get(f"/v2.0/ip_addresses/{vip['id']}", headers=bob),
+        lambda: http.put(f"/v2.0/ip_addresses/{vip['id']}", json={"ip_address": {"port_ids": []}}, headers=bob),
+        lambda: http.delete(f"/v2.0/ip_addresses/{vip['id']}", headers=bob),
+    ):
         assert error_of(call(), 404) == "IpAddressNotFound"
     assert error_of(http.get(f"/v2.0/ip_addresses/{vip['id']}/ports", headers=bob), 404) == "IpAddressNotFound"
-    assert error_of(http.put(f"/v2.0/ip_addresses/{vip['id']}/ports/{a1['id']}", json={"port": {"service": "x"}},
-                             headers=bob), 404) == "IpAddressNotFound"
+    assert (
+        error_of(
+            http.put(f"/v2.0/ip_addresses/{vip['id']}/ports/{a1['id']}", json={"port": {"service": "x"}}, headers=bob),
+            404,
+        )
+        == "IpAddressNotFound"
+    )
     assert error_of(create_ip(http, bob, network_id=net["id"]), 404) == "NetworkNotFound"
 
     # On a network shared with him, Bob has his own addresses but cannot take Alice's ports.
@@ -283,14 +296,20 @@ def test_project_isolation(http):
     assert error_of(create_ip(http, bob, network_id=net["id"], port_ids=[a1["id"], b1["id"]]), 404) == "PortNotFound"
     grab = http.put(f"/v2.0/ip_addresses/{bobs['id']}", json={"ip_address": {"port_ids": [a1["id"]]}}, headers=bob)
     assert error_of(grab, 404) == "PortNotFound"
-    assert [i["id"] for i in http.get("/v2.0/ip_addresses", headers=bob).json()["ip_addresses"]] \
-        == sorted([bobs["id"]] + [i["id"] for i in http.get("/v2.0/ip_addresses", headers=bob,
-                                                            params={"port_id": b1["id"]}).json()["ip_addresses"]])
+    assert [i["id"] for i in http.get("/v2.0/ip_addresses", headers=bob).json()["ip_addresses"]] == sorted(
+        [bobs["id"]]
+        + [
+            i["id"]
+            for i in http.get("/v2.0/ip_addresses", headers=bob, params={"port_id": b1["id"]}).json()["ip_addresses"]
+        ]
+    )
     alices = {i["id"] for i in http.get("/v2.0/ip_addresses", headers=alice).json()["ip_addresses"]}
     assert vip["id"] in alices and bobs["id"] not in alices
     # Alice's port still shows the shared address to Alice; admins see everything.
     assert vip["ip_address"] in addresses_of(http, a1["id"], alice)
-    everyone = {i["id"] for i in http.get("/v2.0/ip_addresses", params={"network_id": net["id"]}).json()["ip_addresses"]}
+    everyone = {
+        i["id"] for i in http.get("/v2.0/ip_addresses", params={"network_id": net["id"]}).json()["ip_addresses"]
+    }
     assert {vip["id"], bobs["id"]} <= everyone
     # An admin acting on Alice's ports makes the address Alice's.
     by_admin = create_ip(http, network_id=net["id"], port_ids=[a1["id"], a2["id"]]).json()["ip_address"]
@@ -301,8 +320,12 @@ def test_project_isolation(http):
 @pytest.fixture(scope="module")
 def limited(api_server):
     """A second server on the same database, with small limits."""
-    env = {"QUARK_IPAM_REUSE_AFTER": "0", "QUARK_IPADDR_MAX_PER_PORT": "3",
-           "QUARK_IPADDR_MAX_SHARED_PER_NETWORK": "2", "QUARK_IPADDR_MAX_PORTS_PER_SHARED": "3"}
+    env = {
+        "QUARK_IPAM_REUSE_AFTER": "0",
+        "QUARK_IPADDR_MAX_PER_PORT": "3",
+        "QUARK_IPADDR_MAX_SHARED_PER_NETWORK": "2",
+        "QUARK_IPADDR_MAX_PORTS_PER_SHARED": "3",
+    }
     with quark_server(api_server.database_url, env=env) as server:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             yield client
@@ -338,12 +361,15 @@ def test_limits_leave_nothing_behind(limited, api_server):
     first = create_ip(http, user, network_id=net["id"], port_ids=[ids[1], ids[2]]).json()["ip_address"]
     create_ip(http, user, network_id=net["id"], port_ids=[ids[3], ids[4]])
     before = counts()
-    assert error_of(create_ip(http, user, network_id=net["id"], port_ids=[ids[1], ids[3]]), 409) \
+    assert (
+        error_of(create_ip(http, user, network_id=net["id"], port_ids=[ids[1], ids[3]]), 409)
         == "SharedIpAddressLimitExceeded"
+    )
     assert counts() == before
     # Updates are checked too: adding port 0 (full) to a shared address.
-    grow = http.put(f"/v2.0/ip_addresses/{first['id']}", json={"ip_address": {"port_ids": [ids[1], ids[2], ids[0]]}},
-                    headers=user)
+    grow = http.put(
+        f"/v2.0/ip_addresses/{first['id']}", json={"ip_address": {"port_ids": [ids[1], ids[2], ids[0]]}}, headers=user
+    )
     assert error_of(grow, 409) == "PortIpAddressLimitExceeded"
     assert counts() == before
     held = http.get(f"/v2.0/ip_addresses/{first['id']}", headers=user).json()["ip_address"]["port_ids"]
@@ -363,8 +389,7 @@ def test_failed_port_update_keeps_shared_address(http, api_server):
     vip = create_ip(http, network_id=net["id"], port_ids=[port["id"]], type="shared").json()["ip_address"]
     before = row_counts(api_server.database_url, net["id"])
     own = [ip for ip in port["fixed_ips"]]
-    failing = http.put(f"/v2.0/ports/{port['id']}", json={"port": {
-        "fixed_ips": own + [{"ip_address": "10.67.0.99"}]}})
+    failing = http.put(f"/v2.0/ports/{port['id']}", json={"port": {"fixed_ips": own + [{"ip_address": "10.67.0.99"}]}})
     assert error_of(failing, 409) == "IpAddressAlreadyAllocated"
     assert row_counts(api_server.database_url, net["id"]) == before
     assert http.get(f"/v2.0/ip_addresses/{vip['id']}").json()["ip_address"]["port_ids"] == [port["id"]]
@@ -382,8 +407,7 @@ def test_openstacksdk_sees_shared_addresses(api_server):
     conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.68.0.0/24")
     a = conn.network.create_port(network_id=net.id)
     b = conn.network.create_port(network_id=net.id)
-    response = conn.network.post("/ip_addresses", json={"ip_address": {"network_id": net.id,
-                                                                       "port_ids": [a.id, b.id]}})
+    response = conn.network.post("/ip_addresses", json={"ip_address": {"network_id": net.id, "port_ids": [a.id, b.id]}})
     assert response.status_code == 201, response.text
     vip = response.json()["ip_address"]["ip_address"]
     for port_id in (a.id, b.id):

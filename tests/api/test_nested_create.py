@@ -20,10 +20,15 @@ def http(api_server):
 
 
 def test_network_with_subnets_in_one_post(http):
-    body = {"network": {"name": f"nested-{uuid.uuid4().hex[:6]}", "subnets": [
-        {"subnet": {"cidr": "10.61.0.0/24", "ip_version": 4, "name": "v4"}},
-        {"cidr": "2001:db8:61::/64", "ip_version": 6, "ipv6_address_mode": "slaac", "ipv6_ra_mode": "slaac"},
-    ]}}
+    body = {
+        "network": {
+            "name": f"nested-{uuid.uuid4().hex[:6]}",
+            "subnets": [
+                {"subnet": {"cidr": "10.61.0.0/24", "ip_version": 4, "name": "v4"}},
+                {"cidr": "2001:db8:61::/64", "ip_version": 6, "ipv6_address_mode": "slaac", "ipv6_ra_mode": "slaac"},
+            ],
+        }
+    }
     r = http.post("/v2.0/networks", json=body)
     assert r.status_code == 201, r.text
     net = r.json()["network"]
@@ -38,8 +43,10 @@ def test_network_with_subnets_in_one_post(http):
 
 
 def test_nested_subnets_inherit_the_network_project(api_server, http):
-    r = http.post("/v2.0/networks", json={"network": {"project_id": "nested-owner", "subnets": [
-        {"cidr": "10.62.0.0/24", "ip_version": 4}]}})
+    r = http.post(
+        "/v2.0/networks",
+        json={"network": {"project_id": "nested-owner", "subnets": [{"cidr": "10.62.0.0/24", "ip_version": 4}]}},
+    )
     assert r.status_code == 201, r.text
     with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "nested-owner"}) as owner:
         assert len(owner.get("/v2.0/subnets", params={"network_id": r.json()["network"]["id"]}).json()["subnets"]) == 1
@@ -47,16 +54,31 @@ def test_nested_subnets_inherit_the_network_project(api_server, http):
 
 def test_a_bad_subnet_in_the_middle_leaves_nothing(api_server, http):
     before = row_counts(api_server.database_url, *TABLES)
-    overlapping = {"network": {"name": "nested-bad", "subnets": [
-        {"cidr": "10.63.0.0/24", "ip_version": 4},
-        {"cidr": "10.63.0.128/25", "ip_version": 4},
-    ]}}
+    overlapping = {
+        "network": {
+            "name": "nested-bad",
+            "subnets": [
+                {"cidr": "10.63.0.0/24", "ip_version": 4},
+                {"cidr": "10.63.0.128/25", "ip_version": 4},
+            ],
+        }
+    }
     assert error_of(http.post("/v2.0/networks", json=overlapping), 400) == "InvalidInput"
-    bulk = {"networks": [
-        {"name": "nested-ok", "subnets": [{"cidr": "10.64.0.0/24", "ip_version": 4}]},
-        {"name": "nested-bad", "subnets": [{"cidr": "10.65.0.0/24", "ip_version": 4,
-                                            "allocation_pools": [{"start": "10.66.0.2", "end": "10.66.0.9"}]}]},
-    ]}
+    bulk = {
+        "networks": [
+            {"name": "nested-ok", "subnets": [{"cidr": "10.64.0.0/24", "ip_version": 4}]},
+            {
+                "name": "nested-bad",
+                "subnets": [
+                    {
+                        "cidr": "10.65.0.0/24",
+                        "ip_version": 4,
+                        "allocation_pools": [{"start": "10.66.0.2", "end": "10.66.0.9"}],
+                    }
+                ],
+            },
+        ]
+    }
     assert http.post("/v2.0/networks", json=bulk).status_code == 400
     assert row_counts(api_server.database_url, *TABLES) == before
 

@@ -67,8 +67,14 @@ def nova(request, tmp_path_factory):
     url, drop = create_database(request.param, tmp_path_factory)
     try:
         migrate.upgrade(url)
-        with quark_server(url, env={"QUARK_NOVA_EVENTS_URL": receiver.url, "QUARK_NOVA_EVENTS_RETRY_DELAY": "0.2",
-                                    "QUARK_NOVA_EVENTS_RETRY_MAX_DELAY": "1"}) as server:
+        with quark_server(
+            url,
+            env={
+                "QUARK_NOVA_EVENTS_URL": receiver.url,
+                "QUARK_NOVA_EVENTS_RETRY_DELAY": "0.2",
+                "QUARK_NOVA_EVENTS_RETRY_MAX_DELAY": "1",
+            },
+        ) as server:
             yield server, receiver
     finally:
         receiver.server.shutdown()
@@ -79,22 +85,41 @@ def test_vif_plugged_event_after_receiver_failures(nova):
     server, receiver = nova
     host = f"nova-{uuid.uuid4().hex[:6]}"
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        http.post("/v2.0/agents/report", json={"agent": {"host": host, "agent_type": "Quark L2 agent",
-                                                         "configurations": {"tunnel_ip": "192.0.2.9",
-                                                                            "tunnel_types": ["vxlan"]}}})
+        http.post(
+            "/v2.0/agents/report",
+            json={
+                "agent": {
+                    "host": host,
+                    "agent_type": "Quark L2 agent",
+                    "configurations": {"tunnel_ip": "192.0.2.9", "tunnel_types": ["vxlan"]},
+                }
+            },
+        )
         net = http.post("/v2.0/networks", json={"network": {"name": "nova"}}).json()["network"]
         server_uuid = str(uuid.uuid4())
-        vm = http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "compute:nova",
-                                                     "device_id": server_uuid, "binding:host_id": host}}).json()["port"]
-        plain = http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "network:foo",
-                                                        "binding:host_id": host}}).json()["port"]
+        vm = http.post(
+            "/v2.0/ports",
+            json={
+                "port": {
+                    "network_id": net["id"],
+                    "device_owner": "compute:nova",
+                    "device_id": server_uuid,
+                    "binding:host_id": host,
+                }
+            },
+        ).json()["port"]
+        plain = http.post(
+            "/v2.0/ports",
+            json={"port": {"network_id": net["id"], "device_owner": "network:foo", "binding:host_id": host}},
+        ).json()["port"]
         assert vm["status"] == plain["status"] == "BUILD"
         r = http.put(f"/v2.0/hosts/{host}/port_status", json={"ports": {vm["id"]: "ACTIVE", plain["id"]: "ACTIVE"}})
         assert sorted(r.json()["updated"]) == sorted([vm["id"], plain["id"]])
 
         receiver.wait_for(lambda: receiver.delivered())
-        assert receiver.delivered() == [{"name": "network-vif-plugged", "server_uuid": server_uuid,
-                                         "tag": vm["id"], "status": "completed"}]
+        assert receiver.delivered() == [
+            {"name": "network-vif-plugged", "server_uuid": server_uuid, "tag": vm["id"], "status": "completed"}
+        ]
         assert [code for code, _ in receiver.requests] == [500, 500, 200]  # retried after failures
 
         # ERROR → a failed event; ACTIVE again → completed again.
@@ -103,8 +128,17 @@ def test_vif_plugged_event_after_receiver_failures(nova):
         assert receiver.delivered()[-1]["status"] == "failed"
 
         # Nova refusing an event (4xx) ends its retries.
-        refused = http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "compute:nova",
-                                                          "device_id": "refuse", "binding:host_id": host}}).json()
+        refused = http.post(
+            "/v2.0/ports",
+            json={
+                "port": {
+                    "network_id": net["id"],
+                    "device_owner": "compute:nova",
+                    "device_id": "refuse",
+                    "binding:host_id": host,
+                }
+            },
+        ).json()
         http.put(f"/v2.0/hosts/{host}/port_status", json={"ports": {refused["port"]["id"]: "ACTIVE"}})
         receiver.wait_for(lambda: any(code == 400 for code, _ in receiver.requests))
         time.sleep(1.5)

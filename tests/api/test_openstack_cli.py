@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-
 pytestmark = pytest.mark.slow
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
@@ -38,8 +37,9 @@ def osc_json(server, *args: str) -> dict | list:
 def external_and_inner(server, name: str, external_cidr: str, inner_cidr: str) -> tuple[dict, dict]:
     """An external network and an internal one, an IPv4 subnet each, made with the CLI."""
     external = osc_json(server, "network", "create", "--external", f"cli-ext-{name}")
-    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", external_cidr,
-             f"cli-ext-v4-{name}")
+    osc_json(
+        server, "subnet", "create", "--network", external["id"], "--subnet-range", external_cidr, f"cli-ext-v4-{name}"
+    )
     inner = osc_json(server, "network", "create", f"cli-in-{name}")
     osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", inner_cidr, f"cli-in-v4-{name}")
     return external, inner
@@ -59,13 +59,24 @@ def test_openstack_cli_walkthrough(api_server):
     assert v4["gateway_ip"] == "10.77.0.1"
     assert v4["allocation_pools"] == [{"start": "10.77.0.2", "end": "10.77.0.254"}]
 
-    v6 = osc_json(server, "subnet", "create", "--network", net_name, "--ip-version", "6",
-                  "--subnet-range", "2001:db8:77::/64", v6_name)
+    v6 = osc_json(
+        server,
+        "subnet",
+        "create",
+        "--network",
+        net_name,
+        "--ip-version",
+        "6",
+        "--subnet-range",
+        "2001:db8:77::/64",
+        v6_name,
+    )
     assert v6["ip_version"] == 6
     assert v6["gateway_ip"] == "2001:db8:77::"
 
-    port = osc_json(server, "port", "create", "--network", net_name, "--fixed-ip", f"subnet={v4_name}",
-                    f"cli-port-{suffix}")
+    port = osc_json(
+        server, "port", "create", "--network", net_name, "--fixed-ip", f"subnet={v4_name}", f"cli-port-{suffix}"
+    )
     assert [ip["subnet_id"] for ip in port["fixed_ips"]] == [v4["id"]]
     assert port["fixed_ips"][0]["ip_address"] == "10.77.0.2"
     assert port["mac_address"].startswith("fa:16:3e:")
@@ -97,8 +108,20 @@ def test_openstack_cli_security_groups_and_floating_ips(api_server):
     server = api_server
     suffix = uuid.uuid4().hex[:8]
     group = osc_json(server, "security", "group", "create", f"cli-web-{suffix}")
-    rule = osc_json(server, "security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
-                    "--remote-ip", "192.0.2.0/24", group["id"])
+    rule = osc_json(
+        server,
+        "security",
+        "group",
+        "rule",
+        "create",
+        "--protocol",
+        "tcp",
+        "--dst-port",
+        "22",
+        "--remote-ip",
+        "192.0.2.0/24",
+        group["id"],
+    )
     assert (rule["port_range_min"], rule["port_range_max"], rule["remote_ip_prefix"]) == (22, 22, "192.0.2.0/24")
     rules = osc_json(server, "security", "group", "rule", "list", group["id"])
     assert rule["id"] in {r["ID"] for r in rules}
@@ -106,8 +129,9 @@ def test_openstack_cli_security_groups_and_floating_ips(api_server):
     assert {"default", f"cli-web-{suffix}"} <= names
 
     external, inner = external_and_inner(server, suffix, "192.0.2.0/24", "10.78.0.0/24")
-    port = osc_json(server, "port", "create", "--network", inner["id"], "--security-group", group["id"],
-                    f"cli-vm-{suffix}")
+    port = osc_json(
+        server, "port", "create", "--network", inner["id"], "--security-group", group["id"], f"cli-vm-{suffix}"
+    )
     assert port["security_group_ids"] == [group["id"]]
     fip = osc_json(server, "floating", "ip", "create", "--port", port["id"], external["id"])
     assert fip["port_id"] == port["id"] and fip["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
@@ -126,14 +150,19 @@ def test_openstack_cli_floating_ip_failover_of_a_shared_address(api_server):
     server = api_server
     suffix = uuid.uuid4().hex[:8]
     external, inner = external_and_inner(server, f"pair-{suffix}", "198.51.100.0/24", "10.79.0.0/24")
-    active, passive = (osc_json(server, "port", "create", "--network", inner["id"], f"cli-{name}-{suffix}")
-                       for name in ("active", "passive"))
-    r = httpx.post(f"{server.url}/v2.0/ip_addresses", json={"ip_address": {
-        "network_id": inner["id"], "port_ids": [active["id"], passive["id"]]}})
+    active, passive = (
+        osc_json(server, "port", "create", "--network", inner["id"], f"cli-{name}-{suffix}")
+        for name in ("active", "passive")
+    )
+    r = httpx.post(
+        f"{server.url}/v2.0/ip_addresses",
+        json={"ip_address": {"network_id": inner["id"], "port_ids": [active["id"], passive["id"]]}},
+    )
     assert r.status_code == 201, r.text
     vip = r.json()["ip_address"]["ip_address"]
-    fip = osc_json(server, "floating", "ip", "create", "--port", active["id"], "--fixed-ip-address", vip,
-                   external["id"])
+    fip = osc_json(
+        server, "floating", "ip", "create", "--port", active["id"], "--fixed-ip-address", vip, external["id"]
+    )
     assert (fip["port_id"], fip["fixed_ip_address"]) == (active["id"], vip)
     for holder in (passive, active):
         osc(server, "floating", "ip", "set", "--port", holder["id"], "--fixed-ip-address", vip, fip["id"])

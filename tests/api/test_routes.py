@@ -51,15 +51,22 @@ def test_route_crud_and_host_routes(http):
     assert updated.json()["route"]["revision_number"] == 1
     moved = http.put(f"/v2.0/routes/{route['id']}", json={"route": {"cidr": "192.168.20.0/24"}}).json()["route"]
     assert moved["cidr"] == "192.168.20.0/24"
-    assert host_routes(http, sub["id"]) == [{"destination": "192.168.20.0/24", "nexthop": "10.70.0.253"},
-                                            {"destination": "0.0.0.0/0", "nexthop": "10.70.0.1"}]
+    assert host_routes(http, sub["id"]) == [
+        {"destination": "192.168.20.0/24", "nexthop": "10.70.0.253"},
+        {"destination": "0.0.0.0/0", "nexthop": "10.70.0.1"},
+    ]
     clash = http.put(f"/v2.0/routes/{route['id']}", json={"route": {"cidr": "0.0.0.0/0"}})
     assert error_of(clash, 409) == "DuplicateRouteConflict"
-    stale = http.put(f"/v2.0/routes/{route['id']}", json={"route": {"gateway": "10.70.0.9"}},
-                     headers={"If-Match": "revision_number=0"})
+    stale = http.put(
+        f"/v2.0/routes/{route['id']}",
+        json={"route": {"gateway": "10.70.0.9"}},
+        headers={"If-Match": "revision_number=0"},
+    )
     assert error_of(stale, 412) == "HTTPPreconditionFailed"
-    assert error_of(http.put(f"/v2.0/routes/{route['id']}", json={"route": {"subnet_id": sub["id"]}}), 400) \
+    assert (
+        error_of(http.put(f"/v2.0/routes/{route['id']}", json={"route": {"subnet_id": sub["id"]}}), 400)
         == "HTTPBadRequest"
+    )
 
     assert http.delete(f"/v2.0/routes/{second['id']}").status_code == 204
     assert error_of(http.get(f"/v2.0/routes/{second['id']}"), 404) == "RouteNotFound"
@@ -96,22 +103,44 @@ def test_route_validation(http):
 
 def test_subnet_host_routes_are_route_rows(http, api_server):
     net = make_network(http)
-    sub = make_subnet(http, net["id"], "10.73.0.0/24", host_routes=[
-        {"destination": "192.168.1.0/24", "nexthop": "10.73.0.5"},
-        {"destination": "192.168.2.0/24", "nexthop": "10.73.0.6"}])
+    sub = make_subnet(
+        http,
+        net["id"],
+        "10.73.0.0/24",
+        host_routes=[
+            {"destination": "192.168.1.0/24", "nexthop": "10.73.0.5"},
+            {"destination": "192.168.2.0/24", "nexthop": "10.73.0.6"},
+        ],
+    )
     rows = {x["cidr"]: x for x in http.get("/v2.0/routes", params={"subnet_id": sub["id"]}).json()["routes"]}
     assert set(rows) == {"192.168.1.0/24", "192.168.2.0/24"}
     # A subnet update replaces the set: unchanged routes keep their ids, changed ones are updated.
-    r = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"host_routes": [
-        {"destination": "192.168.1.0/24", "nexthop": "10.73.0.5"},
-        {"destination": "192.168.3.0/24", "nexthop": "10.73.0.7"}]}})
+    r = http.put(
+        f"/v2.0/subnets/{sub['id']}",
+        json={
+            "subnet": {
+                "host_routes": [
+                    {"destination": "192.168.1.0/24", "nexthop": "10.73.0.5"},
+                    {"destination": "192.168.3.0/24", "nexthop": "10.73.0.7"},
+                ]
+            }
+        },
+    )
     assert r.status_code == 200, r.text
     after = {x["cidr"]: x for x in http.get("/v2.0/routes", params={"subnet_id": sub["id"]}).json()["routes"]}
     assert set(after) == {"192.168.1.0/24", "192.168.3.0/24"}
     assert after["192.168.1.0/24"]["id"] == rows["192.168.1.0/24"]["id"]
-    dup = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"host_routes": [
-        {"destination": "192.168.9.0/24", "nexthop": "10.73.0.5"},
-        {"destination": "192.168.9.0/24", "nexthop": "10.73.0.6"}]}})
+    dup = http.put(
+        f"/v2.0/subnets/{sub['id']}",
+        json={
+            "subnet": {
+                "host_routes": [
+                    {"destination": "192.168.9.0/24", "nexthop": "10.73.0.5"},
+                    {"destination": "192.168.9.0/24", "nexthop": "10.73.0.6"},
+                ]
+            }
+        },
+    )
     assert error_of(dup, 409) == "DuplicateRouteConflict"
     assert len(host_routes(http, sub["id"])) == 2
     # Routes go with their subnet.
@@ -135,11 +164,13 @@ def test_bulk_create_is_all_or_nothing(http, api_server):
     sub = make_subnet(http, net["id"], "10.75.0.0/24")
     create_route(http, subnet_id=sub["id"], cidr="172.16.0.0/16", gateway="10.75.0.3")
     before = row_counts(api_server.database_url, net["id"])
-    bulk = {"routes": [
-        {"subnet_id": sub["id"], "cidr": "172.17.0.0/16", "gateway": "10.75.0.3"},
-        {"subnet_id": sub["id"], "cidr": "172.18.0.0/16", "gateway": "10.75.0.3"},
-        {"subnet_id": sub["id"], "cidr": "172.16.0.0/16", "gateway": "10.75.0.4"},  # taken: fails third
-    ]}
+    bulk = {
+        "routes": [
+            {"subnet_id": sub["id"], "cidr": "172.17.0.0/16", "gateway": "10.75.0.3"},
+            {"subnet_id": sub["id"], "cidr": "172.18.0.0/16", "gateway": "10.75.0.3"},
+            {"subnet_id": sub["id"], "cidr": "172.16.0.0/16", "gateway": "10.75.0.4"},  # taken: fails third
+        ]
+    }
     assert error_of(http.post("/v2.0/routes", json=bulk), 409) == "DuplicateRouteConflict"
     assert row_counts(api_server.database_url, net["id"]) == before
     assert host_routes(http, sub["id"]) == [{"destination": "172.16.0.0/16", "nexthop": "10.75.0.3"}]
@@ -152,22 +183,31 @@ def test_routes_are_project_scoped(http):
     alice = {"X-Project-Id": f"alice-{uuid.uuid4().hex[:6]}", "X-Roles": "member"}
     bob = {"X-Project-Id": f"bob-{uuid.uuid4().hex[:6]}", "X-Roles": "member"}
     net = http.post("/v2.0/networks", json={"network": {"name": "rt"}}, headers=alice).json()["network"]
-    sub = http.post("/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4,
-                                                      "cidr": "10.76.0.0/24"}}, headers=alice).json()["subnet"]
+    sub = http.post(
+        "/v2.0/subnets",
+        json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.76.0.0/24"}},
+        headers=alice,
+    ).json()["subnet"]
     route = create_route(http, alice, subnet_id=sub["id"], cidr="192.168.0.0/16", gateway="10.76.0.9")
     assert route.status_code == 201, route.text
     rid = route.json()["route"]["id"]
     assert http.get("/v2.0/routes", headers=bob).json()["routes"] == []
     assert error_of(http.get(f"/v2.0/routes/{rid}", headers=bob), 404) == "RouteNotFound"
     assert error_of(http.delete(f"/v2.0/routes/{rid}", headers=bob), 404) == "RouteNotFound"
-    assert error_of(create_route(http, bob, subnet_id=sub["id"], cidr="172.16.0.0/12", gateway="10.76.0.9"), 404) \
+    assert (
+        error_of(create_route(http, bob, subnet_id=sub["id"], cidr="172.16.0.0/12", gateway="10.76.0.9"), 404)
         == "SubnetNotFound"
+    )
     # A shared network's routes are visible to everyone, writable by the owner only.
     assert http.put(f"/v2.0/networks/{net['id']}", json={"network": {"shared": True}}).status_code == 200
     assert [x["id"] for x in http.get("/v2.0/routes", headers=bob).json()["routes"]] == [rid]
-    assert error_of(create_route(http, bob, subnet_id=sub["id"], cidr="172.16.0.0/12", gateway="10.76.0.9"), 403) \
+    assert (
+        error_of(create_route(http, bob, subnet_id=sub["id"], cidr="172.16.0.0/12", gateway="10.76.0.9"), 403)
         == "PolicyNotAuthorized"
-    assert error_of(http.put(f"/v2.0/routes/{rid}", json={"route": {"gateway": "10.76.0.8"}}, headers=bob), 403) \
+    )
+    assert (
+        error_of(http.put(f"/v2.0/routes/{rid}", json={"route": {"gateway": "10.76.0.8"}}, headers=bob), 403)
         == "PolicyNotAuthorized"
+    )
     assert error_of(http.delete(f"/v2.0/routes/{rid}", headers=bob), 403) == "PolicyNotAuthorized"
     assert http.delete(f"/v2.0/routes/{rid}", headers=alice).status_code == 204

@@ -18,7 +18,6 @@ from openstack import exceptions as sdk_exc
 from openstack.connection import Connection
 
 
-
 def connect(url: str, project: str | None = None, roles: str = "member") -> Connection:
     headers = {"X-Project-Id": project, "X-Roles": roles} if project else {}
     return Connection(session=ks_session.Session(auth=noauth.NoAuth(endpoint=url), additional_headers=headers))
@@ -89,8 +88,9 @@ def test_port_address_requests(alice):
 
 def test_slaac_subnet_gives_eui64(alice):
     net = alice.network.create_network(name=unique("slaac"))
-    sub = alice.network.create_subnet(network_id=net.id, ip_version=6, cidr="2001:db8:42::/64",
-                                      ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    sub = alice.network.create_subnet(
+        network_id=net.id, ip_version=6, cidr="2001:db8:42::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac"
+    )
     port = alice.network.create_port(network_id=net.id)
     mac = port.mac_address.split(":")
     first = f"{int(mac[0], 16) ^ 2:02x}"

@@ -14,8 +14,10 @@ def create_group(client, name="web", **extra) -> dict:
 
 
 def create_rule(client, group_id, **attrs) -> httpx.Response:
-    return client.post("/v2.0/security-group-rules",
-                       json={"security_group_rule": {"security_group_id": group_id, "direction": "ingress", **attrs}})
+    return client.post(
+        "/v2.0/security-group-rules",
+        json={"security_group_rule": {"security_group_id": group_id, "direction": "ingress", **attrs}},
+    )
 
 
 def test_default_group_is_made_once_on_first_list(tenant):
@@ -23,8 +25,12 @@ def test_default_group_is_made_once_on_first_list(tenant):
     assert [g["name"] for g in first] == ["default"]
     default = first[0]
     rules = {(r["direction"], r["ethertype"], r["remote_group_id"]) for r in default["security_group_rules"]}
-    assert rules == {("ingress", "IPv4", default["id"]), ("ingress", "IPv6", default["id"]),
-                     ("egress", "IPv4", None), ("egress", "IPv6", None)}
+    assert rules == {
+        ("ingress", "IPv4", default["id"]),
+        ("ingress", "IPv6", default["id"]),
+        ("egress", "IPv4", None),
+        ("egress", "IPv6", None),
+    }
     assert all(r["belongs_to_default_sg"] for r in default["security_group_rules"])
     again = tenant.get("/v2.0/security-groups").json()["security_groups"]
     assert [g["id"] for g in again] == [default["id"]]
@@ -34,33 +40,43 @@ def test_new_group_has_open_egress_and_name_default_is_refused(tenant):
     group = create_group(tenant)
     assert group["project_id"] == group["tenant_id"] == tenant.project_id
     assert {(r["direction"], r["ethertype"]) for r in group["security_group_rules"]} == {
-        ("egress", "IPv4"), ("egress", "IPv6")}
-    assert error_of(tenant.post("/v2.0/security-groups", json={"security_group": {"name": "default"}}),
-                    409) == "SecurityGroupDefaultAlreadyExists"
+        ("egress", "IPv4"),
+        ("egress", "IPv6"),
+    }
+    assert (
+        error_of(tenant.post("/v2.0/security-groups", json={"security_group": {"name": "default"}}), 409)
+        == "SecurityGroupDefaultAlreadyExists"
+    )
     default = [g for g in tenant.get("/v2.0/security-groups").json()["security_groups"] if g["name"] == "default"][0]
     r = tenant.put(f"/v2.0/security-groups/{default['id']}", json={"security_group": {"name": "other"}})
     assert error_of(r, 409) == "SecurityGroupCannotUpdateDefault"
-    assert error_of(tenant.delete(f"/v2.0/security-groups/{default['id']}"), 409) == \
-        "SecurityGroupCannotRemoveDefault"
+    assert error_of(tenant.delete(f"/v2.0/security-groups/{default['id']}"), 409) == "SecurityGroupCannotRemoveDefault"
 
 
 def test_rules_are_normalised_and_checked(tenant):
     group = create_group(tenant)
-    r = create_rule(tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22,
-                    remote_ip_prefix="10.0.0.7/8")
+    r = create_rule(
+        tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="10.0.0.7/8"
+    )
     assert r.status_code == 201, r.text
     rule = r.json()["security_group_rule"]
     assert (rule["protocol"], rule["port_range_min"], rule["remote_ip_prefix"]) == ("tcp", 22, "10.0.0.0/8")
-    assert error_of(create_rule(tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22,
-                                remote_ip_prefix="10.0.0.0/8"), 409) == "SecurityGroupRuleExists"
+    assert (
+        error_of(
+            create_rule(
+                tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="10.0.0.0/8"
+            ),
+            409,
+        )
+        == "SecurityGroupRuleExists"
+    )
     cases = {
         "SecurityGroupRuleInvalidProtocol": {"protocol": "bogus"},
         "SecurityGroupProtocolRequiredWithPorts": {"port_range_min": 80, "port_range_max": 80},
         "SecurityGroupInvalidPortRange": {"protocol": "tcp", "port_range_min": 90, "port_range_max": 80},
         "SecurityGroupMissingIcmpType": {"protocol": "icmp", "port_range_max": 0},
         "SecurityGroupRuleParameterConflict": {"ethertype": "IPv6", "remote_ip_prefix": "10.0.0.0/8"},
-        "SecurityGroupRemoteGroupAndRemoteIpPrefix": {"remote_ip_prefix": "10.0.0.0/8",
-                                                       "remote_group_id": group["id"]},
+        "SecurityGroupRemoteGroupAndRemoteIpPrefix": {"remote_ip_prefix": "10.0.0.0/8", "remote_group_id": group["id"]},
     }
     for wanted, attrs in cases.items():
         assert error_of(create_rule(tenant, group["id"], **attrs), 400) == wanted, attrs
@@ -69,12 +85,15 @@ def test_rules_are_normalised_and_checked(tenant):
     assert icmp.status_code == 201, icmp.text
     numeric = create_rule(tenant, group["id"], protocol=132, port_range_min=1, port_range_max=65535)
     assert numeric.status_code == 201, numeric.text
-    assert (numeric.json()["security_group_rule"]["protocol"],
-            numeric.json()["security_group_rule"]["port_range_min"]) == ("132", None)
+    assert (
+        numeric.json()["security_group_rule"]["protocol"],
+        numeric.json()["security_group_rule"]["port_range_min"],
+    ) == ("132", None)
     shown = tenant.get(f"/v2.0/security-groups/{group['id']}").json()["security_group"]
     assert len(shown["security_group_rules"]) == 5
-    listed = tenant.get("/v2.0/security-group-rules", params={"security_group_id": group["id"],
-                                                                "protocol": "tcp"}).json()
+    listed = tenant.get(
+        "/v2.0/security-group-rules", params={"security_group_id": group["id"], "protocol": "tcp"}
+    ).json()
     assert [r["id"] for r in listed["security_group_rules"]] == [rule["id"]]
     assert tenant.delete(f"/v2.0/security-group-rules/{rule['id']}").status_code == 204
     assert error_of(tenant.get(f"/v2.0/security-group-rules/{rule['id']}"), 404) == "SecurityGroupRuleNotFound"
@@ -82,13 +101,17 @@ def test_rules_are_normalised_and_checked(tenant):
 
 def test_bulk_rule_create_is_all_or_nothing(tenant):
     group = create_group(tenant)
-    good = {"security_group_id": group["id"], "direction": "ingress", "protocol": "udp",
-            "port_range_min": 53, "port_range_max": 53}
+    good = {
+        "security_group_id": group["id"],
+        "direction": "ingress",
+        "protocol": "udp",
+        "port_range_min": 53,
+        "port_range_max": 53,
+    }
     bad = {"security_group_id": group["id"], "direction": "ingress", "protocol": "nope"}
     r = tenant.post("/v2.0/security-group-rules", json={"security_group_rules": [good, bad]})
     assert error_of(r, 400) == "SecurityGroupRuleInvalidProtocol"
-    assert len(tenant.get(f"/v2.0/security-groups/{group['id']}").json()["security_group"]
-               ["security_group_rules"]) == 2
+    assert len(tenant.get(f"/v2.0/security-groups/{group['id']}").json()["security_group"]["security_group_rules"]) == 2
     r = tenant.post("/v2.0/security-group-rules", json={"security_group_rules": [good, {**good, "protocol": "tcp"}]})
     assert r.status_code == 201, r.text
     assert len(r.json()["security_group_rules"]) == 2
@@ -109,8 +132,9 @@ def test_ports_get_the_default_group_and_groups_in_use_cannot_go(tenant, api_ser
     with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "someone-else"}) as other:
         assert error_of(other.get(f"/v2.0/security-groups/{web['id']}"), 404) == "SecurityGroupNotFound"
         foreign = other.post("/v2.0/security-groups", json={"security_group": {"name": "theirs"}}).json()
-    missing = tenant.put(f"/v2.0/ports/{port['id']}",
-                          json={"port": {"security_groups": [foreign["security_group"]["id"]]}})
+    missing = tenant.put(
+        f"/v2.0/ports/{port['id']}", json={"port": {"security_groups": [foreign["security_group"]["id"]]}}
+    )
     assert error_of(missing, 404) == "SecurityGroupNotFound"
     assert tenant.delete(f"/v2.0/ports/{port['id']}").status_code == 204
     assert tenant.delete(f"/v2.0/security-groups/{web['id']}").status_code == 204
@@ -127,4 +151,5 @@ def test_extension_is_advertised(admin):
     aliases = {e["alias"] for e in admin.get("/v2.0/extensions").json()["extensions"]}
     assert "security-group" in aliases
     assert {"security-groups", "security-group-rules"} <= {
-        r["collection"] for r in admin.get("/v2.0/").json()["resources"]}
+        r["collection"] for r in admin.get("/v2.0/").json()["resources"]
+    }

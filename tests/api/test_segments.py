@@ -44,8 +44,9 @@ def test_seeded_range_and_project_networks(http):
     seeded = [x for x in ranges["segment_allocation_ranges"] if x["name"] == "default"]
     assert seeded and (seeded[0]["minimum"], seeded[0]["maximum"]) == (1, 65535)
     assert seeded[0]["physical_network"] is None and seeded[0]["size"] == 65535
-    nets = [http.post("/v2.0/networks", json={"network": {"name": "p"}}, headers=MEMBER).json()["network"]
-            for _ in range(5)]
+    nets = [
+        http.post("/v2.0/networks", json={"network": {"name": "p"}}, headers=MEMBER).json()["network"] for _ in range(5)
+    ]
     admin_views = [http.get(f"/v2.0/networks/{n['id']}").json()["network"] for n in nets]
     ids = [v["provider:segmentation_id"] for v in admin_views]
     assert all(v["provider:network_type"] == "vxlan" and v["provider:physical_network"] is None for v in admin_views)
@@ -62,17 +63,27 @@ def test_range_crud_and_validation(http):
     r = create_range(http, network_type="vlan", physical_network=phys, minimum=100, maximum=199, name="r1")
     assert r.status_code == 201, r.text
     rng = r.json()["segment_allocation_range"]
-    assert {k: rng[k] for k in ("network_type", "physical_network", "minimum", "maximum", "size", "allocated",
-                                "name")} == {"network_type": "vlan", "physical_network": phys, "minimum": 100,
-                                             "maximum": 199, "size": 100, "allocated": 0, "name": "r1"}
+    assert {
+        k: rng[k] for k in ("network_type", "physical_network", "minimum", "maximum", "size", "allocated", "name")
+    } == {
+        "network_type": "vlan",
+        "physical_network": phys,
+        "minimum": 100,
+        "maximum": 199,
+        "size": 100,
+        "allocated": 0,
+        "name": "r1",
+    }
     assert http.get(f"/v2.0/segment_allocation_ranges/{rng['id']}").json()["segment_allocation_range"] == rng
     listed = http.get("/v2.0/segment_allocation_ranges", params={"physical_network": phys}).json()
     assert [x["id"] for x in listed["segment_allocation_ranges"]] == [rng["id"]]
-    renamed = http.put(f"/v2.0/segment_allocation_ranges/{rng['id']}",
-                       json={"segment_allocation_range": {"name": "r2"}})
+    renamed = http.put(
+        f"/v2.0/segment_allocation_ranges/{rng['id']}", json={"segment_allocation_range": {"name": "r2"}}
+    )
     assert renamed.status_code == 200 and renamed.json()["segment_allocation_range"]["name"] == "r2"
-    fixed = http.put(f"/v2.0/segment_allocation_ranges/{rng['id']}",
-                     json={"segment_allocation_range": {"maximum": 300}})
+    fixed = http.put(
+        f"/v2.0/segment_allocation_ranges/{rng['id']}", json={"segment_allocation_range": {"maximum": 300}}
+    )
     assert error_of(fixed, 400) == "HTTPBadRequest"
 
     cases = [
@@ -96,22 +107,28 @@ def test_range_crud_and_validation(http):
     assert adjacent.status_code == 201
 
     assert error_of(http.get("/v2.0/segment_allocation_ranges", headers=MEMBER), 403) == "AdminRequired"
-    as_member = http.post("/v2.0/segment_allocation_ranges", headers=MEMBER, json={
-        "segment_allocation_range": {"network_type": "vxlan", "minimum": 1, "maximum": 2}})
+    as_member = http.post(
+        "/v2.0/segment_allocation_ranges",
+        headers=MEMBER,
+        json={"segment_allocation_range": {"network_type": "vxlan", "minimum": 1, "maximum": 2}},
+    )
     assert error_of(as_member, 403) == "AdminRequired"
 
-    for rid in (rng["id"], other.json()["segment_allocation_range"]["id"],
-                adjacent.json()["segment_allocation_range"]["id"]):
+    for rid in (
+        rng["id"],
+        other.json()["segment_allocation_range"]["id"],
+        adjacent.json()["segment_allocation_range"]["id"],
+    ):
         assert http.delete(f"/v2.0/segment_allocation_ranges/{rid}").status_code == 204
-    assert error_of(http.get(f"/v2.0/segment_allocation_ranges/{rng['id']}"), 404) \
-        == "SegmentAllocationRangeNotFound"
+    assert error_of(http.get(f"/v2.0/segment_allocation_ranges/{rng['id']}"), 404) == "SegmentAllocationRangeNotFound"
 
 
 def test_provider_networks_take_ids_from_ranges_until_exhausted(http):
     phys = physnet()
     assert error_of(vlan_network(http, phys), 503) == "NoNetworkAvailable"  # no range for it
     rng = create_range(http, network_type="vlan", physical_network=phys, minimum=10, maximum=13).json()[
-        "segment_allocation_range"]
+        "segment_allocation_range"
+    ]
     explicit = vlan_network(http, phys, 12).json()["network"]  # inside the range: held, skipped by the cursor
     assert explicit["provider:segmentation_id"] == 12
     got = [vlan_network(http, phys).json()["network"] for _ in range(3)]
@@ -120,8 +137,7 @@ def test_provider_networks_take_ids_from_ranges_until_exhausted(http):
     full = vlan_network(http, phys)
     assert error_of(full, 503) == "NoNetworkAvailable"
     assert error_of(vlan_network(http, phys, 11), 409) == "SegmentationIdInUse"
-    assert http.get(f"/v2.0/segment_allocation_ranges/{rng['id']}").json()[
-        "segment_allocation_range"]["allocated"] == 4
+    assert http.get(f"/v2.0/segment_allocation_ranges/{rng['id']}").json()["segment_allocation_range"]["allocated"] == 4
 
     in_use = http.delete(f"/v2.0/segment_allocation_ranges/{rng['id']}")
     assert error_of(in_use, 409) == "SegmentAllocationRangeInUse"

@@ -32,8 +32,9 @@ def make_network(http, **extra) -> dict:
 
 
 def make_subnet(http, network_id: str, cidr: str, version: int = 4, **extra) -> dict:
-    r = http.post("/v2.0/subnets", json={"subnet": {"network_id": network_id, "ip_version": version, "cidr": cidr,
-                                                    **extra}})
+    r = http.post(
+        "/v2.0/subnets", json={"subnet": {"network_id": network_id, "ip_version": version, "cidr": cidr, **extra}}
+    )
     assert r.status_code == 201, r.text
     return r.json()["subnet"]
 
@@ -93,26 +94,53 @@ def test_subnet_errors(http):
     cases = [
         ({"cidr": "10.50.0.5/24"}, 400, "InvalidInput"),
         ({"cidr": "2001:db8::/64"}, 400, "InvalidInput"),  # version mismatch
-        ({"cidr": "10.50.0.0/24", "allocation_pools": [{"start": "10.50.0.9", "end": "10.50.0.2"}]},
-         400, "InvalidAllocationPool"),
-        ({"cidr": "10.50.0.0/24", "allocation_pools": [{"start": "10.50.1.2", "end": "10.50.1.9"}]},
-         400, "OutOfBoundsAllocationPool"),
-        ({"cidr": "10.50.0.0/24", "allocation_pools": [{"start": "10.50.0.2", "end": "10.50.0.9"},
-                                                      {"start": "10.50.0.5", "end": "10.50.0.20"}]},
-         409, "OverlappingAllocationPools"),
-        ({"cidr": "10.50.0.0/24", "gateway_ip": "10.50.0.5",
-          "allocation_pools": [{"start": "10.50.0.2", "end": "10.50.0.9"}]}, 409, "GatewayConflictWithAllocationPools"),
-        ({"cidr": "10.50.0.0/24", "dns_nameservers": [f"10.0.0.{i}" for i in range(6)]}, 400,
-         "DNSNameServersExhausted"),
+        (
+            {"cidr": "10.50.0.0/24", "allocation_pools": [{"start": "10.50.0.9", "end": "10.50.0.2"}]},
+            400,
+            "InvalidAllocationPool",
+        ),
+        (
+            {"cidr": "10.50.0.0/24", "allocation_pools": [{"start": "10.50.1.2", "end": "10.50.1.9"}]},
+            400,
+            "OutOfBoundsAllocationPool",
+        ),
+        (
+            {
+                "cidr": "10.50.0.0/24",
+                "allocation_pools": [
+                    {"start": "10.50.0.2", "end": "10.50.0.9"},
+                    {"start": "10.50.0.5", "end": "10.50.0.20"},
+                ],
+            },
+            409,
+            "OverlappingAllocationPools",
+        ),
+        (
+            {
+                "cidr": "10.50.0.0/24",
+                "gateway_ip": "10.50.0.5",
+                "allocation_pools": [{"start": "10.50.0.2", "end": "10.50.0.9"}],
+            },
+            409,
+            "GatewayConflictWithAllocationPools",
+        ),
+        (
+            {"cidr": "10.50.0.0/24", "dns_nameservers": [f"10.0.0.{i}" for i in range(6)]},
+            400,
+            "DNSNameServersExhausted",
+        ),
     ]
     for extra, status, kind in cases:
         response = http.post("/v2.0/subnets", json={"subnet": {"network_id": sid, "ip_version": 4, **extra}})
         assert error_of(response, status) == kind, extra
-    missing = http.post("/v2.0/subnets", json={"subnet": {"network_id": str(uuid.uuid4()), "ip_version": 4,
-                                                          "cidr": "10.50.0.0/24"}})
+    missing = http.post(
+        "/v2.0/subnets", json={"subnet": {"network_id": str(uuid.uuid4()), "ip_version": 4, "cidr": "10.50.0.0/24"}}
+    )
     assert error_of(missing, 404) == "NetworkNotFound"
     make_subnet(http, sid, "10.50.0.0/24")
-    overlap = http.post("/v2.0/subnets", json={"subnet": {"network_id": sid, "ip_version": 4, "cidr": "10.50.0.128/25"}})
+    overlap = http.post(
+        "/v2.0/subnets", json={"subnet": {"network_id": sid, "ip_version": 4, "cidr": "10.50.0.128/25"}}
+    )
     assert error_of(overlap, 400) == "InvalidInput"
     assert http.get("/v2.0/subnets", params={"network_id": sid}).json()["subnets"][0]["cidr"] == "10.50.0.0/24"
 
@@ -141,14 +169,20 @@ def test_port_address_errors(http):
 def test_bulk_create_is_all_or_nothing(http):
     net = make_network(http)
     make_subnet(http, net["id"], "10.53.0.0/24")
-    assert http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": [
-        {"ip_address": "10.53.0.9"}]}}).status_code == 201
+    assert (
+        http.post(
+            "/v2.0/ports", json={"port": {"network_id": net["id"], "fixed_ips": [{"ip_address": "10.53.0.9"}]}}
+        ).status_code
+        == 201
+    )
     before = http.get("/v2.0/ports", params={"network_id": net["id"]}).json()["ports"]
-    bulk = {"ports": [
-        {"network_id": net["id"], "name": "bulk-1"},
-        {"network_id": net["id"], "name": "bulk-2"},
-        {"network_id": net["id"], "name": "bulk-3", "fixed_ips": [{"ip_address": "10.53.0.9"}]},
-    ]}
+    bulk = {
+        "ports": [
+            {"network_id": net["id"], "name": "bulk-1"},
+            {"network_id": net["id"], "name": "bulk-2"},
+            {"network_id": net["id"], "name": "bulk-3", "fixed_ips": [{"ip_address": "10.53.0.9"}]},
+        ]
+    }
     assert error_of(http.post("/v2.0/ports", json=bulk), 409) == "IpAddressAlreadyAllocated"
     after = http.get("/v2.0/ports", params={"network_id": net["id"]}).json()["ports"]
     assert [p["id"] for p in after] == [p["id"] for p in before]
@@ -208,8 +242,9 @@ def test_mac_address_ranges(http):
     bad = http.post("/v2.0/mac_address_ranges", json={"mac_address_range": {"cidr": "nonsense"}})
     assert error_of(bad, 400) == "InvalidMacAddressRange"
     net = make_network(http)
-    port = http.post("/v2.0/ports", json={"port": {"network_id": net["id"], "mac_address": "aa:bb:cc:00:00:07",
-                                                   "fixed_ips": []}}).json()["port"]
+    port = http.post(
+        "/v2.0/ports", json={"port": {"network_id": net["id"], "mac_address": "aa:bb:cc:00:00:07", "fixed_ips": []}}
+    ).json()["port"]
     held = http.get(f"/v2.0/mac_address_ranges/{rng['id']}").json()["mac_address_range"]
     assert held["allocated"] == 1
     assert error_of(http.delete(f"/v2.0/mac_address_ranges/{rng['id']}"), 409) == "MacAddressRangeInUse"

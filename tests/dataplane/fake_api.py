@@ -32,19 +32,22 @@ class FakeAgentApi:
         self.port_status: dict[str, str] = {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = Starlette(routes=[
-            Route("/v2.0/agents/report", self._report, methods=["POST"]),
-            Route("/v2.0/hosts/{host}/desired_state", self._desired, methods=["GET"]),
-            Route("/v2.0/hosts/{host}/dhcp_state", self._dhcp, methods=["GET"]),
-            Route("/v2.0/hosts/{host}/port_status", self._status, methods=["PUT"]),
-        ])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="off"))
+        app = Starlette(
+            routes=[
+                Route("/v2.0/agents/report", self._report, methods=["POST"]),
+                Route("/v2.0/hosts/{host}/desired_state", self._desired, methods=["GET"]),
+                Route("/v2.0/hosts/{host}/dhcp_state", self._dhcp, methods=["GET"]),
+                Route("/v2.0/hosts/{host}/port_status", self._status, methods=["PUT"]),
+            ]
+        )
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     # --- test side ---------------------------------------------------------------
 
-    def start(self) -> "FakeAgentApi":
+    def start(self) -> FakeAgentApi:
         self._thread.start()
         deadline = time.time() + 10
         while not self._server.started:
@@ -78,8 +81,11 @@ class FakeAgentApi:
         with self._lock:
             doc = self._docs.get((kind, host))
             if doc is None:
-                doc = {"host": host, "generation": 0, "ports": [], "networks": []} if kind == "desired_state" \
+                doc = (
+                    {"host": host, "generation": 0, "ports": [], "networks": []}
+                    if kind == "desired_state"
                     else {"host": host, "generation": 0, "networks": []}
+                )
             doc = copy.deepcopy(doc)
         if kind == "desired_state":
             for port in doc.get("ports", []):

@@ -117,8 +117,13 @@ def flood_entries(ns: str, dev: str) -> set[str]:
     return {e["dst"] for e in json.loads(out or "[]") if e.get("mac") == "00:00:00:00:00:00" and e.get("dst")}
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15, interval: float = 0.05, what: str = "",
-             proc: "Process | None" = None) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 15,
+    interval: float = 0.05,
+    what: str = "",
+    proc: Process | None = None,
+) -> Any:
     """Poll ``predicate`` until truthy; on timeout fail with ``proc``'s state and log tail."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -141,7 +146,7 @@ class Process:
         self.log = Path(tempfile.mkstemp(prefix=f"quark-{name}-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Process":
+    def start(self) -> Process:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         return self
@@ -178,13 +183,43 @@ def processes() -> Iterator[list[Process]]:
 
 
 def agent_cmd(api_url: str, host: str, netns: str, *extra: str) -> list[str]:
-    return [QUARK, "agent", "--host", host, "--netns", netns, "--api-url", api_url, "--report-interval", "1",
-            "--log-level", "debug", *extra]
+    return [
+        QUARK,
+        "agent",
+        "--host",
+        host,
+        "--netns",
+        netns,
+        "--api-url",
+        api_url,
+        "--report-interval",
+        "1",
+        "--log-level",
+        "debug",
+        *extra,
+    ]
 
 
 def dhcp_cmd(api_url: str, host: str, netns: str, prefix: str, state_dir: str, *extra: str) -> list[str]:
-    return [QUARK, "dhcp", "--host", host, "--netns", netns, "--namespace-prefix", prefix, "--state-dir", state_dir,
-            "--api-url", api_url, "--report-interval", "1", "--log-level", "debug", *extra]
+    return [
+        QUARK,
+        "dhcp",
+        "--host",
+        host,
+        "--netns",
+        netns,
+        "--namespace-prefix",
+        prefix,
+        "--state-dir",
+        state_dir,
+        "--api-url",
+        api_url,
+        "--report-interval",
+        "1",
+        "--log-level",
+        "debug",
+        *extra,
+    ]
 
 
 # --- a DHCP client in a "VM" namespace ------------------------------------------
@@ -224,12 +259,34 @@ def dhcp_client(vm_ns: str, iface: str, workdir: Path, *, v6: bool = False, time
     family = ["-6"] if v6 else []
     run("ip", "-n", vm_ns, "link", "set", iface, "up")
     if v6:  # dhclient -6 binds to the link-local address: wait for its duplicate address detection
-        wait_for(lambda: "fe80" in run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface).stdout and not
-                 run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface, "tentative").stdout.strip(),
-                 10, what=f"link-local address of {iface} usable")
-    proc = in_ns(vm_ns, "dhclient", *family, "-1", "-v", "-cf", str(conf), "-sf", str(script),
-                 "-lf", str(workdir / f"lease{'6' if v6 else ''}"), "-pf", str(workdir / f"pid{'6' if v6 else ''}"),
-                 "-e", f"QUARK_DUMP={dump}", iface, check=False, timeout=timeout)
+        wait_for(
+            lambda: (
+                "fe80" in run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface).stdout
+                and not run("ip", "-n", vm_ns, "-6", "addr", "show", "dev", iface, "tentative").stdout.strip()
+            ),
+            10,
+            what=f"link-local address of {iface} usable",
+        )
+    proc = in_ns(
+        vm_ns,
+        "dhclient",
+        *family,
+        "-1",
+        "-v",
+        "-cf",
+        str(conf),
+        "-sf",
+        str(script),
+        "-lf",
+        str(workdir / f"lease{'6' if v6 else ''}"),
+        "-pf",
+        str(workdir / f"pid{'6' if v6 else ''}"),
+        "-e",
+        f"QUARK_DUMP={dump}",
+        iface,
+        check=False,
+        timeout=timeout,
+    )
     bound = [p for p in workdir.glob(dump.name + ".*") if p.suffix in (".BOUND", ".BOUND6", ".REBOOT", ".RENEW")]
     if proc.returncode != 0 or not bound:
         raise AssertionError(f"dhclient in {vm_ns} got no lease ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -242,5 +299,9 @@ def dhcp_client(vm_ns: str, iface: str, workdir: Path, *, v6: bool = False, time
 
 def addresses(ns: str, dev: str) -> list[str]:
     out = run("ip", "-n", ns, "-j", "addr", "show", "dev", dev).stdout
-    return [str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}"))
-            for link in json.loads(out or "[]") for a in link.get("addr_info", []) if a.get("scope") != "link"]
+    return [
+        str(ipaddress.ip_interface(f"{a['local']}/{a['prefixlen']}"))
+        for link in json.loads(out or "[]")
+        for a in link.get("addr_info", [])
+        if a.get("scope") != "link"
+    ]

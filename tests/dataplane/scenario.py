@@ -83,8 +83,9 @@ class Dataplane:
         return proc
 
     def start_dhcp(self) -> k.Process:
-        self.dhcp = k.Process(k.dhcp_cmd(self.api_url, "hostA", self.host_ns["hostA"], self.spaces.tag,
-                                         str(self.state_dir)), "dhcp-hostA").start()
+        self.dhcp = k.Process(
+            k.dhcp_cmd(self.api_url, "hostA", self.host_ns["hostA"], self.spaces.tag, str(self.state_dir)), "dhcp-hostA"
+        ).start()
         self.procs.append(self.dhcp)
         return self.dhcp
 
@@ -93,6 +94,7 @@ class Dataplane:
             agents = self.get("/v2.0/agents")["agents"]
             seen = {(a["host"], a["agent_type"]) for a in agents if a.get("alive")}
             return set(wanted) <= seen
+
         k.wait_for(alive, timeout, 0.1, what=f"agents alive: {wanted}", proc=self.agents.get("hostA"))
 
     # --- API ---------------------------------------------------------------------
@@ -121,14 +123,18 @@ class Dataplane:
         else:
             body["provider:network_type"] = "vxlan"
         net = self.post("/v2.0/networks", {"network": body})["network"]
-        sub = self.post("/v2.0/subnets", {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": cidr,
-                                                      "gateway_ip": gateway, **subnet}})["subnet"]
+        sub = self.post(
+            "/v2.0/subnets",
+            {"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": cidr, "gateway_ip": gateway, **subnet}},
+        )["subnet"]
         return net, sub
 
     def create_port(self, net: dict) -> tuple[dict, float]:
         t0 = time.monotonic()
-        port = self.post("/v2.0/ports", {"port": {"network_id": net["id"], "device_owner": "compute:nova",
-                                                  "device_id": str(uuid.uuid4())}})["port"]
+        port = self.post(
+            "/v2.0/ports",
+            {"port": {"network_id": net["id"], "device_owner": "compute:nova", "device_id": str(uuid.uuid4())}},
+        )["port"]
         return port, t0
 
     def bind(self, port: dict, host: str) -> tuple[dict, float]:
@@ -140,8 +146,9 @@ class Dataplane:
         return self.get(f"/v2.0/ports/{port_id}")["port"]["status"]
 
     def wait_status(self, port_id: str, status: str, timeout: float = 30, proc: k.Process | None = None) -> float:
-        k.wait_for(lambda: self.port_status(port_id) == status, timeout, 0.02, what=f"port {port_id} {status}",
-                   proc=proc)
+        k.wait_for(
+            lambda: self.port_status(port_id) == status, timeout, 0.02, what=f"port {port_id} {status}", proc=proc
+        )
         return time.monotonic()
 
     # --- DHCP --------------------------------------------------------------------
@@ -167,8 +174,7 @@ class Dataplane:
         if not Path("/run/netns", vm_ns).exists():
             self.spaces.add(name)
         dev = names.vm_name(port["id"])
-        k.wait_for(lambda: dev in k.links(self.host_ns[host]), 15, what=f"{dev} on {host}",
-                   proc=self.agents.get(host))
+        k.wait_for(lambda: dev in k.links(self.host_ns[host]), 15, what=f"{dev} on {host}", proc=self.agents.get(host))
         k.run("ip", "-n", self.host_ns[host], "link", "set", dev, "netns", vm_ns)
         return vm_ns
 
@@ -206,12 +212,17 @@ def run_scenario(dp: Dataplane, *, extra_ports: int = 0, check: bool = True) -> 
     dp.wait_agents_alive(("hostA", "DHCP agent"))
 
     # --- VXLAN network across both hosts ------------------------------------------
-    net, sub = dp.network("vx", cidr="10.77.0.0/24", gateway="10.77.0.1", dns_nameservers=["10.77.0.53"],
-                          host_routes=[{"destination": "10.88.0.0/24", "nexthop": "10.77.0.254"}])
+    net, sub = dp.network(
+        "vx",
+        cidr="10.77.0.0/24",
+        gateway="10.77.0.1",
+        dns_nameservers=["10.77.0.53"],
+        host_routes=[{"destination": "10.88.0.0/24", "nexthop": "10.77.0.254"}],
+    )
     p1, c1 = dp.create_port(net)
     p2, c2 = dp.create_port(net)
     for port, created in ((p1, c1), (p2, c2)):
-        k.wait_for(lambda: dp.has_entry(net["id"], port), 15, 0.01, what="DHCP entry", proc=dp.dhcp)
+        k.wait_for(lambda port=port: dp.has_entry(net["id"], port), 15, 0.01, what="DHCP entry", proc=dp.dhcp)
         t.create_to_dhcp_entry.append(time.monotonic() - created)
     for port, host in ((p1, "hostA"), (p2, "hostB")):
         bound, t0 = dp.bind(port, host)
@@ -235,7 +246,7 @@ def run_scenario(dp: Dataplane, *, extra_ports: int = 0, check: bool = True) -> 
     # more ports for the timings (bind on alternating hosts, no VM)
     for i in range(extra_ports):
         port, created = dp.create_port(net)
-        k.wait_for(lambda: dp.has_entry(net["id"], port), 15, 0.01, what="DHCP entry", proc=dp.dhcp)
+        k.wait_for(lambda port=port: dp.has_entry(net["id"], port), 15, 0.01, what="DHCP entry", proc=dp.dhcp)
         t.create_to_dhcp_entry.append(time.monotonic() - created)
         host = "hostA" if i % 2 == 0 else "hostB"
         _, t0 = dp.bind(port, host)

@@ -43,7 +43,12 @@ async def test_watch_wakes_on_change_and_client_reports_and_pushes(fake_api):
             assert watch.document["ports"][0]["status"] == "ACTIVE"
         finally:
             task.cancel()
-        agent = await client.report(host="h2", agent_type="Quark L2 agent", binary="quark-agent",
-                                    configurations={"tunnel_ip": "10.0.0.1"}, start_flag=True)
+        agent = await client.report(
+            host="h2",
+            agent_type="Quark L2 agent",
+            binary="quark-agent",
+            configurations={"tunnel_ip": "10.0.0.1"},
+            start_flag=True,
+        )
         assert agent["host"] == "h2"
         assert fake_api.reports[-1]["start_flag"] is True

@@ -16,33 +16,62 @@ from tests.dataplane.test_l2_agent_kernel import _port, _start_agent, _vxlan
 
 
 def _subnet(net_id: str, cidr: str, gateway: str, **extra) -> dict:
-    return {"id": str(uuid.uuid4()), "network_id": net_id, "cidr": cidr, "ip_version": 4, "gateway_ip": gateway,
-            "dns_nameservers": [], "host_routes": [], "enable_dhcp": True, "ipv6_address_mode": None,
-            "ipv6_ra_mode": None, **extra}
+    return {
+        "id": str(uuid.uuid4()),
+        "network_id": net_id,
+        "cidr": cidr,
+        "ip_version": 4,
+        "gateway_ip": gateway,
+        "dns_nameservers": [],
+        "host_routes": [],
+        "enable_dhcp": True,
+        "ipv6_address_mode": None,
+        "ipv6_ra_mode": None,
+        **extra,
+    }
 
 
 def _host(port: dict, subnet: dict, ip: str) -> dict:
-    return {"port_id": port["id"], "mac_address": port["mac_address"], "ip_address": ip, "subnet_id": subnet["id"],
-            "hostname": "host-" + ip.replace(".", "-")}
+    return {
+        "port_id": port["id"],
+        "mac_address": port["mac_address"],
+        "ip_address": ip,
+        "subnet_id": subnet["id"],
+        "hostname": "host-" + ip.replace(".", "-"),
+    }
 
 
 def test_dhcp_serves_the_port_address_and_follows_changes(fake_api, netns, procs, tmp_path, dhcp_state_dir):
     k.require_tools("dnsmasq", "dhclient")
     host_ns = netns.add("hostA")
     net = str(uuid.uuid4())
-    subnet = _subnet(net, "10.50.0.0/24", "10.50.0.1", dns_nameservers=["10.50.0.53"],
-                     host_routes=[{"destination": "10.60.0.0/24", "nexthop": "10.50.0.254"}])
+    subnet = _subnet(
+        net,
+        "10.50.0.0/24",
+        "10.50.0.1",
+        dns_nameservers=["10.50.0.53"],
+        host_routes=[{"destination": "10.60.0.0/24", "nexthop": "10.50.0.254"}],
+    )
     dport = {**_port(net, "fa:16:3e:00:05:02"), "device_owner": "network:dhcp", "device_id": f"dhcp-{net}"}
     vm_port = _port(net, "fa:16:3e:00:05:03")
     network = _vxlan(net, 8001, [])
     fake_api.set_desired("hostA", [dport, vm_port], [network])
 
     def dhcp_doc(hosts):
-        return [{**network, "dhcp_port": {
-            "id": dport["id"], "mac_address": dport["mac_address"], "device_name": dport["device_name"],
-            "vm_device_name": dport["vm_device_name"],
-            "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.50.0.2"}]},
-            "subnets": [subnet], "hosts": hosts}]
+        return [
+            {
+                **network,
+                "dhcp_port": {
+                    "id": dport["id"],
+                    "mac_address": dport["mac_address"],
+                    "device_name": dport["device_name"],
+                    "vm_device_name": dport["vm_device_name"],
+                    "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": "10.50.0.2"}],
+                },
+                "subnets": [subnet],
+                "hosts": hosts,
+            }
+        ]
 
     fake_api.set_dhcp("hostA", dhcp_doc([_host(vm_port, subnet, "10.50.0.10")]))
     state = dhcp_state_dir
@@ -103,23 +132,46 @@ def test_ipv6_stateful_dhcp_and_slaac_router_advertisements(fake_api, netns, pro
     host_ns = netns.add("hostA")
     net = str(uuid.uuid4())
     v4 = _subnet(net, "10.51.0.0/24", "10.51.0.1")
-    stateful = _subnet(net, "2001:db8:51::/64", "2001:db8:51::1", ip_version=6,
-                       ipv6_address_mode="dhcpv6-stateful", ipv6_ra_mode="dhcpv6-stateful")
-    slaac = _subnet(net, "2001:db8:52::/64", "2001:db8:52::1", ip_version=6,
-                    ipv6_address_mode="slaac", ipv6_ra_mode="slaac")
+    stateful = _subnet(
+        net,
+        "2001:db8:51::/64",
+        "2001:db8:51::1",
+        ip_version=6,
+        ipv6_address_mode="dhcpv6-stateful",
+        ipv6_ra_mode="dhcpv6-stateful",
+    )
+    slaac = _subnet(
+        net, "2001:db8:52::/64", "2001:db8:52::1", ip_version=6, ipv6_address_mode="slaac", ipv6_ra_mode="slaac"
+    )
     dport = {**_port(net, "fa:16:3e:00:06:02"), "device_owner": "network:dhcp"}
     vm_port = _port(net, "fa:16:3e:00:06:03")
     network = _vxlan(net, 8101, [])
     fake_api.set_desired("hostA", [dport, vm_port], [network])
-    fake_api.set_dhcp("hostA", [{**network, "dhcp_port": {
-        "id": dport["id"], "mac_address": dport["mac_address"], "device_name": dport["device_name"],
-        "vm_device_name": dport["vm_device_name"],
-        "fixed_ips": [{"subnet_id": v4["id"], "ip_address": "10.51.0.2"},
-                      {"subnet_id": stateful["id"], "ip_address": "2001:db8:51::2"},
-                      {"subnet_id": slaac["id"], "ip_address": "2001:db8:52::2"}]},
-        "subnets": [v4, stateful, slaac],
-        "hosts": [_host(vm_port, v4, "10.51.0.10"), _host(vm_port, stateful, "2001:db8:51::10"),
-                  _host(vm_port, slaac, "2001:db8:52:0:f816:3eff:fe00:603")]}])
+    fake_api.set_dhcp(
+        "hostA",
+        [
+            {
+                **network,
+                "dhcp_port": {
+                    "id": dport["id"],
+                    "mac_address": dport["mac_address"],
+                    "device_name": dport["device_name"],
+                    "vm_device_name": dport["vm_device_name"],
+                    "fixed_ips": [
+                        {"subnet_id": v4["id"], "ip_address": "10.51.0.2"},
+                        {"subnet_id": stateful["id"], "ip_address": "2001:db8:51::2"},
+                        {"subnet_id": slaac["id"], "ip_address": "2001:db8:52::2"},
+                    ],
+                },
+                "subnets": [v4, stateful, slaac],
+                "hosts": [
+                    _host(vm_port, v4, "10.51.0.10"),
+                    _host(vm_port, stateful, "2001:db8:51::10"),
+                    _host(vm_port, slaac, "2001:db8:52:0:f816:3eff:fe00:603"),
+                ],
+            }
+        ],
+    )
     _start_agent(fake_api, procs, "hostA", host_ns, "--tunnel-ip", "10.9.0.1")
     dhcp = k.Process(k.dhcp_cmd(fake_api.url, "hostA", host_ns, netns.tag, str(dhcp_state_dir)), "dhcp").start()
     procs.append(dhcp)
@@ -135,11 +187,17 @@ def test_ipv6_stateful_dhcp_and_slaac_router_advertisements(fake_api, netns, pro
     assert env["new_ip_address"] == "10.51.0.10"
     # SLAAC from dnsmasq's router advertisement: EUI-64 of the port MAC in the slaac prefix
     try:
-        k.wait_for(lambda: "2001:db8:52:0:f816:3eff:fe00:603/64" in k.addresses(vm_ns, vm_port["vm_device_name"]),
-                   20, what="SLAAC address")
+        k.wait_for(
+            lambda: "2001:db8:52:0:f816:3eff:fe00:603/64" in k.addresses(vm_ns, vm_port["vm_device_name"]),
+            20,
+            what="SLAAC address",
+        )
     except AssertionError:
-        print(paths.log.read_text(), k.run("ip", "-n", vm_ns, "addr").stdout,
-              k.run("ip", "-n", names.dhcp_namespace(net, netns.tag), "addr").stdout)
+        print(
+            paths.log.read_text(),
+            k.run("ip", "-n", vm_ns, "addr").stdout,
+            k.run("ip", "-n", names.dhcp_namespace(net, netns.tag), "addr").stdout,
+        )
         raise
     env6 = k.dhcp_client(vm_ns, vm_port["vm_device_name"], tmp_path / "vm6", v6=True)
     assert env6["new_ip6_address"] == "2001:db8:51::10", env6

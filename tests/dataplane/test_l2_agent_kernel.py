@@ -13,20 +13,45 @@ from tests.dataplane import kernel as k
 
 def _port(net: str, mac: str, **extra) -> dict:
     pid = str(uuid.uuid4())
-    return {"id": pid, "network_id": net, "mac_address": mac, "admin_state_up": True, "status": "BUILD",
-            "device_owner": "compute:nova", "device_id": str(uuid.uuid4()), "mtu": 1450, "fixed_ips": [],
-            "device_name": names.tap_name(pid), "vm_device_name": names.vm_name(pid),
-            "bridge_name": names.bridge_name(net), **extra}
+    return {
+        "id": pid,
+        "network_id": net,
+        "mac_address": mac,
+        "admin_state_up": True,
+        "status": "BUILD",
+        "device_owner": "compute:nova",
+        "device_id": str(uuid.uuid4()),
+        "mtu": 1450,
+        "fixed_ips": [],
+        "device_name": names.tap_name(pid),
+        "vm_device_name": names.vm_name(pid),
+        "bridge_name": names.bridge_name(net),
+        **extra,
+    }
 
 
 def _vxlan(net: str, vni: int, peers: list[str], mtu: int = 1450) -> dict:
-    return {"id": net, "network_type": "vxlan", "physical_network": None, "segmentation_id": vni, "mtu": mtu,
-            "bridge_name": names.bridge_name(net), "peers": peers}
+    return {
+        "id": net,
+        "network_type": "vxlan",
+        "physical_network": None,
+        "segmentation_id": vni,
+        "mtu": mtu,
+        "bridge_name": names.bridge_name(net),
+        "peers": peers,
+    }
 
 
 def _flat(net: str, physnet: str = "physnet1") -> dict:
-    return {"id": net, "network_type": "flat", "physical_network": physnet, "segmentation_id": None, "mtu": 1500,
-            "bridge_name": names.bridge_name(net), "peers": []}
+    return {
+        "id": net,
+        "network_type": "flat",
+        "physical_network": physnet,
+        "segmentation_id": None,
+        "mtu": 1500,
+        "bridge_name": names.bridge_name(net),
+        "peers": [],
+    }
 
 
 def _start_agent(api, procs, host: str, ns: str, *extra: str) -> k.Process:
@@ -47,8 +72,12 @@ def test_vxlan_and_flat_ports_are_plugged_and_reported_active(fake_api, netns, p
     fake_api.set_desired("hostA", [p1, p2], [_vxlan(vx, 5001, ["10.9.0.2", "10.9.0.3"]), _flat(flat)])
     agent = _start_agent(fake_api, procs, "hostA", ns, "--tunnel-ip", "10.9.0.1", "--bridge-mappings", "physnet1:eth1")
 
-    k.wait_for(lambda: fake_api.status_of(p1["id"]) == "ACTIVE" and fake_api.status_of(p2["id"]) == "ACTIVE",
-               20, what="both ports ACTIVE", proc=agent)
+    k.wait_for(
+        lambda: fake_api.status_of(p1["id"]) == "ACTIVE" and fake_api.status_of(p2["id"]) == "ACTIVE",
+        20,
+        what="both ports ACTIVE",
+        proc=agent,
+    )
     links = k.links(ns)
     br_vx, br_flat = names.bridge_name(vx), names.bridge_name(flat)
     vxdev = links["vxlan-5001"]
@@ -78,8 +107,9 @@ def test_vxlan_and_flat_ports_are_plugged_and_reported_active(fake_api, netns, p
     fake_api.set_desired("hostA", [p1, p2], [_vxlan(vx, 5001, ["10.9.0.3", "10.9.0.4"]), _flat(flat)])
     k.wait_for(lambda: k.flood_entries(ns, "vxlan-5001") == {"10.9.0.3", "10.9.0.4"}, 5, what="flood entries")
     # admin_state_up=false brings the device down and the port DOWN
-    fake_api.set_desired("hostA", [{**p1, "admin_state_up": False}, p2],
-                         [_vxlan(vx, 5001, ["10.9.0.3", "10.9.0.4"]), _flat(flat)])
+    fake_api.set_desired(
+        "hostA", [{**p1, "admin_state_up": False}, p2], [_vxlan(vx, 5001, ["10.9.0.3", "10.9.0.4"]), _flat(flat)]
+    )
     k.wait_for(lambda: "UP" not in k.links(ns)[p1["device_name"]]["flags"], 5, what="tap down")
     k.wait_for(lambda: fake_api.status_of(p1["id"]) == "DOWN", 5)
     # unbound: everything of that network goes; the flat port stays
@@ -102,8 +132,11 @@ def test_restart_recreates_from_api_then_removes_only_stale_owned_devices(fake_a
     k.run("ip", "-n", ns, "link", "add", "tapx", "type", "veth", "peer", "name", "vmx")
     _start_agent(fake_api, procs, "hostA", ns, "--tunnel-ip", "10.9.0.1")
     k.wait_for(lambda: fake_api.status_of(p1["id"]) == "ACTIVE", 20, what="ACTIVE")
-    k.wait_for(lambda: not {names.tap_name(stale), names.vm_name(stale), names.bridge_name(stale)} & set(k.links(ns)),
-               5, what="stale devices removed")
+    k.wait_for(
+        lambda: not {names.tap_name(stale), names.vm_name(stale), names.bridge_name(stale)} & set(k.links(ns)),
+        5,
+        what="stale devices removed",
+    )
     assert {"vmbr0", "tapx", "vmx"} <= set(k.links(ns))
 
 

@@ -9,7 +9,8 @@ import ipaddress
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -50,7 +51,8 @@ class Env:
     async def subnet(self, cidr: str, version: int = 4, exclude: list[str] | None = None, **extra) -> str:
         net = await self.services.networks.create(ADMIN, {"name": "alloc-test"})
         sub = await self.services.subnets.create(
-            ADMIN, {"network_id": net["id"], "ip_version": version, "cidr": cidr, **extra})
+            ADMIN, {"network_id": net["id"], "ip_version": version, "cidr": cidr, **extra}
+        )
         if exclude:
             await self.services.ip_policies.create(ADMIN, {"subnet_ids": [sub["id"]], "exclude": exclude})
         return sub["id"]
@@ -208,8 +210,11 @@ async def _run_model(url: str, ops) -> None:
                 got = await env.allocate(subnet_id, port)
                 # Only pool addresses come back automatically: a released gateway
                 # (.1) or excluded address was only ever held by explicit request.
-                reusable = {a for a, t in released.items()
-                            if a in allowed and env.clock.now - t >= timedelta(seconds=REUSE_AFTER)}
+                reusable = {
+                    a
+                    for a, t in released.items()
+                    if a in allowed and env.clock.now - t >= timedelta(seconds=REUSE_AFTER)
+                }
                 never_used = allowed - set(held) - set(released)
                 if got is None:
                     assert not reusable and not (never_used & allowed), (held, released)
@@ -264,9 +269,14 @@ async def _fill(url: str, shape) -> None:
     env = Env(url)
     try:
         base = ipaddress.ip_network(f"10.{60 + prefix}.0.0/{prefix}")
-        excluded_nets = sorted({str(ipaddress.ip_network(
-            f"{base.network_address + (offset % base.num_addresses)}/{plen}", strict=False))
-            for offset, plen in exclusions})
+        excluded_nets = sorted(
+            {
+                str(
+                    ipaddress.ip_network(f"{base.network_address + (offset % base.num_addresses)}/{plen}", strict=False)
+                )
+                for offset, plen in exclusions
+            }
+        )
         subnet_id = await env.subnet(str(base), exclude=excluded_nets or None)
         reserved = {base.network_address, base.broadcast_address, base.network_address + 1}  # gateway .1
         excluded = {ip for net in excluded_nets for ip in ipaddress.ip_network(net)}

@@ -52,8 +52,9 @@ async def test_concurrent_single_creates_are_batched_and_keep_their_own_errors(s
 async def test_a_full_subnet_fails_only_the_requests_beyond_it(services):
     net = await services.networks.create(ADMIN, {"name": "batch-full"})
     await services.subnets.create(ADMIN, {"network_id": net["id"], "ip_version": 4, "cidr": "10.43.0.0/29"})  # 5
-    outcomes = await asyncio.gather(*[services.ports.create(ADMIN, {"network_id": net["id"]}) for _ in range(8)],
-                                    return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *[services.ports.create(ADMIN, {"network_id": net["id"]}) for _ in range(8)], return_exceptions=True
+    )
     assert sum(not isinstance(o, Exception) for o in outcomes) == 5
     assert all(isinstance(o, errors.IpAddressGenerationFailure) for o in outcomes if isinstance(o, Exception))
 

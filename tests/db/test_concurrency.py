@@ -33,8 +33,11 @@ def two_worker_server(database_url):
 async def _hammer(url: str) -> tuple[collections.Counter, list[dict], str]:
     async with httpx.AsyncClient(base_url=url, timeout=120) as admin:
         net = (await admin.post("/v2.0/networks", json={"network": {"name": "contention"}})).json()["network"]
-        subnet = (await admin.post("/v2.0/subnets", json={"subnet": {
-            "network_id": net["id"], "ip_version": 4, "cidr": "10.66.0.0/24"}})).json()["subnet"]
+        subnet = (
+            await admin.post(
+                "/v2.0/subnets", json={"subnet": {"network_id": net["id"], "ip_version": 4, "cidr": "10.66.0.0/24"}}
+            )
+        ).json()["subnet"]
         outcomes: collections.Counter = collections.Counter()
 
         async def client() -> None:

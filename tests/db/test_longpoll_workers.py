@@ -26,9 +26,16 @@ def two_workers(database_url):
 def test_long_poll_wakes_across_workers(two_workers):
     host = f"lp-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=two_workers.url, timeout=60) as http:
-        http.post("/v2.0/agents/report", json={"agent": {"host": host, "agent_type": "Quark L2 agent",
-                                                         "configurations": {"tunnel_ip": "192.0.2.7",
-                                                                            "tunnel_types": ["vxlan"]}}})
+        http.post(
+            "/v2.0/agents/report",
+            json={
+                "agent": {
+                    "host": host,
+                    "agent_type": "Quark L2 agent",
+                    "configurations": {"tunnel_ip": "192.0.2.7", "tunnel_types": ["vxlan"]},
+                }
+            },
+        )
         net = http.post("/v2.0/networks", json={"network": {"name": "lp"}}).json()["network"]
         for attempt in range(4):
             generation = http.get(f"/v2.0/hosts/{host}/desired_state").json()["generation"]
@@ -44,8 +51,7 @@ def test_long_poll_wakes_across_workers(two_workers):
 
             thread = threading.Thread(target=change)
             thread.start()
-            state = http.get(f"/v2.0/hosts/{host}/desired_state",
-                             params={"since": generation, "wait": 20}).json()
+            state = http.get(f"/v2.0/hosts/{host}/desired_state", params={"since": generation, "wait": 20}).json()
             woke = time.monotonic()
             thread.join()
             assert state["generation"] != generation and port_id in [p["id"] for p in state["ports"]]

@@ -24,10 +24,14 @@ NETWORKS = lookups.Lookup("networks", select(n).where(n.c.id.in_(NETS)), order=(
 SUBNETS = lookups.Lookup("subnets", select(s).where(s.c.network_id.in_(NETS)), order=("cidr",))
 TAGS = lookups.Lookup("tags", select(t.c.resource_id, t.c.tag).where(t.c.resource_id.in_(NETS)), order=("tag",))
 # Two lookups of one name (as own and shared addresses are): concatenated.
-V4 = lookups.Lookup("by_version", select(s.c.id, literal_column("4", Integer).label("v"))
-                    .where(s.c.network_id.in_(NETS), s.c.ip_version == 4))
-V6 = lookups.Lookup("by_version", select(s.c.id, literal_column("6", Integer).label("v"))
-                    .where(s.c.network_id.in_(NETS), s.c.ip_version == 6))
+V4 = lookups.Lookup(
+    "by_version",
+    select(s.c.id, literal_column("4", Integer).label("v")).where(s.c.network_id.in_(NETS), s.c.ip_version == 4),
+)
+V6 = lookups.Lookup(
+    "by_version",
+    select(s.c.id, literal_column("6", Integer).label("v")).where(s.c.network_id.in_(NETS), s.c.ip_version == 6),
+)
 
 
 @pytest.fixture
@@ -44,11 +48,15 @@ async def _two_networks(services) -> tuple[str, str, list[str]]:
     a = await services.networks.create(ADMIN, {"name": "look-a", "mtu": 1400})
     b = await services.networks.create(ADMIN, {"name": "look-b", "admin_state_up": False})
     await services.networks.replace_tags(ADMIN, a["id"], ["zeta", "alpha"])
-    subs = [await services.subnets.create(ADMIN, {"network_id": a["id"], "ip_version": 4, "cidr": "10.61.0.0/24",
-                                                 "dns_nameservers": ["10.61.0.53"]}),
-            await services.subnets.create(ADMIN, {"network_id": a["id"], "ip_version": 6, "cidr": "2001:db8:61::/64"}),
-            await services.subnets.create(ADMIN, {"network_id": b["id"], "ip_version": 4, "cidr": "10.62.0.0/24",
-                                                 "gateway_ip": None})]
+    subs = [
+        await services.subnets.create(
+            ADMIN, {"network_id": a["id"], "ip_version": 4, "cidr": "10.61.0.0/24", "dns_nameservers": ["10.61.0.53"]}
+        ),
+        await services.subnets.create(ADMIN, {"network_id": a["id"], "ip_version": 6, "cidr": "2001:db8:61::/64"}),
+        await services.subnets.create(
+            ADMIN, {"network_id": b["id"], "ip_version": 4, "cidr": "10.62.0.0/24", "gateway_ip": None}
+        ),
+    ]
     return a["id"], b["id"], [sub["id"] for sub in subs]
 
 
@@ -97,9 +105,12 @@ async def test_fetch_by_ids_in_chunks_gives_what_one_statement_gives(env, monkey
     db, services = env
     net_a, net_b, _ = await _two_networks(services)
     await services.networks.replace_tags(ADMIN, net_b, ["beta", "aardvark"])
-    by_ids = [lookups.Lookup("tags", select(t.c.resource_id, t.c.tag).where(t.c.resource_id.in_(lookups.IDS)),
-                             order=("tag",)),
-              lookups.Lookup("networks", select(n).where(n.c.id.in_(lookups.IDS)))]
+    by_ids = [
+        lookups.Lookup(
+            "tags", select(t.c.resource_id, t.c.tag).where(t.c.resource_id.in_(lookups.IDS)), order=("tag",)
+        ),
+        lookups.Lookup("networks", select(n).where(n.c.id.in_(lookups.IDS))),
+    ]
     async with db.read() as conn:
         whole = await lookups.fetch_by_ids(conn, by_ids, [net_a, net_b])
         monkeypatch.setattr(lookups, "MAX_IDS", 1)

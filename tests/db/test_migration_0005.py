@@ -20,14 +20,35 @@ async def _seed(url: str) -> None:
     now = datetime(2026, 1, 1)
     try:
         async with db.write() as conn:
-            for net_type, physnet, seg in (("vlan", "physnet1", 100), ("vxlan", None, 5001), ("vxlan", None, None),
-                                           ("flat", "physnet2", None)):
-                await conn.execute(insert(models.networks).values(
-                    id=str(uuid.uuid4()), project_id="seed", name="seed", admin_state_up=True, status="ACTIVE",
-                    shared=False, router_external=False, mtu=1450, port_security_enabled=True, dns_domain="",
-                    availability_zone_hints=[], ipam_strategy="NEUTRON", description="", created_at=now,
-                    updated_at=now, revision_number=0, network_type=net_type, physical_network=physnet,
-                    segmentation_id=seg))
+            for net_type, physnet, seg in (
+                ("vlan", "physnet1", 100),
+                ("vxlan", None, 5001),
+                ("vxlan", None, None),
+                ("flat", "physnet2", None),
+            ):
+                await conn.execute(
+                    insert(models.networks).values(
+                        id=str(uuid.uuid4()),
+                        project_id="seed",
+                        name="seed",
+                        admin_state_up=True,
+                        status="ACTIVE",
+                        shared=False,
+                        router_external=False,
+                        mtu=1450,
+                        port_security_enabled=True,
+                        dns_domain="",
+                        availability_zone_hints=[],
+                        ipam_strategy="NEUTRON",
+                        description="",
+                        created_at=now,
+                        updated_at=now,
+                        revision_number=0,
+                        network_type=net_type,
+                        physical_network=physnet,
+                        segmentation_id=seg,
+                    )
+                )
     finally:
         await db.dispose()
 
@@ -50,6 +71,8 @@ def test_migration_0005_holds_existing_segment_ids(backend, tmp_path_factory):
         migrate.upgrade(url)
         rows = asyncio.run(_allocations(url))
         assert sorted((r.network_type, r.physical_network, r.segmentation_id, r.allocated) for r in rows) == [
-            ("vlan", "physnet1", 100, True), ("vxlan", "", 5001, True)]
+            ("vlan", "physnet1", 100, True),
+            ("vxlan", "", 5001, True),
+        ]
     finally:
         drop()

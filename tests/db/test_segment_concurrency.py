@@ -49,8 +49,17 @@ async def _create_many(url: str, body: dict, clients: int, per_client: int) -> t
 async def _scenario(url: str) -> None:
     phys = f"conc-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(base_url=url, timeout=120) as admin:
-        r = await admin.post("/v2.0/segment_allocation_ranges", json={"segment_allocation_range": {
-            "network_type": "vlan", "physical_network": phys, "minimum": 101, "maximum": 100 + RANGE_SIZE}})
+        r = await admin.post(
+            "/v2.0/segment_allocation_ranges",
+            json={
+                "segment_allocation_range": {
+                    "network_type": "vlan",
+                    "physical_network": phys,
+                    "minimum": 101,
+                    "maximum": 100 + RANGE_SIZE,
+                }
+            },
+        )
         assert r.status_code == 201, r.text
         vlan = {"provider:network_type": "vlan", "provider:physical_network": phys}
 
@@ -65,7 +74,8 @@ async def _scenario(url: str) -> None:
         outcomes, again = await _create_many(url, vlan, 4, 5)
         assert outcomes == {"201": 10, "503 NoNetworkAvailable": 10}, outcomes
         assert sorted(n["provider:segmentation_id"] for n in again) == sorted(
-            n["provider:segmentation_id"] for n in freed)
+            n["provider:segmentation_id"] for n in freed
+        )
 
         # Project networks (tenant type vxlan from the seeded range): all distinct.
         outcomes, _ = await _create_many(url, {"name": "proj"}, CLIENTS, PER_CLIENT)

@@ -71,7 +71,8 @@ async def test_shared_limit_holds_under_concurrent_creates(database_url):
         async def create(i: int):
             try:
                 return await limited.services.ip_addresses.create(
-                    ADMIN, {"network_id": net_id, "port_ids": ports[2 * i:2 * i + 2]})
+                    ADMIN, {"network_id": net_id, "port_ids": ports[2 * i : 2 * i + 2]}
+                )
             except errors.SharedIpAddressLimitExceeded as exc:
                 return exc
 
@@ -102,8 +103,9 @@ async def test_ipam_check_understands_shared_holders(env):
     await write(update(a).where(a.c.id == vip["id"]).values(port_id=None))
 
     # A holder on another network: reported.
-    await write(insert(h).values(allocation_id=vip["id"], port_id=stranger, service="none",
-                                 created_at=datetime(2026, 1, 1)))
+    await write(
+        insert(h).values(allocation_id=vip["id"], port_id=stranger, service="none", created_at=datetime(2026, 1, 1))
+    )
     report = await repair.check(env.db)
     assert any(stranger in p and "held by port" in p for p in report.problems)
     await write(delete(h).where(h.c.port_id == stranger))
@@ -128,8 +130,10 @@ def test_migration_0004_copies_host_routes(backend, tmp_path_factory):
         asyncio.run(_seed_subnet(url))
         migrate.upgrade(url)
         rows = asyncio.run(_routes(url))
-        assert sorted((r.cidr, r.gateway) for r in rows) == [("10.0.0.0/8", "10.90.0.1"),
-                                                             ("192.168.0.0/16", "10.90.0.5")]
+        assert sorted((r.cidr, r.gateway) for r in rows) == [
+            ("10.0.0.0/8", "10.90.0.1"),
+            ("192.168.0.0/16", "10.90.0.5"),
+        ]
         assert {r.project_id for r in rows} == {"seed-project"}
     finally:
         drop()
@@ -141,19 +145,51 @@ async def _seed_subnet(url: str) -> None:
     net_id, sub_id = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         async with db.write() as conn:
-            await conn.execute(insert(models.networks).values(
-                id=net_id, project_id="seed-project", name="seed", admin_state_up=True, status="ACTIVE",
-                shared=False, router_external=False, mtu=1450, port_security_enabled=True, dns_domain="",
-                availability_zone_hints=[], ipam_strategy="NEUTRON", description="", created_at=now,
-                updated_at=now, revision_number=0))
-            await conn.execute(insert(models.subnets).values(
-                id=sub_id, network_id=net_id, project_id="seed-project", name="", ip_version=4,
-                cidr="10.90.0.0/24", gateway_ip="10.90.0.1", enable_dhcp=True, allocation_pools=[],
-                dns_nameservers=[], service_types=[], excluded_ranges=[], description="", created_at=now,
-                updated_at=now, revision_number=0,
-                host_routes=[{"destination": "192.168.0.0/16", "nexthop": "10.90.0.5"},
-                             {"destination": "10.0.0.0/8", "nexthop": "10.90.0.1"},
-                             {"destination": "10.0.0.0/8", "nexthop": "10.90.0.2"}]))
+            await conn.execute(
+                insert(models.networks).values(
+                    id=net_id,
+                    project_id="seed-project",
+                    name="seed",
+                    admin_state_up=True,
+                    status="ACTIVE",
+                    shared=False,
+                    router_external=False,
+                    mtu=1450,
+                    port_security_enabled=True,
+                    dns_domain="",
+                    availability_zone_hints=[],
+                    ipam_strategy="NEUTRON",
+                    description="",
+                    created_at=now,
+                    updated_at=now,
+                    revision_number=0,
+                )
+            )
+            await conn.execute(
+                insert(models.subnets).values(
+                    id=sub_id,
+                    network_id=net_id,
+                    project_id="seed-project",
+                    name="",
+                    ip_version=4,
+                    cidr="10.90.0.0/24",
+                    gateway_ip="10.90.0.1",
+                    enable_dhcp=True,
+                    allocation_pools=[],
+                    dns_nameservers=[],
+                    service_types=[],
+                    excluded_ranges=[],
+                    description="",
+                    created_at=now,
+                    updated_at=now,
+                    revision_number=0,
+                    host_routes=[
+                        {"destination": "192.168.0.0/16", "nexthop": "10.90.0.5"},
+                        {"destination": "10.0.0.0/8", "nexthop": "10.90.0.1"},
+                        {"destination": "10.0.0.0/8", "nexthop": "10.90.0.2"},
+                    ],
+                )
+            )
     finally:
         await db.dispose()
 
@@ -178,6 +214,7 @@ async def test_detach_ports_in_batch(env):
     async def detach(ports):
         async def work(conn):
             return await holders.detach_ports(conn, ips, ports)
+
         return await env.db.run_write(work)
 
     assert await detach([p1, p2]) == []

@@ -22,7 +22,7 @@ class MemoryNetlink:
 
     def __init__(self, links=()):
         self._index = itertools.count(100)
-        self.links_by_name: dict[str, Link] = {l.name: l for l in links}
+        self.links_by_name: dict[str, Link] = {link.name: link for link in links}
         self.flood: dict[str, set[str]] = {}
         self.applied: list = []
 
@@ -30,8 +30,7 @@ class MemoryNetlink:
         return list(self.links_by_name.values())
 
     async def snapshot(self, *, with_fdb=True):
-        return ActualState.of(list(self.links_by_name.values()),
-                              {k: frozenset(v) for k, v in self.flood.items()})
+        return ActualState.of(list(self.links_by_name.values()), {k: frozenset(v) for k, v in self.flood.items()})
 
     def _add(self, name, kind, **kw):
         self.links_by_name[name] = Link(name, next(self._index), kind, **kw)
@@ -42,8 +41,14 @@ class MemoryNetlink:
         if isinstance(action, p.AddBridge):
             self._add(action.name, "bridge", mtu=action.mtu)
         elif isinstance(action, p.AddVxlan):
-            self._add(action.name, "vxlan", mtu=action.mtu, vxlan_id=action.vni, vxlan_local=action.local,
-                      vxlan_port=action.port)
+            self._add(
+                action.name,
+                "vxlan",
+                mtu=action.mtu,
+                vxlan_id=action.vni,
+                vxlan_local=action.local,
+                vxlan_port=action.port,
+            )
             self.flood[action.name] = set()
         elif isinstance(action, p.AddVeth):
             self._add(action.name, "veth", mtu=action.mtu)
@@ -82,12 +87,26 @@ class RecordingClient:
 
 
 def doc(generation=1, status="BUILD", admin=True, peers=("10.0.0.2",)):
-    return DesiredState.from_api({
-        "host": "h", "generation": generation,
-        "ports": [{"id": PORT, "network_id": NET, "mac_address": "fa:16:3e:00:00:01", "admin_state_up": admin,
-                   "status": status, "mtu": 1450, "fixed_ips": []}],
-        "networks": [{"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450,
-                      "peers": list(peers)}]})
+    return DesiredState.from_api(
+        {
+            "host": "h",
+            "generation": generation,
+            "ports": [
+                {
+                    "id": PORT,
+                    "network_id": NET,
+                    "mac_address": "fa:16:3e:00:00:01",
+                    "admin_state_up": admin,
+                    "status": status,
+                    "mtu": 1450,
+                    "fixed_ips": [],
+                }
+            ],
+            "networks": [
+                {"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450, "peers": list(peers)}
+            ],
+        }
+    )
 
 
 def agent(links=()):
@@ -104,7 +123,7 @@ async def test_first_pass_plugs_and_pushes_active_second_pass_does_nothing():
     assert {names.tap_name(PORT), names.vm_name(PORT), names.bridge_name(NET), "vxlan-5001"} <= set(nl.links_by_name)
     assert nl.flood["vxlan-5001"] == {"10.0.0.2"}
     nl.applied.clear()
-    await a.converge_once(doc())            # same generation, server not caught up yet: no second push
+    await a.converge_once(doc())  # same generation, server not caught up yet: no second push
     await a.converge_once(doc(2, "ACTIVE"))  # server caught up
     assert nl.applied == [] and client.pushes == [{PORT: "ACTIVE"}]
 
@@ -139,15 +158,23 @@ async def test_heartbeat_configuration():
     a, _, _ = agent()
     await a.converge_once(doc())
     conf = a.configurations()
-    assert conf == {"bridge_mappings": {}, "tunnel_ip": "10.0.0.1", "tunnel_types": ["vxlan"],
-                    "vlan_supported": False, "devices": 1}
+    assert conf == {
+        "bridge_mappings": {},
+        "tunnel_ip": "10.0.0.1",
+        "tunnel_types": ["vxlan"],
+        "vlan_supported": False,
+        "devices": 1,
+    }
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("", {}),
-    ("physnet1:eth1", {"physnet1": "eth1"}),
-    ("physnet1:eth1, physnet2:bond0", {"physnet1": "eth1", "physnet2": "bond0"}),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", {}),
+        ("physnet1:eth1", {"physnet1": "eth1"}),
+        ("physnet1:eth1, physnet2:bond0", {"physnet1": "eth1", "physnet2": "bond0"}),
+    ],
+)
 def test_parse_bridge_mappings(text, expected):
     assert parse_bridge_mappings(text) == expected
 
@@ -171,9 +198,12 @@ async def test_a_new_document_is_converged_even_when_its_wake_up_is_lost():
         await asyncio.sleep(0.2)
         assert client.pushes == []
         # a new document arrives, but its event is lost
-        a.watch.document = {"host": "h", "generation": 2, "ports": [
-            {"id": PORT, "network_id": NET, "mac_address": "fa:16:3e:00:00:01", "status": "BUILD"}],
-            "networks": [{"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450}]}
+        a.watch.document = {
+            "host": "h",
+            "generation": 2,
+            "ports": [{"id": PORT, "network_id": NET, "mac_address": "fa:16:3e:00:00:01", "status": "BUILD"}],
+            "networks": [{"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450}],
+        }
         for _ in range(40):
             if client.pushes:
                 break

@@ -25,8 +25,17 @@ def flat_net() -> DesiredNetwork:
 
 
 def port(**kw) -> DesiredPort:
-    base = dict(id=PORT, network_id=NET, mac_address=MAC, admin_state_up=True, status="BUILD",
-                device_name=TAP, vm_device_name=VM, bridge_name=BR, mtu=1450)
+    base = dict(
+        id=PORT,
+        network_id=NET,
+        mac_address=MAC,
+        admin_state_up=True,
+        status="BUILD",
+        device_name=TAP,
+        vm_device_name=VM,
+        bridge_name=BR,
+        mtu=1450,
+    )
     return DesiredPort(**{**base, **kw})
 
 
@@ -38,8 +47,17 @@ def converged_vxlan(peers=frozenset({"10.0.0.2"}), tap_up=True, vm_elsewhere=Fal
     links = [
         Link("lo", 1),
         Link(BR, 2, "bridge", up=True, mtu=1450),
-        Link("vxlan-5001", 3, "vxlan", master=2, up=True, mtu=1450, vxlan_id=5001, vxlan_local="10.0.0.1",
-             vxlan_port=4789),
+        Link(
+            "vxlan-5001",
+            3,
+            "vxlan",
+            master=2,
+            up=True,
+            mtu=1450,
+            vxlan_id=5001,
+            vxlan_local="10.0.0.1",
+            vxlan_port=4789,
+        ),
         Link(TAP, 4, "veth", master=2, up=tap_up, mtu=1450, peer_index=5, peer_elsewhere=vm_elsewhere),
     ]
     if not vm_elsewhere:
@@ -74,13 +92,20 @@ def test_vm_end_moved_to_another_namespace_is_left_alone():
     assert p.port_statuses(d, a, {}) == {PORT: "ACTIVE"}
 
 
-@pytest.mark.parametrize(("peers", "have", "expected"), [
-    pytest.param(("10.0.0.2", "10.0.0.3"), {"10.0.0.2"}, [p.AddFlood("vxlan-5001", "10.0.0.3")], id="peer-joins"),
-    pytest.param(("10.0.0.3",), {"10.0.0.2"}, [p.AddFlood("vxlan-5001", "10.0.0.3"),
-                                               p.DelFlood("vxlan-5001", "10.0.0.2")], id="peer-replaced"),
-    pytest.param((), {"10.0.0.2"}, [p.DelFlood("vxlan-5001", "10.0.0.2")], id="last-peer-leaves"),
-    pytest.param(("10.0.0.1", "10.0.0.2"), {"10.0.0.2"}, [], id="own-tunnel-ip-ignored"),
-])
+@pytest.mark.parametrize(
+    ("peers", "have", "expected"),
+    [
+        pytest.param(("10.0.0.2", "10.0.0.3"), {"10.0.0.2"}, [p.AddFlood("vxlan-5001", "10.0.0.3")], id="peer-joins"),
+        pytest.param(
+            ("10.0.0.3",),
+            {"10.0.0.2"},
+            [p.AddFlood("vxlan-5001", "10.0.0.3"), p.DelFlood("vxlan-5001", "10.0.0.2")],
+            id="peer-replaced",
+        ),
+        pytest.param((), {"10.0.0.2"}, [p.DelFlood("vxlan-5001", "10.0.0.2")], id="last-peer-leaves"),
+        pytest.param(("10.0.0.1", "10.0.0.2"), {"10.0.0.2"}, [], id="own-tunnel-ip-ignored"),
+    ],
+)
 def test_flood_entries_follow_peers(peers, have, expected):
     plan = p.converge(desired(vxlan_net(peers), port()), converged_vxlan(frozenset(have)), HOST)
     assert plan.actions == expected
@@ -88,13 +113,16 @@ def test_flood_entries_follow_peers(peers, have, expected):
 
 def test_vxlan_device_with_other_vni_or_local_is_recreated():
     actual = converged_vxlan()
-    wrong = Link("vxlan-5001", 3, "vxlan", master=2, up=True, mtu=1450, vxlan_id=5001, vxlan_local="10.0.0.9",
-                 vxlan_port=4789)
-    actual = ActualState.of([*(l for l in actual.links.values() if l.name != "vxlan-5001"), wrong], {})
+    wrong = Link(
+        "vxlan-5001", 3, "vxlan", master=2, up=True, mtu=1450, vxlan_id=5001, vxlan_local="10.0.0.9", vxlan_port=4789
+    )
+    actual = ActualState.of([*(link for link in actual.links.values() if link.name != "vxlan-5001"), wrong], {})
     actions = p.converge(desired(vxlan_net(), port()), actual, HOST).actions
-    assert actions[:3] == [p.DelLink("vxlan-5001", "VXLAN device with other parameters"),
-                           p.AddVxlan("vxlan-5001", 5001, "10.0.0.1", 4789, 1450),
-                           p.SetLink("vxlan-5001", master=BR, up=True)]
+    assert actions[:3] == [
+        p.DelLink("vxlan-5001", "VXLAN device with other parameters"),
+        p.AddVxlan("vxlan-5001", 5001, "10.0.0.1", 4789, 1450),
+        p.SetLink("vxlan-5001", master=BR, up=True),
+    ]
 
 
 def test_admin_down_port_brings_devices_down_and_reports_down():
@@ -106,7 +134,7 @@ def test_admin_down_port_brings_devices_down_and_reports_down():
 
 def test_tap_missing_or_unenslaved_is_down():
     d = desired(vxlan_net(), port())
-    gone = ActualState.of([l for l in converged_vxlan().links.values() if l.name not in (TAP, VM)])
+    gone = ActualState.of([link for link in converged_vxlan().links.values() if link.name not in (TAP, VM)])
     assert p.port_statuses(d, gone, {}) == {PORT: "DOWN"}
     loose = converged_vxlan()
     loose.links[TAP] = Link(TAP, 4, "veth", master=None, up=True, mtu=1450, peer_index=5)
@@ -127,14 +155,24 @@ def test_flat_network_enslaves_the_mapped_interface():
     assert p.AddVeth(TAP, VM, MAC, 1500) in actions
 
 
-@pytest.mark.parametrize(("net", "host", "links", "error"), [
-    pytest.param(DesiredNetwork(NET, "flat", "physnet9", None, 1500, BR), HOST, [], "no bridge mapping", id="unmapped"),
-    pytest.param(flat_net(), HOST, [], "does not exist", id="interface-missing"),
-    pytest.param(DesiredNetwork(NET, "vlan", "physnet1", 100, 1500, BR), HOST, [Link("eth1", 2)], "8021q",
-                 id="vlan-without-8021q"),
-    pytest.param(vxlan_net(), HostConfig({}, None), [], "no tunnel_ip", id="vxlan-without-tunnel-ip"),
-    pytest.param(DesiredNetwork(NET, "gre", None, 1, 1500, BR), HOST, [], "not supported", id="unknown-type"),
-])
+@pytest.mark.parametrize(
+    ("net", "host", "links", "error"),
+    [
+        pytest.param(
+            DesiredNetwork(NET, "flat", "physnet9", None, 1500, BR), HOST, [], "no bridge mapping", id="unmapped"
+        ),
+        pytest.param(flat_net(), HOST, [], "does not exist", id="interface-missing"),
+        pytest.param(
+            DesiredNetwork(NET, "vlan", "physnet1", 100, 1500, BR),
+            HOST,
+            [Link("eth1", 2)],
+            "8021q",
+            id="vlan-without-8021q",
+        ),
+        pytest.param(vxlan_net(), HostConfig({}, None), [], "no tunnel_ip", id="vxlan-without-tunnel-ip"),
+        pytest.param(DesiredNetwork(NET, "gre", None, 1, 1500, BR), HOST, [], "not supported", id="unknown-type"),
+    ],
+)
 def test_unrealisable_networks_are_errors_and_their_ports_error(net, host, links, error):
     d = desired(net, port())
     actual = ActualState.of([Link("lo", 1), *links])
@@ -160,9 +198,9 @@ def test_stale_owned_devices_go_only_with_cleanup_and_foreign_ones_never():
         Link(names.vm_name(stale_port), 11, "veth", peer_index=10),
         Link(names.bridge_name(NET2), 12, "bridge"),
         Link("vxlan-7", 13, "vxlan", vxlan_id=7),
-        Link("vmbr0", 14, "bridge"),            # a foreign bridge named like a VM device
-        Link("tapdeadbeef12", 15, "tun"),       # wrong length for a Quark tap
-        Link("brq1234567890a", 16, "veth"),     # right name, wrong kind
+        Link("vmbr0", 14, "bridge"),  # a foreign bridge named like a VM device
+        Link("tapdeadbeef12", 15, "tun"),  # wrong length for a Quark tap
+        Link("brq1234567890a", 16, "veth"),  # right name, wrong kind
     ]
     actual = ActualState.of([*actual.links.values(), *extra], actual.flood_peers)
     d = desired(vxlan_net(), port())
@@ -182,13 +220,37 @@ def test_devices_of_an_errored_network_are_kept():
 
 
 def test_desired_state_parses_the_contract_document():
-    doc = {"host": "h", "generation": 3,
-           "ports": [{"id": PORT, "mac_address": "FA:16:3E:00:00:01", "network_id": NET, "admin_state_up": True,
-                      "status": "BUILD", "device_owner": "compute:nova", "device_id": "d", "device_name": TAP,
-                      "vm_device_name": VM, "bridge_name": BR, "mtu": 1450,
-                      "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.5"}]}],
-           "networks": [{"id": NET, "network_type": "vxlan", "physical_network": None, "segmentation_id": 5001,
-                         "mtu": 1450, "bridge_name": BR, "peers": ["10.0.0.3", "10.0.0.2", "10.0.0.2"]}]}
+    doc = {
+        "host": "h",
+        "generation": 3,
+        "ports": [
+            {
+                "id": PORT,
+                "mac_address": "FA:16:3E:00:00:01",
+                "network_id": NET,
+                "admin_state_up": True,
+                "status": "BUILD",
+                "device_owner": "compute:nova",
+                "device_id": "d",
+                "device_name": TAP,
+                "vm_device_name": VM,
+                "bridge_name": BR,
+                "mtu": 1450,
+                "fixed_ips": [{"subnet_id": "s", "ip_address": "10.0.0.5"}],
+            }
+        ],
+        "networks": [
+            {
+                "id": NET,
+                "network_type": "vxlan",
+                "physical_network": None,
+                "segmentation_id": 5001,
+                "mtu": 1450,
+                "bridge_name": BR,
+                "peers": ["10.0.0.3", "10.0.0.2", "10.0.0.2"],
+            }
+        ],
+    }
     state = DesiredState.from_api(doc)
     assert state.ports[0].mac_address == MAC and state.ports[0].fixed_ips[0].ip_address == "10.0.0.5"
     assert state.networks[0].peers == ("10.0.0.2", "10.0.0.3")

@@ -20,8 +20,9 @@ MEMBER = Context(project_id="p1", roles=frozenset({"member"}))
         pytest.param({"net": {}}, "Unable to find 'network' in request body", id="missing-wrapper"),
         pytest.param({"network": {"bogus": 1, "zzz": 2}}, "Unrecognized attribute(s) 'bogus, zzz'", id="unknown"),
         pytest.param({"network": {"status": "DOWN"}}, "Attribute 'status' not allowed in POST", id="read-only"),
-        pytest.param({"network": {"name": 5}}, "Invalid input for name. Reason: '5' is not a valid string.",
-                     id="invalid"),
+        pytest.param(
+            {"network": {"name": 5}}, "Invalid input for name. Reason: '5' is not a valid string.", id="invalid"
+        ),
         pytest.param({"network": {"name": "x" * 256}}, None, id="too-long"),
         pytest.param({"networks": []}, "Resources required", id="empty-bulk"),
         pytest.param({"network": "x"}, "Unable to find 'network' in request body", id="not-an-object"),

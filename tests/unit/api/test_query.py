@@ -24,7 +24,9 @@ def test_empty_string_filter_matches_empty_value():
 
 
 def test_mac_and_cidr_filters_are_normalised():
-    assert parse_list_query(PORT, [("mac_address", "FA:16:3E:00:00:01")]).filters["mac_address"] == ["fa:16:3e:00:00:01"]
+    assert parse_list_query(PORT, [("mac_address", "FA:16:3E:00:00:01")]).filters["mac_address"] == [
+        "fa:16:3e:00:00:01"
+    ]
     assert parse_list_query(SUBNET, [("cidr", "10.0.0.5/24")]).filters["cidr"] == ["10.0.0.0/24"]
 
 
@@ -34,8 +36,10 @@ def test_bad_bool_filter_is_400():
 
 
 def test_fixed_ips_filters():
-    q = parse_list_query(PORT, [("fixed_ips", "ip_address=10.0.0.5"), ("fixed_ips", "subnet_id=S"),
-                                ("fixed_ips", "ip_address_substr=10.0")])
+    q = parse_list_query(
+        PORT,
+        [("fixed_ips", "ip_address=10.0.0.5"), ("fixed_ips", "subnet_id=S"), ("fixed_ips", "ip_address_substr=10.0")],
+    )
     assert q.extra["fixed_ips"] == {"ip_address": ["10.0.0.5"], "subnet_id": ["S"], "ip_address_substr": ["10.0"]}
     with pytest.raises(errors.HTTPBadRequest):
         parse_list_query(PORT, [("fixed_ips", "mac=1")])

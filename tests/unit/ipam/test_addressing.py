@@ -80,8 +80,9 @@ def test_usable_range_size_formula_v6(prefix, value):
 
 DEFAULT_POOLS = [
     pytest.param("10.0.0.0/24", "10.0.0.1", [("10.0.0.2", "10.0.0.254")], id="gw-at-start"),
-    pytest.param("10.0.0.0/24", "10.0.0.100", [("10.0.0.1", "10.0.0.99"), ("10.0.0.101", "10.0.0.254")],
-                 id="gw-middle"),
+    pytest.param(
+        "10.0.0.0/24", "10.0.0.100", [("10.0.0.1", "10.0.0.99"), ("10.0.0.101", "10.0.0.254")], id="gw-middle"
+    ),
     pytest.param("10.0.0.0/24", "10.0.0.254", [("10.0.0.1", "10.0.0.253")], id="gw-at-end"),
     pytest.param("10.0.0.0/24", None, [("10.0.0.1", "10.0.0.254")], id="gw-none"),
     pytest.param("10.0.0.0/24", "192.168.0.1", [("10.0.0.1", "10.0.0.254")], id="gw-outside-cidr"),
@@ -163,37 +164,78 @@ def test_validate_pools_accepts_slash31_and_v6_pools():
 
 
 POOL_ERRORS = [
-    pytest.param([("10.0.0.x", "10.0.0.20")], errors.InvalidAllocationPool, {"pool": "10.0.0.x-10.0.0.20"},
-                 id="invalid-garbage"),
-    pytest.param([(" 10.0.0.2", "10.0.0.20")], errors.InvalidAllocationPool, {"pool": " 10.0.0.2-10.0.0.20"},
-                 id="invalid-whitespace"),
-    pytest.param([("10.0.0.20", "10.0.0.2")], errors.InvalidAllocationPool, {"pool": "10.0.0.20-10.0.0.2"},
-                 id="invalid-reversed"),
+    pytest.param(
+        [("10.0.0.x", "10.0.0.20")], errors.InvalidAllocationPool, {"pool": "10.0.0.x-10.0.0.20"}, id="invalid-garbage"
+    ),
+    pytest.param(
+        [(" 10.0.0.2", "10.0.0.20")],
+        errors.InvalidAllocationPool,
+        {"pool": " 10.0.0.2-10.0.0.20"},
+        id="invalid-whitespace",
+    ),
+    pytest.param(
+        [("10.0.0.20", "10.0.0.2")], errors.InvalidAllocationPool, {"pool": "10.0.0.20-10.0.0.2"}, id="invalid-reversed"
+    ),
     pytest.param([("2001:db8::1", "2001:db8::2")], errors.InvalidAllocationPool, {}, id="invalid-version"),
-    pytest.param([{"start": "10.0.0.2"}], errors.InvalidAllocationPool, {"pool": "{'start': '10.0.0.2'}"},
-                 id="invalid-missing-end"),
+    pytest.param(
+        [{"start": "10.0.0.2"}],
+        errors.InvalidAllocationPool,
+        {"pool": "{'start': '10.0.0.2'}"},
+        id="invalid-missing-end",
+    ),
     pytest.param(["10.0.0.2"], errors.InvalidAllocationPool, {}, id="invalid-not-a-pair"),
-    pytest.param([("10.0.0.0", "10.0.0.20")], errors.OutOfBoundsAllocationPool,
-                 {"pool": "10.0.0.0-10.0.0.20", "subnet_cidr": NET24}, id="oob-network-address"),
-    pytest.param([("10.0.0.200", "10.0.0.255")], errors.OutOfBoundsAllocationPool, {"pool": "10.0.0.200-10.0.0.255"},
-                 id="oob-broadcast"),
-    pytest.param([("10.0.1.1", "10.0.1.20")], errors.OutOfBoundsAllocationPool, {"pool": "10.0.1.1-10.0.1.20"},
-                 id="oob-outside"),
-    pytest.param([("10.0.0.30", "10.0.0.40"), ("10.0.0.2", "10.0.0.30")], errors.OverlappingAllocationPools,
-                 {"pool_1": "10.0.0.2-10.0.0.30", "pool_2": "10.0.0.30-10.0.0.40", "subnet_cidr": NET24}, id="overlap"),
-    pytest.param([("10.0.0.2", "10.0.0.100"), ("10.0.0.10", "10.0.0.20"), ("10.0.0.50", "10.0.0.60")],
-                 errors.OverlappingAllocationPools, {"pool_1": "10.0.0.2-10.0.0.100", "pool_2": "10.0.0.10-10.0.0.20"},
-                 id="overlap-nested"),
-    pytest.param([("10.0.0.2", "10.0.0.20"), ("10.0.0.30", "10.0.0.40")], errors.GatewayConflictWithAllocationPools,
-                 {"ip_address": "10.0.0.35", "pool": "10.0.0.30-10.0.0.40"}, id="gateway-conflict"),
+    pytest.param(
+        [("10.0.0.0", "10.0.0.20")],
+        errors.OutOfBoundsAllocationPool,
+        {"pool": "10.0.0.0-10.0.0.20", "subnet_cidr": NET24},
+        id="oob-network-address",
+    ),
+    pytest.param(
+        [("10.0.0.200", "10.0.0.255")],
+        errors.OutOfBoundsAllocationPool,
+        {"pool": "10.0.0.200-10.0.0.255"},
+        id="oob-broadcast",
+    ),
+    pytest.param(
+        [("10.0.1.1", "10.0.1.20")], errors.OutOfBoundsAllocationPool, {"pool": "10.0.1.1-10.0.1.20"}, id="oob-outside"
+    ),
+    pytest.param(
+        [("10.0.0.30", "10.0.0.40"), ("10.0.0.2", "10.0.0.30")],
+        errors.OverlappingAllocationPools,
+        {"pool_1": "10.0.0.2-10.0.0.30", "pool_2": "10.0.0.30-10.0.0.40", "subnet_cidr": NET24},
+        id="overlap",
+    ),
+    pytest.param(
+        [("10.0.0.2", "10.0.0.100"), ("10.0.0.10", "10.0.0.20"), ("10.0.0.50", "10.0.0.60")],
+        errors.OverlappingAllocationPools,
+        {"pool_1": "10.0.0.2-10.0.0.100", "pool_2": "10.0.0.10-10.0.0.20"},
+        id="overlap-nested",
+    ),
+    pytest.param(
+        [("10.0.0.2", "10.0.0.20"), ("10.0.0.30", "10.0.0.40")],
+        errors.GatewayConflictWithAllocationPools,
+        {"ip_address": "10.0.0.35", "pool": "10.0.0.30-10.0.0.40"},
+        id="gateway-conflict",
+    ),
     # two faults each: the earlier check wins even when the later fault comes first in the list
-    pytest.param([("10.0.0.0", "10.0.0.20"), ("10.0.0.50", "bad")], errors.InvalidAllocationPool,
-                 {"pool": "10.0.0.50-bad"}, id="order-invalid-before-out-of-bounds"),
-    pytest.param([("10.0.0.2", "10.0.0.30"), ("10.0.0.20", "10.0.0.40"), ("10.0.0.250", "10.0.0.255")],
-                 errors.OutOfBoundsAllocationPool, {"pool": "10.0.0.250-10.0.0.255"},
-                 id="order-out-of-bounds-before-overlap"),
-    pytest.param([("10.0.0.30", "10.0.0.40"), ("10.0.0.2", "10.0.0.35")], errors.OverlappingAllocationPools,
-                 {"pool_1": "10.0.0.2-10.0.0.35"}, id="order-overlap-before-gateway"),
+    pytest.param(
+        [("10.0.0.0", "10.0.0.20"), ("10.0.0.50", "bad")],
+        errors.InvalidAllocationPool,
+        {"pool": "10.0.0.50-bad"},
+        id="order-invalid-before-out-of-bounds",
+    ),
+    pytest.param(
+        [("10.0.0.2", "10.0.0.30"), ("10.0.0.20", "10.0.0.40"), ("10.0.0.250", "10.0.0.255")],
+        errors.OutOfBoundsAllocationPool,
+        {"pool": "10.0.0.250-10.0.0.255"},
+        id="order-out-of-bounds-before-overlap",
+    ),
+    pytest.param(
+        [("10.0.0.30", "10.0.0.40"), ("10.0.0.2", "10.0.0.35")],
+        errors.OverlappingAllocationPools,
+        {"pool_1": "10.0.0.2-10.0.0.35"},
+        id="order-overlap-before-gateway",
+    ),
 ]
 
 
@@ -246,67 +288,99 @@ def test_validate_gateway_message():
 
 # --- parsing -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "version", "expected"), [
-    pytest.param("10.0.0.1", None, "10.0.0.1", id="v4"),
-    pytest.param("10.0.0.1", 4, "10.0.0.1", id="v4-versioned"),
-    pytest.param("2001:DB8:0::1", 6, "2001:db8::1", id="v6-upper"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "version", "expected"),
+    [
+        pytest.param("10.0.0.1", None, "10.0.0.1", id="v4"),
+        pytest.param("10.0.0.1", 4, "10.0.0.1", id="v4-versioned"),
+        pytest.param("2001:DB8:0::1", 6, "2001:db8::1", id="v6-upper"),
+    ],
+)
 def test_parse_ip(text, version, expected):
     assert addressing.parse_ip(text, version) == A(expected)
 
 
-@pytest.mark.parametrize(("text", "version", "message"), [
-    pytest.param("10.0.0.256", None, "'10.0.0.256' is not a valid IP address", id="garbage"),
-    pytest.param(" 10.0.0.1", None, "' 10.0.0.1' is not a valid IP address", id="whitespace"),
-    pytest.param("010.0.0.1", None, "'010.0.0.1' is not a valid IP address", id="leading-zero"),
-    pytest.param("fe80::1%eth0", None, "'fe80::1%eth0' is not a valid IP address", id="scope-id"),
-    pytest.param("10.0.0.0/24", None, "'10.0.0.0/24' is not a valid IP address", id="cidr"),
-    pytest.param(167772161, None, "'167772161' is not a valid IP address", id="int"),
-    pytest.param(None, None, "'None' is not a valid IP address", id="none"),
-    pytest.param("10.0.0.1", 6, "'10.0.0.1' is not a valid IPv6 address", id="version-mismatch-4-6"),
-    pytest.param("::1", 4, "'::1' is not a valid IPv4 address", id="version-mismatch-6-4"),
-])
+@pytest.mark.parametrize(
+    ("text", "version", "message"),
+    [
+        pytest.param("10.0.0.256", None, "'10.0.0.256' is not a valid IP address", id="garbage"),
+        pytest.param(" 10.0.0.1", None, "' 10.0.0.1' is not a valid IP address", id="whitespace"),
+        pytest.param("010.0.0.1", None, "'010.0.0.1' is not a valid IP address", id="leading-zero"),
+        pytest.param("fe80::1%eth0", None, "'fe80::1%eth0' is not a valid IP address", id="scope-id"),
+        pytest.param("10.0.0.0/24", None, "'10.0.0.0/24' is not a valid IP address", id="cidr"),
+        pytest.param(167772161, None, "'167772161' is not a valid IP address", id="int"),
+        pytest.param(None, None, "'None' is not a valid IP address", id="none"),
+        pytest.param("10.0.0.1", 6, "'10.0.0.1' is not a valid IPv6 address", id="version-mismatch-4-6"),
+        pytest.param("::1", 4, "'::1' is not a valid IPv4 address", id="version-mismatch-6-4"),
+    ],
+)
 def test_parse_ip_errors(text, version, message):
     with pytest.raises(errors.InvalidInput) as info:
         addressing.parse_ip(text, version)
     assert info.value.kwargs["error_message"] == message
 
 
-@pytest.mark.parametrize(("text", "version", "expected"), [
-    pytest.param("10.0.0.0/24", 4, "10.0.0.0/24", id="v4"),
-    pytest.param("10.0.0.4/30", None, "10.0.0.4/30", id="v4-/30"),
-    pytest.param("10.0.0.5/32", 4, "10.0.0.5/32", id="v4-/32"),
-    pytest.param("2001:DB8:0:0::/64", 6, "2001:db8::/64", id="v6-upper-uncompressed"),
-    pytest.param("2001:db8::1/128", 6, "2001:db8::1/128", id="v6-/128"),
-])
+@pytest.mark.parametrize(
+    ("text", "version", "expected"),
+    [
+        pytest.param("10.0.0.0/24", 4, "10.0.0.0/24", id="v4"),
+        pytest.param("10.0.0.4/30", None, "10.0.0.4/30", id="v4-/30"),
+        pytest.param("10.0.0.5/32", 4, "10.0.0.5/32", id="v4-/32"),
+        pytest.param("2001:DB8:0:0::/64", 6, "2001:db8::/64", id="v6-upper-uncompressed"),
+        pytest.param("2001:db8::1/128", 6, "2001:db8::1/128", id="v6-/128"),
+    ],
+)
 def test_parse_cidr(text, version, expected):
     net = addressing.parse_cidr(text, version)
     assert net == N(expected)
     assert addressing.canonical_cidr(net) == expected
 
 
-@pytest.mark.parametrize(("text", "version", "message"), [
-    pytest.param("10.0.0.5/24", None, "'10.0.0.5/24' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
-                 id="v4-host-bits"),
-    pytest.param("2001:DB8::1/64", None,
-                 "'2001:DB8::1/64' isn't a recognized IP subnet cidr, '2001:db8::/64' is recommended",
-                 id="v6-host-bits"),
-    pytest.param("10.0.0.0", None, "'10.0.0.0' isn't a recognized IP subnet cidr, '10.0.0.0/32' is recommended",
-                 id="no-slash"),
-    pytest.param("10.0.0.0/255.255.255.0", 4,
-                 "'10.0.0.0/255.255.255.0' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
-                 id="netmask"),
-    pytest.param("10.0.0.5/24", 6, "'10.0.0.5/24' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
-                 id="host-bits-before-version"),
-    pytest.param("10.0.0.0/24", 6, "cidr '10.0.0.0/24' does not match the ip_version '6'", id="version-mismatch"),
-    pytest.param("2001:db8::/64", 4, "cidr '2001:db8::/64' does not match the ip_version '4'",
-                 id="version-mismatch-v6"),
-    pytest.param("10.0.0.0/33", None, "'10.0.0.0/33' is not a valid IP subnet", id="prefix-too-long"),
-    pytest.param("garbage", None, "'garbage' is not a valid IP subnet", id="garbage"),
-    pytest.param("10.0.0.0/24 ", None, "'10.0.0.0/24 ' is not a valid IP subnet", id="whitespace"),
-    pytest.param("fe80::%1/64", None, "'fe80::%1/64' is not a valid IP subnet", id="scope-id"),
-    pytest.param(None, None, "'None' is not a valid IP subnet", id="none"),
-])
+@pytest.mark.parametrize(
+    ("text", "version", "message"),
+    [
+        pytest.param(
+            "10.0.0.5/24",
+            None,
+            "'10.0.0.5/24' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
+            id="v4-host-bits",
+        ),
+        pytest.param(
+            "2001:DB8::1/64",
+            None,
+            "'2001:DB8::1/64' isn't a recognized IP subnet cidr, '2001:db8::/64' is recommended",
+            id="v6-host-bits",
+        ),
+        pytest.param(
+            "10.0.0.0",
+            None,
+            "'10.0.0.0' isn't a recognized IP subnet cidr, '10.0.0.0/32' is recommended",
+            id="no-slash",
+        ),
+        pytest.param(
+            "10.0.0.0/255.255.255.0",
+            4,
+            "'10.0.0.0/255.255.255.0' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
+            id="netmask",
+        ),
+        pytest.param(
+            "10.0.0.5/24",
+            6,
+            "'10.0.0.5/24' isn't a recognized IP subnet cidr, '10.0.0.0/24' is recommended",
+            id="host-bits-before-version",
+        ),
+        pytest.param("10.0.0.0/24", 6, "cidr '10.0.0.0/24' does not match the ip_version '6'", id="version-mismatch"),
+        pytest.param(
+            "2001:db8::/64", 4, "cidr '2001:db8::/64' does not match the ip_version '4'", id="version-mismatch-v6"
+        ),
+        pytest.param("10.0.0.0/33", None, "'10.0.0.0/33' is not a valid IP subnet", id="prefix-too-long"),
+        pytest.param("garbage", None, "'garbage' is not a valid IP subnet", id="garbage"),
+        pytest.param("10.0.0.0/24 ", None, "'10.0.0.0/24 ' is not a valid IP subnet", id="whitespace"),
+        pytest.param("fe80::%1/64", None, "'fe80::%1/64' is not a valid IP subnet", id="scope-id"),
+        pytest.param(None, None, "'None' is not a valid IP subnet", id="none"),
+    ],
+)
 def test_parse_cidr_errors(text, version, message):
     with pytest.raises(errors.InvalidInput) as info:
         addressing.parse_cidr(text, version)
@@ -321,41 +395,56 @@ def test_parse_cidr_prefix_zero(text):
     assert text in info.value.kwargs["error_message"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    pytest.param("10.0.0.5/24", "10.0.0.0/24", id="v4-host-bits"),
-    pytest.param("2001:DB8::1/64", "2001:db8::/64", id="v6-host-bits"),
-    pytest.param("10.0.0.5", "10.0.0.5/32", id="bare-address"),
-    pytest.param("0.0.0.0/0", "0.0.0.0/0", id="default-route"),
-    pytest.param("nope", None, id="garbage"),
-    pytest.param("fe80::1%eth0", None, id="scope-id"),
-    pytest.param(42, None, id="non-str"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("10.0.0.5/24", "10.0.0.0/24", id="v4-host-bits"),
+        pytest.param("2001:DB8::1/64", "2001:db8::/64", id="v6-host-bits"),
+        pytest.param("10.0.0.5", "10.0.0.5/32", id="bare-address"),
+        pytest.param("0.0.0.0/0", "0.0.0.0/0", id="default-route"),
+        pytest.param("nope", None, id="garbage"),
+        pytest.param("fe80::1%eth0", None, id="scope-id"),
+        pytest.param(42, None, id="non-str"),
+    ],
+)
 def test_normalize_cidr_filter(text, expected):
     assert addressing.normalize_cidr_filter(text) == expected
 
 
 # --- EUI-64 and modes ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("prefix", "mac", "expected"), [
-    pytest.param("2001:db8::/64", "fa:16:3e:12:34:56", "2001:db8::f816:3eff:fe12:3456", id="neutron-mac"),
-    pytest.param("fe80::/64", "aa:bb:cc:dd:ee:ff", "fe80::a8bb:ccff:fedd:eeff", id="link-local"),
-    pytest.param("2001:db8::/64", 0xFA163E123456, "2001:db8::f816:3eff:fe12:3456", id="int-mac"),
-    pytest.param("2001:db8:1:200::/56", "00:00:5e:00:53:01", "2001:db8:1:200:200:5eff:fe00:5301",
-                 id="short-prefix-ul-bit-set"),
-    pytest.param("2001:db8::1234:0:0:0/80", "fa:16:3e:12:34:56", "2001:db8::f816:3eff:fe12:3456",
-                 id="long-prefix-upper-64"),
-])
+
+@pytest.mark.parametrize(
+    ("prefix", "mac", "expected"),
+    [
+        pytest.param("2001:db8::/64", "fa:16:3e:12:34:56", "2001:db8::f816:3eff:fe12:3456", id="neutron-mac"),
+        pytest.param("fe80::/64", "aa:bb:cc:dd:ee:ff", "fe80::a8bb:ccff:fedd:eeff", id="link-local"),
+        pytest.param("2001:db8::/64", 0xFA163E123456, "2001:db8::f816:3eff:fe12:3456", id="int-mac"),
+        pytest.param(
+            "2001:db8:1:200::/56",
+            "00:00:5e:00:53:01",
+            "2001:db8:1:200:200:5eff:fe00:5301",
+            id="short-prefix-ul-bit-set",
+        ),
+        pytest.param(
+            "2001:db8::1234:0:0:0/80", "fa:16:3e:12:34:56", "2001:db8::f816:3eff:fe12:3456", id="long-prefix-upper-64"
+        ),
+    ],
+)
 def test_eui64(prefix, mac, expected):
     assert addressing.eui64(N(prefix), mac) == A(expected)
 
 
-@pytest.mark.parametrize(("prefix", "mac"), [
-    pytest.param("10.0.0.0/24", "fa:16:3e:12:34:56", id="ipv4-prefix"),
-    pytest.param("2001:db8::/64", "01:00:5e:00:00:01", id="multicast-mac"),
-    pytest.param("2001:db8::/64", "not-a-mac", id="garbage-mac"),
-    pytest.param("2001:db8::/64", 1 << 48, id="int-too-big"),
-    pytest.param("2001:db8::/64", -1, id="negative-int"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "mac"),
+    [
+        pytest.param("10.0.0.0/24", "fa:16:3e:12:34:56", id="ipv4-prefix"),
+        pytest.param("2001:db8::/64", "01:00:5e:00:00:01", id="multicast-mac"),
+        pytest.param("2001:db8::/64", "not-a-mac", id="garbage-mac"),
+        pytest.param("2001:db8::/64", 1 << 48, id="int-too-big"),
+        pytest.param("2001:db8::/64", -1, id="negative-int"),
+    ],
+)
 def test_eui64_errors(prefix, mac):
     with pytest.raises(errors.InvalidInput):
         addressing.eui64(N(prefix), mac)
@@ -372,27 +461,34 @@ def test_eui64_round_trip(mac, prefix_value, prefix_len):
     assert (flipped >> 40) << 24 | (flipped & 0xFFFFFF) == mac
 
 
-@pytest.mark.parametrize(("ra", "mode", "expected"), [
-    pytest.param("slaac", None, True, id="ra-slaac"),
-    pytest.param(None, "slaac", True, id="mode-slaac"),
-    pytest.param(None, "dhcpv6-stateless", True, id="mode-stateless"),
-    pytest.param("dhcpv6-stateless", "dhcpv6-stateless", True, id="both-stateless"),
-    pytest.param("dhcpv6-stateful", "dhcpv6-stateful", False, id="stateful"),
-    pytest.param(None, None, False, id="none"),
-])
+@pytest.mark.parametrize(
+    ("ra", "mode", "expected"),
+    [
+        pytest.param("slaac", None, True, id="ra-slaac"),
+        pytest.param(None, "slaac", True, id="mode-slaac"),
+        pytest.param(None, "dhcpv6-stateless", True, id="mode-stateless"),
+        pytest.param("dhcpv6-stateless", "dhcpv6-stateless", True, id="both-stateless"),
+        pytest.param("dhcpv6-stateful", "dhcpv6-stateful", False, id="stateful"),
+        pytest.param(None, None, False, id="none"),
+    ],
+)
 def test_is_auto_address_mode(ra, mode, expected):
     assert addressing.is_auto_address_mode(ra, mode) is expected
 
 
 # --- ip_key ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("addr", "version", "key"), [
-    pytest.param(A("10.0.0.1"), 4, "0a000001", id="v4"),
-    pytest.param(A("255.255.255.255"), 4, "ffffffff", id="v4-max"),
-    pytest.param(2, 4, "00000002", id="v4-int"),
-    pytest.param(A("2001:db8::1"), 6, "20010db8000000000000000000000001", id="v6"),
-    pytest.param(A("::"), 6, "0" * 32, id="v6-zero"),
-])
+
+@pytest.mark.parametrize(
+    ("addr", "version", "key"),
+    [
+        pytest.param(A("10.0.0.1"), 4, "0a000001", id="v4"),
+        pytest.param(A("255.255.255.255"), 4, "ffffffff", id="v4-max"),
+        pytest.param(2, 4, "00000002", id="v4-int"),
+        pytest.param(A("2001:db8::1"), 6, "20010db8000000000000000000000001", id="v6"),
+        pytest.param(A("::"), 6, "0" * 32, id="v6-zero"),
+    ],
+)
 def test_ip_key(addr, version, key):
     assert addressing.ip_key(addr, version) == key
     back = addressing.ip_from_key(key, version)
@@ -405,33 +501,46 @@ def test_ip_key_string_order_is_numeric_order():
     assert by_key == ["9.255.255.255", "10.0.0.9", "10.0.0.10", "10.0.0.100", "10.0.1.0"]
 
 
-@pytest.mark.parametrize(("addr", "version"), [
-    pytest.param(A("10.0.0.1"), 6, id="v4-as-v6"),
-    pytest.param(A("::1"), 4, id="v6-as-v4"),
-    pytest.param(2**32, 4, id="int-too-big"),
-    pytest.param(-1, 6, id="negative"),
-    pytest.param(1, 5, id="bad-version"),
-])
+@pytest.mark.parametrize(
+    ("addr", "version"),
+    [
+        pytest.param(A("10.0.0.1"), 6, id="v4-as-v6"),
+        pytest.param(A("::1"), 4, id="v6-as-v4"),
+        pytest.param(2**32, 4, id="int-too-big"),
+        pytest.param(-1, 6, id="negative"),
+        pytest.param(1, 5, id="bad-version"),
+    ],
+)
 def test_ip_key_errors(addr, version):
     with pytest.raises(ValueError):
         addressing.ip_key(addr, version)
 
 
-@pytest.mark.parametrize(("key", "version"), [
-    pytest.param("0a00001", 4, id="short"),
-    pytest.param("0a0000011", 4, id="long"),
-    pytest.param("0x000001", 4, id="prefix-0x"),
-    pytest.param("0a_00001", 4, id="underscore"),
-    pytest.param(" a000001", 4, id="space"),
-    pytest.param("0a000001", 6, id="v4-key-as-v6"),
-])
+@pytest.mark.parametrize(
+    ("key", "version"),
+    [
+        pytest.param("0a00001", 4, id="short"),
+        pytest.param("0a0000011", 4, id="long"),
+        pytest.param("0x000001", 4, id="prefix-0x"),
+        pytest.param("0a_00001", 4, id="underscore"),
+        pytest.param(" a000001", 4, id="space"),
+        pytest.param("0a000001", 6, id="v4-key-as-v6"),
+    ],
+)
 def test_ip_from_key_errors(key, version):
     with pytest.raises(ValueError):
         addressing.ip_from_key(key, version)
 
 
-@given(st.sampled_from([4, 6]).flatmap(lambda v: st.tuples(st.just(v), st.integers(0, 2 ** (32 if v == 4 else 128) - 1),
-                                                           st.integers(0, 2 ** (32 if v == 4 else 128) - 1))))
+@given(
+    st.sampled_from([4, 6]).flatmap(
+        lambda v: st.tuples(
+            st.just(v),
+            st.integers(0, 2 ** (32 if v == 4 else 128) - 1),
+            st.integers(0, 2 ** (32 if v == 4 else 128) - 1),
+        )
+    )
+)
 def test_ip_key_order_equals_int_order(case):
     version, x, y = case
     kx, ky = addressing.ip_key(x, version), addressing.ip_key(y, version)
@@ -441,6 +550,7 @@ def test_ip_key_order_equals_int_order(case):
 
 
 # --- RangeSet --------------------------------------------------------------------------------------
+
 
 def test_rangeset_normalises_merges_adjacent_and_overlapping():
     rs = RangeSet([(10, 12), (1, 3), (4, 5), (11, 20), (30, 30)])

@@ -14,48 +14,57 @@ FA163E = 0xFA163E000000
 AABBCC = 0xAABBCC000000
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    pytest.param("fa:16:3e:12:34:56", NEUTRON, id="colons"),
-    pytest.param("FA:16:3E:12:34:56", NEUTRON, id="upper"),
-    pytest.param("Fa:16:3e:12:34:56", NEUTRON, id="mixed-case"),
-    pytest.param("fa-16-3e-12-34-56", NEUTRON, id="dashes"),
-    pytest.param("fa163e123456", NEUTRON, id="bare"),
-    pytest.param("FA163E123456", NEUTRON, id="bare-upper"),
-    pytest.param("02:00:00:00:00:01", 0x020000000001, id="local-low"),
-    pytest.param("fe:ff:ff:ff:ff:ff", 0xFEFFFFFFFFFF, id="highest-unicast"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("fa:16:3e:12:34:56", NEUTRON, id="colons"),
+        pytest.param("FA:16:3E:12:34:56", NEUTRON, id="upper"),
+        pytest.param("Fa:16:3e:12:34:56", NEUTRON, id="mixed-case"),
+        pytest.param("fa-16-3e-12-34-56", NEUTRON, id="dashes"),
+        pytest.param("fa163e123456", NEUTRON, id="bare"),
+        pytest.param("FA163E123456", NEUTRON, id="bare-upper"),
+        pytest.param("02:00:00:00:00:01", 0x020000000001, id="local-low"),
+        pytest.param("fe:ff:ff:ff:ff:ff", 0xFEFFFFFFFFFF, id="highest-unicast"),
+    ],
+)
 def test_parse_mac(text, expected):
     assert macs.parse_mac(text) == expected
 
 
-@pytest.mark.parametrize("text", [
-    pytest.param("fa:16:3e:12:34", id="short"),
-    pytest.param("fa:16:3e:12:34:56:78", id="long"),
-    pytest.param("fa:16-3e:12:34:56", id="mixed-separators"),
-    pytest.param("fa:16:3e:1:2:3", id="single-digit-groups"),
-    pytest.param("fa16.3e12.3456", id="cisco-dots"),
-    pytest.param("fa:16:3e:12:34:5g", id="non-hex"),
-    pytest.param(" fa:16:3e:12:34:56", id="leading-space"),
-    pytest.param("fa:16:3e:12:34:56\n", id="trailing-newline"),
-    pytest.param("fa163e12345", id="bare-11-digits"),
-    pytest.param("", id="empty"),
-    pytest.param("01:00:5e:00:00:01", id="multicast"),
-    pytest.param("ff:ff:ff:ff:ff:ff", id="broadcast"),
-    pytest.param("00:00:00:00:00:00", id="all-zero"),
-    pytest.param(NEUTRON, id="int"),
-    pytest.param(None, id="none"),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("fa:16:3e:12:34", id="short"),
+        pytest.param("fa:16:3e:12:34:56:78", id="long"),
+        pytest.param("fa:16-3e:12:34:56", id="mixed-separators"),
+        pytest.param("fa:16:3e:1:2:3", id="single-digit-groups"),
+        pytest.param("fa16.3e12.3456", id="cisco-dots"),
+        pytest.param("fa:16:3e:12:34:5g", id="non-hex"),
+        pytest.param(" fa:16:3e:12:34:56", id="leading-space"),
+        pytest.param("fa:16:3e:12:34:56\n", id="trailing-newline"),
+        pytest.param("fa163e12345", id="bare-11-digits"),
+        pytest.param("", id="empty"),
+        pytest.param("01:00:5e:00:00:01", id="multicast"),
+        pytest.param("ff:ff:ff:ff:ff:ff", id="broadcast"),
+        pytest.param("00:00:00:00:00:00", id="all-zero"),
+        pytest.param(NEUTRON, id="int"),
+        pytest.param(None, id="none"),
+    ],
+)
 def test_parse_mac_errors(text):
     with pytest.raises(errors.InvalidInput) as info:
         macs.parse_mac(text)
     assert info.value.kwargs["error_message"] == f"'{text}' is not a valid MAC address"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    pytest.param(NEUTRON, "fa:16:3e:12:34:56", id="neutron"),
-    pytest.param(1, "00:00:00:00:00:01", id="leading-zeros"),
-    pytest.param(2**48 - 1, "ff:ff:ff:ff:ff:ff", id="max"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(NEUTRON, "fa:16:3e:12:34:56", id="neutron"),
+        pytest.param(1, "00:00:00:00:00:01", id="leading-zeros"),
+        pytest.param(2**48 - 1, "ff:ff:ff:ff:ff:ff", id="max"),
+    ],
+)
 def test_format_mac(value, expected):
     assert macs.format_mac(value) == expected
 
@@ -95,10 +104,14 @@ RANGES = [
     pytest.param({"cidr": "AA:BB:CC:DD:EE:FE"}, (0xAABBCCDDEEFE, 0xAABBCCDDEEFE), id="twelve-digits-single"),
     pytest.param({"cidr": "fa:16:3e:00:00:00/24"}, (FA163E, FA163E + 2**24 - 1), id="default-range"),
     pytest.param({"cidr": "AA:00:00:00:00:00/8"}, (0xAA0000000000, 0xAAFFFFFFFFFF), id="mask-8-whole-octet"),
-    pytest.param({"first": "fa:16:3e:00:00:10", "last": "FA-16-3E-00-00-1F"}, (FA163E + 0x10, FA163E + 0x1F),
-                 id="first-last"),
-    pytest.param({"first": "fa:16:3e:00:00:10", "last": "fa:16:3e:00:00:10"}, (FA163E + 0x10, FA163E + 0x10),
-                 id="first-equals-last"),
+    pytest.param(
+        {"first": "fa:16:3e:00:00:10", "last": "FA-16-3E-00-00-1F"}, (FA163E + 0x10, FA163E + 0x1F), id="first-last"
+    ),
+    pytest.param(
+        {"first": "fa:16:3e:00:00:10", "last": "fa:16:3e:00:00:10"},
+        (FA163E + 0x10, FA163E + 0x10),
+        id="first-equals-last",
+    ),
 ]
 
 
@@ -113,8 +126,9 @@ def test_parse_mac_range_positional_cidr():
 
 RANGE_ERRORS = [
     pytest.param({}, "give either", id="nothing"),
-    pytest.param({"cidr": "AA:BB:CC", "first": "aa:bb:cc:00:00:01", "last": "aa:bb:cc:00:00:02"}, "not both",
-                 id="both-forms"),
+    pytest.param(
+        {"cidr": "AA:BB:CC", "first": "aa:bb:cc:00:00:01", "last": "aa:bb:cc:00:00:02"}, "not both", id="both-forms"
+    ),
     pytest.param({"first": "aa:bb:cc:00:00:01"}, "give either", id="first-only"),
     pytest.param({"last": "aa:bb:cc:00:00:01"}, "give either", id="last-only"),
     pytest.param({"cidr": "AABB"}, "6 to 12 hex digits", id="too-few-digits"),
@@ -135,8 +149,9 @@ RANGE_ERRORS = [
     pytest.param({"cidr": "00:00:00/0"}, "multicast", id="whole-space"),
     pytest.param({"cidr": "00:00:00/24"}, "00:00:00:00:00:00", id="contains-zero"),
     pytest.param({"first": "01:00:00:00:00:00", "last": "01:00:00:00:00:ff"}, "multicast", id="first-last-multicast"),
-    pytest.param({"first": "aa:ff:ff:ff:ff:00", "last": "ac:00:00:00:00:10"}, "multicast",
-                 id="first-last-spans-octets"),
+    pytest.param(
+        {"first": "aa:ff:ff:ff:ff:00", "last": "ac:00:00:00:00:10"}, "multicast", id="first-last-spans-octets"
+    ),
     pytest.param({"first": "fa:16:3e:00:00:20", "last": "fa:16:3e:00:00:10"}, "is after", id="first-after-last"),
     pytest.param({"first": "fa:16:3e:00:00", "last": "fa:16:3e:00:00:10"}, "first_address", id="bad-first"),
     pytest.param({"first": "fa:16:3e:00:00:00", "last": "nope"}, "last_address", id="bad-last"),
@@ -152,25 +167,31 @@ def test_parse_mac_range_errors(kwargs, reason):
     assert info.value.msg.startswith("Invalid MAC address range: ")
 
 
-@pytest.mark.parametrize(("first", "last", "expected"), [
-    pytest.param(FA163E, FA163E + 2**24 - 1, "FA:16:3E:00:00:00/24", id="aligned-/24"),
-    pytest.param(NEUTRON, NEUTRON, "FA:16:3E:12:34:56/48", id="single"),
-    pytest.param(0, 2**48 - 1, "00:00:00:00:00:00/0", id="whole-space"),
-    pytest.param(FA163E + 0x10, FA163E + 0x1F, "FA:16:3E:00:00:10/44", id="aligned-16"),
-    pytest.param(FA163E + 0x10, FA163E + 0x20, None, id="size-17"),
-    pytest.param(FA163E + 0x08, FA163E + 0x17, None, id="unaligned-16"),
-    pytest.param(FA163E + 1, FA163E, None, id="reversed"),
-    pytest.param(2**48 - 1, 2**48, None, id="beyond-48-bits"),
-])
+@pytest.mark.parametrize(
+    ("first", "last", "expected"),
+    [
+        pytest.param(FA163E, FA163E + 2**24 - 1, "FA:16:3E:00:00:00/24", id="aligned-/24"),
+        pytest.param(NEUTRON, NEUTRON, "FA:16:3E:12:34:56/48", id="single"),
+        pytest.param(0, 2**48 - 1, "00:00:00:00:00:00/0", id="whole-space"),
+        pytest.param(FA163E + 0x10, FA163E + 0x1F, "FA:16:3E:00:00:10/44", id="aligned-16"),
+        pytest.param(FA163E + 0x10, FA163E + 0x20, None, id="size-17"),
+        pytest.param(FA163E + 0x08, FA163E + 0x17, None, id="unaligned-16"),
+        pytest.param(FA163E + 1, FA163E, None, id="reversed"),
+        pytest.param(2**48 - 1, 2**48, None, id="beyond-48-bits"),
+    ],
+)
 def test_mac_range_cidr(first, last, expected):
     assert macs.mac_range_cidr(first, last) == expected
 
 
-@pytest.mark.parametrize(("first", "last", "size"), [
-    pytest.param(FA163E, FA163E + 2**24 - 1, 2**24, id="/24"),
-    pytest.param(NEUTRON, NEUTRON, 1, id="single"),
-    pytest.param(FA163E + 0x10, FA163E + 0x20, 17, id="unaligned"),
-])
+@pytest.mark.parametrize(
+    ("first", "last", "size"),
+    [
+        pytest.param(FA163E, FA163E + 2**24 - 1, 2**24, id="/24"),
+        pytest.param(NEUTRON, NEUTRON, 1, id="single"),
+        pytest.param(FA163E + 0x10, FA163E + 0x20, 17, id="unaligned"),
+    ],
+)
 def test_range_size(first, last, size):
     assert macs.range_size(first, last) == size
 
