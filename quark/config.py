@@ -74,7 +74,7 @@ class Settings:
     ipaddr_max_ports_per_shared: int = 10
     # Single-port creates that reach one process while another create of the
     # same caller is in flight are run together, up to this many ports per
-    # transaction (group commit; quark.services.batching). 0 turns it off.
+    # transaction (group commit; quark.services.common.batching). 0 turns it off.
     port_create_batch: int = 64
     log_level: str = "info"
 

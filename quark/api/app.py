@@ -28,10 +28,10 @@ from quark.api.responses import json_response
 from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
-from quark.services.event_sender import EventDispatcher, HttpEventSender
-from quark.services.mac_ranges import ensure_default_range
+from quark.services.addressing.mac_ranges import ensure_default_range
+from quark.services.core.segment_ranges import ensure_seed_ranges
+from quark.services.dataplane.event_sender import EventDispatcher, HttpEventSender
 from quark.services.registry import Services, build_services
-from quark.services.segment_ranges import ensure_seed_ranges
 
 LOG = logging.getLogger(__name__)
 

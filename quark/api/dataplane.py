@@ -20,7 +20,7 @@ from quark import errors
 from quark.api import validators as v
 from quark.api.resources import ctx_of, read_json
 from quark.api.responses import json_response
-from quark.services.agents import Report
+from quark.services.dataplane.agents import Report
 
 MAX_WAIT = 60
 PORT_STATUSES = ("ACTIVE", "DOWN", "ERROR")

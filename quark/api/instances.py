@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from quark import errors
+from quark import errors, owners
 from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
@@ -52,7 +52,7 @@ def parse_provision(body: Any, ctx: Context) -> dict:
     try:
         out = {
             "device_id": v.string(255)(item["device_id"]),
-            "device_owner": v.string(255)(item.get("device_owner", "compute:nova")),
+            "device_owner": v.string(255)(item.get("device_owner", owners.COMPUTE_DEFAULT)),
             "host": v.string(255, allow_none=True)(item.get("binding:host_id")),
             "project_id": v.string(255, allow_none=True)(item.get("project_id") or item.get("tenant_id")),
         }

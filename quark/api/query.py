@@ -8,7 +8,7 @@ from typing import Any
 from quark import errors
 from quark.api.definitions.base import Resource
 from quark.ipam import addressing
-from quark.services.listing import ListQuery
+from quark.services.common.listing import ListQuery
 
 RESERVED = frozenset(
     {

@@ -23,8 +23,8 @@ from quark.api.definitions.base import Resource
 from quark.api.query import parse_list_query
 from quark.api.responses import json_response, no_content
 from quark.context import Context
-from quark.services.base import ResourceService
-from quark.services.listing import ListQuery
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
 
 _REVISION = re.compile(r"^revision_number=(\d+)$")
 

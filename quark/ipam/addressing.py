@@ -218,6 +218,13 @@ def eui64(prefix: IPNetwork, mac: int | str) -> ipaddress.IPv6Address:
     return ipaddress.IPv6Address(int(prefix.network_address) >> 64 << 64 | interface_id)
 
 
+def is_auto_address(subnet: Any) -> bool:
+    """Whether a subnet (any object with ``ip_version`` and the IPv6 modes)
+    gives its ports EUI-64 addresses (SLAAC, DHCPv6-stateless) instead of
+    allocating them."""
+    return subnet.ip_version == 6 and is_auto_address_mode(subnet.ipv6_ra_mode, subnet.ipv6_address_mode)
+
+
 def is_auto_address_mode(ra_mode: str | None, address_mode: str | None) -> bool:
     """True when either mode is "slaac" or "dhcpv6-stateless" (addresses are EUI-64)."""
     return ra_mode in AUTO_ADDRESS_MODES or address_mode in AUTO_ADDRESS_MODES

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.db import models
+from quark.db.dialect import insert_ignore
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 
@@ -80,34 +81,6 @@ class Allocation:
     address: str
     port_id: str | None = None
     id: str | None = None  # the ip_allocations row, when the allocator knows it without a read
-
-
-def dialect_insert_ignore(conn: AsyncConnection, table, **values):
-    """INSERT that silently does nothing on a unique-key collision.
-
-    Without ``values`` the statement takes its parameters at execution (one
-    dict, or a list for executemany) and is built once per dialect and table.
-    """
-    if not values:
-        return _insert_ignore(conn.dialect.name, table)
-    return _build_insert_ignore(conn.dialect.name, table, values)
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_ignore(dialect: str, table):
-    return _build_insert_ignore(dialect, table, {})
-
-
-def _build_insert_ignore(dialect: str, table, values: dict):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(table)
-        return (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
-    stmt = insert(table)
-    if values:
-        stmt = stmt.values(**values)
-    return stmt.prefix_with("IGNORE" if dialect == "mysql" else "OR IGNORE")
 
 
 # Hot statements, built once: SQLAlchemy then reuses their compiled form and
@@ -175,7 +148,7 @@ class IpAllocator:
         key = addressing.ip_key(address, subnet.ip_version)
         now = self.clock()
         row = self._row(subnet, int(address), (port_id, project_id), now)
-        inserted = await conn.execute(dialect_insert_ignore(conn, a), row)
+        inserted = await conn.execute(insert_ignore(conn, a), row)
         if inserted.rowcount == 1:
             await self.count(conn, subnet.id, 1)
             return Allocation(subnet.id, str(address), port_id, row["id"])
@@ -310,7 +283,7 @@ class IpAllocator:
                 break
             if len(candidates) == 1:
                 row = self._row(subnet, candidates[0], pending[0], now)
-                if (await conn.execute(dialect_insert_ignore(conn, a), row)).rowcount == 1:
+                if (await conn.execute(insert_ignore(conn, a), row)).rowcount == 1:
                     out.append(Allocation(subnet.id, row["address"], row["port_id"], row["id"]))
                     position = candidates[0] + 1
                 else:  # someone asked for it explicitly: skip the whole taken run at once
@@ -383,10 +356,10 @@ class IpAllocator:
                 break
             rows = [self._row(subnet, pools.nth(random.randrange(pools.size)), owner, now) for owner in pending]
             if len(rows) == 1:
-                if (await conn.execute(dialect_insert_ignore(conn, a), rows[0])).rowcount == 1:
+                if (await conn.execute(insert_ignore(conn, a), rows[0])).rowcount == 1:
                     out.append(Allocation(subnet.id, rows[0]["address"], rows[0]["port_id"], rows[0]["id"]))
                 continue
-            await conn.execute(dialect_insert_ignore(conn, a), rows)
+            await conn.execute(insert_ignore(conn, a), rows)
             landed = set((await conn.execute(select(a.c.id).where(a.c.id.in_([r["id"] for r in rows])))).scalars())
             out += [Allocation(subnet.id, r["address"], r["port_id"], r["id"]) for r in rows if r["id"] in landed]
         return out

@@ -40,7 +40,7 @@ from sqlalchemy import bindparam, false, func, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
-from quark.ipam.ip_allocator import dialect_insert_ignore
+from quark.db.dialect import insert_ignore
 
 r = models.mac_address_ranges
 m = models.mac_allocations
@@ -158,7 +158,7 @@ class MacAllocator:
                 got = self._block.popleft()
             range_id, address = got
             result = await conn.execute(
-                dialect_insert_ignore(conn, m),
+                insert_ignore(conn, m),
                 {
                     "address": address,
                     "range_id": range_id,
@@ -232,7 +232,7 @@ class MacAllocator:
         if range_id is None:
             return False
         inserted = await conn.execute(
-            dialect_insert_ignore(
+            insert_ignore(
                 conn,
                 m,
                 address=address,

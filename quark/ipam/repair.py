@@ -31,11 +31,11 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, false, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quark.clock import utcnow
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import macs
 from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator, excluded_set
-from quark.services.base import utcnow
 
 a = models.ip_allocations
 s = models.subnets

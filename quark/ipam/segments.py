@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.db import models
-from quark.ipam.ip_allocator import dialect_insert_ignore
+from quark.db.dialect import insert_ignore
 
 r = models.segment_ranges
 sa_ = models.segment_allocations
@@ -193,7 +193,7 @@ class SegmentAllocator:
     async def _take(self, conn: AsyncConnection, network_type: str, physnet: str, seg_id: int, network_id: str) -> bool:
         """Hold one id: a new row, or a released one claimed back. False if held."""
         inserted = await conn.execute(
-            dialect_insert_ignore(
+            insert_ignore(
                 conn,
                 sa_,
                 network_type=network_type,

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quark.clock import utcnow
 from quark.config import Settings
 from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
-from quark.services.agents import AgentService
-from quark.services.availability import AvailabilityService
-from quark.services.base import ResourceService, utcnow
-from quark.services.binding import AgentBinder
-from quark.services.dataplane import DataplaneService
-from quark.services.floating_ips import FloatingIpService
-from quark.services.instances import InstanceService
-from quark.services.ip_addresses import IpAddressService
-from quark.services.ip_policies import IpPolicyService
-from quark.services.mac_ranges import MacRangeService
-from quark.services.networks import NetworkService
-from quark.services.nova_events import NovaEvents
-from quark.services.ports import PortService
-from quark.services.routes import RouteService
-from quark.services.security_groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
-from quark.services.segment_ranges import SegmentRangeService
-from quark.services.subnets import SubnetService
+from quark.services.addressing.availability import AvailabilityService
+from quark.services.addressing.ip_addresses import IpAddressService
+from quark.services.addressing.ip_policies import IpPolicyService
+from quark.services.addressing.mac_ranges import MacRangeService
+from quark.services.addressing.routes import RouteService
+from quark.services.common.base import ResourceService
+from quark.services.compute.instances import InstanceService
+from quark.services.core.networks import NetworkService
+from quark.services.core.ports import PortService
+from quark.services.core.segment_ranges import SegmentRangeService
+from quark.services.core.subnets import SubnetService
+from quark.services.dataplane.agents import AgentService
+from quark.services.dataplane.binding import AgentBinder
+from quark.services.dataplane.nova_events import NovaEvents
+from quark.services.dataplane.service import DataplaneService
+from quark.services.l3.floating_ips import FloatingIpService
+from quark.services.security.groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
 
 
 @dataclass

@@ -18,10 +18,10 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.services.listing import ListQuery
-from quark.services.mac_ranges import ensure_default_range
+from quark.services.addressing.mac_ranges import ensure_default_range
+from quark.services.common.listing import ListQuery
+from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
-from quark.services.segment_ranges import ensure_seed_ranges
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600

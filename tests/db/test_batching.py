@@ -1,4 +1,4 @@
-"""Group commit of single-port creates (quark.services.batching): concurrent
+"""Group commit of single-port creates (quark.services.common.batching): concurrent
 requests share transactions, yet each keeps its own outcome."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from quark import errors
 from quark.config import Settings
 from quark.context import Context
 from quark.db.engine import Database
-from quark.services.mac_ranges import ensure_default_range
+from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.registry import build_services
 
 ADMIN = Context.admin()

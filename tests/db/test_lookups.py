@@ -12,9 +12,9 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import lookups, models
 from quark.db.engine import Database
-from quark.services.mac_ranges import ensure_default_range
+from quark.services.addressing.mac_ranges import ensure_default_range
+from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
-from quark.services.segment_ranges import ensure_seed_ranges
 
 ADMIN = Context.admin()
 n, s, t = models.networks, models.subnets, models.tags

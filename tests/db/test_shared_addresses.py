@@ -19,9 +19,9 @@ from quark.context import Context
 from quark.db import migrate, models
 from quark.db.engine import Database
 from quark.ipam import repair
-from quark.services.mac_ranges import ensure_default_range
+from quark.services.addressing.mac_ranges import ensure_default_range
+from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
-from quark.services.segment_ranges import ensure_seed_ranges
 from tests.dbs import create_database, selected_backends
 
 ADMIN = Context.admin()

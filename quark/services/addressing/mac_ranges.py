@@ -10,12 +10,14 @@ from sqlalchemy import delete, exists, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.dialect import insert_ignore
 from quark.ipam import macs
-from quark.services import base
-from quark.services.base import ResourceService, utcnow
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
 
 r = models.mac_address_ranges
 m = models.mac_allocations
@@ -145,10 +147,8 @@ async def ensure_default_range(db, cidr: str) -> None:
     async def work(conn: AsyncConnection) -> None:
         if await conn.scalar(select(exists().where(r.c.id.is_not(None)))):
             return
-        from quark.ipam.ip_allocator import dialect_insert_ignore
-
         await conn.execute(
-            dialect_insert_ignore(
+            insert_ignore(
                 conn,
                 r,
                 id=DEFAULT_RANGE_ID,

@@ -16,13 +16,13 @@ from collections import defaultdict
 
 from sqlalchemy import bindparam, false, literal, select
 
+from quark import owners
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
-from quark.services.hoststate import DHCP_OWNER
-from quark.services.listing import ListQuery
-from quark.services.ports import PortService
-from quark.services.security_groups import rules_of_groups
+from quark.services.common.listing import ListQuery
+from quark.services.core.ports import PortService
+from quark.services.security.groups import rules_of_groups
 
 p = models.ports
 n = models.networks
@@ -32,7 +32,6 @@ f = models.floatingips
 sg = models.security_groups
 psg = models.port_security_groups
 
-DEFAULT_OWNER = "compute:nova"
 
 # Everything the network info shows besides the ports and what a port view
 # has (addresses, groups, tags), keyed by the device's port ids (``ids``)
@@ -55,7 +54,7 @@ INFO_LOOKUPS = (
         .select_from(a.join(p, p.c.id == a.c.port_id))
         .where(
             p.c.network_id.in_(NETWORK_IDS),
-            p.c.device_owner == literal(DHCP_OWNER, literal_execute=True),
+            p.c.device_owner == literal(owners.DHCP, literal_execute=True),
             a.c.deallocated == false(),
         ),
         order=("address",),
@@ -94,7 +93,7 @@ class InstanceService:
     ) -> dict:
         items = []
         for attrs in ports:
-            item = {**attrs, "device_id": device_id, "device_owner": device_owner or DEFAULT_OWNER}
+            item = {**attrs, "device_id": device_id, "device_owner": device_owner or owners.COMPUTE_DEFAULT}
             if host is not None:
                 item.setdefault("binding:host_id", host)
             if project_id is not None:

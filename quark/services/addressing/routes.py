@@ -27,15 +27,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing
-from quark.services import base
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns
+from quark.services.common.listing import ListQuery
 
 if TYPE_CHECKING:
-    from quark.services.subnets import SubnetService
+    from quark.services.core.subnets import SubnetService
 
 r = models.routes
 s = models.subnets

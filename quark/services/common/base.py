@@ -13,27 +13,23 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import Column, ColumnElement, Select, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
 from quark.db.lookups import IDS, Lookup, fetch_by_ids
-from quark.services import listing
-from quark.services.listing import ListQuery
+from quark.services.common import listing
+from quark.services.common.listing import ListQuery
 
 MAX_TAGS = 50
-
-
-def utcnow() -> datetime:
-    """Naive UTC, whole seconds: what Neutron shows and what every DB stores alike."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def new_id() -> str:

@@ -17,14 +17,15 @@ from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.dialect import insert_ignore
 from quark.ipam import segments
-from quark.ipam.ip_allocator import dialect_insert_ignore
 from quark.ipam.segments import RangeSpec, SegmentAllocator
-from quark.services import base
-from quark.services.base import ResourceService, utcnow
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
 
 r = models.segment_ranges
 
@@ -178,7 +179,7 @@ async def ensure_seed_ranges(db, text: str) -> None:
             return
         for spec in specs:
             await conn.execute(
-                dialect_insert_ignore(
+                insert_ignore(
                     conn,
                     r,
                     id=seed_range_id(spec),

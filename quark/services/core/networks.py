@@ -10,17 +10,20 @@ from sqlalchemy import delete, exists, false, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
-from quark.services import base, hoststate, ip_policies
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
-from quark.services.listing import ListQuery
+from quark.services.addressing import ip_policies
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.listing import ListQuery
+from quark.services.dataplane import hoststate
 
 if TYPE_CHECKING:
-    from quark.services.ports import PortService
+    from quark.services.core.ports import PortService
 
 n = models.networks
 
@@ -33,8 +36,6 @@ NETWORK_SUBNETS = Lookup(
     order=("created_at", "id"),
 )
 
-# Ports that go away with their network instead of keeping it in use.
-AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed", "network:floatingip_agent_gateway")
 
 # Overlay overhead: MTU a network of each type offers on a 1500-byte underlay.
 TYPE_MTU = {"vxlan": 1450, "geneve": 1442, "gre": 1458, "flat": 1500, "vlan": 1500, "local": 1500}
@@ -245,7 +246,7 @@ class NetworkService(ResourceService):
                 exists().where(
                     p.c.network_id == row.id,
                     p.c.project_id != row.project_id,
-                    p.c.device_owner.not_in(AUTO_DELETE_OWNERS),
+                    p.c.device_owner.not_in(owners.AUTO_DELETE),
                 )
             )
         )
@@ -265,7 +266,7 @@ class NetworkService(ResourceService):
             check_revision(row, if_match)
             p, s, a = models.ports, models.subnets, models.ip_allocations
             in_use = await conn.scalar(
-                select(exists().where(p.c.network_id == network_id, p.c.device_owner.not_in(AUTO_DELETE_OWNERS)))
+                select(exists().where(p.c.network_id == network_id, p.c.device_owner.not_in(owners.AUTO_DELETE)))
             )
             if in_use:
                 raise errors.NetworkInUse(net_id=network_id)

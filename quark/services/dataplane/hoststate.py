@@ -28,19 +28,17 @@ from typing import Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import names
+from quark import names, owners
 from quark.db import models
+from quark.db.dialect import insert_ignore
 from quark.ipam import holders
-from quark.ipam.ip_allocator import dialect_insert_ignore
-from quark.services.binding import BRIDGE, L2_AGENT
+from quark.services.dataplane.binding import BRIDGE, L2_AGENT
 
 hg = models.host_generations
 p = models.ports
 n = models.networks
 s = models.subnets
 ag = models.agents
-
-DHCP_OWNER = "network:dhcp"
 
 
 # --- generations -------------------------------------------------------------------
@@ -65,7 +63,7 @@ async def bump(conn: AsyncConnection, hosts: Iterable[str], *, dhcp: bool = Fals
     missing = [h for h in wanted if h not in present]
     if missing:
         await conn.execute(
-            dialect_insert_ignore(conn, hg), [{"host": h, "generation": 0, "dhcp_generation": 0} for h in missing]
+            insert_ignore(conn, hg), [{"host": h, "generation": 0, "dhcp_generation": 0} for h in missing]
         )
         await conn.execute(update(hg).where(hg.c.host.in_(missing)).values({column: column + 1}))
 
@@ -99,7 +97,7 @@ async def dhcp_hosts(conn: AsyncConnection, network_id: str) -> set[str]:
             await conn.execute(
                 select(p.c.binding_host_id)
                 .distinct()
-                .where(p.c.network_id == network_id, p.c.device_owner == DHCP_OWNER, p.c.binding_host_id != "")
+                .where(p.c.network_id == network_id, p.c.device_owner == owners.DHCP, p.c.binding_host_id != "")
             )
         ).scalars()
     )
@@ -264,7 +262,7 @@ async def dhcp_state(conn: AsyncConnection, host: str) -> list[dict]:
     dhcp_ports = {
         r.network_id: r
         for r in await conn.execute(
-            select(p).where(p.c.device_owner == DHCP_OWNER, p.c.binding_host_id == host).order_by(p.c.id)
+            select(p).where(p.c.device_owner == owners.DHCP, p.c.binding_host_id == host).order_by(p.c.id)
         )
     }
     net_ids = sorted(dhcp_ports)

@@ -19,13 +19,14 @@ from sqlalchemy import delete, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.dialect import insert_ignore
 from quark.db.lookups import IDS, Lookup
-from quark.ipam.ip_allocator import dialect_insert_ignore
-from quark.services import base
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.listing import ListQuery
 
 sg = models.security_groups
 rules = models.security_group_rules
@@ -188,9 +189,7 @@ class DefaultGroups:
         if found is not None:
             return found
         group_id = base.new_id()
-        claimed = await conn.execute(
-            dialect_insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id)
-        )
+        claimed = await conn.execute(insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id))
         if claimed.rowcount != 1:  # another request made it first
             return await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
         now = utcnow()

@@ -30,16 +30,17 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, false, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing, holders
 from quark.ipam.ip_allocator import Allocation, excluded_set
-from quark.services import base, floating_ips
-from quark.services.base import ResourceService, utcnow
-from quark.services.listing import ListQuery
-from quark.services.ports import PortService, _fullness
-from quark.services.subnets import is_auto_address
+from quark.services.common import base
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
+from quark.services.core.ports import PortService, _fullness
+from quark.services.l3 import floating_ips
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -66,7 +67,7 @@ def check_specific_address(subnet: Any, address: addressing.IPAddress, *, admin:
 
 
 def _refuse_service_port(port: Any) -> None:
-    if port.device_owner.startswith("network:"):
+    if owners.is_network_service(port.device_owner):
         raise errors.AddressOfServicePort(port_id=port.id, device_owner=port.device_owner)
 
 
@@ -75,7 +76,7 @@ async def _refuse_service_holders(conn: AsyncConnection, row: Any) -> None:
     held = select(h.c.port_id).where(h.c.allocation_id == row.id)
     for port in await conn.execute(
         select(p.c.id, p.c.device_owner).where(
-            or_(p.c.id == row.port_id, p.c.id.in_(held)), p.c.device_owner.like("network:%")
+            or_(p.c.id == row.port_id, p.c.id.in_(held)), p.c.device_owner.like(owners.NETWORK_PREFIX + "%")
         )
     ):
         _refuse_service_port(port)
@@ -289,7 +290,7 @@ class IpAddressService(ResourceService):
             # IPv4 before IPv6, stateful before SLAAC, fullest first (as for ports).
             candidates = sorted(
                 (sub for sub in subnets if (version is None or sub.ip_version == version) and not sub.service_types),
-                key=lambda sub: (sub.ip_version, is_auto_address(sub), -_fullness(sub)),
+                key=lambda sub: (sub.ip_version, addressing.is_auto_address(sub), -_fullness(sub)),
             )
             if not candidates:
                 family = f"IPv{version} " if version else ""

@@ -10,17 +10,18 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing, macs
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator, pool_ranges
-from quark.services import base, ip_policies, routes
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
-from quark.services.listing import ListQuery
-from quark.services.networks import AUTO_DELETE_OWNERS
+from quark.services.addressing import ip_policies, routes
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.listing import ListQuery
 
 s = models.subnets
 n = models.networks
@@ -36,17 +37,6 @@ EXTERNAL_SUBNETS = Lookup(
 )
 
 AUTO_MODES = ("slaac", "dhcpv6-stateless")
-ROUTER_OWNERS = (
-    "network:router_interface",
-    "network:router_gateway",
-    "network:router_interface_distributed",
-    "network:ha_router_replicated_interface",
-    "network:router_centralized_snat",
-)
-
-
-def is_auto_address(row: Any) -> bool:
-    return row.ip_version == 6 and addressing.is_auto_address_mode(row.ipv6_ra_mode, row.ipv6_address_mode)
 
 
 def _pools_json(pools: list[tuple[Any, Any]]) -> list[list[str]]:
@@ -269,7 +259,7 @@ class SubnetService(ResourceService):
         for port in await conn.execute(
             select(p.c.id, p.c.mac_address, p.c.project_id, p.c.device_owner).where(p.c.network_id == network_id)
         ):
-            if port.device_owner in ROUTER_OWNERS:
+            if port.device_owner in owners.ROUTER:
                 continue
             address = addressing.eui64(net, macs.parse_mac(port.mac_address))
             await self.ips.allocate_specific(conn, subnet, address, port.id, port.project_id)
@@ -299,7 +289,7 @@ class SubnetService(ResourceService):
             for key in ("dns_nameservers", "host_routes"):
                 if key in attrs:
                     changes[key] = attrs[key] or []
-            if "host_routes" in attrs:  # the route rows follow (quark.services.routes)
+            if "host_routes" in attrs:  # the route rows follow (quark.services.addressing.routes)
                 await routes.replace_subnet_routes(conn, subnet_id, row.project_id, changes["host_routes"])
             if "gateway_ip" in attrs or "allocation_pools" in attrs:
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
@@ -352,13 +342,13 @@ class SubnetService(ResourceService):
             row = await self.get_row(conn, ctx, subnet_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
-            if not is_auto_address(row):
+            if not addressing.is_auto_address(row):
                 in_use = await conn.scalar(
                     select(
                         exists().where(
                             a.c.subnet_id == subnet_id,
                             a.c.deallocated == false(),
-                            ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(AUTO_DELETE_OWNERS))),
+                            ~exists().where(and_(p.c.id == a.c.port_id, p.c.device_owner.in_(owners.AUTO_DELETE))),
                         )
                     )
                 )

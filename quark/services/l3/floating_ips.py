@@ -20,14 +20,15 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam import holders
-from quark.services import base
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.listing import ListQuery
 
 f = models.floatingips
 p = models.ports
@@ -50,8 +51,6 @@ FIP_PORTS = Lookup(
     .select_from(f.join(p, p.c.id == f.c.port_id))
     .where(f.c.id.in_(IDS)),
 )
-
-FLOATING_OWNER = "network:floatingip"
 
 
 class ExternalNetworkRequired(errors.BadRequest):
@@ -149,7 +148,7 @@ class FloatingIpService(ResourceService):
             entry["ip_address"] = attrs["floating_ip_address"]
         port_attrs = {
             "network_id": network_id,
-            "device_owner": FLOATING_OWNER,
+            "device_owner": owners.FLOATING_IP,
             "device_id": fip_id,
             "project_id": "",
             "admin_state_up": True,
@@ -234,7 +233,7 @@ class FloatingIpService(ResourceService):
         port = (await conn.execute(select(p).where(p.c.id == port_id))).first()
         if port is None or (not ctx.is_admin and port.project_id != project_id):
             raise errors.PortNotFound(port_id=port_id)
-        if port.device_owner == FLOATING_OWNER or port.network_id == network_id:
+        if port.device_owner == owners.FLOATING_IP or port.network_id == network_id:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
         # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
         # (added to it, or shared with other ports, e.g. an active/passive pair).

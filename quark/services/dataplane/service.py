@@ -19,15 +19,14 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
 from quark.context import Context
 from quark.db import models
-from quark.services import hoststate
-from quark.services.agents import DHCP_AGENT, L2_AGENT, Reported
-from quark.services.binding import BRIDGE, Binder, bound_status
-from quark.services.hoststate import DHCP_OWNER
-from quark.services.nova_events import NovaEvents
-from quark.services.subnets import is_auto_address
+from quark.ipam import addressing
+from quark.services.dataplane import hoststate
+from quark.services.dataplane.agents import DHCP_AGENT, L2_AGENT, Reported
+from quark.services.dataplane.binding import BRIDGE, Binder, bound_status
+from quark.services.dataplane.nova_events import NovaEvents
 
 p = models.ports
 n = models.networks
@@ -151,7 +150,7 @@ class DataplaneService:
                     .where(p.c.id == row.id)
                     .values(status=status, revision_number=p.c.revision_number + 1, updated_at=self.clock())
                 )
-                if row.device_owner.startswith("compute:") and status in ("ACTIVE", "ERROR"):
+                if owners.is_compute(row.device_owner) and status in ("ACTIVE", "ERROR"):
                     await self.events.queue(
                         conn,
                         "network-vif-plugged",
@@ -245,7 +244,7 @@ class DataplaneService:
             (
                 await conn.execute(
                     select(p.c.binding_host_id, func.count())
-                    .where(p.c.device_owner == DHCP_OWNER, p.c.binding_host_id.in_(hosts))
+                    .where(p.c.device_owner == owners.DHCP, p.c.binding_host_id.in_(hosts))
                     .group_by(p.c.binding_host_id)
                 )
             ).all()
@@ -260,7 +259,7 @@ class DataplaneService:
                     select(n.c.id)
                     .where(
                         exists().where(s.c.network_id == n.c.id, s.c.enable_dhcp.is_(True)),
-                        ~exists().where(and_(p.c.network_id == n.c.id, p.c.device_owner == DHCP_OWNER)),
+                        ~exists().where(and_(p.c.network_id == n.c.id, p.c.device_owner == owners.DHCP)),
                     )
                     .order_by(n.c.id)
                     .limit(SCHEDULE_BATCH)
@@ -289,13 +288,13 @@ class DataplaneService:
             )
         ]
         dhcp_ports = (
-            await conn.execute(select(p).where(p.c.network_id == network_id, p.c.device_owner == DHCP_OWNER))
+            await conn.execute(select(p).where(p.c.network_id == network_id, p.c.device_owner == owners.DHCP))
         ).all()
         if not subnets:
             for port in dhcp_ports:
                 await self.ports.delete_in(conn, port)
             return
-        stateful = [sub.id for sub in subnets if not is_auto_address(sub)]
+        stateful = [sub.id for sub in subnets if not addressing.is_auto_address(sub)]
         if dhcp_ports:
             for port in dhcp_ports:
                 await self.ports.add_subnets(conn, port, stateful)
@@ -311,7 +310,7 @@ class DataplaneService:
             [
                 {
                     "network_id": network_id,
-                    "device_owner": DHCP_OWNER,
+                    "device_owner": owners.DHCP,
                     "device_id": f"dhcp-{network_id}",
                     "binding:host_id": host,
                     "port_security_enabled": False,

@@ -18,7 +18,7 @@ from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam.ip_allocator import pool_ranges
-from quark.services.listing import ListQuery
+from quark.services.common.listing import ListQuery
 
 n = models.networks
 s = models.subnets

@@ -20,13 +20,14 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
-from quark.services import base
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow
-from quark.services.listing import ListQuery
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns
+from quark.services.common.listing import ListQuery
 
 pol = models.ip_policies
 tgt = models.ip_policy_targets

@@ -5,7 +5,7 @@ show, update (admin_state_up, description) and delete them.
 An agent is *alive* while its last report is younger than the setting
 ``agent_down_time``. What a report changes beyond the agent row — rebinding
 ports on the host, peers of other hosts, DHCP scheduling — is done by the
-dataplane service (``quark.services.dataplane``) in the same transaction.
+dataplane service (``quark.services.dataplane.service``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
-from quark.ipam.ip_allocator import dialect_insert_ignore
-from quark.services import base
-from quark.services.base import ResourceService, utcnow
-from quark.services.listing import ListQuery
+from quark.db.dialect import insert_ignore
+from quark.services.common import base
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
 
 ag = models.agents
 
@@ -159,7 +160,7 @@ class AgentService(ResourceService):
         }
         if before is None:
             await conn.execute(
-                dialect_insert_ignore(
+                insert_ignore(
                     conn,
                     ag,
                     id=base.new_id(),

@@ -15,21 +15,22 @@ from sqlalchemy import bindparam, delete, exists, false, func, insert, or_, sele
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing, holders, macs
 from quark.ipam.ip_allocator import IpAllocator, excluded_set, pool_ranges
 from quark.ipam.mac_allocator import MacAllocator
-from quark.services import base, floating_ips, hoststate
-from quark.services.base import ResourceService, check_revision, standard_columns, utcnow, write_tags
-from quark.services.batching import CreateBatcher
-from quark.services.binding import BRIDGE, UNBOUND, Binder, UnboundBinder, bound_status
-from quark.services.floating_ips import FLOATING_OWNER
-from quark.services.hoststate import bridge_host
-from quark.services.listing import ListQuery
-from quark.services.subnets import ROUTER_OWNERS, is_auto_address
+from quark.services.common import base
+from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.batching import CreateBatcher
+from quark.services.common.listing import ListQuery
+from quark.services.dataplane import hoststate
+from quark.services.dataplane.binding import BRIDGE, UNBOUND, Binder, UnboundBinder, bound_status
+from quark.services.dataplane.hoststate import bridge_host
+from quark.services.l3 import floating_ips
 
 p = models.ports
 n = models.networks
@@ -384,7 +385,7 @@ class PortService(ResourceService):
                 raise errors.PortSecurityAndIPRequiredForSecurityGroups()
             await self.security_groups.check_usable(conn, ctx, project_id, groups)
             return groups
-        if not port_security or str(attrs.get("device_owner", "")).startswith("network:"):
+        if not port_security or owners.is_network_service(attrs.get("device_owner")):
             return []
         known = getattr(network, "default_group_id", None)
         if known is not None and getattr(network, "default_group_project", None) == project_id:
@@ -456,9 +457,9 @@ class PortService(ResourceService):
                 for sub in plan.subnets
                 if (not sub.service_types or owner in sub.service_types) and plan.only_version in (None, sub.ip_version)
             ]
-            if owner not in ROUTER_OWNERS:
+            if owner not in owners.ROUTER:
                 for sub in plan.eligible:
-                    if is_auto_address(sub):
+                    if addressing.is_auto_address(sub):
                         await self._allocate_entry(conn, plan, sub, None)
         # ANY prefers IPv4, so it asks IPv4 first; otherwise the families are
         # independent and IPv6 (random draws, no lock) goes first, so that the
@@ -471,7 +472,9 @@ class PortService(ResourceService):
             for plan in plans:
                 if not plan.wants(version):
                     continue
-                family = [sub for sub in plan.eligible if sub.ip_version == version and not is_auto_address(sub)]
+                family = [
+                    sub for sub in plan.eligible if sub.ip_version == version and not addressing.is_auto_address(sub)
+                ]
                 if family:
                     family.sort(key=_fullness, reverse=True)
                     key = tuple(sub.id for sub in family)
@@ -518,7 +521,7 @@ class PortService(ResourceService):
         row = plan.row
         net = ipaddress.ip_network(subnet.cidr)
         device_owner = row["device_owner"]
-        if is_auto_address(subnet) and device_owner not in ROUTER_OWNERS:
+        if addressing.is_auto_address(subnet) and device_owner not in owners.ROUTER:
             expected = addressing.eui64(net, macs.parse_mac(row["mac_address"]))
             if address is not None and address != expected:
                 raise errors.AllocationOnAutoAddressSubnet(ip=str(address), subnet_id=subnet.id)
@@ -533,7 +536,7 @@ class PortService(ResourceService):
             raise errors.InvalidIpForSubnet(ip_address=str(address))
         if not plan.admin and int(address) in excluded_set(subnet):
             raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
-        if subnet.gateway_ip == str(address) and device_owner not in ROUTER_OWNERS:
+        if subnet.gateway_ip == str(address) and device_owner not in owners.ROUTER:
             raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
         await self.ips.allocate_specific(conn, subnet, address, row["id"], row["project_id"])
         plan.add(subnet, str(address))
@@ -716,7 +719,7 @@ class PortService(ResourceService):
                 wanted.append((subnet, address))
         for held_ip in held:  # auto-address (SLAAC) allocations always stay
             sub = by_id.get(held_ip[0])
-            if sub is not None and is_auto_address(sub):
+            if sub is not None and addressing.is_auto_address(sub):
                 keep.add(held_ip)
         await self.ips.release_port(conn, row.id, only=[ip for ip in held if ip not in keep and ip not in shared])
         await holders.detach(conn, self.ips, row.id, [aid for pair, aid in shared.items() if pair not in keep])
@@ -764,13 +767,9 @@ class PortService(ResourceService):
 
     @staticmethod
     def _check_deletable(row: Any) -> None:
-        if row.device_owner in (
-            "network:router_interface",
-            "network:router_interface_distributed",
-            "network:ha_router_replicated_interface",
-        ):
+        if row.device_owner in owners.ROUTER_INTERFACE:
             raise errors.ServicePortInUse(port_id=row.id, reason="it is a router interface; use the router API")
-        if row.device_owner == FLOATING_OWNER:
+        if row.device_owner == owners.FLOATING_IP:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
@@ -863,7 +862,7 @@ class _PortPlan:
     def add(self, subnet: Any, address: str) -> None:
         version = subnet.ip_version
         self.fixed_ips.append((version, addressing.ip_key(ipaddress.ip_address(address), version), subnet.id, address))
-        if not is_auto_address(subnet):
+        if not addressing.is_auto_address(subnet):
             self.stateful += 1
 
     @property
@@ -883,7 +882,7 @@ class _PortPlan:
 
     def satisfied(self) -> bool:
         families = {sub.ip_version for sub in self.eligible}
-        stateful = {sub.ip_version for sub in self.eligible if not is_auto_address(sub)}
+        stateful = {sub.ip_version for sub in self.eligible if not addressing.is_auto_address(sub)}
         if self.strategy == "ANY":
             return bool(self.fixed_ips) or not families
         if self.strategy == "BOTH":

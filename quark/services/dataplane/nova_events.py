@@ -2,7 +2,7 @@
 
 ``NovaEvents.queue`` writes an event row in the transaction of the status
 change that causes it (only when ``nova_events_url`` is set); the sender
-(``quark.services.event_sender``) posts due rows in the background.
+(``quark.services.dataplane.event_sender``) posts due rows in the background.
 """
 
 from __future__ import annotations
