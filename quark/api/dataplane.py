@@ -93,7 +93,7 @@ def _host(request: Request) -> str:
 async def desired_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
-    state = await request.app.state.services.dataplane.desired_state(
+    state = await request.app.state.services.hosts.desired_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
     )
     return json_response(state)
@@ -102,7 +102,7 @@ async def desired_state(request: Request) -> Response:
 async def dhcp_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
-    state = await request.app.state.services.dataplane.dhcp_state(
+    state = await request.app.state.services.hosts.dhcp_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
     )
     return json_response(state)
@@ -126,7 +126,7 @@ def parse_port_status(body: Any) -> dict[str, str]:
 async def port_status(request: Request) -> Response:
     ctx = _require_admin(request)
     statuses = parse_port_status(await read_json(request))
-    updated = await request.app.state.services.dataplane.port_status(ctx, _host(request), statuses)
+    updated = await request.app.state.services.hosts.port_status(ctx, _host(request), statuses)
     return json_response({"updated": updated})
 
 

@@ -40,7 +40,6 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports import PortService, _fullness
-from quark.services.l3 import floating_ips
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -189,8 +188,7 @@ class IpAddressService(ResourceService):
                     for pt in ports
                 ],
             )
-        for pt in ports:
-            await self.ports.bump(conn, pt.id)
+        await self.ports.addresses_changed(conn, [pt.id for pt in ports])
         return allocation_id
 
     async def _holder_ports(
@@ -341,9 +339,7 @@ class IpAddressService(ResourceService):
                     insert(h),
                     [{"allocation_id": row.id, "port_id": pid, "service": "none", "created_at": now} for pid in added],
                 )
-        for port_id in sorted(set(removed) | set(added)):
-            await self.ports.bump(conn, port_id)
-        await floating_ips.drop_stale_associations(conn, removed)
+        await self.ports.addresses_changed(conn, [*removed, *added])
 
     # --- delete ----------------------------------------------------------------------
 
@@ -360,9 +356,7 @@ class IpAddressService(ResourceService):
             await conn.execute(delete(h).where(h.c.allocation_id == row.id))
             await self.ips.release_allocations(conn, [row.id])
             holder_ids = sorted({pid for pid, _ in shared} | ({row.port_id} if row.port_id else set()))
-            for port_id in holder_ids:
-                await self.ports.bump(conn, port_id)
-            await floating_ips.drop_stale_associations(conn, holder_ids)
+            await self.ports.addresses_changed(conn, holder_ids)
 
         await self.db.run_write(work)
 

@@ -28,6 +28,7 @@ from quark.db.engine import Database
 from quark.db.lookups import IDS, Lookup, fetch_by_ids
 from quark.services.common import listing
 from quark.services.common.listing import ListQuery
+from quark.services.events import Events
 
 MAX_TAGS = 50
 
@@ -117,9 +118,12 @@ class ResourceService:
     # keyed by the bind parameter ``ids`` (the ids of the rows shown)
     related: ClassVar[tuple[tuple[str, Lookup], ...]] = ()
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, events: Events | None = None) -> None:
         self.db = db
         self.settings = settings
+        # Where the service publishes its changes (quark.services.events); a
+        # service built alone (tests) publishes to no one.
+        self.events = events if events is not None else Events()
 
     # --- hooks -------------------------------------------------------------
 

@@ -27,10 +27,18 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.batching import CreateBatcher
 from quark.services.common.listing import ListQuery
-from quark.services.dataplane import hoststate
-from quark.services.dataplane.binding import BRIDGE, UNBOUND, Binder, UnboundBinder, bound_status
-from quark.services.dataplane.hoststate import bridge_host
-from quark.services.l3 import floating_ips
+from quark.services.core.binding import UNBOUND, Binder, UnboundBinder, bound_host, bound_status, is_bound
+from quark.services.events import (
+    Events,
+    GroupChoice,
+    NetworkDeleting,
+    PortAddressesChanged,
+    PortChange,
+    PortDeleting,
+    PortGroupsChanging,
+    PortsChanged,
+    PortsCreating,
+)
 
 p = models.ports
 n = models.networks
@@ -110,14 +118,18 @@ class PortService(ResourceService):
     )
 
     def __init__(
-        self, db, settings, ip_allocator: IpAllocator, mac_allocator: MacAllocator, binder: Binder | None = None
+        self,
+        db,
+        settings,
+        events: Events,
+        ip_allocator: IpAllocator,
+        mac_allocator: MacAllocator,
+        binder: Binder | None = None,
     ) -> None:
-        super().__init__(db, settings)
+        super().__init__(db, settings, events)
         self.ips = ip_allocator
         self.macs = mac_allocator
         self.binder: Binder = binder or UnboundBinder()
-        # Set by the registry (security groups depend on nothing of ports).
-        self.security_groups: Any = None
         batch = getattr(settings, "port_create_batch", 0)
         self.batcher = CreateBatcher(self._create_now, batch) if batch > 1 else None
 
@@ -247,6 +259,10 @@ class PortService(ResourceService):
                 raise errors.MacAddressInUse(net_id=net_id, mac=plan.row["mac_address"])
             macs_seen.add(key)
             plans.append(plan)
+        # The security domain decides the groups of every new port (checked, or the default group).
+        await self.events.publish(conn, PortsCreating(ctx, [plan.group_choice for plan in plans]))
+        for plan in plans:
+            plan.groups = sorted(set(plan.group_choice.groups))
         try:
             await conn.execute(insert(p), [plan.row for plan in plans])
         except IntegrityError:
@@ -261,13 +277,12 @@ class PortService(ResourceService):
         for plan in plans:
             if plan.row["binding_host_id"]:
                 await self._bind_new(conn, plan)
-        by_network: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        by_network: dict[str, list[PortChange]] = defaultdict(list)
         for plan in plans:
-            by_network[plan.network.id].append(
-                (plan.row["id"], "", bridge_host(plan.row["binding_host_id"], plan.row["binding_vif_type"]))
-            )
+            host = bound_host(plan.row["binding_host_id"], plan.row["binding_vif_type"])
+            by_network[plan.network.id].append(PortChange(plan.row["id"], "", host))
         for net_id, changes in by_network.items():
-            await hoststate.notify_ports(conn, networks[net_id], changes)
+            await self.events.publish(conn, PortsChanged(networks[net_id], tuple(changes)))
         return [plan.view() for plan in plans]
 
     async def _network_for_port(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
@@ -323,7 +338,15 @@ class PortService(ResourceService):
         else:
             mac_text, mac_owned = await self._allocate_mac(conn, network.id)
         port_security = attrs.get("port_security_enabled", network.port_security_enabled)
-        groups = await self._groups_for_new_port(conn, ctx, attrs, project_id, port_security, network)
+        known = getattr(network, "default_group_id", None)
+        group_choice = GroupChoice(
+            project_id=project_id,
+            device_owner=attrs.get("device_owner", ""),
+            port_security=port_security,
+            requested=list(attrs["security_groups"] or []) if "security_groups" in attrs else None,
+            # read with the network (_network_tree), for the port's project only
+            known_default=known if getattr(network, "default_group_project", None) == project_id else None,
+        )
         fixed_requested = attrs.get("fixed_ips")
         if fixed_requested:
             for entry in fixed_requested:
@@ -363,34 +386,11 @@ class PortService(ResourceService):
             network=network,
             subnets=subnets,
             fixed_requested=fixed_requested,
-            groups=sorted(set(groups)),
+            groups=[],
+            group_choice=group_choice,
             tags=base.validate_tags(attrs.get("tags") or []),
             admin=ctx.is_admin,
         )
-
-    async def _groups_for_new_port(
-        self,
-        conn: AsyncConnection,
-        ctx: Context,
-        attrs: dict,
-        project_id: str,
-        port_security: bool,
-        network: Any = None,
-    ) -> list[str]:
-        """The groups asked for (checked), or the project's default group as in Neutron:
-        only for ports with port security on that are not network service ports."""
-        if "security_groups" in attrs:
-            groups = attrs["security_groups"] or []
-            if groups and not port_security:
-                raise errors.PortSecurityAndIPRequiredForSecurityGroups()
-            await self.security_groups.check_usable(conn, ctx, project_id, groups)
-            return groups
-        if not port_security or owners.is_network_service(attrs.get("device_owner")):
-            return []
-        known = getattr(network, "default_group_id", None)
-        if known is not None and getattr(network, "default_group_project", None) == project_id:
-            return [known]  # read with the network (_network_tree)
-        return [await self.security_groups.defaults.ensure(conn, project_id)]
 
     async def _write_children(self, conn: AsyncConnection, plans: list[_PortPlan]) -> None:
         groups = [{"port_id": pl.row["id"], "security_group_id": g} for pl in plans for g in pl.groups]
@@ -600,14 +600,14 @@ class PortService(ResourceService):
                 result = await self.binder.bind(conn, row, network, host) if host else UNBOUND
                 changes.update(binding_vif_type=result.vif_type, binding_vif_details=result.vif_details)
                 vif_type = result.vif_type
-                same = host == row.binding_host_id and row.binding_vif_type == result.vif_type == BRIDGE
+                same = host == row.binding_host_id and row.binding_vif_type == result.vif_type and result.bound
                 if same and admin_up and row.admin_state_up:
                     pass  # bound again where it is: the agent's last report still holds
-                elif result.vif_type == BRIDGE:
+                elif result.bound:
                     changes["status"] = bound_status(admin_up)
                 elif result.status is not None:
                     changes["status"] = result.status
-            elif admin_up != row.admin_state_up and vif_type == BRIDGE:
+            elif admin_up != row.admin_state_up and is_bound(vif_type):
                 # Admin down takes the device down at once; back up, the agent reports ACTIVE again.
                 changes["status"] = bound_status(admin_up)
             mac_text = row.mac_address
@@ -637,20 +637,12 @@ class PortService(ResourceService):
                     owner,
                 )
                 changes["ip_allocation"] = "none" if attrs["fixed_ips"] == [] else "immediate"
-                await floating_ips.drop_stale_associations(conn, [port_id])
+                await self.events.publish(conn, PortAddressesChanged((port_id,)))
             await self.bump_revision(conn, port_id, **changes)
             if set(attrs) - QUIET_ATTRIBUTES:
-                await hoststate.notify_ports(
-                    conn,
-                    network,
-                    [
-                        (
-                            port_id,
-                            bridge_host(row.binding_host_id, row.binding_vif_type),
-                            bridge_host(changes.get("binding_host_id", row.binding_host_id), vif_type),
-                        )
-                    ],
-                )
+                before = bound_host(row.binding_host_id, row.binding_vif_type)
+                after = bound_host(changes.get("binding_host_id", row.binding_host_id), vif_type)
+                await self.events.publish(conn, PortsChanged(network, (PortChange(port_id, before, after),)))
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
         return await self.db.run_write(work)
@@ -658,7 +650,7 @@ class PortService(ResourceService):
     async def _change_mac(self, conn, ctx, row, mac_text: str, owner: bool, changes: dict) -> str:
         if not owner and not ctx.is_service:
             raise errors.PolicyNotAuthorized(action="rule:update_port:mac_address")
-        if row.binding_vif_type not in ("unbound", "binding_failed"):
+        if is_bound(row.binding_vif_type):
             raise errors.PortBound(
                 port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address, new_mac=mac_text
             )
@@ -676,7 +668,8 @@ class PortService(ResourceService):
                 raise errors.PortSecurityAndIPRequiredForSecurityGroups()
             raise errors.PortSecurityPortHasSecurityGroup()
         if wanted != current:
-            await self.security_groups.check_usable(conn, ctx, row.project_id, sorted(wanted - current))
+            added = tuple(sorted(wanted - current))
+            await self.events.publish(conn, PortGroupsChanging(ctx, row.id, row.project_id, added))
             await conn.execute(delete(psg).where(psg.c.port_id == row.id))
             if wanted:
                 await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])
@@ -772,13 +765,17 @@ class PortService(ResourceService):
         if row.device_owner == owners.FLOATING_IP:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
+    async def on_network_deleting(self, conn: AsyncConnection, event: NetworkDeleting) -> None:
+        """The ports left on a network being deleted (DHCP and other auto-delete
+        ports) go with it; their addresses go with the subnets."""
+        for port in (await conn.execute(select(p).where(p.c.network_id == event.network.id))).all():
+            await self.delete_in(conn, port, drop_allocations=True)
+
     async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
         network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
-        await hoststate.notify_ports(
-            conn, network, [(row.id, bridge_host(row.binding_host_id, row.binding_vif_type), "")]
-        )
-        await floating_ips.disassociate_port(conn, row.id)
+        host = bound_host(row.binding_host_id, row.binding_vif_type)
+        await self.events.publish(conn, PortDeleting(row, network, host))
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
         if row.mac_allocated:
@@ -824,22 +821,30 @@ class PortService(ResourceService):
                 except errors.IpAddressGenerationFailure:
                     continue
         if added:
-            await self.bump(conn, row.id)
+            await self.addresses_changed(conn, [row.id])
 
-    async def bump(self, conn: AsyncConnection, port_id: str) -> None:
-        """The port's addresses changed behind it (shared addresses): new revision, hosts told."""
+    async def addresses_changed(self, conn: AsyncConnection, port_ids: Sequence[str]) -> None:
+        """The ports' addresses changed behind them (shared addresses, a DHCP port
+        on a new subnet): new revisions, and the change published (hosts, floating IPs)."""
+        if not port_ids:
+            return
+        ordered = sorted(set(port_ids))
         await conn.execute(
-            update(p).where(p.c.id == port_id).values(revision_number=p.c.revision_number + 1, updated_at=utcnow())
+            update(p).where(p.c.id.in_(ordered)).values(revision_number=p.c.revision_number + 1, updated_at=utcnow())
         )
-        row = (
+        rows = (
             await conn.execute(
-                select(p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type).where(p.c.id == port_id)
+                select(p.c.id, p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type).where(p.c.id.in_(ordered))
             )
-        ).first()
-        if row is not None:
-            network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
-            host = bridge_host(row.binding_host_id, row.binding_vif_type)
-            await hoststate.notify_ports(conn, network, [(port_id, host, host)])
+        ).all()
+        by_network: dict[str, list[PortChange]] = defaultdict(list)
+        for row in rows:
+            host = bound_host(row.binding_host_id, row.binding_vif_type)
+            by_network[row.network_id].append(PortChange(row.id, host, host))
+        for network_id, changes in sorted(by_network.items()):
+            network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
+            await self.events.publish(conn, PortsChanged(network, tuple(changes)))
+        await self.events.publish(conn, PortAddressesChanged(tuple(ordered)))
 
 
 @dataclass
@@ -852,6 +857,7 @@ class _PortPlan:
     fixed_requested: list[dict] | None
     groups: list[str]
     tags: list[str]
+    group_choice: GroupChoice | None = None
     admin: bool = False
     only_version: int | None = None
     eligible: list[Any] = field(default_factory=list)

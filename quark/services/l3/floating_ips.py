@@ -29,6 +29,8 @@ from quark.ipam import holders
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.core.ports import PortService
+from quark.services.events import PortAddressesChanged, PortDeleting
 
 f = models.floatingips
 p = models.ports
@@ -78,9 +80,9 @@ class FloatingIpService(ResourceService):
     }
     related = (("port_details", FIP_PORTS), ("tags", base.TAGS))
 
-    def __init__(self, db, settings, ports) -> None:
+    def __init__(self, db, settings, ports: PortService) -> None:
         super().__init__(db, settings)
-        self.ports = ports
+        self.ports = ports  # a floating IP's address is held by an internal port
 
     def visible(self, ctx: Context):
         return None if ctx.is_admin else f.c.project_id == ctx.project_id
@@ -290,17 +292,19 @@ class FloatingIpService(ResourceService):
             await self.ports.delete_in(conn, port)
 
 
-async def disassociate_port(conn: AsyncConnection, port_id: str) -> None:
+# --- subscribers: associations follow the ports' addresses ----------------------------------
+
+
+async def on_port_deleting(conn: AsyncConnection, event: PortDeleting) -> None:
     """Drop every association of a port's fixed IPs (the port is going away)."""
-    await _disassociate(conn, f.c.port_id == port_id)
+    await _disassociate(conn, f.c.port_id == event.port.id)
 
 
-async def drop_stale_associations(conn: AsyncConnection, port_ids: Sequence[str]) -> None:
-    """Drop the associations of ``port_ids`` whose fixed IP the port no longer
+async def on_port_addresses_changed(conn: AsyncConnection, event: PortAddressesChanged) -> None:
+    """Drop the associations of the ports whose fixed IP the port no longer
     holds: its fixed_ips changed, or an /ip_addresses change took the address
-    away. Called in the transaction that made the change."""
-    if not port_ids:
-        return
+    away."""
+    port_ids = event.port_ids
     associated = (
         await conn.execute(select(f.c.id, f.c.port_id, f.c.fixed_ip_address).where(f.c.port_id.in_(list(port_ids))))
     ).all()

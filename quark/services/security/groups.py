@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, exists, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
@@ -27,6 +27,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.events import PortGroupsChanging, PortsCreating
 
 sg = models.security_groups
 rules = models.security_group_rules
@@ -325,6 +326,28 @@ class SecurityGroupService(ResourceService):
             await conn.execute(delete(sg).where(sg.c.id == group_id))
 
         await self.db.run_write(work)
+
+    # --- subscribers: the groups of ports -------------------------------------------------
+
+    async def on_ports_creating(self, conn: AsyncConnection, event: PortsCreating) -> None:
+        """The groups asked for (checked), or the project's default group as in
+        Neutron: only for ports with port security on that are not network
+        service ports."""
+        for choice in event.choices:
+            if choice.requested is not None:
+                if choice.requested and not choice.port_security:
+                    raise errors.PortSecurityAndIPRequiredForSecurityGroups()
+                await self.check_usable(conn, event.ctx, choice.project_id, choice.requested)
+                choice.groups = list(choice.requested)
+            elif not choice.port_security or owners.is_network_service(choice.device_owner):
+                choice.groups = []
+            elif choice.known_default is not None:
+                choice.groups = [choice.known_default]
+            else:
+                choice.groups = [await self.defaults.ensure(conn, choice.project_id)]
+
+    async def on_port_groups_changing(self, conn: AsyncConnection, event: PortGroupsChanging) -> None:
+        await self.check_usable(conn, event.ctx, event.project_id, event.added)
 
     async def check_usable(self, conn: AsyncConnection, ctx: Context, project_id: str, ids: Sequence[str]) -> None:
         """Groups a port may use: the port's project's own (any, for admins). 404 otherwise."""
