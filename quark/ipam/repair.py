@@ -35,7 +35,8 @@ from quark.clock import utcnow
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import macs
-from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator, excluded_set
+from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator
+from quark.ipam.pools import excluded_set
 
 a = models.ip_allocations
 s = models.subnets

@@ -19,7 +19,7 @@ from quark.services.addressing.routes import RouteService
 from quark.services.common.base import ResourceService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.networks import NetworkService
-from quark.services.core.ports import PortService
+from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
 from quark.services.core.subnets import SubnetService
 from quark.services.dataplane.agent_changes import AgentChanges
@@ -30,7 +30,9 @@ from quark.services.dataplane.hosts import HostService
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
-from quark.services.security.groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
+from quark.services.security.defaults import DefaultGroups
+from quark.services.security.groups import SecurityGroupService
+from quark.services.security.rules import SecurityGroupRuleService
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from quark.services.addressing import ip_policies
 from quark.services.addressing.routes import RouteService
-from quark.services.core.ports import PortService
+from quark.services.core.ports.service import PortService
 from quark.services.dataplane import hoststate
 from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
@@ -50,9 +50,12 @@ def subscribe(
     events.subscribe(NetworkDeleting, ip_policies.on_network_deleting)
 
     # --- subnets --------------------------------------------------------------------
-    # Route rows and IP-policy exclusions first, then the network's DHCP port
-    # (created, given an address, or deleted), then the hosts are told: the
-    # generation bumps last, so they cover the DHCP port's host too.
+    # The ports' EUI-64 addresses on a new SLAAC subnet come first (a DHCP port
+    # created after them asks for its own addresses), then route rows and
+    # IP-policy exclusions, then the network's DHCP port (created, given an
+    # address, or deleted), then the hosts are told: the generation bumps
+    # last, so they cover the DHCP port's host too.
+    events.subscribe(SubnetCreated, ports.on_subnet_created)
     events.subscribe(SubnetCreated, routes.on_subnet_created)
     events.subscribe(SubnetCreated, ip_policies.on_subnet_created)
     events.subscribe(SubnetCreated, dhcp_scheduler.on_subnet_created)

@@ -17,7 +17,7 @@ from quark import errors
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.ipam.ip_allocator import pool_ranges
+from quark.ipam.pools import pool_ranges
 from quark.services.common.listing import ListQuery
 
 n = models.networks

@@ -34,12 +34,13 @@ from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
-from quark.ipam import addressing, holders
-from quark.ipam.ip_allocator import Allocation, excluded_set
+from quark.ipam import holders
+from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
 from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
-from quark.services.core.ports import PortService, _fullness
+from quark.services.core.ports.network_tree import network_tree
+from quark.services.core.ports.service import PortService
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -51,18 +52,6 @@ def _holder_exists(condition) -> Any:
     """Some holder port of the allocation (either shape) satisfies ``condition`` on ports."""
     shared = select(h.c.allocation_id).select_from(h.join(p, p.c.id == h.c.port_id)).where(condition)
     return or_(exists().where(p.c.id == a.c.port_id, condition), a.c.id.in_(shared))
-
-
-def check_specific_address(subnet: Any, address: addressing.IPAddress, *, admin: bool) -> None:
-    """The rules a requested address obeys on a port, minus the EUI-64 one
-    (a shared or reserved address belongs to no single MAC)."""
-    net = ipaddress.ip_network(subnet.cidr)
-    if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
-        raise errors.InvalidIpForSubnet(ip_address=str(address))
-    if not admin and int(address) in excluded_set(subnet):
-        raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
-    if subnet.gateway_ip == str(address):
-        raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
 
 
 def _refuse_service_port(port: Any) -> None:
@@ -163,7 +152,7 @@ class IpAddressService(ResourceService):
         explicit_project = "project_id" in attrs or "tenant_id" in attrs
         project_id = base.resolve_project(ctx, attrs)
         # The network and its subnets in one read (as port create does).
-        network, subnets = await self.ports._network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
+        network, subnets = await network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
         ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [], attrs.get("device_ids") or [])
         if ctx.is_admin and not explicit_project and ports and len({pt.project_id for pt in ports}) == 1:
             project_id = ports[0].project_id  # an admin acting for the ports' project
@@ -265,39 +254,32 @@ class IpAddressService(ResourceService):
         port_id: str | None,
         project_id: str,
     ) -> Allocation:
-        """The requested address, or any free one on the chosen subnet(s), from the allocator."""
+        """The requested address, or any free one on the chosen subnet(s), from the allocator.
+
+        The address belongs to no single port's MAC (it is reserved, added to
+        a port or shared), so it follows no EUI-64 rule; without a subnet or an
+        address, one free address of the network, IPv4 first (``Strategy.ANY``).
+        """
         version = attrs.get("version")
-        subnet = None
-        if "subnet_id" in attrs:
-            subnet = next((sub for sub in subnets if sub.id == attrs["subnet_id"]), None)
-            if subnet is None:
-                raise errors.InvalidInput(error_message=f"subnet {attrs['subnet_id']} is not on network {network.id}")
-        if "ip_address" in attrs:
-            entry = {"ip_address": attrs["ip_address"], **({"subnet_id": subnet.id} if subnet else {})}
-            subnet, address = self.ports._resolve_entry(network, subnets, entry)
-            if version is not None and address.version != version:
+        if "subnet_id" in attrs and not any(sub.id == attrs["subnet_id"] for sub in subnets):
+            raise errors.InvalidInput(error_message=f"subnet {attrs['subnet_id']} is not on network {network.id}")
+        if "ip_address" in attrs and version is not None:
+            address = ipaddress.ip_address(attrs["ip_address"])
+            if address.version != version:
                 raise errors.InvalidInput(error_message=f"{address} is not an IPv{version} address")
-            check_specific_address(subnet, address, admin=ctx.is_admin)
-            return await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
-        if subnet is not None:
-            if version is not None and subnet.ip_version != version:
-                raise errors.InvalidInput(error_message=f"subnet {subnet.id} is not an IPv{version} subnet")
-            candidates = [subnet]
-        else:
-            # Subnets reserved to some device owners (service_types) are left alone;
-            # IPv4 before IPv6, stateful before SLAAC, fullest first (as for ports).
-            candidates = sorted(
-                (sub for sub in subnets if (version is None or sub.ip_version == version) and not sub.service_types),
-                key=lambda sub: (sub.ip_version, addressing.is_auto_address(sub), -_fullness(sub)),
-            )
-            if not candidates:
-                family = f"IPv{version} " if version else ""
-                raise errors.InvalidInput(error_message=f"network {network.id} has no {family}subnet to allocate from")
-        for candidate in candidates:
-            allocation = await self.ips.allocate_any(conn, candidate, port_id, project_id)
-            if allocation is not None:
-                return allocation
-        raise errors.IpAddressGenerationFailure(net_id=network.id)
+        entry = FixedIp(attrs.get("subnet_id"), attrs.get("ip_address"))
+        request = AddressRequest(
+            Holder(port_id, project_id),
+            network.id,
+            subnets,
+            fixed_ips=None if entry == FixedIp() else (entry,),
+            strategy=Strategy.ANY,
+            version=version,
+            admin=ctx.is_admin,
+            one_required=True,
+        )
+        ((allocation,),) = await self.ips.allocate(conn, [request])
+        return allocation
 
     # --- update ----------------------------------------------------------------------
 

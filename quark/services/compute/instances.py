@@ -21,8 +21,8 @@ from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
 from quark.services.common.listing import ListQuery
-from quark.services.core.ports import PortService
-from quark.services.security.groups import rules_of_groups
+from quark.services.core.ports.service import PortService
+from quark.services.security.rules import rules_of_groups
 
 p = models.ports
 n = models.networks

@@ -202,6 +202,7 @@ class NetworkService(ResourceService):
                     segment_key=key,
                     dns_domain=attrs.get("dns_domain", ""),
                     availability_zone_hints=attrs.get("availability_zone_hints", []),
+                    ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
                     created_at=now,
                     updated_at=now,
                     revision_number=0,
@@ -237,7 +238,7 @@ class NetworkService(ResourceService):
             if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
                 raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
             await self.bump_revision(conn, network_id, **changes)
-            await self.events.publish(conn, NetworkUpdated(network_id, frozenset(changes)))
+            await self.events.publish(conn, NetworkUpdated(network_id, changes))
             return await self.render_one(conn, ctx, network_id)
 
         return await self.db.run_write(work)

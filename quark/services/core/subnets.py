@@ -21,9 +21,10 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
-from quark.ipam import addressing, macs
+from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
-from quark.ipam.ip_allocator import IpAllocator, pool_ranges
+from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
@@ -217,7 +218,7 @@ class SubnetService(ResourceService):
             "dns_nameservers": attrs.get("dns_nameservers") or [],
             "host_routes": attrs.get("host_routes") or [],
             "service_types": attrs.get("service_types") or [],
-            "next_ip_key": IpAllocator.initial_cursor(ranges, version),
+            "next_ip_key": initial_cursor(ranges, version),
             "created_at": now,
             "updated_at": now,
             "revision_number": 0,
@@ -225,8 +226,6 @@ class SubnetService(ResourceService):
         await conn.execute(insert(s).values(**row))
         await IpAllocator.create_counters(conn, subnet_id)
         subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
-        if addressing.is_auto_address(subnet):
-            await self._add_auto_addresses(conn, subnet_id, network.id, net)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
         return subnet_id
@@ -252,17 +251,6 @@ class SubnetService(ResourceService):
                 raise errors.InvalidInput(
                     error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
                 )
-
-    async def _add_auto_addresses(self, conn: AsyncConnection, subnet_id: str, network_id: str, net) -> None:
-        """Existing ports of the network get their EUI-64 address on a new SLAAC subnet."""
-        subnet = (await conn.execute(select(s).where(s.c.id == subnet_id))).one()
-        for port in await conn.execute(
-            select(p.c.id, p.c.mac_address, p.c.project_id, p.c.device_owner).where(p.c.network_id == network_id)
-        ):
-            if port.device_owner in owners.ROUTER:
-                continue
-            address = addressing.eui64(net, macs.parse_mac(port.mac_address))
-            await self.ips.allocate_specific(conn, subnet, address, port.id, port.project_id)
 
     async def _bump_network(self, conn: AsyncConnection, network_id: str) -> None:
         await conn.execute(
@@ -312,7 +300,7 @@ class SubnetService(ResourceService):
         return {
             "gateway_ip": None if gateway is None else str(gateway),
             "allocation_pools": _pools_json(pools),
-            "next_ip_key": IpAllocator.cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
+            "next_ip_key": cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
         }
 
     async def _check_stranded(self, conn: AsyncConnection, row: Any, removed: RangeSet) -> None:

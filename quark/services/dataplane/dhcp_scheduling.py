@@ -21,7 +21,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing
-from quark.services.core.ports import PortService
+from quark.services.core.ports.service import PortService
 from quark.services.dataplane import liveness
 from quark.services.dataplane.agents import DHCP_AGENT
 from quark.services.events import SubnetCreated, SubnetDeleted, SubnetUpdated

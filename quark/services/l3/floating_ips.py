@@ -29,7 +29,7 @@ from quark.ipam import holders
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.core.ports import PortService
+from quark.services.core.ports.service import PortService
 from quark.services.events import PortAddressesChanged, PortDeleting
 
 f = models.floatingips
