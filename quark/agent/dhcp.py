@@ -252,7 +252,7 @@ class DhcpService:
     async def reconcile_forever(self) -> None:
         loop = asyncio.get_running_loop()
         complete, last_full = True, 0.0
-        last_doc: dict | None = None
+        last_doc: dict[str, Any] | None = None
         while True:
             timeout = self.config.retry_interval if not complete else self.config.check_interval
             await wait_any(self.watch.changed, timeout)
@@ -260,8 +260,9 @@ class DhcpService:
             doc = self.watch.document  # compared by identity: a racing event set is never lost
             if doc is None:
                 continue
+            changed = doc is not last_doc
             due = loop.time() - last_full >= self.config.resync_interval
-            if not (doc is not last_doc or not complete or due):
+            if not changed and complete and not due:
                 try:
                     if await self.healthy(doc):
                         continue
