@@ -74,10 +74,9 @@ async def report(request: Request) -> Response:
 def _long_poll_query(request: Request) -> tuple[int | None, float]:
     params = request.query_params
     try:
-        since = params.get("since")
-        since = None if since in (None, "") else v.integer(-(2**63), 2**63 - 1)(since)
-        wait = params.get("wait")
-        wait = 0 if wait in (None, "") else float(v.integer(0, MAX_WAIT)(wait))
+        raw_since, raw_wait = params.get("since"), params.get("wait")
+        since = None if raw_since in (None, "") else v.integer(-(2**63), 2**63 - 1)(raw_since)
+        wait = 0.0 if raw_wait in (None, "") else float(v.integer(0, MAX_WAIT)(raw_wait))
     except ValueError as exc:
         raise _bad(f"Invalid input for since or wait. Reason: {exc}.") from None
     return since, wait
