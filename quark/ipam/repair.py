@@ -78,7 +78,7 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
 
 
 async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> None:
-    live = dict(
+    live: dict[str, int] = dict(
         (
             await conn.execute(
                 select(a.c.subnet_id, func.count()).where(a.c.deallocated == false()).group_by(a.c.subnet_id)

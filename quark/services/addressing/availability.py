@@ -18,6 +18,7 @@ from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam.pools import pool_ranges
+from quark.services.common.base import Strings
 from quark.services.common.listing import ListQuery
 
 n = models.networks
@@ -90,7 +91,7 @@ class AvailabilityService:
             )
         return out
 
-    async def get(self, ctx: Context, network_id: str, fields: list[str] | None = None) -> dict:
+    async def get(self, ctx: Context, network_id: str, fields: Strings | None = None) -> dict:
         found = await self.list(ctx, ListQuery(filters={"network_id": [network_id]}))
         if not found:
             raise errors.NetworkNotFound(net_id=network_id)

@@ -163,9 +163,11 @@ class IpAddressService(ResourceService):
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
-        allocation_id = allocation.id or await conn.scalar(
-            select(a.c.id).where(
-                a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
+        allocation_id = allocation.id or str(
+            await conn.scalar(
+                select(a.c.id).where(
+                    a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
+                )
             )
         )
         if kind == "shared":

@@ -161,7 +161,7 @@ class IpPolicyService(ResourceService):
                 net = ipaddress.ip_network(cidr)
                 for exclude in excludes:
                     x = ipaddress.ip_network(exclude)
-                    if x.version == net.version and not x.subnet_of(net):
+                    if x.version == net.version and not x.subnet_of(net):  # type: ignore[arg-type]  # same version
                         raise errors.InvalidInput(error_message=f"Excluded CIDR {exclude} is not inside subnet {cidr}")
 
     @staticmethod

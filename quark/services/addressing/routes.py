@@ -188,7 +188,7 @@ class RouteService(ResourceService):
         cidr, gateway = self._validate(subnet, attrs["cidr"], attrs["gateway"])
         if await self._taken(conn, subnet.id, cidr):
             raise errors.DuplicateRouteConflict(subnet_id=subnet.id, cidr=cidr)
-        count = await conn.scalar(select(func.count()).select_from(r).where(r.c.subnet_id == subnet.id))
+        count = await conn.scalar(select(func.count()).select_from(r).where(r.c.subnet_id == subnet.id)) or 0
         if count >= self.settings.max_subnet_host_routes:
             raise errors.HostRoutesExhausted(subnet_id=subnet.id, quota=self.settings.max_subnet_host_routes)
         route_id, now = base.new_id(), utcnow()

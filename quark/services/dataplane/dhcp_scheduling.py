@@ -78,7 +78,7 @@ class DhcpScheduler:
         )
         if not hosts:
             return None
-        load = dict(
+        load: dict[str, int] = dict(
             (
                 await conn.execute(
                     select(p.c.binding_host_id, func.count())
@@ -142,7 +142,7 @@ class DhcpScheduler:
             return
         network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
         ctx = Context.admin(network.project_id)
-        await self.ports.create_in(
+        await self.ports.create_ports_in(
             conn,
             ctx,
             [

@@ -48,7 +48,7 @@ async def _tunnel_ips(conn: AsyncConnection, hosts: set[str]) -> dict[str, str]:
     rows = await conn.execute(
         select(ag.c.host, ag.c.configurations).where(ag.c.agent_type == L2_AGENT, ag.c.host.in_(sorted(hosts)))
     )
-    return {host: (conf or {}).get("tunnel_ip") for host, conf in rows if (conf or {}).get("tunnel_ip")}
+    return {host: str(conf["tunnel_ip"]) for host, conf in rows if (conf or {}).get("tunnel_ip")}
 
 
 async def desired_state(conn: AsyncConnection, host: str) -> tuple[list[dict], list[dict]]:

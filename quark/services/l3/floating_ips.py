@@ -138,7 +138,7 @@ class FloatingIpService(ResourceService):
         visible = network is not None and (
             ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
         )
-        if not visible:
+        if network is None or not visible:
             raise errors.NetworkNotFound(net_id=network_id)
         if not network.router_external:
             raise ExternalNetworkRequired(net_id=network_id)
@@ -159,7 +159,7 @@ class FloatingIpService(ResourceService):
         if entry:
             port_attrs["fixed_ips"] = [entry]
         internal = Context.admin(project_id="")
-        port = (await self.ports.create_in(conn, internal, [port_attrs], ip_version=4))[0]
+        port = (await self.ports.create_ports_in(conn, internal, [port_attrs], ip_version=4))[0]
         v4 = [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
         if not v4:
             raise errors.IpAddressGenerationFailure(net_id=network_id)
@@ -240,20 +240,7 @@ class FloatingIpService(ResourceService):
         # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
         # (added to it, or shared with other ports, e.g. an active/passive pair).
         addresses = [row.address for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4]
-        if fixed_ip is not None:
-            if fixed_ip not in addresses:
-                raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have fixed ip {fixed_ip}")
-        elif not addresses:
-            raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have any fixed IPv4 address")
-        elif len(addresses) > 1 and current in addresses:
-            fixed_ip = current
-        elif len(addresses) > 1:
-            raise FloatingIpPortInvalid(
-                reason=f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
-                "when assigning a floating IP"
-            )
-        else:
-            fixed_ip = addresses[0]
+        fixed_ip = _choose_fixed_ip(port_id, addresses, fixed_ip, current)
         holder = await conn.scalar(
             select(f.c.id).where(
                 f.c.floating_network_id == network_id,
@@ -290,6 +277,24 @@ class FloatingIpService(ResourceService):
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
             await self.ports.delete_in(conn, port)
+
+
+def _choose_fixed_ip(port_id: str, addresses: list[str], asked: str | None, current: str | None) -> str:
+    """The fixed IPv4 address of the port a floating IP points at (see ``_associate``)."""
+    if asked is not None:
+        if asked not in addresses:
+            raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have fixed ip {asked}")
+        return asked
+    if not addresses:
+        raise FloatingIpPortInvalid(reason=f"Port {port_id} does not have any fixed IPv4 address")
+    if len(addresses) == 1:
+        return addresses[0]
+    if current in addresses:
+        return current
+    raise FloatingIpPortInvalid(
+        reason=f"Port {port_id} has multiple fixed IPv4 addresses. Must provide a specific IPv4 address "
+        "when assigning a floating IP"
+    )
 
 
 # --- subscribers: associations follow the ports' addresses ----------------------------------

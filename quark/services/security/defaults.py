@@ -33,7 +33,7 @@ class DefaultGroups:
         group_id = base.new_id()
         claimed = await conn.execute(insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id))
         if claimed.rowcount != 1:  # another request made it first
-            return await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
+            return str(await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id)))
         now = utcnow()
         await conn.execute(
             insert(sg).values(

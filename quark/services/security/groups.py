@@ -23,7 +23,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.services.common import base
-from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.events import PortGroupsChanging, PortsCreating
 from quark.services.security.defaults import DefaultGroups
@@ -55,7 +55,7 @@ class SecurityGroupService(ResourceService):
             await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
         return await super().list(ctx, query)
 
-    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+    def assemble(self, rows: Sequence[Any], found: Found, query: ListQuery) -> Views:
         rule_rows = found.get("group.rules", ())
         defaults = {row.security_group_id for row in rule_rows if row.default_of is not None}
         by_group: dict[str, list[dict]] = defaultdict(list)
@@ -77,8 +77,8 @@ class SecurityGroupService(ResourceService):
             out.append(view)
         return out
 
-    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        async def work(conn: AsyncConnection) -> list[dict]:
+    async def create_bulk(self, ctx: Context, items: Views) -> Views:
+        async def work(conn: AsyncConnection) -> Views:
             ids = []
             for attrs in items:
                 if attrs.get("name") == "default":

@@ -137,7 +137,7 @@ class PortService(ResourceService):
         return await self._create_now(ctx, items)
 
     async def _create_now(self, ctx: Context, items: list[dict]) -> list[dict]:
-        return await self.run_creating(items, lambda conn: self.create_in(conn, ctx, items))
+        return await self.run_creating(items, lambda conn: self.create_ports_in(conn, ctx, items))
 
     async def run_creating(self, items: list[dict], work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` (a transaction that creates the ports ``items``) with the
@@ -150,7 +150,7 @@ class PortService(ResourceService):
 
             return await self.db.run_write(attempt)
 
-    async def create_in(
+    async def create_ports_in(
         self, conn: AsyncConnection, ctx: Context, items: list[dict], *, ip_version: int | None = None
     ) -> list[dict]:
         """Create ports inside the caller's transaction (bulk create, floating
