@@ -305,3 +305,61 @@ def test_no_matching_service_subnet_is_refused(admin, api_server):
     refused = create_port(admin, net["id"], device_owner="compute:other")
     assert error_of(refused, 409) == "IpAddressGenerationFailureNoMatchingSubnet"
     assert row_counts(api_server.database_url, net["id"]) == before
+
+
+# --- bulk creates: one allocation batch per family ------------------------------------------------
+
+
+def create_ports(client: httpx.Client, items: list[dict]) -> httpx.Response:
+    return client.post("/v2.0/ports", json={"ports": items})
+
+
+def test_bulk_create_falls_through_within_one_batch(admin):
+    net = make_network(admin)
+    roomy = make_subnet(admin, net["id"], "10.34.0.0/24", enable_dhcp=False)
+    small = make_subnet(
+        admin,
+        net["id"],
+        "10.34.1.0/24",
+        enable_dhcp=False,
+        allocation_pools=[{"start": "10.34.1.2", "end": "10.34.1.6"}],
+    )
+    make_port(admin, net["id"], fixed_ips=[{"subnet_id": small["id"]}])  # the fullest: 4 left
+
+    r = create_ports(admin, [{"network_id": net["id"], "name": f"bulk-{i}"} for i in range(6)])
+    assert r.status_code == 201, r.text
+    got = [(p["name"], p["fixed_ips"]) for p in r.json()["ports"]]
+    assert got == [
+        *[(f"bulk-{i}", [{"subnet_id": small["id"], "ip_address": f"10.34.1.{i + 3}"}]) for i in range(4)],
+        *[(f"bulk-{i}", [{"subnet_id": roomy["id"], "ip_address": f"10.34.0.{i - 2}"}]) for i in (4, 5)],
+    ]
+
+
+def test_bulk_create_across_strategies(admin):
+    any_net = network_with_strategy(admin, "ANY")
+    any_roles = build(admin, any_net["id"], ("v4", "v6"))
+    both_net = network_with_strategy(admin, "BOTH_REQUIRED")
+    both_roles = build(admin, both_net["id"], ("v4", "v6"))
+    neutron_net = network_with_strategy(admin, None)
+    neutron_roles = build(admin, neutron_net["id"], ("v4", "slaac"))
+
+    items = [{"network_id": net["id"]} for net in (both_net, any_net, neutron_net, any_net)]
+    r = create_ports(admin, items)
+    assert r.status_code == 201, r.text
+    made = r.json()["ports"]
+    assert roles_of(made[0], both_roles) == ("v4", "v6")
+    assert roles_of(made[1], any_roles) == roles_of(made[3], any_roles) == ("v4",)
+    assert roles_of(made[2], neutron_roles) == ("slaac", "v4")
+
+
+def test_bulk_create_with_one_port_short_of_addresses_leaves_nothing(admin, api_server):
+    net = network_with_strategy(admin, "BOTH_REQUIRED")
+    build(admin, net["id"], ("v4", "v6-full"))
+    other = make_network(admin)
+    build(admin, other["id"], ("v4",))
+    before = row_counts(api_server.database_url, net["id"]), row_counts(api_server.database_url, other["id"])
+
+    r = create_ports(admin, [{"network_id": other["id"]}, {"network_id": net["id"]}])
+    assert error_of(r, 409) == "IpAddressGenerationFailure"
+    after = row_counts(api_server.database_url, net["id"]), row_counts(api_server.database_url, other["id"])
+    assert after == before
