@@ -135,19 +135,31 @@ class Grant:
     request: AddressRequest
     allocations: list[Allocation] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+    eui64: list[bool] = field(default_factory=list)
     stateful: int = 0  # addresses from a pool (not EUI-64)
 
     def add(self, subnet: Any, allocation: Allocation, *, eui64: bool) -> None:
         self.allocations.append(allocation)
         self.versions.append(subnet.ip_version)
+        self.eui64.append(eui64)
         if not eui64:
             self.stateful += 1
 
     def has(self, version: int) -> bool:
         return version in self.versions
 
+    def has_pooled(self, version: int) -> bool:
+        return any(v == version and not eui64 for v, eui64 in zip(self.versions, self.eui64))
+
     def wants(self, version: int) -> bool:
-        """Whether the automatic allocation should look for an address of ``version`` now."""
+        """Whether the automatic allocation should look for an address of ``version`` now.
+
+        NEUTRON gives one pool address of each family, besides the EUI-64 ones
+        (as Neutron: one IPv4, one stateful IPv6, every SLAAC subnet's); the
+        other strategies count an EUI-64 address for its family.
+        """
+        if self.request.strategy == Strategy.NEUTRON:
+            return not self.has_pooled(version)
         if self.has(version):
             return False
         if self.request.strategy == Strategy.ANY:
@@ -162,7 +174,7 @@ class Grant:
             return bool(self.allocations) or not families
         if strategy == Strategy.BOTH_REQUIRED:
             return self.has(4) and self.has(6)
-        return all(self.has(version) for version in stateful)
+        return all(self.has_pooled(version) for version in stateful)
 
 
 # --- carrying it out -----------------------------------------------------------------
@@ -272,5 +284,10 @@ def _check_satisfied(grant: Grant, subnets: list[Any]) -> None:
                 error_message=f"network {request.network_id} has no {kind}subnet to allocate from"
             )
         raise errors.IpAddressGenerationFailure(net_id=request.network_id)
+    if not subnets and any(request.version in (None, sub.ip_version) for sub in request.subnets):
+        # The network has subnets, all reserved (service_types) for other owners.
+        raise errors.IpAddressGenerationFailureNoMatchingSubnet(
+            network_id=request.network_id, service_type=request.holder.device_owner
+        )
     if not grant.satisfied(subnets):
         raise errors.IpAddressGenerationFailure(net_id=request.network_id)

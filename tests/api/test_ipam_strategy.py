@@ -56,7 +56,7 @@ EXPECTED: dict[tuple[str, ...], dict[str, tuple[str, ...] | str]] = {
         "BOTH_REQUIRED": ("slaac", "v4"),
     },
     ("v4-full", "slaac"): {"NEUTRON": FAILS, "ANY": ("slaac",), "BOTH": ("slaac",), "BOTH_REQUIRED": FAILS},
-    # EUI-64 counts as IPv6: a stateful IPv6 address is not added on top ...
+    # EUI-64 counts as IPv6 in ANY, BOTH and BOTH_REQUIRED (no stateful IPv6 address on top), not in NEUTRON:
     ("v4", "slaac", "v6"): {
         "NEUTRON": ("slaac", "v4", "v6"),
         "ANY": ("slaac", "v4"),
@@ -64,22 +64,16 @@ EXPECTED: dict[tuple[str, ...], dict[str, tuple[str, ...] | str]] = {
         "BOTH_REQUIRED": ("slaac", "v4"),
     },
 }
-# ... except that NEUTRON promises Neutron's answer, which is all three (contract
-# §4.2; neutron/db/ipam_pluggable_backend.py _allocate_ips_for_port: one of v4,
-# one of v6_stateful, plus every v6_stateless subnet).
-NEUTRON_SLAAC_AND_STATEFUL = pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: NEUTRON strategy gives no stateful IPv6 address when the network also has a SLAAC subnet "
-    "(the EUI-64 address makes _PortPlan.wants(6) false); Neutron gives v4 + stateful v6 + EUI-64",
-)
+# NEUTRON is Neutron's answer: one of v4, one of v6_stateful, plus every
+# v6_stateless subnet (contract §4.2; neutron/db/ipam_pluggable_backend.py
+# _allocate_ips_for_port).
 
 
 def cases():
     for topology, answers in EXPECTED.items():
         for strategy in STRATEGIES:
-            marks = [NEUTRON_SLAAC_AND_STATEFUL] if (topology, strategy) == (("v4", "slaac", "v6"), "NEUTRON") else []
             name = "+".join(topology) or "no-subnets"
-            yield pytest.param(topology, strategy, answers[strategy], id=f"{name}-{strategy}", marks=marks)
+            yield pytest.param(topology, strategy, answers[strategy], id=f"{name}-{strategy}")
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -96,7 +90,7 @@ def create_port(client: httpx.Client, network_id: str, **extra) -> httpx.Respons
 
 
 def network_with_strategy(admin: httpx.Client, strategy: str | None) -> dict:
-    """A network whose strategy is set by PUT (a POST ignores it: see the xfail below)."""
+    """A network whose strategy is set by PUT."""
     net = make_network(admin)
     if strategy is None:
         return net
@@ -193,7 +187,6 @@ def test_a_strategy_change_applies_to_the_next_port(admin):
     assert roles_of(make_port(admin, net["id"]), roles) == ("v4", "v6")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: POST /v2.0/networks ignores ipam_strategy (NetworkService.create_in)")
 def test_strategy_given_on_create_is_kept(admin):
     r = admin.post("/v2.0/networks", json={"network": {"name": "strategy-on-create", "ipam_strategy": "ANY"}})
     assert r.status_code == 201, r.text
@@ -209,10 +202,6 @@ def both_by_default(api_server):
             yield client
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: the default_ipam_strategy setting is read by nothing: networks always start as NEUTRON",
-)
 def test_default_strategy_setting(both_by_default):
     net = make_network(both_by_default)
     assert net["ipam_strategy"] == "BOTH"
@@ -293,11 +282,6 @@ def test_service_type_subnets_serve_only_matching_owners(admin):
     assert make_port(admin, net["id"], device_owner="compute:special")["fixed_ips"][0]["subnet_id"] == special["id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: when every subnet of the network has service_types and none matches the owner, Neutron "
-    "refuses the port (409 IpAddressGenerationFailureNoMatchingSubnet); Quark creates it with no address",
-)
 def test_no_matching_service_subnet_is_refused(admin, api_server):
     net = make_network(admin)
     make_subnet(admin, net["id"], "10.33.0.0/24", enable_dhcp=False, service_types=["compute:special"])

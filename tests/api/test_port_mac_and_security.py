@@ -18,7 +18,6 @@ _dhcp_opts, _update_groups; contract §3.3):
   a port inherits its network's setting.
 
 Every refused change is followed by a GET showing nothing changed.
-Differences from Neutron that Quark has not fixed yet are strict xfails.
 """
 
 from __future__ import annotations
@@ -242,10 +241,6 @@ def test_mac_change_needs_the_network_owner(admin, tenant):
     assert changed.status_code == 200 and changed.json()["port"]["mac_address"] == "fa:16:3e:ee:01:03"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: Neutron refuses a MAC change on network:* ports (409 UnsupportedPortDeviceOwner); Quark allows it",
-)
 def test_mac_change_refused_for_network_service_ports(admin):
     net = network_with_subnet(admin)
     dhcp = make_port(admin, net["id"], device_owner="network:dhcp")
@@ -271,7 +266,6 @@ def test_slaac_address_is_eui64_of_the_mac(admin):
     assert explicit["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "2001:db8:91:0:f816:3eff:fe12:3456"}]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: EUI-64 addresses are not recomputed after a MAC change")
 def test_mac_change_recomputes_the_eui64_address(admin):
     net, subnet = slaac_network(admin)
     port = make_port(admin, net["id"])
@@ -382,11 +376,6 @@ def test_address_pair_limit_is_the_setting(two_pairs_server):
     assert len(make_port(http, net["id"], allowed_address_pairs=three[:2])["allowed_address_pairs"]) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: Neutron's policy lets only the network owner (or admin/service) set allowed_address_pairs "
-    "(create_port:allowed_address_pairs, update_port:allowed_address_pairs); Quark lets any port owner",
-)
 def test_address_pairs_need_the_network_owner(admin, tenant):
     shared = network_with_subnet(admin, shared=True)
     pairs = [{"ip_address": "10.90.0.80"}]
@@ -530,11 +519,6 @@ def test_port_security_off_on_update(admin):
     assert (emptied["port_security_enabled"], emptied["allowed_address_pairs"]) == (False, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: Neutron's policy lets only the network owner (or admin/service) set port_security_enabled "
-    "(create_port:port_security_enabled, update_port:port_security_enabled); Quark lets any port owner",
-)
 def test_port_security_needs_the_network_owner(admin, tenant):
     shared = network_with_subnet(admin, shared=True)
     assert error_of(create_port(tenant, shared["id"], port_security_enabled=False), 403) == "PolicyNotAuthorized"

@@ -48,10 +48,25 @@ class NewPort:
         return port_view(SimpleNamespace(**self.row), fixed_ips_of(self.allocations), self.groups, sorted(self.tags))
 
 
-def may_choose_addresses(ctx: Context, network: Any) -> bool:
-    """Who may ask for a MAC or a specific IP: the network's owner, admins and
-    the compute service (Neutron's ``*:mac_address`` and ``*:ip_address`` rules)."""
+# Port attributes only the network's owner, admins and the compute service may
+# set: they decide what the port may send or receive on a network that may be
+# another project's (Neutron's create_port:<attr> / update_port:<attr> rules).
+OWNER_ATTRIBUTES = ("allowed_address_pairs", "port_security_enabled")
+
+
+def has_network_owner_rights(ctx: Context, network: Any) -> bool:
+    """Whether the caller may choose a port's MAC, specific IPs, address pairs
+    and port security on ``network``: its owner, an admin, the compute service."""
     return ctx.is_admin or ctx.is_service or network.project_id == ctx.project_id
+
+
+def check_owner_attributes(ctx: Context, network: Any, attrs: dict, action: str) -> None:
+    """403 for an ``OWNER_ATTRIBUTES`` attribute in a request of one who may not set it."""
+    if has_network_owner_rights(ctx, network):
+        return
+    for attribute in OWNER_ATTRIBUTES:
+        if attribute in attrs:
+            raise errors.PolicyNotAuthorized(action=f"rule:{action}:{attribute}")
 
 
 async def plan_port(
@@ -67,9 +82,10 @@ async def plan_port(
 ) -> NewPort:
     """Check one port request and decide its row (MAC included); writes only the MAC."""
     project_id = base.resolve_project(ctx, attrs)
+    check_owner_attributes(ctx, network, attrs, "create_port")
     mac_text, mac_owned = await _mac_of(conn, ctx, attrs, network, mac_choice)
     fixed_requested = attrs.get("fixed_ips")
-    if any("ip_address" in entry for entry in fixed_requested or ()) and not may_choose_addresses(ctx, network):
+    if any("ip_address" in entry for entry in fixed_requested or ()) and not has_network_owner_rights(ctx, network):
         raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
     port_security = attrs.get("port_security_enabled", network.port_security_enabled)
     row = _row(attrs, network, project_id, mac_text, mac_owned, port_security, max_address_pairs)
@@ -103,7 +119,7 @@ async def _mac_of(
 ) -> tuple[str, bool]:
     if "mac_address" not in attrs:
         return await mac_choice.allocate(conn, network.id)
-    if not may_choose_addresses(ctx, network):
+    if not has_network_owner_rights(ctx, network):
         raise errors.PolicyNotAuthorized(action="rule:create_port:mac_address")
     return await mac_choice.explicit(conn, network.id, attrs["mac_address"])
 
