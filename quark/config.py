@@ -31,6 +31,10 @@ class Settings:
     data_dir: str = "./var"
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    # Seconds between two checks that Quark's tables have fresh planner
+    # statistics on PostgreSQL (ANALYZE when they changed by 10% since the
+    # last one; quark.db.statistics); 0 = never (left to autovacuum).
+    db_analyze_interval: float = 5.0
     # "noauth" (headers X-Project-Id / X-Roles; none = admin) or "keystone".
     auth_strategy: str = "noauth"
     # Seconds before a released IP or MAC is handed out automatically again.

@@ -28,6 +28,7 @@ from quark.api.responses import json_response
 from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
+from quark.db.statistics import StatisticsKeeper
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.dataplane.event_sender import EventDispatcher, HttpEventSender
@@ -113,15 +114,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services = build_services(db, settings)
         app.state.services = services
         settle_heap()
-        stop, sender, task = asyncio.Event(), None, None
+        stop, sender, tasks = asyncio.Event(), None, []
         if settings.nova_events_url:
             sender = HttpEventSender(settings.nova_events_url, settings.nova_events_timeout)
-            task = asyncio.create_task(EventDispatcher(services.db, settings, sender).run(stop))
+            tasks.append(asyncio.create_task(EventDispatcher(services.db, settings, sender).run(stop)))
+        if services.db.dialect == "postgresql" and settings.db_analyze_interval > 0:  # why: quark.db.statistics
+            keeper = StatisticsKeeper(services.db, settings.db_analyze_interval)
+            tasks.append(asyncio.create_task(keeper.run(stop)))
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
+            for task in tasks:
                 await task
             if sender is not None:
                 await sender.close()

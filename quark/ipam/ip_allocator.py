@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, false, func, insert, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, delete, false, func, insert, literal_column, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,10 +77,18 @@ _REUSE_UPDATE = (
 )
 
 
+# The reuse lookup's pool condition is written on this expression, which no
+# index matches, rather than on the column: on the column it lets a planner
+# with stale statistics (quark.db.statistics) take uq_ip_allocations_subnet_address
+# and read every address of the subnet's pools, when ix_ip_allocations_reuse
+# reads only the released ones, oldest first (with 20,000 rows: 40 ms vs 0.06 ms).
+_KEY_UNINDEXED = a.c.address_key.concat(literal_column("''"))
+
+
 @functools.lru_cache(maxsize=256)
 def _reuse_select(dialect: str, ranges: int, limit: int):
     """Oldest released addresses inside ``ranges`` pool ranges (bound as b_lo<i>/b_hi<i>)."""
-    in_pools = or_(*[a.c.address_key.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
+    in_pools = or_(*[_KEY_UNINDEXED.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
     stmt = (
         select(a.c.id, a.c.address)
         .where(
