@@ -27,6 +27,16 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 QUARK = str(Path(sys.executable).with_name("quark"))
 
+
+def neutron_peer_kit() -> Path:
+    """The Neutron peer kit: $NEUTRON_PEER_KIT, or shared/peers/neutron beside
+    the checkout (../shared from /work/main, ../../shared from a worktree /work/wt/NAME)."""
+    if os.environ.get("NEUTRON_PEER_KIT"):
+        return Path(os.environ["NEUTRON_PEER_KIT"])
+    candidates = [parent / "shared" / "peers" / "neutron" for parent in (ROOT.parent, ROOT.parent.parent)]
+    return next((c for c in candidates if (c / "start.sh").exists()), candidates[0])
+
+
 SERVER_URLS = {
     "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}",
     "mariadb": "mysql+asyncmy://root@127.0.0.1:3306/{db}?charset=utf8mb4",

@@ -17,12 +17,20 @@ the exact GET sequence Nova's ``_build_network_info_model`` makes for it
 
 and, on Quark, the same data in one request: ``GET /v2.0/instances/D``.
 
-Quark runs on PostgreSQL (``quark serve --workers 2``) on a database it
-creates; Neutron is the stock peer from ../shared/peers/neutron (MariaDB),
-started and stopped by this script (``--no-neutron`` skips it).
+Quark runs with ``quark serve --workers 2`` on a database it creates on
+MariaDB (the same database server as Neutron's: the like-for-like figure)
+and on PostgreSQL (``--quark-backends``); Neutron is the stock peer from
+../shared/peers/neutron (MariaDB), started and stopped by this script
+(``--no-neutron`` skips it). Nobody runs ANALYZE after the fill: Quark's
+server keeps its PostgreSQL statistics fresh itself (quark.db.statistics),
+InnoDB does so for MariaDB. All services are filled first, then the
+refreshes are interleaved: each round makes one refresh (and on Quark one
+``instances`` request) on every service in turn, so the machine's load hits
+them alike.
 
     .venv/bin/python bench/nova_info.py
     .venv/bin/python bench/nova_info.py --networks 200 --ports 2000 --rounds 100 --no-neutron
+    .venv/bin/python bench/nova_info.py --quark-backends postgresql --no-neutron   # issue 4's figure
 
 The last lines are the figures.
 """
@@ -35,6 +43,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -42,7 +53,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
-PEER = harness.ROOT.parent / "shared" / "peers" / "neutron"
+PEER = harness.neutron_peer_kit()
 NEUTRON_URL = "http://127.0.0.1:9797"
 PROJECT = "nova-bench-project"
 HEADERS = {"Content-Type": "application/json"}
@@ -135,57 +146,78 @@ def nova_sequence(target: dict) -> list[tuple[str, str, list]]:
     ]
 
 
-def replay(client: httpx.Client, steps: list, rounds: int, warmup: int) -> tuple[list[float], dict[str, list[float]]]:
-    totals: list[float] = []
-    per_step: dict[str, list[float]] = {name: [] for name, _, _ in steps}
-    for i in range(warmup + rounds):
-        total = 0.0
-        for name, path, params in steps:
-            t0 = time.perf_counter()
-            r = client.get(path, params=params)
-            elapsed = (time.perf_counter() - t0) * 1000
-            if r.status_code != 200:
-                raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:300]}")
-            total += elapsed
-            if i >= warmup:
-                per_step[name].append(elapsed)
-        if i >= warmup:
-            totals.append(total)
-    return totals, per_step
-
-
-def one_request(client: httpx.Client, device_id: str, rounds: int, warmup: int) -> list[float]:
-    times = []
-    for i in range(warmup + rounds):
+def refresh(client: httpx.Client, steps: list) -> tuple[float, dict[str, float]]:
+    """One Nova refresh: (total ms, ms per step)."""
+    total = 0.0
+    per_step: dict[str, float] = {}
+    for name, path, params in steps:
         t0 = time.perf_counter()
-        r = client.get(f"/v2.0/instances/{device_id}")
+        r = client.get(path, params=params)
         elapsed = (time.perf_counter() - t0) * 1000
-        if r.status_code != 200 or len(r.json()["instance"]["ports"]) != 1:
-            raise RuntimeError(f"instance info: {r.status_code} {r.text[:300]}")
-        if i >= warmup:
-            times.append(elapsed)
-    return times
+        if r.status_code != 200:
+            raise RuntimeError(f"GET {path}: {r.status_code} {r.text[:300]}")
+        total += elapsed
+        per_step[name] = elapsed
+    return total, per_step
 
 
-def measure(url: str, args, label: str, *, with_extension: bool, database_url: str | None = None) -> dict:
-    with httpx.Client(base_url=url, timeout=600, headers=HEADERS) as client:
-        t0 = time.perf_counter()
-        target = populate(client, args.networks, args.ports, args.batch)
-        fill = time.perf_counter() - t0
-        if database_url:
-            harness.analyze(database_url)
-        print(f"{label}: filled {args.networks} networks / {args.ports} ports in {fill:.1f} s", flush=True)
-        steps = nova_sequence(target)
-        totals, per_step = replay(client, steps, args.rounds, args.warmup)
-        result = {"totals": totals, "per_step": per_step}
-        if with_extension:
-            result["one"] = one_request(client, target["device_id"], args.rounds, args.warmup)
-        return result
+def one_request(client: httpx.Client, device_id: str) -> float:
+    t0 = time.perf_counter()
+    r = client.get(f"/v2.0/instances/{device_id}")
+    elapsed = (time.perf_counter() - t0) * 1000
+    if r.status_code != 200 or len(r.json()["instance"]["ports"]) != 1:
+        raise RuntimeError(f"instance info: {r.status_code} {r.text[:300]}")
+    return elapsed
 
 
-def start_neutron() -> None:
+@dataclass
+class Side:
+    """A service under test: its client, its instance, and what the rounds measured."""
+
+    label: str
+    client: httpx.Client
+    target: dict
+    with_extension: bool
+    totals: list[float] = field(default_factory=list)
+    per_step: dict[str, list[float]] = field(default_factory=dict)
+    one: list[float] = field(default_factory=list)
+
+
+def fill(label: str, url: str, args, *, with_extension: bool, stack: ExitStack) -> Side:
+    client = stack.enter_context(httpx.Client(base_url=url, timeout=600, headers=HEADERS))
+    t0 = time.perf_counter()
+    target = populate(client, args.networks, args.ports, args.batch)
+    print(
+        f"{label}: filled {args.networks} networks / {args.ports} ports in {time.perf_counter() - t0:.1f} s", flush=True
+    )
+    return Side(label, client, target, with_extension)
+
+
+def replay(sides: list[Side], rounds: int, warmup: int) -> None:
+    """``warmup + rounds`` rounds; each one refresh (and one instances request) per side in turn."""
+    steps = {side.label: nova_sequence(side.target) for side in sides}
+    for i in range(warmup + rounds):
+        for side in sides:
+            total, per_step = refresh(side.client, steps[side.label])
+            one = one_request(side.client, side.target["device_id"]) if side.with_extension else None
+            if i < warmup:
+                continue
+            side.totals.append(total)
+            for name, value in per_step.items():
+                side.per_step.setdefault(name, []).append(value)
+            if one is not None:
+                side.one.append(one)
+
+
+@contextmanager
+def running_neutron() -> Iterator[None]:
     env = {**os.environ, "NEUTRON_PEER_DB": "neutron_nova_info", "NEUTRON_DB_RESET": "1"}
     subprocess.run(["bash", str(PEER / "start.sh")], check=True, env=env)
+    try:
+        lift_neutron_quota()
+        yield
+    finally:
+        subprocess.run(["bash", str(PEER / "stop.sh")], check=False)
 
 
 def lift_neutron_quota() -> None:
@@ -196,13 +228,9 @@ def lift_neutron_quota() -> None:
     r.raise_for_status()
 
 
-def stop_neutron() -> None:
-    subprocess.run(["bash", str(PEER / "stop.sh")], check=False)
-
-
-def report(label: str, result: dict) -> None:
-    print(f"{label} per GET (ms):")
-    for name, values in result["per_step"].items():
+def report(side: Side) -> None:
+    print(f"{side.label} per GET (ms):")
+    for name, values in side.per_step.items():
         print(f"  {name:<24} {harness.summary(values)}")
 
 
@@ -214,36 +242,51 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quark-backends", default="mariadb,postgresql")
     parser.add_argument("--no-neutron", action="store_true", help="measure Quark only")
     args = parser.parse_args()
 
-    with harness.fresh_database("postgresql") as db_url, harness.running_server(db_url, args.workers) as url:
-        quark = measure(url, args, "quark", with_extension=True, database_url=db_url)
-    neutron = None
-    if not args.no_neutron:
-        start_neutron()
-        try:
-            lift_neutron_quota()
-            neutron = measure(NEUTRON_URL, args, "neutron", with_extension=False)
-        finally:
-            stop_neutron()
+    backends = [b.strip() for b in args.quark_backends.split(",") if b.strip()]
+    with ExitStack() as stack:
+        sides = []
+        for backend in backends:
+            db_url = stack.enter_context(harness.fresh_database(backend))
+            url = stack.enter_context(harness.running_server(db_url, args.workers))
+            sides.append(fill(f"quark ({backend})", url, args, with_extension=True, stack=stack))
+        if not args.no_neutron:
+            stack.enter_context(running_neutron())
+            sides.append(fill("neutron (mariadb)", NEUTRON_URL, args, with_extension=False, stack=stack))
+        load_before = os.getloadavg()
+        replay(sides, args.rounds, args.warmup)
 
-    report("quark", quark)
-    if neutron:
-        report("neutron", neutron)
-    q_total = harness.percentile(quark["totals"], 99)
-    q_one = harness.percentile(quark["one"], 99)
-    print(f"machine: {harness.machine()}; load {os.getloadavg()[0]:.2f}")
+    for side in sides:
+        report(side)
+    print(f"machine: {harness.machine()}; load at the start of the replay {load_before[0]:.2f}")
     print(f"data: {args.networks} networks, {args.ports} ports; {args.rounds} refreshes of one dual-stack port")
-    print(f"quark nova sequence (8 GETs) total: {harness.summary(quark['totals'])}  (target p99 <= 50 ms)")
-    print(f"quark one request GET /v2.0/instances/D: {harness.summary(quark['one'])}  (target p99 <= 10 ms)")
-    if neutron:
-        n_total = harness.percentile(neutron["totals"], 99)
-        print(f"neutron nova sequence (8 GETs) total: {harness.summary(neutron['totals'])}")
+    for side in sides:
+        target = "  (target p99 <= 50 ms)" if side.with_extension else ""
+        print(f"{side.label} nova sequence (8 GETs) total: {harness.summary(side.totals)}{target}")
+        if side.with_extension:
+            print(f"{side.label} one request GET /v2.0/instances/D: {harness.summary(side.one)}  (target p99 <= 10 ms)")
+    neutron = next((side for side in sides if not side.with_extension), None)
+    fields = []
+    for side in sides:
+        if neutron is None or side is neutron:
+            continue
+        n_total, q_total = harness.percentile(neutron.totals, 99), harness.percentile(side.totals, 99)
+        q_one = harness.percentile(side.one, 99)
+        backend = side.label.split("(")[1].rstrip(")")
         print(
-            f"ratio neutron/quark p99, nova sequence: {n_total / q_total:.1f}x; "
+            f"ratio neutron/{side.label} p99, nova sequence: {n_total / q_total:.1f}x; "
             f"neutron sequence / quark one request: {n_total / q_one:.1f}x"
         )
+        fields.append(f"sequence_p99_ratio_{backend}={n_total / q_total:.1f}")
+    for side in sides:
+        if side.with_extension:
+            backend = side.label.split("(")[1].rstrip(")")
+            fields.append(f"quark_{backend}_sequence_p99_ms={harness.percentile(side.totals, 99):.1f}")
+            fields.append(f"quark_{backend}_one_p99_ms={harness.percentile(side.one, 99):.1f}")
+    print("RESULT " + " ".join(fields))
 
 
 if __name__ == "__main__":
