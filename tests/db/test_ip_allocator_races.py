@@ -56,7 +56,8 @@ class Clock:
 class Quark:
     """One Quark process: services over the shared test database, on the test's clock."""
 
-    def __init__(self, url: str, clock: Clock) -> None:
+    def __init__(self, url: str, clock: Clock, subnets: list[str]) -> None:
+        self.made_subnets = subnets  # shared by the test's processes, for the clean-up
         self.settings = Settings(ipam_reuse_after=REUSE_AFTER)
         self.db = Database(url, pool_size=3, max_overflow=3)
         self.services = build_services(self.db, self.settings, clock=clock)
@@ -65,6 +66,7 @@ class Quark:
     async def subnet(self, cidr: str) -> str:
         net = await self.services.networks.create(ADMIN, {"name": "ip-races"})
         sub = await self.services.subnets.create(ADMIN, {"network_id": net["id"], "ip_version": 4, "cidr": cidr})
+        self.made_subnets.append(sub["id"])
         return sub["id"]
 
     @staticmethod
@@ -99,6 +101,16 @@ class Quark:
             rows = await conn.execute(select(a.c.address).where(a.c.subnet_id == subnet_id, a.c.deallocated.is_(False)))
             return list(rows.scalars())
 
+    async def release_everything(self) -> None:
+        """Release what the test's made-up holders hold, so that the shared database
+        stays consistent for whole-database checks (`quark ipam check`) of other tests."""
+
+        async def work(conn):
+            held = select(a.c.id).where(a.c.subnet_id.in_(self.made_subnets), a.c.deallocated.is_(False))
+            await self.ips.release_allocations(conn, list((await conn.execute(held)).scalars()))
+
+        await self.db.run_write(work)
+
     async def counted(self, subnet_id: str) -> tuple[int, int]:
         """(sum of the usage counter's shards, used_ips of /network-ip-availabilities)."""
         async with self.db.read() as conn:
@@ -117,15 +129,18 @@ async def quark(database_url):
     """``await quark()``: a started Quark process (prepared as ``quark serve`` does)."""
     clock = Clock()
     started: list[Quark] = []
+    subnets: list[str] = []
 
     async def start() -> Quark:
-        process = Quark(database_url, clock)
+        process = Quark(database_url, clock, subnets)
         await prepare_database(process.db, process.settings)
         started.append(process)
         return process
 
     start.clock = clock  # type: ignore[attr-defined]
     yield start
+    if started:
+        await started[0].release_everything()
     for process in started:
         await process.db.dispose()
 
@@ -146,9 +161,9 @@ async def assert_counted(process: Quark, subnet_id: str, expected: int) -> None:
 
 async def test_an_explicit_request_inside_the_probed_window_never_yields_a_duplicate(quark, monkeypatch):
     batcher, client = await quark(), await quark()
-    subnet_id = await batcher.subnet("10.81.0.0/24")
-    assert await batcher.allocate_many(subnet_id, ["a0", "a1"]) == ["10.81.0.2", "10.81.0.3"]  # cursor at .4
-    target = "10.81.0.6"  # inside the next batch's window .4 - .8
+    subnet_id = await batcher.subnet("10.171.0.0/24")
+    assert await batcher.allocate_many(subnet_id, ["a0", "a1"]) == ["10.171.0.2", "10.171.0.3"]  # cursor at .4
+    target = "10.171.0.6"  # inside the next batch's window .4 - .8
     probe = batcher.ips._taken_between
     explicit: list[asyncio.Task] = []
     landed_in_window: list[bool] = []
@@ -172,14 +187,14 @@ async def test_an_explicit_request_inside_the_probed_window_never_yields_a_dupli
         assert landed_in_window == [True]
         assert outcome == target
         assert batcher.db.retries == 1
-        assert got == ["10.81.0.4", "10.81.0.5", "10.81.0.7", "10.81.0.8", "10.81.0.9"]
+        assert got == ["10.171.0.4", "10.171.0.5", "10.171.0.7", "10.171.0.8", "10.171.0.9"]
     else:
         # SQLite: one writer at a time. MariaDB: the foreign-key check of the explicit
         # insert waits for the subnet row the batch holds. The batch wins the address.
         assert landed_in_window == [False]
         assert isinstance(outcome, errors.IpAddressAlreadyAllocated), outcome
         assert batcher.db.retries == 0
-        assert got == [f"10.81.0.{i}" for i in range(4, 9)]
+        assert got == [f"10.171.0.{i}" for i in range(4, 9)]
     await assert_counted(batcher, subnet_id, 8 if outcome == target else 7)
 
 
@@ -188,9 +203,9 @@ async def test_explicit_requests_ahead_of_the_cursor_race_automatic_batches(quar
     addresses, from five processes at once, until the /24 is full."""
     autos = [await quark() for _ in range(3)]
     clients = [await quark() for _ in range(2)]
-    cidr = "10.82.0.0/24"
+    cidr = "10.172.0.0/24"
     subnet_id = await autos[0].subnet(cidr)
-    last = ipaddress.IPv4Address("10.82.0.254")
+    last = ipaddress.IPv4Address("10.172.0.254")
 
     async def automatic(process: Quark, name: str) -> list[str]:
         got: list[str] = []
@@ -232,7 +247,7 @@ async def test_explicit_requests_ahead_of_the_cursor_race_automatic_batches(quar
 
 async def test_released_addresses_are_each_reused_once_under_contention(quark):
     processes = [await quark() for _ in range(4)]
-    cidr = "10.83.0.0/26"  # pool .2 - .62: 61 addresses
+    cidr = "10.173.0.0/26"  # pool .2 - .62: 61 addresses
     subnet_id = await processes[0].subnet(cidr)
     filled = await processes[0].allocate_many(subnet_id, [f"fill-{i}" for i in range(61)])
     assert set(filled) == pool(cidr)
@@ -272,16 +287,16 @@ async def test_an_address_a_failed_transaction_had_taken_is_reused_by_a_process_
     process = await quark()
     if process.db.dialect == "sqlite":
         pytest.skip("one writer at a time: no lookup runs while another transaction holds a released row")
-    cidr = "10.84.0.0/29"  # pool .2 - .6
+    cidr = "10.174.0.0/29"  # pool .2 - .6
     subnet_id = await process.subnet(cidr)
     await process.allocate_many(subnet_id, [f"p{i}" for i in range(5)])
-    await process.release("p0")  # 10.84.0.2
+    await process.release("p0")  # 10.174.0.2
     quark.clock.advance(REUSE_AFTER)
     took, finish = asyncio.Event(), asyncio.Event()
 
     async def doomed(conn):
         got = await process.ips.allocate_any(conn, await process.row(conn, subnet_id), "doomed", "p")
-        assert got is not None and got.address == "10.84.0.2"
+        assert got is not None and got.address == "10.174.0.2"
         took.set()
         await finish.wait()
         raise RuntimeError("the request fails after its allocation")
@@ -294,4 +309,4 @@ async def test_an_address_a_failed_transaction_had_taken_is_reused_by_a_process_
         await task
     # The address is free again and past its quarantine; the process that looked
     # while it was locked should hand it out (any other process does).
-    assert await process.allocate_many(subnet_id, ["after"]) == ["10.84.0.2"]
+    assert await process.allocate_many(subnet_id, ["after"]) == ["10.174.0.2"]
