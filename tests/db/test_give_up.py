@@ -180,11 +180,6 @@ _FAILURES = {
 _MARKERS = {"sqlite": "database is locked", "postgresql": "could not serialize", "mysql": "lock wait timeout"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quark/db/engine.py _RETRYABLE has MySQL's 'lock wait timeout' but not PostgreSQL's lock_timeout "
-    "('canceling statement due to lock timeout', SQLSTATE 55P03): not retried, not a 503 (see report)",
-)
 async def test_a_postgresql_lock_timeout_is_retried_like_a_mariadb_lock_wait_timeout(database_url):
     db = Database(database_url, pool_size=2, max_overflow=0)
     if db.dialect != "postgresql":
@@ -230,13 +225,6 @@ def short_lock_wait_server(request, tmp_path_factory):
     backend = request.param
     if backend == "sqlite":
         pytest.skip("SQLite's busy timeout is fixed at 60 s in quark/db/engine.py: tested at the engine level")
-    if backend == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="PostgreSQL's lock_timeout is not retryable in quark/db/engine.py: 500, not 503 (see report)",
-            )
-        )
     url, drop = create_database(backend, tmp_path_factory)
     try:
         migrate.upgrade(url)
