@@ -229,9 +229,13 @@ class MacAllocator:
         return [(rng.id, address) for address in range(rng.next_address, end + 1)]
 
     def forget_blocks(self) -> None:
-        """Drop claimed MACs (after ranges change); they are skipped, never reused."""
+        """Drop claimed MACs (after ranges change); they are skipped, never reused.
+
+        The reuse lookup runs again at once too: a range made usable again may
+        hold MACs whose quarantine ended while it was not looked at."""
         self._block.clear()
         self._generation += 1
+        self._no_reuse_before = None
 
     async def record_held(self, conn: AsyncConnection, range_id: str, first: int, last: int) -> None:
         """A new range covers MACs that ports already hold (given explicitly while
