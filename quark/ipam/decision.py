@@ -136,20 +136,18 @@ class Grant:
     allocations: list[Allocation] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
     eui64: list[bool] = field(default_factory=list)
-    stateful: int = 0  # addresses from a pool (not EUI-64)
 
     def add(self, subnet: Any, allocation: Allocation, *, eui64: bool) -> None:
         self.allocations.append(allocation)
         self.versions.append(subnet.ip_version)
         self.eui64.append(eui64)
-        if not eui64:
-            self.stateful += 1
 
     def has(self, version: int) -> bool:
         return version in self.versions
 
-    def has_pooled(self, version: int) -> bool:
-        return any(v == version and not eui64 for v, eui64 in zip(self.versions, self.eui64))
+    def pooled(self, version: int | None = None) -> bool:
+        """Whether the grant holds a pool address (not an EUI-64 one), of ``version`` if given."""
+        return any(not eui64 and version in (None, v) for v, eui64 in zip(self.versions, self.eui64))
 
     def wants(self, version: int) -> bool:
         """Whether the automatic allocation should look for an address of ``version`` now.
@@ -159,11 +157,11 @@ class Grant:
         other strategies count an EUI-64 address for its family.
         """
         if self.request.strategy == Strategy.NEUTRON:
-            return not self.has_pooled(version)
+            return not self.pooled(version)
         if self.has(version):
             return False
         if self.request.strategy == Strategy.ANY:
-            return not self.stateful
+            return not self.pooled()
         return True
 
     def satisfied(self, subnets: Sequence[Any]) -> bool:
@@ -174,7 +172,7 @@ class Grant:
             return bool(self.allocations) or not families
         if strategy == Strategy.BOTH_REQUIRED:
             return self.has(4) and self.has(6)
-        return all(self.has_pooled(version) for version in stateful)
+        return all(self.pooled(version) for version in stateful)
 
 
 # --- carrying it out -----------------------------------------------------------------
