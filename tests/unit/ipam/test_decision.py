@@ -438,6 +438,55 @@ def test_explicit_address_on_auto_address_subnet(owner, mac, address, expected):
     assert ask(SLAAC, address, owner=owner, mac=mac) == expected
 
 
+EMPTY_POOL = SubnetSpec(2, "10.9.1.0/29", "10.9.1.1", (("10.9.1.2", "10.9.1.6"),), ("10.9.1.0/29",))
+STATEFUL = SubnetSpec(3, "2001:db8:8::/124", "2001:db8:8::", (("2001:db8:8::1", "2001:db8:8::f"),))
+RESERVED = SubnetSpec(4, "10.9.2.0/29", "10.9.2.1", (("10.9.2.2", "10.9.2.6"),), service_types=("network:dhcp",))
+
+
+@pytest.mark.parametrize(
+    ("entries", "version", "expected"),
+    [
+        pytest.param((), None, [], id="no-entries-no-addresses"),
+        pytest.param(
+            (FixedIp("sub-3"), FixedIp("sub-3")),
+            None,
+            [("sub-3", "2001:db8:8::1"), ("sub-3", "2001:db8:8::2")],
+            id="one-subnet-twice",
+        ),
+        pytest.param((FixedIp("sub-3"),), 4, errors.InvalidInput, id="subnet-of-another-version"),
+        pytest.param((FixedIp(ip_address="2001:db8:8::5"),), 4, errors.InvalidInput, id="address-of-another-version"),
+        pytest.param((FixedIp("sub-2"),), None, errors.IpAddressGenerationFailure, id="subnet-with-empty-pool"),
+        pytest.param((FixedIp(ip_address="10.9.1.3"),), None, errors.IpAddressExcludedByPolicy, id="excluded-address"),
+        pytest.param(
+            (FixedIp("sub-1"),), None, [("sub-1", "2001:db8:5:0:f816:3eff:fe12:3456")], id="auto-subnet-gives-eui64"
+        ),
+        pytest.param(
+            (FixedIp("sub-3", "2001:db8:8::9"), FixedIp(ip_address="2001:db8:8::9")),
+            None,
+            errors.IpAddressAlreadyAllocated,
+            id="same-address-twice",
+        ),
+    ],
+)
+def test_explicit_entries(entries, version, expected):
+    """Explicit entries are served exactly (no strategy, no service_types), or the call raises."""
+    specs = [SLAAC, EMPTY_POOL, STATEFUL, RESERVED]
+    store = seeded_store(specs)
+    request = AddressRequest(
+        Holder("port", "project", MAC, COMPUTE),
+        NETWORK_ID,
+        current_subnets(specs, store),
+        fixed_ips=entries,
+        version=version,
+    )
+    if isinstance(expected, type):
+        with pytest.raises(expected):
+            allocate(store, [request])
+        assert all(not store.held_ints(spec.id) for spec in specs), "nothing taken"
+        return
+    assert pairs(allocate(store, [request])[0]) == expected
+
+
 # --- where the decision departs from the rules (strict xfails) ------------------------
 
 
