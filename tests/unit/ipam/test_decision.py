@@ -123,7 +123,7 @@ def check_invariants(
     subnets = {spec.id: ModelSubnet(spec) for spec in specs}
     seen: set[tuple[str, int]] = set()
     for request, allocations in zip(requests, got):
-        named = {FixedIp(e.subnet_id, e.ip_address).ip_address for e in request.fixed_ips or ()}
+        named = {entry.ip_address for entry in request.fixed_ips or ()}
         for allocation in allocations:
             sub = subnets[allocation.subnet_id]
             value = int(ipaddress.ip_address(allocation.address))
@@ -147,19 +147,25 @@ def test_decision_matches_model(scenario):
 # --- each strategy and rule on its own -------------------------------------------------
 
 
+def without_entries(
+    call: Sequence[RequestSpec], strategy: Strategy, one_required: bool | None
+) -> tuple[RequestSpec, ...]:
+    """The call's requests, asking by ``strategy`` (and ``one_required`` unless None) instead."""
+    return tuple(
+        dataclasses.replace(
+            r, fixed_ips=None, strategy=strategy, one_required=r.one_required if one_required is None else one_required
+        )
+        for r in call
+    )
+
+
 @st.composite
 def automatic_calls(draw, strategy: Strategy, max_requests: int = 3, one_required: bool | None = None) -> Scenario:
     """A network and one call of requests without entries, all with ``strategy``
     (and ``one_required`` as given, or drawn if None)."""
     specs = draw_network(draw)
     (call,) = draw_calls(draw, specs, max_calls=1, max_requests=max_requests)
-    call = tuple(
-        RequestSpec(
-            r.holder, None, strategy, r.version, r.admin, r.one_required if one_required is None else one_required
-        )
-        for r in call
-    )
-    return Scenario(specs, (call,))
+    return Scenario(specs, (without_entries(call, strategy, one_required),))
 
 
 @st.composite
@@ -169,20 +175,13 @@ def dual_stack_calls(
     """Like ``automatic_calls``, on a network of an IPv4 and an IPv6 subnet
     (stateful or auto-address) and up to two more; with ``fill_v4`` the IPv4
     subnets are sometimes all full."""
-    kinds = [draw(st.sampled_from(["v4", "v6", "auto"])) for _ in range(draw(st.integers(0, 2)))]
-    specs = tuple(
-        draw_subnet(draw, i + 1, kind) for i, kind in enumerate(["v4", "v6" if draw(st.booleans()) else "auto", *kinds])
-    )
+    kinds = ["v4", draw(st.sampled_from(["v6", "auto"]))]
+    kinds += [draw(st.sampled_from(["v4", "v6", "auto"])) for _ in range(draw(st.integers(0, 2)))]
+    specs = tuple(draw_subnet(draw, index, kind) for index, kind in enumerate(kinds, start=1))
     if fill_v4 and draw(st.booleans()):
         specs = tuple(fill(s) if s.version == 4 else s for s in specs)
     (call,) = draw_calls(draw, specs, max_calls=1, max_requests=max_requests)
-    call = tuple(
-        RequestSpec(
-            r.holder, None, strategy, r.version, r.admin, r.one_required if one_required is None else one_required
-        )
-        for r in call
-    )
-    return Scenario(specs, (call,))
+    return Scenario(specs, (without_entries(call, strategy, one_required),))
 
 
 def fill(spec: SubnetSpec) -> SubnetSpec:
@@ -230,7 +229,7 @@ def auto_subnet(sub: Any) -> bool:
 @settings(max_examples=RULE_EXAMPLES, deadline=None)
 @given(scenario=st.one_of(automatic_calls(Strategy.ANY, 1), dual_stack_calls(Strategy.ANY, 1, fill_v4=True)))
 def test_any_gives_one_pool_address_ipv4_first(scenario):
-    store, (request,), outcome = single_outcome(scenario)
+    _, (request,), outcome = single_outcome(scenario)
     specs = {spec.id: spec for spec in scenario.subnets}
     before = seeded_store(scenario.subnets)
     reachable = [specs[sub.id] for sub in eligible(request) if has_room(specs[sub.id], before)]
@@ -260,7 +259,7 @@ def test_any_gives_one_pool_address_ipv4_first(scenario):
     )
 )
 def test_both_required_gets_both_families_or_409(scenario):
-    _, requests, outcome = single_outcome(scenario)
+    _, _, outcome = single_outcome(scenario)
     if isinstance(outcome, errors.QuarkError):
         assert isinstance(outcome, errors.Conflict), f"BOTH_REQUIRED refuses with a 409: {outcome!r}"
         event(type(outcome).__name__)
@@ -307,7 +306,7 @@ def ipv4_networks(draw) -> Scenario:
 @settings(max_examples=RULE_EXAMPLES, deadline=None)
 @given(scenario=ipv4_networks())
 def test_fullest_subnet_with_room_first(scenario):
-    store, (request,), outcome = single_outcome(scenario)
+    _, _, outcome = single_outcome(scenario)
     before = seeded_store(scenario.subnets)
     with_room = [s for s in scenario.subnets if has_room(s, before)]
     if isinstance(outcome, errors.QuarkError):
