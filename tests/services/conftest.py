@@ -1,10 +1,12 @@
 """Service-level tests: the services of one process over a real database, no HTTP.
 
 Each backend (SQLite, PostgreSQL, MariaDB) gets one database for the
-session, migrated to head; before every test its tables are emptied and it
-is prepared as ``quark serve`` prepares one (``quark.api.app.prepare_database``:
-the default MAC range and the seeded segment ranges), so every test starts
-from a fresh deployment whatever ran before it. The services are built by
+session, created and migrated to head (tests/dbs.py); before every test its
+tables are emptied and it is prepared as ``quark serve`` prepares one
+(``quark.api.app.prepare_database``: the default MAC range and the seeded
+segment ranges), so every test starts from a fresh deployment whatever ran
+before it, in any order, for the cost of a few DELETEs instead of a
+migration per test. The services are built by
 ``build_services`` with a clock the test moves (quarantines, agent liveness).
 
 What these tests look at is what HTTP cannot show: the rows a transaction
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -194,13 +196,9 @@ class Env:
         assert await self.snapshot() == before
         return raised.value
 
-    async def in_transaction(self, work) -> Any:
-        """Run ``work(conn)`` in one write transaction (as a service does)."""
-
-        async def run(conn: AsyncConnection) -> Any:
-            return await work(conn)
-
-        return await self.db.run_write(run)
+    async def in_transaction(self, work: Callable[[AsyncConnection], Awaitable[Any]]) -> Any:
+        """Run ``work(conn)`` in one write transaction, as a service does."""
+        return await self.db.run_write(work)
 
 
 @pytest.fixture

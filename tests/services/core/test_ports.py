@@ -5,6 +5,7 @@ addresses ports get when a SLAAC subnet comes."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy import select
 from quark import errors
 from quark.db import models
 from quark.ipam import addressing, macs
+from quark.services import wiring
 from quark.services.core.ports.service import PortService
+from quark.services.core.subnets import SubnetService
 from quark.services.events import (
     EVENT_TYPES,
     Events,
@@ -23,6 +26,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
+    SubnetCreated,
 )
 from tests.services.conftest import ADMIN, member
 
@@ -236,3 +240,51 @@ async def test_a_slaac_subnet_reserved_for_other_owners_gives_existing_ports_not
     assert after["id"] not in on_slaac  # a port made after the subnet: not served there
     assert other_before["id"] in on_slaac  # the owner the subnet serves
     assert before["id"] not in on_slaac  # nor a port made before it
+
+
+async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_address(env, request):
+    """The subnet create's transaction is held open after its subscribers ran
+    (a handler subscribed last on a bus of its own) while a port is created
+    on the network: the port must end up with an EUI-64 address on the new
+    subnet, whichever transaction comes first. SQLite queues the writers."""
+    if env.db.dialect != "sqlite":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="PortService.on_subnet_created (core/ports/service.py) gives EUI-64 addresses to the ports "
+                "it can read, and a port create reads the network's subnets without waiting for a subnet "
+                "create in flight: a port created meanwhile gets no address on the new SLAAC subnet, ever",
+            )
+        )
+    s = env.services
+    events = Events()
+    wiring.subscribe(
+        events,
+        ports=s.ports,
+        routes=s.routes,
+        security_groups=s.security_groups,
+        dhcp_scheduler=s.dhcp_scheduler,
+        agent_changes=s.agent_changes,
+    )
+    reached, go = asyncio.Event(), asyncio.Event()
+
+    async def hold(conn, event) -> None:
+        reached.set()
+        await go.wait()
+
+    events.subscribe(SubnetCreated, hold)
+    events.freeze()
+    subnets = SubnetService(env.db, env.settings, events, s.ports.ips)
+    net, _ = await env.network_with_subnet("10.29.0.0/24", enable_dhcp=False)
+    body = {"network_id": net["id"], "ip_version": 6, "cidr": "2001:db8:29::/64", "ipv6_ra_mode": "slaac"}
+    body["ipv6_address_mode"] = "slaac"
+
+    adding = asyncio.create_task(subnets.create(ADMIN, body))
+    await asyncio.wait_for(reached.wait(), 30)
+    creating = asyncio.create_task(env.port(net["id"]))
+    await asyncio.wait({creating}, timeout=0.2 if env.db.dialect == "sqlite" else 5)
+    go.set()
+    slaac, port = await asyncio.gather(adding, creating)
+
+    held = {row.subnet_id for row in await env.allocations(a.c.port_id == port["id"], a.c.deallocated.is_(False))}
+    assert slaac["id"] in held
