@@ -11,10 +11,6 @@ with the allocations each request gets, or the error the call raises.
 It assumes the store hands out the lowest free pool address first (the
 in-memory store's order, and the database cursor's when nothing was ever
 released), so that it can predict addresses and not only subnets.
-
-Two places where the model follows Quark's current behaviour rather than the
-rules are switched by ``Deviations`` (see ``test_decision.py``'s strict xfail
-tests, which show each with a minimal example).
 """
 
 from __future__ import annotations
@@ -174,27 +170,6 @@ class Expected(Exception):
         self.why = why
 
 
-@dataclass(frozen=True)
-class Deviations:
-    """Where the model follows Quark's current behaviour instead of the rules.
-
-    - ``anycast_to_anyone``: an IPv6 subnet's network (subnet-router anycast)
-      address may be asked for by any holder when it is not the gateway.
-      Neutron (``ipam.utils.check_subnet_ip``) gives it to router ports only,
-      and Quark's own ``usable_range`` leaves it out of every pool.
-    - ``admin_gets_excluded_eui64``: an admin's holder gets the EUI-64 address
-      of its MAC even when an IP policy excludes it, though nobody named it
-      (an excluded address is handed out "only if an admin asks").
-    """
-
-    anycast_to_anyone: bool = True
-    admin_gets_excluded_eui64: bool = True
-
-
-QUARK_TODAY = Deviations()
-RULES = Deviations(anycast_to_anyone=False, admin_gets_excluded_eui64=False)
-
-
 def _cidr_range(cidr: str) -> tuple[int, int]:
     net = ipaddress.ip_network(cidr)
     return int(net.network_address), int(net.broadcast_address)
@@ -284,11 +259,10 @@ class _Got:
 class Model:
     """The held addresses of one network, and the rules that change them."""
 
-    def __init__(self, specs: Sequence[SubnetSpec], deviations: Deviations = QUARK_TODAY) -> None:
+    def __init__(self, specs: Sequence[SubnetSpec]) -> None:
         self.subnets = [ModelSubnet(spec) for spec in specs]
         self.by_id = {sub.id: sub for sub in self.subnets}
         self.held = {spec.id: {int(ipaddress.ip_address(a)) for a in spec.held} for spec in specs}
-        self.deviations = deviations
 
     def used(self, subnet_id: str) -> int:
         return len(self.held[subnet_id])
@@ -365,11 +339,9 @@ class Model:
         net = sub.net
         if net.version == 4 and net.prefixlen <= 30 and value in (int(net.network_address), int(net.broadcast_address)):
             raise Expected(errors.InvalidIpForSubnet, "an IPv4 network or broadcast address")
-        anycast_refused = not self.deviations.anycast_to_anyone and not router and net.prefixlen <= 126
-        if net.version == 6 and value == int(net.network_address) and anycast_refused:
+        if net.version == 6 and value == int(net.network_address) and not router and net.prefixlen <= 126:
             raise Expected(errors.InvalidIpForSubnet, "the subnet-router anycast address, not to a router")
-        may_take_excluded = request.admin and (named or self.deviations.admin_gets_excluded_eui64)
-        if sub.is_excluded(value) and not may_take_excluded:
+        if sub.is_excluded(value) and not (request.admin and named):
             raise Expected(errors.IpAddressExcludedByPolicy, f"{_ip(value, sub.version)} is excluded")
         if value == sub.gateway and not router:
             raise Expected(errors.IpAddressAlreadyAllocated, "the gateway, not to a router")

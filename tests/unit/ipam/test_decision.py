@@ -9,8 +9,9 @@
 - Properties of each strategy and rule on their own, with draws aimed at them.
 - Table-driven tests of the pure rules (``resolve_entry``, ``check_specific``,
   ``takes_eui64``, ``eligible``, ``family``, ``Grant``).
-- Strict xfails: where the decision departs from the rules (found by the
-  model; see the ``Deviations`` of ``decision_model.py``).
+- Two rules the model found broken, now kept: the IPv6 subnet-router
+  anycast address for router ports only, and no excluded EUI-64 address to
+  an admin who did not name it.
 
 Example counts are set per test (no deadline: a loaded CI machine says
 nothing about correctness); the draws are cheap but not free (Hypothesis's
@@ -36,7 +37,6 @@ from tests.unit.ipam.decision_model import (
     MACS,
     NETWORK_ID,
     OWNERS,
-    QUARK_TODAY,
     ROUTERS,
     Expected,
     Model,
@@ -141,7 +141,7 @@ def check_invariants(
 @settings(max_examples=MODEL_EXAMPLES, deadline=None)
 @given(scenario=scenarios())
 def test_decision_matches_model(scenario):
-    play(scenario, Model(scenario.subnets, QUARK_TODAY))
+    play(scenario, Model(scenario.subnets))
 
 
 # --- each strategy and rule on its own -------------------------------------------------
@@ -430,7 +430,7 @@ SLAAC = SubnetSpec(
         pytest.param(COMPUTE, None, "2001:db8:5::99", [("sub-1", "2001:db8:5::99")], id="no-mac-any-address"),
         pytest.param(ROUTER, MAC, "2001:db8:5::99", [("sub-1", "2001:db8:5::99")], id="router-any-address"),
         pytest.param(ROUTER, MAC, "2001:db8:5::", [("sub-1", "2001:db8:5::")], id="router-gateway"),
-        pytest.param(COMPUTE, None, "2001:db8:5::", errors.IpAddressAlreadyAllocated, id="gateway-not-router"),
+        pytest.param(COMPUTE, None, "2001:db8:5::", errors.InvalidIpForSubnet, id="gateway-not-router"),
     ],
 )
 def test_explicit_address_on_auto_address_subnet(owner, mac, address, expected):
@@ -486,15 +486,9 @@ def test_explicit_entries(entries, version, expected):
     assert pairs(allocate(store, [request])[0]) == expected
 
 
-# --- where the decision departs from the rules (strict xfails) ------------------------
+# --- rules the model found broken, now kept ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_specific refuses an IPv6 subnet's network (subnet-router anycast) address only when it is "
-    "the gateway; Neutron's check_subnet_ip gives it to router ports only (InvalidIpForSubnet), and Quark's "
-    "usable_range leaves it out of every pool",
-)
 @pytest.mark.parametrize("gateway", ["2001:db8:6::1", None], ids=["gateway-elsewhere", "no-gateway"])
 def test_ipv6_anycast_address_is_for_routers_only(gateway):
     spec = one_subnet("2001:db8:6::/64", gateway)
@@ -513,12 +507,6 @@ EXCLUDED_EUI64 = SubnetSpec(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the EUI-64 address a port gets without naming it is checked against IP-policy exclusions with the "
-    "caller's admin flag: an admin's port gets an excluded address nobody asked for, though exclusions are "
-    "never handed out automatically (only to an admin who names the address)",
-)
 @pytest.mark.parametrize("entries", [None, (FixedIp(subnet_id="sub-1"),)], ids=["no-entries", "subnet-entry"])
 def test_excluded_eui64_is_not_handed_out_automatically_even_to_an_admin(entries):
     store = seeded_store([EXCLUDED_EUI64])
@@ -531,7 +519,7 @@ def test_excluded_eui64_is_not_handed_out_automatically_even_to_an_admin(entries
 
 
 def test_excluded_eui64_named_by_an_admin_is_granted():
-    """The other side of the xfail above: an admin who names the address gets it."""
+    """The other side of the test above: an admin who names the address gets it."""
     named = AddressRequest(
         Holder("port", "project", MAC, COMPUTE),
         NETWORK_ID,
@@ -634,7 +622,7 @@ EXCLUDING = subnet(
         pytest.param(V4, "10.0.0.1", False, True, None, id="gateway-router"),
         pytest.param(EXCLUDING, "10.0.0.1", False, False, errors.IpAddressExcludedByPolicy, id="excluded-gateway"),
         pytest.param(EXCLUDING, "10.0.0.1", True, False, errors.IpAddressAlreadyAllocated, id="excluded-gateway-admin"),
-        pytest.param(V6, "2001:db8::", False, False, errors.IpAddressAlreadyAllocated, id="v6-anycast-gateway"),
+        pytest.param(V6, "2001:db8::", False, False, errors.InvalidIpForSubnet, id="v6-anycast-gateway"),
         pytest.param(V6, "2001:db8::ffff:ffff:ffff:ffff", False, False, None, id="v6-last-is-no-broadcast"),
     ],
 )
