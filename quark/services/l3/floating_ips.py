@@ -243,7 +243,9 @@ class FloatingIpService(ResourceService):
         holds it too: the failover of a shared address to its other holder.
         (openstacksdk sends only changed attributes, so `openstack floating
         ip set --port B --fixed-ip-address <same address>` arrives without it.)"""
-        port = (await conn.execute(select(p).where(p.c.id == port_id))).first()
+        # Locked: a port delete running meanwhile waits for this association
+        # (and then drops it, l3 on_port_deleting), or this waits for the delete.
+        port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
         if port is None or (not ctx.is_admin and port.project_id != project_id):
             raise errors.PortNotFound(port_id=port_id)
         if port.device_owner == owners.FLOATING_IP or port.network_id == network_id:

@@ -218,12 +218,6 @@ async def test_a_port_delete_releases_an_explicit_mac_of_a_range(env):
     assert (await mac_row(env, inside)).deallocated is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PortService.on_subnet_created (core/ports/service.py) asks an EUI-64 address on a new SLAAC subnet "
-    "for every non-router port of the network, ignoring the subnet's service_types: a port created before "
-    "the subnet gets an address there that the same port created after it would not get (decision.eligible)",
-)
 async def test_a_slaac_subnet_reserved_for_other_owners_gives_existing_ports_nothing(env):
     net, _ = await env.network_with_subnet("10.28.0.0/24", enable_dhcp=False)
     before = await env.port(net["id"], device_owner="compute:nova")

@@ -131,12 +131,6 @@ async def test_deleting_a_slaac_subnet_takes_the_ports_eui64_addresses(env):
     assert (await env.one(p, port["id"])).revision_number == revision + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="subnets.py SubnetService.delete bumps the revision of the ports holding addresses on the subnet "
-    "only through ip_allocations.port_id: the holders of a shared address (ip_address_ports) lose it "
-    "from their fixed_ips with no new revision",
-)
 async def test_deleting_a_slaac_subnet_gives_the_holders_of_its_shared_address_a_new_revision(env):
     net = await env.network()
     slaac = await env.subnet(net["id"], "2001:db8:20::/64", ipv6_ra_mode="slaac", ipv6_address_mode="slaac")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
 
 from quark import owners
@@ -135,21 +134,12 @@ async def test_a_network_that_cannot_be_served_fails_alone(env):
     assert await env.used(subnet["id"]) == 1
 
 
-async def test_two_dhcp_agents_reporting_at_once_give_a_network_one_dhcp_port(env, request):
+async def test_two_dhcp_agents_reporting_at_once_give_a_network_one_dhcp_port(env):
     """Two DHCP agents come back after an outage at the same moment: the
     first report's transaction is held open once it has made the network's
     DHCP port while the second agent reports. SQLite queues the second
-    writer behind the first; the server databases must not let the second
-    report decide on what it cannot see yet."""
-    if env.db.dialect != "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="DhcpScheduler.network_dhcp_changed (dataplane/dhcp_scheduling.py) decides that a network "
-                "has no DHCP port from a plain read, with no lock that a concurrent scheduler of the same network "
-                "waits on: two DHCP agents reporting at once each give the network a DHCP port",
-            )
-        )
+    writer behind the first; on the server databases the second report waits
+    for the network's row lock (DhcpScheduler.network_dhcp_changed)."""
     await env.report_dhcp("d1")
     await env.report_dhcp("d2")
     env.clock.advance(env.settings.agent_down_time + 1)  # both down: the network gets no DHCP port

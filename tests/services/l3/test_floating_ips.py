@@ -139,22 +139,12 @@ async def test_one_floating_ip_per_fixed_address(env, world):
     assert (await env.read(select(f.c.port_id).where(f.c.id == second["id"])))[0][0] is None
 
 
-async def test_an_association_racing_a_port_delete_does_not_outlive_the_port(env, world, request):
+async def test_an_association_racing_a_port_delete_does_not_outlive_the_port(env, world):
     """The association's transaction is held open just before it commits
     while the port is deleted: the delete must either wait for it (and drop
     the association) or make it fail. On SQLite writers queue on the file
-    lock; on MariaDB the delete's UPDATE of the floating IPs waits on the
-    association's new index entry; PostgreSQL shows the race."""
-    if env.db.dialect == "postgresql":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="FloatingIpService._associate (l3/floating_ips.py) reads the port without a row lock "
-                "(and floatingips.port_id has no foreign key): on PostgreSQL a port delete that commits while the "
-                "association is in flight does not wait for it (on_port_deleting matches committed rows only), "
-                "and the association then names a deleted port",
-            )
-        )
+    lock; on MariaDB and PostgreSQL the association holds the port's row lock
+    (FloatingIpService._associate), which the delete waits for."""
     ctx, external, _, _, port = world
     fips = env.services.floating_ips
     fip = await fips.create(ctx, {"floating_network_id": external["id"]})
@@ -181,12 +171,6 @@ async def test_an_association_racing_a_port_delete_does_not_outlive_the_port(env
     assert await association(env, fip["id"]) == (None, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SubnetService.delete (core/subnets.py) drops the addresses ports held on the subnet (auto-delete "
-    "owners' and auto-address ones) without publishing PortAddressesChanged: a floating IP associated "
-    "with such an address keeps pointing at an address its port no longer holds",
-)
 async def test_an_association_goes_when_a_subnet_delete_takes_the_address(env, world):
     _, external, _, _, _ = world
     await env.report_dhcp("d1")
