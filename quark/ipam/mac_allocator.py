@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.ipam import macs
+from quark.ipam.ip_allocator import next_reuse_lookup
 
 r = models.mac_address_ranges
 m = models.mac_allocations
@@ -55,8 +56,8 @@ MAX_SKIPS = 256
 # deallocated, deallocated_at) in order and stops at ``limit`` rows, however
 # many released MACs there are (an IN over ranges would sort them all).
 _USABLE_RANGES = select(r.c.id).where(r.c.do_not_use == false()).order_by(r.c.created_at, r.c.id)
-_QUARANTINE_END = select(func.min(m.c.deallocated_at)).where(
-    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff")
+_OLDEST_RELEASE = select(func.min(m.c.deallocated_at)).where(
+    m.c.range_id == bindparam("b_range"), m.c.deallocated == true()
 )
 
 
@@ -193,11 +194,9 @@ class MacAllocator:
         for range_id in ranges:
             found += (await conn.execute(stmt, {"b_range": range_id, "b_cutoff": cutoff})).all()
         if not found and self.reuse_after > 0:
-            ends = [
-                await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}) for range_id in ranges
-            ]
-            earliest = min((e for e in ends if e is not None), default=None)
-            self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
+            oldest = [await conn.scalar(_OLDEST_RELEASE, {"b_range": range_id}) for range_id in ranges]
+            earliest = min((o for o in oldest if o is not None), default=None)
+            self._no_reuse_before = next_reuse_lookup(earliest, cutoff, now, self.reuse_after)
         for address, _ in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue

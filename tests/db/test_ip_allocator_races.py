@@ -277,12 +277,6 @@ async def test_released_addresses_are_each_reused_once_under_contention(quark):
     await assert_counted(processes[0], subnet_id, 61 - len(quarantined))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="quark/ipam/ip_allocator.py IpAllocator._reuse: a lookup that finds the reusable rows locked by "
-    "another transaction notes 'nothing reusable before now + reuse_after' for the whole process; when that "
-    "transaction rolls back, the process skips the address until then (see report)",
-)
 async def test_an_address_a_failed_transaction_had_taken_is_reused_by_a_process_that_looked_meanwhile(quark):
     process = await quark()
     if process.db.dialect == "sqlite":
