@@ -341,9 +341,9 @@ async def test_a_call_that_raises_takes_nothing(harness):
         request(harness, subnets, Holder("first", "proj"), fixed_ips=(FixedIp("sub-1"),)),
         request(
             harness, subnets, Holder("second", "proj"), fixed_ips=(FixedIp(ip_address="2001:db8:66::"),)
-        ),  # the gateway
+        ),  # the gateway, the subnet-router anycast address: not for a compute port
     ]
-    with pytest.raises(errors.IpAddressAlreadyAllocated):
+    with pytest.raises(errors.InvalidIpForSubnet):
         await harness.run(lambda store, conn: decision.allocate(store, conn, requests))
     assert (await harness.used("sub-1"), await harness.used("sub-2")) == (0, 0)
     again = await harness.run(lambda store, conn: decision.allocate(store, conn, requests[:1]))
