@@ -366,7 +366,18 @@ def test_port_status_only_for_ports_on_that_host(http):
 # --- DHCP ------------------------------------------------------------------------------------
 
 
+def wait_until_no_dhcp_agent_is_alive(http) -> None:
+    """The DHCP agents other tests reported on this shared server go down
+    DATAPLANE_DOWN_TIME seconds after their report; wait for that, so that a
+    test's DHCP scheduling sees its own agent only."""
+    deadline = time.monotonic() + DATAPLANE_DOWN_TIME + 30
+    while alive := http.get("/v2.0/agents", params={"agent_type": "DHCP agent", "alive": "true"}).json()["agents"]:
+        assert time.monotonic() < deadline, f"DHCP agents still alive: {alive}"
+        time.sleep(0.2)
+
+
 def test_dhcp_port_scheduled_and_dhcp_state(http):
+    wait_until_no_dhcp_agent_is_alive(http)  # else the least loaded of them might be another test's
     host = new_host()
     l2_report(http, host)
     dhcp_report(http, host)
@@ -461,19 +472,19 @@ def test_dhcp_port_scheduled_and_dhcp_state(http):
 
 def test_dhcp_agent_report_schedules_waiting_networks(http):
     # A network whose DHCP subnet came while no DHCP agent was alive gets its
-    # port when a DHCP agent reports (here: a new one).
+    # port when a DHCP agent reports (here: a new one). Without the wait, a DHCP
+    # agent reported by a test just before would take the port at once.
+    wait_until_no_dhcp_agent_is_alive(http)
     net = network(http)
     subnet(http, net["id"], "10.54.0.0/24")
+    dhcp_of_net = {"network_id": net["id"], "device_owner": "network:dhcp"}
+    assert http.get("/v2.0/ports", params=dhcp_of_net).json()["ports"] == []  # waiting
     host = new_host()
     l2_report(http, host)
     dhcp_report(http, host)
-    dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()[
-        "ports"
-    ]
+    dhcp_ports = http.get("/v2.0/ports", params=dhcp_of_net).json()["ports"]
     assert len(dhcp_ports) == 1
-    assert dhcp_ports[0]["binding:host_id"] in {
-        a["host"] for a in http.get("/v2.0/agents", params={"agent_type": "DHCP agent"}).json()["agents"]
-    }
+    assert dhcp_ports[0]["binding:host_id"] == host  # the only DHCP agent alive
     # Deleting the network takes its DHCP port along.
     assert http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     assert http.get(f"/v2.0/ports/{dhcp_ports[0]['id']}").status_code == 404
