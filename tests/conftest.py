@@ -7,9 +7,9 @@ reaches (a pool wholly excluded, say) stays untested for ever, and a broken
 property can pass CI by luck. Our "ci" profile replaces it: the same fixed
 number of examples per test on every run, but drawn afresh each time, so
 successive CI runs cover more of the input space. A failure prints its
-falsifying example, the ``@seed``/``--hypothesis-seed`` that replays it and a
-``@reproduce_failure`` blob. Edge cases a property must always cover are
-pinned with ``@example`` beside its ``@given``, not left to the draw.
+(shrunk) falsifying example and a ``@reproduce_failure`` blob that replays it.
+Edge cases a property must always cover are pinned with ``@example`` beside
+its ``@given``, not left to the draw.
 
 No profile has a deadline: an example's run time on a loaded two-core CI
 machine says nothing about correctness (the suite has no timing assertions
