@@ -29,10 +29,10 @@ lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 
-# The suite runs in a new shuffled order each time (pytest-randomly; the header
-# names the seed): every test file must pass alone and in any order. Replay an
-# order with `make test PYTEST_ARGS=--randomly-seed=N`, or run in file order
-# with PYTEST_ARGS="-p no:randomly".
+# The suite runs in a new shuffled order each time (pytest-randomly; the last
+# lines name the seed): every test file must pass alone and in any order.
+# Replay an order with `make test PYTEST_ARGS=--randomly-seed=N` (or =last), or
+# run in file order with PYTEST_ARGS="-p no:randomly".
 PYTEST_ARGS ?=
 test: install test-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

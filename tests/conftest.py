@@ -53,3 +53,12 @@ def _profile_name() -> str:
 
 
 settings.load_profile(_profile_name())
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Name the shuffled order at the end of the run, even under -q (which
+    hides pytest-randomly's header line), so a failure that depends on the
+    order can be replayed."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int) and config.getoption("randomly_reorganize", True):
+        terminalreporter.write_line(f"Tests ran in a shuffled order; replay it with -p randomly --randomly-seed={seed}")
