@@ -23,11 +23,13 @@ run: install
 test-deps:
 	@if [ -x scripts/install-dataplane-deps.sh ]; then scripts/install-dataplane-deps.sh; fi
 
-# Style and static checks; `make test` runs them first.
+# Style and static checks; `make test` runs them first. mypy checks quark/
+# with the settings of [tool.mypy] in pyproject.toml.
 LINTED := quark tests bench
 lint: install
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
 
 # The suite runs in a new shuffled order each time (pytest-randomly; the last
 # lines name the seed): every test file must pass alone and in any order.
@@ -38,4 +40,4 @@ test: install test-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache *.egg-info

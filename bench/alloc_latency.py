@@ -45,7 +45,7 @@ from quark.context import Context
 from quark.db import migrate, models
 from quark.db.engine import Database
 from quark.ipam import addressing, ip_allocator, mac_allocator
-from quark.ipam.ip_allocator import pool_ranges
+from quark.ipam.pools import pool_ranges
 from quark.services.core import ports
 from quark.services.registry import build_services
 

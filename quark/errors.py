@@ -331,6 +331,14 @@ class IpAddressGenerationFailure(Conflict):
     message = "No more IP addresses available on network {net_id}."
 
 
+class IpAddressGenerationFailureNoMatchingSubnet(IpAddressGenerationFailure):
+    message = "No valid service subnet for the given device owner, network {network_id}, service type {service_type}."
+
+
+class UnsupportedPortDeviceOwner(Conflict):
+    message = "Operation {op} is not supported for device_owner {device_owner} on port {port_id}."
+
+
 class IpAddressExcludedByPolicy(Conflict):
     message = "IP address {ip} of subnet {subnet_id} is excluded by an IP policy; only an admin may request it."
 

@@ -50,7 +50,13 @@ class AgentApiClient:
         await self.close()
 
     async def _call(
-        self, method: str, path: str, *, json: Any = None, params: dict | None = None, timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> Any:
         resp = await self._http.request(
             method, path, json=json, params=params, timeout=timeout if timeout is not None else self.timeout
@@ -72,13 +78,17 @@ class AgentApiClient:
                 "start_flag": start_flag,
             }
         }
-        return (await self._call("POST", "/v2.0/agents/report", json=body))["agent"]
+        agent: dict[str, Any] = (await self._call("POST", "/v2.0/agents/report", json=body))["agent"]
+        return agent
 
     async def _watch(self, what: str, host: str, since: Any, wait: float) -> dict[str, Any]:
         params: dict[str, Any] = {"wait": int(wait)}
         if since is not None:
             params["since"] = since
-        return await self._call("GET", f"/v2.0/hosts/{host}/{what}", params=params, timeout=wait + self.timeout)
+        doc: dict[str, Any] = await self._call(
+            "GET", f"/v2.0/hosts/{host}/{what}", params=params, timeout=wait + self.timeout
+        )
+        return doc
 
     async def desired_state(self, host: str, *, since: Any = None, wait: float = 30) -> dict[str, Any]:
         return await self._watch("desired_state", host, since, wait)

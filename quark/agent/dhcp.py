@@ -31,7 +31,7 @@ from typing import Any
 from quark import names
 from quark.agent import dnsmasq
 from quark.agent.client import DHCP_AGENT_TYPE, DHCP_BINARY, AgentApiClient
-from quark.agent.dnsmasq import DhcpNetwork, Paths
+from quark.agent.dnsmasq import DhcpNetwork, DhcpPort, Paths
 from quark.agent.netlink import Netlink, NetlinkError
 from quark.agent.watch import Watch, run_loops, wait_any
 
@@ -125,16 +125,30 @@ class DhcpService:
             await nl.close()
 
     async def ensure_network(self, net: DhcpNetwork) -> None:
-        if net.dhcp_port is None:
+        """Namespace, device and dnsmasq of one network (see the module docstring);
+        ``NotReady`` while its DHCP port, device or DHCP-enabled subnet is missing."""
+        port = net.dhcp_port
+        if port is None:
             raise NotReady("no DHCP port yet")
         ns = self.namespace(net.id)
+        nl = await self._ensure_namespace(ns)
+        await self._ensure_device(nl, ns, net, port)
+        await self._ensure_addresses(nl, port.vm_device_name, set(net.port_addresses()))
+        await self._ensure_dnsmasq(net, ns, port.vm_device_name)
+        self.served.add(net.id)
+
+    async def _ensure_namespace(self, ns: str) -> Netlink:
+        """The namespace (created when missing, loopback up) and a netlink socket in it."""
         if not (NETNS_DIR / ns).exists():
             await _run("ip", "netns", "add", ns)
-            await self._forget_netlink(ns)
+            await self._forget_netlink(ns)  # a socket into a namespace of the same name that was deleted
             log.info("created namespace %s", ns)
         nl = await self._netlink_in(ns)
         await nl.set_up("lo")
-        port = net.dhcp_port
+        return nl
+
+    async def _ensure_device(self, nl: Netlink, ns: str, net: DhcpNetwork, port: DhcpPort) -> None:
+        """The port's ``vm…`` device moved into the namespace, with the port's MAC and the network's MTU, up."""
         dev = port.vm_device_name
         if await nl.index(dev) is None:
             if await self.host_netlink.index(dev) is None:
@@ -148,13 +162,18 @@ class DhcpService:
             await nl.ipr.link("set", index=link.index, mtu=net.mtu)
         if not link.up:
             await nl.set_up(dev)
-        want = set(net.port_addresses())
+
+    @staticmethod
+    async def _ensure_addresses(nl: Netlink, dev: str, want: set[str]) -> None:
+        """Exactly ``want`` on the device; link-local addresses are the kernel's and left alone."""
         have = {a for a in await nl.addresses(dev) if not ipaddress.ip_interface(a).is_link_local}
         for cidr in sorted(want - have):
             await nl.add_address(dev, cidr)
         for cidr in sorted(have - want):
             await nl.del_address(dev, cidr)
 
+    async def _ensure_dnsmasq(self, net: DhcpNetwork, ns: str, dev: str) -> None:
+        """Current files and a running dnsmasq: changed files → SIGHUP, changed command line → restart."""
         paths = self.paths(net.id)
         paths.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(paths.directory, 0o755)
@@ -175,7 +194,6 @@ class DhcpService:
         elif files_changed:
             dnsmasq.reload(paths)
             log.info("dnsmasq of network %s reloaded (SIGHUP)", net.id)
-        self.served.add(net.id)
 
     async def remove_network(self, network_id: str) -> None:
         paths = self.paths(network_id)
@@ -234,7 +252,7 @@ class DhcpService:
     async def reconcile_forever(self) -> None:
         loop = asyncio.get_running_loop()
         complete, last_full = True, 0.0
-        last_doc: dict | None = None
+        last_doc: dict[str, Any] | None = None
         while True:
             timeout = self.config.retry_interval if not complete else self.config.check_interval
             await wait_any(self.watch.changed, timeout)
@@ -242,8 +260,9 @@ class DhcpService:
             doc = self.watch.document  # compared by identity: a racing event set is never lost
             if doc is None:
                 continue
+            changed = doc is not last_doc
             due = loop.time() - last_full >= self.config.resync_interval
-            if not (doc is not last_doc or not complete or due):
+            if not changed and complete and not due:
                 try:
                     if await self.healthy(doc):
                         continue

@@ -18,6 +18,7 @@ subnets, the interface) restarts it.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import signal
@@ -165,6 +166,13 @@ def _default_hostname(ip: str) -> str:
 
 def hosts_file(net: DhcpNetwork) -> str:
     """One line per port (two addresses of one family on one port: extra lines)."""
+    per_port = _entries_per_port(net)
+    lines = [line for port_id in sorted(per_port) for line in _port_lines(per_port[port_id])]
+    return "".join(line + "\n" for line in lines)
+
+
+def _entries_per_port(net: DhcpNetwork) -> dict[str, list[HostEntry]]:
+    """The host entries dnsmasq hands out, by port: only on DHCP subnets that assign addresses."""
     subnets = {s.id: s for s in net.dhcp_subnets}
     per_port: dict[str, list[HostEntry]] = {}
     for entry in net.hosts:
@@ -172,22 +180,28 @@ def hosts_file(net: DhcpNetwork) -> str:
         if subnet is None or not subnet.assigns_addresses:
             continue
         per_port.setdefault(entry.port_id, []).append(entry)
-    lines = []
-    for port_id in sorted(per_port):
-        entries = per_port[port_id]
-        v4 = [e for e in entries if ":" not in e.ip_address]
-        v6 = [e for e in entries if ":" in e.ip_address]
-        while v4 or v6:
-            first = v4.pop(0) if v4 else None
-            second = v6.pop(0) if v6 else None
-            parts = [(first or second).mac_address]  # type: ignore[union-attr]
-            if first:
-                parts.append(first.ip_address)
-            if second:
-                parts.append(f"[{second.ip_address}]")
-            parts.append((first or second).hostname)  # type: ignore[union-attr]
-            lines.append(",".join(parts))
-    return "".join(line + "\n" for line in lines)
+    return per_port
+
+
+def _port_lines(entries: list[HostEntry]) -> list[str]:
+    """``MAC,IPv4,[IPv6],hostname``: the n-th IPv4 address paired with the n-th IPv6 one,
+    the longer family's extra addresses on lines of their own."""
+    v4 = [e for e in entries if ":" not in e.ip_address]
+    v6 = [e for e in entries if ":" in e.ip_address]
+    return [_host_line(first, second) for first, second in itertools.zip_longest(v4, v6)]
+
+
+def _host_line(v4: HostEntry | None, v6: HostEntry | None) -> str:
+    """One line; MAC and hostname are the IPv4 entry's, or the IPv6 one's on a line without IPv4."""
+    lead = v4 or v6
+    assert lead is not None  # zip_longest pairs never hold two Nones
+    parts = [lead.mac_address]
+    if v4:
+        parts.append(v4.ip_address)
+    if v6:
+        parts.append(f"[{v6.ip_address}]")
+    parts.append(lead.hostname)
+    return ",".join(parts)
 
 
 def _routes_option(subnet: Subnet) -> list[str]:

@@ -65,7 +65,7 @@ def parse_bridge_mappings(text: str) -> dict[str, str]:
     return result
 
 
-def _links_signature(links: list[Link]) -> tuple:
+def _links_signature(links: list[Link]) -> tuple[Any, ...]:
     return tuple(sorted((k.name, k.index, k.kind, k.master, k.up, k.mtu, k.mac, k.peer_elsewhere) for k in links))
 
 
@@ -182,8 +182,8 @@ class L2Agent:
     # --- loops ---------------------------------------------------------------
 
     async def reconcile_forever(self) -> None:
-        last_sig: tuple | None = None
-        last_doc: dict | None = None
+        last_sig: tuple[Any, ...] | None = None
+        last_doc: dict[str, Any] | None = None
         last_full = 0.0
         while True:
             await wait_any(self.watch.changed, self.config.poll_interval)

@@ -33,8 +33,6 @@ __all__ = ["Netlink", "NetlinkError"]
 
 def _link_from_msg(msg: Any) -> Link:
     kind = msg.get(("linkinfo", "kind"))
-    data = msg.get(("linkinfo", "data")) if kind in ("vxlan", "vlan") else None
-    peer_netnsid = msg.get("link_netnsid")
     return Link(
         name=msg.get("ifname"),
         index=msg["index"],
@@ -43,14 +41,27 @@ def _link_from_msg(msg: Any) -> Link:
         up=bool(msg["flags"] & IFF_UP),
         mac=(msg.get("address") or "").lower(),
         mtu=msg.get("mtu") or 0,
-        peer_index=msg.get("link") if kind == "veth" else None,
-        peer_elsewhere=kind == "veth" and peer_netnsid is not None,
-        vxlan_id=data.get("vxlan_id") if kind == "vxlan" and data is not None else None,
-        vxlan_local=data.get("vxlan_local") if kind == "vxlan" and data is not None else None,
-        vxlan_port=data.get("vxlan_port") if kind == "vxlan" and data is not None else None,
-        vlan_id=data.get("vlan_id") if kind == "vlan" and data is not None else None,
-        parent_index=msg.get("link") if kind == "vlan" else None,
+        **_kind_fields(msg, kind),
     )
+
+
+def _kind_fields(msg: Any, kind: str | None) -> dict[str, Any]:
+    """The ``Link`` fields only one kind of device has (the others keep their defaults)."""
+    if kind == "veth":
+        return {"peer_index": msg.get("link"), "peer_elsewhere": msg.get("link_netnsid") is not None}
+    if kind == "vlan":
+        data = msg.get(("linkinfo", "data"))
+        return {"vlan_id": data.get("vlan_id") if data is not None else None, "parent_index": msg.get("link")}
+    if kind == "vxlan":
+        data = msg.get(("linkinfo", "data"))
+        if data is None:
+            return {}
+        return {
+            "vxlan_id": data.get("vxlan_id"),
+            "vxlan_local": data.get("vxlan_local"),
+            "vxlan_port": data.get("vxlan_port"),
+        }
+    return {}
 
 
 class Netlink:
@@ -121,63 +132,89 @@ class Netlink:
     # --- changing ------------------------------------------------------------
 
     async def apply(self, action: p.Action) -> None:
-        ipr = self.ipr
         if isinstance(action, p.AddBridge):
-            await ipr.link("add", ifname=action.name, kind="bridge", mtu=action.mtu, br_forward_delay=0, br_stp_state=0)
+            await self._add_bridge(action)
         elif isinstance(action, p.AddVxlan):
-            await ipr.link(
-                "add",
-                ifname=action.name,
-                kind="vxlan",
-                vxlan_id=action.vni,
-                vxlan_local=action.local,
-                vxlan_port=action.port,
-                vxlan_learning=1,
-                mtu=action.mtu,
-            )
+            await self._add_vxlan(action)
         elif isinstance(action, p.AddVlan):
-            await ipr.link(
-                "add",
-                ifname=action.name,
-                kind="vlan",
-                link=await self._require(action.parent),
-                vlan_id=action.vlan_id,
-                mtu=action.mtu,
-            )
+            await self._add_vlan(action)
         elif isinstance(action, p.AddVeth):
-            peer: dict[str, Any] = {"ifname": action.peer, "mtu": action.mtu}
-            if action.mac:
-                peer["address"] = action.mac
-            await ipr.link("add", ifname=action.name, kind="veth", peer=peer, mtu=action.mtu)
+            await self._add_veth(action)
         elif isinstance(action, p.SetLink):
-            index = await self._require(action.name)
-            if action.mac is not None:
-                await ipr.link("set", index=index, address=action.mac)
-            if action.mtu is not None:
-                await ipr.link("set", index=index, mtu=action.mtu)
-            if action.master is not None:
-                await ipr.link("set", index=index, master=await self._require(action.master))
-            if action.up is not None:
-                await ipr.link("set", index=index, state="up" if action.up else "down")
+            await self._set_link(action)
         elif isinstance(action, p.AddFlood):
-            await ipr.fdb("append", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
+            await self.ipr.fdb("append", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
         elif isinstance(action, p.DelFlood):
-            try:
-                await ipr.fdb("del", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
-            except NetlinkError as exc:
-                if exc.code not in (errno.ENOENT, errno.ENODEV):
-                    raise
+            await self._del_flood(action)
         elif isinstance(action, p.DelLink):
-            index = await self.index(action.name)
-            if index is None:
-                return
-            try:
-                await ipr.link("del", index=index)
-            except NetlinkError as exc:
-                if exc.code != errno.ENODEV:
-                    raise
+            await self._del_link(action)
         else:  # pragma: no cover - every action type is handled above
             raise TypeError(f"unknown action {action!r}")
+
+    async def _add_bridge(self, action: p.AddBridge) -> None:
+        await self.ipr.link(
+            "add", ifname=action.name, kind="bridge", mtu=action.mtu, br_forward_delay=0, br_stp_state=0
+        )
+
+    async def _add_vxlan(self, action: p.AddVxlan) -> None:
+        await self.ipr.link(
+            "add",
+            ifname=action.name,
+            kind="vxlan",
+            vxlan_id=action.vni,
+            vxlan_local=action.local,
+            vxlan_port=action.port,
+            vxlan_learning=1,
+            mtu=action.mtu,
+        )
+
+    async def _add_vlan(self, action: p.AddVlan) -> None:
+        await self.ipr.link(
+            "add",
+            ifname=action.name,
+            kind="vlan",
+            link=await self._require(action.parent),
+            vlan_id=action.vlan_id,
+            mtu=action.mtu,
+        )
+
+    async def _add_veth(self, action: p.AddVeth) -> None:
+        peer: dict[str, Any] = {"ifname": action.peer, "mtu": action.mtu}
+        if action.mac:
+            peer["address"] = action.mac
+        await self.ipr.link("add", ifname=action.name, kind="veth", peer=peer, mtu=action.mtu)
+
+    async def _set_link(self, action: p.SetLink) -> None:
+        """One netlink request per attribute that changes, in this order: MAC, MTU, master, state."""
+        ipr = self.ipr
+        index = await self._require(action.name)
+        if action.mac is not None:
+            await ipr.link("set", index=index, address=action.mac)
+        if action.mtu is not None:
+            await ipr.link("set", index=index, mtu=action.mtu)
+        if action.master is not None:
+            await ipr.link("set", index=index, master=await self._require(action.master))
+        if action.up is not None:
+            await ipr.link("set", index=index, state="up" if action.up else "down")
+
+    async def _del_flood(self, action: p.DelFlood) -> None:
+        """An entry or device already gone is not an error."""
+        try:
+            await self.ipr.fdb("del", ifindex=await self._require(action.device), lladdr=ZERO_MAC, dst=action.dst)
+        except NetlinkError as exc:
+            if exc.code not in (errno.ENOENT, errno.ENODEV):
+                raise
+
+    async def _del_link(self, action: p.DelLink) -> None:
+        """A device already gone (or going, with its veth peer) is not an error."""
+        index = await self.index(action.name)
+        if index is None:
+            return
+        try:
+            await self.ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code != errno.ENODEV:
+                raise
 
     # --- namespaces and addresses (the DHCP service) ---------------------------
 

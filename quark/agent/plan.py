@@ -176,9 +176,8 @@ def _ensure(
         actions.append(SetLink(link.name, master=change_master, up=change_up, mtu=change_mtu))
 
 
-def _plan_network(
-    actions: list[Action], net: DesiredNetwork, host: HostConfig, actual: ActualState, wanted: set[str]
-) -> None:
+def _plan_bridge(actions: list[Action], net: DesiredNetwork, actual: ActualState, wanted: set[str]) -> int | None:
+    """Plan the network's bridge; its ifindex, or None when this plan creates it."""
     bridge = actual.links.get(net.bridge_name)
     wanted.add(net.bridge_name)
     if bridge is not None and bridge.kind != "bridge":
@@ -187,55 +186,103 @@ def _plan_network(
     if bridge is None:
         actions.append(AddBridge(net.bridge_name, net.mtu))
         actions.append(SetLink(net.bridge_name, up=True))
-        bridge_index = None
-    else:
-        _ensure(actions, bridge, master=None, master_index=None, up=True, mtu=None)
-        bridge_index = bridge.index
+        return None
+    _ensure(actions, bridge, master=None, master_index=None, up=True, mtu=None)
+    return bridge.index
 
+
+def _plan_flat_uplink(
+    actions: list[Action], net: DesiredNetwork, host: HostConfig, actual: ActualState, bridge_index: int | None
+) -> None:
+    """The physical interface itself is enslaved as it is: its MTU is left alone."""
+    iface = actual.links[host.bridge_mappings[net.physical_network or ""]]
+    _ensure(actions, iface, master=net.bridge_name, master_index=bridge_index, up=True, mtu=None)
+
+
+def _plan_vlan_uplink(
+    actions: list[Action],
+    net: DesiredNetwork,
+    host: HostConfig,
+    actual: ActualState,
+    wanted: set[str],
+    bridge_index: int | None,
+) -> None:
+    """An 8021q device on the physical interface; one with another VLAN id or parent is replaced."""
+    parent = host.bridge_mappings[net.physical_network or ""]
+    name = vlan_device_name(parent, net.segmentation_id or 0)
+    wanted.add(name)
+    link = actual.links.get(name)
+    parent_index = actual.links[parent].index
+    if link is not None and (
+        link.kind != "vlan" or link.vlan_id != net.segmentation_id or link.parent_index != parent_index
+    ):
+        actions.append(DelLink(name, "wrong vlan device"))
+        link = None
+    if link is None:
+        actions.append(AddVlan(name, parent, net.segmentation_id or 0, net.mtu))
+        actions.append(SetLink(name, master=net.bridge_name, up=True))
+    else:
+        _ensure(actions, link, master=net.bridge_name, master_index=bridge_index, up=True, mtu=net.mtu)
+
+
+def _vxlan_matches(link: Link, vni: int, host: HostConfig) -> bool:
+    """True when an existing device is the VXLAN device this host wants for ``vni``."""
+    return (
+        link.kind == "vxlan"
+        and link.vxlan_id == vni
+        and link.vxlan_local == host.tunnel_ip
+        and link.vxlan_port == host.vxlan_port
+    )
+
+
+def _plan_vxlan_uplink(
+    actions: list[Action],
+    net: DesiredNetwork,
+    host: HostConfig,
+    actual: ActualState,
+    wanted: set[str],
+    bridge_index: int | None,
+) -> None:
+    """``vxlan-<vni>`` (replaced when its parameters differ) and its flood entries."""
+    vni = net.segmentation_id or 0
+    name = names.vxlan_name(vni)
+    wanted.add(name)
+    link = actual.links.get(name)
+    if link is not None and not _vxlan_matches(link, vni, host):
+        actions.append(DelLink(name, "VXLAN device with other parameters"))
+        link = None
+    if link is None:
+        actions.append(AddVxlan(name, vni, host.tunnel_ip or "", host.vxlan_port, net.mtu))
+        actions.append(SetLink(name, master=net.bridge_name, up=True))
+        have: frozenset[str] = frozenset()
+    else:
+        _ensure(actions, link, master=net.bridge_name, master_index=bridge_index, up=True, mtu=net.mtu)
+        have = actual.flood_peers.get(name, frozenset())
+    _plan_flood(actions, name, net, host, have)
+
+
+def _plan_flood(
+    actions: list[Action], device: str, net: DesiredNetwork, host: HostConfig, have: frozenset[str]
+) -> None:
+    """One all-zero FDB entry per peer's tunnel ip (never towards this host itself)."""
+    want = {p for p in net.peers if p and p != host.tunnel_ip}
+    for dst in sorted(want - have):
+        actions.append(AddFlood(device, dst))
+    for dst in sorted(have - want):
+        actions.append(DelFlood(device, dst))
+
+
+def _plan_network(
+    actions: list[Action], net: DesiredNetwork, host: HostConfig, actual: ActualState, wanted: set[str]
+) -> None:
+    """The bridge of a realisable network and the uplink its network type calls for."""
+    bridge_index = _plan_bridge(actions, net, actual, wanted)
     if net.network_type == "flat":
-        iface = actual.links[host.bridge_mappings[net.physical_network or ""]]
-        _ensure(actions, iface, master=net.bridge_name, master_index=bridge_index, up=True, mtu=None)
+        _plan_flat_uplink(actions, net, host, actual, bridge_index)
     elif net.network_type == "vlan":
-        parent = host.bridge_mappings[net.physical_network or ""]
-        name = vlan_device_name(parent, net.segmentation_id or 0)
-        wanted.add(name)
-        link = actual.links.get(name)
-        parent_index = actual.links[parent].index
-        if link is not None and (
-            link.kind != "vlan" or link.vlan_id != net.segmentation_id or link.parent_index != parent_index
-        ):
-            actions.append(DelLink(name, "wrong vlan device"))
-            link = None
-        if link is None:
-            actions.append(AddVlan(name, parent, net.segmentation_id or 0, net.mtu))
-            actions.append(SetLink(name, master=net.bridge_name, up=True))
-        else:
-            _ensure(actions, link, master=net.bridge_name, master_index=bridge_index, up=True, mtu=net.mtu)
+        _plan_vlan_uplink(actions, net, host, actual, wanted, bridge_index)
     elif net.network_type == "vxlan":
-        vni = net.segmentation_id or 0
-        name = names.vxlan_name(vni)
-        wanted.add(name)
-        link = actual.links.get(name)
-        if link is not None and (
-            link.kind != "vxlan"
-            or link.vxlan_id != vni
-            or link.vxlan_local != host.tunnel_ip
-            or link.vxlan_port != host.vxlan_port
-        ):
-            actions.append(DelLink(name, "VXLAN device with other parameters"))
-            link = None
-        if link is None:
-            actions.append(AddVxlan(name, vni, host.tunnel_ip or "", host.vxlan_port, net.mtu))
-            actions.append(SetLink(name, master=net.bridge_name, up=True))
-            have: frozenset[str] = frozenset()
-        else:
-            _ensure(actions, link, master=net.bridge_name, master_index=bridge_index, up=True, mtu=net.mtu)
-            have = actual.flood_peers.get(name, frozenset())
-        want = {p for p in net.peers if p and p != host.tunnel_ip}
-        for dst in sorted(want - have):
-            actions.append(AddFlood(name, dst))
-        for dst in sorted(have - want):
-            actions.append(DelFlood(name, dst))
+        _plan_vxlan_uplink(actions, net, host, actual, wanted, bridge_index)
 
 
 def _plan_port(
@@ -260,7 +307,11 @@ def _plan_port(
         up=port.admin_state_up,
         mtu=net.mtu,
     )
-    vm = actual.links.get(port.vm_device_name)
+    _plan_vm_end(actions, port, net, tap, actual.links.get(port.vm_device_name))
+
+
+def _plan_vm_end(actions: list[Action], port: DesiredPort, net: DesiredNetwork, tap: Link, vm: Link | None) -> None:
+    """MAC, MTU and state of the ``vm…`` peer of an existing tap, while it is still in this namespace."""
     if vm is None or tap.peer_elsewhere or vm.index != tap.peer_index:
         return  # the VM end lives in another namespace now: not ours to touch
     change_mac = port.mac_address if port.mac_address and vm.mac.lower() != port.mac_address else None
@@ -275,21 +326,27 @@ def _plan_port(
         )
 
 
-def converge(desired: DesiredState, actual: ActualState, host: HostConfig, *, cleanup: bool = True) -> Plan:
-    """The actions that make ``actual`` look like ``desired`` on this host."""
-    plan = Plan()
-    wanted: set[str] = set()
-    nets = {n.id: n for n in desired.networks}
+def _keep_unrealisable(net: DesiredNetwork, wanted: set[str]) -> None:
+    """A network that cannot be realised here keeps whatever exists of it; nothing is created."""
+    wanted.add(net.bridge_name)
+    if net.network_type == "vxlan" and net.segmentation_id is not None:
+        wanted.add(names.vxlan_name(net.segmentation_id))
+
+
+def _plan_networks(plan: Plan, desired: DesiredState, host: HostConfig, actual: ActualState, wanted: set[str]) -> None:
     for net in desired.networks:
         error = network_error(net, host, actual)
         if error:
             plan.errors[net.id] = error
-            # keep whatever exists of it; create nothing
-            wanted.add(net.bridge_name)
-            if net.network_type == "vxlan" and net.segmentation_id is not None:
-                wanted.add(names.vxlan_name(net.segmentation_id))
+            _keep_unrealisable(net, wanted)
             continue
         _plan_network(plan.actions, net, host, actual, wanted)
+
+
+def _plan_ports(plan: Plan, desired: DesiredState, actual: ActualState, wanted: set[str]) -> None:
+    """Ports of an unrealisable network keep their devices; a port whose network
+    is missing from the desired state marks that network id in error."""
+    nets = {n.id: n for n in desired.networks}
     for port in desired.ports:
         net = nets.get(port.network_id)
         if net is None:
@@ -299,12 +356,28 @@ def converge(desired: DesiredState, actual: ActualState, host: HostConfig, *, cl
             wanted.update((port.device_name, port.vm_device_name))
             continue
         _plan_port(plan.actions, port, net, actual, wanted)
+
+
+# Deletion order of stale devices by name prefix: taps first (their vm peers go
+# with them), then VM ends, uplinks, bridges; anything else last.
+_STALE_ORDER = {"tap": 0, "vm": 1, "vxlan-": 2, "brq": 3}
+
+
+def _stale_deletions(actual: ActualState, wanted: set[str]) -> list[DelLink]:
+    """DelLink for every owned device that nothing desired accounts for."""
+    stale = [link for link in actual.links.values() if owned(link) and link.name not in wanted]
+    stale.sort(key=lambda link: next((v for k, v in _STALE_ORDER.items() if link.name.startswith(k)), 9))
+    return [DelLink(link.name, "stale") for link in stale]
+
+
+def converge(desired: DesiredState, actual: ActualState, host: HostConfig, *, cleanup: bool = True) -> Plan:
+    """The actions that make ``actual`` look like ``desired`` on this host."""
+    plan = Plan()
+    wanted: set[str] = set()
+    _plan_networks(plan, desired, host, actual, wanted)
+    _plan_ports(plan, desired, actual, wanted)
     if cleanup:
-        stale = [link for link in actual.links.values() if owned(link) and link.name not in wanted]
-        # taps first (their vm peers go with them), then VM ends, uplinks, bridges
-        order = {"tap": 0, "vm": 1, "vxlan-": 2, "brq": 3}
-        stale.sort(key=lambda link: next((v for k, v in order.items() if link.name.startswith(k)), 9))
-        plan.actions.extend(DelLink(link.name, "stale") for link in stale)
+        plan.actions.extend(_stale_deletions(actual, wanted))
     return plan
 
 

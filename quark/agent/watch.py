@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,10 @@ async def report_forever(report: Callable[[bool], Awaitable[Any]], interval: flo
 
 
 async def run_loops(
-    watch: Watch, report: Callable[[bool], Awaitable[Any]], interval: float, reconcile: Callable[[], Awaitable[None]]
+    watch: Watch,
+    report: Callable[[bool], Awaitable[Any]],
+    interval: float,
+    reconcile: Callable[[], Coroutine[Any, Any, None]],
 ) -> None:
     """An agent's three loops (watch the API, heartbeat, reconcile) until one
     fails or the caller is cancelled; the others are cancelled with it."""

@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             stop.set()
             if task is not None:
                 await task
+            if sender is not None:
                 await sender.close()
             await services.db.dispose()
 

@@ -79,12 +79,26 @@ def parse_create_item(
     extra: frozenset[str] = frozenset(),
     implied: frozenset[str] = frozenset(),
 ) -> dict:
+    """One item of a POST body, converted, with the defaults of the attributes it leaves out.
+
+    ``extra``: keys passed through as they are (not attributes of ``resource``);
+    ``implied``: required attributes that the caller fills in (a nested child's parent id).
+    """
     if not isinstance(item, dict):
         raise _bad(f"Unable to find '{resource.name}' in request body")
-    allowed_tags = resource.name in POST_TAGS
+    _check_create_names(resource, item, extra, implied)
+    out = _convert_create_values(resource, item, ctx, extra)
+    _fill_defaults(resource, out)
+    _check_policy(resource, {k: v for k, v in item.items()}, ctx, "create")
+    return out
+
+
+def _check_create_names(resource: Resource, item: dict, extra: frozenset[str], implied: frozenset[str]) -> None:
+    """Neutron's order: unknown attributes, then ones not allowed in POST, then missing required ones."""
     unknown = sorted(k for k in item if k not in resource.by_name and k not in extra)
     if unknown:
         raise _bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    allowed_tags = resource.name in POST_TAGS
     for name in item:
         if name in extra:
             continue
@@ -93,6 +107,10 @@ def parse_create_item(
     for attr in resource.attributes:
         if attr.required and attr.name not in item and attr.name not in implied:
             raise _bad(f"Failed to parse request. Required attribute '{attr.name}' not specified")
+
+
+def _convert_create_values(resource: Resource, item: dict, ctx: Context, extra: frozenset[str]) -> dict[str, Any]:
+    """Every value converted, in the body's order (the first bad one is the one reported)."""
     nested = NESTED_CREATE.get(resource.name, {})
     out: dict[str, Any] = {}
     for name, value in item.items():
@@ -104,12 +122,15 @@ def parse_create_item(
             out[name] = _tags(value)
         else:
             out[name] = _convert(resource, name, value)
+    return out
+
+
+def _fill_defaults(resource: Resource, out: dict[str, Any]) -> None:
+    """The default of every POST attribute left out; list defaults are copied, never shared."""
     for attr in resource.attributes:
         if attr.post and attr.name not in out and attr.default is not UNSET:
             default = attr.default
             out[attr.name] = list(default) if isinstance(default, list) else default
-    _check_policy(resource, {k: v for k, v in item.items()}, ctx, "create")
-    return out
 
 
 def _parse_children(name: str, child: Resource, parent_key: str, value: Any, ctx: Context) -> list[dict]:

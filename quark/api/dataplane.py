@@ -74,10 +74,9 @@ async def report(request: Request) -> Response:
 def _long_poll_query(request: Request) -> tuple[int | None, float]:
     params = request.query_params
     try:
-        since = params.get("since")
-        since = None if since in (None, "") else v.integer(-(2**63), 2**63 - 1)(since)
-        wait = params.get("wait")
-        wait = 0 if wait in (None, "") else float(v.integer(0, MAX_WAIT)(wait))
+        raw_since, raw_wait = params.get("since"), params.get("wait")
+        since = None if raw_since in (None, "") else v.integer(-(2**63), 2**63 - 1)(raw_since)
+        wait = 0.0 if raw_wait in (None, "") else float(v.integer(0, MAX_WAIT)(raw_wait))
     except ValueError as exc:
         raise _bad(f"Invalid input for since or wait. Reason: {exc}.") from None
     return since, wait
@@ -93,7 +92,7 @@ def _host(request: Request) -> str:
 async def desired_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
-    state = await request.app.state.services.dataplane.desired_state(
+    state = await request.app.state.services.hosts.desired_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
     )
     return json_response(state)
@@ -102,7 +101,7 @@ async def desired_state(request: Request) -> Response:
 async def dhcp_state(request: Request) -> Response:
     ctx = _require_admin(request)
     since, wait = _long_poll_query(request)
-    state = await request.app.state.services.dataplane.dhcp_state(
+    state = await request.app.state.services.hosts.dhcp_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
     )
     return json_response(state)
@@ -126,7 +125,7 @@ def parse_port_status(body: Any) -> dict[str, str]:
 async def port_status(request: Request) -> Response:
     ctx = _require_admin(request)
     statuses = parse_port_status(await read_json(request))
-    updated = await request.app.state.services.dataplane.port_status(ctx, _host(request), statuses)
+    updated = await request.app.state.services.hosts.port_status(ctx, _host(request), statuses)
     return json_response({"updated": updated})
 
 

@@ -31,6 +31,20 @@ def _bad(msg: str) -> errors.HTTPBadRequest:
 
 
 def parse_provision(body: Any, ctx: Context) -> dict:
+    """``{"instance": {...}}`` checked in this order: its keys, ``device_id``, the port
+    bodies (each as a port POST would be), the instance's own values, then policy
+    (only a service may bind the ports to a host)."""
+    item = _instance_item(body)
+    parsed = _parse_ports(item.get("ports"), ctx)
+    out = _instance_values(item)
+    if out["host"] is not None and not ctx.is_service:
+        raise errors.PolicyNotAuthorized(action="rule:create_port:binding:host_id")
+    out["ports"] = parsed
+    return out
+
+
+def _instance_item(body: Any) -> dict:
+    """The instance object of the body, with known keys and a ``device_id``."""
     if not isinstance(body, dict) or set(body) != {"instance"} or not isinstance(body["instance"], dict):
         raise _bad("Unable to find 'instance' in request body")
     item = body["instance"]
@@ -39,7 +53,11 @@ def parse_provision(body: Any, ctx: Context) -> dict:
         raise _bad(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
     if not item.get("device_id"):
         raise _bad("Failed to parse request. Required attribute 'device_id' not specified")
-    ports = item.get("ports")
+    return item
+
+
+def _parse_ports(ports: Any, ctx: Context) -> list[dict]:
+    """Port bodies (``{"port": {...}}`` or bare objects) without the attributes the instance sets."""
     if not isinstance(ports, list) or not ports:
         raise _bad("Invalid input for ports. Reason: a non-empty list of port bodies is required.")
     parsed = []
@@ -49,8 +67,13 @@ def parse_provision(body: Any, ctx: Context) -> dict:
         if isinstance(port, dict) and _SET_BY_INSTANCE & set(port):
             raise _bad("Invalid input for ports. Reason: device_id and device_owner are set on the instance.")
         parsed.append(bodies.parse_create_item(PORT, port, ctx))
+    return parsed
+
+
+def _instance_values(item: dict) -> dict[str, Any]:
+    """device_id, device_owner (a compute owner by default), host and project, converted."""
     try:
-        out = {
+        return {
             "device_id": v.string(255)(item["device_id"]),
             "device_owner": v.string(255)(item.get("device_owner", owners.COMPUTE_DEFAULT)),
             "host": v.string(255, allow_none=True)(item.get("binding:host_id")),
@@ -58,10 +81,6 @@ def parse_provision(body: Any, ctx: Context) -> dict:
         }
     except ValueError as exc:
         raise _bad(f"Invalid input for instance. Reason: {exc}.") from None
-    if out["host"] is not None and not ctx.is_service:
-        raise errors.PolicyNotAuthorized(action="rule:create_port:binding:host_id")
-    out["ports"] = parsed
-    return out
 
 
 def present_info(ctx: Context, info: dict) -> dict:

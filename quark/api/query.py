@@ -39,6 +39,8 @@ def _tag_list(values: list[str]) -> list[str]:
 
 def _filter_value(resource: Resource, name: str, raw: str) -> Any:
     attr = resource.filterable[name]
+    convert = attr.filter
+    assert convert is not None  # what makes it filterable
     if raw == "" and attr.filter is not None and attr.schema == "string":
         return ""  # empty-string-filtering: matches ""
     if name in ("mac_address",):
@@ -48,7 +50,7 @@ def _filter_value(resource: Resource, name: str, raw: str) -> Any:
     if attr.nullable and raw.lower() in ("none", "null"):
         return None
     try:
-        return attr.filter(raw)
+        return convert(raw)
     except (ValueError, errors.QuarkError) as exc:
         raise _bad(f"Invalid input for {name}. Reason: {exc}.") from None
 
@@ -84,7 +86,8 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
     query.fields = [f for f in grouped.get("fields", []) if f]
     query.sorts = _sorts(resource, grouped.get("sort_key", []), grouped.get("sort_dir", []))
     query.limit = _limit(grouped.get("limit", []), max_limit)
-    query.marker = (grouped.get("marker") or [None])[-1] or None
+    markers = grouped.get("marker", [])
+    query.marker = markers[-1] if markers and markers[-1] else None  # the last one; an empty one is none
     reverse = (grouped.get("page_reverse") or ["false"])[-1]
     query.page_reverse = reverse.lower() in ("true", "1")
     return query

@@ -7,9 +7,10 @@ services, the attribute knowledge in ``definitions``.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -23,7 +24,6 @@ from quark.api.definitions.base import Resource
 from quark.api.query import parse_list_query
 from quark.api.responses import json_response, no_content
 from quark.context import Context
-from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 
 _REVISION = re.compile(r"^revision_number=(\d+)$")
@@ -111,10 +111,33 @@ def pagination_links(request: Request, resource: Resource, query: ListQuery, ite
     return links
 
 
+class CollectionService(Protocol):
+    """Everything the generic handlers may call on a collection's service; only the
+    methods behind the routes a collection has are called (``CollectionRoutes.routes``):
+    reads and tags come from ``ResourceService``, a writable collection's service adds
+    update and delete, and ``delete_matching`` exists where the resource has
+    ``delete_by_filter``. Arguments are positional, as the handlers pass them, so each
+    service may name its id parameter after its resource.
+    (``builtins.list``: in this class body ``list`` names the method.)"""
+
+    async def list(self, ctx: Context, query: ListQuery, /) -> builtins.list[dict]: ...
+    async def get(self, ctx: Context, resource_id: str, fields: builtins.list[str] | None = None, /) -> dict: ...
+    async def create(self, ctx: Context, attrs: dict, /) -> dict: ...
+    async def create_bulk(self, ctx: Context, items: builtins.list[dict], /) -> builtins.list[dict]: ...
+    async def update(self, ctx: Context, resource_id: str, attrs: dict, if_match: int | None = None, /) -> dict: ...
+    async def delete(self, ctx: Context, resource_id: str, if_match: int | None = None, /) -> None: ...
+    async def delete_matching(self, ctx: Context, query: ListQuery, /) -> builtins.list[str]: ...
+    async def get_tags(self, ctx: Context, resource_id: str, /) -> builtins.list[str]: ...
+    async def has_tag(self, ctx: Context, resource_id: str, tag: str, /) -> None: ...
+    async def replace_tags(self, ctx: Context, resource_id: str, tags: builtins.list[str], /) -> builtins.list[str]: ...
+    async def add_tags(self, ctx: Context, resource_id: str, tags: builtins.list[str], /) -> builtins.list[str]: ...
+    async def remove_tag(self, ctx: Context, resource_id: str, tag: str | None, /) -> None: ...
+
+
 class CollectionRoutes:
     """The routes of one collection, bound to its service."""
 
-    def __init__(self, resource: Resource, service: Callable[[Request], ResourceService]) -> None:
+    def __init__(self, resource: Resource, service: Callable[[Request], CollectionService]) -> None:
         self.resource = resource
         self.service = service
 

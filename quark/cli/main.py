@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -196,6 +195,7 @@ def _run_agent(coro_factory, log_level: str) -> None:
 
     async def main() -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio.run runs main() as a task
         loop = asyncio.get_running_loop()
 
         # Not loop.add_signal_handler: its wakeup fd is inherited by the
@@ -315,4 +315,4 @@ def main() -> None:  # pragma: no cover
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

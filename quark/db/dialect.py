@@ -28,8 +28,8 @@ def _build_insert_ignore(dialect: str, table: Table, values: dict):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(table)
-        return (stmt.values(**values) if values else stmt).on_conflict_do_nothing()
+        pg_stmt = pg_insert(table)
+        return (pg_stmt.values(**values) if values else pg_stmt).on_conflict_do_nothing()
     stmt = insert(table)
     if values:
         stmt = stmt.values(**values)

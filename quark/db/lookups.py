@@ -32,13 +32,14 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import bindparam, cast, literal_column, null, type_coerce, union_all
+from sqlalchemy import BindParameter, ColumnElement, bindparam, cast, literal_column, null, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.sqltypes import NullType
+from sqlalchemy.types import TypeEngine
 
 # The usual key of a view's lookups: the ids of the rows being shown.
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[Any] = bindparam("ids", expanding=True)
 # Ids per statement (``fetch_by_ids``): every lookup repeats the list, and a
 # statement may carry at most 32,766 bind parameters on SQLite (each
 # repetition counts) and 32,767 on PostgreSQL; a list of all ports can be
@@ -53,16 +54,18 @@ class Lookup:
     ``order`` the attributes its rows are sorted by (a UNION keeps no order)."""
 
     name: str
-    stmt: Select
+    stmt: Select[Any]
     order: tuple[str, ...] = ()
-    record: type = field(init=False, repr=False)
+    record: type[Any] = field(init=False, repr=False)  # a namedtuple of the columns
 
     def __post_init__(self) -> None:
         columns = list(self.stmt.selected_columns)
         for column in columns:
             if isinstance(column.type, NullType):
                 raise TypeError(f"lookup {self.name!r}: column {column.key!r} needs a type (a typed literal)")
-        fields = [column.key for column in columns]
+        fields = [column.key for column in columns if column.key is not None]
+        if len(fields) != len(columns):
+            raise TypeError(f"lookup {self.name!r}: every column needs a name (a label)")
         object.__setattr__(self, "record", namedtuple(f"{self.name.replace('.', '_')}_row", fields))
 
 
@@ -76,7 +79,7 @@ class _Union:
         start = 1  # column 0 is k
         for i, lookup in enumerate(lookups):
             width = len(lookup.stmt.selected_columns)
-            out = [literal_column(str(i)).label("k")]
+            out: list[ColumnElement[Any]] = [literal_column(str(i)).label("k")]
             for j, (owner, column) in enumerate(columns):
                 value = column if owner == i else _typed_null(column.type, dialect)
                 out.append(value.label(f"c{j}"))
@@ -86,7 +89,7 @@ class _Union:
         self.stmt = union_all(*branches)
 
 
-def _typed_null(type_, dialect: str):
+def _typed_null(type_: TypeEngine[Any], dialect: str) -> ColumnElement[Any]:
     return cast(null(), type_) if dialect == "postgresql" else type_coerce(null(), type_)
 
 

@@ -27,7 +27,10 @@ def alembic_config(url: str) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    if head is None:  # only a broken installation has no migration scripts
+        raise RuntimeError(f"no migration scripts in {MIGRATIONS}")
+    return head
 
 
 def upgrade(url: str, revision: str = "head") -> None:

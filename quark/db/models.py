@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -444,25 +445,33 @@ class NovaEvent(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-networks = Network.__table__
-subnets = Subnet.__table__
-ip_allocations = IpAllocation.__table__
-mac_address_ranges = MacAddressRange.__table__
-mac_allocations = MacAllocation.__table__
-ports = Port.__table__
-port_security_groups = PortSecurityGroup.__table__
-tags = Tag.__table__
-ip_usage = IpUsage.__table__
-security_groups = SecurityGroup.__table__
-floatingips = FloatingIp.__table__
-default_security_groups = DefaultSecurityGroup.__table__
-security_group_rules = SecurityGroupRule.__table__
-ip_policies = IpPolicy.__table__
-ip_policy_targets = IpPolicyTarget.__table__
-ip_address_ports = IpAddressPort.__table__
-routes = Route.__table__
-segment_ranges = SegmentRange.__table__
-segment_allocations = SegmentAllocation.__table__
-agents = Agent.__table__
-host_generations = HostGeneration.__table__
-nova_events = NovaEvent.__table__
+def _table(model: type[Base]) -> Table:
+    """The model's table, typed as a ``Table`` (declarative types ``__table__`` as
+    any FromClause, which ``insert``/``update``/``delete`` do not accept)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+networks = _table(Network)
+subnets = _table(Subnet)
+ip_allocations = _table(IpAllocation)
+mac_address_ranges = _table(MacAddressRange)
+mac_allocations = _table(MacAllocation)
+ports = _table(Port)
+port_security_groups = _table(PortSecurityGroup)
+tags = _table(Tag)
+ip_usage = _table(IpUsage)
+security_groups = _table(SecurityGroup)
+floatingips = _table(FloatingIp)
+default_security_groups = _table(DefaultSecurityGroup)
+security_group_rules = _table(SecurityGroupRule)
+ip_policies = _table(IpPolicy)
+ip_policy_targets = _table(IpPolicyTarget)
+ip_address_ports = _table(IpAddressPort)
+routes = _table(Route)
+segment_ranges = _table(SegmentRange)
+segment_allocations = _table(SegmentAllocation)
+agents = _table(Agent)
+host_generations = _table(HostGeneration)
+nova_events = _table(NovaEvent)

@@ -141,6 +141,7 @@ def default_pools(net: IPNetwork, gateway: IPAddress | None) -> list[tuple[IPAdd
 
 def _parse_pool(pool: Any, version: int) -> tuple[IPAddress, IPAddress]:
     """A {"start", "end"} dict or a 2-sequence of strings (address objects tolerated)."""
+    ends: list[Any]
     if isinstance(pool, dict):
         ends = [pool.get("start"), pool.get("end")]
     else:
@@ -151,7 +152,7 @@ def _parse_pool(pool: Any, version: int) -> tuple[IPAddress, IPAddress]:
         first, last = parse_ip(ends[0], version), parse_ip(ends[1], version)
     except errors.InvalidInput:
         raise errors.InvalidAllocationPool(pool=shown) from None
-    if first > last:
+    if int(first) > int(last):  # one version: parse_ip checked it
         raise errors.InvalidAllocationPool(pool=shown)
     return first, last
 
@@ -178,10 +179,10 @@ def validate_pools(
             raise errors.OutOfBoundsAllocationPool(pool=_text(pool), subnet_cidr=str(net))
     parsed.sort()
     for before, pool in zip(parsed, parsed[1:]):  # sorted: the first overlap is between neighbours
-        if pool[0] <= before[1]:
+        if int(pool[0]) <= int(before[1]):
             raise errors.OverlappingAllocationPools(pool_1=_text(before), pool_2=_text(pool), subnet_cidr=str(net))
     for pool in parsed:
-        if gateway is not None and gateway.version == net.version and pool[0] <= gateway <= pool[1]:
+        if gateway is not None and gateway.version == net.version and int(pool[0]) <= int(gateway) <= int(pool[1]):
             raise errors.GatewayConflictWithAllocationPools(ip_address=str(gateway), pool=_text(pool))
     return parsed
 

@@ -1,7 +1,9 @@
 """The database-backed IP allocator.
 
-It runs inside the caller's transaction and never loads the set of used
-addresses. Uniqueness is the database's job (``uq_ip_allocations_subnet_address``);
+``IpAllocator.allocate`` answers typed requests whole (``quark.ipam.requests``;
+the rules are in ``quark.ipam.decision``); the methods below it take the
+addresses of one subnet. It runs inside the caller's transaction and never
+loads the set of used addresses. Uniqueness is the database's job (``uq_ip_allocations_subnet_address``);
 the allocator only proposes candidates:
 
 1. **Reuse**: the oldest address released more than ``reuse_after`` seconds
@@ -26,7 +28,6 @@ import ipaddress
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,8 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.db import models
 from quark.db.dialect import insert_ignore
-from quark.ipam import addressing
+from quark.ipam import addressing, decision
 from quark.ipam.addressing import RangeSet
+from quark.ipam.pools import pool_ranges
+from quark.ipam.requests import AddressRequest, Allocation
 
 a = models.ip_allocations
 s = models.subnets
@@ -50,37 +53,6 @@ PROBE_BATCH = 256
 
 
 USAGE_SHARDS = 16
-
-
-def _ranges(pairs) -> RangeSet:
-    return RangeSet((int(ipaddress.ip_address(lo)), int(ipaddress.ip_address(hi))) for lo, hi in pairs)
-
-
-@functools.lru_cache(maxsize=4096)
-def _pool_ranges(pools: tuple[tuple[str, str], ...], excluded: tuple[tuple[str, str], ...]) -> RangeSet:
-    ranges = _ranges(pools)
-    return ranges.subtract(_ranges(excluded)) if excluded else ranges
-
-
-def pool_ranges(subnet: Any) -> RangeSet:
-    """The addresses of a subnet the allocator may hand out automatically:
-    its allocation pools minus what IP policies exclude."""
-    return _pool_ranges(
-        tuple(tuple(p) for p in subnet.allocation_pools or ()),
-        tuple(tuple(x) for x in getattr(subnet, "excluded_ranges", None) or ()),
-    )
-
-
-def excluded_set(subnet: Any) -> RangeSet:
-    return _ranges(tuple(tuple(x) for x in getattr(subnet, "excluded_ranges", None) or ()))
-
-
-@dataclass(frozen=True)
-class Allocation:
-    subnet_id: str
-    address: str
-    port_id: str | None = None
-    id: str | None = None  # the ip_allocations row, when the allocator knows it without a read
 
 
 # Hot statements, built once: SQLAlchemy then reuses their compiled form and
@@ -135,6 +107,10 @@ class IpAllocator:
         # subnet id -> a time before which none of its released addresses can
         # leave the quarantine: the reuse lookup is skipped until then (see _reuse).
         self._no_reuse_before: dict[str, datetime] = {}
+
+    async def allocate(self, conn: AsyncConnection, requests: Sequence[AddressRequest]) -> list[list[Allocation]]:
+        """The addresses of every request, granted whole (see ``quark.ipam.decision.allocate``)."""
+        return await decision.allocate(self, conn, requests)
 
     # --- the three ways to get an address ---------------------------------------
 
@@ -420,29 +396,6 @@ class IpAllocator:
     async def _set_cursor(conn, subnet_id: str, value: int | None, version: int) -> None:
         key = None if value is None else addressing.ip_key(value, version)
         await conn.execute(_CURSOR_UPDATE, {"b_sid": subnet_id, "b_key": key})
-
-    @staticmethod
-    def initial_cursor(pools: RangeSet, version: int) -> str | None:
-        first = pools.first_at_or_after(0)
-        return None if first is None else addressing.ip_key(first, version)
-
-    @staticmethod
-    def cursor_after_pool_change(old: RangeSet, new: RangeSet, cursor_key: str | None, version: int) -> str | None:
-        """Where the cursor must stand after the pools change.
-
-        Addresses added below the cursor (or anywhere, once it has run out)
-        were never handed out, so the cursor goes back to the first of them;
-        the walk forward skips what is taken through the index.
-        """
-        added = new.subtract(old)
-        first_added = added.first_at_or_after(0)
-        if cursor_key is None:
-            return None if first_added is None else addressing.ip_key(first_added, version)
-        cursor = int(cursor_key, 16)
-        if first_added is not None and first_added < cursor:
-            cursor = first_added
-        following = new.first_at_or_after(cursor)
-        return None if following is None else addressing.ip_key(following, version)
 
     @staticmethod
     def _row(subnet, value: int, owner: tuple[str | None, str], now: datetime) -> dict:

@@ -41,9 +41,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
 from quark.db.dialect import insert_ignore
+from quark.ipam import macs
 
 r = models.mac_address_ranges
 m = models.mac_allocations
+p = models.ports
 
 BLOCK_SIZE = 256
 MAX_SKIPS = 256
@@ -109,16 +111,23 @@ class MacAllocator:
     @contextlib.asynccontextmanager
     async def reserve(self, count: int) -> AsyncIterator[Reservation]:
         """MACs for a request that will create up to ``count`` ports, taken before
-        its transaction opens; what it does not use goes back to the block."""
+        its transaction opens; what it does not use goes back to the block.
+
+        A request that fails gives all of them back: its transaction, and the
+        allocation rows of the MACs it took, were rolled back. (Should one have
+        been written after all, the primary key skips it when it comes again.)
+        """
         reservation = Reservation(await self.take(count) if count > 0 else [])
         generation = self._generation
         token = _RESERVATION.set(reservation)
+        unused = reservation.items
         try:
             yield reservation
+            unused = reservation.items[reservation.used :]
         finally:
             _RESERVATION.reset(token)
             if generation == self._generation:
-                self._block.extendleft(reversed(reservation.items[reservation.used :]))
+                self._block.extendleft(reversed(unused))
 
     async def take(self, count: int) -> list[tuple[str, int]]:
         """Up to ``count`` never-used MACs of this process, claiming blocks in their own transactions."""
@@ -220,9 +229,42 @@ class MacAllocator:
         return [(rng.id, address) for address in range(rng.next_address, end + 1)]
 
     def forget_blocks(self) -> None:
-        """Drop claimed MACs (after ranges change); they are skipped, never reused."""
+        """Drop claimed MACs (after ranges change); they are skipped, never reused.
+
+        The reuse lookup runs again at once too: a range made usable again may
+        hold MACs whose quarantine ended while it was not looked at."""
         self._block.clear()
         self._generation += 1
+        self._no_reuse_before = None
+
+    async def record_held(self, conn: AsyncConnection, range_id: str, first: int, last: int) -> None:
+        """A new range covers MACs that ports already hold (given explicitly while
+        no range covered them): record them as allocated, so the range never
+        hands them out as never-used, and let one port of each release it."""
+        held = (
+            await conn.execute(
+                select(p.c.mac_address, func.min(p.c.id).label("port_id"))
+                .where(p.c.mac_address.between(macs.format_mac(first), macs.format_mac(last)))
+                .group_by(p.c.mac_address)
+            )
+        ).all()
+        if not held:
+            return
+        now = self.clock()
+        await conn.execute(
+            insert_ignore(conn, m),
+            [
+                {
+                    "address": macs.parse_mac(row.mac_address),
+                    "range_id": range_id,
+                    "allocated_at": now,
+                    "deallocated": False,
+                    "deallocated_at": None,
+                }
+                for row in held
+            ],
+        )
+        await conn.execute(update(p).where(p.c.id.in_([row.port_id for row in held])).values(mac_allocated=True))
 
     async def record_explicit(self, conn: AsyncConnection, address: int) -> bool:
         """Record a client-chosen MAC in its range; True if this caller now holds it."""

@@ -35,7 +35,8 @@ from quark.clock import utcnow
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import macs
-from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator, excluded_set
+from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator
+from quark.ipam.pools import excluded_set
 
 a = models.ip_allocations
 s = models.subnets
@@ -77,7 +78,7 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
 
 
 async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> None:
-    live = dict(
+    live: dict[str, int] = dict(
         (
             await conn.execute(
                 select(a.c.subnet_id, func.count()).where(a.c.deallocated == false()).group_by(a.c.subnet_id)

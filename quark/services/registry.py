@@ -1,15 +1,16 @@
-"""Builds the services of one process over one database."""
+"""Builds the services of one process over one database, and wires them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quark.clock import utcnow
+from quark.clock import Clock, utcnow
 from quark.config import Settings
 from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
+from quark.services import wiring
 from quark.services.addressing.availability import AvailabilityService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
@@ -18,21 +19,27 @@ from quark.services.addressing.routes import RouteService
 from quark.services.common.base import ResourceService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.networks import NetworkService
-from quark.services.core.ports import PortService
+from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
 from quark.services.core.subnets import SubnetService
+from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.agents import AgentService
 from quark.services.dataplane.binding import AgentBinder
+from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
+from quark.services.dataplane.hosts import HostService
 from quark.services.dataplane.nova_events import NovaEvents
-from quark.services.dataplane.service import DataplaneService
+from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
-from quark.services.security.groups import DefaultGroups, SecurityGroupRuleService, SecurityGroupService
+from quark.services.security.defaults import DefaultGroups
+from quark.services.security.groups import SecurityGroupService
+from quark.services.security.rules import SecurityGroupRuleService
 
 
 @dataclass
 class Services:
     db: Database
     settings: Settings
+    events: Events
     networks: NetworkService
     subnets: SubnetService
     ports: PortService
@@ -47,7 +54,10 @@ class Services:
     routes: RouteService
     segment_ranges: SegmentRangeService
     agents: AgentService
-    dataplane: DataplaneService
+    hosts: HostService
+    # Not served as resources: they react to changes (quark.services.wiring).
+    dhcp_scheduler: DhcpScheduler
+    agent_changes: AgentChanges
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -65,29 +75,24 @@ class Services:
         }[collection]
 
 
-def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
+def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> Services:
+    """Every service of a process, each given what it depends on; their
+    reactions to each other's changes are wired in ``quark.services.wiring``."""
+    events = Events()
     ips = IpAllocator(settings.ipam_reuse_after, clock)
     macs = MacAllocator(settings.ipam_reuse_after, clock, db)
     segments = SegmentAllocator(clock)
-    networks = NetworkService(db, settings)
-    networks.segments = segments
     binder = AgentBinder(settings, clock)
-    ports = PortService(db, settings, ips, macs, binder)
-    networks.ports = ports
-    subnets = SubnetService(db, settings, ips)
-    networks.subnets = subnets
+    subnets = SubnetService(db, settings, events, ips)
+    networks = NetworkService(db, settings, events, segments, subnets)
+    ports = PortService(db, settings, events, ips, macs, binder)
     security_groups = SecurityGroupService(db, settings, DefaultGroups())
-    ports.security_groups = security_groups
-    routes = RouteService(db, settings)
-    agents = AgentService(db, settings, clock)
-    dataplane = DataplaneService(db, settings, binder, NovaEvents(settings, clock), clock)
-    dataplane.ports, dataplane.agents = ports, agents
-    agents.dataplane = dataplane
-    subnets.dataplane = dataplane
-    routes.subnets = subnets
-    return Services(
+    floating_ips = FloatingIpService(db, settings, ports)
+    dhcp_scheduler = DhcpScheduler(settings, clock, ports)
+    services = Services(
         db=db,
         settings=settings,
+        events=events,
         networks=networks,
         subnets=subnets,
         ports=ports,
@@ -96,11 +101,23 @@ def build_services(db: Database, settings: Settings, clock=utcnow) -> Services:
         availability=AvailabilityService(db),
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings),
-        floating_ips=FloatingIpService(db, settings, ports),
+        floating_ips=floating_ips,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports),
-        routes=routes,
+        routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
-        agents=agents,
-        dataplane=dataplane,
+        agents=AgentService(db, settings, events, clock),
+        hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
+        dhcp_scheduler=dhcp_scheduler,
+        agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
     )
+    wiring.subscribe(
+        events,
+        ports=ports,
+        routes=services.routes,
+        security_groups=security_groups,
+        dhcp_scheduler=dhcp_scheduler,
+        agent_changes=services.agent_changes,
+    )
+    events.freeze()
+    return services

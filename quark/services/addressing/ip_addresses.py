@@ -34,13 +34,13 @@ from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
-from quark.ipam import addressing, holders
-from quark.ipam.ip_allocator import Allocation, excluded_set
+from quark.ipam import holders
+from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
 from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
-from quark.services.core.ports import PortService, _fullness
-from quark.services.l3 import floating_ips
+from quark.services.core.ports.network_tree import network_tree
+from quark.services.core.ports.service import PortService
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -54,16 +54,60 @@ def _holder_exists(condition) -> Any:
     return or_(exists().where(p.c.id == a.c.port_id, condition), a.c.id.in_(shared))
 
 
-def check_specific_address(subnet: Any, address: addressing.IPAddress, *, admin: bool) -> None:
-    """The rules a requested address obeys on a port, minus the EUI-64 one
-    (a shared or reserved address belongs to no single MAC)."""
-    net = ipaddress.ip_network(subnet.cidr)
-    if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
-        raise errors.InvalidIpForSubnet(ip_address=str(address))
-    if not admin and int(address) in excluded_set(subnet):
-        raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
-    if subnet.gateway_ip == str(address):
-        raise errors.IpAddressAlreadyAllocated(ip=str(address), subnet_id=subnet.id)
+def _owner_project(ctx: Context, attrs: dict, ports: list[Any]) -> str:
+    """The project of a new address: as asked, or, for an admin naming the
+    ports of one project and no project, that project's."""
+    explicit = "project_id" in attrs or "tenant_id" in attrs
+    project_id = base.resolve_project(ctx, attrs)
+    if ctx.is_admin and not explicit and ports and len({pt.project_id for pt in ports}) == 1:
+        return str(ports[0].project_id)
+    return project_id
+
+
+def _named_in_order(rows: Sequence[Any], port_ids: list[str], device_ids: list[str], network_id: str) -> list[Any]:
+    """The ports named by id (in the order named), then those named by device;
+    404 for a port id not found, 400 for a device with no port on the network."""
+    by_id = {r.id: r for r in rows}
+    for port_id in port_ids:
+        if port_id not in by_id:
+            raise errors.PortNotFound(port_id=port_id)
+    for device_id in device_ids:
+        if not any(r.device_id == device_id and r.network_id == network_id for r in rows):
+            raise errors.NotAllPortOrDeviceFound(device_id=device_id, net_id=network_id)
+    return [by_id[pid] for pid in port_ids] + [r for r in rows if r.id not in port_ids and r.device_id in device_ids]
+
+
+def _holder_changes(row: Any, shared: list[tuple[str, str]] | None, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """The holders an address loses and gains; a holder with a service on the
+    address (a floating IP, ...) cannot be removed (409)."""
+    current = [pid for pid, _ in shared] if shared else ([row.port_id] if row.port_id else [])
+    removed = [pid for pid in current if pid not in wanted]
+    for port_id, service in shared or []:
+        if port_id in removed and service != "none":
+            raise errors.PortRequiresDisassociation(port_id=port_id, ip=row.address, service=service)
+    return removed, [pid for pid in wanted if pid not in current]
+
+
+async def _allocation_id(conn: AsyncConnection, allocation: Allocation) -> str:
+    """The row id of an allocation the allocator took over without reading it."""
+    found = await conn.scalar(
+        select(a.c.id).where(
+            a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
+        )
+    )
+    return str(found)
+
+
+async def _add_holders(conn: AsyncConnection, allocation_id: str, port_ids: list[str]) -> None:
+    if port_ids:
+        now = utcnow()
+        await conn.execute(
+            insert(h),
+            [
+                {"allocation_id": allocation_id, "port_id": pid, "service": "none", "created_at": now}
+                for pid in port_ids
+            ],
+        )
 
 
 def _refuse_service_port(port: Any) -> None:
@@ -161,13 +205,10 @@ class IpAddressService(ResourceService):
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Allocate one address and give it its holders, in the caller's transaction."""
-        explicit_project = "project_id" in attrs or "tenant_id" in attrs
-        project_id = base.resolve_project(ctx, attrs)
         # The network and its subnets in one read (as port create does).
-        network, subnets = await self.ports._network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
+        network, subnets = await network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
         ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [], attrs.get("device_ids") or [])
-        if ctx.is_admin and not explicit_project and ports and len({pt.project_id for pt in ports}) == 1:
-            project_id = ports[0].project_id  # an admin acting for the ports' project
+        project_id = _owner_project(ctx, attrs, ports)
         kind = attrs.get("type") or ("shared" if len(ports) > 1 else "fixed")
         self._check_holder_count(kind, len(ports))
         await self._check_port_limit(conn, [pt.id for pt in ports])
@@ -175,22 +216,10 @@ class IpAddressService(ResourceService):
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
-        allocation_id = allocation.id or await conn.scalar(
-            select(a.c.id).where(
-                a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
-            )
-        )
+        allocation_id = allocation.id or await _allocation_id(conn, allocation)
         if kind == "shared":
-            now = utcnow()
-            await conn.execute(
-                insert(h),
-                [
-                    {"allocation_id": allocation_id, "port_id": pt.id, "service": "none", "created_at": now}
-                    for pt in ports
-                ],
-            )
-        for pt in ports:
-            await self.ports.bump(conn, pt.id)
+            await _add_holders(conn, allocation_id, [pt.id for pt in ports])
+        await self.ports.addresses_changed(conn, [pt.id for pt in ports])
         return allocation_id
 
     async def _holder_ports(
@@ -211,15 +240,7 @@ class IpAddressService(ResourceService):
             stmt = stmt.where(p.c.project_id == ctx.project_id)
         # One statement, in id order: concurrent requests lock holder ports in the same order.
         rows = (await conn.execute(stmt.order_by(p.c.id).with_for_update())).all()
-        by_id = {r.id: r for r in rows}
-        for port_id in port_ids:
-            if port_id not in by_id:
-                raise errors.PortNotFound(port_id=port_id)
-        for device_id in device_ids:
-            if not any(r.device_id == device_id and r.network_id == network.id for r in rows):
-                raise errors.NotAllPortOrDeviceFound(device_id=device_id, net_id=network.id)
-        ordered = [by_id[pid] for pid in port_ids]
-        ordered += [r for r in rows if r.id not in port_ids and r.device_id in device_ids]
+        ordered = _named_in_order(rows, port_ids, device_ids, network.id)
         for port in ordered:
             _refuse_service_port(port)
             if port.network_id != network.id:
@@ -267,39 +288,32 @@ class IpAddressService(ResourceService):
         port_id: str | None,
         project_id: str,
     ) -> Allocation:
-        """The requested address, or any free one on the chosen subnet(s), from the allocator."""
+        """The requested address, or any free one on the chosen subnet(s), from the allocator.
+
+        The address belongs to no single port's MAC (it is reserved, added to
+        a port or shared), so it follows no EUI-64 rule; without a subnet or an
+        address, one free address of the network, IPv4 first (``Strategy.ANY``).
+        """
         version = attrs.get("version")
-        subnet = None
-        if "subnet_id" in attrs:
-            subnet = next((sub for sub in subnets if sub.id == attrs["subnet_id"]), None)
-            if subnet is None:
-                raise errors.InvalidInput(error_message=f"subnet {attrs['subnet_id']} is not on network {network.id}")
-        if "ip_address" in attrs:
-            entry = {"ip_address": attrs["ip_address"], **({"subnet_id": subnet.id} if subnet else {})}
-            subnet, address = self.ports._resolve_entry(network, subnets, entry)
-            if version is not None and address.version != version:
+        if "subnet_id" in attrs and not any(sub.id == attrs["subnet_id"] for sub in subnets):
+            raise errors.InvalidInput(error_message=f"subnet {attrs['subnet_id']} is not on network {network.id}")
+        if "ip_address" in attrs and version is not None:
+            address = ipaddress.ip_address(attrs["ip_address"])
+            if address.version != version:
                 raise errors.InvalidInput(error_message=f"{address} is not an IPv{version} address")
-            check_specific_address(subnet, address, admin=ctx.is_admin)
-            return await self.ips.allocate_specific(conn, subnet, address, port_id, project_id)
-        if subnet is not None:
-            if version is not None and subnet.ip_version != version:
-                raise errors.InvalidInput(error_message=f"subnet {subnet.id} is not an IPv{version} subnet")
-            candidates = [subnet]
-        else:
-            # Subnets reserved to some device owners (service_types) are left alone;
-            # IPv4 before IPv6, stateful before SLAAC, fullest first (as for ports).
-            candidates = sorted(
-                (sub for sub in subnets if (version is None or sub.ip_version == version) and not sub.service_types),
-                key=lambda sub: (sub.ip_version, addressing.is_auto_address(sub), -_fullness(sub)),
-            )
-            if not candidates:
-                family = f"IPv{version} " if version else ""
-                raise errors.InvalidInput(error_message=f"network {network.id} has no {family}subnet to allocate from")
-        for candidate in candidates:
-            allocation = await self.ips.allocate_any(conn, candidate, port_id, project_id)
-            if allocation is not None:
-                return allocation
-        raise errors.IpAddressGenerationFailure(net_id=network.id)
+        entry = FixedIp(attrs.get("subnet_id"), attrs.get("ip_address"))
+        request = AddressRequest(
+            Holder(port_id, project_id),
+            network.id,
+            subnets,
+            fixed_ips=None if entry == FixedIp() else (entry,),
+            strategy=Strategy.ANY,
+            version=version,
+            admin=ctx.is_admin,
+            one_required=True,
+        )
+        ((allocation,),) = await self.ips.allocate(conn, [request])
+        return allocation
 
     # --- update ----------------------------------------------------------------------
 
@@ -321,29 +335,16 @@ class IpAddressService(ResourceService):
 
     async def _replace_holders(self, conn: AsyncConnection, row: Any, wanted: list[str]) -> None:
         shared = (await holders.holders_of(conn, [row.id])).get(row.id)
-        kind = "shared" if shared else "fixed"
-        self._check_holder_count(kind, len(wanted))
-        current = [pid for pid, _ in shared] if shared else ([row.port_id] if row.port_id else [])
-        removed = [pid for pid in current if pid not in wanted]
-        added = [pid for pid in wanted if pid not in current]
-        for port_id, service in shared or []:
-            if port_id in removed and service != "none":
-                raise errors.PortRequiresDisassociation(port_id=port_id, ip=row.address, service=service)
+        self._check_holder_count("shared" if shared else "fixed", len(wanted))
+        removed, added = _holder_changes(row, shared, wanted)
         await self._check_port_limit(conn, added)
-        if kind == "fixed":
+        if not shared:  # a fixed address has its one holder on its own row
             await conn.execute(update(a).where(a.c.id == row.id).values(port_id=wanted[0] if wanted else None))
         else:
             if removed:
                 await conn.execute(delete(h).where(h.c.allocation_id == row.id, h.c.port_id.in_(removed)))
-            if added:
-                now = utcnow()
-                await conn.execute(
-                    insert(h),
-                    [{"allocation_id": row.id, "port_id": pid, "service": "none", "created_at": now} for pid in added],
-                )
-        for port_id in sorted(set(removed) | set(added)):
-            await self.ports.bump(conn, port_id)
-        await floating_ips.drop_stale_associations(conn, removed)
+            await _add_holders(conn, row.id, added)
+        await self.ports.addresses_changed(conn, [*removed, *added])
 
     # --- delete ----------------------------------------------------------------------
 
@@ -360,9 +361,7 @@ class IpAddressService(ResourceService):
             await conn.execute(delete(h).where(h.c.allocation_id == row.id))
             await self.ips.release_allocations(conn, [row.id])
             holder_ids = sorted({pid for pid, _ in shared} | ({row.port_id} if row.port_id else set()))
-            for port_id in holder_ids:
-                await self.ports.bump(conn, port_id)
-            await floating_ips.drop_stale_associations(conn, holder_ids)
+            await self.ports.addresses_changed(conn, holder_ids)
 
         await self.db.run_write(work)
 

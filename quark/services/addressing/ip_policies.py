@@ -28,6 +28,7 @@ from quark.ipam.addressing import RangeSet
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
+from quark.services.events import NetworkDeleting, SubnetCreated, SubnetDeleted
 
 pol = models.ip_policies
 tgt = models.ip_policy_targets
@@ -160,7 +161,7 @@ class IpPolicyService(ResourceService):
                 net = ipaddress.ip_network(cidr)
                 for exclude in excludes:
                     x = ipaddress.ip_network(exclude)
-                    if x.version == net.version and not x.subnet_of(net):
+                    if x.version == net.version and not x.subnet_of(net):  # type: ignore[arg-type]  # same version
                         raise errors.InvalidInput(error_message=f"Excluded CIDR {exclude} is not inside subnet {cidr}")
 
     @staticmethod
@@ -260,6 +261,19 @@ class IpPolicyService(ResourceService):
         await self.db.run_write(work)
 
 
-async def detach_target(conn: AsyncConnection, target_id: str) -> None:
-    """A subnet or network is being deleted: it leaves its policy."""
-    await conn.execute(delete(tgt).where(tgt.c.target_id == target_id))
+# --- subscribers: subnets and networks come and go --------------------------------------
+
+
+async def on_subnet_created(conn: AsyncConnection, event: SubnetCreated) -> None:
+    """A new subnet excludes what its network's policy excludes."""
+    await refresh_subnets(conn, subnet_ids=[event.subnet.id])
+
+
+async def on_subnet_deleted(conn: AsyncConnection, event: SubnetDeleted) -> None:
+    """A deleted subnet leaves its policy."""
+    await conn.execute(delete(tgt).where(tgt.c.target_id == event.subnet.id))
+
+
+async def on_network_deleting(conn: AsyncConnection, event: NetworkDeleting) -> None:
+    """A deleted network and its subnets leave their policies."""
+    await conn.execute(delete(tgt).where(tgt.c.target_id.in_([event.network.id, *event.subnet_ids])))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
@@ -34,9 +34,8 @@ from quark.ipam import addressing
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
-
-if TYPE_CHECKING:
-    from quark.services.core.subnets import SubnetService
+from quark.services.core.subnets import SubnetService
+from quark.services.events import Events, SubnetCreated, SubnetUpdated
 
 r = models.routes
 s = models.subnets
@@ -52,8 +51,9 @@ async def replace_subnet_routes(
 ) -> None:
     """Make the subnet's route rows equal ``host_routes`` (already validated and normalised).
 
-    Called by the subnets service with the subnet row written or locked.
-    Raises DuplicateRouteConflict for two routes to one destination.
+    Called with the subnet row written or locked (a subnet created or its
+    ``host_routes`` changed). Raises DuplicateRouteConflict for two routes to
+    one destination.
     """
     wanted: dict[str, str] = {}
     for route in host_routes:
@@ -93,12 +93,24 @@ async def replace_subnet_routes(
 
 
 class RouteService(ResourceService):
-    # Set by the service container.
-    subnets: SubnetService
     table = r
     not_found = errors.RouteNotFound
     not_found_key = "route_id"
     columns = {**standard_columns(r), "subnet_id": r.c.subnet_id, "cidr": r.c.cidr, "gateway": r.c.gateway}
+
+    def __init__(self, db, settings, events: Events, subnets: SubnetService) -> None:
+        super().__init__(db, settings, events)
+        self.subnets = subnets  # a route's visibility and write rights are its subnet's
+
+    # --- subscribers: the rows follow the subnets' host_routes ------------------------
+
+    async def on_subnet_created(self, conn: AsyncConnection, event: SubnetCreated) -> None:
+        if event.subnet.host_routes:
+            await replace_subnet_routes(conn, event.subnet.id, event.subnet.project_id, event.subnet.host_routes)
+
+    async def on_subnet_updated(self, conn: AsyncConnection, event: SubnetUpdated) -> None:
+        if "host_routes" in event.changes:
+            await replace_subnet_routes(conn, event.subnet.id, event.subnet.project_id, event.changes["host_routes"])
 
     def visible(self, ctx: Context):
         """As subnets: a project's own, and those of shared and external networks."""
@@ -158,11 +170,16 @@ class RouteService(ResourceService):
         return (await conn.scalar(stmt)) is not None
 
     async def _set_host_routes(self, conn: AsyncConnection, subnet: Any, host_routes: list[dict]) -> None:
+        """Write the subnet's ``host_routes`` after a route row changed, and tell
+        whoever shows them (DHCP) as for any host_routes update."""
         await conn.execute(
             update(s)
             .where(s.c.id == subnet.id)
             .values(host_routes=host_routes, revision_number=s.c.revision_number + 1, updated_at=utcnow())
         )
+        # The rows are already equal to the list (this service keeps both), so
+        # the routes' own subscriber finds nothing to do; DHCP hosts are told.
+        await self.events.publish(conn, SubnetUpdated(subnet, {"host_routes": host_routes}))
 
     # --- writes --------------------------------------------------------------------
 
@@ -171,7 +188,7 @@ class RouteService(ResourceService):
         cidr, gateway = self._validate(subnet, attrs["cidr"], attrs["gateway"])
         if await self._taken(conn, subnet.id, cidr):
             raise errors.DuplicateRouteConflict(subnet_id=subnet.id, cidr=cidr)
-        count = await conn.scalar(select(func.count()).select_from(r).where(r.c.subnet_id == subnet.id))
+        count = await conn.scalar(select(func.count()).select_from(r).where(r.c.subnet_id == subnet.id)) or 0
         if count >= self.settings.max_subnet_host_routes:
             raise errors.HostRoutesExhausted(subnet_id=subnet.id, quota=self.settings.max_subnet_host_routes)
         route_id, now = base.new_id(), utcnow()

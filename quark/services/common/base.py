@@ -28,8 +28,15 @@ from quark.db.engine import Database
 from quark.db.lookups import IDS, Lookup, fetch_by_ids
 from quark.services.common import listing
 from quark.services.common.listing import ListQuery
+from quark.services.events import Events
 
 MAX_TAGS = 50
+
+# Services have a ``list`` method, which hides the built-in type in their class
+# bodies' annotations: these aliases keep it in reach.
+Views = list[dict]
+Strings = list[str]
+Found = dict[str, list[Any]]  # related rows of the rows shown, by lookup name
 
 
 def new_id() -> str:
@@ -117,9 +124,12 @@ class ResourceService:
     # keyed by the bind parameter ``ids`` (the ids of the rows shown)
     related: ClassVar[tuple[tuple[str, Lookup], ...]] = ()
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: Settings, events: Events | None = None) -> None:
         self.db = db
         self.settings = settings
+        # Where the service publishes its changes (quark.services.events); a
+        # service built alone (tests) publishes to no one.
+        self.events = events if events is not None else Events()
 
     # --- hooks -------------------------------------------------------------
 
@@ -136,11 +146,11 @@ class ResourceService:
         """The ``related`` lookups of the attributes ``query`` wants, each once."""
         return list(dict.fromkeys(lookup for attribute, lookup in self.related if query.wants(attribute)))
 
-    def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
+    def assemble(self, rows: Sequence[Any], found: Found, query: ListQuery) -> Views:
         """The views of ``rows``, given what ``lookups`` found (by lookup name)."""
         raise NotImplementedError
 
-    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> Views:
         found = await fetch_by_ids(conn, self.lookups(query), [r.id for r in rows])
         return self.assemble(rows, found, query)
 
@@ -172,7 +182,7 @@ class ResourceService:
             if query.marker and marker is None:
                 return []  # an unknown marker gives an empty page, as in Neutron
             stmt = listing.order_and_page(self.matching(ctx, query), self.table, self.columns, query, marker)
-            rows = (await conn.execute(stmt)).all()
+            rows = list((await conn.execute(stmt)).all())
             if query.page_reverse:
                 rows.reverse()
             return await self.render(conn, ctx, rows, query)
@@ -195,7 +205,7 @@ class ResourceService:
     async def render_one(self, conn: AsyncConnection, ctx: Context, resource_id: str) -> dict:
         return (await self.render_ids(conn, ctx, [resource_id]))[0]
 
-    async def render_ids(self, conn: AsyncConnection, ctx: Context, ids: list[str]) -> list[dict]:
+    async def render_ids(self, conn: AsyncConnection, ctx: Context, ids: Strings) -> Views:
         """Views of freshly written rows, in the order of ``ids``, with one batch of queries."""
         rows = {r.id: r for r in await conn.execute(select(self.table).where(self.table.c.id.in_(ids)))}
         return await self.render(conn, ctx, [rows[i] for i in ids], ListQuery())
@@ -205,10 +215,10 @@ class ResourceService:
     async def create(self, ctx: Context, attrs: dict) -> dict:
         return (await self.create_bulk(ctx, [attrs]))[0]
 
-    async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
+    async def create_bulk(self, ctx: Context, items: Views) -> Views:
         """All-or-nothing: every item through ``create_in`` in one transaction."""
 
-        async def work(conn: AsyncConnection) -> list[dict]:
+        async def work(conn: AsyncConnection) -> Views:
             ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
             return await self.render_ids(conn, ctx, ids)
 
@@ -232,7 +242,7 @@ class ResourceService:
 
     # --- tags ----------------------------------------------------------------
 
-    async def get_tags(self, ctx: Context, resource_id: str) -> list[str]:
+    async def get_tags(self, ctx: Context, resource_id: str) -> Strings:
         async with self.db.read() as conn:
             await self.get_row(conn, ctx, resource_id)
             return (await load_tags(conn, [resource_id])).get(resource_id, [])
@@ -241,12 +251,12 @@ class ResourceService:
         if tag not in await self.get_tags(ctx, resource_id):
             raise errors.TagNotFound(tag=tag, resource_type=self.table.name[:-1], resource_id=resource_id)
 
-    async def replace_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> list[str]:
+    async def replace_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> Strings:
         wanted = sorted(set(tags))
         if len(wanted) > MAX_TAGS:
             raise errors.HTTPBadRequest(msg=f"The number of tags exceeds the limit of {MAX_TAGS}")
 
-        async def work(conn: AsyncConnection) -> list[str]:
+        async def work(conn: AsyncConnection) -> Strings:
             row = await self.get_row(conn, ctx, resource_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             await write_tags(conn, resource_id, wanted)
@@ -255,8 +265,8 @@ class ResourceService:
 
         return await self.db.run_write(work)
 
-    async def add_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> list[str]:
-        async def work(conn: AsyncConnection) -> list[str]:
+    async def add_tags(self, ctx: Context, resource_id: str, tags: Iterable[str]) -> Strings:
+        async def work(conn: AsyncConnection) -> Strings:
             row = await self.get_row(conn, ctx, resource_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             current = (await load_tags(conn, [resource_id])).get(resource_id, [])

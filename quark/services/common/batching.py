@@ -6,7 +6,7 @@ ports is barely more), so concurrent single-port POSTs that reach the same
 process are run together: while a create transaction of a caller is in
 flight, the next requests of the same caller (same project, roles, user)
 queue, and the next transaction takes them all through the bulk path
-(``PortService.create_in``). Under no concurrency nothing waits: a request
+(``PortService.create_ports_in``). Under no concurrency nothing waits: a request
 that finds nothing in flight starts at once.
 
 Each request keeps its own outcome. A batch that fails for any reason is

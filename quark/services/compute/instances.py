@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import bindparam, false, literal, select
+from sqlalchemy import BindParameter, bindparam, false, literal, select
 
 from quark import owners
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
 from quark.services.common.listing import ListQuery
-from quark.services.core.ports import PortService
-from quark.services.security.groups import rules_of_groups
+from quark.services.core.ports.service import PortService
+from quark.services.security.rules import rules_of_groups
 
 p = models.ports
 n = models.networks
@@ -37,7 +37,7 @@ psg = models.port_security_groups
 # has (addresses, groups, tags), keyed by the device's port ids (``ids``)
 # and network ids (``network_ids``). With the port view's own lookups this
 # is one statement (quark.db.lookups): a call makes two, the ports and this.
-NETWORK_IDS = bindparam("network_ids", expanding=True)
+NETWORK_IDS: BindParameter[list[str]] = bindparam("network_ids", expanding=True)
 DEVICE_GROUPS = select(psg.c.security_group_id).where(psg.c.port_id.in_(IDS))
 INFO_LOOKUPS = (
     Lookup("info.networks", select(n).where(n.c.id.in_(NETWORK_IDS))),
@@ -101,7 +101,7 @@ class InstanceService:
             items.append(item)
 
         async def work(conn) -> dict:
-            created = [port["id"] for port in await self.ports.create_in(conn, ctx, items)]
+            created = [port["id"] for port in await self.ports.create_ports_in(conn, ctx, items)]
             info = await self._network_info(conn, ctx, device_id)
             # The new ports in request order (the order the compute service
             # asked for its NICs), then any the device already had.

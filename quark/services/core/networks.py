@@ -1,10 +1,15 @@
-"""Networks: provider attributes, sharing, MTU, and delete-with-cleanup."""
+"""Networks: provider attributes, sharing, MTU, and delete-with-cleanup.
+
+Publishes ``NetworkUpdated`` and ``NetworkDeleting`` (quark.services.events):
+what hangs on a network (its DHCP ports, IP policy targets, host state)
+follows through their subscribers.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, exists, false, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
@@ -16,14 +21,11 @@ from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
-from quark.services.addressing import ip_policies
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.dataplane import hoststate
-
-if TYPE_CHECKING:
-    from quark.services.core.ports import PortService
+from quark.services.core.subnets import SubnetService
+from quark.services.events import Events, NetworkDeleting, NetworkUpdated
 
 n = models.networks
 
@@ -74,9 +76,6 @@ def segment_key(network_type: str | None, physnet: str | None, seg_id: int | Non
 
 
 class NetworkService(ResourceService):
-    # Set by the service container: deleting a network deletes its DHCP ports.
-    ports: PortService
-    segments: SegmentAllocator
     table = n
     not_found = errors.NetworkNotFound
     not_found_key = "net_id"
@@ -93,6 +92,11 @@ class NetworkService(ResourceService):
         "ipam_strategy": n.c.ipam_strategy,
     }
     related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
+
+    def __init__(self, db, settings, events: Events, segments: SegmentAllocator, subnets: SubnetService) -> None:
+        super().__init__(db, settings, events)
+        self.segments = segments
+        self.subnets = subnets  # nested create: a network with its subnets in one request
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
@@ -198,6 +202,7 @@ class NetworkService(ResourceService):
                     segment_key=key,
                     dns_domain=attrs.get("dns_domain", ""),
                     availability_zone_hints=attrs.get("availability_zone_hints", []),
+                    ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
                     created_at=now,
                     updated_at=now,
                     revision_number=0,
@@ -233,8 +238,7 @@ class NetworkService(ResourceService):
             if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
                 raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
             await self.bump_revision(conn, network_id, **changes)
-            if "mtu" in changes:
-                await hoststate.notify_network(conn, network_id)
+            await self.events.publish(conn, NetworkUpdated(network_id, changes))
             return await self.render_one(conn, ctx, network_id)
 
         return await self.db.run_write(work)
@@ -277,17 +281,15 @@ class NetworkService(ResourceService):
             )
             if reserved:
                 raise errors.NetworkInUse(net_id=network_id)
-            for port in (await conn.execute(select(p).where(p.c.network_id == network_id))).all():
-                await self.ports.delete_in(conn, port, drop_allocations=True)
-            subnet_ids = (await conn.execute(select(s.c.id).where(s.c.network_id == network_id))).scalars().all()
+            subnet_ids = tuple((await conn.execute(select(s.c.id).where(s.c.network_id == network_id))).scalars())
+            # The ports left are the auto-delete ones (DHCP): they go first, with
+            # everything that hangs on them and on the network.
+            await self.events.publish(conn, NetworkDeleting(row, subnet_ids))
             if subnet_ids:
                 await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id.in_(subnet_ids)))
-                for subnet_id in subnet_ids:
-                    await ip_policies.detach_target(conn, subnet_id)
                 await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(subnet_ids)))
                 await conn.execute(delete(s).where(s.c.id.in_(subnet_ids)))
-            await ip_policies.detach_target(conn, network_id)
             await write_tags(conn, network_id, [])
             await conn.execute(delete(n).where(n.c.id == network_id))
             if row.network_type in RANGE_TYPES and row.segmentation_id is not None:

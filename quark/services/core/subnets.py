@@ -1,10 +1,16 @@
 """Subnets: CIDR, gateway and pool rules (contract §4.1), IPv6 modes, and
-the allocator cursor kept in step with pool changes."""
+the allocator cursor kept in step with pool changes.
+
+Publishes ``SubnetCreated``, ``SubnetUpdated`` and ``SubnetDeleted``
+(quark.services.events): route rows, IP-policy exclusions and DHCP follow
+through their subscribers.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, update
@@ -15,18 +21,20 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
-from quark.ipam import addressing, macs
+from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
-from quark.ipam.ip_allocator import IpAllocator, pool_ranges
-from quark.services.addressing import ip_policies, routes
+from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.events import Events, PortAddressesChanged, SubnetCreated, SubnetDeleted, SubnetUpdated
 
 s = models.subnets
 n = models.networks
 a = models.ip_allocations
 p = models.ports
+h = models.ip_address_ports
 
 # Which of the subnets shown are on an external network (router:external).
 EXTERNAL_SUBNETS = Lookup(
@@ -61,11 +69,9 @@ class SubnetService(ResourceService):
     }
     related = (("tags", base.TAGS), ("router:external", EXTERNAL_SUBNETS))
 
-    def __init__(self, db, settings, ip_allocator: IpAllocator) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, events: Events, ip_allocator: IpAllocator) -> None:
+        super().__init__(db, settings, events)
         self.ips = ip_allocator
-        # Set by the registry: DHCP scheduling and host notifications.
-        self.dataplane: Any = None
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
@@ -197,38 +203,32 @@ class SubnetService(ResourceService):
         self._check_lists(subnet_id, version, attrs)
         ranges = RangeSet.from_pools(pools)
         now = utcnow()
-        await conn.execute(
-            insert(s).values(
-                id=subnet_id,
-                network_id=network.id,
-                project_id=project_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                ip_version=version,
-                cidr=addressing.canonical_cidr(net),
-                gateway_ip=None if gateway is None else str(gateway),
-                enable_dhcp=enable_dhcp,
-                ipv6_ra_mode=ra,
-                ipv6_address_mode=mode,
-                allocation_pools=_pools_json(pools),
-                dns_nameservers=attrs.get("dns_nameservers") or [],
-                host_routes=attrs.get("host_routes") or [],
-                service_types=attrs.get("service_types") or [],
-                next_ip_key=IpAllocator.initial_cursor(ranges, version),
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
-        )
+        row = {
+            "id": subnet_id,
+            "network_id": network.id,
+            "project_id": project_id,
+            "name": attrs.get("name", ""),
+            "description": attrs.get("description", ""),
+            "ip_version": version,
+            "cidr": addressing.canonical_cidr(net),
+            "gateway_ip": None if gateway is None else str(gateway),
+            "enable_dhcp": enable_dhcp,
+            "ipv6_ra_mode": ra,
+            "ipv6_address_mode": mode,
+            "allocation_pools": _pools_json(pools),
+            "dns_nameservers": attrs.get("dns_nameservers") or [],
+            "host_routes": attrs.get("host_routes") or [],
+            "service_types": attrs.get("service_types") or [],
+            "next_ip_key": initial_cursor(ranges, version),
+            "created_at": now,
+            "updated_at": now,
+            "revision_number": 0,
+        }
+        await conn.execute(insert(s).values(**row))
         await IpAllocator.create_counters(conn, subnet_id)
-        if attrs.get("host_routes"):
-            await routes.replace_subnet_routes(conn, subnet_id, project_id, attrs["host_routes"])
-        await ip_policies.refresh_subnets(conn, subnet_ids=[subnet_id])
-        if version == 6 and addressing.is_auto_address_mode(ra, mode):
-            await self._add_auto_addresses(conn, subnet_id, network.id, net)
+        subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
         await self._bump_network(conn, network.id)
-        if self.dataplane is not None:
-            await self.dataplane.subnet_changed(conn, network.id, dhcp_changed=enable_dhcp)
+        await self.events.publish(conn, SubnetCreated(subnet))
         return subnet_id
 
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
@@ -252,17 +252,6 @@ class SubnetService(ResourceService):
                 raise errors.InvalidInput(
                     error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
                 )
-
-    async def _add_auto_addresses(self, conn: AsyncConnection, subnet_id: str, network_id: str, net) -> None:
-        """Existing ports of the network get their EUI-64 address on a new SLAAC subnet."""
-        subnet = (await conn.execute(select(s).where(s.c.id == subnet_id))).one()
-        for port in await conn.execute(
-            select(p.c.id, p.c.mac_address, p.c.project_id, p.c.device_owner).where(p.c.network_id == network_id)
-        ):
-            if port.device_owner in owners.ROUTER:
-                continue
-            address = addressing.eui64(net, macs.parse_mac(port.mac_address))
-            await self.ips.allocate_specific(conn, subnet, address, port.id, port.project_id)
 
     async def _bump_network(self, conn: AsyncConnection, network_id: str) -> None:
         await conn.execute(
@@ -289,13 +278,10 @@ class SubnetService(ResourceService):
             for key in ("dns_nameservers", "host_routes"):
                 if key in attrs:
                     changes[key] = attrs[key] or []
-            if "host_routes" in attrs:  # the route rows follow (quark.services.addressing.routes)
-                await routes.replace_subnet_routes(conn, subnet_id, row.project_id, changes["host_routes"])
             if "gateway_ip" in attrs or "allocation_pools" in attrs:
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
             await self.bump_revision(conn, subnet_id, **changes)
-            if self.dataplane is not None:
-                await self.dataplane.subnet_changed(conn, row.network_id, dhcp_changed="enable_dhcp" in changes)
+            await self.events.publish(conn, SubnetUpdated(row, changes))
             return await self.render_one(conn, ctx, subnet_id)
 
         return await self.db.run_write(work)
@@ -315,7 +301,7 @@ class SubnetService(ResourceService):
         return {
             "gateway_ip": None if gateway is None else str(gateway),
             "allocation_pools": _pools_json(pools),
-            "next_ip_key": IpAllocator.cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
+            "next_ip_key": cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
         }
 
     async def _check_stranded(self, conn: AsyncConnection, row: Any, removed: RangeSet) -> None:
@@ -354,18 +340,9 @@ class SubnetService(ResourceService):
                 )
                 if in_use:
                     raise errors.SubnetInUse(subnet_id=subnet_id)
-            held_by = (
-                (
-                    await conn.execute(
-                        select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            held_by = await self._holders(conn, subnet_id)
             await conn.execute(delete(a).where(a.c.subnet_id == subnet_id))
             await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
-            await ip_policies.detach_target(conn, subnet_id)
             await write_tags(conn, subnet_id, [])
             await conn.execute(delete(s).where(s.c.id == subnet_id))
             if held_by:
@@ -375,7 +352,19 @@ class SubnetService(ResourceService):
                     .values(revision_number=p.c.revision_number + 1, updated_at=utcnow())
                 )
             await self._bump_network(conn, row.network_id)
-            if self.dataplane is not None:
-                await self.dataplane.subnet_changed(conn, row.network_id, dhcp_changed=row.enable_dhcp)
+            await self.events.publish(conn, SubnetDeleted(row))
+            if held_by:  # what followed their addresses (floating IPs) must let go
+                await self.events.publish(conn, PortAddressesChanged(tuple(held_by)))
 
         await self.db.run_write(work)
+
+    @staticmethod
+    async def _holders(conn: AsyncConnection, subnet_id: str) -> list[str]:
+        """The ports holding an address of the subnet: their own, or shared (ip_address_ports)."""
+        own = select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None))
+        shared = (
+            select(h.c.port_id)
+            .select_from(h.join(a, a.c.id == h.c.allocation_id))
+            .where(a.c.subnet_id == subnet_id, a.c.deallocated == false())
+        )
+        return sorted(set((await conn.execute(own.union(shared))).scalars()))

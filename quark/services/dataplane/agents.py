@@ -3,33 +3,35 @@ keep themselves alive by reporting (``POST /v2.0/agents/report``); admins list,
 show, update (admin_state_up, description) and delete them.
 
 An agent is *alive* while its last report is younger than the setting
-``agent_down_time``. What a report changes beyond the agent row — rebinding
-ports on the host, peers of other hosts, DHCP scheduling — is done by the
-dataplane service (``quark.services.dataplane.service``) in the same transaction.
+``agent_down_time``. What a report, an update or a delete changes beyond the
+agent row (rebinding ports on the host, peers of other hosts, DHCP
+scheduling) follows in the same transaction through the ``AgentReported``
+and ``AgentChanged`` events (``quark.services.dataplane.agent_changes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.clock import utcnow
+from quark.clock import Clock, utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
+from quark.services.dataplane import liveness
+from quark.services.events import AgentChanged, AgentReported, Events
 
 ag = models.agents
 
-L2_AGENT = "Quark L2 agent"
 DHCP_AGENT = "DHCP agent"
 
 
@@ -57,15 +59,6 @@ class Report:
     start_flag: bool = False
 
 
-@dataclass(frozen=True)
-class Reported:
-    """What a report found and left: the agent row before (None if new) and after."""
-
-    before: Any
-    after: Any
-    was_alive: bool
-
-
 class AgentService(ResourceService):
     table = ag
     not_found = errors.AgentNotFound
@@ -84,11 +77,9 @@ class AgentService(ResourceService):
         "heartbeat_timestamp": ag.c.heartbeat_timestamp,
     }
 
-    def __init__(self, db, settings, clock=utcnow) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, events: Events | None = None, clock: Clock = utcnow) -> None:
+        super().__init__(db, settings, events)
         self.clock = clock
-        # Set by the registry: what a report, an update or a delete changes elsewhere.
-        self.dataplane: Any = None
 
     # --- reads -------------------------------------------------------------------
 
@@ -97,10 +88,10 @@ class AgentService(ResourceService):
 
     def cutoff(self) -> datetime:
         """Reports older than this mean the agent is down."""
-        return self.clock() - timedelta(seconds=self.settings.agent_down_time)
+        return liveness.cutoff(self.settings, self.clock)
 
     def is_alive(self, row: Any) -> bool:
-        return row.heartbeat_timestamp is not None and row.heartbeat_timestamp > self.cutoff()
+        return liveness.is_alive(row.heartbeat_timestamp, self.settings, self.clock)
 
     def extra_filters(self, query: ListQuery) -> list:
         wanted = query.filters.get("alive")
@@ -140,13 +131,12 @@ class AgentService(ResourceService):
 
         async def work(conn: AsyncConnection) -> dict:
             reported = await self._upsert(conn, report)
-            if self.dataplane is not None:
-                await self.dataplane.agent_reported(conn, reported)
+            await self.events.publish(conn, reported)
             return self.view(reported.after)
 
         return await self.db.run_write(work)
 
-    async def _upsert(self, conn: AsyncConnection, report: Report) -> Reported:
+    async def _upsert(self, conn: AsyncConnection, report: Report) -> AgentReported:
         now = self.clock()
         where = (ag.c.agent_type == report.agent_type, ag.c.host == report.host)
         before = (await conn.execute(select(ag).where(*where).with_for_update())).first()
@@ -180,7 +170,7 @@ class AgentService(ResourceService):
                 values["started_at"] = now
             await conn.execute(update(ag).where(ag.c.id == before.id).values(**values))
         after = (await conn.execute(select(ag).where(*where))).one()
-        return Reported(before=before, after=after, was_alive=before is not None and self.is_alive(before))
+        return AgentReported(before=before, after=after, was_alive=before is not None and self.is_alive(before))
 
     async def update(self, ctx: Context, agent_id: str, attrs: dict, if_match: int | None = None) -> dict:
         _require_admin(ctx)
@@ -191,8 +181,8 @@ class AgentService(ResourceService):
             if changes:
                 await conn.execute(update(ag).where(ag.c.id == agent_id).values(**changes))
             after = (await conn.execute(select(ag).where(ag.c.id == agent_id))).one()
-            if self.dataplane is not None and before.admin_state_up != after.admin_state_up:
-                await self.dataplane.agent_changed(conn, before, after)
+            if before.admin_state_up != after.admin_state_up:
+                await self.events.publish(conn, AgentChanged(before, after))
             return self.view(after)
 
         return await self.db.run_write(work)
@@ -203,7 +193,6 @@ class AgentService(ResourceService):
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, agent_id, for_update=True)
             await conn.execute(delete(ag).where(ag.c.id == agent_id))
-            if self.dataplane is not None:
-                await self.dataplane.agent_changed(conn, row, None)
+            await self.events.publish(conn, AgentChanged(row, None))
 
         await self.db.run_write(work)

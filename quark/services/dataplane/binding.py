@@ -1,57 +1,29 @@
-"""Port binding: what ``binding:host_id`` turns into.
+"""Binding ports to the bridges of Quark's host agents (docs/agent_api.md).
 
-``PortService`` calls the binder inside the transaction of the PUT (or POST)
-that sets a host, and stores what it answers, so Nova sees the result in the
-response of that same request (contract §4.6, docs/agent_api.md):
+``AgentBinder`` answers the port service (``quark.services.core.binding``):
 
 - a live, admin-up ``"Quark L2 agent"`` on the host that can serve the
   network's segment → ``vif_type "bridge"`` with the device names the agent
-  will create (``quark.names``);
+  will create (``quark.names``), status ``BUILD`` (``DOWN`` if admin-down);
 - otherwise ``"binding_failed"`` with no details.
-
-Statuses: a port bound to a bridge is ``BUILD`` until its agent reports it
-``ACTIVE`` (``DOWN`` while admin_state_up is false); unbound and failed ports
-are ``DOWN``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import names
+from quark.clock import Clock
+from quark.config import Settings
 from quark.db import models
+from quark.services.core.binding import BINDING_FAILED, BindingResult, bound_status
+from quark.services.dataplane import liveness
 
 L2_AGENT = "Quark L2 agent"
 BRIDGE = "bridge"
-
-
-@dataclass(frozen=True)
-class BindingResult:
-    vif_type: str
-    vif_details: dict[str, Any] = field(default_factory=dict)
-    # New port status, or None to leave it as it is.
-    status: str | None = None
-
-
-UNBOUND = BindingResult("unbound", {}, "DOWN")
-BINDING_FAILED = BindingResult("binding_failed", {}, "DOWN")
-
-
-class Binder(Protocol):
-    async def bind(self, conn: AsyncConnection, port: Any, network: Any, host: str) -> BindingResult:
-        """Bind ``port`` (a ports row) on ``network`` (a networks row) to ``host``."""
-
-
-class UnboundBinder:
-    """Stores the host and leaves the port unbound (no host agents)."""
-
-    async def bind(self, conn: AsyncConnection, port: Any, network: Any, host: str) -> BindingResult:
-        return UNBOUND
 
 
 def can_serve(configurations: dict, network: Any) -> bool:
@@ -83,15 +55,10 @@ def vif_details(port_id: str, network_id: str) -> dict[str, Any]:
     }
 
 
-def bound_status(admin_state_up: bool) -> str:
-    """Status of a port just bound to a bridge (before its agent reports)."""
-    return "BUILD" if admin_state_up else "DOWN"
-
-
 class AgentBinder:
     """Binds to the host's L2 agent when it is alive, admin-up and able."""
 
-    def __init__(self, settings, clock) -> None:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
         self.settings = settings
         self.clock = clock
 
@@ -106,7 +73,7 @@ class AgentBinder:
         ).first()
         if agent is None or not agent.admin_state_up:
             return BINDING_FAILED
-        if agent.heartbeat_timestamp <= self.clock() - timedelta(seconds=self.settings.agent_down_time):
+        if not liveness.is_alive(agent.heartbeat_timestamp, self.settings, self.clock):
             return BINDING_FAILED
         if not can_serve(agent.configurations or {}, network):
             return BINDING_FAILED

@@ -141,4 +141,4 @@ class EventDispatcher:
                 .where(ev.c.id.in_([r.id for r in rows]))
                 .values(attempts=ev.c.attempts + 1, next_attempt_at=when + self.lease)
             )
-        return rows
+        return list(rows)

@@ -1,0 +1,174 @@
+"""A new port before it is written: its row, what it asks of the IP allocator
+and of the security domain, and what it got.
+
+A create (single or bulk) runs in one transaction: every port is planned
+(checks, MAC, row values), the security domain decides the groups of all of
+them (``PortsCreating``), the port rows go in one statement, then the
+addresses of all of them in one call to the IP allocator — last, so subnet
+cursor locks are held only until the commit that follows. The response is
+built from what was written, not read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.clock import utcnow
+from quark.context import Context
+from quark.db import models
+from quark.ipam import macs
+from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
+from quark.services.common import base
+from quark.services.core.ports import options
+from quark.services.core.ports.mac_choice import MacChoice
+from quark.services.core.ports.views import fixed_ips_of, port_view
+from quark.services.events import GroupChoice
+
+
+@dataclass
+class NewPort:
+    row: dict
+    network: Any
+    addresses: AddressRequest
+    group_choice: GroupChoice
+    tags: list[str]
+    allocations: list[Allocation] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(set(self.group_choice.groups))
+
+    def view(self) -> dict:
+        return port_view(SimpleNamespace(**self.row), fixed_ips_of(self.allocations), self.groups, sorted(self.tags))
+
+
+# Port attributes only the network's owner, admins and the compute service may
+# set: they decide what the port may send or receive on a network that may be
+# another project's (Neutron's create_port:<attr> / update_port:<attr> rules).
+OWNER_ATTRIBUTES = ("allowed_address_pairs", "port_security_enabled")
+
+
+def has_network_owner_rights(ctx: Context, network: Any) -> bool:
+    """Whether the caller may choose a port's MAC, specific IPs, address pairs
+    and port security on ``network``: its owner, an admin, the compute service."""
+    return ctx.is_admin or ctx.is_service or network.project_id == ctx.project_id
+
+
+def check_owner_attributes(ctx: Context, network: Any, attrs: dict, action: str) -> None:
+    """403 for an ``OWNER_ATTRIBUTES`` attribute in a request of one who may not set it."""
+    if has_network_owner_rights(ctx, network):
+        return
+    for attribute in OWNER_ATTRIBUTES:
+        if attribute in attrs:
+            raise errors.PolicyNotAuthorized(action=f"rule:{action}:{attribute}")
+
+
+async def plan_port(
+    conn: AsyncConnection,
+    ctx: Context,
+    attrs: dict,
+    network: Any,
+    subnets: list[Any],
+    *,
+    mac_choice: MacChoice,
+    max_address_pairs: int,
+    ip_version: int | None = None,
+) -> NewPort:
+    """Check one port request and decide its row (MAC included); writes only the MAC."""
+    project_id = base.resolve_project(ctx, attrs)
+    check_owner_attributes(ctx, network, attrs, "create_port")
+    mac_text, mac_owned = await _mac_of(conn, ctx, attrs, network, mac_choice)
+    fixed_requested = attrs.get("fixed_ips")
+    if any("ip_address" in entry for entry in fixed_requested or ()) and not has_network_owner_rights(ctx, network):
+        raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
+    port_security = attrs.get("port_security_enabled", network.port_security_enabled)
+    row = _row(attrs, network, project_id, mac_text, mac_owned, port_security, max_address_pairs)
+    holder = Holder(row["id"], project_id, macs.parse_mac(mac_text), row["device_owner"])
+    return NewPort(
+        row=row,
+        network=network,
+        addresses=AddressRequest(
+            holder=holder,
+            network_id=network.id,
+            subnets=subnets,
+            fixed_ips=None if fixed_requested is None else tuple(FixedIp.of(e) for e in fixed_requested),
+            strategy=Strategy(network.ipam_strategy or Strategy.NEUTRON),
+            version=ip_version,
+            admin=ctx.is_admin,
+        ),
+        group_choice=GroupChoice(
+            project_id=project_id,
+            device_owner=row["device_owner"],
+            port_security=port_security,
+            requested=list(attrs["security_groups"] or []) if "security_groups" in attrs else None,
+            # read with the network (network_tree), for the port's own project only
+            known_default=network.default_group_id if network.default_group_project == project_id else None,
+        ),
+        tags=base.validate_tags(attrs.get("tags") or []),
+    )
+
+
+async def _mac_of(
+    conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, mac_choice: MacChoice
+) -> tuple[str, bool]:
+    if "mac_address" not in attrs:
+        return await mac_choice.allocate(conn, network.id)
+    if not has_network_owner_rights(ctx, network):
+        raise errors.PolicyNotAuthorized(action="rule:create_port:mac_address")
+    return await mac_choice.explicit(conn, network.id, attrs["mac_address"])
+
+
+def _row(
+    attrs: dict,
+    network: Any,
+    project_id: str,
+    mac_text: str,
+    mac_owned: bool,
+    port_security: bool,
+    max_address_pairs: int,
+) -> dict:
+    now = utcnow()
+    return {
+        "id": base.new_id(),
+        "network_id": network.id,
+        "project_id": project_id,
+        "name": attrs.get("name", ""),
+        "description": attrs.get("description", ""),
+        "admin_state_up": attrs.get("admin_state_up", True),
+        "status": "DOWN",
+        "mac_address": mac_text,
+        "mac_allocated": mac_owned,
+        "device_id": attrs.get("device_id", ""),
+        "device_owner": attrs.get("device_owner", ""),
+        "port_security_enabled": port_security,
+        "allowed_address_pairs": options.address_pairs(
+            attrs.get("allowed_address_pairs") or [], mac_text, port_security, max_address_pairs
+        ),
+        "extra_dhcp_opts": options.merge_dhcp_opts([], attrs.get("extra_dhcp_opts") or []),
+        "binding_host_id": attrs.get("binding:host_id") or "",
+        "binding_vnic_type": attrs.get("binding:vnic_type", "normal"),
+        "binding_profile": attrs.get("binding:profile") or {},
+        "binding_vif_type": "unbound",
+        "binding_vif_details": {},
+        "dns_name": attrs.get("dns_name", ""),
+        "ip_allocation": "none" if attrs.get("fixed_ips") == [] else "immediate",
+        "created_at": now,
+        "updated_at": now,
+        "revision_number": 0,
+    }
+
+
+async def write_children(conn: AsyncConnection, ports: list[NewPort]) -> None:
+    """The rows that hang on new ports: their security-group memberships and tags."""
+    groups = [{"port_id": np.row["id"], "security_group_id": g} for np in ports for g in np.groups]
+    if groups:
+        await conn.execute(insert(models.port_security_groups), groups)
+    tag_rows = [{"resource_id": np.row["id"], "tag": t} for np in ports for t in np.tags]
+    if tag_rows:
+        await conn.execute(insert(models.tags), tag_rows)

@@ -1,0 +1,155 @@
+"""The server side of the hosts' dataplane contract (docs/agent_api.md): the
+state documents with long-polls, and the port status reports of agents.
+
+Long-poll: ``wait_for`` reads the host's generation row every
+``POLL_INTERVAL`` seconds until it differs from ``since`` or the wait ends;
+the row is bumped in the transaction of every change (``hoststate``), so any
+server process sees any other's changes, and a waiting request costs one
+primary-key read per interval and no connection in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors, owners
+from quark.clock import Clock
+from quark.config import Settings
+from quark.context import Context
+from quark.db import models
+from quark.db.engine import Database
+from quark.services.dataplane import documents, hoststate
+from quark.services.dataplane.binding import BRIDGE
+from quark.services.dataplane.nova_events import NovaEvents
+
+p = models.ports
+
+POLL_INTERVAL = 0.1
+MAX_WAIT = 60
+
+
+class HostService:
+    def __init__(self, db: Database, settings: Settings, nova: NovaEvents, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.nova = nova
+        self.clock = clock
+
+    # --- long-polled documents ------------------------------------------------------
+
+    async def wait_for(
+        self,
+        host: str,
+        since: int | None,
+        wait: float,
+        *,
+        dhcp: bool,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Return when the host's (DHCP) generation is not ``since``, or after ``wait`` seconds."""
+        if since is None or wait <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(wait, MAX_WAIT)
+        while True:
+            async with self.db.read() as conn:
+                if await hoststate.generation(conn, host, dhcp=dhcp) != since:
+                    return
+            remaining = deadline - loop.time()
+            if remaining <= 0 or (gone is not None and await gone()):
+                return
+            await asyncio.sleep(min(POLL_INTERVAL, remaining))
+
+    async def desired_state(
+        self,
+        ctx: Context,
+        host: str,
+        since: int | None = None,
+        wait: float = 0,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict:
+        _require_admin(ctx)
+        await self.wait_for(host, since, wait, dhcp=False, gone=gone)
+        async with self.db.read() as conn:
+            # The generation first: a change committed while the body is read
+            # then shows up again as a newer generation, never goes unseen.
+            gen = await hoststate.generation(conn, host)
+            ports, networks = await documents.desired_state(conn, host)
+        return {"host": host, "generation": gen, "ports": ports, "networks": networks}
+
+    async def dhcp_state(
+        self,
+        ctx: Context,
+        host: str,
+        since: int | None = None,
+        wait: float = 0,
+        gone: Callable[[], Awaitable[bool]] | None = None,
+    ) -> dict:
+        _require_admin(ctx)
+        await self.wait_for(host, since, wait, dhcp=True, gone=gone)
+        async with self.db.read() as conn:
+            gen = await hoststate.generation(conn, host, dhcp=True)
+            networks = await documents.dhcp_state(conn, host)
+        return {"host": host, "generation": gen, "networks": networks}
+
+    # --- port status --------------------------------------------------------------------
+
+    async def port_status(self, ctx: Context, host: str, statuses: dict[str, str]) -> list[str]:
+        """Apply an agent's report for the ports bound to ``host``; the ids accepted.
+
+        Ports not bound (to a bridge) on that host are ignored; ACTIVE is
+        refused for admin-down ports. A compute port turning ACTIVE queues a
+        ``network-vif-plugged`` event, one turning ERROR a failed one."""
+        _require_admin(ctx)
+        if not statuses:
+            return []
+
+        async def work(conn: AsyncConnection) -> list[str]:
+            rows = (
+                await conn.execute(
+                    select(p)
+                    .where(
+                        p.c.id.in_(sorted(statuses)),
+                        p.c.binding_host_id == host,
+                        p.c.binding_vif_type == BRIDGE,
+                    )
+                    .order_by(p.c.id)
+                    .with_for_update()
+                )
+            ).all()
+            accepted, changed = [], False
+            for row in rows:
+                status = statuses[row.id]
+                if status == "ACTIVE" and not row.admin_state_up:
+                    continue
+                accepted.append(row.id)
+                if status == row.status:
+                    continue
+                changed = True
+                await conn.execute(
+                    update(p)
+                    .where(p.c.id == row.id)
+                    .values(status=status, revision_number=p.c.revision_number + 1, updated_at=self.clock())
+                )
+                if owners.is_compute(row.device_owner) and status in ("ACTIVE", "ERROR"):
+                    await self.nova.queue(
+                        conn,
+                        "network-vif-plugged",
+                        row.device_id,
+                        row.id,
+                        "completed" if status == "ACTIVE" else "failed",
+                    )
+            if changed:
+                await hoststate.bump(conn, [host])
+            return accepted
+
+        return await self.db.run_write(work)
+
+
+def _require_admin(ctx: Context) -> None:
+    if not ctx.is_admin:
+        raise errors.AdminRequired(reason="the dataplane API is for agents (admin)")

@@ -1,0 +1,59 @@
+"""Each project's default security group (Neutron's semantics, contract §4.8):
+made the first time the project lists groups or creates a port, with
+ingress from its own members (IPv4 and IPv6) and open egress."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark.clock import utcnow
+from quark.db import models
+from quark.db.dialect import insert_ignore
+from quark.services.common import base
+from quark.services.security.rules import rule_row
+
+sg = models.security_groups
+rules = models.security_group_rules
+dsg = models.default_security_groups
+
+
+class DefaultGroups:
+    """Finds (and lazily makes) each project's default group; safe across processes.
+
+    The ``default_security_groups`` primary key on the project decides which
+    of two concurrent first requests makes the group; no cache, because an
+    admin may delete a default group from any process.
+    """
+
+    async def ensure(self, conn: AsyncConnection, project_id: str) -> str:
+        found = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
+        if found is not None:
+            return found
+        group_id = base.new_id()
+        claimed = await conn.execute(insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id))
+        if claimed.rowcount != 1:  # another request made it first
+            return str(await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id)))
+        now = utcnow()
+        await conn.execute(
+            insert(sg).values(
+                id=group_id,
+                project_id=project_id,
+                name="default",
+                stateful=True,
+                description="Default security group",
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+        await conn.execute(
+            insert(rules),
+            [
+                rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
+                rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
+                rule_row(group_id, project_id, "egress", "IPv4"),
+                rule_row(group_id, project_id, "egress", "IPv6"),
+            ],
+        )
+        return group_id

@@ -1,0 +1,80 @@
+"""The wiring: every subscription to a change event in Quark, in one place.
+
+Each event's handlers run in the order they are subscribed here, inside the
+transaction of the change (``quark.services.events``). Where the order
+matters, the comment above the group says why. ``tests/services/test_wiring.py``
+holds this table to account.
+"""
+
+from __future__ import annotations
+
+from quark.services.addressing import ip_policies
+from quark.services.addressing.routes import RouteService
+from quark.services.core.ports.service import PortService
+from quark.services.dataplane import hoststate
+from quark.services.dataplane.agent_changes import AgentChanges
+from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
+from quark.services.events import (
+    AgentChanged,
+    AgentReported,
+    Events,
+    NetworkDeleting,
+    NetworkUpdated,
+    PortAddressesChanged,
+    PortDeleting,
+    PortGroupsChanging,
+    PortsChanged,
+    PortsCreating,
+    SubnetCreated,
+    SubnetDeleted,
+    SubnetUpdated,
+)
+from quark.services.l3 import floating_ips
+from quark.services.security.groups import SecurityGroupService
+
+
+def subscribe(
+    events: Events,
+    *,
+    ports: PortService,
+    routes: RouteService,
+    security_groups: SecurityGroupService,
+    dhcp_scheduler: DhcpScheduler,
+    agent_changes: AgentChanges,
+) -> None:
+    # --- networks -------------------------------------------------------------------
+    events.subscribe(NetworkUpdated, hoststate.on_network_updated)  # MTU: every host of the network
+    # The ports left (DHCP) go with everything that hangs on them, before the
+    # network's subnets and allocations are deleted.
+    events.subscribe(NetworkDeleting, ports.on_network_deleting)
+    events.subscribe(NetworkDeleting, ip_policies.on_network_deleting)
+
+    # --- subnets --------------------------------------------------------------------
+    # The ports' EUI-64 addresses on a new SLAAC subnet come first (a DHCP port
+    # created after them asks for its own addresses), then route rows and
+    # IP-policy exclusions, then the network's DHCP port (created, given an
+    # address, or deleted), then the hosts are told: the generation bumps
+    # last, so they cover the DHCP port's host too.
+    events.subscribe(SubnetCreated, ports.on_subnet_created)
+    events.subscribe(SubnetCreated, routes.on_subnet_created)
+    events.subscribe(SubnetCreated, ip_policies.on_subnet_created)
+    events.subscribe(SubnetCreated, dhcp_scheduler.on_subnet_created)
+    events.subscribe(SubnetCreated, hoststate.on_subnet_changed)
+    events.subscribe(SubnetUpdated, routes.on_subnet_updated)
+    events.subscribe(SubnetUpdated, dhcp_scheduler.on_subnet_updated)
+    events.subscribe(SubnetUpdated, hoststate.on_subnet_changed)
+    events.subscribe(SubnetDeleted, ip_policies.on_subnet_deleted)
+    events.subscribe(SubnetDeleted, dhcp_scheduler.on_subnet_deleted)
+    events.subscribe(SubnetDeleted, hoststate.on_subnet_changed)
+
+    # --- ports ----------------------------------------------------------------------
+    events.subscribe(PortsCreating, security_groups.on_ports_creating)  # checked groups, or the default group
+    events.subscribe(PortGroupsChanging, security_groups.on_port_groups_changing)
+    events.subscribe(PortsChanged, hoststate.on_ports_changed)
+    events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
+    events.subscribe(PortDeleting, floating_ips.on_port_deleting)
+    events.subscribe(PortDeleting, hoststate.on_port_deleting)
+
+    # --- agents ---------------------------------------------------------------------
+    events.subscribe(AgentReported, agent_changes.on_agent_reported)
+    events.subscribe(AgentChanged, agent_changes.on_agent_changed)
