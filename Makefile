@@ -31,8 +31,13 @@ lint: install
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 
+# The suite runs in a new shuffled order each time (pytest-randomly; the last
+# lines name the seed): every test file must pass alone and in any order.
+# Replay an order with `make test PYTEST_ARGS=--randomly-seed=N` (or =last), or
+# run in file order with PYTEST_ARGS="-p no:randomly".
+PYTEST_ARGS ?=
 test: install test-deps lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache *.egg-info

@@ -294,9 +294,9 @@ async def explain(db: Database, subnet, v6_subnet) -> list[str]:
     }
     stmts = {
         "ip reuse lookup": (ip_allocator._reuse_select(db.dialect, 1, 1), params),
-        "ip quarantine end (reuse lookups skipped till then)": (
-            ip_allocator._QUARANTINE_END,
-            {"b_sid": subnet.id, "b_cutoff": cutoff},
+        "ip oldest release (reuse lookups skipped till it leaves quarantine)": (
+            ip_allocator._oldest_release_select(1),
+            params,
         ),
         "ip cursor row": (ip_allocator._CURSOR_SELECT, {"b_sid": subnet.id}),
         "ip taken-between probe": (
@@ -325,7 +325,7 @@ async def explain(db: Database, subnet, v6_subnet) -> list[str]:
             mac_allocator._reuse_select(db.dialect, 1),
             {"b_range": range_id, "b_cutoff": cutoff},
         ),
-        "mac quarantine end (per range)": (mac_allocator._QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}),
+        "mac oldest release (per range)": (mac_allocator._OLDEST_RELEASE, {"b_range": range_id}),
         "port create: network, subnets, default group": (
             network_tree._NETWORK_TREE,
             {"b_id": subnet.network_id, "b_group_project": PROJECT},

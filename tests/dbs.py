@@ -62,6 +62,22 @@ def create_database(backend: str, tmp_path_factory) -> tuple[str, Callable[[], N
     return url, drop
 
 
+async def prepare(db, settings=None) -> None:
+    """Prepare ``db`` as `quark serve` does on start (quark.api.app.prepare_database):
+    check it is at the migrations' head and seed the default MAC range and the
+    segment ranges of ``settings`` (defaults: Settings()).
+
+    A test that builds services itself calls this first: network creates need
+    a segment range (NoNetworkAvailable without one) and port creates a MAC
+    range, and on a database shared by a session no earlier test may be
+    relied on to have seeded them. Seeding is a no-op once ranges exist.
+    """
+    from quark.api.app import prepare_database
+    from quark.config import Settings
+
+    await prepare_database(db, settings or Settings())
+
+
 def row_counts(url: str, *tables: str) -> dict[str, int]:
     """Rows in each table, read with a synchronous driver (for all-or-nothing checks)."""
     import sqlalchemy as sa

@@ -38,6 +38,7 @@ _RETRYABLE = (
     "deadlock",  # PostgreSQL "deadlock detected", MySQL 1213 "Deadlock found"
     "could not serialize",  # PostgreSQL 40001
     "lock wait timeout",  # MySQL 1205
+    "due to lock timeout",  # PostgreSQL 55P03 "canceling statement due to lock timeout" (lock_timeout set)
     "database is locked",  # SQLite busy
     "record has changed since last read",  # MariaDB 1020 under snapshot isolation
 )

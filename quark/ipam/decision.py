@@ -92,9 +92,15 @@ def resolve_entry(entry: FixedIp, subnets: Sequence[Any], network_id: str) -> tu
 
 
 def check_specific(subnet: Any, address: addressing.IPAddress, *, admin: bool, router: bool) -> None:
-    """The rules a specifically requested address obeys (the EUI-64 one aside)."""
+    """The rules a specifically requested address obeys (the EUI-64 one aside):
+    not a v4 subnet's network or broadcast address (but on /31 and /32), nor
+    a v6 subnet's subnet-router anycast address unless a router port asks;
+    not inside an IP policy's exclusions unless an admin asks; not the gateway
+    unless a router port asks."""
     net = ipaddress.ip_network(subnet.cidr)
     if net.version == 4 and net.prefixlen <= 30 and address in (net.network_address, net.broadcast_address):
+        raise errors.InvalidIpForSubnet(ip_address=str(address))
+    if net.version == 6 and net.prefixlen < 127 and address == net.network_address and not router:
         raise errors.InvalidIpForSubnet(ip_address=str(address))
     if not admin and int(address) in excluded_set(subnet):
         raise errors.IpAddressExcludedByPolicy(ip=str(address), subnet_id=subnet.id)
@@ -136,20 +142,18 @@ class Grant:
     allocations: list[Allocation] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
     eui64: list[bool] = field(default_factory=list)
-    stateful: int = 0  # addresses from a pool (not EUI-64)
 
     def add(self, subnet: Any, allocation: Allocation, *, eui64: bool) -> None:
         self.allocations.append(allocation)
         self.versions.append(subnet.ip_version)
         self.eui64.append(eui64)
-        if not eui64:
-            self.stateful += 1
 
     def has(self, version: int) -> bool:
         return version in self.versions
 
-    def has_pooled(self, version: int) -> bool:
-        return any(v == version and not eui64 for v, eui64 in zip(self.versions, self.eui64))
+    def pooled(self, version: int | None = None) -> bool:
+        """Whether the grant holds a pool address (not an EUI-64 one), of ``version`` if given."""
+        return any(not eui64 and version in (None, v) for v, eui64 in zip(self.versions, self.eui64))
 
     def wants(self, version: int) -> bool:
         """Whether the automatic allocation should look for an address of ``version`` now.
@@ -159,11 +163,11 @@ class Grant:
         other strategies count an EUI-64 address for its family.
         """
         if self.request.strategy == Strategy.NEUTRON:
-            return not self.has_pooled(version)
+            return not self.pooled(version)
         if self.has(version):
             return False
         if self.request.strategy == Strategy.ANY:
-            return not self.stateful
+            return not self.pooled()
         return True
 
     def satisfied(self, subnets: Sequence[Any]) -> bool:
@@ -174,7 +178,7 @@ class Grant:
             return bool(self.allocations) or not families
         if strategy == Strategy.BOTH_REQUIRED:
             return self.has(4) and self.has(6)
-        return all(self.has_pooled(version) for version in stateful)
+        return all(self.pooled(version) for version in stateful)
 
 
 # --- carrying it out -----------------------------------------------------------------
@@ -207,6 +211,8 @@ def _check_version(request: AddressRequest, subnet: Any) -> None:
 async def take(store: AddressStore, conn: Any, grant: Grant, subnet: Any, address: addressing.IPAddress | None) -> None:
     """One address of ``subnet`` for the grant: ``address``, or any free one."""
     request, holder = grant.request, grant.request.holder
+    # An admin may take an excluded address only by naming it.
+    named = address is not None
     eui64 = takes_eui64(subnet, holder)
     if eui64:
         assert holder.mac is not None
@@ -220,7 +226,7 @@ async def take(store: AddressStore, conn: Any, grant: Grant, subnet: Any, addres
             raise errors.IpAddressGenerationFailure(net_id=subnet.network_id)
         grant.add(subnet, got[0], eui64=False)
         return
-    check_specific(subnet, address, admin=request.admin, router=holder.is_router)
+    check_specific(subnet, address, admin=request.admin and named, router=holder.is_router)
     allocation = await store.allocate_specific(conn, subnet, address, holder.port_id, holder.project_id)
     grant.add(subnet, allocation, eui64=eui64)
 

@@ -31,7 +31,21 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, false, func, insert, literal_column, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    delete,
+    false,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,7 +91,7 @@ _REUSE_UPDATE = (
 )
 
 
-# The reuse lookup's pool condition is written on this expression, which no
+# The reuse lookups' pool condition is written on this expression, which no
 # index matches, rather than on the column: on the column it lets a planner
 # with stale statistics (quark.db.statistics) take uq_ip_allocations_subnet_address
 # and read every address of the subnet's pools, when ix_ip_allocations_reuse
@@ -85,17 +99,21 @@ _REUSE_UPDATE = (
 _KEY_UNINDEXED = a.c.address_key.concat(literal_column("''"))
 
 
+def _in_pools(ranges: int) -> ColumnElement[bool]:
+    """An address inside one of ``ranges`` pool ranges (bound as b_lo<i>/b_hi<i>)."""
+    return or_(*[_KEY_UNINDEXED.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
+
+
 @functools.lru_cache(maxsize=256)
 def _reuse_select(dialect: str, ranges: int, limit: int):
-    """Oldest released addresses inside ``ranges`` pool ranges (bound as b_lo<i>/b_hi<i>)."""
-    in_pools = or_(*[_KEY_UNINDEXED.between(bindparam(f"b_lo{i}"), bindparam(f"b_hi{i}")) for i in range(ranges)])
+    """Oldest released addresses inside the pools, out of quarantine, not locked by others."""
     stmt = (
         select(a.c.id, a.c.address)
         .where(
             a.c.subnet_id == bindparam("b_sid"),
             a.c.deallocated == true(),
             a.c.deallocated_at <= bindparam("b_cutoff"),
-            in_pools,
+            _in_pools(ranges),
         )
         .order_by(a.c.deallocated_at)
         .limit(limit)
@@ -103,9 +121,24 @@ def _reuse_select(dialect: str, ranges: int, limit: int):
     return stmt if dialect == "sqlite" else stmt.with_for_update(skip_locked=True)
 
 
-_QUARANTINE_END = select(func.min(a.c.deallocated_at)).where(
-    a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), a.c.deallocated_at > bindparam("b_cutoff")
-)
+@functools.lru_cache(maxsize=256)
+def _oldest_release_select(ranges: int):
+    """When the oldest release inside the pools happened, locked or not."""
+    return select(func.min(a.c.deallocated_at)).where(
+        a.c.subnet_id == bindparam("b_sid"), a.c.deallocated == true(), _in_pools(ranges)
+    )
+
+
+def next_reuse_lookup(oldest: datetime | None, cutoff: datetime, now: datetime, reuse_after: int) -> datetime | None:
+    """When a reuse lookup that came up short should run again, given the
+    oldest release (``oldest``) among what it looked for: when that release
+    leaves quarantine; at once (None) if it already has -- the lookup did not
+    get it because another transaction holds it, which may still roll back."""
+    if oldest is None:
+        return now + timedelta(seconds=reuse_after)
+    if oldest <= cutoff:
+        return None
+    return oldest + timedelta(seconds=reuse_after)
 
 
 class IpAllocator:
@@ -221,7 +254,10 @@ class IpAllocator:
         quarantine still running in the subnet is noted, and until then the
         lookup is skipped (nothing can have become reusable: an address released
         later, by any process, leaves quarantine later still). This keeps the
-        common case — nothing to reuse — at no statement at all.
+        common case — nothing to reuse — at no statement at all. A released
+        address already out of quarantine that the lookup did not get (another
+        transaction holds it, SKIP LOCKED, and may roll back) leaves the next
+        lookup free to run.
         """
         now = self.clock()
         not_before = self._no_reuse_before.get(subnet.id)
@@ -236,8 +272,12 @@ class IpAllocator:
             params[f"b_hi{i}"] = addressing.ip_key(hi, version)
         rows = (await conn.execute(_reuse_select(conn.dialect.name, len(ranges), len(owners)), params)).all()
         if len(rows) < len(owners) and self.reuse_after > 0:
-            earliest = await conn.scalar(_QUARANTINE_END, {"b_sid": subnet.id, "b_cutoff": cutoff})
-            self._no_reuse_before[subnet.id] = (earliest or now) + timedelta(seconds=self.reuse_after)
+            oldest = await conn.scalar(_oldest_release_select(len(ranges)), params)
+            not_before = next_reuse_lookup(oldest, cutoff, now, self.reuse_after)
+            if not_before is None:
+                self._no_reuse_before.pop(subnet.id, None)
+            else:
+                self._no_reuse_before[subnet.id] = not_before
         if not rows:
             return []
         await conn.execute(

@@ -41,9 +41,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
 from quark.db.dialect import insert_ignore
+from quark.ipam import macs
+from quark.ipam.ip_allocator import next_reuse_lookup
 
 r = models.mac_address_ranges
 m = models.mac_allocations
+p = models.ports
 
 BLOCK_SIZE = 256
 MAX_SKIPS = 256
@@ -53,8 +56,8 @@ MAX_SKIPS = 256
 # deallocated, deallocated_at) in order and stops at ``limit`` rows, however
 # many released MACs there are (an IN over ranges would sort them all).
 _USABLE_RANGES = select(r.c.id).where(r.c.do_not_use == false()).order_by(r.c.created_at, r.c.id)
-_QUARANTINE_END = select(func.min(m.c.deallocated_at)).where(
-    m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at > bindparam("b_cutoff")
+_OLDEST_RELEASE = select(func.min(m.c.deallocated_at)).where(
+    m.c.range_id == bindparam("b_range"), m.c.deallocated == true()
 )
 
 
@@ -109,16 +112,23 @@ class MacAllocator:
     @contextlib.asynccontextmanager
     async def reserve(self, count: int) -> AsyncIterator[Reservation]:
         """MACs for a request that will create up to ``count`` ports, taken before
-        its transaction opens; what it does not use goes back to the block."""
+        its transaction opens; what it does not use goes back to the block.
+
+        A request that fails gives all of them back: its transaction, and the
+        allocation rows of the MACs it took, were rolled back. (Should one have
+        been written after all, the primary key skips it when it comes again.)
+        """
         reservation = Reservation(await self.take(count) if count > 0 else [])
         generation = self._generation
         token = _RESERVATION.set(reservation)
+        unused = reservation.items
         try:
             yield reservation
+            unused = reservation.items[reservation.used :]
         finally:
             _RESERVATION.reset(token)
             if generation == self._generation:
-                self._block.extendleft(reversed(reservation.items[reservation.used :]))
+                self._block.extendleft(reversed(unused))
 
     async def take(self, count: int) -> list[tuple[str, int]]:
         """Up to ``count`` never-used MACs of this process, claiming blocks in their own transactions."""
@@ -184,11 +194,9 @@ class MacAllocator:
         for range_id in ranges:
             found += (await conn.execute(stmt, {"b_range": range_id, "b_cutoff": cutoff})).all()
         if not found and self.reuse_after > 0:
-            ends = [
-                await conn.scalar(_QUARANTINE_END, {"b_range": range_id, "b_cutoff": cutoff}) for range_id in ranges
-            ]
-            earliest = min((e for e in ends if e is not None), default=None)
-            self._no_reuse_before = (earliest or now) + timedelta(seconds=self.reuse_after)
+            oldest = [await conn.scalar(_OLDEST_RELEASE, {"b_range": range_id}) for range_id in ranges]
+            earliest = min((o for o in oldest if o is not None), default=None)
+            self._no_reuse_before = next_reuse_lookup(earliest, cutoff, now, self.reuse_after)
         for address, _ in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue
@@ -220,9 +228,42 @@ class MacAllocator:
         return [(rng.id, address) for address in range(rng.next_address, end + 1)]
 
     def forget_blocks(self) -> None:
-        """Drop claimed MACs (after ranges change); they are skipped, never reused."""
+        """Drop claimed MACs (after ranges change); they are skipped, never reused.
+
+        The reuse lookup runs again at once too: a range made usable again may
+        hold MACs whose quarantine ended while it was not looked at."""
         self._block.clear()
         self._generation += 1
+        self._no_reuse_before = None
+
+    async def record_held(self, conn: AsyncConnection, range_id: str, first: int, last: int) -> None:
+        """A new range covers MACs that ports already hold (given explicitly while
+        no range covered them): record them as allocated, so the range never
+        hands them out as never-used, and let one port of each release it."""
+        held = (
+            await conn.execute(
+                select(p.c.mac_address, func.min(p.c.id).label("port_id"))
+                .where(p.c.mac_address.between(macs.format_mac(first), macs.format_mac(last)))
+                .group_by(p.c.mac_address)
+            )
+        ).all()
+        if not held:
+            return
+        now = self.clock()
+        await conn.execute(
+            insert_ignore(conn, m),
+            [
+                {
+                    "address": macs.parse_mac(row.mac_address),
+                    "range_id": range_id,
+                    "allocated_at": now,
+                    "deallocated": False,
+                    "deallocated_at": None,
+                }
+                for row in held
+            ],
+        )
+        await conn.execute(update(p).where(p.c.id.in_([row.port_id for row in held])).values(mac_allocated=True))
 
     async def record_explicit(self, conn: AsyncConnection, address: int) -> bool:
         """Record a client-chosen MAC in its range; True if this caller now holds it."""

@@ -7,9 +7,9 @@ go down DATAPLANE_DOWN_TIME seconds after their last report.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -19,6 +19,8 @@ from tests.api.conftest import DATAPLANE_DOWN_TIME
 from tests.api.test_wire import error_of
 
 MEMBER = {"X-Project-Id": "dp-member", "X-Roles": "member"}
+# The longest long-poll wait the API takes (61 is a 400: test_host_api_checks).
+MAX_WAIT = 60
 
 
 @pytest.fixture
@@ -280,28 +282,33 @@ def test_desired_state_long_poll(http):
 
     started = time.monotonic()
     unchanged = desired(http, host, since=current, wait=2)
-    assert 1.8 <= time.monotonic() - started < 5 and unchanged["generation"] == current
+    held = time.monotonic() - started
+    # Held for the wait asked: not answered at once, nor held for the longest wait allowed.
+    assert 1.8 <= held < MAX_WAIT / 2 and unchanged["generation"] == current, held
 
     other = desired(http, host, since=current - 1, wait=30)  # a different generation: at once
     assert other["generation"] == current
 
     p = port(http, net["id"])
-    changed_at: list[float] = []
 
-    def change() -> None:
+    def change() -> float:
+        """Bind the port once the poll below is held; the time just before the bind."""
         time.sleep(1.0)
         with httpx.Client(base_url=str(http.base_url), timeout=30) as other_client:
             l2_report(other_client, host)  # alive again after the waits above (no port yet: no change)
-            changed_at.append(time.monotonic())
-            bind(other_client, p["id"], host)
+            changed_at = time.monotonic()
+            bound = bind(other_client, p["id"], host)
+        assert bound["binding:vif_type"] == "bridge", bound
+        return changed_at
 
-    thread = threading.Thread(target=change)
-    thread.start()
-    woke = desired(http, host, since=current, wait=20)
-    returned = time.monotonic()
-    thread.join()
+    with ThreadPoolExecutor(1) as pool:
+        changing = pool.submit(change)
+        woke = desired(http, host, since=current, wait=MAX_WAIT)
+        returned = time.monotonic()
+        changed_at = changing.result()  # a failed change fails here, with its own message
     assert woke["generation"] != current and [x["id"] for x in woke["ports"]] == [p["id"]]
-    assert returned - changed_at[0] < 1.5
+    # Woken by the change (within a fraction of a second in practice), not by the wait running out.
+    assert returned - changed_at < MAX_WAIT / 2, returned - changed_at
 
 
 def test_host_api_checks(http):
@@ -359,7 +366,18 @@ def test_port_status_only_for_ports_on_that_host(http):
 # --- DHCP ------------------------------------------------------------------------------------
 
 
+def wait_until_no_dhcp_agent_is_alive(http) -> None:
+    """The DHCP agents other tests reported on this shared server go down
+    DATAPLANE_DOWN_TIME seconds after their report; wait for that, so that a
+    test's DHCP scheduling sees its own agent only."""
+    deadline = time.monotonic() + DATAPLANE_DOWN_TIME + 30
+    while alive := http.get("/v2.0/agents", params={"agent_type": "DHCP agent", "alive": "true"}).json()["agents"]:
+        assert time.monotonic() < deadline, f"DHCP agents still alive: {alive}"
+        time.sleep(0.2)
+
+
 def test_dhcp_port_scheduled_and_dhcp_state(http):
+    wait_until_no_dhcp_agent_is_alive(http)  # else the least loaded of them might be another test's
     host = new_host()
     l2_report(http, host)
     dhcp_report(http, host)
@@ -454,19 +472,19 @@ def test_dhcp_port_scheduled_and_dhcp_state(http):
 
 def test_dhcp_agent_report_schedules_waiting_networks(http):
     # A network whose DHCP subnet came while no DHCP agent was alive gets its
-    # port when a DHCP agent reports (here: a new one).
+    # port when a DHCP agent reports (here: a new one). Without the wait, a DHCP
+    # agent reported by a test just before would take the port at once.
+    wait_until_no_dhcp_agent_is_alive(http)
     net = network(http)
     subnet(http, net["id"], "10.54.0.0/24")
+    dhcp_of_net = {"network_id": net["id"], "device_owner": "network:dhcp"}
+    assert http.get("/v2.0/ports", params=dhcp_of_net).json()["ports"] == []  # waiting
     host = new_host()
     l2_report(http, host)
     dhcp_report(http, host)
-    dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()[
-        "ports"
-    ]
+    dhcp_ports = http.get("/v2.0/ports", params=dhcp_of_net).json()["ports"]
     assert len(dhcp_ports) == 1
-    assert dhcp_ports[0]["binding:host_id"] in {
-        a["host"] for a in http.get("/v2.0/agents", params={"agent_type": "DHCP agent"}).json()["agents"]
-    }
+    assert dhcp_ports[0]["binding:host_id"] == host  # the only DHCP agent alive
     # Deleting the network takes its DHCP port along.
     assert http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     assert http.get(f"/v2.0/ports/{dhcp_ports[0]['id']}").status_code == 404

@@ -92,7 +92,11 @@ def test_address_for_a_device_without_port(http, api_server):
     # Filters, fields, sorting, pagination.
     listed = http.get("/v2.0/ip_addresses", params={"network_id": net["id"], "version": 4}).json()["ip_addresses"]
     assert sorted(i["ip_address"] for i in listed) == ["10.60.0.2", "10.60.0.5"]
-    one = http.get("/v2.0/ip_addresses", params={"ip_address": "10.60.0.5", "fields": ["id", "type"]}).json()
+    # (Every address filter names the network too: other tests' networks on this shared
+    # server may use the same CIDRs, test_nested_create's 10.61.0.0/24 for one.)
+    one = http.get(
+        "/v2.0/ip_addresses", params={"ip_address": "10.60.0.5", "network_id": net["id"], "fields": ["id", "type"]}
+    ).json()
     assert one["ip_addresses"] == [{"id": exact["id"], "type": "fixed"}]
     page = http.get("/v2.0/ip_addresses", params={"network_id": net["id"], "limit": 2, "sort_key": "version"}).json()
     assert len(page["ip_addresses"]) == 2 and page["ip_addresses_links"][0]["rel"] == "next"
@@ -129,7 +133,9 @@ def test_extra_address_on_a_port(http):
     assert http.get(f"/v2.0/ports/{port['id']}").json()["port"]["revision_number"] > port["revision_number"]
     assert {i["id"] for i in http.get("/v2.0/ip_addresses", params={"port_id": port["id"]}).json()["ip_addresses"]} == {
         ip["id"],
-        http.get("/v2.0/ip_addresses", params={"ip_address": "10.61.0.2"}).json()["ip_addresses"][0]["id"],
+        http.get("/v2.0/ip_addresses", params={"ip_address": "10.61.0.2", "network_id": net["id"]}).json()[
+            "ip_addresses"
+        ][0]["id"],
     }
     by_device = http.get("/v2.0/ip_addresses", params={"device_id": "lb-1", "network_id": net["id"]}).json()
     assert len(by_device["ip_addresses"]) == 2
@@ -176,7 +182,9 @@ def test_shared_address_between_ports(http, api_server):
     for port in (active, passive):
         assert vip["ip_address"] in addresses_of(http, port["id"])
     assert vip["ip_address"] not in addresses_of(http, third["id"])
-    holders = http.get("/v2.0/ports", params={"fixed_ips": f"ip_address={vip['ip_address']}"}).json()["ports"]
+    holders = http.get(
+        "/v2.0/ports", params={"fixed_ips": f"ip_address={vip['ip_address']}", "network_id": net["id"]}
+    ).json()["ports"]
     assert sorted(p["id"] for p in holders) == sorted([active["id"], passive["id"]])
     by_subnet = http.get("/v2.0/ports", params={"fixed_ips": f"subnet_id={sub['id']}"}).json()["ports"]
     assert len(by_subnet) == 3

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,6 +34,66 @@ def osc(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def osc_json(server, *args: str) -> dict | list:
     return json.loads(osc(server, *args, "-f", "json").stdout)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request the CLI made and the answer it got."""
+
+    method: str
+    url: str
+    status: int
+    error: str | None  # the NeutronError type of the answer's body, if any
+
+
+@dataclass
+class CliFailure:
+    stderr: str
+    exchanges: list[Exchange]
+
+    def answered(self, method: str, path: str) -> list[tuple[int, str | None]]:
+        """(status, NeutronError type) of each ``method`` request to a URL ending in ``path``."""
+        return [(e.status, e.error) for e in self.exchanges if e.method == method and e.url.endswith(path)]
+
+
+# keystoneauth's --debug log: `REQ: curl -g -i -X GET "http://…"`, then `RESP: [404] …` and `RESP BODY: {…}`.
+_REQUEST = re.compile(r'^REQ: curl .*?-X (?P<method>[A-Z]+) "?(?P<url>[^" ]+)"?', re.MULTILINE)
+_RESPONSE = re.compile(r"^RESP: \[(?P<status>\d{3})\]", re.MULTILINE)
+_BODY = re.compile(r"^RESP BODY: (?P<body>.*)$", re.MULTILINE)
+
+
+def _exchanges(debug_log: str) -> list[Exchange]:
+    """The requests of a --debug log, each with the status and Neutron error that answered it."""
+    found = []
+    starts = [m.start() for m in _REQUEST.finditer(debug_log)] + [len(debug_log)]
+    for start, end in zip(starts, starts[1:]):
+        chunk = debug_log[start:end]
+        request, response, body = _REQUEST.search(chunk), _RESPONSE.search(chunk), _BODY.search(chunk)
+        if response is None:
+            continue  # no answer (a connection error): nothing to pair
+        error = _neutron_error(body["body"]) if body else None
+        found.append(Exchange(request["method"], request["url"], int(response["status"]), error))
+    return found
+
+
+def _neutron_error(body: str) -> str | None:
+    try:
+        return json.loads(body)["NeutronError"]["type"]
+    except (ValueError, KeyError, TypeError):
+        return None  # not a Neutron error body
+
+
+def osc_failure(server, *args: str) -> CliFailure:
+    """Run a command that must fail, with --debug so that stderr shows every
+    request it made and the HTTP status and body that answered each: the
+    caller asserts the error it means (a 409, a 404), which a non-zero exit
+    alone would not tell from a 500 or a crash of the CLI."""
+    result = osc(server, "--debug", *args, check=False)
+    assert result.returncode != 0, f"openstack {' '.join(args)} succeeded:\n{result.stdout}"
+    failure = CliFailure(result.stderr, _exchanges(result.stderr))
+    assert failure.exchanges, f"openstack {' '.join(args)}: no HTTP exchange in its debug log:\n{result.stderr}"
+    assert all(e.status < 500 for e in failure.exchanges), failure.exchanges
+    return failure
 
 
 def external_and_inner(server, name: str, external_cidr: str, inner_cidr: str) -> tuple[dict, dict]:
@@ -91,17 +153,23 @@ def test_openstack_cli_walkthrough(api_server):
     assert by_id[port["id"]]["Status"] == "DOWN"
 
     osc(server, "port", "delete", f"cli-port-{suffix}")
-    missing = osc(server, "port", "show", port["id"], check=False)
-    assert missing.returncode != 0
+    # Gone: the GET by id answers 404 PortNotFound (the CLI then also looks the id up as a name, finding none).
+    missing = osc_failure(server, "port", "show", port["id"])
+    assert missing.answered("GET", f"/v2.0/ports/{port['id']}") == [(404, "PortNotFound")], missing.exchanges
+    assert f"No Port found for {port['id']}" in missing.stderr
     remaining = osc_json(server, "port", "list", "--network", net_name)
     assert [p["ID"] for p in remaining] == [dual["id"]]
 
     # The network is in use while a port remains: the CLI surfaces the 409.
-    in_use = osc(server, "network", "delete", net_name, check=False)
-    assert in_use.returncode != 0
+    in_use = osc_failure(server, "network", "delete", net_name)
+    assert in_use.answered("DELETE", f"/v2.0/networks/{network['id']}") == [(409, "NetworkInUse")], in_use.exchanges
+    assert "ConflictException: 409" in in_use.stderr
     osc(server, "port", "delete", dual["id"])
     osc(server, "network", "delete", net_name)
-    assert osc(server, "network", "show", net_name, check=False).returncode != 0
+    # Deleted: looked up by name, it is neither a network id (404) nor any network's name.
+    gone = osc_failure(server, "network", "show", net_name)
+    assert gone.answered("GET", f"/v2.0/networks/{net_name}") == [(404, "NetworkNotFound")], gone.exchanges
+    assert f"No Network found for {net_name}" in gone.stderr
 
 
 def test_openstack_cli_security_groups_and_floating_ips(api_server):

@@ -266,6 +266,22 @@ def test_slaac_address_is_eui64_of_the_mac(admin):
     assert explicit["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "2001:db8:91:0:f816:3eff:fe12:3456"}]
 
 
+def test_a_new_slaac_subnet_gives_the_ports_their_eui64(admin):
+    # Existing ports of the network get the EUI-64 address of their MAC on a
+    # new SLAAC subnet (a new revision, as any change of their fixed_ips);
+    # router ports get none.
+    net = network_with_subnet(admin, "10.90.7.0/24")
+    port = make_port(admin, net["id"])
+    router = make_port(admin, net["id"], device_owner="network:router_interface")
+    subnet = make_subnet(admin, net["id"], SLAAC, version=6, ipv6_ra_mode="slaac", ipv6_address_mode="slaac")
+    after = get_port(admin, port["id"])
+    assert {"subnet_id": subnet["id"], "ip_address": eui64(SLAAC, port["mac_address"])} in after["fixed_ips"]
+    assert after["revision_number"] > port["revision_number"]
+    assert [ip["subnet_id"] for ip in get_port(admin, router["id"])["fixed_ips"]] == [
+        ip["subnet_id"] for ip in router["fixed_ips"]
+    ]
+
+
 def test_mac_change_recomputes_the_eui64_address(admin):
     net, subnet = slaac_network(admin)
     port = make_port(admin, net["id"])

@@ -186,11 +186,13 @@ class Dataplane:
     # --- tear-down ---------------------------------------------------------------
 
     def close(self) -> None:
-        for proc in self.procs:
-            proc.stop(9)
-        self.spaces.cleanup()  # kills dnsmasq and DHCP clients inside the namespaces
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        self.api.close()
+        try:
+            for proc in self.procs:
+                proc.stop(9)
+        finally:  # the namespaces go even if a process would not die
+            self.spaces.cleanup()  # kills dnsmasq and DHCP clients inside the namespaces
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.api.close()
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.args[1]} {p.args[3]}\n{p.log_text()[-3000:]}" for p in self.procs)

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import pytest
 
+from quark.agent.dhcp import DhcpConfig
+from quark.agent.l2 import L2AgentConfig
 from quark.db import migrate
 from tests.dataplane import kernel as k
 from tests.dataplane.scenario import Dataplane, Timings, run_scenario
 from tests.servers import quark_server
 
 pytestmark = pytest.mark.slow
+
+# How long `quark agent` and `quark dhcp` hold a long-poll (their watch_wait).
+WATCH_WAIT = min(L2AgentConfig.watch_wait, DhcpConfig.watch_wait)
 
 
 @pytest.fixture
@@ -42,5 +47,8 @@ def test_two_hosts_vxlan_flat_dhcp_restart_and_delete(server, tmp_path):
     print("port create -> DHCP entry:", Timings.summary(timings.create_to_dhcp_entry))
     print("delete -> device gone:", Timings.summary(timings.delete_to_device_gone))
     print("delete -> DHCP entry gone:", Timings.summary(timings.delete_to_entry_gone))
-    assert max(timings.create_to_dhcp_entry) < 5
-    assert max(timings.bind_to_active) < 5
+    # Each change reached the agents by their long-poll's wake, not when a wait ran out: a
+    # generous bound (the figures, a few hundred ms at most, are bench/e2e_dataplane.py's),
+    # half the agents' long-poll wait, met by every one of the samples.
+    assert max(timings.create_to_dhcp_entry) < WATCH_WAIT / 2, timings.create_to_dhcp_entry
+    assert max(timings.bind_to_active) < WATCH_WAIT / 2, timings.bind_to_active

@@ -9,7 +9,7 @@ import ipaddress
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -18,10 +18,9 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.common.listing import ListQuery
-from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
+from tests.dbs import prepare
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
@@ -39,7 +38,8 @@ class Clock:
 
 
 class Env:
-    """Services over one database with a clock the test controls."""
+    """Services over one database with a clock the test controls; ``open()``
+    makes one over a database prepared as `quark serve` prepares it."""
 
     def __init__(self, url: str) -> None:
         self.clock = Clock()
@@ -47,6 +47,16 @@ class Env:
         self.db = Database(url, pool_size=2, max_overflow=2)
         self.services = build_services(self.db, self.settings, clock=self.clock)
         self.ips = self.services.ports.ips
+
+    @classmethod
+    async def open(cls, url: str) -> Env:
+        env = cls(url)
+        try:
+            await prepare(env.db, env.settings)
+        except BaseException:
+            await env.db.dispose()
+            raise
+        return env
 
     async def subnet(self, cidr: str, version: int = 4, exclude: list[str] | None = None, **extra) -> str:
         net = await self.services.networks.create(ADMIN, {"name": "alloc-test"})
@@ -91,9 +101,7 @@ class Env:
 
 @pytest.fixture
 async def env(database_url):
-    environment = Env(database_url)
-    await ensure_default_range(environment.db, environment.settings.default_mac_range)
-    await ensure_seed_ranges(environment.db, "vxlan:1:65535")
+    environment = await Env.open(database_url)
     yield environment
     await environment.db.dispose()
 
@@ -194,8 +202,7 @@ def test_allocator_matches_model(database_url, ops):
 async def _run_model(url: str, ops) -> None:
     from quark import errors
 
-    env = Env(url)
-    await ensure_seed_ranges(env.db, "vxlan:1:65535")
+    env = await Env.open(url)
     try:
         # 10.9.0.0/28 with pool .2-.14 and .8/30 excluded: 9 automatic addresses.
         subnet_id = await env.subnet("10.9.0.0/28", exclude=["10.9.0.8/30"])
@@ -258,46 +265,66 @@ SHAPES = st.tuples(
 )
 
 
+# Shapes every run covers, whatever the draw: a pool wholly excluded (capacity 0,
+# with explicit requests asked for), a pool with no exclusion, exclusions that
+# overlap, and more explicit requests than addresses.
+@example(shape=(29, [(0, 30), (4, 30)], 2))
+@example(shape=(29, [], 0))
+@example(shape=(28, [(2, 31), (2, 32), (12, 30)], 3))
+@example(shape=(29, [(2, 31), (4, 31)], 3))
 @hsettings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=SHAPES)
 def test_fill_to_exhaustion_matches_capacity(database_url, shape):
     asyncio.run(_fill(database_url, shape))
 
 
+def _excluded_cidrs(base: ipaddress.IPv4Network, exclusions: list[tuple[int, int]]) -> list[str]:
+    """The drawn (offset, prefix) exclusions as CIDRs inside ``base`` (offsets wrap)."""
+    cidrs = {
+        ipaddress.ip_network(f"{base.network_address + (offset % base.num_addresses)}/{plen}", strict=False)
+        for offset, plen in exclusions
+    }
+    return sorted(str(cidr) for cidr in cidrs)
+
+
 async def _fill(url: str, shape) -> None:
+    """Explicit requests from the top of the pool, then automatic ones until the
+    allocator says none is left: exactly the allowed addresses, each once. Then
+    one release, which the count sees and automatic allocation may not reuse
+    yet. A pool wholly excluded has capacity 0: nothing is handed out (explicit
+    requests are not made: none of its addresses is allowed) and both counts
+    stay 0."""
     prefix, exclusions, explicit = shape
-    env = Env(url)
+    env = await Env.open(url)
     try:
         base = ipaddress.ip_network(f"10.{60 + prefix}.0.0/{prefix}")
-        excluded_nets = sorted(
-            {
-                str(
-                    ipaddress.ip_network(f"{base.network_address + (offset % base.num_addresses)}/{plen}", strict=False)
-                )
-                for offset, plen in exclusions
-            }
-        )
+        excluded_nets = _excluded_cidrs(base, exclusions)
         subnet_id = await env.subnet(str(base), exclude=excluded_nets or None)
         reserved = {base.network_address, base.broadcast_address, base.network_address + 1}  # gateway .1
         excluded = {ip for net in excluded_nets for ip in ipaddress.ip_network(net)}
         allowed = {str(ip) for ip in base if ip not in reserved and ip not in excluded}
         capacity = len(allowed)
         availability = await env.availability(subnet_id)
-        assert availability["total_ips"] == capacity and availability["used_ips"] == 0
-        held = []
-        for i, address in enumerate(sorted(allowed, key=lambda x: ipaddress.ip_address(x), reverse=True)[:explicit]):
-            held.append(await env.allocate_specific(subnet_id, address, f"explicit-{i}"))
+        assert (availability["total_ips"], availability["used_ips"]) == (capacity, 0)
+        held: dict[str, str] = {}  # port -> address
+        for i, address in enumerate(sorted(allowed, key=ipaddress.ip_address, reverse=True)[:explicit]):
+            held[f"explicit-{i}"] = await env.allocate_specific(subnet_id, address, f"explicit-{i}")
         while True:
-            got = await env.allocate(subnet_id, f"auto-{len(held)}")
+            port = f"auto-{len(held)}"
+            got = await env.allocate(subnet_id, port)
             if got is None:
                 break
             assert got in allowed, got  # inside the pools, never reserved or excluded
-            held.append(got)
+            held[port] = got
             assert len(held) <= capacity
-        assert len(held) == len(set(held)) == capacity  # never a duplicate; exhausted exactly at capacity
+        addresses = list(held.values())
+        assert len(addresses) == len(set(addresses)) == capacity  # never a duplicate; exhausted exactly at capacity
         availability = await env.availability(subnet_id)
         assert availability["used_ips"] == capacity == availability["total_ips"]  # used + free = capacity
-        await env.release("explicit-0" if explicit else f"auto-{explicit}")
+        if capacity == 0:
+            return  # nothing held, so nothing to release
+        first_port = next(iter(held))
+        await env.release(first_port)
         assert (await env.availability(subnet_id))["used_ips"] == capacity - 1
         assert await env.allocate(subnet_id, "during-quarantine") is None  # released, but quarantined
     finally:

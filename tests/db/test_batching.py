@@ -11,8 +11,8 @@ from quark import errors
 from quark.config import Settings
 from quark.context import Context
 from quark.db.engine import Database
-from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.registry import build_services
+from tests.dbs import prepare
 
 ADMIN = Context.admin()
 
@@ -21,9 +21,8 @@ ADMIN = Context.admin()
 async def services(database_url):
     settings = Settings(ipam_reuse_after=0)
     db = Database(database_url, pool_size=4, max_overflow=4)
-    built = build_services(db, settings)
-    await ensure_default_range(db, settings.default_mac_range)
-    yield built
+    await prepare(db, settings)
+    yield build_services(db, settings)
     await db.dispose()
 
 

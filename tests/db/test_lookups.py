@@ -12,9 +12,8 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import lookups, models
 from quark.db.engine import Database
-from quark.services.addressing.mac_ranges import ensure_default_range
-from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
+from tests.dbs import prepare
 
 ADMIN = Context.admin()
 n, s, t = models.networks, models.subnets, models.tags
@@ -37,9 +36,9 @@ V6 = lookups.Lookup(
 @pytest.fixture
 async def env(database_url):
     db = Database(database_url, pool_size=2, max_overflow=2)
-    await ensure_default_range(db, "fa:16:3e:00:00:00/24")
-    await ensure_seed_ranges(db, "vxlan:1:65535")
-    services = build_services(db, Settings())
+    settings = Settings()
+    await prepare(db, settings)
+    services = build_services(db, settings)
     yield db, services
     await db.dispose()
 

@@ -78,9 +78,10 @@ async def _scenario(url: str) -> None:
         )
 
         # Project networks (tenant type vxlan from the seeded range): all distinct.
-        outcomes, _ = await _create_many(url, {"name": "proj"}, CLIENTS, PER_CLIENT)
+        name = f"proj-{phys}"  # the database is the session's: list these networks only
+        outcomes, _ = await _create_many(url, {"name": name}, CLIENTS, PER_CLIENT)
         assert outcomes == {"201": CLIENTS * PER_CLIENT}, outcomes
-        listed = (await admin.get("/v2.0/networks", params={"name": "proj"})).json()["networks"]
+        listed = (await admin.get("/v2.0/networks", params={"name": name})).json()["networks"]
         vnis = [n["provider:segmentation_id"] for n in listed]
         assert len(vnis) == CLIENTS * PER_CLIENT and len(set(vnis)) == len(vnis) and None not in vnis
 

@@ -19,10 +19,8 @@ from quark.context import Context
 from quark.db import migrate, models
 from quark.db.engine import Database
 from quark.ipam import repair
-from quark.services.addressing.mac_ranges import ensure_default_range
-from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
-from tests.dbs import create_database, selected_backends
+from tests.dbs import create_database, prepare, selected_backends
 
 ADMIN = Context.admin()
 a, h = models.ip_allocations, models.ip_address_ports
@@ -31,7 +29,13 @@ a, h = models.ip_allocations, models.ip_address_ports
 class Env:
     def __init__(self, url: str, **settings) -> None:
         self.db = Database(url, pool_size=4, max_overflow=4)
-        self.services = build_services(self.db, Settings(ipam_reuse_after=0, **settings))
+        self.settings = Settings(ipam_reuse_after=0, **settings)
+        self.services = build_services(self.db, self.settings)
+
+    async def prepare(self) -> Env:
+        """The database prepared as `quark serve` prepares it (ranges seeded)."""
+        await prepare(self.db, self.settings)
+        return self
 
     async def network(self, cidr: str, ports: int) -> tuple[str, list[str]]:
         net = await self.services.networks.create(ADMIN, {"name": "shared-db"})
@@ -42,9 +46,7 @@ class Env:
 
 @pytest.fixture
 async def env(database_url):
-    environment = Env(database_url)
-    await ensure_default_range(environment.db, "fa:16:3e:00:00:00/24")
-    await ensure_seed_ranges(environment.db, "vxlan:1:65535")
+    environment = await Env(database_url).prepare()
     yield environment
     await environment.db.dispose()
 
@@ -62,9 +64,7 @@ async def test_last_holders_deleted_concurrently_release_once(env):
 
 
 async def test_shared_limit_holds_under_concurrent_creates(database_url):
-    limited = Env(database_url, ipaddr_max_shared_per_network=2)
-    await ensure_default_range(limited.db, "fa:16:3e:00:00:00/24")
-    await ensure_seed_ranges(limited.db, "vxlan:1:65535")
+    limited = await Env(database_url, ipaddr_max_shared_per_network=2).prepare()
     try:
         net_id, ports = await limited.network("10.81.0.0/24", 12)
 

@@ -54,6 +54,62 @@ def _holder_exists(condition) -> Any:
     return or_(exists().where(p.c.id == a.c.port_id, condition), a.c.id.in_(shared))
 
 
+def _owner_project(ctx: Context, attrs: dict, ports: list[Any]) -> str:
+    """The project of a new address: as asked, or, for an admin naming the
+    ports of one project and no project, that project's."""
+    explicit = "project_id" in attrs or "tenant_id" in attrs
+    project_id = base.resolve_project(ctx, attrs)
+    if ctx.is_admin and not explicit and ports and len({pt.project_id for pt in ports}) == 1:
+        return str(ports[0].project_id)
+    return project_id
+
+
+def _named_in_order(rows: Sequence[Any], port_ids: list[str], device_ids: list[str], network_id: str) -> list[Any]:
+    """The ports named by id (in the order named), then those named by device;
+    404 for a port id not found, 400 for a device with no port on the network."""
+    by_id = {r.id: r for r in rows}
+    for port_id in port_ids:
+        if port_id not in by_id:
+            raise errors.PortNotFound(port_id=port_id)
+    for device_id in device_ids:
+        if not any(r.device_id == device_id and r.network_id == network_id for r in rows):
+            raise errors.NotAllPortOrDeviceFound(device_id=device_id, net_id=network_id)
+    return [by_id[pid] for pid in port_ids] + [r for r in rows if r.id not in port_ids and r.device_id in device_ids]
+
+
+def _holder_changes(row: Any, shared: list[tuple[str, str]] | None, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """The holders an address loses and gains; a holder with a service on the
+    address (a floating IP, ...) cannot be removed (409)."""
+    current = [pid for pid, _ in shared] if shared else ([row.port_id] if row.port_id else [])
+    removed = [pid for pid in current if pid not in wanted]
+    for port_id, service in shared or []:
+        if port_id in removed and service != "none":
+            raise errors.PortRequiresDisassociation(port_id=port_id, ip=row.address, service=service)
+    return removed, [pid for pid in wanted if pid not in current]
+
+
+async def _allocation_id(conn: AsyncConnection, allocation: Allocation) -> str:
+    """The row id of an allocation the allocator took over without reading it."""
+    found = await conn.scalar(
+        select(a.c.id).where(
+            a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
+        )
+    )
+    return str(found)
+
+
+async def _add_holders(conn: AsyncConnection, allocation_id: str, port_ids: list[str]) -> None:
+    if port_ids:
+        now = utcnow()
+        await conn.execute(
+            insert(h),
+            [
+                {"allocation_id": allocation_id, "port_id": pid, "service": "none", "created_at": now}
+                for pid in port_ids
+            ],
+        )
+
+
 def _refuse_service_port(port: Any) -> None:
     if owners.is_network_service(port.device_owner):
         raise errors.AddressOfServicePort(port_id=port.id, device_owner=port.device_owner)
@@ -149,13 +205,10 @@ class IpAddressService(ResourceService):
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Allocate one address and give it its holders, in the caller's transaction."""
-        explicit_project = "project_id" in attrs or "tenant_id" in attrs
-        project_id = base.resolve_project(ctx, attrs)
         # The network and its subnets in one read (as port create does).
         network, subnets = await network_tree(conn, ctx, attrs["network_id"], ctx.project_id)
         ports = await self._holder_ports(conn, ctx, network, attrs.get("port_ids") or [], attrs.get("device_ids") or [])
-        if ctx.is_admin and not explicit_project and ports and len({pt.project_id for pt in ports}) == 1:
-            project_id = ports[0].project_id  # an admin acting for the ports' project
+        project_id = _owner_project(ctx, attrs, ports)
         kind = attrs.get("type") or ("shared" if len(ports) > 1 else "fixed")
         self._check_holder_count(kind, len(ports))
         await self._check_port_limit(conn, [pt.id for pt in ports])
@@ -163,22 +216,9 @@ class IpAddressService(ResourceService):
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
-        allocation_id = allocation.id or str(
-            await conn.scalar(
-                select(a.c.id).where(
-                    a.c.subnet_id == allocation.subnet_id, a.c.address == allocation.address, a.c.deallocated == false()
-                )
-            )
-        )
+        allocation_id = allocation.id or await _allocation_id(conn, allocation)
         if kind == "shared":
-            now = utcnow()
-            await conn.execute(
-                insert(h),
-                [
-                    {"allocation_id": allocation_id, "port_id": pt.id, "service": "none", "created_at": now}
-                    for pt in ports
-                ],
-            )
+            await _add_holders(conn, allocation_id, [pt.id for pt in ports])
         await self.ports.addresses_changed(conn, [pt.id for pt in ports])
         return allocation_id
 
@@ -200,15 +240,7 @@ class IpAddressService(ResourceService):
             stmt = stmt.where(p.c.project_id == ctx.project_id)
         # One statement, in id order: concurrent requests lock holder ports in the same order.
         rows = (await conn.execute(stmt.order_by(p.c.id).with_for_update())).all()
-        by_id = {r.id: r for r in rows}
-        for port_id in port_ids:
-            if port_id not in by_id:
-                raise errors.PortNotFound(port_id=port_id)
-        for device_id in device_ids:
-            if not any(r.device_id == device_id and r.network_id == network.id for r in rows):
-                raise errors.NotAllPortOrDeviceFound(device_id=device_id, net_id=network.id)
-        ordered = [by_id[pid] for pid in port_ids]
-        ordered += [r for r in rows if r.id not in port_ids and r.device_id in device_ids]
+        ordered = _named_in_order(rows, port_ids, device_ids, network.id)
         for port in ordered:
             _refuse_service_port(port)
             if port.network_id != network.id:
@@ -303,26 +335,15 @@ class IpAddressService(ResourceService):
 
     async def _replace_holders(self, conn: AsyncConnection, row: Any, wanted: list[str]) -> None:
         shared = (await holders.holders_of(conn, [row.id])).get(row.id)
-        kind = "shared" if shared else "fixed"
-        self._check_holder_count(kind, len(wanted))
-        current = [pid for pid, _ in shared] if shared else ([row.port_id] if row.port_id else [])
-        removed = [pid for pid in current if pid not in wanted]
-        added = [pid for pid in wanted if pid not in current]
-        for port_id, service in shared or []:
-            if port_id in removed and service != "none":
-                raise errors.PortRequiresDisassociation(port_id=port_id, ip=row.address, service=service)
+        self._check_holder_count("shared" if shared else "fixed", len(wanted))
+        removed, added = _holder_changes(row, shared, wanted)
         await self._check_port_limit(conn, added)
-        if kind == "fixed":
+        if not shared:  # a fixed address has its one holder on its own row
             await conn.execute(update(a).where(a.c.id == row.id).values(port_id=wanted[0] if wanted else None))
         else:
             if removed:
                 await conn.execute(delete(h).where(h.c.allocation_id == row.id, h.c.port_id.in_(removed)))
-            if added:
-                now = utcnow()
-                await conn.execute(
-                    insert(h),
-                    [{"allocation_id": row.id, "port_id": pid, "service": "none", "created_at": now} for pid in added],
-                )
+            await _add_holders(conn, row.id, added)
         await self.ports.addresses_changed(conn, [*removed, *added])
 
     # --- delete ----------------------------------------------------------------------

@@ -108,6 +108,7 @@ class MacRangeService(ResourceService):
                     created_at=utcnow(),
                 )
             )
+            await self.macs.record_held(conn, range_id, first, last)
             return await self.render_one(conn, ctx, range_id)
 
         return await self.db.run_write(work)

@@ -28,12 +28,13 @@ from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_rang
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.events import Events, SubnetCreated, SubnetDeleted, SubnetUpdated
+from quark.services.events import Events, PortAddressesChanged, SubnetCreated, SubnetDeleted, SubnetUpdated
 
 s = models.subnets
 n = models.networks
 a = models.ip_allocations
 p = models.ports
+h = models.ip_address_ports
 
 # Which of the subnets shown are on an external network (router:external).
 EXTERNAL_SUBNETS = Lookup(
@@ -339,15 +340,7 @@ class SubnetService(ResourceService):
                 )
                 if in_use:
                     raise errors.SubnetInUse(subnet_id=subnet_id)
-            held_by = (
-                (
-                    await conn.execute(
-                        select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None)).distinct()
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            held_by = await self._holders(conn, subnet_id)
             await conn.execute(delete(a).where(a.c.subnet_id == subnet_id))
             await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
             await write_tags(conn, subnet_id, [])
@@ -360,5 +353,18 @@ class SubnetService(ResourceService):
                 )
             await self._bump_network(conn, row.network_id)
             await self.events.publish(conn, SubnetDeleted(row))
+            if held_by:  # what followed their addresses (floating IPs) must let go
+                await self.events.publish(conn, PortAddressesChanged(tuple(held_by)))
 
         await self.db.run_write(work)
+
+    @staticmethod
+    async def _holders(conn: AsyncConnection, subnet_id: str) -> list[str]:
+        """The ports holding an address of the subnet: their own, or shared (ip_address_ports)."""
+        own = select(a.c.port_id).where(a.c.subnet_id == subnet_id, a.c.port_id.is_not(None))
+        shared = (
+            select(h.c.port_id)
+            .select_from(h.join(a, a.c.id == h.c.allocation_id))
+            .where(a.c.subnet_id == subnet_id, a.c.deallocated == false())
+        )
+        return sorted(set((await conn.execute(own.union(shared))).scalars()))

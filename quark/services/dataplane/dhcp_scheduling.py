@@ -116,7 +116,14 @@ class DhcpScheduler:
     async def network_dhcp_changed(self, conn: AsyncConnection, network_id: str) -> None:
         """Make the network's DHCP port match its DHCP subnets: created on a
         live DHCP agent when the first one comes, given an address on each new
-        one, deleted when the last one goes."""
+        one, deleted when the last one goes.
+
+        The network row is locked first: two DHCP agents reporting at once (or
+        a report and a subnet change) decide one after the other, so a network
+        never gets two DHCP ports. On PostgreSQL the lock (FOR NO KEY UPDATE)
+        does not hold up port creates, whose foreign-key checks take KEY SHARE.
+        """
+        await conn.execute(select(n.c.id).where(n.c.id == network_id).with_for_update(key_share=True))
         subnets = [
             row
             for row in await conn.execute(

@@ -126,48 +126,51 @@ async def dhcp_state(conn: AsyncConnection, host: str) -> list[dict]:
         )
     )
     fixed = await _fixed_ips(conn, [m.id for m in members])
-    out = []
-    for net_id in net_ids:
-        dhcp_port = dhcp_ports[net_id]
-        serving = {sub.id for sub in subnets[net_id] if sub.enable_dhcp}
-        hosts = [
-            {
-                "port_id": m.id,
-                "mac_address": m.mac_address,
-                "ip_address": ip["ip_address"],
-                "subnet_id": ip["subnet_id"],
-                "hostname": dhcp_hostname(m.dns_name, ip["ip_address"]),
-            }
-            for m in members
-            if m.network_id == net_id and m.id != dhcp_port.id
-            for ip in fixed.get(m.id, [])
-            if ip["subnet_id"] in serving
-        ]
-        out.append(
-            {
-                **_segment(nets[net_id]),
-                "dhcp_port": {
-                    "id": dhcp_port.id,
-                    "mac_address": dhcp_port.mac_address,
-                    "device_name": names.tap_name(dhcp_port.id),
-                    "vm_device_name": names.vm_name(dhcp_port.id),
-                    "fixed_ips": fixed.get(dhcp_port.id, []),
-                },
-                "subnets": [
-                    {
-                        "id": sub.id,
-                        "cidr": sub.cidr,
-                        "ip_version": sub.ip_version,
-                        "gateway_ip": sub.gateway_ip,
-                        "dns_nameservers": list(sub.dns_nameservers or []),
-                        "host_routes": list(sub.host_routes or []),
-                        "enable_dhcp": sub.enable_dhcp,
-                        "ipv6_address_mode": sub.ipv6_address_mode,
-                        "ipv6_ra_mode": sub.ipv6_ra_mode,
-                    }
-                    for sub in subnets[net_id]
-                ],
-                "hosts": hosts,
-            }
-        )
-    return out
+    return [_dhcp_network(nets[net_id], dhcp_ports[net_id], subnets[net_id], members, fixed) for net_id in net_ids]
+
+
+def _dhcp_network(
+    net: Any, dhcp_port: Any, subnets: list[Any], members: list[Any], fixed: dict[str, list[dict]]
+) -> dict:
+    """One network of a DHCP state document: its DHCP port, subnets, and the
+    hosts (port, MAC, address) it answers for on its DHCP subnets."""
+    serving = {sub.id for sub in subnets if sub.enable_dhcp}
+    hosts = [
+        {
+            "port_id": m.id,
+            "mac_address": m.mac_address,
+            "ip_address": ip["ip_address"],
+            "subnet_id": ip["subnet_id"],
+            "hostname": dhcp_hostname(m.dns_name, ip["ip_address"]),
+        }
+        for m in members
+        if m.network_id == net.id and m.id != dhcp_port.id
+        for ip in fixed.get(m.id, [])
+        if ip["subnet_id"] in serving
+    ]
+    return {
+        **_segment(net),
+        "dhcp_port": {
+            "id": dhcp_port.id,
+            "mac_address": dhcp_port.mac_address,
+            "device_name": names.tap_name(dhcp_port.id),
+            "vm_device_name": names.vm_name(dhcp_port.id),
+            "fixed_ips": fixed.get(dhcp_port.id, []),
+        },
+        "subnets": [_dhcp_subnet(sub) for sub in subnets],
+        "hosts": hosts,
+    }
+
+
+def _dhcp_subnet(sub: Any) -> dict:
+    return {
+        "id": sub.id,
+        "cidr": sub.cidr,
+        "ip_version": sub.ip_version,
+        "gateway_ip": sub.gateway_ip,
+        "dns_nameservers": list(sub.dns_nameservers or []),
+        "host_routes": list(sub.host_routes or []),
+        "enable_dhcp": sub.enable_dhcp,
+        "ipv6_address_mode": sub.ipv6_address_mode,
+        "ipv6_ra_mode": sub.ipv6_ra_mode,
+    }

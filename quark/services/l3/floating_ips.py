@@ -134,43 +134,17 @@ class FloatingIpService(ResourceService):
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         project_id = base.resolve_project(ctx, attrs)
         network_id = attrs["floating_network_id"]
-        network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
-        visible = network is not None and (
-            ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
-        )
-        if network is None or not visible:
-            raise errors.NetworkNotFound(net_id=network_id)
-        if not network.router_external:
-            raise ExternalNetworkRequired(net_id=network_id)
+        await self._external_network(conn, ctx, network_id)
         fip_id = base.new_id()
-        entry: dict[str, Any] = {}
-        if attrs.get("subnet_id"):
-            entry["subnet_id"] = attrs["subnet_id"]
-        if attrs.get("floating_ip_address"):
-            entry["ip_address"] = attrs["floating_ip_address"]
-        port_attrs = {
-            "network_id": network_id,
-            "device_owner": owners.FLOATING_IP,
-            "device_id": fip_id,
-            "project_id": "",
-            "admin_state_up": True,
-            "security_groups": [],
-        }
-        if entry:
-            port_attrs["fixed_ips"] = [entry]
-        internal = Context.admin(project_id="")
-        port = (await self.ports.create_ports_in(conn, internal, [port_attrs], ip_version=4))[0]
-        v4 = [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
-        if not v4:
-            raise errors.IpAddressGenerationFailure(net_id=network_id)
+        port_id, address = await self._floating_port(conn, fip_id, network_id, attrs)
         now = utcnow()
         await conn.execute(
             insert(f).values(
                 id=fip_id,
                 project_id=project_id,
                 floating_network_id=network_id,
-                floating_port_id=port["id"],
-                floating_ip_address=v4[0],
+                floating_port_id=port_id,
+                floating_ip_address=address,
                 port_id=None,
                 fixed_ip_address=None,
                 router_id=None,
@@ -188,6 +162,43 @@ class FloatingIpService(ResourceService):
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
         return fip_id
+
+    @staticmethod
+    async def _external_network(conn: AsyncConnection, ctx: Context, network_id: str) -> None:
+        """404 for a network the caller cannot see, 400 for one that is not external."""
+        network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
+        visible = network is not None and (
+            ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
+        )
+        if network is None or not visible:
+            raise errors.NetworkNotFound(net_id=network_id)
+        if not network.router_external:
+            raise ExternalNetworkRequired(net_id=network_id)
+
+    async def _floating_port(self, conn: AsyncConnection, fip_id: str, network_id: str, attrs: dict) -> tuple[str, str]:
+        """The internal port holding the floating address (on the subnet or at
+        the address asked for): its id and its IPv4 address."""
+        entry = {
+            key: attrs[asked]
+            for key, asked in (("subnet_id", "subnet_id"), ("ip_address", "floating_ip_address"))
+            if attrs.get(asked)
+        }
+        port_attrs: dict[str, Any] = {
+            "network_id": network_id,
+            "device_owner": owners.FLOATING_IP,
+            "device_id": fip_id,
+            "project_id": "",
+            "admin_state_up": True,
+            "security_groups": [],
+        }
+        if entry:
+            port_attrs["fixed_ips"] = [entry]
+        internal = Context.admin(project_id="")
+        port = (await self.ports.create_ports_in(conn, internal, [port_attrs], ip_version=4))[0]
+        v4 = [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
+        if not v4:
+            raise errors.IpAddressGenerationFailure(net_id=network_id)
+        return port["id"], v4[0]
 
     async def update(self, ctx: Context, fip_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:
@@ -232,7 +243,9 @@ class FloatingIpService(ResourceService):
         holds it too: the failover of a shared address to its other holder.
         (openstacksdk sends only changed attributes, so `openstack floating
         ip set --port B --fixed-ip-address <same address>` arrives without it.)"""
-        port = (await conn.execute(select(p).where(p.c.id == port_id))).first()
+        # Locked: a port delete running meanwhile waits for this association
+        # (and then drops it, l3 on_port_deleting), or this waits for the delete.
+        port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
         if port is None or (not ctx.is_admin and port.project_id != project_id):
             raise errors.PortNotFound(port_id=port_id)
         if port.device_owner == owners.FLOATING_IP or port.network_id == network_id:

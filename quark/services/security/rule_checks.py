@@ -90,19 +90,27 @@ def _port_range(protocol: str | None, low: int | None, high: int | None) -> tupl
         raise errors.SecurityGroupProtocolRequiredWithPorts()
     number = int(protocol) if protocol.isdigit() else PROTOCOL_NAMES.get(protocol)
     if number in PORTED_PROTOCOLS.values():
-        if low is None or high is None or not 1 <= low <= high <= 65535:
-            raise errors.SecurityGroupInvalidPortRange()
-        if (low, high) == (1, 65535):
-            return None, None  # the whole range is "any port", as Neutron stores it
-        return low, high
+        return _ports(low, high)
     if number in ICMP_PROTOCOLS.values():
-        if low is None and high is not None:
-            raise errors.SecurityGroupMissingIcmpType(value=high)
-        for value in (low, high):
-            if value is not None and not 0 <= value <= 255:
-                raise errors.SecurityGroupInvalidIcmpValue(field="type/code", value=value)
-        return low, high
+        return _icmp_type_and_code(low, high)
     raise errors.SecurityGroupInvalidPortRange()
+
+
+def _ports(low: int | None, high: int | None) -> tuple[int | None, int | None]:
+    if low is None or high is None or not 1 <= low <= high <= 65535:
+        raise errors.SecurityGroupInvalidPortRange()
+    if (low, high) == (1, 65535):
+        return None, None  # the whole range is "any port", as Neutron stores it
+    return low, high
+
+
+def _icmp_type_and_code(low: int | None, high: int | None) -> tuple[int | None, int | None]:
+    if low is None and high is not None:
+        raise errors.SecurityGroupMissingIcmpType(value=high)
+    for value in (low, high):
+        if value is not None and not 0 <= value <= 255:
+            raise errors.SecurityGroupInvalidIcmpValue(field="type/code", value=value)
+    return low, high
 
 
 def _remote_prefix(prefix: str | None, ethertype: str) -> str | None:

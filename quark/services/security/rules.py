@@ -37,8 +37,6 @@ def rules_of_groups(group_ids: Any) -> Lookup:
 
 GROUP_RULES = rules_of_groups(IDS)
 
-GROUP_RULES = rules_of_groups(IDS)
-
 
 def rule_view(row: Any, default_ids: set[str]) -> dict:
     view = base.standard_view(row)

@@ -204,7 +204,9 @@ async def test_a_new_document_is_converged_even_when_its_wake_up_is_lost():
             "ports": [{"id": PORT, "network_id": NET, "mac_address": "fa:16:3e:00:00:01", "status": "BUILD"}],
             "networks": [{"id": NET, "network_type": "vxlan", "segmentation_id": 5001, "mtu": 1450}],
         }
-        for _ in range(40):
+        # Converged by the next 0.05 s poll; the bound is generous but half the 10 s resync
+        # that converged it before the fix.
+        for _ in range(100):
             if client.pushes:
                 break
             await asyncio.sleep(0.05)

@@ -296,7 +296,8 @@ class PortService(ResourceService):
 
     async def on_subnet_created(self, conn: AsyncConnection, event: SubnetCreated) -> None:
         """On a new auto-address (SLAAC) subnet, the network's ports get the
-        EUI-64 address of their MAC (router ports none: the router advertises)."""
+        EUI-64 address of their MAC (router ports none: the router advertises;
+        on a subnet with ``service_types``, only the ports of those owners)."""
         subnet = event.subnet
         if not addressing.is_auto_address(subnet):
             return
@@ -317,6 +318,8 @@ class PortService(ResourceService):
             )
             for port in ports
             if port.device_owner not in owners.ROUTER
+            # a subnet reserved for some device owners serves only their ports
+            and (not subnet.service_types or port.device_owner in subnet.service_types)
         ]
         if requests:
             await self.ips.allocate(conn, requests)
