@@ -259,9 +259,13 @@ def main() -> None:
         load_before = os.getloadavg()
         replay(sides, args.rounds, args.warmup)
 
+    print_results(sides, args, load_before[0])
+
+
+def print_results(sides: list[Side], args, load: float) -> None:
     for side in sides:
         report(side)
-    print(f"machine: {harness.machine()}; load at the start of the replay {load_before[0]:.2f}")
+    print(f"machine: {harness.machine()}; load at the start of the replay {load:.2f}")
     print(f"data: {args.networks} networks, {args.ports} ports; {args.rounds} refreshes of one dual-stack port")
     for side in sides:
         target = "  (target p99 <= 50 ms)" if side.with_extension else ""

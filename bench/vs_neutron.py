@@ -170,41 +170,19 @@ def report_line(name: str, clients: int, bulk: int, side: Side) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quark-backends", default="mariadb,postgresql")
-    parser.add_argument("--phases", default="single,bulk")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent clients, single POSTs")
-    parser.add_argument("--requests", type=int, default=480, help="single POSTs per service")
-    parser.add_argument("--bulk", type=int, default=100, help="ports per bulk POST")
-    parser.add_argument("--bulk-clients", type=int, default=4)
-    parser.add_argument("--bulk-requests", type=int, default=16, help="bulk POSTs per service")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed requests per client before each phase")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds per phase, each service in turn")
-    args = parser.parse_args()
+def start_servers(stack: ExitStack, backends: list[str], logs: dict[str, str]) -> list[tuple[str, str, list[int]]]:
+    """Neutron and a Quark per backend, all up until ``stack`` closes: (label, url, server pids)."""
+    servers = [("neutron (MariaDB, uWSGI 2 workers)", stack.enter_context(running_neutron()), neutron_pids())]
+    for backend in backends:
+        info: dict = {}
+        logs[backend] = f"/tmp/quark-vs-neutron-{backend}-{int(time.time())}.log"
+        db_url = stack.enter_context(harness.fresh_database(backend))
+        url = stack.enter_context(harness.running_server(db_url, 2, log_path=logs[backend], info=info))
+        servers.append((f"quark ({backend}, 2 workers)", url, harness.children_of(info["pid"])))
+    return servers
 
-    phases = []
-    if "single" in args.phases:
-        phases.append(("single", args.clients, args.requests, 1))
-    if "bulk" in args.phases:
-        phases.append(("bulk", args.bulk_clients, args.bulk_requests, args.bulk))
-    backends = [b.strip() for b in args.quark_backends.split(",") if b.strip()]
-    results: dict[str, list[Side]] = {}
-    logs = {}
-    with ExitStack() as stack:
-        servers = [("neutron (MariaDB, uWSGI 2 workers)", stack.enter_context(running_neutron()), neutron_pids())]
-        for backend in backends:
-            info: dict = {}
-            logs[backend] = f"/tmp/quark-vs-neutron-{backend}-{int(time.time())}.log"
-            db_url = stack.enter_context(harness.fresh_database(backend))
-            url = stack.enter_context(harness.running_server(db_url, 2, log_path=logs[backend], info=info))
-            servers.append((f"quark ({backend}, 2 workers)", url, harness.children_of(info["pid"])))
-        for index, (name, clients, requests, bulk) in enumerate(phases):
-            sides = [Side(label, url, pids) for label, url, pids in servers]
-            asyncio.run(run_phase(sides, index + 8, clients, requests, bulk, args))
-            results[name] = sides
-            print(f"{name} phase done, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
 
+def print_results(phases: list[tuple], backends: list[str], results: dict[str, list[Side]], logs: dict) -> None:
     for sides in results.values():
         for side in sides:
             for sample in side.errors[:3]:
@@ -227,6 +205,37 @@ def main() -> None:
             summary.append(f"{name}_{backend}_ratio={ratio:.1f}")
     errors = sum(len(side.errors) for sides in results.values() for side in sides)
     print("RESULT " + " ".join(summary) + f" errors={errors}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quark-backends", default="mariadb,postgresql")
+    parser.add_argument("--phases", default="single,bulk")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients, single POSTs")
+    parser.add_argument("--requests", type=int, default=480, help="single POSTs per service")
+    parser.add_argument("--bulk", type=int, default=100, help="ports per bulk POST")
+    parser.add_argument("--bulk-clients", type=int, default=4)
+    parser.add_argument("--bulk-requests", type=int, default=16, help="bulk POSTs per service")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed requests per client before each phase")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds per phase, each service in turn")
+    args = parser.parse_args()
+
+    phases = []
+    if "single" in args.phases:
+        phases.append(("single", args.clients, args.requests, 1))
+    if "bulk" in args.phases:
+        phases.append(("bulk", args.bulk_clients, args.bulk_requests, args.bulk))
+    backends = [b.strip() for b in args.quark_backends.split(",") if b.strip()]
+    results: dict[str, list[Side]] = {}
+    logs: dict[str, str] = {}
+    with ExitStack() as stack:
+        servers = start_servers(stack, backends, logs)
+        for index, (name, clients, requests, bulk) in enumerate(phases):
+            sides = [Side(label, url, pids) for label, url, pids in servers]
+            asyncio.run(run_phase(sides, index + 8, clients, requests, bulk, args))
+            results[name] = sides
+            print(f"{name} phase done, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
+    print_results(phases, backends, results, logs)
 
 
 if __name__ == "__main__":
