@@ -293,7 +293,11 @@ async def explain(db: Database, subnet, v6_subnet) -> list[str]:
         "b_hi0": addressing.ip_key(hi, 4),
     }
     stmts = {
-        "ip reuse lookup": (ip_allocator._reuse_select(db.dialect, 1, 1), params),
+        "ip reuse lookup": (ip_allocator._reuse_select(db.dialect, None, 1), params),
+        "ip reuse lookup with the pool condition (when the first read rows outside the pools)": (
+            ip_allocator._reuse_select(db.dialect, 1, 1),
+            params,
+        ),
         "ip oldest release (reuse lookups skipped till it leaves quarantine)": (
             ip_allocator._oldest_release_select(1),
             params,

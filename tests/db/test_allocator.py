@@ -133,6 +133,22 @@ async def test_release_is_quarantined_then_reused_before_fresh(env):
     assert (await env.availability(subnet_id))["used_ips"] == 3
 
 
+async def test_reuse_passes_over_released_addresses_left_outside_the_pools(env):
+    # The reuse lookup reads the oldest released rows without the pool condition
+    # and checks the pools itself; the oldest here lies outside them.
+    subnet_id = await env.subnet("10.9.0.0/24", allocation_pools=[{"start": "10.9.0.2", "end": "10.9.0.10"}])
+    assert [await env.allocate(subnet_id, p) for p in ("a", "b")] == ["10.9.0.2", "10.9.0.3"]
+    await env.release("a")  # .2, released first: first in the reuse order
+    env.clock.advance(1)
+    await env.release("b")  # .3
+    await env.services.subnets.update(
+        ADMIN, subnet_id, {"allocation_pools": [{"start": "10.9.0.3", "end": "10.9.0.10"}]}
+    )
+    env.clock.advance(REUSE_AFTER + 1)
+    assert await env.allocate(subnet_id, "c") == "10.9.0.3"  # reused; not .2 (outside), not .4 (fresh)
+    assert await env.allocate(subnet_id, "d") == "10.9.0.4"  # .2 stays out
+
+
 async def test_explicit_request_ignores_quarantine_but_not_holders(env):
     from quark import errors
 
