@@ -488,3 +488,36 @@ def test_dhcp_agent_report_schedules_waiting_networks(http):
     # Deleting the network takes its DHCP port along.
     assert http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
     assert http.get(f"/v2.0/ports/{dhcp_ports[0]['id']}").status_code == 404
+
+
+def test_route_changes_reach_the_dhcp_hosts(http):
+    # The DHCP document shows a subnet's host_routes: a route added, changed or
+    # removed through /v2.0/routes (docs/routes.md) tells the subnet's DHCP
+    # host, as a host_routes update of the subnet does.
+    dhcp_report(http, new_host())
+    net = network(http)
+    sub = subnet(http, net["id"], "10.79.0.0/24")
+    dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()
+    [dhcp_host] = [p["binding:host_id"] for p in dhcp_ports["ports"]]  # the least loaded live DHCP agent's
+
+    def document() -> tuple[int, list[dict]]:
+        state = http.get(f"/v2.0/hosts/{dhcp_host}/dhcp_state").json()
+        [entry] = [x for x in state["networks"] if x["id"] == net["id"]]
+        [shown] = entry["subnets"]
+        return state["generation"], shown["host_routes"]
+
+    generation, routes = document()
+    assert routes == []
+    route = http.post(
+        "/v2.0/routes", json={"route": {"subnet_id": sub["id"], "cidr": "192.168.79.0/24", "gateway": "10.79.0.254"}}
+    ).json()["route"]
+    after_create, routes = document()
+    assert after_create > generation
+    assert routes == [{"destination": "192.168.79.0/24", "nexthop": "10.79.0.254"}]
+    assert http.put(f"/v2.0/routes/{route['id']}", json={"route": {"gateway": "10.79.0.253"}}).status_code == 200
+    after_update, routes = document()
+    assert after_update > after_create
+    assert routes == [{"destination": "192.168.79.0/24", "nexthop": "10.79.0.253"}]
+    assert http.delete(f"/v2.0/routes/{route['id']}").status_code == 204
+    after_delete, routes = document()
+    assert after_delete > after_update and routes == []

@@ -214,36 +214,3 @@ def test_routes_are_project_scoped(http):
     )
     assert error_of(http.delete(f"/v2.0/routes/{rid}", headers=bob), 403) == "PolicyNotAuthorized"
     assert http.delete(f"/v2.0/routes/{rid}", headers=alice).status_code == 204
-
-
-def test_route_changes_reach_the_dhcp_hosts(http):
-    # The DHCP document shows a subnet's host_routes: a route added, changed or
-    # removed through /v2.0/routes tells the subnet's DHCP host, as a
-    # host_routes update of the subnet does.
-    host = f"rt-dhcp-{uuid.uuid4().hex[:8]}"
-    agent = {"host": host, "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}
-    assert http.post("/v2.0/agents/report", json={"agent": agent}).status_code == 200
-    net = make_network(http)
-    sub = make_subnet(http, net["id"], "10.79.0.0/24")
-    dhcp_ports = http.get("/v2.0/ports", params={"network_id": net["id"], "device_owner": "network:dhcp"}).json()
-    [dhcp_host] = [p["binding:host_id"] for p in dhcp_ports["ports"]]  # the least loaded live DHCP agent's
-
-    def document() -> tuple[int, list[dict]]:
-        state = http.get(f"/v2.0/hosts/{dhcp_host}/dhcp_state").json()
-        [entry] = [x for x in state["networks"] if x["id"] == net["id"]]
-        [subnet] = entry["subnets"]
-        return state["generation"], subnet["host_routes"]
-
-    generation, routes = document()
-    assert routes == []
-    route = create_route(http, subnet_id=sub["id"], cidr="192.168.79.0/24", gateway="10.79.0.254").json()["route"]
-    after_create, routes = document()
-    assert after_create > generation
-    assert routes == [{"destination": "192.168.79.0/24", "nexthop": "10.79.0.254"}]
-    assert http.put(f"/v2.0/routes/{route['id']}", json={"route": {"gateway": "10.79.0.253"}}).status_code == 200
-    after_update, routes = document()
-    assert after_update > after_create
-    assert routes == [{"destination": "192.168.79.0/24", "nexthop": "10.79.0.253"}]
-    assert http.delete(f"/v2.0/routes/{route['id']}").status_code == 204
-    after_delete, routes = document()
-    assert after_delete > after_update and routes == []
