@@ -140,20 +140,21 @@ class Grant:
 
     request: AddressRequest
     allocations: list[Allocation] = field(default_factory=list)
-    versions: list[int] = field(default_factory=list)
-    eui64: list[bool] = field(default_factory=list)
+    versions: set[int] = field(default_factory=set)  # of every address granted
+    pooled_versions: set[int] = field(default_factory=set)  # of the pool (not EUI-64) ones
 
     def add(self, subnet: Any, allocation: Allocation, *, eui64: bool) -> None:
         self.allocations.append(allocation)
-        self.versions.append(subnet.ip_version)
-        self.eui64.append(eui64)
+        self.versions.add(subnet.ip_version)
+        if not eui64:
+            self.pooled_versions.add(subnet.ip_version)
 
     def has(self, version: int) -> bool:
         return version in self.versions
 
     def pooled(self, version: int | None = None) -> bool:
         """Whether the grant holds a pool address (not an EUI-64 one), of ``version`` if given."""
-        return any(not eui64 and version in (None, v) for v, eui64 in zip(self.versions, self.eui64))
+        return version in self.pooled_versions if version is not None else bool(self.pooled_versions)
 
     def wants(self, version: int) -> bool:
         """Whether the automatic allocation should look for an address of ``version`` now.
@@ -262,10 +263,17 @@ async def _serve_family(
     grants with the same subnets to try."""
     batches: dict[tuple[str, ...], list[Grant]] = defaultdict(list)
     subnets_of: dict[tuple[str, ...], list[Any]] = {}
+    # The order to try depends only on the candidates and on two traits of the
+    # holder: worked out once per such kind of grant, not once per grant.
+    orders: dict[tuple[Any, ...], list[Any]] = {}
     for grant in grants:
         if not grant.wants(version):
             continue
-        ordered = family(candidates[id(grant)], version, grant.request.holder)
+        holder = grant.request.holder
+        kind = (*(sub.id for sub in candidates[id(grant)]), holder.mac is None, holder.is_router)
+        if kind not in orders:
+            orders[kind] = family(candidates[id(grant)], version, holder)
+        ordered = orders[kind]
         if ordered:
             key = tuple(sub.id for sub in ordered)
             batches[key].append(grant)

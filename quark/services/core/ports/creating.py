@@ -22,11 +22,10 @@ from quark import errors
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
-from quark.ipam import macs
 from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
 from quark.services.common import base
 from quark.services.core.ports import options
-from quark.services.core.ports.mac_choice import MacChoice
+from quark.services.core.ports.mac_choice import ChosenMac, MacChoice
 from quark.services.core.ports.views import fixed_ips_of, port_view
 from quark.services.events import GroupChoice
 
@@ -83,13 +82,13 @@ async def plan_port(
     """Check one port request and decide its row (MAC included); writes only the MAC."""
     project_id = base.resolve_project(ctx, attrs)
     check_owner_attributes(ctx, network, attrs, "create_port")
-    mac_text, mac_owned = await _mac_of(conn, ctx, attrs, network, mac_choice)
+    mac = await _mac_of(conn, ctx, attrs, network, mac_choice)
     fixed_requested = attrs.get("fixed_ips")
     if any("ip_address" in entry for entry in fixed_requested or ()) and not has_network_owner_rights(ctx, network):
         raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
     port_security = attrs.get("port_security_enabled", network.port_security_enabled)
-    row = _row(attrs, network, project_id, mac_text, mac_owned, port_security, max_address_pairs)
-    holder = Holder(row["id"], project_id, macs.parse_mac(mac_text), row["device_owner"])
+    row = _row(attrs, network, project_id, mac.text, mac.owned, port_security, max_address_pairs)
+    holder = Holder(row["id"], project_id, mac.value, row["device_owner"])
     return NewPort(
         row=row,
         network=network,
@@ -114,9 +113,7 @@ async def plan_port(
     )
 
 
-async def _mac_of(
-    conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, mac_choice: MacChoice
-) -> tuple[str, bool]:
+async def _mac_of(conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, mac_choice: MacChoice) -> ChosenMac:
     if "mac_address" not in attrs:
         return await mac_choice.allocate(conn, network.id)
     if not has_network_owner_rights(ctx, network):

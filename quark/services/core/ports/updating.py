@@ -119,10 +119,10 @@ class PortUpdater:
             raise errors.PortBound(
                 port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address, new_mac=wanted
             )
-        new_text, owned = await self.mac_choice.explicit(conn, row.network_id, wanted)
+        chosen = await self.mac_choice.explicit(conn, row.network_id, wanted)
         if row.mac_allocated:
             await self.mac_choice.release(conn, row.mac_address)
-        update.changes.update(mac_address=new_text, mac_allocated=owned)
+        update.changes.update(mac_address=chosen.text, mac_allocated=chosen.owned)
         return True
 
     # --- port security, groups, address pairs -----------------------------------------
