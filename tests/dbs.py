@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
+
+from quark.db import migrate
 
 ALL_BACKENDS = ("sqlite", "postgresql", "mariadb")
 
@@ -76,6 +79,17 @@ async def prepare(db, settings=None) -> None:
     from quark.config import Settings
 
     await prepare_database(db, settings or Settings())
+
+
+@contextmanager
+def migrated_database(backend: str, tmp_path_factory) -> Iterator[str]:
+    """The URL of a new database on ``backend`` migrated to head, dropped after."""
+    url, drop = create_database(backend, tmp_path_factory)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        drop()
 
 
 def row_counts(url: str, *tables: str) -> dict[str, int]:

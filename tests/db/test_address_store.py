@@ -33,14 +33,14 @@ from sqlalchemy import func, select
 from quark import errors
 from quark.config import Settings
 from quark.context import Context
-from quark.db import migrate, models
+from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import decision
 from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
 from quark.services.core.ports.network_tree import subnets_of
 from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.registry import build_services
-from tests.dbs import create_database, selected_backends
+from tests.dbs import migrated_database, selected_backends
 from tests.unit.ipam.decision_model import (
     Expected,
     Model,
@@ -182,12 +182,8 @@ def store_kind(request, tmp_path_factory):
     if request.param == "memory":
         yield request.param, None
         return
-    url, drop = create_database(request.param, tmp_path_factory)
-    try:
-        migrate.upgrade(url)
+    with migrated_database(request.param, tmp_path_factory) as url:
         yield request.param, url
-    finally:
-        drop()
 
 
 async def open_harness(kind: str, url: str | None) -> Harness:

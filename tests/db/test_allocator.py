@@ -20,21 +20,11 @@ from quark.db import models
 from quark.db.engine import Database
 from quark.services.common.listing import ListQuery
 from quark.services.registry import build_services
+from tests.clock import Clock
 from tests.dbs import prepare
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Env:

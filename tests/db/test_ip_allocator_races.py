@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
-from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -35,22 +34,12 @@ from quark.db import models
 from quark.db.engine import Database
 from quark.services.common.listing import ListQuery
 from quark.services.registry import build_services
+from tests.clock import Clock
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
 RACE_WINDOW = 5.0  # seconds the batch waits, between probe and insert, for the explicit request
 a = models.ip_allocations
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Quark:

@@ -17,7 +17,6 @@ import asyncio
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select
@@ -27,29 +26,19 @@ from quark.api.app import prepare_database
 from quark.api.faults import status_for
 from quark.config import Settings
 from quark.context import Context
-from quark.db import migrate, models
+from quark.db import models
 from quark.db.engine import Database
 from quark.ipam.mac_allocator import BLOCK_SIZE
 from quark.services.common.listing import ListQuery
 from quark.services.registry import build_services
-from tests.dbs import create_database, selected_backends
+from tests.clock import Clock
+from tests.dbs import migrated_database, selected_backends
 
 ADMIN = Context.admin()
 REUSE_AFTER = 3600
 BASE = 0x020000000000  # 02:00:00:00:00:00, a locally administered unicast MAC
 m = models.mac_allocations
 r = models.mac_address_ranges
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Quark:
@@ -106,12 +95,8 @@ def span(first: int, count: int) -> list[int]:
 
 @pytest.fixture(scope="module", params=selected_backends())
 def mac_database(request, tmp_path_factory):
-    url, drop = create_database(request.param, tmp_path_factory)
-    try:
-        migrate.upgrade(url)
+    with migrated_database(request.param, tmp_path_factory) as url:
         yield url
-    finally:
-        drop()
 
 
 @pytest.fixture

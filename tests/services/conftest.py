@@ -20,7 +20,6 @@ from __future__ import annotations
 import ipaddress
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,14 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.config import Settings
 from quark.context import Context
-from quark.db import migrate, models
+from quark.db import models
 from quark.db.engine import Database
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.dataplane.agents import DHCP_AGENT, Report
 from quark.services.dataplane.binding import L2_AGENT
 from quark.services.registry import Services, build_services
-from tests.dbs import create_database, selected_backends
+from tests.clock import Clock
+from tests.dbs import migrated_database, selected_backends
 
 ADMIN = Context.admin()
 
@@ -58,27 +58,10 @@ def member(project_id: str | None = None) -> Context:
     return Context(project_id=project_id or f"p-{uuid.uuid4().hex[:10]}", roles=frozenset({"member"}))
 
 
-class Clock:
-    """The services' clock: naive UTC, whole seconds, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 @pytest.fixture(scope="session", params=selected_backends())
 def services_database_url(request, tmp_path_factory):
-    url, drop = create_database(request.param, tmp_path_factory)
-    try:
-        migrate.upgrade(url)
+    with migrated_database(request.param, tmp_path_factory) as url:
         yield url
-    finally:
-        drop()
 
 
 async def empty_database(db: Database) -> None:
