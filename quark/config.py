@@ -37,6 +37,9 @@ class Settings:
     db_analyze_interval: float = 5.0
     # "noauth" (headers X-Project-Id / X-Roles; none = admin) or "keystone".
     auth_strategy: str = "noauth"
+    # oslo.policy file of overrides (YAML or JSON, Neutron's rule names); re-read
+    # when it changes; empty: only the defaults (docs/policy.md).
+    policy_file: str = "/etc/quark/policy.yaml"
     # Seconds before a released IP or MAC is handed out automatically again.
     ipam_reuse_after: int = 7200
     # Created by the first migration-aware start when no MAC range exists.

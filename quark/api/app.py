@@ -29,6 +29,7 @@ from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
 from quark.db.statistics import StatisticsKeeper
+from quark.policy import Policy
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.dataplane.event_sender import EventDispatcher, HttpEventSender
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         },
     )
     app.state.settings = settings
+    app.state.policy = Policy(settings.policy_file)
     app.add_middleware(QuarkMiddleware)
     return app
 

@@ -2,7 +2,8 @@
 
 The checks and their messages are Neutron's (contract §1.2), in its order:
 wrapper key, unknown attributes, attributes not allowed in POST/PUT,
-required attributes, value conversion, then attribute policy (403).
+required attributes, value conversion. Policy (403) comes after, from
+``quark.api.authz``.
 """
 
 from __future__ import annotations
@@ -56,16 +57,6 @@ def _convert(resource: Resource, name: str, value: Any) -> Any:
         raise _bad(f"Invalid input for {name}. Reason: {exc}.") from None
 
 
-def _check_policy(resource: Resource, item: dict, ctx: Context, action: str) -> None:
-    for name in item:
-        attr = resource.by_name.get(name)
-        if attr is None or not attr.admin_write or ctx.is_admin:
-            continue
-        if name.startswith("binding:") and ctx.is_service:
-            continue
-        raise errors.PolicyNotAuthorized(action=f"rule:{action}_{resource.name}:{name}")
-
-
 def parse_create(resource: Resource, body: Any, ctx: Context) -> tuple[list[dict], bool]:
     items, bulk = unwrap(resource, body, allow_bulk=True)
     return [parse_create_item(resource, item, ctx) for item in items], bulk
@@ -89,7 +80,6 @@ def parse_create_item(
     _check_create_names(resource, item, extra, implied)
     out = _convert_create_values(resource, item, ctx, extra)
     _fill_defaults(resource, out)
-    _check_policy(resource, {k: v for k, v in item.items()}, ctx, "create")
     return out
 
 
@@ -161,9 +151,7 @@ def parse_update(resource: Resource, body: Any, ctx: Context) -> dict:
     for name in item:
         if not resource.by_name[name].put:
             raise _bad(f"Cannot update read-only attribute {name}")
-    out = {name: _convert(resource, name, value) for name, value in item.items()}
-    _check_policy(resource, item, ctx, "update")
-    return out
+    return {name: _convert(resource, name, value) for name, value in item.items()}
 
 
 def _tags(value: Any) -> list[str]:

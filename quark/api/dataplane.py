@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import validators as v
-from quark.api.resources import ctx_of, read_json
+from quark.api.resources import authorizer, read_json
 from quark.api.responses import json_response
 from quark.services.dataplane.agents import Report
 
@@ -30,11 +30,12 @@ def _bad(msg: str) -> errors.HTTPBadRequest:
     return errors.HTTPBadRequest(msg=msg)
 
 
-def _require_admin(request: Request):
-    ctx = ctx_of(request)
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="the dataplane API is for agents (admin)")
-    return ctx
+def _allowed(request: Request, rule: str):
+    """The caller's context, if the policy lets it use this host route (agents:
+    the service and admin personas; ``quark.policy.defaults.dataplane``)."""
+    authz = authorizer(request)
+    authz.require(rule, {"project_id": authz.ctx.project_id, "host": request.path_params.get("host")})
+    return authz.ctx
 
 
 def parse_report(body: Any) -> Report:
@@ -66,7 +67,7 @@ def parse_report(body: Any) -> Report:
 
 
 async def report(request: Request) -> Response:
-    ctx = _require_admin(request)
+    ctx = _allowed(request, "create_agent_report")
     agent = await request.app.state.services.agents.report(ctx, parse_report(await read_json(request)))
     return json_response({"agent": agent})
 
@@ -90,7 +91,7 @@ def _host(request: Request) -> str:
 
 
 async def desired_state(request: Request) -> Response:
-    ctx = _require_admin(request)
+    ctx = _allowed(request, "get_desired_state")
     since, wait = _long_poll_query(request)
     state = await request.app.state.services.hosts.desired_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
@@ -99,7 +100,7 @@ async def desired_state(request: Request) -> Response:
 
 
 async def dhcp_state(request: Request) -> Response:
-    ctx = _require_admin(request)
+    ctx = _allowed(request, "get_dhcp_state")
     since, wait = _long_poll_query(request)
     state = await request.app.state.services.hosts.dhcp_state(
         ctx, _host(request), since, wait, gone=request.is_disconnected
@@ -123,7 +124,7 @@ def parse_port_status(body: Any) -> dict[str, str]:
 
 
 async def port_status(request: Request) -> Response:
-    ctx = _require_admin(request)
+    ctx = _allowed(request, "update_port_status")
     statuses = parse_port_status(await read_json(request))
     updated = await request.app.state.services.hosts.port_status(ctx, _host(request), statuses)
     return json_response({"updated": updated})

@@ -16,8 +16,9 @@ from starlette.routing import Route
 from quark import errors, owners
 from quark.api import body as bodies
 from quark.api import validators as v
+from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
-from quark.api.resources import ctx_of, present, read_json
+from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 from quark.context import Context
 
@@ -32,15 +33,27 @@ def _bad(msg: str) -> errors.HTTPBadRequest:
 
 def parse_provision(body: Any, ctx: Context) -> dict:
     """``{"instance": {...}}`` checked in this order: its keys, ``device_id``, the port
-    bodies (each as a port POST would be), the instance's own values, then policy
-    (only a service may bind the ports to a host)."""
+    bodies (each as a port POST would be), the instance's own values; the policy
+    comes after (``authorize_provision``)."""
     item = _instance_item(body)
     parsed = _parse_ports(item.get("ports"), ctx)
     out = _instance_values(item)
-    if out["host"] is not None and not ctx.is_service:
-        raise errors.PolicyNotAuthorized(action="rule:create_port:binding:host_id")
     out["ports"] = parsed
     return out
+
+
+async def authorize_provision(authz: Authorizer, spec: dict) -> None:
+    """``create_instance`` (and ``:binding:host_id`` to bind), then every port as
+    its own create would be checked, with the device and host it gets."""
+    target = {"project_id": spec["project_id"] or authz.ctx.project_id, "device_id": spec["device_id"]}
+    authz.require("create_instance", target)
+    device = {"device_id": spec["device_id"], "device_owner": spec["device_owner"]}
+    if spec["host"] is not None:
+        authz.require("create_instance:binding:host_id", {**target, "binding:host_id": spec["host"]})
+        device["binding:host_id"] = spec["host"]
+    if spec["project_id"] is not None:
+        device["project_id"] = spec["project_id"]
+    await authz.create(PORT, [{**port, **device} for port in spec["ports"]])
 
 
 def _instance_item(body: Any) -> dict:
@@ -83,15 +96,17 @@ def _instance_values(item: dict) -> dict[str, Any]:
         raise _bad(f"Invalid input for instance. Reason: {exc}.") from None
 
 
-def present_info(ctx: Context, info: dict) -> dict:
+def present_info(authz: Authorizer, info: dict) -> dict:
     """Hide what the caller may not read in the nested port, network and subnet views."""
     for port in info["ports"]:
         network = port.get("network")
         if network is not None:
-            port["network"] = present(ctx, NETWORK, network, [])
-        port["subnets"] = [present(ctx, SUBNET, subnet, []) for subnet in port["subnets"]]
+            port["network"] = present(authz, NETWORK, network, [])
+        port["subnets"] = [present(authz, SUBNET, subnet, []) for subnet in port["subnets"]]
         nested = {k: port.pop(k) for k in ("network", "subnets", "floating_ips")}
-        port.update(present(ctx, PORT, port, []), **nested)
+        shown = present(authz, PORT, port, [])
+        port.clear()
+        port.update(shown, **nested)
     return info
 
 
@@ -100,8 +115,9 @@ def _service(request: Request):
 
 
 async def provision(request: Request) -> Response:
-    ctx = ctx_of(request)
+    ctx, authz = ctx_of(request), authorizer(request)
     spec = parse_provision(await read_json(request), ctx)
+    await authorize_provision(authz, spec)
     info = await _service(request).provision(
         ctx,
         spec["device_id"],
@@ -110,21 +126,27 @@ async def provision(request: Request) -> Response:
         host=spec["host"],
         project_id=spec["project_id"],
     )
-    return json_response({"instance": present_info(ctx, info)}, 201)
+    return json_response({"instance": present_info(authz, info)}, 201)
 
 
 async def show(request: Request) -> Response:
-    ctx = ctx_of(request)
-    info = await _service(request).network_info(ctx, request.path_params["device_id"])
-    if not info["ports"]:
+    ctx, authz = ctx_of(request), authorizer(request)
+    device_id = request.path_params["device_id"]
+    info = await _service(request).network_info(ctx, device_id)
+    if not info["ports"] or not authz.allowed(
+        "get_instance", {"project_id": info["ports"][0].get("project_id"), "device_id": device_id}
+    ):
         raise errors.HTTPNotFound()
-    return json_response({"instance": present_info(ctx, info)})
+    return json_response({"instance": present_info(authz, info)})
 
 
 async def teardown(request: Request) -> Response:
     if (await request.body()).strip():
         raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
-    deleted = await _service(request).teardown(ctx_of(request), request.path_params["device_id"])
+    authz = authorizer(request)
+    device_id = request.path_params["device_id"]
+    authz.require("delete_instance", {"project_id": authz.ctx.project_id, "device_id": device_id})
+    deleted = await _service(request).teardown(authz.ctx, device_id)
     if not deleted:
         raise errors.HTTPNotFound()
     return json_response({"deleted_ports": deleted})

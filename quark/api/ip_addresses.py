@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark.api import body as bodies
-from quark.api.definitions.addresses import IP_ADDRESS_PORT
-from quark.api.resources import ctx_of, present, read_json
+from quark.api.authz import Authorizer, present
+from quark.api.definitions.addresses import IP_ADDRESS, IP_ADDRESS_PORT
+from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 
 
@@ -19,25 +20,36 @@ def _service(request: Request):
     return request.app.state.services.ip_addresses
 
 
+async def _address(request: Request, authz: Authorizer, rule: str) -> None:
+    """The address must be one the caller can see (404), then ``rule`` allow it (403)."""
+    service = _service(request)
+    address = await service.get(authz.ctx, request.path_params["id"])
+    await authz.show(IP_ADDRESS, address, service.missing(request.path_params["id"]))
+    authz.require(rule, address)
+
+
 async def list_holders(request: Request) -> Response:
-    ctx = ctx_of(request)
+    ctx, authz = ctx_of(request), authorizer(request)
     fields = [f for f in request.query_params.getlist("fields") if f]
+    await _address(request, authz, "get_ip_address_port")
     ports = await _service(request).list_holders(ctx, request.path_params["id"])
-    return json_response({"ports": [present(ctx, IP_ADDRESS_PORT, view, fields) for view in ports]})
+    return json_response({"ports": [present(authz, IP_ADDRESS_PORT, view, fields) for view in ports]})
 
 
 async def show_holder(request: Request) -> Response:
-    ctx = ctx_of(request)
+    ctx, authz = ctx_of(request), authorizer(request)
     fields = [f for f in request.query_params.getlist("fields") if f]
+    await _address(request, authz, "get_ip_address_port")
     view = await _service(request).get_holder(ctx, request.path_params["id"], request.path_params["port_id"])
-    return json_response({"port": present(ctx, IP_ADDRESS_PORT, view, fields)})
+    return json_response({"port": present(authz, IP_ADDRESS_PORT, view, fields)})
 
 
 async def update_holder(request: Request) -> Response:
-    ctx = ctx_of(request)
+    ctx, authz = ctx_of(request), authorizer(request)
     attrs = bodies.parse_update(IP_ADDRESS_PORT, await read_json(request), ctx)
+    await _address(request, authz, "update_ip_address_port")
     view = await _service(request).update_holder(ctx, request.path_params["id"], request.path_params["port_id"], attrs)
-    return json_response({"port": present(ctx, IP_ADDRESS_PORT, view, [])})
+    return json_response({"port": present(authz, IP_ADDRESS_PORT, view, [])})
 
 
 ROUTES = [

@@ -6,21 +6,34 @@ request task cleanly: the open transaction rolls back, nothing half-written.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from quark.context import NOAUTH_PROJECT, Context
 
 ADMIN_ROLES = frozenset({"admin"})
+# Keystone's default role implications (a token carries the implied roles too):
+# admin → manager → member → reader. The header identity gets the same.
+IMPLIED_ROLES = {"admin": ("manager", "member", "reader"), "manager": ("member", "reader"), "member": ("reader",)}
+
+
+def with_implied(roles: frozenset[str]) -> frozenset[str]:
+    return roles.union(*(IMPLIED_ROLES.get(r, ()) for r in roles))
 
 
 def context_from_headers(headers: dict[bytes, bytes], request_id: str) -> Context:
     """noauth (contract §1.4): X-Project-Id / X-Tenant-Id and X-Roles; no project = admin."""
     project = (headers.get(b"x-project-id") or headers.get(b"x-tenant-id") or headers.get(b"x-tenant") or b"").decode()
     roles = frozenset(r.strip().lower() for r in headers.get(b"x-roles", b"").decode().split(",") if r.strip())
+    roles = with_implied(roles)
     user = headers.get(b"x-user-id", b"").decode() or None
     if not project:
         return Context(
-            project_id=NOAUTH_PROJECT, roles=roles | ADMIN_ROLES, is_admin=True, user_id=user, request_id=request_id
+            project_id=NOAUTH_PROJECT,
+            roles=with_implied(roles | ADMIN_ROLES),
+            is_admin=True,
+            user_id=user,
+            request_id=request_id,
         )
     return Context(
         project_id=project, roles=roles, is_admin=bool(roles & ADMIN_ROLES), user_id=user, request_id=request_id
@@ -37,7 +50,13 @@ class QuarkMiddleware:
             return
         request_id = f"req-{uuid.uuid4()}"
         headers = dict(scope["headers"])
-        scope.setdefault("state", {})["ctx"] = context_from_headers(headers, request_id)
+        ctx = context_from_headers(headers, request_id)
+        app = scope.get("app")
+        policy = getattr(getattr(app, "state", None), "policy", None)
+        if policy is not None:
+            # Neutron: a context is an admin one when ``context_is_admin`` says so.
+            ctx = dataclasses.replace(ctx, is_admin=policy.is_admin(ctx))
+        scope.setdefault("state", {})["ctx"] = ctx
         path = scope["path"]
         if path.startswith("/v2.0/") and path.endswith(".json"):
             # Neutron accepts a .json suffix on every resource URL.

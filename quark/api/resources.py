@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import body as bodies
+from quark.api.authz import Authorizer, present, with_policy_fields
 from quark.api.definitions.base import Resource
 from quark.api.query import parse_list_query
 from quark.api.responses import json_response, no_content
@@ -77,15 +78,10 @@ def base_url(request: Request) -> str:
     return f"{proto}://{host}"
 
 
-def present(ctx: Context, resource: Resource, obj: dict, fields: list[str]) -> dict:
-    """Drop what the caller may not read, then keep only the asked ``fields``."""
-    if not ctx.is_admin:
-        hidden = resource.admin_read
-        if hidden:
-            obj = {k: v for k, v in obj.items() if k not in hidden or (ctx.is_service and k.startswith("binding:"))}
-    if fields:
-        obj = {k: obj[k] for k in fields if k in obj}
-    return obj
+def authorizer(request: Request) -> Authorizer:
+    """The policy decisions of this request (``quark.api.authz``)."""
+    state = request.app.state
+    return Authorizer(state.policy, ctx_of(request), state.services)
 
 
 def pagination_links(request: Request, resource: Resource, query: ListQuery, items: list[dict]) -> list[dict] | None:
@@ -127,6 +123,7 @@ class CollectionService(Protocol):
     async def update(self, ctx: Context, resource_id: str, attrs: dict, if_match: int | None = None, /) -> dict: ...
     async def delete(self, ctx: Context, resource_id: str, if_match: int | None = None, /) -> None: ...
     async def delete_matching(self, ctx: Context, query: ListQuery, /) -> builtins.list[str]: ...
+    def missing(self, resource_id: str, /) -> errors.QuarkError: ...
     async def get_tags(self, ctx: Context, resource_id: str, /) -> builtins.list[str]: ...
     async def has_tag(self, ctx: Context, resource_id: str, tag: str, /) -> None: ...
     async def replace_tags(self, ctx: Context, resource_id: str, tags: builtins.list[str], /) -> builtins.list[str]: ...
@@ -167,12 +164,15 @@ class CollectionRoutes:
         return out
 
     async def index(self, request: Request) -> Response:
-        ctx = ctx_of(request)
+        ctx, authz = ctx_of(request), authorizer(request)
         settings = request.app.state.settings
         query = parse_list_query(self.resource, request.query_params.multi_items(), settings.pagination_max_limit)
-        items = await self.service(request).list(ctx, query)
+        if authz.refuses_all(self.resource):
+            return json_response({self.resource.body_collection: []})
+        items = await self.service(request).list(ctx, with_policy_fields(self.resource, query))
+        shown = await authz.visible(self.resource, items)
         payload: dict[str, Any] = {
-            self.resource.body_collection: [present(ctx, self.resource, i, query.fields) for i in items]
+            self.resource.body_collection: [present(authz, self.resource, i, query.fields) for i in shown]
         }
         links = pagination_links(request, self.resource, query, items)
         if links is not None:
@@ -180,71 +180,107 @@ class CollectionRoutes:
         return json_response(payload)
 
     async def create(self, request: Request) -> Response:
-        ctx = ctx_of(request)
+        ctx, authz = ctx_of(request), authorizer(request)
         items, bulk = bodies.parse_create(self.resource, await read_json(request), ctx)
+        await authz.create(self.resource, items)
         service = self.service(request)
         if bulk:
             created = await service.create_bulk(ctx, items)
             return json_response(
-                {self.resource.body_collection: [present(ctx, self.resource, o, []) for o in created]}, 201
+                {self.resource.body_collection: [present(authz, self.resource, o, []) for o in created]}, 201
             )
         obj = await service.create(ctx, items[0])
-        return json_response({self.resource.name: present(ctx, self.resource, obj, [])}, 201)
+        return json_response({self.resource.name: present(authz, self.resource, obj, [])}, 201)
+
+    async def _visible(self, request: Request, authz: Authorizer, fields: builtins.list[str] | None = None) -> dict:
+        """The object of the URL, if the caller may see it (404 otherwise, as a missing one)."""
+        resource_id = request.path_params["id"]
+        asked = with_policy_fields(self.resource, ListQuery(fields=fields or [])).fields
+        obj = await self.service(request).get(authz.ctx, resource_id, asked)
+        await authz.show(self.resource, obj, self.service(request).missing(resource_id))
+        return obj
 
     async def show(self, request: Request) -> Response:
-        ctx = ctx_of(request)
+        authz = authorizer(request)
         fields = [f for f in request.query_params.getlist("fields") if f]
-        obj = await self.service(request).get(ctx, request.path_params["id"], fields)
-        return json_response({self.resource.name: present(ctx, self.resource, obj, fields)})
+        obj = await self._visible(request, authz, fields)
+        return json_response({self.resource.name: present(authz, self.resource, obj, fields)})
 
     async def update(self, request: Request) -> Response:
-        ctx = ctx_of(request)
+        ctx, authz = ctx_of(request), authorizer(request)
         attrs = bodies.parse_update(self.resource, await read_json(request), ctx)
-        obj = await self.service(request).update(ctx, request.path_params["id"], attrs, if_match_revision(request))
-        return json_response({self.resource.name: present(ctx, self.resource, obj, [])})
+        service, resource_id = self.service(request), request.path_params["id"]
+        current = await service.get(ctx, resource_id)
+        await authz.change(self.resource, "update", current, attrs, service.missing(resource_id))
+        obj = await service.update(ctx, resource_id, attrs, if_match_revision(request))
+        return json_response({self.resource.name: present(authz, self.resource, obj, [])})
 
     async def delete(self, request: Request) -> Response:
         if (await request.body()).strip():
             raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
-        await self.service(request).delete(ctx_of(request), request.path_params["id"], if_match_revision(request))
+        ctx, authz = ctx_of(request), authorizer(request)
+        service, resource_id = self.service(request), request.path_params["id"]
+        current = await service.get(ctx, resource_id)
+        await authz.change(self.resource, "delete", current, {}, service.missing(resource_id))
+        await service.delete(ctx, resource_id, if_match_revision(request))
         return no_content()
 
     async def delete_matching(self, request: Request) -> Response:
-        """Quark bulk delete by filter (all or nothing); answers the ids removed."""
+        """Quark bulk delete by filter (all or nothing); answers the ids removed.
+        Every match must pass ``delete_<resource>`` (403 for the first that does not)."""
         if (await request.body()).strip():
             raise errors.HTTPBadRequest(msg="Request body is not supported in DELETE.")
+        ctx, authz = ctx_of(request), authorizer(request)
         query = parse_list_query(self.resource, request.query_params.multi_items())
-        deleted = await self.service(request).delete_matching(ctx_of(request), query)
+        service = self.service(request)
+        for obj in await authz.visible(self.resource, await service.list(ctx, query)):
+            await authz.change(self.resource, "delete", obj, {}, service.missing(obj["id"]))
+        deleted = await service.delete_matching(ctx, query)
         return json_response({f"deleted_{self.resource.body_collection}": deleted})
 
     # --- tags (contract §3.10) ---------------------------------------------------
+    # Neutron's rules: get_<r>:tags (GET), update_<r>:tags (PUT), create_<r>:tags
+    # (POST), delete_<r>:tags (DELETE), each on an object the caller can see.
+
+    async def _tags_allowed(self, request: Request, verb: str) -> None:
+        authz = authorizer(request)
+        obj = await self._visible(request, authz)
+        name = f"{verb}_{self.resource.name}:tags"
+        await authz.sub_action(self.resource, name, obj, self.service(request).missing(request.path_params["id"]))
 
     async def tags_index(self, request: Request) -> Response:
+        await self._tags_allowed(request, "get")
         return json_response({"tags": await self.service(request).get_tags(ctx_of(request), request.path_params["id"])})
 
     async def tags_replace(self, request: Request) -> Response:
         tags = bodies.parse_tags_body(await read_json(request))
+        await self._tags_allowed(request, "update")
         result = await self.service(request).replace_tags(ctx_of(request), request.path_params["id"], tags)
         return json_response({"tags": result})
 
     async def tags_add(self, request: Request) -> Response:
         tags = bodies.parse_tags_body(await read_json(request))
+        await self._tags_allowed(request, "create")
         result = await self.service(request).add_tags(ctx_of(request), request.path_params["id"], tags)
         return json_response({"tags": result})
 
     async def tags_delete_all(self, request: Request) -> Response:
+        await self._tags_allowed(request, "delete")
         await self.service(request).remove_tag(ctx_of(request), request.path_params["id"], None)
         return no_content()
 
     async def tag_check(self, request: Request) -> Response:
+        await self._tags_allowed(request, "get")
         await self.service(request).has_tag(ctx_of(request), request.path_params["id"], request.path_params["tag"])
         return no_content()
 
     async def tag_add(self, request: Request) -> Response:
         tag = bodies._tags([request.path_params["tag"]])[0]
+        await self._tags_allowed(request, "update")
         await self.service(request).add_tags(ctx_of(request), request.path_params["id"], [tag])
         return Response(status_code=201)
 
     async def tag_delete(self, request: Request) -> Response:
+        await self._tags_allowed(request, "delete")
         await self.service(request).remove_tag(ctx_of(request), request.path_params["id"], request.path_params["tag"])
         return no_content()

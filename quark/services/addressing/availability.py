@@ -31,8 +31,6 @@ class AvailabilityService:
         self.db = db
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
-        if not ctx.is_admin:
-            raise errors.AdminRequired(reason="network IP availability is for admins")
         versions = query.filters.get("ip_version")
         async with self.db.read() as conn:
             networks = (await conn.execute(_networks_matching(query))).all()
@@ -44,6 +42,9 @@ class AvailabilityService:
             by_network[sub.network_id].append(sub)
         # With an ip_version filter, networks without such subnets are left out.
         return [_network_view(net, by_network[net.id]) for net in networks if by_network.get(net.id) or not versions]
+
+    def missing(self, network_id: str) -> errors.QuarkError:
+        return errors.NetworkNotFound(net_id=network_id)
 
     async def get(self, ctx: Context, network_id: str, fields: Strings | None = None) -> dict:
         found = await self.list(ctx, ListQuery(filters={"network_id": [network_id]}))

@@ -36,11 +36,6 @@ s = models.subnets
 n = models.networks
 
 
-def _require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="IP policies are managed by admins")
-
-
 def canonical_excludes(values: Iterable[str]) -> list[str]:
     out: list[str] = []
     for value in values:
@@ -108,7 +103,6 @@ class IpPolicyService(ResourceService):
         raise errors.IpPolicyNotFound(id=resource_id)
 
     def visible(self, ctx: Context):
-        _require_admin(ctx)
         return None
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -185,8 +179,6 @@ class IpPolicyService(ResourceService):
             await refresh_subnets(conn, network_ids=ids)
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> list[dict]:
             ids = []
             for attrs in items:
@@ -216,8 +208,6 @@ class IpPolicyService(ResourceService):
         return await self.db.run_write(work)
 
     async def update(self, ctx: Context, policy_id: str, attrs: dict, if_match: int | None = None) -> dict:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> dict:
             row = await self.get_row(conn, ctx, policy_id, for_update=True)
             check_revision(row, if_match)
@@ -244,8 +234,6 @@ class IpPolicyService(ResourceService):
         return await self.db.run_write(work)
 
     async def delete(self, ctx: Context, policy_id: str, if_match: int | None = None) -> None:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, policy_id, for_update=True)
             check_revision(row, if_match)

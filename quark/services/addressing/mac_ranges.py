@@ -27,11 +27,6 @@ m = models.mac_allocations
 DEFAULT_RANGE_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "quark:default-mac-range"))
 
 
-def _require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="MAC address ranges are managed by admins")
-
-
 class MacRangeService(ResourceService):
     table = r
     not_found = errors.MacAddressRangeNotFound
@@ -50,7 +45,6 @@ class MacRangeService(ResourceService):
         self.macs = mac_allocator
 
     def visible(self, ctx: Context):
-        _require_admin(ctx)
         return None
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -81,7 +75,6 @@ class MacRangeService(ResourceService):
         ]
 
     async def create(self, ctx: Context, attrs: dict) -> dict:
-        _require_admin(ctx)
         first, last = macs.parse_mac_range(attrs.get("cidr"), attrs.get("first_address"), attrs.get("last_address"))
 
         async def work(conn: AsyncConnection) -> dict:
@@ -114,8 +107,6 @@ class MacRangeService(ResourceService):
         return await self.db.run_write(work)
 
     async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> dict:
             await self.get_row(conn, ctx, range_id, for_update=True)
             if "do_not_use" in attrs:
@@ -126,8 +117,6 @@ class MacRangeService(ResourceService):
         return await self.db.run_write(work)
 
     async def delete(self, ctx: Context, range_id: str, if_match: int | None = None) -> None:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> None:
             await self.get_row(conn, ctx, range_id, for_update=True)
             if await conn.scalar(select(exists().where(m.c.range_id == range_id, m.c.deallocated == false()))):

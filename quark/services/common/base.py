@@ -156,8 +156,12 @@ class ResourceService:
 
     # --- reads -------------------------------------------------------------
 
+    def missing(self, resource_id: str) -> errors.QuarkError:
+        """The error of a resource that does not exist (or that the caller may not see)."""
+        return self.not_found(**{self.not_found_key: resource_id})
+
     def _raise_not_found(self, resource_id: str) -> None:
-        raise self.not_found(**{self.not_found_key: resource_id})
+        raise self.missing(resource_id)
 
     async def get_row(self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False) -> Any:
         stmt = select(self.table).where(self.table.c.id == resource_id)
@@ -175,6 +179,16 @@ class ResourceService:
         async with self.db.read() as conn:
             row = await self.get_row(conn, ctx, resource_id)
             return (await self.render(conn, ctx, [row], ListQuery(fields=fields or [])))[0]
+
+    async def facts(self, ids: Iterable[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Named attributes (``columns``) of the rows ``ids``, whoever owns them: what
+        the policy needs of a parent (a port's network) to decide; never shown as is."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        stmt = select(self.table.c.id, *(self.columns[n] for n in names)).where(self.table.c.id.in_(wanted))
+        async with self.db.read() as conn:
+            return {row[0]: dict(zip(names, row[1:], strict=True)) for row in await conn.execute(stmt)}
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
         async with self.db.read() as conn:

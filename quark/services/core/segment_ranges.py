@@ -30,11 +30,6 @@ from quark.services.common.listing import ListQuery
 r = models.segment_ranges
 
 
-def _require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="segment allocation ranges are managed by admins")
-
-
 def _spec(row: Any) -> RangeSpec:
     return RangeSpec(row.network_type, row.physical_network, row.minimum, row.maximum)
 
@@ -58,7 +53,7 @@ class SegmentRangeService(ResourceService):
         self.segments = allocator
 
     def visible(self, ctx: Context):
-        _require_admin(ctx)
+        return None  # no owner: who may see them is the policy's decision (quark.policy)
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         out = []
@@ -81,7 +76,6 @@ class SegmentRangeService(ResourceService):
         return out
 
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
-        _require_admin(ctx)
         specs = [
             segments.validate_range(
                 attrs["network_type"], attrs.get("physical_network"), attrs["minimum"], attrs["maximum"]
@@ -132,8 +126,6 @@ class SegmentRangeService(ResourceService):
             raise errors.SegmentAllocationRangeOverlap(range=spec.label(), other=other.id)
 
     async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> dict:
             await self.get_row(conn, ctx, range_id, for_update=True)
             if "name" in attrs:
@@ -143,8 +135,6 @@ class SegmentRangeService(ResourceService):
         return await self.db.run_write(work)
 
     async def delete(self, ctx: Context, range_id: str, if_match: int | None = None) -> None:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, range_id, for_update=True)
             spec = _spec(row)

@@ -35,11 +35,6 @@ ag = models.agents
 DHCP_AGENT = "DHCP agent"
 
 
-def _require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="agents are managed by admins")
-
-
 def agent_time(value: datetime | None) -> str | None:
     """Neutron shows agent times as ``2026-11-24 10:00:00``."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else None
@@ -84,7 +79,7 @@ class AgentService(ResourceService):
     # --- reads -------------------------------------------------------------------
 
     def visible(self, ctx: Context):
-        _require_admin(ctx)
+        return None  # no owner: who may see them is the policy's decision (quark.policy)
 
     def cutoff(self) -> datetime:
         """Reports older than this mean the agent is down."""
@@ -127,7 +122,6 @@ class AgentService(ResourceService):
 
     async def report(self, ctx: Context, report: Report) -> dict:
         """Upsert the agent of (agent_type, host) and note its heartbeat."""
-        _require_admin(ctx)
 
         async def work(conn: AsyncConnection) -> dict:
             reported = await self._upsert(conn, report)
@@ -173,8 +167,6 @@ class AgentService(ResourceService):
         return AgentReported(before=before, after=after, was_alive=before is not None and self.is_alive(before))
 
     async def update(self, ctx: Context, agent_id: str, attrs: dict, if_match: int | None = None) -> dict:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> dict:
             before = await self.get_row(conn, ctx, agent_id, for_update=True)
             changes = {k: attrs[k] for k in ("admin_state_up", "description") if k in attrs}
@@ -188,8 +180,6 @@ class AgentService(ResourceService):
         return await self.db.run_write(work)
 
     async def delete(self, ctx: Context, agent_id: str, if_match: int | None = None) -> None:
-        _require_admin(ctx)
-
         async def work(conn: AsyncConnection) -> None:
             row = await self.get_row(conn, ctx, agent_id, for_update=True)
             await conn.execute(delete(ag).where(ag.c.id == agent_id))

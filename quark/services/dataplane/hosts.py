@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors, owners
+from quark import owners
 from quark.clock import Clock
 from quark.config import Settings
 from quark.context import Context
@@ -72,7 +72,6 @@ class HostService:
         wait: float = 0,
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
-        _require_admin(ctx)
         await self.wait_for(host, since, wait, dhcp=False, gone=gone)
         async with self.db.read() as conn:
             # The generation first: a change committed while the body is read
@@ -89,7 +88,6 @@ class HostService:
         wait: float = 0,
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
-        _require_admin(ctx)
         await self.wait_for(host, since, wait, dhcp=True, gone=gone)
         async with self.db.read() as conn:
             gen = await hoststate.generation(conn, host, dhcp=True)
@@ -104,7 +102,6 @@ class HostService:
         Ports not bound (to a bridge) on that host are ignored; ACTIVE is
         refused for admin-down ports. A compute port turning ACTIVE queues a
         ``network-vif-plugged`` event, one turning ERROR a failed one."""
-        _require_admin(ctx)
         if not statuses:
             return []
 
@@ -148,8 +145,3 @@ class HostService:
             return accepted
 
         return await self.db.run_write(work)
-
-
-def _require_admin(ctx: Context) -> None:
-    if not ctx.is_admin:
-        raise errors.AdminRequired(reason="the dataplane API is for agents (admin)")

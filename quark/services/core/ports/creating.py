@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
@@ -47,27 +46,6 @@ class NewPort:
         return port_view(SimpleNamespace(**self.row), fixed_ips_of(self.allocations), self.groups, sorted(self.tags))
 
 
-# Port attributes only the network's owner, admins and the compute service may
-# set: they decide what the port may send or receive on a network that may be
-# another project's (Neutron's create_port:<attr> / update_port:<attr> rules).
-OWNER_ATTRIBUTES = ("allowed_address_pairs", "port_security_enabled")
-
-
-def has_network_owner_rights(ctx: Context, network: Any) -> bool:
-    """Whether the caller may choose a port's MAC, specific IPs, address pairs
-    and port security on ``network``: its owner, an admin, the compute service."""
-    return ctx.is_admin or ctx.is_service or network.project_id == ctx.project_id
-
-
-def check_owner_attributes(ctx: Context, network: Any, attrs: dict, action: str) -> None:
-    """403 for an ``OWNER_ATTRIBUTES`` attribute in a request of one who may not set it."""
-    if has_network_owner_rights(ctx, network):
-        return
-    for attribute in OWNER_ATTRIBUTES:
-        if attribute in attrs:
-            raise errors.PolicyNotAuthorized(action=f"rule:{action}:{attribute}")
-
-
 async def plan_port(
     conn: AsyncConnection,
     ctx: Context,
@@ -80,12 +58,11 @@ async def plan_port(
     ip_version: int | None = None,
 ) -> NewPort:
     """Check one port request and decide its row (MAC included); writes only the MAC."""
+    # Who may set a MAC, addresses, pairs or port security here is the policy's
+    # question (create_port:<attribute>, checked by the API layer before this).
     project_id = base.resolve_project(ctx, attrs)
-    check_owner_attributes(ctx, network, attrs, "create_port")
-    mac = await _mac_of(conn, ctx, attrs, network, mac_choice)
+    mac = await _mac_of(conn, attrs, network, mac_choice)
     fixed_requested = attrs.get("fixed_ips")
-    if any("ip_address" in entry for entry in fixed_requested or ()) and not has_network_owner_rights(ctx, network):
-        raise errors.PolicyNotAuthorized(action="rule:create_port:fixed_ips:ip_address")
     port_security = attrs.get("port_security_enabled", network.port_security_enabled)
     row = _row(attrs, network, project_id, mac.text, mac.owned, port_security, max_address_pairs)
     holder = Holder(row["id"], project_id, mac.value, row["device_owner"])
@@ -113,11 +90,9 @@ async def plan_port(
     )
 
 
-async def _mac_of(conn: AsyncConnection, ctx: Context, attrs: dict, network: Any, mac_choice: MacChoice) -> ChosenMac:
+async def _mac_of(conn: AsyncConnection, attrs: dict, network: Any, mac_choice: MacChoice) -> ChosenMac:
     if "mac_address" not in attrs:
         return await mac_choice.allocate(conn, network.id)
-    if not has_network_owner_rights(ctx, network):
-        raise errors.PolicyNotAuthorized(action="rule:create_port:mac_address")
     return await mac_choice.explicit(conn, network.id, attrs["mac_address"])
 
 

