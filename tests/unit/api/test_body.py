@@ -56,21 +56,6 @@ def test_bulk_keeps_request_order():
     assert bulk and [i["name"] for i in items] == ["a", "b"]
 
 
-@pytest.mark.parametrize("attr", ["shared", "router:external", "provider:network_type"])
-def test_admin_only_attributes_are_forbidden_to_members(attr):
-    value = "vlan" if attr.startswith("provider") else True
-    with pytest.raises(errors.PolicyNotAuthorized):
-        body.parse_create(NETWORK, {"network": {attr: value}}, MEMBER)
-
-
-def test_binding_attributes_allowed_for_service_role():
-    service = Context(project_id="nova", roles=frozenset({"service"}))
-    attrs = body.parse_update(PORT, {"port": {"binding:host_id": "compute-1"}}, service)
-    assert attrs == {"binding:host_id": "compute-1"}
-    with pytest.raises(errors.PolicyNotAuthorized):
-        body.parse_update(PORT, {"port": {"binding:host_id": "compute-1"}}, MEMBER)
-
-
 def test_update_rejects_create_only_attribute():
     with pytest.raises(errors.HTTPBadRequest) as caught:
         body.parse_update(PORT, {"port": {"network_id": "x"}}, ADMIN)
