@@ -40,6 +40,8 @@ class ParentRef:
     service: str  # attribute of quark.services.registry.Services
     columns: tuple[str, ...]
     missing: Callable[[str], errors.QuarkError]
+    # The parent is reached through another row: (service, its column naming the parent).
+    hop: tuple[str, str] | None = None
 
 
 _NETWORK = ParentRef(
@@ -56,10 +58,15 @@ _GROUP = ParentRef(
     ("project_id",),
     lambda i: errors.SecurityGroupNotFound(id=i),
 )
+# A subnet route's network, through its subnet.
+_ROUTE_NETWORK = dataclasses.replace(
+    _NETWORK, key="subnet_id", missing=lambda i: errors.SubnetNotFound(subnet_id=i), hop=("subnets", "network_id")
+)
 PARENTS: dict[str, ParentRef] = {
     "port": _NETWORK,
     "subnet": _NETWORK,
     "ip_address": _NETWORK,
+    "route": _ROUTE_NETWORK,
     "security_group_rule": _GROUP,
 }
 
@@ -130,9 +137,13 @@ class Authorizer:
         """Copies of ``targets`` with their parent's facts (none when it does not exist)."""
         unknown = {t[ref.key] for t in targets if t.get(ref.key) and (ref.prefix, t[ref.key]) not in self._facts}
         if unknown:
-            found = await getattr(self.services, ref.service).facts(unknown, ref.columns)
-            for parent_id in unknown:
-                self._facts[(ref.prefix, parent_id)] = found.get(parent_id)
+            hops = {i: i for i in unknown}
+            if ref.hop is not None:
+                through = await getattr(self.services, ref.hop[0]).facts(unknown, (ref.hop[1],))
+                hops = {i: row[ref.hop[1]] for i, row in through.items()}
+            found = await getattr(self.services, ref.service).facts(set(hops.values()), ref.columns)
+            for ref_id in unknown:
+                self._facts[(ref.prefix, ref_id)] = found.get(hops.get(ref_id, ""))
         out = []
         for target in targets:
             facts = self._facts.get((ref.prefix, target.get(ref.key) or ""))
@@ -170,7 +181,7 @@ class Authorizer:
     async def _refuse_create(self, resource: Resource, name: str, target: dict[str, Any]) -> None:
         """403, or the parent's 404 when the caller cannot see the parent at all."""
         ref = PARENTS.get(resource.name)
-        if ref is not None and ref is _NETWORK and target.get(ref.key):
+        if ref is not None and ref.prefix == "network" and target.get(ref.key):
             filled = (await self.with_parents(ref, [target]))[0]
             if not self._network_visible(filled):
                 raise ref.missing(target[ref.key])

@@ -322,7 +322,7 @@ def test_host_api_checks(http):
         lambda: http.get("/v2.0/hosts/h/dhcp_state", headers=MEMBER),
         lambda: http.put("/v2.0/hosts/h/port_status", json={"ports": {}}, headers=MEMBER),
     ):
-        assert error_of(call(), 403) == "AdminRequired"
+        assert error_of(call(), 403) == "PolicyNotAuthorized"
     assert status(http, "h", {}).json() == {"updated": []}
 
 

@@ -81,7 +81,7 @@ def test_errors(tenant, admin, external):
         error_of(create_fip(tenant, net["id"], port_id=port["id"], fixed_ip_address="10.99.0.1"), 400) == "BadRequest"
     )
     assert error_of(create_fip(tenant, net["id"], port_id=str(uuid.uuid4())), 404) == "PortNotFound"
-    with httpx.Client(base_url=tenant.base_url, headers={"X-Project-Id": "stranger"}) as stranger:
+    with httpx.Client(base_url=tenant.base_url, headers={"X-Project-Id": "stranger", "X-Roles": "member"}) as stranger:
         assert error_of(create_fip(stranger, net["id"], port_id=port["id"]), 404) == "PortNotFound"
     # nothing was left behind by the failed creates
     assert tenant.get("/v2.0/floatingips").json()["floatingips"] == []

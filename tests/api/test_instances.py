@@ -90,7 +90,7 @@ def test_provision_then_network_info_then_teardown(tenant, admin, dual_stack):
     as_admin = admin.get(f"/v2.0/instances/{device}").json()["instance"]
     assert all(p["network"]["provider:network_type"] for p in as_admin["ports"])
     # another project sees nothing
-    with httpx.Client(base_url=tenant.base_url, headers={"X-Project-Id": "stranger"}) as stranger:
+    with httpx.Client(base_url=tenant.base_url, headers={"X-Project-Id": "stranger", "X-Roles": "member"}) as stranger:
         assert error_of(stranger.get(f"/v2.0/instances/{device}"), 404) == "HTTPNotFound"
         assert error_of(stranger.delete(f"/v2.0/instances/{device}"), 404) == "HTTPNotFound"
     gone = tenant.delete(f"/v2.0/instances/{device}")

@@ -48,7 +48,7 @@ def test_nested_subnets_inherit_the_network_project(api_server, http):
         json={"network": {"project_id": "nested-owner", "subnets": [{"cidr": "10.62.0.0/24", "ip_version": 4}]}},
     )
     assert r.status_code == 201, r.text
-    with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "nested-owner"}) as owner:
+    with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "nested-owner", "X-Roles": "member"}) as owner:
         assert len(owner.get("/v2.0/subnets", params={"network_id": r.json()["network"]["id"]}).json()["subnets"]) == 1
 
 

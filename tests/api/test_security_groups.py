@@ -129,7 +129,7 @@ def test_ports_get_the_default_group_and_groups_in_use_cannot_go(tenant, api_ser
     r = tenant.put(f"/v2.0/ports/{port['id']}", json={"port": {"security_groups": [web["id"]]}})
     assert r.json()["port"]["security_groups"] == [web["id"]]
     assert error_of(tenant.delete(f"/v2.0/security-groups/{web['id']}"), 409) == "SecurityGroupInUse"
-    with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "someone-else"}) as other:
+    with httpx.Client(base_url=api_server.url, headers={"X-Project-Id": "someone-else", "X-Roles": "member"}) as other:
         assert error_of(other.get(f"/v2.0/security-groups/{web['id']}"), 404) == "SecurityGroupNotFound"
         foreign = other.post("/v2.0/security-groups", json={"security_group": {"name": "theirs"}}).json()
     missing = tenant.put(

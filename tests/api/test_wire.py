@@ -221,7 +221,16 @@ def test_admin_only_attributes(http):
     assert own["project_id"] == own["tenant_id"] == member["X-Project-Id"]
     admin_view = http.get(f"/v2.0/networks/{own['id']}").json()["network"]
     assert admin_view["provider:network_type"] == "vxlan"
-    assert error_of(http.get("/v2.0/mac_address_ranges", headers=member), 403) == "AdminRequired"
+    assert http.get("/v2.0/mac_address_ranges", headers=member).json() == {"mac_address_ranges": []}
+    assert (
+        error_of(
+            http.post(
+                "/v2.0/mac_address_ranges", json={"mac_address_range": {"cidr": "aa:bb:cc:00:00:00/24"}}, headers=member
+            ),
+            403,
+        )
+        == "PolicyNotAuthorized"
+    )
 
 
 def test_fields_on_list_and_show(http):

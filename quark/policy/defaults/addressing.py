@@ -60,8 +60,8 @@ RULES = [
         "/routes",
         "subnet route",
         [
-            ("create_route", ADMIN_OR_PROJECT_MEMBER),
-            ("get_route", ADMIN_OR_PROJECT_READER),
+            ("create_route", ADMIN_OR_NET_OWNER_MEMBER),
+            ("get_route", any_of(ADMIN_OR_PROJECT_READER, "rule:shared")),
             ("update_route", ADMIN_OR_PROJECT_MEMBER),
             ("delete_route", ADMIN_OR_PROJECT_MEMBER),
         ],

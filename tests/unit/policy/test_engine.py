@@ -95,9 +95,15 @@ def test_a_member_may_not_change_port_security_on_a_shared_network_it_does_not_o
 
 
 def test_device_owner_regex_field_check(policy):
-    assert not policy.check("create_port:device_owner", {"device_owner": "network:dhcp", "network:project_id": "p2"}, MEMBER)
-    assert policy.check("create_port:device_owner", {"device_owner": "network:dhcp", "network:project_id": "p1"}, MEMBER)
-    assert policy.check("create_port:device_owner", {"device_owner": "compute:nova", "network:project_id": "p2"}, MEMBER)
+    assert not policy.check(
+        "create_port:device_owner", {"device_owner": "network:dhcp", "network:project_id": "p2"}, MEMBER
+    )
+    assert policy.check(
+        "create_port:device_owner", {"device_owner": "network:dhcp", "network:project_id": "p1"}, MEMBER
+    )
+    assert policy.check(
+        "create_port:device_owner", {"device_owner": "compute:nova", "network:project_id": "p2"}, MEMBER
+    )
 
 
 def test_system_scoped_credentials_fail_project_scoped_rules(policy):
