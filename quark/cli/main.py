@@ -16,6 +16,8 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 ipam_app = typer.Typer(help="IP address management tools.", no_args_is_help=True)
 app.add_typer(ipam_app, name="ipam")
+policy_app = typer.Typer(help="The API policy (oslo.policy rules).", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="TOML config file.")]
 DbUrlOpt = Annotated[
@@ -308,6 +310,33 @@ def dhcp(
             await DhcpService(client, cfg).run()
 
     _run_agent(run, s.log_level)
+
+
+@policy_app.command("sample")
+def policy_sample(
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print every default rule, commented out, as a policy.yaml to start overrides from."""
+    from quark.policy.sample import sample
+
+    text = sample()
+    if output:
+        with open(output, "w") as f:
+            f.write(text)
+    else:
+        typer.echo(text, nl=False)
+
+
+@policy_app.command("check")
+def policy_check(config: ConfigOpt = None) -> None:
+    """Load the configured policy file over the defaults; exit 1 if a rule names an undefined one."""
+    from quark.policy import Policy
+
+    settings = _settings(config)
+    engine = Policy(settings.policy_file)
+    ok = engine.enforcer.check_rules()
+    typer.echo(f"policy: {len(engine.enforcer.rules)} rules ({settings.policy_file or 'defaults only'}); ok={ok}")
+    raise typer.Exit(0 if ok else 1)
 
 
 def main() -> None:  # pragma: no cover

@@ -56,7 +56,8 @@ async def network_tree(conn: AsyncConnection, ctx: Context, network_id: str, pro
     ``default_group_id`` is the default security group of ``project_id``
     (``default_group_project``) if it has one yet.
     """
-    stmt = _NETWORK_TREE if ctx.is_admin else _NETWORK_TREE_VISIBLE
+    # The compute service (Nova) works on every project's networks, as an admin does.
+    stmt = _NETWORK_TREE if ctx.is_service else _NETWORK_TREE_VISIBLE
     params = {"b_id": network_id, "b_project": ctx.project_id, "b_group_project": project_id}
     rows = (await conn.execute(stmt, params)).all()
     if not rows:
@@ -67,7 +68,7 @@ async def network_tree(conn: AsyncConnection, ctx: Context, network_id: str, pro
         default_group_id=first.default_group_id,
         default_group_project=project_id,
     )
-    if not ctx.is_admin and network.project_id != ctx.project_id and not network.shared:
+    if not ctx.is_service and network.project_id != ctx.project_id and not network.shared:
         raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
     subnets = [
         SimpleNamespace(**{f: getattr(row, "s__" + f) for f in _SUBNET_FIELDS}) for row in rows if row.s__id is not None

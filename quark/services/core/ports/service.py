@@ -97,7 +97,13 @@ class PortService(ResourceService):
     # --- reads -------------------------------------------------------------------
 
     def visible(self, ctx: Context):
-        return None if ctx.is_admin else self.visible_to(ctx.project_id)
+        # Nova's service user binds any project's ports (Neutron's get_port / update_port
+        # allow rule:service_api); what it may change is the policy's decision.
+        return None if ctx.is_service else self.visible_to(ctx.project_id)
+
+    async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None:
+        if not ctx.is_service:
+            await super().authorize_write(conn, ctx, row)
 
     @staticmethod
     def visible_to(project: Any):
