@@ -25,6 +25,7 @@ from typing import Any
 
 from quark import errors
 from quark.api.definitions.base import UNSET, Resource
+from quark.api.definitions.core import NESTED_CREATE
 from quark.context import Context
 from quark.policy import Parent, Policy
 from quark.services.common.listing import ListQuery
@@ -84,7 +85,11 @@ def explicit_attributes(resource: Resource, item: dict) -> list[str]:
     out = []
     for name, value in item.items():
         attr = resource.by_name.get(name)
-        if attr is not None and (attr.default is UNSET or value != attr.default):
+        if (
+            attr is not None
+            and name not in NESTED_CREATE.get(resource.name, {})
+            and (attr.default is UNSET or value != attr.default)
+        ):
             out.append(name)
     return out
 
@@ -177,6 +182,19 @@ class Authorizer:
                 if not (await self.decide(resource.name, name, one))[0]:
                     await self._refuse_create(resource, name, one[0])
                 targets[index] = one[0]
+            await self._create_nested(resource, item, targets[index])
+
+    async def _create_nested(self, resource: Resource, item: dict[str, Any], parent: dict[str, Any]) -> None:
+        """Children created with their parent (a network's ``subnets``): each checked
+        as its own create, the parent being the one in the same body."""
+        for attribute, (child, _) in NESTED_CREATE.get(resource.name, {}).items():
+            children = item.get(attribute) or []
+            ref = PARENTS.get(child.name)
+            if not children or ref is None:
+                continue
+            facts = {f"{ref.prefix}:{c}": parent.get(c) for c in ref.columns}
+            facts[f"{ref.prefix}:tenant_id"] = parent.get("project_id")
+            await self.create(child, [{"project_id": parent.get("project_id"), **facts, **c} for c in children])
 
     async def _refuse_create(self, resource: Resource, name: str, target: dict[str, Any]) -> None:
         """403, or the parent's 404 when the caller cannot see the parent at all."""

@@ -1,5 +1,6 @@
 """Declarative attribute maps: one source for body checks, filters, sorting,
-field selection, policy on attributes, and the OpenAPI document.
+field selection and the OpenAPI document (who may set or read an attribute
+is the policy's: ``quark/policy/defaults``).
 
 A resource module lists its attributes as ``Attr`` values; nothing else in
 the API layer knows attribute names except where a rule needs them.
@@ -47,9 +48,6 @@ class Attr:
     # Converter of one query-string value; None = not filterable.
     filter: Callable[[str], Any] | None = None
     sortable: bool = False
-    # Setting it needs admin (403 otherwise); reading it too when admin_read.
-    admin_write: bool = False
-    admin_read: bool = False
     nullable: bool = False
     description: str = ""
     items: str | None = None  # item schema type for arrays
@@ -96,7 +94,6 @@ class Resource:
     body_collection: str = ""
     bulk: bool = True
     has_tags: bool = True
-    admin_only: bool = False
     # Only GET (list and show), e.g. network-ip-availabilities.
     read_only: bool = False
     # False: no POST on the collection (agents register by reporting).
@@ -119,7 +116,3 @@ class Resource:
     @property
     def filterable(self) -> dict[str, Attr]:
         return {a.name: a for a in self.attributes if a.filter is not None}
-
-    @property
-    def admin_read(self) -> frozenset[str]:
-        return frozenset(a.name for a in self.attributes if a.admin_read)

@@ -15,7 +15,6 @@ SEGMENT_ALLOCATION_RANGE = Resource(
     collection="segment_allocation_ranges",
     has_tags=False,
     bulk=False,
-    admin_only=True,
     attributes=(
         Attr("id", filter=STR_FILTER, sortable=True),
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
@@ -68,7 +67,6 @@ AGENT = Resource(
     collection="agents",
     has_tags=False,
     bulk=False,
-    admin_only=True,
     creatable=False,
     attributes=(
         Attr("id", filter=STR_FILTER, sortable=True),

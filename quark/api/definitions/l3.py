@@ -17,7 +17,6 @@ FLOATINGIP = Resource(
             convert=v.ip_address,
             filter=STR_FILTER,
             sortable=True,
-            admin_write=True,
             nullable=True,
         ),
         Attr(

@@ -123,3 +123,12 @@ async def test_update_and_delete_answer_403_when_visible_else_404():
     with pytest.raises(errors.PolicyNotAuthorized) as caught:
         await authz(MEMBER).change(NETWORK, "update", {"id": "m", "project_id": "p1"}, {"shared": True}, missing)
     assert "update_network:shared" in caught.value.msg
+
+
+async def test_nested_subnets_are_checked_as_subnet_creates():
+    nested = {"name": "n", "subnets": [{"ip_version": 4, "cidr": "10.0.0.0/24", "service_types": ["compute:nova"]}]}
+    with pytest.raises(errors.PolicyNotAuthorized) as caught:
+        await authz(MEMBER).create(NETWORK, [nested])
+    assert "create_subnet:service_types" in caught.value.msg
+    await authz(MEMBER).create(NETWORK, [{"name": "n", "subnets": [{"ip_version": 4, "cidr": "10.0.0.0/24"}]}])
+    await authz(ADMIN).create(NETWORK, [nested])
