@@ -11,6 +11,7 @@ with --clients concurrent clients, then bulk POSTs of --bulk ports.
     .venv/bin/python bench/port_create.py --mode bulk --bulk 100 --bulk-count 10000
     .venv/bin/python bench/port_create.py --backend mariadb
     .venv/bin/python bench/port_create.py --dhcp-agent     # a live DHCP agent serves the networks
+    .venv/bin/python bench/port_create.py --member         # as a project member (policy reads the network)
 
 With --dhcp-agent a DHCP agent reports in before the subnets are made, so
 each network gets a DHCP port on its host and every port create also bumps
@@ -156,11 +157,18 @@ def main() -> None:
     parser.add_argument("--bulk-count", type=int, default=10000, help="ports to create with bulk POSTs")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument(
+        "--member",
+        action="store_true",
+        help="create as a project member (noauth headers) on its own network, not as the admin: "
+        "the policy then reads the network's owner",
+    )
+    parser.add_argument(
         "--dhcp-agent", action="store_true", help="a live DHCP agent serves the networks (DHCP port, generation bumps)"
     )
     args = parser.parse_args()
 
     phases = []
+    headers = {"X-Project-Id": "bench-member", "X-Roles": "member"} if args.member else None
     if args.mode in ("single", "both"):
         phases.append(("single", args.clients, args.count, 1))
     if args.mode in ("bulk", "both"):
@@ -171,7 +179,9 @@ def main() -> None:
         for i, (name, clients, count, bulk) in enumerate(phases):
             pids = harness.children_of(server_pid) if server_pid else []
             before = harness.cpu_seconds(pids)
-            result = asyncio.run(run(url, clients, count, bulk, args.warmup, i, dhcp_agent=args.dhcp_agent))
+            result = asyncio.run(
+                run(url, clients, count, bulk, args.warmup, i, headers=headers, dhcp_agent=args.dhcp_agent)
+            )
             result["server_cpu_ms_per_port"] = (
                 (harness.cpu_seconds(pids) - before) * 1000 / result["ports"] if pids and result["ports"] else None
             )

@@ -72,6 +72,19 @@ PARENTS: dict[str, ParentRef] = {
 }
 
 
+# Owners of parents, by (prefix, reference): a project never changes (Neutron's
+# project_id is not updatable), so a pass decided from the owner alone holds
+# across requests; other facts (``shared``) are read per request. Bounded.
+_OWNERS: dict[tuple[str, str], str] = {}
+_OWNERS_MAX = 100_000
+
+
+def _remember_owner(prefix: str, ref_id: str, project_id: str) -> None:
+    if len(_OWNERS) >= _OWNERS_MAX:
+        _OWNERS.clear()
+    _OWNERS[(prefix, ref_id)] = project_id
+
+
 def with_policy_fields(resource: Resource, query: ListQuery) -> ListQuery:
     """The query with the attributes the policy reads added to asked ``fields``."""
     if not query.fields:
@@ -127,7 +140,7 @@ class Authorizer:
         for i, target in enumerate(targets):
             if ref is None or use is Parent.NONE or f"{ref.prefix}:project_id" in target:
                 results[i] = self.allowed(name, target)
-            elif use is Parent.MONOTONE and self.allowed(name, target):
+            elif use is Parent.MONOTONE and self._passes_without_facts(ref, name, target):
                 results[i] = True
             else:
                 pending.append(i)
@@ -137,6 +150,16 @@ class Authorizer:
                 targets[i] = target
                 results[i] = self.allowed(name, target)
         return results
+
+    def _passes_without_facts(self, ref: ParentRef, name: str, target: dict[str, Any]) -> bool:
+        """A monotone rule that passes on what is known (the target, the parent's
+        remembered owner) passes with every fact: no query needed."""
+        if self.allowed(name, target):
+            return True
+        owner = _OWNERS.get((ref.prefix, target.get(ref.key) or ""))
+        if owner is None:
+            return False
+        return self.allowed(name, {**target, f"{ref.prefix}:project_id": owner, f"{ref.prefix}:tenant_id": owner})
 
     async def with_parents(self, ref: ParentRef, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Copies of ``targets`` with their parent's facts (none when it does not exist)."""
@@ -148,7 +171,10 @@ class Authorizer:
                 hops = {i: row[ref.hop[1]] for i, row in through.items()}
             found = await getattr(self.services, ref.service).facts(set(hops.values()), ref.columns)
             for ref_id in unknown:
-                self._facts[(ref.prefix, ref_id)] = found.get(hops.get(ref_id, ""))
+                facts = found.get(hops.get(ref_id, ""))
+                self._facts[(ref.prefix, ref_id)] = facts
+                if facts is not None and facts.get("project_id"):
+                    _remember_owner(ref.prefix, ref_id, facts["project_id"])
         out = []
         for target in targets:
             facts = self._facts.get((ref.prefix, target.get(ref.key) or ""))

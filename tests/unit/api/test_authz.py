@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from quark import errors
+from quark.api import authz as authz_module
 from quark.api.authz import Authorizer
 from quark.api.definitions.core import NETWORK, PORT
 from quark.api.definitions.dataplane import AGENT
@@ -40,6 +41,14 @@ class FakeServices:
         )
 
 
+@pytest.fixture(autouse=True)
+def forget_owners():
+    """The owners remembered across requests start empty in every test."""
+    authz_module._OWNERS.clear()
+    yield
+    authz_module._OWNERS.clear()
+
+
 def authz(ctx: Context) -> Authorizer:
     return Authorizer(POLICY, ctx, FakeServices())
 
@@ -64,7 +73,14 @@ async def test_port_create_loads_the_network_only_when_needed():
     member = authz(MEMBER)
     await member.create(PORT, [{"network_id": "mine", "mac_address": "fa:16:3e:00:00:01"}])
     await member.create(PORT, [{"network_id": "shared"}])
-    assert member.services.networks.calls == 2  # once per network, then cached
+    assert member.services.networks.calls == 2  # once per network, then known for the request
+    # The next request on its own network decides from the remembered owner alone...
+    again = authz(MEMBER)
+    await again.create(PORT, [{"network_id": "mine", "mac_address": "fa:16:3e:00:00:02"}])
+    assert again.services.networks.calls == 0
+    # ...but on someone else's shared network still reads whether it is shared.
+    await again.create(PORT, [{"network_id": "shared"}])
+    assert again.services.networks.calls == 1
 
 
 async def test_shared_network_port_security_and_pairs_are_the_owner_s():
