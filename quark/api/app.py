@@ -21,6 +21,7 @@ from starlette.routing import Route
 from quark import errors
 from quark.api import dataplane, discovery, instances, ip_addresses, openapi
 from quark.api.definitions.catalog import SERVED
+from quark.api.auth import KeystoneAuth
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
 from quark.api.resources import CollectionRoutes
@@ -141,7 +142,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         },
     )
     app.state.settings = settings
-    app.add_middleware(QuarkMiddleware)
+    keystone = KeystoneAuth(settings.keystone_authtoken) if settings.auth_strategy == "keystone" else None
+    app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 
 
