@@ -84,7 +84,7 @@ def from_options(options: Mapping[str, Any]) -> ServiceAuth:
     auth_type = str(opts.pop("auth_type", opts.pop("auth_plugin", "password")))
     sess_opts = {k: opts.pop(k) for k in SESSION_KEYS if k in opts}
     where = {k: opts.pop(k) for k in ENDPOINT_KEYS if k in opts}
-    loader = loading.get_plugin_loader(auth_type)
+    loader: Any = loading.get_plugin_loader(auth_type)
     known = {o.dest for o in loader.get_options()}
     unknown = sorted(set(opts) - known)
     if unknown:

@@ -49,7 +49,7 @@ def _is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None)
     except OSError:
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
 
 
 def _check_exposure(settings: Settings) -> None:
@@ -57,7 +57,7 @@ def _check_exposure(settings: Settings) -> None:
     if settings.auth_strategy == "noauth" and not settings.noauth_allow_remote and not _is_loopback(settings.host):
         typer.echo(
             f"quark: refusing to serve without authentication on {settings.host}: auth_strategy is noauth, "
-            "which makes every caller admin. Listen on 127.0.0.1, set auth_strategy = \"keystone\" with a "
+            'which makes every caller admin. Listen on 127.0.0.1, set auth_strategy = "keystone" with a '
             "[keystone_authtoken] table, or set noauth_allow_remote = true (QUARK_NOAUTH_ALLOW_REMOTE=true) "
             "to allow it anyway.",
             err=True,
@@ -212,6 +212,17 @@ def _agent_settings(config: str | None, **overrides):
         raise typer.Exit(2) from None
 
 
+def _agent_auth(s):
+    """The service user's token source from [agent] cloud / [agent.auth]; None without Keystone."""
+    from quark.agent.auth import agent_auth
+
+    try:
+        return agent_auth(s.cloud, s.auth)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"quark: agent credentials: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _run_agent(coro_factory, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     import faulthandler
@@ -288,7 +299,7 @@ def agent(
     )
 
     async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
             await L2Agent(client, cfg).run()
 
     _run_agent(run, s.log_level)
@@ -334,7 +345,7 @@ def dhcp(
     )
 
     async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
             await DhcpService(client, cfg).run()
 
     _run_agent(run, s.log_level)
