@@ -145,3 +145,53 @@ def test_context_from_auth_token_headers():
     )
     assert system is not None and system.system_scope == "all" and system.project_id == "" and system.is_admin
     assert context_from_environ({**environ, "HTTP_X_IDENTITY_STATUS": "Invalid"}, "r") is None
+
+
+class _Ref:
+    def __init__(self, seconds: float) -> None:
+        import datetime
+
+        self.expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+
+
+class _TokenAuth:
+    def __init__(self, user: float, service: float | None = None) -> None:
+        self.user = _Ref(user)
+        self.service = _Ref(service) if service is not None else None
+
+
+def test_token_memo_keeps_a_context_no_longer_than_allowed(monkeypatch):
+    import time
+
+    from quark.api.auth import TokenMemo
+    from quark.context import Context
+
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    ctx = Context(project_id="p1", roles=frozenset({"member"}))
+    memo = TokenMemo(ttl=300)
+    memo.put((b"t1", b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600)})
+    memo.put((b"t2", b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600, service=10)})
+    memo.put((b"t3", b""), ctx, {"keystone.token_auth": _TokenAuth(user=-5)})  # already expired
+    memo.put((b"", b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600)})  # no token: never
+    assert memo.get((b"t1", b"")) is ctx and memo.get((b"t2", b"")) is ctx
+    assert memo.get((b"t3", b"")) is None and memo.get((b"", b"")) is None
+    assert memo.get((b"t1", b"other-service-token")) is None
+    clock[0] += 11  # past the service token's expiry
+    assert memo.get((b"t2", b"")) is None and memo.get((b"t1", b"")) is ctx
+    clock[0] += 290  # past token_cache_time
+    assert memo.get((b"t1", b"")) is None
+
+
+def test_token_memo_off_and_bounded():
+    from quark.api.auth import TokenMemo
+    from quark.context import Context
+
+    ctx = Context(project_id="p1")
+    off = TokenMemo(ttl=-1)
+    off.put((b"t", b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600)})
+    assert off.get((b"t", b"")) is None
+    small = TokenMemo(ttl=300, size=10)
+    for i in range(25):
+        small.put((f"t{i}".encode(), b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600)})
+    assert len(small.entries) <= 10 and small.get((b"t24", b"")) is ctx and small.get((b"t0", b"")) is None
