@@ -35,8 +35,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from keystonemiddleware import auth_token
-
 from quark.api.faults import error_body
 from quark.context import Context
 
@@ -190,6 +188,8 @@ def _token_key(scope: dict) -> tuple[bytes, bytes]:
 
 class KeystoneAuth:
     def __init__(self, table: Mapping[str, Any]) -> None:
+        from keystonemiddleware import auth_token  # only a keystone server pays for importing it
+
         conf = paste_conf(table)
         self.protocol = auth_token.AuthProtocol(_confirmed_app, conf)
         self.memo = TokenMemo(float(conf.get("token_cache_time", DEFAULT_TOKEN_CACHE_TIME)))
