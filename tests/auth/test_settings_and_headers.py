@@ -195,3 +195,29 @@ def test_token_memo_off_and_bounded():
     for i in range(25):
         small.put((f"t{i}".encode(), b""), ctx, {"keystone.token_auth": _TokenAuth(user=3600)})
     assert len(small.entries) <= 10 and small.get((b"t24", b"")) is ctx and small.get((b"t0", b"")) is None
+
+
+UNREACHABLE = {
+    "www_authenticate_uri": "http://127.0.0.1:1",
+    "auth_url": "http://127.0.0.1:1",
+    "auth_type": "password",
+    "username": "quark",
+    "password": "p",
+    "project_name": "service",
+    "user_domain_name": "Default",
+    "project_domain_name": "Default",
+    "http_request_max_retries": 0,
+}
+
+
+async def test_keystone_down_is_503_and_no_token_is_401():
+    from quark.api.auth import KeystoneAuth, Rejection
+
+    auth = KeystoneAuth(UNREACHABLE)
+    with pytest.raises(Rejection) as down:
+        await auth.authenticate({"method": "GET", "path": "/v2.0/ports", "headers": [(b"x-auth-token", b"t")]}, "r")
+    assert down.value.status == 503 and down.value.body["NeutronError"]["type"] == "ServiceUnavailable"
+    with pytest.raises(Rejection) as missing:
+        await auth.authenticate({"method": "GET", "path": "/v2.0/ports", "headers": []}, "r")
+    assert missing.value.status == 401
+    assert missing.value.headers == [(b"www-authenticate", b'Keystone uri="http://127.0.0.1:1"')]
