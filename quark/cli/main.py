@@ -87,6 +87,10 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
+    if settings.auth_strategy == "noauth" and not _is_loopback(settings.host):
+        logging.getLogger("quark").warning(
+            "serving on %s without authentication (noauth_allow_remote): every caller is admin", settings.host
+        )
     if _is_sqlite(url):
         migrate.upgrade(url)
     else:

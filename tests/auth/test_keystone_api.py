@@ -137,3 +137,19 @@ async def test_agent_gets_a_new_token_after_a_401(keystone_server, keystone, mon
     assert "generation" in state
     assert auth.service.token() not in ("revoked-token", "")
     assert first
+
+
+def test_service_token_is_renewed_before_it_expires(keystone):
+    """A token about to expire is replaced before it is sent (keystoneauth1's renewal)."""
+    import datetime
+
+    from quark.keystone import from_cloud
+
+    service = from_cloud("quark-service", keystone.clouds_yaml)
+    first = service.token()
+    assert service.token() == first and not service.needs_keystone()  # kept while valid
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=60)
+    service.session.auth.auth_ref._data["token"]["expires_at"] = soon.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    assert service.needs_keystone()
+    renewed = service.token()
+    assert renewed != first and not service.needs_keystone()
