@@ -59,10 +59,21 @@ def filter_references(resource: Resource) -> list[str]:
     ]
 
 
+def shape_of(value: str) -> str:
+    """ "uuid", or the prefix of a made-up name ("dev-201" of "dev-201-3fa2c1")."""
+    try:
+        uuid.UUID(value)
+        return "uuid"
+    except ValueError:
+        return value.rpartition("-")[0]
+
+
 def random_like(value: str) -> str:
     """A value of the same shape that names nothing (a uuid for a uuid, a device id for a device id)."""
-    prefix, _, last = value.rpartition("-")
-    return f"{prefix}-{uuid.uuid4().hex[: len(last)]}" if prefix else uuid.uuid4().hex[: len(value)]
+    shape = shape_of(value)
+    if shape == "uuid":
+        return str(uuid.uuid4())
+    return f"{shape}-{uuid.uuid4().hex[: len(value) - len(shape) - 1]}"
 
 
 def masked(response: httpx.Response, *ids: str) -> tuple[int, str]:
@@ -97,8 +108,9 @@ def client(url: str, project_id: str | None) -> httpx.Client:
     return httpx.Client(base_url=url, timeout=30, headers=headers)
 
 
-def populate(project: Project, external_network: str, octet: int) -> None:
-    """One of everything a project can make, named in ``project.ids``."""
+def populate(project: Project, external_network: str, shared_network: str, octet: int) -> None:
+    """One of everything a project can make, named in ``project.ids``; some on
+    a network shared with every project (``shared_network``, an admin's)."""
     p, ids = project, project.ids
     p.client.get("/v2.0/security-groups")  # the default group is made on the first look
     ids["network"] = p.post("/v2.0/networks", "network", {"name": f"iso-{octet}"})["id"]
@@ -156,6 +168,13 @@ def populate(project: Project, external_network: str, octet: int) -> None:
     ids["associated_floatingip"] = p.post(
         "/v2.0/floatingips", "floatingip", {"floating_network_id": external_network, "port_id": ids["instance_port"]}
     )["id"]
+    p.devices["shared"] = f"shared-{octet}-{uuid.uuid4().hex[:6]}"
+    ids["shared_port"] = p.post(
+        "/v2.0/ports", "port", {"network_id": shared_network, "device_id": p.devices["shared"], "name": "on-shared"}
+    )["id"]
+    ids["shared_ip_address"] = p.post(
+        "/v2.0/ip_addresses", "ip_address", {"network_id": shared_network, "port_ids": [ids["shared_port"]]}
+    )["id"]
 
 
 @dataclass
@@ -165,7 +184,7 @@ class World:
     a: Project
     b: Project
     external_network: str
-    external_subnet: str
+    shared_network: str
 
     def b_values(self) -> dict[str, str]:
         """Every id (and device, and the project) of B's that A might name."""
@@ -201,13 +220,17 @@ def build_world(url: str) -> Iterator[World]:
             admin.post("/v2.0/networks", json={"network": {"name": "iso-ext", "router:external": True}}),
             COLLECTIONS[0],
         )["id"]
-        subnet = admin.post(
-            "/v2.0/subnets", json={"subnet": {"network_id": external, "ip_version": 4, "cidr": "172.31.0.0/24"}}
-        )
-        assert subnet.status_code == 201, subnet.text
-        populate(b, external, 201)
-        populate(a, external, 202)
-        yield World(url, admin, a, b, external, subnet.json()["subnet"]["id"])
+        shared = created(
+            admin.post("/v2.0/networks", json={"network": {"name": "iso-shared", "shared": True}}), COLLECTIONS[0]
+        )["id"]
+        for network, cidr in ((external, "172.31.0.0/24"), (shared, "10.200.0.0/24")):
+            subnet = admin.post(
+                "/v2.0/subnets", json={"subnet": {"network_id": network, "ip_version": 4, "cidr": cidr}}
+            )
+            assert subnet.status_code == 201, subnet.text
+        populate(b, external, shared, 201)
+        populate(a, external, shared, 202)
+        yield World(url, admin, a, b, external, shared)
     finally:
         for c in (admin, a.client, b.client):
             c.close()

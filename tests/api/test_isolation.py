@@ -27,6 +27,7 @@ from tests.api.isolation_world import (
     masked,
     random_like,
     reference_value,
+    shape_of,
 )
 
 
@@ -54,9 +55,12 @@ def same_as_missing(world: World, method: str, path: str, json: Any = None, **pa
         return a.request(method, path.replace("{}", value), params=fill or None, json=body)
 
     differing = []
+    expected_by_shape: dict[str, tuple[int, str]] = {}  # one random value of each shape of B's values
     for kind, value in world.b_values().items():
-        baseline = random_like(value)
-        expected = _asked(world, path, method, ask(baseline), baseline)
+        baseline, shape = random_like(value), shape_of(value)
+        if shape not in expected_by_shape:
+            expected_by_shape[shape] = _asked(world, path, method, ask(baseline), baseline)
+        expected = expected_by_shape[shape]
         response = ask(value)
         got = _asked(world, path, method, response, value)
         if got != expected or _shows_b(world, got[1]):
@@ -215,12 +219,14 @@ def test_the_other_projects_ids_are_unusable_as_references(world: World, unchang
 
 
 def test_the_other_projects_ids_are_unknown_markers(world: World, unchanged) -> None:
+    # The marker is looked up before any sort key is read: a few keys of each collection suffice.
     leaks = []
     for resource in COLLECTIONS:
         path = f"/v2.0/{resource.collection}"
-        keys = sorted(resource.sortable - {"id"})
-        pages: list[dict[str, str]] = [{}, {"limit": "1"}, {"limit": "1", "page_reverse": "true"}]
-        pages += [{"sort_key": key} for key in keys]
+        others = sorted(resource.sortable - {"id", "name"})[:2]
+        keys = ["name", *others] if "name" in resource.sortable else others
+        pages: list[dict[str, str]] = [{"limit": "1"}, {"limit": "1", "page_reverse": "true"}]
+        pages += [{"sort_key": key, "sort_dir": "desc"} for key in keys]
         for page in pages:
             leaks += same_as_missing(world, "GET", path, marker="{}", **page)
     assert not leaks, "\n".join(leaks)
