@@ -50,17 +50,21 @@ def body_references(resource: Resource, verb: str) -> list[Attr]:
     return [a for a in resource.attributes if getattr(a, verb) and is_reference(a)]
 
 
+# Filters that name a resource or owner though they are no body reference.
+FILTERS_BY_OWNER = ("id", "device_id", "project_id", "tenant_id")
+
+
 def filter_references(resource: Resource) -> list[str]:
     """The list filters that name another resource (or a device, or a project)."""
     return [
         a.name
         for a in resource.attributes
-        if a.filter is not None and (a.name in ("id", "device_id") or is_reference(a) or a.name == "security_groups")
+        if a.filter is not None and (a.name in FILTERS_BY_OWNER or is_reference(a) or a.name == "security_groups")
     ]
 
 
 def shape_of(value: str) -> str:
-    """ "uuid", or the prefix of a made-up name ("dev-201" of "dev-201-3fa2c1")."""
+    """The shape of a value: "uuid", or the prefix of a made-up name ("dev-201" of "dev-201-3fa2c1")."""
     try:
         uuid.UUID(value)
         return "uuid"
