@@ -161,23 +161,36 @@ def _find_config_file(explicit: str | None) -> Path | None:
     return None
 
 
+def _file_values(path: Path, known: dict[str, Any]) -> dict[str, Any]:
+    """The settings a TOML file sets (top level or [quark], and the pass-through tables)."""
+    document = tomllib.loads(path.read_text())
+    data = dict(document.get("quark", document))
+    for table in PASSTHROUGH_TABLES:  # at top level beside [quark], or inside it
+        if isinstance(document.get(table), dict):
+            data[table] = document[table]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "agent" and isinstance(value, dict):
+            continue  # the host agents' table (quark.agent.config)
+        if key not in known:
+            raise ValueError(f"{path}: unknown setting {key!r}")
+        values[key] = _coerce(known[key], value)
+    return values
+
+
+def _check(settings: Settings) -> Settings:
+    if settings.auth_strategy not in AUTH_STRATEGIES:
+        raise ValueError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, not {settings.auth_strategy!r}")
+    if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
+        raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
+    return settings
+
+
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source; ``overrides`` (CLI flags) win."""
-    values: dict[str, Any] = {}
     known = {f.name: f.type for f in fields(Settings)}
     path = _find_config_file(config_file)
-    if path is not None:
-        document = tomllib.loads(path.read_text())
-        data = dict(document.get("quark", document))
-        for table in PASSTHROUGH_TABLES:  # at top level beside [quark], or inside it
-            if isinstance(document.get(table), dict):
-                data[table] = document[table]
-        for key, value in data.items():
-            if key == "agent" and isinstance(value, dict):
-                continue  # the host agents' table (quark.agent.config)
-            if key not in known:
-                raise ValueError(f"{path}: unknown setting {key!r}")
-            values[key] = _coerce(known[key], value)
+    values = _file_values(path, known) if path is not None else {}
     for name, ftype in known.items():
         env = os.environ.get(f"QUARK_{name.upper()}")
         if env is not None and env != "":
@@ -185,9 +198,4 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     for name, value in overrides.items():
         if value is not None:
             values[name] = value
-    settings = Settings(**values)
-    if settings.auth_strategy not in AUTH_STRATEGIES:
-        raise ValueError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, not {settings.auth_strategy!r}")
-    if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
-        raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
-    return settings
+    return _check(Settings(**values))

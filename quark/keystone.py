@@ -78,6 +78,25 @@ class ServiceAuth:
         return str(url).rstrip("/")
 
 
+def _verify(sess_opts: Mapping[str, Any]) -> Any:
+    """requests' verify: False, a CA bundle path or True (the cloud's TLS options)."""
+    if _truthy(sess_opts.get("insecure", False)):
+        return False
+    if sess_opts.get("cafile"):
+        return sess_opts["cafile"]
+    if "verify" in sess_opts:
+        return sess_opts["verify"] if isinstance(sess_opts["verify"], str) else _truthy(sess_opts["verify"])
+    return True
+
+
+def _session(plugin: Any, sess_opts: Mapping[str, Any]) -> session.Session:
+    cert = sess_opts.get("certfile")
+    if cert and sess_opts.get("keyfile"):
+        cert = (cert, sess_opts["keyfile"])
+    timeout = float(sess_opts["timeout"]) if "timeout" in sess_opts else None
+    return session.Session(auth=plugin, verify=_verify(sess_opts), cert=cert, timeout=timeout)
+
+
 def from_options(options: Mapping[str, Any]) -> ServiceAuth:
     """A session from keystoneauth1 loading options (Neutron's [nova] section style)."""
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
@@ -89,19 +108,7 @@ def from_options(options: Mapping[str, Any]) -> ServiceAuth:
     unknown = sorted(set(opts) - known)
     if unknown:
         raise ValueError(f"unknown {auth_type} auth option(s): {', '.join(unknown)}")
-    plugin = loader.load_from_options(**opts)
-    verify: Any = True
-    if _truthy(sess_opts.get("insecure", False)):
-        verify = False
-    elif sess_opts.get("cafile"):
-        verify = sess_opts["cafile"]
-    elif "verify" in sess_opts:
-        verify = sess_opts["verify"] if isinstance(sess_opts["verify"], str) else _truthy(sess_opts["verify"])
-    cert = sess_opts.get("certfile")
-    if cert and sess_opts.get("keyfile"):
-        cert = (cert, sess_opts["keyfile"])
-    timeout = float(sess_opts["timeout"]) if "timeout" in sess_opts else None
-    sess = session.Session(auth=plugin, verify=verify, cert=cert, timeout=timeout)
+    sess = _session(loader.load_from_options(**opts), sess_opts)
     interface = str(where.get("endpoint_type") or where.get("interface") or where.get("valid_interfaces") or "public")
     region = where.get("region_name")
     return ServiceAuth(sess, str(region) if region else None, interface.removesuffix("URL"))
