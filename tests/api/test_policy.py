@@ -258,3 +258,15 @@ def test_policy_file_overrides_and_reloads_without_restart(policy_server):
                 break
             time.sleep(0.3)
         assert error_of(again, 403) == "PolicyNotAuthorized"
+
+
+def test_the_network_owner_deletes_ports_on_its_network_but_does_not_update_them(admin, project):
+    """Neutron: delete_port allows the network owner's members, update_port only the port's project."""
+    net = project["network"]["id"]
+    foreign = admin.post("/v2.0/ports", json={"port": {"network_id": net, "project_id": "someone-else"}}).json()["port"]
+    member = project["member"]
+    assert admin.get(f"/v2.0/ports/{foreign['id']}", headers=member).status_code == 200
+    renamed = admin.put(f"/v2.0/ports/{foreign['id']}", json={"port": {"name": "x"}}, headers=member)
+    assert error_of(renamed, 403) == "PolicyNotAuthorized"
+    assert admin.delete(f"/v2.0/ports/{foreign['id']}", headers=member).status_code == 204
+    assert error_of(admin.get(f"/v2.0/ports/{foreign['id']}"), 404) == "PortNotFound"
