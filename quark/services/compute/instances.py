@@ -118,6 +118,18 @@ class InstanceService:
         async with self.db.read() as conn:
             return await self._network_info(conn, ctx, device_id)
 
+    def _networks_and_subnets(self, found: dict) -> tuple[dict[str, dict], dict[str, dict]]:
+        """The device's networks and subnets by id, each subnet listed on its network."""
+        networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], found, NESTED)}
+        subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], found, NESTED)}
+        for view in (*networks.values(), *subnets.values()):
+            view.pop("tags")
+        for sub in subnets.values():
+            network = networks[sub["network_id"]]
+            network["subnets"].append(sub["id"])
+            sub["router:external"] = network["router:external"]
+        return networks, subnets
+
     async def _network_info(self, conn, ctx: Context, device_id: str) -> dict:
         stmt = DEVICE_PORTS if ctx.is_admin else PROJECT_DEVICE_PORTS
         port_rows = (await conn.execute(stmt, {"device_id": device_id, "project_id": ctx.project_id})).all()
@@ -132,37 +144,43 @@ class InstanceService:
             {"ids": [r.id for r in port_rows], "network_ids": sorted({r.network_id for r in port_rows})},
         )
         ports = self.ports.assemble(port_rows, found, full)
-        networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], found, NESTED)}
-        subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], found, NESTED)}
+        networks, subnets = self._networks_and_subnets(found)
         # Another project's port on the caller's network is shown (as Neutron shows
         # it to the network's owner), but not what only its project may see: the
         # groups only it uses and its floating IPs.
         own = {r.id for r in port_rows if ctx.is_admin or r.project_id == ctx.project_id}
         used = {group for port in ports if port["id"] in own for group in port["security_groups"]}
         groups = [g for g in self.security_groups.assemble(found["info.groups"], found, NESTED) if g["id"] in used]
-        for view in (*networks.values(), *subnets.values(), *groups):
-            view.pop("tags")
-        for sub in subnets.values():
-            network = networks[sub["network_id"]]
-            network["subnets"].append(sub["id"])
-            sub["router:external"] = network["router:external"]
-        dhcp_servers: dict[str, str] = {}
-        for row in found["info.dhcp"]:
-            dhcp_servers.setdefault(row.subnet_id, row.address)
-        floating: dict[str, list[dict]] = defaultdict(list)
-        for fip in (row for row in found["info.floatingips"] if row.port_id in own):
-            floating[fip.port_id].append(
-                {
-                    "id": fip.id,
-                    "floating_ip_address": fip.floating_ip_address,
-                    "fixed_ip_address": fip.fixed_ip_address,
-                    "floating_network_id": fip.floating_network_id,
-                    "status": fip.status,
-                }
-            )
-        for port in ports:
-            port["network"] = networks.get(port["network_id"])
-            seen = list(dict.fromkeys(ip["subnet_id"] for ip in port["fixed_ips"]))
-            port["subnets"] = [{**subnets[sid], "dhcp_server": dhcp_servers.get(sid)} for sid in seen if sid in subnets]
-            port["floating_ips"] = floating.get(port["id"], [])
+        for group in groups:
+            group.pop("tags")
+        _decorate(ports, networks, subnets, found, own)
         return {"device_id": device_id, "ports": ports, "security_groups": groups}
+
+
+def _floating_ips(rows) -> dict[str, list[dict]]:
+    """The floating IPs of each port, as network info shows them."""
+    floating: dict[str, list[dict]] = defaultdict(list)
+    for fip in rows:
+        floating[fip.port_id].append(
+            {
+                "id": fip.id,
+                "floating_ip_address": fip.floating_ip_address,
+                "fixed_ip_address": fip.fixed_ip_address,
+                "floating_network_id": fip.floating_network_id,
+                "status": fip.status,
+            }
+        )
+    return floating
+
+
+def _decorate(ports: list[dict], networks: dict, subnets: dict, found: dict, own: set[str]) -> None:
+    """Each port gains its network, its subnets (with their DHCP server) and its floating IPs."""
+    dhcp_servers: dict[str, str] = {}
+    for row in found["info.dhcp"]:
+        dhcp_servers.setdefault(row.subnet_id, row.address)
+    floating = _floating_ips(row for row in found["info.floatingips"] if row.port_id in own)
+    for port in ports:
+        port["network"] = networks.get(port["network_id"])
+        seen = list(dict.fromkeys(ip["subnet_id"] for ip in port["fixed_ips"]))
+        port["subnets"] = [{**subnets[sid], "dhcp_server": dhcp_servers.get(sid)} for sid in seen if sid in subnets]
+        port["floating_ips"] = floating.get(port["id"], [])
