@@ -225,21 +225,21 @@ class Authorizer:
     async def _refuse_create(self, resource: Resource, name: str, target: dict[str, Any]) -> None:
         """403, or the parent's 404 when the caller cannot see the parent at all."""
         ref = PARENTS.get(resource.name)
-        if ref is not None and ref.prefix == "network" and target.get(ref.key):
+        if ref is not None and target.get(ref.key):
             filled = (await self.with_parents(ref, [target]))[0]
-            if not self._network_visible(filled):
+            if not self._parent_visible(ref, filled):
                 raise ref.missing(target[ref.key])
         raise errors.PolicyNotAuthorized(action=f"rule:{name}")
 
-    def _network_visible(self, target: dict[str, Any]) -> bool:
-        if "network:project_id" not in target:
+    def _parent_visible(self, ref: ParentRef, target: dict[str, Any]) -> bool:
+        """Whether the caller may see the parent (a missing one it may not): a rule on
+        a group or network that does not exist answers that it is not found, as Neutron."""
+        owner = target.get(f"{ref.prefix}:project_id")
+        if owner is None:
             return False
-        return bool(
-            self.ctx.is_admin
-            or target["network:project_id"] == self.ctx.project_id
-            or target.get("network:shared")
-            or target.get("network:router:external")
-        )
+        if self.ctx.is_admin or owner == self.ctx.project_id:
+            return True
+        return ref.prefix == "network" and bool(target.get("network:shared") or target.get("network:router:external"))
 
     def attribute_rules(self, action: str, resource: Resource, item: dict[str, Any], names: list[str]) -> list[str]:
         """``<action>:<attribute>`` rules (registered ones, as Neutron) for ``names``,

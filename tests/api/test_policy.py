@@ -185,6 +185,22 @@ def test_visible_but_refused_is_403_invisible_is_404(admin, project):
     assert error_of(port, 404) == "NetworkNotFound"
 
 
+def test_rules_of_a_missing_or_invisible_group_are_404_not_403(admin, project):
+    """Tempest's negative test: a rule for a group that does not exist is not found; a
+    group of another project answers the same (its existence is not revealed)."""
+    rule = {"direction": "ingress", "ethertype": "IPv4"}
+    for group_id in (str(uuid.uuid4()), project["group"]["id"]):
+        body = {"security_group_rule": {**rule, "security_group_id": group_id}}
+        refused = admin.post("/v2.0/security-group-rules", json=body, headers=project["other"])
+        assert error_of(refused, 404) == "SecurityGroupNotFound"
+    reader = admin.post(
+        "/v2.0/security-group-rules",
+        json={"security_group_rule": {**rule, "security_group_id": project["group"]["id"]}},
+        headers=project["reader"],
+    )
+    assert error_of(reader, 403) == "PolicyNotAuthorized"
+
+
 def test_member_lists_of_admin_collections_are_empty(admin, project):
     member = project["member"]
     for collection, key in (
