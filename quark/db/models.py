@@ -445,6 +445,29 @@ class NovaEvent(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class Quota(Base):
+    """A project's limit on one resource where it differs from the default
+    (Neutron's ``quotas``): the rows are what ``GET /v2.0/quotas`` lists."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per (project, resource) with a finite limit that was ever
+    checked: a create locks it (``FOR UPDATE``) before counting the project's
+    rows, so concurrent creates of one project and resource are counted one
+    after the other (quark.services.common.quotas)."""
+
+    __tablename__ = "quota_locks"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 def _table(model: type[Base]) -> Table:
     """The model's table, typed as a ``Table`` (declarative types ``__table__`` as
     any FromClause, which ``insert``/``update``/``delete`` do not accept)."""
@@ -475,3 +498,5 @@ segment_allocations = _table(SegmentAllocation)
 agents = _table(Agent)
 host_generations = _table(HostGeneration)
 nova_events = _table(NovaEvent)
+quotas = _table(Quota)
+quota_locks = _table(QuotaLock)

@@ -71,6 +71,19 @@ class Events:
             await handler(conn, event)
 
 
+# --- every countable resource -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourcesCreating(InTransaction):
+    """Rows of a countable resource (``resource``: its quota name, e.g. "port")
+    are about to be written: ``counts`` maps each owning project to how many.
+    Published by the creates a caller asks for; quotas may refuse them."""
+
+    resource: str
+    counts: Mapping[str, int]
+
+
 # --- networks ------------------------------------------------------------------------
 
 
@@ -216,6 +229,7 @@ class AgentChanged(InTransaction):
 
 
 EVENT_TYPES: tuple[type[InTransaction], ...] = (
+    ResourcesCreating,
     NetworkUpdated,
     NetworkDeleting,
     SubnetCreated,

@@ -28,7 +28,14 @@ from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_rang
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.events import Events, PortAddressesChanged, SubnetCreated, SubnetDeleted, SubnetUpdated
+from quark.services.events import (
+    Events,
+    PortAddressesChanged,
+    ResourcesCreating,
+    SubnetCreated,
+    SubnetDeleted,
+    SubnetUpdated,
+)
 
 s = models.subnets
 n = models.networks
@@ -189,6 +196,7 @@ class SubnetService(ResourceService):
             raise errors.NetworkMTUSubnetConflict(net_id=network.id, subnet_id="(new)")
         await self._check_overlap(conn, network.id, net)
 
+        await self.events.publish(conn, ResourcesCreating("subnet", {project_id: 1}))
         subnet_id = base.new_id()
         gateway = attrs.get("gateway_ip")
         if "gateway_ip" not in attrs:

@@ -25,7 +25,7 @@ from quark.db import models
 from quark.services.common import base
 from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.events import PortGroupsChanging, PortsCreating
+from quark.services.events import Events, PortGroupsChanging, PortsCreating, ResourcesCreating
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
 
@@ -42,8 +42,8 @@ class SecurityGroupService(ResourceService):
     columns = {**standard_columns(sg), "stateful": sg.c.stateful}
     related = (("security_group_rules", GROUP_RULES), ("tags", base.TAGS))
 
-    def __init__(self, db, settings, defaults: DefaultGroups) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, defaults: DefaultGroups, events: Events | None = None) -> None:
+        super().__init__(db, settings, events)
         self.defaults = defaults
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
@@ -85,6 +85,8 @@ class SecurityGroupService(ResourceService):
                     raise errors.SecurityGroupDefaultAlreadyExists()
                 project_id = base.resolve_project(ctx, attrs)
                 await self.defaults.ensure(conn, project_id)
+                # The group is checked; its two egress rules are counted, never refused (as Neutron).
+                await self.events.publish(conn, ResourcesCreating("security_group", {project_id: 1}))
                 group_id, now = base.new_id(), utcnow()
                 await conn.execute(
                     insert(sg).values(

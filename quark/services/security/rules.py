@@ -16,6 +16,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
+from quark.services.events import ResourcesCreating
 from quark.services.security.rule_checks import normalise_rule
 
 sg = models.security_groups
@@ -134,6 +135,7 @@ class SecurityGroupRuleService(ResourceService):
                 if existing is not None:
                     raise errors.SecurityGroupRuleExists(rule_id=existing)
                 row = rule_row(group_id, group.project_id if ctx.is_admin else project_id, **values)
+                await self.events.publish(conn, ResourcesCreating("security_group_rule", {row["project_id"]: 1}))
                 await conn.execute(insert(rules).values(**row))
                 await conn.execute(
                     sg.update()

@@ -9,7 +9,7 @@ hosts, floating IPs) follows through the change events it publishes.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ from quark.services.events import (
     PortDeleting,
     PortsChanged,
     PortsCreating,
+    ResourcesCreating,
     SubnetCreated,
 )
 
@@ -151,13 +152,25 @@ class PortService(ResourceService):
             return await self.db.run_write(attempt)
 
     async def create_ports_in(
-        self, conn: AsyncConnection, ctx: Context, items: list[dict], *, ip_version: int | None = None
+        self,
+        conn: AsyncConnection,
+        ctx: Context,
+        items: list[dict],
+        *,
+        ip_version: int | None = None,
+        internal: bool = False,
     ) -> list[dict]:
         """Create ports inside the caller's transaction (bulk create, floating
         IPs, instance provisioning, DHCP ports); their views, in order.
-        ``ip_version`` limits the addresses to that family (floating IPs: 4).
+        ``ip_version`` limits the addresses to that family (floating IPs: 4);
+        ``internal`` ports (DHCP) are counted in their project's quota but
+        never refused by it, as Neutron's.
         The steps are described in ``quark.services.core.ports.creating``."""
         new_ports = await self._plan_all(conn, ctx, items, ip_version)
+        if not internal:
+            await self.events.publish(
+                conn, ResourcesCreating("port", Counter(np.row["project_id"] for np in new_ports))
+            )
         await self.events.publish(conn, PortsCreating(ctx, [np.group_choice for np in new_ports]))
         try:
             await conn.execute(insert(p), [np.row for np in new_ports])
