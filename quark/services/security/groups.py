@@ -84,9 +84,11 @@ class SecurityGroupService(ResourceService):
                 if attrs.get("name") == "default":
                     raise errors.SecurityGroupDefaultAlreadyExists()
                 project_id = base.resolve_project(ctx, attrs)
-                await self.defaults.ensure(conn, project_id)
-                # The group is checked; its two egress rules are counted, never refused (as Neutron).
+                # Checked before the project's default group is made, as Neutron's
+                # quota reservation; that group, its rules and this group's two
+                # egress rules are counted, never refused.
                 await self.events.publish(conn, ResourcesCreating("security_group", {project_id: 1}))
+                await self.defaults.ensure(conn, project_id)
                 group_id, now = base.new_id(), utcnow()
                 await conn.execute(
                     insert(sg).values(
