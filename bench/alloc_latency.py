@@ -67,8 +67,8 @@ from quark.db import migrate, models
 from quark.db.engine import Database
 from quark.ipam import addressing, ip_allocator, mac_allocator
 from quark.ipam.pools import pool_ranges
-from quark.services.core.ports import network_tree
 from quark.services.common.quotas import RESOURCES
+from quark.services.core.ports import network_tree
 from quark.services.registry import build_services
 
 ADMIN = Context.admin()
