@@ -9,6 +9,8 @@ parses and answers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -82,6 +84,62 @@ async def update(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     await _service(request).reset(ctx_of(request), request.path_params["project_id"])
     return no_content()
+
+
+def openapi_paths() -> dict[str, Any]:
+    limit_props: dict[str, Any] = {name: {"type": "integer", "minimum": UNLIMITED} for name in RESOURCES}
+    limits = {"type": "object", "properties": limit_props}
+    detail = {
+        "type": "object",
+        "properties": {k: {"type": "integer"} for k in ("limit", "used", "reserved")},
+    }
+    details = {"type": "object", "properties": {name: detail for name in RESOURCES}}
+    update = {
+        "type": "object",
+        "properties": {**limit_props, "force": {"type": "boolean"}, "check_limit": {"type": "boolean"}},
+    }
+    listed = {"type": "object", "properties": {"quotas": {"type": "array", "items": limits}}}
+    project = [{"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NeutronError"}}}}
+    errs = {code: {"description": code, **error} for code in ("400", "403", "404")}
+
+    def answer(schema: dict) -> dict:
+        wrapped = {"type": "object", "properties": {"quota": schema}}
+        return {"200": {"description": "OK", "content": {"application/json": {"schema": wrapped}}}, **errs}
+
+    def get(op: str, schema: dict) -> dict:
+        return {"get": {"operationId": op, "tags": ["quotas"], "parameters": project, "responses": answer(schema)}}
+
+    return {
+        "/v2.0/quotas": {
+            "get": {
+                "operationId": "list_quotas",
+                "tags": ["quotas"],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": listed}}}},
+            }
+        },
+        "/v2.0/quotas/{project_id}": {
+            **get("show_quota", limits),
+            "put": {
+                "operationId": "update_quota",
+                "tags": ["quotas"],
+                "parameters": project,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object", "properties": {"quota": update}}}},
+                },
+                "responses": answer(limits),
+            },
+            "delete": {
+                "operationId": "reset_quota",
+                "tags": ["quotas"],
+                "parameters": project,
+                "responses": {"204": {"description": "back to the defaults"}, **errs},
+            },
+        },
+        "/v2.0/quotas/{project_id}/default": get("show_default_quota", limits),
+        "/v2.0/quotas/{project_id}/details": get("show_quota_details", details),
+    }
 
 
 ROUTES = [

@@ -65,6 +65,9 @@ def test_the_extensions_are_advertised(admin):
     aliases = {e["alias"] for e in admin.get("/v2.0/extensions").json()["extensions"]}
     assert {"quotas", "quota_details", "quota-check-limit", "quota-check-limit-default"} <= aliases
     assert admin.get("/v2.0/extensions/quotas").json()["extension"]["name"] == "Quota management support"
+    paths = admin.get("/openapi.json").json()["paths"]
+    assert set(paths["/v2.0/quotas/{project_id}"]) == {"get", "put", "delete"}
+    assert "/v2.0/quotas/{project_id}/details" in paths
 
 
 def test_a_member_reads_its_own_quotas_and_the_defaults(tenant):
