@@ -173,3 +173,20 @@ def test_floating_ips_use_the_default_limit(admin, tenant):
     assert admin.post("/v2.0/subnets", json={"subnet": subnet}).status_code == 201
     over = error(tenant.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": network_id}}), 409)
     assert over["message"] == "Quota exceeded for resources: ['floatingip']."
+
+
+def test_openstacksdk_reads_updates_and_resets_quotas(server):
+    from tests.api.test_sdk_workflows import connect
+
+    admin = connect(server.url)
+    project = f"q-{uuid.uuid4().hex[:10]}"
+    member = connect(server.url, project)
+    quota = admin.network.update_quota(project, ports=40, networks=3)
+    assert (quota.ports, quota.networks, quota.floating_ips) == (40, 3, 0)
+    shown = member.network.get_quota(project)
+    assert (shown.ports, shown.subnets, shown.security_group_rules) == (40, 100, 100)
+    detailed = member.network.get_quota(project, details=True)
+    assert detailed.ports == {"limit": 40, "used": 0, "reserved": 0}
+    assert admin.network.get_quota_default(project).ports == 17
+    admin.network.delete_quota(project)
+    assert admin.network.get_quota(project).ports == 17
