@@ -127,7 +127,8 @@ class IpAllocation(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     address_key: Mapped[str] = mapped_column(String(32))
     port_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    project_id: Mapped[str | None] = mapped_column(String(255))
+    # indexed for the port quota, which counts a project's reserved and shared addresses
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
     allocated_at: Mapped[datetime] = mapped_column(DateTime)
     deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
     deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -145,6 +145,25 @@ async def test_instance_ports_count_as_ports(env):
     assert len(info["ports"]) == 2
 
 
+async def test_reserved_and_shared_addresses_count_as_ports(env):
+    """/v2.0/ip_addresses: an address reserved (no holder) or shared (several
+    holders) is what a Neutron user would hold with a port of its own; an
+    address added to one port is not (bounded by ipaddr_max_per_port)."""
+    ctx = member()
+    net = await own_network(env, ctx)
+    a, b = await env.services.ports.create_bulk(ctx, [{"network_id": net["id"]}] * 2)
+    await limit(env, ctx.project_id, port=4)
+    addresses = env.services.ip_addresses
+    await addresses.create(ctx, {"network_id": net["id"], "port_ids": [a["id"]]})  # added to a port: not counted
+    await addresses.create(ctx, {"network_id": net["id"]})  # reserved: the 3rd
+    await addresses.create(ctx, {"network_id": net["id"], "port_ids": [a["id"], b["id"]]})  # shared: the 4th
+    assert (await env.services.quotas.details(ctx, ctx.project_id))["port"]["used"] == 4
+    refused = await env.refused(errors.OverQuota, addresses.create(ctx, {"network_id": net["id"]}))
+    assert str(refused) == "Quota exceeded for resources: ['port']."
+    await env.refused(errors.OverQuota, env.port(net["id"], ctx))
+    await addresses.create(ctx, {"network_id": net["id"], "port_ids": [b["id"]]})  # still fine
+
+
 async def test_details_count_what_the_project_has(env):
     ctx = member()
     net = await own_network(env, ctx)

@@ -41,6 +41,7 @@ from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.network_tree import network_tree
 from quark.services.core.ports.service import PortService
+from quark.services.events import Events, ResourcesCreating
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -141,8 +142,8 @@ class IpAddressService(ResourceService):
         "created_at": a.c.allocated_at,
     }
 
-    def __init__(self, db, settings, ports: PortService) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, ports: PortService, events: Events | None = None) -> None:
+        super().__init__(db, settings, events)
         self.ports = ports
         self.ips = ports.ips
 
@@ -215,6 +216,8 @@ class IpAddressService(ResourceService):
         if kind == "shared":
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
+        if single is None:  # reserved or shared: what a Neutron user would hold with a port of its own
+            await self.events.publish(conn, ResourcesCreating("port", {project_id: 1}))
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
         allocation_id = allocation.id or await _allocation_id(conn, allocation)
         if kind == "shared":
