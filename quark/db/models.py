@@ -118,6 +118,9 @@ class IpAllocation(Base):
     __table_args__ = (
         UniqueConstraint("subnet_id", "address_key", name="uq_ip_allocations_subnet_address"),
         Index("ix_ip_allocations_reuse", "subnet_id", "deallocated", "deallocated_at"),
+        # The port quota counts a project's live addresses held by no single
+        # port (reserved, shared): an exact index range, whatever else it has.
+        Index("ix_ip_allocations_standalone", "project_id", "port_id", "deallocated"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -127,8 +130,7 @@ class IpAllocation(Base):
     address: Mapped[str] = mapped_column(String(64), index=True)
     address_key: Mapped[str] = mapped_column(String(32))
     port_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    # indexed for the port quota, which counts a project's reserved and shared addresses
-    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(255))
     allocated_at: Mapped[datetime] = mapped_column(DateTime)
     deallocated: Mapped[bool] = mapped_column(Boolean, default=False)
     deallocated_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -8,8 +8,9 @@ quotas: a project's limit on a resource where it differs from the default.
 quota_locks: rows a create locks before counting the project's resources,
 so that concurrent creates are counted one after the other. The counted
 tables (networks, subnets, ports, security groups and rules, floating IPs)
-already have an index on project_id; ip_allocations gets one (the port quota
-counts a project's reserved and shared addresses, docs/quotas.md).
+already have an index on project_id; ip_allocations gets one on (project_id,
+port_id, deallocated): the port quota counts a project's live addresses held
+by no single port (reserved, shared; docs/quotas.md).
 """
 
 import sqlalchemy as sa
@@ -36,11 +37,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("project_id", "resource", name=op.f("pk_quota_locks")),
     )
     with op.batch_alter_table("ip_allocations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_ip_allocations_project_id"), ["project_id"], unique=False)
+        batch_op.create_index("ix_ip_allocations_standalone", ["project_id", "port_id", "deallocated"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ip_allocations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_ip_allocations_project_id"))
+        batch_op.drop_index("ix_ip_allocations_standalone")
     op.drop_table("quota_locks")
     op.drop_table("quotas")
