@@ -10,8 +10,8 @@ the rows are written. For each project with a finite limit it
    (``SELECT ... FOR UPDATE``; the row is made once with an INSERT that
    ignores a concurrent twin), so concurrent creates of one project and
    resource, in any process, take turns until their commits;
-2. counts the project's rows (``COUNT(*)`` on the indexed ``project_id``)
-   — after the lock, so under READ COMMITTED (PostgreSQL, MariaDB as Quark
+2. counts the project's rows (``COUNT(*)`` on the indexed ``project_id``;
+   for ports, plus its reserved and shared addresses: ``usage``) — after the lock, so under READ COMMITTED (PostgreSQL, MariaDB as Quark
    runs it) it sees every create that held the lock before; SQLite has one
    writer at a time anyway;
 3. refuses with ``OverQuota`` when the count plus the new rows exceed the
@@ -26,7 +26,9 @@ What is counted is every row of the project, whoever made it; what is
 checked are the creates Neutron checks at its API. Rows Neutron's plugins
 make internally are counted but never refused: DHCP ports, a project's
 default security group and its rules, the egress rules of a new group.
-The internal port of a floating IP belongs to no project (``""``).
+The internal port of a floating IP belongs to no project (``""``). An
+address reserved or shared through ``/v2.0/ip_addresses`` is checked and
+counted as a port: a Neutron user would hold it with a port of its own.
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class QuotaService:
     async def check(self, conn: AsyncConnection, resource: str, counts: Mapping[str, int]) -> None:
         """Refuse (``OverQuota``) if adding ``counts[project]`` rows of ``resource``
         takes any project over its limit; the projects' lock rows stay locked
-        until the transaction ends. Projects in sorted order: no lock cycle."""
+        until the transaction ends. The projects of one event are locked in
+        sorted order (a deadlock between events is re-run by ``run_write``)."""
         for project_id, count in sorted(counts.items()):
             if not project_id or count <= 0:
                 continue
