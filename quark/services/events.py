@@ -75,10 +75,11 @@ class Events:
 
 
 @dataclass(frozen=True)
-class ResourcesCreating(InTransaction):
+class ResourcesCreated(InTransaction):
     """Rows of a countable resource (``resource``: its quota name, e.g. "port")
-    are about to be written: ``counts`` maps each owning project to how many.
-    Published by the creates a caller asks for; quotas may refuse them."""
+    were written: ``counts`` maps each owning project to how many are new.
+    Published by the creates a caller asks for, as the last write of each
+    (quotas may refuse them; their lock is then held the shortest time)."""
 
     resource: str
     counts: Mapping[str, int]
@@ -229,7 +230,7 @@ class AgentChanged(InTransaction):
 
 
 EVENT_TYPES: tuple[type[InTransaction], ...] = (
-    ResourcesCreating,
+    ResourcesCreated,
     NetworkUpdated,
     NetworkDeleting,
     SubnetCreated,

@@ -26,7 +26,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
-    ResourcesCreating,
+    ResourcesCreated,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -46,8 +46,9 @@ def subscribe(
     quotas: QuotaService,
 ) -> None:
     # --- every countable resource ---------------------------------------------------
-    # First of all that a create does: a refused one writes nothing.
-    events.subscribe(ResourcesCreating, quotas.on_resources_creating)
+    # The last write of a create: a refused one rolls back whole, and the
+    # project's quota lock is held only from here to the commit.
+    events.subscribe(ResourcesCreated, quotas.on_resources_created)
 
     # --- networks -------------------------------------------------------------------
     events.subscribe(NetworkUpdated, hoststate.on_network_updated)  # MTU: every host of the network

@@ -33,7 +33,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
-    ResourcesCreating,
+    ResourcesCreated,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -51,8 +51,8 @@ def wired(services):
     """Every handler of the process, by event type, as the wiring must declare them."""
     s = services
     return {
-        # Quotas first: a refused create writes nothing.
-        ResourcesCreating: (s.quotas.on_resources_creating,),
+        # Quotas: a refused create rolls back whole.
+        ResourcesCreated: (s.quotas.on_resources_created,),
         NetworkUpdated: (hoststate.on_network_updated,),
         # The DHCP ports go (with what hangs on them) before the IP policies let go.
         NetworkDeleting: (s.ports.on_network_deleting, ip_policies.on_network_deleting),

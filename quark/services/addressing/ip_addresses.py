@@ -41,7 +41,7 @@ from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.network_tree import network_tree
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, ResourcesCreating
+from quark.services.events import Events, ResourcesCreated
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -216,13 +216,13 @@ class IpAddressService(ResourceService):
         if kind == "shared":
             await self._check_shared_limit(conn, network.id, project_id)
         single = ports[0].id if kind == "fixed" and ports else None
-        if single is None:  # reserved or shared: what a Neutron user would hold with a port of its own
-            await self.events.publish(conn, ResourcesCreating("port", {project_id: 1}))
         allocation = await self._allocate(conn, ctx, network, subnets, attrs, single, project_id)
         allocation_id = allocation.id or await _allocation_id(conn, allocation)
         if kind == "shared":
             await _add_holders(conn, allocation_id, [pt.id for pt in ports])
         await self.ports.addresses_changed(conn, [pt.id for pt in ports])
+        if single is None:  # reserved or shared: what a Neutron user would hold with a port of its own
+            await self.events.publish(conn, ResourcesCreated("port", {project_id: 1}))
         return allocation_id
 
     async def _holder_ports(

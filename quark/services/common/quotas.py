@@ -2,9 +2,10 @@
 floating IPs a project may have (Neutron's quota API and its defaults), and
 their enforcement.
 
-Enforcement is a subscriber of ``ResourcesCreating``, published by every
-create path that Neutron checks, inside the create's transaction, before
-the rows are written. For each project with a finite limit it
+Enforcement is a subscriber of ``ResourcesCreated``, published by every
+create path that Neutron checks, inside the create's transaction, once its
+rows are written (its last write: the lock below is held from there to the
+commit, not through the create's work). For each project with a finite limit it
 
 1. locks the project's row of ``quota_locks`` for the resource
    (``SELECT ... FOR UPDATE``; the row is made once with an INSERT that
@@ -14,8 +15,9 @@ the rows are written. For each project with a finite limit it
    for ports, plus its reserved and shared addresses: ``usage``) — after the lock, so under READ COMMITTED (PostgreSQL, MariaDB as Quark
    runs it) it sees every create that held the lock before; SQLite has one
    writer at a time anyway;
-3. refuses with ``OverQuota`` when the count plus the new rows exceed the
-   limit: the whole transaction (a whole bulk create) rolls back.
+3. refuses with ``OverQuota`` when the count (the new rows included: the
+   transaction sees its own) exceeds the limit: the whole transaction (a
+   whole bulk create) rolls back.
 
 Counting, not a usage counter, so nothing else has to keep a number exact:
 every delete and cascade (a network taking its DHCP ports, a group taking
@@ -45,7 +47,7 @@ from quark.context import Context
 from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.db.engine import Database
-from quark.services.events import ResourcesCreating
+from quark.services.events import ResourcesCreated
 
 q = models.quotas
 ql = models.quota_locks
@@ -103,12 +105,12 @@ class QuotaService:
 
     # --- enforcement -------------------------------------------------------------
 
-    async def on_resources_creating(self, conn: AsyncConnection, event: ResourcesCreating) -> None:
+    async def on_resources_created(self, conn: AsyncConnection, event: ResourcesCreated) -> None:
         await self.check(conn, event.resource, event.counts)
 
     async def check(self, conn: AsyncConnection, resource: str, counts: Mapping[str, int]) -> None:
-        """Refuse (``OverQuota``) if adding ``counts[project]`` rows of ``resource``
-        takes any project over its limit; the projects' lock rows stay locked
+        """Refuse (``OverQuota``) if the ``counts[project]`` rows of ``resource``
+        just written take any project over its limit; the projects' lock rows stay locked
         until the transaction ends. The projects of one event are locked in
         sorted order (a deadlock between events is re-run by ``run_write``)."""
         for project_id, count in sorted(counts.items()):
@@ -120,7 +122,7 @@ class QuotaService:
             if count > limit:
                 raise errors.OverQuota(overs=[resource])
             await _lock(conn, project_id, resource)
-            if await count_usage(conn, resource, project_id) + count > limit:
+            if await count_usage(conn, resource, project_id) > limit:  # the new rows included
                 raise errors.OverQuota(overs=[resource])
 
     async def _limit(self, conn: AsyncConnection, project_id: str, resource: str) -> int:

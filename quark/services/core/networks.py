@@ -25,7 +25,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.subnets import SubnetService
-from quark.services.events import Events, NetworkDeleting, NetworkUpdated, ResourcesCreating
+from quark.services.events import Events, NetworkDeleting, NetworkUpdated, ResourcesCreated
 
 n = models.networks
 
@@ -162,7 +162,6 @@ class NetworkService(ResourceService):
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one network inside the caller's transaction; returns its id."""
         project_id = base.resolve_project(ctx, attrs)
-        await self.events.publish(conn, ResourcesCreating("network", {project_id: 1}))
         network_type = attrs.get("provider:network_type")
         physnet = attrs.get("provider:physical_network")
         seg_id = attrs.get("provider:segmentation_id")
@@ -211,6 +210,7 @@ class NetworkService(ResourceService):
             )
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        await self.events.publish(conn, ResourcesCreated("network", {project_id: 1}))
         return network_id
 
     # --- update ----------------------------------------------------------------

@@ -31,7 +31,7 @@ from quark.services.common.listing import ListQuery
 from quark.services.events import (
     Events,
     PortAddressesChanged,
-    ResourcesCreating,
+    ResourcesCreated,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -196,7 +196,6 @@ class SubnetService(ResourceService):
             raise errors.NetworkMTUSubnetConflict(net_id=network.id, subnet_id="(new)")
         await self._check_overlap(conn, network.id, net)
 
-        await self.events.publish(conn, ResourcesCreating("subnet", {project_id: 1}))
         subnet_id = base.new_id()
         gateway = attrs.get("gateway_ip")
         if "gateway_ip" not in attrs:
@@ -237,6 +236,7 @@ class SubnetService(ResourceService):
         subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
+        await self.events.publish(conn, ResourcesCreated("subnet", {project_id: 1}))
         return subnet_id
 
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:

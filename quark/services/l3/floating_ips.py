@@ -30,7 +30,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, PortAddressesChanged, PortDeleting, ResourcesCreating
+from quark.services.events import Events, PortAddressesChanged, PortDeleting, ResourcesCreated
 
 f = models.floatingips
 p = models.ports
@@ -135,7 +135,6 @@ class FloatingIpService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         network_id = attrs["floating_network_id"]
         await self._external_network(conn, ctx, network_id)
-        await self.events.publish(conn, ResourcesCreating("floatingip", {project_id: 1}))
         fip_id = base.new_id()
         port_id, address = await self._floating_port(conn, fip_id, network_id, attrs)
         now = utcnow()
@@ -162,6 +161,7 @@ class FloatingIpService(ResourceService):
             await self._associate(
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
+        await self.events.publish(conn, ResourcesCreated("floatingip", {project_id: 1}))
         return fip_id
 
     @staticmethod

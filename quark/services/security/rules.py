@@ -16,7 +16,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
-from quark.services.events import ResourcesCreating
+from quark.services.events import ResourcesCreated
 from quark.services.security.rule_checks import normalise_rule
 
 sg = models.security_groups
@@ -135,13 +135,13 @@ class SecurityGroupRuleService(ResourceService):
                 if existing is not None:
                     raise errors.SecurityGroupRuleExists(rule_id=existing)
                 row = rule_row(group_id, group.project_id if ctx.is_admin else project_id, **values)
-                await self.events.publish(conn, ResourcesCreating("security_group_rule", {row["project_id"]: 1}))
                 await conn.execute(insert(rules).values(**row))
                 await conn.execute(
                     sg.update()
                     .where(sg.c.id == group_id)
                     .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
                 )
+                await self.events.publish(conn, ResourcesCreated("security_group_rule", {row["project_id"]: 1}))
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
 

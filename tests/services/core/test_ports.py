@@ -26,7 +26,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
-    ResourcesCreating,
+    ResourcesCreated,
     SubnetCreated,
 )
 from tests.services.conftest import ADMIN, member
@@ -166,8 +166,8 @@ async def test_the_events_of_a_port_create_update_and_delete(env):
     network = await env.one(models.networks, net["id"])
 
     port = (await ports.create_bulk(ADMIN, [{"network_id": net["id"], "name": "a"}]))[0]
-    claim, creating, changed = published
-    assert claim == ResourcesCreating("port", {ADMIN.project_id: 1})  # quotas first
+    creating, changed, claim = published
+    assert claim == ResourcesCreated("port", {ADMIN.project_id: 1})  # last: quotas lock only until the commit
     assert isinstance(creating, PortsCreating) and [c.project_id for c in creating.choices] == [ADMIN.project_id]
     assert isinstance(changed, PortsChanged) and changed.network.id == net["id"]
     assert (changed.changes, changed.dhcp) == ((PortChange(port["id"], "", ""),), True)

@@ -42,7 +42,7 @@ from quark.services.events import (
     PortDeleting,
     PortsChanged,
     PortsCreating,
-    ResourcesCreating,
+    ResourcesCreated,
     SubnetCreated,
 )
 
@@ -167,10 +167,6 @@ class PortService(ResourceService):
         never refused by it, as Neutron's.
         The steps are described in ``quark.services.core.ports.creating``."""
         new_ports = await self._plan_all(conn, ctx, items, ip_version)
-        if not internal:
-            await self.events.publish(
-                conn, ResourcesCreating("port", Counter(np.row["project_id"] for np in new_ports))
-            )
         await self.events.publish(conn, PortsCreating(ctx, [np.group_choice for np in new_ports]))
         try:
             await conn.execute(insert(p), [np.row for np in new_ports])
@@ -185,6 +181,8 @@ class PortService(ResourceService):
             if new_port.row["binding_host_id"]:
                 await self._bind_new(conn, new_port)
         await self._publish_created(conn, new_ports)
+        if not internal:  # last: the quota lock is held only from here to the commit
+            await self.events.publish(conn, ResourcesCreated("port", Counter(np.row["project_id"] for np in new_ports)))
         return [np.view() for np in new_ports]
 
     async def _plan_all(
