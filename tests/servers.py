@@ -43,9 +43,9 @@ def quark_server(
 ) -> Iterator[RunningServer]:
     """Run `quark serve` until the block ends; fails with the log tail if it does not start.
 
-    The noauth admin's own project (``fake_project_id``), where every test's
-    admin-made resources pile up over a session, is given unlimited quotas
-    unless ``admin_quotas``; every other project has the server's defaults."""
+    Under noauth, the admin's own project (``fake_project_id``), where every
+    test's admin-made resources pile up over a session, is given unlimited
+    quotas unless ``admin_quotas``; every other project has the server's defaults."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="quark-test-", suffix=".log")[1])
     with log.open("wb") as out:
@@ -67,7 +67,8 @@ def quark_server(
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"quark serve did not start:\n{server.log_text()[-4000:]}")
             time.sleep(0.2)
-        if not admin_quotas:
+        noauth = {**os.environ, **(env or {})}.get("QUARK_AUTH_STRATEGY", "noauth") == "noauth"
+        if noauth and not admin_quotas:
             unlimited = {name: -1 for name in RESOURCES}
             response = httpx.put(f"{server.url}/v2.0/quotas/{NOAUTH_PROJECT}", json={"quota": unlimited}, timeout=30)
             response.raise_for_status()
