@@ -7,18 +7,29 @@ field names below, at top level or under ``[quark]``.
 Worker processes started by ``quark serve --workers N`` re-read the settings
 from the environment, so the CLI exports its final values as QUARK_* before
 forking (see ``Settings.to_env``).
+
+Two tables of the config file are passed through as they are, not as Quark
+settings: ``[keystone_authtoken]`` (keystonemiddleware's own option names, as
+in neutron.conf; used when ``auth_strategy = "keystone"``) and ``[nova]``
+(keystoneauth1 loading options plus ``region_name`` / ``endpoint_type``, as
+Neutron's ``[nova]``: the identity the Nova events are sent with). They travel
+to the workers as JSON (``QUARK_KEYSTONE_AUTHTOKEN``, ``QUARK_NOVA``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG_FILES = ("quark.toml", "/etc/quark/quark.toml")
+AUTH_STRATEGIES = ("noauth", "keystone")
+# Tables of the config file that are option sets of other libraries, kept whole.
+PASSTHROUGH_TABLES = ("keystone_authtoken", "nova")
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,16 @@ class Settings:
     # statistics on PostgreSQL (ANALYZE when they changed by 10% since the
     # last one; quark.db.statistics); 0 = never (left to autovacuum).
     db_analyze_interval: float = 5.0
-    # "noauth" (headers X-Project-Id / X-Roles; none = admin) or "keystone".
+    # "noauth" (headers X-Project-Id / X-Roles; none = admin) or "keystone"
+    # (keystonemiddleware's auth_token, configured by keystone_authtoken).
     auth_strategy: str = "noauth"
+    # noauth trusts every caller: `quark serve` refuses a non-loopback host
+    # with it unless this is true.
+    noauth_allow_remote: bool = False
+    # The [keystone_authtoken] table: keystonemiddleware's options, unchanged.
+    keystone_authtoken: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The [nova] table: keystoneauth1 options of Nova's service user (+ region_name, endpoint_type).
+    nova: dict[str, Any] = field(default_factory=dict, hash=False)
     # Seconds before a released IP or MAC is handed out automatically again.
     ipam_reuse_after: int = 7200
     # Created by the first migration-aware start when no MAC range exists.
@@ -98,10 +117,18 @@ class Settings:
         return f"sqlite+aiosqlite:///{Path(self.data_dir).resolve() / 'quark.db'}"
 
     def to_env(self) -> dict[str, str]:
-        return {f"QUARK_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        return {f"QUARK_{f.name.upper()}": _env_value(getattr(self, f.name)) for f in fields(self)}
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _coerce(field_type: Any, value: Any) -> Any:
@@ -110,7 +137,25 @@ def _coerce(field_type: Any, value: Any) -> Any:
         return int(value)
     if kind == "float":
         return float(value)
+    if kind == "bool":
+        return _coerce_bool(value)
+    if kind.startswith("dict"):
+        table = json.loads(value) if isinstance(value, str) else value
+        if not isinstance(table, dict):
+            raise ValueError(f"expected a table, got {value!r}")
+        return dict(table)
     return str(value)
+
+
+def _coerce_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
 
 
 def _find_config_file(explicit: str | None) -> Path | None:
@@ -122,20 +167,36 @@ def _find_config_file(explicit: str | None) -> Path | None:
     return None
 
 
+def _file_values(path: Path, known: dict[str, Any]) -> dict[str, Any]:
+    """The settings a TOML file sets (top level or [quark], and the pass-through tables)."""
+    document = tomllib.loads(path.read_text())
+    data = dict(document.get("quark", document))
+    for table in PASSTHROUGH_TABLES:  # at top level beside [quark], or inside it
+        if isinstance(document.get(table), dict):
+            data[table] = document[table]
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "agent" and isinstance(value, dict):
+            continue  # the host agents' table (quark.agent.config)
+        if key not in known:
+            raise ValueError(f"{path}: unknown setting {key!r}")
+        values[key] = _coerce(known[key], value)
+    return values
+
+
+def _check(settings: Settings) -> Settings:
+    if settings.auth_strategy not in AUTH_STRATEGIES:
+        raise ValueError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, not {settings.auth_strategy!r}")
+    if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
+        raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
+    return settings
+
+
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source; ``overrides`` (CLI flags) win."""
-    values: dict[str, Any] = {}
     known = {f.name: f.type for f in fields(Settings)}
     path = _find_config_file(config_file)
-    if path is not None:
-        data = tomllib.loads(path.read_text())
-        data = data.get("quark", data)
-        for key, value in data.items():
-            if key == "agent" and isinstance(value, dict):
-                continue  # the host agents' table (quark.agent.config)
-            if key not in known:
-                raise ValueError(f"{path}: unknown setting {key!r}")
-            values[key] = _coerce(known[key], value)
+    values = _file_values(path, known) if path is not None else {}
     for name, ftype in known.items():
         env = os.environ.get(f"QUARK_{name.upper()}")
         if env is not None and env != "":
@@ -143,4 +204,4 @@ def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
     for name, value in overrides.items():
         if value is not None:
             values[name] = value
-    return Settings(**values)
+    return _check(Settings(**values))

@@ -276,6 +276,10 @@ class SecurityGroupNotFound(NotFound):
     message = "Security group {id} does not exist"
 
 
+class AddressGroupNotFound(NotFound):
+    message = "Address group {address_group_id} could not be found."
+
+
 class SecurityGroupRuleNotFound(NotFound):
     message = "Security group rule {id} does not exist"
 

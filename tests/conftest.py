@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # Examples per test where a test does not set its own count (the database-backed
@@ -62,3 +63,11 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
     seed = getattr(config.option, "randomly_seed", None)
     if isinstance(seed, int) and config.getoption("randomly_reorganize", True):
         terminalreporter.write_line(f"Tests ran in a shuffled order; replay it with -p randomly --randomly-seed={seed}")
+
+
+@pytest.fixture(scope="session")
+def keystone():
+    """The real Keystone of ../shared/peers/keystone (tests/keystone.py), started once."""
+    from tests.keystone import start
+
+    return start()

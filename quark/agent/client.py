@@ -30,14 +30,21 @@ class ApiError(Exception):
 
 class AgentApiClient:
     def __init__(
-        self, api_url: str, *, token: str = "", timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        api_url: str,
+        *,
+        token: str = "",
+        auth: httpx.Auth | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
+        """``auth``: a Keystone service user's tokens (quark.agent.auth); ``token``: a fixed one."""
         headers = {"Accept": "application/json"}
         if token:
             headers["X-Auth-Token"] = token
         self.timeout = timeout
         self._http = httpx.AsyncClient(
-            base_url=api_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport
+            base_url=api_url.rstrip("/"), headers=headers, timeout=timeout, transport=transport, auth=auth
         )
 
     async def close(self) -> None:

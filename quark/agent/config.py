@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from quark.config import _coerce, _find_config_file
@@ -23,8 +23,15 @@ class AgentSettings:
     # Network namespace the devices live in (empty: the agent's own).
     netns: str = ""
     api_url: str = "http://127.0.0.1:9696"
-    # X-Auth-Token for the API (empty: none, i.e. noauth admin).
+    # X-Auth-Token for the API (empty: none, i.e. noauth admin); a fixed token,
+    # for tests: a service user (cloud or auth below) is what deployments use.
     api_token: str = ""
+    # Keystone: a cloud of clouds.yaml ($OS_CLIENT_CONFIG_FILE, ~/.config/openstack/,
+    # /etc/openstack/) whose user the agent authenticates as, e.g. "quark-service"...
+    cloud: str = ""
+    # ... or the [agent.auth] table: keystoneauth1 loading options (auth_type,
+    # auth_url, username, password, project_name, user_domain_name, project_domain_name).
+    auth: dict[str, Any] = field(default_factory=dict, hash=False)
     report_interval: float = 5.0
     # L2 agent: "physnet1:eth1,physnet2:eth2" and the local VXLAN endpoint.
     bridge_mappings: str = ""

@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
+from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
@@ -116,8 +117,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
         settle_heap()
         stop, sender, tasks = asyncio.Event(), None, []
-        if settings.nova_events_url:
-            sender = HttpEventSender(settings.nova_events_url, settings.nova_events_timeout)
+        if settings.nova_events_url or settings.nova:
+            sender = HttpEventSender.from_settings(settings)
             tasks.append(asyncio.create_task(EventDispatcher(services.db, settings, sender).run(stop)))
         if services.db.dialect == "postgresql" and settings.db_analyze_interval > 0:  # why: quark.db.statistics
             keeper = StatisticsKeeper(services.db, settings.db_analyze_interval)
@@ -142,7 +143,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         },
     )
     app.state.settings = settings
-    app.add_middleware(QuarkMiddleware)
+    keystone = KeystoneAuth(settings.keystone_authtoken) if settings.auth_strategy == "keystone" else None
+    app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 
 

@@ -7,7 +7,11 @@ request task cleanly: the open transaction rolls back, nothing half-written.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+import orjson
+
+from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
 from quark.context import NOAUTH_PROJECT, Context
 
 ADMIN_ROLES = frozenset({"admin"})
@@ -28,22 +32,33 @@ def context_from_headers(headers: dict[bytes, bytes], request_id: str) -> Contex
 
 
 class QuarkMiddleware:
-    def __init__(self, app) -> None:
+    """``keystone``: a ``KeystoneAuth`` gives the context (noauth: the headers)."""
+
+    def __init__(self, app, keystone: KeystoneAuth | None = None) -> None:
         self.app = app
+        self.keystone = keystone
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = f"req-{uuid.uuid4()}"
-        headers = dict(scope["headers"])
-        scope.setdefault("state", {})["ctx"] = context_from_headers(headers, request_id)
+        raw_id = request_id.encode()
+        if self.keystone is None:
+            scope.setdefault("state", {})["ctx"] = context_from_headers(dict(scope["headers"]), request_id)
+        else:
+            scope["headers"] = strip_identity_headers(scope["headers"])
+            try:
+                ctx = await self._keystone_context(scope, request_id)
+            except Rejection as exc:
+                await _reject(send, exc, raw_id)
+                return
+            scope.setdefault("state", {})["ctx"] = ctx
         path = scope["path"]
         if path.startswith("/v2.0/") and path.endswith(".json"):
             # Neutron accepts a .json suffix on every resource URL.
             scope["path"] = path[:-5]
             scope["raw_path"] = scope["path"].encode()
-        raw_id = request_id.encode()
 
         async def send_with_id(message) -> None:
             if message["type"] == "http.response.start":
@@ -52,3 +67,21 @@ class QuarkMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+    async def _keystone_context(self, scope: dict[str, Any], request_id: str) -> Context:
+        assert self.keystone is not None
+        if scope["path"] in PUBLIC_PATHS and scope["method"] in ("GET", "HEAD"):
+            return Context(project_id="", request_id=request_id)  # no identity: nothing to read or write
+        return await self.keystone.authenticate(scope, request_id)
+
+
+async def _reject(send, exc: Rejection, raw_id: bytes) -> None:
+    body = orjson.dumps(exc.body)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"x-openstack-request-id", raw_id),
+        *exc.headers,
+    ]
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -36,6 +36,35 @@ def _is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback one."""
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback for info in infos)
+
+
+def _check_exposure(settings: Settings) -> None:
+    """noauth trusts every caller's headers: only loopback, unless the operator says otherwise."""
+    if settings.auth_strategy == "noauth" and not settings.noauth_allow_remote and not _is_loopback(settings.host):
+        typer.echo(
+            f"quark: refusing to serve without authentication on {settings.host}: auth_strategy is noauth, "
+            'which makes every caller admin. Listen on 127.0.0.1, set auth_strategy = "keystone" with a '
+            "[keystone_authtoken] table, or set noauth_allow_remote = true (QUARK_NOAUTH_ALLOW_REMOTE=true) "
+            "to allow it anyway.",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -53,10 +82,15 @@ def serve(
     settings = _settings(
         config, host=host, port=port, workers=workers, database_url=database_url, data_dir=data_dir, log_level=log_level
     )
+    _check_exposure(settings)
     url = settings.effective_database_url
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
     )
+    if settings.auth_strategy == "noauth" and not _is_loopback(settings.host):
+        logging.getLogger("quark").warning(
+            "serving on %s without authentication (noauth_allow_remote): every caller is admin", settings.host
+        )
     if _is_sqlite(url):
         migrate.upgrade(url)
     else:
@@ -182,6 +216,17 @@ def _agent_settings(config: str | None, **overrides):
         raise typer.Exit(2) from None
 
 
+def _agent_auth(s):
+    """The service user's token source from [agent] cloud / [agent.auth]; None without Keystone."""
+    from quark.agent.auth import agent_auth
+
+    try:
+        return agent_auth(s.cloud, s.auth)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"quark: agent credentials: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _run_agent(coro_factory, log_level: str) -> None:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     import faulthandler
@@ -258,7 +303,7 @@ def agent(
     )
 
     async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
             await L2Agent(client, cfg).run()
 
     _run_agent(run, s.log_level)
@@ -304,7 +349,7 @@ def dhcp(
     )
 
     async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token) as client:
+        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
             await DhcpService(client, cfg).run()
 
     _run_agent(run, s.log_level)

@@ -141,14 +141,17 @@ def wait_for(
 class Process:
     """A `quark agent` / `quark dhcp` subprocess with its log in a file."""
 
-    def __init__(self, args: list[str], name: str):
+    def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None):
         self.args = args
+        self.env = {**os.environ, **(env or {})}
         self.log = Path(tempfile.mkstemp(prefix=f"quark-{name}-", suffix=".log")[1])
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Process:
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=self.env
+            )
         return self
 
     def alive(self) -> bool:

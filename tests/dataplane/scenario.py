@@ -48,8 +48,11 @@ class Timings:
 
 
 class Dataplane:
-    def __init__(self, api_url: str, workdir: Path):
-        self.api = httpx.Client(base_url=api_url, timeout=30)
+    def __init__(self, api_url: str, workdir: Path, *, token: str = "", agent_env: dict[str, str] | None = None):
+        """``token``: the scenario's admin token on a Keystone-authenticated server, and
+        ``agent_env`` the agents' credentials there (QUARK_AGENT_CLOUD, OS_CLIENT_CONFIG_FILE)."""
+        self.api = httpx.Client(base_url=api_url, timeout=30, headers={"X-Auth-Token": token} if token else None)
+        self.agent_env = agent_env or {}
         self.api_url = api_url
         self.workdir = workdir
         self.spaces = k.Namespaces()
@@ -77,14 +80,18 @@ class Dataplane:
         extra = ["--tunnel-ip", UNDERLAY_A if host == "hostA" else UNDERLAY_B]
         if host == "hostA":
             extra += ["--bridge-mappings", f"physnet1:{PHYS_IFACE}"]
-        proc = k.Process(k.agent_cmd(self.api_url, host, self.host_ns[host], *extra), f"agent-{host}").start()
+        proc = k.Process(
+            k.agent_cmd(self.api_url, host, self.host_ns[host], *extra), f"agent-{host}", self.agent_env
+        ).start()
         self.procs.append(proc)
         self.agents[host] = proc
         return proc
 
     def start_dhcp(self) -> k.Process:
         self.dhcp = k.Process(
-            k.dhcp_cmd(self.api_url, "hostA", self.host_ns["hostA"], self.spaces.tag, str(self.state_dir)), "dhcp-hostA"
+            k.dhcp_cmd(self.api_url, "hostA", self.host_ns["hostA"], self.spaces.tag, str(self.state_dir)),
+            "dhcp-hostA",
+            self.agent_env,
         ).start()
         self.procs.append(self.dhcp)
         return self.dhcp

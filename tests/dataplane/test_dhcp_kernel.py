@@ -122,7 +122,8 @@ def test_dhcp_serves_the_port_address_and_follows_changes(fake_api, netns, procs
     # no longer scheduled here: dnsmasq, namespace and files go
     fake_api.set_dhcp("hostA", [])
     k.wait_for(lambda: not Path("/run/netns", dhcp_ns).exists(), 10, what="namespace removed", proc=dhcp)
-    assert not paths.directory.exists()
+    # the agent deletes the namespace first, then the files: wait for the second too
+    k.wait_for(lambda: not paths.directory.exists(), 5, what="files removed", proc=dhcp)
     assert not Path(f"/proc/{pid}").exists() or dnsmasq.running_pid(paths) is None
 
 

@@ -5,10 +5,16 @@ a flat network, an agent restart that restores a wiped host with no API
 call, and a port delete that removes device and DHCP entry.
 
 See tests/dataplane/scenario.py for the steps; bench/e2e_dataplane.py runs
-the same scenario and prints timings."""
+the same scenario and prints timings.
+
+It runs twice: with noauth, and with Keystone on (auth_strategy = "keystone"
+against the kit's Keystone, tests/keystone.py): the scenario calls the API
+with an admin token, and both agents authenticate as the quark-service user
+of the kit's clouds.yaml."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from quark.agent.dhcp import DhcpConfig
@@ -16,6 +22,7 @@ from quark.agent.l2 import L2AgentConfig
 from quark.db import migrate
 from tests.dataplane import kernel as k
 from tests.dataplane.scenario import Dataplane, Timings, run_scenario
+from tests.keystone import quark_toml
 from tests.servers import quark_server
 
 pytestmark = pytest.mark.slow
@@ -24,17 +31,32 @@ pytestmark = pytest.mark.slow
 WATCH_WAIT = min(L2AgentConfig.watch_wait, DhcpConfig.watch_wait)
 
 
+@pytest.fixture(params=["noauth", "keystone"])
+def auth(request):
+    """(server env, scenario admin token, agents' env) of the auth strategy."""
+    if request.param == "noauth":
+        return {}, "", {}
+    ks = request.getfixturevalue("keystone")
+    config = quark_toml(ks, request.getfixturevalue("tmp_path_factory").mktemp("e2e-keystone"))
+    agents = {**ks.client_env(), "QUARK_AGENT_CLOUD": "quark-service"}
+    return {"QUARK_CONFIG": str(config)}, ks.token("admin"), agents
+
+
 @pytest.fixture
-def server(root, tmp_path):
+def server(root, tmp_path, auth):
     k.require_tools("dnsmasq", "dhclient", "ping")
     url = f"sqlite+aiosqlite:///{tmp_path / 'quark.db'}"
     migrate.upgrade(url)
-    with quark_server(url, env={"QUARK_AGENT_DOWN_TIME": "6", "QUARK_IPAM_REUSE_AFTER": "0"}) as srv:
+    env = {"QUARK_AGENT_DOWN_TIME": "6", "QUARK_IPAM_REUSE_AFTER": "0", **auth[0]}
+    with quark_server(url, env=env) as srv:
         yield srv
 
 
-def test_two_hosts_vxlan_flat_dhcp_restart_and_delete(server, tmp_path):
-    dp = Dataplane(server.url, tmp_path)
+def test_two_hosts_vxlan_flat_dhcp_restart_and_delete(server, tmp_path, auth):
+    _, token, agent_env = auth
+    if token:  # Keystone is really on: nothing is served without a token
+        assert httpx.get(server.url + "/v2.0/hosts/hostA/desired_state?wait=0").status_code == 401
+    dp = Dataplane(server.url, tmp_path, token=token, agent_env=agent_env)
     try:
         timings = run_scenario(dp)
     except BaseException:

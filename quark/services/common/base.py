@@ -159,11 +159,14 @@ class ResourceService:
     def _raise_not_found(self, resource_id: str) -> None:
         raise self.not_found(**{self.not_found_key: resource_id})
 
-    async def get_row(self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False) -> Any:
+    def visible_row(self, ctx: Context, resource_id: str) -> Select:
+        """SELECT of one row by id, if the caller can see it."""
         stmt = select(self.table).where(self.table.c.id == resource_id)
         clause = self.visible(ctx)
-        if clause is not None:
-            stmt = stmt.where(clause)
+        return stmt if clause is None else stmt.where(clause)
+
+    async def get_row(self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False) -> Any:
+        stmt = self.visible_row(ctx, resource_id)
         if for_update:
             stmt = stmt.with_for_update()
         row = (await conn.execute(stmt)).first()
@@ -178,9 +181,11 @@ class ResourceService:
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
         async with self.db.read() as conn:
-            marker = await listing.marker_row(conn, self.table, query.marker)
+            # A marker the caller cannot see is as unknown as one that does not exist:
+            # an empty page either way (its sort values must not position a page).
+            marker = (await conn.execute(self.visible_row(ctx, query.marker))).first() if query.marker else None
             if query.marker and marker is None:
-                return []  # an unknown marker gives an empty page, as in Neutron
+                return []
             stmt = listing.order_and_page(self.matching(ctx, query), self.table, self.columns, query, marker)
             rows = list((await conn.execute(stmt)).all())
             if query.page_reverse:

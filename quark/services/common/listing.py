@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Select, Table, and_, exists, false, or_, select, true
+from sqlalchemy import Column, ColumnElement, Select, Table, and_, case, exists, false, literal, or_, true
 
 from quark.db import models
 
@@ -87,7 +87,10 @@ def order_and_page(
     query: ListQuery,
     marker_row: Any | None,
 ) -> Select:
-    """ORDER BY the requested keys (+ id as the tie-breaker) and apply the marker/limit."""
+    """ORDER BY the requested keys (+ id as the tie-breaker) and apply the marker/limit.
+
+    NULLs come first ascending (last descending) on every database, so a page
+    boundary on a NULL value means the same everywhere."""
     sorts = [(columns[name], direction) for name, direction in query.sorts]
     if not any(col is table.c.id for col, _ in sorts):
         sorts.append((table.c.id, "asc"))
@@ -95,24 +98,37 @@ def order_and_page(
         sorts = [(col, "asc" if d == "desc" else "desc") for col, d in sorts]
     if marker_row is not None:
         stmt = stmt.where(_after_marker(sorts, marker_row))
-    stmt = stmt.order_by(*[col.desc() if d == "desc" else col.asc() for col, d in sorts])
+    stmt = stmt.order_by(*[term for col, direction in sorts for term in _order_terms(col, direction)])
     if query.limit:
         stmt = stmt.limit(query.limit)
     return stmt
+
+
+def _order_terms(col: Column, direction: str) -> list[Any]:
+    # A nullable key sorts on "is it set" first: NULLs first ascending, as MariaDB and SQLite do.
+    terms: list[Any] = [case((col.is_(None), 0), else_=1), col] if col.nullable else [col]
+    return [term.desc() if direction == "desc" else term.asc() for term in terms]
 
 
 def _after_marker(sorts: list[tuple[Column, str]], marker_row: Any) -> ColumnElement[bool]:
     """(k1 > m1) OR (k1 = m1 AND k2 > m2) OR ... — strictly after the marker."""
     alternatives = []
     for i, (col, direction) in enumerate(sorts):
-        value = marker_row._mapping[col.name]
-        equal_prefix = [sorts[j][0] == marker_row._mapping[sorts[j][0].name] for j in range(i)]
-        beyond = col > value if direction == "asc" else col < value
-        alternatives.append(and_(*equal_prefix, beyond))
+        equal_prefix = [_equal(sorts[j][0], marker_row._mapping[sorts[j][0].name]) for j in range(i)]
+        alternatives.append(and_(*equal_prefix, _beyond(col, direction, marker_row._mapping[col.name])))
     return or_(*alternatives) if alternatives else true()
 
 
-async def marker_row(conn: Any, table: Table, marker: str | None) -> Any | None:
-    if not marker:
-        return None
-    return (await conn.execute(select(table).where(table.c.id == marker))).first()
+def _equal(col: Column, value: Any) -> ColumnElement[bool]:
+    return col.is_(None) if value is None else col == literal(value, col.type)
+
+
+def _beyond(col: Column, direction: str, value: Any) -> ColumnElement[bool]:
+    """Rows strictly after ``value`` on one key, in the order of ``_order_terms``.
+    (Values are bound with the column's type: True/False/None are no operands of < and >.)"""
+    if value is None:
+        return col.is_not(None) if direction == "asc" else false()
+    bound = literal(value, col.type)
+    if direction == "asc":
+        return col > bound
+    return or_(col < bound, col.is_(None)) if col.nullable else col < bound

@@ -134,7 +134,12 @@ class InstanceService:
         ports = self.ports.assemble(port_rows, found, full)
         networks = {net["id"]: net for net in self.networks.assemble(found["info.networks"], found, NESTED)}
         subnets = {sub["id"]: sub for sub in self.subnets.assemble(found["info.subnets"], found, NESTED)}
-        groups = self.security_groups.assemble(found["info.groups"], found, NESTED)
+        # Another project's port on the caller's network is shown (as Neutron shows
+        # it to the network's owner), but not what only its project may see: the
+        # groups only it uses and its floating IPs.
+        own = {r.id for r in port_rows if ctx.is_admin or r.project_id == ctx.project_id}
+        used = {group for port in ports if port["id"] in own for group in port["security_groups"]}
+        groups = [g for g in self.security_groups.assemble(found["info.groups"], found, NESTED) if g["id"] in used]
         for view in (*networks.values(), *subnets.values(), *groups):
             view.pop("tags")
         for sub in subnets.values():
@@ -145,7 +150,7 @@ class InstanceService:
         for row in found["info.dhcp"]:
             dhcp_servers.setdefault(row.subnet_id, row.address)
         floating: dict[str, list[dict]] = defaultdict(list)
-        for fip in found["info.floatingips"]:
+        for fip in (row for row in found["info.floatingips"] if row.port_id in own):
             floating[fip.port_id].append(
                 {
                     "id": fip.id,

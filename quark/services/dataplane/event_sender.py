@@ -14,6 +14,13 @@ records the outcome:
 
 The sender is an ``EventSender`` so tests (or another compute service) can
 replace the HTTP one.
+
+With a ``[nova]`` table (keystoneauth1 options of a service user, as
+Neutron's ``[nova]`` section) every POST carries that user's token
+(``X-Auth-Token``, renewed by keystoneauth1 before it expires; a 401 makes the
+next attempt fetch a new one), and without ``nova_events_url`` the URL is
+the catalog's compute endpoint (``region_name``, ``endpoint_type``) +
+``/os-server-external-events``. Without the table no token is sent.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
+from quark.keystone import ServiceAuth, from_options
 
 LOG = logging.getLogger(__name__)
 ev = models.nova_events
@@ -54,21 +62,45 @@ class EventSender(Protocol):
         """Deliver ``events`` (Nova's os-server-external-events items) at once."""
 
 
+EVENTS_PATH = "/os-server-external-events"
+
+
 class HttpEventSender:
     """POSTs ``{"events": [...]}`` to Nova's os-server-external-events URL."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, auth: ServiceAuth | None = None) -> None:
         self.url = url
+        self.auth = auth
         self.client = httpx.AsyncClient(timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, settings) -> HttpEventSender:
+        auth = from_options(settings.nova) if settings.nova else None
+        return cls(settings.nova_events_url, settings.nova_events_timeout, auth)
+
+    async def _headers(self) -> dict[str, str]:
+        if self.auth is None:
+            return {}
+        if not self.url:  # the catalog's compute endpoint (the token request gives the catalog)
+            self.url = await asyncio.to_thread(self.auth.endpoint, "compute") + EVENTS_PATH
+        token = await asyncio.to_thread(self.auth.token) if self.auth.needs_keystone() else self.auth.token()
+        return {"X-Auth-Token": token}
 
     async def send(self, events: list[dict]) -> SendResult:
         try:
-            response = await self.client.post(self.url, json={"events": events})
+            headers = await self._headers()
+        except Exception as exc:  # noqa: BLE001 - keystoneauth1's errors: Keystone down, bad credentials
+            return SendResult(False, True, f"Keystone: {type(exc).__name__}: {exc}"[:255])
+        try:
+            response = await self.client.post(self.url, json={"events": events}, headers=headers)
         except httpx.HTTPError as exc:
             return SendResult(False, True, f"{type(exc).__name__}: {exc}"[:255])
         if 200 <= response.status_code < 300:
             return SendResult(True)
         error = f"HTTP {response.status_code}: {response.text[:200]}"
+        if response.status_code == 401 and self.auth is not None:
+            self.auth.invalidate()  # a revoked or expired token: the retry gets a new one
+            return SendResult(False, True, error)
         return SendResult(False, response.status_code == 429 or response.status_code >= 500, error)
 
     async def close(self) -> None:

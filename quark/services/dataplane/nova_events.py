@@ -1,7 +1,7 @@
 """Nova external events (``network-vif-plugged``) through an outbox.
 
 ``NovaEvents.queue`` writes an event row in the transaction of the status
-change that causes it (only when ``nova_events_url`` is set); the sender
+change that causes it (only when ``nova_events_url`` or a ``[nova]`` table is set); the sender
 (``quark.services.dataplane.event_sender``) posts due rows in the background.
 """
 
@@ -17,7 +17,7 @@ ev = models.nova_events
 
 class NovaEvents:
     def __init__(self, settings, clock) -> None:
-        self.enabled = bool(settings.nova_events_url)
+        self.enabled = bool(settings.nova_events_url or settings.nova)
         self.clock = clock
 
     async def queue(self, conn: AsyncConnection, name: str, server_uuid: str, port_id: str, status: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import Select, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -80,6 +80,12 @@ def rule_row(group_id: str, project_id: str, direction: str, ethertype: str, **e
     }
 
 
+def visible_group(ctx: Context, group_id: str) -> Select:
+    """A security group a rule of the caller may name: its own project's (any, for admins)."""
+    stmt = select(sg).where(sg.c.id == group_id)
+    return stmt if ctx.is_admin else stmt.where(sg.c.project_id == ctx.project_id)
+
+
 class SecurityGroupRuleService(ResourceService):
     table = rules
     not_found = errors.SecurityGroupRuleNotFound
@@ -115,17 +121,18 @@ class SecurityGroupRuleService(ResourceService):
             for attrs in items:
                 project_id = base.resolve_project(ctx, attrs)
                 group_id = attrs["security_group_id"]
-                stmt = select(sg).where(sg.c.id == group_id)
-                if not ctx.is_admin:
-                    stmt = stmt.where(sg.c.project_id == ctx.project_id)
-                group = (await conn.execute(stmt)).first()
+                group = (await conn.execute(visible_group(ctx, group_id))).first()
                 if group is None:
                     raise errors.SecurityGroupNotFound(id=group_id)
                 values = normalise_rule(attrs)
-                if values["remote_group_id"] and not await conn.scalar(
-                    select(exists().where(sg.c.id == values["remote_group_id"]))
-                ):
-                    raise errors.SecurityGroupNotFound(id=values["remote_group_id"])
+                # The remote group is looked up as the rule's own group is: another
+                # project's group is as missing as one that does not exist (Neutron's
+                # _check_security_group with the rule's project).
+                remote = values["remote_group_id"]
+                if remote and (await conn.execute(visible_group(ctx, remote))).first() is None:
+                    raise errors.SecurityGroupNotFound(id=remote)
+                if attrs.get("remote_address_group_id"):  # Quark has no address groups: none exists
+                    raise errors.AddressGroupNotFound(address_group_id=attrs["remote_address_group_id"])
                 same = [rules.c.security_group_id == group_id] + [
                     (rules.c[k].is_(None) if v is None else rules.c[k] == v)
                     for k, v in values.items()

@@ -99,3 +99,28 @@ async def test_network_info_shows_a_project_only_its_side_of_a_device(env):
     assert [port["id"] for port in shown["ports"]] == [own["id"]]
     assert len((await env.services.instances.network_info(ADMIN, "vm-5"))["ports"]) == 2
     assert (await env.services.instances.network_info(member(), "vm-5"))["ports"] == []
+
+
+async def test_a_network_owner_sees_another_projects_port_but_not_its_groups_or_floating_ips(env):
+    alice, bob = member(), member()
+    net = await env.network(ADMIN, project_id=alice.project_id, shared=True)
+    await env.subnet(net["id"], "10.86.0.0/24", ADMIN, enable_dhcp=False)
+    external, _ = await env.network_with_subnet("172.30.86.0/24", ADMIN, enable_dhcp=False)
+    await env.services.networks.update(ADMIN, external["id"], {"router:external": True})
+    group = await env.services.security_groups.create(bob, {"name": "bobs"})
+    port = await env.port(net["id"], bob, device_id="vm-6", security_groups=[group["id"]])
+    fip = await env.services.floating_ips.create(bob, {"floating_network_id": external["id"], "port_id": port["id"]})
+
+    def sides(info: dict) -> tuple[list[str], list[str], list[str]]:
+        (shown,) = info["ports"]
+        return [shown["id"]], [g["id"] for g in info["security_groups"]], [f["id"] for f in shown["floating_ips"]]
+
+    seen_by_owner = await env.services.instances.network_info(alice, "vm-6")
+    assert sides(seen_by_owner) == ([port["id"]], [], [])
+    assert seen_by_owner["ports"][0]["security_groups"] == [group["id"]]  # the port's own view, as in Neutron
+    for ctx in (bob, ADMIN):
+        assert sides(await env.services.instances.network_info(ctx, "vm-6")) == (
+            [port["id"]],
+            [group["id"]],
+            [fip["id"]],
+        )
