@@ -67,6 +67,7 @@ from quark.db import migrate, models
 from quark.db.engine import Database
 from quark.ipam import addressing, ip_allocator, mac_allocator
 from quark.ipam.pools import pool_ranges
+from quark.services.common.quotas import RESOURCES
 from quark.services.core.ports import network_tree
 from quark.services.registry import build_services
 
@@ -401,7 +402,8 @@ async def run(args) -> dict:
     with harness.fresh_database(args.backend) as url:
         if args.backend == "sqlite":
             await asyncio.to_thread(migrate.upgrade, url)  # it runs its own event loop
-        settings = Settings(database_url=url)
+        # Unlimited quotas, as every benchmark server (bench/harness.py): the fill is one project.
+        settings = Settings(database_url=url, **{f"quota_{name}": -1 for name in RESOURCES})
         db = Database(url, pool_size=4, max_overflow=4)
         services = build_services(db, settings)
         await prepare_database(db, settings)  # as `quark serve` starts: MAC and segment ranges

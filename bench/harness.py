@@ -24,8 +24,15 @@ from pathlib import Path
 import httpx
 import orjson
 
+from quark.services.common.quotas import RESOURCES
+
 ROOT = Path(__file__).resolve().parent.parent
 QUARK = str(Path(sys.executable).with_name("quark"))
+
+# The benchmarks fill one project with thousands of ports and networks:
+# their servers run with unlimited quotas unless a benchmark's ``env`` sets
+# one (``QUARK_QUOTA_PORT=...``, bench/port_create.py --quota-port).
+UNLIMITED_QUOTAS = {f"QUARK_QUOTA_{name.upper()}": "-1" for name in RESOURCES}
 
 
 def neutron_peer_kit() -> Path:
@@ -151,7 +158,7 @@ def running_server(
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **UNLIMITED_QUOTAS, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     if info is not None:

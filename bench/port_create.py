@@ -12,6 +12,11 @@ with --clients concurrent clients, then bulk POSTs of --bulk ports.
     .venv/bin/python bench/port_create.py --backend mariadb
     .venv/bin/python bench/port_create.py --dhcp-agent     # a live DHCP agent serves the networks
     .venv/bin/python bench/port_create.py --member         # as a project member (policy reads the network)
+    .venv/bin/python bench/port_create.py --quota-port 1000000   # with the quota check on every create
+
+The server it starts has unlimited quotas (bench/harness.py) unless
+--quota-port sets a finite port limit; a server given with --url must let
+the admin's project have as many ports as the run creates.
 
 With --dhcp-agent a DHCP agent reports in before the subnets are made, so
 each network gets a DHCP port on its host and every port create also bumps
@@ -165,6 +170,13 @@ def main() -> None:
     parser.add_argument(
         "--dhcp-agent", action="store_true", help="a live DHCP agent serves the networks (DHCP port, generation bumps)"
     )
+    parser.add_argument(
+        "--quota-port",
+        type=int,
+        default=-1,
+        help="the server's default port quota (default -1: unlimited, no quota check); a large finite "
+        "value measures the enforcement (lock row and count) on every create",
+    )
     args = parser.parse_args()
 
     phases = []
@@ -197,11 +209,13 @@ def main() -> None:
         info: dict = {}
         with (
             harness.fresh_database(args.backend) as db_url,
-            harness.running_server(db_url, args.workers, log_path=log, info=info) as url,
+            harness.running_server(
+                db_url, args.workers, env={"QUARK_QUOTA_PORT": str(args.quota_port)}, log_path=log, info=info
+            ) as url,
         ):
             results = run_all(url, info["pid"])
         retries, server_errors = harness.retries_in(log), harness.server_errors_in(log)
-        where = f"{args.backend}, quark serve --workers {args.workers} (log {log})"
+        where = f"{args.backend}, quark serve --workers {args.workers}, quota_port {args.quota_port} (log {log})"
     for _, _, _, result in results:
         for sample in result["errors"][:5]:
             print("error:", sample, file=sys.stderr)

@@ -102,6 +102,15 @@ class Settings:
     # same caller is in flight are run together, up to this many ports per
     # transaction (group commit; quark.services.common.batching). 0 turns it off.
     port_create_batch: int = 64
+    # Neutron's default quotas: how many of each resource a project may have
+    # unless an admin set its own limit (PUT /v2.0/quotas/{project_id});
+    # -1 = unlimited. docs/quotas.md.
+    quota_network: int = 100
+    quota_subnet: int = 100
+    quota_port: int = 500
+    quota_security_group: int = 10
+    quota_security_group_rule: int = 100
+    quota_floatingip: int = 50
     log_level: str = "info"
 
     @property

@@ -221,6 +221,10 @@ class PolicyNotAuthorized(NotAuthorized):
     message = "({action}) is disallowed by policy."
 
 
+class QuotaMissingTenant(BadRequest):
+    message = "Tenant-id was missing from quota request."
+
+
 class AdminRequired(NotAuthorized):
     message = "User does not have admin privileges: {reason}."
 
@@ -296,6 +300,14 @@ class PortNotHoldingAddress(NotFound):
     message = "Port {port_id} does not hold IP address {ip_address_id}."
 
 
+class TenantQuotaNotFound(NotFound):
+    message = "Quota for tenant {tenant_id} could not be found."
+
+
+class QuotaResourceUnknown(NotFound):
+    message = "Unknown quota resources {unknown}."
+
+
 class RouteNotFound(NotFound):
     message = "Route {route_id} could not be found."
 
@@ -321,6 +333,10 @@ class ServicePortInUse(InUse):
 
 class MacAddressRangeInUse(InUse):
     message = "MAC address range {mac_address_range_id} has allocated MAC addresses and cannot be deleted."
+
+
+class OverQuota(Conflict):
+    message = "Quota exceeded for resources: {overs}."
 
 
 class IpAddressAlreadyAllocated(Conflict):

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from quark.context import NOAUTH_PROJECT
+from quark.services.common.quotas import RESOURCES
+
 QUARK = str(Path(sys.executable).with_name("quark"))
 
 
@@ -35,8 +38,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def quark_server(database_url: str, *, workers: int = 1, env: dict[str, str] | None = None) -> Iterator[RunningServer]:
-    """Run `quark serve` until the block ends; fails with the log tail if it does not start."""
+def quark_server(
+    database_url: str, *, workers: int = 1, env: dict[str, str] | None = None, admin_quotas: bool = False
+) -> Iterator[RunningServer]:
+    """Run `quark serve` until the block ends; fails with the log tail if it does not start.
+
+    Under noauth, the admin's own project (``fake_project_id``), where every
+    test's admin-made resources pile up over a session, is given unlimited
+    quotas unless ``admin_quotas``; every other project has the server's defaults."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="quark-test-", suffix=".log")[1])
     with log.open("wb") as out:
@@ -58,6 +67,11 @@ def quark_server(database_url: str, *, workers: int = 1, env: dict[str, str] | N
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError(f"quark serve did not start:\n{server.log_text()[-4000:]}")
             time.sleep(0.2)
+        if not admin_quotas:
+            unlimited = {name: -1 for name in RESOURCES}
+            response = httpx.put(f"{server.url}/v2.0/quotas/{NOAUTH_PROJECT}", json={"quota": unlimited}, timeout=30)
+            if response.status_code != 401:  # 401: a Keystone server, no header admin to free
+                response.raise_for_status()
         yield server
     finally:
         proc.terminate()

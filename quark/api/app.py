@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
-from quark.api import dataplane, discovery, instances, ip_addresses, openapi
+from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
@@ -73,6 +73,7 @@ def build_routes() -> list[Route]:
     routes += instances.ROUTES
     routes += ip_addresses.ROUTES
     routes += dataplane.ROUTES
+    routes += quotas.ROUTES
     return routes
 
 

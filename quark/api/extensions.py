@@ -60,6 +60,16 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "agent": ("agent", "The agent management extension."),
+    "quotas": ("Quota management support", "Expose functions for quotas management per project"),
+    "quota_details": ("Quota details management support", "Expose functions for quotas usage statistics per project"),
+    "quota-check-limit": (
+        "Quota engine limit check",
+        "Support for checking the resource usage before applying a new quota limit",
+    ),
+    "quota-check-limit-default": (
+        "Quota engine limit check by default",
+        "By default, the Neutron quota engine checks the resource usage before applying a new quota limit",
+    ),
     "instances": (
         "Instances",
         "Quark: all of a device's ports in one request and one transaction (POST /v2.0/instances), its whole network info in one GET, its teardown in one DELETE.",

@@ -293,6 +293,9 @@ def document() -> dict[str, Any]:
     from quark.api import dataplane
 
     paths.update(dataplane.openapi_paths())
+    from quark.api import quotas
+
+    paths.update(quotas.openapi_paths())
     schemas["IpAddressPort"] = _object(IP_ADDRESS_PORT, "view")
     schemas["IpAddressPortUpdate"] = _object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())

@@ -118,6 +118,9 @@ class IpAllocation(Base):
     __table_args__ = (
         UniqueConstraint("subnet_id", "address_key", name="uq_ip_allocations_subnet_address"),
         Index("ix_ip_allocations_reuse", "subnet_id", "deallocated", "deallocated_at"),
+        # The port quota counts a project's live addresses held by no single
+        # port (reserved, shared): an exact index range, whatever else it has.
+        Index("ix_ip_allocations_standalone", "project_id", "port_id", "deallocated"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -445,6 +448,29 @@ class NovaEvent(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class Quota(Base):
+    """A project's limit on one resource where it differs from the default
+    (Neutron's ``quotas``): the rows are what ``GET /v2.0/quotas`` lists."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    limit: Mapped[int] = mapped_column(Integer)
+
+
+class QuotaLock(Base):
+    """One row per (project, resource) with a finite limit that was ever
+    checked: a create locks it (``FOR UPDATE``) before counting the project's
+    rows, so concurrent creates of one project and resource are counted one
+    after the other (quark.services.common.quotas)."""
+
+    __tablename__ = "quota_locks"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
 def _table(model: type[Base]) -> Table:
     """The model's table, typed as a ``Table`` (declarative types ``__table__`` as
     any FromClause, which ``insert``/``update``/``delete`` do not accept)."""
@@ -475,3 +501,5 @@ segment_allocations = _table(SegmentAllocation)
 agents = _table(Agent)
 host_generations = _table(HostGeneration)
 nova_events = _table(NovaEvent)
+quotas = _table(Quota)
+quota_locks = _table(QuotaLock)

@@ -71,6 +71,20 @@ class Events:
             await handler(conn, event)
 
 
+# --- every countable resource -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourcesCreated(InTransaction):
+    """Rows of a countable resource (``resource``: its quota name, e.g. "port")
+    were written: ``counts`` maps each owning project to how many are new.
+    Published by the creates a caller asks for, as the last write of each
+    (quotas may refuse them; their lock is then held the shortest time)."""
+
+    resource: str
+    counts: Mapping[str, int]
+
+
 # --- networks ------------------------------------------------------------------------
 
 
@@ -216,6 +230,7 @@ class AgentChanged(InTransaction):
 
 
 EVENT_TYPES: tuple[type[InTransaction], ...] = (
+    ResourcesCreated,
     NetworkUpdated,
     NetworkDeleting,
     SubnetCreated,

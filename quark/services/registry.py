@@ -17,6 +17,7 @@ from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
 from quark.services.common.base import ResourceService
+from quark.services.common.quotas import QuotaService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
@@ -58,6 +59,8 @@ class Services:
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
+    # Limits per project (the quota API) and their enforcement (a subscriber).
+    quotas: QuotaService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -86,8 +89,9 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     subnets = SubnetService(db, settings, events, ips)
     networks = NetworkService(db, settings, events, segments, subnets)
     ports = PortService(db, settings, events, ips, macs, binder)
-    security_groups = SecurityGroupService(db, settings, DefaultGroups())
-    floating_ips = FloatingIpService(db, settings, ports)
+    security_groups = SecurityGroupService(db, settings, DefaultGroups(), events)
+    floating_ips = FloatingIpService(db, settings, ports, events)
+    quotas = QuotaService(db, settings)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
     services = Services(
         db=db,
@@ -100,16 +104,17 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         ip_policies=IpPolicyService(db, settings),
         availability=AvailabilityService(db),
         security_groups=security_groups,
-        security_group_rules=SecurityGroupRuleService(db, settings),
+        security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
-        ip_addresses=IpAddressService(db, settings, ports),
+        ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
+        quotas=quotas,
     )
     wiring.subscribe(
         events,
@@ -118,6 +123,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_groups=security_groups,
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=services.agent_changes,
+        quotas=quotas,
     )
     events.freeze()
     return services

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from quark.services.addressing import ip_policies
 from quark.services.addressing.routes import RouteService
+from quark.services.common.quotas import QuotaService
 from quark.services.core.ports.service import PortService
 from quark.services.dataplane import hoststate
 from quark.services.dataplane.agent_changes import AgentChanges
@@ -25,6 +26,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
+    ResourcesCreated,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -41,7 +43,13 @@ def subscribe(
     security_groups: SecurityGroupService,
     dhcp_scheduler: DhcpScheduler,
     agent_changes: AgentChanges,
+    quotas: QuotaService,
 ) -> None:
+    # --- every countable resource ---------------------------------------------------
+    # The last write of a create: a refused one rolls back whole, and the
+    # project's quota lock is held only from here to the commit.
+    events.subscribe(ResourcesCreated, quotas.on_resources_created)
+
     # --- networks -------------------------------------------------------------------
     events.subscribe(NetworkUpdated, hoststate.on_network_updated)  # MTU: every host of the network
     # The ports left (DHCP) go with everything that hangs on them, before the

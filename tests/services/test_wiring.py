@@ -33,6 +33,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
+    ResourcesCreated,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -50,6 +51,8 @@ def wired(services):
     """Every handler of the process, by event type, as the wiring must declare them."""
     s = services
     return {
+        # Quotas: a refused create rolls back whole.
+        ResourcesCreated: (s.quotas.on_resources_created,),
         NetworkUpdated: (hoststate.on_network_updated,),
         # The DHCP ports go (with what hangs on them) before the IP policies let go.
         NetworkDeleting: (s.ports.on_network_deleting, ip_policies.on_network_deleting),
@@ -224,6 +227,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         security_groups=s.security_groups,
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
+        quotas=s.quotas,
     )
     reached: list[str] = []
 

@@ -41,6 +41,7 @@ from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.network_tree import network_tree
 from quark.services.core.ports.service import PortService
+from quark.services.events import Events, ResourcesCreated
 
 a = models.ip_allocations
 h = models.ip_address_ports
@@ -141,8 +142,8 @@ class IpAddressService(ResourceService):
         "created_at": a.c.allocated_at,
     }
 
-    def __init__(self, db, settings, ports: PortService) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, ports: PortService, events: Events | None = None) -> None:
+        super().__init__(db, settings, events)
         self.ports = ports
         self.ips = ports.ips
 
@@ -220,6 +221,8 @@ class IpAddressService(ResourceService):
         if kind == "shared":
             await _add_holders(conn, allocation_id, [pt.id for pt in ports])
         await self.ports.addresses_changed(conn, [pt.id for pt in ports])
+        if single is None:  # reserved or shared: what a Neutron user would hold with a port of its own
+            await self.events.publish(conn, ResourcesCreated("port", {project_id: 1}))
         return allocation_id
 
     async def _holder_ports(

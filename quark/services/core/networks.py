@@ -25,7 +25,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.subnets import SubnetService
-from quark.services.events import Events, NetworkDeleting, NetworkUpdated
+from quark.services.events import Events, NetworkDeleting, NetworkUpdated, ResourcesCreated
 
 n = models.networks
 
@@ -210,6 +210,7 @@ class NetworkService(ResourceService):
             )
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        await self.events.publish(conn, ResourcesCreated("network", {project_id: 1}))
         return network_id
 
     # --- update ----------------------------------------------------------------

@@ -28,7 +28,14 @@ from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_rang
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.events import Events, PortAddressesChanged, SubnetCreated, SubnetDeleted, SubnetUpdated
+from quark.services.events import (
+    Events,
+    PortAddressesChanged,
+    ResourcesCreated,
+    SubnetCreated,
+    SubnetDeleted,
+    SubnetUpdated,
+)
 
 s = models.subnets
 n = models.networks
@@ -229,6 +236,7 @@ class SubnetService(ResourceService):
         subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
+        await self.events.publish(conn, ResourcesCreated("subnet", {project_id: 1}))
         return subnet_id
 
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:

@@ -163,4 +163,5 @@ class DhcpScheduler:
                     "fixed_ips": [{"subnet_id": sid} for sid in stateful],
                 }
             ],
+            internal=True,
         )

@@ -30,7 +30,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import PortAddressesChanged, PortDeleting
+from quark.services.events import Events, PortAddressesChanged, PortDeleting, ResourcesCreated
 
 f = models.floatingips
 p = models.ports
@@ -80,8 +80,8 @@ class FloatingIpService(ResourceService):
     }
     related = (("port_details", FIP_PORTS), ("tags", base.TAGS))
 
-    def __init__(self, db, settings, ports: PortService) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, ports: PortService, events: Events | None = None) -> None:
+        super().__init__(db, settings, events)
         self.ports = ports  # a floating IP's address is held by an internal port
 
     def visible(self, ctx: Context):
@@ -161,6 +161,7 @@ class FloatingIpService(ResourceService):
             await self._associate(
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
+        await self.events.publish(conn, ResourcesCreated("floatingip", {project_id: 1}))
         return fip_id
 
     @staticmethod
@@ -194,7 +195,7 @@ class FloatingIpService(ResourceService):
         if entry:
             port_attrs["fixed_ips"] = [entry]
         internal = Context.admin(project_id="")
-        port = (await self.ports.create_ports_in(conn, internal, [port_attrs], ip_version=4))[0]
+        port = (await self.ports.create_ports_in(conn, internal, [port_attrs], ip_version=4, internal=True))[0]
         v4 = [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
         if not v4:
             raise errors.IpAddressGenerationFailure(net_id=network_id)

@@ -25,7 +25,7 @@ from quark.db import models
 from quark.services.common import base
 from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.events import PortGroupsChanging, PortsCreating
+from quark.services.events import Events, PortGroupsChanging, PortsCreating, ResourcesCreated
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
 
@@ -42,8 +42,8 @@ class SecurityGroupService(ResourceService):
     columns = {**standard_columns(sg), "stateful": sg.c.stateful}
     related = (("security_group_rules", GROUP_RULES), ("tags", base.TAGS))
 
-    def __init__(self, db, settings, defaults: DefaultGroups) -> None:
-        super().__init__(db, settings)
+    def __init__(self, db, settings, defaults: DefaultGroups, events: Events | None = None) -> None:
+        super().__init__(db, settings, events)
         self.defaults = defaults
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
@@ -84,7 +84,6 @@ class SecurityGroupService(ResourceService):
                 if attrs.get("name") == "default":
                     raise errors.SecurityGroupDefaultAlreadyExists()
                 project_id = base.resolve_project(ctx, attrs)
-                await self.defaults.ensure(conn, project_id)
                 group_id, now = base.new_id(), utcnow()
                 await conn.execute(
                     insert(sg).values(
@@ -105,6 +104,11 @@ class SecurityGroupService(ResourceService):
                         rule_row(group_id, project_id, "egress", "IPv6"),
                     ],
                 )
+                # Checked before the project's default group is made, as Neutron's
+                # quota reservation; that group, its rules and this group's two
+                # egress rules are counted, never refused.
+                await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
+                await self.defaults.ensure(conn, project_id)
                 ids.append(group_id)
             return await self.render_ids(conn, ctx, ids)
 

@@ -16,6 +16,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
+from quark.services.events import ResourcesCreated
 from quark.services.security.rule_checks import normalise_rule
 
 sg = models.security_groups
@@ -147,6 +148,7 @@ class SecurityGroupRuleService(ResourceService):
                     .where(sg.c.id == group_id)
                     .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
                 )
+                await self.events.publish(conn, ResourcesCreated("security_group_rule", {row["project_id"]: 1}))
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
 

@@ -26,6 +26,7 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
+    ResourcesCreated,
     SubnetCreated,
 )
 from tests.services.conftest import ADMIN, member
@@ -165,7 +166,8 @@ async def test_the_events_of_a_port_create_update_and_delete(env):
     network = await env.one(models.networks, net["id"])
 
     port = (await ports.create_bulk(ADMIN, [{"network_id": net["id"], "name": "a"}]))[0]
-    creating, changed = published
+    creating, changed, claim = published
+    assert claim == ResourcesCreated("port", {ADMIN.project_id: 1})  # last: quotas lock only until the commit
     assert isinstance(creating, PortsCreating) and [c.project_id for c in creating.choices] == [ADMIN.project_id]
     assert isinstance(changed, PortsChanged) and changed.network.id == net["id"]
     assert (changed.changes, changed.dhcp) == ((PortChange(port["id"], "", ""),), True)
@@ -259,6 +261,7 @@ async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_addre
         security_groups=s.security_groups,
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
+        quotas=s.quotas,
     )
     reached, go = asyncio.Event(), asyncio.Event()
 

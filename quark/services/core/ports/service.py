@@ -9,7 +9,7 @@ hosts, floating IPs) follows through the change events it publishes.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +42,7 @@ from quark.services.events import (
     PortDeleting,
     PortsChanged,
     PortsCreating,
+    ResourcesCreated,
     SubnetCreated,
 )
 
@@ -162,11 +163,19 @@ class PortService(ResourceService):
             return await self.db.run_write(attempt)
 
     async def create_ports_in(
-        self, conn: AsyncConnection, ctx: Context, items: list[dict], *, ip_version: int | None = None
+        self,
+        conn: AsyncConnection,
+        ctx: Context,
+        items: list[dict],
+        *,
+        ip_version: int | None = None,
+        internal: bool = False,
     ) -> list[dict]:
         """Create ports inside the caller's transaction (bulk create, floating
         IPs, instance provisioning, DHCP ports); their views, in order.
-        ``ip_version`` limits the addresses to that family (floating IPs: 4).
+        ``ip_version`` limits the addresses to that family (floating IPs: 4);
+        ``internal`` ports (DHCP) are counted in their project's quota but
+        never refused by it, as Neutron's.
         The steps are described in ``quark.services.core.ports.creating``."""
         new_ports = await self._plan_all(conn, ctx, items, ip_version)
         await self.events.publish(conn, PortsCreating(ctx, [np.group_choice for np in new_ports]))
@@ -183,6 +192,8 @@ class PortService(ResourceService):
             if new_port.row["binding_host_id"]:
                 await self._bind_new(conn, new_port)
         await self._publish_created(conn, new_ports)
+        if not internal:  # last: the quota lock is held only from here to the commit
+            await self.events.publish(conn, ResourcesCreated("port", Counter(np.row["project_id"] for np in new_ports)))
         return [np.view() for np in new_ports]
 
     async def _plan_all(
