@@ -449,8 +449,7 @@ class NovaEvent(Base):
 
 
 class Quota(Base):
-    """A project's limit on one resource where it differs from the default
-    (Neutron's ``quotas``): the rows are what ``GET /v2.0/quotas`` lists."""
+    """A project's limit on one resource where not the default (``GET /v2.0/quotas``)."""
 
     __tablename__ = "quotas"
 
@@ -460,10 +459,8 @@ class Quota(Base):
 
 
 class QuotaLock(Base):
-    """One row per (project, resource) with a finite limit that was ever
-    checked: a create locks it (``FOR UPDATE``) before counting the project's
-    rows, so concurrent creates of one project and resource are counted one
-    after the other (quark.services.common.quotas)."""
+    """Locked (``FOR UPDATE``) by a create before it counts the project's rows, so
+    one project's creates of a resource are counted one after the other (services.common.quotas)."""
 
     __tablename__ = "quota_locks"
 
@@ -472,8 +469,7 @@ class QuotaLock(Base):
 
 
 def _table(model: type[Base]) -> Table:
-    """The model's table, typed as a ``Table`` (declarative types ``__table__`` as
-    any FromClause, which ``insert``/``update``/``delete`` do not accept)."""
+    """The model's table typed as a ``Table`` (``insert``/``update`` refuse a FromClause)."""
     table = model.__table__
     assert isinstance(table, Table)
     return table
