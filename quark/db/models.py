@@ -118,8 +118,7 @@ class IpAllocation(Base):
     __table_args__ = (
         UniqueConstraint("subnet_id", "address_key", name="uq_ip_allocations_subnet_address"),
         Index("ix_ip_allocations_reuse", "subnet_id", "deallocated", "deallocated_at"),
-        # The port quota counts a project's live addresses held by no single
-        # port (reserved, shared): an exact index range, whatever else it has.
+        # The port quota counts a project's live addresses held by no single port (an index range).
         Index("ix_ip_allocations_standalone", "project_id", "port_id", "deallocated"),
     )
 
