@@ -3,8 +3,9 @@
 ``/v2.0/quotas/{project_id}`` (GET, PUT, DELETE), its ``/default`` and
 ``/details``, and ``/v2.0/quotas/project`` (``/tenant``): the caller's project.
 
-Rules and authorisation are in ``quark.services.common.quotas``; this only
-parses and answers.
+Rules are in ``quark.services.common.quotas``; who may call is the policy's
+(``get_quota``, ``update_quota``, ``delete_quota``: quark.policy.defaults.quotas),
+checked here against the caller's own project, as Neutron does.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.definitions.base import Attr, Resource
 from quark.api.faults import error_body
-from quark.api.resources import ctx_of, read_json
+from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response, no_content
 from quark.services.common.quotas import MAX_LIMIT, RESOURCES, UNLIMITED, QuotaService
 
@@ -41,7 +42,15 @@ def _service(request: Request) -> QuotaService:
     return request.app.state.services.quotas
 
 
+def _require(request: Request, rule: str, project_id: str | None = None) -> None:
+    """``rule`` for the caller, unless it reads its own project (which needs none)."""
+    ctx = ctx_of(request)
+    if project_id is None or project_id != ctx.project_id:
+        authorizer(request).require(rule, {"project_id": ctx.project_id or None})
+
+
 async def index(request: Request) -> Response:
+    _require(request, "get_quota")
     return json_response({"quotas": await _service(request).list_all(ctx_of(request))})
 
 
@@ -57,11 +66,13 @@ def _project_route(key: str):
 
 
 async def show(request: Request) -> Response:
+    _require(request, "get_quota", request.path_params["project_id"])
     limits = await _service(request).show(ctx_of(request), request.path_params["project_id"])
     return json_response({"quota": limits})
 
 
 async def show_default(request: Request) -> Response:
+    _require(request, "get_quota", request.path_params["project_id"])
     limits = _service(request).show_default(ctx_of(request), request.path_params["project_id"])
     return json_response({"quota": limits})
 
@@ -73,7 +84,7 @@ async def details(request: Request) -> Response:
 
 async def update(request: Request) -> Response:
     ctx = ctx_of(request)
-    QuotaService.authorize(ctx, "update_quota")  # before the body, as Neutron
+    _require(request, "update_quota")  # before the body, as Neutron
     attrs = bodies.parse_update(QUOTA, await read_json(request), ctx)
     force = attrs.pop("force", False) is True
     attrs.pop("check_limit", None)
@@ -82,6 +93,7 @@ async def update(request: Request) -> Response:
 
 
 async def reset(request: Request) -> Response:
+    _require(request, "delete_quota")
     await _service(request).reset(ctx_of(request), request.path_params["project_id"])
     return no_content()
 

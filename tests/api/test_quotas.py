@@ -107,6 +107,19 @@ def test_a_member_may_not_read_others_nor_change_anything(tenant):
     assert tenant.get(f"/v2.0/quotas/{own}").json()["quota"]["port"] == 17
 
 
+def test_a_project_manager_reads_any_project_s_quotas_but_changes_none(server, tenant):
+    """Neutron's get_quota is admin or project manager, checked against the caller's
+    own project; update_quota and delete_quota are admin only."""
+    with project_client(server, "manager,member,reader") as manager:
+        other = tenant.project_id
+        assert manager.get(f"/v2.0/quotas/{other}").json()["quota"]["port"] == 17
+        assert manager.get(f"/v2.0/quotas/{other}/default").status_code == 200
+        assert manager.get("/v2.0/quotas").status_code == 200
+        denied = error(manager.put(f"/v2.0/quotas/{manager.project_id}", json={"quota": {"port": 1000}}), 403)
+        assert denied["message"] == "(rule:update_quota) is disallowed by policy."
+        assert error(manager.delete(f"/v2.0/quotas/{other}"), 403)["type"] == "PolicyNotAuthorized"
+
+
 def test_an_admin_updates_lists_and_resets(admin, tenant):
     project = tenant.project_id
     r = admin.put(f"/v2.0/quotas/{project}", json={"quota": {"network": 5, "port": "30"}})

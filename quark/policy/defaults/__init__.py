@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from oslo_policy import policy
 
-from quark.policy.defaults import addressing, base, compute, dataplane, l3, networks, ports, security, subnets
+from quark.policy.defaults import (
+    addressing,
+    base,
+    compute,
+    dataplane,
+    l3,
+    networks,
+    ports,
+    quotas,
+    security,
+    subnets,
+)
 
-MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute)
+MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas)
 
 
 def all_rules() -> list[policy.RuleDefault]:
