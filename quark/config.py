@@ -83,6 +83,9 @@ class Settings:
     nova_events_timeout: float = 10.0
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
+    # Items a bulk create may carry (0 = no cap); a larger one is refused with
+    # 400 before any item is read.
+    max_bulk_size: int = 10000
     # 0 = no cap on ?limit= (Neutron's default).
     pagination_max_limit: int = 0
     max_dns_nameservers: int = 5

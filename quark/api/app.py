@@ -22,7 +22,7 @@ from quark import errors
 from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
-from quark.api.faults import error_body, quark_error_handler, unexpected_error_handler
+from quark.api.faults import allowed_methods, error_body, quark_error_handler, unexpected_error_handler
 from quark.api.middleware import QuarkMiddleware
 from quark.api.resources import CollectionRoutes
 from quark.api.responses import json_response
@@ -59,6 +59,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
                 "The server could not comply with the request since it is either malformed or otherwise incorrect.",
             ),
             405,
+            {"Allow": allowed_methods(request)},
         )
     if exc.status_code == 404:
         return json_response(error_body("HTTPNotFound", "The resource could not be found."), 404)

@@ -24,8 +24,12 @@ def _bad(msg: str) -> errors.HTTPBadRequest:
     return errors.HTTPBadRequest(msg=msg)
 
 
-def unwrap(resource: Resource, body: Any, *, allow_bulk: bool) -> tuple[list[Any], bool]:
-    """The item(s) of a request body, and whether it was a bulk request."""
+def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0) -> tuple[list[Any], bool]:
+    """The item(s) of a request body, and whether it was a bulk request.
+
+    ``max_bulk``: the most items a bulk request may carry (0: no cap),
+    checked before any item is read.
+    """
     if not isinstance(body, dict) or not body:
         raise _bad("Resource body required")
     if resource.name in body:
@@ -41,6 +45,11 @@ def unwrap(resource: Resource, body: Any, *, allow_bulk: bool) -> tuple[list[Any
             raise _bad("Resources required")
         if not resource.bulk:
             raise _bad(f"Bulk operation not supported for {resource.collection}")
+        if max_bulk and len(items) > max_bulk:
+            raise _bad(
+                f"Bulk request of {len(items)} {resource.collection} exceeds the limit of {max_bulk} "
+                "items per request (max_bulk_size)"
+            )
         return items, True
     raise _bad(f"Unable to find '{resource.name}' in request body")
 
@@ -57,8 +66,8 @@ def _convert(resource: Resource, name: str, value: Any) -> Any:
         raise _bad(f"Invalid input for {name}. Reason: {exc}.") from None
 
 
-def parse_create(resource: Resource, body: Any, ctx: Context) -> tuple[list[dict], bool]:
-    items, bulk = unwrap(resource, body, allow_bulk=True)
+def parse_create(resource: Resource, body: Any, ctx: Context, *, max_bulk: int = 0) -> tuple[list[dict], bool]:
+    items, bulk = unwrap(resource, body, allow_bulk=True, max_bulk=max_bulk)
     return [parse_create_item(resource, item, ctx) for item in items], bulk
 
 

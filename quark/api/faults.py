@@ -10,6 +10,7 @@ import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from quark import errors
 from quark.api.responses import json_response
@@ -44,7 +45,28 @@ async def quark_error_handler(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         LOG.error("request failed: %s", exc)
-    return json_response(error_body(exc.type_name, exc.msg), status)
+    headers = {"Allow": allowed_methods(request)} if status == 405 else None
+    return json_response(error_body(exc.type_name, exc.msg), status, headers)
+
+
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` header of a 405: the methods the routes of this path serve.
+
+    Every route of the path counts (each method is a route of its own), less
+    the request's method: when a route took it, its service refused it.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    methods.discard(request.method)
+    if request.method == "GET":
+        methods.discard("HEAD")
+    return ", ".join(sorted(methods, key=lambda m: (METHOD_ORDER + (m,)).index(m)))
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:

@@ -9,16 +9,51 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
+from quark.api.faults import error_body
 from quark.context import NOAUTH_PROJECT, Context
 
 ADMIN_ROLES = frozenset({"admin"})
 # Keystone's default role implications (a token carries the implied roles too):
 # admin → manager → member → reader. The header identity gets the same.
 IMPLIED_ROLES = {"admin": ("manager", "member", "reader"), "manager": ("member", "reader"), "member": ("reader",)}
+
+
+# Identity headers read in noauth mode, and the longest value each may carry
+# (the project id is stored in String(255) columns; a user id is no longer).
+IDENTITY_HEADERS = {b"x-project-id": 255, b"x-tenant-id": 255, b"x-tenant": 255, b"x-user-id": 255, b"x-roles": 0}
+NUL_MESSAGE = "Invalid input: the NUL character (\\u0000) is not allowed"
+
+
+class BadRequest(Exception):
+    """A request refused before it reaches the application (400)."""
+
+
+def check_identity_headers(headers: dict[bytes, bytes]) -> None:
+    """Identity headers are UTF-8, NUL-free and, but for the roles, at most 255 characters."""
+    for name, longest in IDENTITY_HEADERS.items():
+        value = headers.get(name)
+        if value is None:
+            continue
+        label = name.decode().title()
+        try:
+            text = value.decode()
+        except UnicodeDecodeError:
+            raise BadRequest(f"Invalid {label} header: not UTF-8") from None
+        if "\x00" in text:
+            raise BadRequest(f"Invalid {label} header: the NUL character is not allowed")
+        if longest and len(text) > longest:
+            raise BadRequest(f"Invalid {label} header: longer than {longest} characters")
+
+
+def check_url(scope: dict[str, Any]) -> None:
+    """No NUL in the path (ids, tags) nor in the query string (filters, markers, sorts, fields)."""
+    if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+        raise BadRequest(NUL_MESSAGE)
 
 
 def with_implied(roles: frozenset[str]) -> frozenset[str]:
@@ -57,8 +92,16 @@ class QuarkMiddleware:
             return
         request_id = f"req-{uuid.uuid4()}"
         raw_id = request_id.encode()
+        headers = dict(scope["headers"])
+        try:
+            check_url(scope)
+            if self.keystone is None:
+                check_identity_headers(headers)
+        except BadRequest as exc:
+            await _reject(send, Rejection(400, [], error_body("HTTPBadRequest", str(exc))), raw_id)
+            return
         if self.keystone is None:
-            ctx = context_from_headers(dict(scope["headers"]), request_id)
+            ctx = context_from_headers(headers, request_id)
         else:
             scope["headers"] = strip_identity_headers(scope["headers"])
             try:

@@ -88,9 +88,18 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
     query.limit = _limit(grouped.get("limit", []), max_limit)
     markers = grouped.get("marker", [])
     query.marker = markers[-1] if markers and markers[-1] else None  # the last one; an empty one is none
-    reverse = (grouped.get("page_reverse") or ["false"])[-1]
-    query.page_reverse = reverse.lower() in ("true", "1")
+    query.page_reverse = _page_reverse(grouped.get("page_reverse", []))
     return query
+
+
+def _page_reverse(values: list[str]) -> bool:
+    """Neutron reads 'True' (any case) as true; anything else that is not a boolean is refused."""
+    value = values[-1].lower() if values else ""
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0", ""):
+        return False
+    raise _bad(f"Invalid page_reverse value '{values[-1]}': expected True or False")
 
 
 def _fixed_ips(values: list[str]) -> dict[str, list[str]]:
