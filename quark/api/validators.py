@@ -93,6 +93,20 @@ def one_of(*choices: Any, allow_none: bool = False) -> Converter:
     return convert
 
 
+def integer_one_of(*choices: int) -> Converter:
+    """An integer (a string of digits too, as Neutron's convert_to_int) among ``choices``."""
+    as_int, among = integer(), one_of(*choices)
+
+    def convert(value: Any) -> Any:
+        try:
+            value = as_int(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not in {list(choices)}") from None
+        return among(value)
+
+    return convert
+
+
 def _reason(exc: errors.QuarkError) -> str:
     return str(exc.kwargs.get("error_message") or exc.msg).rstrip(".")
 

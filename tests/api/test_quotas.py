@@ -179,6 +179,23 @@ def test_over_the_limit_is_a_409_and_a_bulk_fails_whole(admin, tenant):
     assert (r.status_code, r.json()["quota"]["port"]) == (200, 2)
 
 
+def test_a_group_needs_room_for_its_two_egress_rules(admin, tenant):
+    """Neutron refuses a security group whose default egress rules the rule quota
+    cannot hold (neutron-tempest-plugin's insufficient rules quota test)."""
+    project = tenant.project_id
+    # the first group also makes the project's default group (4 rules, never refused)
+    assert tenant.post("/v2.0/security-groups", json={"security_group": {"name": "a"}}).status_code == 201
+    used = tenant.get(f"/v2.0/quotas/{project}/details").json()["quota"]["security_group_rule"]["used"]
+    assert used == 6
+    assert admin.put(f"/v2.0/quotas/{project}", json={"quota": {"security_group_rule": 7}}).status_code == 200
+    over = error(tenant.post("/v2.0/security-groups", json={"security_group": {"name": "b"}}), 409)
+    assert over["message"] == "Quota exceeded for resources: ['security_group_rule']."
+    names = [g["name"] for g in tenant.get("/v2.0/security-groups").json()["security_groups"]]
+    assert sorted(names) == ["a", "default"]  # nothing of the refused group
+    assert admin.put(f"/v2.0/quotas/{project}", json={"quota": {"security_group_rule": 8}}).status_code == 200
+    assert tenant.post("/v2.0/security-groups", json={"security_group": {"name": "b"}}).status_code == 201
+
+
 def test_floating_ips_use_the_default_limit(admin, tenant):
     external = admin.post("/v2.0/networks", json={"network": {"name": "ext", "router:external": True}}).json()
     network_id = external["network"]["id"]

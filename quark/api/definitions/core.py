@@ -131,7 +131,13 @@ SUBNET = Resource(
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
         Attr(
-            "ip_version", "integer", post=True, required=True, convert=v.one_of(4, 6), filter=INT_FILTER, sortable=True
+            "ip_version",
+            "integer",
+            post=True,
+            required=True,
+            convert=v.integer_one_of(4, 6),
+            filter=INT_FILTER,
+            sortable=True,
         ),
         Attr("cidr", post=True, convert=v.string(64), filter=STR_FILTER, sortable=True),
         Attr(

@@ -105,9 +105,11 @@ class SecurityGroupService(ResourceService):
                     ],
                 )
                 # Checked before the project's default group is made, as Neutron's
-                # quota reservation; that group, its rules and this group's two
-                # egress rules are counted, never refused.
+                # quota reservation: the group and its two egress rules (Neutron
+                # refuses a group whose rules the rule quota has no room for); the
+                # default group and its rules are counted, never refused.
                 await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
+                await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: 2}))
                 await self.defaults.ensure(conn, project_id)
                 ids.append(group_id)
             return await self.render_ids(conn, ctx, ids)
