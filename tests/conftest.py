@@ -26,6 +26,13 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# The suite's servers and CLIs read their settings from QUARK_* and from
+# $QUARK_CONFIG: what a developer's shell exports (a keystone quark.toml, say)
+# must not change what the tests run against. The tests' own knobs stay.
+_SUITE_KNOBS = {"QUARK_TEST_BACKENDS", "QUARK_KEYSTONE_KIT", "QUARK_DUMP"}
+for _name in [n for n in os.environ if n.startswith("QUARK_") and n not in _SUITE_KNOBS]:
+    del os.environ[_name]
+
 # Examples per test where a test does not set its own count (the database-backed
 # properties set a smaller one: each of their examples creates networks and subnets).
 EXAMPLES = 100

@@ -25,13 +25,16 @@ from quark import keystone
 ROOT = Path(__file__).resolve().parent.parent
 KIT_PATH = Path("shared") / "peers" / "keystone"
 START_TIMEOUT = 600
+WORKPLACES = (Path("/work"),)
 
 
 def kit_dir() -> Path | None:
     explicit = os.environ.get("QUARK_KEYSTONE_KIT")
     if explicit:
         return Path(explicit)
-    for ancestor in ROOT.parents:
+    # beside the checkout (../shared from the project's root, or higher for a
+    # worktree), else the workplace's own shared/ (a clone made elsewhere, e.g. CI's)
+    for ancestor in (*ROOT.parents, *WORKPLACES):
         if (ancestor / KIT_PATH / "start.sh").is_file():
             return ancestor / KIT_PATH
     return None
