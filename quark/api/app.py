@@ -22,7 +22,7 @@ from quark import errors
 from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
-from quark.api.faults import allowed_methods, error_body, quark_error_handler, unexpected_error_handler
+from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
 from quark.api.middleware import QuarkMiddleware
 from quark.api.resources import CollectionRoutes
 from quark.api.responses import json_response
@@ -141,12 +141,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers={
             errors.QuarkError: quark_error_handler,
             HTTPException: http_exception,
-            Exception: unexpected_error_handler,
         },
     )
     app.state.settings = settings
     app.state.policy = Policy(settings.policy_file)
     keystone = KeystoneAuth(settings.keystone_authtoken) if settings.auth_strategy == "keystone" else None
+    # Inside out: ErrorBoundary answers unhandled errors before QuarkMiddleware
+    # adds the request id and writes the access log line.
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 
