@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from quark import errors
-from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
+from quark import errors, logs
+from quark.api import dataplane, discovery, health, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
@@ -67,7 +66,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 def build_routes() -> list[Route]:
-    routes = list(discovery.ROUTES)
+    routes = list(discovery.ROUTES) + health.ROUTES
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     for resource, name in SERVED:
         routes += CollectionRoutes(resource, _service(name)).routes()
@@ -155,9 +154,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def app_factory() -> Starlette:
     """Entry point for uvicorn workers (``--factory``)."""
+    settings = load_settings()
     if not logging.getLogger().handlers:
         # Worker processes are spawned: they log like `quark serve` itself
         # (transaction retries, WARNING, are what the benchmarks count).
-        level = os.environ.get("QUARK_LOG_LEVEL", "info").upper()
-        logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    return create_app()
+        logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)

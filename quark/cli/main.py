@@ -12,6 +12,7 @@ from typing import Annotated, TypeVar
 import typer
 from sqlalchemy.engine import make_url
 
+from quark import logs
 from quark.config import Settings, load_settings
 
 T = TypeVar("T")
@@ -154,9 +155,7 @@ def serve(
     _check_exposure(settings)
     _policy(settings)  # a broken policy file: one line here, not a traceback from every worker
     url = settings.effective_database_url
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if settings.auth_strategy == "noauth" and not _is_loopback(settings.host):
         logging.getLogger("quark").warning(
             "serving on %s without authentication (noauth_allow_remote): every caller is admin", settings.host
@@ -177,7 +176,8 @@ def serve(
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False,  # quark.access writes one line per request (quark.api.middleware)
+        log_config=None,  # uvicorn's own lines go through the root handler: same format, request ids
         lifespan="on",
         # Agents' long-polls (up to 60 s) must not hold a stopping server for long.
         timeout_graceful_shutdown=15,

@@ -49,6 +49,10 @@ def test_database_outage_is_503_on_the_same_connection_and_recovers(backend, tmp
                     conn = local_port(first)
 
                     proxy.cut()
+                    assert client.get("/healthz").status_code == 200  # alive, though not ready
+                    not_ready = client.get("/readyz")
+                    assert not_ready.status_code == 503 and not_ready.headers["retry-after"] == "1"
+                    assert not_ready.json()["database"] == "unreachable"
                     for _ in range(3):
                         for response in (
                             client.get("/v2.0/networks"),
@@ -56,6 +60,7 @@ def test_database_outage_is_503_on_the_same_connection_and_recovers(backend, tmp
                         ):
                             assert_unavailable(response)
                             assert local_port(response) == conn  # the same connection, still open
+                    rid = response.headers["x-openstack-request-id"]
 
                     proxy.restore()
                     deadline = time.time() + 15
@@ -69,7 +74,11 @@ def test_database_outage_is_503_on_the_same_connection_and_recovers(backend, tmp
                     created = client.post("/v2.0/networks", json={"network": {"name": "after-outage"}})
                     assert created.status_code == 201, created.text
                     assert local_port(created) == conn
-                assert "database unavailable" in server.log_text()
+                    assert client.get("/readyz").status_code == 200
+                # The error line carries the request id the client got.
+                assert any(
+                    f"[{rid}]" in line and "database unavailable" in line for line in server.log_text().splitlines()
+                )
         finally:
             proxy.cut()
 

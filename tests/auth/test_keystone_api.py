@@ -32,6 +32,20 @@ def test_versions_need_no_token(keystone_server):
     assert resp.json()["versions"][0]["id"] == "v2.0"
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_need_no_token(keystone_server, path):
+    resp = httpx.get(keystone_server.url + path)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "ok"
+    # The unauthenticated probe's access line names no project.
+    rid = resp.headers["x-openstack-request-id"]
+    assert any(f'"GET {path}" 200' in line and "project=-" in line for line in _lines_of(keystone_server, rid))
+
+
+def _lines_of(server, request_id: str) -> list[str]:
+    return [line for line in server.log_text().splitlines() if f"[{request_id}]" in line]
+
+
 @pytest.mark.parametrize("path", ["/v2.0/", "/v2.0/networks", "/v2.0/extensions", "/v2.0/hosts/h1/desired_state"])
 @pytest.mark.parametrize("token", [None, "not-a-real-token"])
 def test_missing_or_bad_token_is_401(keystone_server, path, token):
