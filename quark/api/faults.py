@@ -118,10 +118,11 @@ class ErrorBoundary:
         except Exception as exc:
             if started:
                 raise
-            await _answer_error(scope, send, exc)
+            await answer_error(scope, send, exc)
 
 
-async def _answer_error(scope, send, exc: Exception) -> None:
+async def answer_error(scope, send, exc: Exception) -> None:
+    """Answer an error no handler took: 503 + Retry-After for a lost database, else 500."""
     headers = [(b"content-type", b"application/json")]
     if _outage(exc):
         LOG.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)

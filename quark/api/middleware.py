@@ -16,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
-from quark.api.faults import error_body
+from quark.api.faults import answer_error, error_body
 from quark.context import NOAUTH_PROJECT, Context
 from quark.logs import REQUEST_ID
 
@@ -132,6 +132,9 @@ class QuarkMiddleware:
                 ctx = await self._keystone_context(scope, request_id)
             except Rejection as exc:
                 await _reject(send, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - answered (500/503), not a dropped connection
+                await answer_error(scope, send, exc)
                 return
         policy = getattr(getattr(scope.get("app"), "state", None), "policy", None)
         if policy is not None:
