@@ -115,6 +115,9 @@ class Settings:
     quota_security_group_rule: int = 100
     quota_floatingip: int = 50
     log_level: str = "info"
+    # "text" (one line: time, pid, level, logger, [request id], message) or
+    # "json" (one JSON object a line, the access log's fields as keys).
+    log_format: str = "text"
 
     @property
     def effective_database_url(self) -> str:
@@ -191,6 +194,8 @@ def _file_values(path: Path, known: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check(settings: Settings) -> Settings:
+    if settings.log_format not in ("text", "json"):
+        raise ValueError(f"log_format must be text or json, not {settings.log_format!r}")
     if settings.auth_strategy not in AUTH_STRATEGIES:
         raise ValueError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, not {settings.auth_strategy!r}")
     if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from quark import errors
-from quark.api import dataplane, discovery, instances, ip_addresses, openapi, quotas
+from quark import errors, logs
+from quark.api import dataplane, discovery, health, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
-from quark.api.faults import allowed_methods, error_body, quark_error_handler, unexpected_error_handler
+from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
 from quark.api.middleware import QuarkMiddleware
 from quark.api.resources import CollectionRoutes
 from quark.api.responses import json_response
@@ -67,7 +66,7 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 def build_routes() -> list[Route]:
-    routes = list(discovery.ROUTES)
+    routes = list(discovery.ROUTES) + health.ROUTES
     routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     for resource, name in SERVED:
         routes += CollectionRoutes(resource, _service(name)).routes()
@@ -141,21 +140,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers={
             errors.QuarkError: quark_error_handler,
             HTTPException: http_exception,
-            Exception: unexpected_error_handler,
         },
     )
     app.state.settings = settings
     app.state.policy = Policy(settings.policy_file)
     keystone = KeystoneAuth(settings.keystone_authtoken) if settings.auth_strategy == "keystone" else None
+    # Inside out: ErrorBoundary answers unhandled errors before QuarkMiddleware
+    # adds the request id and writes the access log line.
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 
 
 def app_factory() -> Starlette:
     """Entry point for uvicorn workers (``--factory``)."""
+    settings = load_settings()
     if not logging.getLogger().handlers:
         # Worker processes are spawned: they log like `quark serve` itself
         # (transaction retries, WARNING, are what the benchmarks count).
-        level = os.environ.get("QUARK_LOG_LEVEL", "info").upper()
-        logging.basicConfig(level=level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-    return create_app()
+        logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import logging
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
 from quark import errors
 from quark.api.responses import json_response
+from quark.db.engine import is_outage
 
 LOG = logging.getLogger(__name__)
+
+# Seconds a client is told to wait before retrying a 503.
+RETRY_AFTER = "1"
+OUTAGE_MESSAGE = "The database is unavailable; try again later."
+INTERNAL_MESSAGE = "Request Failed: internal server error while processing your request."
 
 FAULT_MAP: dict[type[errors.QuarkError], int] = {
     errors.BadRequest: 400,
@@ -46,6 +53,8 @@ async def quark_error_handler(request: Request, exc: Exception) -> Response:
     if status >= 500:
         LOG.error("request failed: %s", exc)
     headers = {"Allow": allowed_methods(request)} if status == 405 else None
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER}
     return json_response(error_body(exc.type_name, exc.msg), status, headers)
 
 
@@ -69,9 +78,60 @@ def allowed_methods(request: Request) -> str:
     return ", ".join(sorted(methods, key=lambda m: (METHOD_ORDER + (m,)).index(m)))
 
 
-async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    LOG.exception("unexpected error on %s %s", request.method, request.url.path)
-    return json_response(
-        error_body("HTTPInternalServerError", "Request Failed: internal server error while processing your request."),
-        500,
-    )
+def _outage(exc: BaseException | None) -> bool:
+    seen = 0
+    while exc is not None and seen < 5:  # the error or what it was raised from
+        if is_outage(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+class ErrorBoundary:
+    """Answer every error no handler took as a normal response, and swallow it.
+
+    Starlette's ServerErrorMiddleware re-raises after sending its 500, and
+    uvicorn then closes the keep-alive connection without a word: a client
+    cannot tell whether its POST was applied. Here a lost database is a 503
+    with ``Retry-After`` and anything else a 500, both Neutron bodies, and
+    the connection stays open. Only an error after the response started
+    (nothing left to answer with) goes on up.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await answer_error(scope, send, exc)
+
+
+async def answer_error(scope, send, exc: Exception) -> None:
+    """Answer an error no handler took: 503 + Retry-After for a lost database, else 500."""
+    headers = [(b"content-type", b"application/json")]
+    if _outage(exc):
+        LOG.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
+        status, body = 503, error_body("ServiceUnavailable", OUTAGE_MESSAGE)
+        headers.append((b"retry-after", RETRY_AFTER.encode()))
+    else:
+        LOG.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
+        status, body = 500, error_body("HTTPInternalServerError", INTERNAL_MESSAGE)
+    raw = orjson.dumps(body)
+    headers.append((b"content-length", str(len(raw)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})

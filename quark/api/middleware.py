@@ -7,6 +7,8 @@ request task cleanly: the open transaction rolls back, nothing half-written.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 import uuid
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -14,8 +16,11 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
-from quark.api.faults import error_body
+from quark.api.faults import answer_error, error_body
 from quark.context import NOAUTH_PROJECT, Context
+from quark.logs import REQUEST_ID
+
+ACCESS = logging.getLogger("quark.access")
 
 ADMIN_ROLES = frozenset({"admin"})
 # Keystone's default role implications (a token carries the implied roles too):
@@ -91,14 +96,33 @@ class QuarkMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = f"req-{uuid.uuid4()}"
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        status = [500]  # what the client got; 500 if the response never started
         raw_id = request_id.encode()
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = list(message.get("headers", ())) + [(b"x-openstack-request-id", raw_id)]
+            await send(message)
+
+        method, path, query = scope["method"], scope["path"], scope.get("query_string", b"")
+        try:
+            await self._serve(scope, receive, send_with_id, request_id)
+        finally:
+            ctx = scope.get("state", {}).get("ctx")
+            _access_line(method, path, query, status[0], started, ctx)
+            REQUEST_ID.reset(token)
+
+    async def _serve(self, scope, receive, send, request_id: str) -> None:
         headers = dict(scope["headers"])
         try:
             check_url(scope)
             if self.keystone is None:
                 check_identity_headers(headers)
         except BadRequest as exc:
-            await _reject(send, Rejection(400, [], error_body("HTTPBadRequest", str(exc))), raw_id)
+            await _reject(send, Rejection(400, [], error_body("HTTPBadRequest", str(exc))))
             return
         if self.keystone is None:
             ctx = context_from_headers(headers, request_id)
@@ -107,7 +131,10 @@ class QuarkMiddleware:
             try:
                 ctx = await self._keystone_context(scope, request_id)
             except Rejection as exc:
-                await _reject(send, exc, raw_id)
+                await _reject(send, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - answered (500/503), not a dropped connection
+                await answer_error(scope, send, exc)
                 return
         policy = getattr(getattr(scope.get("app"), "state", None), "policy", None)
         if policy is not None:
@@ -120,14 +147,7 @@ class QuarkMiddleware:
             # Neutron accepts a .json suffix on every resource URL.
             scope["path"] = path[:-5]
             scope["raw_path"] = scope["path"].encode()
-
-        async def send_with_id(message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [(b"x-openstack-request-id", raw_id)]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
+        await self.app(scope, receive, send)
 
     async def _keystone_context(self, scope: dict[str, Any], request_id: str) -> Context:
         assert self.keystone is not None
@@ -136,12 +156,38 @@ class QuarkMiddleware:
         return await self.keystone.authenticate(scope, request_id)
 
 
-async def _reject(send, exc: Rejection, raw_id: bytes) -> None:
+def _access_line(method: str, path: str, query: bytes, status: int, started: float, ctx: Context | None) -> None:
+    """One line per request on ``quark.access`` (the request id comes from the log filter)."""
+    if not ACCESS.isEnabledFor(logging.INFO):
+        return
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    target = f"{path}?{query.decode('latin-1')}" if query else path
+    project = (ctx.project_id if ctx is not None else "") or "-"
+    user = (ctx.user_id if ctx is not None else None) or "-"
+    ACCESS.info(
+        '"%s %s" %d %.1fms project=%s user=%s',
+        method,
+        target,
+        status,
+        duration_ms,
+        project,
+        user,
+        extra={
+            "method": method,
+            "path": target,
+            "status": status,
+            "duration_ms": duration_ms,
+            "project_id": project,
+            "user_id": user,
+        },
+    )
+
+
+async def _reject(send, exc: Rejection) -> None:
     body = orjson.dumps(exc.body)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
-        (b"x-openstack-request-id", raw_id),
         *exc.headers,
     ]
     await send({"type": "http.response.start", "status": exc.status, "headers": headers})

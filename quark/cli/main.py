@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.engine import make_url
 
+from quark import logs
 from quark.config import Settings, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Quark: a networking service with the Neutron v2.0 API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
@@ -31,6 +37,18 @@ def _settings(config: str | None, **overrides) -> Settings:
         return load_settings(config, **overrides)
     except (OSError, ValueError) as exc:
         typer.echo(f"quark: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _policy(settings: Settings):
+    """The policy engine over ``settings.policy_file``; a file that does not parse is one line, exit 2."""
+    from quark.policy import Policy
+
+    try:
+        return Policy(settings.policy_file)
+    except Exception as exc:  # noqa: BLE001 - YAML/JSON syntax, a bad rule string: the operator's file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"quark: policy file {settings.policy_file}: {first}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -67,6 +85,57 @@ def _check_exposure(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
+def _db_step(step: Callable[[], T]) -> T:
+    """Run ``step``; a database that cannot be used is one line and exit 3, not a traceback."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return step()
+    except (SQLAlchemyError, OSError, CommandError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"quark: cannot use the database: {first}", err=True)
+        raise typer.Exit(3) from None
+
+
+def _require_current(url: str, stale_exit: int = 1) -> str:
+    """``url`` if its database exists and is at the migrations' head; else one line and exit.
+
+    Creates nothing: a missing SQLite file (a command run from another
+    directory) is refused before anything opens it.
+    """
+    from quark.db import migrate
+    from quark.db.engine import Database
+
+    if _is_sqlite(url):
+        path = make_url(url).database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            typer.echo(
+                f"quark: there is no database at {path or url}; run `quark db upgrade` first "
+                "(or give --data-dir / --database-url / --config)",
+                err=True,
+            )
+            raise typer.Exit(stale_exit)
+
+    async def check() -> None:
+        db = Database(url, pool_size=1, max_overflow=0)
+        try:
+            await migrate.check_current(db)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(check())
+    except migrate.SchemaOutOfDate as exc:
+        typer.echo(f"quark: {exc}", err=True)
+        raise typer.Exit(stale_exit) from None
+    except Exception as exc:  # noqa: BLE001 - unreachable database, bad URL, missing driver, bad credentials
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        typer.echo(f"quark: cannot use the database: {first}", err=True)
+        raise typer.Exit(3) from None
+    return url
+
+
 @app.command()
 def serve(
     config: ConfigOpt = None,
@@ -79,39 +148,22 @@ def serve(
 ) -> None:
     """Serve the API (SQLite files are migrated automatically)."""
     from quark.db import migrate
-    from quark.db.engine import Database
 
     settings = _settings(
         config, host=host, port=port, workers=workers, database_url=database_url, data_dir=data_dir, log_level=log_level
     )
     _check_exposure(settings)
+    _policy(settings)  # a broken policy file: one line here, not a traceback from every worker
     url = settings.effective_database_url
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if settings.auth_strategy == "noauth" and not _is_loopback(settings.host):
         logging.getLogger("quark").warning(
             "serving on %s without authentication (noauth_allow_remote): every caller is admin", settings.host
         )
     if _is_sqlite(url):
-        migrate.upgrade(url)
+        _db_step(lambda: migrate.upgrade(url))  # the embedded file: created and migrated on start
     else:
-
-        async def check() -> None:
-            db = Database(url, pool_size=1, max_overflow=0)
-            try:
-                await migrate.check_current(db)
-            finally:
-                await db.dispose()
-
-        try:
-            asyncio.run(check())
-        except migrate.SchemaOutOfDate as exc:
-            typer.echo(f"quark: {exc}", err=True)
-            raise typer.Exit(3) from None
-        except Exception as exc:  # noqa: BLE001 - unreachable database and the like
-            typer.echo(f"quark: cannot use the database: {exc}", err=True)
-            raise typer.Exit(3) from None
+        _require_current(url, stale_exit=3)
     # Workers rebuild the settings from the environment.
     os.environ.update(settings.to_env())
     os.environ["QUARK_DATABASE_URL"] = url
@@ -124,7 +176,8 @@ def serve(
         port=settings.port,
         workers=settings.workers if settings.workers > 1 else None,
         log_level=settings.log_level,
-        access_log=False,
+        access_log=False,  # quark.access writes one line per request (quark.api.middleware)
+        log_config=None,  # uvicorn's own lines go through the root handler: same format, request ids
         lifespan="on",
         # Agents' long-polls (up to 60 s) must not hold a stopping server for long.
         timeout_graceful_shutdown=15,
@@ -137,30 +190,15 @@ def db_upgrade(config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir
     from quark.db import migrate
 
     settings = _settings(config, database_url=database_url, data_dir=data_dir)
-    migrate.upgrade(settings.effective_database_url)
+    _db_step(lambda: migrate.upgrade(settings.effective_database_url))
     typer.echo(f"database at revision {migrate.head_revision()}")
 
 
 @db_app.command("check")
 def db_check(config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Exit 0 if the schema is current, 1 otherwise."""
-    from quark.db import migrate
-    from quark.db.engine import Database
-
+    """Exit 0 if the schema is current, 1 if it is not (or there is no database), 3 if unreachable."""
     settings = _settings(config, database_url=database_url, data_dir=data_dir)
-
-    async def check() -> None:
-        db = Database(settings.effective_database_url, pool_size=1, max_overflow=0)
-        try:
-            await migrate.check_current(db)
-        finally:
-            await db.dispose()
-
-    try:
-        asyncio.run(check())
-    except migrate.SchemaOutOfDate as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+    _require_current(settings.effective_database_url)
     typer.echo("schema is current")
 
 
@@ -176,15 +214,16 @@ def ipam_check(
     from quark.ipam import repair
 
     settings = _settings(config, database_url=database_url, data_dir=data_dir)
+    url = _require_current(settings.effective_database_url)
 
     async def run() -> repair.Report:
-        db = Database(settings.effective_database_url, pool_size=1, max_overflow=0)
+        db = Database(url, pool_size=1, max_overflow=0)
         try:
             return await repair.check(db, fix=fix)
         finally:
             await db.dispose()
 
-    report = asyncio.run(run())
+    report = _db_step(lambda: asyncio.run(run()))
     for line in report.problems:
         typer.echo(f"PROBLEM  {line}")
     for line in report.warnings:
@@ -375,10 +414,8 @@ def policy_sample(
 @policy_app.command("check")
 def policy_check(config: ConfigOpt = None) -> None:
     """Load the configured policy file over the defaults; exit 1 if a rule names an undefined one."""
-    from quark.policy import Policy
-
     settings = _settings(config)
-    engine = Policy(settings.policy_file)
+    engine = _policy(settings)
     ok = engine.enforcer.check_rules()
     typer.echo(f"policy: {len(engine.enforcer.rules)} rules ({settings.policy_file or 'defaults only'}); ok={ok}")
     raise typer.Exit(0 if ok else 1)

@@ -24,6 +24,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from quark import errors
@@ -64,6 +65,41 @@ def is_retryable(exc: BaseException) -> bool:
         text = str(exc.orig if exc.orig is not None else exc).lower()
         return any(marker in text for marker in _RETRYABLE)
     return False
+
+
+# Substrings of driver messages that mean "the database server is gone or refuses us".
+_OUTAGE = (
+    "connection refused",
+    "connection reset",
+    "connection was closed",  # asyncpg ConnectionDoesNotExistError
+    "connection is closed",
+    "terminating connection",  # PostgreSQL 57P01 admin shutdown / pg_terminate_backend
+    "the database system is",  # PostgreSQL 57P03 starting up / shutting down
+    "not currently accepting connections",  # PostgreSQL ALLOW_CONNECTIONS false
+    "server closed the connection",
+    "lost connection",  # MySQL 2013
+    "server has gone away",  # MySQL 2006
+    "can't connect",  # MySQL 2003
+    "unable to open database file",  # SQLite: the file or its directory is gone
+    "disk i/o error",
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is unreachable (the request may succeed later)."""
+    if isinstance(exc, (OSError, PoolTimeout)):  # refused/reset sockets, pool exhausted
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig if exc.orig is not None else exc
+        if isinstance(orig, OSError):
+            return True
+        text = str(orig).lower()
+        return any(marker in text for marker in _OUTAGE)
+    text = f"{type(exc).__module__}.{type(exc).__name__}: {exc}".lower()
+    # Driver exceptions that escape SQLAlchemy's wrapping (asyncpg's own on connect).
+    return text.startswith(("asyncpg.", "asyncmy.", "aiosqlite.")) and any(marker in text for marker in _OUTAGE)
 
 
 class Database:

@@ -3,6 +3,7 @@ is, and nothing a client's headers say; 401 without a valid token."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -30,6 +31,23 @@ def test_versions_need_no_token(keystone_server):
     resp = httpx.get(keystone_server.url + "/")
     assert resp.status_code == 200
     assert resp.json()["versions"][0]["id"] == "v2.0"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_probes_need_no_token(keystone_server, path):
+    resp = httpx.get(keystone_server.url + path)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "ok"
+    # The unauthenticated probe's access line names no project.
+    rid = resp.headers["x-openstack-request-id"]
+    deadline = time.time() + 5  # the access line is written as the response ends
+    while not any(f'"GET {path}" 200' in line and "project=-" in line for line in _lines_of(keystone_server, rid)):
+        assert time.time() < deadline, _lines_of(keystone_server, rid)
+        time.sleep(0.05)
+
+
+def _lines_of(server, request_id: str) -> list[str]:
+    return [line for line in server.log_text().splitlines() if f"[{request_id}]" in line]
 
 
 @pytest.mark.parametrize("path", ["/v2.0/", "/v2.0/networks", "/v2.0/extensions", "/v2.0/hosts/h1/desired_state"])
