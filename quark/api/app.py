@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from quark import errors, logs
+from quark import errors, logs, metrics
 from quark.api import dataplane, discovery, health, instances, ip_addresses, openapi, quotas
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await prepare_database(db, settings)
             services = build_services(db, settings)
         app.state.services = services
+        metrics.forget_dead_processes()  # the live gauges of a worker this one replaces
         settle_heap()
         stop, sender, tasks = asyncio.Event(), None, []
         if settings.nova_events_url or settings.nova:
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if sender is not None:
                 await sender.close()
             await services.db.dispose()
+            metrics.process_exiting()
 
     app = Starlette(
         routes=build_routes(),

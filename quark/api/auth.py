@@ -41,7 +41,7 @@ from quark.context import Context
 LOG = logging.getLogger(__name__)
 
 # Paths served without a token: Neutron's versions app is outside its auth pipeline.
-PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz"})  # version discovery and the probes
+PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz", "/metrics"})  # version discovery, probes, metrics
 
 # The headers auth_token reads (the user's and a service's tokens); nothing else of
 # the client's request is given to it.

@@ -1,5 +1,6 @@
-"""Probes, outside authentication: ``/healthz`` (the process answers) and
-``/readyz`` (the database answers and its schema is the migrations' head)."""
+"""Probes, outside authentication: ``/healthz`` (the process answers),
+``/readyz`` (the database answers and its schema is the migrations' head) and
+``/metrics`` (Prometheus text, every worker's values: ``quark.metrics``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from quark import metrics
 from quark.api.responses import json_response
 from quark.db import migrate
 
@@ -43,4 +45,13 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ok", "database": "ok", "schema": current})
 
 
-ROUTES = [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+async def metrics_text(request: Request) -> Response:
+    body, content_type = await asyncio.to_thread(metrics.render)  # reads every worker's files
+    return Response(body, headers={"Content-Type": content_type})
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics_text, methods=["GET"]),
+]

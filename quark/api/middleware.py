@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
+from quark import metrics
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
 from quark.api.faults import answer_error, error_body
 from quark.context import NOAUTH_PROJECT, Context
@@ -112,6 +113,7 @@ class QuarkMiddleware:
             await self._serve(scope, receive, send_with_id, request_id)
         finally:
             ctx = scope.get("state", {}).get("ctx")
+            metrics.observe_request(method, route_template(scope), status[0], time.perf_counter() - started)
             _access_line(method, path, query, status[0], started, ctx)
             REQUEST_ID.reset(token)
 
@@ -154,6 +156,12 @@ class QuarkMiddleware:
         if scope["path"] in PUBLIC_PATHS and scope["method"] in ("GET", "HEAD"):
             return Context(project_id="", request_id=request_id)  # no identity: nothing to read or write
         return await self.keystone.authenticate(scope, request_id)
+
+
+def route_template(scope: dict[str, Any]) -> str | None:
+    """The path template of the route that served the request (``/v2.0/ports/{id}``), never
+    the raw path: the metrics' labels stay as few as the routes. None: no route matched."""
+    return getattr(scope.get("route"), "path", None)
 
 
 def _access_line(method: str, path: str, query: bytes, status: int, started: float, ctx: Context | None) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import signal
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -14,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from quark import logs
 from quark.config import Settings, load_settings
+
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as quark.metrics reads it
 
 T = TypeVar("T")
 
@@ -167,6 +172,37 @@ def serve(
     # Workers rebuild the settings from the environment.
     os.environ.update(settings.to_env())
     os.environ["QUARK_DATABASE_URL"] = url
+    # /metrics: the workers write their values in a private directory of this start (quark.metrics).
+    metrics_dir = tempfile.mkdtemp(prefix="quark-metrics-")
+    os.environ[METRICS_ENV] = metrics_dir
+    # A single-process uvicorn re-raises the SIGTERM/SIGINT it stopped on, with the handlers it
+    # found: ours turn it into an exception, so the directory goes before the process does.
+    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stopped_by = None
+    try:
+        _run_uvicorn(settings)
+    except _Stopped as exc:
+        stopped_by = exc.signum
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopped_by is not None:
+        signal.signal(stopped_by, signal.SIG_DFL)
+        signal.raise_signal(stopped_by)  # the exit status a signal gives, as before
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stopped(signum: int, frame) -> None:
+    raise _Stopped(signum)
+
+
+def _run_uvicorn(settings: Settings) -> None:
     import uvicorn
 
     uvicorn.run(

@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from quark import errors
+from quark import errors, metrics
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,6 +102,12 @@ def is_outage(exc: BaseException) -> bool:
     return text.startswith(("asyncpg.", "asyncmy.", "aiosqlite.")) and any(marker in text for marker in _OUTAGE)
 
 
+def _count_checkouts(engine: AsyncEngine) -> None:
+    """``quark_db_pool_connections_in_use`` follows the pool's checkouts and checkins."""
+    event.listen(engine.sync_engine.pool, "checkout", lambda *_: metrics.DB_POOL_IN_USE.inc())
+    event.listen(engine.sync_engine.pool, "checkin", lambda *_: metrics.DB_POOL_IN_USE.dec())
+
+
 class Database:
     """Owns the engines of one database URL."""
 
@@ -130,6 +136,9 @@ class Database:
                 kwargs["isolation_level"] = "READ COMMITTED"
             self.engine = create_async_engine(self.url, echo=echo, **kwargs, **_JSON)
             self.read_engine = self.engine
+        _count_checkouts(self.engine)
+        if self.read_engine is not self.engine:
+            _count_checkouts(self.read_engine)
 
     def _sqlite_engine(self, *, immediate: bool, echo: bool) -> AsyncEngine:
         engine = create_async_engine(self.url, echo=echo, connect_args={"timeout": 60}, **_JSON)
@@ -182,6 +191,7 @@ class Database:
                         ) from exc
                     raise
                 self.retries += 1
+                metrics.DB_TRANSACTION_RETRIES.inc()
                 # One line per re-run, at WARNING so a production log shows it: the
                 # benchmarks count "transaction retry" lines to bound the retry rate.
                 LOG.warning(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import random
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, case, delete, false, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, metrics
 from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.ipam import addressing, decision
@@ -135,7 +136,11 @@ class IpAllocator:
 
     async def allocate(self, conn: AsyncConnection, requests: Sequence[AddressRequest]) -> list[list[Allocation]]:
         """The addresses of every request, granted whole (see ``quark.ipam.decision.allocate``)."""
-        return await decision.allocate(self, conn, requests)
+        started = time.perf_counter()
+        try:
+            return await decision.allocate(self, conn, requests)
+        finally:
+            metrics.IP_ALLOCATION_DURATION.observe(time.perf_counter() - started)
 
     # --- the three ways to get an address ---------------------------------------
 

@@ -171,3 +171,9 @@ def test_service_token_is_renewed_before_it_expires(keystone):
     assert service.needs_keystone()
     renewed = service.token()
     assert renewed != first and not service.needs_keystone()
+
+
+def test_metrics_need_no_token(keystone_server):
+    resp = httpx.get(keystone_server.url + "/metrics")
+    assert resp.status_code == 200, resp.text
+    assert "quark_http_requests_total" in resp.text

@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import errors, metrics
 from quark.config import Settings
 from quark.context import Context
 from quark.db import models
@@ -120,9 +120,11 @@ class QuotaService:
             if limit <= UNLIMITED:
                 continue
             if count > limit:
+                metrics.QUOTA_REFUSALS.labels(resource).inc()
                 raise errors.OverQuota(overs=[resource])
             await _lock(conn, project_id, resource)
             if await count_usage(conn, resource, project_id) > limit:  # the new rows included
+                metrics.QUOTA_REFUSALS.labels(resource).inc()
                 raise errors.OverQuota(overs=[resource])
 
     async def _limit(self, conn: AsyncConnection, project_id: str, resource: str) -> int:

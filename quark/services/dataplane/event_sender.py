@@ -32,9 +32,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from quark import metrics
 from quark.db import models
 from quark.keystone import ServiceAuth, from_options
 
@@ -124,11 +125,22 @@ class EventDispatcher:
             except Exception:
                 LOG.exception("sending Nova events failed")
                 sent = 0
+            await self.count_pending()
             if not sent:
                 try:
                     await asyncio.wait_for(stop.wait(), IDLE_INTERVAL)
                 except TimeoutError:
                     pass
+
+    async def count_pending(self) -> None:
+        """``quark_nova_events_outbox_pending``: the outbox's pending rows, after each round."""
+        try:
+            async with self.db.read() as conn:
+                pending = await conn.scalar(select(func.count()).select_from(ev).where(ev.c.state == "pending"))
+        except Exception:  # the gauge keeps its value; the next round counts again
+            LOG.debug("counting the Nova events outbox failed", exc_info=True)
+            return
+        metrics.NOVA_OUTBOX_DEPTH.set(pending or 0)
 
     async def run_once(self) -> int:
         """One round: lease, send and record the due events; how many were due."""

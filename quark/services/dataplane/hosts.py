@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import owners
+from quark import metrics, owners
 from quark.clock import Clock
 from quark.config import Settings
 from quark.context import Context
@@ -55,14 +55,19 @@ class HostService:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, MAX_WAIT)
-        while True:
-            async with self.db.read() as conn:
-                if await hoststate.generation(conn, host, dhcp=dhcp) != since:
+        watchers = metrics.LONG_POLL_WATCHERS.labels("dhcp_state" if dhcp else "desired_state")
+        watchers.inc()
+        try:
+            while True:
+                async with self.db.read() as conn:
+                    if await hoststate.generation(conn, host, dhcp=dhcp) != since:
+                        return
+                remaining = deadline - loop.time()
+                if remaining <= 0 or (gone is not None and await gone()):
                     return
-            remaining = deadline - loop.time()
-            if remaining <= 0 or (gone is not None and await gone()):
-                return
-            await asyncio.sleep(min(POLL_INTERVAL, remaining))
+                await asyncio.sleep(min(POLL_INTERVAL, remaining))
+        finally:
+            watchers.dec()
 
     async def desired_state(
         self,
