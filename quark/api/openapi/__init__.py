@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from quark.api.auth import PUBLIC_PATHS
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
@@ -211,6 +212,17 @@ def _ip_address_ports_paths() -> dict[str, Any]:
     }
 
 
+def _declare_common_errors(paths: dict[str, Any]) -> None:
+    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane) included."""
+    common = errors()
+    for path, operations in paths.items():
+        for operation in operations.values():
+            for code, response in common.items():
+                if code == "401" and path in PUBLIC_PATHS:
+                    continue
+                operation["responses"].setdefault(code, response)
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
@@ -252,6 +264,7 @@ def document() -> dict[str, Any]:
     schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())
     paths.update(extra_paths())
+    _declare_common_errors(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Quark — OpenStack Networking (Neutron) v2.0 API", "version": "2.0"},

@@ -43,8 +43,8 @@ def _obj(**props: Any) -> dict[str, Any]:
 
 def _get(op: str, schema: dict, *codes: str, extra: dict | None = None) -> dict[str, Any]:
     responses = {"200": {"description": "OK", **json_body(schema)}, **(extra or {})}
-    if codes:
-        responses.update(errors(*codes))
+    # 401/413/503 are added by the document, 401 only off the public paths.
+    responses.update(errors(*codes, common=False))
     return {"get": {"operationId": op, "responses": responses}}
 
 

@@ -32,8 +32,8 @@ def json_body(schema: dict) -> dict:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def errors(*codes: str) -> dict[str, Any]:
-    wanted = dict.fromkeys((*codes, *COMMON_ERRORS))
+def errors(*codes: str, common: bool = True) -> dict[str, Any]:
+    wanted = dict.fromkeys((*codes, *(COMMON_ERRORS if common else ())))
     return {code: {"description": ERROR_CODES[code], **json_body(ref("NeutronError"))} for code in sorted(wanted)}
 
 

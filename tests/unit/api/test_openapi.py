@@ -59,6 +59,14 @@ def test_query_parameters_are_typed():
     assert params["page_reverse"]["schema"]["type"] == "boolean"
 
 
+def test_public_paths_do_not_answer_401():
+    paths = document()["paths"]
+    for path in ("/", "/healthz", "/readyz"):
+        assert "401" not in paths[path]["get"]["responses"]
+    assert "401" in paths["/v2.0/extensions"]["get"]["responses"]
+    assert "401" in paths["/v2.0/quotas"]["get"]["responses"]
+
+
 def test_errors_are_declared():
     responses = document()["paths"]["/v2.0/networks/{id}"]["put"]["responses"]
     assert {"400", "401", "403", "404", "409", "412", "413", "503"} <= set(responses)
