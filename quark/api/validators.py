@@ -229,5 +229,10 @@ def tag(value: Any) -> str:
 
 _described(uuid_str, {"type": "string", "format": "uuid"})
 _described(boolean, {"type": "boolean"})
-_described(ip_address, {"type": "string"})
-_described(mac_address, {"type": "string"})
+_described(ip_address, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+# Unicast (the first octet even), uniform separators: colons, hyphens or none.
+_OCTET = "[0-9a-fA-F]{2}"
+_FIRST = "[0-9a-fA-F][02468aceACE]"
+_MAC = f"^{_FIRST}(:{_OCTET}){{5}}$|^{_FIRST}(-{_OCTET}){{5}}$|^{_FIRST}({_OCTET}){{5}}$"
+_described(mac_address, {"type": "string", "pattern": _MAC})
+_described(tag, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]+$"})

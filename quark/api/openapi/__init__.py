@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from quark.api import validators as v
 from quark.api.auth import PUBLIC_PATHS
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.base import Resource
@@ -128,10 +129,10 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     if resource.has_tags:
         tags_body = {
             "type": "object",
-            "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+            "properties": {"tags": {"type": "array", "items": v.describe(v.tag)}},
             "required": ["tags"],
         }
-        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
+        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": v.describe(v.tag)}]
         paths[f"/v2.0/{coll}/{{id}}/tags"] = {
             "get": {
                 "operationId": f"list_{name}_tags",

@@ -45,7 +45,9 @@ def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": attr.schema}
     if attr.schema == "array":
         schema["items"] = {"type": (attr.items if request else attr.view_items or attr.items) or "string"}
-    if request:
+    if request and attr.name == "tags":  # checked by the tags code, not a converter
+        schema["items"] = v.describe(v.tag)
+    elif request:
         described = v.describe(attr.convert)
         if described.get("type", attr.schema) == attr.schema or "type" not in described:
             schema.update(described)

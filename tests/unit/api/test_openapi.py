@@ -70,3 +70,20 @@ def test_public_paths_do_not_answer_401():
 def test_errors_are_declared():
     responses = document()["paths"]["/v2.0/networks/{id}"]["put"]["responses"]
     assert {"400", "401", "403", "404", "409", "412", "413", "503"} <= set(responses)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("fa:16:3e:12:34:56", True), ("FA-16-3E-12-34-56", True), ("fa163e123456", True), ("01:16:3e:12:34:56", False)],
+)
+def test_mac_schema_follows_the_converter(value, valid):
+    from quark.api import validators as v
+
+    schema = v.describe(v.mac_address)
+    try:
+        v.mac_address(value)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted is valid
+    assert (not list(jsonschema.Draft202012Validator(schema).iter_errors(value))) is valid
