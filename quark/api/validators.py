@@ -192,7 +192,14 @@ def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Co
             )
         return {k: keys[k](v) for k, v in value.items()}
 
-    return convert
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {k: describe(c) for k, c in keys.items()},
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return _described(convert, schema)
 
 
 def any_dict(value: Any) -> dict:
