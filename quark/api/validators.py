@@ -21,6 +21,21 @@ Converter = Callable[[Any], Any]
 _HOSTNAME_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
 
 
+# What each converter accepts, as OpenAPI schema keywords (``describe``): the
+# document's types, bounds and enums come from the converters that enforce them.
+_SCHEMAS: dict[Any, dict[str, Any]] = {}
+
+
+def _described(convert: Converter, schema: dict[str, Any], allow_none: bool = False) -> Converter:
+    _SCHEMAS[convert] = {**schema, **({"nullable": True} if allow_none else {})}
+    return convert
+
+
+def describe(convert: Converter | None) -> dict[str, Any]:
+    """The OpenAPI keywords of a converter (empty when it declares none)."""
+    return dict(_SCHEMAS.get(convert, {})) if convert is not None else {}
+
+
 def string(max_len: int = 255, *, allow_none: bool = False) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:
@@ -31,7 +46,7 @@ def string(max_len: int = 255, *, allow_none: bool = False) -> Converter:
             raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
         return value
 
-    return convert
+    return _described(convert, {"type": "string", "maxLength": max_len}, allow_none)
 
 
 def boolean(value: Any) -> bool:
@@ -63,7 +78,8 @@ def integer(minimum: int | None = None, maximum: int | None = None, *, allow_non
             raise ValueError(f"'{value}' is too large - must be no larger than '{maximum}'")
         return value
 
-    return convert
+    bounds = {k: b for k, b in (("minimum", minimum), ("maximum", maximum)) if b is not None}
+    return _described(convert, {"type": "integer", **bounds}, allow_none)
 
 
 def uuid_str(value: Any) -> str:
@@ -79,7 +95,7 @@ def nullable(convert: Converter) -> Converter:
     def wrapped(value: Any) -> Any:
         return None if value is None else convert(value)
 
-    return wrapped
+    return _described(wrapped, describe(convert), True)
 
 
 def one_of(*choices: Any, allow_none: bool = False) -> Converter:
@@ -90,7 +106,7 @@ def one_of(*choices: Any, allow_none: bool = False) -> Converter:
             raise ValueError(f"'{value}' is not in {list(choices)}")
         return value
 
-    return convert
+    return _described(convert, {"enum": list(choices)}, allow_none)
 
 
 def integer_one_of(*choices: int) -> Converter:
@@ -104,7 +120,7 @@ def integer_one_of(*choices: int) -> Converter:
             raise ValueError(f"'{value}' is not in {list(choices)}") from None
         return among(value)
 
-    return convert
+    return _described(convert, {"type": "integer", "enum": list(choices)})
 
 
 def _reason(exc: errors.QuarkError) -> str:
@@ -154,7 +170,10 @@ def list_of(
                 seen.append(v)
         return out
 
-    return convert
+    items = {"items": describe(item)} if describe(item) else {}
+    limit = {"maxItems": max_items} if max_items is not None else {}
+    unique_items = {"uniqueItems": True} if unique else {}
+    return _described(convert, {"type": "array", **items, **limit, **unique_items}, allow_none)
 
 
 def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Converter:
@@ -173,7 +192,14 @@ def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Co
             )
         return {k: keys[k](v) for k, v in value.items()}
 
-    return convert
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {k: describe(c) for k, c in keys.items()},
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return _described(convert, schema)
 
 
 def any_dict(value: Any) -> dict:
@@ -206,3 +232,14 @@ def tag(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 255 or "," in value or "/" in value:
         raise ValueError(f"'{value}' is not a valid tag: 1-255 characters, no ',' or '/'")
     return value
+
+
+_described(uuid_str, {"type": "string", "format": "uuid"})
+_described(boolean, {"type": "boolean"})
+_described(ip_address, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+# Unicast (the first octet even), uniform separators: colons, hyphens or none.
+_OCTET = "[0-9a-fA-F]{2}"
+_FIRST = "[0-9a-fA-F][02468aceACE]"
+_MAC = f"^{_FIRST}(:{_OCTET}){{5}}$|^{_FIRST}(-{_OCTET}){{5}}$|^{_FIRST}({_OCTET}){{5}}$"
+_described(mac_address, {"type": "string", "pattern": _MAC})
+_described(tag, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]+$"})

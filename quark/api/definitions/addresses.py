@@ -77,8 +77,13 @@ IP_ADDRESS = Resource(
         ),
         Attr("created_at", sortable=True),
         # Filters only: the holder port / device (either shape of holding).
-        Attr("port_id", filter=STR_FILTER, description="list filter: addresses held by this port"),
-        Attr("device_id", filter=STR_FILTER, description="list filter: addresses held by this device's ports"),
+        Attr("port_id", filter=STR_FILTER, returned=False, description="list filter: addresses held by this port"),
+        Attr(
+            "device_id",
+            filter=STR_FILTER,
+            returned=False,
+            description="list filter: addresses held by this device's ports",
+        ),
     ),
 )
 

@@ -51,6 +51,10 @@ class Attr:
     nullable: bool = False
     description: str = ""
     items: str | None = None  # item schema type for arrays
+    # False: accepted (on create, or as a list filter) but never in a view.
+    returned: bool = True
+    # Item schema type in a view when it differs from the request's (ids vs nested bodies).
+    view_items: str | None = None
 
 
 def _bool_filter(raw: str) -> bool:

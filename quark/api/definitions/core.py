@@ -54,6 +54,7 @@ NETWORK = Resource(
             "array",
             post=True,
             items="object",
+            view_items="string",
             description="Ids of the network's subnets; on create (Quark nested create) subnet bodies, "
             "made in the same transaction",
         ),
@@ -306,8 +307,8 @@ MAC_ADDRESS_RANGE = Resource(
         Attr("do_not_use", "boolean", post=True, put=True, default=False, convert=v.boolean, filter=BOOL_FILTER),
         Attr("size", "integer"),
         Attr("allocated", "integer"),
-        Attr("project_id"),
-        Attr("tenant_id"),
+        Attr("project_id", returned=False),
+        Attr("tenant_id", returned=False),
         Attr("created_at", sortable=True),
     ),
 )
@@ -346,7 +347,7 @@ NETWORK_IP_AVAILABILITY = Resource(
         Attr("network_name", filter=STR_FILTER, sortable=True),
         Attr("project_id", filter=STR_FILTER, sortable=True),
         Attr("tenant_id", filter=STR_FILTER, sortable=True),
-        Attr("ip_version", "integer", filter=INT_FILTER),
+        Attr("ip_version", "integer", filter=INT_FILTER, returned=False),
         Attr("total_ips", "integer"),
         Attr("used_ips", "integer"),
         Attr("subnet_ip_availability", "array", items="object"),

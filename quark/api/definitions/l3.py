@@ -24,6 +24,7 @@ FLOATINGIP = Resource(
             post=True,
             convert=v.nullable(v.uuid_str),
             nullable=True,
+            returned=False,
             description="Create only: the external subnet to take the address from",
         ),
         Attr(

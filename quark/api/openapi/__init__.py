@@ -9,87 +9,37 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from quark.api import validators as v
+from quark.api.auth import PUBLIC_PATHS
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
-from quark.api.definitions.base import Attr, Resource
+from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
+from quark.api.openapi.extra import extra_paths
+from quark.api.openapi.schemas import cap as _cap
+from quark.api.openapi.schemas import errors, json_body, list_parameters, ref, request_object, view_object
 
-ERROR_CODES = {
-    "400": "Bad request",
-    "403": "Forbidden",
-    "404": "Not found",
-    "409": "Conflict",
-    "412": "Precondition failed",
-}
+_ref, _json, _errors = ref, json_body, errors
+_UUID = {"type": "string"}
 
 
-def _attr_schema(attr: Attr) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": attr.schema}
-    if attr.schema == "array":
-        schema["items"] = {"type": attr.items or "string"}
-    if attr.nullable:
-        schema["nullable"] = True
-    if attr.description:
-        schema["description"] = attr.description
-    return schema
-
-
-def _object(resource: Resource, which: str) -> dict[str, Any]:
-    if which == "view":
-        attrs = resource.attributes
-    else:
-        attrs = tuple(
-            a
-            for a in resource.attributes
-            if getattr(a, which) or (which == "post" and a.name == "tags" and resource.name == "port")
-        )
-    schema: dict[str, Any] = {"type": "object", "properties": {a.name: _attr_schema(a) for a in attrs}}
-    if which != "view":
-        schema["additionalProperties"] = False
-    required = [a.name for a in attrs if which == "post" and a.required]
-    if required:
-        schema["required"] = required
-    return schema
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    return {code: {"description": ERROR_CODES[code], **_json(_ref("NeutronError"))} for code in codes}
-
-
-def _list_parameters(resource: Resource) -> list[dict]:
-    params = [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in resource.filterable
-    ]
-    for name, schema in (
-        ("fields", {"type": "string"}),
-        ("sort_key", {"type": "string"}),
-        ("sort_dir", {"type": "string", "enum": ["asc", "desc"]}),
-        ("limit", {"type": "integer", "minimum": 0}),
-        ("marker", {"type": "string"}),
-        ("page_reverse", {"type": "boolean"}),
-    ):
-        params.append({"name": name, "in": "query", "required": False, "schema": schema})
-    if resource.has_tags:
-        params += [
-            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-            for n in ("tags", "tags-any", "not-tags", "not-tags-any")
-        ]
-    return params
+def _links(name: str) -> dict[str, Any]:
+    """Create → show/update/delete, the new resource's id taken from the response body."""
+    ops = ("show", "update", "delete")
+    return {
+        f"{op.title()}{name.title().replace('_', '')}": {
+            "operationId": f"{op}_{name}",
+            "parameters": {"id": f"$response.body#/{name}/id"},
+        }
+        for op in ops
+    }
 
 
 def _paths_for(resource: Resource) -> dict[str, Any]:
     name, coll, body_coll = resource.name, resource.collection, resource.body_collection
-    cap = name.title().replace("_", "")
-    id_param = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    cap = _cap(resource)
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": _UUID}]
     single = {"type": "object", "properties": {name: _ref(cap)}, "required": [name]}
-    many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}}
+    many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}, "required": [body_coll]}
     create_body = {
         "type": "object",
         "properties": {name: _ref(f"{cap}Create")},
@@ -114,14 +64,18 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
         f"/v2.0/{coll}": {
             "get": {
                 "operationId": f"list_{body_coll}",
-                "parameters": _list_parameters(resource),
+                "parameters": list_parameters(resource),
                 "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")},
             },
             "post": {
                 "operationId": f"create_{name}",
                 "requestBody": {"required": True, **_json(create_body)},
                 "responses": {
-                    "201": {"description": "Created", **_json({"oneOf": [single, many]})},
+                    "201": {
+                        "description": "Created (the bulk form answers the bulk form)",
+                        **_json({"oneOf": [single, many]} if resource.bulk else single),
+                        "links": _links(name),
+                    },
                     **_errors("400", "403", "404", "409"),
                 },
             },
@@ -151,7 +105,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     if resource.delete_by_filter:
         paths[f"/v2.0/{coll}"]["delete"] = {
             "operationId": f"delete_{coll}_by_filter",
-            "parameters": _list_parameters(resource),
+            "parameters": list_parameters(resource),
             "responses": {
                 "200": {
                     "description": "Deleted",
@@ -175,10 +129,10 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     if resource.has_tags:
         tags_body = {
             "type": "object",
-            "properties": {"tags": {"type": "array", "items": {"type": "string"}}},
+            "properties": {"tags": {"type": "array", "items": v.describe(v.tag)}},
             "required": ["tags"],
         }
-        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}]
+        tag_param = id_param + [{"name": "tag", "in": "path", "required": True, "schema": v.describe(v.tag)}]
         paths[f"/v2.0/{coll}/{{id}}/tags"] = {
             "get": {
                 "operationId": f"list_{name}_tags",
@@ -259,6 +213,17 @@ def _ip_address_ports_paths() -> dict[str, Any]:
     }
 
 
+def _declare_common_errors(paths: dict[str, Any]) -> None:
+    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane) included."""
+    common = errors()
+    for path, operations in paths.items():
+        for operation in operations.values():
+            for code, response in common.items():
+                if code == "401" and path in PUBLIC_PATHS:
+                    continue
+                operation["responses"].setdefault(code, response)
+
+
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
     schemas: dict[str, Any] = {
@@ -280,12 +245,12 @@ def document() -> dict[str, Any]:
     }
     paths: dict[str, Any] = {}
     for resource in RESOURCES.values():
-        cap = resource.name.title().replace("_", "")
-        schemas[cap] = _object(resource, "view")
+        cap = _cap(resource)
+        schemas[cap] = view_object(resource)
         if not resource.read_only:
             if resource.creatable:
-                schemas[f"{cap}Create"] = _object(resource, "post")
-            schemas[f"{cap}Update"] = _object(resource, "put")
+                schemas[f"{cap}Create"] = request_object(resource, "post")
+            schemas[f"{cap}Update"] = request_object(resource, "put")
         paths.update(_paths_for(resource))
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 
@@ -296,9 +261,11 @@ def document() -> dict[str, Any]:
     from quark.api import quotas
 
     paths.update(quotas.openapi_paths())
-    schemas["IpAddressPort"] = _object(IP_ADDRESS_PORT, "view")
-    schemas["IpAddressPortUpdate"] = _object(IP_ADDRESS_PORT, "put")
+    schemas["IpAddressPort"] = view_object(IP_ADDRESS_PORT)
+    schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())
+    paths.update(extra_paths())
+    _declare_common_errors(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Quark — OpenStack Networking (Neutron) v2.0 API", "version": "2.0"},

@@ -1,0 +1,143 @@
+"""Schemas and query parameters of the OpenAPI document, from the attribute
+maps and the converters (``validators.describe``) that enforce them."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from quark.api import validators as v
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, Attr, Resource
+
+ERROR_CODES = {
+    "400": "Bad request (malformed body, unrecognized or invalid attribute, bad filter)",
+    "401": "Unauthorized (Keystone authentication is on and the token is missing or invalid)",
+    "403": "Forbidden",
+    "404": "Not found",
+    "405": "Method not allowed",
+    "409": "Conflict",
+    "412": "Precondition failed (If-Match revision_number)",
+    "413": "Request body too large",
+    "503": "Service unavailable (database unreachable or overloaded)",
+}
+# Every operation may answer these (authentication, body size, database health).
+COMMON_ERRORS = ("401", "413", "503")
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_body(schema: dict) -> dict:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def errors(*codes: str, common: bool = True) -> dict[str, Any]:
+    wanted = dict.fromkeys((*codes, *(COMMON_ERRORS if common else ())))
+    return {code: {"description": ERROR_CODES[code], **json_body(ref("NeutronError"))} for code in sorted(wanted)}
+
+
+def cap(resource: Resource) -> str:
+    return resource.name.title().replace("_", "")
+
+
+def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": attr.schema}
+    if attr.schema == "array":
+        schema["items"] = {"type": (attr.items if request else attr.view_items or attr.items) or "string"}
+    if request and attr.name == "tags":  # checked by the tags code, not a converter
+        schema["items"] = v.describe(v.tag)
+    elif request:
+        described = v.describe(attr.convert)
+        if described.get("type", attr.schema) == attr.schema or "type" not in described:
+            schema.update(described)
+            if schema.get("type") == "array" and "items" not in schema:
+                schema["items"] = {"type": attr.items or "string"}
+    if attr.nullable:
+        schema["nullable"] = True
+    if attr.description:
+        schema["description"] = attr.description
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _hidden_attributes() -> frozenset[str]:
+    """``get_<resource>:<attribute>`` rules: attributes the policy may strip from a view."""
+    from quark.policy.defaults import all_rules
+
+    return frozenset(r.name[len("get_") :] for r in all_rules() if r.name.startswith("get_") and ":" in r.name)
+
+
+def view_object(resource: Resource) -> dict[str, Any]:
+    """A resource as the server returns it (every attribute, unless ``fields`` narrows it)."""
+    attrs = [a for a in resource.attributes if a.returned and (a.name != "tags" or resource.has_tags)]
+    props = {a.name: attr_schema(a) for a in attrs}
+    hidden = _hidden_attributes()
+    required = [a.name for a in attrs if f"{resource.name}:{a.name}" not in hidden]
+    return {"type": "object", "properties": props, "required": required}
+
+
+def request_object(resource: Resource, which: str) -> dict[str, Any]:
+    """The POST (``which="post"``) or PUT body of one resource: unknown attributes are a 400."""
+    attrs = tuple(
+        a
+        for a in resource.attributes
+        if getattr(a, which) or (which == "post" and a.name == "tags" and resource.name == "port")
+    )
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {a.name: attr_schema(a, request=True) for a in attrs},
+        "additionalProperties": False,
+    }
+    required = [a.name for a in attrs if which == "post" and a.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _param(name: str, schema: dict, description: str = "", **extra: Any) -> dict[str, Any]:
+    param = {"name": name, "in": "query", "required": False, "schema": schema, **extra}
+    if description:
+        param["description"] = description
+    return param
+
+
+def _filter_schema(attr: Attr) -> dict[str, Any]:
+    if attr.filter is BOOL_FILTER:
+        return {"type": "boolean"}
+    if attr.filter is INT_FILTER:
+        return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+    return {"type": "string"}
+
+
+def _many(item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": item}
+
+
+def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
+    """Filters (each repeatable: any of the values matches), sorting, paging and ``fields``."""
+    form = {"style": "form", "explode": True}
+    params = [_param(name, _many(_filter_schema(attr)), "", **form) for name, attr in resource.filterable.items()]
+    limit: dict[str, Any] = {"type": "integer", "minimum": 0}
+    if max_limit:
+        limit["description"] = f"values above {max_limit} are capped"
+    names = [a.name for a in resource.attributes]
+    params += [
+        _param(
+            "fields",
+            _many({"type": "string", "enum": names}),
+            "only these attributes in each view (the others are then absent, required or not)",
+            **form,
+        ),
+        _param("sort_key", _many({"type": "string", "enum": sorted(resource.sortable)}), "", **form),
+        _param("sort_dir", _many({"type": "string", "enum": ["asc", "desc"]}), "", **form),
+        _param("limit", limit),
+        _param("marker", {"type": "string", "format": "uuid"}, "id of the last resource of the previous page"),
+        _param("page_reverse", {"type": "boolean"}),
+    ]
+    if resource.has_tags:
+        params += [
+            _param(n, {"type": "string"}, "comma-separated tags")
+            for n in ("tags", "tags-any", "not-tags", "not-tags-any")
+        ]
+    return params

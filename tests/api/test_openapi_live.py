@@ -1,0 +1,72 @@
+"""Live responses of a real server against /openapi.json: each body validates
+against the schema the document declares for its operation and status, so
+the document cannot drift from the server."""
+
+from __future__ import annotations
+
+import uuid
+
+import jsonschema
+import pytest
+
+from quark.api.definitions.catalog import RESOURCES
+from tests.openapi_check import request_schema, validate
+
+
+@pytest.fixture
+def doc(admin):
+    return admin.get("/openapi.json").json()
+
+
+def _check(doc, client, method, url, template, status, body=None):
+    if body is not None and status < 400:  # what the server accepts, the document accepts too
+        jsonschema.validate(body, request_schema(doc, template, method))
+    response = client.request(method.upper(), url, json=body)
+    assert response.status_code == status, response.text
+    validate(doc, template, method, status, response.json())
+    return response.json()
+
+
+def _create(doc, admin, collection, name, body):
+    out = _check(doc, admin, "post", f"/v2.0/{collection}", f"/v2.0/{collection}", 201, {name: body})[name]
+    shown = _check(doc, admin, "get", f"/v2.0/{collection}/{out['id']}", f"/v2.0/{collection}/{{id}}", 200)
+    assert shown[name]["id"] == out["id"]
+    return out
+
+
+def test_created_and_shown_resources_match_the_document(doc, admin):
+    tag = uuid.uuid4().hex[:8]
+    net = _create(doc, admin, "networks", "network", {"name": f"oa-{tag}", "router:external": True})
+    subnet = _create(
+        doc, admin, "subnets", "subnet", {"network_id": net["id"], "ip_version": 4, "cidr": "10.77.0.0/24"}
+    )
+    _create(doc, admin, "ports", "port", {"network_id": net["id"], "name": f"oa-{tag}"})
+    group = _create(doc, admin, "security-groups", "security_group", {"name": f"oa-{tag}"})
+    rule = {"security_group_id": group["id"], "direction": "ingress", "protocol": "tcp", "ethertype": "IPv4"}
+    _create(doc, admin, "security-group-rules", "security_group_rule", rule)
+    _create(doc, admin, "floatingips", "floatingip", {"floating_network_id": net["id"]})
+    _create(doc, admin, "ip_addresses", "ip_address", {"network_id": net["id"]})
+    route = {"subnet_id": subnet["id"], "cidr": "192.168.77.0/24", "gateway": "10.77.0.254"}
+    _create(doc, admin, "routes", "route", route)
+    _create(doc, admin, "ip_policies", "ip_policy", {"network_ids": [net["id"]], "exclude": ["10.77.0.0/30"]})
+    segments = {"network_type": "vlan", "physical_network": f"oa-{tag}", "minimum": 100, "maximum": 199}
+    _create(doc, admin, "segment_allocation_ranges", "segment_allocation_range", segments)
+    _create(doc, admin, "mac_address_ranges", "mac_address_range", {"cidr": "AA:BB:77:00:00:00/40"})
+    bulk = {"networks": [{"name": f"oa-{tag}-1"}, {"name": f"oa-{tag}-2"}]}
+    _check(doc, admin, "post", "/v2.0/networks", "/v2.0/networks", 201, bulk)
+    _check(doc, admin, "put", f"/v2.0/networks/{net['id']}", "/v2.0/networks/{id}", 200, {"network": {"mtu": 1400}})
+    _check(doc, admin, "get", f"/v2.0/networks/{net['id']}/tags", "/v2.0/networks/{id}/tags", 200)
+
+
+@pytest.mark.parametrize("collection", sorted(RESOURCES))
+def test_lists_match_the_document(doc, admin, collection):
+    _check(doc, admin, "get", f"/v2.0/{collection}", f"/v2.0/{collection}", 200)
+
+
+def test_discovery_health_and_errors_match_the_document(doc, admin):
+    for path in ("/", "/v2.0/", "/v2.0/extensions", "/healthz", "/readyz"):
+        _check(doc, admin, "get", path, path, 200)
+    _check(doc, admin, "get", "/v2.0/extensions/binding", "/v2.0/extensions/{alias}", 200)
+    _check(doc, admin, "get", "/v2.0/extensions/nope", "/v2.0/extensions/{alias}", 404)
+    _check(doc, admin, "get", f"/v2.0/networks/{uuid.uuid4()}", "/v2.0/networks/{id}", 404)
+    _check(doc, admin, "post", "/v2.0/networks", "/v2.0/networks", 400, {"network": {"bogus": 1}})

@@ -1,0 +1,89 @@
+"""The /openapi.json document: valid OpenAPI 3, and what it promises about bodies."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+from openapi_spec_validator import validate
+
+from quark.api.openapi import document
+from tests.openapi_check import request_schema, response_schema
+
+
+def test_document_is_valid_openapi_3():
+    doc = document()
+    assert doc["openapi"].startswith("3.")
+    validate(doc)
+
+
+def test_paths_that_answer_are_declared():
+    paths = document()["paths"]
+    for path in ("/", "/v2.0/", "/v2.0/extensions", "/v2.0/extensions/{alias}", "/healthz", "/readyz"):
+        assert "get" in paths[path]
+
+
+def test_create_answer_discriminates_single_from_bulk():
+    schema = response_schema(document(), "/v2.0/networks", "post", 201)
+    net = {"id": "x"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"network": net, "networks": [net]}, {**schema, "oneOf": schema["oneOf"]})
+    links = document()["paths"]["/v2.0/networks"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in links.values()} == {"show_network", "update_network", "delete_network"}
+
+
+def test_request_bodies_refuse_unknown_and_require_what_post_requires():
+    schema = request_schema(document(), "/v2.0/subnets", "post")
+    ok = {"subnet": {"network_id": "n", "ip_version": 4, "cidr": "10.0.0.0/24"}}
+    jsonschema.validate(ok, schema)
+    for bad in (
+        {"subnet": {"network_id": "n", "ip_version": 5}},
+        {"subnet": {"ip_version": 4}},
+        {"subnet": {"network_id": "n", "ip_version": 4, "bogus": 1}},
+        {"subnets": []},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    bulk = {"subnets": [ok["subnet"], ok["subnet"]]}
+    jsonschema.validate(bulk, schema)
+
+
+def test_query_parameters_are_typed():
+    params = {p["name"]: p for p in document()["paths"]["/v2.0/networks"]["get"]["parameters"]}
+    assert params["admin_state_up"]["schema"]["items"]["type"] == "boolean"
+    assert params["mtu"]["schema"]["items"]["type"] == "integer"
+    assert params["admin_state_up"]["explode"] is True
+    assert "name" in params["sort_key"]["schema"]["items"]["enum"]
+    assert params["sort_dir"]["schema"]["items"]["enum"] == ["asc", "desc"]
+    assert params["limit"]["schema"] == {"type": "integer", "minimum": 0}
+    assert params["marker"]["schema"]["format"] == "uuid"
+    assert params["page_reverse"]["schema"]["type"] == "boolean"
+
+
+def test_public_paths_do_not_answer_401():
+    paths = document()["paths"]
+    for path in ("/", "/healthz", "/readyz"):
+        assert "401" not in paths[path]["get"]["responses"]
+    assert "401" in paths["/v2.0/extensions"]["get"]["responses"]
+    assert "401" in paths["/v2.0/quotas"]["get"]["responses"]
+
+
+def test_errors_are_declared():
+    responses = document()["paths"]["/v2.0/networks/{id}"]["put"]["responses"]
+    assert {"400", "401", "403", "404", "409", "412", "413", "503"} <= set(responses)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("fa:16:3e:12:34:56", True), ("FA-16-3E-12-34-56", True), ("fa163e123456", True), ("01:16:3e:12:34:56", False)],
+)
+def test_mac_schema_follows_the_converter(value, valid):
+    from quark.api import validators as v
+
+    schema = v.describe(v.mac_address)
+    try:
+        v.mac_address(value)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted is valid
+    assert (not list(jsonschema.Draft202012Validator(schema).iter_errors(value))) is valid
