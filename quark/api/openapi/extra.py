@@ -61,4 +61,11 @@ def extra_paths() -> dict[str, Any]:
         "/v2.0/extensions/{alias}": show_ext,
         "/healthz": _get("healthz", _HEALTH),
         "/readyz": _get("readyz", _HEALTH, extra=unready),
+        "/metrics": _metrics(),
     }
+
+
+def _metrics() -> dict[str, Any]:
+    """Prometheus' text exposition format (README, "Logs and probes")."""
+    text = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+    return {"get": {"operationId": "metrics", "responses": {"200": {"description": "OK", **text}}}}

@@ -18,7 +18,7 @@ def test_document_is_valid_openapi_3():
 
 def test_paths_that_answer_are_declared():
     paths = document()["paths"]
-    for path in ("/", "/v2.0/", "/v2.0/extensions", "/v2.0/extensions/{alias}", "/healthz", "/readyz"):
+    for path in ("/", "/v2.0/", "/v2.0/extensions", "/v2.0/extensions/{alias}", "/healthz", "/readyz", "/metrics"):
         assert "get" in paths[path]
 
 
@@ -61,7 +61,7 @@ def test_query_parameters_are_typed():
 
 def test_public_paths_do_not_answer_401():
     paths = document()["paths"]
-    for path in ("/", "/healthz", "/readyz"):
+    for path in ("/", "/healthz", "/readyz", "/metrics"):
         assert "401" not in paths[path]["get"]["responses"]
     assert "401" in paths["/v2.0/extensions"]["get"]["responses"]
     assert "401" in paths["/v2.0/quotas"]["get"]["responses"]
