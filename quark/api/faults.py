@@ -123,7 +123,7 @@ class ErrorBoundary:
 
 async def answer_error(scope, send, exc: Exception) -> None:
     """Answer an error no handler took: 503 + Retry-After for a lost database, else 500."""
-    headers = [(b"content-type", b"application/json")]
+    headers: list[tuple[bytes, bytes]] = []
     if _outage(exc):
         LOG.error("database unavailable on %s %s: %s", scope["method"], scope["path"], exc)
         status, body = 503, error_body("ServiceUnavailable", OUTAGE_MESSAGE)
@@ -131,7 +131,12 @@ async def answer_error(scope, send, exc: Exception) -> None:
     else:
         LOG.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
         status, body = 500, error_body("HTTPInternalServerError", INTERNAL_MESSAGE)
+    await send_json(send, status, body, headers)
+
+
+async def send_json(send, status: int, body: dict, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole JSON answer sent from ASGI middleware (outside Starlette's responses)."""
     raw = orjson.dumps(body)
-    headers.append((b"content-length", str(len(raw)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": raw})

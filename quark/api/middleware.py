@@ -13,11 +13,9 @@ import uuid
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import orjson
-
 from quark import metrics
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
-from quark.api.faults import answer_error, error_body
+from quark.api.faults import answer_error, error_body, send_json
 from quark.context import NOAUTH_PROJECT, Context
 from quark.logs import REQUEST_ID
 
@@ -124,7 +122,7 @@ class QuarkMiddleware:
             if self.keystone is None:
                 check_identity_headers(headers)
         except BadRequest as exc:
-            await _reject(send, Rejection(400, [], error_body("HTTPBadRequest", str(exc))))
+            await send_json(send, 400, error_body("HTTPBadRequest", str(exc)))
             return
         if self.keystone is None:
             ctx = context_from_headers(headers, request_id)
@@ -133,7 +131,7 @@ class QuarkMiddleware:
             try:
                 ctx = await self._keystone_context(scope, request_id)
             except Rejection as exc:
-                await _reject(send, exc)
+                await send_json(send, exc.status, exc.body, exc.headers)
                 return
             except Exception as exc:  # noqa: BLE001 - answered (500/503), not a dropped connection
                 await answer_error(scope, send, exc)
@@ -189,14 +187,3 @@ def _access_line(method: str, path: str, query: bytes, status: int, started: flo
             "user_id": user,
         },
     )
-
-
-async def _reject(send, exc: Rejection) -> None:
-    body = orjson.dumps(exc.body)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *exc.headers,
-    ]
-    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
