@@ -9,7 +9,7 @@ from starlette.routing import Route
 from quark import errors
 from quark.api.definitions.catalog import RESOURCES
 from quark.api.extensions import EXTENSIONS, extension_view
-from quark.api.resources import base_url
+from quark.api.links import base_url
 from quark.api.responses import json_response
 
 

@@ -103,6 +103,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Subnet routes",
         "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes.",
     ),
+    "quark-resource-links": (
+        "Permanent resource links",
+        "Quark: every resource carries links: self (versioned) and bookmark (no version, stable for the resource's life), as the compute API does.",
+    ),
 }
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,8 @@ from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
+from quark.api.links import ATTRIBUTE, Linker, base_url
+from quark.api.openapi.schemas import LINKS, bookmark
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 from quark.context import Context
@@ -96,17 +99,25 @@ def _instance_values(item: dict) -> dict[str, Any]:
         raise _bad(f"Invalid input for instance. Reason: {exc}.") from None
 
 
-def present_info(authz: Authorizer, info: dict) -> dict:
-    """Hide what the caller may not read in the nested port, network and subnet views."""
+def present_info(authz: Authorizer, info: dict, base: str) -> dict:
+    """Hide what the caller may not read in the nested port, network and subnet views;
+    links on the instance and on every view in it (docs/links.md)."""
+    ports, networks, subnets = Linker(base, "ports"), Linker(base, "networks"), Linker(base, "subnets")
+    fips = Linker(base, "floatingips")
     for port in info["ports"]:
         network = port.get("network")
         if network is not None:
-            port["network"] = present(authz, NETWORK, network, [])
-        port["subnets"] = [present(authz, SUBNET, subnet, []) for subnet in port["subnets"]]
+            port["network"] = networks.add(present(authz, NETWORK, network, []))
+        port["subnets"] = [subnets.add(present(authz, SUBNET, subnet, [])) for subnet in port["subnets"]]
+        port["floating_ips"] = [fips.add(fip) for fip in port["floating_ips"]]
         nested = {k: port.pop(k) for k in ("network", "subnets", "floating_ips")}
-        shown = present(authz, PORT, port, [])
+        shown = ports.add(present(authz, PORT, port, []))
         port.clear()
         port.update(shown, **nested)
+    groups = Linker(base, "security-groups")
+    for group in info.get("security_groups", ()):
+        groups.add(group)
+    info[ATTRIBUTE] = Linker(base, "instances").of(quote(info["device_id"], safe=""))
     return info
 
 
@@ -126,7 +137,7 @@ async def provision(request: Request) -> Response:
         host=spec["host"],
         project_id=spec["project_id"],
     )
-    return json_response({"instance": present_info(authz, info)}, 201)
+    return json_response({"instance": present_info(authz, info, base_url(request))}, 201)
 
 
 async def show(request: Request) -> Response:
@@ -137,7 +148,7 @@ async def show(request: Request) -> Response:
         "get_instance", {"project_id": info["ports"][0].get("project_id"), "device_id": device_id}
     ):
         raise errors.HTTPNotFound()
-    return json_response({"instance": present_info(authz, info)})
+    return json_response({"instance": present_info(authz, info, base_url(request))})
 
 
 async def teardown(request: Request) -> Response:
@@ -155,13 +166,15 @@ async def teardown(request: Request) -> Response:
 ROUTES = [
     Route("/v2.0/instances", provision, methods=["POST"]),
     Route("/v2.0/instances/{device_id}", show, methods=["GET"]),
+    Route("/instances/{device_id}", show, methods=["GET"]),  # the bookmark link
     Route("/v2.0/instances/{device_id}", teardown, methods=["DELETE"]),
 ]
 
 
 def openapi_paths() -> dict[str, Any]:
     device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
-    info = {"type": "object", "properties": {"instance": {"type": "object"}}, "required": ["instance"]}
+    instance = {"type": "object", "properties": {"links": LINKS}, "required": ["links"]}
+    info = {"type": "object", "properties": {"instance": instance}, "required": ["instance"]}
     port_body = {"$ref": "#/components/schemas/PortCreate"}
     create = {
         "type": "object",
@@ -196,6 +209,11 @@ def openapi_paths() -> dict[str, Any]:
             }
         }
     }
+    show = {
+        "operationId": "show_instance_network_info",
+        "parameters": device,
+        "responses": {"200": {"description": "OK", **ok}, **errs},
+    }
     return {
         "/v2.0/instances": {
             "post": {
@@ -204,12 +222,9 @@ def openapi_paths() -> dict[str, Any]:
                 "responses": {"201": {"description": "Created", **ok}, **errs},
             }
         },
+        "/instances/{device_id}": {"get": bookmark(show)},
         "/v2.0/instances/{device_id}": {
-            "get": {
-                "operationId": "show_instance_network_info",
-                "parameters": device,
-                "responses": {"200": {"description": "OK", **ok}, **errs},
-            },
+            "get": show,
             "delete": {
                 "operationId": "teardown_instance",
                 "parameters": device,

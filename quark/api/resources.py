@@ -22,6 +22,7 @@ from quark import errors
 from quark.api import body as bodies
 from quark.api.authz import Authorizer, present, with_policy_fields
 from quark.api.definitions.base import Resource
+from quark.api.links import add_if_asked, base_url
 from quark.api.query import parse_list_query
 from quark.api.responses import json_response, no_content
 from quark.context import Context
@@ -92,13 +93,6 @@ def if_match_revision(request: Request) -> int | None:
     return found[0] if found else None
 
 
-def base_url(request: Request) -> str:
-    """Scheme://host as the client sees it (X-Forwarded-* honoured)."""
-    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
-    return f"{proto}://{host}"
-
-
 def authorizer(request: Request) -> Authorizer:
     """The policy decisions of this request (``quark.api.authz``)."""
     state = request.app.state
@@ -161,7 +155,12 @@ class CollectionRoutes:
 
     def routes(self, prefix: str = "/v2.0") -> list[Route]:
         coll = f"{prefix}/{self.resource.collection}"
-        out = [Route(coll, self.index, methods=["GET"]), Route(coll + "/{id}", self.show, methods=["GET"])]
+        out = [
+            Route(coll, self.index, methods=["GET"]),
+            Route(coll + "/{id}", self.show, methods=["GET"]),
+            # The bookmark link: the resource without a version in its URL, for good.
+            Route(f"/{self.resource.collection}/{{id}}", self.show, methods=["GET"]),
+        ]
         if self.resource.read_only:
             return out
         if self.resource.creatable:
@@ -192,8 +191,9 @@ class CollectionRoutes:
             return json_response({self.resource.body_collection: []})
         items = await self.service(request).list(ctx, with_policy_fields(self.resource, query))
         shown = await authz.visible(self.resource, items)
+        link = self._linker(request, query.fields)
         payload: dict[str, Any] = {
-            self.resource.body_collection: [present(authz, self.resource, i, query.fields) for i in shown]
+            self.resource.body_collection: [present(authz, self.resource, link(i), query.fields) for i in shown]
         }
         links = pagination_links(request, self.resource, query, items)
         if links is not None:
@@ -205,14 +205,17 @@ class CollectionRoutes:
         max_bulk = request.app.state.settings.max_bulk_size
         items, bulk = bodies.parse_create(self.resource, await read_json(request), ctx, max_bulk=max_bulk)
         await authz.create(self.resource, items)
-        service = self.service(request)
+        service, link = self.service(request), self._linker(request, [])
         if bulk:
             created = await service.create_bulk(ctx, items)
             return json_response(
-                {self.resource.body_collection: [present(authz, self.resource, o, []) for o in created]}, 201
+                {self.resource.body_collection: [present(authz, self.resource, link(o), []) for o in created]}, 201
             )
         obj = await service.create(ctx, items[0])
-        return json_response({self.resource.name: present(authz, self.resource, obj, [])}, 201)
+        return json_response({self.resource.name: present(authz, self.resource, link(obj), [])}, 201)
+
+    def _linker(self, request: Request, fields: builtins.list[str]) -> Callable[[dict], dict]:
+        return add_if_asked(request, self.resource.collection, fields, self.resource.key)
 
     async def _visible(self, request: Request, authz: Authorizer, fields: builtins.list[str] | None = None) -> dict:
         """The object of the URL, if the caller may see it (404 otherwise, as a missing one)."""
@@ -225,7 +228,7 @@ class CollectionRoutes:
     async def show(self, request: Request) -> Response:
         authz = authorizer(request)
         fields = [f for f in request.query_params.getlist("fields") if f]
-        obj = await self._visible(request, authz, fields)
+        obj = self._linker(request, fields)(await self._visible(request, authz, fields))
         return json_response({self.resource.name: present(authz, self.resource, obj, fields)})
 
     async def update(self, request: Request) -> Response:
@@ -234,7 +237,7 @@ class CollectionRoutes:
         service, resource_id = self.service(request), request.path_params["id"]
         current = await service.get(ctx, resource_id)
         await authz.change(self.resource, "update", current, attrs, service.missing(resource_id))
-        obj = await service.update(ctx, resource_id, attrs, if_match_revision(request))
+        obj = self._linker(request, [])(await service.update(ctx, resource_id, attrs, if_match_revision(request)))
         return json_response({self.resource.name: present(authz, self.resource, obj, [])})
 
     async def delete(self, request: Request) -> Response:

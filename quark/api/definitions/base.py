@@ -106,6 +106,8 @@ class Resource:
     delete_by_filter: bool = False
     # Filters handled by the service beyond plain attribute filters.
     extra_filters: tuple[str, ...] = ()
+    # The attribute that names one resource in its URL (``/v2.0/{collection}/{key}``).
+    key: str = "id"
     by_name: dict[str, Attr] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

@@ -342,6 +342,7 @@ NETWORK_IP_AVAILABILITY = Resource(
     has_tags=False,
     bulk=False,
     read_only=True,
+    key="network_id",
     attributes=(
         Attr("network_id", filter=STR_FILTER, sortable=True),
         Attr("network_name", filter=STR_FILTER, sortable=True),

@@ -15,8 +15,16 @@ from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
 from quark.api.openapi.extra import extra_paths
+from quark.api.openapi.schemas import (
+    bookmark,
+    errors,
+    json_body,
+    list_parameters,
+    ref,
+    request_object,
+    view_object,
+)
 from quark.api.openapi.schemas import cap as _cap
-from quark.api.openapi.schemas import errors, json_body, list_parameters, ref, request_object, view_object
 
 _ref, _json, _errors = ref, json_body, errors
 _UUID = {"type": "string"}
@@ -102,6 +110,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
             },
         },
     }
+    paths[f"/{coll}/{{id}}"] = {"get": bookmark(paths[f"/v2.0/{coll}/{{id}}"]["get"])}
     if resource.delete_by_filter:
         paths[f"/v2.0/{coll}"]["delete"] = {
             "operationId": f"delete_{coll}_by_filter",
@@ -189,6 +198,11 @@ def _ip_address_ports_paths() -> dict[str, Any]:
         "required": ["port"],
         "additionalProperties": False,
     }
+    show = {
+        "operationId": "show_ip_address_port",
+        "parameters": both,
+        "responses": {"200": {"description": "OK", **_json(single)}, **_errors("404")},
+    }
     return {
         "/v2.0/ip_addresses/{id}/ports": {
             "get": {
@@ -197,12 +211,9 @@ def _ip_address_ports_paths() -> dict[str, Any]:
                 "responses": {"200": {"description": "OK", **_json(many)}, **_errors("404")},
             }
         },
+        "/ip_addresses/{id}/ports/{port_id}": {"get": bookmark(show)},
         "/v2.0/ip_addresses/{id}/ports/{port_id}": {
-            "get": {
-                "operationId": "show_ip_address_port",
-                "parameters": both,
-                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("404")},
-            },
+            "get": show,
             "put": {
                 "operationId": "update_ip_address_port",
                 "parameters": both,

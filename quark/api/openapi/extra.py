@@ -4,16 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from quark.api.openapi.schemas import LINKS as _LINKS
 from quark.api.openapi.schemas import errors, json_body
 
-_LINKS = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {"rel": {"type": "string"}, "href": {"type": "string"}},
-        "required": ["rel", "href"],
-    },
-}
 _EXTENSION = {
     "type": "object",
     "properties": {

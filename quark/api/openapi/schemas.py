@@ -8,6 +8,7 @@ from typing import Any
 
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, Attr, Resource
+from quark.api.links import ATTRIBUTE as LINKS_ATTRIBUTE
 
 ERROR_CODES = {
     "400": "Bad request (malformed body, unrecognized or invalid attribute, bad filter)",
@@ -19,6 +20,21 @@ ERROR_CODES = {
     "412": "Precondition failed (If-Match revision_number)",
     "413": "Request body too large",
     "503": "Service unavailable (database unreachable or overloaded)",
+}
+# ``links`` of the discovery documents and of every resource view (docs/links.md).
+LINKS: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"rel": {"type": "string"}, "href": {"type": "string"}},
+        "required": ["rel", "href"],
+    },
+}
+RESOURCE_LINKS: dict[str, Any] = {
+    **LINKS,
+    "description": "quark-resource-links: self (versioned URL) and bookmark (the URL without a version)",
+    "minItems": 2,
+    "maxItems": 2,
 }
 # Every operation may answer these (authentication, body size, database health).
 COMMON_ERRORS = ("401", "413", "503")
@@ -35,6 +51,11 @@ def json_body(schema: dict) -> dict:
 def errors(*codes: str, common: bool = True) -> dict[str, Any]:
     wanted = dict.fromkeys((*codes, *(COMMON_ERRORS if common else ())))
     return {code: {"description": ERROR_CODES[code], **json_body(ref("NeutronError"))} for code in sorted(wanted)}
+
+
+def bookmark(show: dict[str, Any]) -> dict[str, Any]:
+    """The GET of a bookmark link (no version in the path): the same answer as ``show``."""
+    return {**show, "operationId": f"{show['operationId']}_bookmark"}
 
 
 def cap(resource: Resource) -> str:
@@ -72,8 +93,9 @@ def view_object(resource: Resource) -> dict[str, Any]:
     """A resource as the server returns it (every attribute, unless ``fields`` narrows it)."""
     attrs = [a for a in resource.attributes if a.returned and (a.name != "tags" or resource.has_tags)]
     props = {a.name: attr_schema(a) for a in attrs}
+    props[LINKS_ATTRIBUTE] = RESOURCE_LINKS
     hidden = _hidden_attributes()
-    required = [a.name for a in attrs if f"{resource.name}:{a.name}" not in hidden]
+    required = [a.name for a in attrs if f"{resource.name}:{a.name}" not in hidden] + [LINKS_ATTRIBUTE]
     return {"type": "object", "properties": props, "required": required}
 
 
@@ -121,7 +143,7 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
     limit: dict[str, Any] = {"type": "integer", "minimum": 0}
     if max_limit:
         limit["description"] = f"values above {max_limit} are capped"
-    names = [a.name for a in resource.attributes]
+    names = [a.name for a in resource.attributes] + [LINKS_ATTRIBUTE]
     params += [
         _param(
             "fields",
