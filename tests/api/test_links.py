@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from quark.api.definitions.catalog import RESOURCES
+from tests.api.test_openstack_cli import osc_json
+from tests.api.test_sdk_workflows import connect
 from tests.api.test_wire import error_of
 
 ALIAS = "quark-resource-links"
@@ -185,3 +187,28 @@ def test_extension_is_advertised(admin):
     aliases = {e["alias"] for e in admin.get("/v2.0/extensions").json()["extensions"]}
     assert ALIAS in aliases
     assert admin.get(f"/v2.0/extensions/{ALIAS}").json()["extension"]["alias"] == ALIAS
+
+
+def test_openstacksdk_reads_and_pages_resources_with_links(api_server, admin, made):
+    """openstacksdk takes the resources whole and still pages by
+    ``{collection}_links`` (never by the items' ``links``)."""
+    conn = connect(api_server.url)
+    network = conn.network.get_network(made["networks"])
+    assert network.id == made["networks"] and network.is_router_external
+    port = conn.network.get_port(made["ports"])
+    assert port.network_id == made["networks"]
+    name = f"ln-page-{uuid.uuid4().hex[:8]}"
+    ids = {conn.network.create_network(name=name).id for _ in range(3)}
+    paged = list(conn.network.networks(name=name, limit=1, paginated=True))
+    assert sorted(n.id for n in paged) == sorted(ids)
+
+
+@pytest.mark.slow
+def test_openstack_cli_shows_and_lists(api_server, made):
+    """`openstack network show` prints links as it prints every extension
+    attribute; lists and the resource itself are unaffected."""
+    shown = osc_json(api_server, "network", "show", made["networks"])
+    assert shown["id"] == made["networks"]
+    assert shown["links"] == expected(api_server.url, "networks", made["networks"])
+    ports = osc_json(api_server, "port", "list", "--network", made["networks"])
+    assert made["ports"] in [p["ID"] for p in ports]

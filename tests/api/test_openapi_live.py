@@ -31,6 +31,9 @@ def _create(doc, admin, collection, name, body):
     out = _check(doc, admin, "post", f"/v2.0/{collection}", f"/v2.0/{collection}", 201, {name: body})[name]
     shown = _check(doc, admin, "get", f"/v2.0/{collection}/{out['id']}", f"/v2.0/{collection}/{{id}}", 200)
     assert shown[name]["id"] == out["id"]
+    # The bookmark link (no version) answers as the document says, with the same resource.
+    bookmark = _check(doc, admin, "get", f"/{collection}/{out['id']}", f"/{collection}/{{id}}", 200)
+    assert bookmark == shown
     return out
 
 

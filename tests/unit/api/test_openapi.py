@@ -87,3 +87,27 @@ def test_mac_schema_follows_the_converter(value, valid):
         accepted = False
     assert accepted is valid
     assert (not list(jsonschema.Draft202012Validator(schema).iter_errors(value))) is valid
+
+
+def test_every_resource_view_declares_its_links_and_bookmark():
+    from quark.api.definitions.catalog import RESOURCES
+    from quark.api.openapi.schemas import cap
+
+    doc = document()
+    for collection, resource in RESOURCES.items():
+        view = doc["components"]["schemas"][cap(resource)]
+        assert "links" in view["required"], collection
+        jsonschema.validate(
+            [{"rel": "self", "href": "h"}, {"rel": "bookmark", "href": "b"}], view["properties"]["links"]
+        )
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate([{"rel": "self"}], view["properties"]["links"])
+        bookmark = doc["paths"][f"/{collection}/{{id}}"]["get"]
+        show = doc["paths"][f"/v2.0/{collection}/{{id}}"]["get"]
+        assert bookmark["responses"]["200"] == show["responses"]["200"]
+        assert bookmark["operationId"] == f"{show['operationId']}_bookmark"
+        fields = {p["name"]: p for p in doc["paths"][f"/v2.0/{collection}"]["get"]["parameters"]}["fields"]
+        assert "links" in fields["schema"]["items"]["enum"]
+    assert "links" in doc["components"]["schemas"]["IpAddressPort"]["required"]
+    for path in ("/instances/{device_id}", "/ip_addresses/{id}/ports/{port_id}"):
+        assert "get" in doc["paths"][path]
