@@ -3,6 +3,8 @@ what really works is listed (contract §1.3)."""
 
 from __future__ import annotations
 
+from quark.api.links import ALIAS as LINKS_ALIAS
+
 UPDATED = "2026-11-23T00:00:00-00:00"
 
 # alias -> (name, description)
@@ -103,7 +105,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Subnet routes",
         "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes.",
     ),
-    "quark-resource-links": (
+    LINKS_ALIAS: (
         "Permanent resource links",
         "Quark: every resource carries links: self (versioned) and bookmark (no version, stable for the resource's life), as the compute API does.",
     ),
