@@ -7,6 +7,7 @@ allocations per 30 s) so a burst spends them; every test uses its own projects.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from tests.tcpproxy import TcpProxy
 BACKEND = "postgresql" if "postgresql" in selected_backends() else selected_backends()[0]
 READS, WRITES, ALLOCATIONS, PERIOD = 5, 20, 2, 30
 SECONDS_PER_READ = PERIOD / READS
+BIG_PROJECT, BIG_READS = f"rl-big-{uuid.uuid4().hex[:8]}", 40
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,7 @@ def limited(tmp_path_factory, redis_proxy):
         "QUARK_RATE_LIMIT_WRITES": str(WRITES),
         "QUARK_RATE_LIMIT_ALLOCATIONS": str(ALLOCATIONS),
         "QUARK_RATE_LIMIT_EXEMPT_ROLES": "admin",  # not "service": a service caller is limited here
+        "QUARK_RATE_LIMIT_OVERRIDES": json.dumps({BIG_PROJECT: {"reads": BIG_READS}}),
     }
     with migrated_database(BACKEND, tmp_path_factory) as url:
         with quark_server(url, workers=2, env=env) as server:
@@ -55,6 +58,7 @@ def as_project(server, roles: str = "member") -> httpx.Client:
 
 def limits(response: httpx.Response) -> tuple[int, int, int]:
     h = response.headers
+    assert "x-ratelimit-limit" in h, (response.status_code, dict(h), response.text[:200])
     return int(h["x-ratelimit-limit"]), int(h["x-ratelimit-remaining"]), int(h["x-ratelimit-reset"])
 
 
@@ -92,7 +96,20 @@ def test_a_burst_is_refused_with_consistent_headers_and_served_again_after_retry
         again = client.get("/v2.0/networks")
         assert again.status_code == 200, again.text
         assert limits(again)[1] == 0
-    # Both workers served the burst (the access lines name their process): one budget, shared.
+
+
+def test_both_workers_spend_one_budget_and_overrides_apply(limited):
+    """BIG_PROJECT's override (BIG_READS reads): a burst long enough that both workers serve it."""
+    with fresh_connection(limited.url, **{"X-Project-Id": BIG_PROJECT, "X-Roles": "member"}) as client:
+        started = time.monotonic()
+        answers = [client.get("/v2.0/networks") for _ in range(BIG_READS + 5)]
+        elapsed = time.monotonic() - started
+    served = [r for r in answers if r.status_code == 200]
+    refills = int(elapsed / (PERIOD / BIG_READS)) + 1  # what the budget regained meanwhile, at most
+    assert BIG_READS <= len(served) <= BIG_READS + refills, (len(served), elapsed)
+    assert all(limits(r)[0] == BIG_READS for r in answers)
+    assert answers[-1].status_code == 429
+    # The access lines name the process: both workers served, the count above is one budget.
     ids = {r.headers["x-openstack-request-id"] for r in answers}
     pids = {line.split()[2] for line in limited.log_text().splitlines() for rid in ids if f"[{rid}]" in line}
     assert len(pids) == 2, pids

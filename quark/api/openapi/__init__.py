@@ -16,7 +16,15 @@ from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
 from quark.api.openapi.extra import extra_paths
 from quark.api.openapi.schemas import cap as _cap
-from quark.api.openapi.schemas import errors, json_body, list_parameters, ref, request_object, view_object
+from quark.api.openapi.schemas import (
+    errors,
+    json_body,
+    list_parameters,
+    ref,
+    request_object,
+    too_many_requests,
+    view_object,
+)
 
 _ref, _json, _errors = ref, json_body, errors
 _UUID = {"type": "string"}
@@ -214,12 +222,13 @@ def _ip_address_ports_paths() -> dict[str, Any]:
 
 
 def _declare_common_errors(paths: dict[str, Any]) -> None:
-    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane) included."""
-    common = errors()
+    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane)
+    included; 401 and 429 (rate limits) on every one but the public paths."""
+    common = {**errors(), "429": too_many_requests()}
     for path, operations in paths.items():
         for operation in operations.values():
             for code, response in common.items():
-                if code == "401" and path in PUBLIC_PATHS:
+                if code in ("401", "429") and path in PUBLIC_PATHS:
                     continue
                 operation["responses"].setdefault(code, response)
 

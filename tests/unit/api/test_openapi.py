@@ -87,3 +87,22 @@ def test_mac_schema_follows_the_converter(value, valid):
         accepted = False
     assert accepted is valid
     assert (not list(jsonschema.Draft202012Validator(schema).iter_errors(value))) is valid
+
+
+def test_rate_limited_operations_declare_429_with_its_headers():
+    paths = document()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if path in ("/", "/healthz", "/readyz", "/metrics"):
+                assert "429" not in responses, (method, path)
+                continue
+            assert set(responses["429"]["headers"]) == {
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            }, (method, path)
+    assert paths["/v2.0/ports"]["post"]["responses"]["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NeutronError"
+    }
