@@ -10,7 +10,7 @@ keep-alive connections send:
 1. ``GET /v2.0/networks/{id}`` (``--gets`` per client), then
 2. single-port ``POST /v2.0/ports`` (``--ports`` per client),
 
-the configurations alternating round by round. Each prints p50/p99 of every
+each workload run on every configuration in turn, round after round. Each prints p50/p99 of every
 workload; the last lines are the p99 each configuration adds to the first.
 The edge's own cost is measured apart too: the rate-limit check (one EVALSHA
 on Redis) from ``--clients`` concurrent tasks in this process.
@@ -93,10 +93,13 @@ def setup(url: str, config: Config) -> str:
         return net["id"]
 
 
+WORKLOADS = ("GET network", "port create")
+
+
 def workloads(network_id: str, args) -> list[Workload]:
     return [
-        Workload("GET network", "GET", f"/v2.0/networks/{network_id}", None, args.gets),
-        Workload("port create", "POST", "/v2.0/ports", {"port": {"network_id": network_id}}, args.ports),
+        Workload(WORKLOADS[0], "GET", f"/v2.0/networks/{network_id}", None, args.gets),
+        Workload(WORKLOADS[1], "POST", "/v2.0/ports", {"port": {"network_id": network_id}}, args.ports),
     ]
 
 
@@ -163,16 +166,22 @@ def main() -> None:
         servers = {}
         for config in configs:
             database = stack.enter_context(harness.fresh_database("postgresql"))
-            url = stack.enter_context(harness.running_server(database, args.workers, env=config.env))
-            servers[config.label] = (url, workloads(setup(url, config), args))
+            info: dict = {}
+            url = stack.enter_context(harness.running_server(database, args.workers, env=config.env, info=info))
+            servers[config.label] = (url, workloads(setup(url, config), args), harness.children_of(info["pid"]))
         load0 = os.getloadavg()[0]
         results: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], float] = {}  # server CPU seconds (every worker)
         errors = dict.fromkeys((c.label for c in configs), 0)
         for round_ in range(args.rounds):
-            for config in configs:
-                url, works = servers[config.label]
-                for work in works:
+            for index in range(len(WORKLOADS)):
+                for config in configs:  # interleaved: a burst of load elsewhere hits every side
+                    url, works, pids = servers[config.label]
+                    work = works[index]
+                    before = harness.cpu_seconds(pids)
                     latencies, failed = asyncio.run(run(url, config, work, args.clients, args.warmup))
+                    used = harness.cpu_seconds(pids) - before
+                    cpu[(config.label, work.label)] = cpu.get((config.label, work.label), 0) + used
                     results.setdefault((config.label, work.label), []).extend(latencies)
                     errors[config.label] += failed
                     print(f"round {round_ + 1} {config.label:<12} {work.label:<12} {figures(latencies)}", flush=True)
@@ -180,17 +189,22 @@ def main() -> None:
         load1 = os.getloadavg()[0]
     print(f"\n{harness.machine()}; load average {load0:.1f} -> {load1:.1f}")
     print(f"{args.workers} workers, {args.clients} clients, {args.rounds} rounds; errors {errors}")
+    per_request = {}  # server CPU ms per request, warm-up requests included
     for (label, work), values in results.items():
-        print(f"{label:<12} {work:<12} {figures(values)}  ({len(values)} requests)")
+        sent = len(values) + args.rounds * args.clients * args.warmup
+        per_request[(label, work)] = cpu[(label, work)] * 1000 / sent
+        print(f"{label:<12} {work:<12} {figures(values)}  server CPU {per_request[(label, work)]:.2f} ms/request")
     for n, (latencies, cpu) in checks.items():
         print(f"rate-limit check alone, {n:>2} at a time: {figures(latencies)}  client CPU {cpu:.3f} ms/check")
     base = configs[0].label
     for config in configs[1:]:
-        for work in {w for _, w in results}:
-            added = harness.percentile(results[(config.label, work)], 99) - harness.percentile(
-                results[(base, work)], 99
+        for work in WORKLOADS:
+            p99 = harness.percentile(results[(config.label, work)], 99)
+            added = p99 - harness.percentile(results[(base, work)], 99)
+            more_cpu = per_request[(config.label, work)] - per_request[(base, work)]
+            print(
+                f"added p99 {config.label} vs {base}, {work}: {added:+.2f} ms (server CPU {more_cpu:+.3f} ms/request)"
             )
-            print(f"added p99 {config.label} vs {base}, {work}: {added:+.2f} ms")
 
 
 if __name__ == "__main__":

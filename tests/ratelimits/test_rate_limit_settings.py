@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from quark.config import load_settings
+from tests.auth.test_settings_and_headers import clean_env  # noqa: F401 - the fixture: no QUARK_* of the shell
+
+pytestmark = pytest.mark.usefixtures("clean_env")
 
 TOML = """
 [quark]
@@ -23,15 +24,7 @@ writes = 5000
 """
 
 
-@pytest.fixture
-def clean_env(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("QUARK_"):
-            monkeypatch.delenv(name)
-    return monkeypatch
-
-
-def test_the_table_sets_the_prefixed_settings_and_travels_to_the_workers(clean_env, tmp_path):
+def test_the_table_sets_the_prefixed_settings_and_travels_to_the_workers(monkeypatch, tmp_path):
     path = tmp_path / "quark.toml"
     path.write_text(TOML)
     settings = load_settings(str(path))
@@ -41,14 +34,14 @@ def test_the_table_sets_the_prefixed_settings_and_travels_to_the_workers(clean_e
     assert settings.rate_limit_exempt_roles == "service"
     assert settings.rate_limit_overrides == {"big-project": {"writes": 5000}}
     for name, value in settings.to_env().items():
-        clean_env.setenv(name, value)
+        monkeypatch.setenv(name, value)
     assert load_settings() == settings
 
 
-def test_flat_keys_and_environment(clean_env, tmp_path):
+def test_flat_keys_and_environment(monkeypatch, tmp_path):
     path = tmp_path / "quark.toml"
     path.write_text('rate_limit_redis_url = "redis://x"\nrate_limit_allocations = 7\n')
-    clean_env.setenv("QUARK_RATE_LIMIT_OVERRIDES", '{"p": {"reads": 3}}')
+    monkeypatch.setenv("QUARK_RATE_LIMIT_OVERRIDES", '{"p": {"reads": 3}}')
     settings = load_settings(str(path))
     assert (settings.rate_limit_redis_url, settings.rate_limit_allocations) == ("redis://x", 7)
     assert settings.rate_limit_overrides == {"p": {"reads": 3}}
@@ -63,7 +56,7 @@ def test_flat_keys_and_environment(clean_env, tmp_path):
         ('[rate_limits.overrides.p]\nreads = "many"\n', "must be an integer"),
     ],
 )
-def test_bad_values_are_refused_at_start(clean_env, tmp_path, toml, message):
+def test_bad_values_are_refused_at_start(monkeypatch, tmp_path, toml, message):
     path = tmp_path / "quark.toml"
     path.write_text(toml)
     with pytest.raises(ValueError, match=message):
