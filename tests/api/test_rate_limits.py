@@ -45,6 +45,9 @@ def limited(tmp_path_factory, redis_proxy):
         "QUARK_RATE_LIMIT_ALLOCATIONS": str(ALLOCATIONS),
         "QUARK_RATE_LIMIT_EXEMPT_ROLES": "admin",  # not "service": a service caller is limited here
         "QUARK_RATE_LIMIT_OVERRIDES": json.dumps({BIG_PROJECT: {"reads": BIG_READS}}),
+        # A loaded test machine can take longer than the default 0.1 s to answer: that would
+        # serve requests unlimited (by design) and make the counts here flaky.
+        "QUARK_RATE_LIMIT_REDIS_TIMEOUT": "2",
     }
     with migrated_database(BACKEND, tmp_path_factory) as url:
         with quark_server(url, workers=2, env=env) as server:
