@@ -1,10 +1,10 @@
 """Which limits a request counts against, and fail-open around the store.
 
 Three classes of operation, each a number of requests per ``rate_limit_period``
-seconds for one project: ``reads`` (GET, HEAD), ``writes`` (every other method)
+seconds for one project: ``reads`` (GET, HEAD, OPTIONS), ``writes`` (every other method)
 and ``allocations`` (creates that take IP addresses; such a request is a write
-too). A request is charged to all of its classes at once or refused by the first
-that is spent. Callers holding an exempt role (default: admin, service), in their
+too). A request is charged to all of its classes at once, or to none when any
+of them is spent (then it is refused). Callers holding an exempt role (default: admin, service), in their
 token or in a service token sent beside it, are never limited.
 
 The store is shared (Redis), so a failure there must not become an outage of the
