@@ -16,6 +16,7 @@ integer microseconds (exact in Lua's doubles until the year 2255).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -88,9 +89,12 @@ class RedisGcra:
 
     def __init__(self, url: str, timeout: float, key_prefix: str = "quark:rl:") -> None:
         # One immediate retry (a connection Redis closed since); a down Redis is
-        # the caller's to absorb, fast, so no backoff and short socket timeouts.
+        # the caller's to absorb, fast, so no backoff. ``timeout`` bounds a whole
+        # ``hit`` (asyncio.timeout) rather than each socket operation: redis-py's
+        # per-operation timeouts cost a task per command (asyncio.wait_for).
+        self.timeout = timeout
         self.client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
+            url, socket_timeout=None, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
         )
         self.script = self.client.register_script(GCRA_SCRIPT)  # EVALSHA, loaded on NOSCRIPT
         self.key_prefix = key_prefix
@@ -106,7 +110,8 @@ class RedisGcra:
         for kind in kinds:
             interval = rates[kind].interval_us
             args += [interval, interval * rates[kind].count]
-        raw = await self.script(keys=[self.key(project_id, k) for k in kinds], args=args)
+        async with asyncio.timeout(self.timeout):
+            raw = await self.script(keys=[self.key(project_id, k) for k in kinds], args=args)
         verdicts = {}
         for i, kind in enumerate(kinds):
             remaining, reset, retry_after = (int(x) for x in raw[1 + 3 * i : 4 + 3 * i])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import socket
+import time
 
 import pytest
 
@@ -119,3 +121,18 @@ async def test_refusals_are_counted_by_class():
     assert counter._value.get() == before + 1
     assert await limiter.check(who, [READS]) is None  # reads are not limited here
     await limiter.close()
+
+
+async def test_a_store_that_never_answers_costs_at_most_the_timeout():
+    """A Redis that accepts and then says nothing (hung, or packets dropped)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        hung = RedisGcra(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout=0.3)
+        limiter = RateLimiter(hung, {READS: Rate(1, 60)})
+        before = store_errors()
+        started = time.monotonic()
+        assert await limiter.check(project(), [READS]) is None
+        assert 0.25 < time.monotonic() - started < 2.0
+        assert store_errors() == before + 1
+        await limiter.close()
