@@ -224,11 +224,15 @@ class HttpConnection:
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: object = None, headers: dict | None = None
+    ) -> tuple[int, bytes]:
+        """``headers``: this request's own, beside the connection's."""
         payload = orjson.dumps(body) if body is not None else b""
+        own = "".join(f"{k}: {v}\r\n" for k, v in headers.items()) if headers else ""
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}{own}\r\n"
         ).encode()
         for attempt in (1, 2):
             if self.writer is None:

@@ -14,6 +14,9 @@ in neutron.conf; used when ``auth_strategy = "keystone"``) and ``[nova]``
 (keystoneauth1 loading options plus ``region_name`` / ``endpoint_type``, as
 Neutron's ``[nova]``: the identity the Nova events are sent with). They travel
 to the workers as JSON (``QUARK_KEYSTONE_AUTHTOKEN``, ``QUARK_NOVA``).
+
+A ``[rate_limits]`` table is a shorthand: its keys are the ``rate_limit_*``
+settings without the prefix (``redis_url``, ``reads``, ``overrides``...).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ DEFAULT_CONFIG_FILES = ("quark.toml", "/etc/quark/quark.toml")
 AUTH_STRATEGIES = ("noauth", "keystone")
 # Tables of the config file that are option sets of other libraries, kept whole.
 PASSTHROUGH_TABLES = ("keystone_authtoken", "nova")
+# The table whose keys are the rate_limit_* settings without their prefix.
+RATE_LIMITS_TABLE = "rate_limits"
+RATE_LIMIT_CLASSES = ("reads", "writes", "allocations")
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,25 @@ class Settings:
     quota_security_group: int = 10
     quota_security_group_rule: int = 100
     quota_floatingip: int = 50
+    # Per-project rate limits at the API edge (docs/rate_limits.md), shared by every
+    # worker and host through Redis: off unless rate_limit_redis_url is set (e.g.
+    # redis://127.0.0.1:6379/0). Also settable as a [rate_limits] table (redis_url,
+    # reads, ...). Requests per rate_limit_period seconds per project and class (0:
+    # that class unlimited); the defaults leave Nova's normal pattern untouched.
+    rate_limit_enabled: bool = True
+    rate_limit_redis_url: str = ""
+    rate_limit_period: float = 60.0
+    rate_limit_reads: int = 6000
+    rate_limit_writes: int = 1200
+    rate_limit_allocations: int = 600
+    # Callers holding one of these roles (comma-separated; in their token or a
+    # service token sent beside it) are never limited.
+    rate_limit_exempt_roles: str = "admin,service"
+    # Per-project limits: {"<project id>": {"reads": N, "writes": N, "allocations": N}};
+    # a class left out keeps the default.
+    rate_limit_overrides: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Seconds a rate-limit check may wait for Redis before the request is served unlimited.
+    rate_limit_redis_timeout: float = 0.1
     log_level: str = "info"
     # "text" (one line: time, pid, level, logger, [request id], message) or
     # "json" (one JSON object a line, the access log's fields as keys).
@@ -180,17 +205,25 @@ def _file_values(path: Path, known: dict[str, Any]) -> dict[str, Any]:
     """The settings a TOML file sets (top level or [quark], and the pass-through tables)."""
     document = tomllib.loads(path.read_text())
     data = dict(document.get("quark", document))
-    for table in PASSTHROUGH_TABLES:  # at top level beside [quark], or inside it
+    for table in (*PASSTHROUGH_TABLES, RATE_LIMITS_TABLE):  # at top level beside [quark], or inside it
         if isinstance(document.get(table), dict):
             data[table] = document[table]
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key == "agent" and isinstance(value, dict):
             continue  # the host agents' table (quark.agent.config)
-        if key not in known:
-            raise ValueError(f"{path}: unknown setting {key!r}")
-        values[key] = _coerce(known[key], value)
+        if key == RATE_LIMITS_TABLE and isinstance(value, dict):
+            for name, item in value.items():  # [rate_limits] redis_url = ... is rate_limit_redis_url
+                values.update(_file_setting(path, known, f"rate_limit_{name}", item))
+            continue
+        values.update(_file_setting(path, known, key, value))
     return values
+
+
+def _file_setting(path: Path, known: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    if key not in known:
+        raise ValueError(f"{path}: unknown setting {key!r}")
+    return {key: _coerce(known[key], value)}
 
 
 def _check(settings: Settings) -> Settings:
@@ -200,7 +233,22 @@ def _check(settings: Settings) -> Settings:
         raise ValueError(f"auth_strategy must be one of {', '.join(AUTH_STRATEGIES)}, not {settings.auth_strategy!r}")
     if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
         raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
+    _check_rate_limits(settings)
     return settings
+
+
+def _check_rate_limits(settings: Settings) -> None:
+    if settings.rate_limit_period <= 0:
+        raise ValueError(f"rate_limit_period must be positive, not {settings.rate_limit_period}")
+    if settings.rate_limit_redis_timeout <= 0:
+        raise ValueError(f"rate_limit_redis_timeout must be positive, not {settings.rate_limit_redis_timeout}")
+    for project, counts in settings.rate_limit_overrides.items():
+        unknown = set(counts) - set(RATE_LIMIT_CLASSES) if isinstance(counts, dict) else {"(not a table)"}
+        if unknown:
+            raise ValueError(f"rate_limit_overrides[{project!r}]: unknown class(es) {sorted(unknown)}")
+        for kind, count in counts.items():
+            if not isinstance(count, int) or isinstance(count, bool):
+                raise ValueError(f"rate_limit_overrides[{project!r}][{kind!r}] must be an integer, not {count!r}")
 
 
 def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:

@@ -52,6 +52,15 @@ QUOTA_REFUSALS = Counter(
     "Creates refused because they would take a project over its quota (OverQuota), by resource.",
     ["resource"],
 )
+RATE_LIMIT_REFUSALS = Counter(
+    "quark_rate_limit_refusals_total",
+    "Requests refused with 429 because a project's rate limit was spent, by class (reads, writes, allocations).",
+    ["class"],
+)
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "quark_rate_limit_store_errors_total",
+    "Rate-limit checks that failed in the store (Redis unreachable, timed out): those requests were served unlimited.",
+)
 LONG_POLL_WATCHERS = Gauge(
     "quark_long_poll_watchers",
     "Agents' long-polls waiting now, by document (desired_state, dhcp_state).",

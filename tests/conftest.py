@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 # The suite's servers and CLIs read their settings from QUARK_* and from
 # $QUARK_CONFIG: what a developer's shell exports (a keystone quark.toml, say)
 # must not change what the tests run against. The tests' own knobs stay.
-_SUITE_KNOBS = {"QUARK_TEST_BACKENDS", "QUARK_KEYSTONE_KIT", "QUARK_DUMP"}
+_SUITE_KNOBS = {"QUARK_TEST_BACKENDS", "QUARK_KEYSTONE_KIT", "QUARK_DUMP", "QUARK_TEST_REDIS_URL"}
 for _name in [n for n in os.environ if n.startswith("QUARK_") and n not in _SUITE_KNOBS]:
     del os.environ[_name]
 

@@ -23,6 +23,7 @@ from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
 from quark.api.middleware import QuarkMiddleware
+from quark.api.ratelimit import RateLimit
 from quark.api.resources import CollectionRoutes
 from quark.api.responses import json_response
 from quark.config import Settings, load_settings
@@ -30,6 +31,7 @@ from quark.db import migrate
 from quark.db.engine import Database
 from quark.db.statistics import StatisticsKeeper
 from quark.policy import Policy
+from quark.ratelimits.limiter import RateLimiter
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.dataplane.event_sender import EventDispatcher, HttpEventSender
@@ -105,6 +107,7 @@ def settle_heap() -> None:
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Starlette:
     settings = settings or load_settings()
+    limiter = RateLimiter.from_settings(settings)  # None: rate limits off (docs/rate_limits.md)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -133,6 +136,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 await task
             if sender is not None:
                 await sender.close()
+            if limiter is not None:
+                await limiter.close()
             await services.db.dispose()
             metrics.process_exiting()
 
@@ -148,8 +153,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.policy = Policy(settings.policy_file)
     keystone = KeystoneAuth(settings.keystone_authtoken) if settings.auth_strategy == "keystone" else None
     # Inside out: ErrorBoundary answers unhandled errors before QuarkMiddleware
-    # adds the request id and writes the access log line.
+    # adds the request id and writes the access log line; the rate limit needs
+    # QuarkMiddleware's context and refuses before any route runs.
     app.add_middleware(ErrorBoundary)
+    if limiter is not None:
+        app.add_middleware(RateLimit, limiter=limiter, period=settings.rate_limit_period)
     app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 

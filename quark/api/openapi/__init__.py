@@ -22,6 +22,7 @@ from quark.api.openapi.schemas import (
     list_parameters,
     ref,
     request_object,
+    too_many_requests,
     view_object,
 )
 from quark.api.openapi.schemas import cap as _cap
@@ -225,12 +226,13 @@ def _ip_address_ports_paths() -> dict[str, Any]:
 
 
 def _declare_common_errors(paths: dict[str, Any]) -> None:
-    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane) included."""
-    common = errors()
+    """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane)
+    included; 401 and 429 (rate limits) on every one but the public paths."""
+    common = {**errors(), "429": too_many_requests()}
     for path, operations in paths.items():
         for operation in operations.values():
             for code, response in common.items():
-                if code == "401" and path in PUBLIC_PATHS:
+                if code in ("401", "429") and path in PUBLIC_PATHS:
                     continue
                 operation["responses"].setdefault(code, response)
 

@@ -19,6 +19,7 @@ ERROR_CODES = {
     "409": "Conflict",
     "412": "Precondition failed (If-Match revision_number)",
     "413": "Request body too large",
+    "429": "Too many requests: the project's rate limit for this class of operation is spent (docs/rate_limits.md)",
     "503": "Service unavailable (database unreachable or overloaded)",
 }
 # ``links`` of the discovery documents and of every resource view (docs/links.md).
@@ -56,6 +57,24 @@ def errors(*codes: str, common: bool = True) -> dict[str, Any]:
 def bookmark(show: dict[str, Any]) -> dict[str, Any]:
     """The GET of a bookmark link (no version in the path): the same answer as ``show``."""
     return {**show, "operationId": f"{show['operationId']}_bookmark"}
+
+
+def _integer_header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+
+# What a limited request's answers carry (quark/api/ratelimit.py); a 429 adds Retry-After.
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": _integer_header("Requests per period of the class the answer speaks of"),
+    "X-RateLimit-Remaining": _integer_header("Requests of that class left now"),
+    "X-RateLimit-Reset": _integer_header("Seconds until that class is back to its full burst"),
+}
+
+
+def too_many_requests() -> dict[str, Any]:
+    """The 429 of an operation rate limits apply to."""
+    headers = {"Retry-After": _integer_header("Seconds to wait before the next request can pass"), **RATE_LIMIT_HEADERS}
+    return {"description": ERROR_CODES["429"], "headers": headers, **json_body(ref("NeutronError"))}
 
 
 def cap(resource: Resource) -> str:

@@ -111,3 +111,22 @@ def test_every_resource_view_declares_its_links_and_bookmark():
     assert "links" in doc["components"]["schemas"]["IpAddressPort"]["required"]
     for path in ("/instances/{device_id}", "/ip_addresses/{id}/ports/{port_id}"):
         assert "get" in doc["paths"][path]
+
+
+def test_rate_limited_operations_declare_429_with_its_headers():
+    paths = document()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if path in ("/", "/healthz", "/readyz", "/metrics"):
+                assert "429" not in responses, (method, path)
+                continue
+            assert set(responses["429"]["headers"]) == {
+                "Retry-After",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            }, (method, path)
+    assert paths["/v2.0/ports"]["post"]["responses"]["429"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/NeutronError"
+    }

@@ -1,0 +1,211 @@
+"""What the API edge adds per request: Quark without and with rate limits (Redis store).
+
+One `quark serve --workers 2` per configuration, each on its own fresh
+PostgreSQL database, all started together; every request comes from one
+member project (not exempt), so each goes through the edge being measured.
+The limits are set far above what the run sends: nothing is refused, the
+cost of the check is what differs. Per round and configuration, ``--clients``
+keep-alive connections send:
+
+1. ``GET /v2.0/networks/{id}`` (``--gets`` per client), then
+2. single-port ``POST /v2.0/ports`` (``--ports`` per client),
+
+each workload run on every configuration in turn, round after round. Each prints p50/p99 of every
+workload; the last lines are the p99 each configuration adds to the first.
+The edge's own cost is measured apart too: the rate-limit check (one EVALSHA
+on Redis) from ``--clients`` concurrent tasks in this process.
+
+    .venv/bin/python bench/edge_overhead.py
+    .venv/bin/python bench/edge_overhead.py --rounds 5 --gets 500 --ports 100
+
+To compare another edge feature, add a ``Config`` to ``configurations()``:
+the server's environment and, if it needs them, headers of each request
+(for example an ``Idempotency-Key`` on every port create).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness
+
+from quark.ratelimits.gcra import Rate, RedisGcra
+from quark.ratelimits.limiter import WRITES, RateLimiter
+
+PROJECT_HEADERS = {"X-Project-Id": "bench-edge", "X-Roles": "member"}
+NEVER_REFUSED = "1000000000"  # requests per period: the check runs, nothing is refused
+
+
+def no_headers(workload: str) -> dict[str, str]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Config:
+    """One server to measure: its settings (``QUARK_*``) and each request's own headers."""
+
+    label: str
+    env: dict[str, str] = field(default_factory=dict)
+    request_headers: Callable[[str], dict[str, str]] = no_headers
+
+
+def configurations(redis_url: str) -> list[Config]:
+    """The first is the baseline the others are compared with."""
+    limits = {
+        "QUARK_RATE_LIMIT_REDIS_URL": redis_url,
+        "QUARK_RATE_LIMIT_READS": NEVER_REFUSED,
+        "QUARK_RATE_LIMIT_WRITES": NEVER_REFUSED,
+        "QUARK_RATE_LIMIT_ALLOCATIONS": NEVER_REFUSED,
+    }
+    return [Config("baseline"), Config("rate limits", limits)]
+
+
+@dataclass
+class Workload:
+    label: str
+    method: str
+    path: str
+    body: dict | None
+    per_client: int
+
+
+def setup(url: str, config: Config) -> str:
+    """The project's network (with a /16 for the ports); its id."""
+    with httpx.Client(base_url=url, headers=PROJECT_HEADERS, timeout=60) as client:
+        response = client.post("/v2.0/networks", json={"network": {"name": "edge"}}).raise_for_status()
+        limited = "x-ratelimit-limit" in response.headers
+        assert limited == ("QUARK_RATE_LIMIT_REDIS_URL" in config.env), f"{config.label}: rate limited {limited}"
+        net = response.json()["network"]
+        subnet = {"network_id": net["id"], "cidr": "10.0.0.0/16", "ip_version": 4}
+        client.post("/v2.0/subnets", json={"subnet": subnet}).raise_for_status()
+        return net["id"]
+
+
+WORKLOADS = ("GET network", "port create")
+
+
+def workloads(network_id: str, args) -> list[Workload]:
+    return [
+        Workload(WORKLOADS[0], "GET", f"/v2.0/networks/{network_id}", None, args.gets),
+        Workload(WORKLOADS[1], "POST", "/v2.0/ports", {"port": {"network_id": network_id}}, args.ports),
+    ]
+
+
+async def run(url: str, config: Config, work: Workload, clients: int, warmup: int) -> tuple[list[float], int]:
+    """Latencies (ms) after each client's ``warmup`` requests, and the count of error answers."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def client() -> None:
+        nonlocal errors
+        conn = harness.HttpConnection(url, PROJECT_HEADERS)
+        try:
+            for i in range(warmup + work.per_client):
+                started = time.perf_counter()
+                status, _ = await conn.request(work.method, work.path, work.body, config.request_headers(work.label))
+                elapsed = (time.perf_counter() - started) * 1000
+                errors += status >= 400
+                if i >= warmup:
+                    latencies.append(elapsed)
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return latencies, errors
+
+
+async def check_latencies(redis_url: str, clients: int, count: int) -> tuple[list[float], float]:
+    """The rate-limit check alone: latencies (ms) of one write's EVALSHA, ``clients`` at
+    a time, and this process's CPU per check (ms)."""
+    limiter = RateLimiter(RedisGcra(redis_url, timeout=1.0), {WRITES: Rate(10**9, 60)})
+    project, latencies = f"bench-{uuid.uuid4().hex[:8]}", []
+    cpu = time.process_time()
+
+    async def client() -> None:
+        for _ in range(count):
+            started = time.perf_counter()
+            outcome = await limiter.check(project, [WRITES])
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert outcome is not None and outcome.allowed, "the store did not answer"
+
+    await asyncio.gather(*(client() for _ in range(clients)))
+    cpu = (time.process_time() - cpu) * 1000 / (clients * count)
+    await limiter.close()
+    return latencies, cpu
+
+
+def figures(values: list[float]) -> str:
+    return f"p50 {harness.percentile(values, 50):6.2f} ms  p99 {harness.percentile(values, 99):6.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--gets", type=int, default=200, help="GETs per client per round")
+    parser.add_argument("--ports", type=int, default=40, help="port creates per client per round")
+    parser.add_argument("--warmup", type=int, default=5, help="requests per client per round not counted")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--redis-url", default=os.environ.get("QUARK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    args = parser.parse_args()
+
+    configs = configurations(args.redis_url)
+    with ExitStack() as stack:
+        servers = {}
+        for config in configs:
+            database = stack.enter_context(harness.fresh_database("postgresql"))
+            info: dict = {}
+            url = stack.enter_context(harness.running_server(database, args.workers, env=config.env, info=info))
+            servers[config.label] = (url, workloads(setup(url, config), args), harness.children_of(info["pid"]))
+        load0 = os.getloadavg()[0]
+        results: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], float] = {}  # server CPU seconds (every worker)
+        errors = dict.fromkeys((c.label for c in configs), 0)
+        for round_ in range(args.rounds):
+            for index in range(len(WORKLOADS)):
+                for config in configs:  # interleaved: a burst of load elsewhere hits every side
+                    url, works, pids = servers[config.label]
+                    work = works[index]
+                    before = harness.cpu_seconds(pids)
+                    latencies, failed = asyncio.run(run(url, config, work, args.clients, args.warmup))
+                    used = harness.cpu_seconds(pids) - before
+                    cpu[(config.label, work.label)] = cpu.get((config.label, work.label), 0) + used
+                    results.setdefault((config.label, work.label), []).extend(latencies)
+                    errors[config.label] += failed
+                    print(f"round {round_ + 1} {config.label:<12} {work.label:<12} {figures(latencies)}", flush=True)
+        checks = {n: asyncio.run(check_latencies(args.redis_url, n, args.gets)) for n in (1, args.clients)}
+        load1 = os.getloadavg()[0]
+    print(f"\n{harness.machine()}; load average {load0:.1f} -> {load1:.1f}")
+    print(f"{args.workers} workers, {args.clients} clients, {args.rounds} rounds; errors {errors}")
+    per_request = {}  # server CPU ms per request, warm-up requests included
+    for (label, work), values in results.items():
+        sent = len(values) + args.rounds * args.clients * args.warmup
+        per_request[(label, work)] = cpu[(label, work)] * 1000 / sent
+        print(f"{label:<12} {work:<12} {figures(values)}  server CPU {per_request[(label, work)]:.2f} ms/request")
+    for n, (latencies, cpu) in checks.items():
+        print(f"rate-limit check alone, {n:>2} at a time: {figures(latencies)}  client CPU {cpu:.3f} ms/check")
+    base = configs[0].label
+    for config in configs[1:]:
+        for work in WORKLOADS:
+            p99 = harness.percentile(results[(config.label, work)], 99)
+            added = p99 - harness.percentile(results[(base, work)], 99)
+            more_cpu = per_request[(config.label, work)] - per_request[(base, work)]
+            print(
+                f"added p99 {config.label} vs {base}, {work}: {added:+.2f} ms (server CPU {more_cpu:+.3f} ms/request)"
+            )
+
+
+if __name__ == "__main__":
+    main()
