@@ -169,6 +169,7 @@ class PortGroupsChanging(InTransaction):
     port_id: str
     project_id: str
     added: tuple[str, ...]
+    wanted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

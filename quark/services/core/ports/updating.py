@@ -150,7 +150,7 @@ class PortUpdater:
         if wanted == current:
             return
         added = tuple(sorted(wanted - current))
-        await self.events.publish(conn, PortGroupsChanging(update.ctx, row.id, row.project_id, added))
+        await self.events.publish(conn, PortGroupsChanging(update.ctx, row.id, row.project_id, added, tuple(sorted(wanted))))
         await conn.execute(delete(psg).where(psg.c.port_id == row.id))
         if wanted:
             await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])
