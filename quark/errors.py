@@ -424,7 +424,7 @@ class SegmentAllocationRangeInUse(InUse):
 
 
 class NetworkMTUSubnetConflict(Conflict):
-    message = "MTU of {net_id} is not compatible with subnet {subnet_id}."
+    message = "MTU of {net_id} is not valid, subnet requires a minimum of {mtu}"
 
 
 class MacAddressRangeOverlap(Conflict):

@@ -62,12 +62,14 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
         grouped.setdefault(key, []).append(value)
 
     filterable = resource.filterable
+    unknown = [key for key in grouped if key not in RESERVED and key not in resource.by_name]
+    if unknown:
+        # filter-validation: Neutron refuses keys that are no attribute of the resource
+        # (an attribute Quark cannot filter on is accepted and ignored, as before).
+        raise _bad(f"{unknown} is invalid attribute for filtering")
     for key, values in grouped.items():
-        if key in RESERVED:
-            continue
         if key in filterable:
             query.filters[key] = [_filter_value(resource, key, v) for v in values]
-        # Unknown filter keys are ignored, as Neutron does without filter-validation.
 
     query.tags = _tag_list(grouped.get("tags", []))
     query.tags_any = _tag_list(grouped.get("tags-any", []))
