@@ -26,7 +26,7 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.subnets import SubnetService
-from quark.services.events import Events, NetworkDeleting, NetworkUpdated, ResourcesCreated
+from quark.services.events import Events, NetworkClearing, NetworkDeleting, NetworkUpdated, ResourcesCreated
 
 n = models.networks
 
@@ -273,6 +273,7 @@ class NetworkService(ResourceService):
             row = await self.get_row(conn, ctx, network_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
+            await self.events.publish(conn, NetworkClearing(row))
             p, s, a = models.ports, models.subnets, models.ip_allocations
             in_use = await conn.scalar(
                 select(exists().where(p.c.network_id == network_id, p.c.device_owner.not_in(owners.AUTO_DELETE)))
