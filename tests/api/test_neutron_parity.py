@@ -33,7 +33,15 @@ def test_the_aliases_of_this_behaviour_are_advertised(admin):
 def test_subnets_say_whether_their_network_is_external(admin):
     ext, net = make_network(admin, **{"router:external": True}), make_network(admin)
     assert make_subnet(admin, ext["id"], "192.0.2.0/28")["router:external"] is True
-    assert make_subnet(admin, net["id"], "192.0.2.16/28")["router:external"] is False
+    internal = make_subnet(admin, net["id"], "192.0.2.16/28")
+    assert internal["router:external"] is False
+    both = {"network_id": [ext["id"], net["id"]]}
+    listed = {
+        flag: [s["id"] for s in admin.get("/v2.0/subnets", params={**both, "router:external": flag}).json()["subnets"]]
+        for flag in ("True", "False")
+    }
+    assert listed["False"] == [internal["id"]]
+    assert len(listed["True"]) == 1 and listed["True"] != listed["False"]
 
 
 # --- bulk items wrapped in the singular key --------------------------------------------

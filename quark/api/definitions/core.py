@@ -204,7 +204,8 @@ SUBNET = Resource(
             "service_types", "array", post=True, put=True, default=[], convert=v.list_of(v.string(255)), items="string"
         ),
         Attr("dns_publish_fixed_ip", "boolean"),
-        Attr("router:external", "boolean"),
+        # subnet-external-network: the network's router:external, a filter too.
+        Attr("router:external", "boolean", filter=BOOL_FILTER),
     ),
 )
 

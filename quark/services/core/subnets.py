@@ -88,10 +88,12 @@ class SubnetService(ResourceService):
         return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
 
     def extra_filters(self, query: ListQuery) -> list:
-        """``shared``: Neutron's filter of subnets by their network's ``shared``."""
-        if "shared" not in query.filters:
-            return []
-        return [s.c.network_id.in_(select(n.c.id).where(n.c.shared.in_(query.filters["shared"])))]
+        """``shared`` and ``router:external``: Neutron's filters of subnets by their network's."""
+        return [
+            s.c.network_id.in_(select(n.c.id).where(column.in_(query.filters[name])))
+            for name, column in (("shared", n.c.shared), ("router:external", n.c.router_external))
+            if name in query.filters
+        ]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         tags = base.tags_by_resource(found)
