@@ -263,8 +263,6 @@ class NetworkService(ResourceService):
         mtu = network_mtu(requested, row.network_type, self.settings.global_physnet_mtu)
         if mtu != row.mtu:
             changes["mtu"] = mtu
-        else:
-            changes.pop("mtu", None)
 
     # --- delete ----------------------------------------------------------------
 
