@@ -74,6 +74,9 @@ class Settings:
     default_ipam_strategy: str = "NEUTRON"
     # Network type given to project networks created without provider attributes.
     tenant_network_type: str = "vxlan"
+    # MTU of the physical networks (Neutron's global_physnet_mtu): a network's
+    # MTU is at most this less its overlay's overhead (VXLAN 50, Geneve 58, GRE 42).
+    global_physnet_mtu: int = 1500
     # Segment allocation ranges created on a database that has none, so project
     # networks get segment ids out of the box: comma-separated
     # "vxlan:MIN:MAX" / "vlan:PHYSNET:MIN:MAX" (empty: none). docs/segments.md.

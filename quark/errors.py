@@ -166,6 +166,18 @@ class SecurityGroupRuleParameterConflict(BadRequest):
     message = "Conflicting value ethertype {ethertype} for CIDR {cidr}"
 
 
+class SecurityGroupInvalidPortValue(BadRequest):
+    message = "Invalid value for port {port}"
+
+
+class SecurityGroupInvalidProtocolForPort(BadRequest):
+    message = "Ports cannot be specified for protocol {protocol}. Ports are only supported for {valid_port_protocols}."
+
+
+class SecurityGroupEthertypeConflictWithProtocol(BadRequest):
+    message = "Invalid ethertype {ethertype} for protocol {protocol}."
+
+
 class SecurityGroupCannotRemoveDefault(InUse):
     message = "Insufficient rights for removing default security group."
 
@@ -412,7 +424,7 @@ class SegmentAllocationRangeInUse(InUse):
 
 
 class NetworkMTUSubnetConflict(Conflict):
-    message = "MTU of {net_id} is not compatible with subnet {subnet_id}."
+    message = "MTU of {net_id} is not valid, subnet requires a minimum of {mtu}"
 
 
 class MacAddressRangeOverlap(Conflict):
@@ -425,6 +437,10 @@ class Duplicate(Conflict):
 
 class SecurityGroupInUse(InUse):
     message = "Security Group {id} in use."
+
+
+class SecurityGroupConflict(Conflict):
+    message = "Error {reason} while attempting the operation."
 
 
 class SecurityGroupRuleExists(InUse):

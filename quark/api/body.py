@@ -33,9 +33,7 @@ def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0
     if not isinstance(body, dict) or not body:
         raise _bad("Resource body required")
     if resource.name in body:
-        if len(body) > 1:
-            extra = sorted(k for k in body if k != resource.name)
-            raise _bad(f"Unrecognized attribute(s) '{', '.join(extra)}'")
+        _only_key(resource, body)
         return [body[resource.name]], False
     if allow_bulk and resource.body_collection in body:
         items = body[resource.body_collection]
@@ -50,8 +48,22 @@ def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0
                 f"Bulk request of {len(items)} {resource.collection} exceeds the limit of {max_bulk} "
                 "items per request (max_bulk_size)"
             )
-        return items, True
+        return [_unwrap_item(resource, item) for item in items], True
     raise _bad(f"Unable to find '{resource.name}' in request body")
+
+
+def _unwrap_item(resource: Resource, item: Any) -> Any:
+    """A bulk item may come wrapped in the singular key (``{"port": {...}}``), as Neutron accepts."""
+    if isinstance(item, dict) and resource.name in item:
+        _only_key(resource, item)
+        return item[resource.name]
+    return item
+
+
+def _only_key(resource: Resource, body: dict) -> None:
+    if len(body) > 1:
+        extra = sorted(k for k in body if k != resource.name)
+        raise _bad(f"Unrecognized attribute(s) '{', '.join(extra)}'")
 
 
 def _convert(resource: Resource, name: str, value: Any) -> Any:

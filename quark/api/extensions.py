@@ -38,11 +38,20 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Provides IP address substring filtering when listing ports",
     ),
     "external-net": ("Neutron external network", "Adds external network attribute to network resource."),
+    "subnet-external-network": (
+        "Subnet External Network",
+        "Informs if the subnet is associated to an external network.",
+    ),
+    "filter-validation": ("Filter parameters validation", "Provides validation on filter parameters."),
     "provider": ("Provider Network", "Expose mapping of virtual networks to physical networks"),
     "net-mtu": ("Network MTU", "Provides MTU attribute for a network resource."),
     "net-mtu-writable": ("Network MTU (writable)", "Provides a writable MTU attribute for a network resource."),
     "port-security": ("Port Security", "Provides port security"),
     "binding": ("Port Binding", "Expose port bindings of a virtual port to external application"),
+    "port-mac-address-regenerate": (
+        "Neutron Port MAC address regenerate",
+        "Network port MAC address regenerate",
+    ),
     "allowed-address-pairs": ("Allowed Address Pairs", "Provides allowed address pairs"),
     "extra_dhcp_opt": (
         "Neutron Extra DHCP options",
@@ -56,6 +65,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "security-group": ("security-group", "The security groups extension."),
     "stateful-security-group": ("Stateful security group", "Indicates if the security group is stateful or not"),
+    "security-groups-normalized-cidr": (
+        "Normalized CIDR field for security group rules",
+        "Add new field with normalized remote_ip_prefix cidr in SG rule",
+    ),
     "security-groups-shared-filtering": (
         "Security group filtering on the shared field",
         "Support filtering security groups on the shared field",

@@ -61,13 +61,7 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
     for key, value in params:
         grouped.setdefault(key, []).append(value)
 
-    filterable = resource.filterable
-    for key, values in grouped.items():
-        if key in RESERVED:
-            continue
-        if key in filterable:
-            query.filters[key] = [_filter_value(resource, key, v) for v in values]
-        # Unknown filter keys are ignored, as Neutron does without filter-validation.
+    query.filters = _filters(resource, grouped)
 
     query.tags = _tag_list(grouped.get("tags", []))
     query.tags_any = _tag_list(grouped.get("tags-any", []))
@@ -90,6 +84,19 @@ def parse_list_query(resource: Resource, params: list[tuple[str, str]], max_limi
     query.marker = markers[-1] if markers and markers[-1] else None  # the last one; an empty one is none
     query.page_reverse = _page_reverse(grouped.get("page_reverse", []))
     return query
+
+
+def _filters(resource: Resource, grouped: dict[str, list[str]]) -> dict[str, list[Any]]:
+    """The attribute filters, converted. filter-validation: a key that is no attribute
+    of the resource (nor a reserved parameter) is refused, as Neutron; an attribute
+    Quark cannot filter on is accepted and ignored."""
+    unknown = [key for key in grouped if key not in RESERVED and key not in resource.by_name]
+    if unknown:
+        raise _bad(f"{unknown} is invalid attribute for filtering")
+    filterable = resource.filterable
+    return {
+        key: [_filter_value(resource, key, v) for v in values] for key, values in grouped.items() if key in filterable
+    }
 
 
 def _page_reverse(values: list[str]) -> bool:

@@ -28,7 +28,7 @@ from quark.api.responses import json_response, no_content
 from quark.context import Context
 from quark.services.common.listing import ListQuery
 
-_REVISION = re.compile(r"^revision_number=(\d+)$")
+_REVISION = re.compile(r"^revision_number=([+-]?\d+)$")
 
 
 def ctx_of(request: Request) -> Context:
@@ -100,25 +100,23 @@ def authorizer(request: Request) -> Authorizer:
 
 
 def pagination_links(request: Request, resource: Resource, query: ListQuery, items: list[dict]) -> list[dict] | None:
+    """Neutron's get_pagination_links: "next" is left out only when a forward page
+    is short, "previous" only when a reverse page is short; an empty page still
+    links back (without a marker, as Neutron's)."""
     if not query.limit:
         return None
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("marker", "page_reverse")]
     url = f"{base_url(request)}{request.url.path}"
+    if items and "id" not in items[0]:
+        return []
+    first = [("marker", items[0]["id"])] if items else []
+    last = [("marker", items[-1]["id"])] if items else []
     links: list[dict] = []
-    if not items or "id" not in items[0]:
-        return links
-    # Neutron: "next" is left out only when a forward page is short,
-    # "previous" only when a reverse page is short.
     short = len(items) < query.limit
     if not (short and not query.page_reverse):
-        links.append({"rel": "next", "href": f"{url}?{urlencode(params + [('marker', items[-1]['id'])])}"})
+        links.append({"rel": "next", "href": f"{url}?{urlencode(params + last)}"})
     if not (short and query.page_reverse):
-        links.append(
-            {
-                "rel": "previous",
-                "href": f"{url}?{urlencode(params + [('marker', items[0]['id']), ('page_reverse', 'True')])}",
-            }
-        )
+        links.append({"rel": "previous", "href": f"{url}?{urlencode(params + first + [('page_reverse', 'True')])}"})
     return links
 
 

@@ -98,6 +98,20 @@ def nullable(convert: Converter) -> Converter:
     return _described(wrapped, describe(convert), True)
 
 
+def refusing_with(convert: Converter, refuse: Callable[[Any], Exception]) -> Converter:
+    """``convert`` whose refusal is ``refuse(value)``: for attributes whose bad values
+    Neutron answers with an error type of their own (the same OpenAPI schema)."""
+
+    def wrapped(value: Any) -> Any:
+        try:
+            return convert(value)
+        except ValueError:
+            raise refuse(value) from None
+
+    _SCHEMAS[wrapped] = describe(convert)
+    return wrapped
+
+
 def one_of(*choices: Any, allow_none: bool = False) -> Converter:
     def convert(value: Any) -> Any:
         if value is None and allow_none:

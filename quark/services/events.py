@@ -97,6 +97,15 @@ class NetworkUpdated(InTransaction):
 
 
 @dataclass(frozen=True)
+class NetworkClearing(InTransaction):
+    """A network is asked to go, before it is checked for use: what goes with it
+    unasked goes now (Neutron's _process_l3_delete: unassociated floating IPs).
+    ``network`` is its row."""
+
+    network: Any
+
+
+@dataclass(frozen=True)
 class NetworkDeleting(InTransaction):
     """A network is about to go (it is not in use): what hangs on it must let go.
 
@@ -169,6 +178,7 @@ class PortGroupsChanging(InTransaction):
     port_id: str
     project_id: str
     added: tuple[str, ...]
+    wanted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -232,6 +242,7 @@ class AgentChanged(InTransaction):
 EVENT_TYPES: tuple[type[InTransaction], ...] = (
     ResourcesCreated,
     NetworkUpdated,
+    NetworkClearing,
     NetworkDeleting,
     SubnetCreated,
     SubnetUpdated,

@@ -124,6 +124,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=services.agent_changes,
         quotas=quotas,
+        floating_ip_service=floating_ips,
     )
     events.freeze()
     return services

@@ -19,6 +19,7 @@ from quark.services.events import (
     AgentChanged,
     AgentReported,
     Events,
+    NetworkClearing,
     NetworkDeleting,
     NetworkUpdated,
     PortAddressesChanged,
@@ -44,6 +45,7 @@ def subscribe(
     dhcp_scheduler: DhcpScheduler,
     agent_changes: AgentChanges,
     quotas: QuotaService,
+    floating_ip_service: floating_ips.FloatingIpService,
 ) -> None:
     # --- every countable resource ---------------------------------------------------
     # The last write of a create: a refused one rolls back whole, and the
@@ -52,6 +54,8 @@ def subscribe(
 
     # --- networks -------------------------------------------------------------------
     events.subscribe(NetworkUpdated, hoststate.on_network_updated)  # MTU: every host of the network
+    # Before the in-use check: unassociated floating IPs go with their network.
+    events.subscribe(NetworkClearing, floating_ip_service.on_network_clearing)
     # The ports left (DHCP) go with everything that hangs on them, before the
     # network's subnets and allocations are deleted.
     events.subscribe(NetworkDeleting, ports.on_network_deleting)

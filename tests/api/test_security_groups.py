@@ -60,11 +60,13 @@ def test_rules_are_normalised_and_checked(tenant):
     )
     assert r.status_code == 201, r.text
     rule = r.json()["security_group_rule"]
-    assert (rule["protocol"], rule["port_range_min"], rule["remote_ip_prefix"]) == ("tcp", 22, "10.0.0.0/8")
+    # Neutron keeps the prefix as given and answers its network as normalized_cidr.
+    assert (rule["protocol"], rule["port_range_min"], rule["remote_ip_prefix"]) == ("tcp", 22, "10.0.0.7/8")
+    assert rule["normalized_cidr"] == "10.0.0.0/8"
     assert (
         error_of(
             create_rule(
-                tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="10.0.0.0/8"
+                tenant, group["id"], protocol="tcp", port_range_min=22, port_range_max=22, remote_ip_prefix="10.0.0.7/8"
             ),
             409,
         )

@@ -26,6 +26,7 @@ from quark.services.events import (
     AgentReported,
     Events,
     InTransaction,
+    NetworkClearing,
     NetworkDeleting,
     NetworkUpdated,
     PortAddressesChanged,
@@ -54,6 +55,8 @@ def wired(services):
         # Quotas: a refused create rolls back whole.
         ResourcesCreated: (s.quotas.on_resources_created,),
         NetworkUpdated: (hoststate.on_network_updated,),
+        # Before the in-use check: unassociated floating IPs go with their network.
+        NetworkClearing: (s.floating_ips.on_network_clearing,),
         # The DHCP ports go (with what hangs on them) before the IP policies let go.
         NetworkDeleting: (s.ports.on_network_deleting, ip_policies.on_network_deleting),
         # EUI-64 addresses of the ports first, then route rows, IP-policy
@@ -228,6 +231,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
         quotas=s.quotas,
+        floating_ip_service=s.floating_ips,
     )
     reached: list[str] = []
 

@@ -76,7 +76,7 @@ NETWORK = Resource(
             convert=v.boolean,
             filter=BOOL_FILTER,
         ),
-        Attr("mtu", "integer", post=True, put=True, convert=v.integer(68, 65535), filter=INT_FILTER, sortable=True),
+        Attr("mtu", "integer", post=True, put=True, convert=v.integer(0, 2**31 - 1), filter=INT_FILTER, sortable=True),
         Attr("port_security_enabled", "boolean", post=True, put=True, default=True, convert=v.boolean),
         Attr(
             "provider:network_type",
@@ -198,11 +198,14 @@ SUBNET = Resource(
         ),
         Attr("subnetpool_id", filter=STR_FILTER, nullable=True),
         Attr("segment_id", filter=STR_FILTER, nullable=True),
+        # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
+        Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),
         Attr(
             "service_types", "array", post=True, put=True, default=[], convert=v.list_of(v.string(255)), items="string"
         ),
         Attr("dns_publish_fixed_ip", "boolean"),
-        Attr("router:external", "boolean"),
+        # subnet-external-network: the network's router:external, a filter too.
+        Attr("router:external", "boolean", filter=BOOL_FILTER),
     ),
 )
 
@@ -232,7 +235,8 @@ PORT = Resource(
             filter=BOOL_FILTER,
             sortable=True,
         ),
-        Attr("mac_address", post=True, put=True, convert=v.mac_address, filter=STR_FILTER, sortable=True),
+        # null: a MAC generated anew (port-mac-address-regenerate).
+        Attr("mac_address", post=True, put=True, convert=v.nullable(v.mac_address), filter=STR_FILTER, sortable=True),
         Attr("fixed_ips", "array", post=True, put=True, convert=v.list_of(_FIXED_IP), items="object"),
         Attr("device_id", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("device_owner", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),

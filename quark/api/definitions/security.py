@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from quark import errors
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
 
@@ -16,6 +17,11 @@ def protocol(value: Any) -> str | None:
         raise ValueError(f"'{value}' is not a valid protocol")
     return str(value)
 
+
+# Neutron's convert_validate_port_value: a bad port is its own 400 type.
+port_value = v.refusing_with(
+    v.integer(0, 65535, allow_none=True), lambda value: errors.SecurityGroupInvalidPortValue(port=value)
+)
 
 SECURITY_GROUP = Resource(
     name="security_group",
@@ -59,7 +65,7 @@ SECURITY_GROUP_RULE = Resource(
             "port_range_min",
             "integer",
             post=True,
-            convert=v.integer(0, 65535, allow_none=True),
+            convert=port_value,
             filter=INT_FILTER,
             sortable=True,
             nullable=True,
@@ -68,7 +74,7 @@ SECURITY_GROUP_RULE = Resource(
             "port_range_max",
             "integer",
             post=True,
-            convert=v.integer(0, 65535, allow_none=True),
+            convert=port_value,
             filter=INT_FILTER,
             sortable=True,
             nullable=True,
@@ -84,7 +90,8 @@ SECURITY_GROUP_RULE = Resource(
         Attr(
             "remote_group_id",
             post=True,
-            convert=v.nullable(v.uuid_str),
+            # Not checked as a UUID: Neutron looks any value up (404 SecurityGroupNotFound).
+            convert=v.string(255, allow_none=True),
             filter=STR_FILTER,
             sortable=True,
             nullable=True,

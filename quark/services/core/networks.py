@@ -24,8 +24,9 @@ from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.subnets import SubnetService
-from quark.services.events import Events, NetworkDeleting, NetworkUpdated, ResourcesCreated
+from quark.services.events import Events, NetworkClearing, NetworkDeleting, NetworkUpdated, ResourcesCreated
 
 n = models.networks
 
@@ -38,9 +39,6 @@ NETWORK_SUBNETS = Lookup(
     order=("created_at", "id"),
 )
 
-
-# Overlay overhead: MTU a network of each type offers on a 1500-byte underlay.
-TYPE_MTU = {"vxlan": 1450, "geneve": 1442, "gre": 1458, "flat": 1500, "vlan": 1500, "local": 1500}
 
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -171,7 +169,7 @@ class NetworkService(ResourceService):
             network_type = self.settings.tenant_network_type
         else:
             validate_provider(network_type, physnet, seg_id)
-        mtu = attrs.get("mtu") or TYPE_MTU.get(network_type, 1500)
+        mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
         now = utcnow()
         network_id = base.new_id()
         if network_type in RANGE_TYPES:
@@ -227,7 +225,6 @@ class NetworkService(ResourceService):
                 ("admin_state_up", "admin_state_up"),
                 ("shared", "shared"),
                 ("router:external", "router_external"),
-                ("mtu", "mtu"),
                 ("port_security_enabled", "port_security_enabled"),
                 ("dns_domain", "dns_domain"),
                 ("ipam_strategy", "ipam_strategy"),
@@ -236,8 +233,8 @@ class NetworkService(ResourceService):
                     changes[column] = attrs[attr]
             if changes.get("shared") is False:
                 await self._check_unshare(conn, row)
-            if "mtu" in changes and changes["mtu"] < 1280 and await self._has_ipv6_subnet(conn, network_id):
-                raise errors.NetworkMTUSubnetConflict(net_id=network_id, subnet_id="(IPv6)")
+            if "mtu" in attrs:
+                await self._check_mtu_change(conn, row, attrs["mtu"], changes)
             await self.bump_revision(conn, network_id, **changes)
             await self.events.publish(conn, NetworkUpdated(network_id, changes))
             return await self.render_one(conn, ctx, network_id)
@@ -258,9 +255,14 @@ class NetworkService(ResourceService):
         if foreign:
             raise errors.InvalidSharedSetting(network=row.id)
 
-    async def _has_ipv6_subnet(self, conn: AsyncConnection, network_id: str) -> bool:
+    async def _check_mtu_change(self, conn: AsyncConnection, row: Any, requested: int, changes: dict) -> None:
+        """Neutron: the new MTU must carry the network's subnets (409) and fit its segment (400); 0 is the maximum."""
         s = models.subnets
-        return bool(await conn.scalar(select(exists().where(s.c.network_id == network_id, s.c.ip_version == 6))))
+        versions = (await conn.execute(select(s.c.ip_version).where(s.c.network_id == row.id).distinct())).scalars()
+        check_subnet_fits(row.id, requested, versions)
+        mtu = network_mtu(requested, row.network_type, self.settings.global_physnet_mtu)
+        if mtu != row.mtu:
+            changes["mtu"] = mtu
 
     # --- delete ----------------------------------------------------------------
 
@@ -269,6 +271,7 @@ class NetworkService(ResourceService):
             row = await self.get_row(conn, ctx, network_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
+            await self.events.publish(conn, NetworkClearing(row))
             p, s, a = models.ports, models.subnets, models.ip_allocations
             in_use = await conn.scalar(
                 select(exists().where(p.c.network_id == network_id, p.c.device_owner.not_in(owners.AUTO_DELETE)))

@@ -28,6 +28,7 @@ from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_rang
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.core.mtu import check_subnet_fits
 from quark.services.events import (
     Events,
     PortAddressesChanged,
@@ -85,6 +86,14 @@ class SubnetService(ResourceService):
             return None
         public = select(n.c.id).where(or_(n.c.shared == true(), n.c.router_external == true()))
         return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
+
+    def extra_filters(self, query: ListQuery) -> list:
+        """``shared`` and ``router:external``: Neutron's filters of subnets by their network's."""
+        return [
+            s.c.network_id.in_(select(n.c.id).where(column.in_(query.filters[name])))
+            for name, column in (("shared", n.c.shared), ("router:external", n.c.router_external))
+            if name in query.filters
+        ]
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         tags = base.tags_by_resource(found)
@@ -192,8 +201,7 @@ class SubnetService(ResourceService):
         self._check_modes(version, net, enable_dhcp, ra, mode)
         if enable_dhcp:
             self._check_dhcp_cidr(net)
-        if version == 6 and network.mtu < 1280:
-            raise errors.NetworkMTUSubnetConflict(net_id=network.id, subnet_id="(new)")
+        check_subnet_fits(network.id, network.mtu, [version])
         await self._check_overlap(conn, network.id, net)
 
         subnet_id = base.new_id()

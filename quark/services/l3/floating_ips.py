@@ -30,7 +30,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, PortAddressesChanged, PortDeleting, ResourcesCreated
+from quark.services.events import Events, NetworkClearing, PortAddressesChanged, PortDeleting, ResourcesCreated
 
 f = models.floatingips
 p = models.ports
@@ -284,6 +284,18 @@ class FloatingIpService(ResourceService):
             await self.delete_in(conn, row)
 
         await self.db.run_write(work)
+
+    async def on_network_clearing(self, conn: AsyncConnection, event: NetworkClearing) -> None:
+        """An external network being deleted takes its unassociated floating IPs
+        with it (Neutron's delete_disassociated_floatingips); associated ones keep
+        their ports, and so the network in use (409)."""
+        rows = (
+            await conn.execute(
+                select(f).where(f.c.floating_network_id == event.network.id, f.c.port_id.is_(None)).with_for_update()
+            )
+        ).all()
+        for row in rows:
+            await self.delete_in(conn, row)
 
     async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
         await conn.execute(delete(f).where(f.c.id == row.id))

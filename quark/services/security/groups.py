@@ -125,6 +125,10 @@ class SecurityGroupService(ResourceService):
                 raise errors.SecurityGroupCannotUpdateDefault()
             if attrs.get("name") == "default" and row.name != "default":
                 raise errors.SecurityGroupDefaultAlreadyExists()
+            if "stateful" in attrs and attrs["stateful"] != row.stateful:
+                # Neutron: the ports of a group in use were set up for its statefulness.
+                if await conn.scalar(select(exists().where(psg.c.security_group_id == group_id))):
+                    raise errors.SecurityGroupInUse(id=group_id)
             changes = {k: attrs[k] for k in ("name", "description", "stateful") if k in attrs}
             await self.bump_revision(conn, group_id, **changes)
             return await self.render_one(conn, ctx, group_id)
@@ -161,6 +165,7 @@ class SecurityGroupService(ResourceService):
                 if choice.requested and not choice.port_security:
                     raise errors.PortSecurityAndIPRequiredForSecurityGroups()
                 await self.check_usable(conn, event.ctx, choice.project_id, choice.requested)
+                await self.check_one_statefulness(conn, choice.requested)
                 choice.groups = list(choice.requested)
             elif not choice.port_security or owners.is_network_service(choice.device_owner):
                 choice.groups = []
@@ -171,6 +176,17 @@ class SecurityGroupService(ResourceService):
 
     async def on_port_groups_changing(self, conn: AsyncConnection, event: PortGroupsChanging) -> None:
         await self.check_usable(conn, event.ctx, event.project_id, event.added)
+        await self.check_one_statefulness(conn, event.wanted)
+
+    async def check_one_statefulness(self, conn: AsyncConnection, ids: Sequence[str]) -> None:
+        """A port's groups are all stateful or all stateless (Neutron's _validate_sgs_for_port: 409)."""
+        if len(ids) < 2:
+            return
+        kinds = set((await conn.execute(select(sg.c.stateful).where(sg.c.id.in_(list(ids))).distinct())).scalars())
+        if len(kinds) > 1:
+            raise errors.SecurityGroupConflict(
+                reason="Cannot apply both stateful and stateless security groups on the same port at the same time"
+            )
 
     async def check_usable(self, conn: AsyncConnection, ctx: Context, project_id: str, ids: Sequence[str]) -> None:
         """Groups a port may use: the port's project's own (any, for admins). 404 otherwise."""

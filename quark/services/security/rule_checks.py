@@ -40,22 +40,33 @@ PROTOCOL_NAMES = {
 
 
 REMOTES = ("remote_ip_prefix", "remote_group_id", "remote_address_group_id")
+# Neutron's SG_PORT_PROTO_NAMES, as its SecurityGroupInvalidProtocolForPort lists them.
+PORT_PROTOCOLS_TEXT = "DCCP, SCTP, TCP, UDP, UDPLITE"
+# Protocols that only exist over IPv6 (names and numbers): refused in an IPv4 rule.
+IPV6_ONLY_PROTOCOLS = frozenset(
+    {"ipv6-encap", "ipv6-frag", "ipv6-icmp", "icmpv6", "ipv6-nonxt", "ipv6-opts", "ipv6-route"}
+    | {"41", "44", "58", "59", "60", "43"}
+)
 
 
 def normalise_rule(attrs: dict) -> dict:
-    """The values to store for a rule asked with ``attrs``. Raises 400s."""
+    """The values to store for a rule asked with ``attrs``. Raises 400s, in
+    Neutron's order of checks (``_validate_base_security_group_rule_attributes``)."""
     ethertype = _ethertype(attrs.get("ethertype", "IPv4"))
+    protocol = _canonical_icmp(_protocol(attrs.get("protocol")), ethertype)
+    low, high = _port_range(protocol, attrs.get("port_range_min"), attrs.get("port_range_max"))
+    prefix = _remote_prefix(attrs.get("remote_ip_prefix"), ethertype)
+    if ethertype == "IPv4" and protocol in IPV6_ONLY_PROTOCOLS:
+        raise errors.SecurityGroupEthertypeConflictWithProtocol(ethertype=ethertype, protocol=protocol)
     if len([k for k in REMOTES if attrs.get(k)]) > 1:
         raise errors.SecurityGroupRemoteGroupAndRemoteIpPrefix()
-    protocol = _protocol(attrs.get("protocol"))
-    low, high = _port_range(protocol, attrs.get("port_range_min"), attrs.get("port_range_max"))
     return {
         "direction": attrs["direction"],
         "ethertype": ethertype,
         "protocol": protocol,
         "port_range_min": low,
         "port_range_max": high,
-        "remote_ip_prefix": _remote_prefix(attrs.get("remote_ip_prefix"), ethertype),
+        "remote_ip_prefix": prefix,
         "remote_group_id": attrs.get("remote_group_id"),
         "description": attrs.get("description", ""),
     }
@@ -82,6 +93,16 @@ def _protocol(value: Any) -> str | None:
     return None if protocol == "any" else protocol
 
 
+def _canonical_icmp(protocol: str | None, ethertype: str) -> str | None:
+    """In an IPv6 rule the legacy ICMP names become ``ipv6-icmp`` and 1 becomes 58, as Neutron stores them."""
+    if ethertype == "IPv6":
+        if protocol in ("icmp", "icmpv6"):
+            return "ipv6-icmp"
+        if protocol == "1":
+            return "58"
+    return protocol
+
+
 def _port_range(protocol: str | None, low: int | None, high: int | None) -> tuple[int | None, int | None]:
     """Ports of TCP-like protocols, type and code of ICMP ones, as stored."""
     if low is None and high is None:
@@ -93,33 +114,42 @@ def _port_range(protocol: str | None, low: int | None, high: int | None) -> tupl
         return _ports(low, high)
     if number in ICMP_PROTOCOLS.values():
         return _icmp_type_and_code(low, high)
-    raise errors.SecurityGroupInvalidPortRange()
+    raise errors.SecurityGroupInvalidProtocolForPort(protocol=number, valid_port_protocols=PORT_PROTOCOLS_TEXT)
 
 
 def _ports(low: int | None, high: int | None) -> tuple[int | None, int | None]:
-    if low is None or high is None or not 1 <= low <= high <= 65535:
-        raise errors.SecurityGroupInvalidPortRange()
     if (low, high) == (1, 65535):
         return None, None  # the whole range is "any port", as Neutron stores it
+    if low == 0 or high == 0:
+        raise errors.SecurityGroupInvalidPortValue(port=0)
+    if low is None or high is None or low > high:
+        raise errors.SecurityGroupInvalidPortRange()
     return low, high
 
 
 def _icmp_type_and_code(low: int | None, high: int | None) -> tuple[int | None, int | None]:
+    for attr, field, value in (("min", "type", low), ("max", "code", high)):
+        if value is not None and not 0 <= value <= 255:
+            raise errors.SecurityGroupInvalidIcmpValue(field=field, attr=attr, value=value)
     if low is None and high is not None:
         raise errors.SecurityGroupMissingIcmpType(value=high)
-    for value in (low, high):
-        if value is not None and not 0 <= value <= 255:
-            raise errors.SecurityGroupInvalidIcmpValue(field="type/code", value=value)
     return low, high
 
 
 def _remote_prefix(prefix: str | None, ethertype: str) -> str | None:
+    """The prefix as given, with its mask made explicit (``10.0.0.34`` → ``10.0.0.34/32``);
+    Neutron keeps the host bits here and answers the network as ``normalized_cidr``."""
     if not prefix:
         return prefix
     try:
-        net = ipaddress.ip_network(prefix, strict=False)
+        interface = ipaddress.ip_interface(prefix)
     except ValueError:
         raise errors.InvalidInput(error_message=f"'{prefix}' is not a valid IP prefix") from None
-    if f"IPv{net.version}" != ethertype:
+    if f"IPv{interface.version}" != ethertype:
         raise errors.SecurityGroupRuleParameterConflict(ethertype=ethertype, cidr=prefix)
-    return str(net)
+    return str(interface)
+
+
+def normalized_cidr(prefix: str | None) -> str | None:
+    """The network of a stored ``remote_ip_prefix`` (alias ``security-groups-normalized-cidr``)."""
+    return str(ipaddress.ip_interface(prefix).network) if prefix else None

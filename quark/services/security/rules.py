@@ -17,7 +17,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
 from quark.services.events import ResourcesCreated
-from quark.services.security.rule_checks import normalise_rule
+from quark.services.security.rule_checks import normalise_rule, normalized_cidr
 
 sg = models.security_groups
 rules = models.security_group_rules
@@ -52,7 +52,7 @@ def rule_view(row: Any, default_ids: set[str]) -> dict:
             "remote_ip_prefix": row.remote_ip_prefix,
             "remote_group_id": row.remote_group_id,
             "remote_address_group_id": row.remote_address_group_id,
-            "normalized_cidr": row.remote_ip_prefix,
+            "normalized_cidr": normalized_cidr(row.remote_ip_prefix),
             "belongs_to_default_sg": row.security_group_id in default_ids,
         }
     )

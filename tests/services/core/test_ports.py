@@ -181,7 +181,7 @@ async def test_the_events_of_a_port_create_update_and_delete(env):
 
     group = await env.services.security_groups.create(ADMIN, {"name": "g"})
     await ports.update(ADMIN, port["id"], {"security_groups": [group["id"]]})
-    assert published == [PortGroupsChanging(ADMIN, port["id"], ADMIN.project_id, (group["id"],))]
+    assert published == [PortGroupsChanging(ADMIN, port["id"], ADMIN.project_id, (group["id"],), (group["id"],))]
 
     published.clear()
     await ports.update(ADMIN, port["id"], {"fixed_ips": [{"ip_address": "10.25.0.9"}]})
@@ -262,6 +262,7 @@ async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_addre
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
         quotas=s.quotas,
+        floating_ip_service=s.floating_ips,
     )
     reached, go = asyncio.Event(), asyncio.Event()
 

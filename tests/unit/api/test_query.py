@@ -14,9 +14,27 @@ def test_repeated_keys_are_ored_and_values_converted():
     assert q.filters == {"name": ["a", "b"], "shared": [True], "admin_state_up": [False]}
 
 
-def test_unknown_filters_are_ignored():
-    q = parse_list_query(NETWORK, [("port_security_enabled", "true"), ("bogus", "1")])
+def test_attributes_without_a_filter_are_accepted_and_ignored():
+    q = parse_list_query(NETWORK, [("port_security_enabled", "true"), ("fields", "id")])
     assert q.filters == {}
+
+
+def test_unknown_filters_are_refused_as_neutron_filter_validation():
+    with pytest.raises(errors.HTTPBadRequest) as refused:
+        parse_list_query(NETWORK, [("name", "a"), ("bogus", "1"), ("other", "2")])
+    assert refused.value.msg == "['bogus', 'other'] is invalid attribute for filtering"
+
+
+@pytest.mark.parametrize(
+    "key", ["fields", "sort_key", "limit", "marker", "page_reverse", "tags", "tags-any", "not-tags", "not-tags-any"]
+)
+def test_paging_sorting_and_tag_parameters_are_no_unknown_filters(key):
+    value = {"sort_key": "id", "limit": "1", "page_reverse": "False"}.get(key, "x")
+    parse_list_query(NETWORK, [(key, value)])
+
+
+def test_subnets_filter_on_shared():
+    assert parse_list_query(SUBNET, [("shared", "true")]).filters == {"shared": [True]}
 
 
 def test_empty_string_filter_matches_empty_value():

@@ -91,7 +91,7 @@ async def plan_port(
 
 
 async def _mac_of(conn: AsyncConnection, attrs: dict, network: Any, mac_choice: MacChoice) -> ChosenMac:
-    if "mac_address" not in attrs:
+    if attrs.get("mac_address") is None:  # not given, or null: one from the ranges
         return await mac_choice.allocate(conn, network.id)
     return await mac_choice.explicit(conn, network.id, attrs["mac_address"])
 

@@ -103,9 +103,13 @@ class PortUpdater:
     # --- MAC ---------------------------------------------------------------------------
 
     async def _mac(self, conn: AsyncConnection, update: PortUpdate) -> bool:
-        """A new MAC for an unbound port; the old one is released. Whether it changed."""
-        row, wanted = update.row, update.attrs.get("mac_address")
-        if wanted is None or wanted == row.mac_address:
+        """A new MAC for an unbound port; the old one is released. Whether it changed.
+        ``mac_address: null`` asks for a new one from the ranges (port-mac-address-regenerate)."""
+        row = update.row
+        if "mac_address" not in update.attrs:
+            return False
+        wanted = update.attrs["mac_address"]
+        if wanted == row.mac_address:
             return False
         if owners.is_network_service(update.new("device_owner")):
             raise errors.UnsupportedPortDeviceOwner(
@@ -113,9 +117,12 @@ class PortUpdater:
             )
         if is_bound(row.binding_vif_type):
             raise errors.PortBound(
-                port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address, new_mac=wanted
+                port_id=row.id, vif_type=row.binding_vif_type, old_mac=row.mac_address, new_mac=wanted or "(new)"
             )
-        chosen = await self.mac_choice.explicit(conn, row.network_id, wanted)
+        if wanted is None:
+            chosen = await self.mac_choice.allocate(conn, row.network_id)
+        else:
+            chosen = await self.mac_choice.explicit(conn, row.network_id, wanted)
         if row.mac_allocated:
             await self.mac_choice.release(conn, row.mac_address)
         update.changes.update(mac_address=chosen.text, mac_allocated=chosen.owned)
@@ -150,7 +157,9 @@ class PortUpdater:
         if wanted == current:
             return
         added = tuple(sorted(wanted - current))
-        await self.events.publish(conn, PortGroupsChanging(update.ctx, row.id, row.project_id, added))
+        await self.events.publish(
+            conn, PortGroupsChanging(update.ctx, row.id, row.project_id, added, tuple(sorted(wanted)))
+        )
         await conn.execute(delete(psg).where(psg.c.port_id == row.id))
         if wanted:
             await conn.execute(insert(psg), [{"port_id": row.id, "security_group_id": g} for g in sorted(wanted)])
