@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from quark import errors, owners
 from quark.api import body as bodies
+from quark.api import idempotency
 from quark.api import validators as v
 from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
@@ -115,18 +116,27 @@ def _service(request: Request):
 
 
 async def provision(request: Request) -> Response:
-    ctx, authz = ctx_of(request), authorizer(request)
-    spec = parse_provision(await read_json(request), ctx)
+    body = await read_json(request)
+    return await idempotency.guarded(request, ctx_of(request), body, lambda keyed: _provision(request, body, keyed))
+
+
+async def _provision(request: Request, body: Any, keyed: idempotency.Keyed) -> Response:
+    ctx, authz = keyed.ctx, authorizer(request)
+    spec = parse_provision(body, ctx)
     await authorize_provision(authz, spec)
+
+    def render(info: dict) -> dict:
+        return {"instance": present_info(authz, info)}
+
     info = await _service(request).provision(
-        ctx,
+        keyed.context(render),
         spec["device_id"],
         spec["ports"],
         device_owner=spec["device_owner"],
         host=spec["host"],
         project_id=spec["project_id"],
     )
-    return json_response({"instance": present_info(authz, info)}, 201)
+    return json_response(render(info), 201)
 
 
 async def show(request: Request) -> Response:

@@ -25,15 +25,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
-    Table,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import NAMING, Base, StandardAttributes, table_of
 from quark.db.idempotency_model import idempotency_keys
+
 
 class Network(StandardAttributes, Base):
     __tablename__ = "networks"
