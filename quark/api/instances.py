@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from starlette.requests import Request
@@ -126,7 +127,8 @@ async def _provision(request: Request, body: Any, keyed: idempotency.Keyed) -> R
     await authorize_provision(authz, spec)
 
     def render(info: dict) -> dict:
-        return {"instance": present_info(authz, info)}
+        # present_info edits the views in place; with a key the answer is rendered twice.
+        return {"instance": present_info(authz, copy.deepcopy(info))}
 
     info = await _service(request).provision(
         keyed.context(render),
