@@ -224,11 +224,14 @@ class HttpConnection:
     async def _connect(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
 
-    async def request(self, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: object = None, headers: dict | None = None
+    ) -> tuple[int, bytes]:
         payload = orjson.dumps(body) if body is not None else b""
+        extra = self.extra + "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{self.extra}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}\r\n"
         ).encode()
         for attempt in (1, 2):
             if self.writer is None:
