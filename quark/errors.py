@@ -495,7 +495,5 @@ class IdempotencyKeyReused(UnprocessableEntity):
     )
 
 
-class IdempotencyKeyInFlight(Conflict):
-    """``retry_after``: seconds the client is told to wait (the Retry-After header)."""
-
+class IdempotencyKeyInFlight(Conflict):  # retry_after=<seconds>: its Retry-After header
     message = "A request with this Idempotency-Key is still being processed; retry it later."
