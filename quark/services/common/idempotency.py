@@ -4,7 +4,8 @@ A create that carries a key (docs/idempotency.md) goes through three steps:
 
 1. ``IdempotencyKeys.claim`` (its own short transaction) finds the key's row
    of the caller's project. None (or an expired one): a claim row is written
-   — ``status`` NULL, a fresh ``token``, a lease — and the request runs. A row
+   — ``status`` NULL, a fresh ``token``, a lease — and the request runs
+   (one ``INSERT`` that does nothing if the key exists, then the lookup). A row
    with the same fingerprint and an answer: the answer is replayed. Another
    fingerprint: 422. A claim whose lease runs: 409 (the first request is still
    running). A claim whose lease ran out (its worker died, or it lost its
@@ -35,20 +36,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.clock import Clock, utcnow
 from quark.context import Context, IdempotencyClaim
+from quark.db.dialect import insert_ignore
 from quark.db.idempotency_model import idempotency_keys as keys
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# Concurrent first uses of one key race on the primary key; the loser looks again.
-_CLAIM_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -114,34 +112,30 @@ class IdempotencyKeys:
     async def claim(self, project_id: str, key: str, fingerprint: str) -> IdempotencyClaim | Replay:
         """The request's claim on ``key``, or the answer to replay (422, 409 raised)."""
         hashed = key_hash(key)
-        for _ in range(_CLAIM_ATTEMPTS):
-            try:
-                return await self.db.run_write(lambda conn: self._claim_in(conn, project_id, hashed, fingerprint))
-            except IntegrityError:  # another first use of the key won the insert: look again
-                continue
-        raise errors.IdempotencyKeyInFlight(retry_after=1)
+        return await self.db.run_write(lambda conn: self._claim_in(conn, project_id, hashed, fingerprint))
 
     async def _claim_in(
         self, conn: AsyncConnection, project_id: str, hashed: str, fingerprint: str
     ) -> IdempotencyClaim | Replay:
         now = self.clock()
+        claim = IdempotencyClaim(project_id, hashed, str(uuid.uuid4()))
+        fresh = {
+            "fingerprint": fingerprint,
+            "token": claim.token,
+            "lease_until": now + self.lease,
+            "expires_at": now + self.retention,
+        }
+        # A new key (the usual case) costs this one statement; a concurrent first
+        # use of the same key waits for ours to commit, then finds the row.
+        added = await conn.execute(insert_ignore(conn, keys, project_id=project_id, key_hash=hashed, **fresh))
+        if added.rowcount == 1:
+            return claim
         where = (keys.c.project_id == project_id, keys.c.key_hash == hashed)
         row = (await conn.execute(select(keys).where(*where).with_for_update())).first()
-        if row is not None and row.expires_at <= now:
-            await conn.execute(delete(keys).where(*where))  # lazily purged: the key is new again
-            row = None
-        claim = IdempotencyClaim(project_id, hashed, str(uuid.uuid4()))
-        if row is None:
-            await conn.execute(
-                insert(keys).values(
-                    project_id=project_id,
-                    key_hash=hashed,
-                    fingerprint=fingerprint,
-                    token=claim.token,
-                    lease_until=now + self.lease,
-                    expires_at=now + self.retention,
-                )
-            )
+        if row is None:  # released between the two statements: try again
+            raise errors.RetryRequest()
+        if row.expires_at <= now:  # lazily purged: the key is new again
+            await conn.execute(update(keys).where(*where).values(status=None, body=None, **fresh))
             return claim
         if row.fingerprint != fingerprint:
             raise errors.IdempotencyKeyReused()
