@@ -112,30 +112,46 @@ class IdempotencyKeys:
     async def claim(self, project_id: str, key: str, fingerprint: str) -> IdempotencyClaim | Replay:
         """The request's claim on ``key``, or the answer to replay (422, 409 raised)."""
         hashed = key_hash(key)
+        if self.db.dialect != "sqlite":  # SQLite's writes take the file lock in their BEGIN
+            claim = IdempotencyClaim(project_id, hashed, str(uuid.uuid4()))
+            async with self.db.engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                # A new key, the usual case: one statement, its own commit, no transaction.
+                if (await auto.execute(self._insert(auto, claim, fingerprint))).rowcount == 1:
+                    return claim
         return await self.db.run_write(lambda conn: self._claim_in(conn, project_id, hashed, fingerprint))
+
+    def _fresh(self, claim: IdempotencyClaim, fingerprint: str) -> dict:
+        now = self.clock()
+        return {
+            "fingerprint": fingerprint,
+            "token": claim.token,
+            "lease_until": now + self.lease,
+            "expires_at": now + self.retention,
+        }
+
+    def _insert(self, conn: AsyncConnection, claim: IdempotencyClaim, fingerprint: str):
+        """The claim row of a new key; nothing if the key has a row (a concurrent
+        first use waits for the other's claim to commit, then finds it)."""
+        return insert_ignore(
+            conn, keys, project_id=claim.project_id, key_hash=claim.key_hash, **self._fresh(claim, fingerprint)
+        )
 
     async def _claim_in(
         self, conn: AsyncConnection, project_id: str, hashed: str, fingerprint: str
     ) -> IdempotencyClaim | Replay:
         now = self.clock()
         claim = IdempotencyClaim(project_id, hashed, str(uuid.uuid4()))
-        fresh = {
-            "fingerprint": fingerprint,
-            "token": claim.token,
-            "lease_until": now + self.lease,
-            "expires_at": now + self.retention,
-        }
-        # A new key (the usual case) costs this one statement; a concurrent first
-        # use of the same key waits for ours to commit, then finds the row.
-        added = await conn.execute(insert_ignore(conn, keys, project_id=project_id, key_hash=hashed, **fresh))
-        if added.rowcount == 1:
+        if (await conn.execute(self._insert(conn, claim, fingerprint))).rowcount == 1:
             return claim
         where = (keys.c.project_id == project_id, keys.c.key_hash == hashed)
         row = (await conn.execute(select(keys).where(*where).with_for_update())).first()
         if row is None:  # released between the two statements: try again
             raise errors.RetryRequest()
         if row.expires_at <= now:  # lazily purged: the key is new again
-            await conn.execute(update(keys).where(*where).values(status=None, body=None, **fresh))
+            await conn.execute(
+                update(keys).where(*where).values(status=None, body=None, **self._fresh(claim, fingerprint))
+            )
             return claim
         if row.fingerprint != fingerprint:
             raise errors.IdempotencyKeyReused()
