@@ -153,3 +153,18 @@ async def test_batched_single_creates_each_record_their_own_answer(make_env):
         assert [port["id"] for port in orjson.loads(replay.body)["ports"]] == [view[0]["id"]]
     assert await env.count(p, p.c.project_id == ctx.project_id) == 6
     assert env.services.ports.batcher is not None and env.services.ports.batcher.batched_requests >= 2
+
+
+async def test_each_process_purges_expired_keys_periodically(make_env):
+    env = await make_env(idempotency_key_retention=60, idempotency_purge_interval=0.05)
+    await claim(env, member())
+    env.clock.advance(61)
+    stop = asyncio.Event()
+    task = asyncio.create_task(env.services.idempotency.run(stop))
+    for _ in range(100):
+        if not await env.count(k):
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert await env.count(k) == 0
