@@ -106,7 +106,8 @@ async def guarded(
         raise
     if response.status_code >= 400:
         await _release(keys, outcome)
-    elif not outcome.recorded:  # a create whose transaction did not store it
+    elif not outcome.recorded:  # a create whose transaction did not store it: not atomic, say so
+        LOG.warning("%s %s stored its Idempotency-Key answer after its commit", request.method, request.url.path)
         await keys.keep_answer(outcome, response.status_code, bytes(response.body).decode())
     return response
 

@@ -71,9 +71,12 @@ async def test_a_running_claim_is_409_until_its_lease_ends_then_taken_over(make_
     first = await claim(env, ctx)
     with pytest.raises(errors.IdempotencyKeyInFlight) as running:
         await env.services.idempotency.claim(ctx.project_id, "k1", "f1")
-    assert running.value.kwargs["retry_after"] == 30
+    assert running.value.kwargs["retry_after"] == 1
+    env.clock.advance(29)
+    with pytest.raises(errors.IdempotencyKeyInFlight):  # still within the lease
+        await env.services.idempotency.claim(ctx.project_id, "k1", "f1")
 
-    env.clock.advance(31)  # the first holder's worker died, say
+    env.clock.advance(2)  # the first holder's worker died, say
     second = await claim(env, ctx)
     assert second.token != first.token
     # The first holder wakes up: its transaction cannot record, so it creates nothing.
@@ -168,3 +171,11 @@ async def test_each_process_purges_expired_keys_periodically(make_env):
     stop.set()
     await asyncio.wait_for(task, 5)
     assert await env.count(k) == 0
+
+
+async def test_an_answer_kept_after_the_commit_is_replayed_and_never_overwrites_one(env):
+    ctx = member()
+    first = await claim(env, ctx)
+    await env.services.idempotency.keep_answer(first, 201, '{"x": 1}')
+    await env.services.idempotency.keep_answer(first, 201, '{"x": 2}')  # answered: the first answer stays
+    assert await env.services.idempotency.claim(ctx.project_id, "k1", "f1") == Replay(201, '{"x": 1}')

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +46,9 @@ from quark.db.idempotency_model import idempotency_keys as keys
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Seconds a 409 for a key in flight tells the client to wait before retrying.
+RETRY_AFTER = 1
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ async def record(conn: AsyncConnection, ctx: Context, result: Any) -> None:
     )
     if done.rowcount != 1:
         # A retry took the claim over (our lease ran out): it creates, we must not.
-        raise errors.IdempotencyKeyInFlight(retry_after=1)
+        raise errors.IdempotencyKeyInFlight(retry_after=RETRY_AFTER)
     claim.recorded = True
 
 
@@ -158,7 +160,8 @@ class IdempotencyKeys:
         if row.status is not None:
             return Replay(row.status, row.body)
         if row.lease_until > now:
-            raise errors.IdempotencyKeyInFlight(retry_after=max(1, math.ceil((row.lease_until - now).total_seconds())))
+            # Most first requests end within a second; only a dead one keeps its key to the lease's end.
+            raise errors.IdempotencyKeyInFlight(retry_after=RETRY_AFTER)
         # The first request's lease ran out: its worker died or lost the database.
         await conn.execute(update(keys).where(*where).values(token=claim.token, lease_until=now + self.lease))
         return claim
