@@ -114,6 +114,13 @@ class Settings:
     # same caller is in flight are run together, up to this many ports per
     # transaction (group commit; quark.services.common.batching). 0 turns it off.
     port_create_batch: int = 64
+    # Idempotency-Key (docs/idempotency.md): seconds a key and its answer are
+    # kept; seconds a claim of a running request is trusted before a retry may
+    # take it over (a worker that died holds it no longer than this); seconds
+    # between purges of expired keys by each server process (0: only lazily).
+    idempotency_key_retention: int = 86400
+    idempotency_lease: int = 30
+    idempotency_purge_interval: float = 300.0
     # Neutron's default quotas: how many of each resource a project may have
     # unless an admin set its own limit (PUT /v2.0/quotas/{project_id});
     # -1 = unlimited. docs/quotas.md.

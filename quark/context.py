@@ -9,11 +9,28 @@ tested without Keystone is the behaviour with it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 # Neutron's noauth project when no project header is sent (the context is then admin).
 NOAUTH_PROJECT = "fake_project_id"
+
+
+@dataclass
+class IdempotencyClaim:
+    """A request's hold on its ``Idempotency-Key`` (docs/idempotency.md), carried
+    to the service in the Context: the create's transaction turns the claim
+    into the answer (``quark.services.common.idempotency.record``) with
+    ``render``, which makes the response body out of what the transaction
+    returns; services never look inside it. ``recorded`` says it happened."""
+
+    project_id: str
+    key_hash: str
+    token: str
+    render: Callable[[Any], str] | None = None
+    status: int = 201
+    recorded: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,8 @@ class Context:
     system_scope: str | None = None
     # Roles of a service token sent beside the user's (X-Service-Token).
     service_roles: frozenset[str] = frozenset()
+    # Set on the Context of a create that carries an Idempotency-Key.
+    idempotency: IdempotencyClaim | None = field(default=None, compare=False, hash=False)
 
     @property
     def is_service(self) -> bool:

@@ -57,6 +57,10 @@ class InUse(Conflict):
     message = "The resource is in use."
 
 
+class UnprocessableEntity(QuarkError):
+    message = "The request cannot be processed."
+
+
 class PreconditionFailed(QuarkError):
     message = "Precondition failed."
 
@@ -491,3 +495,21 @@ class RetryRequest(QuarkError):
     """
 
     message = "The request conflicted with a concurrent one; retry."
+
+
+# --- Idempotency-Key (docs/idempotency.md) -------------------------------------
+
+
+class InvalidIdempotencyKey(BadRequest):
+    message = "Invalid Idempotency-Key header: {reason}."
+
+
+class IdempotencyKeyReused(UnprocessableEntity):
+    message = (
+        "The Idempotency-Key was already used for a different request (another body, method or path); "
+        "use a new key for a new request."
+    )
+
+
+class IdempotencyKeyInFlight(Conflict):  # retry_after=<seconds>: its Retry-After header
+    message = "A request with this Idempotency-Key is still being processed; retry it later."

@@ -128,6 +128,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if services.db.dialect == "postgresql" and settings.db_analyze_interval > 0:  # why: quark.db.statistics
             keeper = StatisticsKeeper(services.db, settings.db_analyze_interval)
             tasks.append(asyncio.create_task(keeper.run(stop)))
+        if settings.idempotency_purge_interval > 0:
+            tasks.append(asyncio.create_task(services.idempotency.run(stop)))
         try:
             yield
         finally:

@@ -31,6 +31,7 @@ FAULT_MAP: dict[type[errors.QuarkError], int] = {
     errors.MethodNotAllowed: 405,
     errors.Conflict: 409,
     errors.PreconditionFailed: 412,
+    errors.UnprocessableEntity: 422,
     errors.RequestEntityTooLarge: 413,
     errors.ServiceUnavailable: 503,
 }
@@ -55,6 +56,8 @@ async def quark_error_handler(request: Request, exc: Exception) -> Response:
     headers = {"Allow": allowed_methods(request)} if status == 405 else None
     if status == 503:
         headers = {"Retry-After": RETRY_AFTER}
+    elif "retry_after" in exc.kwargs:  # a request that is worth retrying soon (an Idempotency-Key in flight)
+        headers = {"Retry-After": str(exc.kwargs["retry_after"])}
     return json_response(error_body(exc.type_name, exc.msg), status, headers)
 
 

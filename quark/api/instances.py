@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from starlette.routing import Route
 
 from quark import errors, owners
 from quark.api import body as bodies
+from quark.api import idempotency
 from quark.api import validators as v
 from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
@@ -126,18 +128,29 @@ def _service(request: Request):
 
 
 async def provision(request: Request) -> Response:
-    ctx, authz = ctx_of(request), authorizer(request)
-    spec = parse_provision(await read_json(request), ctx)
+    body = await read_json(request)
+    return await idempotency.guarded(request, ctx_of(request), body, lambda keyed: _provision(request, body, keyed))
+
+
+async def _provision(request: Request, body: Any, keyed: idempotency.Keyed) -> Response:
+    ctx, authz = keyed.ctx, authorizer(request)
+    spec = parse_provision(body, ctx)
     await authorize_provision(authz, spec)
+    base = base_url(request)
+
+    def render(info: dict) -> dict:
+        # present_info edits the views in place; with a key the answer is rendered twice.
+        return {"instance": present_info(authz, copy.deepcopy(info), base)}
+
     info = await _service(request).provision(
-        ctx,
+        keyed.context(render),
         spec["device_id"],
         spec["ports"],
         device_owner=spec["device_owner"],
         host=spec["host"],
         project_id=spec["project_id"],
     )
-    return json_response({"instance": present_info(authz, info, base_url(request))}, 201)
+    return json_response(render(info), 201)
 
 
 async def show(request: Request) -> Response:

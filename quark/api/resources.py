@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import body as bodies
+from quark.api import idempotency
 from quark.api.authz import Authorizer, present, with_policy_fields
 from quark.api.definitions.base import Resource
 from quark.api.links import add_if_asked, base_url
@@ -199,18 +200,30 @@ class CollectionRoutes:
         return json_response(payload)
 
     async def create(self, request: Request) -> Response:
-        ctx, authz = ctx_of(request), authorizer(request)
+        body = await read_json(request)
+        return await idempotency.guarded(
+            request, ctx_of(request), body, lambda keyed: self._create(request, body, keyed)
+        )
+
+    async def _create(self, request: Request, body: Any, keyed: idempotency.Keyed) -> Response:
+        ctx, authz = keyed.ctx, authorizer(request)
         max_bulk = request.app.state.settings.max_bulk_size
-        items, bulk = bodies.parse_create(self.resource, await read_json(request), ctx, max_bulk=max_bulk)
+        items, bulk = bodies.parse_create(self.resource, body, ctx, max_bulk=max_bulk)
         await authz.create(self.resource, items)
         service, link = self.service(request), self._linker(request, [])
         if bulk:
-            created = await service.create_bulk(ctx, items)
-            return json_response(
-                {self.resource.body_collection: [present(authz, self.resource, link(o), []) for o in created]}, 201
-            )
-        obj = await service.create(ctx, items[0])
-        return json_response({self.resource.name: present(authz, self.resource, link(obj), [])}, 201)
+
+            def render_bulk(created: builtins.list[dict]) -> dict:
+                return {self.resource.body_collection: [present(authz, self.resource, link(o), []) for o in created]}
+
+            return json_response(render_bulk(await service.create_bulk(keyed.context(render_bulk), items)), 201)
+
+        def render(created: dict | builtins.list[dict]) -> dict:
+            # A create's transaction returns the view, or the list of one view.
+            obj = created[0] if isinstance(created, builtins.list) else created
+            return {self.resource.name: present(authz, self.resource, link(obj), [])}
+
+        return json_response(render(await service.create(keyed.context(render), items[0])), 201)
 
     def _linker(self, request: Request, fields: builtins.list[str]) -> Callable[[dict], dict]:
         return add_if_asked(request, self.resource.collection, fields, self.resource.key)

@@ -25,33 +25,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
-    Table,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class StandardAttributes:
-    """Neutron's standard attributes, kept on each resource row."""
-
-    description: Mapped[str] = mapped_column(String(255), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime)
-    updated_at: Mapped[datetime] = mapped_column(DateTime)
-    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+from quark.db.base import NAMING, Base, StandardAttributes, table_of
+from quark.db.idempotency_model import idempotency_keys
 
 
 class Network(StandardAttributes, Base):
@@ -467,34 +447,29 @@ class QuotaLock(Base):
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-def _table(model: type[Base]) -> Table:
-    """The model's table typed as a ``Table`` (``insert``/``update`` refuse a FromClause)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
+networks = table_of(Network)
+subnets = table_of(Subnet)
+ip_allocations = table_of(IpAllocation)
+mac_address_ranges = table_of(MacAddressRange)
+mac_allocations = table_of(MacAllocation)
+ports = table_of(Port)
+port_security_groups = table_of(PortSecurityGroup)
+tags = table_of(Tag)
+ip_usage = table_of(IpUsage)
+security_groups = table_of(SecurityGroup)
+floatingips = table_of(FloatingIp)
+default_security_groups = table_of(DefaultSecurityGroup)
+security_group_rules = table_of(SecurityGroupRule)
+ip_policies = table_of(IpPolicy)
+ip_policy_targets = table_of(IpPolicyTarget)
+ip_address_ports = table_of(IpAddressPort)
+routes = table_of(Route)
+segment_ranges = table_of(SegmentRange)
+segment_allocations = table_of(SegmentAllocation)
+agents = table_of(Agent)
+host_generations = table_of(HostGeneration)
+nova_events = table_of(NovaEvent)
+quotas = table_of(Quota)
+quota_locks = table_of(QuotaLock)
 
-
-networks = _table(Network)
-subnets = _table(Subnet)
-ip_allocations = _table(IpAllocation)
-mac_address_ranges = _table(MacAddressRange)
-mac_allocations = _table(MacAllocation)
-ports = _table(Port)
-port_security_groups = _table(PortSecurityGroup)
-tags = _table(Tag)
-ip_usage = _table(IpUsage)
-security_groups = _table(SecurityGroup)
-floatingips = _table(FloatingIp)
-default_security_groups = _table(DefaultSecurityGroup)
-security_group_rules = _table(SecurityGroupRule)
-ip_policies = _table(IpPolicy)
-ip_policy_targets = _table(IpPolicyTarget)
-ip_address_ports = _table(IpAddressPort)
-routes = _table(Route)
-segment_ranges = _table(SegmentRange)
-segment_allocations = _table(SegmentAllocation)
-agents = _table(Agent)
-host_generations = _table(HostGeneration)
-nova_events = _table(NovaEvent)
-quotas = _table(Quota)
-quota_locks = _table(QuotaLock)
+__all__ = ["NAMING", "Base", "idempotency_keys"]

@@ -17,6 +17,7 @@ from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
 from quark.services.common.base import ResourceService
+from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.networks import NetworkService
@@ -61,6 +62,8 @@ class Services:
     agent_changes: AgentChanges
     # Limits per project (the quota API) and their enforcement (a subscriber).
     quotas: QuotaService
+    # Idempotency-Key claims and answers of creates (docs/idempotency.md).
+    idempotency: IdempotencyKeys
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -115,6 +118,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         quotas=quotas,
+        idempotency=IdempotencyKeys(db, settings, clock),
     )
     wiring.subscribe(
         events,

@@ -103,7 +103,8 @@ def crashing_server(request):
     async def boom(request):
         raise RuntimeError("a bug")
 
-    app = create_app(Settings(), services=SimpleNamespace(db=_Db()))  # type: ignore[arg-type]
+    # No database behind it: no purge of idempotency keys either.
+    app = create_app(Settings(idempotency_purge_interval=0), services=SimpleNamespace(db=_Db()))  # type: ignore[arg-type]
     app.router.routes.append(Route("/boom", boom, methods=["GET", "POST"]))
     if request.param == "broken-keystone":
         (quark_mw,) = [m for m in app.user_middleware if m.cls.__name__ == "QuarkMiddleware"]

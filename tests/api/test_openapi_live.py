@@ -73,3 +73,24 @@ def test_discovery_health_and_errors_match_the_document(doc, admin):
     _check(doc, admin, "get", "/v2.0/extensions/nope", "/v2.0/extensions/{alias}", 404)
     _check(doc, admin, "get", f"/v2.0/networks/{uuid.uuid4()}", "/v2.0/networks/{id}", 404)
     _check(doc, admin, "post", "/v2.0/networks", "/v2.0/networks", 400, {"network": {"bogus": 1}})
+
+
+def test_idempotency_answers_match_the_document(doc, admin):
+    net = _create(doc, admin, "networks", "network", {"name": f"oa-{uuid.uuid4().hex[:8]}"})
+    key = {"Idempotency-Key": f'"{uuid.uuid4()}"'}
+    body = {"port": {"network_id": net["id"]}}
+    for _ in range(2):  # the first answer, then its replay
+        response = admin.post("/v2.0/ports", json=body, headers=key)
+        assert response.status_code == 201, response.text
+        validate(doc, "/v2.0/ports", "post", 201, response.json())
+    assert (
+        response.headers["idempotent-replayed"]
+        in doc["paths"]["/v2.0/ports"]["post"]["responses"]["201"]["headers"]["Idempotent-Replayed"]["schema"]["enum"]
+    )
+    for status, headers, sent in (
+        (422, key, {"port": {"network_id": net["id"], "name": "x"}}),
+        (400, {"Idempotency-Key": '"'}, body),
+    ):
+        response = admin.post("/v2.0/ports", json=sent, headers=headers)
+        assert response.status_code == status, response.text
+        validate(doc, "/v2.0/ports", "post", status, response.json())

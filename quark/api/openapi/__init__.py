@@ -17,6 +17,7 @@ from quark.api.definitions.catalog import RESOURCES
 from quark.api.openapi.extra import extra_paths
 from quark.api.openapi.schemas import (
     bookmark,
+    declare_idempotency,
     errors,
     json_body,
     list_parameters,
@@ -225,6 +226,12 @@ def _ip_address_ports_paths() -> dict[str, Any]:
     }
 
 
+def idempotent_posts(paths: dict[str, Any]) -> list[str]:
+    """The paths whose POST honours Idempotency-Key: every collection create and /v2.0/instances."""
+    creates = [f"/v2.0/{r.collection}" for r in RESOURCES.values() if r.creatable and not r.read_only]
+    return [path for path in [*creates, "/v2.0/instances"] if "post" in paths.get(path, {})]
+
+
 def _declare_common_errors(paths: dict[str, Any]) -> None:
     """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane)
     included; 401 and 429 (rate limits) on every one but the public paths."""
@@ -278,6 +285,8 @@ def document() -> dict[str, Any]:
     schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())
     paths.update(extra_paths())
+    for path in idempotent_posts(paths):
+        declare_idempotency(paths[path]["post"])
     _declare_common_errors(paths)
     return {
         "openapi": "3.0.3",

@@ -18,6 +18,7 @@ ERROR_CODES = {
     "405": "Method not allowed",
     "409": "Conflict",
     "412": "Precondition failed (If-Match revision_number)",
+    "422": "Unprocessable (the Idempotency-Key was used for a different request)",
     "413": "Request body too large",
     "429": "Too many requests: the project's rate limit for this class of operation is spent (docs/rate_limits.md)",
     "503": "Service unavailable (database unreachable or overloaded)",
@@ -182,3 +183,31 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
             for n in ("tags", "tags-any", "not-tags", "not-tags-any")
         ]
     return params
+
+
+# Idempotency-Key (docs/idempotency.md): on every create that honours it.
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "A key (sf-string or bare token, 1-255 characters) that makes the create idempotent for the caller's "
+        "project: a retry with the same key and body answers the first answer again (Idempotent-Replayed: true) "
+        "and creates nothing; another body is a 422; a retry while the first runs is a 409 with Retry-After."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true when the answer is the stored answer of an earlier request with the same Idempotency-Key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+def declare_idempotency(operation: dict[str, Any]) -> None:
+    """The Idempotency-Key header, the replay header and its 409/422 on a create operation."""
+    operation.setdefault("parameters", []).append(IDEMPOTENCY_KEY)
+    responses = operation["responses"]
+    responses["201"]["headers"] = _REPLAYED
+    responses.update({code: errors(code, common=False)[code] for code in ("409", "422") if code not in responses})

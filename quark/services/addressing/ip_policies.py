@@ -27,6 +27,7 @@ from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import NetworkDeleting, SubnetCreated, SubnetDeleted
 
@@ -205,7 +206,7 @@ class IpPolicyService(ResourceService):
                 ids.append(policy_id)
             return await self.render_ids(conn, ctx, ids)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def update(self, ctx: Context, policy_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:

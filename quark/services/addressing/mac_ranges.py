@@ -17,6 +17,7 @@ from quark.db.dialect import insert_ignore
 from quark.ipam import macs
 from quark.services.common import base
 from quark.services.common.base import ResourceService
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 
 r = models.mac_address_ranges
@@ -104,7 +105,7 @@ class MacRangeService(ResourceService):
             await self.macs.record_held(conn, range_id, first, last)
             return await self.render_one(conn, ctx, range_id)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:

@@ -27,6 +27,7 @@ from quark.db import models
 from quark.db.engine import Database
 from quark.db.lookups import IDS, Lookup, fetch_by_ids
 from quark.services.common import listing
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import Events
 
@@ -241,7 +242,7 @@ class ResourceService:
             ids = [await self.create_in(conn, ctx, dict(attrs)) for attrs in items]
             return await self.render_ids(conn, ctx, ids)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one resource in the caller's transaction; returns its id."""

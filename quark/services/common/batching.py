@@ -39,10 +39,11 @@ class _Pending:
 
 class CreateBatcher:
     def __init__(
-        self, run: Callable[[Context, list[dict]], Awaitable[list[dict]]], max_items: int = MAX_BATCH_ITEMS
+        self, run: Callable[[list[tuple[Context, list[dict]]]], Awaitable[list[dict]]], max_items: int = MAX_BATCH_ITEMS
     ) -> None:
+        # Creates the items of every (ctx, items) request in one transaction; their views in order.
         self._run = run
-        self.max_items = max_items  # creates ``items`` for ``ctx`` in one transaction; views in order
+        self.max_items = max_items
         self._queues: dict[tuple, deque[_Pending]] = {}
         self._in_flight: dict[tuple, int] = {}
         self.batches = 0
@@ -83,9 +84,8 @@ class CreateBatcher:
         if len(batch) == 1:
             await self._run_alone(batch[0])
             return
-        items = [item for pending in batch for item in pending.items]
         try:
-            views = await self._run(batch[0].ctx, items)
+            views = await self._run([(pending.ctx, pending.items) for pending in batch])
         except Exception:  # noqa: BLE001 - each request is run again alone, with its own outcome
             self.fallbacks += 1
             for pending in batch:
@@ -100,7 +100,7 @@ class CreateBatcher:
 
     async def _run_alone(self, pending: _Pending) -> None:
         try:
-            result: Any = await self._run(pending.ctx, pending.items)
+            result: Any = await self._run([(pending.ctx, pending.items)])
         except BaseException as exc:
             if not pending.future.done():
                 pending.future.set_exception(exc)

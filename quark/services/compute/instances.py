@@ -20,6 +20,7 @@ from quark import owners
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup, fetch
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.security.rules import rules_of_groups
@@ -109,7 +110,7 @@ class InstanceService:
             info["ports"].sort(key=lambda port: rank.get(port["id"], len(rank)))
             return info
 
-        return await self.ports.run_creating(items, work)
+        return await self.ports.run_creating(items, answered(ctx, work))
 
     async def teardown(self, ctx: Context, device_id: str) -> list[str]:
         return await self.ports.delete_matching(ctx, ListQuery(filters={"device_id": [device_id]}))

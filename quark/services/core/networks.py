@@ -23,6 +23,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.subnets import SubnetService
@@ -155,7 +156,7 @@ class NetworkService(ResourceService):
                 ids.append(network_id)
             return await self.render_ids(conn, ctx, ids)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one network inside the caller's transaction; returns its id."""

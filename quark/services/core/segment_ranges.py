@@ -25,6 +25,7 @@ from quark.ipam import segments
 from quark.ipam.segments import RangeSpec, SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 
 r = models.segment_ranges
@@ -103,7 +104,7 @@ class SegmentRangeService(ResourceService):
                 ids.append(range_id)
             return await self.render_ids(conn, ctx, ids)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     @staticmethod
     async def _check_overlap(conn: AsyncConnection, spec: RangeSpec) -> None:

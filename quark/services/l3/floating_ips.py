@@ -28,6 +28,7 @@ from quark.db.lookups import IDS, Lookup
 from quark.ipam import holders
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, NetworkClearing, PortAddressesChanged, PortDeleting, ResourcesCreated
@@ -129,7 +130,7 @@ class FloatingIpService(ResourceService):
         async def work(conn: AsyncConnection) -> list[dict]:
             return await self.render_ids(conn, ctx, [await self._create_one(conn, ctx, attrs) for attrs in items])
 
-        return await self.ports.run_creating([{} for _ in items], work)  # one internal port each
+        return await self.ports.run_creating([{} for _ in items], answered(ctx, work))  # one internal port each
 
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         project_id = base.resolve_project(ctx, attrs)

@@ -24,6 +24,7 @@ from quark.context import Context
 from quark.db import models
 from quark.services.common import base
 from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import Events, PortGroupsChanging, PortsCreating, ResourcesCreated
 from quark.services.security.defaults import DefaultGroups
@@ -114,7 +115,7 @@ class SecurityGroupService(ResourceService):
                 ids.append(group_id)
             return await self.render_ids(conn, ctx, ids)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def update(self, ctx: Context, group_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:

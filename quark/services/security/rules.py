@@ -15,6 +15,7 @@ from quark.db import models
 from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
+from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import ResourcesCreated
 from quark.services.security.rule_checks import normalise_rule, normalized_cidr
@@ -152,7 +153,7 @@ class SecurityGroupRuleService(ResourceService):
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(answered(ctx, work))
 
     async def update(self, ctx: Context, rule_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:

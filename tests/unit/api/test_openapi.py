@@ -130,3 +130,29 @@ def test_rate_limited_operations_declare_429_with_its_headers():
     assert paths["/v2.0/ports"]["post"]["responses"]["429"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/NeutronError"
     }
+
+
+def test_every_create_that_honours_idempotency_key_declares_it_and_nothing_else_does():
+    from starlette.routing import Route
+
+    from quark.api import instances
+    from quark.api.app import build_routes
+    from quark.api.resources import CollectionRoutes
+
+    guarded = set()
+    for route in build_routes():
+        if isinstance(route, Route) and "POST" in (route.methods or ()):
+            endpoint = route.endpoint
+            if getattr(endpoint, "__func__", None) is CollectionRoutes.create or endpoint is instances.provision:
+                guarded.add(route.path)
+    assert "/v2.0/ports" in guarded and "/v2.0/instances" in guarded and "/v2.0/ip_addresses" in guarded
+    paths = document()["paths"]
+    for path, operations in paths.items():
+        if "post" not in operations:
+            continue
+        post = operations["post"]
+        names = [p["name"] for p in post.get("parameters", []) if p["in"] == "header"]
+        assert ("Idempotency-Key" in names) == (path in guarded), path
+        if path in guarded:
+            assert {"409", "422"} <= set(post["responses"])
+            assert "Idempotent-Replayed" in post["responses"]["201"]["headers"]

@@ -27,6 +27,7 @@ from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.requests import AddressRequest, FixedIp, Holder
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.batching import CreateBatcher
+from quark.services.common.idempotency import record
 from quark.services.common.listing import ListQuery
 from quark.services.core.binding import Binder, UnboundBinder, bound_host
 from quark.services.core.ports import creating, views
@@ -146,10 +147,23 @@ class PortService(ResourceService):
     async def create_bulk(self, ctx: Context, items: list[dict]) -> list[dict]:
         if len(items) == 1 and self.batcher is not None:
             return await self.batcher.submit(ctx, items)
-        return await self._create_now(ctx, items)
+        return await self._create_now([(ctx, items)])
 
-    async def _create_now(self, ctx: Context, items: list[dict]) -> list[dict]:
-        return await self.run_creating(items, lambda conn: self.create_ports_in(conn, ctx, items))
+    async def _create_now(self, requests: list[tuple[Context, list[dict]]]) -> list[dict]:
+        """The ports of one or more requests of one caller (the batcher's group
+        commit) in one transaction, as the first request's Context asks; each
+        request's Idempotency-Key answer is its own slice of the views."""
+        items = [item for _, asked in requests for item in asked]
+
+        async def work(conn: AsyncConnection) -> list[dict]:
+            views = await self.create_ports_in(conn, requests[0][0], items)
+            start = 0
+            for ctx, asked in requests:
+                await record(conn, ctx, views[start : start + len(asked)])
+                start += len(asked)
+            return views
+
+        return await self.run_creating(items, work)
 
     async def run_creating(self, items: list[dict], work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` (a transaction that creates the ports ``items``) with the
