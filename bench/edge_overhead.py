@@ -1,4 +1,4 @@
-"""What the API edge adds per request: Quark without and with rate limits (Redis store).
+"""What the API edge adds per request: Quark without and with rate limits (Redis store) and Idempotency-Key.
 
 One `quark serve --workers 2` per configuration, each on its own fresh
 PostgreSQL database, all started together; every request comes from one
@@ -69,7 +69,18 @@ def configurations(redis_url: str) -> list[Config]:
         "QUARK_RATE_LIMIT_WRITES": NEVER_REFUSED,
         "QUARK_RATE_LIMIT_ALLOCATIONS": NEVER_REFUSED,
     }
-    return [Config("baseline"), Config("rate limits", limits)]
+    return [
+        Config("baseline"),
+        Config("rate limits", limits),
+        Config("idempotency keys", request_headers=fresh_key),
+        Config("rate limits + keys", limits, fresh_key),
+    ]
+
+
+def fresh_key(workload: str) -> dict[str, str]:
+    """A new Idempotency-Key on every create (a first attempt: the claim, the answer
+    written in the create's transaction); reads carry none."""
+    return {"Idempotency-Key": uuid.uuid4().hex} if workload == WORKLOADS[1] else {}
 
 
 @dataclass
