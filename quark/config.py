@@ -114,6 +114,7 @@ class Settings:
     quota_security_group: int = 10
     quota_security_group_rule: int = 100
     quota_floatingip: int = 50
+    quota_router: int = 10
     log_level: str = "info"
     # "text" (one line: time, pid, level, logger, [request id], message) or
     # "json" (one JSON object a line, the access log's fields as keys).

@@ -6,9 +6,12 @@ The floating address is held by an internal port on the external network
 (device_owner ``network:floatingip``, device_id the floating IP's id, no
 project), created and deleted in the floating IP's own transaction, so the
 IPAM (quarantine, counters, ``quark ipam check``) and ``NetworkInUse`` see
-it like any other holder. There are no routers in Quark: association needs
-no router between the networks. Status stays ``DOWN``: NAT is not realised
-on hosts yet, and Quark does not report what does not work.
+it like any other holder. Association needs
+what it needs is a router joining them, as in Neutron: one with an interface
+on the subnet of the fixed address and its gateway on the floating IP's
+network (``router_id``; 404 ``ExternalGatewayForFloatingIPNotFound``
+otherwise). Status stays ``DOWN``: NAT is not realised on hosts yet, and
+Quark does not report what does not work.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, PortAddressesChanged, PortDeleting, ResourcesCreated
+from quark.services.l3 import router_ports
+from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
 
 f = models.floatingips
 p = models.ports
@@ -219,7 +224,9 @@ class FloatingIpService(ResourceService):
                         current=row.fixed_ip_address,
                     )
                 else:
-                    await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None))
+                    await conn.execute(
+                        update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
+                    )
             elif attrs.get("fixed_ip_address"):
                 raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be given without port_id")
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
@@ -253,8 +260,16 @@ class FloatingIpService(ResourceService):
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
         # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
         # (added to it, or shared with other ports, e.g. an active/passive pair).
-        addresses = [row.address for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4]
-        fixed_ip = _choose_fixed_ip(port_id, addresses, fixed_ip, current)
+        held = {
+            row.address: row.subnet_id for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4
+        }
+        fixed_ip = _choose_fixed_ip(port_id, list(held), fixed_ip, current)
+        # The holders of a shared (failover) address are on its subnet: the router check passes for each.
+        router_id = await router_ports.router_between(conn, held[fixed_ip], network_id)
+        if router_id is None:
+            raise ExternalGatewayForFloatingIPNotFound(
+                external_network_id=network_id, subnet_id=held[fixed_ip], port_id=port_id
+            )
         holder = await conn.scalar(
             select(f.c.id).where(
                 f.c.floating_network_id == network_id,
@@ -266,7 +281,11 @@ class FloatingIpService(ResourceService):
         if holder is not None:
             raise self._already(fip_id, port_id, fixed_ip, network_id)
         try:
-            await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=port_id, fixed_ip_address=fixed_ip))
+            await conn.execute(
+                update(f)
+                .where(f.c.id == fip_id)
+                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id)
+            )
         except IntegrityError:  # a concurrent association of the same fixed IP won (the transaction is lost)
             raise self._already(fip_id, port_id, fixed_ip, network_id) from None
 
@@ -342,5 +361,11 @@ async def _disassociate(conn: AsyncConnection, where) -> None:
     await conn.execute(
         update(f)
         .where(where)
-        .values(port_id=None, fixed_ip_address=None, updated_at=utcnow(), revision_number=f.c.revision_number + 1)
+        .values(
+            port_id=None,
+            fixed_ip_address=None,
+            router_id=None,
+            updated_at=utcnow(),
+            revision_number=f.c.revision_number + 1,
+        )
     )
