@@ -43,7 +43,9 @@ def test_router_crud_and_gateway(tenant, admin, external):
     assert router["external_gateway_info"] is None and router["routes"] == []
     assert router["project_id"] == router["tenant_id"] == tenant.project_id
     assert "distributed" not in router and "ha" not in router  # admin-only to read, as Neutron
-    r = tenant.put(f"/v2.0/routers/{router['id']}", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}})
+    r = tenant.put(
+        f"/v2.0/routers/{router['id']}", json={"router": {"external_gateway_info": {"network_id": ext["id"]}}}
+    )
     assert r.status_code == 200, r.text
     gateway = r.json()["router"]["external_gateway_info"]
     assert gateway["network_id"] == ext["id"] and gateway["enable_snat"] is True
@@ -169,7 +171,9 @@ def test_extra_routes(tenant):
     r = tenant.put(f"{url}/add_extraroutes", json={"router": {"routes": [more, route]}})
     assert r.status_code == 200, r.text
     assert sorted(x["destination"] for x in r.json()["router"]["routes"]) == ["192.0.2.0/24", "203.0.113.0/24"]
-    assert error_of(tenant.put(f"{url}/add_extraroutes", json={"router": {"routes": [off_link]}}), 400) == "InvalidRoutes"
+    assert (
+        error_of(tenant.put(f"{url}/add_extraroutes", json={"router": {"routes": [off_link]}}), 400) == "InvalidRoutes"
+    )
     assert error_of(tenant.put(f"{url}/add_extraroutes", json={"routes": [more]}), 400) == "HTTPBadRequest"
     # an interface a route needs stays
     r = interface(tenant, router["id"], "remove", subnet_id=subnet["id"])
@@ -215,9 +219,9 @@ def test_floating_ips_go_through_a_router(tenant, admin, external):
     r = tenant.put(fip_url, json=associate)
     assert r.status_code == 200, r.text
     assert (r.json()["floatingip"]["router_id"], r.json()["floatingip"]["status"]) == (router["id"], "DOWN")
-    assert [f["id"] for f in tenant.get("/v2.0/floatingips", params={"router_id": router["id"]}).json()["floatingips"]] == [
-        fip["id"]
-    ]
+    assert [
+        f["id"] for f in tenant.get("/v2.0/floatingips", params={"router_id": router["id"]}).json()["floatingips"]
+    ] == [fip["id"]]
     # what the association needs stays
     r = interface(tenant, router["id"], "remove", subnet_id=subnet["id"])
     assert error_of(r, 409) == "RouterInterfaceInUseByFloatingIP"
