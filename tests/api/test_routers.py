@@ -265,3 +265,31 @@ def test_another_projects_router_is_not_found(tenant, admin, api_server):
         assert error_of(other.get(f"/v2.0/routers/{router['id']}"), 404) == "RouterNotFound"
         assert error_of(interface(other, router["id"], subnet_id=str(uuid.uuid4())), 404) == "RouterNotFound"
         assert error_of(other.delete(f"/v2.0/routers/{router['id']}"), 404) == "RouterNotFound"
+
+
+def test_openstacksdk_router_workflow(api_server, admin, external):
+    """What Nova-less tooling does with openstacksdk: router, gateway, interface,
+    floating IP, extra routes, and the teardown in reverse."""
+    from tests.api.test_sdk_workflows import connect
+
+    ext, _ = external
+    conn = connect(api_server.url, f"sdk-{uuid.uuid4().hex[:8]}")
+    net = conn.network.create_network(name="sdk-net")
+    subnet = conn.network.create_subnet(network_id=net.id, ip_version=4, cidr="10.40.0.0/24")
+    router = conn.network.create_router(name="sdk-router")
+    router = conn.network.update_router(router, external_gateway_info={"network_id": ext["id"]})
+    assert router.external_gateway_info["network_id"] == ext["id"]
+    info = conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    assert info["subnet_id"] == subnet.id and info["id"] == router.id
+    port = conn.network.create_port(network_id=net.id)
+    fip = conn.network.create_ip(floating_network_id=ext["id"], port_id=port.id)
+    assert fip.router_id == router.id
+    router = conn.network.add_extra_routes_to_router(
+        router, body={"router": {"routes": [{"destination": "192.0.2.0/24", "nexthop": "10.40.0.9"}]}}
+    )
+    assert router.routes == [{"destination": "192.0.2.0/24", "nexthop": "10.40.0.9"}]
+    conn.network.remove_extra_routes_from_router(router, body={"router": {"routes": router.routes}})
+    conn.network.delete_ip(fip)
+    conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
+    conn.network.delete_router(router)
+    assert conn.network.find_router(router.id) is None

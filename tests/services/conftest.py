@@ -47,6 +47,7 @@ SUMMED = (
     ("subnets", "revision_number"),
     ("ports", "revision_number"),
     ("floatingips", "revision_number"),
+    ("routers", "revision_number"),
     ("ip_usage", "used"),
     ("host_generations", "generation"),
     ("host_generations", "dhcp_generation"),
