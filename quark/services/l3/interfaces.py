@@ -11,7 +11,7 @@ address: the allocation's uniqueness lets exactly one win (409
 from __future__ import annotations
 
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +20,7 @@ from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.engine import Database
 from quark.ipam import holders
 from quark.services.core.ports.service import PortService
 from quark.services.l3 import extra_routes, router_ports
@@ -32,8 +33,18 @@ from quark.services.l3.router_errors import (
 )
 from quark.services.l3.router_ports import Interface
 
-if TYPE_CHECKING:
-    from quark.services.l3.routers import RouterService
+
+class RouterRows(Protocol):
+    """What interfaces need of the router service (its rows, their locks and revisions)."""
+
+    db: Database
+
+    async def get_row(
+        self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False
+    ) -> Any: ...
+    async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None: ...
+    async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None: ...
+
 
 p = models.ports
 s = models.subnets
@@ -66,7 +77,7 @@ def _answer(router: Any, port_id: str, network_id: str, subnet_ids: list[str]) -
 
 
 class Interfaces:
-    def __init__(self, routers: RouterService, ports: PortService) -> None:
+    def __init__(self, routers: RouterRows, ports: PortService) -> None:
         self.routers = routers
         self.ports = ports
 
