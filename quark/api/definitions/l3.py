@@ -63,6 +63,12 @@ _GATEWAY_INFO = v.dict_of(
 _EXTRA_ROUTE = v.dict_of({"destination": v.ip_or_cidr, "nexthop": v.ip_address}, required=("destination", "nexthop"))
 EXTRA_ROUTES = v.list_of(_EXTRA_ROUTE)
 
+
+def _false_only(name: str, description: str) -> Attr:
+    """A Neutron router flag Quark accepts as false only (the service refuses true)."""
+    return Attr(name, "boolean", post=True, put=True, default=False, convert=v.boolean, description=description)
+
+
 ROUTER = Resource(
     name="router",
     collection="routers",
@@ -90,24 +96,8 @@ ROUTER = Resource(
             description="The gateway: network_id (an external network), enable_snat, external_fixed_ips",
         ),
         Attr("routes", "array", put=True, convert=EXTRA_ROUTES, items="object", description="Extra routes"),
-        Attr(
-            "distributed",
-            "boolean",
-            post=True,
-            put=True,
-            default=False,
-            convert=v.boolean,
-            description="Only false: Quark has no distributed routers",
-        ),
-        Attr(
-            "ha",
-            "boolean",
-            post=True,
-            put=True,
-            default=False,
-            convert=v.boolean,
-            description="Only false: Quark has no HA routers",
-        ),
+        _false_only("distributed", "Only false: Quark has no distributed routers"),
+        _false_only("ha", "Only false: Quark has no HA routers"),
         Attr(
             "availability_zone_hints",
             "array",

@@ -39,10 +39,9 @@ class RouterRows(Protocol):
 
     db: Database
 
-    async def get_row(
-        self, conn: AsyncConnection, ctx: Context, resource_id: str, *, for_update: bool = False
+    async def writable_row(
+        self, conn: AsyncConnection, ctx: Context, resource_id: str, if_match: int | None = None
     ) -> Any: ...
-    async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None: ...
     async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None: ...
 
 
@@ -87,8 +86,7 @@ class Interfaces:
             raise RouterBadRequest(msg="Cannot specify both subnet-id and port-id")
 
         async def work(conn: AsyncConnection) -> dict:
-            router = await self.routers.get_row(conn, ctx, router_id, for_update=True)
-            await self.routers.authorize_write(conn, ctx, router)
+            router = await self.routers.writable_row(conn, ctx, router_id)
             attached = await router_ports.interfaces(conn, router_id)
             if port_id:
                 answer = await self._attach_port(conn, ctx, router, port_id, attached)
@@ -175,8 +173,7 @@ class Interfaces:
         subnet_id, port_id = _interface_request(body)
 
         async def work(conn: AsyncConnection) -> dict:
-            router = await self.routers.get_row(conn, ctx, router_id, for_update=True)
-            await self.routers.authorize_write(conn, ctx, router)
+            router = await self.routers.writable_row(conn, ctx, router_id)
             attached = await router_ports.interfaces(conn, router_id)
             if port_id:
                 mine = [i for i in attached if i.port_id == port_id]

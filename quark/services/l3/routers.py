@@ -24,7 +24,7 @@ from quark.context import Context
 from quark.db import l3_models, models
 from quark.db.lookups import IDS, Lookup
 from quark.services.common import base
-from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
+from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, PortDeleting, ResourcesCreated
@@ -154,9 +154,7 @@ class RouterService(ResourceService):
         _check_supported(attrs)
 
         async def work(conn: AsyncConnection) -> dict:
-            row = await self.get_row(conn, ctx, router_id, for_update=True)
-            await self.authorize_write(conn, ctx, row)
-            check_revision(row, if_match)
+            row = await self.writable_row(conn, ctx, router_id, if_match)
             if "external_gateway_info" in attrs:
                 await self.gateways.set(conn, ctx, row, wanted_gateway(attrs["external_gateway_info"]))
             if "routes" in attrs:
@@ -179,8 +177,7 @@ class RouterService(ResourceService):
         asked = extra_routes.parse_routes(body["routes"])
 
         async def work(conn: AsyncConnection) -> dict:
-            row = await self.get_row(conn, ctx, router_id, for_update=True)
-            await self.authorize_write(conn, ctx, row)
+            await self.writable_row(conn, ctx, router_id)
             current = await extra_routes.load(conn, router_id)
             if add:
                 routes = current + [route for route in asked if route not in current]
@@ -196,9 +193,7 @@ class RouterService(ResourceService):
 
     async def delete(self, ctx: Context, router_id: str, if_match: int | None = None) -> None:
         async def work(conn: AsyncConnection) -> None:
-            row = await self.get_row(conn, ctx, router_id, for_update=True)
-            await self.authorize_write(conn, ctx, row)
-            check_revision(row, if_match)
+            row = await self.writable_row(conn, ctx, router_id, if_match)
             if await router_ports.interfaces(conn, router_id):
                 raise RouterInUse(router_id=router_id, reason="still has ports")
             await self.gateways.drop(conn, row)
