@@ -112,3 +112,19 @@ async def test_concurrent_atomic_route_changes_all_apply(env, world):
     assert sorted(map(str, shown)) == sorted(map(str, routes))
     await asyncio.gather(*(routers.change_routes(ctx, router["id"], {"routes": [x]}, add=False) for x in routes))
     assert (await routers.get(ctx, router["id"]))["routes"] == []
+
+
+async def test_new_gateway_addresses_on_the_same_network_replace_the_port(env, world):
+    """An admin moves the gateway to other addresses, or asks again for the one
+    it has (taken back at once from the port being replaced)."""
+    ctx, external, *_ = world
+    routers = env.services.routers
+    gateway = {"network_id": external["id"], "external_fixed_ips": [{"ip_address": "198.51.100.20"}]}
+    router = await routers.create(ADMIN, {"external_gateway_info": gateway})
+    for address in ("198.51.100.20", "198.51.100.21"):
+        gateway = {"network_id": external["id"], "external_fixed_ips": [{"ip_address": address}]}
+        shown = await routers.update(ADMIN, router["id"], {"external_gateway_info": gateway})
+        assert [ip["ip_address"] for ip in shown["external_gateway_info"]["external_fixed_ips"]] == [address]
+        row = await env.one(r, router["id"])
+        assert await env.live_addresses(row.gw_port_id) == [address]
+    assert await env.count(p, p.c.device_owner == owners.ROUTER_GATEWAY) == 1
