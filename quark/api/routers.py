@@ -80,7 +80,7 @@ def openapi_paths() -> dict[str, Any]:
     interface_info = {
         "type": "object",
         "properties": {
-            **{k: {"type": "string", "nullable": k == "subnet_id"} for k in ("id", "tenant_id", "project_id")},
+            **{k: {"type": "string"} for k in ("id", "tenant_id", "project_id")},
             "port_id": uuid,
             "subnet_id": {"type": "string", "nullable": True},
             "subnet_ids": {"type": "array", "items": uuid},
