@@ -180,6 +180,9 @@ def test_extra_routes(tenant):
     assert error_of(r, 409) == "RouterInterfaceInUseByRoute"
     r = tenant.put(f"{url}/remove_extraroutes", json={"router": {"routes": [route, more]}})
     assert r.json()["router"]["routes"] == []
+    assert tenant.put(url, json={"router": {"routes": [route]}}).status_code == 200
+    r = tenant.put(url, json={"router": {"routes": None}})  # Tempest clears them so
+    assert r.status_code == 200 and r.json()["router"]["routes"] == []
 
 
 def test_concurrent_extraroutes_all_land(tenant):

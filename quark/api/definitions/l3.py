@@ -95,7 +95,14 @@ ROUTER = Resource(
             nullable=True,
             description="The gateway: network_id (an external network), enable_snat, external_fixed_ips",
         ),
-        Attr("routes", "array", put=True, convert=EXTRA_ROUTES, items="object", description="Extra routes"),
+        Attr(
+            "routes",
+            "array",
+            put=True,
+            convert=v.list_of(_EXTRA_ROUTE, allow_none=True),
+            items="object",
+            description="Extra routes (null clears them, as Neutron)",
+        ),
         _false_only("distributed", "Only false: Quark has no distributed routers"),
         _false_only("ha", "Only false: Quark has no HA routers"),
         Attr(
