@@ -128,6 +128,7 @@ def test_interfaces_by_subnet_and_port(tenant, admin):
     _, no_gateway = private(tenant, "10.32.0.0/24", gateway_ip=None)
     assert error_of(interface(tenant, router["id"], subnet_id=no_gateway["id"]), 400) == "BadRequest"
     assert error_of(interface(tenant, router["id"]), 400) == "BadRequest"
+    assert error_of(interface(tenant, router["id"], port_id="port-1"), 400) == "InvalidInput"
     assert error_of(interface(tenant, router["id"], subnet_id=str(uuid.uuid4())), 404) == "SubnetNotFound"
     # another router cannot take the subnet's gateway address
     other = make_router(tenant)
@@ -230,8 +231,8 @@ def test_floating_ips_go_through_a_router(tenant, admin, external):
     assert error_of(r, 409) == "RouterInterfaceInUseByFloatingIP"
     r = tenant.put(f"/v2.0/routers/{router['id']}", json={"router": {"external_gateway_info": None}})
     assert error_of(r, 409) == "RouterExternalGatewayInUseByFloatingIp"
-    # disassociation clears router_id; then both may go
-    r = tenant.put(fip_url, json={"floatingip": {"port_id": None}})
+    # disassociation clears router_id (a blank update disassociates, as Neutron); then both may go
+    r = tenant.put(fip_url, json={"floatingip": {}})
     assert r.json()["floatingip"]["router_id"] is None
     assert interface(tenant, router["id"], "remove", subnet_id=subnet["id"]).status_code == 200
     r = tenant.put(f"/v2.0/routers/{router['id']}", json={"router": {"external_gateway_info": None}})

@@ -211,24 +211,26 @@ class FloatingIpService(ResourceService):
             row = await self.get_row(conn, ctx, fip_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
-            if "port_id" in attrs:
-                if attrs["port_id"]:
-                    await self._associate(
-                        conn,
-                        ctx,
-                        fip_id,
-                        row.project_id,
-                        row.floating_network_id,
-                        attrs["port_id"],
-                        attrs.get("fixed_ip_address"),
-                        current=row.fixed_ip_address,
-                    )
-                else:
-                    await conn.execute(
-                        update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
-                    )
+            # As Neutron (l3_db._update_fip_assoc): every update says where the
+            # floating IP points, and one without port_id (even a blank one)
+            # disassociates it.
+            if attrs.get("port_id"):
+                await self._associate(
+                    conn,
+                    ctx,
+                    fip_id,
+                    row.project_id,
+                    row.floating_network_id,
+                    attrs["port_id"],
+                    attrs.get("fixed_ip_address"),
+                    current=row.fixed_ip_address,
+                )
             elif attrs.get("fixed_ip_address"):
-                raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be given without port_id")
+                raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
+            else:
+                await conn.execute(
+                    update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
+                )
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
             return await self.render_one(conn, ctx, fip_id)
 

@@ -11,6 +11,7 @@ address: the allocation's uniqueness lets exactly one win (409
 from __future__ import annotations
 
 import ipaddress
+import uuid
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -50,12 +51,20 @@ s = models.subnets
 f = models.floatingips
 
 
+def _is_uuid(value: Any) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return isinstance(value, str)
+
+
 def _interface_request(body: Any) -> tuple[str | None, str | None]:
     if not isinstance(body, dict):
         raise RouterBadRequest(msg="the body must be an object with subnet_id or port_id")
     subnet_id, port_id = body.get("subnet_id"), body.get("port_id")
     for value in (subnet_id, port_id):
-        if value is not None and not isinstance(value, str):
+        if value is not None and not _is_uuid(value):
             raise errors.InvalidInput(error_message=f"'{value}' is not a valid UUID")
     if not subnet_id and not port_id:
         raise RouterBadRequest(msg="Either subnet_id or port_id must be specified")
