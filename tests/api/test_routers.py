@@ -226,6 +226,9 @@ def test_floating_ips_go_through_a_router(tenant, admin, external):
     assert [
         f["id"] for f in tenant.get("/v2.0/floatingips", params={"router_id": router["id"]}).json()["floatingips"]
     ] == [fip["id"]]
+    # an admin's floating IP of another project: Neutron's 400
+    body = {"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"], "project_id": "another"}}
+    assert error_of(admin.post("/v2.0/floatingips", json=body), 400) == "BadRequest"
     # what the association needs stays
     r = interface(tenant, router["id"], "remove", subnet_id=subnet["id"])
     assert error_of(r, 409) == "RouterInterfaceInUseByFloatingIP"

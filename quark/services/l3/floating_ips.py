@@ -258,6 +258,11 @@ class FloatingIpService(ResourceService):
         port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
         if port is None or (not ctx.is_admin and port.project_id != project_id):
             raise errors.PortNotFound(port_id=port_id)
+        if port.project_id != project_id:  # an admin's request: Neutron's 400
+            raise FloatingIpPortInvalid(
+                reason=f"Cannot create floating IP and bind it to Port {port_id}, "
+                "since that port is owned by a different tenant"
+            )
         if port.device_owner == owners.FLOATING_IP or port.network_id == network_id:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
         # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
