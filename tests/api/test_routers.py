@@ -226,6 +226,11 @@ def test_floating_ips_go_through_a_router(tenant, admin, external):
     assert [
         f["id"] for f in tenant.get("/v2.0/floatingips", params={"router_id": router["id"]}).json()["floatingips"]
     ] == [fip["id"]]
+    # another project's port on the tenant's network: seen by the tenant, not its own (Neutron's 400)
+    body = {"port": {"network_id": net["id"], "project_id": "another"}}
+    foreign = admin.post("/v2.0/ports", json=body).json()["port"]
+    r = tenant.put(fip_url, json={"floatingip": {"port_id": foreign["id"]}})
+    assert error_of(r, 400) == "BadRequest" and "different tenant" in r.json()["NeutronError"]["message"]
     # an admin's floating IP of another project: Neutron's 400
     body = {"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"], "project_id": "another"}}
     assert error_of(admin.post("/v2.0/floatingips", json=body), 400) == "BadRequest"
@@ -234,6 +239,8 @@ def test_floating_ips_go_through_a_router(tenant, admin, external):
     assert error_of(r, 409) == "RouterInterfaceInUseByFloatingIP"
     r = tenant.put(f"/v2.0/routers/{router['id']}", json={"router": {"external_gateway_info": None}})
     assert error_of(r, 409) == "RouterExternalGatewayInUseByFloatingIp"
+    r = tenant.put(fip_url, json={"floatingip": {"description": "kept"}})  # other attributes keep it
+    assert (r.json()["floatingip"]["port_id"], r.json()["floatingip"]["router_id"]) == (port["id"], router["id"])
     # disassociation clears router_id (a blank update disassociates, as Neutron); then both may go
     r = tenant.put(fip_url, json={"floatingip": {}})
     assert r.json()["floatingip"]["router_id"] is None

@@ -211,9 +211,8 @@ class FloatingIpService(ResourceService):
             row = await self.get_row(conn, ctx, fip_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
-            # As Neutron (l3_db._update_fip_assoc): every update says where the
-            # floating IP points, and one without port_id (even a blank one)
-            # disassociates it.
+            # As Neutron (l3_db._check_and_get_fip_assoc): port_id null, or a
+            # blank update ({}), disassociates; other attributes alone keep it.
             if attrs.get("port_id"):
                 await self._associate(
                     conn,
@@ -227,7 +226,7 @@ class FloatingIpService(ResourceService):
                 )
             elif attrs.get("fixed_ip_address"):
                 raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
-            else:
+            elif "port_id" in attrs or not attrs:
                 await conn.execute(
                     update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
                 )
@@ -256,9 +255,9 @@ class FloatingIpService(ResourceService):
         # Locked: a port delete running meanwhile waits for this association
         # (and then drops it, l3 on_port_deleting), or this waits for the delete.
         port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
-        if port is None or (not ctx.is_admin and port.project_id != project_id):
+        if port is None or not await _port_visible(conn, ctx, port):
             raise errors.PortNotFound(port_id=port_id)
-        if port.project_id != project_id:  # an admin's request: Neutron's 400
+        if port.project_id != project_id:  # seen (an admin, the network's owner) but not the floating IP's
             raise FloatingIpPortInvalid(
                 reason=f"Cannot create floating IP and bind it to Port {port_id}, "
                 "since that port is owned by a different tenant"
@@ -317,6 +316,13 @@ class FloatingIpService(ResourceService):
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
             await self.ports.delete_in(conn, port)
+
+
+async def _port_visible(conn: AsyncConnection, ctx: Context, port: Any) -> bool:
+    """Whether the caller sees the port (its own, or one on its network: PortService.visible_to)."""
+    if ctx.is_admin or port.project_id == ctx.project_id:
+        return True
+    return await conn.scalar(select(n.c.project_id).where(n.c.id == port.network_id)) == ctx.project_id
 
 
 def _choose_fixed_ip(port_id: str, addresses: list[str], asked: str | None, current: str | None) -> str:
