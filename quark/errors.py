@@ -347,6 +347,14 @@ class ServicePortInUse(InUse):
     message = "Port {port_id} cannot be deleted directly via the port API: {reason}."
 
 
+class L3PortInUse(InUse):
+    message = "Port {port_id} has owner {device_owner} and therefore cannot be deleted directly via the port API."
+
+
+class PortInUse(InUse):
+    message = "Unable to complete operation on port {port_id} for network {net_id}. Port already has an attached device {device_id}."
+
+
 class MacAddressRangeInUse(InUse):
     message = "MAC address range {mac_address_range_id} has allocated MAC addresses and cannot be deleted."
 

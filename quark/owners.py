@@ -15,6 +15,9 @@ COMPUTE_DEFAULT = "compute:nova"
 COMPUTE_PREFIX = "compute:"
 NETWORK_PREFIX = "network:"
 
+# What Quark's routers give their ports (the router API creates and deletes them).
+ROUTER_INTERFACE_PORT = "network:router_interface"
+ROUTER_GATEWAY = "network:router_gateway"
 # Router ports: they may take a subnet's gateway address and get no EUI-64
 # address on SLAAC subnets (the router advertises the prefix).
 ROUTER = (

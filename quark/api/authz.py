@@ -243,7 +243,7 @@ class Authorizer:
 
     def attribute_rules(self, action: str, resource: Resource, item: dict[str, Any], names: list[str]) -> list[str]:
         """``<action>:<attribute>`` rules (registered ones, as Neutron) for ``names``,
-        and ``<action>:<attribute>:<key>`` for the keys of list-of-dict values."""
+        and ``<action>:<attribute>:<key>`` for the keys of dict and list-of-dict values."""
         out = []
         for name in names:
             rule = f"{action}:{name}"
@@ -253,6 +253,8 @@ class Authorizer:
             if isinstance(value, list):
                 keys = dict.fromkeys(k for entry in value if isinstance(entry, dict) for k in entry)
                 out += [f"{rule}:{k}" for k in keys if self.policy.registered(f"{rule}:{k}")]
+            elif isinstance(value, dict):  # a router's external_gateway_info:enable_snat
+                out += [f"{rule}:{k}" for k in value if self.policy.registered(f"{rule}:{k}")]
         return out
 
     async def change(

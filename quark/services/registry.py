@@ -32,6 +32,7 @@ from quark.services.dataplane.hosts import HostService
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
+from quark.services.l3.routers import RouterService
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.groups import SecurityGroupService
 from quark.services.security.rules import SecurityGroupRuleService
@@ -51,6 +52,7 @@ class Services:
     security_groups: SecurityGroupService
     security_group_rules: SecurityGroupRuleService
     floating_ips: FloatingIpService
+    routers: RouterService
     instances: InstanceService
     ip_addresses: IpAddressService
     routes: RouteService
@@ -75,6 +77,7 @@ class Services:
             "security-groups": self.security_groups,
             "security-group-rules": self.security_group_rules,
             "floatingips": self.floating_ips,
+            "routers": self.routers,
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
@@ -109,6 +112,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
+        routers=RouterService(db, settings, ports, events),
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),

@@ -32,7 +32,7 @@ from quark.services.events import (
     SubnetDeleted,
     SubnetUpdated,
 )
-from quark.services.l3 import floating_ips
+from quark.services.l3 import floating_ips, routers
 from quark.services.security.groups import SecurityGroupService
 
 
@@ -85,6 +85,7 @@ def subscribe(
     events.subscribe(PortsChanged, hoststate.on_ports_changed)
     events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
     events.subscribe(PortDeleting, floating_ips.on_port_deleting)
+    events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)
 
     # --- agents ---------------------------------------------------------------------

@@ -181,6 +181,11 @@ def populate(project: Project, external_network: str, shared_network: str, octet
         "/v2.0/routes", "route", {"subnet_id": ids["subnet"], "cidr": "192.168.2.0/24", "gateway": f"10.{octet}.0.8"}
     )["id"]
     ids["floatingip"] = p.post("/v2.0/floatingips", "floatingip", {"floating_network_id": external_network})["id"]
+    # A floating IP is associated through a router joining the subnet to the external network.
+    gateway = {"network_id": external_network}
+    ids["router"] = p.post("/v2.0/routers", "router", {"name": f"iso-{octet}", "external_gateway_info": gateway})["id"]
+    response = p.client.put(f"/v2.0/routers/{ids['router']}/add_router_interface", json={"subnet_id": ids["subnet"]})
+    assert response.status_code == 200, response.text
     ids["associated_floatingip"] = p.post(
         "/v2.0/floatingips", "floatingip", {"floating_network_id": external_network, "port_id": ids["instance_port"]}
     )["id"]

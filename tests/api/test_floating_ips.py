@@ -19,9 +19,22 @@ def external(admin):
     return net, subnet
 
 
-def tenant_port(tenant):
+def routed(client, external_id: str, subnet_id: str) -> dict:
+    """A router of the client's joining the subnet to the external network
+    (what associating a floating IP with an address of the subnet needs)."""
+    router = client.post("/v2.0/routers", json={"router": {"external_gateway_info": {"network_id": external_id}}})
+    assert router.status_code == 201, router.text
+    router_id = router.json()["router"]["id"]
+    r = client.put(f"/v2.0/routers/{router_id}/add_router_interface", json={"subnet_id": subnet_id})
+    assert r.status_code == 200, r.text
+    return router.json()["router"]
+
+
+def tenant_port(tenant, external_id: str | None = None):
     net = make_network(tenant)
-    make_subnet(tenant, net["id"], "10.20.0.0/24")
+    subnet = make_subnet(tenant, net["id"], "10.20.0.0/24")
+    if external_id is not None:
+        routed(tenant, external_id, subnet["id"])
     r = tenant.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_id": "vm-1"}})
     assert r.status_code == 201, r.text
     return r.json()["port"]
@@ -33,7 +46,7 @@ def create_fip(client, network_id, **extra) -> httpx.Response:
 
 def test_create_associate_list_disassociate_delete(tenant, admin, external):
     net, subnet = external
-    port = tenant_port(tenant)
+    port = tenant_port(tenant, net["id"])
     fixed = port["fixed_ips"][0]["ip_address"]
     r = create_fip(tenant, net["id"], port_id=port["id"])
     assert r.status_code == 201, r.text
@@ -65,6 +78,10 @@ def test_create_associate_list_disassociate_delete(tenant, admin, external):
     for f in (fip, other):
         assert tenant.delete(f"/v2.0/floatingips/{f['id']}").status_code == 204
     assert error_of(tenant.get(f"/v2.0/floatingips/{fip['id']}"), 404) == "FloatingIPNotFound"
+    (router,) = tenant.get("/v2.0/routers").json()["routers"]
+    body = {"subnet_id": port["fixed_ips"][0]["subnet_id"]}
+    assert tenant.put(f"/v2.0/routers/{router['id']}/remove_router_interface", json=body).status_code == 200
+    assert tenant.delete(f"/v2.0/routers/{router['id']}").status_code == 204  # its gateway port goes too
     assert admin.get("/v2.0/ports", params={"network_id": net["id"]}).json()["ports"] == []
     used = admin.get(f"/v2.0/network-ip-availabilities/{net['id']}").json()["network_ip_availability"]
     assert used["used_ips"] == 0
@@ -106,7 +123,7 @@ def test_floating_ip_on_addresses_from_ip_addresses(admin, external):
     to the port), and loses the association when the port stops holding it."""
     net, _ = external
     internal = make_network(admin)
-    make_subnet(admin, internal["id"], "10.77.0.0/24")
+    routed(admin, net["id"], make_subnet(admin, internal["id"], "10.77.0.0/24")["id"])
     active, passive = (
         admin.post("/v2.0/ports", json={"port": {"network_id": internal["id"], "device_id": d}}).json()["port"]
         for d in ("lb-a", "lb-b")

@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.api.test_floating_ips import routed
 from tests.api.test_wire import error_of, make_network, make_subnet
 from tests.dbs import row_counts
 
@@ -79,6 +80,7 @@ def test_provision_then_network_info_then_teardown(tenant, admin, dual_stack):
     # the same through GET, plus a floating IP association
     external = make_network(admin, **{"router:external": True})
     make_subnet(admin, external["id"], "198.51.100.0/24")
+    routed(tenant, external["id"], second["fixed_ips"][0]["subnet_id"])
     fip = tenant.post(
         "/v2.0/floatingips", json={"floatingip": {"floating_network_id": external["id"], "port_id": second["id"]}}
     ).json()["floatingip"]

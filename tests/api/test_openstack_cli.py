@@ -97,13 +97,19 @@ def osc_failure(server, *args: str) -> CliFailure:
 
 
 def external_and_inner(server, name: str, external_cidr: str, inner_cidr: str) -> tuple[dict, dict]:
-    """An external network and an internal one, an IPv4 subnet each, made with the CLI."""
+    """An external network and an internal one, an IPv4 subnet each, joined by a
+    router (what a floating IP association needs), made with the CLI."""
     external = osc_json(server, "network", "create", "--external", f"cli-ext-{name}")
     osc_json(
         server, "subnet", "create", "--network", external["id"], "--subnet-range", external_cidr, f"cli-ext-v4-{name}"
     )
     inner = osc_json(server, "network", "create", f"cli-in-{name}")
-    osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", inner_cidr, f"cli-in-v4-{name}")
+    subnet = osc_json(
+        server, "subnet", "create", "--network", inner["id"], "--subnet-range", inner_cidr, f"cli-in-v4-{name}"
+    )
+    router = osc_json(server, "router", "create", f"cli-router-{name}")
+    osc(server, "router", "set", "--external-gateway", external["id"], router["id"])
+    osc(server, "router", "add", "subnet", router["id"], subnet["id"])
     return external, inner
 
 
@@ -237,3 +243,35 @@ def test_openstack_cli_floating_ip_failover_of_a_shared_address(api_server):
         shown = osc_json(server, "floating", "ip", "show", fip["id"])
         assert (shown["port_id"], shown["fixed_ip_address"]) == (holder["id"], vip)
     osc(server, "floating", "ip", "delete", fip["id"])
+
+
+def test_openstack_cli_routers(api_server):
+    """router create / set --external-gateway / add subnet / show / remove
+    subnet / unset --external-gateway / delete, and Neutron's refusals."""
+    server = api_server
+    suffix = uuid.uuid4().hex[:8]
+    external = osc_json(server, "network", "create", "--external", f"cli-rext-{suffix}")
+    osc_json(server, "subnet", "create", "--network", external["id"], "--subnet-range", "203.0.113.0/24", f"e-{suffix}")
+    inner = osc_json(server, "network", "create", f"cli-rin-{suffix}")
+    subnet = osc_json(server, "subnet", "create", "--network", inner["id"], "--subnet-range", "10.88.0.0/24", suffix)
+    router = osc_json(server, "router", "create", f"cli-r-{suffix}")
+    assert router["status"] == "ACTIVE" and router["external_gateway_info"] is None
+    osc(server, "router", "set", "--external-gateway", external["id"], router["id"])
+    osc(server, "router", "add", "subnet", router["id"], subnet["id"])
+    shown = osc_json(server, "router", "show", router["id"])
+    assert shown["external_gateway_info"]["network_id"] == external["id"]
+    assert shown["external_gateway_info"]["external_fixed_ips"][0]["ip_address"].startswith("203.0.113.")
+    ports = osc_json(server, "port", "list", "--router", router["id"], "--long")
+    assert sorted(p["Device Owner"] for p in ports) == ["network:router_gateway", "network:router_interface"]
+    failure = osc_failure(server, "router", "delete", router["id"])
+    assert (409, "RouterInUse") in failure.answered("DELETE", f"/v2.0/routers/{router['id']}")
+    osc(server, "router", "set", "--route", "destination=192.0.2.0/24,gateway=10.88.0.20", router["id"])
+    assert osc_json(server, "router", "show", router["id"])["routes"] == [
+        {"destination": "192.0.2.0/24", "nexthop": "10.88.0.20"}
+    ]
+    osc(server, "router", "unset", "--route", "destination=192.0.2.0/24,gateway=10.88.0.20", router["id"])
+    osc(server, "router", "remove", "subnet", router["id"], subnet["id"])
+    osc(server, "router", "unset", "--external-gateway", router["id"])
+    assert osc_json(server, "router", "show", router["id"])["external_gateway_info"] is None
+    osc(server, "router", "delete", router["id"])
+    assert router["id"] not in {r["ID"] for r in osc_json(server, "router", "list")}

@@ -63,6 +63,7 @@ def create_bodies(project: dict) -> dict[str, dict]:
             "security_group_rule": {"security_group_id": project["group"]["id"], "direction": "ingress"}
         },
         "floatingips": {"floatingip": {"floating_network_id": project["external"]["id"]}},
+        "routers": {"router": {"name": "x"}},
         "ip_addresses": {"ip_address": {"network_id": net}},
         "routes": {"route": {"subnet_id": sub, "cidr": "192.168.0.0/16", "gateway": "10.250.1.9"}},
         "segment_allocation_ranges": {
@@ -103,6 +104,8 @@ def test_readers_read_and_never_write(admin, project):
         ("networks", {"network": {"router:external": True}}, "create_network:router:external"),
         ("networks", {"network": {"provider:network_type": "vxlan"}}, "create_network:provider:network_type"),
         ("networks", {"network": {"ipam_strategy": "ANY"}}, "create_network:ipam_strategy"),
+        ("routers", {"router": {"distributed": True}}, "create_router:distributed"),
+        ("routers", {"router": {"ha": True}}, "create_router:ha"),
     ],
 )
 def test_members_cannot_set_admin_attributes(admin, project, collection, body, rule):

@@ -24,6 +24,7 @@ DEFAULTS = {
     "security_group": 10,
     "security_group_rule": 100,
     "floatingip": 0,
+    "router": 10,
 }
 
 
@@ -143,7 +144,10 @@ def test_an_admin_updates_lists_and_resets(admin, tenant):
 def test_bad_update_bodies(admin):
     project = f"q-{uuid.uuid4().hex[:10]}"
     url = f"/v2.0/quotas/{project}"
-    assert error(admin.put(url, json={"quota": {"router": 1}}), 400)["message"] == "Unrecognized attribute(s) 'router'"
+    assert (
+        error(admin.put(url, json={"quota": {"l2_gateway": 1}}), 400)["message"]
+        == "Unrecognized attribute(s) 'l2_gateway'"
+    )
     assert error(admin.put(url, json={"quota": {"port": -2}}), 400)["message"] == (
         "Invalid input for port. Reason: '-2' is too small - must be at least '-1'."
     )

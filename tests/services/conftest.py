@@ -47,6 +47,7 @@ SUMMED = (
     ("subnets", "revision_number"),
     ("ports", "revision_number"),
     ("floatingips", "revision_number"),
+    ("routers", "revision_number"),
     ("ip_usage", "used"),
     ("host_generations", "generation"),
     ("host_generations", "dhcp_generation"),
@@ -208,3 +209,12 @@ async def env(make_env) -> Env:
 @pytest.fixture
 def services(env) -> Services:
     return env.services
+
+
+async def router_between(env: Any, ctx: Context, external_id: str, subnet_id: str) -> dict:
+    """A router of ``ctx`` joining the subnet to the external network: what a
+    floating IP association with an address of the subnet needs."""
+    routers = env.services.routers
+    router = await routers.create(ctx, {"external_gateway_info": {"network_id": external_id}})
+    await routers.add_interface(ctx, router["id"], {"subnet_id": subnet_id})
+    return router

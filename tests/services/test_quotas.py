@@ -38,6 +38,7 @@ async def test_defaults_come_from_the_settings(make_env):
         "security_group": 10,
         "security_group_rule": 100,
         "floatingip": 0,
+        "router": 10,
     }
     assert env.services.quotas.show_default(ctx, ctx.project_id) == expected
     assert await env.services.quotas.show(ctx, ctx.project_id) == expected
@@ -177,6 +178,7 @@ async def test_details_count_what_the_project_has(env):
         "security_group": 1,
         "security_group_rule": 4,
         "floatingip": 0,
+        "router": 0,
     }
     assert details["port"] == {"limit": 500, "used": 1, "reserved": 0}
 
@@ -191,7 +193,7 @@ async def test_a_limit_below_the_usage_is_refused_unless_forced(env):
     assert (await quotas.update(ADMIN, ctx.project_id, {"port": 3}))["port"] == 3  # equal is fine
     assert (await quotas.update(ADMIN, ctx.project_id, {"port": 1}, force=True))["port"] == 1
     assert (await quotas.update(ADMIN, ctx.project_id, {"port": -1}))["port"] == -1
-    await env.refused(errors.QuotaResourceUnknown, quotas.update(ADMIN, ctx.project_id, {"router": 1}))
+    await env.refused(errors.QuotaResourceUnknown, quotas.update(ADMIN, ctx.project_id, {"l2_gateway": 1}))
 
 
 async def test_list_and_reset(env):

@@ -39,7 +39,7 @@ from quark.services.events import (
     SubnetDeleted,
     SubnetUpdated,
 )
-from quark.services.l3 import floating_ips
+from quark.services.l3 import floating_ips, routers
 from tests.services.conftest import ADMIN
 
 
@@ -76,7 +76,7 @@ def wired(services):
         PortAddressesChanged: (floating_ips.on_port_addresses_changed,),
         # The associations are dropped while the port row can still be read;
         # the hosts that showed the port are told.
-        PortDeleting: (floating_ips.on_port_deleting, hoststate.on_port_deleting),
+        PortDeleting: (floating_ips.on_port_deleting, routers.on_port_deleting, hoststate.on_port_deleting),
         AgentReported: (s.agent_changes.on_agent_reported,),
         AgentChanged: (s.agent_changes.on_agent_changed,),
     }
@@ -124,6 +124,7 @@ def test_order_where_it_matters_by_name(services):
     ]
     assert names[PortDeleting] == [
         "quark.services.l3.floating_ips.on_port_deleting",
+        "quark.services.l3.routers.on_port_deleting",
         "quark.services.dataplane.hoststate.on_port_deleting",
     ]
 

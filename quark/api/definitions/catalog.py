@@ -17,7 +17,7 @@ from quark.api.definitions.core import (
     SUBNET,
 )
 from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
-from quark.api.definitions.l3 import FLOATINGIP
+from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
@@ -31,6 +31,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SECURITY_GROUP, "security_groups"),
     (SECURITY_GROUP_RULE, "security_group_rules"),
     (FLOATINGIP, "floating_ips"),
+    (ROUTER, "routers"),
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import STR_FILTER, Attr, Resource, standard_attrs
+from quark.api.definitions.base import BOOL_FILTER, STR_FILTER, Attr, Resource, standard_attrs
 
 FLOATINGIP = Resource(
     name="floatingip",
@@ -52,5 +52,85 @@ FLOATINGIP = Resource(
         Attr("dns_name"),
         Attr("dns_domain"),
         Attr("qos_policy_id", nullable=True),
+    ),
+)
+
+_EXTERNAL_FIXED_IP = v.dict_of({"subnet_id": v.uuid_str, "ip_address": v.ip_address})
+# {} or null clears the gateway (``openstack router unset --external-gateway`` sends {}).
+_GATEWAY_INFO = v.dict_of(
+    {"network_id": v.uuid_str, "enable_snat": v.boolean, "external_fixed_ips": v.list_of(_EXTERNAL_FIXED_IP)}
+)
+_EXTRA_ROUTE = v.dict_of({"destination": v.ip_or_cidr, "nexthop": v.ip_address}, required=("destination", "nexthop"))
+EXTRA_ROUTES = v.list_of(_EXTRA_ROUTE)
+
+
+def _false_only(name: str, description: str) -> Attr:
+    """A Neutron router flag Quark accepts as false only (the service refuses true)."""
+    return Attr(name, "boolean", post=True, put=True, default=False, convert=v.boolean, description=description)
+
+
+ROUTER = Resource(
+    name="router",
+    collection="routers",
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr(
+            "admin_state_up",
+            "boolean",
+            post=True,
+            put=True,
+            default=True,
+            convert=v.boolean,
+            filter=BOOL_FILTER,
+            sortable=True,
+        ),
+        Attr("status", filter=STR_FILTER, sortable=True),
+        Attr(
+            "external_gateway_info",
+            "object",
+            post=True,
+            put=True,
+            convert=v.nullable(_GATEWAY_INFO),
+            nullable=True,
+            description="The gateway: network_id (an external network), enable_snat, external_fixed_ips",
+        ),
+        Attr(
+            "routes",
+            "array",
+            put=True,
+            convert=v.list_of(_EXTRA_ROUTE, allow_none=True),
+            items="object",
+            description="Extra routes (null clears them, as Neutron)",
+        ),
+        _false_only("distributed", "Only false: Quark has no distributed routers"),
+        _false_only("ha", "Only false: Quark has no HA routers"),
+        Attr(
+            "availability_zone_hints",
+            "array",
+            post=True,
+            default=[],
+            convert=v.list_of(v.string(255)),
+            items="string",
+            description="Only empty: Quark has no availability zones",
+        ),
+        Attr("availability_zones", "array", items="string"),
+    ),
+)
+
+# The body of PUT /v2.0/routers/{id}/add_router_interface and remove_router_interface.
+ROUTER_INTERFACE_INFO = Resource(
+    name="router_interface_info",
+    collection="router_interface_info",
+    has_tags=False,
+    bulk=False,
+    attributes=(
+        Attr("id"),
+        Attr("project_id"),
+        Attr("tenant_id"),
+        Attr("port_id", post=True, convert=v.uuid_str),
+        Attr("subnet_id", post=True, convert=v.uuid_str),
+        Attr("subnet_ids", "array", items="string"),
+        Attr("network_id"),
     ),
 )

@@ -179,6 +179,16 @@ class ResourceService:
             self._raise_not_found(resource_id)
         return row
 
+    async def writable_row(
+        self, conn: AsyncConnection, ctx: Context, resource_id: str, if_match: int | None = None
+    ) -> Any:
+        """The row a change is about: seen by the caller (404), locked, the
+        caller's to change (403), at the revision ``If-Match`` names (412)."""
+        row = await self.get_row(conn, ctx, resource_id, for_update=True)
+        await self.authorize_write(conn, ctx, row)
+        check_revision(row, if_match)
+        return row
+
     async def get(self, ctx: Context, resource_id: str, fields: list[str] | None = None) -> dict:
         async with self.db.read() as conn:
             row = await self.get_row(conn, ctx, resource_id)

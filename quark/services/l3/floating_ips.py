@@ -6,9 +6,12 @@ The floating address is held by an internal port on the external network
 (device_owner ``network:floatingip``, device_id the floating IP's id, no
 project), created and deleted in the floating IP's own transaction, so the
 IPAM (quarantine, counters, ``quark ipam check``) and ``NetworkInUse`` see
-it like any other holder. There are no routers in Quark: association needs
-no router between the networks. Status stays ``DOWN``: NAT is not realised
-on hosts yet, and Quark does not report what does not work.
+it like any other holder. Association needs
+what it needs is a router joining them, as in Neutron: one with an interface
+on the subnet of the fixed address and its gateway on the floating IP's
+network (``router_id``; 404 ``ExternalGatewayForFloatingIPNotFound``
+otherwise). Status stays ``DOWN``: NAT is not realised on hosts yet, and
+Quark does not report what does not work.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, NetworkClearing, PortAddressesChanged, PortDeleting, ResourcesCreated
+from quark.services.l3 import router_ports
+from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
 
 f = models.floatingips
 p = models.ports
@@ -207,22 +212,25 @@ class FloatingIpService(ResourceService):
             row = await self.get_row(conn, ctx, fip_id, for_update=True)
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
-            if "port_id" in attrs:
-                if attrs["port_id"]:
-                    await self._associate(
-                        conn,
-                        ctx,
-                        fip_id,
-                        row.project_id,
-                        row.floating_network_id,
-                        attrs["port_id"],
-                        attrs.get("fixed_ip_address"),
-                        current=row.fixed_ip_address,
-                    )
-                else:
-                    await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None))
+            # As Neutron (l3_db._check_and_get_fip_assoc): port_id null, or a
+            # blank update ({}), disassociates; other attributes alone keep it.
+            if attrs.get("port_id"):
+                await self._associate(
+                    conn,
+                    ctx,
+                    fip_id,
+                    row.project_id,
+                    row.floating_network_id,
+                    attrs["port_id"],
+                    attrs.get("fixed_ip_address"),
+                    current=row.fixed_ip_address,
+                )
             elif attrs.get("fixed_ip_address"):
-                raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be given without port_id")
+                raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
+            elif "port_id" in attrs or not attrs:
+                await conn.execute(
+                    update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
+                )
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
             return await self.render_one(conn, ctx, fip_id)
 
@@ -248,14 +256,27 @@ class FloatingIpService(ResourceService):
         # Locked: a port delete running meanwhile waits for this association
         # (and then drops it, l3 on_port_deleting), or this waits for the delete.
         port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
-        if port is None or (not ctx.is_admin and port.project_id != project_id):
+        if port is None or not await _port_visible(conn, ctx, port):
             raise errors.PortNotFound(port_id=port_id)
+        if port.project_id != project_id:  # seen (an admin, the network's owner) but not the floating IP's
+            raise FloatingIpPortInvalid(
+                reason=f"Cannot create floating IP and bind it to Port {port_id}, "
+                "since that port is owned by a different tenant"
+            )
         if port.device_owner == owners.FLOATING_IP or port.network_id == network_id:
             raise FloatingIpPortInvalid(reason=f"Port {port_id} cannot have a floating IP of network {network_id}")
         # Any IPv4 address the port holds: its own, or one from /v2.0/ip_addresses
         # (added to it, or shared with other ports, e.g. an active/passive pair).
-        addresses = [row.address for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4]
-        fixed_ip = _choose_fixed_ip(port_id, addresses, fixed_ip, current)
+        held = {
+            row.address: row.subnet_id for row in await holders.held_by_ports(conn, [port_id]) if row.ip_version == 4
+        }
+        fixed_ip = _choose_fixed_ip(port_id, list(held), fixed_ip, current)
+        # The holders of a shared (failover) address are on its subnet: the router check passes for each.
+        router_id = await router_ports.router_between(conn, held[fixed_ip], network_id)
+        if router_id is None:
+            raise ExternalGatewayForFloatingIPNotFound(
+                external_network_id=network_id, subnet_id=held[fixed_ip], port_id=port_id
+            )
         holder = await conn.scalar(
             select(f.c.id).where(
                 f.c.floating_network_id == network_id,
@@ -267,7 +288,11 @@ class FloatingIpService(ResourceService):
         if holder is not None:
             raise self._already(fip_id, port_id, fixed_ip, network_id)
         try:
-            await conn.execute(update(f).where(f.c.id == fip_id).values(port_id=port_id, fixed_ip_address=fixed_ip))
+            await conn.execute(
+                update(f)
+                .where(f.c.id == fip_id)
+                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id)
+            )
         except IntegrityError:  # a concurrent association of the same fixed IP won (the transaction is lost)
             raise self._already(fip_id, port_id, fixed_ip, network_id) from None
 
@@ -304,6 +329,13 @@ class FloatingIpService(ResourceService):
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
             await self.ports.delete_in(conn, port)
+
+
+async def _port_visible(conn: AsyncConnection, ctx: Context, port: Any) -> bool:
+    """Whether the caller sees the port (its own, or one on its network: PortService.visible_to)."""
+    if ctx.is_admin or port.project_id == ctx.project_id:
+        return True
+    return await conn.scalar(select(n.c.project_id).where(n.c.id == port.network_id)) == ctx.project_id
 
 
 def _choose_fixed_ip(port_id: str, addresses: list[str], asked: str | None, current: str | None) -> str:
@@ -355,5 +387,11 @@ async def _disassociate(conn: AsyncConnection, where) -> None:
     await conn.execute(
         update(f)
         .where(where)
-        .values(port_id=None, fixed_ip_address=None, updated_at=utcnow(), revision_number=f.c.revision_number + 1)
+        .values(
+            port_id=None,
+            fixed_ip_address=None,
+            router_id=None,
+            updated_at=utcnow(),
+            revision_number=f.c.revision_number + 1,
+        )
     )

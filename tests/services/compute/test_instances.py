@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from quark import errors
 from quark.db import models
-from tests.services.conftest import ADMIN, member
+from tests.services.conftest import ADMIN, member, router_between
 
 p, a, m, f = models.ports, models.ip_allocations, models.mac_allocations, models.floatingips
 
@@ -70,10 +70,11 @@ async def test_teardown_takes_every_port_of_the_device_or_none(env):
     net, subnet = await env.network_with_subnet("10.83.0.0/24", ctx, enable_dhcp=False)
     info = await env.services.instances.provision(ctx, "vm-4", [{"network_id": net["id"]}, {"network_id": net["id"]}])
     first, second = (port["id"] for port in info["ports"])
+    await router_between(env, ctx, external["id"], subnet["id"])
     fip = await env.services.floating_ips.create(ctx, {"floating_network_id": external["id"], "port_id": first})
     router = await env.port(net["id"], ADMIN, device_id="vm-4", device_owner="network:router_interface")
 
-    await env.refused(errors.ServicePortInUse, env.services.instances.teardown(ADMIN, "vm-4"))
+    await env.refused(errors.L3PortInUse, env.services.instances.teardown(ADMIN, "vm-4"))
     await env.in_transaction(
         lambda conn: conn.execute(p.delete().where(p.c.id == router["id"]))
     )  # as a router API would
@@ -104,9 +105,10 @@ async def test_network_info_shows_a_project_only_its_side_of_a_device(env):
 async def test_a_network_owner_sees_another_projects_port_but_not_its_groups_or_floating_ips(env):
     alice, bob = member(), member()
     net = await env.network(ADMIN, project_id=alice.project_id, shared=True)
-    await env.subnet(net["id"], "10.86.0.0/24", ADMIN, enable_dhcp=False)
+    subnet = await env.subnet(net["id"], "10.86.0.0/24", ADMIN, enable_dhcp=False)
     external, _ = await env.network_with_subnet("172.30.86.0/24", ADMIN, enable_dhcp=False)
     await env.services.networks.update(ADMIN, external["id"], {"router:external": True})
+    await router_between(env, ADMIN, external["id"], subnet["id"])
     group = await env.services.security_groups.create(bob, {"name": "bobs"})
     port = await env.port(net["id"], bob, device_id="vm-6", security_groups=[group["id"]])
     fip = await env.services.floating_ips.create(bob, {"floating_network_id": external["id"], "port_id": port["id"]})

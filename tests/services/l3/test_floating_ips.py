@@ -13,19 +13,21 @@ from sqlalchemy import select
 from quark import errors, owners
 from quark.db import models
 from quark.services.l3.floating_ips import ExternalNetworkRequired, FloatingIpPortInvalid
-from tests.services.conftest import ADMIN, member
+from tests.services.conftest import ADMIN, member, router_between
 
 f, p, a = models.floatingips, models.ports, models.ip_allocations
 
 
 @pytest.fixture
 async def world(env):
-    """An external network, and a project's network with a port on it."""
+    """An external network, and a project's network with a port on it, joined
+    by the project's router (what an association needs)."""
     external = await env.network(**{"router:external": True})
     await env.subnet(external["id"], "198.51.100.0/24", enable_dhcp=False)
     ctx = member()
     net, subnet = await env.network_with_subnet("10.70.0.0/24", ctx, enable_dhcp=False)
     port = await env.port(net["id"], ctx)
+    await router_between(env, ctx, external["id"], subnet["id"])
     return ctx, external, net, subnet, port
 
 
@@ -171,17 +173,19 @@ async def test_an_association_racing_a_port_delete_does_not_outlive_the_port(env
     assert await association(env, fip["id"]) == (None, None)
 
 
-async def test_an_association_goes_when_a_subnet_delete_takes_the_address(env, world):
+async def test_the_subnet_of_an_associated_address_cannot_be_deleted(env, world):
+    """The router interface an association needs holds the subnet (409), so a
+    subnet delete never takes an associated address away."""
     _, external, _, _, _ = world
     await env.report_dhcp("d1")
     net, first = await env.network_with_subnet("10.71.0.0/24")
     await env.subnet(net["id"], "10.72.0.0/24")
+    router = await router_between(env, ADMIN, external["id"], first["id"])
     (dhcp,) = await env.read(select(p).where(p.c.network_id == net["id"], p.c.device_owner == owners.DHCP))
     fip = await env.services.floating_ips.create(
         ADMIN, {"floating_network_id": external["id"], "port_id": dhcp.id, "fixed_ip_address": "10.71.0.2"}
     )
+    assert (await env.one(f, fip["id"])).router_id == router["id"]
 
-    await env.services.subnets.delete(ADMIN, first["id"])  # the DHCP port stays, on the other subnet
-
-    assert await env.live_addresses(dhcp.id) == ["10.72.0.2"]
-    assert await association(env, fip["id"]) == (None, None)
+    await env.refused(errors.SubnetInUse, env.services.subnets.delete(ADMIN, first["id"]))
+    assert await association(env, fip["id"]) == (dhcp.id, "10.71.0.2")

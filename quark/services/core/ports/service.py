@@ -399,8 +399,8 @@ class PortService(ResourceService):
 
     @staticmethod
     def _check_deletable(row: Any) -> None:
-        if row.device_owner in owners.ROUTER_INTERFACE:
-            raise errors.ServicePortInUse(port_id=row.id, reason="it is a router interface; use the router API")
+        if row.device_owner in owners.ROUTER:  # Neutron's prevent_l3_port_deletion
+            raise errors.L3PortInUse(port_id=row.id, device_owner=row.device_owner)
         if row.device_owner == owners.FLOATING_IP:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
