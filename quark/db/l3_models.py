@@ -13,7 +13,8 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from quark.db.models import Base, StandardAttributes, _table
+from quark.db.base import Base, table_of
+from quark.db.models import StandardAttributes
 
 
 class Router(StandardAttributes, Base):
@@ -39,5 +40,5 @@ class RouterRoute(Base):
     nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-routers = _table(Router)
-router_routes = _table(RouterRoute)
+routers = table_of(Router)
+router_routes = table_of(RouterRoute)

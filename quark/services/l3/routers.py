@@ -120,7 +120,7 @@ class RouterService(ResourceService):
             return await self.render_ids(conn, ctx, [await self._create_one(conn, ctx, dict(attrs)) for attrs in items])
 
         # a gateway port each, at most (its MAC reserved before the transaction)
-        gateways = [{} for item in items if item.get("external_gateway_info")]
+        gateways: list[dict] = [{} for item in items if item.get("external_gateway_info")]
         return await self.ports.run_creating(gateways, answered(ctx, work))
 
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
