@@ -61,6 +61,7 @@ def made(api_server) -> dict[str, str]:
             )["id"],
             "agents": agent.json()["agent"]["id"],
             "network-ip-availabilities": net["id"],
+            "routers": _post(admin, "routers", "router", {"name": f"ln-{tag}"})["id"],
         }
     return out
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from quark.ipam import addressing, macs
+from tests.api.test_floating_ips import routed
 from tests.api.test_wire import error_of, make_network, make_subnet
 
 
@@ -193,12 +194,14 @@ def test_an_associated_floating_ip_keeps_its_network_in_use(admin):
     ext = make_network(admin, **{"router:external": True})
     make_subnet(admin, ext["id"], "198.51.100.16/28")
     net = make_network(admin)
-    make_subnet(admin, net["id"], "10.64.0.0/24")
+    subnet = make_subnet(admin, net["id"], "10.64.0.0/24")
+    routed(admin, ext["id"], subnet["id"])  # a floating IP is associated through a router
     port = admin.post("/v2.0/ports", json={"port": {"network_id": net["id"]}}).json()["port"]
     free = admin.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext["id"]}}).json()
     used = admin.post(
         "/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext["id"], "port_id": port["id"]}}
     ).json()
+    assert used["floatingip"]["port_id"] == port["id"], used
     assert error_of(admin.delete(f"/v2.0/networks/{ext['id']}"), 409) == "NetworkInUse"
     # Nothing changed: the refusal rolled the free one's delete back too.
     assert admin.get(f"/v2.0/floatingips/{free['floatingip']['id']}").status_code == 200
