@@ -183,7 +183,7 @@ def openapi_paths() -> dict[str, Any]:
             "name": "since",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer"},
+            "schema": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
             "description": "the generation the caller has; absent: answer at once",
         },
         {

@@ -19,7 +19,6 @@ from starlette.routing import Route
 from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.definitions.base import Attr, Resource
-from quark.api.faults import error_body
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response, no_content
 from quark.services.common.quotas import MAX_LIMIT, RESOURCES, UNLIMITED, QuotaService
@@ -52,10 +51,6 @@ def _require(request: Request, rule: str, project_id: str | None = None) -> None
 async def index(request: Request) -> Response:
     _require(request, "get_quota")
     return json_response({"quotas": await _service(request).list_all(ctx_of(request))})
-
-
-async def create(request: Request) -> Response:
-    return json_response(error_body("HTTPNotImplemented", "POST requests are not supported on this resource."), 501)
 
 
 def _project_route(key: str):
@@ -156,7 +151,6 @@ def openapi_paths() -> dict[str, Any]:
 
 ROUTES = [
     Route("/v2.0/quotas", index, methods=["GET"]),
-    Route("/v2.0/quotas", create, methods=["POST"]),
     Route("/v2.0/quotas/project", _project_route("project"), methods=["GET"]),
     Route("/v2.0/quotas/tenant", _project_route("tenant"), methods=["GET"]),
     Route("/v2.0/quotas/{project_id}", show, methods=["GET"]),

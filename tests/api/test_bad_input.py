@@ -110,6 +110,16 @@ def test_nul_in_nested_body_values_and_keys_is_400(admin, network):
     assert (after["name"], after["tags"]) == (network["name"], [])
 
 
+@pytest.mark.parametrize("collection", ["networks", "security-groups"])
+def test_a_key_beside_the_bulk_list_is_400_and_writes_nothing(admin, collection):
+    """The bulk envelope holds the list and nothing else, as the single one holds its object."""
+    prefix = f"env-{uuid.uuid4().hex[:8]}"
+    body = {collection.replace("-", "_"): [{"name": prefix}], "x-unknown": 42}
+    assert bad_request(admin.post(f"/v2.0/{collection}", json=body)) == "Unrecognized attribute(s) 'x-unknown'"
+    listed = admin.get(f"/v2.0/{collection}?name={prefix}").json()[collection.replace("-", "_")]
+    assert listed == []
+
+
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(admin):
     name = f"esc-{uuid.uuid4().hex[:8]}\\u0000"
     r = admin.post("/v2.0/networks", json={"network": {"name": name}})
@@ -157,6 +167,10 @@ def test_non_utf8_identity_header_is_400(api_server, admin, header):
         ("POST", "/v2.0/networks/x", {"GET", "HEAD", "PUT", "DELETE"}),
         ("POST", "/", {"GET", "HEAD"}),
         ("POST", "/v2.0/networks/x/tags/t", {"GET", "HEAD", "PUT", "DELETE"}),
+        # A literal path is its own resource, not an id of /v2.0/agents/{id} beside it.
+        ("OPTIONS", "/v2.0/agents/report", {"POST"}),
+        ("PATCH", "/v2.0/quotas/project", {"GET", "HEAD"}),
+        ("POST", "/v2.0/quotas", {"GET", "HEAD"}),
     ],
 )
 def test_405_says_what_is_allowed(admin, method, path, allowed):

@@ -16,7 +16,15 @@ from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
 from quark.api.openapi.extra import extra_paths
 from quark.api.openapi.schemas import cap as _cap
-from quark.api.openapi.schemas import errors, json_body, list_parameters, ref, request_object, view_object
+from quark.api.openapi.schemas import (
+    errors,
+    json_body,
+    list_parameters,
+    narrowed,
+    ref,
+    request_object,
+    view_object,
+)
 
 _ref, _json, _errors = ref, json_body, errors
 _UUID = {"type": "string"}
@@ -40,6 +48,13 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     id_param = [{"name": "id", "in": "path", "required": True, "schema": _UUID}]
     single = {"type": "object", "properties": {name: _ref(cap)}, "required": [name]}
     many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}, "required": [body_coll]}
+    # GET takes ``fields``: what it answers may lack any attribute (the {cap}Fields schema).
+    shown = {"type": "object", "properties": {name: _ref(f"{cap}Fields")}, "required": [name]}
+    listed = {
+        "type": "object",
+        "properties": {body_coll: {"type": "array", "items": _ref(f"{cap}Fields")}},
+        "required": [body_coll],
+    }
     create_body = {
         "type": "object",
         "properties": {name: _ref(f"{cap}Create")},
@@ -65,7 +80,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
             "get": {
                 "operationId": f"list_{body_coll}",
                 "parameters": list_parameters(resource),
-                "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")},
+                "responses": {"200": {"description": "OK", **_json(listed)}, **_errors("400", "403")},
             },
             "post": {
                 "operationId": f"create_{name}",
@@ -84,7 +99,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
             "get": {
                 "operationId": f"show_{name}",
                 "parameters": id_param,
-                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("403", "404")},
+                "responses": {"200": {"description": "OK", **_json(shown)}, **_errors("403", "404")},
             },
             "put": {
                 "operationId": f"update_{name}",
@@ -247,6 +262,7 @@ def document() -> dict[str, Any]:
     for resource in RESOURCES.values():
         cap = _cap(resource)
         schemas[cap] = view_object(resource)
+        schemas[f"{cap}Fields"] = narrowed(schemas[cap])
         if not resource.read_only:
             if resource.creatable:
                 schemas[f"{cap}Create"] = request_object(resource, "post")

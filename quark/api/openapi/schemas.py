@@ -77,6 +77,12 @@ def view_object(resource: Resource) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": required}
 
 
+def narrowed(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as GET answers it: ``fields`` may leave out any attribute, required or not."""
+    narrow = {k: v for k, v in view.items() if k != "required"}
+    return {**narrow, "description": "every attribute when fields is absent; only those fields otherwise"}
+
+
 def request_object(resource: Resource, which: str) -> dict[str, Any]:
     """The POST (``which="post"``) or PUT body of one resource: unknown attributes are a 400."""
     attrs = tuple(
@@ -130,9 +136,15 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
             **form,
         ),
         _param("sort_key", _many({"type": "string", "enum": sorted(resource.sortable)}), "", **form),
-        _param("sort_dir", _many({"type": "string", "enum": ["asc", "desc"]}), "", **form),
+        _param(
+            "sort_dir",
+            _many({"type": "string", "enum": ["asc", "desc"]}),
+            "paired with sort_key by position: when given, as many as sort_key, or 400",
+            **form,
+        ),
         _param("limit", limit),
-        _param("marker", {"type": "string", "format": "uuid"}, "id of the last resource of the previous page"),
+        # Any string: an id that names no resource (or not a UUID) is an empty page, as in Neutron.
+        _param("marker", {"type": "string"}, "id of the last resource of the previous page"),
         _param("page_reverse", {"type": "boolean"}),
     ]
     if resource.has_tags:
