@@ -162,15 +162,17 @@ def openapi_paths() -> dict[str, Any]:
                         "maxLength": 64,
                         "description": '"Quark L2 agent" or "DHCP agent"',
                     },
-                    "binary": {"type": "string", "maxLength": 255},
-                    "topic": {"type": "string", "maxLength": 255},
+                    # null is read as absent, as parse_report does
+                    "binary": {"type": "string", "maxLength": 255, "nullable": True},
+                    "topic": {"type": "string", "maxLength": 255, "nullable": True},
                     "configurations": {
                         "type": "object",
+                        "nullable": True,
                         "description": "bridge_mappings, tunnel_ip, tunnel_types, vlan_supported, devices, ...",
                     },
                     "availability_zone": {"type": "string", "nullable": True, "maxLength": 255},
-                    "resources_synced": {"type": "boolean", "nullable": True},
-                    "start_flag": {"type": "boolean"},
+                    "resources_synced": {**v.BOOLEAN, "nullable": True},
+                    "start_flag": v.BOOLEAN,
                 },
             }
         },

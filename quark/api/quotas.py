@@ -19,6 +19,7 @@ from starlette.routing import Route
 from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.definitions.base import Attr, Resource
+from quark.api.openapi.schemas import request_object
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response, no_content
 from quark.services.common.quotas import MAX_LIMIT, RESOURCES, UNLIMITED, QuotaService
@@ -101,9 +102,12 @@ def openapi_paths() -> dict[str, Any]:
         "properties": {k: {"type": "integer"} for k in ("limit", "used", "reserved")},
     }
     details = {"type": "object", "properties": {name: detail for name in RESOURCES}}
+    # As parse_update reads it: {"quota": {...}} and nothing else, each limit in its bounds.
     update = {
         "type": "object",
-        "properties": {**limit_props, "force": {"type": "boolean"}, "check_limit": {"type": "boolean"}},
+        "properties": {"quota": request_object(QUOTA, "put")},
+        "required": ["quota"],
+        "additionalProperties": False,
     }
     listed = {"type": "object", "properties": {"quotas": {"type": "array", "items": limits}}}
     project = [{"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -133,7 +137,7 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": project,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"type": "object", "properties": {"quota": update}}}},
+                    "content": {"application/json": {"schema": update}},
                 },
                 "responses": answer(limits),
             },

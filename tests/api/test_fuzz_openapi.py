@@ -24,8 +24,8 @@ from tests.dbs import migrated_database, selected_backends
 from tests.fuzzing import (
     IDENTITIES,
     fuzz_config,
-    hold_long_polls_briefly,
-    pair_sort_directions,
+    keep_failure,
+    shape_case,
     state_machine_settings,
 )
 from tests.servers import quark_server
@@ -48,8 +48,8 @@ def identity(request):
 # process (a schema loaded from the live server would have to be resolved lazily,
 # per test, which schemathesis's pytest plugin does not support on pytest 9).
 schema = schemathesis.openapi.from_dict(document(), config=fuzz_config())
-schema.hook("map_query")(pair_sort_directions)
-schema.hook("map_query")(hold_long_polls_briefly)
+schema.hook("map_case")(shape_case)
+schema.hook("filter_failure")(keep_failure)
 
 
 @schema.parametrize()

@@ -80,7 +80,14 @@ def standard_attrs() -> list[Attr]:
     return [
         Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
         Attr("project_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr(
+            "tenant_id",
+            post=True,
+            convert=v.string(255),
+            filter=STR_FILTER,
+            sortable=True,
+            description="the older name of project_id: given with it, the two must be equal (else 400)",
+        ),
         Attr("description", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("tags", schema="array", items="string"),
         Attr("created_at", sortable=True),

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, Attr, Resource
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
 
 ERROR_CODES = {
     "400": "Bad request (malformed body, unrecognized or invalid attribute, bad filter)",
@@ -41,6 +41,17 @@ def cap(resource: Resource) -> str:
     return resource.name.title().replace("_", "")
 
 
+def _apply_converter(schema: dict[str, Any], attr: Attr) -> None:
+    """What the attribute's converter accepts, when it agrees with the attribute's type."""
+    described = v.describe(attr.convert)
+    if described.get("type", attr.schema) == attr.schema or "type" not in described:
+        if "anyOf" in described and "type" not in described:
+            del schema["type"]  # the alternatives say which types (booleans: also 0/1 and text)
+        schema.update(described)
+        if schema.get("type") == "array" and "items" not in schema:
+            schema["items"] = {"type": attr.items or "string"}
+
+
 def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": attr.schema}
     if attr.schema == "array":
@@ -48,11 +59,7 @@ def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
     if request and attr.name == "tags":  # checked by the tags code, not a converter
         schema["items"] = v.describe(v.tag)
     elif request:
-        described = v.describe(attr.convert)
-        if described.get("type", attr.schema) == attr.schema or "type" not in described:
-            schema.update(described)
-            if schema.get("type") == "array" and "items" not in schema:
-                schema["items"] = {"type": attr.items or "string"}
+        _apply_converter(schema, attr)
     if attr.nullable:
         schema["nullable"] = True
     if attr.description:
@@ -113,6 +120,10 @@ def _filter_schema(attr: Attr) -> dict[str, Any]:
         return {"type": "boolean"}
     if attr.filter is INT_FILTER:
         return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+    described = v.describe(attr.convert)
+    if attr.filter is not STR_FILTER and described.get("type") == "string":
+        # A filter that converts its value (an address) refuses what the converter refuses.
+        return {k: val for k, val in described.items() if k != "nullable"}
     return {"type": "string"}
 
 
@@ -131,8 +142,9 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
     params += [
         _param(
             "fields",
-            _many({"type": "string", "enum": names}),
-            "only these attributes in each view (the others are then absent, required or not)",
+            _many({"type": "string"}),
+            "only these attributes in each view (the others are then absent, required or not); "
+            f"a name that is none of them is ignored, as in Neutron: {', '.join(names)}",
             **form,
         ),
         _param("sort_key", _many({"type": "string", "enum": sorted(resource.sortable)}), "", **form),
@@ -145,7 +157,12 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
         _param("limit", limit),
         # Any string: an id that names no resource (or not a UUID) is an empty page, as in Neutron.
         _param("marker", {"type": "string"}, "id of the last resource of the previous page"),
-        _param("page_reverse", {"type": "boolean"}),
+        # as query.py reads it (_page_reverse)
+        _param(
+            "page_reverse",
+            {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01]|)$"},
+            "True or False in any case, 1 or 0; empty is False",
+        ),
     ]
     if resource.has_tags:
         params += [
