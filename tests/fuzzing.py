@@ -160,7 +160,11 @@ def shape_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sc
 # schema-valid request still fails the run.
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
-    ("POST", "/v2.0/networks"): (r"specified for \w+ network", r"is required for a \w+ (network|range)"),
+    ("POST", "/v2.0/networks"): (
+        r"specified for \w+ network",
+        r"is required for a \w+ (network|range)",
+        r"not allowed for \w+ networks",
+    ),
     # delete by filter is refused without a filter (docs/instances.md)
     ("DELETE", "/v2.0/ports"): (r"needs at least one filter",),
     # a range is cidr or first/last, first before last, no multicast address in it
@@ -168,6 +172,7 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # a policy targets subnet_ids or network_ids; exclude holds CIDRs (checked by ipaddress)
     ("POST", "/v2.0/ip_policies"): (
         r"needs subnet_ids or network_ids",
+        r"to subnets or to networks, not both",
         r"needs at least one CIDR",
         r"not a valid CIDR",
     ),
@@ -188,9 +193,14 @@ def _message(response: object) -> str:
         return ""
 
 
+# NUL is refused everywhere (allow-x00 = false above); a phase that still puts one in
+# a nested string (seen in the coverage phase) gets the server's 400 for it.
+NUL_REFUSED = "the NUL character"
+
+
 def keep_failure(context: schemathesis.HookContext, failure: object, case: schemathesis.Case, response: object) -> bool:
     """The ``filter_failure`` hook: drop only a 400 for a rule of CROSS_FIELD_RULES."""
     if type(failure).__name__ != "RejectedPositiveData" or getattr(response, "status_code", 0) != 400:
         return True
-    rules = CROSS_FIELD_RULES.get((case.method.upper(), case.path), ())
+    rules = (NUL_REFUSED, *CROSS_FIELD_RULES.get((case.method.upper(), case.path), ()))
     return not any(re.search(rule, _message(response)) for rule in rules)

@@ -55,8 +55,8 @@ def parse_report(body: Any) -> Report:
         return Report(
             host=v.string(255)(item["host"]),
             agent_type=v.string(64)(item["agent_type"]),
-            binary=v.string(255)(item.get("binary") or ""),
-            topic=v.string(255)(item.get("topic") or ""),
+            binary=v.string(255, allow_none=True)(item.get("binary")) or "",
+            topic=v.string(255, allow_none=True)(item.get("topic")) or "",
             configurations=configurations,
             availability_zone=v.string(255, allow_none=True)(item.get("availability_zone")),
             resources_synced=None if synced is None else v.boolean(synced),
@@ -150,6 +150,7 @@ def openapi_paths() -> dict[str, Any]:
     agent_report = {
         "type": "object",
         "required": ["agent"],
+        "additionalProperties": False,  # parse_report: {"agent": {...}} and nothing else
         "properties": {
             "agent": {
                 "type": "object",

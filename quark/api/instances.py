@@ -18,7 +18,7 @@ from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
-from quark.api.openapi.schemas import request_object
+from quark.api.openapi.schemas import request_object_without
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 from quark.context import Context
@@ -164,9 +164,7 @@ def openapi_paths() -> dict[str, Any]:
     device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     info = {"type": "object", "properties": {"instance": {"type": "object"}}, "required": ["instance"]}
     # A port's create body less what the instance sets for all its ports.
-    port_body = request_object(PORT, "post")
-    port_body["properties"] = {k: p for k, p in port_body["properties"].items() if k not in _SET_BY_INSTANCE}
-    port_body["required"] = [k for k in port_body.get("required", []) if k not in _SET_BY_INSTANCE]
+    port_body = request_object_without(PORT, _SET_BY_INSTANCE)
     text = {"type": "string", "maxLength": 255}
     create = {
         "type": "object",

@@ -126,7 +126,10 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "list_quotas",
                 "tags": ["quotas"],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": listed}}}},
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": listed}}},
+                    "403": errs["403"],  # every project's quotas: an admin's read
+                },
             }
         },
         "/v2.0/quotas/{project_id}": {

@@ -14,6 +14,7 @@ from quark.api.auth import PUBLIC_PATHS
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
+from quark.api.definitions.core import NESTED_CREATE
 from quark.api.openapi.extra import extra_paths
 from quark.api.openapi.schemas import cap as _cap
 from quark.api.openapi.schemas import (
@@ -23,6 +24,7 @@ from quark.api.openapi.schemas import (
     narrowed,
     ref,
     request_object,
+    request_object_without,
     view_object,
 )
 
@@ -228,6 +230,15 @@ def _ip_address_ports_paths() -> dict[str, Any]:
     }
 
 
+def _nest_children(schemas: dict[str, Any]) -> None:
+    """A nested create's items (a network's ``subnets``) are the child's create bodies less the parent id."""
+    by_name = {resource.name: resource for resource in RESOURCES.values()}
+    for parent, nested in NESTED_CREATE.items():
+        create = schemas[f"{_cap(by_name[parent])}Create"]
+        for name, (child, parent_key) in nested.items():
+            create["properties"][name]["items"] = request_object_without(child, frozenset({parent_key}))
+
+
 def _declare_common_errors(paths: dict[str, Any]) -> None:
     """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane) included."""
     common = errors()
@@ -268,6 +279,7 @@ def document() -> dict[str, Any]:
                 schemas[f"{cap}Create"] = request_object(resource, "post")
             schemas[f"{cap}Update"] = request_object(resource, "put")
         paths.update(_paths_for(resource))
+    _nest_children(schemas)
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 
     paths.update(instances.openapi_paths())

@@ -108,6 +108,14 @@ def request_object(resource: Resource, which: str) -> dict[str, Any]:
     return schema
 
 
+def request_object_without(resource: Resource, names: frozenset[str]) -> dict[str, Any]:
+    """A create body less attributes set for it by an enclosing body (a nested create's parent id)."""
+    schema = request_object(resource, "post")
+    schema["properties"] = {k: p for k, p in schema["properties"].items() if k not in names}
+    required = [k for k in schema.pop("required", []) if k not in names]
+    return {**schema, "required": required} if required else schema
+
+
 def _param(name: str, schema: dict, description: str = "", **extra: Any) -> dict[str, Any]:
     param = {"name": name, "in": "query", "required": False, "schema": schema, **extra}
     if description:
