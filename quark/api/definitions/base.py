@@ -75,19 +75,15 @@ BOOL_FILTER = _bool_filter
 INT_FILTER = _int_filter
 
 
+TENANT_ID = "the older name of project_id: given with it, the two must be equal (else 400)"
+
+
 def standard_attrs() -> list[Attr]:
     """id, project, and Neutron's standard attributes shared by every resource."""
     return [
         Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
         Attr("project_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr(
-            "tenant_id",
-            post=True,
-            convert=v.string(255),
-            filter=STR_FILTER,
-            sortable=True,
-            description="the older name of project_id: given with it, the two must be equal (else 400)",
-        ),
+        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True, description=TENANT_ID),
         Attr("description", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("tags", schema="array", items="string"),
         Attr("created_at", sortable=True),
