@@ -165,6 +165,7 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
         r"is required for a \w+ (network|range)",
         r"not allowed for \w+ networks",
         r"required for \w+ provider network",
+        r"provider:network_type required",
     ),
     # delete by filter is refused without a filter (docs/instances.md)
     ("DELETE", "/v2.0/ports"): (r"needs at least one filter",),

@@ -156,6 +156,23 @@ def test_non_utf8_identity_header_is_400(api_server, admin, header):
     assert names_like(admin, prefix) == []
 
 
+# --- integer filters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [str(-(2**63)), str(2**31), str(-(2**31) - 1), "1e3"])
+def test_integer_filter_outside_the_columns_range_is_400(admin, value):
+    """The filtered columns are 32-bit: PostgreSQL answered 500 for a larger value (fuzzer)."""
+    assert "revision_number" in bad_request(admin.get(f"/v2.0/networks?revision_number={value}"))
+    bad_request(admin.get(f"/v2.0/security-group-rules?port_range_min={value}"))
+
+
+def test_integer_filter_at_the_columns_bounds_is_an_empty_match(admin):
+    for value in (2**31 - 1, -(2**31)):
+        r = admin.get(f"/v2.0/networks?revision_number={value}")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"networks": []}
+
+
 # --- 405 ---------------------------------------------------------------------------
 
 

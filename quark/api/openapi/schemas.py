@@ -127,7 +127,7 @@ def _filter_schema(attr: Attr) -> dict[str, Any]:
     if attr.filter is BOOL_FILTER:
         return {"type": "boolean"}
     if attr.filter is INT_FILTER:
-        return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+        return v.describe(INT_FILTER)
     described = v.describe(attr.convert)
     if attr.filter is not STR_FILTER and described.get("type") == "string":
         # A filter that converts its value (an address) refuses what the converter refuses.
