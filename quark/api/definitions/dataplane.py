@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
+from quark.ipam.segments import ID_LIMITS
+
+# The widest ids of any network type (a VNI); each type's own bounds are the service's check.
+_SEGMENT_ID = v.integer(min(low for low, _ in ID_LIMITS.values()), max(high for _, high in ID_LIMITS.values()))
 
 SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
 
@@ -41,7 +45,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             "integer",
             post=True,
             required=True,
-            convert=v.integer(),
+            convert=_SEGMENT_ID,
             filter=INT_FILTER,
             sortable=True,
             description="first id of the range (VLAN 1-4094, VNI 1-16777215)",
@@ -51,7 +55,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             "integer",
             post=True,
             required=True,
-            convert=v.integer(),
+            convert=_SEGMENT_ID,
             filter=INT_FILTER,
             sortable=True,
             description="last id of the range (inclusive)",
