@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
-from quark.ipam.segments import ID_LIMITS
 
-# The widest ids of any network type (a VNI); each type's own bounds are the service's check.
-_SEGMENT_ID = v.integer(min(low for low, _ in ID_LIMITS.values()), max(high for _, high in ID_LIMITS.values()))
+# A 64-bit integer (JSON numbers beyond are read as floats, not ids); each network
+# type's own bounds are the service's check (quark/ipam/segments.py, InvalidInput).
+_SEGMENT_ID = v.integer(-(2**63), 2**63 - 1)
 
 SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
 
