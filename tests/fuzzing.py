@@ -33,6 +33,14 @@ IDENTITIES = {
 }
 
 
+def replay_line() -> str:
+    """The settings of this run, as the environment that replays it."""
+    return (
+        f"QUARK_FUZZ_SEED={SEED} QUARK_FUZZ_EXAMPLES={EXAMPLES} "
+        f"QUARK_FUZZ_SCENARIOS={STATEFUL_SCENARIOS} QUARK_FUZZ_STEPS={STATEFUL_STEPS}"
+    )
+
+
 def fuzz_config() -> schemathesis.Config:
     return schemathesis.Config.from_dict(
         {

@@ -25,6 +25,7 @@ from tests.fuzzing import (
     IDENTITIES,
     fuzz_config,
     keep_failure,
+    replay_line,
     shape_case,
     state_machine_settings,
 )
@@ -36,6 +37,12 @@ def fuzz_server(request, tmp_path_factory):
     with migrated_database(request.param, tmp_path_factory) as url:
         with quark_server(url, env={"QUARK_IPAM_REUSE_AFTER": "0"}) as server:
             yield server
+
+
+@pytest.fixture(autouse=True)
+def _name_the_run():
+    """Print the run's bounds (shown as captured output with a failure) so that it can be replayed."""
+    print(f"fuzz run: {replay_line()}")
 
 
 @pytest.fixture(scope="module", params=sorted(IDENTITIES))
