@@ -172,7 +172,7 @@ def shape_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sc
 # InvalidInput ("Invalid input for operation: ..."); the parser's own checks of each value
 # (types, lengths, enums: what the document states) are HTTPBadRequest and still count.
 # Subnets come in their own POST and nested in a network's.
-SUBNET_RULES = r"^Invalid input for operation: "
+SUBNET_RULES = r"^Invalid input for operation: |^Bad subnets request: "
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (

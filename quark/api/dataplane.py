@@ -146,6 +146,10 @@ def _error(description: str) -> dict:
     return {"description": description, **_json({"$ref": "#/components/schemas/NeutronError"})}
 
 
+# An empty since or wait is taken as absent (_long_poll_query).
+_EMPTY = {"type": "string", "maxLength": 0}
+
+
 def openapi_paths() -> dict[str, Any]:
     agent_report = {
         "type": "object",
@@ -186,14 +190,14 @@ def openapi_paths() -> dict[str, Any]:
             "name": "since",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+            "schema": {"anyOf": [{"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}, _EMPTY]},
             "description": "the generation the caller has; absent: answer at once",
         },
         {
             "name": "wait",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT},
+            "schema": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_WAIT}, _EMPTY]},
             "description": "seconds to hold the request while the generation equals since",
         },
     ]

@@ -130,8 +130,10 @@ def _filter_schema(attr: Attr) -> dict[str, Any]:
         return v.describe(INT_FILTER)
     described = v.describe(attr.convert)
     if attr.filter is not STR_FILTER and described.get("type") == "string":
-        # A filter that converts its value (an address) refuses what the converter refuses.
-        return {k: val for k, val in described.items() if k != "nullable"}
+        # A filter that converts its value (an address) refuses what the converter refuses;
+        # an empty value matches the empty string (empty-string-filtering, query.py).
+        converted = {k: val for k, val in described.items() if k not in ("nullable", "anyOf")}
+        return {**converted, "anyOf": [*described.get("anyOf", [converted]), {"maxLength": 0}]}
     return {"type": "string"}
 
 
