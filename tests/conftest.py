@@ -29,7 +29,17 @@ from hypothesis import HealthCheck, settings
 # The suite's servers and CLIs read their settings from QUARK_* and from
 # $QUARK_CONFIG: what a developer's shell exports (a keystone quark.toml, say)
 # must not change what the tests run against. The tests' own knobs stay.
-_SUITE_KNOBS = {"QUARK_TEST_BACKENDS", "QUARK_KEYSTONE_KIT", "QUARK_DUMP", "QUARK_TEST_REDIS_URL"}
+_SUITE_KNOBS = {
+    "QUARK_TEST_BACKENDS",
+    "QUARK_KEYSTONE_KIT",
+    "QUARK_DUMP",
+    "QUARK_TEST_REDIS_URL",
+    # the fuzz run's bounds (tests/fuzzing.py)
+    "QUARK_FUZZ_EXAMPLES",
+    "QUARK_FUZZ_SEED",
+    "QUARK_FUZZ_STEPS",
+    "QUARK_FUZZ_SCENARIOS",
+}
 for _name in [n for n in os.environ if n.startswith("QUARK_") and n not in _SUITE_KNOBS]:
     del os.environ[_name]
 

@@ -19,6 +19,8 @@ def _to_json_schema(node: Any) -> Any:
             out["type"] = [out["type"], "null"]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
+        if "anyOf" in out and "type" not in out:
+            out["anyOf"] = [*out["anyOf"], {"type": "null"}]
     if "$ref" in out:
         out["$ref"] = out["$ref"].replace("#/components/schemas/", "#/$defs/")
     return out

@@ -24,6 +24,13 @@ def _bad(msg: str) -> errors.HTTPBadRequest:
     return errors.HTTPBadRequest(msg=msg)
 
 
+def _only_key(body: dict, key: str) -> None:
+    """The envelope holds the resource (or the bulk list) and nothing else, both forms alike."""
+    if len(body) > 1:
+        extra = sorted(k for k in body if k != key)
+        raise _bad(f"Unrecognized attribute(s) '{', '.join(extra)}'")
+
+
 def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0) -> tuple[list[Any], bool]:
     """The item(s) of a request body, and whether it was a bulk request.
 
@@ -33,9 +40,10 @@ def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0
     if not isinstance(body, dict) or not body:
         raise _bad("Resource body required")
     if resource.name in body:
-        _only_key(resource, body)
+        _only_key(body, resource.name)
         return [body[resource.name]], False
     if allow_bulk and resource.body_collection in body:
+        _only_key(body, resource.body_collection)
         items = body[resource.body_collection]
         if not isinstance(items, list):
             raise _bad(f"Unable to find '{resource.name}' in request body")
@@ -55,15 +63,9 @@ def unwrap(resource: Resource, body: Any, *, allow_bulk: bool, max_bulk: int = 0
 def _unwrap_item(resource: Resource, item: Any) -> Any:
     """A bulk item may come wrapped in the singular key (``{"port": {...}}``), as Neutron accepts."""
     if isinstance(item, dict) and resource.name in item:
-        _only_key(resource, item)
+        _only_key(item, resource.name)
         return item[resource.name]
     return item
-
-
-def _only_key(resource: Resource, body: dict) -> None:
-    if len(body) > 1:
-        extra = sorted(k for k in body if k != resource.name)
-        raise _bad(f"Unrecognized attribute(s) '{', '.join(extra)}'")
 
 
 def _convert(resource: Resource, name: str, value: Any) -> Any:

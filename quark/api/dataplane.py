@@ -55,8 +55,8 @@ def parse_report(body: Any) -> Report:
         return Report(
             host=v.string(255)(item["host"]),
             agent_type=v.string(64)(item["agent_type"]),
-            binary=v.string(255)(item.get("binary") or ""),
-            topic=v.string(255)(item.get("topic") or ""),
+            binary=v.string(255, allow_none=True)(item.get("binary")) or "",
+            topic=v.string(255, allow_none=True)(item.get("topic")) or "",
             configurations=configurations,
             availability_zone=v.string(255, allow_none=True)(item.get("availability_zone")),
             resources_synced=None if synced is None else v.boolean(synced),
@@ -146,10 +146,15 @@ def _error(description: str) -> dict:
     return {"description": description, **_json({"$ref": "#/components/schemas/NeutronError"})}
 
 
+# An empty since or wait is taken as absent (_long_poll_query).
+_EMPTY = {"type": "string", "maxLength": 0}
+
+
 def openapi_paths() -> dict[str, Any]:
     agent_report = {
         "type": "object",
         "required": ["agent"],
+        "additionalProperties": False,  # parse_report: {"agent": {...}} and nothing else
         "properties": {
             "agent": {
                 "type": "object",
@@ -162,15 +167,17 @@ def openapi_paths() -> dict[str, Any]:
                         "maxLength": 64,
                         "description": '"Quark L2 agent" or "DHCP agent"',
                     },
-                    "binary": {"type": "string", "maxLength": 255},
-                    "topic": {"type": "string", "maxLength": 255},
+                    # null is read as absent, as parse_report does
+                    "binary": {"type": "string", "maxLength": 255, "nullable": True},
+                    "topic": {"type": "string", "maxLength": 255, "nullable": True},
                     "configurations": {
                         "type": "object",
+                        "nullable": True,
                         "description": "bridge_mappings, tunnel_ip, tunnel_types, vlan_supported, devices, ...",
                     },
                     "availability_zone": {"type": "string", "nullable": True, "maxLength": 255},
-                    "resources_synced": {"type": "boolean", "nullable": True},
-                    "start_flag": {"type": "boolean"},
+                    "resources_synced": {**v.BOOLEAN, "nullable": True},
+                    "start_flag": v.BOOLEAN,
                 },
             }
         },
@@ -183,14 +190,14 @@ def openapi_paths() -> dict[str, Any]:
             "name": "since",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer"},
+            "schema": {"anyOf": [{"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}, _EMPTY]},
             "description": "the generation the caller has; absent: answer at once",
         },
         {
             "name": "wait",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT},
+            "schema": {"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_WAIT}, _EMPTY]},
             "description": "seconds to hold the request while the generation equals since",
         },
     ]

@@ -70,11 +70,13 @@ def allowed_methods(request: Request) -> str:
     Every route of the path counts (each method is a route of its own), less
     the request's method: when a route took it, its service refused it.
     """
+    matching = [route for route in request.app.router.routes if route.matches(request.scope)[0] != Match.NONE]
+    # A literal path (/v2.0/agents/report) is its own resource, not an id of the
+    # templated one beside it (/v2.0/agents/{id}): only its own methods count.
+    literal = [route for route in matching if not getattr(route, "param_convertors", None)]
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    for route in literal or matching:
+        methods.update(getattr(route, "methods", None) or ())
     methods.discard(request.method)
     if request.method == "GET":
         methods.discard("HEAD")

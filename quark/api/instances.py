@@ -22,7 +22,7 @@ from quark.api import validators as v
 from quark.api.authz import Authorizer, present
 from quark.api.definitions.core import NETWORK, PORT, SUBNET
 from quark.api.links import ATTRIBUTE, Linker, base_url
-from quark.api.openapi.schemas import LINKS, bookmark
+from quark.api.openapi.schemas import LINKS, bookmark, request_object_without
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 from quark.context import Context
@@ -188,7 +188,9 @@ def openapi_paths() -> dict[str, Any]:
     device = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "string"}}]
     instance = {"type": "object", "properties": {"links": LINKS}, "required": ["links"]}
     info = {"type": "object", "properties": {"instance": instance}, "required": ["instance"]}
-    port_body = {"$ref": "#/components/schemas/PortCreate"}
+    # A port's create body less what the instance sets for all its ports.
+    port_body = request_object_without(PORT, _SET_BY_INSTANCE)
+    text = {"type": "string", "maxLength": 255}
     create = {
         "type": "object",
         "required": ["instance"],
@@ -199,11 +201,11 @@ def openapi_paths() -> dict[str, Any]:
                 "required": ["device_id", "ports"],
                 "additionalProperties": False,
                 "properties": {
-                    "device_id": {"type": "string"},
-                    "device_owner": {"type": "string"},
-                    "binding:host_id": {"type": "string"},
-                    "project_id": {"type": "string"},
-                    "tenant_id": {"type": "string"},
+                    "device_id": {**text, "minLength": 1},
+                    "device_owner": text,
+                    "binding:host_id": {**text, "nullable": True},
+                    "project_id": {**text, "nullable": True},
+                    "tenant_id": {**text, "nullable": True},
                     "ports": {"type": "array", "minItems": 1, "items": port_body},
                 },
             }

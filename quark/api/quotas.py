@@ -19,7 +19,7 @@ from starlette.routing import Route
 from quark.api import body as bodies
 from quark.api import validators as v
 from quark.api.definitions.base import Attr, Resource
-from quark.api.faults import error_body
+from quark.api.openapi.schemas import request_object
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response, no_content
 from quark.services.common.quotas import MAX_LIMIT, RESOURCES, UNLIMITED, QuotaService
@@ -52,10 +52,6 @@ def _require(request: Request, rule: str, project_id: str | None = None) -> None
 async def index(request: Request) -> Response:
     _require(request, "get_quota")
     return json_response({"quotas": await _service(request).list_all(ctx_of(request))})
-
-
-async def create(request: Request) -> Response:
-    return json_response(error_body("HTTPNotImplemented", "POST requests are not supported on this resource."), 501)
 
 
 def _project_route(key: str):
@@ -106,9 +102,12 @@ def openapi_paths() -> dict[str, Any]:
         "properties": {k: {"type": "integer"} for k in ("limit", "used", "reserved")},
     }
     details = {"type": "object", "properties": {name: detail for name in RESOURCES}}
+    # As parse_update reads it: {"quota": {...}} and nothing else, each limit in its bounds.
     update = {
         "type": "object",
-        "properties": {**limit_props, "force": {"type": "boolean"}, "check_limit": {"type": "boolean"}},
+        "properties": {"quota": request_object(QUOTA, "put")},
+        "required": ["quota"],
+        "additionalProperties": False,
     }
     listed = {"type": "object", "properties": {"quotas": {"type": "array", "items": limits}}}
     project = [{"name": "project_id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -127,7 +126,10 @@ def openapi_paths() -> dict[str, Any]:
             "get": {
                 "operationId": "list_quotas",
                 "tags": ["quotas"],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": listed}}}},
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": listed}}},
+                    "403": errs["403"],  # every project's quotas: an admin's read
+                },
             }
         },
         "/v2.0/quotas/{project_id}": {
@@ -138,7 +140,7 @@ def openapi_paths() -> dict[str, Any]:
                 "parameters": project,
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"type": "object", "properties": {"quota": update}}}},
+                    "content": {"application/json": {"schema": update}},
                 },
                 "responses": answer(limits),
             },
@@ -156,7 +158,6 @@ def openapi_paths() -> dict[str, Any]:
 
 ROUTES = [
     Route("/v2.0/quotas", index, methods=["GET"]),
-    Route("/v2.0/quotas", create, methods=["POST"]),
     Route("/v2.0/quotas/project", _project_route("project"), methods=["GET"]),
     Route("/v2.0/quotas/tenant", _project_route("tenant"), methods=["GET"]),
     Route("/v2.0/quotas/{project_id}", show, methods=["GET"]),

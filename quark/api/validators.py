@@ -249,11 +249,31 @@ def tag(value: Any) -> str:
 
 
 _described(uuid_str, {"type": "string", "format": "uuid"})
-_described(boolean, {"type": "boolean"})
+# Neutron's convert_to_boolean: true/false, 0/1, and their spellings as text in any case.
+BOOLEAN = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "integer", "enum": [0, 1]},
+        {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01])$"},
+    ]
+}
+_described(boolean, BOOLEAN)
 _described(ip_address, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+_V4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4_CIDR = f"^({_V4_OCTET}\\.){{3}}{_V4_OCTET}/(3[0-2]|[12]?[0-9])$"
+# An address or an IPv4 CIDR (IPv6 CIDRs are accepted too; no pattern here says which).
+_described(ip_or_cidr, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}, {"pattern": _V4_CIDR}]})
 # Unicast (the first octet even), uniform separators: colons, hyphens or none.
 _OCTET = "[0-9a-fA-F]{2}"
 _FIRST = "[0-9a-fA-F][02468aceACE]"
-_MAC = f"^{_FIRST}(:{_OCTET}){{5}}$|^{_FIRST}(-{_OCTET}){{5}}$|^{_FIRST}({_OCTET}){{5}}$"
+_NOT_ZERO = "(?!00([:-]?00){5}$)"  # 00:00:00:00:00:00 is no MAC either
+_MAC = (
+    f"^{_NOT_ZERO}{_FIRST}(:{_OCTET}){{5}}$|^{_NOT_ZERO}{_FIRST}(-{_OCTET}){{5}}$|^{_NOT_ZERO}{_FIRST}({_OCTET}){{5}}$"
+)
 _described(mac_address, {"type": "string", "pattern": _MAC})
+# Empty, or dot-separated labels of 1-63 letters, digits and inner hyphens, maybe with the final dot.
+_LABEL = "[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_DNS = {"type": "string", "maxLength": 255, "pattern": f"^$|^({_LABEL}\\.)*{_LABEL}\\.?$"}
+_described(dns_name, _DNS)
+_described(dns_domain, _DNS)
 _described(tag, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]+$"})

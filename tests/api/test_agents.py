@@ -120,6 +120,10 @@ def test_report_checks_and_policy(http):
         {"agent": {"host": "h", "agent_type": "Quark L2 agent", "configurations": []}},
         {"agent": {"host": "h", "agent_type": "Quark L2 agent", "start_flag": "maybe"}},
         {"agent": {"host": "h" * 256, "agent_type": "Quark L2 agent"}},
+        # binary and topic are text or null: a falsy value of another type is no "" (fuzzer, issue 16)
+        {"agent": {"host": "h", "agent_type": "Quark L2 agent", "topic": False}},
+        {"agent": {"host": "h", "agent_type": "Quark L2 agent", "binary": 0}},
+        {"agent": {"host": "h", "agent_type": "Quark L2 agent", "binary": []}},
     ]
     for body in cases:
         assert error_of(http.post("/v2.0/agents/report", json=body), 400) == "HTTPBadRequest", body

@@ -110,6 +110,16 @@ def test_nul_in_nested_body_values_and_keys_is_400(admin, network):
     assert (after["name"], after["tags"]) == (network["name"], [])
 
 
+@pytest.mark.parametrize("collection", ["networks", "security-groups"])
+def test_a_key_beside_the_bulk_list_is_400_and_writes_nothing(admin, collection):
+    """The bulk envelope holds the list and nothing else, as the single one holds its object."""
+    prefix = f"env-{uuid.uuid4().hex[:8]}"
+    body = {collection.replace("-", "_"): [{"name": prefix}], "x-unknown": 42}
+    assert bad_request(admin.post(f"/v2.0/{collection}", json=body)) == "Unrecognized attribute(s) 'x-unknown'"
+    listed = admin.get(f"/v2.0/{collection}?name={prefix}").json()[collection.replace("-", "_")]
+    assert listed == []
+
+
 def test_an_escaped_backslash_before_u0000_is_not_a_nul(admin):
     name = f"esc-{uuid.uuid4().hex[:8]}\\u0000"
     r = admin.post("/v2.0/networks", json={"network": {"name": name}})
@@ -146,6 +156,23 @@ def test_non_utf8_identity_header_is_400(api_server, admin, header):
     assert names_like(admin, prefix) == []
 
 
+# --- integer filters ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [str(-(2**63)), str(2**31), str(-(2**31) - 1), "1e3"])
+def test_integer_filter_outside_the_columns_range_is_400(admin, value):
+    """The filtered columns are 32-bit: PostgreSQL answered 500 for a larger value (fuzzer)."""
+    assert "revision_number" in bad_request(admin.get(f"/v2.0/networks?revision_number={value}"))
+    bad_request(admin.get(f"/v2.0/security-group-rules?port_range_min={value}"))
+
+
+def test_integer_filter_at_the_columns_bounds_is_an_empty_match(admin):
+    for value in (2**31 - 1, -(2**31)):
+        r = admin.get(f"/v2.0/networks?revision_number={value}")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"networks": []}
+
+
 # --- 405 ---------------------------------------------------------------------------
 
 
@@ -157,6 +184,10 @@ def test_non_utf8_identity_header_is_400(api_server, admin, header):
         ("POST", "/v2.0/networks/x", {"GET", "HEAD", "PUT", "DELETE"}),
         ("POST", "/", {"GET", "HEAD"}),
         ("POST", "/v2.0/networks/x/tags/t", {"GET", "HEAD", "PUT", "DELETE"}),
+        # A literal path is its own resource, not an id of /v2.0/agents/{id} beside it.
+        ("OPTIONS", "/v2.0/agents/report", {"POST"}),
+        ("PATCH", "/v2.0/quotas/project", {"GET", "HEAD"}),
+        ("POST", "/v2.0/quotas", {"GET", "HEAD"}),
     ],
 )
 def test_405_says_what_is_allowed(admin, method, path, allowed):

@@ -94,3 +94,25 @@ def test_idempotency_answers_match_the_document(doc, admin):
         response = admin.post("/v2.0/ports", json=sent, headers=headers)
         assert response.status_code == status, response.text
         validate(doc, "/v2.0/ports", "post", status, response.json())
+
+
+def test_fields_narrowed_answers_match_the_document(doc, admin):
+    """?fields= leaves out attributes a full view always has: the GET schemas allow it."""
+    net = admin.post("/v2.0/networks", json={"network": {"name": f"oa-{uuid.uuid4().hex[:8]}"}}).json()["network"]
+    shown = _check(doc, admin, "get", f"/v2.0/networks/{net['id']}?fields=name", "/v2.0/networks/{id}", 200)
+    assert shown == {"network": {"name": net["name"]}}
+    listed = _check(doc, admin, "get", f"/v2.0/networks?id={net['id']}&fields=mtu&fields=nope", "/v2.0/networks", 200)
+    assert listed == {"networks": [{"mtu": net["mtu"]}]}  # an unknown field name is ignored, as in Neutron
+
+
+@pytest.mark.parametrize("flag", [False, 0, "true", "FALSE", "1"])
+def test_neutron_booleans_are_in_the_document(doc, admin, flag):
+    """convert_to_boolean's spellings are accepted, and the document's request schema says so."""
+    body = {"network": {"name": f"oa-{uuid.uuid4().hex[:8]}", "admin_state_up": flag}}
+    made = _check(doc, admin, "post", "/v2.0/networks", "/v2.0/networks", 201, body)
+    assert made["network"]["admin_state_up"] is (str(flag).lower() in ("true", "1"))
+
+
+def test_post_on_the_quotas_collection_is_a_405_the_document_leaves_out(doc, admin):
+    assert "post" not in doc["paths"]["/v2.0/quotas"]
+    assert admin.post("/v2.0/quotas", json={"quota": {}}).status_code == 405

@@ -153,7 +153,10 @@ def test_bad_update_bodies(admin):
     )
     assert "is not an integer" in error(admin.put(url, json={"quota": {"port": "many"}}), 400)["message"]
     assert error(admin.put(url, json={"port": 1}), 400)["message"] == "Unable to find 'quota' in request body"
-    assert error(admin.post("/v2.0/quotas", json={"quota": {}}), 501)["type"] == "HTTPNotImplemented"
+    # No POST on the collection: 405 naming what it does serve, as for any method a path lacks.
+    refused = admin.post("/v2.0/quotas", json={"quota": {}})
+    assert error(refused, 405)["type"] == "HTTPMethodNotAllowed"
+    assert refused.headers["Allow"] == "GET, HEAD"
     assert admin.get(url).json() == {"quota": DEFAULTS}  # nothing was set
 
 

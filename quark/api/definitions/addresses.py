@@ -6,7 +6,7 @@ Data only; see ``base.Attr`` for flags and docs/ip_addresses.md, docs/routes.md.
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import INT_FILTER, STR_FILTER, Attr, Resource
+from quark.api.definitions.base import INT_FILTER, STR_FILTER, TENANT_ID, Attr, Resource
 from quark.ipam import addressing
 
 
@@ -24,7 +24,7 @@ IP_ADDRESS = Resource(
     attributes=(
         Attr("id", filter=STR_FILTER, sortable=True),
         Attr("project_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True, description=TENANT_ID),
         Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
         Attr(
             "subnet_id",

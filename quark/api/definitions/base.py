@@ -61,9 +61,9 @@ def _bool_filter(raw: str) -> bool:
     return v.boolean(raw)
 
 
-def _int_filter(raw: str) -> int:
-    # Bounded to what every database's BIGINT holds: a larger value is a 400, not a driver error.
-    return v.integer(-(2**63), 2**63 - 1)(raw)
+# What the INTEGER columns filtered on (revision_number, mtu, ports, ids of ranges) hold on
+# every database: a value beyond is a 400, not PostgreSQL's "out of int32 range" as a 500.
+INT_FILTER_BOUNDS = (-(2**31), 2**31 - 1)
 
 
 def _str_filter(raw: str) -> str:
@@ -72,7 +72,10 @@ def _str_filter(raw: str) -> str:
 
 STR_FILTER = _str_filter
 BOOL_FILTER = _bool_filter
-INT_FILTER = _int_filter
+INT_FILTER = v.integer(*INT_FILTER_BOUNDS)
+
+
+TENANT_ID = "the older name of project_id: given with it, the two must be equal (else 400)"
 
 
 def standard_attrs() -> list[Attr]:
@@ -80,7 +83,7 @@ def standard_attrs() -> list[Attr]:
     return [
         Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
         Attr("project_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr("tenant_id", post=True, convert=v.string(255), filter=STR_FILTER, sortable=True, description=TENANT_ID),
         Attr("description", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("tags", schema="array", items="string"),
         Attr("created_at", sortable=True),

@@ -8,6 +8,10 @@ from __future__ import annotations
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
 
+# A 64-bit integer (JSON numbers beyond are read as floats, not ids); each network
+# type's own bounds are the service's check (quark/ipam/segments.py, InvalidInput).
+_SEGMENT_ID = v.integer(-(2**63), 2**63 - 1)
+
 SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
 
 SEGMENT_ALLOCATION_RANGE = Resource(
@@ -41,7 +45,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             "integer",
             post=True,
             required=True,
-            convert=v.integer(),
+            convert=_SEGMENT_ID,
             filter=INT_FILTER,
             sortable=True,
             description="first id of the range (VLAN 1-4094, VNI 1-16777215)",
@@ -51,7 +55,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             "integer",
             post=True,
             required=True,
-            convert=v.integer(),
+            convert=_SEGMENT_ID,
             filter=INT_FILTER,
             sortable=True,
             description="last id of the range (inclusive)",

@@ -14,6 +14,7 @@ from quark.api.auth import PUBLIC_PATHS
 from quark.api.definitions.addresses import IP_ADDRESS_PORT
 from quark.api.definitions.base import Resource
 from quark.api.definitions.catalog import RESOURCES
+from quark.api.definitions.core import NESTED_CREATE
 from quark.api.openapi.extra import extra_paths
 from quark.api.openapi.schemas import (
     bookmark,
@@ -21,8 +22,10 @@ from quark.api.openapi.schemas import (
     errors,
     json_body,
     list_parameters,
+    narrowed,
     ref,
     request_object,
+    request_object_without,
     too_many_requests,
     view_object,
 )
@@ -50,6 +53,13 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
     id_param = [{"name": "id", "in": "path", "required": True, "schema": _UUID}]
     single = {"type": "object", "properties": {name: _ref(cap)}, "required": [name]}
     many = {"type": "object", "properties": {body_coll: {"type": "array", "items": _ref(cap)}}, "required": [body_coll]}
+    # GET takes ``fields``: what it answers may lack any attribute (the {cap}Fields schema).
+    shown = {"type": "object", "properties": {name: _ref(f"{cap}Fields")}, "required": [name]}
+    listed = {
+        "type": "object",
+        "properties": {body_coll: {"type": "array", "items": _ref(f"{cap}Fields")}},
+        "required": [body_coll],
+    }
     create_body = {
         "type": "object",
         "properties": {name: _ref(f"{cap}Create")},
@@ -75,7 +85,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
             "get": {
                 "operationId": f"list_{body_coll}",
                 "parameters": list_parameters(resource),
-                "responses": {"200": {"description": "OK", **_json(many)}, **_errors("400", "403")},
+                "responses": {"200": {"description": "OK", **_json(listed)}, **_errors("400", "403")},
             },
             "post": {
                 "operationId": f"create_{name}",
@@ -94,7 +104,7 @@ def _paths_for(resource: Resource) -> dict[str, Any]:
             "get": {
                 "operationId": f"show_{name}",
                 "parameters": id_param,
-                "responses": {"200": {"description": "OK", **_json(single)}, **_errors("403", "404")},
+                "responses": {"200": {"description": "OK", **_json(shown)}, **_errors("403", "404")},
             },
             "put": {
                 "operationId": f"update_{name}",
@@ -232,6 +242,15 @@ def idempotent_posts(paths: dict[str, Any]) -> list[str]:
     return [path for path in [*creates, "/v2.0/instances"] if "post" in paths.get(path, {})]
 
 
+def _nest_children(schemas: dict[str, Any]) -> None:
+    """A nested create's items (a network's ``subnets``) are the child's create bodies less the parent id."""
+    by_name = {resource.name: resource for resource in RESOURCES.values()}
+    for parent, nested in NESTED_CREATE.items():
+        create = schemas[f"{_cap(by_name[parent])}Create"]
+        for name, (child, parent_key) in nested.items():
+            create["properties"][name]["items"] = request_object_without(child, frozenset({parent_key}))
+
+
 def _declare_common_errors(paths: dict[str, Any]) -> None:
     """401/413/503 on every operation, the per-module paths (quotas, instances, dataplane)
     included; 401 and 429 (rate limits) on every one but the public paths."""
@@ -267,11 +286,13 @@ def document() -> dict[str, Any]:
     for resource in RESOURCES.values():
         cap = _cap(resource)
         schemas[cap] = view_object(resource)
+        schemas[f"{cap}Fields"] = narrowed(schemas[cap])
         if not resource.read_only:
             if resource.creatable:
                 schemas[f"{cap}Create"] = request_object(resource, "post")
             schemas[f"{cap}Update"] = request_object(resource, "put")
         paths.update(_paths_for(resource))
+    _nest_children(schemas)
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 
     paths.update(instances.openapi_paths())

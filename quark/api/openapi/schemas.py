@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, Attr, Resource
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
 from quark.api.links import ATTRIBUTE as LINKS_ATTRIBUTE
 
 ERROR_CODES = {
@@ -82,6 +82,17 @@ def cap(resource: Resource) -> str:
     return resource.name.title().replace("_", "")
 
 
+def _apply_converter(schema: dict[str, Any], attr: Attr) -> None:
+    """What the attribute's converter accepts, when it agrees with the attribute's type."""
+    described = v.describe(attr.convert)
+    if described.get("type", attr.schema) == attr.schema or "type" not in described:
+        if "anyOf" in described and "type" not in described:
+            del schema["type"]  # the alternatives say which types (booleans: also 0/1 and text)
+        schema.update(described)
+        if schema.get("type") == "array" and "items" not in schema:
+            schema["items"] = {"type": attr.items or "string"}
+
+
 def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": attr.schema}
     if attr.schema == "array":
@@ -89,11 +100,7 @@ def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
     if request and attr.name == "tags":  # checked by the tags code, not a converter
         schema["items"] = v.describe(v.tag)
     elif request:
-        described = v.describe(attr.convert)
-        if described.get("type", attr.schema) == attr.schema or "type" not in described:
-            schema.update(described)
-            if schema.get("type") == "array" and "items" not in schema:
-                schema["items"] = {"type": attr.items or "string"}
+        _apply_converter(schema, attr)
     if attr.nullable:
         schema["nullable"] = True
     if attr.description:
@@ -119,6 +126,12 @@ def view_object(resource: Resource) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": required}
 
 
+def narrowed(view: dict[str, Any]) -> dict[str, Any]:
+    """A view as GET answers it: ``fields`` may leave out any attribute, required or not."""
+    narrow = {k: v for k, v in view.items() if k != "required"}
+    return {**narrow, "description": "every attribute when fields is absent; only those fields otherwise"}
+
+
 def request_object(resource: Resource, which: str) -> dict[str, Any]:
     """The POST (``which="post"``) or PUT body of one resource: unknown attributes are a 400."""
     attrs = tuple(
@@ -137,6 +150,14 @@ def request_object(resource: Resource, which: str) -> dict[str, Any]:
     return schema
 
 
+def request_object_without(resource: Resource, names: frozenset[str]) -> dict[str, Any]:
+    """A create body less attributes set for it by an enclosing body (a nested create's parent id)."""
+    schema = request_object(resource, "post")
+    schema["properties"] = {k: p for k, p in schema["properties"].items() if k not in names}
+    required = [k for k in schema.pop("required", []) if k not in names]
+    return {**schema, "required": required} if required else schema
+
+
 def _param(name: str, schema: dict, description: str = "", **extra: Any) -> dict[str, Any]:
     param = {"name": name, "in": "query", "required": False, "schema": schema, **extra}
     if description:
@@ -148,7 +169,13 @@ def _filter_schema(attr: Attr) -> dict[str, Any]:
     if attr.filter is BOOL_FILTER:
         return {"type": "boolean"}
     if attr.filter is INT_FILTER:
-        return {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+        return v.describe(INT_FILTER)
+    described = v.describe(attr.convert)
+    if attr.filter is not STR_FILTER and described.get("type") == "string":
+        # A filter that converts its value (an address) refuses what the converter refuses;
+        # an empty value matches the empty string (empty-string-filtering, query.py).
+        converted = {k: val for k, val in described.items() if k not in ("nullable", "anyOf")}
+        return {**converted, "anyOf": [*described.get("anyOf", [converted]), {"maxLength": 0}]}
     return {"type": "string"}
 
 
@@ -167,15 +194,27 @@ def list_parameters(resource: Resource, max_limit: int = 0) -> list[dict]:
     params += [
         _param(
             "fields",
-            _many({"type": "string", "enum": names}),
-            "only these attributes in each view (the others are then absent, required or not)",
+            _many({"type": "string"}),
+            "only these attributes in each view (the others are then absent, required or not); "
+            f"a name that is none of them is ignored, as in Neutron: {', '.join(names)}",
             **form,
         ),
         _param("sort_key", _many({"type": "string", "enum": sorted(resource.sortable)}), "", **form),
-        _param("sort_dir", _many({"type": "string", "enum": ["asc", "desc"]}), "", **form),
+        _param(
+            "sort_dir",
+            _many({"type": "string", "enum": ["asc", "desc"]}),
+            "paired with sort_key by position: when given, as many as sort_key, or 400",
+            **form,
+        ),
         _param("limit", limit),
-        _param("marker", {"type": "string", "format": "uuid"}, "id of the last resource of the previous page"),
-        _param("page_reverse", {"type": "boolean"}),
+        # Any string: an id that names no resource (or not a UUID) is an empty page, as in Neutron.
+        _param("marker", {"type": "string"}, "id of the last resource of the previous page"),
+        # as query.py reads it (_page_reverse)
+        _param(
+            "page_reverse",
+            {"type": "string", "pattern": "^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[01]|)$"},
+            "True or False in any case, 1 or 0; empty is False",
+        ),
     ]
     if resource.has_tags:
         params += [

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import jsonschema
 import pytest
 from openapi_spec_validator import validate
 
+from quark import errors
 from quark.api.openapi import document
+from quark.api.query import _page_reverse
 from tests.openapi_check import request_schema, response_schema
 
 
@@ -55,8 +59,24 @@ def test_query_parameters_are_typed():
     assert "name" in params["sort_key"]["schema"]["items"]["enum"]
     assert params["sort_dir"]["schema"]["items"]["enum"] == ["asc", "desc"]
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 0}
-    assert params["marker"]["schema"]["format"] == "uuid"
-    assert params["page_reverse"]["schema"]["type"] == "boolean"
+    # Any string: a marker that names no resource is an empty page, not a 400.
+    assert params["marker"]["schema"] == {"type": "string"}
+    # 32-bit, as the columns an integer filter compares with (a 500 on PostgreSQL beyond).
+    assert params["mtu"]["schema"]["items"]["maximum"] == 2**31 - 1
+    # Unknown names are ignored, as in Neutron: no enum.
+    assert params["fields"]["schema"]["items"] == {"type": "string"}
+
+
+@pytest.mark.parametrize("value", ["True", "true", "FALSE", "1", "0", "", "maybe", "2", "yes", " true"])
+def test_page_reverse_schema_accepts_what_the_parser_accepts(value):
+    """The document's pattern and query.py's parser agree, value by value."""
+    pattern = {p["name"]: p for p in document()["paths"]["/v2.0/networks"]["get"]["parameters"]}["page_reverse"]
+    try:
+        _page_reverse([value])
+        accepted = True
+    except errors.HTTPBadRequest:
+        accepted = False
+    assert (re.search(pattern["schema"]["pattern"], value) is not None) is accepted
 
 
 def test_public_paths_do_not_answer_401():
