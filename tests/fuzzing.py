@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 
 import schemathesis
 from hypothesis import HealthCheck, settings
 
+from quark import errors
+from quark.api import idempotency
 from quark.context import NOAUTH_PROJECT
 
 # Examples per operation in the fuzzing phase; the coverage phase adds its own
@@ -153,12 +156,32 @@ def align_project_ids(body: object) -> object:
     return body
 
 
+def fresh_idempotency_key(headers: dict | None) -> dict | None:
+    """Make a well-formed drawn ``Idempotency-Key`` new to the server (a bare token).
+
+    The generator draws few distinct keys ("0", "a", ...) for many different
+    bodies: the server rightly answers the second body under a used key with 422
+    (IdempotencyKeyReused, docs/idempotency.md), a rule across requests the
+    document cannot state. Replay, 409 and 422 have their own tests
+    (tests/api/test_idempotency.py); a malformed key (a negative case) is sent as drawn.
+    """
+    if not headers or idempotency.HEADER not in headers:
+        return headers
+    try:
+        if idempotency.parse_key([headers[idempotency.HEADER]]) is None:
+            return headers
+    except errors.QuarkError:
+        return headers
+    return {**headers, idempotency.HEADER: f"fuzz-{uuid.uuid4().hex}"}
+
+
 def shape_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     """The ``map_case`` hook of the run (every phase applies it; ``map_query`` only some)."""
     if case.query:
         case.query = hold_long_polls_briefly(pair_sort_directions(case.query))
     if isinstance(case.body, dict):
         case.body = align_project_ids(case.body)
+    case.headers = fresh_idempotency_key(case.headers)
     return case
 
 

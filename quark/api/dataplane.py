@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from quark import errors
 from quark.api import validators as v
+from quark.api.links import linker
 from quark.api.resources import authorizer, read_json
 from quark.api.responses import json_response
 from quark.services.dataplane.agents import Report
@@ -69,7 +70,7 @@ def parse_report(body: Any) -> Report:
 async def report(request: Request) -> Response:
     ctx = _allowed(request, "create_agent_report")
     agent = await request.app.state.services.agents.report(ctx, parse_report(await read_json(request)))
-    return json_response({"agent": agent})
+    return json_response({"agent": linker(request, "agents").add(agent)})  # an agent's view, as GET shows it
 
 
 def _long_poll_query(request: Request) -> tuple[int | None, float]:

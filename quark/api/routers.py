@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors
+from quark.api import validators as v
 from quark.api.authz import present
 from quark.api.definitions.l3 import EXTRA_ROUTES, ROUTER
 from quark.api.resources import authorizer, ctx_of, read_json
@@ -87,17 +88,12 @@ def openapi_paths() -> dict[str, Any]:
             "network_id": uuid,
         },
     }
-    route = {
-        "type": "object",
-        "properties": {"destination": {"type": "string"}, "nexthop": {"type": "string"}},
-        "required": ["destination", "nexthop"],
-    }
     routes_body = {
         "type": "object",
         "properties": {
             "router": {
                 "type": "object",
-                "properties": {"routes": {"type": "array", "items": route}},
+                "properties": {"routes": v.describe(EXTRA_ROUTES)},
                 "required": ["routes"],
                 "additionalProperties": False,
             }

@@ -190,6 +190,15 @@ def list_of(
     return _described(convert, {"type": "array", **items, **limit, **unique_items}, allow_none)
 
 
+def empty_or(convert: Converter) -> Converter:
+    """``{}`` (Neutron's "none of it", e.g. a router's gateway cleared) or what ``convert`` takes."""
+
+    def convert_or_empty(value: Any) -> Any:
+        return {} if value == {} else convert(value)
+
+    return _described(convert_or_empty, {"anyOf": [{"type": "object", "maxProperties": 0}, describe(convert)]})
+
+
 def dict_of(keys: dict[str, Converter], *, required: tuple[str, ...] = ()) -> Converter:
     """A dict with a fixed key set (host routes, pools, address pairs)."""
 
@@ -258,6 +267,27 @@ BOOLEAN = {
     ]
 }
 _described(boolean, BOOLEAN)
+
+
+def false_only(value: Any) -> bool:
+    """A Neutron flag a deployment supports only as false (a router's ``ha``, ``distributed``).
+
+    Parsed as any boolean: ``true`` is refused after the policy (a member gets
+    Neutron's 403, an admin the service's 400), so the document allows false only.
+    """
+    return boolean(value)
+
+
+_described(
+    false_only,
+    {
+        "anyOf": [
+            {"type": "boolean", "enum": [False]},
+            {"type": "integer", "enum": [0]},
+            {"type": "string", "pattern": "^([Ff][Aa][Ll][Ss][Ee]|0)$"},
+        ]
+    },
+)
 _described(ip_address, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
 _V4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _V4_CIDR = f"^({_V4_OCTET}\\.){{3}}{_V4_OCTET}/(3[0-2]|[12]?[0-9])$"

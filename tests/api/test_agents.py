@@ -53,6 +53,7 @@ def test_report_registers_and_heartbeats(http):
     }
     assert agent["configurations"]["tunnel_ip"] == "10.0.0.1"
     assert set(agent) == {
+        "links",
         "id",
         "agent_type",
         "binary",

@@ -16,6 +16,8 @@ must not leak into the other API tests' session.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import schemathesis
 
@@ -54,7 +56,9 @@ def identity(request):
 # The document the server serves at /openapi.json, built by the same code in this
 # process (a schema loaded from the live server would have to be resolved lazily,
 # per test, which schemathesis's pytest plugin does not support on pytest 9).
-schema = schemathesis.openapi.from_dict(document(), config=fuzz_config())
+# A copy: schemathesis adds its inferred links to the dict it is given, and
+# document() is the server's cached one (tests/unit/api/test_openapi.py reads it too).
+schema = schemathesis.openapi.from_dict(copy.deepcopy(document()), config=fuzz_config())
 schema.hook("map_case")(shape_case)
 schema.hook("filter_failure")(keep_failure)
 

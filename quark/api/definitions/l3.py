@@ -57,8 +57,11 @@ FLOATINGIP = Resource(
 
 _EXTERNAL_FIXED_IP = v.dict_of({"subnet_id": v.uuid_str, "ip_address": v.ip_address})
 # {} or null clears the gateway (``openstack router unset --external-gateway`` sends {}).
-_GATEWAY_INFO = v.dict_of(
-    {"network_id": v.uuid_str, "enable_snat": v.boolean, "external_fixed_ips": v.list_of(_EXTERNAL_FIXED_IP)}
+_GATEWAY_INFO = v.empty_or(
+    v.dict_of(
+        {"network_id": v.uuid_str, "enable_snat": v.boolean, "external_fixed_ips": v.list_of(_EXTERNAL_FIXED_IP)},
+        required=("network_id",),
+    )
 )
 _EXTRA_ROUTE = v.dict_of({"destination": v.ip_or_cidr, "nexthop": v.ip_address}, required=("destination", "nexthop"))
 EXTRA_ROUTES = v.list_of(_EXTRA_ROUTE)
@@ -66,7 +69,7 @@ EXTRA_ROUTES = v.list_of(_EXTRA_ROUTE)
 
 def _false_only(name: str, description: str) -> Attr:
     """A Neutron router flag Quark accepts as false only (the service refuses true)."""
-    return Attr(name, "boolean", post=True, put=True, default=False, convert=v.boolean, description=description)
+    return Attr(name, "boolean", post=True, put=True, default=False, convert=v.false_only, description=description)
 
 
 ROUTER = Resource(
@@ -110,7 +113,7 @@ ROUTER = Resource(
             "array",
             post=True,
             default=[],
-            convert=v.list_of(v.string(255)),
+            convert=v.list_of(v.string(255), max_items=0),
             items="string",
             description="Only empty: Quark has no availability zones",
         ),

@@ -234,7 +234,14 @@ IDEMPOTENCY_KEY = {
         "project: a retry with the same key and body answers the first answer again (Idempotent-Replayed: true) "
         "and creates nothing; another body is a 422; a retry while the first runs is a 409 with Retry-After."
     ),
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    # as quark/api/idempotency.py parse_key reads it: a quoted sf-string, or a bare
+    # token that does not start with a quote; no control character either way
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": r'^("([\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])+"|[\x21\x23-\x7e]([\x20-\x7e]*[\x21-\x7e])?)$',
+    },
 }
 _REPLAYED = {
     "Idempotent-Replayed": {
