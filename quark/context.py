@@ -23,7 +23,8 @@ class IdempotencyClaim:
     to the service in the Context: the create's transaction turns the claim
     into the answer (``quark.services.common.idempotency.record``) with
     ``render``, which makes the response body out of what the transaction
-    returns; services never look inside it. ``recorded`` says it happened."""
+    returns; services never look inside it. ``recorded`` says it happened,
+    ``body`` is the answer it stored (the API sends it rather than render twice)."""
 
     project_id: str
     key_hash: str
@@ -31,6 +32,7 @@ class IdempotencyClaim:
     render: Callable[[Any], str] | None = None
     status: int = 201
     recorded: bool = False
+    body: str | None = None
 
 
 @dataclass(frozen=True)

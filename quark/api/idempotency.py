@@ -87,6 +87,13 @@ class Keyed:
         self.claim.render = lambda result: bytes(JSONResponse(render(result)).body).decode()
         return dataclasses.replace(self.ctx, idempotency=self.claim)
 
+    def respond(self, render: Callable[[Any], Any], result: Any, status: int = 201) -> Response:
+        """The create's answer: the body its transaction stored with the key when it
+        did (rendered once, and byte for byte what a replay answers), else ``render``."""
+        if self.claim is not None and self.claim.recorded and self.claim.body is not None:
+            return Response(self.claim.body, status, media_type="application/json")
+        return JSONResponse(render(result), status_code=status)
+
 
 async def guarded(
     request: Request, ctx: Context, body: Any, perform: Callable[[Keyed], Awaitable[Response]]

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 from urllib.parse import quote
 
@@ -139,8 +138,7 @@ async def _provision(request: Request, body: Any, keyed: idempotency.Keyed) -> R
     base = base_url(request)
 
     def render(info: dict) -> dict:
-        # present_info edits the views in place; with a key the answer is rendered twice.
-        return {"instance": present_info(authz, copy.deepcopy(info), base)}
+        return {"instance": present_info(authz, info, base)}  # once: keyed.respond
 
     info = await _service(request).provision(
         keyed.context(render),
@@ -150,7 +148,7 @@ async def _provision(request: Request, body: Any, keyed: idempotency.Keyed) -> R
         host=spec["host"],
         project_id=spec["project_id"],
     )
-    return json_response(render(info), 201)
+    return keyed.respond(render, info)
 
 
 async def show(request: Request) -> Response:

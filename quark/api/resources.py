@@ -216,14 +216,14 @@ class CollectionRoutes:
             def render_bulk(created: builtins.list[dict]) -> dict:
                 return {self.resource.body_collection: [present(authz, self.resource, link(o), []) for o in created]}
 
-            return json_response(render_bulk(await service.create_bulk(keyed.context(render_bulk), items)), 201)
+            return keyed.respond(render_bulk, await service.create_bulk(keyed.context(render_bulk), items))
 
         def render(created: dict | builtins.list[dict]) -> dict:
             # A create's transaction returns the view, or the list of one view.
             obj = created[0] if isinstance(created, builtins.list) else created
             return {self.resource.name: present(authz, self.resource, link(obj), [])}
 
-        return json_response(render(await service.create(keyed.context(render), items[0])), 201)
+        return keyed.respond(render, await service.create(keyed.context(render), items[0]))
 
     def _linker(self, request: Request, fields: builtins.list[str]) -> Callable[[dict], dict]:
         return add_if_asked(request, self.resource.collection, fields, self.resource.key)

@@ -77,13 +77,12 @@ async def record(conn: AsyncConnection, ctx: Context, result: Any) -> None:
     claim = ctx.idempotency
     if claim is None or claim.render is None:
         return
-    done = await conn.execute(
-        update(keys).where(*_this_claim(claim)).values(status=claim.status, body=claim.render(result))
-    )
+    body = claim.render(result)
+    done = await conn.execute(update(keys).where(*_this_claim(claim)).values(status=claim.status, body=body))
     if done.rowcount != 1:
         # A retry took the claim over (our lease ran out): it creates, we must not.
         raise errors.IdempotencyKeyInFlight(retry_after=RETRY_AFTER)
-    claim.recorded = True
+    claim.recorded, claim.body = True, body
 
 
 def answered(
