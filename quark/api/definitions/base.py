@@ -78,6 +78,20 @@ INT_FILTER = v.integer(*INT_FILTER_BOUNDS)
 TENANT_ID = "the older name of project_id: given with it, the two must be equal (else 400)"
 
 
+def admin_state_up() -> Attr:
+    """Neutron's administrative state of a network, port or router: writable, true by default."""
+    return Attr(
+        "admin_state_up",
+        "boolean",
+        post=True,
+        put=True,
+        default=True,
+        convert=v.boolean,
+        filter=BOOL_FILTER,
+        sortable=True,
+    )
+
+
 def standard_attrs() -> list[Attr]:
     """id, project, and Neutron's standard attributes shared by every resource."""
     return [

@@ -12,6 +12,7 @@ from quark.api.definitions.base import (
     UNSET,
     Attr,
     Resource,
+    admin_state_up,
     standard_attrs,
 )
 
@@ -38,16 +39,7 @@ NETWORK = Resource(
     attributes=(
         *standard_attrs(),
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr(
-            "admin_state_up",
-            "boolean",
-            post=True,
-            put=True,
-            default=True,
-            convert=v.boolean,
-            filter=BOOL_FILTER,
-            sortable=True,
-        ),
+        admin_state_up(),
         Attr("status", filter=STR_FILTER, sortable=True),
         Attr(
             "subnets",
@@ -225,16 +217,7 @@ PORT = Resource(
         *standard_attrs(),
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
-        Attr(
-            "admin_state_up",
-            "boolean",
-            post=True,
-            put=True,
-            default=True,
-            convert=v.boolean,
-            filter=BOOL_FILTER,
-            sortable=True,
-        ),
+        admin_state_up(),
         # null: a MAC generated anew (port-mac-address-regenerate).
         Attr("mac_address", post=True, put=True, convert=v.nullable(v.mac_address), filter=STR_FILTER, sortable=True),
         Attr("fixed_ips", "array", post=True, put=True, convert=v.list_of(_FIXED_IP), items="object"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, STR_FILTER, Attr, Resource, standard_attrs
+from quark.api.definitions.base import STR_FILTER, Attr, Resource, admin_state_up, standard_attrs
 
 FLOATINGIP = Resource(
     name="floatingip",
@@ -78,16 +78,7 @@ ROUTER = Resource(
     attributes=(
         *standard_attrs(),
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
-        Attr(
-            "admin_state_up",
-            "boolean",
-            post=True,
-            put=True,
-            default=True,
-            convert=v.boolean,
-            filter=BOOL_FILTER,
-            sortable=True,
-        ),
+        admin_state_up(),
         Attr("status", filter=STR_FILTER, sortable=True),
         Attr(
             "external_gateway_info",
