@@ -62,7 +62,7 @@ class AgentApiClient:
         path: str,
         *,
         json: Any = None,
-        params: dict[str, Any] | None = None,
+        params: httpx.QueryParams | dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
         resp = await self._http.request(
@@ -102,6 +102,11 @@ class AgentApiClient:
 
     async def dhcp_state(self, host: str, *, since: Any = None, wait: float = 30) -> dict[str, Any]:
         return await self._watch("dhcp_state", host, since, wait)
+
+    async def list_ports(self, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """``GET /v2.0/ports`` with filters (repeated keys allowed), as the agent's service user."""
+        body = await self._call("GET", "/v2.0/ports", params=httpx.QueryParams(tuple(params)))
+        return list(body["ports"])
 
     async def port_status(self, host: str, statuses: dict[str, str]) -> list[str]:
         body = await self._call("PUT", f"/v2.0/hosts/{host}/port_status", json={"ports": statuses})

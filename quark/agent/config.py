@@ -40,6 +40,17 @@ class AgentSettings:
     namespace_prefix: str = ""
     state_dir: str = "/var/lib/quark/dhcp"
     dnsmasq: str = "dnsmasq"
+    # Metadata (docs/metadata.md): a proxy in the DHCP namespace of networks without a
+    # router (Neutron's enable_isolated_metadata), or of every network (force_metadata).
+    enable_isolated_metadata: bool = False
+    force_metadata: bool = False
+    # The metadata agent's unix socket, where the proxies send requests.
+    metadata_proxy_socket: str = "/var/lib/quark/metadata_proxy"
+    # What the metadata agent signs instance ids with (Nova's [neutron] metadata_proxy_shared_secret),
+    # where Nova's metadata API is, and how long a port lookup is cached (seconds).
+    metadata_proxy_shared_secret: str = field(default="", repr=False)
+    nova_metadata_url: str = "http://127.0.0.1:8775"
+    metadata_cache_ttl: float = 5.0
     log_level: str = "info"
 
     @property

@@ -8,7 +8,12 @@ For every network of ``GET /v2.0/hosts/{host}/dhcp_state`` it converges:
    network's MTU, is up and has exactly the port's addresses (``ip/prefix``
    of each subnet; link-local left alone);
 3. the dnsmasq files are current (``quark.agent.dnsmasq``); dnsmasq runs;
-   changed files → SIGHUP (leases kept), changed command line → restart.
+   changed files → SIGHUP (leases kept), changed command line → restart;
+4. with ``enable_isolated_metadata`` and an isolated IPv4 subnet (or
+   ``force_metadata``): 169.254.169.254/32 on the device, a route to it via
+   the DHCP port in option 121, and a metadata proxy
+   (``quark.agent.metadata``) listening on it in the namespace; otherwise no
+   proxy and no such address.
 
 Networks that are no longer scheduled lose their dnsmasq, namespace and
 files — but only after the first full pass, so a restarted service never
@@ -31,7 +36,8 @@ from typing import Any
 from quark import names
 from quark.agent import dnsmasq
 from quark.agent.client import DHCP_AGENT_TYPE, DHCP_BINARY, AgentApiClient
-from quark.agent.dnsmasq import DhcpNetwork, DhcpPort, Paths
+from quark.agent.dnsmasq import METADATA_CIDR, DhcpNetwork, DhcpPort, Paths
+from quark.agent.metadata.spawn import ProxySpec, ensure_proxy, running_pid, stop_proxy
 from quark.agent.netlink import Netlink, NetlinkError
 from quark.agent.watch import Watch, run_loops, wait_any
 
@@ -52,6 +58,10 @@ class DhcpConfig:
     check_interval: float = 1.0
     resync_interval: float = 10.0
     watch_wait: float = 30.0
+    # Neutron's isolated metadata: a proxy in the namespace of networks without a router.
+    enable_isolated_metadata: bool = False
+    force_metadata: bool = False
+    metadata_proxy_socket: str = "/var/lib/quark/metadata_proxy"
 
 
 class NotReady(Exception):
@@ -88,6 +98,20 @@ class DhcpService:
     def paths(self, network_id: str) -> Paths:
         return Paths(self.state_dir / network_id)
 
+    def proxy_spec(self, network_id: str) -> ProxySpec:
+        return ProxySpec(
+            namespace=self.namespace(network_id),
+            socket_path=self.config.metadata_proxy_socket,
+            state_dir=self.paths(network_id).directory,
+            network_id=network_id,
+        )
+
+    def metadata_nexthops(self, net: DhcpNetwork) -> dict[str, str]:
+        """The subnets the namespace serves metadata for (empty: no metadata here)."""
+        if not (self.config.enable_isolated_metadata or self.config.force_metadata):
+            return {}
+        return dnsmasq.metadata_nexthops(net, force=self.config.force_metadata)
+
     def _own_namespaces(self) -> dict[str, str]:
         """namespace name -> network id, for the namespaces this service made."""
         prefix = self.namespace("")
@@ -106,6 +130,7 @@ class DhcpService:
                 "networks": len(self.served),
                 "dhcp_driver": "dnsmasq",
                 "namespace_prefix": self.config.namespace_prefix,
+                "isolated_metadata": self.config.enable_isolated_metadata or self.config.force_metadata,
             },
             start_flag=start_flag,
         )
@@ -133,8 +158,14 @@ class DhcpService:
         ns = self.namespace(net.id)
         nl = await self._ensure_namespace(ns)
         await self._ensure_device(nl, ns, net, port)
-        await self._ensure_addresses(nl, port.vm_device_name, set(net.port_addresses()))
-        await self._ensure_dnsmasq(net, ns, port.vm_device_name)
+        metadata = self.metadata_nexthops(net)
+        addresses = set(net.port_addresses()) | ({METADATA_CIDR} if metadata else set())
+        await self._ensure_addresses(nl, port.vm_device_name, addresses)
+        await self._ensure_dnsmasq(net, ns, port.vm_device_name, metadata)
+        if metadata:
+            await ensure_proxy(self.proxy_spec(net.id))
+        else:
+            stop_proxy(self.proxy_spec(net.id))
         self.served.add(net.id)
 
     async def _ensure_namespace(self, ns: str) -> Netlink:
@@ -165,19 +196,20 @@ class DhcpService:
 
     @staticmethod
     async def _ensure_addresses(nl: Netlink, dev: str, want: set[str]) -> None:
-        """Exactly ``want`` on the device; link-local addresses are the kernel's and left alone."""
-        have = {a for a in await nl.addresses(dev) if not ipaddress.ip_interface(a).is_link_local}
+        """Exactly ``want`` on the device; link-local addresses are the kernel's and left alone
+        (169.254.169.254/32 is the metadata proxy's: ours)."""
+        have = {a for a in await nl.addresses(dev) if a == METADATA_CIDR or not ipaddress.ip_interface(a).is_link_local}
         for cidr in sorted(want - have):
             await nl.add_address(dev, cidr)
         for cidr in sorted(have - want):
             await nl.del_address(dev, cidr)
 
-    async def _ensure_dnsmasq(self, net: DhcpNetwork, ns: str, dev: str) -> None:
+    async def _ensure_dnsmasq(self, net: DhcpNetwork, ns: str, dev: str, metadata: dict[str, str]) -> None:
         """Current files and a running dnsmasq: changed files → SIGHUP, changed command line → restart."""
         paths = self.paths(net.id)
         paths.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(paths.directory, 0o755)
-        gen = dnsmasq.generate(net, paths, dev, self.config.dnsmasq)
+        gen = dnsmasq.generate(net, paths, dev, self.config.dnsmasq, metadata)
         files_changed = dnsmasq.write_if_changed(paths.hosts, gen.hosts)
         files_changed = dnsmasq.write_if_changed(paths.opts, gen.opts) or files_changed
         cmd_changed = dnsmasq.write_if_changed(paths.cmdline, "\n".join(gen.command) + "\n")
@@ -198,6 +230,7 @@ class DhcpService:
     async def remove_network(self, network_id: str) -> None:
         paths = self.paths(network_id)
         dnsmasq.stop(paths)
+        stop_proxy(self.proxy_spec(network_id))
         ns = self.namespace(network_id)
         await self._forget_netlink(ns)
         if (NETNS_DIR / ns).exists():
@@ -244,6 +277,8 @@ class DhcpService:
                 return False
             if dnsmasq.running_pid(self.paths(net.id)) is None:
                 return False
+            if self.metadata_nexthops(net) and running_pid(self.proxy_spec(net.id)) is None:
+                return False
             nl = self._ns_netlink.get(self.namespace(net.id))
             if nl is None or await nl.index(net.dhcp_port.vm_device_name) is None:
                 return False
@@ -268,7 +303,7 @@ class DhcpService:
                         continue
                 except NetlinkError:
                     pass
-                log.info("a served network lost its device or dnsmasq: repairing")
+                log.info("a served network lost its device, dnsmasq or metadata proxy: repairing")
             last_doc = doc
             try:
                 complete = await self.converge_once(doc)

@@ -6,7 +6,8 @@ Files, in ``<state_dir>/<network_id>/``:
 - ``host``   one ``--dhcp-hostsfile`` line per port: MAC, IPv4, [IPv6], hostname
 - ``opts``   ``--dhcp-optsfile``: router, DNS servers, classless static routes
              (option 121 and the Microsoft 249, the default route included as
-             RFC 3442 requires), MTU (option 26) — per subnet, through the
+             RFC 3442 requires; 169.254.169.254/32 via the DHCP port with
+             isolated metadata), MTU (option 26) — per subnet, through the
              ``subnet-<id>`` tag that each ``--dhcp-range`` sets
 - ``leases``, ``pid``, ``dnsmasq.log``
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 LEASE_TIME = "86400s"
 STATEFUL, STATELESS, SLAAC = "dhcpv6-stateful", "dhcpv6-stateless", "slaac"
+#: Where instances find their metadata (Neutron's METADATA_CIDR).
+METADATA_CIDR = "169.254.169.254/32"
 
 
 @dataclass(frozen=True)
@@ -204,8 +207,24 @@ def _host_line(v4: HostEntry | None, v6: HostEntry | None) -> str:
     return ",".join(parts)
 
 
-def _routes_option(subnet: Subnet) -> list[str]:
+def metadata_nexthops(net: DhcpNetwork, *, force: bool = False) -> dict[str, str]:
+    """Subnet id -> the DHCP port's address on it, for the IPv4 DHCP subnets whose VMs
+    reach 169.254.169.254 through the DHCP namespace (Neutron's isolated metadata): the
+    isolated ones — no port of the network holds the subnet's gateway address, i.e. no
+    router serves it — or all of them with ``force`` (Neutron's ``force_metadata``)."""
+    held = {h.ip_address for h in net.hosts}
+    mine = dict(net.dhcp_port.fixed_ips) if net.dhcp_port else {}
+    return {
+        s.id: mine[s.id]
+        for s in net.dhcp_subnets
+        if s.ip_version == 4 and s.id in mine and (force or not s.gateway_ip or s.gateway_ip not in held)
+    }
+
+
+def _routes_option(subnet: Subnet, metadata_nexthop: str | None = None) -> list[str]:
     routes = [(dst, nh) for dst, nh in subnet.host_routes if ":" not in dst]
+    if metadata_nexthop and not any(dst == METADATA_CIDR for dst, _ in routes):
+        routes.insert(0, (METADATA_CIDR, metadata_nexthop))
     if not routes:
         return []
     if subnet.gateway_ip and not any(ipaddress.ip_network(d, strict=False).prefixlen == 0 for d, _ in routes):
@@ -214,7 +233,9 @@ def _routes_option(subnet: Subnet) -> list[str]:
     return [f"tag:{subnet.tag},option:classless-static-route,{value}", f"tag:{subnet.tag},249,{value}"]
 
 
-def opts_file(net: DhcpNetwork) -> str:
+def opts_file(net: DhcpNetwork, metadata: dict[str, str] | None = None) -> str:
+    """``metadata``: subnet id -> next hop of a 169.254.169.254/32 route (``metadata_nexthops``)."""
+    metadata = metadata or {}
     lines = []
     for subnet in net.dhcp_subnets:
         tag = subnet.tag
@@ -223,7 +244,7 @@ def opts_file(net: DhcpNetwork) -> str:
             lines.append(f"tag:{tag},option:router" + (f",{subnet.gateway_ip}" if subnet.gateway_ip else ""))
             if subnet.dns_nameservers:
                 lines.append(f"tag:{tag},option:dns-server," + ",".join(subnet.dns_nameservers))
-            lines.extend(_routes_option(subnet))
+            lines.extend(_routes_option(subnet, metadata.get(subnet.id)))
             lines.append(f"tag:{tag},option:mtu,{net.mtu}")
         else:
             if subnet.v6_mode is None:
@@ -370,5 +391,7 @@ class Generated:
     command: list[str] = field(default_factory=list)
 
 
-def generate(net: DhcpNetwork, paths: Paths, interface: str, dnsmasq: str = "dnsmasq") -> Generated:
-    return Generated(hosts_file(net), opts_file(net), command(net, paths, interface, dnsmasq))
+def generate(
+    net: DhcpNetwork, paths: Paths, interface: str, dnsmasq: str = "dnsmasq", metadata: dict[str, str] | None = None
+) -> Generated:
+    return Generated(hosts_file(net), opts_file(net, metadata), command(net, paths, interface, dnsmasq))

@@ -1,4 +1,4 @@
-"""The ``quark`` command: serve, db upgrade/check, ipam check, agent, dhcp."""
+"""The ``quark`` command: serve, db upgrade/check, ipam check, agent, dhcp, metadata-agent."""
 
 from __future__ import annotations
 
@@ -423,11 +423,39 @@ def dhcp(
         state_dir=s.state_dir,
         dnsmasq=s.dnsmasq,
         report_interval=s.report_interval,
+        enable_isolated_metadata=s.enable_isolated_metadata,
+        force_metadata=s.force_metadata,
+        metadata_proxy_socket=s.metadata_proxy_socket,
     )
 
     async def run() -> None:
         async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
             await DhcpService(client, cfg).run()
+
+    _run_agent(run, s.log_level)
+
+
+@app.command("metadata-agent")
+def metadata_agent(
+    config: ConfigOpt = None, host: HostOpt = None, api_url: ApiUrlOpt = None, log_level: LogLevelOpt = None
+) -> None:
+    """The metadata agent: the metadata proxies' requests, signed, to Nova's metadata API (docs/metadata.md)."""
+    from quark.agent.client import AgentApiClient
+    from quark.agent.metadata.agent import MetadataAgent, MetadataAgentConfig
+
+    s = _agent_settings(config, host=host, api_url=api_url, log_level=log_level)
+    cfg = MetadataAgentConfig(
+        host=s.effective_host,
+        socket_path=s.metadata_proxy_socket,
+        shared_secret=s.metadata_proxy_shared_secret,
+        nova_metadata_url=s.nova_metadata_url,
+        cache_ttl=s.metadata_cache_ttl,
+        report_interval=s.report_interval,
+    )
+
+    async def run() -> None:
+        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
+            await MetadataAgent(client, cfg).run()
 
     _run_agent(run, s.log_level)
 
