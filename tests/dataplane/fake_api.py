@@ -1,7 +1,9 @@
 """A fake of the server side of the dataplane contract, for agent tests that
 must not depend on the real server: the test sets each host's desired and
 DHCP state documents; the fake serves them with the contract's long-poll
-semantics and records agent reports and port status pushes.
+semantics and records agent reports and port status pushes. It also
+answers ``GET /v2.0/ports`` (the metadata agent's lookups) from the ports
+the test sets, with the filters that lookup uses.
 
 Runs uvicorn in a thread on 127.0.0.1 (a free port); thread-safe.
 """
@@ -30,6 +32,8 @@ class FakeAgentApi:
         self.reports: list[dict[str, Any]] = []
         self.status_pushes: list[tuple[str, dict[str, str]]] = []
         self.port_status: dict[str, str] = {}
+        self.ports: list[dict[str, Any]] = []
+        self.port_queries: list[list[tuple[str, str]]] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = Starlette(
@@ -38,6 +42,7 @@ class FakeAgentApi:
                 Route("/v2.0/hosts/{host}/desired_state", self._desired, methods=["GET"]),
                 Route("/v2.0/hosts/{host}/dhcp_state", self._dhcp, methods=["GET"]),
                 Route("/v2.0/hosts/{host}/port_status", self._status, methods=["PUT"]),
+                Route("/v2.0/ports", self._ports, methods=["GET"]),
             ]
         )
         self._server = uvicorn.Server(
@@ -70,6 +75,10 @@ class FakeAgentApi:
         with self._lock:
             old = self._docs.get((kind, host), {"generation": 0})
             self._docs[(kind, host)] = {"host": host, "generation": old["generation"] + 1, **copy.deepcopy(body)}
+
+    def set_ports(self, ports: list[dict]) -> None:
+        with self._lock:
+            self.ports = copy.deepcopy(ports)
 
     def status_of(self, port_id: str) -> str | None:
         with self._lock:
@@ -108,6 +117,21 @@ class FakeAgentApi:
 
     async def _dhcp(self, request: Request) -> JSONResponse:
         return await self._poll("dhcp_state", request)
+
+    async def _ports(self, request: Request) -> JSONResponse:
+        query = list(request.query_params.multi_items())
+        with self._lock:
+            self.port_queries.append(query)
+            ports = copy.deepcopy(self.ports)
+        for key in ("network_id", "device_id", "device_owner"):
+            wanted = {v for k, v in query if k == key}
+            if wanted:
+                ports = [p for p in ports if p.get(key) in wanted]
+        for k, v in query:
+            if k == "fixed_ips" and v.startswith("ip_address="):
+                ip = v.partition("=")[2]
+                ports = [p for p in ports if any(f["ip_address"] == ip for f in p.get("fixed_ips", []))]
+        return JSONResponse({"ports": ports})
 
     async def _report(self, request: Request) -> JSONResponse:
         body = await request.json()
