@@ -4,7 +4,9 @@ internal networks), found through the API — never from anything the VM says.
 
 As Neutron's metadata agent: exactly one port must match (none, or an
 address on two of a router's networks, is "not found"); the instance is the
-port's ``device_id``, the project its ``project_id``. Answers are cached for
+port's ``device_id``, the project its ``project_id``. Ports of network
+services (``network:*``: router interfaces, DHCP) are no instance — a
+request from a router's or DHCP namespace's own address finds nothing. Answers are cached for
 ``ttl`` seconds (Neutron: 5), so a VM polling its metadata costs the API one
 list per address and TTL, not one per request.
 """
@@ -70,7 +72,7 @@ class PortLookup:
 
         async def fetch() -> Instance | None:
             params = [*(("network_id", n) for n in networks), ("fixed_ips", f"ip_address={address}")]
-            ports = await self._list_ports(params)
+            ports = [p for p in await self._list_ports(params) if not owners.is_network_service(p.get("device_owner"))]
             if len(ports) != 1 or not ports[0].get("device_id"):
                 return None
             port = ports[0]
