@@ -17,5 +17,6 @@ Modules, one job each:
 - ``netlink``    reading and changing links with pyroute2, inside a namespace
 - ``l2``         the L2 agent loop (watch, reconcile, report)
 - ``dnsmasq``    dnsmasq files and command line (pure) and process control
-- ``dhcp``       the DHCP service loop
+- ``dhcp``       the DHCP service loop (and its isolated-metadata proxies)
+- ``metadata``   the metadata proxy and ``quark metadata-agent`` (docs/metadata.md)
 """
