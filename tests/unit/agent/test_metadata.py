@@ -4,8 +4,10 @@ the isolated-metadata route in dnsmasq's options."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import os
 
 import httpx
 import pytest
@@ -13,8 +15,9 @@ import pytest
 from quark.agent import dnsmasq as d
 from quark.agent.client import ApiError
 from quark.agent.metadata import proxy, signing
-from quark.agent.metadata.agent import MetadataHandler
+from quark.agent.metadata.agent import MetadataHandler, unix_listener
 from quark.agent.metadata.lookup import Instance, PortLookup
+from quark.agent.metadata.spawn import ProxySpec, running_pid
 
 NET, OTHER_NET, ROUTER = "net-1", "net-2", "router-1"
 VM_PORT = {"id": "port-1", "network_id": NET, "device_id": "vm-1", "project_id": "proj-1"}
@@ -255,3 +258,64 @@ def test_metadata_route_in_option_121_with_the_default_route():
     assert "169.254.169.254/32,10.0.0.2,10.9.0.0/16,10.0.0.254,0.0.0.0/0,10.0.0.1" in d.opts_file(
         routed, d.metadata_nexthops(routed)
     )
+
+
+# --- the proxy on sockets (no namespace) ---------------------------------------------------
+
+
+async def _exchange(port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(raw)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+async def test_proxy_relays_to_the_agent_socket_with_the_peer_address(tmp_path):
+    received: list[bytes] = []
+
+    async def agent(reader, writer):
+        received.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nvm-1")
+        await writer.drain()
+        writer.close()
+
+    sock = str(tmp_path / "agent.sock")
+    agent_server = await asyncio.start_unix_server(agent, sock)
+    md = proxy.MetadataProxy(sock, network_id=NET)
+    server = await asyncio.start_server(md.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        raw = b"GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.9.9.9\r\n\r\n"
+        answer = await _exchange(port, raw)
+        assert answer.endswith(b"\r\n\r\nvm-1") and answer.startswith(b"HTTP/1.1 200 OK")
+        head = received[0].decode()
+        assert "X-Forwarded-For: 127.0.0.1\r\n" in head and f"X-Quark-Network-ID: {NET}\r\n" in head
+        assert "10.9.9.9" not in head
+        chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+        assert (await _exchange(port, chunked)).startswith(b"HTTP/1.1 411 ")
+        assert len(received) == 1  # refused requests never reach the agent
+        agent_server.close()
+        await agent_server.wait_closed()
+        (tmp_path / "agent.sock").unlink()
+        assert (await _exchange(port, raw)).startswith(b"HTTP/1.1 503 ")
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def test_proxy_command_line_and_agent_socket_mode(tmp_path):
+    spec = ProxySpec("ns1", "/run/md.sock", tmp_path, router_id=ROUTER, bind="0.0.0.0", port=9697)
+    cmd = spec.command()
+    assert cmd[1:3] == ["-m", "quark.agent.metadata.proxy"]
+    assert ["--router-id", ROUTER] == cmd[cmd.index("--router-id") : cmd.index("--router-id") + 2]
+    assert f"--pid-file={tmp_path / 'metadata-proxy.pid'}" in cmd and "9697" in cmd
+    assert running_pid(spec) is None
+    spec.pid_file.write_text(f"{os.getpid()}\n")  # a live pid that is not a proxy of this spec
+    assert running_pid(spec) is None
+    listener = unix_listener(str(tmp_path / "sub" / "agent.sock"))
+    try:
+        assert (tmp_path / "sub" / "agent.sock").stat().st_mode & 0o777 == 0o600
+    finally:
+        listener.close()
