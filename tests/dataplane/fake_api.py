@@ -107,7 +107,13 @@ class FakeAgentApi:
         wait = min(float(request.query_params.get("wait", 0)), 60)
         deadline = time.monotonic() + wait
         doc = self._doc(kind, host)
-        while since is not None and str(doc["generation"]) == since and time.monotonic() < deadline:
+        # a held poll ends when the fake stops (else stop() waits for it: the agents are gone)
+        while (
+            since is not None
+            and str(doc["generation"]) == since
+            and time.monotonic() < deadline
+            and not self._server.should_exit
+        ):
             await asyncio.sleep(0.05)
             doc = self._doc(kind, host)
         return JSONResponse(doc)
