@@ -7,6 +7,7 @@ by HTTP, whatever headers they send."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from quark import names
 from quark.agent import dnsmasq
-from quark.agent.metadata.spawn import ProxySpec, running_pid
+from quark.agent.metadata.spawn import ProxySpec, ensure_proxy, running_pid, stop_proxy
 from tests.dataplane import kernel as k
 from tests.dataplane.nova_metadata import NovaMetadata
 from tests.dataplane.test_dhcp_kernel import _host, _subnet
@@ -163,4 +164,47 @@ def test_instances_get_their_own_signed_metadata(fake_api, netns, procs, tmp_pat
     # the network no longer served here: its proxy goes with its namespace
     fake_api.set_dhcp("hostA", [])
     k.wait_for(lambda: not Path("/run/netns", dhcp_ns).exists(), 10, what="namespace removed", proc=dhcp)
+    assert running_pid(spec) is None and not _alive(pid)
+
+
+def test_a_router_namespace_proxy_keyed_by_router(fake_api, netns, procs, tmp_path, nova):
+    """The reusable form an L3 agent uses: a proxy keyed by router id in a router
+    namespace that carries 169.254.169.254/32 on ``lo``; the VM's default route
+    brings its request there; the agent looks the VM up on the router's networks."""
+    k.require_tools("curl")
+    router_id, net = str(uuid.uuid4()), str(uuid.uuid4())
+    vm_port = {
+        **_port(net, "fa:16:3e:00:08:03"),
+        "project_id": "proj-r",
+        "fixed_ips": [{"subnet_id": "s", "ip_address": "10.53.0.10"}],
+    }
+    interface = {
+        **_port(net, "fa:16:3e:00:08:01"),
+        "device_id": router_id,
+        "device_owner": "network:router_interface",
+        "fixed_ips": [{"subnet_id": "s", "ip_address": "10.53.0.1"}],
+    }
+    fake_api.set_ports([vm_port, interface])
+    nova.instances[vm_port["device_id"]] = {"uuid": vm_port["device_id"]}
+    router_ns, vm_ns = netns.add("qrouter"), netns.add("vmr")
+    k.run("ip", "link", "add", "qr0", "netns", router_ns, "type", "veth", "peer", "name", "eth0", "netns", vm_ns)
+    for ns, dev, cidr in ((router_ns, "qr0", "10.53.0.1/24"), (vm_ns, "eth0", "10.53.0.10/24")):
+        k.run("ip", "-n", ns, "addr", "add", cidr, "dev", dev)
+        k.run("ip", "-n", ns, "link", "set", dev, "up")
+    k.run("ip", "-n", router_ns, "addr", "add", "169.254.169.254/32", "dev", "lo")
+    k.run("ip", "-n", vm_ns, "route", "add", "default", "via", "10.53.0.1")
+
+    sock = tmp_path / "metadata.sock"
+    agent = _metadata_agent(fake_api.url, sock, nova.url, SECRET)
+    procs.append(agent)
+    spec = ProxySpec(router_ns, str(sock), tmp_path / "router", router_id=router_id)
+    pid = asyncio.run(ensure_proxy(spec))
+    try:
+        assert asyncio.run(ensure_proxy(spec)) == pid  # running with the same command line: kept
+        k.wait_for(lambda: sock.exists(), 10, what="metadata agent socket", proc=agent)
+        assert _curl(vm_ns, "/latest/meta-data/instance-id") == (200, vm_port["device_id"]), agent.describe()
+        assert ("device_id", router_id) in fake_api.port_queries[0]
+        assert nova.requests[-1]["x-forwarded-for"] == "10.53.0.10"
+    finally:
+        stop_proxy(spec)
     assert running_pid(spec) is None and not _alive(pid)
