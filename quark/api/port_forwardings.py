@@ -151,3 +151,81 @@ ROUTES = [
     # The bookmark link: without a version in its URL, for good.
     Route("/floatingips/{floatingip_id}/port_forwardings/{id}", show, methods=["GET"]),
 ]
+
+
+def openapi_schemas() -> dict[str, Any]:
+    """The component schemas of the paths below, from the attribute map."""
+    from quark.api.openapi.schemas import narrowed, request_object, view_object
+
+    view = view_object(PORT_FORWARDING)
+    return {
+        "PortForwarding": view,
+        "PortForwardingFields": narrowed(view),
+        "PortForwardingCreate": request_object(PORT_FORWARDING, "post"),
+        "PortForwardingUpdate": request_object(PORT_FORWARDING, "put"),
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The sub-resource's paths (the floating IP's id, then the forwarding's)."""
+    from quark.api.openapi.schemas import bookmark, declare_idempotency, json_body, list_parameters, ref
+    from quark.api.openapi.schemas import errors as errs
+
+    fip = {"name": "floatingip_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    both = [fip, {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+    def envelope(key: str, schema: dict[str, Any], closed: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "object", "properties": {key: schema}, "required": [key]}
+        return {**out, "additionalProperties": False} if closed else out
+
+    single = envelope("port_forwarding", ref("PortForwarding"))
+    show = {
+        "operationId": "show_port_forwarding",
+        "parameters": both,
+        "responses": {
+            "200": {"description": "OK", **json_body(envelope("port_forwarding", ref("PortForwardingFields")))},
+            **errs("404"),
+        },
+    }
+    create_op = {
+        "operationId": "create_port_forwarding",
+        "parameters": [fip],
+        "requestBody": {
+            "required": True,
+            **json_body(envelope("port_forwarding", ref("PortForwardingCreate"), closed=True)),
+        },
+        "responses": {"201": {"description": "Created", **json_body(single)}, **errs("400", "403", "404", "409")},
+    }
+    declare_idempotency(create_op)
+    listed = envelope("port_forwardings", {"type": "array", "items": ref("PortForwardingFields")})
+    return {
+        COLLECTION: {
+            "get": {
+                "operationId": "list_port_forwardings",
+                "parameters": [fip, *list_parameters(PORT_FORWARDING)],
+                "responses": {"200": {"description": "OK", **json_body(listed)}, **errs("400", "404")},
+            },
+            "post": create_op,
+        },
+        MEMBER: {
+            "get": show,
+            "put": {
+                "operationId": "update_port_forwarding",
+                "parameters": both,
+                "requestBody": {
+                    "required": True,
+                    **json_body(envelope("port_forwarding", ref("PortForwardingUpdate"), closed=True)),
+                },
+                "responses": {
+                    "200": {"description": "OK", **json_body(single)},
+                    **errs("400", "403", "404", "409", "412"),
+                },
+            },
+            "delete": {
+                "operationId": "delete_port_forwarding",
+                "parameters": both,
+                "responses": {"204": {"description": "Deleted"}, **errs("403", "404", "409", "412")},
+            },
+        },
+        "/floatingips/{floatingip_id}/port_forwardings/{id}": {"get": bookmark(show)},
+    }

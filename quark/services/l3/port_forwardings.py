@@ -30,7 +30,7 @@ from quark.context import Context
 from quark.db import l3_models, models
 from quark.ipam import holders
 from quark.services.common import listing
-from quark.services.common.base import Found, ResourceService, Views, check_revision, new_id
+from quark.services.common.base import Found, ResourceService, Views, check_revision, new_id, resolve_project
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import (
@@ -138,6 +138,8 @@ class PortForwardingService(ResourceService):
     # --- writes --------------------------------------------------------------------------
 
     async def create_in_fip(self, ctx: Context, fip_id: str, attrs: dict) -> dict:
+        resolve_project(ctx, attrs)  # a non-admin may name only its own project (400), as on every create
+
         async def work(conn: AsyncConnection) -> dict:
             fip = await self._floatingip(conn, ctx, fip_id, lock=True)
             if fip.port_id:
