@@ -228,6 +228,11 @@ def test_refusals(admin, tenant, world):
     r = tenant.put(f"/v2.0/floatingips/{w.fip['id']}", json={"floatingip": {"port_id": w.port["id"]}})
     assert error_of(r, 409) == "FipInUseByPortForwarding"
     assert error_of(tenant.delete(f"/v2.0/floatingips/{w.fip['id']}"), 409) == "FipInUseByPortForwarding"
+    # Disassociating it (port_id null, or a blank update) changes nothing of its forwardings' router.
+    for blank in ({"port_id": None}, {}):
+        r = tenant.put(f"/v2.0/floatingips/{w.fip['id']}", json={"floatingip": blank})
+        assert r.status_code == 200, r.text
+        assert r.json()["floatingip"]["router_id"] == w.router["id"]
     # A floating IP associated with a port has no forwardings.
     vm2 = make_port(tenant, w.network["id"])
     bound = make_fip(tenant, w.external["id"], port_id=vm2["id"])

@@ -242,7 +242,8 @@ class FloatingIpService(ResourceService):
                 )
             elif attrs.get("fixed_ip_address"):
                 raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
-            elif "port_id" in attrs or not attrs:
+            elif ("port_id" in attrs or not attrs) and row.port_id is not None:
+                # (An unassociated one keeps its router_id: that of its port forwardings.)
                 await conn.execute(
                     update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
                 )
