@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+import jsonschema
 import pytest
 
 from tests.api.test_routers import interface, make_router
@@ -326,3 +327,29 @@ def test_projects_and_roles(admin, tenant, world, api_server):
     # An admin sees and changes every project's.
     assert admin.get(f"{w.url}/{pf['id']}").status_code == 200
     assert admin.delete(f"{w.url}/{pf['id']}").status_code == 204
+
+
+def test_answers_match_the_openapi_document(tenant, world):
+    """Every answer of the sub-resource validates against /openapi.json (the document cannot drift)."""
+    from tests.openapi_check import request_schema, validate
+
+    doc, w = tenant.get("/openapi.json").json(), world
+    collection = "/v2.0/floatingips/{floatingip_id}/port_forwardings"
+    body = forwarding(w)
+    jsonschema.validate(body, request_schema(doc, collection, "post"))
+    made = tenant.post(w.url, json=body)
+    assert made.status_code == 201, made.text
+    validate(doc, collection, "post", 201, made.json())
+    item = f"{w.url}/{made.json()['port_forwarding']['id']}"
+    for method, url, template, status, sent in (
+        ("get", w.url, collection, 200, None),
+        ("get", f"{w.url}?fields=id&limit=1", collection, 200, None),
+        ("get", item, collection + "/{id}", 200, None),
+        ("put", item, collection + "/{id}", 200, {"port_forwarding": {"external_port_range": "2300:2300"}}),
+        ("get", f"/v2.0/floatingips/{uuid.uuid4()}/port_forwardings", collection, 404, None),
+        ("post", w.url, collection, 400, {"port_forwarding": {"protocol": "gre"}}),
+    ):
+        response = tenant.request(method.upper(), url, json=sent)
+        assert response.status_code == status, response.text
+        validate(doc, template, method, status, response.json())
+    validate(doc, "/v2.0/floatingips/{id}", "get", 200, tenant.get(f"/v2.0/floatingips/{w.fip['id']}").json())
