@@ -99,6 +99,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Floating IP Port Forwarding support port ranges",
         "Add support to port ranges",
     ),
+    "floating-ip-port-forwarding-detail": (
+        "Floating IP port forwarding detail",
+        "Allow list floating ip return more port forwarding data, include'id' and 'internal_port_id'",
+    ),
     "expose-port-forwarding-in-fip": (
         "Expose Floating IP port forwardings",
         "Expose port forwarding fields in floating IP response",

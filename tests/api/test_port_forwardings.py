@@ -131,6 +131,7 @@ def test_crud_and_the_floating_ip_view(tenant, world):
         "floating-ip-port-forwarding",
         "floating-ip-port-forwarding-description",
         "floating-ip-port-forwarding-port-ranges",
+        "floating-ip-port-forwarding-detail",  # id and internal_port_id in the floating IP's list
         "expose-port-forwarding-in-fip",
     } <= aliases
 
