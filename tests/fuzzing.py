@@ -196,6 +196,9 @@ def shape_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sc
 # (types, lengths, enums: what the document states) are HTTPBadRequest and still count.
 # Subnets come in their own POST and nested in a network's.
 SUBNET_RULES = r"^Invalid input for operation: |^Bad subnets request: "
+_PF_COLLECTION = "/v2.0/floatingips/{floatingip_id}/port_forwardings"
+_PF_RANGE = r"^Invalid input for \w+_port_range\. Reason: Invalid port range"
+_PF_RULES = r"^Bad port_forwarding request: "
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
@@ -223,6 +226,12 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     # a vlan range names its physical network (a vxlan one none); the ids' bounds depend on
     # network_type; minimum <= maximum
+    # a port range is N or N:M with N <= M (the pattern cannot order them); the plugin's
+    # refusals across fields and rows (single ports or ranges, N-N or N-1, collisions, the
+    # router between the port and the floating IP) are Neutron's BadRequest of port_forwarding
+    ("GET", _PF_COLLECTION): (_PF_RANGE,),
+    ("POST", _PF_COLLECTION): (_PF_RANGE, _PF_RULES),
+    ("PUT", _PF_COLLECTION + "/{id}"): (_PF_RANGE, _PF_RULES),
     ("POST", "/v2.0/segment_allocation_ranges"): (
         r"is (required|not allowed) for a \w+ range",
         r"is outside the \w+ ids",

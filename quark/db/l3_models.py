@@ -1,4 +1,5 @@
-"""The routers' tables (Neutron's router, its extra routes).
+"""The routers' tables (Neutron's router, its extra routes) and the floating
+IPs' port forwardings.
 
 Kept apart from ``models.py`` (one module per area once that one is full);
 ``quark.db`` imports this module so ``Base.metadata`` always holds them.
@@ -10,7 +11,7 @@ A router's ports are ordinary ports: its interfaces have ``device_owner``
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import Base, table_of
@@ -40,5 +41,45 @@ class RouterRoute(Base):
     nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
+class PortForwarding(StandardAttributes, Base):
+    """One port forwarding of a floating IP (Neutron's ``floating-ip-port-forwarding``):
+    ``protocol`` traffic to the floating address's external ports goes to
+    ``internal_ip_address`` (a fixed IPv4 address of ``internal_port_id``) at the
+    internal ports. A single port is a range of one (start == end), as Neutron
+    stores it. The floating IP's ``router_id`` is the router that realises them."""
+
+    __tablename__ = "port_forwardings"
+    __table_args__ = (
+        # As Neutron's: one forwarding per external port range of a floating IP and protocol,
+        # and one per internal socket range.
+        UniqueConstraint(
+            "floatingip_id",
+            "protocol",
+            "external_port_start",
+            "external_port_end",
+            name="uq_port_forwardings_floatingip_external",
+        ),
+        UniqueConstraint(
+            "protocol",
+            "internal_port_id",
+            "internal_ip_address",
+            "internal_port_start",
+            "internal_port_end",
+            name="uq_port_forwardings_internal",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    floatingip_id: Mapped[str] = mapped_column(ForeignKey("floatingips.id", ondelete="CASCADE"), index=True)
+    internal_port_id: Mapped[str] = mapped_column(ForeignKey("ports.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(40))
+    internal_ip_address: Mapped[str] = mapped_column(String(64))
+    internal_port_start: Mapped[int] = mapped_column(Integer)
+    internal_port_end: Mapped[int] = mapped_column(Integer)
+    external_port_start: Mapped[int] = mapped_column(Integer)
+    external_port_end: Mapped[int] = mapped_column(Integer)
+
+
 routers = table_of(Router)
 router_routes = table_of(RouterRoute)
+port_forwardings = table_of(PortForwarding)

@@ -34,3 +34,7 @@ ADMIN_OR_NET_OWNER_MEMBER = either(ADMIN, f"role:member and {NET_OWNER}")
 ADMIN_OR_NET_OWNER_READER = either(ADMIN, f"role:reader and {NET_OWNER}")
 ADMIN_OR_SG_OWNER_MEMBER = either(ADMIN, f"role:member and {SG_OWNER}")
 ADMIN_OR_SG_OWNER_READER = either(ADMIN, f"role:reader and {SG_OWNER}")
+# A sub-resource's parent (a floating IP's port forwardings): neutron-lib's ADMIN_OR_PARENT_OWNER_*.
+PARENT_OWNER = "rule:ext_parent_owner"
+ADMIN_OR_PARENT_OWNER_MEMBER = either(ADMIN, f"role:member and {PARENT_OWNER}")
+ADMIN_OR_PARENT_OWNER_READER = either(ADMIN, f"role:reader and {PARENT_OWNER}")

@@ -218,6 +218,36 @@ class PortDeleting(InTransaction):
     host: str
 
 
+# --- floating IPs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FloatingIpAssociating(InTransaction):
+    """A floating IP (``floatingip``: its row, locked) is about to be associated with
+    ``port_id``: what the floating IP is already used for may refuse it."""
+
+    floatingip: Any
+    port_id: str
+
+
+@dataclass(frozen=True)
+class FloatingIpDeleting(InTransaction):
+    """A floating IP is about to be deleted (``floatingip``: its row, locked)."""
+
+    floatingip: Any
+
+
+@dataclass(frozen=True)
+class PortForwardingsChanged(InTransaction):
+    """Port forwardings of the floating IPs ``floatingip_ids`` were created, changed
+    or deleted (``internal_port_ids``: the ports they forward to, before and after).
+    ``router_ids``: the routers that realise them, before and after (an L3 host's concern)."""
+
+    floatingip_ids: tuple[str, ...]
+    internal_port_ids: tuple[str, ...]
+    router_ids: tuple[str, ...]
+
+
 # --- agents --------------------------------------------------------------------------
 
 
@@ -252,6 +282,9 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     PortsChanged,
     PortAddressesChanged,
     PortDeleting,
+    FloatingIpAssociating,
+    FloatingIpDeleting,
+    PortForwardingsChanged,
     AgentReported,
     AgentChanged,
 )

@@ -32,6 +32,7 @@ from quark.services.dataplane.hosts import HostService
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
+from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.groups import SecurityGroupService
@@ -52,6 +53,8 @@ class Services:
     security_groups: SecurityGroupService
     security_group_rules: SecurityGroupRuleService
     floating_ips: FloatingIpService
+    # Served under /v2.0/floatingips/{id}/port_forwardings (api/port_forwardings.py).
+    port_forwardings: PortForwardingService
     routers: RouterService
     instances: InstanceService
     ip_addresses: IpAddressService
@@ -112,6 +115,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
+        port_forwardings=PortForwardingService(db, settings, floating_ips, events),
         routers=RouterService(db, settings, ports, events),
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports, events),
@@ -133,6 +137,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         agent_changes=services.agent_changes,
         quotas=quotas,
         floating_ip_service=floating_ips,
+        port_forwardings=services.port_forwardings,
     )
     events.freeze()
     return services

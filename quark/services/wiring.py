@@ -19,11 +19,14 @@ from quark.services.events import (
     AgentChanged,
     AgentReported,
     Events,
+    FloatingIpAssociating,
+    FloatingIpDeleting,
     NetworkClearing,
     NetworkDeleting,
     NetworkUpdated,
     PortAddressesChanged,
     PortDeleting,
+    PortForwardingsChanged,
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
@@ -33,6 +36,7 @@ from quark.services.events import (
     SubnetUpdated,
 )
 from quark.services.l3 import floating_ips, routers
+from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.security.groups import SecurityGroupService
 
 
@@ -46,6 +50,7 @@ def subscribe(
     agent_changes: AgentChanges,
     quotas: QuotaService,
     floating_ip_service: floating_ips.FloatingIpService,
+    port_forwardings: PortForwardingService,
 ) -> None:
     # --- every countable resource ---------------------------------------------------
     # The last write of a create: a refused one rolls back whole, and the
@@ -84,9 +89,18 @@ def subscribe(
     events.subscribe(PortGroupsChanging, security_groups.on_port_groups_changing)
     events.subscribe(PortsChanged, hoststate.on_ports_changed)
     events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
+    events.subscribe(PortAddressesChanged, port_forwardings.on_port_addresses_changed)
     events.subscribe(PortDeleting, floating_ips.on_port_deleting)
+    events.subscribe(PortDeleting, port_forwardings.on_port_deleting)  # forwardings to the port go
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)
+
+    # --- floating IPs and their port forwardings ----------------------------------------
+    # A floating IP with port forwardings can be neither associated nor deleted (409).
+    events.subscribe(FloatingIpAssociating, port_forwardings.on_floatingip_associating)
+    events.subscribe(FloatingIpDeleting, port_forwardings.on_floatingip_deleting)
+    # New revisions of the floating IPs and internal ports (Neutron's revises_on_change).
+    events.subscribe(PortForwardingsChanged, port_forwardings.on_port_forwardings_changed)
 
     # --- agents ---------------------------------------------------------------------
     events.subscribe(AgentReported, agent_changes.on_agent_reported)

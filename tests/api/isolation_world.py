@@ -189,6 +189,19 @@ def populate(project: Project, external_network: str, shared_network: str, octet
     ids["associated_floatingip"] = p.post(
         "/v2.0/floatingips", "floatingip", {"floating_network_id": external_network, "port_id": ids["instance_port"]}
     )["id"]
+    # A port forwarding of the unassociated floating IP to the port (a sub-resource of the floating IP).
+    address = p.client.get(f"/v2.0/ports/{ids['port']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    ids["port_forwarding"] = p.post(
+        f"/v2.0/floatingips/{ids['floatingip']}/port_forwardings",
+        "port_forwarding",
+        {
+            "protocol": "tcp",
+            "external_port": 2022,
+            "internal_port": 22,
+            "internal_ip_address": address,
+            "internal_port_id": ids["port"],
+        },
+    )["id"]
     p.devices["shared"] = f"shared-{octet}-{uuid.uuid4().hex[:6]}"
     ids["shared_port"] = p.post(
         "/v2.0/ports", "port", {"network_id": shared_network, "device_id": p.devices["shared"], "name": "on-shared"}

@@ -18,6 +18,7 @@ import pytest
 
 from quark.api.definitions.base import Resource
 from quark.api.definitions.core import PORT
+from quark.api.definitions.port_forwardings import PORT_FORWARDING
 from tests.api.isolation_world import (
     COLLECTIONS,
     World,
@@ -118,6 +119,11 @@ def test_lists_show_nothing_of_the_other_project(world: World, unchanged) -> Non
         if "fixed_ips" in resource.extra_filters:
             leaks += same_as_missing(world, "GET", path, fixed_ips="subnet_id={}")
     leaks += same_as_missing(world, "GET", "/v2.0/instances/{}")
+    # A floating IP's port forwardings: B's floating IP as the parent, B's ids as filters.
+    leaks += same_as_missing(world, "GET", "/v2.0/floatingips/{}/port_forwardings")
+    own_forwardings = f"/v2.0/floatingips/{world.a.ids['floatingip']}/port_forwardings"
+    leaks += same_as_missing(world, "GET", own_forwardings, internal_port_id="{}")
+    leaks += same_as_missing(world, "GET", own_forwardings, id="{}")
     assert not leaks, "\n".join(leaks)
 
 
@@ -159,6 +165,16 @@ def test_the_other_projects_resources_answer_as_missing(world: World, unchanged)
     own_address = world.a.ids["ip_address"]
     leaks += same_as_missing(world, "GET", f"/v2.0/ip_addresses/{own_address}/ports/{{}}")
     leaks += same_as_missing(world, "DELETE", "/v2.0/instances/{}")
+    # B's port forwardings under A's floating IP, and A's under B's floating IP.
+    own_fip, own_forwarding = world.a.ids["floatingip"], world.a.ids["port_forwarding"]
+    probe = {"port_forwarding": {"description": "probe"}}
+    for item in (
+        f"/v2.0/floatingips/{own_fip}/port_forwardings/{{}}",
+        f"/v2.0/floatingips/{{}}/port_forwardings/{own_forwarding}",
+    ):
+        leaks += same_as_missing(world, "GET", item)
+        leaks += same_as_missing(world, "PUT", item, json=probe)
+        leaks += same_as_missing(world, "DELETE", item)
     assert not leaks, "\n".join(leaks)
 
 
@@ -212,6 +228,17 @@ def test_the_other_projects_ids_are_unusable_as_references(world: World, unchang
         port = {**templates["ports"], attr.name: reference_value(attr, "{}")}
         instance = {"device_id": "probe-device", "ports": [port]}
         leaks += same_as_missing(world, "POST", "/v2.0/instances", json={"instance": instance})
+    # A port forwarding of A's floating IP to B's port (internal_port_id, its only reference).
+    own_fip, own_forwarding = world.a.ids["floatingip"], world.a.ids["port_forwarding"]
+    forwardings = f"/v2.0/floatingips/{own_fip}/port_forwardings"
+    address = world.a.client.get(f"/v2.0/ports/{world.a.ids['port']}").json()["port"]["fixed_ips"][0]["ip_address"]
+    forwarding = {"protocol": "udp", "external_port": 5353, "internal_port": 53, "internal_ip_address": address}
+    for attr in body_references(PORT_FORWARDING, "post"):
+        body = {**forwarding, attr.name: reference_value(attr, "{}")}
+        leaks += same_as_missing(world, "POST", forwardings, json={"port_forwarding": body})
+    for attr in body_references(PORT_FORWARDING, "put"):
+        body = {attr.name: reference_value(attr, "{}")}
+        leaks += same_as_missing(world, "PUT", f"{forwardings}/{own_forwarding}", json={"port_forwarding": body})
     assert not untried, f"no valid body of A's to try these references in: {untried}"
     assert not leaks, "\n".join(leaks)
 
@@ -231,3 +258,6 @@ def test_the_other_projects_ids_are_unknown_markers(world: World, unchanged) -> 
         for page in pages:
             leaks += same_as_missing(world, "GET", path, marker="{}", **page)
     assert not leaks, "\n".join(leaks)
+    own_forwardings = f"/v2.0/floatingips/{world.a.ids['floatingip']}/port_forwardings"
+    for page in ({"limit": "1"}, {"limit": "1", "page_reverse": "true"}, {"sort_key": "external_port"}):
+        assert not same_as_missing(world, "GET", own_forwardings, marker="{}", **page)

@@ -289,3 +289,30 @@ def test_the_network_owner_deletes_ports_on_its_network_but_does_not_update_them
     assert error_of(renamed, 403) == "PolicyNotAuthorized"
     assert admin.delete(f"/v2.0/ports/{foreign['id']}", headers=member).status_code == 204
     assert error_of(admin.get(f"/v2.0/ports/{foreign['id']}"), 404) == "PortNotFound"
+
+
+def test_port_forwardings_are_the_floating_ip_owners(admin, project, api_server):
+    """A floating IP's port forwardings (Neutron's ADMIN_OR_PARENT_OWNER_* rules): its
+    project's members change them, its readers read them, others do not see them."""
+    from tests.api.test_port_forwardings import build_world, forwarding
+
+    with httpx.Client(base_url=api_server.url, timeout=30, headers=project["member"]) as member:
+        world = build_world(admin, member, uuid.uuid4().int % 40 + 140)
+        made = member.post(world.url, json=forwarding(world))
+        assert made.status_code == 201, made.text
+    item = f"{world.url}/{made.json()['port_forwarding']['id']}"
+    change = {"port_forwarding": {"description": "d"}}
+    reader, other, service = project["reader"], project["other"], project["service"]
+    assert admin.get(item, headers=reader).status_code == 200
+    for refused in (
+        admin.post(world.url, json=forwarding(world, external_port=2300), headers=reader),
+        admin.put(item, json=change, headers=reader),
+        admin.delete(item, headers=reader),
+    ):
+        assert error_of(refused, 403) == "PolicyNotAuthorized"
+    for persona_headers in (other, service):  # another project's floating IP is not found
+        assert error_of(admin.get(item, headers=persona_headers), 404) == "FloatingIPNotFound"
+        assert error_of(admin.delete(item, headers=persona_headers), 404) == "FloatingIPNotFound"
+    assert admin.put(item, json=change, headers=project["member"]).status_code == 200
+    assert admin.get(item).json()["port_forwarding"]["description"] == "d"
+    assert admin.delete(item).status_code == 204

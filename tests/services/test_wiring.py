@@ -25,12 +25,15 @@ from quark.services.events import (
     AgentChanged,
     AgentReported,
     Events,
+    FloatingIpAssociating,
+    FloatingIpDeleting,
     InTransaction,
     NetworkClearing,
     NetworkDeleting,
     NetworkUpdated,
     PortAddressesChanged,
     PortDeleting,
+    PortForwardingsChanged,
     PortGroupsChanging,
     PortsChanged,
     PortsCreating,
@@ -73,10 +76,19 @@ def wired(services):
         PortsCreating: (s.security_groups.on_ports_creating,),
         PortGroupsChanging: (s.security_groups.on_port_groups_changing,),
         PortsChanged: (hoststate.on_ports_changed,),
-        PortAddressesChanged: (floating_ips.on_port_addresses_changed,),
-        # The associations are dropped while the port row can still be read;
-        # the hosts that showed the port are told.
-        PortDeleting: (floating_ips.on_port_deleting, routers.on_port_deleting, hoststate.on_port_deleting),
+        PortAddressesChanged: (floating_ips.on_port_addresses_changed, s.port_forwardings.on_port_addresses_changed),
+        # The associations and port forwardings are dropped while the port row can
+        # still be read; the hosts that showed the port are told.
+        PortDeleting: (
+            floating_ips.on_port_deleting,
+            s.port_forwardings.on_port_deleting,
+            routers.on_port_deleting,
+            hoststate.on_port_deleting,
+        ),
+        # A floating IP with port forwardings is neither associated nor deleted.
+        FloatingIpAssociating: (s.port_forwardings.on_floatingip_associating,),
+        FloatingIpDeleting: (s.port_forwardings.on_floatingip_deleting,),
+        PortForwardingsChanged: (s.port_forwardings.on_port_forwardings_changed,),
         AgentReported: (s.agent_changes.on_agent_reported,),
         AgentChanged: (s.agent_changes.on_agent_changed,),
     }
@@ -124,6 +136,7 @@ def test_order_where_it_matters_by_name(services):
     ]
     assert names[PortDeleting] == [
         "quark.services.l3.floating_ips.on_port_deleting",
+        "quark.services.l3.port_forwardings.PortForwardingService.on_port_deleting",
         "quark.services.l3.routers.on_port_deleting",
         "quark.services.dataplane.hoststate.on_port_deleting",
     ]
@@ -233,6 +246,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         agent_changes=s.agent_changes,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
+        port_forwardings=s.port_forwardings,
     )
     reached: list[str] = []
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from quark.policy.defaults._build import custom, documented
 from quark.policy.personas import (
     ADMIN,
+    ADMIN_OR_PARENT_OWNER_MEMBER,
+    ADMIN_OR_PARENT_OWNER_READER,
     ADMIN_OR_PROJECT_MANAGER,
     ADMIN_OR_PROJECT_MEMBER,
     ADMIN_OR_PROJECT_READER,
@@ -73,4 +75,38 @@ _ACTIONS = [
     )
 ]
 
-RULES = _FLOATINGIP + _ROUTER + _ACTIONS
+# A floating IP's port forwardings (neutron/conf/policies/floatingip_port_forwarding.py):
+# the floating IP's project, as the parent's owner.
+_PF_COLLECTION = "/floatingips/{floatingip_id}/port_forwardings"
+_PF_MEMBER = _PF_COLLECTION + "/{port_forwarding_id}"
+_PORT_FORWARDING = [
+    custom(name, check, description, operations)
+    for name, check, description, operations in (
+        (
+            "create_floatingip_port_forwarding",
+            ADMIN_OR_PARENT_OWNER_MEMBER,
+            "Create a floating IP port forwarding",
+            [("POST", _PF_COLLECTION)],
+        ),
+        (
+            "get_floatingip_port_forwarding",
+            ADMIN_OR_PARENT_OWNER_READER,
+            "Get a floating IP port forwarding",
+            [("GET", _PF_COLLECTION), ("GET", _PF_MEMBER)],
+        ),
+        (
+            "update_floatingip_port_forwarding",
+            ADMIN_OR_PARENT_OWNER_MEMBER,
+            "Update a floating IP port forwarding",
+            [("PUT", _PF_MEMBER)],
+        ),
+        (
+            "delete_floatingip_port_forwarding",
+            ADMIN_OR_PARENT_OWNER_MEMBER,
+            "Delete a floating IP port forwarding",
+            [("DELETE", _PF_MEMBER)],
+        ),
+    )
+]
+
+RULES = _FLOATINGIP + _ROUTER + _ACTIONS + _PORT_FORWARDING

@@ -34,8 +34,16 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, NetworkClearing, PortAddressesChanged, PortDeleting, ResourcesCreated
-from quark.services.l3 import router_ports
+from quark.services.events import (
+    Events,
+    FloatingIpAssociating,
+    FloatingIpDeleting,
+    NetworkClearing,
+    PortAddressesChanged,
+    PortDeleting,
+    ResourcesCreated,
+)
+from quark.services.l3 import port_forwarding_rules, router_ports
 from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
 
 f = models.floatingips
@@ -84,7 +92,11 @@ class FloatingIpService(ResourceService):
         "router_id": f.c.router_id,
         "status": f.c.status,
     }
-    related = (("port_details", FIP_PORTS), ("tags", base.TAGS))
+    related = (
+        ("port_details", FIP_PORTS),
+        ("port_forwardings", port_forwarding_rules.FIP_FORWARDINGS),
+        ("tags", base.TAGS),
+    )
 
     def __init__(self, db, settings, ports: PortService, events: Events | None = None) -> None:
         super().__init__(db, settings, events)
@@ -107,6 +119,9 @@ class FloatingIpService(ResourceService):
             for port in found.get("fip.port", ())
         }
         tags = base.tags_by_resource(found)
+        forwardings: dict[str, list[Any]] = {}
+        for forwarding in found.get("fip.port_forwardings", ()):
+            forwardings.setdefault(forwarding.floatingip_id, []).append(forwarding)
         out = []
         for row in rows:
             view = base.standard_view(row)
@@ -119,7 +134,7 @@ class FloatingIpService(ResourceService):
                     "router_id": row.router_id,
                     "status": row.status,
                     "port_details": details.get(row.id) if row.port_id else None,
-                    "port_forwardings": [],
+                    "port_forwardings": port_forwarding_rules.in_floatingip(forwardings.get(row.id, [])),
                     "dns_name": "",
                     "dns_domain": "",
                     "qos_policy_id": None,
@@ -227,7 +242,8 @@ class FloatingIpService(ResourceService):
                 )
             elif attrs.get("fixed_ip_address"):
                 raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
-            elif "port_id" in attrs or not attrs:
+            elif ("port_id" in attrs or not attrs) and row.port_id is not None:
+                # (An unassociated one keeps its router_id: that of its port forwardings.)
                 await conn.execute(
                     update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
                 )
@@ -253,10 +269,13 @@ class FloatingIpService(ResourceService):
         holds it too: the failover of a shared address to its other holder.
         (openstacksdk sends only changed attributes, so `openstack floating
         ip set --port B --fixed-ip-address <same address>` arrives without it.)"""
+        # What the floating IP is used for already (port forwardings) may refuse it.
+        fip = (await conn.execute(select(f).where(f.c.id == fip_id))).first()
+        await self.events.publish(conn, FloatingIpAssociating(fip, port_id))
         # Locked: a port delete running meanwhile waits for this association
         # (and then drops it, l3 on_port_deleting), or this waits for the delete.
         port = (await conn.execute(select(p).where(p.c.id == port_id).with_for_update())).first()
-        if port is None or not await _port_visible(conn, ctx, port):
+        if port is None or not await port_visible(conn, ctx, port):
             raise errors.PortNotFound(port_id=port_id)
         if port.project_id != project_id:  # seen (an admin, the network's owner) but not the floating IP's
             raise FloatingIpPortInvalid(
@@ -324,6 +343,7 @@ class FloatingIpService(ResourceService):
             await self.delete_in(conn, row)
 
     async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
+        await self.events.publish(conn, FloatingIpDeleting(row))
         await conn.execute(delete(f).where(f.c.id == row.id))
         await write_tags(conn, row.id, [])
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
@@ -331,7 +351,7 @@ class FloatingIpService(ResourceService):
             await self.ports.delete_in(conn, port)
 
 
-async def _port_visible(conn: AsyncConnection, ctx: Context, port: Any) -> bool:
+async def port_visible(conn: AsyncConnection, ctx: Context, port: Any) -> bool:
     """Whether the caller sees the port (its own, or one on its network: PortService.visible_to)."""
     if ctx.is_admin or port.project_id == ctx.project_id:
         return True

@@ -155,7 +155,7 @@ def test_rate_limited_operations_declare_429_with_its_headers():
 def test_every_create_that_honours_idempotency_key_declares_it_and_nothing_else_does():
     from starlette.routing import Route
 
-    from quark.api import instances
+    from quark.api import instances, port_forwardings
     from quark.api.app import build_routes
     from quark.api.resources import CollectionRoutes
 
@@ -163,9 +163,13 @@ def test_every_create_that_honours_idempotency_key_declares_it_and_nothing_else_
     for route in build_routes():
         if isinstance(route, Route) and "POST" in (route.methods or ()):
             endpoint = route.endpoint
-            if getattr(endpoint, "__func__", None) is CollectionRoutes.create or endpoint is instances.provision:
+            if getattr(endpoint, "__func__", None) is CollectionRoutes.create or endpoint in (
+                instances.provision,
+                port_forwardings.create,
+            ):
                 guarded.add(route.path)
     assert "/v2.0/ports" in guarded and "/v2.0/instances" in guarded and "/v2.0/ip_addresses" in guarded
+    assert "/v2.0/floatingips/{floatingip_id}/port_forwardings" in guarded
     paths = document()["paths"]
     for path, operations in paths.items():
         if "post" not in operations:
