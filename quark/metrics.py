@@ -61,10 +61,15 @@ RATE_LIMIT_STORE_ERRORS = Counter(
     "quark_rate_limit_store_errors_total",
     "Rate-limit checks that failed in the store (Redis unreachable, timed out): those requests were served unlimited.",
 )
+RATE_LIMIT_STORE_WAITS = Counter(
+    "quark_rate_limit_store_waits_total",
+    "Limited requests that waited for Redis: every request of an exactly checked class, "
+    "and a leased class's requests that found this worker's lease empty.",
+)
 RATE_LIMIT_CHECK_DURATION = Histogram(
     "quark_rate_limit_check_duration_seconds",
-    "Time the rate-limit middleware itself spends on a limited request (its check, headers and 429), "
-    "without the route it wraps.",
+    "What the rate-limit middleware adds to a limited request (its check, headers and 429; not the route): "
+    "its CPU time, or its wall time when the request waited for Redis.",
     buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1),
 )
 LONG_POLL_WATCHERS = Gauge(

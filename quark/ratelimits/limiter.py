@@ -51,6 +51,7 @@ class Outcome:
     allowed: bool
     kind: str
     verdict: Verdict
+    waited: bool = False  # the request waited for the store (an exact class, or an empty lease)
 
 
 def class_rates(counts: Mapping[str, Any], period: float) -> dict[str, Rate]:
@@ -146,16 +147,23 @@ class RateLimiter:
         rates = self.rates_for(project_id, kinds)
         if not rates:
             return None
-        decided = await (
-            self._leased(project_id, rates) if self.leases.leased(rates) else self._exact(project_id, rates)
-        )
+        if self.leases.leased(rates):
+            if (decided := self.leases.take(project_id, rates)) is not None:  # the fast path: no I/O
+                return self._outcome(*decided)
+            decided = await self._leased(project_id, rates)
+        else:
+            decided = await self._exact(project_id, rates)
         if decided is None:
             return None
-        allowed, verdicts = decided
+        metrics.RATE_LIMIT_STORE_WAITS.inc()
+        return self._outcome(*decided, waited=True)
+
+    @staticmethod
+    def _outcome(allowed: bool, verdicts: dict[str, Verdict], waited: bool = False) -> Outcome:
         kind, verdict = headline(allowed, verdicts)
         if not allowed:
             metrics.RATE_LIMIT_REFUSALS.labels(kind).inc()
-        return Outcome(allowed, kind, verdict)
+        return Outcome(allowed, kind, verdict, waited)
 
     async def _exact(self, project_id: str, rates: dict[str, Rate]) -> tuple[bool, dict[str, Verdict]] | None:
         """One round trip: the store decides every class of the request at once."""
@@ -168,12 +176,14 @@ class RateLimiter:
             return None
 
     async def _leased(self, project_id: str, rates: dict[str, Rate]) -> tuple[bool, dict[str, Verdict]] | None:
-        """Locally from the process's leases; the store is awaited only for an empty budget."""
-        while (decided := self.leases.take(project_id, rates)) is None:
+        """A budget of the request is empty: wait for its lease (and again, as long as
+        concurrent requests take what arrives), or serve unlimited if the store fails."""
+        while True:
             if self.guard.skipping():  # the store failed (now or lately): serve the request
                 return None
             await self.leases.fill(project_id, rates)
-        return decided
+            if (decided := self.leases.take(project_id, rates)) is not None:
+                return decided
 
     async def close(self) -> None:
         await self.leases.close()
