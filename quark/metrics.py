@@ -72,6 +72,16 @@ RATE_LIMIT_CHECK_DURATION = Histogram(
     "its CPU time, or its wall time when the request waited for Redis.",
     buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1),
 )
+IDEMPOTENT_REPLAYS = Counter(
+    "quark_idempotent_replays_total",
+    "Creates answered with the stored answer of their Idempotency-Key (Idempotent-Replayed: true).",
+)
+IDEMPOTENCY_REFUSALS = Counter(
+    "quark_idempotency_refusals_total",
+    "Keyed creates refused because of their Idempotency-Key, by reason: invalid_key (400), "
+    "key_reused (422: another body), in_flight (409: the first request still runs).",
+    ["reason"],
+)
 LONG_POLL_WATCHERS = Gauge(
     "quark_long_poll_watchers",
     "Agents' long-polls waiting now, by document (desired_state, dhcp_state).",

@@ -12,8 +12,11 @@ with no project and exempt roles pass untouched and without headers.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from time import perf_counter, thread_time
 from typing import Any
+
+from starlette.routing import BaseRoute, Match
 
 from quark import metrics
 from quark.api.auth import PUBLIC_PATHS
@@ -58,11 +61,23 @@ def refusal_message(project_id: str, outcome: Outcome, retry_after: int, period:
     )
 
 
+def matching_route(routes: Sequence[BaseRoute], scope: dict[str, Any]) -> BaseRoute | None:
+    """The route that would have served a refused request, for its metrics' label (the
+    request metrics read ``scope["route"]``; a 429 is answered before routing)."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+    return None
+
+
 class RateLimit:
-    def __init__(self, app, limiter: RateLimiter, period: float) -> None:
+    def __init__(self, app, limiter: RateLimiter, period: float, routes: Sequence[BaseRoute] = ()) -> None:
+        """``routes``: the application's (the same list, so routes added later count too)."""
         self.app = app
         self.limiter = limiter
         self.period = period
+        self.routes = routes
 
     async def __call__(self, scope, receive, send) -> None:
         """What it adds to a request goes to ``quark_rate_limit_check_duration_seconds``:
@@ -80,6 +95,8 @@ class RateLimit:
             body = error_body(TOO_MANY, refusal_message(project_id, outcome, retry_after, self.period))
             own = (perf_counter() - started) if outcome.waited else thread_time() - cpu
             metrics.RATE_LIMIT_CHECK_DURATION.observe(own)
+            if (route := matching_route(self.routes, scope)) is not None:
+                scope["route"] = route  # counted under its route, not "unmatched"
             await send_json(send, 429, body, [(b"retry-after", str(retry_after).encode()), *headers])
             return
         own = (perf_counter() - started) if outcome.waited else thread_time() - cpu
