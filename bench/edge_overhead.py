@@ -193,7 +193,7 @@ def histogram_quantile(buckets: dict[float, float], q: float) -> float:
     for bound in bounds:
         if buckets[bound] >= rank:
             if math.isinf(bound):
-                return lower * 1000
+                return math.inf  # beyond the last bucket
             return (lower + (bound - lower) * (rank - below) / max(buckets[bound] - below, 1e-9)) * 1000
         lower, below = bound, buckets[bound]
     return lower * 1000
@@ -204,8 +204,14 @@ def middleware_figures(before: dict[float, float], after: dict[float, float]) ->
     waits = delta.pop(-1.0, 0.0)
     total = delta[math.inf]
     within = delta.get(TARGET_MS / 1000, 0.0) / total * 100 if total else 0.0
+    last = max(b for b in delta if not math.isinf(b)) * 1000
+
+    def shown(q: float) -> str:
+        value = histogram_quantile(delta, q)
+        return f"> {last:.0f} ms" if math.isinf(value) else f"{value:.3f} ms"
+
     return (
-        f"p50 {histogram_quantile(delta, 50):.3f} ms  p99 {histogram_quantile(delta, 99):.3f} ms  "
+        f"p50 {shown(50)}  p99 {shown(99)}  "
         f"within {TARGET_MS} ms: {within:.2f}% of {total:.0f} requests; {waits:.0f} waited for Redis"
     )
 
