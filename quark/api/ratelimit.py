@@ -93,10 +93,10 @@ class RateLimit:
             retry_after = max(1, whole_seconds(outcome.verdict.retry_after))
             project_id = scope["state"]["ctx"].project_id
             body = error_body(TOO_MANY, refusal_message(project_id, outcome, retry_after, self.period))
-            own = (perf_counter() - started) if outcome.waited else thread_time() - cpu
-            metrics.RATE_LIMIT_CHECK_DURATION.observe(own)
             if (route := matching_route(self.routes, scope)) is not None:
                 scope["route"] = route  # counted under its route, not "unmatched"
+            own = (perf_counter() - started) if outcome.waited else thread_time() - cpu
+            metrics.RATE_LIMIT_CHECK_DURATION.observe(own)
             await send_json(send, 429, body, [(b"retry-after", str(retry_after).encode()), *headers])
             return
         own = (perf_counter() - started) if outcome.waited else thread_time() - cpu

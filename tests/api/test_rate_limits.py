@@ -26,6 +26,7 @@ READS, WRITES, ALLOCATIONS, PERIOD = 5, 20, 2, 30
 SECONDS_PER_READ = PERIOD / READS
 BIG_PROJECT, BIG_READS = f"rl-big-{uuid.uuid4().hex[:8]}", 40
 # 200 reads: leased (1% of the limit, 2 requests a lease; docs/rate_limits.md "Leases")
+WAITS, TIMED = "quark_rate_limit_store_waits_total", "quark_rate_limit_check_duration_seconds_count"
 LEASED_PROJECT, LEASED_READS, LEASE = f"rl-lease-{uuid.uuid4().hex[:8]}", 200, 2
 
 
@@ -125,7 +126,8 @@ def test_both_workers_spend_one_budget_and_overrides_apply(limited):
 def test_leased_budgets_are_shared_by_both_workers_within_a_lease_each(limited):
     """A class big enough to lease: each worker spends its leases locally; the project
     still gets its limit, give or take a lease per worker, then a documented 429."""
-    before = value(scrape(limited.url), "quark_rate_limit_store_waits_total")
+    scraped = scrape(limited.url)
+    before, timed = (value(scraped, name) for name in (WAITS, TIMED))
     with fresh_connection(limited.url, **{"X-Project-Id": LEASED_PROJECT, "X-Roles": "member"}) as client:
         started = time.monotonic()
         answers = [client.get("/v2.0/networks") for _ in range(LEASED_READS + 30)]
@@ -140,8 +142,11 @@ def test_leased_budgets_are_shared_by_both_workers_within_a_lease_each(limited):
     assert all(limits(r)[0] == LEASED_READS for r in answers)
     assert_refused(answers[-1], LEASED_READS, PERIOD)
     # most requests were decided in the worker (with exact checks every one waits for Redis)
-    waits = value(scrape(limited.url), "quark_rate_limit_store_waits_total") - before
+    waits = value(scrape(limited.url), WAITS) - before
     assert waits < len(answers) / 2, waits
+    # every one of them timed in quark_rate_limit_check_duration_seconds (docs/rate_limits.md)
+    ok, count = until(lambda: ((n := value(scrape(limited.url), TIMED) - timed) == len(answers), n))
+    assert ok, count
     ids = {r.headers["x-openstack-request-id"] for r in answers}
     pids = {line.split()[2] for line in limited.log_text().splitlines() for rid in ids if f"[{rid}]" in line}
     assert len(pids) == 2, pids
