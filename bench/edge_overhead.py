@@ -12,10 +12,16 @@ keep-alive connections send:
 
 each workload run on every configuration in turn, round after round. Each prints p50/p99 of every
 workload; the last lines are the p99 each configuration adds to the first.
-The edge's own cost is measured apart too: the rate-limit check (one EVALSHA
-on Redis) from ``--clients`` concurrent tasks in this process.
+The rate-limit middleware's own time is measured inside the servers: the
+``quark_rate_limit_check_duration_seconds`` histogram of each limited server
+(every worker), scraped before and after the load, gives its p50/p99 per
+request (interpolated within the histogram's buckets) and the share of
+requests it served within 0.2 ms. "rate limits" is the default (local leases);
+"rate limits (exact)" sets ``rate_limit_lease = 0`` (one EVALSHA per request).
+The check is also timed alone, ``--clients`` concurrent tasks in this process.
 
     .venv/bin/python bench/edge_overhead.py
+    .venv/bin/python bench/edge_overhead.py --only "baseline,rate limits,rate limits (exact)"
     .venv/bin/python bench/edge_overhead.py --rounds 5 --gets 500 --ports 100
 
 To compare another edge feature, add a ``Config`` to ``configurations()``:
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 import time
@@ -40,12 +47,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
+from prometheus_client.parser import text_string_to_metric_families
 
 from quark.ratelimits.gcra import Rate, RedisGcra
 from quark.ratelimits.limiter import WRITES, RateLimiter
 
 PROJECT_HEADERS = {"X-Project-Id": "bench-edge", "X-Roles": "member"}
 NEVER_REFUSED = "1000000000"  # requests per period: the check runs, nothing is refused
+CHECK_METRIC = "quark_rate_limit_check_duration_seconds"
+WAITS_METRIC = "quark_rate_limit_store_waits"
+TARGET_MS = 0.2
 
 
 def no_headers(workload: str) -> dict[str, str]:
@@ -68,10 +79,14 @@ def configurations(redis_url: str) -> list[Config]:
         "QUARK_RATE_LIMIT_READS": NEVER_REFUSED,
         "QUARK_RATE_LIMIT_WRITES": NEVER_REFUSED,
         "QUARK_RATE_LIMIT_ALLOCATIONS": NEVER_REFUSED,
+        # A loaded machine can take longer than the default 0.1 s: such a check would be
+        # served unlimited (fail-open) and leave its cost out of the figures.
+        "QUARK_RATE_LIMIT_REDIS_TIMEOUT": "2",
     }
     return [
         Config("baseline"),
         Config("rate limits", limits),
+        Config("rate limits (exact)", {**limits, "QUARK_RATE_LIMIT_LEASE": "0"}),
         Config("idempotency keys", request_headers=fresh_key),
         Config("rate limits + keys", limits, fresh_key),
     ]
@@ -137,10 +152,10 @@ async def run(url: str, config: Config, work: Workload, clients: int, warmup: in
     return latencies, errors
 
 
-async def check_latencies(redis_url: str, clients: int, count: int) -> tuple[list[float], float]:
-    """The rate-limit check alone: latencies (ms) of one write's EVALSHA, ``clients`` at
-    a time, and this process's CPU per check (ms)."""
-    limiter = RateLimiter(RedisGcra(redis_url, timeout=1.0), {WRITES: Rate(10**9, 60)})
+async def check_latencies(redis_url: str, clients: int, count: int, lease: int) -> tuple[list[float], float]:
+    """The rate-limit check alone: latencies (ms) of one write's check (``lease`` 0: one
+    EVALSHA each), ``clients`` at a time, and this process's CPU per check (ms)."""
+    limiter = RateLimiter(RedisGcra(redis_url, timeout=1.0), {WRITES: Rate(10**9, 60)}, lease=lease)
     project, latencies = f"bench-{uuid.uuid4().hex[:8]}", []
     cpu = time.process_time()
 
@@ -157,6 +172,50 @@ async def check_latencies(redis_url: str, clients: int, count: int) -> tuple[lis
     return latencies, cpu
 
 
+def check_buckets(url: str) -> dict[float, float]:
+    """The servers' middleware-time histogram: cumulative count per upper bound (s); and
+    under the key -1 the requests that waited for Redis."""
+    text = httpx.get(f"{url}/metrics", headers=PROJECT_HEADERS, timeout=30).raise_for_status().text
+    buckets = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == CHECK_METRIC:
+            buckets.update({float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")})
+        if family.name == WAITS_METRIC:
+            buckets[-1.0] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return buckets
+
+
+def histogram_quantile(buckets: dict[float, float], q: float) -> float:
+    """Prometheus's histogram_quantile (linear within a bucket), in ms."""
+    bounds = sorted(buckets)
+    total = buckets[bounds[-1]]
+    rank, lower, below = q / 100 * total, 0.0, 0.0
+    for bound in bounds:
+        if buckets[bound] >= rank:
+            if math.isinf(bound):
+                return math.inf  # beyond the last bucket
+            return (lower + (bound - lower) * (rank - below) / max(buckets[bound] - below, 1e-9)) * 1000
+        lower, below = bound, buckets[bound]
+    return lower * 1000
+
+
+def middleware_figures(before: dict[float, float], after: dict[float, float]) -> str:
+    delta = {bound: after[bound] - before.get(bound, 0.0) for bound in after}
+    waits = delta.pop(-1.0, 0.0)
+    total = delta[math.inf]
+    within = delta.get(TARGET_MS / 1000, 0.0) / total * 100 if total else 0.0
+    last = max(b for b in delta if not math.isinf(b)) * 1000
+
+    def shown(q: float) -> str:
+        value = histogram_quantile(delta, q)
+        return f"> {last:.0f} ms" if math.isinf(value) else f"{value:.3f} ms"
+
+    return (
+        f"p50 {shown(50)}  p99 {shown(99)}  "
+        f"within {TARGET_MS} ms: {within:.2f}% of {total:.0f} requests; {waits:.0f} waited for Redis"
+    )
+
+
 def figures(values: list[float]) -> str:
     return f"p50 {harness.percentile(values, 50):6.2f} ms  p99 {harness.percentile(values, 99):6.2f} ms"
 
@@ -169,10 +228,14 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=40, help="port creates per client per round")
     parser.add_argument("--warmup", type=int, default=5, help="requests per client per round not counted")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", help="comma-separated configuration labels to run (the first is the baseline)")
     parser.add_argument("--redis-url", default=os.environ.get("QUARK_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"))
     args = parser.parse_args()
 
     configs = configurations(args.redis_url)
+    if args.only:
+        wanted = [label.strip() for label in args.only.split(",")]
+        configs = [c for label in wanted for c in configs if c.label == label]
     with ExitStack() as stack:
         servers = {}
         for config in configs:
@@ -180,6 +243,8 @@ def main() -> None:
             info: dict = {}
             url = stack.enter_context(harness.running_server(database, args.workers, env=config.env, info=info))
             servers[config.label] = (url, workloads(setup(url, config), args), harness.children_of(info["pid"]))
+        limited = [c.label for c in configs if "QUARK_RATE_LIMIT_REDIS_URL" in c.env]
+        buckets_before = {label: check_buckets(servers[label][0]) for label in limited}
         load0 = os.getloadavg()[0]
         results: dict[tuple[str, str], list[float]] = {}
         cpu: dict[tuple[str, str], float] = {}  # server CPU seconds (every worker)
@@ -196,7 +261,12 @@ def main() -> None:
                     results.setdefault((config.label, work.label), []).extend(latencies)
                     errors[config.label] += failed
                     print(f"round {round_ + 1} {config.label:<12} {work.label:<12} {figures(latencies)}", flush=True)
-        checks = {n: asyncio.run(check_latencies(args.redis_url, n, args.gets)) for n in (1, args.clients)}
+        buckets_after = {label: check_buckets(servers[label][0]) for label in limited}
+        checks = {
+            (lease, n): asyncio.run(check_latencies(args.redis_url, n, args.gets, lease))
+            for lease in (50, 0)
+            for n in (1, args.clients)
+        }
         load1 = os.getloadavg()[0]
     print(f"\n{harness.machine()}; load average {load0:.1f} -> {load1:.1f}")
     print(f"{args.workers} workers, {args.clients} clients, {args.rounds} rounds; errors {errors}")
@@ -205,8 +275,15 @@ def main() -> None:
         sent = len(values) + args.rounds * args.clients * args.warmup
         per_request[(label, work)] = cpu[(label, work)] * 1000 / sent
         print(f"{label:<12} {work:<12} {figures(values)}  server CPU {per_request[(label, work)]:.2f} ms/request")
-    for n, (latencies, cpu) in checks.items():
-        print(f"rate-limit check alone, {n:>2} at a time: {figures(latencies)}  client CPU {cpu:.3f} ms/check")
+    for (lease, n), (latencies, cpu) in checks.items():
+        print(
+            f"rate-limit check alone (lease {lease:>2}), {n:>2} at a time: {figures(latencies)}"
+            f"  client CPU {cpu:.3f} ms/check"
+        )
+    for label in limited:
+        print(
+            f"rate-limit middleware in the servers, {label}: {middleware_figures(buckets_before[label], buckets_after[label])}"
+        )
     base = configs[0].label
     for config in configs[1:]:
         for work in WORKLOADS:

@@ -150,6 +150,10 @@ class Settings:
     rate_limit_overrides: dict[str, Any] = field(default_factory=dict, hash=False)
     # Seconds a rate-limit check may wait for Redis before the request is served unlimited.
     rate_limit_redis_timeout: float = 0.1
+    # At most this many requests of a (project, class) budget a worker takes from
+    # Redis at once and spends locally, without a round trip; at most 1% of the
+    # class's limit (below 2: each request asks Redis). 0 turns leasing off.
+    rate_limit_lease: int = 50
     log_level: str = "info"
     # "text" (one line: time, pid, level, logger, [request id], message) or
     # "json" (one JSON object a line, the access log's fields as keys).
@@ -253,6 +257,8 @@ def _check_rate_limits(settings: Settings) -> None:
         raise ValueError(f"rate_limit_period must be positive, not {settings.rate_limit_period}")
     if settings.rate_limit_redis_timeout <= 0:
         raise ValueError(f"rate_limit_redis_timeout must be positive, not {settings.rate_limit_redis_timeout}")
+    if settings.rate_limit_lease < 0:
+        raise ValueError(f"rate_limit_lease must be 0 or more, not {settings.rate_limit_lease}")
     for project, counts in settings.rate_limit_overrides.items():
         unknown = set(counts) - set(RATE_LIMIT_CLASSES) if isinstance(counts, dict) else {"(not a table)"}
         if unknown:

@@ -61,6 +61,27 @@ RATE_LIMIT_STORE_ERRORS = Counter(
     "quark_rate_limit_store_errors_total",
     "Rate-limit checks that failed in the store (Redis unreachable, timed out): those requests were served unlimited.",
 )
+RATE_LIMIT_STORE_WAITS = Counter(
+    "quark_rate_limit_store_waits_total",
+    "Limited requests that waited for Redis: every request of an exactly checked class, "
+    "and a leased class's requests that found this worker's lease empty.",
+)
+RATE_LIMIT_CHECK_DURATION = Histogram(
+    "quark_rate_limit_check_duration_seconds",
+    "What the rate-limit middleware adds to a limited request (its check, headers and 429; not the route): "
+    "its CPU time, or its wall time when the request waited for Redis.",
+    buckets=(0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.001, 0.0025, 0.01, 0.1),
+)
+IDEMPOTENT_REPLAYS = Counter(
+    "quark_idempotent_replays_total",
+    "Creates answered with the stored answer of their Idempotency-Key (Idempotent-Replayed: true).",
+)
+IDEMPOTENCY_REFUSALS = Counter(
+    "quark_idempotency_refusals_total",
+    "Keyed creates refused because of their Idempotency-Key, by reason: invalid_key (400), "
+    "key_reused (422: another body), in_flight (409: the first request still runs).",
+    ["reason"],
+)
 LONG_POLL_WATCHERS = Gauge(
     "quark_long_poll_watchers",
     "Agents' long-polls waiting now, by document (desired_state, dhcp_state).",

@@ -171,7 +171,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # QuarkMiddleware's context and refuses before any route runs.
     app.add_middleware(ErrorBoundary)
     if limiter is not None:
-        app.add_middleware(RateLimit, limiter=limiter, period=settings.rate_limit_period)
+        app.add_middleware(RateLimit, limiter=limiter, period=settings.rate_limit_period, routes=app.router.routes)
     app.add_middleware(QuarkMiddleware, keystone=keystone)
     return app
 

@@ -24,7 +24,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from quark import errors
+from quark import errors, metrics
 from quark.api.responses import JSONResponse
 from quark.context import Context, IdempotencyClaim
 from quark.services.common.idempotency import IdempotencyKeys, Replay
@@ -95,20 +95,44 @@ class Keyed:
         return JSONResponse(render(result), status_code=status)
 
 
+# quark_idempotency_refusals_total's reason for each refusal a key causes
+REFUSALS: dict[type[Exception], str] = {
+    errors.InvalidIdempotencyKey: "invalid_key",
+    errors.IdempotencyKeyReused: "key_reused",
+    errors.IdempotencyKeyInFlight: "in_flight",
+}
+
+
+def count_refusal(exc: Exception) -> None:
+    reason = REFUSALS.get(type(exc))
+    if reason is not None:
+        metrics.IDEMPOTENCY_REFUSALS.labels(reason).inc()
+
+
 async def guarded(
     request: Request, ctx: Context, body: Any, perform: Callable[[Keyed], Awaitable[Response]]
 ) -> Response:
     """Run the create ``perform`` under the request's Idempotency-Key, if any."""
-    key = parse_key(request.headers.getlist(HEADER))
+    try:
+        key = parse_key(request.headers.getlist(HEADER))
+    except errors.InvalidIdempotencyKey as exc:
+        count_refusal(exc)
+        raise
     if key is None:
         return await perform(Keyed(ctx, None))
     keys: IdempotencyKeys = request.app.state.services.idempotency
-    outcome = await keys.claim(ctx.project_id, key, fingerprint(request.method, request.url.path, body))
+    try:
+        outcome = await keys.claim(ctx.project_id, key, fingerprint(request.method, request.url.path, body))
+    except errors.QuarkError as exc:
+        count_refusal(exc)
+        raise
     if isinstance(outcome, Replay):
+        metrics.IDEMPOTENT_REPLAYS.inc()
         return Response(outcome.body, outcome.status, {REPLAYED: "true"}, media_type="application/json")
     try:
         response = await perform(Keyed(ctx, outcome))
-    except Exception:
+    except Exception as exc:
+        count_refusal(exc)  # in_flight: a retry took the claim over while this one ran
         await _release(keys, outcome)
         raise
     if response.status_code >= 400:

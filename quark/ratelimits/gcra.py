@@ -59,6 +59,26 @@ out[1] = allowed
 return out
 """
 
+# A lease: up to ARGV[3] requests of one class (KEYS[1]) at once, as many as the
+# budget holds now (at least one, or none). ARGV[1], ARGV[2]: interval, tolerance (µs).
+# Returns {granted, remaining after it, reset (µs), retry_after (µs; 0 if granted)}.
+LEASE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local free = math.floor((now + tolerance - tat) / interval)
+local granted = math.min(tonumber(ARGV[3]), free)
+if granted < 1 then
+  return {0, 0, tat - now, tat + interval - tolerance - now}
+end
+local new_tat = tat + granted * interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {granted, free - granted, new_tat - now, 0}
+"""
+
 MICROS = 1_000_000
 
 
@@ -84,6 +104,16 @@ class Verdict:
     retry_after: float  # until the next request would be allowed (0: allowed now)
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A lease's answer: ``granted`` requests taken (0: refused), and the class's state after it."""
+
+    granted: int
+    remaining: int
+    reset: float
+    retry_after: float
+
+
 class RedisGcra:
     """The store: ``hit`` charges one request to several keys, or to none."""
 
@@ -97,6 +127,7 @@ class RedisGcra:
             url, socket_timeout=None, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
         )
         self.script = self.client.register_script(GCRA_SCRIPT)  # EVALSHA, loaded on NOSCRIPT
+        self.lease_script = self.client.register_script(LEASE_SCRIPT)
         self.key_prefix = key_prefix
 
     def key(self, project_id: str, kind: str) -> str:
@@ -117,6 +148,16 @@ class RedisGcra:
             remaining, reset, retry_after = (int(x) for x in raw[1 + 3 * i : 4 + 3 * i])
             verdicts[kind] = Verdict(rates[kind].count, remaining, reset / MICROS, retry_after / MICROS)
         return bool(raw[0]), verdicts
+
+    async def lease(self, project_id: str, kind: str, rate: Rate, want: int) -> Grant:
+        """Take up to ``want`` requests of one class at once (as many as its budget holds)."""
+        interval = rate.interval_us
+        async with asyncio.timeout(self.timeout):
+            raw = await self.lease_script(
+                keys=[self.key(project_id, kind)], args=[interval, interval * rate.count, want]
+            )
+        granted, remaining, reset, retry_after = (int(x) for x in raw)
+        return Grant(granted, remaining, reset / MICROS, retry_after / MICROS)
 
     async def close(self) -> None:
         await self.client.aclose()

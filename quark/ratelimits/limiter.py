@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 from quark import metrics
 from quark.config import Settings
-from quark.ratelimits.gcra import Rate, RedisGcra, Verdict
+from quark.ratelimits.gcra import Grant, Rate, RedisGcra, Verdict
+from quark.ratelimits.lease import Leases
 
 LOG = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ LOG_INTERVAL = 60.0
 class Store(Protocol):
     async def hit(self, project_id: str, rates: dict[str, Rate]) -> tuple[bool, dict[str, Verdict]]: ...
 
+    async def lease(self, project_id: str, kind: str, rate: Rate, want: int) -> Grant: ...
+
     async def close(self) -> None: ...
 
 
@@ -48,6 +51,7 @@ class Outcome:
     allowed: bool
     kind: str
     verdict: Verdict
+    waited: bool = False  # the request waited for the store (an exact class, or an empty lease)
 
 
 def class_rates(counts: Mapping[str, Any], period: float) -> dict[str, Rate]:
@@ -98,12 +102,17 @@ class RateLimiter:
         overrides: Mapping[str, dict[str, Rate]] | None = None,
         exempt_roles: Iterable[str] = ("admin", "service"),
         clock: Callable[[], float] = time.monotonic,
+        lease: int = 0,
     ) -> None:
+        """``lease``: at most that many requests of a class taken from the store at once
+        and spent in this process (``quark.ratelimits.lease``); below 2, every request
+        is checked in the store."""
         self.store = store
         self.rates = rates
         self.overrides = dict(overrides or {})
         self.exempt_roles = frozenset(exempt_roles)
         self.guard = FailOpen(clock)
+        self.leases = Leases(store, lease, self.guard, clock)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimiter | None:
@@ -122,7 +131,8 @@ class RateLimiter:
         }
         roles = (r.strip().lower() for r in settings.rate_limit_exempt_roles.split(","))
         store = RedisGcra(settings.rate_limit_redis_url, settings.rate_limit_redis_timeout)
-        return cls(store, class_rates(defaults, period), overrides, [r for r in roles if r])
+        rates, exempt = class_rates(defaults, period), [r for r in roles if r]
+        return cls(store, rates, overrides, exempt, lease=settings.rate_limit_lease)
 
     def exempt(self, roles: frozenset[str], service_roles: frozenset[str] = frozenset()) -> bool:
         return bool(self.exempt_roles & (roles | service_roles))
@@ -135,17 +145,46 @@ class RateLimiter:
         """Charge one request of ``project_id``; None when nothing limits it (no limited
         class, or the store failing: the request goes through)."""
         rates = self.rates_for(project_id, kinds)
-        if not rates or self.guard.skipping():
+        if not rates:
             return None
-        try:
-            allowed, verdicts = await self.store.hit(project_id, rates)
-        except Exception as exc:  # noqa: BLE001 - any store failure: serve the request
-            self.guard.failed(exc)
+        if self.leases.leased(rates):
+            if (decided := self.leases.take(project_id, rates)) is not None:  # the fast path: no I/O
+                return self._outcome(*decided)
+            decided = await self._leased(project_id, rates)
+        else:
+            decided = await self._exact(project_id, rates)
+        if decided is None:
             return None
+        metrics.RATE_LIMIT_STORE_WAITS.inc()
+        return self._outcome(*decided, waited=True)
+
+    @staticmethod
+    def _outcome(allowed: bool, verdicts: dict[str, Verdict], waited: bool = False) -> Outcome:
         kind, verdict = headline(allowed, verdicts)
         if not allowed:
             metrics.RATE_LIMIT_REFUSALS.labels(kind).inc()
-        return Outcome(allowed, kind, verdict)
+        return Outcome(allowed, kind, verdict, waited)
+
+    async def _exact(self, project_id: str, rates: dict[str, Rate]) -> tuple[bool, dict[str, Verdict]] | None:
+        """One round trip: the store decides every class of the request at once."""
+        if self.guard.skipping():
+            return None
+        try:
+            return await self.store.hit(project_id, rates)
+        except Exception as exc:  # noqa: BLE001 - any store failure: serve the request
+            self.guard.failed(exc)
+            return None
+
+    async def _leased(self, project_id: str, rates: dict[str, Rate]) -> tuple[bool, dict[str, Verdict]] | None:
+        """A budget of the request is empty: wait for its lease (and again, as long as
+        concurrent requests take what arrives), or serve unlimited if the store fails."""
+        while True:
+            if self.guard.skipping():  # the store failed (now or lately): serve the request
+                return None
+            await self.leases.fill(project_id, rates)
+            if (decided := self.leases.take(project_id, rates)) is not None:
+                return decided
 
     async def close(self) -> None:
+        await self.leases.close()
         await self.store.close()

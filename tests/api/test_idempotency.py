@@ -13,6 +13,7 @@ import uuid
 import httpx
 
 from tests.api.rowcounts import row_counts
+from tests.api.test_metrics import scrape, until, value
 
 KEY = "Idempotency-Key"
 
@@ -30,6 +31,21 @@ def network_with_subnet(client: httpx.Client, cidr: str = "10.20.0.0/24") -> str
     return network_id
 
 
+def counted(server, before, expected: dict[tuple[str, str], float]) -> None:
+    """The idempotency metrics grew by ``expected`` ({(name, reason): delta}; reason "" for none)."""
+
+    def deltas():
+        after = scrape(server.url)
+        got = {}
+        for name, reason in expected:
+            labels = {"reason": reason} if reason else {}
+            got[(name, reason)] = value(after, name, **labels) - value(before, name, **labels)
+        return got == expected, got
+
+    ok, got = until(deltas)
+    assert ok, got
+
+
 def error_type(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     return response.json()["NeutronError"]["type"]
@@ -39,6 +55,7 @@ def test_a_retry_replays_the_first_answer_and_creates_nothing(tenant, api_server
     network_id = network_with_subnet(tenant)
     body = {"port": {"network_id": network_id, "name": "web"}}
     key = new_key()
+    before = scrape(api_server.url)
     first = tenant.post("/v2.0/ports", json=body, headers={KEY: key})
     assert first.status_code == 201, first.text
     assert "idempotent-replayed" not in first.headers
@@ -60,6 +77,7 @@ def test_a_retry_replays_the_first_answer_and_creates_nothing(tenant, api_server
     assert replay.json() == first.json()
     assert replay.content == first.content
     assert row_counts(api_server.database_url, network_id) == counts_after_unkeyed
+    counted(api_server, before, {("quark_idempotent_replays_total", ""): 1})
 
 
 def test_the_same_key_with_another_body_is_422_and_changes_nothing(tenant, api_server):
@@ -67,26 +85,31 @@ def test_the_same_key_with_another_body_is_422_and_changes_nothing(tenant, api_s
     key = new_key()
     assert tenant.post("/v2.0/ports", json={"port": {"network_id": network_id}}, headers={KEY: key}).status_code == 201
     counts = row_counts(api_server.database_url, network_id)
+    before = scrape(api_server.url)
     other = tenant.post("/v2.0/ports", json={"port": {"network_id": network_id, "name": "x"}}, headers={KEY: key})
     assert error_type(other, 422) == "IdempotencyKeyReused"
     # Another path with the same key and body is another request too.
     assert error_type(tenant.post("/v2.0/networks", json={"port": {"network_id": network_id}}, headers={KEY: key}), 422)
     assert row_counts(api_server.database_url, network_id) == counts
+    counted(api_server, before, {("quark_idempotency_refusals_total", "key_reused"): 2})
 
 
 def test_a_bad_key_is_400_and_changes_nothing(tenant, api_server):
     network_id = network_with_subnet(tenant)
     counts = row_counts(api_server.database_url, network_id)
+    before = scrape(api_server.url)
     for bad in ("x" * 256, '"unterminated', '""'):
         response = tenant.post("/v2.0/ports", json={"port": {"network_id": network_id}}, headers={KEY: bad})
         assert error_type(response, 400) == "InvalidIdempotencyKey", bad
     assert row_counts(api_server.database_url, network_id) == counts
+    counted(api_server, before, {("quark_idempotency_refusals_total", "invalid_key"): 3})
 
 
 def test_concurrent_retries_make_one_port(tenant, api_server):
     network_id = network_with_subnet(tenant)
     key, body = new_key(), {"port": {"network_id": network_id}}
     barrier, answers = threading.Barrier(8), []
+    before = scrape(api_server.url)
 
     def send() -> None:
         with httpx.Client(base_url=api_server.url, headers=dict(tenant.headers), timeout=30) as client:
@@ -109,6 +132,14 @@ def test_concurrent_retries_make_one_port(tenant, api_server):
     assert row_counts(api_server.database_url, network_id)["ports"] == 1
     final = tenant.post("/v2.0/ports", json=body, headers={KEY: key})
     assert final.headers["idempotent-replayed"] == "true" and final.json() == created[0].json()
+    counted(
+        api_server,
+        before,
+        {
+            ("quark_idempotency_refusals_total", "in_flight"): len(running),
+            ("quark_idempotent_replays_total", ""): len(replayed) + 1,
+        },
+    )
 
 
 def test_projects_have_their_own_keys(api_server):

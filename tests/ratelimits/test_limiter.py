@@ -70,6 +70,14 @@ def test_overrides_replace_the_defaults_per_class():
     assert limiter.rates_for("other", (WRITES, ALLOCATIONS)) == {WRITES: Rate(1200, 10), ALLOCATIONS: Rate(600, 10)}
 
 
+def test_the_lease_setting_reaches_the_limiter():
+    leased = RateLimiter.from_settings(settings(rate_limit_lease=20))
+    exact = RateLimiter.from_settings(settings(rate_limit_lease=0))
+    assert leased is not None and exact is not None
+    assert leased.leases.leased({READS: Rate(6000, 60)}) and not exact.leases.leased({READS: Rate(6000, 60)})
+    assert not leased.leases.leased({READS: Rate(6000, 60), ALLOCATIONS: Rate(100, 60)})  # one exact class: exact
+
+
 def test_exempt_roles_in_the_token_or_the_service_token():
     limiter = RateLimiter.from_settings(settings(rate_limit_exempt_roles=" Admin , service"))
     assert limiter is not None

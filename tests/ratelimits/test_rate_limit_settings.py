@@ -54,6 +54,7 @@ def test_flat_keys_and_environment(monkeypatch, tmp_path):
         ("[rate_limits]\nperiod = 0\n", "rate_limit_period must be positive"),
         ("[rate_limits.overrides.p]\nreeds = 1\n", "unknown class"),
         ('[rate_limits.overrides.p]\nreads = "many"\n', "must be an integer"),
+        ("[rate_limits]\nlease = -1\n", "rate_limit_lease must be 0 or more"),
     ],
 )
 def test_bad_values_are_refused_at_start(monkeypatch, tmp_path, toml, message):
