@@ -176,6 +176,7 @@ def test_exempt_roles_are_never_limited_and_others_are(limited):
 def test_allocations_are_writes_with_their_own_tighter_limit(limited):
     before = scrape(limited.url)
     with as_project(limited) as client:
+        started = time.monotonic()
         net = client.post("/v2.0/networks", json={"network": {"name": "rl"}})
         assert net.status_code == 201
         assert limits(net)[:2] == (WRITES, WRITES - 1)
@@ -192,7 +193,11 @@ def test_allocations_are_writes_with_their_own_tighter_limit(limited):
         assert len(client.get("/v2.0/ports", params={"network_id": network_id}).json()["ports"]) == 3
         # writes that allocate nothing go on: the refused create took none of them
         update = client.put(f"/v2.0/networks/{network_id}", json={"network": {"name": "rl2"}})
-        assert update.status_code == 200 and limits(update)[:2] == (WRITES, WRITES - 5)  # the 5th write
+        assert update.status_code == 200
+        # the 5th write; on a slow machine the budget may have earned back one write per PERIOD / WRITES seconds
+        earned = int((time.monotonic() - started) / (PERIOD / WRITES))
+        limit, remaining, _ = limits(update)
+        assert limit == WRITES and WRITES - 5 <= remaining <= WRITES - 5 + earned, (remaining, earned)
 
     def counted():
         after = scrape(limited.url)
