@@ -218,6 +218,17 @@ class PortDeleting(InTransaction):
     host: str
 
 
+# --- security groups -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecurityGroupRulesChanged(InTransaction):
+    """Rules of the groups ``group_ids`` were created or deleted (the ports of
+    those groups are filtered differently now)."""
+
+    group_ids: tuple[str, ...]
+
+
 # --- agents --------------------------------------------------------------------------
 
 
@@ -252,6 +263,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     PortsChanged,
     PortAddressesChanged,
     PortDeleting,
+    SecurityGroupRulesChanged,
     AgentReported,
     AgentChanged,
 )
