@@ -91,6 +91,19 @@ async def member_addresses(conn: AsyncConnection, group_ids: set[str]) -> dict[s
     return {g: sorted(addrs) for g, addrs in out.items()}
 
 
+async def _groups(conn: AsyncConnection, group_ids: list[str]) -> dict[str, dict]:
+    """Group id → ``stateful`` and its rules, oldest first."""
+    groups: dict[str, dict] = {}
+    if group_ids:
+        for group in await conn.execute(select(sg.c.id, sg.c.stateful).where(sg.c.id.in_(group_ids))):
+            groups[group.id] = {"stateful": bool(group.stateful), "rules": []}
+        for rule in await conn.execute(
+            select(rules).where(rules.c.security_group_id.in_(group_ids)).order_by(rules.c.created_at, rules.c.id)
+        ):
+            groups[rule.security_group_id]["rules"].append(_rule(rule))
+    return groups
+
+
 async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any]:
     """Give each port of a desired-state document its filter attributes; answer
     the document's ``security_groups`` and ``remote_groups``."""
@@ -112,14 +125,6 @@ async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any
             for pair in (row.allowed_address_pairs if row is not None else None) or ()
         ]
         port["security_groups"] = groups_of.get(port["id"], [])
-    group_ids = sorted({g for gs in groups_of.values() for g in gs})
-    groups: dict[str, dict] = {}
-    if group_ids:
-        for row in await conn.execute(select(sg.c.id, sg.c.stateful).where(sg.c.id.in_(group_ids))):
-            groups[row.id] = {"stateful": bool(row.stateful), "rules": []}
-        for row in await conn.execute(
-            select(rules).where(rules.c.security_group_id.in_(group_ids)).order_by(rules.c.created_at, rules.c.id)
-        ):
-            groups[row.security_group_id]["rules"].append(_rule(row))
+    groups = await _groups(conn, sorted({g for gs in groups_of.values() for g in gs}))
     remote = {r["remote_group_id"] for g in groups.values() for r in g["rules"] if r["remote_group_id"]}
     return {"security_groups": groups, "remote_groups": await member_addresses(conn, remote)}

@@ -153,17 +153,20 @@ class SecurityGroupService(ResourceService):
             if await conn.scalar(select(exists().where(psg.c.security_group_id == group_id))):
                 raise errors.SecurityGroupInUse(id=group_id)
             # Groups whose rules name this one as their remote group lose those rules.
-            referring = (
-                await conn.execute(
-                    select(rules.c.security_group_id)
-                    .distinct()
-                    .where(rules.c.remote_group_id == group_id, rules.c.security_group_id != group_id)
-                )
-            ).scalars()
+            referring = tuple(
+                (
+                    await conn.execute(
+                        select(rules.c.security_group_id)
+                        .distinct()
+                        .where(rules.c.remote_group_id == group_id, rules.c.security_group_id != group_id)
+                        .order_by(rules.c.security_group_id)
+                    )
+                ).scalars()
+            )
             await conn.execute(
                 delete(rules).where(or_(rules.c.security_group_id == group_id, rules.c.remote_group_id == group_id))
             )
-            if referring := tuple(sorted(referring)):
+            if referring:
                 await self.events.publish(conn, SecurityGroupRulesChanged(referring))
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
