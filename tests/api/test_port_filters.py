@@ -124,6 +124,17 @@ def test_membership_changes_bump_the_hosts_filtering_by_that_remote_group(http):
     leave = {"port": {"security_groups": [web["id"]]}}
     assert step(lambda: http.put(f"/v2.0/ports/{joined['id']}", json=leave)) == (True, False)
     assert desired(http, host_a)["remote_groups"][peers["id"]] == []
+    # a member created bound on host A: host A's own port and its remote set, one generation
+    before = generation(http, host_a)
+    port(http, net["id"], security_groups=[peers["id"]], **{"binding:host_id": host_a})
+    assert generation(http, host_a) == before + 1
+    # a port of host B changes groups only: host B's own document shows them
+    mover = port(http, net["id"], security_groups=[web["id"]])
+    bind(http, mover["id"], host_b)
+    regroup = {"port": {"security_groups": [peers["id"]]}}
+    assert step(lambda: http.put(f"/v2.0/ports/{mover['id']}", json=regroup)) == (True, True)
+    assert desired(http, host_b)["ports"][0]["security_groups"] == [peers["id"]]
+    assert http.delete(f"/v2.0/ports/{mover['id']}").status_code == 204
     # a member bound on host B is deleted: both hosts
     member = port(http, net["id"], security_groups=[peers["id"]])
     bind(http, member["id"], host_b)

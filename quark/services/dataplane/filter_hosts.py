@@ -4,13 +4,18 @@ filters within a long-poll's wake (docs/security_groups_enforcement.md).
 
 - rules of a group created or deleted: the hosts of the group's ports;
 - a port created, changed (addresses, address pairs, groups, port security),
-  or deleted: besides its own host (``hoststate``), the hosts of the ports
+  or deleted: besides its own host (``hoststate``; here for a change of
+  groups alone, which ``hoststate`` does not hear of), the hosts of the ports
   whose groups' rules name one of its groups as ``remote_group_id`` (the
   address set of that remote group changed). Its groups are read before a
   change of groups replaces them (``PortGroupsChanging``) and after.
 
 Only ports bound to a host agent's bridge count; hosts are found by a join
-over the groups, never by walking ports.
+over the groups, never by walking ports. Any port change a host's document
+shows (``PortsChanged``, a rebind aside) is taken as a possible change of its
+addresses: a bind or an admin-state change also tells the remote-group hosts
+(one more generation each, no more). A host is bumped once per transaction
+however many subscribers name it (``hoststate.bump``).
 """
 
 from __future__ import annotations
@@ -69,14 +74,18 @@ async def on_rules_changed(conn: AsyncConnection, event: SecurityGroupRulesChang
 
 
 async def on_ports_changed(conn: AsyncConnection, event: PortsChanged) -> None:
+    if not event.dhcp:  # a rebind: no address changed, no remote group's set either
+        return
     groups = await groups_of_ports(conn, [c.port_id for c in event.changes])
     await hoststate.bump(conn, await hosts_using_as_remote(conn, groups))
 
 
 async def on_port_groups_changing(conn: AsyncConnection, event: PortGroupsChanging) -> None:
-    """The groups the port leaves (still in its rows) and those it joins."""
+    """The port's own host (a change of groups alone publishes no ``PortsChanged``),
+    and the hosts filtering by the groups it leaves (still in its rows) or joins."""
+    own = await conn.scalar(select(p.c.binding_host_id).where(p.c.id == event.port_id, p.c.binding_vif_type == BRIDGE))
     groups = await groups_of_ports(conn, [event.port_id]) | set(event.wanted)
-    await hoststate.bump(conn, await hosts_using_as_remote(conn, groups))
+    await hoststate.bump(conn, {own or ""} | await hosts_using_as_remote(conn, groups))
 
 
 async def on_port_deleting(conn: AsyncConnection, event: PortDeleting) -> None:
