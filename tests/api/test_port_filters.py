@@ -25,6 +25,14 @@ def rule(http, group_id: str, **attrs) -> dict:
     return r.json()["security_group_rule"]
 
 
+def bound(http, port_id: str, host: str) -> dict:
+    """Bind to ``host``'s agent, reported alive just before (this server's agents go down within seconds)."""
+    l2_report(http, host)
+    result = bind(http, port_id, host)
+    assert result["binding:vif_type"] == "bridge", result
+    return result
+
+
 def generation(http, host: str) -> int:
     return desired(http, host)["generation"]
 
@@ -40,7 +48,7 @@ def test_desired_state_carries_ports_filters_groups_and_remote_sets(http):
     pairs = [{"ip_address": "10.61.9.0/24"}]
     vm = port(http, net["id"], security_groups=[web["id"]], allowed_address_pairs=pairs)
     member = port(http, net["id"], security_groups=[peers["id"]], allowed_address_pairs=[{"ip_address": "10.9.9.9"}])
-    bind(http, vm["id"], host)
+    bound(http, vm["id"], host)
     state = desired(http, host)
     (doc_port,) = state["ports"]
     assert doc_port["port_security_enabled"] is True
@@ -82,8 +90,8 @@ def test_rule_changes_bump_exactly_the_hosts_of_the_groups_ports(http):
     net = network(http)
     subnet(http, net["id"], "10.62.0.0/24", enable_dhcp=False)
     web, other = group(http, f"w-{uuid.uuid4().hex[:6]}"), group(http, f"o-{uuid.uuid4().hex[:6]}")
-    bind(http, port(http, net["id"], security_groups=[web["id"]])["id"], host_a)
-    bind(http, port(http, net["id"], security_groups=[other["id"]])["id"], host_b)
+    bound(http, port(http, net["id"], security_groups=[web["id"]])["id"], host_a)
+    bound(http, port(http, net["id"], security_groups=[other["id"]])["id"], host_b)
     before = {h: generation(http, h) for h in (host_a, host_b, idle)}
 
     created = rule(http, web["id"], protocol="tcp", port_range_min=22, port_range_max=22)
@@ -105,7 +113,7 @@ def test_membership_changes_bump_the_hosts_filtering_by_that_remote_group(http):
     subnet(http, net["id"], "10.63.0.0/24", enable_dhcp=False)
     web, peers = group(http, f"w-{uuid.uuid4().hex[:6]}"), group(http, f"p-{uuid.uuid4().hex[:6]}")
     rule(http, web["id"], remote_group_id=peers["id"])
-    bind(http, port(http, net["id"], security_groups=[web["id"]])["id"], host_a)
+    bound(http, port(http, net["id"], security_groups=[web["id"]])["id"], host_a)
 
     def step(change) -> tuple[bool, bool]:
         before = generation(http, host_a), generation(http, host_b)
@@ -125,19 +133,21 @@ def test_membership_changes_bump_the_hosts_filtering_by_that_remote_group(http):
     assert step(lambda: http.put(f"/v2.0/ports/{joined['id']}", json=leave)) == (True, False)
     assert desired(http, host_a)["remote_groups"][peers["id"]] == []
     # a member created bound on host A: host A's own port and its remote set, one generation
+    l2_report(http, host_a)
     before = generation(http, host_a)
-    port(http, net["id"], security_groups=[peers["id"]], **{"binding:host_id": host_a})
+    created = port(http, net["id"], security_groups=[peers["id"]], **{"binding:host_id": host_a})
+    assert created["binding:vif_type"] == "bridge"
     assert generation(http, host_a) == before + 1
     # a port of host B changes groups only: host B's own document shows them
     mover = port(http, net["id"], security_groups=[web["id"]])
-    bind(http, mover["id"], host_b)
+    bound(http, mover["id"], host_b)
     regroup = {"port": {"security_groups": [peers["id"]]}}
     assert step(lambda: http.put(f"/v2.0/ports/{mover['id']}", json=regroup)) == (True, True)
     assert desired(http, host_b)["ports"][0]["security_groups"] == [peers["id"]]
     assert http.delete(f"/v2.0/ports/{mover['id']}").status_code == 204
     # a member bound on host B is deleted: both hosts
     member = port(http, net["id"], security_groups=[peers["id"]])
-    bind(http, member["id"], host_b)
+    bound(http, member["id"], host_b)
     assert step(lambda: http.delete(f"/v2.0/ports/{member['id']}")) == (True, True)
 
 
