@@ -74,23 +74,25 @@ def build(dp: Dataplane) -> Lab:
     client = dp.post("/v2.0/security-groups", {"security_group": {"name": f"{tag}client"}})["security_group"]
     rule = {"security_group_id": ssh["id"], "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp"}
     dp.post("/v2.0/security-group-rules", {"security_group_rule": {**rule, "port_range_min": 22, "port_range_max": 22}})
-    vms = {}
-    for name, group in (("srv", ssh), ("cli", client)):
-        port = dp.post(
-            "/v2.0/ports",
-            {"port": {"network_id": net["id"], "device_owner": "compute:nova", "security_groups": [group["id"]]}},
-        )["port"]
-        bound, _ = dp.bind(port, "hostA")
-        assert bound["binding:vif_details"]["port_filter"] is True, bound
-        dp.wait_status(port["id"], "ACTIVE", proc=dp.agents["hostA"])
-        ns = dp.attach_vm(port, "hostA", name)
-        dev = names.vm_name(port["id"])
-        k.run("ip", "-n", ns, "addr", "add", f"{ip_of(port)}/24", "dev", dev)
-        k.run("ip", "-n", ns, "link", "set", dev, "up")
-        dp.procs.append(k.Process(["ip", "netns", "exec", ns, "python3", "-c", LISTENER], f"listener-{name}").start())
-        vms[name] = (ns, port, dev)
-    (srv_ns, srv, _), (cli_ns, cli, cli_dev) = vms["srv"], vms["cli"]
-    return Lab(dp, srv_ns, cli_ns, srv, cli, cli_dev, ssh, rule)
+    (srv_ns, srv), (cli_ns, cli) = add_vm(dp, net["id"], ssh["id"], "srv"), add_vm(dp, net["id"], client["id"], "cli")
+    return Lab(dp, srv_ns, cli_ns, srv, cli, names.vm_name(cli["id"]), ssh, rule)
+
+
+def add_vm(dp: Dataplane, network_id: str, group_id: str, name: str) -> tuple[str, dict]:
+    """A VM on host A whose port is in ``group_id``, with its address and a TCP 22 listener."""
+    port = dp.post(
+        "/v2.0/ports",
+        {"port": {"network_id": network_id, "device_owner": "compute:nova", "security_groups": [group_id]}},
+    )["port"]
+    bound, _ = dp.bind(port, "hostA")
+    assert bound["binding:vif_details"]["port_filter"] is True, bound
+    dp.wait_status(port["id"], "ACTIVE", proc=dp.agents["hostA"])
+    ns = dp.attach_vm(port, "hostA", name)
+    dev = names.vm_name(port["id"])
+    k.run("ip", "-n", ns, "addr", "add", f"{ip_of(port)}/24", "dev", dev)
+    k.run("ip", "-n", ns, "link", "set", dev, "up")
+    dp.procs.append(k.Process(["ip", "netns", "exec", ns, "python3", "-c", LISTENER], f"listener-{name}").start())
+    return ns, port
 
 
 def icmp_rule_change(lab: Lab, timeout: float) -> tuple[float, float]:

@@ -3,7 +3,8 @@ against a real `quark serve` and a real `quark agent` in a host namespace: two
 VMs on one bridge; a group allowing only TCP 22 lets TCP 22 in and drops
 ICMP; a rule added or deleted through the API changes the traffic within
 about a second; a forged source address is dropped, unless it is an allowed
-address pair; port_security_enabled=false lets everything through."""
+address pair; a restarted agent reloads its tables whole; port_security_enabled=false
+lets everything through; a stateless group lets replies in only by its rules."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from quark.db import migrate
 from tests.dataplane import kernel as k
 from tests.dataplane.scenario import Dataplane, ip_of
-from tests.dataplane.sg_scenario import build, connects, icmp_rule_change, pings, until
+from tests.dataplane.sg_scenario import add_vm, build, connects, icmp_rule_change, pings, until
 from tests.servers import quark_server
 
 # How soon a change made through the API must show in the traffic (measured from
@@ -98,4 +99,17 @@ def _scenario(dp: Dataplane) -> None:
     dp.put(f"/v2.0/ports/{cli['id']}", {"port": off})
     until(lambda: connects(srv_ns, ip_of(cli)), "unfiltered port reachable", EFFECTIVE_WITHIN)
     assert pings(cli_ns, ip_of(srv), "-I", forged)  # no anti-spoofing on it either
+
+    # A stateless group: what its rules let in gets in, but with no conntrack the
+    # replies to the VM's own connections need a rule of their own.
+    group = dp.post("/v2.0/security-groups", {"security_group": {"name": f"{dp.spaces.tag}stl", "stateful": False}})
+    group_id = group["security_group"]["id"]
+    stl_ns, stl = add_vm(dp, srv["network_id"], group_id, "stl")
+    until(lambda: not connects(cli_ns, ip_of(stl)), "stateless group: nothing in", EFFECTIVE_WITHIN)
+    lab.add_rule(security_group_id=group_id, port_range_min=22, port_range_max=22)
+    until(lambda: connects(cli_ns, ip_of(stl)), "stateless group: TCP 22 in", EFFECTIVE_WITHIN)
+    assert not connects(stl_ns, ip_of(cli))  # its SYN goes out, the SYN-ACK is not let back in
+    assert connects(srv_ns, ip_of(cli))  # (a stateful group's VM: the reply is accepted)
+    lab.add_rule(security_group_id=group_id, remote_ip_prefix=f"{ip_of(cli)}/32")
+    until(lambda: connects(stl_ns, ip_of(cli)), "stateless group: replies from the client in", EFFECTIVE_WITHIN)
     assert dp.agents["hostA"].alive()
