@@ -309,3 +309,42 @@ def _protocol(rule: Rule, v6: bool) -> list[str]:
         if high is not None:
             parts.append(f"{kind} code {high}")
     return parts
+
+
+# --- what a change takes away ---------------------------------------------------------------
+
+
+def _allowances(spec: FirewallSpec, port: PortFilter) -> frozenset[str]:
+    """Everything the port's chains let through, as comparable lines (the
+    members of the remote groups its rules name included)."""
+    stateful = spec.stateful(port)
+    rules = [r for g in port.groups for r in spec.groups.get(g, Group()).rules]
+    known = set(spec.remote_groups)
+    lines = set(anti_spoofing(port)) | set(egress(rules, stateful, known)) | set(ingress(rules, stateful, known))
+    for gid in {r.remote_group_id for r in rules if r.remote_group_id in known}:
+        lines |= {f"@{gid} {addr}" for addr in spec.remote_groups[gid]}
+    return frozenset(lines)
+
+
+def _host_addresses(port: PortFilter) -> set[str]:
+    """The port's single addresses (conntrack entries are looked up by address, not prefix)."""
+    found = set(port.ips) | {ip for ip, _ in port.pairs}
+    return {str(ipaddress.ip_network(a, strict=False).network_address) for a in found if "/" not in a or _single(a)}
+
+
+def _single(cidr: str) -> bool:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return net.prefixlen == net.max_prefixlen
+
+
+def tightened(old: FirewallSpec, new: FirewallSpec) -> list[str]:
+    """Addresses of the ports that the new filter lets through less than the old
+    one did: their connection-tracking entries must go, so that a connection
+    the old rules allowed does not outlive them (as Neutron deletes them)."""
+    before = {p.device: p for p in old.ports}
+    out: set[str] = set()
+    for port in new.ports:
+        was = before.get(port.device)
+        if was is not None and not _allowances(old, was) <= _allowances(new, port):
+            out |= _host_addresses(was) | _host_addresses(port)
+    return sorted(out)

@@ -43,6 +43,7 @@ class Nftables:
         self.netns = netns or None
         self.enabled = False
         self._applied: str | None = None
+        self._spec = firewall.FirewallSpec()
 
     def _argv(self, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
@@ -72,7 +73,8 @@ class Nftables:
         already (and, with ``check``, still there). True when something was loaded."""
         if not self.enabled:
             return False
-        text = firewall.render(firewall.FirewallSpec.from_api(doc))
+        spec = firewall.FirewallSpec.from_api(doc)
+        text = firewall.render(spec)
         if text == self._applied and (not check or await self.present()):
             return False
         rc, out = await _run(self._argv("nft", "-f", "-"), stdin=text)
@@ -80,7 +82,23 @@ class Nftables:
             self._applied = None
             raise NftError(f"nft -f failed: {out.strip()[:2000]}")
         self._applied = text
+        await self.forget_connections(firewall.tightened(self._spec, spec))
+        self._spec = spec
         return True
+
+    async def forget_connections(self, addresses: list[str]) -> None:
+        """Delete the conntrack entries from and to ``addresses`` (``conntrack -D``):
+        their next packets are judged by the rules now loaded. Without the
+        ``conntrack`` tool, connections the old rules allowed live on (logged)."""
+        if not addresses:
+            return
+        if shutil.which("conntrack") is None:
+            log.warning("conntrack not found: established connections of %s keep their old rules", addresses)
+            return
+        for address in addresses:
+            family = ["-f", "ipv6"] if ":" in address else []
+            for side in ("-s", "-d"):
+                await _run(self._argv("conntrack", "-D", *family, side, address))  # 1 when there was none
 
     async def remove(self) -> None:
         for family in ("bridge", "inet"):

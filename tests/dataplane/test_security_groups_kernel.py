@@ -8,6 +8,8 @@ lets everything through; a stateless group lets replies in only by its rules."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from quark.db import migrate
@@ -29,6 +31,10 @@ def server(root, tmp_path):
     migrate.upgrade(url)
     with quark_server(url, env={"QUARK_AGENT_DOWN_TIME": "6", "QUARK_IPAM_REUSE_AFTER": "0"}) as srv:
         yield srv
+
+
+def replies(ping: k.Process) -> int:
+    return ping.log_text().count(" bytes from ")
 
 
 def nft_tables(ns: str) -> str:
@@ -63,6 +69,19 @@ def _scenario(dp: Dataplane) -> None:
     # A rule added through the API lets ICMP in, deleting it drops it again.
     added, removed = icmp_rule_change(lab, EFFECTIVE_WITHIN)
     print(f"rule change -> effective: add {added * 1000:.0f} ms, delete {removed * 1000:.0f} ms")
+    # A flow the deleted rule allowed does not outlive it: one ping running (one
+    # conntrack entry) stops getting replies once the rule is gone.
+    icmp = lab.add_rule(protocol="icmp")
+    until(lambda: pings(cli_ns, ip_of(srv)), "ICMP allowed", EFFECTIVE_WITHIN)
+    running = k.Process(["ip", "netns", "exec", cli_ns, "ping", "-i", "0.05", "-c", "100", ip_of(srv)], "ping")
+    dp.procs.append(running.start())
+    until(lambda: replies(running) >= 5, "a running ping answered", EFFECTIVE_WITHIN)
+    lab.delete_rule(icmp["id"])
+    time.sleep(1.0)
+    stopped = replies(running)
+    time.sleep(0.5)
+    assert replies(running) == stopped, running.log_text()[-500:]
+    running.stop(9)
     lab.add_rule(protocol="icmp")
     until(lambda: pings(cli_ns, ip_of(srv)), "ICMP allowed", EFFECTIVE_WITHIN)
 

@@ -194,3 +194,32 @@ def test_the_kernel_accepts_the_text():
     )
     result = subprocess.run(["nft", "-c", "-f", "-"], input=text, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
+
+def test_tightened_names_the_addresses_of_ports_that_lost_an_allowance():
+    ssh = {"direction": "ingress", "ethertype": "IPv4", "protocol": 6, "port_range_min": 22, "port_range_max": 22}
+    icmp = {"direction": "ingress", "ethertype": "IPv4", "protocol": 1, "remote_group_id": G_PEERS}
+    pairs = [{"ip_address": "10.0.0.99", "mac_address": MAC}, {"ip_address": "10.9.0.0/24", "mac_address": MAC}]
+    base = doc(port("tapa", allowed_address_pairs=pairs), rules=[ssh, icmp], remote={G_PEERS: ["10.0.0.7", "10.0.0.8"]})
+    old = FirewallSpec.from_api(base)
+
+    def after(**changes) -> list[str]:
+        return fw.tightened(old, FirewallSpec.from_api({**base, **changes}))
+
+    assert after() == []
+    # more allowed: nothing to forget
+    assert (
+        after(
+            security_groups={
+                G_WEB: {"stateful": True, "rules": [ssh, icmp, {**ssh, "port_range_min": 80, "port_range_max": 80}]}
+            }
+        )
+        == []
+    )
+    assert after(remote_groups={G_PEERS: ["10.0.0.7", "10.0.0.8", "10.0.0.9"]}) == []
+    # less allowed: the port's single addresses (not its /24 pair), old and new
+    assert after(security_groups={G_WEB: {"stateful": True, "rules": [icmp]}}) == ["10.0.0.5", "10.0.0.99", "fd00::5"]
+    assert after(remote_groups={G_PEERS: ["10.0.0.7"]}) == ["10.0.0.5", "10.0.0.99", "fd00::5"]
+    assert after(ports=[port("tapa")]) == ["10.0.0.5", "10.0.0.99", "fd00::5"]  # a pair removed
+    # a port no longer filtered, or new: nothing
+    assert after(ports=[port("tapa", port_security_enabled=False), port("tapnew")]) == []
