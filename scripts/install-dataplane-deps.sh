@@ -15,6 +15,8 @@ need dhclient isc-dhcp-client
 need ping iputils-ping
 need ip iproute2
 need bridge iproute2
+need nft nftables
+need conntrack conntrack
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

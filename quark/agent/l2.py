@@ -33,6 +33,7 @@ from quark.agent import plan as planning
 from quark.agent.client import L2_AGENT_TYPE, L2_BINARY, AgentApiClient
 from quark.agent.model import ActualState, DesiredState, HostConfig, Link
 from quark.agent.netlink import Netlink, vlan_supported
+from quark.agent.nftables import Nftables
 from quark.agent.watch import Watch, run_loops, wait_any
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class L2Agent:
         self.client = client
         self.config = config
         self.netlink = netlink or Netlink(config.netns)
+        self.nftables = Nftables(config.netns)
         self.watch = Watch(
             lambda since, wait: client.desired_state(config.host, since=since, wait=wait),
             wait=config.watch_wait,
@@ -96,6 +98,8 @@ class L2Agent:
             "tunnel_ip": hc.tunnel_ip or "",
             "tunnel_types": ["vxlan"] if hc.tunnel_ip else [],
             "vlan_supported": hc.vlan_supported,
+            # security groups enforced here (quark.agent.firewall): binding:vif_details port_filter
+            "port_filter": self.nftables.enabled,
             "devices": sum(1 for s in self.statuses.values() if s == planning.ACTIVE),
         }
 
@@ -146,6 +150,16 @@ class L2Agent:
         self.passes += 1
         self.restored = True
         return actual
+
+    async def converge_filter(self, doc: dict[str, Any], *, check: bool) -> bool:
+        """Load the security-group filter the document asks for; False if that failed."""
+        try:
+            if await self.nftables.converge(doc, check=check):
+                log.info("security group filter loaded (generation %s)", doc.get("generation"))
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            log.error("security group filter not loaded: %s", exc)
+            return False
+        return True
 
     def _known_status(self, desired: DesiredState, port_id: str) -> str | None:
         """What the server has: our last push while its document has not
@@ -200,7 +214,10 @@ class L2Agent:
                 if not (doc is not last_doc or self._retry or due or sig != last_sig):
                     continue
                 last_doc = doc
+                # The filter first: a port is never plugged without its security groups.
+                filtered = await self.converge_filter(doc, check=due)
                 actual = await self.converge_once(DesiredState.from_api(doc))
+                self._retry = self._retry or not filtered
                 last_sig = _links_signature(list(actual.links.values()))
                 last_full = time.monotonic()
             except asyncio.CancelledError:
@@ -218,6 +235,7 @@ class L2Agent:
                 self.config.tunnel_ip or None,
                 vlan_supported=await vlan_supported(self.config.netns),
             )
+            await self.nftables.start()
             log.info(
                 "quark agent for host %s%s: bridge_mappings=%s tunnel_ip=%s vlan_supported=%s",
                 self.config.host,

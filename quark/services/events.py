@@ -248,6 +248,17 @@ class PortForwardingsChanged(InTransaction):
     router_ids: tuple[str, ...]
 
 
+# --- security groups -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecurityGroupRulesChanged(InTransaction):
+    """Rules of the groups ``group_ids`` were created or deleted (the ports of
+    those groups are filtered differently now)."""
+
+    group_ids: tuple[str, ...]
+
+
 # --- agents --------------------------------------------------------------------------
 
 
@@ -285,6 +296,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     FloatingIpAssociating,
     FloatingIpDeleting,
     PortForwardingsChanged,
+    SecurityGroupRulesChanged,
     AgentReported,
     AgentChanged,
 )

@@ -12,7 +12,7 @@ from quark.services.addressing import ip_policies
 from quark.services.addressing.routes import RouteService
 from quark.services.common.quotas import QuotaService
 from quark.services.core.ports.service import PortService
-from quark.services.dataplane import hoststate
+from quark.services.dataplane import filter_hosts, hoststate
 from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
 from quark.services.events import (
@@ -31,6 +31,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -87,13 +88,20 @@ def subscribe(
     # --- ports ----------------------------------------------------------------------
     events.subscribe(PortsCreating, security_groups.on_ports_creating)  # checked groups, or the default group
     events.subscribe(PortGroupsChanging, security_groups.on_port_groups_changing)
+    # The hosts filtering by a remote group the port leaves or joins (docs/security_groups_enforcement.md).
+    events.subscribe(PortGroupsChanging, filter_hosts.on_port_groups_changing)
     events.subscribe(PortsChanged, hoststate.on_ports_changed)
+    events.subscribe(PortsChanged, filter_hosts.on_ports_changed)
     events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
     events.subscribe(PortAddressesChanged, port_forwardings.on_port_addresses_changed)
     events.subscribe(PortDeleting, floating_ips.on_port_deleting)
     events.subscribe(PortDeleting, port_forwardings.on_port_deleting)  # forwardings to the port go
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)
+    events.subscribe(PortDeleting, filter_hosts.on_port_deleting)
+
+    # --- security groups ------------------------------------------------------------
+    events.subscribe(SecurityGroupRulesChanged, filter_hosts.on_rules_changed)  # hosts of the group's ports
 
     # --- floating IPs and their port forwardings ----------------------------------------
     # A floating IP with port forwardings can be neither associated nor deleted (409).

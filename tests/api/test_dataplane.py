@@ -226,6 +226,9 @@ def test_desired_state_document_and_peers(http):
             "bridge_name": names.bridge_name(net["id"]),
             "mtu": 1450,
             "fixed_ips": [{"subnet_id": sub["id"], "ip_address": pa["fixed_ips"][0]["ip_address"]}],
+            "port_security_enabled": True,
+            "allowed_address_pairs": [],
+            "security_groups": pa["security_groups"],
         }
     ]
     assert state["networks"] == [

@@ -62,8 +62,10 @@ def test_long_poll_wakes_across_workers(two_workers):
         assert reported.status_code == 200, reported.text
         net = http.post("/v2.0/networks", json={"network": {"name": "lp"}}).json()["network"]
         for attempt in range(4):
-            generation = http.get(f"/v2.0/hosts/{host}/desired_state").json()["generation"]
             port_id = http.post("/v2.0/ports", json={"port": {"network_id": net["id"]}}).json()["port"]["id"]
+            # Read after the create: a new member of the default group changes the
+            # remote-group set of the host's earlier ports (docs/security_groups_enforcement.md).
+            generation = http.get(f"/v2.0/hosts/{host}/desired_state").json()["generation"]
             change = pool.submit(_bind_after_a_pause, two_workers.url, port_id, host)
             state = http.get(f"/v2.0/hosts/{host}/desired_state", params={"since": generation, "wait": MAX_WAIT})
             woke = time.monotonic()

@@ -19,7 +19,7 @@ from quark.db import models
 from quark.services import wiring
 from quark.services.addressing import ip_policies
 from quark.services.core.subnets import SubnetService
-from quark.services.dataplane import hoststate
+from quark.services.dataplane import filter_hosts, hoststate
 from quark.services.events import (
     EVENT_TYPES,
     AgentChanged,
@@ -38,6 +38,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -74,8 +75,8 @@ def wired(services):
         SubnetUpdated: (s.routes.on_subnet_updated, s.dhcp_scheduler.on_subnet_updated, hoststate.on_subnet_changed),
         SubnetDeleted: (ip_policies.on_subnet_deleted, s.dhcp_scheduler.on_subnet_deleted, hoststate.on_subnet_changed),
         PortsCreating: (s.security_groups.on_ports_creating,),
-        PortGroupsChanging: (s.security_groups.on_port_groups_changing,),
-        PortsChanged: (hoststate.on_ports_changed,),
+        PortGroupsChanging: (s.security_groups.on_port_groups_changing, filter_hosts.on_port_groups_changing),
+        PortsChanged: (hoststate.on_ports_changed, filter_hosts.on_ports_changed),
         PortAddressesChanged: (floating_ips.on_port_addresses_changed, s.port_forwardings.on_port_addresses_changed),
         # The associations and port forwardings are dropped while the port row can
         # still be read; the hosts that showed the port are told.
@@ -84,11 +85,13 @@ def wired(services):
             s.port_forwardings.on_port_deleting,
             routers.on_port_deleting,
             hoststate.on_port_deleting,
+            filter_hosts.on_port_deleting,
         ),
         # A floating IP with port forwardings is neither associated nor deleted.
         FloatingIpAssociating: (s.port_forwardings.on_floatingip_associating,),
         FloatingIpDeleting: (s.port_forwardings.on_floatingip_deleting,),
         PortForwardingsChanged: (s.port_forwardings.on_port_forwardings_changed,),
+        SecurityGroupRulesChanged: (filter_hosts.on_rules_changed,),
         AgentReported: (s.agent_changes.on_agent_reported,),
         AgentChanged: (s.agent_changes.on_agent_changed,),
     }
@@ -139,6 +142,7 @@ def test_order_where_it_matters_by_name(services):
         "quark.services.l3.port_forwardings.PortForwardingService.on_port_deleting",
         "quark.services.l3.routers.on_port_deleting",
         "quark.services.dataplane.hoststate.on_port_deleting",
+        "quark.services.dataplane.filter_hosts.on_port_deleting",
     ]
 
 
@@ -151,6 +155,8 @@ def test_publishers_share_the_process_bus(services):
         services.ports.updater,
         services.routes,
         services.agents,
+        services.security_groups,
+        services.security_group_rules,
     ]
     assert all(publisher.events is services.events for publisher in publishers)
 

@@ -4,7 +4,8 @@
 
 - a live, admin-up ``"Quark L2 agent"`` on the host that can serve the
   network's segment → ``vif_type "bridge"`` with the device names the agent
-  will create (``quark.names``), status ``BUILD`` (``DOWN`` if admin-down);
+  will create (``quark.names``), status ``BUILD`` (``DOWN`` if admin-down),
+  ``port_filter`` true only when the agent reports it enforces security groups;
 - otherwise ``"binding_failed"`` with no details.
 """
 
@@ -45,13 +46,15 @@ def can_serve(configurations: dict, network: Any) -> bool:
     return False
 
 
-def vif_details(port_id: str, network_id: str) -> dict[str, Any]:
+def vif_details(port_id: str, network_id: str, port_filter: bool = False) -> dict[str, Any]:
+    """``port_filter``: the host's agent enforces security groups (it says so in its
+    report's ``configurations``, ``quark.agent.firewall``)."""
     return {
         "bridge_name": names.bridge_name(network_id),
         "device_name": names.tap_name(port_id),
         "vm_device_name": names.vm_name(port_id),
         "connectivity": "l2",
-        "port_filter": False,
+        "port_filter": port_filter,
     }
 
 
@@ -77,4 +80,5 @@ class AgentBinder:
             return BINDING_FAILED
         if not can_serve(agent.configurations or {}, network):
             return BINDING_FAILED
-        return BindingResult(BRIDGE, vif_details(port.id, network.id), bound_status(port.admin_state_up))
+        filtering = (agent.configurations or {}).get("port_filter") is True
+        return BindingResult(BRIDGE, vif_details(port.id, network.id, filtering), bound_status(port.admin_state_up))

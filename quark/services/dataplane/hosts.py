@@ -22,7 +22,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.services.dataplane import documents, hoststate
+from quark.services.dataplane import documents, firewall_documents, hoststate
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.dataplane.nova_events import NovaEvents
 
@@ -83,7 +83,8 @@ class HostService:
             # then shows up again as a newer generation, never goes unseen.
             gen = await hoststate.generation(conn, host)
             ports, networks = await documents.desired_state(conn, host)
-        return {"host": host, "generation": gen, "ports": ports, "networks": networks}
+            filters = await firewall_documents.add_filters(conn, ports)
+        return {"host": host, "generation": gen, "ports": ports, "networks": networks, **filters}
 
     async def dhcp_state(
         self,

@@ -20,6 +20,7 @@ Which hosts a change concerns:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,14 +49,30 @@ n = models.networks
 # --- generations -------------------------------------------------------------------
 
 
+# The hosts already bumped in each open transaction: a change bumps a host
+# once, however many subscribers find the host concerned.
+_bumped: weakref.WeakKeyDictionary[Any, set[tuple[str, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _not_yet_bumped(conn: AsyncConnection, hosts: list[str], dhcp: bool) -> list[str]:
+    transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
+    if transaction is None:
+        return hosts
+    done = _bumped.setdefault(transaction, set())
+    fresh = [h for h in hosts if (h, dhcp) not in done]
+    done.update((h, dhcp) for h in fresh)
+    return fresh
+
+
 async def bump(conn: AsyncConnection, hosts: Iterable[str], *, dhcp: bool = False) -> None:
-    """Add one to the (DHCP) generation of each host, creating missing rows.
+    """Add one to the (DHCP) generation of each host (once per transaction),
+    creating missing rows.
 
     UPDATE first and INSERT only for hosts without a row: an INSERT IGNORE
     that meets an existing row would take a shared lock that two bumpers
     then both try to upgrade (a deadlock on InnoDB).
     """
-    wanted = sorted({h for h in hosts if h})
+    wanted = _not_yet_bumped(conn, sorted({h for h in hosts if h}), dhcp)
     if not wanted:
         return
     column = hg.c.dhcp_generation if dhcp else hg.c.generation

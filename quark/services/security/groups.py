@@ -26,7 +26,13 @@ from quark.services.common import base
 from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
-from quark.services.events import Events, PortGroupsChanging, PortsCreating, ResourcesCreated
+from quark.services.events import (
+    Events,
+    PortGroupsChanging,
+    PortsCreating,
+    ResourcesCreated,
+    SecurityGroupRulesChanged,
+)
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
 
@@ -146,9 +152,22 @@ class SecurityGroupService(ResourceService):
                 raise errors.SecurityGroupCannotRemoveDefault()
             if await conn.scalar(select(exists().where(psg.c.security_group_id == group_id))):
                 raise errors.SecurityGroupInUse(id=group_id)
+            # Groups whose rules name this one as their remote group lose those rules.
+            referring = tuple(
+                (
+                    await conn.execute(
+                        select(rules.c.security_group_id)
+                        .distinct()
+                        .where(rules.c.remote_group_id == group_id, rules.c.security_group_id != group_id)
+                        .order_by(rules.c.security_group_id)
+                    )
+                ).scalars()
+            )
             await conn.execute(
                 delete(rules).where(or_(rules.c.security_group_id == group_id, rules.c.remote_group_id == group_id))
             )
+            if referring:
+                await self.events.publish(conn, SecurityGroupRulesChanged(referring))
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
             await conn.execute(delete(sg).where(sg.c.id == group_id))

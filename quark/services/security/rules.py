@@ -17,7 +17,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
-from quark.services.events import ResourcesCreated
+from quark.services.events import ResourcesCreated, SecurityGroupRulesChanged
 from quark.services.security.rule_checks import normalise_rule, normalized_cidr
 
 sg = models.security_groups
@@ -149,6 +149,7 @@ class SecurityGroupRuleService(ResourceService):
                     .where(sg.c.id == group_id)
                     .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
                 )
+                await self.events.publish(conn, SecurityGroupRulesChanged((group_id,)))
                 await self.events.publish(conn, ResourcesCreated("security_group_rule", {row["project_id"]: 1}))
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
@@ -176,5 +177,6 @@ class SecurityGroupRuleService(ResourceService):
                 .where(sg.c.id == row.security_group_id)
                 .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
             )
+            await self.events.publish(conn, SecurityGroupRulesChanged((row.security_group_id,)))
 
         await self.db.run_write(work)

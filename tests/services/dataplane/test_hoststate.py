@@ -5,6 +5,9 @@ when a host joins or leaves it (their peers change); the network's DHCP
 host (``dhcp_generation``) for any port or subnet change; every host of the
 network for an MTU or subnet change; nobody for what no host shows. Hosts
 of other networks are never told.
+
+The ports here are in no security group: the hosts a group's change concerns
+(any network's) are tests/api/test_port_filters.py's.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ async def net(env):
     await env.report_dhcp("d1")
     network, subnet = await env.network_with_subnet("10.90.0.0/24")
     elsewhere, _ = await env.network_with_subnet("10.91.0.0/24", enable_dhcp=False)
-    await env.port(elsewhere["id"], **{"binding:host_id": "h3"})
+    await env.port(elsewhere["id"], security_groups=[], **{"binding:host_id": "h3"})
     return network, subnet
 
 
@@ -63,25 +66,28 @@ def bind(env, port_id: str, host: str):
 
 async def test_a_port_create_tells_its_host_the_peers_and_the_dhcp_host(env, net, watch):
     network, _ = net
-    port = env.port(network["id"], **{"binding:host_id": "h1"})
+    port = env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
     assert await watch(port) == {"h1": (1, 0), "d1": (0, 1)}
     # h2 joins the network: h1's peers change too.
-    assert await watch(env.port(network["id"], **{"binding:host_id": "h2"})) == {
+    assert await watch(env.port(network["id"], security_groups=[], **{"binding:host_id": "h2"})) == {
         "h1": (1, 0),
         "h2": (1, 0),
         "d1": (0, 1),
     }
     # A second port on h2: only h2 (and DHCP).
-    assert await watch(env.port(network["id"], **{"binding:host_id": "h2"})) == {"h2": (1, 0), "d1": (0, 1)}
+    assert await watch(env.port(network["id"], security_groups=[], **{"binding:host_id": "h2"})) == {
+        "h2": (1, 0),
+        "d1": (0, 1),
+    }
     # Unbound: only the DHCP host shows it.
-    assert await watch(env.port(network["id"])) == {"d1": (0, 1)}
+    assert await watch(env.port(network["id"], security_groups=[])) == {"d1": (0, 1)}
 
 
 async def test_bind_unbind_and_delete(env, net, watch):
     network, _ = net
-    first = await env.port(network["id"], **{"binding:host_id": "h1"})
-    second = await env.port(network["id"])
-    third = await env.port(network["id"], **{"binding:host_id": "h2"})
+    first = await env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
+    second = await env.port(network["id"], security_groups=[])
+    third = await env.port(network["id"], security_groups=[], **{"binding:host_id": "h2"})
 
     assert await watch(bind(env, second["id"], "h2")) == {"h2": (1, 0), "d1": (0, 1)}
     assert await watch(bind(env, second["id"], "")) == {"h2": (1, 0), "d1": (0, 1)}
@@ -98,13 +104,13 @@ async def test_on_a_flat_network_a_joining_host_tells_no_other_host(env, watch):
         await env.report_l2(host)
     flat = await env.network(**{"provider:network_type": "flat", "provider:physical_network": "physnet1"})
     await env.subnet(flat["id"], "10.92.0.0/24", enable_dhcp=False)
-    await env.port(flat["id"], **{"binding:host_id": "h1"})
-    assert await watch(env.port(flat["id"], **{"binding:host_id": "h2"})) == {"h2": (1, 0)}
+    await env.port(flat["id"], security_groups=[], **{"binding:host_id": "h1"})
+    assert await watch(env.port(flat["id"], security_groups=[], **{"binding:host_id": "h2"})) == {"h2": (1, 0)}
 
 
 async def test_quiet_port_changes_tell_nobody(env, net, watch):
     network, _ = net
-    port = await env.port(network["id"], **{"binding:host_id": "h1"})
+    port = await env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
     quiet = {"name": "x", "description": "y", "binding:profile": {"a": 1}, "security_groups": []}
     assert await watch(env.services.ports.update(ADMIN, port["id"], quiet)) == {}
     assert await watch(env.services.ports.update(ADMIN, port["id"], {"admin_state_up": False})) == {
@@ -116,8 +122,8 @@ async def test_quiet_port_changes_tell_nobody(env, net, watch):
 
 async def test_an_mtu_change_tells_every_host_of_the_network(env, net, watch):
     network, _ = net
-    await env.port(network["id"], **{"binding:host_id": "h1"})
-    await env.port(network["id"], **{"binding:host_id": "h2"})
+    await env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
+    await env.port(network["id"], security_groups=[], **{"binding:host_id": "h2"})
     networks = env.services.networks
     assert await watch(networks.update(ADMIN, network["id"], {"mtu": 1400})) == {
         "h1": (1, 0),
@@ -129,7 +135,7 @@ async def test_an_mtu_change_tells_every_host_of_the_network(env, net, watch):
 
 async def test_subnet_changes_tell_every_host_of_the_network(env, net, watch):
     network, _ = net
-    await env.port(network["id"], **{"binding:host_id": "h1"})
+    await env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
     subnets = env.services.subnets
     everyone = {"h1": (1, 0), "d1": (0, 1)}
     created = await env.subnet(network["id"], "2001:db8:90::/64", enable_dhcp=False)
@@ -140,7 +146,7 @@ async def test_subnet_changes_tell_every_host_of_the_network(env, net, watch):
 
 async def test_port_status_reports_bump_only_on_a_change(env, net, watch):
     network, _ = net
-    port = await env.port(network["id"], **{"binding:host_id": "h1"})
+    port = await env.port(network["id"], security_groups=[], **{"binding:host_id": "h1"})
     hosts = env.services.hosts
     assert await watch(hosts.port_status(ADMIN, "h1", {port["id"]: "ACTIVE"})) == {"h1": (1, 0)}
     assert await watch(hosts.port_status(ADMIN, "h1", {port["id"]: "ACTIVE"})) == {}

@@ -163,8 +163,11 @@ async def test_heartbeat_configuration():
         "tunnel_ip": "10.0.0.1",
         "tunnel_types": ["vxlan"],
         "vlan_supported": False,
+        "port_filter": False,  # nftables not started: security groups not enforced
         "devices": 1,
     }
+    a.nftables.enabled = True
+    assert a.configurations()["port_filter"] is True
 
 
 @pytest.mark.parametrize(
