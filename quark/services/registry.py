@@ -16,6 +16,8 @@ from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
+from quark.services.backends.jobs import JobService
+from quark.services.backends.outbox import Outbox
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
@@ -66,6 +68,9 @@ class Services:
     quotas: QuotaService
     # Idempotency-Key claims and answers of creates (docs/idempotency.md).
     idempotency: IdempotencyKeys
+    # The backend drivers' jobs: written by the outbox (a subscriber), shown by /v2.0/jobs.
+    outbox: Outbox
+    jobs: JobService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -81,6 +86,7 @@ class Services:
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
+            "jobs": self.jobs,
         }[collection]
 
 
@@ -123,6 +129,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         quotas=quotas,
         idempotency=IdempotencyKeys(db, settings, clock),
+        outbox=Outbox(settings, clock),
+        jobs=JobService(db, settings),
     )
     wiring.subscribe(
         events,
@@ -133,6 +141,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         agent_changes=services.agent_changes,
         quotas=quotas,
         floating_ip_service=floating_ips,
+        outbox=services.outbox,
     )
     events.freeze()
     return services

@@ -44,7 +44,9 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SubnetCreated,
+    Written,
 )
 
 p = models.ports
@@ -156,10 +158,14 @@ class PortService(ResourceService):
         items = [item for _, asked in requests for item in asked]
 
         async def work(conn: AsyncConnection) -> list[dict]:
-            views = await self.create_ports_in(conn, requests[0][0], items)
+            first = requests[0][0]
+            views = await self.create_ports_in(conn, first, items)
             start = 0
             for ctx, asked in requests:
-                await record(conn, ctx, views[start : start + len(asked)])
+                mine = views[start : start + len(asked)]
+                if ctx is not first:  # the jobs of a batched request's ports are its own (X-Quark-Job-Id)
+                    ctx.jobs.update({v["id"]: first.jobs[v["id"]] for v in mine if v["id"] in first.jobs})
+                await record(conn, ctx, mine)
                 start += len(asked)
             return views
 
@@ -205,7 +211,7 @@ class PortService(ResourceService):
             new_port.allocations = allocations
             if new_port.row["binding_host_id"]:
                 await self._bind_new(conn, new_port)
-        await self._publish_created(conn, new_ports)
+        await self._publish_created(conn, ctx, new_ports)
         if not internal:  # last: the quota lock is held only from here to the commit
             await self.events.publish(conn, ResourcesCreated("port", Counter(np.row["project_id"] for np in new_ports)))
         return [np.view() for np in new_ports]
@@ -248,15 +254,20 @@ class PortService(ResourceService):
         await conn.execute(update(p).where(p.c.id == new_port.row["id"]).values(**changes))
         new_port.row.update(changes)
 
-    async def _publish_created(self, conn: AsyncConnection, new_ports: list[NewPort]) -> None:
+    async def _publish_created(self, conn: AsyncConnection, ctx: Context, new_ports: list[NewPort]) -> None:
         by_network: dict[str, list[PortChange]] = defaultdict(list)
         networks = {}
+        default = self.settings.backend_driver
+        written = []
         for new_port in new_ports:
+            row, network = new_port.row, new_port.network
+            written.append(Written(row["id"], 0, row["project_id"], network.id, network.network_plugin or default))
             host = bound_host(new_port.row["binding_host_id"], new_port.row["binding_vif_type"])
             by_network[new_port.network.id].append(PortChange(new_port.row["id"], "", host))
             networks[new_port.network.id] = new_port.network
         for net_id, changes in by_network.items():
             await self.events.publish(conn, PortsChanged(networks[net_id], tuple(changes)))
+        await self.events.publish(conn, ResourcesWritten("port", "create", tuple(written), ctx))
 
     # --- update ------------------------------------------------------------------------
 
@@ -275,6 +286,9 @@ class PortService(ResourceService):
                     changes.get("binding_vif_type", row.binding_vif_type),
                 )
                 await self.events.publish(conn, PortsChanged(network, (PortChange(port_id, before, after),)))
+            driver = network.network_plugin or self.settings.backend_driver
+            written = Written(port_id, row.revision_number + 1, row.project_id, network.id, driver)
+            await self.events.publish(conn, ResourcesWritten("port", "update", (written,), ctx))
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
         return await self.db.run_write(work)
@@ -290,7 +304,14 @@ class PortService(ResourceService):
         )
         rows = (
             await conn.execute(
-                select(p.c.id, p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type).where(p.c.id.in_(ordered))
+                select(
+                    p.c.id,
+                    p.c.network_id,
+                    p.c.binding_host_id,
+                    p.c.binding_vif_type,
+                    p.c.project_id,
+                    p.c.revision_number,
+                ).where(p.c.id.in_(ordered))
             )
         ).all()
         by_network: dict[str, list[PortChange]] = defaultdict(list)
@@ -301,6 +322,8 @@ class PortService(ResourceService):
             network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
             await self.events.publish(conn, PortsChanged(network, tuple(changes)))
         await self.events.publish(conn, PortAddressesChanged(tuple(ordered)))
+        written = tuple(Written(r.id, r.revision_number, r.project_id, r.network_id) for r in rows)
+        await self.events.publish(conn, ResourcesWritten("port", "update", written))
 
     async def add_subnets(self, conn: AsyncConnection, row: Any, subnet_ids: list[str]) -> None:
         """Give the port an address on each of ``subnet_ids`` it has none on
@@ -375,7 +398,7 @@ class PortService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             self._check_deletable(row)
-            await self.delete_in(conn, row)
+            await self.delete_in(conn, row, ctx=ctx)
 
         await self.db.run_write(work)
 
@@ -392,7 +415,7 @@ class PortService(ResourceService):
                 await self.authorize_write(conn, ctx, row)
                 self._check_deletable(row)
             for row in rows:
-                await self.delete_in(conn, row)
+                await self.delete_in(conn, row, ctx=ctx)
             return [row.id for row in rows]
 
         return await self.db.run_write(work)
@@ -404,11 +427,16 @@ class PortService(ResourceService):
         if row.device_owner == owners.FLOATING_IP:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
-    async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
+    async def delete_in(
+        self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False, ctx: Context | None = None
+    ) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
         network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
         host = bound_host(row.binding_host_id, row.binding_vif_type)
         await self.events.publish(conn, PortDeleting(row, network, host))
+        driver = network.network_plugin or self.settings.backend_driver
+        written = Written(row.id, row.revision_number, row.project_id, network.id, driver)
+        await self.events.publish(conn, ResourcesWritten("port", "delete", (written,), ctx))
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
         if row.mac_allocated:
