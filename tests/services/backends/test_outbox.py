@@ -9,7 +9,6 @@ import asyncio
 from collections import defaultdict
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from quark import errors
@@ -90,7 +89,10 @@ async def test_many_changes_with_faults_all_succeed_once_in_order(make_env):
     for change in driver.calls:
         calls[change.resource_id].append((change.operation, change.revision))
     for port in ports[:6]:  # created once; the two updates coalesced into the newest revision
-        assert calls[port["id"]] == [("create", 2), ("update", 2)] or calls[port["id"]] == [("create", 0), ("update", 2)]
+        assert calls[port["id"]] == [("create", 2), ("update", 2)] or calls[port["id"]] == [
+            ("create", 0),
+            ("update", 2),
+        ]
     for port in ports[6:9]:  # the delete after the create, never before
         assert [op for op, _ in calls[port["id"]]] in (["create", "delete"], ["delete"])
     for port in ports[9:]:

@@ -71,8 +71,6 @@ async def test_a_killed_workers_jobs_are_finished_by_another_once(make_env, tmp_
                 proc.wait(10)
     done = [line["job"] for line in lines(record) if line["phase"] == "done"]
     assert sorted(done) == sorted(r.id for r in rows)  # every job once, none twice
-    assert started_by_first and all(
-        line["pid"] == second.pid for line in lines(record) if line["phase"] == "done"
-    )
+    assert started_by_first and all(line["pid"] == second.pid for line in lines(record) if line["phase"] == "done")
     retaken = [r for r in rows if r.id in started_by_first]
     assert retaken and all(r.attempts == 2 for r in retaken)
