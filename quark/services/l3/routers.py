@@ -167,7 +167,7 @@ class RouterService(ResourceService):
                 await extra_routes.store(conn, router_id, routes)
             changes = {k: attrs[k] for k in ("name", "description", "admin_state_up") if k in attrs}
             await self.bump_revision(conn, router_id, **changes)
-            await self._written(conn, ctx, row, "update")
+            await self.written(conn, ctx, row, "update")
             return await self.render_one(conn, ctx, router_id)
 
         needs_port = bool(attrs.get("external_gateway_info"))
@@ -192,7 +192,7 @@ class RouterService(ResourceService):
                 extra_routes.check_routes(router_id, routes, await router_ports.interfaces(conn, router_id))
                 await extra_routes.store(conn, router_id, routes)
                 await self.bump_revision(conn, router_id)
-                await self._written(conn, ctx, await self._locked(conn, router_id), "update")
+                await self.written(conn, ctx, await self._locked(conn, router_id), "update")
             return await self.render_one(conn, ctx, router_id)
 
         return await self.db.run_write(work)
@@ -206,11 +206,11 @@ class RouterService(ResourceService):
             await conn.execute(delete(rr).where(rr.c.router_id == router_id))
             await write_tags(conn, router_id, [])
             await conn.execute(delete(r).where(r.c.id == router_id))
-            await self._written(conn, ctx, row, "delete")
+            await self.written(conn, ctx, row, "delete")
 
         await self.db.run_write(work)
 
-    async def _written(self, conn: AsyncConnection, ctx: Context, row: Any, operation: str) -> None:
+    async def written(self, conn: AsyncConnection, ctx: Context, row: Any, operation: str) -> None:
         """The backend's job (quark.services.backends.outbox): at the revision after an update."""
         revision = row.revision_number + (1 if operation == "update" else 0)
         written = (Written(row.id, revision, row.project_id),)

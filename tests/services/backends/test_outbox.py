@@ -143,3 +143,25 @@ async def test_two_workers_never_run_one_job(make_env):
     await asyncio.gather(drain(a), drain(b))
     job_ids = [c.job_id for c in a.driver("fault").calls]
     assert len(job_ids) == len(set(job_ids)) == 22
+
+
+async def test_groups_rules_and_routers_follow_the_deployments_driver(make_env):
+    env = await make_env(backend_driver="fault")
+    group = await env.services.security_groups.create(ADMIN, {"name": "g"})
+    rule = await env.services.security_group_rules.create(
+        ADMIN, {"security_group_id": group["id"], "direction": "ingress", "protocol": "tcp", "ethertype": "IPv4"}
+    )
+    await env.services.security_group_rules.delete(ADMIN, rule["id"])
+    router = await env.services.routers.create(ADMIN, {"name": "r"})
+    await env.services.routers.update(ADMIN, router["id"], {"name": "r2"})
+    await env.services.routers.delete(ADMIN, router["id"])
+    rows = await all_jobs(env)
+    of_group = [(r.operation, r.revision) for r in rows if r.resource_id == group["id"]]
+    # a rule added or removed is an update of its group, at the group's new revision
+    assert of_group == [("create", 0), ("update", 1), ("update", 2)]
+    assert [(r.operation, r.revision) for r in rows if r.resource_id == router["id"]] == [
+        ("create", 0),
+        ("update", 1),
+        ("delete", 1),
+    ]
+    assert {r.driver for r in rows} == {"fault"}
