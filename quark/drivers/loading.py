@@ -44,8 +44,13 @@ def driver_class(name: str) -> type[Driver]:
 
 
 def needs_backend(name: str) -> bool:
-    """Whether a change on a network of driver ``name`` needs an outbox job."""
-    return driver_class(name).needs_backend
+    """Whether a change on a network of driver ``name`` needs an outbox job. A
+    driver no longer installed does: its job fails with the error, visibly,
+    rather than every write of its networks."""
+    try:
+        return driver_class(name).needs_backend
+    except UnknownDriver:
+        return True
 
 
 def load(name: str, options: Mapping[str, Any] | None = None) -> Driver:

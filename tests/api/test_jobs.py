@@ -33,6 +33,10 @@ def test_a_write_answers_its_job_which_only_its_project_sees(admin, tenant, api_
     assert admin.get("/v2.0/jobs", headers=other, params={"resource_id": network["id"]}).json()["jobs"] == []
 
     make_subnet(tenant, network["id"], "10.77.0.0/24")
+    single = tenant.post("/v2.0/ports", json={"port": {"network_id": network["id"]}})
+    assert single.status_code == 201, single.text
+    single_job = tenant.get(f"/v2.0/jobs/{single.headers[HEADER]}").json()["job"]
+    assert (single_job["resource_id"], single_job["operation"]) == (single.json()["port"]["id"], "create")
     response = tenant.post(
         "/v2.0/ports", json={"ports": [{"network_id": network["id"]}, {"network_id": network["id"]}]}
     )
@@ -57,7 +61,7 @@ def test_a_write_answers_its_job_which_only_its_project_sees(admin, tenant, api_
     assert [set(j) for j in listed] == [{"id", "operation"}] * 3
     assert sorted(j["operation"] for j in listed) == ["create", "delete", "update"]
     seen_by_admin = admin.get("/v2.0/jobs", params={"project_id": tenant.project_id}).json()["jobs"]
-    assert len(seen_by_admin) == 1 + 1 + 1 + 2 + 1 + 1  # network, subnet, bulk, 2 ports, update, delete
+    assert len(seen_by_admin) == 1 + 1 + 1 + 1 + 2 + 1 + 1  # network, subnet, port, bulk, 2 ports, update, delete
 
 
 def test_agent_networks_make_no_job(tenant):
