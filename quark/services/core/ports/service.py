@@ -206,12 +206,15 @@ class PortService(ResourceService):
             first = new_ports[0].row
             raise errors.MacAddressInUse(net_id=first["network_id"], mac=first["mac_address"]) from None
         await creating.write_children(conn, new_ports)
+        # The backend's jobs before the addresses: the subnet cursor row that
+        # allocation locks is held to the commit, and the jobs' INSERT stays out of it.
+        await self._written_created(conn, ctx, new_ports)
         granted = await self.ips.allocate(conn, [np.addresses for np in new_ports])
         for new_port, allocations in zip(new_ports, granted):
             new_port.allocations = allocations
             if new_port.row["binding_host_id"]:
                 await self._bind_new(conn, new_port)
-        await self._publish_created(conn, ctx, new_ports)
+        await self._publish_created(conn, new_ports)
         if not internal:  # last: the quota lock is held only from here to the commit
             await self.events.publish(conn, ResourcesCreated("port", Counter(np.row["project_id"] for np in new_ports)))
         return [np.view() for np in new_ports]
@@ -254,20 +257,23 @@ class PortService(ResourceService):
         await conn.execute(update(p).where(p.c.id == new_port.row["id"]).values(**changes))
         new_port.row.update(changes)
 
-    async def _publish_created(self, conn: AsyncConnection, ctx: Context, new_ports: list[NewPort]) -> None:
+    async def _written_created(self, conn: AsyncConnection, ctx: Context, new_ports: list[NewPort]) -> None:
+        default = self.settings.backend_driver
+        written = tuple(
+            Written(np.row["id"], 0, np.row["project_id"], np.network.id, np.network.network_plugin or default)
+            for np in new_ports
+        )
+        await self.events.publish(conn, ResourcesWritten("port", "create", written, ctx))
+
+    async def _publish_created(self, conn: AsyncConnection, new_ports: list[NewPort]) -> None:
         by_network: dict[str, list[PortChange]] = defaultdict(list)
         networks = {}
-        default = self.settings.backend_driver
-        written = []
         for new_port in new_ports:
-            row, network = new_port.row, new_port.network
-            written.append(Written(row["id"], 0, row["project_id"], network.id, network.network_plugin or default))
             host = bound_host(new_port.row["binding_host_id"], new_port.row["binding_vif_type"])
             by_network[new_port.network.id].append(PortChange(new_port.row["id"], "", host))
             networks[new_port.network.id] = new_port.network
         for net_id, changes in by_network.items():
             await self.events.publish(conn, PortsChanged(networks[net_id], tuple(changes)))
-        await self.events.publish(conn, ResourcesWritten("port", "create", tuple(written), ctx))
 
     # --- update ------------------------------------------------------------------------
 
