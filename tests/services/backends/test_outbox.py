@@ -165,3 +165,5 @@ async def test_groups_rules_and_routers_follow_the_deployments_driver(make_env):
         ("delete", 1),
     ]
     assert {r.driver for r in rows} == {"fault"}
+    default = [r for r in rows if r.resource_type == "security_group" and r.resource_id != group["id"]]
+    assert [(r.operation, r.revision) for r in default] == [("create", 0)]  # the project's default group, made lazily
