@@ -74,3 +74,28 @@ async def test_a_killed_workers_jobs_are_finished_by_another_once(make_env, tmp_
     assert started_by_first and all(line["pid"] == second.pid for line in lines(record) if line["phase"] == "done")
     retaken = [r for r in rows if r.id in started_by_first]
     assert retaken and all(r.attempts == 2 for r in retaken)
+
+
+async def test_worker_once_runs_the_due_jobs_and_exits(make_env, tmp_path):
+    env = await make_env()
+    net = await env.network(network_plugin="fault")
+    await env.subnet(net["id"], "10.0.0.0/24")
+    record = tmp_path / "calls.jsonl"
+    options = json.dumps({"fault": {"record_path": str(record)}})
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [QUARK, "worker", "--once", "--database-url", env.url],
+        env={**os.environ, "QUARK_BACKEND_DRIVER_OPTIONS": options, "QUARK_LOG_LEVEL": "warning"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    rows = await env.read(select(jobs).order_by(jobs.c.seq))
+    assert [(r.resource_type, r.status) for r in rows] == [("network", "succeeded"), ("subnet", "succeeded")]
+    # two resources: their jobs may run side by side, each called once
+    assert sorted((line["kind"], line["phase"]) for line in lines(record)) == [
+        ("network", "done"),
+        ("network", "start"),
+        ("subnet", "done"),
+        ("subnet", "start"),
+    ]
