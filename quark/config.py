@@ -263,6 +263,12 @@ def _check(settings: Settings) -> Settings:
     if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
         raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
     _check_rate_limits(settings)
+    if settings.worker_lease <= settings.worker_call_timeout:
+        # A job whose call outlives its lease could be taken by a second worker while the first still calls.
+        raise ValueError(
+            f"worker_lease ({settings.worker_lease}) must be longer than worker_call_timeout "
+            f"({settings.worker_call_timeout})"
+        )
     return settings
 
 

@@ -42,3 +42,11 @@ def test_each_change_reaches_its_method_and_apply_by_default():
     assert seen == [("create_port", 3), ("apply", "router", "delete")]
     with pytest.raises(DriverError):
         asyncio.run(driver.call(Change("volume", "create", "v", 0, {})))
+
+
+def test_a_lease_no_longer_than_a_call_is_refused():
+    from quark.config import load_settings
+
+    with pytest.raises(ValueError, match="worker_lease"):
+        load_settings(None, worker_lease=10.0, worker_call_timeout=10.0)
+    assert load_settings(None, worker_lease=11.0, worker_call_timeout=10.0).worker_lease == 11.0

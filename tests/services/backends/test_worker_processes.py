@@ -27,7 +27,7 @@ def start_worker(url: str, record: Path, lease: float, **fault) -> subprocess.Po
         **os.environ,
         "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps(options),
         "QUARK_WORKER_LEASE": str(lease),
-        "QUARK_WORKER_CALL_TIMEOUT": "30",
+        "QUARK_WORKER_CALL_TIMEOUT": str(lease - 0.5),
         "QUARK_LOG_LEVEL": "warning",
     }
     return subprocess.Popen(
@@ -47,7 +47,7 @@ async def test_a_killed_workers_jobs_are_finished_by_another_once(make_env, tmp_
     await env.subnet(net["id"], "10.0.0.0/24")
     await env.services.ports.create_bulk(ADMIN, [{"network_id": net["id"]} for _ in range(6)])
     record = tmp_path / "calls.jsonl"
-    first = start_worker(env.url, record, lease=2.0, hang_rate=1.0)  # every call hangs: killed mid-call
+    first = start_worker(env.url, record, lease=3.0, hang_rate=1.0)  # every call hangs: killed mid-call
     second = None
     try:
         deadline = time.monotonic() + 30
@@ -57,7 +57,7 @@ async def test_a_killed_workers_jobs_are_finished_by_another_once(make_env, tmp_
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         started_by_first = {line["job"] for line in lines(record) if line["pid"] == first.pid}
-        second = start_worker(env.url, record, lease=2.0)
+        second = start_worker(env.url, record, lease=3.0)
         while True:
             rows = await env.read(select(jobs).where(jobs.c.operation != "bulk"))
             if rows and all(r.status == "succeeded" for r in rows):
