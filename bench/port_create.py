@@ -13,6 +13,7 @@ with --clients concurrent clients, then bulk POSTs of --bulk ports.
     .venv/bin/python bench/port_create.py --dhcp-agent     # a live DHCP agent serves the networks
     .venv/bin/python bench/port_create.py --member         # as a project member (policy reads the network)
     .venv/bin/python bench/port_create.py --quota-port 1000000   # with the quota check on every create
+    .venv/bin/python bench/port_create.py --network-plugin fault  # every port create writes an outbox job
 
 The server it starts has unlimited quotas (bench/harness.py) unless
 --quota-port sets a finite port limit; a server given with --url must let
@@ -43,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
 DHCP_HOST = "bench-dhcp-host"
+# The networks' backend driver (--network-plugin; None: the server's default, agent: no jobs).
+NETWORK_PLUGIN: str | None = None
 
 
 async def report_dhcp_agent(client: httpx.AsyncClient) -> None:
@@ -56,7 +59,8 @@ async def report_dhcp_agent(client: httpx.AsyncClient) -> None:
 async def setup(client: httpx.AsyncClient, index: int = 0, dhcp_agent: bool = False) -> str:
     if dhcp_agent:
         await report_dhcp_agent(client)
-    net = (await client.post("/v2.0/networks", json={"network": {"name": f"bench-{index}"}})).json()["network"]
+    body = {"name": f"bench-{index}"} | ({"network_plugin": NETWORK_PLUGIN} if NETWORK_PLUGIN else {})
+    net = (await client.post("/v2.0/networks", json={"network": body})).json()["network"]
     for body in (
         {"ip_version": 4, "cidr": f"10.{128 + index}.0.0/16"},
         {"ip_version": 6, "cidr": f"2001:db8:{0xB00 + index:x}::/64"},
@@ -177,7 +181,14 @@ def main() -> None:
         help="the server's default port quota (default -1: unlimited, no quota check); a large finite "
         "value measures the enforcement (lock row and count) on every create",
     )
+    parser.add_argument(
+        "--network-plugin",
+        help="the networks' backend driver (admin only): fault writes an outbox job with every port create "
+        "(no worker runs), agent writes none (docs/drivers.md)",
+    )
     args = parser.parse_args()
+    global NETWORK_PLUGIN
+    NETWORK_PLUGIN = args.network_plugin
 
     phases = []
     headers = {"X-Project-Id": "bench-member", "X-Roles": "member"} if args.member else None
@@ -220,6 +231,8 @@ def main() -> None:
         for sample in result["errors"][:5]:
             print("error:", sample, file=sys.stderr)
     print(f"server: {where}" + (" (a DHCP agent serves the networks)" if args.dhcp_agent else ""))
+    if args.network_plugin:
+        print(f"server: networks of driver {args.network_plugin}")
     if retries is not None:
         print(f"server: transaction retries={retries} tracebacks={server_errors}")
     print(f"machine: {harness.machine()}")

@@ -90,6 +90,24 @@ class Settings:
     nova_events_retry_delay: float = 1.0
     nova_events_retry_max_delay: float = 60.0
     nova_events_timeout: float = 10.0
+    # Backend drivers (docs/drivers.md): the driver of networks created without
+    # network_plugin (an entry point of group quark.drivers: agent, unmanaged,
+    # fault, or a vendor's), and each driver's options by name, e.g.
+    # {"fault": {"failure_rate": 0.3}}.
+    backend_driver: str = "agent"
+    backend_driver_options: dict[str, Any] = field(default_factory=dict, hash=False)
+    # The outbox worker (`quark worker`, docs/jobs.md): seconds a claimed job is
+    # its worker's (then another worker takes it over: a worker killed mid-call
+    # loses its jobs to the others after this); seconds a driver call may take
+    # (then it is retried); the first retry delay, doubled per attempt up to the
+    # max, each drawn with +-50% jitter; attempts before a job fails for good;
+    # jobs one worker claims at once.
+    worker_lease: float = 60.0
+    worker_call_timeout: float = 30.0
+    worker_retry_delay: float = 0.5
+    worker_retry_max_delay: float = 60.0
+    worker_max_attempts: int = 10
+    worker_batch: int = 16
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
     # Items a bulk create may carry (0 = no cap); a larger one is refused with
@@ -249,6 +267,12 @@ def _check(settings: Settings) -> Settings:
     if settings.auth_strategy == "keystone" and not settings.keystone_authtoken:
         raise ValueError('auth_strategy = "keystone" needs a [keystone_authtoken] table in the config file')
     _check_rate_limits(settings)
+    if settings.worker_lease <= settings.worker_call_timeout:
+        # A job whose call outlives its lease could be taken by a second worker while the first still calls.
+        raise ValueError(
+            f"worker_lease ({settings.worker_lease}) must be longer than worker_call_timeout "
+            f"({settings.worker_call_timeout})"
+        )
     return settings
 
 

@@ -53,6 +53,10 @@ class Context:
     service_roles: frozenset[str] = frozenset()
     # Set on the Context of a create that carries an Idempotency-Key.
     idempotency: IdempotencyClaim | None = field(default=None, compare=False, hash=False)
+    # The backend jobs a write made (resource id -> job id; "*" -> a bulk's
+    # parent job), filled in its transaction (docs/jobs.md): the response's
+    # X-Quark-Job-Id. Not an init field: a copy (dataclasses.replace) starts empty.
+    jobs: dict[str, str] = field(default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @property
     def is_service(self) -> bool:

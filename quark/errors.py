@@ -234,6 +234,10 @@ class AgentNotFound(NotFound):
     message = "Agent {id} could not be found."
 
 
+class JobNotFound(NotFound):
+    message = "Job {id} could not be found."
+
+
 class ExtensionNotFound(NotFound):
     message = "Extension with alias {alias} does not exist."
 

@@ -147,6 +147,15 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Segment allocation ranges",
         "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges).",
     ),
+    "quark-jobs": (
+        "Backend jobs",
+        "Quark: the backend drivers' asynchronous work of every write (/v2.0/jobs), its status and errors; "
+        "a write that made one answers its id in X-Quark-Job-Id.",
+    ),
+    "network-plugin": (
+        "Network backend driver",
+        "Quark: per-network choice of the backend driver that realises it (network_plugin).",
+    ),
     "routes": (
         "Subnet routes",
         "Quark: a subnet's host routes as resources (/v2.0/routes), shown in the subnet's host_routes.",

@@ -145,6 +145,19 @@ class CollectionService(Protocol):
     async def remove_tag(self, ctx: Context, resource_id: str, tag: str | None, /) -> None: ...
 
 
+JOB_HEADER = "X-Quark-Job-Id"
+
+
+def with_job(response: Response, ctx: Context, resource_ids: builtins.list[Any]) -> Response:
+    """``X-Quark-Job-Id``: the backend job the write made (a bulk's parent job;
+    several, comma-separated, when one request made several without one), if
+    it made any (docs/jobs.md)."""
+    jobs = [ctx.jobs["*"]] if "*" in ctx.jobs else [ctx.jobs[i] for i in resource_ids if i in ctx.jobs]
+    if jobs:
+        response.headers[JOB_HEADER] = ",".join(jobs)
+    return response
+
+
 class CollectionRoutes:
     """The routes of one collection, bound to its service."""
 
@@ -216,14 +229,19 @@ class CollectionRoutes:
             def render_bulk(created: builtins.list[dict]) -> dict:
                 return {self.resource.body_collection: [present(authz, self.resource, link(o), []) for o in created]}
 
-            return keyed.respond(render_bulk, await service.create_bulk(keyed.context(render_bulk), items))
+            bulk_ctx = keyed.context(render_bulk)
+            views = await service.create_bulk(bulk_ctx, items)
+            return with_job(keyed.respond(render_bulk, views), bulk_ctx, [v.get("id") for v in views])
 
         def render(created: dict | builtins.list[dict]) -> dict:
             # A create's transaction returns the view, or the list of one view.
             obj = created[0] if isinstance(created, builtins.list) else created
             return {self.resource.name: present(authz, self.resource, link(obj), [])}
 
-        return keyed.respond(render, await service.create(keyed.context(render), items[0]))
+        one_ctx = keyed.context(render)
+        created = await service.create(one_ctx, items[0])
+        view = created[0] if isinstance(created, builtins.list) else created
+        return with_job(keyed.respond(render, created), one_ctx, [view.get("id")])
 
     def _linker(self, request: Request, fields: builtins.list[str]) -> Callable[[dict], dict]:
         return add_if_asked(request, self.resource.collection, fields, self.resource.key)
@@ -249,7 +267,7 @@ class CollectionRoutes:
         current = await service.get(ctx, resource_id)
         await authz.change(self.resource, "update", current, attrs, service.missing(resource_id))
         obj = self._linker(request, [])(await service.update(ctx, resource_id, attrs, if_match_revision(request)))
-        return json_response({self.resource.name: present(authz, self.resource, obj, [])})
+        return with_job(json_response({self.resource.name: present(authz, self.resource, obj, [])}), ctx, [resource_id])
 
     async def delete(self, request: Request) -> Response:
         if (await request.body()).strip():
@@ -259,7 +277,7 @@ class CollectionRoutes:
         current = await service.get(ctx, resource_id)
         await authz.change(self.resource, "delete", current, {}, service.missing(resource_id))
         await service.delete(ctx, resource_id, if_match_revision(request))
-        return no_content()
+        return with_job(no_content(), ctx, [resource_id])
 
     async def delete_matching(self, request: Request) -> Response:
         """Quark bulk delete by filter (all or nothing); answers the ids removed.

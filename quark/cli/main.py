@@ -1,4 +1,4 @@
-"""The ``quark`` command: serve, db upgrade/check, ipam check, agent, dhcp, metadata-agent."""
+"""The ``quark`` command: serve, db upgrade/check, ipam check, agent, dhcp, metadata-agent, worker."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from quark import logs
+from quark.cli import worker as worker_cli
 from quark.config import Settings, load_settings
 
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as quark.metrics reads it
@@ -483,6 +484,9 @@ def policy_check(config: ConfigOpt = None) -> None:
     ok = engine.enforcer.check_rules()
     typer.echo(f"policy: {len(engine.enforcer.rules)} rules ({settings.policy_file or 'defaults only'}); ok={ok}")
     raise typer.Exit(0 if ok else 1)
+
+
+worker_cli.register(app, _settings, _require_current)
 
 
 def main() -> None:  # pragma: no cover

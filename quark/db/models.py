@@ -55,6 +55,9 @@ class Network(StandardAttributes, Base):
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
     availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
     ipam_strategy: Mapped[str] = mapped_column(String(32), default="NEUTRON")
+    # The backend driver that realises it (docs/drivers.md); NULL on networks
+    # older than drivers: the deployment's backend_driver.
+    network_plugin: Mapped[str | None] = mapped_column(String(64))
 
 
 class Subnet(StandardAttributes, Base):

@@ -85,6 +85,35 @@ class ResourcesCreated(InTransaction):
     counts: Mapping[str, int]
 
 
+# --- every resource a backend driver realises --------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """One resource row written: its revision after the change (before it, for
+    a delete) and the driver that realises it (None: the subscriber reads the
+    driver of ``network_id``; no network either: the deployment's default)."""
+
+    resource_id: str
+    revision: int
+    project_id: str
+    network_id: str | None = None
+    driver: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourcesWritten(InTransaction):
+    """Networks, subnets, ports, security groups or routers (``resource``) were
+    created, updated or deleted (``operation``): what a backend driver must
+    follow (docs/drivers.md). ``ctx`` is the request's, when a caller asked:
+    the jobs made for it are told to it (``ctx.jobs``)."""
+
+    resource: str
+    operation: str
+    items: tuple[Written, ...]
+    ctx: Context | None = None
+
+
 # --- networks ------------------------------------------------------------------------
 
 
@@ -282,6 +311,7 @@ class AgentChanged(InTransaction):
 
 EVENT_TYPES: tuple[type[InTransaction], ...] = (
     ResourcesCreated,
+    ResourcesWritten,
     NetworkUpdated,
     NetworkClearing,
     NetworkDeleting,

@@ -16,6 +16,8 @@ from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
+from quark.services.backends.jobs import JobService
+from quark.services.backends.outbox import Outbox
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
@@ -69,6 +71,9 @@ class Services:
     quotas: QuotaService
     # Idempotency-Key claims and answers of creates (docs/idempotency.md).
     idempotency: IdempotencyKeys
+    # The backend drivers' jobs: written by the outbox (a subscriber), shown by /v2.0/jobs.
+    outbox: Outbox
+    jobs: JobService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -84,6 +89,7 @@ class Services:
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
+            "jobs": self.jobs,
         }[collection]
 
 
@@ -98,7 +104,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     subnets = SubnetService(db, settings, events, ips)
     networks = NetworkService(db, settings, events, segments, subnets)
     ports = PortService(db, settings, events, ips, macs, binder)
-    security_groups = SecurityGroupService(db, settings, DefaultGroups(), events)
+    security_groups = SecurityGroupService(db, settings, DefaultGroups(events), events)
     floating_ips = FloatingIpService(db, settings, ports, events)
     quotas = QuotaService(db, settings)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
@@ -127,6 +133,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         quotas=quotas,
         idempotency=IdempotencyKeys(db, settings, clock),
+        outbox=Outbox(settings, clock),
+        jobs=JobService(db, settings),
     )
     wiring.subscribe(
         events,
@@ -138,6 +146,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         quotas=quotas,
         floating_ip_service=floating_ips,
         port_forwardings=services.port_forwardings,
+        outbox=services.outbox,
     )
     events.freeze()
     return services

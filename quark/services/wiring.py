@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from quark.services.addressing import ip_policies
 from quark.services.addressing.routes import RouteService
+from quark.services.backends.outbox import Outbox
 from quark.services.common.quotas import QuotaService
 from quark.services.core.ports.service import PortService
 from quark.services.dataplane import filter_hosts, hoststate
@@ -31,6 +32,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
@@ -52,11 +54,17 @@ def subscribe(
     quotas: QuotaService,
     floating_ip_service: floating_ips.FloatingIpService,
     port_forwardings: PortForwardingService,
+    outbox: Outbox,
 ) -> None:
     # --- every countable resource ---------------------------------------------------
     # The last write of a create: a refused one rolls back whole, and the
     # project's quota lock is held only from here to the commit.
     events.subscribe(ResourcesCreated, quotas.on_resources_created)
+
+    # --- every resource a backend driver realises -------------------------------------
+    # A job for the driver of each change, in the change's transaction (only
+    # drivers that need backend work; quark worker runs them after the commit).
+    events.subscribe(ResourcesWritten, outbox.on_resources_written)
 
     # --- networks -------------------------------------------------------------------
     events.subscribe(NetworkUpdated, hoststate.on_network_updated)  # MTU: every host of the network

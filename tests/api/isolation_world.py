@@ -263,6 +263,13 @@ def build_world(url: str) -> Iterator[World]:
             )
             assert subnet.status_code == 201, subnet.text
         populate(b, external, shared, 201)
+        # A backend job of B's (a network of a driver that needs backend work; no worker runs here).
+        response = admin.post(
+            "/v2.0/networks",
+            json={"network": {"name": "iso-backend", "project_id": b.project_id, "network_plugin": "fault"}},
+        )
+        b.ids["backend_network"] = created(response, COLLECTIONS[0])["id"]
+        b.ids["job"] = response.headers["X-Quark-Job-Id"]
         populate(a, external, shared, 202)
         yield World(url, admin, a, b, external, shared)
     finally:

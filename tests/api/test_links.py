@@ -63,6 +63,9 @@ def made(api_server) -> dict[str, str]:
             "network-ip-availabilities": net["id"],
             "routers": _post(admin, "routers", "router", {"name": f"ln-{tag}"})["id"],
         }
+        backend = admin.post("/v2.0/networks", json={"network": {"name": f"ln-{tag}-b", "network_plugin": "fault"}})
+        assert backend.status_code == 201, backend.text
+        out["jobs"] = backend.headers["X-Quark-Job-Id"]
     return out
 
 

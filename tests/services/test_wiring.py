@@ -38,6 +38,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
@@ -58,6 +59,8 @@ def wired(services):
     return {
         # Quotas: a refused create rolls back whole.
         ResourcesCreated: (s.quotas.on_resources_created,),
+        # A backend driver's job in the change's transaction (docs/jobs.md).
+        ResourcesWritten: (s.outbox.on_resources_written,),
         NetworkUpdated: (hoststate.on_network_updated,),
         # Before the in-use check: unassociated floating IPs go with their network.
         NetworkClearing: (s.floating_ips.on_network_clearing,),
@@ -253,6 +256,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
         port_forwardings=s.port_forwardings,
+        outbox=s.outbox,
     )
     reached: list[str] = []
 

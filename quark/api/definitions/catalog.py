@@ -17,6 +17,7 @@ from quark.api.definitions.core import (
     SUBNET,
 )
 from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
@@ -36,6 +37,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (AGENT, "agents"),
+    (JOB, "jobs"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -110,6 +110,14 @@ NETWORK = Resource(
             filter=STR_FILTER,
             description="Quark: what a port created without fixed_ips gets (NEUTRON, ANY, BOTH, BOTH_REQUIRED)",
         ),
+        Attr(
+            "network_plugin",
+            post=True,
+            convert=v.string(64),
+            filter=STR_FILTER,
+            description="Quark: the backend driver that realises the network (docs/drivers.md); "
+            "default: the deployment's backend_driver",
+        ),
     ),
 )
 

@@ -10,6 +10,7 @@ from quark.policy.defaults import (
     base,
     compute,
     dataplane,
+    jobs,
     l3,
     networks,
     ports,
@@ -18,7 +19,7 @@ from quark.policy.defaults import (
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas)
+MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas, jobs)
 
 
 def all_rules() -> list[policy.RuleDefault]:

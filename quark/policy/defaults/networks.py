@@ -22,6 +22,7 @@ _ADMIN_ATTRS = (
     "provider:physical_network",
     "provider:segmentation_id",
     "ipam_strategy",
+    "network_plugin",
 )
 _ADMIN_READ = (
     "segments",
@@ -29,6 +30,7 @@ _ADMIN_READ = (
     "provider:physical_network",
     "provider:segmentation_id",
     "ipam_strategy",
+    "network_plugin",
 )
 
 RULES = [

@@ -20,6 +20,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.lookups import IDS, Lookup
+from quark.drivers import loading
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
@@ -27,7 +28,15 @@ from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.subnets import SubnetService
-from quark.services.events import Events, NetworkClearing, NetworkDeleting, NetworkUpdated, ResourcesCreated
+from quark.services.events import (
+    Events,
+    NetworkClearing,
+    NetworkDeleting,
+    NetworkUpdated,
+    ResourcesCreated,
+    ResourcesWritten,
+    Written,
+)
 
 n = models.networks
 
@@ -89,6 +98,7 @@ class NetworkService(ResourceService):
         "provider:physical_network": n.c.physical_network,
         "provider:segmentation_id": n.c.segmentation_id,
         "ipam_strategy": n.c.ipam_strategy,
+        "network_plugin": n.c.network_plugin,
     }
     related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
 
@@ -109,8 +119,7 @@ class NetworkService(ResourceService):
         tags = base.tags_by_resource(found)
         return [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
 
-    @staticmethod
-    def _view(row: Any, subnet_ids: list[str], tags: list[str]) -> dict:
+    def _view(self, row: Any, subnet_ids: list[str], tags: list[str]) -> dict:
         view = base.standard_view(row)
         view.update(
             {
@@ -134,6 +143,7 @@ class NetworkService(ResourceService):
                 "is_default": False,
                 "qos_policy_id": None,
                 "ipam_strategy": row.ipam_strategy,
+                "network_plugin": row.network_plugin or self.settings.backend_driver,
                 "tags": tags,
             }
         )
@@ -171,6 +181,7 @@ class NetworkService(ResourceService):
         else:
             validate_provider(network_type, physnet, seg_id)
         mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
+        plugin = self._plugin(attrs.get("network_plugin"))
         now = utcnow()
         network_id = base.new_id()
         if network_type in RANGE_TYPES:
@@ -202,6 +213,7 @@ class NetworkService(ResourceService):
                     dns_domain=attrs.get("dns_domain", ""),
                     availability_zone_hints=attrs.get("availability_zone_hints", []),
                     ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
+                    network_plugin=plugin,
                     created_at=now,
                     updated_at=now,
                     revision_number=0,
@@ -209,8 +221,18 @@ class NetworkService(ResourceService):
             )
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        await self.events.publish(
+            conn, ResourcesWritten("network", "create", (Written(network_id, 0, project_id, driver=plugin),), ctx)
+        )
         await self.events.publish(conn, ResourcesCreated("network", {project_id: 1}))
         return network_id
+
+    def _plugin(self, requested: str | None) -> str:
+        """The network's backend driver: the one asked for, or the deployment's (docs/drivers.md)."""
+        name = requested or self.settings.backend_driver
+        if name not in loading.names():
+            raise errors.InvalidInput(error_message=f"network_plugin {name!r} is not an installed driver")
+        return name
 
     # --- update ----------------------------------------------------------------
 
@@ -238,6 +260,9 @@ class NetworkService(ResourceService):
                 await self._check_mtu_change(conn, row, attrs["mtu"], changes)
             await self.bump_revision(conn, network_id, **changes)
             await self.events.publish(conn, NetworkUpdated(network_id, changes))
+            driver = row.network_plugin or self.settings.backend_driver
+            written = Written(network_id, row.revision_number + 1, row.project_id, driver=driver)
+            await self.events.publish(conn, ResourcesWritten("network", "update", (written,), ctx))
             return await self.render_one(conn, ctx, network_id)
 
         return await self.db.run_write(work)
@@ -290,6 +315,11 @@ class NetworkService(ResourceService):
             # The ports left are the auto-delete ones (DHCP): they go first, with
             # everything that hangs on them and on the network.
             await self.events.publish(conn, NetworkDeleting(row, subnet_ids))
+            driver = row.network_plugin or self.settings.backend_driver
+            gone = [Written(i, 0, row.project_id, network_id, driver) for i in subnet_ids]
+            await self.events.publish(conn, ResourcesWritten("subnet", "delete", tuple(gone)))
+            written = Written(network_id, row.revision_number, row.project_id, driver=driver)
+            await self.events.publish(conn, ResourcesWritten("network", "delete", (written,), ctx))
             if subnet_ids:
                 await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id.in_(subnet_ids)))

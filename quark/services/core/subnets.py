@@ -33,9 +33,11 @@ from quark.services.events import (
     Events,
     PortAddressesChanged,
     ResourcesCreated,
+    ResourcesWritten,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
+    Written,
 )
 
 s = models.subnets
@@ -244,6 +246,9 @@ class SubnetService(ResourceService):
         subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
+        driver = network.network_plugin or self.settings.backend_driver
+        written = Written(subnet_id, 0, project_id, network.id, driver)
+        await self.events.publish(conn, ResourcesWritten("subnet", "create", (written,), ctx))
         await self.events.publish(conn, ResourcesCreated("subnet", {project_id: 1}))
         return subnet_id
 
@@ -298,6 +303,8 @@ class SubnetService(ResourceService):
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
             await self.bump_revision(conn, subnet_id, **changes)
             await self.events.publish(conn, SubnetUpdated(row, changes))
+            written = Written(subnet_id, row.revision_number + 1, row.project_id, row.network_id)
+            await self.events.publish(conn, ResourcesWritten("subnet", "update", (written,), ctx))
             return await self.render_one(conn, ctx, subnet_id)
 
         return await self.db.run_write(work)
@@ -369,6 +376,8 @@ class SubnetService(ResourceService):
                 )
             await self._bump_network(conn, row.network_id)
             await self.events.publish(conn, SubnetDeleted(row))
+            written = Written(subnet_id, row.revision_number, row.project_id, row.network_id)
+            await self.events.publish(conn, ResourcesWritten("subnet", "delete", (written,), ctx))
             if held_by:  # what followed their addresses (floating IPs) must let go
                 await self.events.publish(conn, PortAddressesChanged(tuple(held_by)))
 

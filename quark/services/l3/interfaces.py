@@ -44,6 +44,7 @@ class RouterRows(Protocol):
         self, conn: AsyncConnection, ctx: Context, resource_id: str, if_match: int | None = None
     ) -> Any: ...
     async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None: ...
+    async def written(self, conn: AsyncConnection, ctx: Context, row: Any, operation: str) -> None: ...
 
 
 p = models.ports
@@ -103,6 +104,7 @@ class Interfaces:
                 assert subnet_id is not None
                 answer = await self._attach_subnet(conn, ctx, router, subnet_id, attached)
             await self.routers.bump_revision(conn, router_id)
+            await self.routers.written(conn, ctx, router, "update")
             return answer
 
         return await self.ports.run_creating([{}] if subnet_id else [], work)
@@ -195,8 +197,9 @@ class Interfaces:
                 mine = [i for i in attached if i.port_id == on_subnet[0].port_id]
             await self._check_unused(conn, router_id, mine, [i for i in attached if i.port_id != mine[0].port_id])
             port = (await conn.execute(select(p).where(p.c.id == mine[0].port_id).with_for_update())).one()
-            await self.ports.delete_in(conn, port)
+            await self.ports.delete_in(conn, port, ctx=ctx)
             await self.routers.bump_revision(conn, router_id)
+            await self.routers.written(conn, ctx, router, "update")
             return _answer(router, port.id, port.network_id, [i.subnet_id for i in mine])
 
         return await self.routers.db.run_write(work)

@@ -28,7 +28,7 @@ from quark.services.common.base import ResourceService, standard_columns, write_
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, PortDeleting, ResourcesCreated
+from quark.services.events import Events, PortDeleting, ResourcesCreated, ResourcesWritten, Written
 from quark.services.l3 import extra_routes, router_ports
 from quark.services.l3.gateways import Gateways, gateway_view, wanted_gateway
 from quark.services.l3.interfaces import Interfaces
@@ -149,6 +149,8 @@ class RouterService(ResourceService):
         if gateway is not None:
             router = await self._locked(conn, router_id)
             await self.gateways.set(conn, ctx, router, gateway)
+        written = (Written(router_id, 0, project_id),)
+        await self.events.publish(conn, ResourcesWritten("router", "create", written, ctx))
         await self.events.publish(conn, ResourcesCreated("router", {project_id: 1}))
         return router_id
 
@@ -165,6 +167,7 @@ class RouterService(ResourceService):
                 await extra_routes.store(conn, router_id, routes)
             changes = {k: attrs[k] for k in ("name", "description", "admin_state_up") if k in attrs}
             await self.bump_revision(conn, router_id, **changes)
+            await self.written(conn, ctx, row, "update")
             return await self.render_one(conn, ctx, router_id)
 
         needs_port = bool(attrs.get("external_gateway_info"))
@@ -189,6 +192,7 @@ class RouterService(ResourceService):
                 extra_routes.check_routes(router_id, routes, await router_ports.interfaces(conn, router_id))
                 await extra_routes.store(conn, router_id, routes)
                 await self.bump_revision(conn, router_id)
+                await self.written(conn, ctx, await self._locked(conn, router_id), "update")
             return await self.render_one(conn, ctx, router_id)
 
         return await self.db.run_write(work)
@@ -202,8 +206,15 @@ class RouterService(ResourceService):
             await conn.execute(delete(rr).where(rr.c.router_id == router_id))
             await write_tags(conn, router_id, [])
             await conn.execute(delete(r).where(r.c.id == router_id))
+            await self.written(conn, ctx, row, "delete")
 
         await self.db.run_write(work)
+
+    async def written(self, conn: AsyncConnection, ctx: Context, row: Any, operation: str) -> None:
+        """The backend's job (quark.services.backends.outbox): at the revision after an update."""
+        revision = row.revision_number + (1 if operation == "update" else 0)
+        written = (Written(row.id, revision, row.project_id),)
+        await self.events.publish(conn, ResourcesWritten("router", operation, written, ctx))
 
     async def _locked(self, conn: AsyncConnection, router_id: str) -> Any:
         return (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).one()

@@ -11,6 +11,7 @@ from quark.clock import utcnow
 from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.services.common import base
+from quark.services.events import Events, ResourcesWritten, Written
 from quark.services.security.rules import rule_row
 
 sg = models.security_groups
@@ -25,6 +26,10 @@ class DefaultGroups:
     of two concurrent first requests makes the group; no cache, because an
     admin may delete a default group from any process.
     """
+
+    def __init__(self, events: Events | None = None) -> None:
+        # Where a new default group is told (a backend driver's job); none: no one.
+        self.events = events if events is not None else Events()
 
     async def ensure(self, conn: AsyncConnection, project_id: str) -> str:
         found = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
@@ -55,5 +60,8 @@ class DefaultGroups:
                 rule_row(group_id, project_id, "egress", "IPv4"),
                 rule_row(group_id, project_id, "egress", "IPv6"),
             ],
+        )
+        await self.events.publish(
+            conn, ResourcesWritten("security_group", "create", (Written(group_id, 0, project_id),))
         )
         return group_id

@@ -31,7 +31,9 @@ from quark.services.events import (
     PortGroupsChanging,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SecurityGroupRulesChanged,
+    Written,
 )
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
@@ -115,6 +117,8 @@ class SecurityGroupService(ResourceService):
                 # quota reservation: the group and its two egress rules (Neutron
                 # refuses a group whose rules the rule quota has no room for); the
                 # default group and its rules are counted, never refused.
+                written = (Written(group_id, 0, project_id),)
+                await self.events.publish(conn, ResourcesWritten("security_group", "create", written, ctx))
                 await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
                 await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: 2}))
                 await self.defaults.ensure(conn, project_id)
@@ -138,6 +142,8 @@ class SecurityGroupService(ResourceService):
                     raise errors.SecurityGroupInUse(id=group_id)
             changes = {k: attrs[k] for k in ("name", "description", "stateful") if k in attrs}
             await self.bump_revision(conn, group_id, **changes)
+            written = (Written(group_id, row.revision_number + 1, row.project_id),)
+            await self.events.publish(conn, ResourcesWritten("security_group", "update", written, ctx))
             return await self.render_one(conn, ctx, group_id)
 
         return await self.db.run_write(work)
@@ -171,6 +177,8 @@ class SecurityGroupService(ResourceService):
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
             await conn.execute(delete(sg).where(sg.c.id == group_id))
+            written = (Written(group_id, row.revision_number, row.project_id),)
+            await self.events.publish(conn, ResourcesWritten("security_group", "delete", written, ctx))
 
         await self.db.run_write(work)
 

@@ -17,7 +17,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
-from quark.services.events import ResourcesCreated, SecurityGroupRulesChanged
+from quark.services.events import ResourcesCreated, ResourcesWritten, SecurityGroupRulesChanged, Written
 from quark.services.security.rule_checks import normalise_rule, normalized_cidr
 
 sg = models.security_groups
@@ -150,6 +150,7 @@ class SecurityGroupRuleService(ResourceService):
                     .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
                 )
                 await self.events.publish(conn, SecurityGroupRulesChanged((group_id,)))
+                await self._group_written(conn, ctx, group_id)
                 await self.events.publish(conn, ResourcesCreated("security_group_rule", {row["project_id"]: 1}))
                 created.append(row["id"])
             return await self.render_ids(conn, ctx, created)
@@ -178,5 +179,12 @@ class SecurityGroupRuleService(ResourceService):
                 .values(revision_number=sg.c.revision_number + 1, updated_at=utcnow())
             )
             await self.events.publish(conn, SecurityGroupRulesChanged((row.security_group_id,)))
+            await self._group_written(conn, ctx, row.security_group_id)
 
         await self.db.run_write(work)
+
+    async def _group_written(self, conn: AsyncConnection, ctx: Context, group_id: str) -> None:
+        """A rule added or removed changes its group (the backend's ACLs): an update of the group."""
+        group = (await conn.execute(select(sg.c.project_id, sg.c.revision_number).where(sg.c.id == group_id))).one()
+        written = (Written(group_id, group.revision_number, group.project_id),)
+        await self.events.publish(conn, ResourcesWritten("security_group", "update", written, ctx))

@@ -10,7 +10,7 @@ from quark import errors
 from quark.db import models
 from quark.ipam.segments import SegmentAllocator
 from quark.services.core.networks import NetworkService
-from quark.services.events import EVENT_TYPES, Events, NetworkUpdated
+from quark.services.events import EVENT_TYPES, Events, NetworkUpdated, ResourcesWritten, Written
 from tests.services.conftest import ADMIN, member
 
 n, s, p, a = models.networks, models.subnets, models.ports, models.ip_allocations
@@ -86,7 +86,11 @@ async def test_an_update_publishes_the_columns_that_changed(env):
     net = await env.network(name="same")
 
     updated = await service.update(ADMIN, net["id"], {"name": "same", "mtu": 1400, "shared": False})
-    assert published == [NetworkUpdated(net["id"], {"mtu": 1400})]
+    written = Written(net["id"], net["revision_number"] + 1, ADMIN.project_id, driver="agent")
+    assert published == [
+        NetworkUpdated(net["id"], {"mtu": 1400}),
+        ResourcesWritten("network", "update", (written,), ADMIN),  # for the backend driver, at the new revision
+    ]
     assert (updated["mtu"], updated["revision_number"]) == (1400, net["revision_number"] + 1)
 
 

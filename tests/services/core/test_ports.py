@@ -27,6 +27,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SubnetCreated,
 )
 from tests.services.conftest import ADMIN, member
@@ -145,12 +146,17 @@ async def test_an_address_change_quarantines_the_old_one_and_keeps_the_count(env
     assert await env.used(subnet["id"]) == 1
 
 
-def recording_ports(env) -> tuple[PortService, list]:
-    """A port service over the env's database whose events are only recorded."""
+def recording_ports(env, written: list | None = None) -> tuple[PortService, list]:
+    """A port service over the env's database whose events are only recorded
+    (``ResourcesWritten`` in ``written``, when given; the others in the list returned)."""
     events = Events()
     published: list = []
 
     async def record(conn, event) -> None:
+        if isinstance(event, ResourcesWritten):
+            if written is not None:
+                written.append(event)
+            return
         published.append(event)
 
     for kind in EVENT_TYPES:
@@ -161,7 +167,8 @@ def recording_ports(env) -> tuple[PortService, list]:
 
 
 async def test_the_events_of_a_port_create_update_and_delete(env):
-    ports, published = recording_ports(env)
+    written: list = []
+    ports, published = recording_ports(env, written)
     net, _ = await env.network_with_subnet("10.25.0.0/24", enable_dhcp=False)
     network = await env.one(models.networks, net["id"])
 
@@ -192,6 +199,15 @@ async def test_the_events_of_a_port_create_update_and_delete(env):
     row = await env.one(p, port["id"])
     await ports.delete(ADMIN, port["id"])
     assert published == [PortDeleting(row, network, "")]
+    # Every change, quiet ones too, is written for the backend driver, at its revision.
+    seen = [(e.resource, e.operation, [(w.resource_id, w.revision, w.driver) for w in e.items]) for e in written]
+    pid = port["id"]
+    assert seen == [
+        ("port", "create", [(pid, 0, "agent")]),
+        *[("port", "update", [(pid, revision, "agent")]) for revision in (1, 2, 3)],
+        ("port", "update", [(pid, row.revision_number, "agent")]),
+        ("port", "delete", [(pid, row.revision_number, "agent")]),
+    ]
 
 
 async def test_a_slaac_subnet_gives_the_ports_eui64_addresses_but_not_router_ports(env):
@@ -263,6 +279,7 @@ async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_addre
         agent_changes=s.agent_changes,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
+        outbox=s.outbox,
     )
     reached, go = asyncio.Event(), asyncio.Event()
 

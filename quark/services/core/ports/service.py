@@ -44,7 +44,9 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    ResourcesWritten,
     SubnetCreated,
+    Written,
 )
 
 p = models.ports
@@ -156,10 +158,14 @@ class PortService(ResourceService):
         items = [item for _, asked in requests for item in asked]
 
         async def work(conn: AsyncConnection) -> list[dict]:
-            views = await self.create_ports_in(conn, requests[0][0], items)
+            first = requests[0][0]
+            views = await self.create_ports_in(conn, first, items)
             start = 0
             for ctx, asked in requests:
-                await record(conn, ctx, views[start : start + len(asked)])
+                mine = views[start : start + len(asked)]
+                if ctx is not first:  # the jobs of a batched request's ports are its own (X-Quark-Job-Id)
+                    ctx.jobs.update({v["id"]: first.jobs[v["id"]] for v in mine if v["id"] in first.jobs})
+                await record(conn, ctx, mine)
                 start += len(asked)
             return views
 
@@ -200,6 +206,9 @@ class PortService(ResourceService):
             first = new_ports[0].row
             raise errors.MacAddressInUse(net_id=first["network_id"], mac=first["mac_address"]) from None
         await creating.write_children(conn, new_ports)
+        # The backend's jobs before the addresses: the subnet cursor row that
+        # allocation locks is held to the commit, and the jobs' INSERT stays out of it.
+        await self._written_created(conn, ctx, new_ports)
         granted = await self.ips.allocate(conn, [np.addresses for np in new_ports])
         for new_port, allocations in zip(new_ports, granted):
             new_port.allocations = allocations
@@ -248,6 +257,14 @@ class PortService(ResourceService):
         await conn.execute(update(p).where(p.c.id == new_port.row["id"]).values(**changes))
         new_port.row.update(changes)
 
+    async def _written_created(self, conn: AsyncConnection, ctx: Context, new_ports: list[NewPort]) -> None:
+        default = self.settings.backend_driver
+        written = tuple(
+            Written(np.row["id"], 0, np.row["project_id"], np.network.id, np.network.network_plugin or default)
+            for np in new_ports
+        )
+        await self.events.publish(conn, ResourcesWritten("port", "create", written, ctx))
+
     async def _publish_created(self, conn: AsyncConnection, new_ports: list[NewPort]) -> None:
         by_network: dict[str, list[PortChange]] = defaultdict(list)
         networks = {}
@@ -275,6 +292,9 @@ class PortService(ResourceService):
                     changes.get("binding_vif_type", row.binding_vif_type),
                 )
                 await self.events.publish(conn, PortsChanged(network, (PortChange(port_id, before, after),)))
+            driver = network.network_plugin or self.settings.backend_driver
+            written = Written(port_id, row.revision_number + 1, row.project_id, network.id, driver)
+            await self.events.publish(conn, ResourcesWritten("port", "update", (written,), ctx))
             return (await self.render_ids(conn, ctx, [port_id]))[0]
 
         return await self.db.run_write(work)
@@ -290,7 +310,14 @@ class PortService(ResourceService):
         )
         rows = (
             await conn.execute(
-                select(p.c.id, p.c.network_id, p.c.binding_host_id, p.c.binding_vif_type).where(p.c.id.in_(ordered))
+                select(
+                    p.c.id,
+                    p.c.network_id,
+                    p.c.binding_host_id,
+                    p.c.binding_vif_type,
+                    p.c.project_id,
+                    p.c.revision_number,
+                ).where(p.c.id.in_(ordered))
             )
         ).all()
         by_network: dict[str, list[PortChange]] = defaultdict(list)
@@ -301,6 +328,8 @@ class PortService(ResourceService):
             network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
             await self.events.publish(conn, PortsChanged(network, tuple(changes)))
         await self.events.publish(conn, PortAddressesChanged(tuple(ordered)))
+        written = tuple(Written(r.id, r.revision_number, r.project_id, r.network_id) for r in rows)
+        await self.events.publish(conn, ResourcesWritten("port", "update", written))
 
     async def add_subnets(self, conn: AsyncConnection, row: Any, subnet_ids: list[str]) -> None:
         """Give the port an address on each of ``subnet_ids`` it has none on
@@ -375,7 +404,7 @@ class PortService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             self._check_deletable(row)
-            await self.delete_in(conn, row)
+            await self.delete_in(conn, row, ctx=ctx)
 
         await self.db.run_write(work)
 
@@ -392,7 +421,7 @@ class PortService(ResourceService):
                 await self.authorize_write(conn, ctx, row)
                 self._check_deletable(row)
             for row in rows:
-                await self.delete_in(conn, row)
+                await self.delete_in(conn, row, ctx=ctx)
             return [row.id for row in rows]
 
         return await self.db.run_write(work)
@@ -404,11 +433,16 @@ class PortService(ResourceService):
         if row.device_owner == owners.FLOATING_IP:
             raise errors.ServicePortInUse(port_id=row.id, reason="it holds a floating IP; delete the floating IP")
 
-    async def delete_in(self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False) -> None:
+    async def delete_in(
+        self, conn: AsyncConnection, row: Any, *, drop_allocations: bool = False, ctx: Context | None = None
+    ) -> None:
         """Delete a port and give back what it holds (inside the caller's transaction)."""
         network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
         host = bound_host(row.binding_host_id, row.binding_vif_type)
         await self.events.publish(conn, PortDeleting(row, network, host))
+        driver = network.network_plugin or self.settings.backend_driver
+        written = Written(row.id, row.revision_number, row.project_id, network.id, driver)
+        await self.events.publish(conn, ResourcesWritten("port", "delete", (written,), ctx))
         await self.ips.release_port(conn, row.id, delete_rows=drop_allocations)
         await holders.detach(conn, self.ips, row.id)  # a shared address lives on with its other holders
         if row.mac_allocated:

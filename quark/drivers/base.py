@@ -1,0 +1,144 @@
+"""The driver interface: one class per backend, called by the outbox worker.
+
+A driver is given each change of a resource *at a revision*: the resource's
+view as the API shows it (``Change.body``) and its ``revision_number``. A
+driver that writes a backend (an SDN controller) stores the revision with
+what it writes and writes only over an older one (compare-and-swap), so a
+retried or late call never puts an older state over a newer one; a repeated
+call of one revision is a no-op. The worker runs the changes of one resource
+in order, one at a time, and never calls a driver inside an API request.
+
+Errors: ``RetryableError`` (the backend is down, busy, timed out) makes the
+worker try again later with back-off; any other exception fails the job for
+good and puts the resource in ``ERROR`` (where it has a status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+RESOURCE_TYPES = ("network", "subnet", "port", "security_group", "router")
+OPERATIONS = ("create", "update", "delete")
+
+
+class DriverError(Exception):
+    """A backend refused the change for good: the job fails, the resource is in ERROR."""
+
+
+class RetryableError(DriverError):
+    """The backend could not take the change now (down, busy, timed out): try again later."""
+
+
+class UnknownDriver(LookupError):
+    """No driver of that name is installed (entry point group ``quark.drivers``)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change of one resource, as a driver is given it.
+
+    ``body`` is the resource's view at ``revision`` (for a delete: its id and
+    what the job recorded of it); ``job_id`` names the job (the request id a
+    backend may log)."""
+
+    kind: str
+    operation: str
+    resource_id: str
+    revision: int
+    body: Mapping[str, Any]
+    job_id: str = ""
+
+
+@dataclass
+class SyncReport:
+    """What ``sync`` found: ids of resources the backend lacks, has beyond the
+    database, or holds at an older revision; and how many it repaired."""
+
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    repaired: int = 0
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.missing or self.extra or self.stale)
+
+
+class Driver:
+    """Base of every driver. A driver overrides the methods of what it realises
+    (``create_port``, ``delete_network``...); each defaults to ``apply``, so a
+    driver that treats every change alike overrides only that one."""
+
+    # False: the driver has nothing to do after a change (no outbox job is
+    # written for its networks; see docs/drivers.md).
+    needs_backend: ClassVar[bool] = True
+
+    def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.options = dict(options or {})
+
+    async def call(self, change: Change) -> None:
+        """Run ``change`` through the method of its kind and operation."""
+        if change.kind not in RESOURCE_TYPES or change.operation not in OPERATIONS:
+            raise DriverError(f"no such change: {change.operation} {change.kind}")
+        await getattr(self, f"{change.operation}_{change.kind}")(change)
+
+    async def apply(self, change: Change) -> None:
+        raise NotImplementedError(f"driver {self.name!r} does not handle {change.operation} {change.kind}")
+
+    async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
+        """Compare the backend with ``resources`` (the database's, each as a
+        create at its current revision); repair the difference if asked."""
+        return SyncReport()
+
+    async def close(self) -> None:
+        """Release connections; called once when the worker stops."""
+
+    # --- the lifecycle, per resource ------------------------------------------------
+
+    async def create_network(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_network(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_network(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_subnet(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_subnet(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_subnet(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_port(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_port(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_port(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_security_group(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_security_group(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_security_group(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_router(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_router(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_router(self, change: Change) -> None:
+        await self.apply(change)
