@@ -279,6 +279,7 @@ async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_addre
         agent_changes=s.agent_changes,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
+        port_forwardings=s.port_forwardings,
         outbox=s.outbox,
     )
     reached, go = asyncio.Event(), asyncio.Event()
