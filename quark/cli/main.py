@@ -348,11 +348,18 @@ def agent(
         typer.Option("--bridge-mappings", help="physnet:interface[,physnet:interface] for flat/vlan networks."),
     ] = None,
     tunnel_ip: Annotated[str | None, typer.Option("--tunnel-ip", help="Local VXLAN endpoint address.")] = None,
+    l3: Annotated[
+        bool | None, typer.Option("--l3/--no-l3", help="Also realise the routers scheduled to this host.")
+    ] = None,
+    namespace_prefix: Annotated[
+        str | None, typer.Option("--namespace-prefix", help="Prefix of the router namespaces (qr-<router id>).")
+    ] = None,
     api_url: ApiUrlOpt = None,
     report_interval: ReportOpt = None,
     log_level: LogLevelOpt = None,
 ) -> None:
-    """The L2 agent: realise the ports bound to this host (bridges, veth, VXLAN) and report their state."""
+    """The host agent: realise the ports bound to this host (bridges, veth, VXLAN) and report their state;
+    with --l3 also the routers scheduled to it (namespaces, NAT; docs/l3.md)."""
     from quark.agent.client import AgentApiClient
     from quark.agent.l2 import L2Agent, L2AgentConfig, parse_bridge_mappings
 
@@ -362,6 +369,8 @@ def agent(
         netns=netns,
         bridge_mappings=bridge_mappings,
         tunnel_ip=tunnel_ip,
+        l3=l3,
+        namespace_prefix=namespace_prefix,
         api_url=api_url,
         report_interval=report_interval,
         log_level=log_level,
@@ -381,7 +390,13 @@ def agent(
 
     async def run() -> None:
         async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
-            await L2Agent(client, cfg).run()
+            if not s.l3:
+                await L2Agent(client, cfg).run()
+                return
+            from quark.agent.l3 import L3Agent, L3Config
+
+            l3_cfg = L3Config(cfg.host, cfg.netns, s.namespace_prefix, report_interval=s.report_interval)
+            await asyncio.gather(L2Agent(client, cfg).run(), L3Agent(client, l3_cfg).run())
 
     _run_agent(run, s.log_level)
 

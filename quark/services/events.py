@@ -218,6 +218,19 @@ class PortDeleting(InTransaction):
     host: str
 
 
+# --- routers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutersChanged(InTransaction):
+    """What the L3 host of these routers realises changed (the router, its
+    interfaces, gateway, extra routes or floating IPs); ``hosts``: hosts that
+    must hear of it besides the routers' own (a deleted router's)."""
+
+    router_ids: tuple[str, ...]
+    hosts: tuple[str, ...] = ()
+
+
 # --- agents --------------------------------------------------------------------------
 
 
@@ -252,6 +265,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     PortsChanged,
     PortAddressesChanged,
     PortDeleting,
+    RoutersChanged,
     AgentReported,
     AgentChanged,
 )

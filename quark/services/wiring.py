@@ -15,6 +15,7 @@ from quark.services.core.ports.service import PortService
 from quark.services.dataplane import hoststate
 from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
+from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.events import (
     AgentChanged,
     AgentReported,
@@ -28,6 +29,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    RoutersChanged,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -44,6 +46,7 @@ def subscribe(
     security_groups: SecurityGroupService,
     dhcp_scheduler: DhcpScheduler,
     agent_changes: AgentChanges,
+    l3_scheduler: L3Scheduler,
     quotas: QuotaService,
     floating_ip_service: floating_ips.FloatingIpService,
 ) -> None:
@@ -88,6 +91,11 @@ def subscribe(
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)
 
+    # --- routers (their L3 host, and its generation) -----------------------------------
+    events.subscribe(RoutersChanged, l3_scheduler.on_routers_changed)
+
     # --- agents ---------------------------------------------------------------------
     events.subscribe(AgentReported, agent_changes.on_agent_reported)
     events.subscribe(AgentChanged, agent_changes.on_agent_changed)
+    events.subscribe(AgentReported, l3_scheduler.on_agent_reported)  # routers of dead L3 hosts move
+    events.subscribe(AgentChanged, l3_scheduler.on_agent_changed)

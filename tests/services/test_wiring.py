@@ -35,6 +35,7 @@ from quark.services.events import (
     PortsChanged,
     PortsCreating,
     ResourcesCreated,
+    RoutersChanged,
     SubnetCreated,
     SubnetDeleted,
     SubnetUpdated,
@@ -77,8 +78,10 @@ def wired(services):
         # The associations are dropped while the port row can still be read;
         # the hosts that showed the port are told.
         PortDeleting: (floating_ips.on_port_deleting, routers.on_port_deleting, hoststate.on_port_deleting),
-        AgentReported: (s.agent_changes.on_agent_reported,),
-        AgentChanged: (s.agent_changes.on_agent_changed,),
+        # Routers: their L3 host (scheduled, ports bound there) and its generation.
+        RoutersChanged: (s.l3_scheduler.on_routers_changed,),
+        AgentReported: (s.agent_changes.on_agent_reported, s.l3_scheduler.on_agent_reported),
+        AgentChanged: (s.agent_changes.on_agent_changed, s.l3_scheduler.on_agent_changed),
     }
 
 
@@ -231,6 +234,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         security_groups=s.security_groups,
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
+        l3_scheduler=s.l3_scheduler,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
     )

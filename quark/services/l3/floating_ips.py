@@ -34,7 +34,15 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, NetworkClearing, PortAddressesChanged, PortDeleting, ResourcesCreated
+from quark.services.dataplane import hoststate
+from quark.services.events import (
+    Events,
+    NetworkClearing,
+    PortAddressesChanged,
+    PortDeleting,
+    ResourcesCreated,
+    RoutersChanged,
+)
 from quark.services.l3 import router_ports
 from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
 
@@ -167,6 +175,7 @@ class FloatingIpService(ResourceService):
             await self._associate(
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
+            await self.events.publish(conn, RoutersChanged(await _router_of(conn, fip_id)))
         await self.events.publish(conn, ResourcesCreated("floatingip", {project_id: 1}))
         return fip_id
 
@@ -229,9 +238,13 @@ class FloatingIpService(ResourceService):
                 raise FloatingIpPortInvalid(reason="fixed_ip_address cannot be specified without a port_id")
             elif "port_id" in attrs or not attrs:
                 await conn.execute(
-                    update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
+                    update(f)
+                    .where(f.c.id == fip_id)
+                    .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN")
                 )
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
+            routers = (row.router_id,) if row.router_id else ()
+            await self.events.publish(conn, RoutersChanged(routers + await _router_of(conn, fip_id)))
             return await self.render_one(conn, ctx, fip_id)
 
         return await self.db.run_write(work)
@@ -291,7 +304,7 @@ class FloatingIpService(ResourceService):
             await conn.execute(
                 update(f)
                 .where(f.c.id == fip_id)
-                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id)
+                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id, status="DOWN")
             )
         except IntegrityError:  # a concurrent association of the same fixed IP won (the transaction is lost)
             raise self._already(fip_id, port_id, fixed_ip, network_id) from None
@@ -325,6 +338,8 @@ class FloatingIpService(ResourceService):
 
     async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
         await conn.execute(delete(f).where(f.c.id == row.id))
+        if row.router_id:
+            await self.events.publish(conn, RoutersChanged((row.router_id,)))
         await write_tags(conn, row.id, [])
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
@@ -383,7 +398,14 @@ async def on_port_addresses_changed(conn: AsyncConnection, event: PortAddressesC
         await _disassociate(conn, f.c.id.in_(stale))
 
 
+async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
+    router_id = await conn.scalar(select(f.c.router_id).where(f.c.id == fip_id))
+    return (router_id,) if router_id else ()
+
+
 async def _disassociate(conn: AsyncConnection, where) -> None:
+    routers = set((await conn.execute(select(f.c.router_id).where(where, f.c.router_id.is_not(None)))).scalars())
+    await hoststate.notify_routers(conn, routers)
     await conn.execute(
         update(f)
         .where(where)
@@ -391,6 +413,7 @@ async def _disassociate(conn: AsyncConnection, where) -> None:
             port_id=None,
             fixed_ip_address=None,
             router_id=None,
+            status="DOWN",
             updated_at=utcnow(),
             revision_number=f.c.revision_number + 1,
         )

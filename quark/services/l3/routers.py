@@ -28,7 +28,7 @@ from quark.services.common.base import ResourceService, standard_columns, write_
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, PortDeleting, ResourcesCreated
+from quark.services.events import Events, PortDeleting, ResourcesCreated, RoutersChanged
 from quark.services.l3 import extra_routes, router_ports
 from quark.services.l3.gateways import Gateways, gateway_view, wanted_gateway
 from quark.services.l3.interfaces import Interfaces
@@ -149,6 +149,7 @@ class RouterService(ResourceService):
         if gateway is not None:
             router = await self._locked(conn, router_id)
             await self.gateways.set(conn, ctx, router, gateway)
+        await self.events.publish(conn, RoutersChanged((router_id,)))  # scheduled to an L3 host
         await self.events.publish(conn, ResourcesCreated("router", {project_id: 1}))
         return router_id
 
@@ -165,6 +166,7 @@ class RouterService(ResourceService):
                 await extra_routes.store(conn, router_id, routes)
             changes = {k: attrs[k] for k in ("name", "description", "admin_state_up") if k in attrs}
             await self.bump_revision(conn, router_id, **changes)
+            await self.events.publish(conn, RoutersChanged((router_id,)))
             return await self.render_one(conn, ctx, router_id)
 
         needs_port = bool(attrs.get("external_gateway_info"))
@@ -189,6 +191,7 @@ class RouterService(ResourceService):
                 extra_routes.check_routes(router_id, routes, await router_ports.interfaces(conn, router_id))
                 await extra_routes.store(conn, router_id, routes)
                 await self.bump_revision(conn, router_id)
+                await self.events.publish(conn, RoutersChanged((router_id,)))
             return await self.render_one(conn, ctx, router_id)
 
         return await self.db.run_write(work)
@@ -202,6 +205,7 @@ class RouterService(ResourceService):
             await conn.execute(delete(rr).where(rr.c.router_id == router_id))
             await write_tags(conn, router_id, [])
             await conn.execute(delete(r).where(r.c.id == router_id))
+            await self.events.publish(conn, RoutersChanged((), hosts=(row.l3_host,) if row.l3_host else ()))
 
         await self.db.run_write(work)
 
