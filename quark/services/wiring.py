@@ -86,7 +86,10 @@ def subscribe(
     events.subscribe(PortsCreating, security_groups.on_ports_creating)  # checked groups, or the default group
     events.subscribe(PortGroupsChanging, security_groups.on_port_groups_changing)
     events.subscribe(PortsChanged, hoststate.on_ports_changed)
+    # The L3 hosts of the floating IPs about to be disassociated hear of it first.
+    events.subscribe(PortAddressesChanged, l3_scheduler.on_port_addresses_changed)
     events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
+    events.subscribe(PortDeleting, l3_scheduler.on_port_deleting)
     events.subscribe(PortDeleting, floating_ips.on_port_deleting)
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)

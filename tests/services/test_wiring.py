@@ -74,10 +74,16 @@ def wired(services):
         PortsCreating: (s.security_groups.on_ports_creating,),
         PortGroupsChanging: (s.security_groups.on_port_groups_changing,),
         PortsChanged: (hoststate.on_ports_changed,),
-        PortAddressesChanged: (floating_ips.on_port_addresses_changed,),
+        # The L3 hosts of floating IPs about to be disassociated hear of it first.
+        PortAddressesChanged: (s.l3_scheduler.on_port_addresses_changed, floating_ips.on_port_addresses_changed),
         # The associations are dropped while the port row can still be read;
         # the hosts that showed the port are told.
-        PortDeleting: (floating_ips.on_port_deleting, routers.on_port_deleting, hoststate.on_port_deleting),
+        PortDeleting: (
+            s.l3_scheduler.on_port_deleting,
+            floating_ips.on_port_deleting,
+            routers.on_port_deleting,
+            hoststate.on_port_deleting,
+        ),
         # Routers: their L3 host (scheduled, ports bound there) and its generation.
         RoutersChanged: (s.l3_scheduler.on_routers_changed,),
         AgentReported: (s.agent_changes.on_agent_reported, s.l3_scheduler.on_agent_reported),
@@ -126,6 +132,7 @@ def test_order_where_it_matters_by_name(services):
         "quark.services.addressing.ip_policies.on_network_deleting",
     ]
     assert names[PortDeleting] == [
+        "quark.services.dataplane.l3_scheduling.L3Scheduler.on_port_deleting",
         "quark.services.l3.floating_ips.on_port_deleting",
         "quark.services.l3.routers.on_port_deleting",
         "quark.services.dataplane.hoststate.on_port_deleting",

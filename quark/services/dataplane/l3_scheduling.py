@@ -33,12 +33,20 @@ from quark.db import l3_models, models
 from quark.services.core.binding import Binder, bound_host, bound_status
 from quark.services.dataplane import hoststate, liveness
 from quark.services.dataplane.binding import BRIDGE
-from quark.services.events import AgentChanged, AgentReported, PortChange, RoutersChanged
+from quark.services.events import (
+    AgentChanged,
+    AgentReported,
+    PortAddressesChanged,
+    PortChange,
+    PortDeleting,
+    RoutersChanged,
+)
 
 r = l3_models.routers
 p = models.ports
 n = models.networks
 ag = models.agents
+f = models.floatingips
 
 L3_AGENT = "L3 agent"
 # Routers moved per report (the next reports take the rest).
@@ -59,6 +67,19 @@ class L3Scheduler:
         for router_id in sorted(set(event.router_ids)):
             hosts |= await self.place(conn, router_id, live)
         await hoststate.bump(conn, hosts)
+
+    async def on_port_deleting(self, conn: AsyncConnection, event: PortDeleting) -> None:
+        """Before its floating IPs are disassociated: their routers' hosts hear of it."""
+        await self._fip_hosts(conn, [event.port.id])
+
+    async def on_port_addresses_changed(self, conn: AsyncConnection, event: PortAddressesChanged) -> None:
+        await self._fip_hosts(conn, list(event.port_ids))
+
+    async def _fip_hosts(self, conn: AsyncConnection, port_ids: list[str]) -> None:
+        routers = (
+            await conn.execute(select(f.c.router_id).where(f.c.port_id.in_(port_ids), f.c.router_id.is_not(None)))
+        ).scalars()
+        await hoststate.notify_routers(conn, routers)
 
     async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
         if event.after.agent_type == L3_AGENT:

@@ -34,7 +34,6 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.dataplane import hoststate
 from quark.services.events import (
     Events,
     NetworkClearing,
@@ -404,8 +403,6 @@ async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
 
 
 async def _disassociate(conn: AsyncConnection, where) -> None:
-    routers = set((await conn.execute(select(f.c.router_id).where(where, f.c.router_id.is_not(None)))).scalars())
-    await hoststate.notify_routers(conn, routers)
     await conn.execute(
         update(f)
         .where(where)
