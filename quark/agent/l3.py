@@ -241,22 +241,37 @@ class L3Agent:
         self.realised = sum(1 for s in router_st.values() if s == plan.ACTIVE)
         await self._push(doc, router_st, port_st, fip_st)
 
-    def _differs(self, key: str, status: str, known: str | None, generation: Any) -> bool:
-        pushed = self._pushed.get(key)
-        if pushed is not None and pushed[1] == generation:
-            known = pushed[0]
-        return status != known
+    def _changes(self, found: dict[str, str], known: dict[str, Any], generation: Any) -> dict[str, str]:
+        """The statuses that differ from what the server shows: our last push while
+        its document has not caught up with it, else the document's."""
+        out = {}
+        for key, status in found.items():
+            pushed = self._pushed.get(key)
+            current = pushed[0] if pushed is not None and pushed[1] == generation else known.get(key)
+            if status != current:
+                out[key] = status
+        return out
+
+    @staticmethod
+    def _known(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The statuses the server shows: of the host's ports, routers and floating IPs."""
+        routers = doc.get("routers") or ()
+        return (
+            {p["id"]: p.get("status") for p in doc.get("ports") or ()},
+            {r["id"]: r.get("status") for r in routers},
+            {f["id"]: f.get("status") for r in routers for f in r.get("floating_ips") or ()},
+        )
 
     async def _push(
         self, doc: dict[str, Any], routers: dict[str, str], ports: dict[str, str], fips: dict[str, str]
     ) -> None:
         gen = doc.get("generation")
-        known_ports = {p["id"]: p.get("status") for p in doc.get("ports") or ()}
-        known_routers = {r["id"]: r.get("status") for r in doc.get("routers") or ()}
-        known_fips = {f["id"]: f.get("status") for r in doc.get("routers") or () for f in r.get("floating_ips") or ()}
-        port_changes = {k: v for k, v in ports.items() if k in known_ports and self._differs(k, v, known_ports[k], gen)}
-        router_changes = {k: v for k, v in routers.items() if self._differs(k, v, known_routers.get(k), gen)}
-        fip_changes = {k: v for k, v in fips.items() if self._differs(k, v, known_fips.get(k), gen)}
+        known_ports, known_routers, known_fips = self._known(doc)
+        port_changes = self._changes({k: v for k, v in ports.items() if k in known_ports}, known_ports, gen)
+        router_changes = self._changes(routers, known_routers, gen)
+        fip_changes = self._changes(fips, known_fips, gen)
+        if not (port_changes or router_changes or fip_changes):
+            return
         try:
             if port_changes:
                 await self.client.port_status(self.config.host, port_changes)
@@ -267,8 +282,9 @@ class L3Agent:
             return
         for key, status in {**port_changes, **router_changes, **fip_changes}.items():
             self._pushed[key] = (status, gen)
-        if port_changes or router_changes or fip_changes:
-            log.info("status routers=%s ports=%s floating IPs=%s", router_changes, port_changes, fip_changes)
+        for key in set(self._pushed) - set(known_ports) - set(known_routers) - set(known_fips):
+            del self._pushed[key]  # gone from the document
+        log.info("status routers=%s ports=%s floating IPs=%s", router_changes, port_changes, fip_changes)
 
     # --- loops -------------------------------------------------------------------------
 

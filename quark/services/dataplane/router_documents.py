@@ -80,6 +80,31 @@ def _gateway(port: dict | None, fixed: list[dict]) -> dict | None:
     }
 
 
+async def _routes(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict]]:
+    routes: dict[str, list[dict]] = defaultdict(list)
+    for row in await conn.execute(select(rr).where(rr.c.router_id.in_(ids)).order_by(rr.c.destination, rr.c.nexthop)):
+        routes[row.router_id].append({"destination": row.destination, "nexthop": row.nexthop})
+    return routes
+
+
+async def _floating_ips(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict]]:
+    """The associated floating IPs of the routers, by router."""
+    fips: dict[str, list[dict]] = defaultdict(list)
+    for row in await conn.execute(
+        select(f).where(f.c.router_id.in_(ids), f.c.fixed_ip_address.is_not(None)).order_by(f.c.floating_ip_address)
+    ):
+        fips[row.router_id].append(
+            {
+                "id": row.id,
+                "status": row.status,
+                "floating_ip_address": row.floating_ip_address,
+                "fixed_ip_address": row.fixed_ip_address,
+                "port_id": row.port_id,
+            }
+        )
+    return fips
+
+
 async def routers(conn: AsyncConnection, host: str) -> list[dict]:
     """The routers of the host's desired state document."""
     rows = list(await conn.execute(select(r).where(r.c.l3_host == host).order_by(r.c.id)))
@@ -101,22 +126,8 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
     fixed = await _addresses(conn, [port.id for port in ports])
     net_ids = sorted({port.network_id for port in ports})
     nets = {row.id: row for row in await conn.execute(select(n).where(n.c.id.in_(net_ids)))} if net_ids else {}
-    routes: dict[str, list[dict]] = defaultdict(list)
-    for row in await conn.execute(select(rr).where(rr.c.router_id.in_(ids)).order_by(rr.c.destination, rr.c.nexthop)):
-        routes[row.router_id].append({"destination": row.destination, "nexthop": row.nexthop})
-    fips: dict[str, list[dict]] = defaultdict(list)
-    for row in await conn.execute(
-        select(f).where(f.c.router_id.in_(ids), f.c.fixed_ip_address.is_not(None)).order_by(f.c.floating_ip_address)
-    ):
-        fips[row.router_id].append(
-            {
-                "id": row.id,
-                "status": row.status,
-                "floating_ip_address": row.floating_ip_address,
-                "fixed_ip_address": row.fixed_ip_address,
-                "port_id": row.port_id,
-            }
-        )
+    routes = await _routes(conn, ids)
+    fips = await _floating_ips(conn, ids)
     out = []
     for router in rows:
         mine = [port for port in ports if port.device_id == router.id]
