@@ -141,7 +141,9 @@ def parse_l3_status(body: Any) -> tuple[dict[str, str], dict[str, str]]:
         if not isinstance(items, dict):
             raise _bad(f"Invalid input for {key}. Reason: must be an object.")
         for item_id, status in items.items():
-            if not item_id or len(item_id) > 36 or status not in PORT_STATUSES:
+            if not item_id or len(item_id) > 36:
+                raise _bad(f"Invalid id {item_id!r} in {key}")
+            if status not in PORT_STATUSES:
                 raise _bad(
                     f"Invalid input for {key}. Reason: status of {item_id} must be one of {', '.join(PORT_STATUSES)}."
                 )
