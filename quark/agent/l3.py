@@ -74,7 +74,7 @@ def _devices(text: str) -> dict[str, Device]:
         addrs = {
             f"{a['local']}/{a['prefixlen']}"
             for a in link.get("addr_info", ())
-            if a.get("scope") == "global" and a.get("family") == "inet"
+            if a.get("scope") == "global" and a.get("family") in ("inet", "inet6")
         }
         out[link["ifname"]] = Device(
             link["ifname"], str(link.get("address", "")).lower(), "UP" in link.get("flags", ()), link["mtu"], addrs

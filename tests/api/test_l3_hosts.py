@@ -108,10 +108,23 @@ def test_router_scheduled_with_its_document_and_statuses(http):
     port_ids = {p["id"]: "ACTIVE" for p in mine["ports"]}
     assert set(status(http, host, port_ids).json()["updated"]) == set(port_ids)
 
-    # moving the floating IP makes it DOWN until the host has it again
+    # disassociating makes it DOWN, and the host's document loses it
+    gen = desired(http, host)["generation"]
     r = http.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}})
     assert r.status_code == 200 and r.json()["floatingip"]["status"] == "DOWN"
-    assert all(not r["floating_ips"] for r in desired(http, host)["routers"] if r["id"] == router["id"])
+    doc = desired(http, host)
+    assert doc["generation"] > gen
+    assert all(not r["floating_ips"] for r in doc["routers"] if r["id"] == router["id"])
+
+    # so does deleting the port it points at (the L3 host hears of it in that transaction)
+    r = http.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": vm["id"]}})
+    assert r.status_code == 200, r.text
+    gen = desired(http, host)["generation"]
+    assert http.delete(f"/v2.0/ports/{vm['id']}").status_code == 204
+    doc = desired(http, host)
+    assert doc["generation"] > gen
+    assert all(not r["floating_ips"] for r in doc["routers"] if r["id"] == router["id"])
+    assert http.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]["status"] == "DOWN"
 
 
 def test_routers_move_off_a_dead_l3_host(http):
