@@ -8,9 +8,10 @@ bridges (and the VXLAN peers of every other host include it); the host's L3
 part moves them into the router's namespace.
 
 Runs in the transaction of every router change (``RoutersChanged``) and of
-every L3 agent's report (``AgentReported``): a router whose host is dead (its
+every agent's report (``AgentReported``): a router whose host is dead (its
 last report older than ``agent_down_time``) moves to another alive L3 host
-at the next report of any alive one. Each run bumps the generation of the
+at the next report of any agent (``DOWN``, without a host, when no L3 host
+is alive). The check is one indexed query per report when nothing moves. Each run bumps the generation of the
 hosts concerned (old and new), so their agents see the change at once.
 
 A router no live L3 host ever took keeps the status it was created with
@@ -82,8 +83,10 @@ class L3Scheduler:
         await hoststate.notify_routers(conn, routers)
 
     async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
-        if event.after.agent_type == L3_AGENT:
-            await self.reschedule(conn)
+        """Any agent's heartbeat (every host's L2 agent reports every few seconds)
+        checks for routers whose L3 host is dead: they move to a live one, or
+        are ``DOWN`` when none is left."""
+        await self.reschedule(conn)
 
     async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
         if event.before.agent_type == L3_AGENT:
