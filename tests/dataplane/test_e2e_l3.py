@@ -39,5 +39,7 @@ def test_router_snat_floating_ips_restart_and_delete(server, tmp_path):
     print("router create -> reachable:", L3Timings.summary(timings.router_to_reachable))
     print("floating IP associate -> reachable:", L3Timings.summary(timings.associate_to_reachable))
     print("floating IP move -> reachable:", L3Timings.summary(timings.move_to_reachable))
-    # a change reaches the agent by its long-poll, not by a timeout: each within a few seconds
-    assert max(timings.associate_to_reachable + timings.move_to_reachable) < 5, timings
+    print("agent restart on a wiped host -> reachable:", L3Timings.summary(timings.restart_to_reachable))
+    # a change reaches the agent by its long-poll, not by a timeout (30 s): a generous bound
+    # on a loaded 2-core machine; bench/e2e_l3.py has the figures
+    assert max(timings.associate_to_reachable + timings.move_to_reachable) < 10, timings
