@@ -10,8 +10,9 @@ it like any other holder. Association needs
 what it needs is a router joining them, as in Neutron: one with an interface
 on the subnet of the fixed address and its gateway on the floating IP's
 network (``router_id``; 404 ``ExternalGatewayForFloatingIPNotFound``
-otherwise). Status stays ``DOWN``: NAT is not realised on hosts yet, and
-Quark does not report what does not work.
+otherwise). Status is ``DOWN`` at every (dis)association, until the
+router's L3 host reports the NAT rules in place (``RoutersChanged`` tells
+it; docs/l3.md): Quark does not report what does not work.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 ``extraroute-atomic``): the router rows, their gateway (``gateways``), their
 interfaces (``interfaces``) and their extra routes (``extra_routes``).
 
-Quark has no L3 agent yet: a router is ``ACTIVE`` as soon as it exists (as
-Neutron's ML2 without an agent shows it); what it routes is the dataplane's
-job, and floating IPs stay ``DOWN`` until one realises them. Every change of
+A router is created ``ACTIVE`` (as Neutron's ML2 without an agent shows
+it); every change publishes ``RoutersChanged``, whose subscriber schedules it
+to an L3 host (``BUILD`` until that host reports it realised; docs/l3.md).
+What it routes is the dataplane's job. Every change of
 a router locks its row first, so interface, gateway and route changes of one
 router run one after the other (the atomic extra-route updates rely on it).
 """
