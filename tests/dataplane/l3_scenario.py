@@ -54,7 +54,14 @@ def http_server(dp: Dataplane, ns: str, name: str, bind: str) -> k.Process:
     cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", HTTP_PORT, "--bind", bind]
     proc = k.Process([*cmd, "--directory", str(root)], f"http-{name}").start()
     dp.procs.append(proc)
+    # listening before anything is timed against it (a slow start would look like a slow dataplane)
+    k.wait_for(lambda: listening(ns), 30, 0.05, what=f"HTTP server of {name}", proc=proc)
     return proc
+
+
+def listening(ns: str) -> bool:
+    out = k.in_ns(ns, "ss", "-Hltn", f"sport = :{HTTP_PORT}", check=False).stdout
+    return bool(out.strip())
 
 
 def fetch(ns: str, address: str, timeout: float = 1.0) -> str:
@@ -74,8 +81,8 @@ while True:
         body = urllib.request.urlopen(url, timeout=0.5).read().decode()
         found = re.search(r"marker-(\\w+)", body)
         print(time.time(), found.group(1) if found else "-", flush=True)
-    except Exception:
-        print(time.time(), "-", flush=True)
+    except Exception as exc:
+        print(time.time(), "-", type(exc).__name__, exc, flush=True)
     time.sleep(0.05)
 """
 
@@ -91,7 +98,8 @@ class Probe:
     def answered_by(self, name: str, since: float) -> float | None:
         """The wall time of the first answer from VM ``name`` at or after ``since`` (None: none yet)."""
         for line in self.proc.log_text().splitlines():
-            stamp, _, who = line.partition(" ")
+            stamp, _, rest = line.partition(" ")
+            who = rest.split(" ")[0]
             try:
                 when = float(stamp)
             except ValueError:
@@ -217,7 +225,8 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     assert rns in k.namespaces_with_prefix(dp.spaces.tag)
     agent_a.stop(9)
     k.delete_netns(rns)
-    assert not pings(vm1, INTERNET)
+    # the kernel tears a deleted namespace's devices down in the background
+    k.wait_for(lambda: not pings(vm1, INTERNET), 15, 0.05, what="the router gone with its namespace")
     t0 = time.time()
     agent_a = dp.start_agent("hostA")
     t.restart_to_reachable.append(probe.wait("vm3", t0))
