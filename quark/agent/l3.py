@@ -124,7 +124,8 @@ class L3Agent:
             return
         await run("ip", "netns", "add", ns)
         await run("ip", "-n", ns, "link", "set", "lo", "up")
-        await run("ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        forwarding = ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+        await run("ip", "netns", "exec", ns, "sysctl", "-qw", *forwarding)
         self._nat.pop(ns, None)
         log.info("namespace %s created", ns)
 
@@ -160,10 +161,10 @@ class L3Agent:
         wanted = (
             plan.wanted_routes(router) if gw is not None and gw.device in devices else {d: h for d, h in router.routes}
         )
-        current = {
-            r["dst"]: r.get("gateway", "")
-            for r in json.loads(await run("ip", "-n", ns, "-j", "route", "show", "proto", "static") or "[]")
-        }
+        current = {}
+        for family in ("-4", "-6"):
+            listed = await run("ip", "-n", ns, "-j", family, "route", "show", "proto", "static")
+            current.update({r["dst"]: r.get("gateway", "") for r in json.loads(listed or "[]")})
         for dest, hop in sorted(wanted.items()):
             if current.get(dest) != hop:
                 try:

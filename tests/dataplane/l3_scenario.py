@@ -207,12 +207,12 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     k.wait_for(lambda: all(dp.port_status(p["id"]) == "ACTIVE" for p in ports), 10, what="router ports ACTIVE")
 
     # --- a floating IP: the internet reaches vm1, then vm3 ------------------------------
-    t0 = time.time()
-    fip = dp.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"], "port_id": p1["id"]}})[
-        "floatingip"
-    ]
+    fip = dp.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}})["floatingip"]
     address = fip["floating_ip_address"]
-    probe = Probe(dp, inet, address)
+    probe = Probe(dp, inet, address)  # probing before the association: its own start is not timed
+    k.wait_for(lambda: probe.answered_by("-", 0), 30, 0.05, what="the probe running", proc=probe.proc)
+    t0 = time.time()
+    dp.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": p1["id"]}})
     t.associate_to_reachable.append(probe.wait("vm1", t0))
     k.wait_for(lambda: fip_status(dp, fip) == "ACTIVE", 10, what="floating IP ACTIVE")
     t0 = time.time()
