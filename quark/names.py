@@ -7,7 +7,7 @@ Linux limits interface names to 15 characters (IFNAMSIZ - 1); every name here fi
 
 from __future__ import annotations
 
-__all__ = ["bridge_name", "dhcp_namespace", "tap_name", "vm_name", "vxlan_name"]
+__all__ = ["bridge_name", "dhcp_namespace", "router_namespace", "tap_name", "vm_name", "vxlan_name"]
 
 _ID_CHARS = 11
 
@@ -35,3 +35,8 @@ def vxlan_name(vni: int) -> str:
 def dhcp_namespace(network_id: str, prefix: str = "") -> str:
     """Network namespace of a network's DHCP server: ``prefix + "qdhcp-" + network_id``."""
     return f"{prefix}qdhcp-{network_id}"
+
+
+def router_namespace(router_id: str, prefix: str = "") -> str:
+    """Network namespace of a router on its L3 host: ``prefix + "qr-" + router_id``."""
+    return f"{prefix}qr-{router_id}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System tools the dataplane (quark agent / quark dhcp) and its tests need:
-# dnsmasq (DHCP server), a DHCP client, ping and iproute2. Idempotent: installs
+# dnsmasq (DHCP server), a DHCP client, ping, iproute2 and nftables (the L3 part's NAT). Idempotent: installs
 # only what is missing, and does nothing at all when everything is there.
 set -euo pipefail
 

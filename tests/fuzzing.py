@@ -215,6 +215,7 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # not across fields, but unstatable too: OpenAPI 3.0 has no propertyNames, and the
     # keys of this map are port ids (1-36 characters)
     ("PUT", "/v2.0/hosts/{host}/port_status"): (r"^Invalid port id",),
+    ("PUT", "/v2.0/hosts/{host}/l3_status"): (r"^Invalid id",),  # router / floating IP ids, as above
     # a range is cidr or first/last, first before last, no multicast address in it
     ("POST", "/v2.0/mac_address_ranges"): (r"^Invalid MAC address range",),
     # a policy targets subnet_ids or network_ids; exclude holds CIDRs (checked by ipaddress)

@@ -20,6 +20,8 @@ L2_AGENT_TYPE = "Quark L2 agent"
 L2_BINARY = "quark-agent"
 DHCP_AGENT_TYPE = "DHCP agent"
 DHCP_BINARY = "quark-dhcp"
+L3_AGENT_TYPE = "L3 agent"
+L3_BINARY = "quark-l3-agent"
 
 
 class ApiError(Exception):
@@ -111,3 +113,9 @@ class AgentApiClient:
     async def port_status(self, host: str, statuses: dict[str, str]) -> list[str]:
         body = await self._call("PUT", f"/v2.0/hosts/{host}/port_status", json={"ports": statuses})
         return list((body or {}).get("updated", []))
+
+    async def l3_status(self, host: str, routers: dict[str, str], floating_ips: dict[str, str]) -> dict[str, Any]:
+        body = await self._call(
+            "PUT", f"/v2.0/hosts/{host}/l3_status", json={"routers": routers, "floatingips": floating_ips}
+        )
+        return dict((body or {}).get("updated", {}))

@@ -36,7 +36,9 @@ class AgentSettings:
     # L2 agent: "physnet1:eth1,physnet2:eth2" and the local VXLAN endpoint.
     bridge_mappings: str = ""
     tunnel_ip: str = ""
-    # DHCP service: prefix of its namespaces, where it keeps dnsmasq files, the binary.
+    # L3: this host also realises routers (quark agent --l3; docs/l3.md).
+    l3: bool = False
+    # DHCP service and L3 part: prefix of their namespaces, where it keeps dnsmasq files, the binary.
     namespace_prefix: str = ""
     state_dir: str = "/var/lib/quark/dhcp"
     dnsmasq: str = "dnsmasq"

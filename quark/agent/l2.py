@@ -29,6 +29,7 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from quark import owners
 from quark.agent import plan as planning
 from quark.agent.client import L2_AGENT_TYPE, L2_BINARY, AgentApiClient
 from quark.agent.model import ActualState, DesiredState, HostConfig, Link
@@ -174,6 +175,8 @@ class L2Agent:
         for port in desired.ports:
             status = self.statuses.get(port.id)
             if status is None or (only is not None and port.id not in only):
+                continue
+            if port.device_owner in owners.ROUTER:  # the L3 part reports them (quark.agent.l3)
                 continue
             if status != self._known_status(desired, port.id):
                 changes[port.id] = status

@@ -131,11 +131,39 @@ async def port_status(request: Request) -> Response:
     return json_response({"updated": updated})
 
 
+def parse_l3_status(body: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """``{"routers": {id: status}, "floatingips": {id: status}}`` (either may be absent)."""
+    if not isinstance(body, dict) or not body or set(body) - {"routers", "floatingips"}:
+        raise _bad("Unable to find 'routers' or 'floatingips' in request body")
+    out: list[dict[str, str]] = []
+    for key in ("routers", "floatingips"):
+        items = body.get(key, {})
+        if not isinstance(items, dict):
+            raise _bad(f"Invalid input for {key}. Reason: must be an object.")
+        for item_id, status in items.items():
+            if not item_id or len(item_id) > 36:
+                raise _bad(f"Invalid id {item_id!r} in {key}")
+            if status not in PORT_STATUSES:
+                raise _bad(
+                    f"Invalid input for {key}. Reason: status of {item_id} must be one of {', '.join(PORT_STATUSES)}."
+                )
+        out.append(dict(items))
+    return out[0], out[1]
+
+
+async def l3_status(request: Request) -> Response:
+    ctx = _allowed(request, "update_l3_status")
+    routers, floating_ips = parse_l3_status(await read_json(request))
+    updated = await request.app.state.services.hosts.l3_status(ctx, _host(request), routers, floating_ips)
+    return json_response({"updated": updated})
+
+
 ROUTES = [
     Route("/v2.0/agents/report", report, methods=["POST"]),
     Route("/v2.0/hosts/{host}/desired_state", desired_state, methods=["GET"]),
     Route("/v2.0/hosts/{host}/dhcp_state", dhcp_state, methods=["GET"]),
     Route("/v2.0/hosts/{host}/port_status", port_status, methods=["PUT"]),
+    Route("/v2.0/hosts/{host}/l3_status", l3_status, methods=["PUT"]),
 ]
 
 
@@ -300,6 +328,16 @@ def openapi_paths() -> dict[str, Any]:
             "ports": {"type": "object", "additionalProperties": {"type": "string", "enum": list(PORT_STATUSES)}}
         },
     }
+    statuses = {
+        "type": "object",
+        "additionalProperties": {"type": "string", "enum": list(PORT_STATUSES)},
+    }
+    l3_body = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,  # parse_l3_status
+        "properties": {"routers": statuses, "floatingips": statuses},
+    }
     return {
         "/v2.0/hosts/{host}/desired_state": {
             "get": {
@@ -337,6 +375,21 @@ def openapi_paths() -> dict[str, Any]:
                                 "properties": {"updated": {"type": "array", "items": {"type": "string"}}},
                             }
                         ),
+                    },
+                    "400": _error("Bad request"),
+                    "403": _error("Forbidden"),
+                },
+            }
+        },
+        "/v2.0/hosts/{host}/l3_status": {
+            "put": {
+                "operationId": "update_host_l3_status",
+                "parameters": host,
+                "requestBody": {"required": True, **_json(l3_body)},
+                "responses": {
+                    "200": {
+                        "description": "The routers and floating IPs whose report was taken",
+                        **_json({"type": "object", "properties": {"updated": {"type": "object"}}}),
                     },
                     "400": _error("Bad request"),
                     "403": _error("Forbidden"),

@@ -29,6 +29,8 @@ class Router(StandardAttributes, Base):
     # The gateway port on the external network (device_owner network:router_gateway), if any.
     gw_port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id"), unique=True)
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The L3 host realising the router (quark.services.dataplane.l3_scheduling), None: not scheduled.
+    l3_host: Mapped[str | None] = mapped_column(String(255), index=True)
 
 
 class RouterRoute(Base):

@@ -288,6 +288,19 @@ class SecurityGroupRulesChanged(InTransaction):
     group_ids: tuple[str, ...]
 
 
+# --- routers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutersChanged(InTransaction):
+    """What the L3 host of these routers realises changed (the router, its
+    interfaces, gateway, extra routes or floating IPs); ``hosts``: hosts that
+    must hear of it besides the routers' own (a deleted router's)."""
+
+    router_ids: tuple[str, ...]
+    hosts: tuple[str, ...] = ()
+
+
 # --- agents --------------------------------------------------------------------------
 
 
@@ -327,6 +340,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     FloatingIpDeleting,
     PortForwardingsChanged,
     SecurityGroupRulesChanged,
+    RoutersChanged,
     AgentReported,
     AgentChanged,
 )

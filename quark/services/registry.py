@@ -31,6 +31,7 @@ from quark.services.dataplane.agents import AgentService
 from quark.services.dataplane.binding import AgentBinder
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
 from quark.services.dataplane.hosts import HostService
+from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
@@ -67,6 +68,7 @@ class Services:
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
+    l3_scheduler: L3Scheduler
     # Limits per project (the quota API) and their enforcement (a subscriber).
     quotas: QuotaService
     # Idempotency-Key claims and answers of creates (docs/idempotency.md).
@@ -131,6 +133,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
+        l3_scheduler=L3Scheduler(settings, clock, binder),
         quotas=quotas,
         idempotency=IdempotencyKeys(db, settings, clock),
         outbox=Outbox(settings, clock),
@@ -143,6 +146,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_groups=security_groups,
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=services.agent_changes,
+        l3_scheduler=services.l3_scheduler,
         quotas=quotas,
         floating_ip_service=floating_ips,
         port_forwardings=services.port_forwardings,

@@ -16,6 +16,7 @@ from quark.services.core.ports.service import PortService
 from quark.services.dataplane import filter_hosts, hoststate
 from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
+from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.events import (
     AgentChanged,
     AgentReported,
@@ -33,6 +34,7 @@ from quark.services.events import (
     PortsCreating,
     ResourcesCreated,
     ResourcesWritten,
+    RoutersChanged,
     SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
@@ -51,6 +53,7 @@ def subscribe(
     security_groups: SecurityGroupService,
     dhcp_scheduler: DhcpScheduler,
     agent_changes: AgentChanges,
+    l3_scheduler: L3Scheduler,
     quotas: QuotaService,
     floating_ip_service: floating_ips.FloatingIpService,
     port_forwardings: PortForwardingService,
@@ -100,8 +103,11 @@ def subscribe(
     events.subscribe(PortGroupsChanging, filter_hosts.on_port_groups_changing)
     events.subscribe(PortsChanged, hoststate.on_ports_changed)
     events.subscribe(PortsChanged, filter_hosts.on_ports_changed)
+    # The L3 hosts of the floating IPs about to be disassociated hear of it first.
+    events.subscribe(PortAddressesChanged, l3_scheduler.on_port_addresses_changed)
     events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
     events.subscribe(PortAddressesChanged, port_forwardings.on_port_addresses_changed)
+    events.subscribe(PortDeleting, l3_scheduler.on_port_deleting)
     events.subscribe(PortDeleting, floating_ips.on_port_deleting)
     events.subscribe(PortDeleting, port_forwardings.on_port_deleting)  # forwardings to the port go
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
@@ -118,6 +124,11 @@ def subscribe(
     # New revisions of the floating IPs and internal ports (Neutron's revises_on_change).
     events.subscribe(PortForwardingsChanged, port_forwardings.on_port_forwardings_changed)
 
+    # --- routers (their L3 host, and its generation) -----------------------------------
+    events.subscribe(RoutersChanged, l3_scheduler.on_routers_changed)
+
     # --- agents ---------------------------------------------------------------------
     events.subscribe(AgentReported, agent_changes.on_agent_reported)
     events.subscribe(AgentChanged, agent_changes.on_agent_changed)
+    events.subscribe(AgentReported, l3_scheduler.on_agent_reported)  # routers of dead L3 hosts move
+    events.subscribe(AgentChanged, l3_scheduler.on_agent_changed)

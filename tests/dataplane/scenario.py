@@ -62,6 +62,8 @@ class Dataplane:
         self.state_dir = k.state_dir()
         self.dhcp: k.Process | None = None
         self.timings = Timings()
+        # Hosts whose agent also runs the L3 part (tests/dataplane/l3_scenario.py).
+        self.l3_hosts: set[str] = set()
 
     # --- set-up ------------------------------------------------------------------
 
@@ -80,6 +82,8 @@ class Dataplane:
         extra = ["--tunnel-ip", UNDERLAY_A if host == "hostA" else UNDERLAY_B]
         if host == "hostA":
             extra += ["--bridge-mappings", f"physnet1:{PHYS_IFACE}"]
+        if host in self.l3_hosts:
+            extra += ["--l3", "--namespace-prefix", self.spaces.tag]
         proc = k.Process(
             k.agent_cmd(self.api_url, host, self.host_ns[host], *extra), f"agent-{host}", self.agent_env
         ).start()

@@ -39,6 +39,7 @@ from quark.services.events import (
     PortsCreating,
     ResourcesCreated,
     ResourcesWritten,
+    RoutersChanged,
     SecurityGroupRulesChanged,
     SubnetCreated,
     SubnetDeleted,
@@ -80,10 +81,16 @@ def wired(services):
         PortsCreating: (s.security_groups.on_ports_creating,),
         PortGroupsChanging: (s.security_groups.on_port_groups_changing, filter_hosts.on_port_groups_changing),
         PortsChanged: (hoststate.on_ports_changed, filter_hosts.on_ports_changed),
-        PortAddressesChanged: (floating_ips.on_port_addresses_changed, s.port_forwardings.on_port_addresses_changed),
+        # The L3 hosts of floating IPs about to be disassociated hear of it first.
+        PortAddressesChanged: (
+            s.l3_scheduler.on_port_addresses_changed,
+            floating_ips.on_port_addresses_changed,
+            s.port_forwardings.on_port_addresses_changed,
+        ),
         # The associations and port forwardings are dropped while the port row can
         # still be read; the hosts that showed the port are told.
         PortDeleting: (
+            s.l3_scheduler.on_port_deleting,
             floating_ips.on_port_deleting,
             s.port_forwardings.on_port_deleting,
             routers.on_port_deleting,
@@ -95,8 +102,10 @@ def wired(services):
         FloatingIpDeleting: (s.port_forwardings.on_floatingip_deleting,),
         PortForwardingsChanged: (s.port_forwardings.on_port_forwardings_changed,),
         SecurityGroupRulesChanged: (filter_hosts.on_rules_changed,),
-        AgentReported: (s.agent_changes.on_agent_reported,),
-        AgentChanged: (s.agent_changes.on_agent_changed,),
+        # Routers: their L3 host (scheduled, ports bound there) and its generation.
+        RoutersChanged: (s.l3_scheduler.on_routers_changed,),
+        AgentReported: (s.agent_changes.on_agent_reported, s.l3_scheduler.on_agent_reported),
+        AgentChanged: (s.agent_changes.on_agent_changed, s.l3_scheduler.on_agent_changed),
     }
 
 
@@ -141,6 +150,7 @@ def test_order_where_it_matters_by_name(services):
         "quark.services.addressing.ip_policies.on_network_deleting",
     ]
     assert names[PortDeleting] == [
+        "quark.services.dataplane.l3_scheduling.L3Scheduler.on_port_deleting",
         "quark.services.l3.floating_ips.on_port_deleting",
         "quark.services.l3.port_forwardings.PortForwardingService.on_port_deleting",
         "quark.services.l3.routers.on_port_deleting",
@@ -253,6 +263,7 @@ async def test_a_failing_subscriber_rolls_back_a_subnet_create_and_every_other_s
         security_groups=s.security_groups,
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
+        l3_scheduler=s.l3_scheduler,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
         port_forwardings=s.port_forwardings,

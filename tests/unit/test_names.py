@@ -25,6 +25,11 @@ def test_vxlan_name(vni, expected):
     assert names.vxlan_name(vni) == expected
 
 
+def test_router_namespace():
+    assert names.router_namespace(NET) == "qr-" + NET
+    assert names.router_namespace(NET, prefix="t1-") == "t1-qr-" + NET
+
+
 def test_dhcp_namespace():
     assert names.dhcp_namespace(NET) == "qdhcp-" + NET
     assert names.dhcp_namespace(NET, prefix="t1-") == "t1-qdhcp-" + NET

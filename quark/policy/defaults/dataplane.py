@@ -41,4 +41,10 @@ RULES = [
         "Report the status of a host's ports",
         [("PUT", "/hosts/{host}/port_status")],
     ),
+    custom(
+        "update_l3_status",
+        ADMIN_OR_SERVICE,
+        "Report the status of a host's routers and floating IPs",
+        [("PUT", "/hosts/{host}/l3_status")],
+    ),
 ]

@@ -22,7 +22,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
-from quark.services.dataplane import documents, firewall_documents, hoststate
+from quark.services.dataplane import documents, firewall_documents, hoststate, l3_status, router_documents
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.dataplane.nova_events import NovaEvents
 
@@ -84,7 +84,8 @@ class HostService:
             gen = await hoststate.generation(conn, host)
             ports, networks = await documents.desired_state(conn, host)
             filters = await firewall_documents.add_filters(conn, ports)
-        return {"host": host, "generation": gen, "ports": ports, "networks": networks, **filters}
+            routers = await router_documents.routers(conn, host)
+        return {"host": host, "generation": gen, "ports": ports, "networks": networks, "routers": routers, **filters}
 
     async def dhcp_state(
         self,
@@ -99,6 +100,16 @@ class HostService:
             gen = await hoststate.generation(conn, host, dhcp=True)
             networks = await documents.dhcp_state(conn, host)
         return {"host": host, "generation": gen, "networks": networks}
+
+    # --- L3 status (quark.services.dataplane.l3_status) -----------------------------------
+
+    async def l3_status(
+        self, ctx: Context, host: str, routers: dict[str, str], floating_ips: dict[str, str]
+    ) -> dict[str, list[str]]:
+        async def work(conn: AsyncConnection) -> dict[str, list[str]]:
+            return await l3_status.apply(conn, self.clock, host, routers, floating_ips)
+
+        return await self.db.run_write(work)
 
     # --- port status --------------------------------------------------------------------
 

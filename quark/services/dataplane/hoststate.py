@@ -28,7 +28,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
-from quark.db import models
+from quark.db import l3_models, models
 from quark.db.dialect import insert_ignore
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.events import (
@@ -190,6 +190,14 @@ async def notify_tunnel_peers(conn: AsyncConnection, host: str) -> None:
         ).scalars()
     )
     await bump(conn, peers)
+
+
+async def notify_routers(conn: AsyncConnection, router_ids: Iterable[str]) -> None:
+    """Something the L3 hosts of these routers show changed."""
+    wanted = sorted(set(router_ids))
+    if wanted:
+        r = l3_models.routers
+        await bump(conn, (await conn.execute(select(r.c.l3_host).where(r.c.id.in_(wanted)))).scalars())
 
 
 # --- subscribers -------------------------------------------------------------------------

@@ -10,8 +10,9 @@ it like any other holder. Association needs
 what it needs is a router joining them, as in Neutron: one with an interface
 on the subnet of the fixed address and its gateway on the floating IP's
 network (``router_id``; 404 ``ExternalGatewayForFloatingIPNotFound``
-otherwise). Status stays ``DOWN``: NAT is not realised on hosts yet, and
-Quark does not report what does not work.
+otherwise). Status is ``DOWN`` at every (dis)association, until the
+router's L3 host reports the NAT rules in place (``RoutersChanged`` tells
+it; docs/l3.md): Quark does not report what does not work.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from quark.services.events import (
     PortAddressesChanged,
     PortDeleting,
     ResourcesCreated,
+    RoutersChanged,
 )
 from quark.services.l3 import port_forwarding_rules, router_ports
 from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
@@ -182,6 +184,7 @@ class FloatingIpService(ResourceService):
             await self._associate(
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
+            await self.events.publish(conn, RoutersChanged(await _router_of(conn, fip_id)))
         await self.events.publish(conn, ResourcesCreated("floatingip", {project_id: 1}))
         return fip_id
 
@@ -245,9 +248,13 @@ class FloatingIpService(ResourceService):
             elif ("port_id" in attrs or not attrs) and row.port_id is not None:
                 # (An unassociated one keeps its router_id: that of its port forwardings.)
                 await conn.execute(
-                    update(f).where(f.c.id == fip_id).values(port_id=None, fixed_ip_address=None, router_id=None)
+                    update(f)
+                    .where(f.c.id == fip_id)
+                    .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN")
                 )
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
+            routers = (row.router_id,) if row.router_id else ()
+            await self.events.publish(conn, RoutersChanged(routers + await _router_of(conn, fip_id)))
             return await self.render_one(conn, ctx, fip_id)
 
         return await self.db.run_write(work)
@@ -310,7 +317,7 @@ class FloatingIpService(ResourceService):
             await conn.execute(
                 update(f)
                 .where(f.c.id == fip_id)
-                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id)
+                .values(port_id=port_id, fixed_ip_address=fixed_ip, router_id=router_id, status="DOWN")
             )
         except IntegrityError:  # a concurrent association of the same fixed IP won (the transaction is lost)
             raise self._already(fip_id, port_id, fixed_ip, network_id) from None
@@ -345,6 +352,8 @@ class FloatingIpService(ResourceService):
     async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
         await self.events.publish(conn, FloatingIpDeleting(row))
         await conn.execute(delete(f).where(f.c.id == row.id))
+        if row.router_id:
+            await self.events.publish(conn, RoutersChanged((row.router_id,)))
         await write_tags(conn, row.id, [])
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
@@ -403,6 +412,11 @@ async def on_port_addresses_changed(conn: AsyncConnection, event: PortAddressesC
         await _disassociate(conn, f.c.id.in_(stale))
 
 
+async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
+    router_id = await conn.scalar(select(f.c.router_id).where(f.c.id == fip_id))
+    return (router_id,) if router_id else ()
+
+
 async def _disassociate(conn: AsyncConnection, where) -> None:
     await conn.execute(
         update(f)
@@ -411,6 +425,7 @@ async def _disassociate(conn: AsyncConnection, where) -> None:
             port_id=None,
             fixed_ip_address=None,
             router_id=None,
+            status="DOWN",
             updated_at=utcnow(),
             revision_number=f.c.revision_number + 1,
         )

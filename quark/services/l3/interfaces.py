@@ -24,6 +24,7 @@ from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import holders
 from quark.services.core.ports.service import PortService
+from quark.services.events import Events, RoutersChanged
 from quark.services.l3 import extra_routes, router_ports
 from quark.services.l3.router_errors import (
     RouterBadRequest,
@@ -39,6 +40,7 @@ class RouterRows(Protocol):
     """What interfaces need of the router service (its rows, their locks and revisions)."""
 
     db: Database
+    events: Events
 
     async def writable_row(
         self, conn: AsyncConnection, ctx: Context, resource_id: str, if_match: int | None = None
@@ -105,6 +107,7 @@ class Interfaces:
                 answer = await self._attach_subnet(conn, ctx, router, subnet_id, attached)
             await self.routers.bump_revision(conn, router_id)
             await self.routers.written(conn, ctx, router, "update")
+            await self.routers.events.publish(conn, RoutersChanged((router_id,)))
             return answer
 
         return await self.ports.run_creating([{}] if subnet_id else [], work)
@@ -200,6 +203,7 @@ class Interfaces:
             await self.ports.delete_in(conn, port, ctx=ctx)
             await self.routers.bump_revision(conn, router_id)
             await self.routers.written(conn, ctx, router, "update")
+            await self.routers.events.publish(conn, RoutersChanged((router_id,)))
             return _answer(router, port.id, port.network_id, [i.subnet_id for i in mine])
 
         return await self.routers.db.run_write(work)

@@ -2,9 +2,10 @@
 ``extraroute-atomic``): the router rows, their gateway (``gateways``), their
 interfaces (``interfaces``) and their extra routes (``extra_routes``).
 
-Quark has no L3 agent yet: a router is ``ACTIVE`` as soon as it exists (as
-Neutron's ML2 without an agent shows it); what it routes is the dataplane's
-job, and floating IPs stay ``DOWN`` until one realises them. Every change of
+A router is created ``ACTIVE`` (as Neutron's ML2 without an agent shows
+it); every change publishes ``RoutersChanged``, whose subscriber schedules it
+to an L3 host (``BUILD`` until that host reports it realised; docs/l3.md).
+What it routes is the dataplane's job. Every change of
 a router locks its row first, so interface, gateway and route changes of one
 router run one after the other (the atomic extra-route updates rely on it).
 """
@@ -28,7 +29,7 @@ from quark.services.common.base import ResourceService, standard_columns, write_
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
-from quark.services.events import Events, PortDeleting, ResourcesCreated, ResourcesWritten, Written
+from quark.services.events import Events, PortDeleting, ResourcesCreated, ResourcesWritten, RoutersChanged, Written
 from quark.services.l3 import extra_routes, router_ports
 from quark.services.l3.gateways import Gateways, gateway_view, wanted_gateway
 from quark.services.l3.interfaces import Interfaces
@@ -151,6 +152,7 @@ class RouterService(ResourceService):
             await self.gateways.set(conn, ctx, router, gateway)
         written = (Written(router_id, 0, project_id),)
         await self.events.publish(conn, ResourcesWritten("router", "create", written, ctx))
+        await self.events.publish(conn, RoutersChanged((router_id,)))  # scheduled to an L3 host
         await self.events.publish(conn, ResourcesCreated("router", {project_id: 1}))
         return router_id
 
@@ -168,6 +170,7 @@ class RouterService(ResourceService):
             changes = {k: attrs[k] for k in ("name", "description", "admin_state_up") if k in attrs}
             await self.bump_revision(conn, router_id, **changes)
             await self.written(conn, ctx, row, "update")
+            await self.events.publish(conn, RoutersChanged((router_id,)))
             return await self.render_one(conn, ctx, router_id)
 
         needs_port = bool(attrs.get("external_gateway_info"))
@@ -193,6 +196,7 @@ class RouterService(ResourceService):
                 await extra_routes.store(conn, router_id, routes)
                 await self.bump_revision(conn, router_id)
                 await self.written(conn, ctx, await self._locked(conn, router_id), "update")
+                await self.events.publish(conn, RoutersChanged((router_id,)))
             return await self.render_one(conn, ctx, router_id)
 
         return await self.db.run_write(work)
@@ -207,6 +211,7 @@ class RouterService(ResourceService):
             await write_tags(conn, router_id, [])
             await conn.execute(delete(r).where(r.c.id == router_id))
             await self.written(conn, ctx, row, "delete")
+            await self.events.publish(conn, RoutersChanged((), hosts=(row.l3_host,) if row.l3_host else ()))
 
         await self.db.run_write(work)
 

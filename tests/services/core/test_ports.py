@@ -277,6 +277,7 @@ async def test_a_port_created_while_a_slaac_subnet_is_added_gets_its_eui64_addre
         security_groups=s.security_groups,
         dhcp_scheduler=s.dhcp_scheduler,
         agent_changes=s.agent_changes,
+        l3_scheduler=s.l3_scheduler,
         quotas=s.quotas,
         floating_ip_service=s.floating_ips,
         port_forwardings=s.port_forwardings,

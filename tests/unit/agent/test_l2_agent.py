@@ -86,7 +86,7 @@ class RecordingClient:
         return list(statuses)
 
 
-def doc(generation=1, status="BUILD", admin=True, peers=("10.0.0.2",)):
+def doc(generation=1, status="BUILD", admin=True, peers=("10.0.0.2",), owner="compute:nova"):
     return DesiredState.from_api(
         {
             "host": "h",
@@ -98,6 +98,7 @@ def doc(generation=1, status="BUILD", admin=True, peers=("10.0.0.2",)):
                     "mac_address": "fa:16:3e:00:00:01",
                     "admin_state_up": admin,
                     "status": status,
+                    "device_owner": owner,
                     "mtu": 1450,
                     "fixed_ips": [],
                 }
@@ -136,6 +137,13 @@ async def test_lost_device_is_pushed_down_before_the_repair_then_active():
     await a.converge_once(doc(2, "ACTIVE"))
     assert client.pushes == [{PORT: "ACTIVE"}, {PORT: "DOWN"}, {PORT: "ACTIVE"}]
     assert names.tap_name(PORT) in nl.links_by_name
+
+
+async def test_router_ports_are_plugged_but_left_to_the_l3_part_to_report():
+    a, nl, client = agent()
+    await a.converge_once(doc(owner="network:router_interface"))
+    assert names.tap_name(PORT) in nl.links_by_name and names.vm_name(PORT) in nl.links_by_name
+    assert client.pushes == []  # ACTIVE only when the router's namespace has it (quark.agent.l3)
 
 
 async def test_nothing_stale_is_removed_on_the_first_pass_after_a_start():

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_port_forwardings"
-down_revision = "0008_routers"
+down_revision = "0009_l3_hosts"
 branch_labels = None
 depends_on = None
 

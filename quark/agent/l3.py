@@ -1,0 +1,309 @@
+"""The L3 part of the agent (``quark agent --l3``, docs/l3.md): realise the
+routers scheduled to this host and report what is realised.
+
+For every router of the host's desired state (its ``routers``) it converges:
+
+1. the namespace ``<prefix>qr-<router id>`` exists, loopback up, IPv4
+   forwarding on;
+2. each router port's ``vm…`` device — created in the host namespace by the
+   L2 part like any port's, its ``tap…`` end on the network's bridge — is
+   moved into it, carries the port's MAC, MTU and addresses (the gateway
+   device also each floating address, /32) and is up;
+3. the default route via the external subnet's gateway and the extra routes
+   (``proto static``: the agent's; others are left alone);
+4. the nftables table ``ip quark`` (``quark.agent.l3_plan.ruleset``): SNAT
+   and the floating IPs' DNAT/SNAT, replaced atomically when it differs.
+
+A pass runs on a new document and every ``check_interval`` seconds; a router
+namespace the document does not name is deleted — but only from the second
+pass on, so a restarted agent rebuilds before it removes. Statuses (router,
+its ports, its floating IPs) are pushed when they differ from what the
+server shows (``port_status`` and ``l3_status``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from quark import names
+from quark.agent import l3_plan as plan
+from quark.agent.client import L3_AGENT_TYPE, L3_BINARY, AgentApiClient
+from quark.agent.l3_plan import Device, Router, RouterPort
+from quark.agent.watch import Watch, run_loops, wait_any
+
+log = logging.getLogger(__name__)
+
+NETNS_DIR = Path("/run/netns")
+
+
+@dataclass
+class L3Config:
+    host: str
+    netns: str | None = None  # where the L2 part's devices live
+    namespace_prefix: str = ""
+    report_interval: float = 5.0
+    check_interval: float = 1.0
+    watch_wait: float = 30.0
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+async def run(*cmd: str, stdin: str | None = None) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
+    if proc.returncode != 0:
+        raise CommandFailed(f"{' '.join(cmd)}: {(err or out).decode(errors='replace').strip()}")
+    return out.decode()
+
+
+def _devices(text: str) -> dict[str, Device]:
+    out = {}
+    for link in json.loads(text or "[]"):
+        addrs = {
+            f"{a['local']}/{a['prefixlen']}"
+            for a in link.get("addr_info", ())
+            if a.get("scope") == "global" and a.get("family") in ("inet", "inet6")
+        }
+        out[link["ifname"]] = Device(
+            link["ifname"], str(link.get("address", "")).lower(), "UP" in link.get("flags", ()), link["mtu"], addrs
+        )
+    return out
+
+
+class L3Agent:
+    def __init__(self, client: AgentApiClient, config: L3Config):
+        self.client = client
+        self.config = config
+        self.watch = Watch(
+            lambda since, wait: client.desired_state(config.host, since=since, wait=wait),
+            wait=config.watch_wait,
+            name=f"desired_state[{config.host}] (l3)",
+        )
+        self.restored = False
+        self._nat: dict[str, str] = {}  # namespace -> digest of the ruleset applied there
+        self._pushed: dict[str, tuple[str, Any]] = {}  # id -> (status, generation)
+        self.realised = 0
+
+    def namespace(self, router_id: str) -> str:
+        return names.router_namespace(router_id, self.config.namespace_prefix)
+
+    def _host_ip(self) -> list[str]:
+        return ["ip", "-n", self.config.netns] if self.config.netns else ["ip"]
+
+    # --- reporting -------------------------------------------------------------------
+
+    async def report(self, start_flag: bool) -> None:
+        await self.client.report(
+            host=self.config.host,
+            agent_type=L3_AGENT_TYPE,
+            binary=L3_BINARY,
+            configurations={
+                "routers": self.realised,
+                "agent_mode": "legacy",
+                "namespace_prefix": self.config.namespace_prefix,
+            },
+            start_flag=start_flag,
+        )
+
+    # --- one router --------------------------------------------------------------------
+
+    async def _namespace(self, ns: str) -> None:
+        if (NETNS_DIR / ns).exists():
+            return
+        await run("ip", "netns", "add", ns)
+        await run("ip", "-n", ns, "link", "set", "lo", "up")
+        forwarding = ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
+        await run("ip", "netns", "exec", ns, "sysctl", "-qw", *forwarding)
+        self._nat.pop(ns, None)
+        log.info("namespace %s created", ns)
+
+    async def _port(
+        self, ns: str, router: Router, port: RouterPort, devices: dict[str, Device], host: set[str]
+    ) -> bool:
+        """Converge one port's device; True if something changed."""
+        dev = devices.get(port.device)
+        if dev is None:
+            if port.device not in host:
+                return False  # the L2 part has not plugged it yet
+            await run(*self._host_ip(), "link", "set", port.device, "netns", ns)
+            dev = Device(port.device)
+        ipn = ["ip", "-n", ns]
+        changed = False
+        if dev.mac != port.mac_address or dev.mtu != port.mtu:
+            await run(*ipn, "link", "set", port.device, "address", port.mac_address, "mtu", str(port.mtu))
+            changed = True
+        wanted = plan.wanted_addresses(router, port)
+        for cidr in sorted(wanted - dev.addresses):
+            await run(*ipn, "addr", "replace", cidr, "dev", port.device)
+            changed = True
+        for cidr in sorted(dev.addresses - wanted):
+            await run(*ipn, "addr", "del", cidr, "dev", port.device)
+            changed = True
+        if not dev.up:
+            await run(*ipn, "link", "set", port.device, "up")
+            changed = True
+        return changed
+
+    async def _routes(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
+        gw = router.gateway
+        wanted = (
+            plan.wanted_routes(router) if gw is not None and gw.device in devices else {d: h for d, h in router.routes}
+        )
+        current = {}
+        for family in ("-4", "-6"):
+            listed = await run("ip", "-n", ns, "-j", family, "route", "show", "proto", "static")
+            current.update({r["dst"]: r.get("gateway", "") for r in json.loads(listed or "[]")})
+        for dest, hop in sorted(wanted.items()):
+            if current.get(dest) != hop:
+                try:
+                    await run("ip", "-n", ns, "route", "replace", dest, "via", hop, "proto", "static")
+                except CommandFailed as exc:  # a next hop not on a subnet yet
+                    log.warning("router %s: %s", router.id, exc)
+        for dest in sorted(set(current) - set(wanted)):
+            await run("ip", "-n", ns, "route", "del", dest, "proto", "static")
+
+    async def _nat_rules(self, ns: str, router: Router) -> bool:
+        text = plan.ruleset(router)
+        tables = await run("ip", "netns", "exec", ns, "nft", "list", "tables")
+        present = f"table ip {plan.TABLE}" in tables
+        if present and self._nat.get(ns) == plan.digest(text):
+            return True
+        await run("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=plan.replace_script(text))
+        self._nat[ns] = plan.digest(text)
+        log.info("router %s: NAT rules set (%d floating IPs)", router.id, len(router.floating_ips))
+        return True
+
+    async def ensure_router(self, router: Router, host_links: set[str]) -> tuple[str, dict[str, str], dict[str, str]]:
+        ns = self.namespace(router.id)
+        await self._namespace(ns)
+        devices = _devices(await run("ip", "-n", ns, "-j", "addr", "show"))
+        changed = False
+        for port in router.ports:
+            changed |= await self._port(ns, router, port, devices, host_links)
+        if changed:
+            devices = _devices(await run("ip", "-n", ns, "-j", "addr", "show"))
+        await self._routes(ns, router, devices)
+        nat_ok = False
+        try:
+            nat_ok = await self._nat_rules(ns, router)
+        except CommandFailed as exc:
+            log.warning("router %s: %s", router.id, exc)
+        return plan.statuses(router, devices, nat_ok)
+
+    async def remove_router(self, ns: str) -> None:
+        await run("ip", "netns", "del", ns)
+        self._nat.pop(ns, None)
+        log.info("namespace %s removed", ns)
+
+    def own_namespaces(self) -> set[str]:
+        prefix = self.namespace("")
+        if not NETNS_DIR.is_dir():
+            return set()
+        return {p.name for p in NETNS_DIR.iterdir() if p.name.startswith(prefix)}
+
+    # --- one pass ----------------------------------------------------------------------
+
+    async def converge_once(self, doc: dict[str, Any]) -> None:
+        routers = [r for r in plan.routers_of(doc) if r.admin_state_up]
+        host_links = set(_devices(await run(*self._host_ip(), "-j", "addr", "show")))
+        router_st: dict[str, str] = {}
+        port_st: dict[str, str] = {}
+        fip_st: dict[str, str] = {}
+        for router in plan.routers_of(doc):
+            if not router.admin_state_up:
+                router_st[router.id], ports, fips = plan.statuses(router, {}, False)
+                port_st.update(ports)
+                fip_st.update(fips)
+        for router in routers:
+            try:
+                router_st[router.id], ports, fips = await self.ensure_router(router, host_links)
+            except CommandFailed as exc:
+                log.warning("router %s: %s", router.id, exc)
+                router_st[router.id], ports, fips = plan.statuses(router, {}, False)
+            port_st.update(ports)
+            fip_st.update(fips)
+        if self.restored:
+            wanted = {self.namespace(r.id) for r in routers}
+            for ns in sorted(self.own_namespaces() - wanted):
+                await self.remove_router(ns)
+        self.restored = True
+        self.realised = sum(1 for s in router_st.values() if s == plan.ACTIVE)
+        await self._push(doc, router_st, port_st, fip_st)
+
+    def _changes(self, found: dict[str, str], known: dict[str, Any], generation: Any) -> dict[str, str]:
+        """The statuses that differ from what the server shows: our last push while
+        its document has not caught up with it, else the document's."""
+        out = {}
+        for key, status in found.items():
+            pushed = self._pushed.get(key)
+            current = pushed[0] if pushed is not None and pushed[1] == generation else known.get(key)
+            if status != current:
+                out[key] = status
+        return out
+
+    @staticmethod
+    def _known(doc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """The statuses the server shows: of the host's ports, routers and floating IPs."""
+        routers = doc.get("routers") or ()
+        return (
+            {p["id"]: p.get("status") for p in doc.get("ports") or ()},
+            {r["id"]: r.get("status") for r in routers},
+            {f["id"]: f.get("status") for r in routers for f in r.get("floating_ips") or ()},
+        )
+
+    async def _push(
+        self, doc: dict[str, Any], routers: dict[str, str], ports: dict[str, str], fips: dict[str, str]
+    ) -> None:
+        gen = doc.get("generation")
+        known_ports, known_routers, known_fips = self._known(doc)
+        port_changes = self._changes({k: v for k, v in ports.items() if k in known_ports}, known_ports, gen)
+        router_changes = self._changes(routers, known_routers, gen)
+        fip_changes = self._changes(fips, known_fips, gen)
+        if not (port_changes or router_changes or fip_changes):
+            return
+        try:
+            if port_changes:
+                await self.client.port_status(self.config.host, port_changes)
+            if router_changes or fip_changes:
+                await self.client.l3_status(self.config.host, router_changes, fip_changes)
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            log.warning("L3 status push failed: %s", exc)
+            return
+        for key, status in {**port_changes, **router_changes, **fip_changes}.items():
+            self._pushed[key] = (status, gen)
+        for key in set(self._pushed) - set(known_ports) - set(known_routers) - set(known_fips):
+            del self._pushed[key]  # gone from the document
+        log.info("status routers=%s ports=%s floating IPs=%s", router_changes, port_changes, fip_changes)
+
+    # --- loops -------------------------------------------------------------------------
+
+    async def reconcile_forever(self) -> None:
+        while True:
+            await wait_any(self.watch.changed, self.config.check_interval)
+            self.watch.changed.clear()
+            doc = self.watch.document
+            if doc is None:
+                continue
+            try:
+                await self.converge_once(doc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("L3 pass failed")
+                await asyncio.sleep(1)
+
+    async def run(self) -> None:
+        log.info("quark L3 agent for host %s (namespaces %sqr-…)", self.config.host, self.config.namespace_prefix)
+        await run_loops(self.watch, self.report, self.config.report_interval, self.reconcile_forever)

@@ -1,0 +1,182 @@
+"""The L3 part's model and pure planning (no I/O): the routers of a host's
+desired state as values, the nftables ruleset of a router's namespace, the
+addresses and routes each device must carry, and the statuses a router, its
+ports and its floating IPs have given what the kernel shows.
+
+The ruleset is one table, ``ip quark``, replaced atomically as a whole:
+
+- ``prerouting`` (nat, dstnat): ``ip daddr <floating> dnat to <fixed>`` per
+  floating IP;
+- ``postrouting`` (nat, srcnat), on the gateway device only: ``ip saddr
+  <fixed> snat to <floating>`` per floating IP, then, with ``enable_snat``,
+  ``snat to <gateway address>`` for everything else leaving there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from quark import names
+
+TABLE = "quark"
+ACTIVE, DOWN = "ACTIVE", "DOWN"
+
+
+@dataclass(frozen=True)
+class RouterPort:
+    id: str
+    kind: str  # "gateway" or "interface"
+    mac_address: str
+    network_id: str
+    mtu: int
+    device: str  # the vm… end, moved into the namespace
+    addresses: tuple[str, ...]  # "ip/prefixlen"
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> RouterPort:
+        return cls(
+            id=body["id"],
+            kind=body.get("kind") or "interface",
+            mac_address=str(body.get("mac_address", "")).lower(),
+            network_id=body.get("network_id") or "",
+            mtu=int(body.get("mtu") or 1500),
+            device=body.get("vm_device_name") or names.vm_name(body["id"]),
+            addresses=tuple(f"{ip['ip_address']}/{ip['prefixlen']}" for ip in body.get("fixed_ips") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class FloatingIp:
+    id: str
+    floating: str
+    fixed: str
+    status: str = DOWN
+
+
+@dataclass(frozen=True)
+class Router:
+    id: str
+    admin_state_up: bool
+    status: str
+    enable_snat: bool
+    ports: tuple[RouterPort, ...]
+    gateway_addresses: tuple[str, ...] = ()
+    next_hop: str | None = None
+    routes: tuple[tuple[str, str], ...] = ()
+    floating_ips: tuple[FloatingIp, ...] = ()
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> Router:
+        gateway = body.get("gateway") or {}
+        return cls(
+            id=body["id"],
+            admin_state_up=bool(body.get("admin_state_up", True)),
+            status=body.get("status") or DOWN,
+            enable_snat=bool(body.get("enable_snat", True)),
+            ports=tuple(RouterPort.from_api(p) for p in body.get("ports") or ()),
+            gateway_addresses=tuple(gateway.get("addresses") or ()),
+            next_hop=gateway.get("next_hop") or None,
+            routes=tuple((r["destination"], r["nexthop"]) for r in body.get("routes") or ()),
+            floating_ips=tuple(
+                FloatingIp(f["id"], f["floating_ip_address"], f["fixed_ip_address"], f.get("status") or DOWN)
+                for f in body.get("floating_ips") or ()
+            ),
+        )
+
+    @property
+    def gateway(self) -> RouterPort | None:
+        return next((p for p in self.ports if p.kind == "gateway"), None)
+
+
+def routers_of(doc: dict[str, Any]) -> list[Router]:
+    return [Router.from_api(r) for r in doc.get("routers") or ()]
+
+
+@dataclass
+class Device:
+    """A device in a router's namespace, as the kernel shows it."""
+
+    name: str
+    mac: str = ""
+    up: bool = False
+    mtu: int = 0
+    addresses: set[str] = field(default_factory=set)  # "ip/prefixlen", global scope only
+
+
+def wanted_addresses(router: Router, port: RouterPort) -> set[str]:
+    """The port's addresses; the gateway also carries each floating address (/32)
+    so the external network's ARP for it is answered."""
+    wanted = set(port.addresses)
+    if port.kind == "gateway":
+        wanted |= {f"{fip.floating}/32" for fip in router.floating_ips}
+    return wanted
+
+
+def wanted_routes(router: Router) -> dict[str, str]:
+    """destination -> next hop: the default route via the external subnet's gateway, and the extra routes."""
+    routes = {dest: hop for dest, hop in router.routes}
+    if router.gateway is not None and router.next_hop:
+        routes["default"] = router.next_hop
+    return routes
+
+
+def ruleset(router: Router) -> str:
+    """The ``ip quark`` table of the router's namespace (nft -f syntax)."""
+    gw = router.gateway
+    pre: list[str] = []
+    post: list[str] = []
+    if gw is not None:
+        dev = gw.device
+        for fip in router.floating_ips:
+            pre.append(f"ip daddr {fip.floating} dnat to {fip.fixed}")
+            post.append(f'oifname "{dev}" ip saddr {fip.fixed} snat to {fip.floating}')
+        v4 = [a for a in router.gateway_addresses if ":" not in a]
+        if router.enable_snat and v4:
+            post.append(f'oifname "{dev}" snat to {v4[0]}')
+    lines = [
+        f"table ip {TABLE} {{",
+        "  chain prerouting {",
+        "    type nat hook prerouting priority dstnat; policy accept;",
+        *(f"    {rule}" for rule in pre),
+        "  }",
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        *(f"    {rule}" for rule in post),
+        "  }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def replace_script(text: str) -> str:
+    """An nft script that replaces the table atomically (one transaction)."""
+    return f"table ip {TABLE} {{}}\ndelete table ip {TABLE}\n{text}"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def port_realised(router: Router, port: RouterPort, devices: dict[str, Device]) -> bool:
+    dev = devices.get(port.device)
+    return (
+        dev is not None
+        and dev.up
+        and dev.mac == port.mac_address
+        and wanted_addresses(router, port) <= dev.addresses
+        and set(port.addresses) <= dev.addresses
+    )
+
+
+def statuses(router: Router, devices: dict[str, Device], nat_ok: bool) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(router status, port statuses, floating IP statuses) of a router as found."""
+    if not router.admin_state_up:
+        return DOWN, {p.id: DOWN for p in router.ports}, {f.id: DOWN for f in router.floating_ips}
+    ports = {p.id: ACTIVE if port_realised(router, p, devices) else DOWN for p in router.ports}
+    all_up = all(s == ACTIVE for s in ports.values())
+    gw = router.gateway
+    gw_up = gw is not None and ports[gw.id] == ACTIVE
+    fips = {f.id: ACTIVE if nat_ok and gw_up else DOWN for f in router.floating_ips}
+    return (ACTIVE if all_up and nat_ok else DOWN), ports, fips

@@ -1,0 +1,181 @@
+"""Scheduling routers onto L3 hosts (docs/l3.md): a network-node design.
+
+Every router is realised on one host whose agent reports the ``"L3 agent"``
+role (``quark agent --l3``): the alive, admin-up one with the fewest routers
+(``routers.l3_host``). Its ports (interfaces and gateway) are bound to that
+host like any port, so the host's L2 agent plugs them into their networks'
+bridges (and the VXLAN peers of every other host include it); the host's L3
+part moves them into the router's namespace.
+
+Runs in the transaction of every router change (``RoutersChanged``) and of
+every agent's report (``AgentReported``): a router whose host is dead (its
+last report older than ``agent_down_time``) moves to another alive L3 host
+at the next report of any agent (``DOWN``, without a host, when no L3 host
+is alive). The check is one indexed query per report when nothing moves. Each run bumps the generation of the
+hosts concerned (old and new), so their agents see the change at once.
+
+A router no live L3 host ever took keeps the status it was created with
+(``ACTIVE``, as Neutron without L3 agents shows it); a scheduled one is
+``BUILD`` until its host reports it realised, ``DOWN`` when it lost its host
+and no other can take it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import owners
+from quark.clock import Clock
+from quark.config import Settings
+from quark.db import l3_models, models
+from quark.services.core.binding import Binder, bound_host, bound_status
+from quark.services.dataplane import hoststate, liveness
+from quark.services.dataplane.binding import BRIDGE
+from quark.services.events import (
+    AgentChanged,
+    AgentReported,
+    PortAddressesChanged,
+    PortChange,
+    PortDeleting,
+    RoutersChanged,
+)
+
+r = l3_models.routers
+p = models.ports
+n = models.networks
+ag = models.agents
+f = models.floatingips
+
+L3_AGENT = "L3 agent"
+# Routers moved per report (the next reports take the rest).
+SCHEDULE_BATCH = 200
+
+
+class L3Scheduler:
+    def __init__(self, settings: Settings, clock: Clock, binder: Binder) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.binder = binder
+
+    # --- subscribers ----------------------------------------------------------------------
+
+    async def on_routers_changed(self, conn: AsyncConnection, event: RoutersChanged) -> None:
+        hosts = set(event.hosts)
+        live = await self.live_hosts(conn)
+        for router_id in sorted(set(event.router_ids)):
+            hosts |= await self.place(conn, router_id, live)
+        await hoststate.bump(conn, hosts)
+
+    async def on_port_deleting(self, conn: AsyncConnection, event: PortDeleting) -> None:
+        """Before its floating IPs are disassociated: their routers' hosts hear of it."""
+        await self._fip_hosts(conn, [event.port.id])
+
+    async def on_port_addresses_changed(self, conn: AsyncConnection, event: PortAddressesChanged) -> None:
+        await self._fip_hosts(conn, list(event.port_ids))
+
+    async def _fip_hosts(self, conn: AsyncConnection, port_ids: list[str]) -> None:
+        routers = (
+            await conn.execute(select(f.c.router_id).where(f.c.port_id.in_(port_ids), f.c.router_id.is_not(None)))
+        ).scalars()
+        await hoststate.notify_routers(conn, routers)
+
+    async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
+        """Any agent's heartbeat (every host's L2 agent reports every few seconds)
+        checks for routers whose L3 host is dead: they move to a live one, or
+        are ``DOWN`` when none is left."""
+        await self.reschedule(conn)
+
+    async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
+        if event.before.agent_type == L3_AGENT:
+            await self.reschedule(conn)
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    async def live_hosts(self, conn: AsyncConnection) -> list[str]:
+        """Hosts of the alive, admin-up L3 agents, sorted."""
+        rows = await conn.execute(
+            select(ag.c.host)
+            .where(
+                ag.c.agent_type == L3_AGENT,
+                ag.c.admin_state_up.is_(True),
+                ag.c.heartbeat_timestamp > liveness.cutoff(self.settings, self.clock),
+            )
+            .order_by(ag.c.host)
+        )
+        return list(rows.scalars())
+
+    async def reschedule(self, conn: AsyncConnection) -> None:
+        """Routers without a live host get one (if any is alive)."""
+        live = await self.live_hosts(conn)
+        stranded = or_(r.c.l3_host.is_(None), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
+        ids = list(
+            (await conn.execute(select(r.c.id).where(stranded).order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars()
+        )
+        hosts: set[str] = set()
+        for router_id in ids:
+            hosts |= await self.place(conn, router_id, live)
+        await hoststate.bump(conn, hosts)
+
+    async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:
+        if not live:
+            return None
+        load: dict[str, int] = dict(
+            (
+                await conn.execute(select(r.c.l3_host, func.count()).where(r.c.l3_host.in_(live)).group_by(r.c.l3_host))
+            ).all()
+        )
+        return min(live, key=lambda h: (load.get(h, 0), h))
+
+    async def place(self, conn: AsyncConnection, router_id: str, live: list[str]) -> set[str]:
+        """Keep the router on its live host or move it to the least loaded live
+        one, and bind its ports there; the hosts whose documents changed."""
+        router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
+        if router is None:
+            return set()
+        host = router.l3_host if router.l3_host in live else await self._least_loaded(conn, live)
+        touched = {h for h in (router.l3_host, host) if h}
+        if host != router.l3_host:
+            status = "BUILD" if host else "DOWN"
+            await conn.execute(update(r).where(r.c.id == router_id).values(l3_host=host, status=status))
+        if host:
+            await self.bind_ports(conn, router_id, host)
+        return touched
+
+    async def bind_ports(self, conn: AsyncConnection, router_id: str, host: str) -> None:
+        """Bind the router's ports not yet bound to ``host`` there."""
+        rows = (
+            await conn.execute(
+                select(p)
+                .where(
+                    p.c.device_id == router_id,
+                    p.c.device_owner.in_(owners.ROUTER),
+                    or_(p.c.binding_host_id != host, p.c.binding_vif_type != BRIDGE),
+                )
+                .order_by(p.c.id)
+                .with_for_update()
+            )
+        ).all()
+        networks: dict[str, Any] = {}
+        for row in rows:
+            if row.network_id not in networks:
+                networks[row.network_id] = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
+            network = networks[row.network_id]
+            result = await self.binder.bind(conn, row, network, host)
+            await conn.execute(
+                update(p)
+                .where(p.c.id == row.id)
+                .values(
+                    binding_host_id=host,
+                    binding_vif_type=result.vif_type,
+                    binding_vif_details=result.vif_details,
+                    status=bound_status(row.admin_state_up) if result.bound else "DOWN",
+                    revision_number=p.c.revision_number + 1,
+                    updated_at=self.clock(),
+                )
+            )
+            before = bound_host(row.binding_host_id, row.binding_vif_type)
+            after = host if result.bound else ""
+            await hoststate.notify_ports(conn, network, [PortChange(row.id, before, after)], dhcp=False)

@@ -1,0 +1,148 @@
+"""The ``routers`` of a host's desired state (docs/l3.md): what its L3
+agent realises for each router scheduled to it (``routers.l3_host``).
+
+Each router: its ports bound to the host (interfaces and gateway, with the
+prefix length of every address, the bridge and MTU of their network), SNAT,
+the gateway's next hop (its subnet's ``gateway_ip``), extra routes and the
+floating IPs it translates (floating address <-> fixed address). Each table
+is read once per document, never per router.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import names, owners
+from quark.db import l3_models, models
+from quark.services.dataplane.binding import BRIDGE
+
+r = l3_models.routers
+rr = l3_models.router_routes
+p = models.ports
+n = models.networks
+s = models.subnets
+a = models.ip_allocations
+f = models.floatingips
+
+
+async def _addresses(conn: AsyncConnection, port_ids: list[str]) -> dict[str, list[dict]]:
+    """Every live address of the ports, with its subnet's prefix length and gateway."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    if not port_ids:
+        return out
+    rows = await conn.execute(
+        select(a.c.port_id, a.c.subnet_id, a.c.address, s.c.cidr, s.c.gateway_ip)
+        .select_from(a.join(s, s.c.id == a.c.subnet_id))
+        .where(a.c.port_id.in_(port_ids), a.c.deallocated.is_(False))
+        .order_by(a.c.port_id, a.c.subnet_id, a.c.address)
+    )
+    for row in rows:
+        out[row.port_id].append(
+            {
+                "subnet_id": row.subnet_id,
+                "ip_address": row.address,
+                "prefixlen": ipaddress.ip_network(row.cidr, strict=False).prefixlen,
+                "cidr": row.cidr,
+                "gateway_ip": row.gateway_ip,
+            }
+        )
+    return out
+
+
+def _port(row: Any, net: Any, fixed: list[dict], gateway: bool) -> dict:
+    return {
+        "id": row.id,
+        "kind": "gateway" if gateway else "interface",
+        "mac_address": row.mac_address,
+        "network_id": row.network_id,
+        "admin_state_up": row.admin_state_up,
+        "device_name": names.tap_name(row.id),
+        "vm_device_name": names.vm_name(row.id),
+        "bridge_name": names.bridge_name(row.network_id),
+        "mtu": net.mtu,
+        "fixed_ips": [{k: ip[k] for k in ("subnet_id", "ip_address", "prefixlen", "cidr")} for ip in fixed],
+    }
+
+
+def _gateway(port: dict | None, fixed: list[dict]) -> dict | None:
+    if port is None:
+        return None
+    v4 = [ip for ip in fixed if ipaddress.ip_address(ip["ip_address"]).version == 4]
+    return {
+        "port_id": port["id"],
+        "addresses": [ip["ip_address"] for ip in v4],
+        "next_hop": next((ip["gateway_ip"] for ip in v4 if ip["gateway_ip"]), None),
+    }
+
+
+async def _routes(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict]]:
+    routes: dict[str, list[dict]] = defaultdict(list)
+    for row in await conn.execute(select(rr).where(rr.c.router_id.in_(ids)).order_by(rr.c.destination, rr.c.nexthop)):
+        routes[row.router_id].append({"destination": row.destination, "nexthop": row.nexthop})
+    return routes
+
+
+async def _floating_ips(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict]]:
+    """The associated floating IPs of the routers, by router."""
+    fips: dict[str, list[dict]] = defaultdict(list)
+    for row in await conn.execute(
+        select(f).where(f.c.router_id.in_(ids), f.c.fixed_ip_address.is_not(None)).order_by(f.c.floating_ip_address)
+    ):
+        fips[row.router_id].append(
+            {
+                "id": row.id,
+                "status": row.status,
+                "floating_ip_address": row.floating_ip_address,
+                "fixed_ip_address": row.fixed_ip_address,
+                "port_id": row.port_id,
+            }
+        )
+    return fips
+
+
+async def routers(conn: AsyncConnection, host: str) -> list[dict]:
+    """The routers of the host's desired state document."""
+    rows = list(await conn.execute(select(r).where(r.c.l3_host == host).order_by(r.c.id)))
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    ports = list(
+        await conn.execute(
+            select(p)
+            .where(
+                p.c.device_id.in_(ids),
+                p.c.device_owner.in_(owners.ROUTER),
+                p.c.binding_host_id == host,
+                p.c.binding_vif_type == BRIDGE,
+            )
+            .order_by(p.c.id)
+        )
+    )
+    fixed = await _addresses(conn, [port.id for port in ports])
+    net_ids = sorted({port.network_id for port in ports})
+    nets = {row.id: row for row in await conn.execute(select(n).where(n.c.id.in_(net_ids)))} if net_ids else {}
+    routes = await _routes(conn, ids)
+    fips = await _floating_ips(conn, ids)
+    out = []
+    for router in rows:
+        mine = [port for port in ports if port.device_id == router.id]
+        views = [_port(port, nets[port.network_id], fixed[port.id], port.id == router.gw_port_id) for port in mine]
+        gateway = next((v for v in views if v["id"] == router.gw_port_id), None)
+        out.append(
+            {
+                "id": router.id,
+                "admin_state_up": router.admin_state_up,
+                "status": router.status,
+                "enable_snat": router.enable_snat,
+                "ports": views,
+                "gateway": _gateway(gateway, fixed[gateway["id"]] if gateway else []),
+                "routes": routes.get(router.id, []),
+                "floating_ips": fips.get(router.id, []),
+            }
+        )
+    return out

@@ -1,0 +1,112 @@
+"""The L3 part's pure planning (quark.agent.l3_plan): the router model read
+from a desired-state document, the NAT ruleset, addresses and routes each
+device must carry, and the statuses given what the kernel shows."""
+
+from __future__ import annotations
+
+from quark import names
+from quark.agent import l3_plan as plan
+from quark.agent.l3_plan import Device
+
+GW, IF = "a" * 8 + "-gw", "b" * 8 + "-if"
+GW_MAC, IF_MAC = "fa:16:3e:00:00:01", "fa:16:3e:00:00:02"
+
+
+def doc(**router) -> dict:
+    body = {
+        "id": "r1",
+        "admin_state_up": True,
+        "status": "BUILD",
+        "enable_snat": True,
+        "ports": [
+            {
+                "id": GW,
+                "kind": "gateway",
+                "mac_address": GW_MAC.upper(),
+                "network_id": "ext",
+                "mtu": 1500,
+                "vm_device_name": names.vm_name(GW),
+                "fixed_ips": [{"subnet_id": "s", "ip_address": "203.0.113.5", "prefixlen": 24}],
+            },
+            {
+                "id": IF,
+                "kind": "interface",
+                "mac_address": IF_MAC,
+                "network_id": "priv",
+                "mtu": 1450,
+                "fixed_ips": [{"subnet_id": "p", "ip_address": "10.0.0.1", "prefixlen": 24}],
+            },
+        ],
+        "gateway": {"port_id": GW, "addresses": ["203.0.113.5"], "next_hop": "203.0.113.1"},
+        "routes": [{"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"}],
+        "floating_ips": [
+            {"id": "f1", "status": "DOWN", "floating_ip_address": "203.0.113.7", "fixed_ip_address": "10.0.0.4"}
+        ],
+        **router,
+    }
+    return {"generation": 3, "routers": [body]}
+
+
+def test_router_from_the_document():
+    [router] = plan.routers_of(doc())
+    assert router.gateway is not None and router.gateway.device == names.vm_name(GW)
+    assert router.gateway.mac_address == GW_MAC  # lower-cased, as the kernel shows MACs
+    assert router.ports[1].device == names.vm_name(IF) and router.ports[1].addresses == ("10.0.0.1/24",)
+    assert router.next_hop == "203.0.113.1" and router.routes == (("10.9.0.0/24", "10.0.0.9"),)
+    assert plan.routers_of({"generation": 1}) == []
+
+
+def test_addresses_and_routes():
+    [router] = plan.routers_of(doc())
+    gw, interface = router.ports
+    assert plan.wanted_addresses(router, gw) == {"203.0.113.5/24", "203.0.113.7/32"}  # floating address on the gateway
+    assert plan.wanted_addresses(router, interface) == {"10.0.0.1/24"}
+    assert plan.wanted_routes(router) == {"default": "203.0.113.1", "10.9.0.0/24": "10.0.0.9"}
+    [no_gateway] = plan.routers_of(doc(ports=doc()["routers"][0]["ports"][1:], gateway=None))
+    assert plan.wanted_routes(no_gateway) == {"10.9.0.0/24": "10.0.0.9"}
+
+
+def test_ruleset_snat_and_floating_ips():
+    [router] = plan.routers_of(doc())
+    text = plan.ruleset(router)
+    dev = names.vm_name(GW)
+    assert "ip daddr 203.0.113.7 dnat to 10.0.0.4" in text
+    assert f'oifname "{dev}" ip saddr 10.0.0.4 snat to 203.0.113.7' in text
+    # the floating IP's SNAT comes before the router's: the first NAT rule that matches wins
+    assert text.index("snat to 203.0.113.7") < text.index(f'oifname "{dev}" snat to 203.0.113.5')
+    [no_snat] = plan.routers_of(doc(enable_snat=False))
+    assert "snat to 203.0.113.5" not in plan.ruleset(no_snat) and "dnat to 10.0.0.4" in plan.ruleset(no_snat)
+    script = plan.replace_script(text)
+    assert script.startswith("table ip quark {}\ndelete table ip quark\n") and script.endswith(text)
+    assert plan.digest(text) != plan.digest(plan.ruleset(no_snat))
+
+
+def devices(**override) -> dict[str, Device]:
+    found = {
+        names.vm_name(GW): Device(names.vm_name(GW), GW_MAC, True, 1500, {"203.0.113.5/24", "203.0.113.7/32"}),
+        names.vm_name(IF): Device(names.vm_name(IF), IF_MAC, True, 1450, {"10.0.0.1/24"}),
+    }
+    found.update(override)
+    return found
+
+
+def test_statuses():
+    [router] = plan.routers_of(doc())
+    assert plan.statuses(router, devices(), True) == ("ACTIVE", {GW: "ACTIVE", IF: "ACTIVE"}, {"f1": "ACTIVE"})
+    # no NAT table: the router and its floating IPs are not realised, its ports are
+    assert plan.statuses(router, devices(), False) == ("DOWN", {GW: "ACTIVE", IF: "ACTIVE"}, {"f1": "DOWN"})
+    # a port without its address, down, or with another MAC is DOWN, and so the router
+    for broken in (
+        Device(names.vm_name(IF), IF_MAC, True, 1450, set()),
+        Device(names.vm_name(IF), IF_MAC, False, 1450, {"10.0.0.1/24"}),
+        Device(names.vm_name(IF), GW_MAC, True, 1450, {"10.0.0.1/24"}),
+    ):
+        assert plan.statuses(router, devices(**{broken.name: broken}), True)[:2] == (
+            "DOWN",
+            {GW: "ACTIVE", IF: "DOWN"},
+        )
+    # the gateway not in place: the floating IPs are DOWN
+    gone = {k: v for k, v in devices().items() if k != names.vm_name(GW)}
+    assert plan.statuses(router, gone, True)[2] == {"f1": "DOWN"}
+    [down] = plan.routers_of(doc(admin_state_up=False))
+    assert plan.statuses(down, devices(), True) == ("DOWN", {GW: "DOWN", IF: "DOWN"}, {"f1": "DOWN"})
