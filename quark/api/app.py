@@ -18,7 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from quark import errors, logs, metrics
-from quark.api import dataplane, discovery, health, instances, ip_addresses, openapi, quotas, routers
+from quark.api import dataplane, discovery, health, instances, ip_addresses, openapi, quotas, routers, subnetpools
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
@@ -75,6 +75,7 @@ def build_routes() -> list[Route]:
     routes += instances.ROUTES
     routes += ip_addresses.ROUTES
     routes += routers.ROUTES
+    routes += subnetpools.ROUTES
     routes += dataplane.ROUTES
     routes += quotas.ROUTES
     return routes

@@ -11,11 +11,13 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
 from quark.services import wiring
+from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.availability import AvailabilityService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
+from quark.services.addressing.subnet_pools import SubnetPoolService
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
@@ -53,6 +55,8 @@ class Services:
     security_group_rules: SecurityGroupRuleService
     floating_ips: FloatingIpService
     routers: RouterService
+    subnet_pools: SubnetPoolService
+    address_scopes: AddressScopeService
     instances: InstanceService
     ip_addresses: IpAddressService
     routes: RouteService
@@ -78,6 +82,8 @@ class Services:
             "security-group-rules": self.security_group_rules,
             "floatingips": self.floating_ips,
             "routers": self.routers,
+            "subnetpools": self.subnet_pools,
+            "address-scopes": self.address_scopes,
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
@@ -98,6 +104,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     security_groups = SecurityGroupService(db, settings, DefaultGroups(), events)
     floating_ips = FloatingIpService(db, settings, ports, events)
     quotas = QuotaService(db, settings)
+    address_scopes = AddressScopeService(db, settings, events)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
     services = Services(
         db=db,
@@ -113,6 +120,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
         routers=RouterService(db, settings, ports, events),
+        subnet_pools=SubnetPoolService(db, settings, address_scopes, events),
+        address_scopes=address_scopes,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),

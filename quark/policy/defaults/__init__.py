@@ -12,13 +12,14 @@ from quark.policy.defaults import (
     dataplane,
     l3,
     networks,
+    pools,
     ports,
     quotas,
     security,
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas)
+MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas)
 
 
 def all_rules() -> list[policy.RuleDefault]:

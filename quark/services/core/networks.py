@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
-from quark.db import models
+from quark.db import models, pool_models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 from quark.services.common import base
@@ -40,6 +40,15 @@ NETWORK_SUBNETS = Lookup(
     order=("created_at", "id"),
 )
 
+_pools = pool_models.subnetpools
+# The address scopes of the networks shown: those of their subnets' pools (Neutron's
+# ``ipv4_address_scope`` / ``ipv6_address_scope``).
+NETWORK_SCOPES = Lookup(
+    "network.scopes",
+    select(models.subnets.c.network_id, _pools.c.ip_version, _pools.c.address_scope_id)
+    .select_from(models.subnets.join(_pools, _pools.c.id == models.subnets.c.subnetpool_id))
+    .where(models.subnets.c.network_id.in_(IDS), _pools.c.address_scope_id.is_not(None)),
+)
 
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -90,7 +99,12 @@ class NetworkService(ResourceService):
         "provider:segmentation_id": n.c.segmentation_id,
         "ipam_strategy": n.c.ipam_strategy,
     }
-    related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
+    related = (
+        ("subnets", NETWORK_SUBNETS),
+        ("ipv4_address_scope", NETWORK_SCOPES),
+        ("ipv6_address_scope", NETWORK_SCOPES),
+        ("tags", base.TAGS),
+    )
 
     def __init__(self, db, settings, events: Events, segments: SegmentAllocator, subnets: SubnetService) -> None:
         super().__init__(db, settings, events)
@@ -106,8 +120,15 @@ class NetworkService(ResourceService):
         subnet_ids: dict[str, list[str]] = defaultdict(list)
         for sub in found.get("network.subnets", ()):
             subnet_ids[sub.network_id].append(sub.id)
+        scopes: dict[tuple[str, int], str] = {}
+        for sub in found.get("network.scopes", ()):
+            scopes[(sub.network_id, sub.ip_version)] = sub.address_scope_id
         tags = base.tags_by_resource(found)
-        return [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+        views = [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+        for view in views:
+            view["ipv4_address_scope"] = scopes.get((view["id"], 4))
+            view["ipv6_address_scope"] = scopes.get((view["id"], 6))
+        return views
 
     @staticmethod
     def _view(row: Any, subnet_ids: list[str], tags: list[str]) -> dict:

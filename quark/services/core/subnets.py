@@ -24,11 +24,14 @@ from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator
+from quark.ipam.pool_errors import NetworkSubnetPoolAffinityError
 from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
+from quark.ipam.prefix_allocator import PrefixAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
+from quark.services.core.subnet_prefixes import take_prefix
 from quark.services.events import (
     Events,
     PortAddressesChanged,
@@ -80,6 +83,7 @@ class SubnetService(ResourceService):
     def __init__(self, db, settings, events: Events, ip_allocator: IpAllocator) -> None:
         super().__init__(db, settings, events)
         self.ips = ip_allocator
+        self.prefixes = PrefixAllocator()  # subnets out of subnet pools (docs/subnet_pools.md)
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
@@ -192,8 +196,7 @@ class SubnetService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         if network is None:
             network = await self._network_for_write(conn, ctx, attrs["network_id"])
-        if "cidr" not in attrs:
-            raise errors.BadRequest(resource="subnets", msg="a cidr must be specified in the absence of a subnet pool")
+        pool_id = await take_prefix(conn, ctx, self.prefixes, attrs, project_id)
         version = attrs["ip_version"]
         net = addressing.parse_cidr(attrs["cidr"], version)
         enable_dhcp = attrs.get("enable_dhcp", True)
@@ -202,7 +205,7 @@ class SubnetService(ResourceService):
         if enable_dhcp:
             self._check_dhcp_cidr(net)
         check_subnet_fits(network.id, network.mtu, [version])
-        await self._check_overlap(conn, network.id, net)
+        await self._check_overlap(conn, network.id, net, pool_id)
 
         subnet_id = base.new_id()
         gateway = attrs.get("gateway_ip")
@@ -235,13 +238,14 @@ class SubnetService(ResourceService):
             "host_routes": attrs.get("host_routes") or [],
             "service_types": attrs.get("service_types") or [],
             "next_ip_key": initial_cursor(ranges, version),
+            "subnetpool_id": pool_id,
             "created_at": now,
             "updated_at": now,
             "revision_number": 0,
         }
         await conn.execute(insert(s).values(**row))
         await IpAllocator.create_counters(conn, subnet_id)
-        subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
+        subnet = SimpleNamespace(**row, excluded_ranges=[], segment_id=None)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
         await self.events.publish(conn, ResourcesCreated("subnet", {project_id: 1}))
@@ -260,10 +264,18 @@ class SubnetService(ResourceService):
             raise errors.PolicyNotAuthorized(action="rule:create_subnet")
         return network
 
-    async def _check_overlap(self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> None:
-        for _other_id, other_cidr in await conn.execute(
-            select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
+    async def _check_overlap(
+        self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork, pool_id: str | None = None
+    ) -> None:
+        """No two subnets of a network overlap; those of one IP version come from one
+        subnet pool or none (Neutron's ``NetworkSubnetPoolAffinityError``)."""
+        for _other_id, other_cidr, other_pool in await conn.execute(
+            select(s.c.id, s.c.cidr, s.c.subnetpool_id).where(
+                s.c.network_id == network_id, s.c.ip_version == net.version
+            )
         ):
+            if other_pool != pool_id:
+                raise NetworkSubnetPoolAffinityError()
             if net.overlaps(ipaddress.ip_network(other_cidr)):
                 raise errors.InvalidInput(
                     error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
@@ -361,6 +373,8 @@ class SubnetService(ResourceService):
             await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
             await write_tags(conn, subnet_id, [])
             await conn.execute(delete(s).where(s.c.id == subnet_id))
+            if row.subnetpool_id:  # its prefix back to the pool, for the next subnet
+                await self.prefixes.release(conn, row.subnetpool_id, ipaddress.ip_network(row.cidr))
             if held_by:
                 await conn.execute(
                     update(p)
