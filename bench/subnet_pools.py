@@ -32,17 +32,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import harness  # noqa: E402
+import harness
 
-from quark.api.app import prepare_database  # noqa: E402
-from quark.config import Settings  # noqa: E402
-from quark.context import Context  # noqa: E402
-from quark.db import migrate  # noqa: E402
-from quark.db.engine import Database  # noqa: E402
-from quark.ipam.pool_errors import SubnetAllocationError  # noqa: E402
-from quark.ipam.prefix_allocator import PrefixAllocator, PrefixRequest  # noqa: E402
-from quark.services.common.quotas import RESOURCES  # noqa: E402
-from quark.services.registry import build_services  # noqa: E402
+from quark.api.app import prepare_database
+from quark.config import Settings
+from quark.context import Context
+from quark.db import migrate
+from quark.db.engine import Database
+from quark.ipam.pool_errors import SubnetAllocationError
+from quark.ipam.prefix_allocator import PrefixAllocator, PrefixRequest
+from quark.services.common.quotas import RESOURCES
+from quark.services.registry import build_services
 
 ADMIN = Context.admin()
 

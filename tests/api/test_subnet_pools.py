@@ -18,7 +18,6 @@ def _error(response: httpx.Response) -> str:
     return response.json()["NeutronError"]["type"]
 
 
-
 def make_pool(client: httpx.Client, prefixes: list[str], **attrs) -> dict:
     r = client.post(
         "/v2.0/subnetpools", json={"subnetpool": {"name": f"p-{uuid.uuid4().hex[:6]}", "prefixes": prefixes, **attrs}}
