@@ -196,26 +196,11 @@ class SubnetPoolService(ResourceService):
         """Neutron's ``update_subnetpool`` on a locked row: the new prefixes must keep
         every old one, the bounds stay consistent, one default per IP version, and the
         (new) scope is re-checked for overlaps. Returns the pool's prefixes."""
-        nets = current
-        if attrs.get("prefixes") is not None:
-            version, nets = px.read_prefixes([*map(str, current), *attrs["prefixes"]])
-            if version != row.ip_version:
-                raise PrefixVersionMismatch()
-            if px.subtract(current, px.read_prefixes(attrs["prefixes"])[1]):
-                raise IllegalSubnetPoolPrefixUpdate(msg="Existing prefixes must be a subset of the new prefixes")
+        nets = _new_prefixes(row, attrs, current)
         bounds = read_bounds(row.ip_version, attrs, row)
         if attrs.get("is_default") and not row.is_default:
             await self._check_no_default(conn, row.ip_version)
-        if row.address_scope_id and not ctx.is_admin:
-            scope = await self.scopes.get_row(conn, ctx, row.address_scope_id)
-            if scope.project_id != ctx.project_id:
-                raise IllegalSubnetPoolUpdate(
-                    reason=f"subnetpool {row.id} cannot be updated when associated with shared "
-                    f"address scope {row.address_scope_id}"
-                )
-        scope_id = attrs["address_scope_id"] if "address_scope_id" in attrs else row.address_scope_id
-        if scope_id:
-            await self._check_scope(conn, ctx, row.id, scope_id, row.ip_version, nets)
+        await self._check_scope_change(conn, ctx, row, attrs, nets)
         added = px.subtract(nets, current)
         if added:
             await self._write_prefixes(conn, row.id, nets)
@@ -226,6 +211,22 @@ class SubnetPoolService(ResourceService):
             changes["address_scope_id"] = attrs["address_scope_id"] or None
         await self.bump_revision(conn, row.id, **changes)
         return nets
+
+    async def _check_scope_change(
+        self, conn: AsyncConnection, ctx: Context, row: Any, attrs: dict, nets: list[IPNetwork]
+    ) -> None:
+        """A pool of another project's (shared) scope is not the caller's to change; the
+        scope it stays in or joins is checked again with its (new) prefixes."""
+        if row.address_scope_id and not ctx.is_admin:
+            scope = await self.scopes.get_row(conn, ctx, row.address_scope_id)
+            if scope.project_id != ctx.project_id:
+                raise IllegalSubnetPoolUpdate(
+                    reason=f"subnetpool {row.id} cannot be updated when associated with shared "
+                    f"address scope {row.address_scope_id}"
+                )
+        scope_id = attrs["address_scope_id"] if "address_scope_id" in attrs else row.address_scope_id
+        if scope_id:
+            await self._check_scope(conn, ctx, row.id, scope_id, row.ip_version, nets)
 
     # --- add_prefixes / remove_prefixes -------------------------------------------------------
 
@@ -278,6 +279,18 @@ class SubnetPoolService(ResourceService):
             await conn.execute(delete(sp).where(sp.c.id == pool_id))
 
         await self.db.run_write(work)
+
+
+def _new_prefixes(row: Any, attrs: dict, current: list[IPNetwork]) -> list[IPNetwork]:
+    """The prefixes an update asks for, merged: every current one kept, one IP version."""
+    if attrs.get("prefixes") is None:
+        return current
+    version, nets = px.read_prefixes(attrs["prefixes"])
+    if version != row.ip_version:
+        raise PrefixVersionMismatch()
+    if px.subtract(current, nets):
+        raise IllegalSubnetPoolPrefixUpdate(msg="Existing prefixes must be a subset of the new prefixes")
+    return nets
 
 
 async def _all_free(store: SqlBlocks, net: IPNetwork) -> bool:
