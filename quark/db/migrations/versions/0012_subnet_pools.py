@@ -98,18 +98,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # A table's indexes go with it (MariaDB refuses to drop one a foreign key needs first).
     with op.batch_alter_table("subnets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_subnets_subnetpool_id"))
-    with op.batch_alter_table("subnetpool_free_blocks", schema=None) as batch_op:
-        batch_op.drop_index("ix_subnetpool_free_blocks_pool_start")
     op.drop_table("subnetpool_free_blocks")
     op.drop_table("subnetpool_prefixes")
-    with op.batch_alter_table("subnetpools", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_subnetpools_project_id"))
-        batch_op.drop_index(batch_op.f("ix_subnetpools_name"))
-        batch_op.drop_index(batch_op.f("ix_subnetpools_address_scope_id"))
     op.drop_table("subnetpools")
-    with op.batch_alter_table("address_scopes", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_address_scopes_project_id"))
-        batch_op.drop_index(batch_op.f("ix_address_scopes_name"))
     op.drop_table("address_scopes")
