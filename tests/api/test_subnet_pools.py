@@ -111,6 +111,9 @@ def test_freed_prefix_is_reused_when_the_pool_is_full(tenant) -> None:
     assert tenant.delete(f"/v2.0/subnets/{subnets[2]['id']}").status_code == 204
     again = pool_subnet(tenant, pool["id"]).json()["subnet"]
     assert again["cidr"] == subnets[2]["cidr"] == "10.12.0.128/26"
+    # a network deleted with its subnet gives the prefix back too
+    assert tenant.delete(f"/v2.0/networks/{subnets[1]['network_id']}").status_code == 204
+    assert pool_subnet(tenant, pool["id"]).json()["subnet"]["cidr"] == "10.12.0.64/26"
 
 
 def test_no_pool_and_no_cidr_is_refused(tenant) -> None:

@@ -7,6 +7,7 @@ follows through their subscribers.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -315,7 +316,16 @@ class NetworkService(ResourceService):
                 await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(subnet_ids)))
+                pooled = (
+                    await conn.execute(
+                        select(s.c.subnetpool_id, s.c.cidr)
+                        .where(s.c.id.in_(subnet_ids), s.c.subnetpool_id.is_not(None))
+                        .order_by(s.c.subnetpool_id)  # pools locked in one order
+                    )
+                ).all()
                 await conn.execute(delete(s).where(s.c.id.in_(subnet_ids)))
+                for pool_id, cidr in pooled:  # their prefixes back to their pools
+                    await self.subnets.prefixes.release(conn, pool_id, ipaddress.ip_network(cidr))
             await write_tags(conn, network_id, [])
             await conn.execute(delete(n).where(n.c.id == network_id))
             if row.network_type in RANGE_TYPES and row.segmentation_id is not None:
