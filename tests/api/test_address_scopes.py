@@ -83,6 +83,12 @@ def test_networks_show_their_scopes(tenant) -> None:
     assert shown["ipv4_address_scope"] == scope["id"] and shown["ipv6_address_scope"] is None
     listed = tenant.get("/v2.0/networks", params={"id": network}).json()["networks"]
     assert listed[0]["ipv4_address_scope"] == scope["id"]
+    # another pool of the same scope may serve the network; one of another scope may not
+    sibling = make_pool(tenant, ["10.24.0.0/16"], default_prefixlen=24, address_scope_id=scope["id"])
+    assert pool_subnet(tenant, sibling["id"], network).status_code == 201
+    elsewhere = make_pool(tenant, ["10.25.0.0/16"], default_prefixlen=24, address_scope_id=make_scope(tenant)["id"])
+    refused = pool_subnet(tenant, elsewhere["id"], network)
+    assert (refused.status_code, _error(refused)) == (400, "NetworkAddressScopeAffinityError")
 
 
 def test_other_projects_cannot_use_a_private_scope(tenant, api_server) -> None:

@@ -12,16 +12,20 @@ create runs as for any subnet.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.context import Context
-from quark.db import pool_models
+from quark.db import models, pool_models
 from quark.ipam import addressing
+from quark.ipam.pool_errors import NetworkAddressScopeAffinityError, NetworkSubnetPoolAffinityError
 from quark.ipam.prefix_allocator import PrefixAllocator, PrefixRequest
 
 sp = pool_models.subnetpools
+s = models.subnets
 
 
 def _bad(msg: str) -> errors.QuarkError:
@@ -59,8 +63,8 @@ async def wanted_pool(conn: AsyncConnection, ctx: Context, attrs: dict) -> str |
 
 async def take_prefix(
     conn: AsyncConnection, ctx: Context, allocator: PrefixAllocator, attrs: dict, project_id: str
-) -> str | None:
-    """The pool the subnet comes from (its CIDR set in ``attrs``), or None without one."""
+) -> Any | None:
+    """The pool's row the subnet comes from (its CIDR set in ``attrs``), or None without one."""
     pool_id = await wanted_pool(conn, ctx, attrs)
     if pool_id is None:
         return None
@@ -77,4 +81,25 @@ async def take_prefix(
     )
     pool, net = await allocator.allocate(conn, request)
     attrs["cidr"] = addressing.canonical_cidr(net)
-    return str(pool.id)
+    return pool
+
+
+async def check_affinity(conn: AsyncConnection, network_id: str, version: int, pool: Any | None) -> None:
+    """Neutron's ``_validate_network_subnetpools``: the subnets of one IP version on a
+    network share an address scope if they have one (``NetworkAddressScopeAffinityError``),
+    else one subnet pool, or none (``NetworkSubnetPoolAffinityError``)."""
+    others = (
+        await conn.execute(
+            select(s.c.subnetpool_id, sp.c.address_scope_id)
+            .select_from(s.outerjoin(sp, sp.c.id == s.c.subnetpool_id))
+            .where(s.c.network_id == network_id, s.c.ip_version == version)
+        )
+    ).all()
+    scope = next((row.address_scope_id for row in others if row.address_scope_id), None)
+    if scope and pool is not None and pool.address_scope_id != scope:
+        raise NetworkAddressScopeAffinityError()
+    for row in others:
+        if pool is not None and row.subnetpool_id != pool.id and not scope:
+            raise NetworkSubnetPoolAffinityError()
+        if pool is None and row.subnetpool_id:
+            raise NetworkSubnetPoolAffinityError()

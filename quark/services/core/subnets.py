@@ -24,14 +24,13 @@ from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator
-from quark.ipam.pool_errors import NetworkSubnetPoolAffinityError
 from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
 from quark.ipam.prefix_allocator import PrefixAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
-from quark.services.core.subnet_prefixes import take_prefix
+from quark.services.core.subnet_prefixes import check_affinity, take_prefix
 from quark.services.events import (
     Events,
     PortAddressesChanged,
@@ -196,7 +195,7 @@ class SubnetService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         if network is None:
             network = await self._network_for_write(conn, ctx, attrs["network_id"])
-        pool_id = await take_prefix(conn, ctx, self.prefixes, attrs, project_id)
+        pool = await take_prefix(conn, ctx, self.prefixes, attrs, project_id)
         version = attrs["ip_version"]
         net = addressing.parse_cidr(attrs["cidr"], version)
         enable_dhcp = attrs.get("enable_dhcp", True)
@@ -205,7 +204,8 @@ class SubnetService(ResourceService):
         if enable_dhcp:
             self._check_dhcp_cidr(net)
         check_subnet_fits(network.id, network.mtu, [version])
-        await self._check_overlap(conn, network.id, net, pool_id)
+        await check_affinity(conn, network.id, version, pool)
+        await self._check_overlap(conn, network.id, net)
 
         subnet_id = base.new_id()
         gateway = attrs.get("gateway_ip")
@@ -238,7 +238,7 @@ class SubnetService(ResourceService):
             "host_routes": attrs.get("host_routes") or [],
             "service_types": attrs.get("service_types") or [],
             "next_ip_key": initial_cursor(ranges, version),
-            "subnetpool_id": pool_id,
+            "subnetpool_id": None if pool is None else pool.id,
             "created_at": now,
             "updated_at": now,
             "revision_number": 0,
@@ -264,18 +264,10 @@ class SubnetService(ResourceService):
             raise errors.PolicyNotAuthorized(action="rule:create_subnet")
         return network
 
-    async def _check_overlap(
-        self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork, pool_id: str | None = None
-    ) -> None:
-        """No two subnets of a network overlap; those of one IP version come from one
-        subnet pool or none (Neutron's ``NetworkSubnetPoolAffinityError``)."""
-        for _other_id, other_cidr, other_pool in await conn.execute(
-            select(s.c.id, s.c.cidr, s.c.subnetpool_id).where(
-                s.c.network_id == network_id, s.c.ip_version == net.version
-            )
+    async def _check_overlap(self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> None:
+        for _other_id, other_cidr in await conn.execute(
+            select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
         ):
-            if other_pool != pool_id:
-                raise NetworkSubnetPoolAffinityError()
             if net.overlaps(ipaddress.ip_network(other_cidr)):
                 raise errors.InvalidInput(
                     error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
