@@ -26,7 +26,7 @@ def test_openstack_cli_subnet_pools(api_server):
         f"cli-pool-{suffix}",
     )
     assert pool["prefixes"] in (["10.60.0.0/23"], "10.60.0.0/23")
-    assert pool["address_scope_id"] == scope["id"] and pool["default_prefixlen"] == 26
+    assert pool["address_scope_id"] == scope["id"] and int(pool["default_prefixlen"]) == 26
     with httpx.Client(base_url=api_server.url) as admin:  # what the CLI is not under test for: plain HTTP
         network = admin.post("/v2.0/networks", json={"network": {"name": f"cli-pool-net-{suffix}"}}).json()["network"]
     subnet = osc_json(

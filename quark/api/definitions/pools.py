@@ -12,7 +12,18 @@ PREFIXES = v.list_of(v.pool_prefix)
 
 
 def _prefixlen(name: str) -> Attr:
-    return Attr(name, "integer", post=True, put=True, convert=_INT, filter=INT_FILTER, sortable=True)
+    """Neutron takes a prefix length as an integer and shows it as a string (``"24"``)."""
+    return Attr(
+        name,
+        "integer",
+        post=True,
+        put=True,
+        convert=_INT,
+        filter=INT_FILTER,
+        sortable=True,
+        view_schema="string",
+        description="An integer; shown as a string, as Neutron shows it",
+    )
 
 
 SUBNETPOOL = Resource(

@@ -95,9 +95,10 @@ class SubnetPoolService(ResourceService):
                     "name": row.name,
                     "prefixes": _sorted(prefixes.get(row.id, [])),
                     "ip_version": row.ip_version,
-                    "default_prefixlen": row.default_prefixlen,
-                    "min_prefixlen": row.min_prefixlen,
-                    "max_prefixlen": row.max_prefixlen,
+                    # strings, as Neutron's views (``_make_subnetpool_dict``) and Tempest want them
+                    "default_prefixlen": str(row.default_prefixlen),
+                    "min_prefixlen": str(row.min_prefixlen),
+                    "max_prefixlen": str(row.max_prefixlen),
                     "default_quota": row.default_quota,
                     "shared": row.shared,
                     "is_default": row.is_default,
