@@ -199,6 +199,25 @@ SUBNET_RULES = r"^Invalid input for operation: |^Bad subnets request: "
 _PF_COLLECTION = "/v2.0/floatingips/{floatingip_id}/port_forwardings"
 _PF_RANGE = r"^Invalid input for \w+_port_range\. Reason: Invalid port range"
 _PF_RULES = r"^Bad port_forwarding request: "
+
+# From a subnet pool (docs/subnet_pools.md): the size within the pool's bounds, one pool per
+# network and IP version.
+SUBNET_POOL_RULES = (
+    r"^Unable to allocate subnet with prefix length",
+    r"^Subnets hosted on the same network must be allocated from the same subnet pool",
+)
+# A pool's prefixes (one IP version, not empty, IPv6 spellings the pattern cannot tell) and
+# bounds (min <= default <= max <= the version's width) are checked together; one default
+# pool per IP version; an update keeps every prefix; a prefix in use stays.
+POOL_RULES = (
+    r"^Illegal prefix bounds: ",
+    r"^Cannot mix IPv4 and IPv6 prefixes",
+    r"^Empty subnet pool prefix list",
+    r"is not a valid IP subnet",
+    r"^Illegal update to prefixes: ",
+    r"^Illegal subnetpool",
+    r"A default subnetpool for this IP family has already been set",
+)
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
@@ -208,8 +227,13 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
         r"required for \w+ provider network",
         r"provider:network_type required",
         SUBNET_RULES,
+        *SUBNET_POOL_RULES,
     ),
-    ("POST", "/v2.0/subnets"): (SUBNET_RULES,),
+    ("POST", "/v2.0/subnets"): (SUBNET_RULES, *SUBNET_POOL_RULES),
+    ("POST", "/v2.0/subnetpools"): POOL_RULES,
+    ("PUT", "/v2.0/subnetpools/{id}"): POOL_RULES,
+    ("PUT", "/v2.0/subnetpools/{id}/add_prefixes"): POOL_RULES,
+    ("PUT", "/v2.0/subnetpools/{id}/remove_prefixes"): POOL_RULES,
     # delete by filter is refused without a filter (docs/instances.md)
     ("DELETE", "/v2.0/ports"): (r"needs at least one filter",),
     # not across fields, but unstatable too: OpenAPI 3.0 has no propertyNames, and the

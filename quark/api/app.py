@@ -28,6 +28,7 @@ from quark.api import (
     port_forwardings,
     quotas,
     routers,
+    subnetpools,
 )
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
@@ -86,6 +87,7 @@ def build_routes() -> list[Route]:
     routes += ip_addresses.ROUTES
     routes += routers.ROUTES
     routes += port_forwardings.ROUTES
+    routes += subnetpools.ROUTES
     routes += dataplane.ROUTES
     routes += quotas.ROUTES
     return routes

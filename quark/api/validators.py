@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quark import errors
-from quark.ipam import addressing, macs
+from quark.ipam import addressing, macs, prefixes
 
 Converter = Callable[[Any], Any]
 
@@ -307,3 +307,26 @@ _DNS = {"type": "string", "maxLength": 255, "pattern": f"^$|^({_LABEL}\\.)*{_LAB
 _described(dns_name, _DNS)
 _described(dns_domain, _DNS)
 _described(tag, {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[^,/]+$"})
+
+
+def not_empty_name(value: Any) -> str:
+    """neutron-lib's ``type:not_empty_name_string`` (a subnet pool's name)."""
+    text = string(255)(value)
+    if not text.strip():
+        raise ValueError(f"'{text}' Blank strings are not permitted")
+    return str(text)
+
+
+_described(not_empty_name, {"type": "string", "maxLength": 255, "pattern": "\\S"})
+
+
+def pool_prefix(value: Any) -> str:
+    """neutron-lib's ``type:subnet`` as a pool's prefix: host bits allowed, an IPv4 spelling canonical."""
+    try:
+        prefixes.parse_prefix(value)
+    except errors.InvalidInput as exc:
+        raise ValueError(exc.kwargs.get("error_message", str(exc))) from None
+    return str(value)
+
+
+_described(pool_prefix, {"type": "string", "anyOf": [{"pattern": _V4_CIDR}, {"pattern": ":.*/"}]})

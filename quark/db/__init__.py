@@ -2,3 +2,4 @@
 # in ``Base.metadata`` for every user of the models (Alembic, tests).
 from quark.db import jobs_model as jobs_model
 from quark.db import l3_models as l3_models
+from quark.db import pool_models as pool_models

@@ -79,7 +79,7 @@ class Subnet(StandardAttributes, Base):
     host_routes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     service_types: Mapped[list[Any]] = mapped_column(JSON, default=list)
     segment_id: Mapped[str | None] = mapped_column(String(36))
-    subnetpool_id: Mapped[str | None] = mapped_column(String(36))
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36), index=True)
     # Allocator cursor: address_key of the next never-used candidate; NULL
     # once the pools have been walked to the end (then only released
     # addresses can be handed out).

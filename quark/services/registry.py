@@ -11,11 +11,13 @@ from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
 from quark.services import wiring
+from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.availability import AvailabilityService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.routes import RouteService
+from quark.services.addressing.subnet_pools import SubnetPoolService
 from quark.services.backends.jobs import JobService
 from quark.services.backends.outbox import Outbox
 from quark.services.common.base import ResourceService
@@ -59,6 +61,8 @@ class Services:
     # Served under /v2.0/floatingips/{id}/port_forwardings (api/port_forwardings.py).
     port_forwardings: PortForwardingService
     routers: RouterService
+    subnet_pools: SubnetPoolService
+    address_scopes: AddressScopeService
     instances: InstanceService
     ip_addresses: IpAddressService
     routes: RouteService
@@ -88,6 +92,8 @@ class Services:
             "security-group-rules": self.security_group_rules,
             "floatingips": self.floating_ips,
             "routers": self.routers,
+            "subnetpools": self.subnet_pools,
+            "address-scopes": self.address_scopes,
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
@@ -109,6 +115,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     security_groups = SecurityGroupService(db, settings, DefaultGroups(events), events)
     floating_ips = FloatingIpService(db, settings, ports, events)
     quotas = QuotaService(db, settings)
+    address_scopes = AddressScopeService(db, settings, events)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
     services = Services(
         db=db,
@@ -125,6 +132,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         floating_ips=floating_ips,
         port_forwardings=PortForwardingService(db, settings, floating_ips, events),
         routers=RouterService(db, settings, ports, events),
+        subnet_pools=SubnetPoolService(db, settings, address_scopes, events),
+        address_scopes=address_scopes,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),

@@ -202,6 +202,11 @@ def populate(project: Project, external_network: str, shared_network: str, octet
             "internal_port_id": ids["port"],
         },
     )["id"]
+    ids["address_scope"] = p.post("/v2.0/address-scopes", "address_scope", {"name": f"iso-{octet}", "ip_version": 4})[
+        "id"
+    ]
+    pool = {"name": f"iso-{octet}", "prefixes": [f"100.{octet}.0.0/16"], "address_scope_id": ids["address_scope"]}
+    ids["subnetpool"] = p.post("/v2.0/subnetpools", "subnetpool", pool)["id"]
     p.devices["shared"] = f"shared-{octet}-{uuid.uuid4().hex[:6]}"
     ids["shared_port"] = p.post(
         "/v2.0/ports", "port", {"network_id": shared_network, "device_id": p.devices["shared"], "name": "on-shared"}

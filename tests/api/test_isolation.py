@@ -199,11 +199,18 @@ def create_templates(world: World) -> dict[str, dict]:
         "floatingips": {"floating_network_id": world.external_network},
         "ip_addresses": {"network_id": own["network"]},
         "routes": {"subnet_id": own["subnet"], "cidr": "192.168.3.0/24", "gateway": "10.202.0.7"},
+        "subnetpools": {"name": "probe", "prefixes": ["100.203.0.0/16"]},
+        "address-scopes": {"name": "probe", "ip_version": 4},
     }
 
 
 # The resource of A's each collection's update bodies are tried on.
-UPDATE_TARGETS = {"ports": "port", "floatingips": "floatingip", "ip_addresses": "reserved_ip_address"}
+UPDATE_TARGETS = {
+    "ports": "port",
+    "floatingips": "floatingip",
+    "ip_addresses": "reserved_ip_address",
+    "subnetpools": "subnetpool",
+}
 
 
 def test_the_other_projects_ids_are_unusable_as_references(world: World, unchanged) -> None:

@@ -62,6 +62,12 @@ def made(api_server) -> dict[str, str]:
             "agents": agent.json()["agent"]["id"],
             "network-ip-availabilities": net["id"],
             "routers": _post(admin, "routers", "router", {"name": f"ln-{tag}"})["id"],
+            "subnetpools": _post(
+                admin, "subnetpools", "subnetpool", {"name": f"ln-{tag}", "prefixes": ["10.79.0.0/16"]}
+            )["id"],
+            "address-scopes": _post(admin, "address-scopes", "address_scope", {"name": f"ln-{tag}", "ip_version": 4})[
+                "id"
+            ],
         }
         backend = admin.post("/v2.0/networks", json={"network": {"name": f"ln-{tag}-b", "network_plugin": "fault"}})
         assert backend.status_code == 201, backend.text

@@ -69,6 +69,8 @@ def create_bodies(project: dict) -> dict[str, dict]:
         "segment_allocation_ranges": {
             "segment_allocation_range": {"network_type": "vxlan", "minimum": 70000, "maximum": 70001}
         },
+        "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.251.0.0/16"]}},
+        "address-scopes": {"address_scope": {"name": "x", "ip_version": 4}},
     }
 
 
@@ -106,6 +108,17 @@ def test_readers_read_and_never_write(admin, project):
         ("networks", {"network": {"ipam_strategy": "ANY"}}, "create_network:ipam_strategy"),
         ("routers", {"router": {"distributed": True}}, "create_router:distributed"),
         ("routers", {"router": {"ha": True}}, "create_router:ha"),
+        (
+            "subnetpools",
+            {"subnetpool": {"name": "x", "prefixes": ["10.0.0.0/8"], "shared": True}},
+            "create_subnetpool:shared",
+        ),
+        (
+            "subnetpools",
+            {"subnetpool": {"name": "x", "prefixes": ["10.0.0.0/8"], "is_default": True}},
+            "create_subnetpool:is_default",
+        ),
+        ("address-scopes", {"address_scope": {"ip_version": 4, "shared": True}}, "create_address_scope:shared"),
     ],
 )
 def test_members_cannot_set_admin_attributes(admin, project, collection, body, rule):

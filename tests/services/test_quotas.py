@@ -39,6 +39,7 @@ async def test_defaults_come_from_the_settings(make_env):
         "security_group_rule": 100,
         "floatingip": 0,
         "router": 10,
+        "subnetpool": -1,
     }
     assert env.services.quotas.show_default(ctx, ctx.project_id) == expected
     assert await env.services.quotas.show(ctx, ctx.project_id) == expected
@@ -179,6 +180,7 @@ async def test_details_count_what_the_project_has(env):
         "security_group_rule": 4,
         "floatingip": 0,
         "router": 0,
+        "subnetpool": 0,
     }
     assert details["port"] == {"limit": 500, "used": 1, "reserved": 0}
 

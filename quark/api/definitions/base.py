@@ -55,6 +55,9 @@ class Attr:
     returned: bool = True
     # Item schema type in a view when it differs from the request's (ids vs nested bodies).
     view_items: str | None = None
+    # Schema type in a view when it differs from the request's (a subnet pool's prefix
+    # lengths: integers in, strings out, as Neutron's).
+    view_schema: str | None = None
 
 
 def _bool_filter(raw: str) -> bool:

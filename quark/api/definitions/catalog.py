@@ -19,6 +19,7 @@ from quark.api.definitions.core import (
 from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
+from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
@@ -33,6 +34,8 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SECURITY_GROUP_RULE, "security_group_rules"),
     (FLOATINGIP, "floating_ips"),
     (ROUTER, "routers"),
+    (SUBNETPOOL, "subnet_pools"),
+    (ADDRESS_SCOPE, "address_scopes"),
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),

@@ -94,7 +94,7 @@ def _apply_converter(schema: dict[str, Any], attr: Attr) -> None:
 
 
 def attr_schema(attr: Attr, request: bool = False) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": attr.schema}
+    schema: dict[str, Any] = {"type": attr.schema if request or not attr.view_schema else attr.view_schema}
     if attr.schema == "array":
         schema["items"] = {"type": (attr.items if request else attr.view_items or attr.items) or "string"}
     if request and attr.name == "tags":  # checked by the tags code, not a converter

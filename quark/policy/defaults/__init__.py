@@ -13,13 +13,14 @@ from quark.policy.defaults import (
     jobs,
     l3,
     networks,
+    pools,
     ports,
     quotas,
     security,
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas, jobs)
+MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas, jobs)
 
 
 def all_rules() -> list[policy.RuleDefault]:

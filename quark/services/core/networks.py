@@ -7,6 +7,7 @@ follows through their subscribers.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
-from quark.db import models
+from quark.db import models, pool_models
 from quark.db.lookups import IDS, Lookup
 from quark.drivers import loading
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
@@ -49,6 +50,15 @@ NETWORK_SUBNETS = Lookup(
     order=("created_at", "id"),
 )
 
+_pools = pool_models.subnetpools
+# The address scopes of the networks shown: those of their subnets' pools (Neutron's
+# ``ipv4_address_scope`` / ``ipv6_address_scope``).
+NETWORK_SCOPES = Lookup(
+    "network.scopes",
+    select(models.subnets.c.network_id, _pools.c.ip_version, _pools.c.address_scope_id)
+    .select_from(models.subnets.join(_pools, _pools.c.id == models.subnets.c.subnetpool_id))
+    .where(models.subnets.c.network_id.in_(IDS), _pools.c.address_scope_id.is_not(None)),
+)
 
 PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
@@ -100,7 +110,12 @@ class NetworkService(ResourceService):
         "ipam_strategy": n.c.ipam_strategy,
         "network_plugin": n.c.network_plugin,
     }
-    related = (("subnets", NETWORK_SUBNETS), ("tags", base.TAGS))
+    related = (
+        ("subnets", NETWORK_SUBNETS),
+        ("ipv4_address_scope", NETWORK_SCOPES),
+        ("ipv6_address_scope", NETWORK_SCOPES),
+        ("tags", base.TAGS),
+    )
 
     def __init__(self, db, settings, events: Events, segments: SegmentAllocator, subnets: SubnetService) -> None:
         super().__init__(db, settings, events)
@@ -116,8 +131,15 @@ class NetworkService(ResourceService):
         subnet_ids: dict[str, list[str]] = defaultdict(list)
         for sub in found.get("network.subnets", ()):
             subnet_ids[sub.network_id].append(sub.id)
+        scopes: dict[tuple[str, int], str] = {}
+        for sub in found.get("network.scopes", ()):
+            scopes[(sub.network_id, sub.ip_version)] = sub.address_scope_id
         tags = base.tags_by_resource(found)
-        return [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+        views = [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+        for view in views:
+            view["ipv4_address_scope"] = scopes.get((view["id"], 4))
+            view["ipv6_address_scope"] = scopes.get((view["id"], 6))
+        return views
 
     def _view(self, row: Any, subnet_ids: list[str], tags: list[str]) -> dict:
         view = base.standard_view(row)
@@ -324,7 +346,16 @@ class NetworkService(ResourceService):
                 await conn.execute(delete(a).where(a.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id.in_(subnet_ids)))
                 await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(subnet_ids)))
+                pooled = (
+                    await conn.execute(
+                        select(s.c.subnetpool_id, s.c.cidr)
+                        .where(s.c.id.in_(subnet_ids), s.c.subnetpool_id.is_not(None))
+                        .order_by(s.c.subnetpool_id)  # pools locked in one order
+                    )
+                ).all()
                 await conn.execute(delete(s).where(s.c.id.in_(subnet_ids)))
+                for pool_id, cidr in pooled:  # their prefixes back to their pools
+                    await self.subnets.prefixes.release(conn, pool_id, ipaddress.ip_network(cidr))
             await write_tags(conn, network_id, [])
             await conn.execute(delete(n).where(n.c.id == network_id))
             if row.network_type in RANGE_TYPES and row.segmentation_id is not None:

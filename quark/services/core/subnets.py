@@ -25,10 +25,12 @@ from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
+from quark.ipam.prefix_allocator import PrefixAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
+from quark.services.core.subnet_prefixes import check_affinity, take_prefix
 from quark.services.events import (
     Events,
     PortAddressesChanged,
@@ -82,6 +84,7 @@ class SubnetService(ResourceService):
     def __init__(self, db, settings, events: Events, ip_allocator: IpAllocator) -> None:
         super().__init__(db, settings, events)
         self.ips = ip_allocator
+        self.prefixes = PrefixAllocator()  # subnets out of subnet pools (docs/subnet_pools.md)
 
     def visible(self, ctx: Context):
         if ctx.is_admin:
@@ -194,8 +197,7 @@ class SubnetService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         if network is None:
             network = await self._network_for_write(conn, ctx, attrs["network_id"])
-        if "cidr" not in attrs:
-            raise errors.BadRequest(resource="subnets", msg="a cidr must be specified in the absence of a subnet pool")
+        pool = await take_prefix(conn, ctx, self.prefixes, attrs, project_id)
         version = attrs["ip_version"]
         net = addressing.parse_cidr(attrs["cidr"], version)
         enable_dhcp = attrs.get("enable_dhcp", True)
@@ -204,6 +206,7 @@ class SubnetService(ResourceService):
         if enable_dhcp:
             self._check_dhcp_cidr(net)
         check_subnet_fits(network.id, network.mtu, [version])
+        await check_affinity(conn, network.id, version, pool)
         await self._check_overlap(conn, network.id, net)
 
         subnet_id = base.new_id()
@@ -237,13 +240,14 @@ class SubnetService(ResourceService):
             "host_routes": attrs.get("host_routes") or [],
             "service_types": attrs.get("service_types") or [],
             "next_ip_key": initial_cursor(ranges, version),
+            "subnetpool_id": None if pool is None else pool.id,
             "created_at": now,
             "updated_at": now,
             "revision_number": 0,
         }
         await conn.execute(insert(s).values(**row))
         await IpAllocator.create_counters(conn, subnet_id)
-        subnet = SimpleNamespace(**row, excluded_ranges=[], subnetpool_id=None, segment_id=None)
+        subnet = SimpleNamespace(**row, excluded_ranges=[], segment_id=None)
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
         driver = network.network_plugin or self.settings.backend_driver
@@ -368,6 +372,8 @@ class SubnetService(ResourceService):
             await conn.execute(delete(models.ip_usage).where(models.ip_usage.c.subnet_id == subnet_id))
             await write_tags(conn, subnet_id, [])
             await conn.execute(delete(s).where(s.c.id == subnet_id))
+            if row.subnetpool_id:  # its prefix back to the pool, for the next subnet
+                await self.prefixes.release(conn, row.subnetpool_id, ipaddress.ip_network(row.cidr))
             if held_by:
                 await conn.execute(
                     update(p)

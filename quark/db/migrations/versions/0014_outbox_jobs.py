@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.mysql import DATETIME
 
 revision = "0014_outbox_jobs"
-down_revision = "0010_port_forwardings"
+down_revision = "0012_subnet_pools"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,105 @@
+"""Address scopes (Neutron's ``address-scope``): a namespace of addresses that
+subnet pools join. Within one scope no two pools overlap (checked by the
+subnet pool service, quark.services.addressing.subnet_pools); a network shows
+the scope of its subnets' pools as ``ipv4_address_scope`` / ``ipv6_address_scope``.
+
+Quark gives scopes Neutron's standard attributes (description, tags,
+timestamps, revision number) as it does every resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark.clock import utcnow
+from quark.context import Context
+from quark.db import pool_models
+from quark.ipam.pool_errors import AddressScopeInUse, AddressScopeNotFound, AddressScopeUpdateError
+from quark.services.common import base
+from quark.services.common.base import ResourceService, standard_columns, write_tags
+from quark.services.common.listing import ListQuery
+
+a = pool_models.address_scopes
+sp = pool_models.subnetpools
+
+
+class AddressScopeService(ResourceService):
+    table = a
+    not_found = AddressScopeNotFound
+    not_found_key = "address_scope_id"
+    columns = {
+        **standard_columns(a),
+        "shared": a.c.shared,
+        "ip_version": a.c.ip_version,
+    }
+    related = (("tags", base.TAGS),)
+
+    def visible(self, ctx: Context):
+        if ctx.is_admin:
+            return None
+        return or_(a.c.project_id == ctx.project_id, a.c.shared == true())
+
+    def assemble(self, rows: Sequence[Any], found: base.Found, query: ListQuery) -> base.Views:
+        tags = base.tags_by_resource(found)
+        out = []
+        for row in rows:
+            view = base.standard_view(row)
+            view.update(
+                {"name": row.name, "shared": row.shared, "ip_version": row.ip_version, "tags": tags.get(row.id, [])}
+            )
+            out.append(view)
+        return out
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
+        project_id = base.resolve_project(ctx, attrs)
+        scope_id = base.new_id()
+        now = utcnow()
+        await conn.execute(
+            insert(a).values(
+                id=scope_id,
+                project_id=project_id,
+                name=attrs.get("name", ""),
+                description=attrs.get("description", ""),
+                shared=attrs.get("shared", False),
+                ip_version=attrs["ip_version"],
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+        if attrs.get("tags"):
+            await write_tags(conn, scope_id, base.validate_tags(attrs["tags"]))
+        return scope_id
+
+    async def update(self, ctx: Context, scope_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        async def work(conn: AsyncConnection) -> dict:
+            row = await self.writable_row(conn, ctx, scope_id, if_match)
+            if row.shared and attrs.get("shared", True) is False:
+                raise AddressScopeUpdateError(
+                    address_scope_id=scope_id, reason="Shared address scope can't be unshared"
+                )
+            changes = {k: attrs[k] for k in ("name", "description", "shared") if k in attrs}
+            await self.bump_revision(conn, scope_id, **changes)
+            return await self.render_one(conn, ctx, scope_id)
+
+        return await self.db.run_write(work)
+
+    async def delete(self, ctx: Context, scope_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            await self.writable_row(conn, ctx, scope_id, if_match)
+            if await conn.scalar(select(sp.c.id).where(sp.c.address_scope_id == scope_id).limit(1)):
+                raise AddressScopeInUse(address_scope_id=scope_id)
+            await write_tags(conn, scope_id, [])
+            await conn.execute(delete(a).where(a.c.id == scope_id))
+
+        await self.db.run_write(work)
+
+    async def usable(self, conn: AsyncConnection, ctx: Context, scope_id: str) -> Any:
+        """The scope a pool of the caller may join, locked: its own, or shared (admins: any).
+        A scope the caller cannot see is not found."""
+        row = await self.get_row(conn, ctx, scope_id, for_update=True)
+        return row
