@@ -202,6 +202,10 @@ class HTTPNotFound(NotFound):
     message = "The resource could not be found."
 
 
+class RbacPolicyNotFound(NotFound):
+    message = "RBAC policy of type {object_type} with ID {id} not found"
+
+
 class NetworkNotFound(NotFound):
     message = "Network {net_id} could not be found."
 
@@ -367,6 +371,16 @@ class PortSecurityPortHasSecurityGroup(InUse):
 
 class PortBound(InUse):
     message = "Unable to complete operation on port {port_id}, port is already bound, port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+
+
+class RbacPolicyInUse(InUse):
+    message = (
+        "RBAC policy on object {object_id} cannot be removed because other objects depend on it.\nDetails: {details}"
+    )
+
+
+class DuplicateRbacPolicy(Conflict):
+    message = "An RBAC policy already exists with those values."
 
 
 class InvalidSharedSetting(Conflict):

@@ -1,3 +1,4 @@
 # The routers' tables live in their own module; importing it here keeps them
 # in ``Base.metadata`` for every user of the models (Alembic, tests).
 from quark.db import l3_models as l3_models
+from quark.db import rbac_models as rbac_models

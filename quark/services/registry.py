@@ -19,7 +19,10 @@ from quark.services.addressing.routes import RouteService
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
+from quark.services.common.rbac import RbacTypes
+from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
+from quark.services.core.network_rbac import NETWORK
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
@@ -34,6 +37,7 @@ from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.routers import RouterService
 from quark.services.security.defaults import DefaultGroups
+from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
 from quark.services.security.rules import SecurityGroupRuleService
 
@@ -59,6 +63,7 @@ class Services:
     segment_ranges: SegmentRangeService
     agents: AgentService
     hosts: HostService
+    rbac_policies: RbacPolicyService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -81,6 +86,7 @@ class Services:
             "ip_addresses": self.ip_addresses,
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
+            "rbac-policies": self.rbac_policies,
         }[collection]
 
 
@@ -99,6 +105,10 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     floating_ips = FloatingIpService(db, settings, ports, events)
     quotas = QuotaService(db, settings)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
+    # The object types RBAC policies may name; a shareable resource adds its own.
+    rbac_types = RbacTypes()
+    for object_type in (NETWORK, SECURITY_GROUP):
+        rbac_types.register(object_type)
     services = Services(
         db=db,
         settings=settings,
@@ -119,6 +129,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         segment_ranges=SegmentRangeService(db, settings, segments),
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
+        rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         quotas=quotas,

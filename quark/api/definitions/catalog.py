@@ -18,6 +18,7 @@ from quark.api.definitions.core import (
 )
 from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
+from quark.api.definitions.rbac import RBAC_POLICY
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
@@ -36,6 +37,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (AGENT, "agents"),
+    (RBAC_POLICY, "rbac_policies"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -14,11 +14,12 @@ from quark.policy.defaults import (
     networks,
     ports,
     quotas,
+    rbac,
     security,
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas)
+MODULES = (base, networks, subnets, ports, security, l3, addressing, dataplane, compute, quotas, rbac)
 
 
 def all_rules() -> list[policy.RuleDefault]:

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors, metrics
 from quark.config import Settings
 from quark.context import Context
-from quark.db import l3_models, models
+from quark.db import l3_models, models, rbac_models
 from quark.db.dialect import insert_ignore
 from quark.db.engine import Database
 from quark.services.events import ResourcesCreated
@@ -66,6 +66,7 @@ COUNTED: dict[str, Table] = {
     "security_group_rule": models.security_group_rules,
     "floatingip": models.floatingips,
     "router": l3_models.routers,
+    "rbac_policy": rbac_models.rbac_policies,
 }
 RESOURCES: tuple[str, ...] = tuple(COUNTED)
 
