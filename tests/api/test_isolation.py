@@ -183,6 +183,11 @@ def create_templates(world: World) -> dict[str, dict]:
         "floatingips": {"floating_network_id": world.external_network},
         "ip_addresses": {"network_id": own["network"]},
         "routes": {"subnet_id": own["subnet"], "cidr": "192.168.3.0/24", "gateway": "10.202.0.7"},
+        "rbac-policies": {
+            "object_type": "network",
+            "action": "access_as_shared",
+            "target_tenant": "0123456789abcdef0123456789abcdef",
+        },
     }
 
 

@@ -69,6 +69,14 @@ def create_bodies(project: dict) -> dict[str, dict]:
         "segment_allocation_ranges": {
             "segment_allocation_range": {"network_type": "vxlan", "minimum": 70000, "maximum": 70001}
         },
+        "rbac-policies": {
+            "rbac_policy": {
+                "object_type": "network",
+                "object_id": net,
+                "action": "access_as_shared",
+                "target_tenant": "0123456789abcdef0123456789abcdef",
+            }
+        },
     }
 
 

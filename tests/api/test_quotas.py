@@ -25,6 +25,7 @@ DEFAULTS = {
     "security_group_rule": 100,
     "floatingip": 0,
     "router": 10,
+    "rbac_policy": 10,
 }
 
 
