@@ -31,10 +31,10 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing
-from quark.services.common import base, rbac
+from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
-from quark.services.core.subnets import SubnetService
+from quark.services.core.subnets import SubnetService, visible_subnets
 from quark.services.events import Events, SubnetCreated, SubnetUpdated
 
 r = models.routes
@@ -116,8 +116,7 @@ class RouteService(ResourceService):
         """As subnets: a project's own, and those of shared and external networks."""
         if ctx.is_admin:
             return None
-        public = select(s.c.id).where(rbac.grants("network", s.c.network_id, ctx.project_id))
-        return or_(r.c.project_id == ctx.project_id, r.c.subnet_id.in_(public))
+        return or_(r.c.project_id == ctx.project_id, visible_subnets(r.c.subnet_id, ctx.project_id))
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         out = []

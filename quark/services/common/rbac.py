@@ -2,10 +2,12 @@
 registry of the object types a policy may name.
 
 A policy grants ``action`` on one object to ``target_project`` (a project or
-``*``). Who may see or use an object is then one clause per resource: the
-owner, or an EXISTS over ``rbac_policies`` on the object's id and the
-caller's project or ``*`` (the unique index ``(object_id, target_project,
-action)`` answers it), never a check per row in Python.
+``*``). Who may see or use an object is then one clause per resource, never
+a check per row in Python: for lists, the id among the caller's own ids and
+those the policies for its project or ``*`` name (``own_or_granted``; the
+index ``(target_project, object_type)`` finds them); for one object, an
+EXISTS on its id (``grants``; the unique index ``(object_id,
+target_project, action)`` answers it).
 
 Each domain describes its shareable objects with an ``ObjectType`` (its
 actions, how to find the object, what depends on a policy) and the registry
@@ -20,11 +22,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, exists, false, insert, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, false, insert, select, true, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.context import Context
+from quark.db.dialect import InSubquery
 from quark.db.rbac_models import rbac_policies as rb
 
 WILDCARD = "*"
@@ -42,6 +45,24 @@ def grants(
     if actions:
         where.append(rb.c.action.in_(tuple(actions)))
     return exists().where(*where)
+
+
+def granted_objects(object_type: str, project_id: Any, actions: Sequence[str] = ()) -> Select:
+    """SELECT of the ids of the objects policies open to ``project_id`` (or everyone)."""
+    where = [rb.c.target_project.in_((project_id, WILDCARD)), rb.c.object_type == object_type]
+    if actions:
+        where.append(rb.c.action.in_(tuple(actions)))
+    return select(rb.c.object_id).where(*where)
+
+
+def own_or_granted(
+    id_column: Any, own: Select, object_type: str, project_id: Any, actions: Sequence[str] = ()
+) -> ColumnElement[bool]:
+    """The visibility clause of a list: ``id_column`` among the caller's own ids
+    (``own``) and those policies open to it. One set, found by index from both
+    sides (``quark.db.dialect.InSubquery``): a list costs what it answers, not
+    the size of the table (bench/rbac_lists.py)."""
+    return InSubquery(id_column, union_all(own, granted_objects(object_type, project_id, actions)))
 
 
 def wildcard_exists(object_id: Any, action: str) -> ColumnElement[bool]:

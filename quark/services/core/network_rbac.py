@@ -3,7 +3,7 @@ what depends on a policy (Neutron's network RBAC).
 
 - A non-admin sees its own networks and those a policy of any action
   (``access_as_shared``, ``access_as_external``) grants to its project or
-  to ``*``: one EXISTS on the policies' unique index.
+  to ``*``: one clause (``rbac.own_or_granted``; an EXISTS for one network).
 - ``shared`` as shown to a caller: a wildcard ``access_as_shared`` policy or
   one for its project. ``networks.shared`` is the wildcard alone and
   ``networks.router_external`` is "an ``access_as_external`` policy exists";
@@ -32,9 +32,18 @@ p = models.ports
 TYPE = "network"
 
 
-def visible(project_id: Any, column: Any = n.c.id, owner: Any = n.c.project_id) -> ColumnElement[bool]:
-    """A network (``column`` its id) a project may see: its own, or granted by any policy."""
-    return or_(owner == project_id, rbac.grants(TYPE, column, project_id))
+_own = n.alias("own_networks")
+
+
+def visible(project_id: Any) -> ColumnElement[bool]:
+    """The networks a project may list: its own, and those any policy opens to it."""
+    own = select(_own.c.id).where(_own.c.project_id == project_id)
+    return rbac.own_or_granted(n.c.id, own, TYPE, project_id)
+
+
+def visible_one(project_id: Any) -> ColumnElement[bool]:
+    """The same, for a statement about one network (by id): an EXISTS on it."""
+    return or_(n.c.project_id == project_id, rbac.grants(TYPE, n.c.id, project_id))
 
 
 def shared_to(project_id: Any, column: Any = n.c.id) -> ColumnElement[bool]:
@@ -45,7 +54,7 @@ def shared_to(project_id: Any, column: Any = n.c.id) -> ColumnElement[bool]:
 async def lookup(conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
     stmt = select(n).where(n.c.id == network_id)
     if not ctx.is_admin:
-        stmt = stmt.where(visible(ctx.project_id))
+        stmt = stmt.where(visible_one(ctx.project_id))
     row = (await conn.execute(stmt)).first()
     if row is None:
         raise errors.NetworkNotFound(net_id=network_id)

@@ -104,6 +104,11 @@ class NetworkService(ResourceService):
             return None
         return network_rbac.visible(ctx.project_id)
 
+    def visible_row(self, ctx: Context, resource_id: str):
+        """One network: the policies of that id alone (an EXISTS), not the caller's whole set."""
+        stmt = select(n).where(n.c.id == resource_id)
+        return stmt if ctx.is_admin else stmt.where(network_rbac.visible_one(ctx.project_id))
+
     def matching(self, ctx: Context, query: ListQuery):
         """``shared`` filters on what the caller is shown: shared with it (docs/rbac.md)."""
         values = query.filters.get("shared")

@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, update
+from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.dialect import InSubquery
 from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
@@ -59,6 +60,17 @@ def _pools_json(pools: list[tuple[Any, Any]]) -> list[list[str]]:
     return [[str(start), str(end)] for start, end in pools]
 
 
+_s = s.alias("seen_subnets")
+
+
+def visible_subnets(id_column: Any, project_id: str) -> Any:
+    """Subnets a project may list: its own, and those of the networks a policy
+    opens to it (docs/rbac.md); one set, found by index."""
+    own = select(_s.c.id).where(_s.c.project_id == project_id)
+    opened = select(_s.c.id).where(InSubquery(_s.c.network_id, rbac.granted_objects("network", project_id)))
+    return InSubquery(id_column, union_all(own, opened))
+
+
 class SubnetService(ResourceService):
     table = s
     not_found = errors.SubnetNotFound
@@ -84,8 +96,7 @@ class SubnetService(ResourceService):
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
-        # Those of the networks a policy opens to the caller (docs/rbac.md): one EXISTS.
-        return or_(s.c.project_id == ctx.project_id, rbac.grants("network", s.c.network_id, ctx.project_id))
+        return visible_subnets(s.c.id, ctx.project_id)
 
     def matching(self, ctx: Context, query: ListQuery):
         """``shared`` and ``router:external``: Neutron's filters of subnets by their

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -24,8 +24,13 @@ p = models.ports
 TYPE = "security_group"
 
 
+_own = sg.alias("own_groups")
+
+
 def visible(project_id: Any) -> ColumnElement[bool]:
-    return or_(sg.c.project_id == project_id, rbac.grants(TYPE, sg.c.id, project_id, (SHARED,)))
+    """Groups a project may list or use: its own, and those shared with it."""
+    own = select(_own.c.id).where(_own.c.project_id == project_id)
+    return rbac.own_or_granted(sg.c.id, own, TYPE, project_id, (SHARED,))
 
 
 def shared_to(project_id: Any) -> ColumnElement[bool]:

@@ -49,7 +49,7 @@ _NETWORK_TREE = (
     .where(n.c.id == bindparam("b_id"))
     .order_by(s.c.created_at, s.c.id)
 )
-_NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(network_rbac.visible(bindparam("b_project")))
+_NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(network_rbac.visible_one(bindparam("b_project")))
 _NETWORK_FIELDS = tuple(c.name for c in n.c)
 _SUBNET_FIELDS = (*(c.name for c in s.c), "used")
 
