@@ -11,8 +11,9 @@ networks are written by SQL (100 projects of 100 networks; the member owns
    member, 930 at projects that own nothing): the member lists 170 networks;
    a member no policy targets lists 120 (its 100 and the 20 wildcard ones),
    and ``shared=true`` as the first member (its 70 shared ones);
-3. the same member, ``fields=id``: the SQL and the visibility clause alone,
-   almost no rendering.
+3. the same member, ``fields=id``: almost no rendering; and the visibility
+   statement alone (the ids the member may see), timed through the driver
+   without HTTP, with and without the policies.
 
 Visibility is one WHERE clause with an EXISTS on the policies' unique
 index, so the cost should follow the rows answered, not the policies stored.
@@ -23,6 +24,7 @@ index, so the cost should follow the rows answered, not the policies stored.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import subprocess
 import sys
@@ -76,6 +78,33 @@ def timed(client: httpx.Client, rounds: int, params: dict) -> tuple[list[float],
     return times, count
 
 
+def sql_times(url: str, project: str, rounds: int) -> tuple[list[float], int]:
+    """The visibility statement alone (ids of what the member may see), through the
+    server's driver: the database's share of a list."""
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from quark.db import models
+    from quark.services.core import network_rbac
+
+    n = models.networks
+    stmt = select(n.c.id).where(network_rbac.visible(project)).order_by(n.c.id)
+
+    async def run() -> tuple[list[float], int]:
+        engine = create_async_engine(url)
+        times, count = [], 0
+        async with engine.connect() as conn:
+            for i in range(rounds + 5):
+                started = time.perf_counter()
+                count = len((await conn.execute(stmt)).all())
+                if i >= 5:
+                    times.append((time.perf_counter() - started) * 1000)
+        await engine.dispose()
+        return times, count
+
+    return asyncio.run(run())
+
+
 def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
@@ -92,6 +121,7 @@ def main() -> None:
         first, untargeted = member(base, md5("p0")), member(base, md5("p3"))
         with first, untargeted:
             results = {"no policies": timed(first, args.rounds, {})}
+            results["no policies, the SQL alone"] = sql_times(url, md5("p0"), args.rounds)
             psql(url, POLICIES)
             analyze(url)
             for label, client, params in (
@@ -101,6 +131,7 @@ def main() -> None:
                 ("1,000 policies, fields=id", first, {"fields": "id"}),
             ):
                 results[label] = timed(client, args.rounds, params)
+            results["1,000 policies, the SQL alone"] = sql_times(url, md5("p0"), args.rounds)
             # The no-policy figure again, after: the same server, warm (fields=id too).
             psql(url, "DELETE FROM rbac_policies; UPDATE networks SET shared = false;")
             analyze(url)
