@@ -44,6 +44,10 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class InvalidActionForType(InvalidInput):
+    message = "Invalid action '{action}' for object type '{object_type}'. Valid actions: {valid_actions}"
+
+
 class InvalidIpForNetwork(BadRequest):
     message = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
 

@@ -94,7 +94,8 @@ def test_policy_shape_visibility_update_and_delete(owner, guest, stranger):
 def test_bad_policies_are_refused_and_change_nothing(owner, guest, admin):
     net = make_network(owner)
     assert error_of(policy(owner, net["id"], guest.project_id, object_type="subnet"), 400) == "InvalidInput"
-    assert error_of(policy(owner, net["id"], guest.project_id, action="access_as_readonly"), 400) == "InvalidInput"
+    refused = policy(owner, net["id"], guest.project_id, action="access_as_readonly")
+    assert error_of(refused, 400) == "InvalidActionForType"
     assert error_of(policy(owner, net["id"], "not a project"), 400) == "InvalidInput"
     # Another project's network: Neutron's 400, seen or not.
     assert error_of(policy(guest, net["id"], guest.project_id), 400) == "InvalidInput"
@@ -102,6 +103,8 @@ def test_bad_policies_are_refused_and_change_nothing(owner, guest, admin):
     # '*' is for admins (restrict_wildcard).
     assert error_of(policy(owner, net["id"], "*"), 403) == "PolicyNotAuthorized"
     created(policy(owner, net["id"], guest.project_id))
+    # A policy is a change of its network (Neutron: revises_on_change).
+    assert owner.get(f"/v2.0/networks/{net['id']}").json()["network"]["revision_number"] == net["revision_number"] + 1
     assert error_of(policy(owner, net["id"], guest.project_id), 409) == "DuplicateRbacPolicy"
     listed = admin.get("/v2.0/rbac-policies", params={"object_id": net["id"]}).json()["rbac_policies"]
     assert len(listed) == 1

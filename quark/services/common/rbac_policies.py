@@ -92,10 +92,7 @@ class RbacPolicyService(ResourceService):
         kind = self.types.get(attrs.get("object_type") or "")
         action = attrs.get("action")
         if action not in kind.actions:
-            raise errors.InvalidInput(
-                error_message=f"Invalid action '{action}' for object type '{kind.name}'. "
-                f"Valid actions: {', '.join(kind.actions)}"
-            )
+            raise errors.InvalidActionForType(action=action, object_type=kind.name, valid_actions=kind.actions)
         target = self._target(attrs)
         object_id = attrs.get("object_id") or ""
         row = await self._owned_object(conn, ctx, kind.name, object_id)

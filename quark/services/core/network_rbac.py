@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors, owners
+from quark.clock import utcnow
 from quark.context import Context
 from quark.db import l3_models, models
 from quark.db.rbac_models import rbac_policies as rb
@@ -84,12 +85,18 @@ async def gateways_depending(conn: AsyncConnection, network: Any, losing: Any) -
 
 
 async def sync(conn: AsyncConnection, network_id: str) -> None:
-    """``shared`` and ``router:external`` of the network, from its policies."""
+    """``shared`` and ``router:external`` of the network, from its policies; a
+    change of its policies is a change of the network (Neutron: a new revision)."""
     external = exists().where(rb.c.object_id == network_id, rb.c.action == EXTERNAL)
     await conn.execute(
         update(n)
         .where(n.c.id == network_id)
-        .values(shared=rbac.wildcard_exists(network_id, SHARED), router_external=external)
+        .values(
+            shared=rbac.wildcard_exists(network_id, SHARED),
+            router_external=external,
+            revision_number=n.c.revision_number + 1,
+            updated_at=utcnow(),
+        )
     )
 
 
