@@ -202,7 +202,6 @@ RBAC_RULES = (
     r"is not a valid target project ID",
     r"^Invalid input for operation: Only admins can manipulate",
     r"^Invalid input for operation: .* could not be found",
-    r"'target_tenant' and 'target_project' do not match",
     r"Required attribute 'target_tenant' not specified",
 )
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {

@@ -71,7 +71,6 @@ def test_policy_shape_visibility_update_and_delete(owner, guest, stranger):
         "object_id": net["id"],
         "action": "access_as_shared",
         "target_tenant": guest.project_id,
-        "target_project": guest.project_id,
     }
     # The policy is its maker's: others (the target included) do not see it.
     shown = owner.get(f"/v2.0/rbac-policies/{rule['id']}").json()["rbac_policy"]
@@ -84,7 +83,7 @@ def test_policy_shape_visibility_update_and_delete(owner, guest, stranger):
     # Only the target changes.
     r = owner.put(f"/v2.0/rbac-policies/{rule['id']}", json={"rbac_policy": {"target_tenant": stranger.project_id}})
     assert r.status_code == 200, r.text
-    assert r.json()["rbac_policy"]["target_project"] == stranger.project_id
+    assert r.json()["rbac_policy"]["target_tenant"] == stranger.project_id
     r = owner.put(f"/v2.0/rbac-policies/{rule['id']}", json={"rbac_policy": {"action": "access_as_external"}})
     assert error_of(r, 400) == "HTTPBadRequest"
     assert owner.delete(f"/v2.0/rbac-policies/{rule['id']}").status_code == 204
@@ -142,7 +141,7 @@ def test_removing_a_policy_in_use_is_409_until_the_ports_go(owner, guest):
     other = uuid.uuid4().hex
     r = owner.put(f"/v2.0/rbac-policies/{rule['id']}", json={"rbac_policy": {"target_tenant": other}})
     assert error_of(r, 409) == "RbacPolicyInUse"
-    assert owner.get(f"/v2.0/rbac-policies/{rule['id']}").json()["rbac_policy"]["target_project"] == guest.project_id
+    assert owner.get(f"/v2.0/rbac-policies/{rule['id']}").json()["rbac_policy"]["target_tenant"] == guest.project_id
     assert guest.delete(f"/v2.0/ports/{port['id']}").status_code == 204
     assert owner.delete(f"/v2.0/rbac-policies/{rule['id']}").status_code == 204
     assert net["id"] not in network_ids(guest)

@@ -2,8 +2,9 @@
 
 ``object_type`` and ``action`` are checked by the service against the
 registered object types (``quark.services.common.rbac``): the set grows as
-resources become shareable. ``target_tenant`` and ``target_project`` are one
-column (a project id or ``*``); only it may change.
+resources become shareable. ``target_tenant`` (a project id or ``*``) is the
+only attribute that may change. Neutron's API shows no ``target_project``
+(its policy rules name it; its attribute map does not).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from quark.api import validators as v
 from quark.api.definitions.base import STR_FILTER, Attr, Resource
 
-TARGET = "a project id (UUID-like) or '*' for every project; target_project is its newer name"
+TARGET = "a project id (UUID-like) or '*' for every project"
 
 RBAC_POLICY = Resource(
     name="rbac_policy",
@@ -43,15 +44,6 @@ RBAC_POLICY = Resource(
         ),
         Attr(
             "target_tenant",
-            post=True,
-            put=True,
-            convert=v.string(255),
-            filter=STR_FILTER,
-            sortable=True,
-            description=TARGET,
-        ),
-        Attr(
-            "target_project",
             post=True,
             put=True,
             convert=v.string(255),

@@ -52,7 +52,6 @@ class RbacPolicyService(ResourceService):
         "object_id": rb.c.object_id,
         "action": rb.c.action,
         "target_tenant": rb.c.target_project,
-        "target_project": rb.c.target_project,
     }
 
     def __init__(self, db, settings, types: RbacTypes, events: Events | None = None) -> None:
@@ -72,17 +71,13 @@ class RbacPolicyService(ResourceService):
                 "object_id": r.object_id,
                 "action": r.action,
                 "target_tenant": r.target_project,
-                "target_project": r.target_project,
             }
             for r in rows
         ]
 
     @staticmethod
     def _target(attrs: dict) -> str:
-        tenant, project = attrs.get("target_tenant"), attrs.get("target_project")
-        if tenant is not None and project is not None and tenant != project:
-            raise errors.HTTPBadRequest(msg="'target_tenant' and 'target_project' do not match")
-        target = project if project is not None else tenant
+        target = attrs.get("target_tenant")
         if target is None:
             raise errors.HTTPBadRequest(msg="Failed to parse request. Required attribute 'target_tenant' not specified")
         return valid_target(target)
