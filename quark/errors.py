@@ -44,6 +44,10 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class InvalidActionForType(InvalidInput):
+    message = "Invalid action '{action}' for object type '{object_type}'. Valid actions: {valid_actions}"
+
+
 class InvalidIpForNetwork(BadRequest):
     message = "IP address {ip_address} is not a valid IP for any of the subnets on the specified network."
 
@@ -200,6 +204,10 @@ class AdminRequired(NotAuthorized):
 
 class HTTPNotFound(NotFound):
     message = "The resource could not be found."
+
+
+class RbacPolicyNotFound(NotFound):
+    message = "RBAC policy of type {object_type} with ID {id} not found"
 
 
 class NetworkNotFound(NotFound):
@@ -371,6 +379,16 @@ class PortSecurityPortHasSecurityGroup(InUse):
 
 class PortBound(InUse):
     message = "Unable to complete operation on port {port_id}, port is already bound, port type: {vif_type}, old_mac {old_mac}, new_mac {new_mac}."
+
+
+class RbacPolicyInUse(InUse):
+    message = (
+        "RBAC policy on object {object_id} cannot be removed because other objects depend on it.\nDetails: {details}"
+    )
+
+
+class DuplicateRbacPolicy(Conflict):
+    message = "An RBAC policy already exists with those values."
 
 
 class InvalidSharedSetting(Conflict):

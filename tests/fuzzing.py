@@ -218,6 +218,14 @@ POOL_RULES = (
     r"^Illegal subnetpool",
     r"A default subnetpool for this IP family has already been set",
 )
+RBAC_RULES = (
+    r"is not a valid RBAC object type",
+    r"^Invalid action '",
+    r"is not a valid target project ID",
+    r"^Invalid input for operation: Only admins can manipulate",
+    r"^Invalid input for operation: .* could not be found",
+    r"Required attribute 'target_tenant' not specified",
+)
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
@@ -249,6 +257,11 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
         r"needs at least one CIDR",
         r"not a valid CIDR",
     ),
+    # RBAC policies: the object types are a registry filled at start (more as resources
+    # become shareable), actions depend on the type, the target is '*' or UUID-like, the
+    # object must exist and be the caller's (Neutron's InvalidInput, docs/rbac.md)
+    ("POST", "/v2.0/rbac-policies"): RBAC_RULES,
+    ("PUT", "/v2.0/rbac-policies/{id}"): RBAC_RULES,
     # a vlan range names its physical network (a vxlan one none); the ids' bounds depend on
     # network_type; minimum <= maximum
     # a port range is N or N:M with N <= M (the pattern cannot order them); the plugin's

@@ -169,7 +169,7 @@ class Authorizer:
             if ref.hop is not None:
                 through = await getattr(self.services, ref.hop[0]).facts(unknown, (ref.hop[1],))
                 hops = {i: row[ref.hop[1]] for i, row in through.items()}
-            found = await getattr(self.services, ref.service).facts(set(hops.values()), ref.columns)
+            found = await getattr(self.services, ref.service).facts(set(hops.values()), ref.columns, self.ctx)
             for ref_id in unknown:
                 facts = found.get(hops.get(ref_id, ""))
                 self._facts[(ref.prefix, ref_id)] = facts

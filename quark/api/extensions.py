@@ -73,6 +73,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Security group filtering on the shared field",
         "Support filtering security groups on the shared field",
     ),
+    "rbac-policies": (
+        "RBAC Policies",
+        "Allows creation and modification of policies that control project access to resources.",
+    ),
+    "rbac-security-groups": ("Add security_group type to network RBAC", "Add security_group type to network RBAC"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "router": (
         "Neutron L3 Router",

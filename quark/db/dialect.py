@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Boolean, ColumnElement, CompoundSelect, Select, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 
 def insert_ignore(conn: AsyncConnection, table: Table, **values):
@@ -34,3 +37,39 @@ def _build_insert_ignore(dialect: str, table: Table, values: dict):
     if values:
         stmt = stmt.values(**values)
     return stmt.prefix_with("IGNORE" if dialect == "mysql" else "OR IGNORE")
+
+
+class InSubquery(ColumnElement[bool]):
+    """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``.
+
+    PostgreSQL plans a plain IN as a semi-join that reads the whole outer table
+    (a hash of the subquery's rows, a sequential scan of every row), or, under
+    an OR, a filter per row; ``= ANY(ARRAY(...))`` runs the subquery once and
+    finds the outer rows by index: the cost follows the rows the subquery
+    names, not the table's size (RBAC visibility, docs/rbac.md).
+    """
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True
+    # Both parts are in the statement cache key (their bound values are parameters).
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("subquery", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: ColumnElement, subquery: Select | CompoundSelect) -> None:
+        self.column = column
+        self.subquery = subquery
+
+
+@compiles(InSubquery)
+def _in_subquery(element: InSubquery, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} IN ({compiler.process(element.subquery, asfrom=False, **kw)})"
+
+
+@compiles(InSubquery, "postgresql")
+def _any_array(element: InSubquery, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} = ANY(ARRAY({compiler.process(element.subquery, asfrom=False, **kw)}))"

@@ -23,7 +23,10 @@ from quark.services.backends.outbox import Outbox
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
+from quark.services.common.rbac import RbacTypes
+from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
+from quark.services.core.network_rbac import NETWORK
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
@@ -40,6 +43,7 @@ from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
 from quark.services.security.defaults import DefaultGroups
+from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
 from quark.services.security.rules import SecurityGroupRuleService
 
@@ -69,6 +73,7 @@ class Services:
     segment_ranges: SegmentRangeService
     agents: AgentService
     hosts: HostService
+    rbac_policies: RbacPolicyService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -98,6 +103,7 @@ class Services:
             "routes": self.routes,
             "segment_allocation_ranges": self.segment_ranges,
             "jobs": self.jobs,
+            "rbac-policies": self.rbac_policies,
         }[collection]
 
 
@@ -117,6 +123,10 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     quotas = QuotaService(db, settings)
     address_scopes = AddressScopeService(db, settings, events)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
+    # The object types RBAC policies may name; a shareable resource adds its own.
+    rbac_types = RbacTypes()
+    for object_type in (NETWORK, SECURITY_GROUP):
+        rbac_types.register(object_type)
     services = Services(
         db=db,
         settings=settings,
@@ -140,6 +150,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         segment_ranges=SegmentRangeService(db, settings, segments),
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
+        rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=L3Scheduler(settings, clock, binder),

@@ -214,6 +214,17 @@ def populate(project: Project, external_network: str, shared_network: str, octet
     ids["shared_ip_address"] = p.post(
         "/v2.0/ip_addresses", "ip_address", {"network_id": shared_network, "port_ids": [ids["shared_port"]]}
     )["id"]
+    # An RBAC policy sharing the network with a third project (never the other one of the pair).
+    ids["rbac_policy"] = p.post(
+        "/v2.0/rbac-policies",
+        "rbac_policy",
+        {
+            "object_type": "network",
+            "object_id": ids["network"],
+            "action": "access_as_shared",
+            "target_tenant": f"{octet:032x}",
+        },
+    )["id"]
 
 
 @dataclass

@@ -201,6 +201,11 @@ def create_templates(world: World) -> dict[str, dict]:
         "routes": {"subnet_id": own["subnet"], "cidr": "192.168.3.0/24", "gateway": "10.202.0.7"},
         "subnetpools": {"name": "probe", "prefixes": ["100.203.0.0/16"]},
         "address-scopes": {"name": "probe", "ip_version": 4},
+        "rbac-policies": {
+            "object_type": "network",
+            "action": "access_as_shared",
+            "target_tenant": "0123456789abcdef0123456789abcdef",
+        },
     }
 
 

@@ -71,6 +71,14 @@ def create_bodies(project: dict) -> dict[str, dict]:
         },
         "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.251.0.0/16"]}},
         "address-scopes": {"address_scope": {"name": "x", "ip_version": 4}},
+        "rbac-policies": {
+            "rbac_policy": {
+                "object_type": "network",
+                "object_id": net,
+                "action": "access_as_shared",
+                "target_tenant": "0123456789abcdef0123456789abcdef",
+            }
+        },
     }
 
 

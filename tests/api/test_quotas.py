@@ -26,6 +26,7 @@ DEFAULTS = {
     "floatingip": 0,
     "router": 10,
     "subnetpool": -1,
+    "rbac_policy": 10,
 }
 
 

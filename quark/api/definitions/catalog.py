@@ -20,6 +20,7 @@ from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
+from quark.api.definitions.rbac import RBAC_POLICY
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
@@ -41,6 +42,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (AGENT, "agents"),
     (JOB, "jobs"),
+    (RBAC_POLICY, "rbac_policies"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

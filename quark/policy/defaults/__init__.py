@@ -16,11 +16,12 @@ from quark.policy.defaults import (
     pools,
     ports,
     quotas,
+    rbac,
     security,
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas, jobs)
+MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas, jobs, rbac)
 
 
 def all_rules() -> list[policy.RuleDefault]:

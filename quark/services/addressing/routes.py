@@ -22,7 +22,7 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, true, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -34,7 +34,7 @@ from quark.ipam import addressing
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns
 from quark.services.common.listing import ListQuery
-from quark.services.core.subnets import SubnetService
+from quark.services.core.subnets import SubnetService, visible_subnets
 from quark.services.events import Events, SubnetCreated, SubnetUpdated
 
 r = models.routes
@@ -116,12 +116,7 @@ class RouteService(ResourceService):
         """As subnets: a project's own, and those of shared and external networks."""
         if ctx.is_admin:
             return None
-        public = (
-            select(s.c.id)
-            .join(n, n.c.id == s.c.network_id)
-            .where(or_(n.c.shared == true(), n.c.router_external == true()))
-        )
-        return or_(r.c.project_id == ctx.project_id, r.c.subnet_id.in_(public))
+        return or_(r.c.project_id == ctx.project_id, visible_subnets(r.c.subnet_id, ctx.project_id))
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
         out = []

@@ -194,9 +194,12 @@ class ResourceService:
             row = await self.get_row(conn, ctx, resource_id)
             return (await self.render(conn, ctx, [row], ListQuery(fields=fields or [])))[0]
 
-    async def facts(self, ids: Iterable[str], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    async def facts(
+        self, ids: Iterable[str], names: Sequence[str], ctx: Context | None = None
+    ) -> dict[str, dict[str, Any]]:
         """Named attributes (``columns``) of the rows ``ids``, whoever owns them: what
-        the policy needs of a parent (a port's network) to decide; never shown as is."""
+        the policy needs of a parent (a port's network) to decide; never shown as is
+        (``ctx``: the asking caller, for facts that depend on who asks, as ``shared``)."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}

@@ -7,12 +7,13 @@ follows through their subscribers.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, false, insert, or_, select, true
+from sqlalchemy import delete, exists, false, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,10 +24,11 @@ from quark.db import models, pool_models
 from quark.db.lookups import IDS, Lookup
 from quark.drivers import loading
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
-from quark.services.common import base
+from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
+from quark.services.core import network_rbac
 from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.subnets import SubnetService
 from quark.services.events import (
@@ -125,7 +127,39 @@ class NetworkService(ResourceService):
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
-        return or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
+        return network_rbac.visible(ctx.project_id)
+
+    def visible_row(self, ctx: Context, resource_id: str):
+        """One network: the policies of that id alone (an EXISTS), not the caller's whole set."""
+        stmt = select(n).where(n.c.id == resource_id)
+        return stmt if ctx.is_admin else stmt.where(network_rbac.visible_one(ctx.project_id))
+
+    def matching(self, ctx: Context, query: ListQuery):
+        """``shared`` filters on what the caller is shown: shared with it (docs/rbac.md)."""
+        values = query.filters.get("shared")
+        if values is None:
+            return super().matching(ctx, query)
+        rest = dataclasses.replace(query, filters={k: v for k, v in query.filters.items() if k != "shared"})
+        return super().matching(ctx, rest).where(rbac.flag_filter(network_rbac.shared_to(ctx.project_id), values))
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
+        views = await super().render(conn, ctx, rows, query)
+        if query.wants("shared"):
+            # Targeted policies for the caller's project make it shared to the caller.
+            targeted = await rbac.granted_ids(conn, [r.id for r in rows if not r.shared], ctx.project_id, rbac.SHARED)
+            for view in views:
+                view["shared"] = view["shared"] or view["id"] in targeted
+        return views
+
+    async def facts(self, ids: Iterable[str], names: Sequence[str], ctx: Context | None = None) -> dict[str, dict]:
+        found = await super().facts(ids, names)
+        if ctx is not None and "shared" in names:
+            async with self.db.read() as conn:
+                pending = [i for i, f in found.items() if not f["shared"]]
+                targeted = await rbac.granted_ids(conn, pending, ctx.project_id, rbac.SHARED)
+            for network_id in targeted:
+                found[network_id]["shared"] = True
+        return found
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         subnet_ids: dict[str, list[str]] = defaultdict(list)
@@ -243,6 +277,9 @@ class NetworkService(ResourceService):
             )
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        for flag, action in (("shared", rbac.SHARED), ("router:external", rbac.EXTERNAL)):
+            if attrs.get(flag):  # Neutron: the wildcard policy of the flag
+                await rbac.add_wildcard(conn, network_rbac.TYPE, network_id, project_id, action)
         await self.events.publish(
             conn, ResourcesWritten("network", "create", (Written(network_id, 0, project_id, driver=plugin),), ctx)
         )
@@ -276,8 +313,7 @@ class NetworkService(ResourceService):
             ):
                 if attr in attrs and attrs[attr] != getattr(row, column):
                     changes[column] = attrs[attr]
-            if changes.get("shared") is False:
-                await self._check_unshare(conn, row)
+            await self._follow_flags(conn, row, changes)
             if "mtu" in attrs:
                 await self._check_mtu_change(conn, row, attrs["mtu"], changes)
             await self.bump_revision(conn, network_id, **changes)
@@ -289,19 +325,17 @@ class NetworkService(ResourceService):
 
         return await self.db.run_write(work)
 
-    async def _check_unshare(self, conn: AsyncConnection, row: Any) -> None:
-        p = models.ports
-        foreign = await conn.scalar(
-            select(
-                exists().where(
-                    p.c.network_id == row.id,
-                    p.c.project_id != row.project_id,
-                    p.c.device_owner.not_in(owners.AUTO_DELETE),
-                )
-            )
-        )
-        if foreign:
-            raise errors.InvalidSharedSetting(network=row.id)
+    @staticmethod
+    async def _follow_flags(conn: AsyncConnection, row: Any, changes: dict) -> None:
+        """``shared`` / ``router:external`` changed: their wildcard policies follow (Neutron)."""
+        if changes.get("shared") is False:
+            await network_rbac.unshare(conn, row)
+        elif changes.get("shared"):
+            await rbac.add_wildcard(conn, network_rbac.TYPE, row.id, row.project_id, rbac.SHARED)
+        if changes.get("router_external") is False:
+            await network_rbac.unexternal(conn, row.id)
+        elif changes.get("router_external"):
+            await rbac.add_wildcard(conn, network_rbac.TYPE, row.id, row.project_id, rbac.EXTERNAL)
 
     async def _check_mtu_change(self, conn: AsyncConnection, row: Any, requested: int, changes: dict) -> None:
         """Neutron: the new MTU must carry the network's subnets (409) and fit its segment (400); 0 is the maximum."""
@@ -357,6 +391,7 @@ class NetworkService(ResourceService):
                 for pool_id, cidr in pooled:  # their prefixes back to their pools
                     await self.subnets.prefixes.release(conn, pool_id, ipaddress.ip_network(cidr))
             await write_tags(conn, network_id, [])
+            await rbac.remove_object(conn, network_id)
             await conn.execute(delete(n).where(n.c.id == network_id))
             if row.network_type in RANGE_TYPES and row.segmentation_id is not None:
                 await self.segments.release(conn, row.network_type, row.physical_network, row.segmentation_id)

@@ -13,20 +13,21 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, update
+from sqlalchemy import and_, delete, exists, false, insert, or_, select, true, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
+from quark.db.dialect import InSubquery
 from quark.db.lookups import IDS, Lookup
 from quark.ipam import addressing
 from quark.ipam.addressing import RangeSet
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.pools import cursor_after_pool_change, initial_cursor, pool_ranges
 from quark.ipam.prefix_allocator import PrefixAllocator
-from quark.services.common import base
+from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
@@ -63,6 +64,17 @@ def _pools_json(pools: list[tuple[Any, Any]]) -> list[list[str]]:
     return [[str(start), str(end)] for start, end in pools]
 
 
+_s = s.alias("seen_subnets")
+
+
+def visible_subnets(id_column: Any, project_id: str) -> Any:
+    """Subnets a project may list: its own, and those of the networks a policy
+    opens to it (docs/rbac.md); one set, found by index."""
+    own = select(_s.c.id).where(_s.c.project_id == project_id)
+    opened = select(_s.c.id).where(InSubquery(_s.c.network_id, rbac.granted_objects("network", project_id)))
+    return InSubquery(id_column, union_all(own, opened))
+
+
 class SubnetService(ResourceService):
     table = s
     not_found = errors.SubnetNotFound
@@ -89,16 +101,19 @@ class SubnetService(ResourceService):
     def visible(self, ctx: Context):
         if ctx.is_admin:
             return None
-        public = select(n.c.id).where(or_(n.c.shared == true(), n.c.router_external == true()))
-        return or_(s.c.project_id == ctx.project_id, s.c.network_id.in_(public))
+        return visible_subnets(s.c.id, ctx.project_id)
 
-    def extra_filters(self, query: ListQuery) -> list:
-        """``shared`` and ``router:external``: Neutron's filters of subnets by their network's."""
-        return [
-            s.c.network_id.in_(select(n.c.id).where(column.in_(query.filters[name])))
-            for name, column in (("shared", n.c.shared), ("router:external", n.c.router_external))
-            if name in query.filters
-        ]
+    def matching(self, ctx: Context, query: ListQuery):
+        """``shared`` and ``router:external``: Neutron's filters of subnets by their
+        network's (``shared`` as the caller is shown it: shared with its project)."""
+        stmt = super().matching(ctx, query)
+        if "router:external" in query.filters:
+            external = select(n.c.id).where(n.c.router_external.in_(query.filters["router:external"]))
+            stmt = stmt.where(s.c.network_id.in_(external))
+        if "shared" in query.filters:
+            shared = rbac.grants("network", s.c.network_id, ctx.project_id, (rbac.SHARED,))
+            stmt = stmt.where(rbac.flag_filter(shared, query.filters["shared"]))
+        return stmt
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         tags = base.tags_by_resource(found)
@@ -259,9 +274,7 @@ class SubnetService(ResourceService):
     async def _network_for_write(self, conn: AsyncConnection, ctx: Context, network_id: str) -> Any:
         stmt = select(n).where(n.c.id == network_id)
         if not ctx.is_admin:
-            stmt = stmt.where(
-                or_(n.c.project_id == ctx.project_id, n.c.shared == true(), n.c.router_external == true())
-            )
+            stmt = stmt.where(or_(n.c.project_id == ctx.project_id, rbac.grants("network", n.c.id, ctx.project_id)))
         network = (await conn.execute(stmt)).first()
         if network is None:
             raise errors.NetworkNotFound(net_id=network_id)

@@ -34,6 +34,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
+from quark.services.core import network_rbac
 from quark.services.core.ports.service import PortService
 from quark.services.events import (
     Events,
@@ -191,12 +192,7 @@ class FloatingIpService(ResourceService):
     @staticmethod
     async def _external_network(conn: AsyncConnection, ctx: Context, network_id: str) -> None:
         """404 for a network the caller cannot see, 400 for one that is not external."""
-        network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
-        visible = network is not None and (
-            ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
-        )
-        if network is None or not visible:
-            raise errors.NetworkNotFound(net_id=network_id)
+        network = await network_rbac.lookup(conn, ctx, network_id)  # 404 unless a policy opens it
         if not network.router_external:
             raise ExternalNetworkRequired(net_id=network_id)
 

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors, owners
+from quark import owners
 from quark.context import Context
 from quark.db import l3_models, models
+from quark.services.core import network_rbac
 from quark.services.core.ports.service import PortService
 from quark.services.l3.router_errors import RouterBadRequest, RouterExternalGatewayInUseByFloatingIp
 
@@ -64,11 +65,7 @@ class Gateways:
 
     @staticmethod
     async def _external(conn: AsyncConnection, ctx: Context, network_id: str) -> None:
-        network = (await conn.execute(select(n).where(n.c.id == network_id))).first()
-        if network is None or not (
-            ctx.is_admin or network.router_external or network.shared or network.project_id == ctx.project_id
-        ):
-            raise errors.NetworkNotFound(net_id=network_id)
+        network = await network_rbac.lookup(conn, ctx, network_id)  # 404 unless a policy opens it
         if not network.router_external:
             raise RouterBadRequest(msg=f"Network {network_id} is not an external network")
 

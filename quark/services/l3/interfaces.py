@@ -23,6 +23,7 @@ from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
 from quark.ipam import holders
+from quark.services.core import network_rbac
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, RoutersChanged
 from quark.services.l3 import extra_routes, router_ports
@@ -154,9 +155,9 @@ class Interfaces:
     async def _subnet_visible(conn: AsyncConnection, ctx: Context, subnet: Any) -> bool:
         if subnet.project_id == ctx.project_id:
             return True
-        n = models.networks
-        network = (await conn.execute(select(n.c.shared).where(n.c.id == subnet.network_id))).first()
-        return bool(network and network.shared)
+        shared = network_rbac.shared_to(ctx.project_id, models.networks.c.id)
+        stmt = select(models.networks.c.id).where(models.networks.c.id == subnet.network_id, shared)
+        return (await conn.execute(stmt)).first() is not None
 
     async def _attach_port(
         self, conn: AsyncConnection, ctx: Context, router: Any, port_id: str, attached: list[Interface]

@@ -22,7 +22,7 @@ from quark import errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
-from quark.services.common import base
+from quark.services.common import base, rbac
 from quark.services.common.base import Found, ResourceService, Views, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
@@ -35,6 +35,7 @@ from quark.services.events import (
     SecurityGroupRulesChanged,
     Written,
 )
+from quark.services.security import group_rbac
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
 
@@ -54,6 +55,24 @@ class SecurityGroupService(ResourceService):
     def __init__(self, db, settings, defaults: DefaultGroups, events: Events | None = None) -> None:
         super().__init__(db, settings, events)
         self.defaults = defaults
+
+    def visible(self, ctx: Context):
+        return None if ctx.is_admin else group_rbac.visible(ctx.project_id)
+
+    def matching(self, ctx: Context, query: ListQuery):
+        """``shared``: shared with the caller's project by a policy (Neutron)."""
+        stmt = super().matching(ctx, query)
+        if "shared" in query.filters:
+            stmt = stmt.where(rbac.flag_filter(group_rbac.shared_to(ctx.project_id), query.filters["shared"]))
+        return stmt
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> Views:
+        views = await super().render(conn, ctx, rows, query)
+        if query.wants("shared"):
+            shared = await rbac.granted_ids(conn, [r.id for r in rows], ctx.project_id, rbac.SHARED)
+            for view in views:
+                view["shared"] = view["id"] in shared
+        return views
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
         # Neutron makes the caller's default group on its first look; the
@@ -176,6 +195,7 @@ class SecurityGroupService(ResourceService):
                 await self.events.publish(conn, SecurityGroupRulesChanged(referring))
             await conn.execute(delete(dsg).where(dsg.c.security_group_id == group_id))
             await write_tags(conn, group_id, [])
+            await rbac.remove_object(conn, group_id)
             await conn.execute(delete(sg).where(sg.c.id == group_id))
             written = (Written(group_id, row.revision_number, row.project_id),)
             await self.events.publish(conn, ResourcesWritten("security_group", "delete", written, ctx))
@@ -217,12 +237,13 @@ class SecurityGroupService(ResourceService):
             )
 
     async def check_usable(self, conn: AsyncConnection, ctx: Context, project_id: str, ids: Sequence[str]) -> None:
-        """Groups a port may use: the port's project's own (any, for admins). 404 otherwise."""
+        """Groups a port may use: the port's project's own or shared with it by a
+        policy (any, for admins). 404 otherwise."""
         if not ids:
             return
         stmt = select(sg.c.id).where(sg.c.id.in_(list(ids)))
         if not ctx.is_admin:
-            stmt = stmt.where(sg.c.project_id == project_id)
+            stmt = stmt.where(group_rbac.visible(project_id))
         found = set((await conn.execute(stmt)).scalars())
         for group_id in ids:
             if group_id not in found:

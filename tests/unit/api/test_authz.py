@@ -25,7 +25,7 @@ class FakeNetworks:
         self.networks = networks
         self.calls = 0
 
-    async def facts(self, ids, names):
+    async def facts(self, ids, names, ctx=None):
         self.calls += 1
         return {i: {n: self.networks[i][n] for n in names} for i in ids if i in self.networks}
 

@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.mysql import DATETIME
 
 revision = "0014_outbox_jobs"
-down_revision = "0012_subnet_pools"
+down_revision = "0013_rbac"
 branch_labels = None
 depends_on = None
 

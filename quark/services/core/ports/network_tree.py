@@ -10,12 +10,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, true
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
 from quark.context import Context
 from quark.db import models
+from quark.services.core import network_rbac
 
 n = models.networks
 s = models.subnets
@@ -34,15 +35,21 @@ _DEFAULT_GROUP = (
     .where(models.default_security_groups.c.project_id == bindparam("b_group_project"))
     .scalar_subquery()
 )
+# Whether a policy shares the network with the caller's project (Neutron's ``shared`` for it).
+_SHARED_TO_CALLER = network_rbac.shared_to(bindparam("b_project"))
 _NETWORK_TREE = (
-    select(n, _DEFAULT_GROUP.label("default_group_id"), *[c.label("s__" + c.name) for c in s.c], _USED.label("s__used"))
+    select(
+        n,
+        _DEFAULT_GROUP.label("default_group_id"),
+        _SHARED_TO_CALLER.label("shared_to_caller"),
+        *[c.label("s__" + c.name) for c in s.c],
+        _USED.label("s__used"),
+    )
     .select_from(n.outerjoin(s, s.c.network_id == n.c.id))
     .where(n.c.id == bindparam("b_id"))
     .order_by(s.c.created_at, s.c.id)
 )
-_NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(
-    or_(n.c.project_id == bindparam("b_project"), n.c.shared == true(), n.c.router_external == true())
-)
+_NETWORK_TREE_VISIBLE = _NETWORK_TREE.where(network_rbac.visible_one(bindparam("b_project")))
 _NETWORK_FIELDS = tuple(c.name for c in n.c)
 _SUBNET_FIELDS = (*(c.name for c in s.c), "used")
 
@@ -68,6 +75,7 @@ async def network_tree(conn: AsyncConnection, ctx: Context, network_id: str, pro
         default_group_id=first.default_group_id,
         default_group_project=project_id,
     )
+    network.shared = bool(network.shared or first.shared_to_caller)
     if not ctx.is_service and network.project_id != ctx.project_id and not network.shared:
         raise errors.PolicyNotAuthorized(action="rule:create_port and rule:create_port:network_id")
     subnets = [
