@@ -72,6 +72,8 @@ def made(api_server) -> dict[str, str]:
         backend = admin.post("/v2.0/networks", json={"network": {"name": f"ln-{tag}-b", "network_plugin": "fault"}})
         assert backend.status_code == 201, backend.text
         out["jobs"] = backend.headers["X-Quark-Job-Id"]
+        policy = {"object_type": "network", "object_id": net["id"], "action": "access_as_shared", "target_tenant": "*"}
+        out["rbac-policies"] = _post(admin, "rbac-policies", "rbac_policy", policy)["id"]
     return out
 
 

@@ -60,6 +60,17 @@ def _state(url: str) -> tuple[str | None, set[str]]:
         engine.dispose()
 
 
+def _columns(url: str) -> set[str]:
+    """Every ``table.column`` of the database (a step may add columns only)."""
+    engine = sa.create_engine(_sync_url(url))
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            return {f"{t}.{c['name']}" for t in inspector.get_table_names() for c in inspector.get_columns(t)}
+    finally:
+        engine.dispose()
+
+
 def _revisions_base_to_head() -> list[str]:
     script = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
@@ -72,14 +83,16 @@ def test_every_step_down_to_base_and_up_again(empty_url):
     assert _state(empty_url) == (revisions[-1], set(models.Base.metadata.tables) | {"alembic_version"})
 
     tables_at: dict[str | None, set[str]] = {}
+    columns_at: dict[str | None, set[str]] = {}
     for expected in [*reversed(revisions[:-1]), None]:
         command.downgrade(config, "-1")
         current, tables = _state(empty_url)
         assert current == expected
         tables_at[current] = tables
+        columns_at[current] = _columns(empty_url)
     assert tables_at[None] == {"alembic_version"}  # base: every table of every revision is gone
-    # Each step down removed something (a step that silently did nothing would show here).
-    chain = [tables_at[rev] for rev in [*reversed(revisions[:-1]), None]]
+    # Each step down removed something, a table or a column (a step that silently did nothing would show here).
+    chain = [columns_at[rev] for rev in [*reversed(revisions[:-1]), None]]
     assert all(later < earlier for earlier, later in zip(chain, chain[1:]))
 
     for expected in revisions:
