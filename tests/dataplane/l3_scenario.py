@@ -139,9 +139,22 @@ def pings(ns: str, address: str) -> bool:
     return k.in_ns(ns, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
 
 
-def vm(dp: Dataplane, net: dict, host: str, name: str) -> tuple[dict, str]:
-    """A port bound to ``host``, its VM namespace with its DHCP address and default route, an HTTP server."""
+def open_group(dp: Dataplane) -> str:
+    """What a user adds to serve from behind a floating IP (hosts enforce security
+    groups: the default group admits only its members): TCP and ping from anywhere."""
+    group = dp.post("/v2.0/security-groups", {"security_group": {"name": dp.spaces.tag + "open"}})["security_group"]
+    for protocol in ("tcp", "icmp"):
+        rule = {"security_group_id": group["id"], "direction": "ingress", "ethertype": "IPv4"}
+        dp.post("/v2.0/security-group-rules", {"security_group_rule": {**rule, "protocol": protocol}})
+    return group["id"]
+
+
+def vm(dp: Dataplane, net: dict, host: str, name: str, group_id: str) -> tuple[dict, str]:
+    """A port bound to ``host`` (in its project's default group and ``group_id``), its VM
+    namespace with its DHCP address and default route, an HTTP server."""
     port, _ = dp.create_port(net)
+    groups = [*port["security_groups"], group_id]
+    dp.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": groups}})
     bound, _ = dp.bind(port, host)
     assert bound["binding:vif_type"] == "bridge", bound
     dp.wait_status(port["id"], "ACTIVE", proc=dp.agents[host])
@@ -198,9 +211,10 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     )
     net1, sub1 = dp.network("p1", cidr="10.81.0.0/24", gateway="10.81.0.1")
     net2, sub2 = dp.network("p2", cidr="10.82.0.0/24", gateway="10.82.0.1")
-    p1, vm1 = vm(dp, net1, "hostB", "vm1")
-    p2, vm2 = vm(dp, net2, "hostB", "vm2")
-    p3, vm3 = vm(dp, net1, "hostA", "vm3")
+    group_id = open_group(dp)
+    p1, vm1 = vm(dp, net1, "hostB", "vm1", group_id)
+    p2, vm2 = vm(dp, net2, "hostB", "vm2", group_id)
+    p3, vm3 = vm(dp, net1, "hostA", "vm3", group_id)
 
     # --- the router: VM <-> VM across it, VM -> internet by SNAT ------------------------
     pinger = Pinger(dp, vm1, INTERNET)  # running before the router exists: its start is not timed

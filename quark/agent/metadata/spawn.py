@@ -112,13 +112,24 @@ async def ensure_proxy(spec: ProxySpec) -> int:
     return pid
 
 
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie waiting for its reaper. An exiting process loses its
+    command line before it is gone, so ``running_pid`` alone says too early."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def stop_proxy(spec: ProxySpec, timeout: float = 2.0) -> None:
     pid = running_pid(spec)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while running_pid(spec) == pid and time.monotonic() < deadline:
+        while not _exited(pid) and time.monotonic() < deadline:
             time.sleep(0.02)
         if running_pid(spec) == pid:
             os.kill(pid, signal.SIGKILL)
+        while not _exited(pid) and time.monotonic() < deadline + timeout:
+            time.sleep(0.02)
     spec.pid_file.unlink(missing_ok=True)
