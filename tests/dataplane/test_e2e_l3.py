@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from quark.agent.metadata.spawn import ProxySpec, stop_proxy
 from quark.db import migrate
 from tests.dataplane import kernel as k
 from tests.dataplane.l3_scenario import L3Timings, metadata_env, run_l3_scenario
@@ -47,6 +48,10 @@ def test_router_snat_floating_ips_restart_and_delete(server, tmp_path, nova):
         raise
     finally:
         dp.close()
+        # a proxy outlives its agent (as dnsmasq): none is left behind, whatever failed
+        state = tmp_path / "l3"
+        for path in state.iterdir() if state.is_dir() else ():
+            stop_proxy(ProxySpec("", "", path, router_id=path.name))
     print("router create -> reachable:", L3Timings.summary(timings.router_to_reachable))
     print("floating IP associate -> reachable:", L3Timings.summary(timings.associate_to_reachable))
     print("floating IP move -> reachable:", L3Timings.summary(timings.move_to_reachable))
