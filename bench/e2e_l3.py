@@ -60,6 +60,7 @@ def main() -> int:
     print(f"router create -> VM reaches the internet (SNAT): {L3Timings.summary(total.router_to_reachable)}")
     print(f"floating IP associate -> reachable (DNAT):       {L3Timings.summary(total.associate_to_reachable)}")
     print(f"floating IP moved -> traffic follows:            {L3Timings.summary(total.move_to_reachable)}")
+    print(f"port forwarding create -> reachable (DNAT):     {L3Timings.summary(total.forwarding_to_reachable)}")
     print(f"agent restart on a wiped host -> reachable:      {L3Timings.summary(total.restart_to_reachable)}")
     print(f"router delete -> namespace gone:                 {L3Timings.summary(total.delete_to_gone)}")
     return 0

@@ -46,6 +46,10 @@ class AgentSettings:
     # router (Neutron's enable_isolated_metadata), or of every network (force_metadata).
     enable_isolated_metadata: bool = False
     force_metadata: bool = False
+    # L3 part: a metadata proxy in each router namespace with interfaces (docs/l3.md),
+    # its pid and log files under l3_state_dir/<router id>.
+    enable_metadata_proxy: bool = False
+    l3_state_dir: str = "/var/lib/quark/l3"
     # The metadata agent's unix socket, where the proxies send requests.
     metadata_proxy_socket: str = "/var/lib/quark/metadata_proxy"
     # What the metadata agent signs instance ids with (Nova's [neutron] metadata_proxy_shared_secret),

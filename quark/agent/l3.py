@@ -11,8 +11,13 @@ For every router of the host's desired state (its ``routers``) it converges:
    device also each floating address, /32) and is up;
 3. the default route via the external subnet's gateway and the extra routes
    (``proto static``: the agent's; others are left alone);
-4. the nftables table ``ip quark`` (``quark.agent.l3_plan.ruleset``): SNAT
-   and the floating IPs' DNAT/SNAT, replaced atomically when it differs.
+4. the nftables table ``ip quark`` (``quark.agent.l3_plan.ruleset``): SNAT,
+   the floating IPs' DNAT/SNAT and the port forwardings' DNAT, replaced
+   atomically when it differs;
+5. with ``enable_metadata_proxy``, for a router with an IPv4 interface:
+   169.254.169.254/32 on the namespace's ``lo`` and a metadata proxy keyed
+   by the router id listening there (``quark.agent.l3_metadata``), started
+   again when dead, stopped with the router.
 
 A pass runs on a new document and every ``check_interval`` seconds; a router
 namespace the document does not name is deleted — but only from the second
@@ -33,6 +38,8 @@ from typing import Any
 from quark import names
 from quark.agent import l3_plan as plan
 from quark.agent.client import L3_AGENT_TYPE, L3_BINARY, AgentApiClient
+from quark.agent.dnsmasq import METADATA_CIDR
+from quark.agent.l3_metadata import RouterProxies
 from quark.agent.l3_plan import Device, Router, RouterPort
 from quark.agent.watch import Watch, run_loops, wait_any
 
@@ -49,6 +56,10 @@ class L3Config:
     report_interval: float = 5.0
     check_interval: float = 1.0
     watch_wait: float = 30.0
+    # A metadata proxy per router with interfaces (docs/l3.md), sending to the metadata agent's socket.
+    enable_metadata_proxy: bool = False
+    metadata_proxy_socket: str = "/var/lib/quark/metadata_proxy"
+    state_dir: str = "/var/lib/quark/l3"  # the proxies' pid and log files
 
 
 class CommandFailed(RuntimeError):
@@ -95,6 +106,11 @@ class L3Agent:
         self._nat: dict[str, str] = {}  # namespace -> digest of the ruleset applied there
         self._pushed: dict[str, tuple[str, Any]] = {}  # id -> (status, generation)
         self.realised = 0
+        self.proxies = (
+            RouterProxies(config.metadata_proxy_socket, Path(config.state_dir), NETNS_DIR)
+            if config.enable_metadata_proxy
+            else None
+        )
 
     def namespace(self, router_id: str) -> str:
         return names.router_namespace(router_id, self.config.namespace_prefix)
@@ -113,6 +129,7 @@ class L3Agent:
                 "routers": self.realised,
                 "agent_mode": "legacy",
                 "namespace_prefix": self.config.namespace_prefix,
+                "metadata_proxy": self.proxies is not None,
             },
             start_flag=start_flag,
         )
@@ -182,8 +199,27 @@ class L3Agent:
             return True
         await run("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=plan.replace_script(text))
         self._nat[ns] = plan.digest(text)
-        log.info("router %s: NAT rules set (%d floating IPs)", router.id, len(router.floating_ips))
+        log.info(
+            "router %s: NAT rules set (%d floating IPs, %d port forwardings)",
+            router.id,
+            len(router.floating_ips),
+            len(router.port_forwardings),
+        )
         return True
+
+    async def _metadata(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
+        if self.proxies is None:
+            return
+        if not plan.serves_metadata(router):
+            self.proxies.stop(router.id, ns)
+            return
+        lo = devices.get("lo")
+        if lo is None or METADATA_CIDR not in lo.addresses:
+            await run("ip", "-n", ns, "addr", "replace", METADATA_CIDR, "dev", "lo")
+        try:
+            await self.proxies.ensure(router.id, ns)
+        except RuntimeError as exc:  # tried again on the next pass
+            log.warning("router %s: %s", router.id, exc)
 
     async def ensure_router(self, router: Router, host_links: set[str]) -> tuple[str, dict[str, str], dict[str, str]]:
         ns = self.namespace(router.id)
@@ -200,9 +236,12 @@ class L3Agent:
             nat_ok = await self._nat_rules(ns, router)
         except CommandFailed as exc:
             log.warning("router %s: %s", router.id, exc)
+        await self._metadata(ns, router, devices)
         return plan.statuses(router, devices, nat_ok)
 
     async def remove_router(self, ns: str) -> None:
+        if self.proxies is not None:  # before its namespace: a proxy would live on in it
+            self.proxies.stop(ns[len(self.namespace("")) :], ns)
         await run("ip", "netns", "del", ns)
         self._nat.pop(ns, None)
         log.info("namespace %s removed", ns)
@@ -238,6 +277,8 @@ class L3Agent:
             wanted = {self.namespace(r.id) for r in routers}
             for ns in sorted(self.own_namespaces() - wanted):
                 await self.remove_router(ns)
+            if self.proxies is not None:
+                self.proxies.remove_stale({r.id for r in routers})
         self.restored = True
         self.realised = sum(1 for s in router_st.values() if s == plan.ACTIVE)
         await self._push(doc, router_st, port_st, fip_st)
@@ -260,7 +301,14 @@ class L3Agent:
         return (
             {p["id"]: p.get("status") for p in doc.get("ports") or ()},
             {r["id"]: r.get("status") for r in routers},
-            {f["id"]: f.get("status") for r in routers for f in r.get("floating_ips") or ()},
+            {
+                **{
+                    pf["floatingip_id"]: pf.get("floatingip_status")
+                    for r in routers
+                    for pf in r.get("port_forwardings") or ()
+                },
+                **{f["id"]: f.get("status") for r in routers for f in r.get("floating_ips") or ()},
+            },
         )
 
     async def _push(

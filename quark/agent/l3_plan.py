@@ -6,7 +6,8 @@ ports and its floating IPs have given what the kernel shows.
 The ruleset is one table, ``ip quark``, replaced atomically as a whole:
 
 - ``prerouting`` (nat, dstnat): ``ip daddr <floating> dnat to <fixed>`` per
-  floating IP;
+  floating IP, and per port forwarding ``ip daddr <floating> <proto> dport
+  <external range> dnat to <internal address>[:<internal port(s)>]``;
 - ``postrouting`` (nat, srcnat), on the gateway device only: ``ip saddr
   <fixed> snat to <floating>`` per floating IP, then, with ``enable_snat``,
   ``snat to <gateway address>`` for everything else leaving there.
@@ -56,6 +57,54 @@ class FloatingIp:
 
 
 @dataclass(frozen=True)
+class PortForwarding:
+    """A floating IP port forwarding: ``protocol`` traffic to the floating address's
+    external port range goes to the internal address's port range."""
+
+    id: str
+    floatingip_id: str
+    floating: str
+    protocol: str
+    external: tuple[int, int]
+    internal_address: str
+    internal: tuple[int, int]
+    floatingip_status: str = DOWN
+
+    @classmethod
+    def from_api(cls, body: dict[str, Any]) -> PortForwarding:
+        return cls(
+            id=body["id"],
+            floatingip_id=body["floatingip_id"],
+            floating=body["floating_ip_address"],
+            protocol=str(body["protocol"]).lower(),
+            external=(int(body["external_port_start"]), int(body["external_port_end"])),
+            internal_address=body["internal_ip_address"],
+            internal=(int(body["internal_port_start"]), int(body["internal_port_end"])),
+            floatingip_status=body.get("floatingip_status") or DOWN,
+        )
+
+    def rule(self) -> str:
+        """Its DNAT rule (nft syntax). ``icmp`` has no ports: the address alone."""
+        if self.protocol not in PORT_PROTOCOLS:
+            return f"ip daddr {self.floating} ip protocol {self.protocol} dnat to {self.internal_address}"
+        (ext_lo, ext_hi), (int_lo, int_hi) = self.external, self.internal
+        match = f"ip daddr {self.floating} {self.protocol} dport {_range(ext_lo, ext_hi)}"
+        if int_lo == int_hi:  # one internal port takes every external port of the range
+            return f"{match} dnat to {self.internal_address}:{int_lo}"
+        if int_lo == ext_lo:  # the same ports
+            return f"{match} dnat to {self.internal_address}"
+        pairs = ", ".join(f"{ext_lo + i} : {int_lo + i}" for i in range(ext_hi - ext_lo + 1))
+        return f"{match} dnat to {self.internal_address} : {self.protocol} dport map {{ {pairs} }}"
+
+
+PORT_PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
+
+
+def _range(lo: int, hi: int) -> str:
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+@dataclass(frozen=True)
 class Router:
     id: str
     admin_state_up: bool
@@ -66,6 +115,7 @@ class Router:
     next_hop: str | None = None
     routes: tuple[tuple[str, str], ...] = ()
     floating_ips: tuple[FloatingIp, ...] = ()
+    port_forwardings: tuple[PortForwarding, ...] = ()
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> Router:
@@ -83,11 +133,22 @@ class Router:
                 FloatingIp(f["id"], f["floating_ip_address"], f["fixed_ip_address"], f.get("status") or DOWN)
                 for f in body.get("floating_ips") or ()
             ),
+            port_forwardings=tuple(PortForwarding.from_api(pf) for pf in body.get("port_forwardings") or ()),
         )
 
     @property
     def gateway(self) -> RouterPort | None:
         return next((p for p in self.ports if p.kind == "gateway"), None)
+
+    @property
+    def floating_addresses(self) -> set[str]:
+        """The floating addresses it answers for: associated ones and those of port forwardings."""
+        return {fip.floating for fip in self.floating_ips} | {pf.floating for pf in self.port_forwardings}
+
+    @property
+    def forwarding_fips(self) -> dict[str, str]:
+        """The floating IPs of its port forwardings: id -> status the server shows."""
+        return {pf.floatingip_id: pf.floatingip_status for pf in self.port_forwardings}
 
 
 def routers_of(doc: dict[str, Any]) -> list[Router]:
@@ -107,11 +168,17 @@ class Device:
 
 def wanted_addresses(router: Router, port: RouterPort) -> set[str]:
     """The port's addresses; the gateway also carries each floating address (/32)
-    so the external network's ARP for it is answered."""
+    so the external network's ARP for it is answered (port forwardings' too)."""
     wanted = set(port.addresses)
     if port.kind == "gateway":
-        wanted |= {f"{fip.floating}/32" for fip in router.floating_ips}
+        wanted |= {f"{address}/32" for address in router.floating_addresses}
     return wanted
+
+
+def serves_metadata(router: Router) -> bool:
+    """Whether the router's namespace runs a metadata proxy (when the host enables
+    them): it has an interface with an IPv4 address, so a VM routes to it."""
+    return any(p.kind == "interface" and any(":" not in a for a in p.addresses) for p in router.ports)
 
 
 def wanted_routes(router: Router) -> dict[str, str]:
@@ -132,6 +199,7 @@ def ruleset(router: Router) -> str:
         for fip in router.floating_ips:
             pre.append(f"ip daddr {fip.floating} dnat to {fip.fixed}")
             post.append(f'oifname "{dev}" ip saddr {fip.fixed} snat to {fip.floating}')
+        pre.extend(pf.rule() for pf in router.port_forwardings)
         v4 = [a for a in router.gateway_addresses if ":" not in a]
         if router.enable_snat and v4:
             post.append(f'oifname "{dev}" snat to {v4[0]}')
@@ -172,11 +240,12 @@ def port_realised(router: Router, port: RouterPort, devices: dict[str, Device]) 
 
 def statuses(router: Router, devices: dict[str, Device], nat_ok: bool) -> tuple[str, dict[str, str], dict[str, str]]:
     """(router status, port statuses, floating IP statuses) of a router as found."""
+    fip_ids = [f.id for f in router.floating_ips] + sorted(router.forwarding_fips)
     if not router.admin_state_up:
-        return DOWN, {p.id: DOWN for p in router.ports}, {f.id: DOWN for f in router.floating_ips}
+        return DOWN, {p.id: DOWN for p in router.ports}, dict.fromkeys(fip_ids, DOWN)
     ports = {p.id: ACTIVE if port_realised(router, p, devices) else DOWN for p in router.ports}
     all_up = all(s == ACTIVE for s in ports.values())
     gw = router.gateway
     gw_up = gw is not None and ports[gw.id] == ACTIVE
-    fips = {f.id: ACTIVE if nat_ok and gw_up else DOWN for f in router.floating_ips}
+    fips = dict.fromkeys(fip_ids, ACTIVE if nat_ok and gw_up else DOWN)
     return (ACTIVE if all_up and nat_ok else DOWN), ports, fips

@@ -129,7 +129,15 @@ def agent(
                 return
             from quark.agent.l3 import L3Agent, L3Config
 
-            l3_cfg = L3Config(cfg.host, cfg.netns, s.namespace_prefix, report_interval=s.report_interval)
+            l3_cfg = L3Config(
+                cfg.host,
+                cfg.netns,
+                s.namespace_prefix,
+                report_interval=s.report_interval,
+                enable_metadata_proxy=s.enable_metadata_proxy,
+                metadata_proxy_socket=s.metadata_proxy_socket,
+                state_dir=s.l3_state_dir,
+            )
             await asyncio.gather(L2Agent(client, cfg).run(), L3Agent(client, l3_cfg).run())
 
     _run_agent(run, s.log_level)

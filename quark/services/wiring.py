@@ -123,6 +123,8 @@ def subscribe(
     events.subscribe(FloatingIpDeleting, port_forwardings.on_floatingip_deleting)
     # New revisions of the floating IPs and internal ports (Neutron's revises_on_change).
     events.subscribe(PortForwardingsChanged, port_forwardings.on_port_forwardings_changed)
+    # Then the routers' L3 hosts (a new generation: they realise the forwardings' DNAT).
+    events.subscribe(PortForwardingsChanged, l3_scheduler.on_port_forwardings_changed)
 
     # --- routers (their L3 host, and its generation) -----------------------------------
     events.subscribe(RoutersChanged, l3_scheduler.on_routers_changed)

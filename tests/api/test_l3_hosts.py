@@ -133,3 +133,66 @@ def test_routers_move_off_an_l3_host_set_down(http):
     assert not any(r["id"] == router["id"] for r in desired(http, first)["routers"])
     ports = http.get("/v2.0/ports", params={"device_id": router["id"]}).json()["ports"]
     assert ports and all(p["binding:host_id"] == second and p["binding:vif_type"] == "bridge" for p in ports), ports
+
+
+def test_port_forwardings_in_the_document_and_statuses(http):
+    """A floating IP's port forwardings reach its router's L3 host (a new generation
+    per change), it turns ACTIVE when the host reports it, DOWN without forwardings."""
+    host = new_host()
+    physnet = "pn-" + host
+    only_live_l3(http, physnet, host)
+    router, ext_sub, priv = topology(http, physnet)
+    vm = http.post("/v2.0/ports", json={"port": {"network_id": priv["id"]}}).json()["port"]
+    fip = http.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": ext_sub["network_id"]}}).json()[
+        "floatingip"
+    ]
+    gen = desired(http, host)["generation"]
+    body = {
+        "protocol": "tcp",
+        "external_port_range": "2000:2001",
+        "internal_port_range": "3000:3001",
+        "internal_port_id": vm["id"],
+        "internal_ip_address": vm["fixed_ips"][0]["ip_address"],
+    }
+    r = http.post(f"/v2.0/floatingips/{fip['id']}/port_forwardings", json={"port_forwarding": body})
+    assert r.status_code == 201, r.text
+    pf = r.json()["port_forwarding"]
+    doc = desired(http, host)
+    assert doc["generation"] > gen
+    [mine] = [r for r in doc["routers"] if r["id"] == router["id"]]
+    assert mine["floating_ips"] == []  # not associated: only its forwardings
+    assert mine["port_forwardings"] == [
+        {
+            "id": pf["id"],
+            "floatingip_id": fip["id"],
+            "floating_ip_address": fip["floating_ip_address"],
+            "floatingip_status": "DOWN",
+            "protocol": "tcp",
+            "external_port_start": 2000,
+            "external_port_end": 2001,
+            "internal_ip_address": vm["fixed_ips"][0]["ip_address"],
+            "internal_port_start": 3000,
+            "internal_port_end": 3001,
+        }
+    ]
+    # the host reports it realised: ACTIVE
+    r = http.put(f"/v2.0/hosts/{host}/l3_status", json={"floatingips": {fip["id"]: "ACTIVE"}})
+    assert r.status_code == 200 and r.json()["updated"]["floatingips"] == [fip["id"]]
+    assert http.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]["status"] == "ACTIVE"
+    # an update reaches the host too
+    gen = desired(http, host)["generation"]
+    url = f"/v2.0/floatingips/{fip['id']}/port_forwardings/{pf['id']}"
+    r = http.put(url, json={"port_forwarding": {"external_port_range": "2222:2222", "internal_port_range": "22:22"}})
+    assert r.status_code == 200, r.text
+    doc = desired(http, host)
+    assert doc["generation"] > gen
+    [mine] = [r for r in doc["routers"] if r["id"] == router["id"]]
+    assert [(f["external_port_start"], f["internal_port_end"]) for f in mine["port_forwardings"]] == [(2222, 22)]
+    # the last one deleted: gone from the document, the floating IP DOWN (no router)
+    gen = desired(http, host)["generation"]
+    assert http.delete(url).status_code == 204
+    doc = desired(http, host)
+    assert doc["generation"] > gen
+    assert all(not r["port_forwardings"] for r in doc["routers"] if r["id"] == router["id"])
+    shown = http.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]
+    assert shown["status"] == "DOWN" and shown["router_id"] is None

@@ -10,21 +10,32 @@ it. A router with its gateway on the external network and an interface on
 each private network, on host A. Shown: VM <-> VM across the router, VM ->
 internet by SNAT (the internet host sees the gateway address; it has no
 route back to the private networks), internet -> VM by a floating IP
-(DNAT), the floating IP moved to another VM and traffic following, host A's
-agent killed and its router namespace wiped, then restarted: all works
-again with no API call; the router deleted: its namespace is gone.
+(DNAT), the floating IP moved to another VM and traffic following, two port
+forwardings of one floating IP reaching two VMs, host A's agent killed and
+its router namespace wiped, then restarted: all works again with no API
+call; the router deleted: its namespace is gone. The VMs are in a security
+group that lets the internet in on the HTTP port (and ICMP), as a user
+would open it: the hosts enforce security groups, and the default group
+drops ingress from outside it. With a Nova metadata stand-in (the test's),
+host A's L3 part runs a metadata proxy in the router namespace: a VM on
+each private network gets its own metadata from 169.254.169.254 by its
+default route, again after the restart; the proxy stops with the router.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from quark import names
+from quark.agent.metadata.spawn import ProxySpec, running_pid
 from tests.dataplane import kernel as k
+from tests.dataplane.nova_metadata import NovaMetadata
 from tests.dataplane.scenario import PHYS_IFACE, Dataplane, ip_of
 
 INTERNET = "10.79.0.1"
@@ -36,6 +47,7 @@ class L3Timings:
     router_to_reachable: list[float] = field(default_factory=list)
     associate_to_reachable: list[float] = field(default_factory=list)
     move_to_reachable: list[float] = field(default_factory=list)
+    forwarding_to_reachable: list[float] = field(default_factory=list)
     restart_to_reachable: list[float] = field(default_factory=list)
     delete_to_gone: list[float] = field(default_factory=list)
 
@@ -64,9 +76,9 @@ def listening(ns: str) -> bool:
     return bool(out.strip())
 
 
-def fetch(ns: str, address: str, timeout: float = 1.0) -> str:
-    """The body of http://address:8080/ fetched from ``ns`` ("" if it fails)."""
-    code = f"import urllib.request as u;print(u.urlopen('http://{address}:{HTTP_PORT}/',timeout={timeout}).read().decode())"
+def fetch(ns: str, address: str, timeout: float = 1.0, port: str = HTTP_PORT) -> str:
+    """The body of http://address:port/ fetched from ``ns`` ("" if it fails)."""
+    code = f"import urllib.request as u;print(u.urlopen('http://{address}:{port}/',timeout={timeout}).read().decode())"
     out = k.in_ns(ns, sys.executable, "-c", code, check=False, timeout=timeout + 5)
     return out.stdout if out.returncode == 0 else ""
 
@@ -88,10 +100,10 @@ while True:
 
 
 class Probe:
-    """The PROBE loop in ``ns`` against ``address``."""
+    """The PROBE loop in ``ns`` against ``address`` (and ``port``)."""
 
-    def __init__(self, dp: Dataplane, ns: str, address: str) -> None:
-        cmd = ["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, address, HTTP_PORT]
+    def __init__(self, dp: Dataplane, ns: str, address: str, port: str = HTTP_PORT) -> None:
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-c", PROBE, address, port]
         self.proc = k.Process(cmd, "probe").start()
         dp.procs.append(self.proc)
 
@@ -139,22 +151,24 @@ def pings(ns: str, address: str) -> bool:
     return k.in_ns(ns, "ping", "-c", "1", "-W", "1", address, check=False).returncode == 0
 
 
-def open_group(dp: Dataplane) -> str:
-    """What a user adds to serve from behind a floating IP (hosts enforce security
-    groups: the default group admits only its members): TCP and ping from anywhere."""
-    group = dp.post("/v2.0/security-groups", {"security_group": {"name": dp.spaces.tag + "open"}})["security_group"]
-    for protocol in ("tcp", "icmp"):
-        rule = {"security_group_id": group["id"], "direction": "ingress", "ethertype": "IPv4"}
-        dp.post("/v2.0/security-group-rules", {"security_group_rule": {**rule, "protocol": protocol}})
-    return group["id"]
+def open_group(dp: Dataplane) -> dict:
+    """A security group letting anyone in on the HTTP port, and ICMP (as a user opens SSH or a web port)."""
+    group = dp.post("/v2.0/security-groups", {"security_group": {"name": dp.spaces.tag + "web"}})["security_group"]
+    for rule in (
+        {"protocol": "tcp", "port_range_min": int(HTTP_PORT), "port_range_max": int(HTTP_PORT)},
+        {"protocol": "icmp"},
+    ):
+        body = {"security_group_id": group["id"], "direction": "ingress", "remote_ip_prefix": "0.0.0.0/0", **rule}
+        dp.post("/v2.0/security-group-rules", {"security_group_rule": body})
+    return group
 
 
-def vm(dp: Dataplane, net: dict, host: str, name: str, group_id: str) -> tuple[dict, str]:
-    """A port bound to ``host`` (in its project's default group and ``group_id``), its VM
-    namespace with its DHCP address and default route, an HTTP server."""
+def vm(dp: Dataplane, net: dict, host: str, name: str, group: dict) -> tuple[dict, str]:
+    """A port bound to ``host`` in the default group and ``group``, its VM namespace with its
+    DHCP address and default route, an HTTP server."""
     port, _ = dp.create_port(net)
-    groups = [*port["security_groups"], group_id]
-    dp.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": groups}})
+    groups = [*port["security_groups"], group["id"]]
+    port = dp.put(f"/v2.0/ports/{port['id']}", {"port": {"security_groups": groups}})["port"]
     bound, _ = dp.bind(port, host)
     assert bound["binding:vif_type"] == "bridge", bound
     dp.wait_status(port["id"], "ACTIVE", proc=dp.agents[host])
@@ -170,13 +184,38 @@ def router_namespace(dp: Dataplane, router_id: str) -> str:
     return names.router_namespace(router_id, dp.spaces.tag)
 
 
-def run_l3_scenario(dp: Dataplane) -> L3Timings:
+def metadata_env(workdir: Path, nova: NovaMetadata, secret: str) -> dict[str, str]:
+    """The agents' settings for router metadata: host A's L3 part runs proxies, its metadata agent signs."""
+    return {
+        "QUARK_AGENT_ENABLE_METADATA_PROXY": "true",
+        "QUARK_AGENT_METADATA_PROXY_SOCKET": str(workdir / "md.sock"),
+        "QUARK_AGENT_L3_STATE_DIR": str(workdir / "l3"),
+        "QUARK_AGENT_METADATA_PROXY_SHARED_SECRET": secret,
+        "QUARK_AGENT_NOVA_METADATA_URL": nova.url,
+    }
+
+
+def metadata_of(ns: str) -> dict[str, Any]:
+    """meta_data.json as the VM in ``ns`` gets it from 169.254.169.254 ({} if it fails)."""
+    url = "http://169.254.169.254/openstack/latest/meta_data.json"
+    out = k.in_ns(ns, "curl", "-s", "-m", "5", "-f", url, check=False)
+    return dict(json.loads(out.stdout)) if out.returncode == 0 else {}
+
+
+def run_l3_scenario(dp: Dataplane, nova: NovaMetadata | None = None) -> L3Timings:
     t = L3Timings()
     dp.l3_hosts = {"hostA"}
     dp.build_hosts()
     dp.start_agent("hostA")
     dp.start_agent("hostB")
-    dp.wait_agents_alive(("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"), ("hostA", "L3 agent"))
+    alive = [("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"), ("hostA", "L3 agent")]
+    if nova is not None:
+        md_agent = k.Process(
+            [k.QUARK, "metadata-agent", "--host", "hostA", "--api-url", dp.api_url], "metadata-agent", dp.agent_env
+        ).start()
+        dp.procs.append(md_agent)
+        alive.append(("hostA", "Metadata agent"))
+    dp.wait_agents_alive(*alive)
     dp.start_dhcp()
     dp.wait_agents_alive(("hostA", "DHCP agent"))
 
@@ -211,10 +250,10 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     )
     net1, sub1 = dp.network("p1", cidr="10.81.0.0/24", gateway="10.81.0.1")
     net2, sub2 = dp.network("p2", cidr="10.82.0.0/24", gateway="10.82.0.1")
-    group_id = open_group(dp)
-    p1, vm1 = vm(dp, net1, "hostB", "vm1", group_id)
-    p2, vm2 = vm(dp, net2, "hostB", "vm2", group_id)
-    p3, vm3 = vm(dp, net1, "hostA", "vm3", group_id)
+    web_group = open_group(dp)
+    p1, vm1 = vm(dp, net1, "hostB", "vm1", web_group)
+    p2, vm2 = vm(dp, net2, "hostB", "vm2", web_group)
+    p3, vm3 = vm(dp, net1, "hostA", "vm3", web_group)
 
     # --- the router: VM <-> VM across it, VM -> internet by SNAT ------------------------
     pinger = Pinger(dp, vm1, INTERNET)  # running before the router exists: its start is not timed
@@ -241,6 +280,12 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     ports = dp.get("/v2.0/ports", device_id=router["id"])["ports"]
     assert len(ports) == 3 and all(p["binding:host_id"] == "hostA" for p in ports), ports
     k.wait_for(lambda: all(dp.port_status(p["id"]) == "ACTIVE" for p in ports), 10, what="router ports ACTIVE")
+    if nova is not None:  # each VM its own metadata, through the router's proxy
+        for port, ns in ((p1, vm1), (p2, vm2)):
+            nova.instances[port["device_id"]] = {"uuid": port["device_id"], "name": ns}
+            got = k.wait_for(lambda ns=ns: metadata_of(ns), 15, what=f"metadata of {ns}", proc=agent_a)
+            assert got == nova.instances[port["device_id"]], got
+            assert nova.requests[-1]["x-forwarded-for"] == ip_of(port), nova.requests[-1]
 
     # --- a floating IP: the internet reaches vm1, then vm3 ------------------------------
     fip = dp.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}})["floatingip"]
@@ -256,6 +301,25 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     t.move_to_reachable.append(probe.wait("vm3", t0))
     k.wait_for(lambda: fip_status(dp, fip) == "ACTIVE", 10, what="floating IP ACTIVE again")
 
+    # --- port forwardings: one floating address, TCP 2222 -> vm1:8080, 2223 -> vm2:8080 --
+    shared = dp.post("/v2.0/floatingips", {"floatingip": {"floating_network_id": ext["id"]}})["floatingip"]
+    fwd_probe = Probe(dp, inet, shared["floating_ip_address"], "2222")
+    k.wait_for(lambda: fwd_probe.answered_by("-", 0), 30, 0.05, what="the probe running", proc=fwd_probe.proc)
+    t0 = time.time()
+    forward(dp, shared, p1, "2222")
+    t.forwarding_to_reachable.append(fwd_probe.wait("vm1", t0))
+    fwd_probe.proc.stop(9)
+    forward(dp, shared, p2, "2223")
+    k.wait_for(
+        lambda: "marker-vm2" in fetch(inet, shared["floating_ip_address"], port="2223"),
+        10,
+        what="internet -> vm2 by port forwarding",
+        proc=agent_a,
+    )
+    assert "marker-vm1" in fetch(inet, shared["floating_ip_address"], port="2222")
+    assert fetch(inet, shared["floating_ip_address"]) == ""  # no forwarding of the port itself
+    k.wait_for(lambda: fip_status(dp, shared) == "ACTIVE", 10, what="port forwardings' floating IP ACTIVE")
+
     # --- host A's agent killed, its router namespace wiped, restarted ------------------
     rns = router_namespace(dp, router["id"])
     assert rns in k.namespaces_with_prefix(dp.spaces.tag)
@@ -267,19 +331,48 @@ def run_l3_scenario(dp: Dataplane) -> L3Timings:
     agent_a = dp.start_agent("hostA")
     t.restart_to_reachable.append(probe.wait("vm3", t0))
     k.wait_for(lambda: pings(vm1, INTERNET) and pings(vm2, ip_of(p1)), 30, 0.05, what="routing again", proc=agent_a)
+    assert "marker-vm2" in fetch(inet, shared["floating_ip_address"], port="2223")  # forwardings rebuilt too
+    if nova is not None:  # the proxy left in the wiped namespace is replaced by one in the new
+        got = k.wait_for(lambda: metadata_of(vm1), 15, what="metadata after the restart", proc=agent_a)
+        assert got["uuid"] == p1["device_id"], got
 
     # --- the router deleted: its namespace goes ----------------------------------------
     t0 = time.monotonic()
     dp.delete(f"/v2.0/floatingips/{fip['id']}")
+    for pf in dp.get(f"/v2.0/floatingips/{shared['id']}/port_forwardings")["port_forwardings"]:
+        dp.delete(f"/v2.0/floatingips/{shared['id']}/port_forwardings/{pf['id']}")
+    dp.delete(f"/v2.0/floatingips/{shared['id']}")
     for sub in (sub1, sub2):
         dp.put(f"/v2.0/routers/{router['id']}/remove_router_interface", {"subnet_id": sub["id"]})
     dp.delete(f"/v2.0/routers/{router['id']}")
     k.wait_for(lambda: rns not in k.namespaces_with_prefix(dp.spaces.tag), 15, 0.05, what="namespace gone")
     t.delete_to_gone.append(time.monotonic() - t0)
+    if nova is not None:
+        spec = ProxySpec(
+            rns,
+            dp.agent_env["QUARK_AGENT_METADATA_PROXY_SOCKET"],
+            Path(dp.agent_env["QUARK_AGENT_L3_STATE_DIR"]) / router["id"],
+            router_id=router["id"],
+        )
+        assert running_pid(spec) is None
     assert not pings(vm1, INTERNET)
     for proc in dp.agents.values():
         assert proc.alive(), proc.describe()
     return t
+
+
+def forward(dp: Dataplane, fip: dict[str, Any], port: dict[str, Any], external: str) -> dict[str, Any]:
+    """A TCP port forwarding of ``fip``'s ``external`` port to ``port``'s HTTP port."""
+    body = {
+        "protocol": "tcp",
+        "external_port": int(external),
+        "internal_port": int(HTTP_PORT),
+        "internal_port_id": port["id"],
+        "internal_ip_address": ip_of(port),
+    }
+    return dict(
+        dp.post(f"/v2.0/floatingips/{fip['id']}/port_forwardings", {"port_forwarding": body})["port_forwarding"]
+    )
 
 
 def fip_status(dp: Dataplane, fip: dict[str, Any]) -> str:

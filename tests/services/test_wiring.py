@@ -100,7 +100,11 @@ def wired(services):
         # A floating IP with port forwardings is neither associated nor deleted.
         FloatingIpAssociating: (s.port_forwardings.on_floatingip_associating,),
         FloatingIpDeleting: (s.port_forwardings.on_floatingip_deleting,),
-        PortForwardingsChanged: (s.port_forwardings.on_port_forwardings_changed,),
+        # Revisions first, then the routers' L3 hosts (their DNAT rules).
+        PortForwardingsChanged: (
+            s.port_forwardings.on_port_forwardings_changed,
+            s.l3_scheduler.on_port_forwardings_changed,
+        ),
         SecurityGroupRulesChanged: (filter_hosts.on_rules_changed,),
         # Routers: their L3 host (scheduled, ports bound there) and its generation.
         RoutersChanged: (s.l3_scheduler.on_routers_changed,),

@@ -40,6 +40,7 @@ from quark.services.events import (
     PortAddressesChanged,
     PortChange,
     PortDeleting,
+    PortForwardingsChanged,
     RoutersChanged,
 )
 
@@ -68,6 +69,23 @@ class L3Scheduler:
         for router_id in sorted(set(event.router_ids)):
             hosts |= await self.place(conn, router_id, live)
         await hoststate.bump(conn, hosts)
+
+    @staticmethod
+    async def on_port_forwardings_changed(conn: AsyncConnection, event: PortForwardingsChanged) -> None:
+        """The L3 hosts of the routers realising the forwardings (before and after)
+        get a new generation; a floating IP left without forwardings (nor router,
+        nor port) is ``DOWN`` again, as an unassociated one."""
+        await conn.execute(
+            update(f)
+            .where(
+                f.c.id.in_(sorted(event.floatingip_ids)),
+                f.c.router_id.is_(None),
+                f.c.port_id.is_(None),
+                f.c.status != "DOWN",
+            )
+            .values(status="DOWN")
+        )
+        await hoststate.notify_routers(conn, event.router_ids)
 
     async def on_port_deleting(self, conn: AsyncConnection, event: PortDeleting) -> None:
         """Before its floating IPs are disassociated: their routers' hosts hear of it."""

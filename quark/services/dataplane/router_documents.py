@@ -4,8 +4,9 @@ agent realises for each router scheduled to it (``routers.l3_host``).
 Each router: its ports bound to the host (interfaces and gateway, with the
 prefix length of every address, the bridge and MTU of their network), SNAT,
 the gateway's next hop (its subnet's ``gateway_ip``), extra routes and the
-floating IPs it translates (floating address <-> fixed address). Each table
-is read once per document, never per router.
+floating IPs it translates (floating address <-> fixed address) and the
+port forwardings of floating IPs through it. Each table is read once per
+document, never per router.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ n = models.networks
 s = models.subnets
 a = models.ip_allocations
 f = models.floatingips
+pf = l3_models.port_forwardings
 
 
 async def _addresses(conn: AsyncConnection, port_ids: list[str]) -> dict[str, list[dict]]:
@@ -105,6 +107,33 @@ async def _floating_ips(conn: AsyncConnection, ids: list[str]) -> dict[str, list
     return fips
 
 
+async def _port_forwardings(conn: AsyncConnection, ids: list[str]) -> dict[str, list[dict]]:
+    """The port forwardings of floating IPs through the routers, by router."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    rows = await conn.execute(
+        select(pf, f.c.router_id, f.c.floating_ip_address, f.c.status.label("floatingip_status"))
+        .select_from(pf.join(f, f.c.id == pf.c.floatingip_id))
+        .where(f.c.router_id.in_(ids))
+        .order_by(f.c.floating_ip_address, pf.c.protocol, pf.c.external_port_start, pf.c.id)
+    )
+    for row in rows:
+        out[row.router_id].append(
+            {
+                "id": row.id,
+                "floatingip_id": row.floatingip_id,
+                "floating_ip_address": row.floating_ip_address,
+                "floatingip_status": row.floatingip_status,
+                "protocol": row.protocol,
+                "external_port_start": row.external_port_start,
+                "external_port_end": row.external_port_end,
+                "internal_ip_address": row.internal_ip_address,
+                "internal_port_start": row.internal_port_start,
+                "internal_port_end": row.internal_port_end,
+            }
+        )
+    return out
+
+
 async def routers(conn: AsyncConnection, host: str) -> list[dict]:
     """The routers of the host's desired state document."""
     rows = list(await conn.execute(select(r).where(r.c.l3_host == host).order_by(r.c.id)))
@@ -128,6 +157,7 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
     nets = {row.id: row for row in await conn.execute(select(n).where(n.c.id.in_(net_ids)))} if net_ids else {}
     routes = await _routes(conn, ids)
     fips = await _floating_ips(conn, ids)
+    forwardings = await _port_forwardings(conn, ids)
     out = []
     for router in rows:
         mine = [port for port in ports if port.device_id == router.id]
@@ -143,6 +173,7 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
                 "gateway": _gateway(gateway, fixed[gateway["id"]] if gateway else []),
                 "routes": routes.get(router.id, []),
                 "floating_ips": fips.get(router.id, []),
+                "port_forwardings": forwardings.get(router.id, []),
             }
         )
     return out

@@ -110,3 +110,91 @@ def test_statuses():
     assert plan.statuses(router, gone, True)[2] == {"f1": "DOWN"}
     [down] = plan.routers_of(doc(admin_state_up=False))
     assert plan.statuses(down, devices(), True) == ("DOWN", {GW: "DOWN", IF: "DOWN"}, {"f1": "DOWN"})
+
+
+def forwarding(**override) -> dict:
+    body = {
+        "id": "pf1",
+        "floatingip_id": "f2",
+        "floating_ip_address": "203.0.113.8",
+        "floatingip_status": "DOWN",
+        "protocol": "tcp",
+        "external_port_start": 2222,
+        "external_port_end": 2222,
+        "internal_ip_address": "10.0.0.5",
+        "internal_port_start": 22,
+        "internal_port_end": 22,
+    }
+    return {**body, **override}
+
+
+def test_port_forwardings_rules_and_addresses():
+    pfs = [
+        forwarding(),
+        forwarding(
+            id="pf2",
+            protocol="UDP",
+            external_port_start=2000,
+            external_port_end=2010,
+            internal_port_start=53,
+            internal_port_end=53,
+        ),
+        forwarding(
+            id="pf3", external_port_start=3000, external_port_end=3010, internal_port_start=3000, internal_port_end=3010
+        ),
+        forwarding(
+            id="pf4",
+            external_port_start=4000,
+            external_port_end=4001,
+            internal_port_start=5000,
+            internal_port_end=5001,
+            internal_ip_address="10.0.0.6",
+        ),
+        forwarding(id="pf5", protocol="icmp", floatingip_id="f3", floating_ip_address="203.0.113.9"),
+    ]
+    [router] = plan.routers_of(doc(port_forwardings=pfs))
+    text = plan.ruleset(router)
+    assert "ip daddr 203.0.113.8 tcp dport 2222 dnat to 10.0.0.5:22" in text
+    assert "ip daddr 203.0.113.8 udp dport 2000-2010 dnat to 10.0.0.5:53" in text  # one port takes the range
+    assert "ip daddr 203.0.113.8 tcp dport 3000-3010 dnat to 10.0.0.5\n" in text  # the same ports
+    assert "tcp dport 4000-4001 dnat to 10.0.0.6 : tcp dport map { 4000 : 5000, 4001 : 5001 }" in text
+    assert "ip daddr 203.0.113.9 ip protocol icmp dnat to 10.0.0.5" in text
+    # in prerouting (DNAT), no SNAT of their own
+    assert text.index("dnat to 10.0.0.5:22") < text.index("chain postrouting")
+    assert "snat to 203.0.113.8" not in text
+    # the gateway answers ARP for their floating addresses, once each
+    gw = router.gateway
+    assert gw is not None
+    assert plan.wanted_addresses(router, gw) == {
+        "203.0.113.5/24",
+        "203.0.113.7/32",
+        "203.0.113.8/32",
+        "203.0.113.9/32",
+    }
+
+
+def test_port_forwardings_statuses():
+    [router] = plan.routers_of(doc(port_forwardings=[forwarding(), forwarding(id="pf2", external_port_start=80)]))
+    dev = names.vm_name(GW)
+    full = devices(**{dev: Device(dev, GW_MAC, True, 1500, {"203.0.113.5/24", "203.0.113.7/32", "203.0.113.8/32"})})
+    # the forwardings' floating IP is reported with the associated one
+    assert plan.statuses(router, full, True)[2] == {"f1": "ACTIVE", "f2": "ACTIVE"}
+    assert plan.statuses(router, full, False)[2] == {"f1": "DOWN", "f2": "DOWN"}
+    # the gateway without the forwardings' floating address is not realised: DOWN
+    assert plan.statuses(router, devices(), True)[2] == {"f1": "DOWN", "f2": "DOWN"}
+    [down] = plan.routers_of(doc(admin_state_up=False, port_forwardings=[forwarding()]))
+    assert plan.statuses(down, devices(), True)[2] == {"f1": "DOWN", "f2": "DOWN"}
+
+
+def test_serves_metadata_with_an_ipv4_interface():
+    [router] = plan.routers_of(doc())
+    assert plan.serves_metadata(router)
+    gw_only = doc()["routers"][0]["ports"][:1]
+    [no_interface] = plan.routers_of(doc(ports=gw_only))
+    assert not plan.serves_metadata(no_interface)  # a gateway alone: no VM routes to it
+    v6 = {
+        **doc()["routers"][0]["ports"][1],
+        "fixed_ips": [{"subnet_id": "p6", "ip_address": "fd00::1", "prefixlen": 64}],
+    }
+    [v6_only] = plan.routers_of(doc(ports=[*gw_only, v6]))
+    assert not plan.serves_metadata(v6_only)
