@@ -73,6 +73,13 @@ def test_scope_shared_with_one_project(owner, guest, stranger):  # noqa: F811
     # The target's pool joins the scope; the policy is then in use.
     pool = make_pool(guest, body["prefixes"], address_scope_id=scope["id"])
     assert pool["address_scope_id"] == scope["id"]
+    # A pool in a scope is shared only with projects the scope is shared with (Neutron).
+    refused = policy(guest, pool["id"], stranger.project_id, object_type=POOL)
+    assert error_of(refused, 400) == "RbacPolicyInitError"
+    assert guest.get("/v2.0/rbac-policies").json()["rbac_policies"] == []
+    created(policy(owner, scope["id"], stranger.project_id, object_type=SCOPE))
+    created(policy(guest, pool["id"], stranger.project_id, object_type=POOL))
+    assert pool["id"] in ids(stranger, "subnetpools")
     assert error_of(owner.delete(f"/v2.0/rbac-policies/{rule['id']}"), 409) == "RbacPolicyInUse"
     assert guest.delete(f"/v2.0/subnetpools/{pool['id']}").status_code == 204
     assert owner.delete(f"/v2.0/rbac-policies/{rule['id']}").status_code == 204

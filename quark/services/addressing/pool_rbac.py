@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models, pool_models
-from quark.ipam.pool_errors import AddressScopeNotFound, SubnetPoolNotFound
+from quark.ipam.pool_errors import AddressScopeNotFound, RbacPolicyInitError, SubnetPoolNotFound
 from quark.services.common import rbac
 from quark.services.common.rbac import SHARED, ObjectType
 
@@ -91,6 +91,18 @@ async def pools_depending(conn: AsyncConnection, scope: Any, losing: Any) -> str
     return None
 
 
+async def scope_reaches(conn: AsyncConnection, pool: Any, target: str) -> None:
+    """A pool in an address scope is shared only with projects the scope is
+    shared with (by a policy for them or ``*``), as Neutron's
+    ``SubnetPool.validate_rbac_policy_create``: else 400 ``RbacPolicyInitError``."""
+    if not pool.address_scope_id:
+        return
+    if not await conn.scalar(select(rbac.grants(SCOPE, pool.address_scope_id, target))):
+        raise RbacPolicyInitError(
+            object_id=pool.id, reason="target project doesn't have access to associated address scope"
+        )
+
+
 def _sync(object_type: str):
     table = _tables[object_type]
 
@@ -110,7 +122,12 @@ def _sync(object_type: str):
 
 
 SUBNETPOOL = ObjectType(
-    name=POOL, actions=(SHARED,), lookup=lookup_pool, dependents={SHARED: subnets_depending}, sync=_sync(POOL)
+    name=POOL,
+    actions=(SHARED,),
+    lookup=lookup_pool,
+    dependents={SHARED: subnets_depending},
+    sync=_sync(POOL),
+    check_target=scope_reaches,
 )
 ADDRESS_SCOPE = ObjectType(
     name=SCOPE, actions=(SHARED,), lookup=lookup_scope, dependents={SHARED: pools_depending}, sync=_sync(SCOPE)
