@@ -225,6 +225,8 @@ RBAC_RULES = (
     r"^Invalid input for operation: Only admins can manipulate",
     r"^Invalid input for operation: .* could not be found",
     r"Required attribute 'target_tenant' not specified",
+    # a pool in an address scope: only to projects the scope is shared with (Neutron)
+    r"^Failed to create RBAC policy on object .* because ",
 )
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)

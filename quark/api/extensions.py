@@ -78,6 +78,8 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Allows creation and modification of policies that control project access to resources.",
     ),
     "rbac-security-groups": ("Add security_group type to network RBAC", "Add security_group type to network RBAC"),
+    "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
+    "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "router": (
         "Neutron L3 Router",

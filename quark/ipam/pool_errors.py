@@ -98,3 +98,7 @@ class NetworkAddressScopeAffinityError(error_bases.BadRequest):
 
 class NetworkSubnetPoolAffinityError(error_bases.BadRequest):
     message = "Subnets hosted on the same network must be allocated from the same subnet pool."
+
+
+class RbacPolicyInitError(error_bases.BadRequest):
+    message = "Failed to create RBAC policy on object {object_id} because {reason}."

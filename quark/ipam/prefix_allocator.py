@@ -112,6 +112,8 @@ class PrefixRequest:
     ip_version: int | None = None
     prefixlen: int | None = None
     cidr: IPNetwork | None = None
+    # The pool is shared with the caller's project by an RBAC policy (the service looked).
+    granted: bool = False
 
 
 async def lock_pool(conn: AsyncConnection, pool_id: str) -> Any:
@@ -142,7 +144,8 @@ class PrefixAllocator:
     async def allocate(self, conn: AsyncConnection, request: PrefixRequest) -> tuple[Any, IPNetwork]:
         """The pool's row and the prefix granted (inside the caller's transaction)."""
         pool = await lock_pool(conn, request.pool_id)
-        if pool is None or not (request.is_admin or pool.shared or pool.project_id == request.caller_project):
+        usable = request.is_admin or request.granted or pool is not None and pool.project_id == request.caller_project
+        if pool is None or not usable:
             raise SubnetPoolNotFound(subnetpool_id=request.pool_id)
         version = pool.ip_version
         if request.ip_version is not None and request.ip_version != version:

@@ -16,6 +16,7 @@ from quark.services.addressing.availability import AvailabilityService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
+from quark.services.addressing.pool_rbac import ADDRESS_SCOPE, SUBNETPOOL
 from quark.services.addressing.routes import RouteService
 from quark.services.addressing.subnet_pools import SubnetPoolService
 from quark.services.backends.jobs import JobService
@@ -125,7 +126,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
     # The object types RBAC policies may name; a shareable resource adds its own.
     rbac_types = RbacTypes()
-    for object_type in (NETWORK, SECURITY_GROUP):
+    for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE):
         rbac_types.register(object_type)
     services = Services(
         db=db,

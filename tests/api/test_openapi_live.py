@@ -116,3 +116,22 @@ def test_neutron_booleans_are_in_the_document(doc, admin, flag):
 def test_post_on_the_quotas_collection_is_a_405_the_document_leaves_out(doc, admin):
     assert "post" not in doc["paths"]["/v2.0/quotas"]
     assert admin.post("/v2.0/quotas", json={"quota": {}}).status_code == 405
+
+
+@pytest.mark.parametrize("object_type", ["subnetpool", "address_scope"])
+def test_pool_and_scope_policies_match_the_document(doc, admin, object_type):
+    """The object types rbac-subnetpool / rbac-address-scope add: accepted, shown, retargeted as documented."""
+    tag = uuid.uuid4().hex[:8]
+    if object_type == "subnetpool":
+        body = {"name": f"oa-{tag}", "prefixes": ["10.78.0.0/16"]}
+        target = _create(doc, admin, "subnetpools", "subnetpool", body)
+    else:
+        target = _create(doc, admin, "address-scopes", "address_scope", {"name": f"oa-{tag}", "ip_version": 4})
+    rule = {"object_type": object_type, "object_id": target["id"], "action": "access_as_shared", "target_tenant": "*"}
+    made = _create(doc, admin, "rbac-policies", "rbac_policy", rule)
+    assert made["object_type"] == object_type
+    url = f"/v2.0/rbac-policies/{made['id']}"
+    retarget = {"rbac_policy": {"target_tenant": uuid.uuid4().hex}}
+    changed = _check(doc, admin, "put", url, "/v2.0/rbac-policies/{id}", 200, retarget)
+    assert changed["rbac_policy"]["target_tenant"] == retarget["rbac_policy"]["target_tenant"]
+    _check(doc, admin, "get", f"/v2.0/rbac-policies?object_type={object_type}", "/v2.0/rbac-policies", 200)

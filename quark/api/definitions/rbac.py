@@ -30,7 +30,7 @@ RBAC_POLICY = Resource(
             convert=v.string(255),
             filter=STR_FILTER,
             sortable=True,
-            description="network or security_group",
+            description="network, security_group, subnetpool or address_scope",
         ),
         Attr("object_id", post=True, required=True, convert=v.uuid_str, filter=STR_FILTER, sortable=True),
         Attr(
@@ -40,7 +40,7 @@ RBAC_POLICY = Resource(
             convert=v.string(255),
             filter=STR_FILTER,
             sortable=True,
-            description="access_as_shared (networks, security groups) or access_as_external (networks)",
+            description="access_as_shared (every type) or access_as_external (networks)",
         ),
         Attr(
             "target_tenant",

@@ -9,17 +9,20 @@ timestamps, revision number) as it does every resource.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, true
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import pool_models
 from quark.ipam.pool_errors import AddressScopeInUse, AddressScopeNotFound, AddressScopeUpdateError
-from quark.services.common import base
+from quark.services.addressing import pool_rbac
+from quark.services.addressing.pool_rbac import SCOPE
+from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 
@@ -39,9 +42,25 @@ class AddressScopeService(ResourceService):
     related = (("tags", base.TAGS),)
 
     def visible(self, ctx: Context):
-        if ctx.is_admin:
-            return None
-        return or_(a.c.project_id == ctx.project_id, a.c.shared == true())
+        return None if ctx.is_admin else pool_rbac.visible(SCOPE, ctx.project_id)
+
+    def visible_row(self, ctx: Context, resource_id: str):
+        stmt = select(a).where(a.c.id == resource_id)
+        return stmt if ctx.is_admin else stmt.where(pool_rbac.visible_one(SCOPE, ctx.project_id))
+
+    def matching(self, ctx: Context, query: ListQuery):
+        """``shared``: shared with the caller's project by a policy (docs/rbac.md)."""
+        values = query.filters.get("shared")
+        if values is None:
+            return super().matching(ctx, query)
+        rest = dataclasses.replace(query, filters={k: v for k, v in query.filters.items() if k != "shared"})
+        return super().matching(ctx, rest).where(rbac.flag_filter(pool_rbac.shared_to(SCOPE, ctx.project_id), values))
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> base.Views:
+        views = await super().render(conn, ctx, rows, query)
+        if query.wants("shared"):
+            await pool_rbac.show_shared(conn, SCOPE, views, ctx)
+        return views
 
     def assemble(self, rows: Sequence[Any], found: base.Found, query: ListQuery) -> base.Views:
         tags = base.tags_by_resource(found)
@@ -73,6 +92,8 @@ class AddressScopeService(ResourceService):
         )
         if attrs.get("tags"):
             await write_tags(conn, scope_id, base.validate_tags(attrs["tags"]))
+        if attrs.get("shared"):
+            await pool_rbac.share(conn, SCOPE, scope_id, project_id)
         return scope_id
 
     async def update(self, ctx: Context, scope_id: str, attrs: dict, if_match: int | None = None) -> dict:
@@ -82,6 +103,8 @@ class AddressScopeService(ResourceService):
                 raise AddressScopeUpdateError(
                     address_scope_id=scope_id, reason="Shared address scope can't be unshared"
                 )
+            if attrs.get("shared") and not row.shared:
+                await pool_rbac.share(conn, SCOPE, scope_id, row.project_id)
             changes = {k: attrs[k] for k in ("name", "description", "shared") if k in attrs}
             await self.bump_revision(conn, scope_id, **changes)
             return await self.render_one(conn, ctx, scope_id)
@@ -94,6 +117,7 @@ class AddressScopeService(ResourceService):
             if await conn.scalar(select(sp.c.id).where(sp.c.address_scope_id == scope_id).limit(1)):
                 raise AddressScopeInUse(address_scope_id=scope_id)
             await write_tags(conn, scope_id, [])
+            await rbac.remove_object(conn, scope_id)
             await conn.execute(delete(a).where(a.c.id == scope_id))
 
         await self.db.run_write(work)

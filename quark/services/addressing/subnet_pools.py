@@ -12,11 +12,12 @@ overlapping prefixes, whatever the concurrency. docs/subnet_pools.md.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, true
+from sqlalchemy import delete, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -37,9 +38,10 @@ from quark.ipam.pool_errors import (
     SubnetPoolNotFound,
 )
 from quark.ipam.prefix_allocator import SqlBlocks, pool_prefixes
+from quark.services.addressing import pool_rbac
 from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.pool_rules import BOUNDS, read_bounds
-from quark.services.common import base
+from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.events import Events, ResourcesCreated
@@ -78,9 +80,26 @@ class SubnetPoolService(ResourceService):
         self.scopes = scopes
 
     def visible(self, ctx: Context):
-        if ctx.is_admin:
-            return None
-        return or_(sp.c.project_id == ctx.project_id, sp.c.shared == true())
+        return None if ctx.is_admin else pool_rbac.visible(pool_rbac.POOL, ctx.project_id)
+
+    def visible_row(self, ctx: Context, resource_id: str):
+        stmt = select(sp).where(sp.c.id == resource_id)
+        return stmt if ctx.is_admin else stmt.where(pool_rbac.visible_one(pool_rbac.POOL, ctx.project_id))
+
+    def matching(self, ctx: Context, query: ListQuery):
+        """``shared``: shared with the caller's project by a policy (docs/rbac.md)."""
+        values = query.filters.get("shared")
+        if values is None:
+            return super().matching(ctx, query)
+        rest = dataclasses.replace(query, filters={k: v for k, v in query.filters.items() if k != "shared"})
+        shared = pool_rbac.shared_to(pool_rbac.POOL, ctx.project_id)
+        return super().matching(ctx, rest).where(rbac.flag_filter(shared, values))
+
+    async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> base.Views:
+        views = await super().render(conn, ctx, rows, query)
+        if query.wants("shared"):
+            await pool_rbac.show_shared(conn, pool_rbac.POOL, views, ctx)
+        return views
 
     def assemble(self, rows: Sequence[Any], found: base.Found, query: ListQuery) -> base.Views:
         tags = base.tags_by_resource(found)
@@ -143,6 +162,8 @@ class SubnetPoolService(ResourceService):
         )
         await self._write_prefixes(conn, pool_id, nets)
         await px.add_space(SqlBlocks(conn, pool_id, version), nets)
+        if attrs.get("shared"):
+            await pool_rbac.share(conn, pool_rbac.POOL, pool_id, project_id)
         if attrs.get("tags"):
             await write_tags(conn, pool_id, base.validate_tags(attrs["tags"]))
         await self.events.publish(conn, ResourcesCreated("subnetpool", {project_id: 1}))
@@ -163,7 +184,8 @@ class SubnetPoolService(ResourceService):
         of the pool's IP version, and no other pool of it overlaps the pool's prefixes
         (the scope's row stays locked: pools join it one at a time)."""
         scope = await self.scopes.get_row(conn, ctx, scope_id, for_update=True)
-        if not (ctx.is_admin or scope.shared or scope.project_id == ctx.project_id):
+        mine = ctx.is_admin or scope.shared or scope.project_id == ctx.project_id
+        if not (mine or await pool_rbac.shared_with(conn, pool_rbac.SCOPE, scope_id, ctx.project_id)):
             raise IllegalSubnetPoolAssociationToAddressScope(subnetpool_id=pool_id, address_scope_id=scope_id)
         if scope.ip_version != version:
             raise IllegalSubnetPoolIpVersionAssociationToAddressScope(
@@ -277,6 +299,7 @@ class SubnetPoolService(ResourceService):
             await conn.execute(delete(fb).where(fb.c.subnetpool_id == pool_id))
             await conn.execute(delete(pp).where(pp.c.subnetpool_id == pool_id))
             await write_tags(conn, pool_id, [])
+            await rbac.remove_object(conn, pool_id)
             await conn.execute(delete(sp).where(sp.c.id == pool_id))
 
         await self.db.run_write(work)

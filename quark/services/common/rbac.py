@@ -158,6 +158,8 @@ class ObjectType:
     # After any change of the object's policies, in the same transaction: keep
     # columns derived from them (a network's ``shared``, ``router:external``).
     sync: Callable[[AsyncConnection, str], Awaitable[None]] | None = None
+    # Before a policy is made: may its target have it (object row, target; raises a 400)?
+    check_target: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None
 
     async def check_loss(self, conn: AsyncConnection, row: Any, loss: Loss) -> None:
         check = self.dependents.get(loss.action)

@@ -91,6 +91,8 @@ class RbacPolicyService(ResourceService):
         target = self._target(attrs)
         object_id = attrs.get("object_id") or ""
         row = await self._owned_object(conn, ctx, kind.name, object_id)
+        if kind.check_target is not None:
+            await kind.check_target(conn, row, target)
         policy_id = base.new_id()
         try:
             async with conn.begin_nested():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select, true
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -23,6 +23,7 @@ from quark.db import models, pool_models
 from quark.ipam import addressing
 from quark.ipam.pool_errors import NetworkAddressScopeAffinityError, NetworkSubnetPoolAffinityError
 from quark.ipam.prefix_allocator import PrefixAllocator, PrefixRequest
+from quark.services.addressing import pool_rbac
 
 sp = pool_models.subnetpools
 s = models.subnets
@@ -35,7 +36,7 @@ def _bad(msg: str) -> errors.QuarkError:
 async def default_pool(conn: AsyncConnection, ctx: Context, version: int) -> str:
     stmt = select(sp.c.id).where(sp.c.is_default == true(), sp.c.ip_version == version)
     if not ctx.is_admin:
-        stmt = stmt.where(or_(sp.c.shared == true(), sp.c.project_id == ctx.project_id))
+        stmt = stmt.where(pool_rbac.visible_one(pool_rbac.POOL, ctx.project_id))
     found = await conn.scalar(stmt.limit(1))
     if found is None:
         raise _bad(f"No default subnetpool found for IPv{version}")
@@ -75,6 +76,7 @@ async def take_prefix(
         project_id=project_id,
         caller_project=ctx.project_id,
         is_admin=ctx.is_admin,
+        granted=not ctx.is_admin and await pool_rbac.shared_with(conn, pool_rbac.POOL, pool_id, ctx.project_id),
         ip_version=version,
         prefixlen=attrs.get("prefixlen"),
         cidr=cidr,

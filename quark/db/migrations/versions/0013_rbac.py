@@ -7,7 +7,8 @@ Create Date: 2026-12-07
 rbac_policies: one row per policy, every object type in one table. The
 wildcard ``access_as_shared`` policy of each network already shared
 (``networks.shared``) is written, as Neutron's migration to RBAC did, and
-every external network gets its wildcard ``access_as_external`` policy.
+every external network gets its wildcard ``access_as_external`` policy;
+so does each shared subnet pool and address scope (``access_as_shared``).
 """
 
 import uuid
@@ -62,6 +63,19 @@ def upgrade() -> None:
                         "target_project": "*",
                     }
                 )
+    for object_type, name in (("subnetpool", "subnetpools"), ("address_scope", "address_scopes")):
+        shareable = sa.table(name, sa.column("id", sa.String), sa.column("project_id", sa.String), sa.column("shared"))
+        for obj in conn.execute(sa.select(shareable).where(shareable.c.shared)):
+            rows.append(
+                {
+                    "id": str(uuid.uuid4()),
+                    "project_id": obj.project_id,
+                    "object_type": object_type,
+                    "object_id": obj.id,
+                    "action": "access_as_shared",
+                    "target_project": "*",
+                }
+            )
     if rows:
         op.bulk_insert(rbac, rows)
 
