@@ -80,6 +80,9 @@ _OUTAGE = (
     "lost connection",  # MySQL 2013
     "server has gone away",  # MySQL 2006
     "can't connect",  # MySQL 2003
+    "too many clients already",  # PostgreSQL 53300: max_connections reached (answer 503, not 500)
+    "remaining connection slots are reserved",  # PostgreSQL 53300, the superuser reserve
+    "too many connections",  # MySQL / MariaDB 1040
     "unable to open database file",  # SQLite: the file or its directory is gone
     "disk i/o error",
 )
