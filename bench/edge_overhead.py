@@ -83,11 +83,15 @@ def configurations(redis_url: str) -> list[Config]:
         # served unlimited (fail-open) and leave its cost out of the figures.
         "QUARK_RATE_LIMIT_REDIS_TIMEOUT": "2",
     }
+    # Five servers of two workers share one PostgreSQL (max_connections 100 by default):
+    # each worker's pool stays at 6 + 2 so that they all fit (a full server answers 503).
+    pools = {"QUARK_DB_POOL_SIZE": "6", "QUARK_DB_MAX_OVERFLOW": "2"}
+    limits = {**limits, **pools}
     return [
-        Config("baseline"),
+        Config("baseline", pools),
         Config("rate limits", limits),
         Config("rate limits (exact)", {**limits, "QUARK_RATE_LIMIT_LEASE": "0"}),
-        Config("idempotency keys", request_headers=fresh_key),
+        Config("idempotency keys", pools, fresh_key),
         Config("rate limits + keys", limits, fresh_key),
     ]
 
