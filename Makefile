@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install test-deps clean
+.PHONY: run test lint install test-deps tempest clean
 
 # Create the virtualenv and install Quark with its test extras; redone only
 # when pyproject.toml changes.
@@ -38,6 +38,14 @@ lint: install
 PYTEST_ARGS ?=
 test: install test-deps lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The long suite, not part of `make test`: Tempest's network API tests and
+# neutron-tempest-plugin's API tests through Keystone, against a fresh Quark on
+# PostgreSQL with a real network node (scripts/tempest.sh); narrow it with
+# `make tempest TEMPEST_ARGS='test_routers'` or SUITES=tempest.
+TEMPEST_ARGS ?=
+tempest: install test-deps
+	scripts/tempest.sh $(TEMPEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache *.egg-info

@@ -11,6 +11,7 @@ from quark.api.definitions.catalog import RESOURCES
 from quark.api.extensions import EXTENSIONS, extension_view
 from quark.api.links import base_url
 from quark.api.responses import json_response
+from quark.services.backends.providers import service_providers
 
 
 async def versions(request: Request) -> Response:
@@ -45,9 +46,21 @@ async def show_extension(request: Request) -> Response:
     return json_response({"extension": extension_view(alias)})
 
 
+async def list_service_providers(request: Request) -> Response:
+    providers = service_providers(request.app.state.settings.backend_driver)
+    # Neutron's filters and ``fields`` on this read-only list: plain equality
+    wanted = {k: v for k, v in request.query_params.multi_items() if k in ("service_type", "name")}
+    providers = [p for p in providers if all(str(p[k]) == v for k, v in wanted.items())]
+    fields = request.query_params.getlist("fields")
+    if fields:
+        providers = [{k: v for k, v in p.items() if k in fields} for p in providers]
+    return json_response({"service_providers": providers})
+
+
 ROUTES = [
     Route("/", versions, methods=["GET"]),
     Route("/v2.0/", v2_root, methods=["GET"]),
     Route("/v2.0/extensions", list_extensions, methods=["GET"]),
     Route("/v2.0/extensions/{alias}", show_extension, methods=["GET"]),
+    Route("/v2.0/service-providers", list_service_providers, methods=["GET"]),
 ]

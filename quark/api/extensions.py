@@ -81,6 +81,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
     "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
+    "service-type": ("Service Type Management", "API for retrieving service providers for Neutron advanced services"),
     "router": (
         "Neutron L3 Router",
         "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",

@@ -18,6 +18,10 @@ _EXTENSION = {
     },
     "required": ["alias", "name", "description", "updated", "links"],
 }
+_PROVIDER = {
+    "type": "object",
+    "properties": {"service_type": {"type": "string"}, "name": {"type": "string"}, "default": {"type": "boolean"}},
+}
 _HEALTH = {
     "type": "object",
     "properties": {
@@ -52,10 +56,21 @@ def extra_paths() -> dict[str, Any]:
         "/v2.0/": _get("list_resources", _obj(resources={"type": "array", "items": resource}), "405"),
         "/v2.0/extensions": _get("list_extensions", _obj(extensions={"type": "array", "items": _EXTENSION})),
         "/v2.0/extensions/{alias}": show_ext,
+        "/v2.0/service-providers": _service_providers(),
         "/healthz": _get("healthz", _HEALTH),
         "/readyz": _get("readyz", _HEALTH, extra=unready),
         "/metrics": _metrics(),
     }
+
+
+def _service_providers() -> dict[str, Any]:
+    """The installed backend drivers (docs/drivers.md); filters and ``fields`` as Neutron's."""
+    path = _get("list_service_providers", _obj(service_providers={"type": "array", "items": _PROVIDER}))
+    path["get"]["parameters"] = [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in ("service_type", "name")
+    ] + [{"name": "fields", "in": "query", "required": False, "schema": {"type": "array", "items": {"type": "string"}}}]
+    return path
 
 
 def _metrics() -> dict[str, Any]:
