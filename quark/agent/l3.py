@@ -41,6 +41,7 @@ from quark.agent.client import L3_AGENT_TYPE, L3_BINARY, AgentApiClient
 from quark.agent.dnsmasq import METADATA_CIDR
 from quark.agent.l3_metadata import RouterProxies
 from quark.agent.l3_plan import Device, Router, RouterPort
+from quark.agent.netlink import Netlink, NetlinkError
 from quark.agent.watch import Watch, run_loops, wait_any
 
 log = logging.getLogger(__name__)
@@ -174,22 +175,21 @@ class L3Agent:
         return changed
 
     async def _routes(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
+        """Make the namespace's ``proto static`` routes the plan's, through netlink:
+        destinations compared as networks, so a pass with nothing to change
+        changes nothing."""
         gw = router.gateway
-        wanted = (
-            plan.wanted_routes(router) if gw is not None and gw.device in devices else {d: h for d, h in router.routes}
-        )
-        current = {}
-        for family in ("-4", "-6"):
-            listed = await run("ip", "-n", ns, "-j", family, "route", "show", "proto", "static")
-            current.update({r["dst"]: r.get("gateway", "") for r in json.loads(listed or "[]")})
-        for dest, hop in sorted(wanted.items()):
-            if current.get(dest) != hop:
-                try:
-                    await run("ip", "-n", ns, "route", "replace", dest, "via", hop, "proto", "static")
-                except CommandFailed as exc:  # a next hop not on a subnet yet
-                    log.warning("router %s: %s", router.id, exc)
-        for dest in sorted(set(current) - set(wanted)):
-            await run("ip", "-n", ns, "route", "del", dest, "proto", "static")
+        wanted = plan.wanted_routes(router, with_default=gw is not None and gw.device in devices)
+        async with Netlink(ns) as nl:
+            current = await nl.static_routes()
+            for dest, hop in sorted(wanted.items()):
+                if current.get(dest) != hop:
+                    try:
+                        await nl.replace_route(dest, hop)
+                    except NetlinkError as exc:  # a next hop not on a subnet yet
+                        log.warning("router %s: route %s via %s: %s", router.id, dest, hop, exc)
+            for dest in sorted(set(current) - set(wanted)):
+                await nl.del_route(dest)
 
     async def _nat_rules(self, ns: str, router: Router) -> bool:
         text = plan.ruleset(router)
