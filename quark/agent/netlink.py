@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 IFF_UP = 0x1
 RTPROT_STATIC = 4  # the L3 part's routes ("proto static"); routes of other origins are left alone
 MAIN_TABLE = 254
+RT_SCOPE_UNIVERSE = 0  # "scope global"
 
 __all__ = ["Netlink", "NetlinkError"]
 
@@ -265,6 +266,16 @@ class Netlink:
         except NetlinkError as exc:
             if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 raise
+
+    async def global_addresses(self) -> dict[int, set[str]]:
+        """Device index -> its global-scope IPv4 and IPv6 addresses ("ip/prefixlen")."""
+        found: dict[int, set[str]] = {}
+        async for msg in await self.ipr.addr("dump"):
+            if msg.get("scope") != RT_SCOPE_UNIVERSE or msg.get("family") not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            local = msg.get("local") or msg.get("address")
+            found.setdefault(msg["index"], set()).add(f"{local}/{msg['prefixlen']}")
+        return found
 
     async def set_up(self, name: str, up: bool = True) -> None:
         await self.ipr.link("set", index=await self._require(name), state="up" if up else "down")

@@ -21,6 +21,7 @@ from quark.agent import l3_plan as plan
 from quark.agent.client import AgentApiClient
 from quark.agent.l3 import L3Agent, L3Config
 from quark.agent.l3_plan import Device
+from quark.agent.netlink import Netlink
 from tests.dataplane import kernel as k
 
 GW, IF = "c" * 8 + "-gw", "d" * 8 + "-if"
@@ -84,9 +85,13 @@ def test_routes_converge_without_churn_and_only_the_dropped_route_goes(netns):
     agent = L3Agent(cast(AgentApiClient, None), L3Config(host="h", namespace_prefix=netns.tag))
     devices = {gw_dev: Device(gw_dev), if_dev: Device(if_dev)}
 
+    async def routes_pass(routes) -> None:
+        async with Netlink(ns) as nl:
+            await agent._routes(nl, router(routes), devices)
+
     def converge(routes) -> list[str]:
         with route_messages(ns) as messages:
-            asyncio.run(agent._routes(ns, router(routes), devices))
+            asyncio.run(routes_pass(routes))
         return messages
 
     converge(EXTRA)
