@@ -29,7 +29,6 @@ server shows (``port_status`` and ``l3_status``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from quark.agent.client import L3_AGENT_TYPE, L3_BINARY, AgentApiClient
 from quark.agent.dnsmasq import METADATA_CIDR
 from quark.agent.l3_metadata import RouterProxies
 from quark.agent.l3_plan import Device, Router, RouterPort
+from quark.agent.netlink import Netlink, NetlinkError
 from quark.agent.watch import Watch, run_loops, wait_any
 
 log = logging.getLogger(__name__)
@@ -79,18 +79,13 @@ async def run(*cmd: str, stdin: str | None = None) -> str:
     return out.decode()
 
 
-def _devices(text: str) -> dict[str, Device]:
-    out = {}
-    for link in json.loads(text or "[]"):
-        addrs = {
-            f"{a['local']}/{a['prefixlen']}"
-            for a in link.get("addr_info", ())
-            if a.get("scope") == "global" and a.get("family") in ("inet", "inet6")
-        }
-        out[link["ifname"]] = Device(
-            link["ifname"], str(link.get("address", "")).lower(), "UP" in link.get("flags", ()), link["mtu"], addrs
-        )
-    return out
+async def _devices(nl: Netlink) -> dict[str, Device]:
+    """The devices of ``nl``'s namespace: MAC, admin state, MTU, global addresses."""
+    addresses = await nl.global_addresses()
+    return {
+        link.name: Device(link.name, link.mac, link.up, link.mtu, addresses.get(link.index, set()))
+        for link in await nl.links()
+    }
 
 
 class L3Agent:
@@ -173,23 +168,22 @@ class L3Agent:
             changed = True
         return changed
 
-    async def _routes(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
+    @staticmethod
+    async def _routes(nl: Netlink, router: Router, devices: dict[str, Device]) -> None:
+        """Make the namespace's ``proto static`` routes the plan's, through netlink:
+        destinations compared as networks, so a pass with nothing to change
+        changes nothing."""
         gw = router.gateway
-        wanted = (
-            plan.wanted_routes(router) if gw is not None and gw.device in devices else {d: h for d, h in router.routes}
-        )
-        current = {}
-        for family in ("-4", "-6"):
-            listed = await run("ip", "-n", ns, "-j", family, "route", "show", "proto", "static")
-            current.update({r["dst"]: r.get("gateway", "") for r in json.loads(listed or "[]")})
+        wanted = plan.wanted_routes(router, with_default=gw is not None and gw.device in devices)
+        current = await nl.static_routes()
         for dest, hop in sorted(wanted.items()):
             if current.get(dest) != hop:
                 try:
-                    await run("ip", "-n", ns, "route", "replace", dest, "via", hop, "proto", "static")
-                except CommandFailed as exc:  # a next hop not on a subnet yet
-                    log.warning("router %s: %s", router.id, exc)
+                    await nl.replace_route(dest, hop)
+                except NetlinkError as exc:  # a next hop not on a subnet yet
+                    log.warning("router %s: route %s via %s: %s", router.id, dest, hop, exc)
         for dest in sorted(set(current) - set(wanted)):
-            await run("ip", "-n", ns, "route", "del", dest, "proto", "static")
+            await nl.del_route(dest)
 
     async def _nat_rules(self, ns: str, router: Router) -> bool:
         text = plan.ruleset(router)
@@ -224,13 +218,14 @@ class L3Agent:
     async def ensure_router(self, router: Router, host_links: set[str]) -> tuple[str, dict[str, str], dict[str, str]]:
         ns = self.namespace(router.id)
         await self._namespace(ns)
-        devices = _devices(await run("ip", "-n", ns, "-j", "addr", "show"))
-        changed = False
-        for port in router.ports:
-            changed |= await self._port(ns, router, port, devices, host_links)
-        if changed:
-            devices = _devices(await run("ip", "-n", ns, "-j", "addr", "show"))
-        await self._routes(ns, router, devices)
+        async with Netlink(ns) as nl:  # one netlink socket in the namespace for the pass's reads
+            devices = await _devices(nl)
+            changed = False
+            for port in router.ports:
+                changed |= await self._port(ns, router, port, devices, host_links)
+            if changed:
+                devices = await _devices(nl)
+            await self._routes(nl, router, devices)
         nat_ok = False
         try:
             nat_ok = await self._nat_rules(ns, router)
@@ -256,7 +251,8 @@ class L3Agent:
 
     async def converge_once(self, doc: dict[str, Any]) -> None:
         routers = [r for r in plan.routers_of(doc) if r.admin_state_up]
-        host_links = set(_devices(await run(*self._host_ip(), "-j", "addr", "show")))
+        async with Netlink(self.config.netns) as host:
+            host_links = {link.name for link in await host.links()}
         router_st: dict[str, str] = {}
         port_st: dict[str, str] = {}
         fip_st: dict[str, str] = {}
@@ -268,7 +264,7 @@ class L3Agent:
         for router in routers:
             try:
                 router_st[router.id], ports, fips = await self.ensure_router(router, host_links)
-            except CommandFailed as exc:
+            except (CommandFailed, NetlinkError) as exc:
                 log.warning("router %s: %s", router.id, exc)
                 router_st[router.id], ports, fips = plan.statuses(router, {}, False)
             port_st.update(ports)

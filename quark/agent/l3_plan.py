@@ -16,6 +16,7 @@ The ruleset is one table, ``ip quark``, replaced atomically as a whole:
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,11 +182,21 @@ def serves_metadata(router: Router) -> bool:
     return any(p.kind == "interface" and any(":" not in a for a in p.addresses) for p in router.ports)
 
 
-def wanted_routes(router: Router) -> dict[str, str]:
-    """destination -> next hop: the default route via the external subnet's gateway, and the extra routes."""
-    routes = {dest: hop for dest, hop in router.routes}
-    if router.gateway is not None and router.next_hop:
-        routes["default"] = router.next_hop
+def route_destination(destination: str) -> str:
+    """A route's destination as a network, the way the kernel's routes are
+    compared: ``10.1.2.3/32`` (never ``10.1.2.3``), ``0.0.0.0/0`` and
+    ``::/0`` (never ``default``, which names either), IPv6 compressed."""
+    return str(ipaddress.ip_network(destination, strict=False))
+
+
+def wanted_routes(router: Router, *, with_default: bool = True) -> dict[str, str]:
+    """destination (``route_destination``) -> next hop: the default route via the
+    external subnet's gateway (of its family; unless not ``with_default``), and
+    the extra routes."""
+    routes = {route_destination(dest): str(ipaddress.ip_address(hop)) for dest, hop in router.routes}
+    if with_default and router.gateway is not None and router.next_hop:
+        hop = ipaddress.ip_address(router.next_hop)
+        routes["0.0.0.0/0" if hop.version == 4 else "::/0"] = str(hop)
     return routes
 
 

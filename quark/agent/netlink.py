@@ -14,8 +14,10 @@ something that is already gone is not an error.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
+import socket
 from typing import Any
 
 from pyroute2 import AsyncIPRoute
@@ -27,6 +29,9 @@ from quark.agent.model import ZERO_MAC, ActualState, Link
 log = logging.getLogger(__name__)
 
 IFF_UP = 0x1
+RTPROT_STATIC = 4  # the L3 part's routes ("proto static"); routes of other origins are left alone
+MAIN_TABLE = 254
+RT_SCOPE_UNIVERSE = 0  # "scope global"
 
 __all__ = ["Netlink", "NetlinkError"]
 
@@ -62,6 +67,18 @@ def _kind_fields(msg: Any, kind: str | None) -> dict[str, Any]:
             "vxlan_port": data.get("vxlan_port"),
         }
     return {}
+
+
+def _static_route(destination: str) -> dict[str, Any]:
+    """The netlink fields naming the agent's route to ``destination`` (a network)."""
+    dest = ipaddress.ip_network(destination)
+    return {
+        "family": socket.AF_INET if dest.version == 4 else socket.AF_INET6,
+        "dst": str(dest.network_address),
+        "dst_len": dest.prefixlen,
+        "proto": RTPROT_STATIC,
+        "table": MAIN_TABLE,
+    }
 
 
 class Netlink:
@@ -250,8 +267,46 @@ class Netlink:
             if exc.code not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 raise
 
+    async def global_addresses(self) -> dict[int, set[str]]:
+        """Device index -> its global-scope IPv4 and IPv6 addresses ("ip/prefixlen")."""
+        found: dict[int, set[str]] = {}
+        async for msg in await self.ipr.addr("dump"):
+            if msg.get("scope") != RT_SCOPE_UNIVERSE or msg.get("family") not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            local = msg.get("local") or msg.get("address")
+            found.setdefault(msg["index"], set()).add(f"{local}/{msg['prefixlen']}")
+        return found
+
     async def set_up(self, name: str, up: bool = True) -> None:
         await self.ipr.link("set", index=await self._require(name), state="up" if up else "down")
+
+    # --- routes (the L3 part, in a router's namespace) ---------------------------
+
+    async def static_routes(self) -> dict[str, str]:
+        """destination -> next hop ("" if none) of the main table's ``proto static``
+        routes, IPv4 and IPv6; destinations as networks (``10.1.2.3/32``,
+        ``0.0.0.0/0``, ``::/0``), as ``l3_plan.route_destination`` writes them."""
+        found: dict[str, str] = {}
+        for family, zero in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+            async for msg in await self.ipr.route("dump", family=family):
+                if msg.get("proto") != RTPROT_STATIC or msg.get("table") != MAIN_TABLE:
+                    continue
+                dest = ipaddress.ip_network(f"{msg.get('dst') or zero}/{msg['dst_len']}")
+                hop = msg.get("gateway")
+                found[str(dest)] = str(ipaddress.ip_address(hop)) if hop else ""
+        return found
+
+    async def replace_route(self, destination: str, next_hop: str) -> None:
+        """Add or change the ``proto static`` route to ``destination`` (a network)."""
+        await self.ipr.route("replace", **_static_route(destination), gateway=next_hop)
+
+    async def del_route(self, destination: str) -> None:
+        """Remove the ``proto static`` route to ``destination``; one already gone is not an error."""
+        try:
+            await self.ipr.route("del", **_static_route(destination))
+        except NetlinkError as exc:
+            if exc.code not in (errno.ESRCH, errno.ENOENT):
+                raise
 
 
 async def vlan_supported(netns: str | None = None) -> bool:

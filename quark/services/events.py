@@ -224,11 +224,14 @@ class PortChange:
 class PortsChanged(InTransaction):
     """Ports of ``network`` (its row) were created or changed in what hosts show.
 
-    ``dhcp`` false: the DHCP documents cannot have changed (a rebind)."""
+    ``dhcp`` false: the DHCP documents cannot have changed (a rebind).
+    ``groups``: the security groups of the ports after the change, when the
+    publisher has them at hand (None: a subscriber that needs them reads them)."""
 
     network: Any
     changes: tuple[PortChange, ...]
     dhcp: bool = True
+    groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

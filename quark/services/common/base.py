@@ -261,12 +261,16 @@ class ResourceService:
         """Insert one resource in the caller's transaction; returns its id."""
         raise NotImplementedError
 
-    async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> None:
+    async def bump_revision(self, conn: AsyncConnection, resource_id: str, **changes: Any) -> datetime:
+        """Write ``changes`` with the next revision; the ``updated_at`` written
+        (whole seconds, stored exactly: a caller may render the row without reading it back)."""
+        now = utcnow()
         await conn.execute(
             update(self.table)
             .where(self.table.c.id == resource_id)
-            .values(revision_number=self.table.c.revision_number + 1, updated_at=utcnow(), **changes)
+            .values(revision_number=self.table.c.revision_number + 1, updated_at=now, **changes)
         )
+        return now
 
     async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None:
         """Non-owners who can see a row (a shared network) still may not change it."""

@@ -76,7 +76,9 @@ async def on_rules_changed(conn: AsyncConnection, event: SecurityGroupRulesChang
 async def on_ports_changed(conn: AsyncConnection, event: PortsChanged) -> None:
     if not event.dhcp:  # a rebind: no address changed, no remote group's set either
         return
-    groups = await groups_of_ports(conn, [c.port_id for c in event.changes])
+    groups = (
+        event.groups if event.groups is not None else await groups_of_ports(conn, [c.port_id for c in event.changes])
+    )
     await hoststate.bump(conn, await hosts_using_as_remote(conn, groups))
 
 

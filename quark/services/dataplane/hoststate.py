@@ -20,7 +20,6 @@ Which hosts a change concerns:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import owners
 from quark.db import l3_models, models
 from quark.db.dialect import insert_ignore
+from quark.db.tx_memo import first_time
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.events import (
     NetworkUpdated,
@@ -49,30 +49,15 @@ n = models.networks
 # --- generations -------------------------------------------------------------------
 
 
-# The hosts already bumped in each open transaction: a change bumps a host
-# once, however many subscribers find the host concerned.
-_bumped: weakref.WeakKeyDictionary[Any, set[tuple[str, bool]]] = weakref.WeakKeyDictionary()
-
-
-def _not_yet_bumped(conn: AsyncConnection, hosts: list[str], dhcp: bool) -> list[str]:
-    transaction = conn.sync_connection.get_transaction() if conn.sync_connection is not None else None
-    if transaction is None:
-        return hosts
-    done = _bumped.setdefault(transaction, set())
-    fresh = [h for h in hosts if (h, dhcp) not in done]
-    done.update((h, dhcp) for h in fresh)
-    return fresh
-
-
 async def bump(conn: AsyncConnection, hosts: Iterable[str], *, dhcp: bool = False) -> None:
-    """Add one to the (DHCP) generation of each host (once per transaction),
-    creating missing rows.
+    """Add one to the (DHCP) generation of each host (once per transaction:
+    a bump a rolled-back savepoint undid is made again), creating missing rows.
 
     UPDATE first and INSERT only for hosts without a row: an INSERT IGNORE
     that meets an existing row would take a shared lock that two bumpers
     then both try to upgrade (a deadlock on InnoDB).
     """
-    wanted = _not_yet_bumped(conn, sorted({h for h in hosts if h}), dhcp)
+    wanted = [host for host, _ in first_time(conn, ((h, dhcp) for h in sorted({h for h in hosts if h})))]
     if not wanted:
         return
     column = hg.c.dhcp_generation if dhcp else hg.c.generation

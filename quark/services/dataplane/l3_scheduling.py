@@ -107,34 +107,59 @@ class L3Scheduler:
         await self.reschedule(conn)
 
     async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
+        """An L3 agent changed or deleted: its routers may be on a host no L3
+        agent row names any more, which only the whole check finds."""
         if event.before.agent_type == L3_AGENT:
-            await self.reschedule(conn)
+            await self.reschedule(conn, thorough=True)
 
     # --- scheduling ------------------------------------------------------------------------
 
     async def live_hosts(self, conn: AsyncConnection) -> list[str]:
         """Hosts of the alive, admin-up L3 agents, sorted."""
+        return (await self.l3_hosts(conn))[0]
+
+    async def l3_hosts(self, conn: AsyncConnection) -> tuple[list[str], list[str]]:
+        """(live, dead) hosts of the L3 agents, each sorted: live ones are alive
+        and admin-up; the agents table's few L3 rows, read once."""
         rows = await conn.execute(
-            select(ag.c.host)
-            .where(
-                ag.c.agent_type == L3_AGENT,
-                ag.c.admin_state_up.is_(True),
-                ag.c.heartbeat_timestamp > liveness.cutoff(self.settings, self.clock),
-            )
+            select(ag.c.host, ag.c.admin_state_up, ag.c.heartbeat_timestamp)
+            .where(ag.c.agent_type == L3_AGENT)
             .order_by(ag.c.host)
         )
-        return list(rows.scalars())
+        live: list[str] = []
+        dead: list[str] = []
+        for row in rows:
+            alive = row.admin_state_up and liveness.is_alive(row.heartbeat_timestamp, self.settings, self.clock)
+            (live if alive else dead).append(row.host)
+        return live, dead
 
-    async def reschedule(self, conn: AsyncConnection) -> None:
-        """Routers without a live host get one (if any is alive)."""
-        live = await self.live_hosts(conn)
-        stranded = or_(r.c.l3_host.is_(None), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
-        ids = list(
-            (await conn.execute(select(r.c.id).where(stranded).order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars()
-        )
+    async def reschedule(self, conn: AsyncConnection, *, thorough: bool = False) -> None:
+        """Routers without a live host get one (if any is alive).
+
+        Run at every agent's heartbeat, it searches the routers by host (the
+        ``l3_host`` index): those without one (when a live host can take
+        them) and those on the host of a dead L3 agent. ``thorough`` (an L3
+        agent changed or deleted) also finds routers on a host no L3 agent
+        row names, scanning the routers, until none is left."""
+        live, dead = await self.l3_hosts(conn)
+        if thorough:
+            stranded = or_(r.c.l3_host.is_(None), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
+        else:
+            searched = ([r.c.l3_host.is_(None)] if live else []) + ([r.c.l3_host.in_(dead)] if dead else [])
+            if not searched:
+                return
+            stranded = or_(*searched)
         hosts: set[str] = set()
-        for router_id in ids:
-            hosts |= await self.place(conn, router_id, live)
+        done: set[str] = set()
+        while True:
+            ids = list(
+                (await conn.execute(select(r.c.id).where(stranded).order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars()
+            )
+            for router_id in ids:
+                hosts |= await self.place(conn, router_id, live)
+            if not thorough or len(ids) < SCHEDULE_BATCH or done.issuperset(ids):
+                break
+            done.update(ids)
         await hoststate.bump(conn, hosts)
 
     async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:

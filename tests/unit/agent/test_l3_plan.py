@@ -61,9 +61,32 @@ def test_addresses_and_routes():
     gw, interface = router.ports
     assert plan.wanted_addresses(router, gw) == {"203.0.113.5/24", "203.0.113.7/32"}  # floating address on the gateway
     assert plan.wanted_addresses(router, interface) == {"10.0.0.1/24"}
-    assert plan.wanted_routes(router) == {"default": "203.0.113.1", "10.9.0.0/24": "10.0.0.9"}
+    assert plan.wanted_routes(router) == {"0.0.0.0/0": "203.0.113.1", "10.9.0.0/24": "10.0.0.9"}
+    assert plan.wanted_routes(router, with_default=False) == {"10.9.0.0/24": "10.0.0.9"}
     [no_gateway] = plan.routers_of(doc(ports=doc()["routers"][0]["ports"][1:], gateway=None))
     assert plan.wanted_routes(no_gateway) == {"10.9.0.0/24": "10.0.0.9"}
+
+
+def test_route_destinations_are_networks_as_the_kernel_lists_them():
+    """/32 and /128 keep their length, each family its own default, IPv6 compressed."""
+    routes = [
+        {"destination": "10.8.0.5/32", "nexthop": "10.0.0.9"},
+        {"destination": "::/0", "nexthop": "2001:DB8:2::9"},
+        {"destination": "2001:DB8:0077:0::/48", "nexthop": "2001:db8:2:0::9"},
+    ]
+    [router] = plan.routers_of(doc(routes=routes))
+    assert plan.wanted_routes(router) == {
+        "0.0.0.0/0": "203.0.113.1",
+        "10.8.0.5/32": "10.0.0.9",
+        "::/0": "2001:db8:2::9",
+        "2001:db8:77::/48": "2001:db8:2::9",
+    }
+    v6_gateway = {"port_id": GW, "addresses": ["2001:db8:1::5"], "next_hop": "2001:db8:1::1"}
+    [router] = plan.routers_of(doc(gateway=v6_gateway, routes=[]))
+    assert plan.wanted_routes(router) == {"::/0": "2001:db8:1::1"}
+    assert (
+        plan.route_destination("10.1.2.3") == "10.1.2.3/32" and plan.route_destination("10.1.2.0/24") == "10.1.2.0/24"
+    )
 
 
 def test_ruleset_snat_and_floating_ips():

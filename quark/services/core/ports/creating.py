@@ -3,7 +3,8 @@ and of the security domain, and what it got.
 
 A create (single or bulk) runs in one transaction: every port is planned
 (checks, MAC, row values), the security domain decides the groups of all of
-them (``PortsCreating``), the port rows go in one statement, then the
+them (``PortsCreating``), a port given a ``binding:host_id`` is bound (the
+binder sees the planned row), the port rows go in one statement, then the
 addresses of all of them in one call to the IP allocator — last, so subnet
 cursor locks are held only until the commit that follows. The response is
 built from what was written, not read back.

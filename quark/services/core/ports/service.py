@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, exists, false, insert, or_, select, update
@@ -199,6 +200,9 @@ class PortService(ResourceService):
         The steps are described in ``quark.services.core.ports.creating``."""
         new_ports = await self._plan_all(conn, ctx, items, ip_version)
         await self.events.publish(conn, PortsCreating(ctx, [np.group_choice for np in new_ports]))
+        for new_port in new_ports:  # the row goes in bound: no read-back, no second write
+            if new_port.row["binding_host_id"]:
+                await self._bind_new(conn, new_port)
         try:
             await conn.execute(insert(p), [np.row for np in new_ports])
         except IntegrityError:
@@ -212,8 +216,6 @@ class PortService(ResourceService):
         granted = await self.ips.allocate(conn, [np.addresses for np in new_ports])
         for new_port, allocations in zip(new_ports, granted):
             new_port.allocations = allocations
-            if new_port.row["binding_host_id"]:
-                await self._bind_new(conn, new_port)
         await self._publish_created(conn, new_ports)
         if not internal:  # last: the quota lock is held only from here to the commit
             await self.events.publish(conn, ResourcesCreated("port", Counter(np.row["project_id"] for np in new_ports)))
@@ -249,13 +251,12 @@ class PortService(ResourceService):
         return new_ports
 
     async def _bind_new(self, conn: AsyncConnection, new_port: NewPort) -> None:
-        row = (await conn.execute(select(p).where(p.c.id == new_port.row["id"]))).one()
+        """Bind a port not yet written: the binder sees its planned row."""
+        row = SimpleNamespace(**new_port.row)
         result = await self.binder.bind(conn, row, new_port.network, new_port.row["binding_host_id"])
-        changes = {"binding_vif_type": result.vif_type, "binding_vif_details": result.vif_details}
+        new_port.row.update(binding_vif_type=result.vif_type, binding_vif_details=result.vif_details)
         if result.status is not None:
-            changes["status"] = result.status
-        await conn.execute(update(p).where(p.c.id == new_port.row["id"]).values(**changes))
-        new_port.row.update(changes)
+            new_port.row["status"] = result.status
 
     async def _written_created(self, conn: AsyncConnection, ctx: Context, new_ports: list[NewPort]) -> None:
         default = self.settings.backend_driver
@@ -267,13 +268,16 @@ class PortService(ResourceService):
 
     async def _publish_created(self, conn: AsyncConnection, new_ports: list[NewPort]) -> None:
         by_network: dict[str, list[PortChange]] = defaultdict(list)
+        groups: dict[str, set[str]] = defaultdict(set)
         networks = {}
         for new_port in new_ports:
             host = bound_host(new_port.row["binding_host_id"], new_port.row["binding_vif_type"])
             by_network[new_port.network.id].append(PortChange(new_port.row["id"], "", host))
+            groups[new_port.network.id].update(new_port.groups)
             networks[new_port.network.id] = new_port.network
         for net_id, changes in by_network.items():
-            await self.events.publish(conn, PortsChanged(networks[net_id], tuple(changes)))
+            event = PortsChanged(networks[net_id], tuple(changes), groups=frozenset(groups[net_id]))
+            await self.events.publish(conn, event)
 
     # --- update ------------------------------------------------------------------------
 
@@ -283,19 +287,23 @@ class PortService(ResourceService):
             await self.authorize_write(conn, ctx, row)
             check_revision(row, if_match)
             network = (await conn.execute(select(n).where(n.c.id == row.network_id))).one()
-            changes = await self.updater.apply(conn, ctx, row, network, attrs)
-            await self.bump_revision(conn, port_id, **changes)
+            decided = await self.updater.apply(conn, ctx, row, network, attrs)
+            changes = decided.changes
+            updated_at = await self.bump_revision(conn, port_id, **changes)
             if set(attrs) - QUIET_ATTRIBUTES:
                 before = bound_host(row.binding_host_id, row.binding_vif_type)
                 after = bound_host(
                     changes.get("binding_host_id", row.binding_host_id),
                     changes.get("binding_vif_type", row.binding_vif_type),
                 )
-                await self.events.publish(conn, PortsChanged(network, (PortChange(port_id, before, after),)))
+                change = PortChange(port_id, before, after)
+                await self.events.publish(conn, PortsChanged(network, (change,), groups=decided.groups))
             driver = network.network_plugin or self.settings.backend_driver
             written = Written(port_id, row.revision_number + 1, row.project_id, network.id, driver)
             await self.events.publish(conn, ResourcesWritten("port", "update", (written,), ctx))
-            return (await self.render_ids(conn, ctx, [port_id]))[0]
+            # The row as written (not read back): the locked row with the changes and the new revision.
+            written_row = {**row._mapping, **changes, "revision_number": written.revision, "updated_at": updated_at}
+            return (await self.render(conn, ctx, [SimpleNamespace(**written_row)], ListQuery()))[0]
 
         return await self.db.run_write(work)
 

@@ -47,6 +47,7 @@ class PortUpdate:
     network: Any
     attrs: dict
     changes: dict
+    groups: frozenset[str] = frozenset()  # the port's security groups after the update
 
     def new(self, column: str) -> Any:
         """The column's value after the update (changed or not)."""
@@ -63,8 +64,9 @@ class PortUpdater:
         self.mac_choice = mac_choice
         self.binder = binder
 
-    async def apply(self, conn: AsyncConnection, ctx: Context, row: Any, network: Any, attrs: dict) -> dict:
-        """The column changes of the update (every check passed, every row it needs written)."""
+    async def apply(self, conn: AsyncConnection, ctx: Context, row: Any, network: Any, attrs: dict) -> PortUpdate:
+        """The update decided (every check passed, every row it needs written):
+        its column changes, and the port's groups after it."""
         update = PortUpdate(ctx, row, network, attrs, _plain_changes(attrs))
         await self._binding(conn, update)
         mac_changed = await self._mac(conn, update)
@@ -75,7 +77,7 @@ class PortUpdater:
             )
         if "fixed_ips" in attrs or mac_changed:
             await self._addresses(conn, update)
-        return update.changes
+        return update
 
     # --- binding ---------------------------------------------------------------------
 
@@ -150,6 +152,7 @@ class PortUpdater:
         row, attrs = update.row, update.attrs
         current = set((await conn.execute(select(psg.c.security_group_id).where(psg.c.port_id == row.id))).scalars())
         wanted = set(attrs["security_groups"] or []) if "security_groups" in attrs else current
+        update.groups = frozenset(wanted)
         if wanted and not port_security:
             if "security_groups" in attrs:
                 raise errors.PortSecurityAndIPRequiredForSecurityGroups()
