@@ -99,6 +99,7 @@ class L3Agent:
         )
         self.restored = False
         self._nat: dict[str, str] = {}  # namespace -> digest of the ruleset applied there
+        self._forwarding: dict[str, bool] = {}  # namespace -> forwarding as last set
         self._pushed: dict[str, tuple[str, Any]] = {}  # id -> (status, generation)
         self.realised = 0
         self.proxies = (
@@ -136,10 +137,18 @@ class L3Agent:
             return
         await run("ip", "netns", "add", ns)
         await run("ip", "-n", ns, "link", "set", "lo", "up")
-        forwarding = ("net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
-        await run("ip", "netns", "exec", ns, "sysctl", "-qw", *forwarding)
         self._nat.pop(ns, None)
+        self._forwarding.pop(ns, None)
         log.info("namespace %s created", ns)
+
+    async def _set_forwarding(self, ns: str, on: bool) -> None:
+        """IPv4 and IPv6 forwarding in the namespace: on while the router is admin up."""
+        if self._forwarding.get(ns) == on:
+            return
+        value = int(on)
+        forwarding = (f"net.ipv4.ip_forward={value}", f"net.ipv6.conf.all.forwarding={value}")
+        await run("ip", "netns", "exec", ns, "sysctl", "-qw", *forwarding)
+        self._forwarding[ns] = on
 
     async def _port(
         self, ns: str, router: Router, port: RouterPort, devices: dict[str, Device], host: set[str]
@@ -204,7 +213,7 @@ class L3Agent:
     async def _metadata(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
         if self.proxies is None:
             return
-        if not plan.serves_metadata(router):
+        if not (router.admin_state_up and plan.serves_metadata(router)):
             self.proxies.stop(router.id, ns)
             return
         lo = devices.get("lo")
@@ -216,8 +225,13 @@ class L3Agent:
             log.warning("router %s: %s", router.id, exc)
 
     async def ensure_router(self, router: Router, host_links: set[str]) -> tuple[str, dict[str, str], dict[str, str]]:
+        """Converge one router; an admin-down one keeps its wired ports only
+        (``plan.inert``: no forwarding, routes, NAT or metadata proxy)."""
+        found = router
+        router = router if router.admin_state_up else plan.inert(router)
         ns = self.namespace(router.id)
         await self._namespace(ns)
+        await self._set_forwarding(ns, found.admin_state_up)
         async with Netlink(ns) as nl:  # one netlink socket in the namespace for the pass's reads
             devices = await _devices(nl)
             changed = False
@@ -231,14 +245,15 @@ class L3Agent:
             nat_ok = await self._nat_rules(ns, router)
         except CommandFailed as exc:
             log.warning("router %s: %s", router.id, exc)
-        await self._metadata(ns, router, devices)
-        return plan.statuses(router, devices, nat_ok)
+        await self._metadata(ns, found, devices)
+        return plan.statuses(found, devices, nat_ok)
 
     async def remove_router(self, ns: str) -> None:
         if self.proxies is not None:  # before its namespace: a proxy would live on in it
             self.proxies.stop(ns[len(self.namespace("")) :], ns)
         await run("ip", "netns", "del", ns)
         self._nat.pop(ns, None)
+        self._forwarding.pop(ns, None)
         log.info("namespace %s removed", ns)
 
     def own_namespaces(self) -> set[str]:
@@ -250,17 +265,12 @@ class L3Agent:
     # --- one pass ----------------------------------------------------------------------
 
     async def converge_once(self, doc: dict[str, Any]) -> None:
-        routers = [r for r in plan.routers_of(doc) if r.admin_state_up]
+        routers = plan.routers_of(doc)
         async with Netlink(self.config.netns) as host:
             host_links = {link.name for link in await host.links()}
         router_st: dict[str, str] = {}
         port_st: dict[str, str] = {}
         fip_st: dict[str, str] = {}
-        for router in plan.routers_of(doc):
-            if not router.admin_state_up:
-                router_st[router.id], ports, fips = plan.statuses(router, {}, False)
-                port_st.update(ports)
-                fip_st.update(fips)
         for router in routers:
             try:
                 router_st[router.id], ports, fips = await self.ensure_router(router, host_links)

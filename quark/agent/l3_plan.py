@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from quark import names
@@ -176,6 +176,15 @@ def wanted_addresses(router: Router, port: RouterPort) -> set[str]:
     return wanted
 
 
+def inert(router: Router) -> Router:
+    """What an administratively down router keeps on its host: its ports, wired
+    (in the namespace with their MACs and addresses, so they are ACTIVE, as
+    Neutron's default backend OVN keeps a disabled router's ports up), and
+    nothing that moves traffic: no routes, no NAT, no floating addresses (the
+    namespace also stops forwarding)."""
+    return replace(router, enable_snat=False, next_hop=None, routes=(), floating_ips=(), port_forwardings=())
+
+
 def serves_metadata(router: Router) -> bool:
     """Whether the router's namespace runs a metadata proxy (when the host enables
     them): it has an interface with an IPv4 address, so a VM routes to it."""
@@ -252,9 +261,10 @@ def port_realised(router: Router, port: RouterPort, devices: dict[str, Device]) 
 def statuses(router: Router, devices: dict[str, Device], nat_ok: bool) -> tuple[str, dict[str, str], dict[str, str]]:
     """(router status, port statuses, floating IP statuses) of a router as found."""
     fip_ids = [f.id for f in router.floating_ips] + sorted(router.forwarding_fips)
+    shown = router if router.admin_state_up else inert(router)
+    ports = {p.id: ACTIVE if port_realised(shown, p, devices) else DOWN for p in router.ports}
     if not router.admin_state_up:
-        return DOWN, {p.id: DOWN for p in router.ports}, dict.fromkeys(fip_ids, DOWN)
-    ports = {p.id: ACTIVE if port_realised(router, p, devices) else DOWN for p in router.ports}
+        return DOWN, ports, dict.fromkeys(fip_ids, DOWN)
     all_up = all(s == ACTIVE for s in ports.values())
     gw = router.gateway
     gw_up = gw is not None and ports[gw.id] == ACTIVE

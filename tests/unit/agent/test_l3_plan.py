@@ -131,8 +131,23 @@ def test_statuses():
     # the gateway not in place: the floating IPs are DOWN
     gone = {k: v for k, v in devices().items() if k != names.vm_name(GW)}
     assert plan.statuses(router, gone, True)[2] == {"f1": "DOWN"}
+    # admin down: the router and its floating IPs are DOWN, its wired ports ACTIVE
     [down] = plan.routers_of(doc(admin_state_up=False))
-    assert plan.statuses(down, devices(), True) == ("DOWN", {GW: "DOWN", IF: "DOWN"}, {"f1": "DOWN"})
+    assert plan.statuses(down, devices(), True) == ("DOWN", {GW: "ACTIVE", IF: "ACTIVE"}, {"f1": "DOWN"})
+    assert plan.statuses(down, {}, True) == ("DOWN", {GW: "DOWN", IF: "DOWN"}, {"f1": "DOWN"})
+
+
+def test_an_admin_down_router_keeps_only_its_wired_ports():
+    [down] = plan.routers_of(doc(admin_state_up=False, routes=[{"destination": "10.9.0.0/24", "nexthop": "10.0.0.9"}]))
+    inert = plan.inert(down)
+    assert [p.id for p in inert.ports] == [GW, IF]
+    assert plan.wanted_routes(inert) == {}  # not even the default route
+    assert plan.wanted_addresses(inert, inert.gateway) == {"203.0.113.5/24"}  # no floating address
+    ruleset = plan.ruleset(inert)
+    assert "dnat" not in ruleset and "snat" not in ruleset and "masquerade" not in ruleset
+    # its gateway without the floating address is wired: ACTIVE
+    gw_only = devices(**{names.vm_name(GW): Device(names.vm_name(GW), GW_MAC, True, 1500, {"203.0.113.5/24"})})
+    assert plan.statuses(down, gw_only, True)[1] == {GW: "ACTIVE", IF: "ACTIVE"}
 
 
 def forwarding(**override) -> dict:
