@@ -13,7 +13,8 @@ one run, each on its own network (one IPv4 /16 and one IPv6 /64 subnet):
 - ``outbox``: the same 200 ms driver behind the outbox (network_plugin
   ``statefile``), run by one ``quark worker`` started with the variant;
   also the time from the last create's answer until the outbox drained
-  (no job of the variant queued or running).
+  (no job of the variant queued or running), and the worker's CPU per job;
+- ``none2``: no backend again, last: how much the machine drifted meanwhile.
 
 Target (issue 18): the outbox's p99 within 1.5x of no backend. The last
 lines are the figures.
@@ -153,6 +154,7 @@ async def outbox_variant(url: str, database_url: str, options: dict, args, logs:
             while await unfinished(client):
                 await asyncio.sleep(0.2)
         result["drain"] = time.perf_counter() - answered
+        result["worker_cpu"] = harness.cpu_seconds([worker.pid])
     finally:
         worker.terminate()
         worker.wait(30)
@@ -168,6 +170,7 @@ def line(name: str, result: dict) -> str:
     )
     if "drain" in result:
         text += f" outbox drained {result['drain']:.1f}s after the last answer"
+        text += f", worker CPU {1000 * result['worker_cpu'] / max(1, result['ports']):.1f}ms per job"
     return text
 
 
@@ -183,6 +186,8 @@ async def main_async(args) -> None:
                 "none": await variant(url, "none", "unmanaged", 0, args),
                 "inline": await variant(url, "inline", "unmanaged", 1, args, headers={INLINE_HEADER: "1"}),
                 "outbox": await outbox_variant(url, database_url, options, args, logs),
+                # the machine's drift over the run (shared machines): no backend again, last
+                "none2": await variant(url, "none2", "unmanaged", 3, args),
             }
         finally:
             server.terminate()
@@ -193,7 +198,8 @@ async def main_async(args) -> None:
         print(line(name, result))
     none = harness.percentile(results["none"]["latencies"], 99)
     outbox = harness.percentile(results["outbox"]["latencies"], 99)
-    print(f"outbox p99 / no-backend p99 = {outbox / none:.2f} (target <= 1.5)")
+    again = harness.percentile(results["none2"]["latencies"], 99)
+    print(f"outbox p99 / no-backend p99 = {outbox / none:.2f} (first) {outbox / again:.2f} (again) (target <= 1.5)")
 
 
 def main() -> None:
