@@ -7,6 +7,7 @@ is pending, not drift; the periodic sync's job is a lease one worker wins."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 from datetime import timedelta
 
 from sqlalchemy import insert, select
@@ -29,7 +30,7 @@ def options(path) -> dict:
 
 
 def held(path) -> dict[tuple[str, str], int]:
-    with statefile.connect(str(path)) as conn:
+    with closing(statefile.connect(str(path))) as conn:
         return {(k, i): r for k, i, r in conn.execute("SELECT kind, id, revision FROM objects")}
 
 
