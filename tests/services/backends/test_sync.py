@@ -207,3 +207,27 @@ async def test_a_running_sync_holds_the_lease_and_a_dead_ones_is_taken_over(make
     assert (dead.status, dead.last_error) == ("failed", "the worker's lease expired")
     await worker.close()
     await later.close()
+
+
+async def test_a_resource_created_during_the_sync_is_pending_and_kept(make_env, tmp_path):
+    """Created (and realised by its job) after its page was read: the driver sees it as
+    extra and the repair removes it; the sync sees it exists and writes it back."""
+    path = tmp_path / "backend.db"
+    env = await make_env(backend_driver_options=options(path))
+    net, _, worker = await realised(env, n_ports=1)
+    driver = worker.driver("statefile")
+    real_sync = driver.sync
+    born: list[dict] = []
+
+    async def racing(resources, repair=False):
+        if resources.kind == "port" and not born:
+            born.append(await env.port(net["id"]))
+            await drain(worker)  # its job ran: the backend has it, the page read before does not
+        return await real_sync(resources, repair)
+
+    driver.sync = racing  # type: ignore[method-assign]
+    report = await Syncer(env.services).sync(driver, repair=True)
+    port = report.kinds["port"]
+    assert port.pending == [born[0]["id"]] and not port.extra and not report.drift
+    assert held(path)[("port", born[0]["id"])] == born[0]["revision_number"]
+    await worker.close()
