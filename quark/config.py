@@ -108,6 +108,12 @@ class Settings:
     worker_retry_max_delay: float = 60.0
     worker_max_attempts: int = 10
     worker_batch: int = 16
+    # The periodic backend sync in `quark worker` (docs/drivers.md#sync): seconds
+    # between two syncs of each driver in use, repairing drift made from outside
+    # (0: none); one worker of all runs each. Resources read per page by a sync
+    # (the periodic one and `quark backend sync`).
+    backend_sync_interval: float = 300.0
+    backend_sync_page: int = 1000
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
     # Items a bulk create may carry (0 = no cap); a larger one is refused with
@@ -275,6 +281,8 @@ def _check(settings: Settings) -> Settings:
             f"worker_lease ({settings.worker_lease}) must be longer than worker_call_timeout "
             f"({settings.worker_call_timeout})"
         )
+    if settings.backend_sync_interval < 0 or settings.backend_sync_page < 1:
+        raise ValueError("backend_sync_interval must be >= 0 and backend_sync_page >= 1")
     return settings
 
 

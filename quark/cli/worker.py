@@ -37,7 +37,8 @@ async def _run(settings: Settings, url: str, once: bool) -> None:
     from quark.services.backends.worker import Worker
     from quark.services.registry import build_services
 
-    db = Database(url, pool_size=settings.worker_batch + 2, max_overflow=0)
+    # a connection per job of a round, and two for the periodic sync's page reads and lease
+    db = Database(url, pool_size=settings.worker_batch + 4, max_overflow=0)
     worker = Worker(build_services(db, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

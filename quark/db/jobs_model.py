@@ -27,6 +27,9 @@ PRECISE_TIME = DateTime().with_variant(DATETIME(fsp=6), "mysql", "mariadb")
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 BULK = "bulk"
+# A backend sync's job (services/backends/periodic.py): never claimed as a
+# resource's job; its row is the lease that lets one worker at a time sync a driver.
+SYNC = "sync"
 
 
 class Job(Base):
@@ -45,7 +48,7 @@ class Job(Base):
     # the network of a subnet or port (what a delete's driver call is told)
     network_id: Mapped[str | None] = mapped_column(String(36))
     revision: Mapped[int] = mapped_column(Integer)
-    # create | update | delete | bulk
+    # create | update | delete | bulk | sync
     operation: Mapped[str] = mapped_column(String(16))
     driver: Mapped[str] = mapped_column(String(64))
     # queued | running | succeeded | failed

@@ -66,6 +66,37 @@ class SyncReport:
         return bool(self.missing or self.extra or self.stale)
 
 
+class SyncBatch(list[Change]):
+    """One page of the database's resources that ``sync`` is given: every
+    resource of ``kind`` whose id is after ``after`` and at most ``until``
+    (None: no bound), in id order. A driver compares with the backend's rows
+    of that kind *in that range* only (``covers``): a row beyond it is another
+    page's, not extra. ``quark backend sync`` pages this way so that a million
+    ports never sit in memory at once."""
+
+    def __init__(
+        self, kind: str, changes: Sequence[Change] = (), after: str | None = None, until: str | None = None
+    ) -> None:
+        super().__init__(changes)
+        self.kind = kind
+        self.after = after
+        self.until = until
+
+    def covers(self, kind: str, resource_id: str) -> bool:
+        if kind != self.kind:
+            return False
+        return (self.after is None or resource_id > self.after) and (self.until is None or resource_id <= self.until)
+
+
+def covers(resources: Sequence[Change], kind: str, resource_id: str) -> bool:
+    """Whether a backend row of ``kind`` and ``resource_id`` is within what
+    ``sync`` was given (so, if absent from it, extra): a ``SyncBatch``'s kind
+    and id range; a plain sequence covers everything."""
+    if isinstance(resources, SyncBatch):
+        return resources.covers(kind, resource_id)
+    return True
+
+
 class Driver:
     """Base of every driver. A driver overrides the methods of what it realises
     (``create_port``, ``delete_network``...); each defaults to ``apply``, so a
@@ -90,7 +121,9 @@ class Driver:
 
     async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
         """Compare the backend with ``resources`` (the database's, each as a
-        create at its current revision); repair the difference if asked."""
+        create at its current revision); repair the difference if asked.
+        ``resources`` is a ``SyncBatch`` when Quark calls it: a backend row
+        is extra only if ``covers(resources, kind, id)``."""
         return SyncReport()
 
     async def close(self) -> None:

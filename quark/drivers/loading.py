@@ -53,6 +53,15 @@ def needs_backend(name: str) -> bool:
         return True
 
 
+def can_sync(name: str) -> bool:
+    """Whether driver ``name`` is installed and has its own ``sync`` (the base's
+    finds nothing: a periodic sync of it would only write jobs)."""
+    try:
+        return driver_class(name).sync is not Driver.sync
+    except UnknownDriver:
+        return False
+
+
 def load(name: str, options: Mapping[str, Any] | None = None) -> Driver:
     """A new driver ``name`` with ``options``."""
     return driver_class(name)(name, options or {})

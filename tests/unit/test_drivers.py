@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 
 import pytest
 
@@ -50,3 +51,45 @@ def test_a_lease_no_longer_than_a_call_is_refused():
     with pytest.raises(ValueError, match="worker_lease"):
         load_settings(None, worker_lease=10.0, worker_call_timeout=10.0)
     assert load_settings(None, worker_lease=11.0, worker_call_timeout=10.0).worker_lease == 11.0
+
+
+def test_a_sync_batch_covers_its_kind_and_id_range_only():
+    from quark.drivers.base import SyncBatch, covers
+
+    middle = SyncBatch("port", [], after="b", until="d")
+    assert [covers(middle, "port", i) for i in ("a", "b", "c", "d", "e")] == [False, False, True, True, False]
+    assert not covers(middle, "network", "c")
+    assert covers(SyncBatch("port"), "port", "zzz") and covers(SyncBatch("port", after="x"), "port", "y")
+    assert covers([Change("port", "create", "a", 0, {})], "network", "q")  # a plain list covers everything
+
+
+def test_only_drivers_with_their_own_sync_are_synced():
+    assert loading.can_sync("statefile")
+    assert not any(loading.can_sync(name) for name in ("agent", "unmanaged", "fault", "no-such-driver"))
+
+
+def test_statefile_writes_compare_and_swap_on_the_revision(tmp_path):
+    from quark.drivers import statefile
+
+    driver = loading.load("statefile", {"path": str(tmp_path / "b.db")})
+
+    def held() -> list:
+        with closing(statefile.connect(str(tmp_path / "b.db"))) as conn:
+            return list(conn.execute("SELECT id, revision, body FROM objects"))
+
+    asyncio.run(driver.call(Change("port", "update", "p", 3, {"name": "new"})))
+    asyncio.run(driver.call(Change("port", "update", "p", 2, {"name": "old"})))  # a late, older call
+    asyncio.run(driver.call(Change("port", "create", "p", 3, {"name": "again"})))  # the same revision again
+    assert held() == [("p", 3, '{"name": "new"}')]
+    asyncio.run(driver.call(Change("port", "delete", "p", 3, {})))
+    assert held() == []
+    with pytest.raises(DriverError):
+        loading.load("statefile", {})
+
+
+def test_a_negative_sync_interval_is_refused():
+    from quark.config import load_settings
+
+    with pytest.raises(ValueError, match="backend_sync_interval"):
+        load_settings(None, backend_sync_interval=-1)
+    assert load_settings(None, backend_sync_interval=0).backend_sync_interval == 0

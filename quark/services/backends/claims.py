@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark.db.jobs_model import BULK, QUEUED, RUNNING, SUCCEEDED, jobs
+from quark.db.jobs_model import BULK, QUEUED, RUNNING, SUCCEEDED, SYNC, jobs
 
 j = jobs
 earlier = jobs.alias("earlier")
@@ -38,9 +38,9 @@ def due(now: datetime, batch: int) -> Any:
         earlier.c.resource_id == j.c.resource_id,
         earlier.c.seq < j.c.seq,
         earlier.c.status.in_((QUEUED, RUNNING)),
-        earlier.c.operation != BULK,
+        earlier.c.operation.not_in((BULK, SYNC)),
     )
-    return select(j).where(j.c.operation != BULK, ready, ~blocked).order_by(j.c.seq).limit(batch)
+    return select(j).where(j.c.operation.not_in((BULK, SYNC)), ready, ~blocked).order_by(j.c.seq).limit(batch)
 
 
 async def claim(conn: AsyncConnection, now: datetime, batch: int, lease: float, token: str) -> list[Any]:

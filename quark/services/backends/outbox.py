@@ -67,28 +67,39 @@ class Outbox:
 
     @staticmethod
     def _row(event: ResourcesWritten, item: Written, driver: str, parent: str | None, now: Any) -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()),
-            "parent_id": parent,
-            "project_id": item.project_id,
-            "resource_type": event.resource,
-            "resource_id": item.resource_id,
-            "network_id": item.network_id,
-            "revision": item.revision,
-            "operation": event.operation,
-            "driver": driver,
-            "status": QUEUED,
-            "attempts": 0,
-            "last_error": "",
-            "superseded_by": None,
-            "total": 1,
-            "done": 0,
-            "failed": 0,
-            "next_attempt_at": now,
-            "lease_until": None,
-            "worker": "",
-            "created_at": now,
-            "updated_at": now,
-            "started_at": None,
-            "finished_at": None,
-        }
+        return job_row(
+            now,
+            parent_id=parent,
+            project_id=item.project_id,
+            resource_type=event.resource,
+            resource_id=item.resource_id,
+            network_id=item.network_id,
+            revision=item.revision,
+            operation=event.operation,
+            driver=driver,
+        )
+
+
+def job_row(now: Any, **values: Any) -> dict[str, Any]:
+    """A new ``jobs`` row, queued now, with ``values`` over the defaults."""
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "parent_id": None,
+        "network_id": None,
+        "status": QUEUED,
+        "attempts": 0,
+        "last_error": "",
+        "superseded_by": None,
+        "total": 1,
+        "done": 0,
+        "failed": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "worker": "",
+        "created_at": now,
+        "updated_at": now,
+        "started_at": None,
+        "finished_at": None,
+    }
+    row.update(values)
+    return row

@@ -13,6 +13,9 @@ its own (a worker whose lease expired records nothing: another has it):
   ``worker_max_attempts``;
 - any other error: ``failed`` at once.
 
+Between rounds the worker starts the periodic backend sync when its time
+has come (quark.services.backends.periodic; one worker of all runs each).
+
 A failed job puts its resource's ``status`` in ``ERROR`` (networks, ports,
 routers: the resources with a status). A create or update whose resource is
 gone by the time it runs has nothing left to do (the delete's job follows).
@@ -34,26 +37,19 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.context import Context
 from quark.db import l3_models, models
 from quark.db.jobs_model import FAILED, QUEUED, RUNNING, SUCCEEDED, jobs
 from quark.drivers import loading
 from quark.drivers.base import Change, Driver, RetryableError
 from quark.services.backends import claims
+from quark.services.backends.periodic import PeriodicSync
+from quark.services.backends.sync import ADMIN, COLLECTIONS
 
 LOG = logging.getLogger(__name__)
 j = jobs
 
 IDLE_INTERVAL = 0.2
-COLLECTIONS = {
-    "network": "networks",
-    "subnet": "subnets",
-    "port": "ports",
-    "security_group": "security-groups",
-    "router": "routers",
-}
 STATUS_TABLES = {"network": models.networks, "port": models.ports, "router": l3_models.routers}
-ADMIN = Context(project_id="", is_admin=True, roles=frozenset({"admin"}))
 
 
 def precise_now() -> datetime:
@@ -75,6 +71,7 @@ class Worker:
         self.token = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.random = random.Random(seed)
         self.drivers: dict[str, Driver] = {}
+        self.periodic = PeriodicSync(services, self.driver, self.token, clock)
 
     def driver(self, name: str) -> Driver:
         if name not in self.drivers:
@@ -82,12 +79,14 @@ class Worker:
         return self.drivers[name]
 
     async def close(self) -> None:
+        await self.periodic.stop()
         for driver in self.drivers.values():
             await driver.close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run jobs until ``stop`` is set; a failed round is logged and the loop goes on."""
         while not stop.is_set():
+            self.periodic.tick()
             try:
                 done = await self.run_once()
             except Exception:
