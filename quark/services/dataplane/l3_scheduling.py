@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
@@ -125,17 +125,22 @@ class L3Scheduler:
         )
         return list(rows.scalars())
 
-    async def reschedule(self, conn: AsyncConnection) -> None:
-        """Routers without a live host get one (if any is alive)."""
+    async def reschedule(self, conn: AsyncConnection) -> int:
+        """Routers without a live host get one (if any is alive); how many were
+        looked at. Routers an admin took off their agent stay unhosted."""
         live = await self.live_hosts(conn)
-        stranded = or_(r.c.l3_host.is_(None), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
+        automatic = or_(r.c.l3_unhosted.is_(None), r.c.l3_unhosted.is_(False))
+        stranded = (
+            or_(and_(r.c.l3_host.is_(None), automatic), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
+        )
         ids = list(
             (await conn.execute(select(r.c.id).where(stranded).order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars()
         )
         hosts: set[str] = set()
         for router_id in ids:
-            hosts |= await self.place(conn, router_id, live)
+            hosts |= await self.place(conn, router_id, live, automatic=True)
         await hoststate.bump(conn, hosts)
+        return len(ids)
 
     async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:
         if not live:
@@ -147,19 +152,34 @@ class L3Scheduler:
         )
         return min(live, key=lambda h: (load.get(h, 0), h))
 
-    async def place(self, conn: AsyncConnection, router_id: str, live: list[str]) -> set[str]:
+    async def place(
+        self, conn: AsyncConnection, router_id: str, live: list[str], *, automatic: bool = False
+    ) -> set[str]:
         """Keep the router on its live host or move it to the least loaded live
-        one, and bind its ports there; the hosts whose documents changed."""
+        one, and bind its ports there; the hosts whose documents changed.
+
+        A change of the router (``automatic`` false) schedules it even if an
+        admin took it off its agent; the automatic checks leave such a router
+        alone (another worker's check may have placed it meanwhile: the row is
+        read again under its lock)."""
         router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
-        if router is None:
+        if router is None or (automatic and router.l3_host is None and router.l3_unhosted):
             return set()
         host = router.l3_host if router.l3_host in live else await self._least_loaded(conn, live)
+        return await self.move(conn, router, host)
+
+    async def move(self, conn: AsyncConnection, router: Any, host: str | None, *, unhosted: bool = False) -> set[str]:
+        """Put the (locked) router on ``host`` (None: no host; ``unhosted``: an
+        admin's choice) and bind its ports there; the hosts concerned."""
         touched = {h for h in (router.l3_host, host) if h}
-        if host != router.l3_host:
+        if host != router.l3_host or bool(router.l3_unhosted) != unhosted:
             status = "BUILD" if host else "DOWN"
-            await conn.execute(update(r).where(r.c.id == router_id).values(l3_host=host, status=status))
+            values = {"l3_host": host, "l3_unhosted": unhosted or None}
+            if host != router.l3_host:
+                values["status"] = status
+            await conn.execute(update(r).where(r.c.id == router.id).values(**values))
         if host:
-            await self.bind_ports(conn, router_id, host)
+            await self.bind_ports(conn, router.id, host)
         return touched
 
     async def bind_ports(self, conn: AsyncConnection, router_id: str, host: str) -> None:
