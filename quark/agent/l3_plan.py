@@ -10,7 +10,11 @@ The ruleset is one table, ``ip quark``, replaced atomically as a whole:
   <external range> dnat to <internal address>[:<internal port(s)>]``;
 - ``postrouting`` (nat, srcnat), on the gateway device only: ``ip saddr
   <fixed> snat to <floating>`` per floating IP, then, with ``enable_snat``,
-  ``snat to <gateway address>`` for everything else leaving there.
+  ``snat to <gateway address>`` for everything else leaving there; and the
+  hairpin: a connection DNAT'd from inside (not through the gateway) back
+  inside is masqueraded to the router's interface address, so the target's
+  replies come back through the router and are translated back (without it
+  the target would answer the sender directly, from its own address).
 
 When a mapping goes (``conntrack_deletions``), the conntrack entries it made
 are deleted after the new table is loaded, so established flows follow too.
@@ -206,6 +210,8 @@ def ruleset(router: Router) -> str:
         v4 = [a for a in router.gateway_addresses if ":" not in a]
         if router.enable_snat and v4:
             post.append(f'oifname "{dev}" snat to {v4[0]}')
+        if pre:  # hairpin: a VM reaching a floating address that leads back inside
+            post.append(f'iifname != "{dev}" oifname != "{dev}" ct status dnat masquerade')
     lines = [
         f"table ip {TABLE} {{",
         "  chain prerouting {",

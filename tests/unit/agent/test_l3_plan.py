@@ -74,8 +74,13 @@ def test_ruleset_snat_and_floating_ips():
     assert f'oifname "{dev}" ip saddr 10.0.0.4 snat to 203.0.113.7' in text
     # the floating IP's SNAT comes before the router's: the first NAT rule that matches wins
     assert text.index("snat to 203.0.113.7") < text.index(f'oifname "{dev}" snat to 203.0.113.5')
+    # hairpin: translated connections from inside back inside are masqueraded (not those from outside)
+    assert f'iifname != "{dev}" oifname != "{dev}" ct status dnat masquerade' in text
     [no_snat] = plan.routers_of(doc(enable_snat=False))
     assert "snat to 203.0.113.5" not in plan.ruleset(no_snat) and "dnat to 10.0.0.4" in plan.ruleset(no_snat)
+    assert "masquerade" in plan.ruleset(no_snat)
+    [no_fip] = plan.routers_of(doc(floating_ips=[]))
+    assert "masquerade" not in plan.ruleset(no_fip)  # nothing to hairpin
     script = plan.replace_script(text)
     assert script.startswith("table ip quark {}\ndelete table ip quark\n") and script.endswith(text)
     assert plan.digest(text) != plan.digest(plan.ruleset(no_snat))

@@ -1,8 +1,10 @@
-"""A floating IP that moves takes its established flows with it (docs/l3.md):
-the L3 part deletes the conntrack entries of the old DNAT/SNAT mapping in the
-router's namespace, so a long-lived UDP stream from the "internet" stops
-reaching the old VM and reaches the new one; after a disassociation it
-reaches neither.
+"""The router namespace's NAT in a real kernel (docs/l3.md):
+
+* a floating IP that moves takes its established flows with it: the L3 part
+  deletes the conntrack entries of the old DNAT/SNAT mapping, so a long-lived
+  UDP stream from the "internet" stops reaching the old VM and reaches the
+  new one; after a disassociation it reaches neither;
+* hairpin: a VM reaches another VM behind the same router by its floating IP.
 
 Real kernel, the L3 part's own code (``L3Agent.ensure_router``) driven with
 hand-made documents; the L2 part's work (bridges, the router ports' veth
@@ -110,25 +112,38 @@ def growing(path: Path, window: float = 0.5) -> bool:
     return received(path) > before
 
 
-def test_a_moved_floating_ip_takes_its_established_udp_flow(tools, netns, procs, tmp_path):
-    host, internet, vm1, vm2 = (netns.add(n) for n in ("host", "inet", "vm1", "vm2"))
-    for bridge in ("brE", "brI"):
-        run("ip", "-n", host, "link", "add", bridge, "type", "bridge")
-        run("ip", "-n", host, "link", "set", bridge, "up")
-    plug(host, None, "vmgw0", "tapgw0", "brE")  # the router ports, as the L2 part leaves them
-    plug(host, None, "vmif0", "tapif0", "brI")
-    plug(host, internet, "eth0", "xe0", "brE", "203.0.113.50/24")
-    for vm, address in ((vm1, VM1), (vm2, VM2)):
-        plug(host, vm, "eth0", f"p{vm[-1]}", "brI", f"{address}/24")
-        run("ip", "-n", vm, "route", "add", "default", "via", "10.60.0.1")
+class Site:
+    """The namespaces of a test: the host (bridges, the router ports' veth pairs
+    as the L2 part leaves them), the internet, two VMs on the private network,
+    and the L3 part realising the router from hand-made documents."""
 
-    agent = L3Agent(client=None, config=L3Config(host="h", netns=host, namespace_prefix=netns.tag))  # type: ignore[arg-type]
-    router_id = kernel.unique("r")
-    router_ns = agent.namespace(router_id)
+    def __init__(self, netns) -> None:
+        self.host, self.internet, self.vm1, self.vm2 = (netns.add(n) for n in ("host", "inet", "vm1", "vm2"))
+        host = self.host
+        for bridge in ("brE", "brI"):
+            run("ip", "-n", host, "link", "add", bridge, "type", "bridge")
+            run("ip", "-n", host, "link", "set", bridge, "up")
+        plug(host, None, "vmgw0", "tapgw0", "brE")
+        plug(host, None, "vmif0", "tapif0", "brI")
+        plug(host, self.internet, "eth0", "xe0", "brE", "203.0.113.50/24")
+        for vm, address in ((self.vm1, VM1), (self.vm2, VM2)):
+            plug(host, vm, "eth0", f"p{vm[-1]}", "brI", f"{address}/24")
+            run("ip", "-n", vm, "route", "add", "default", "via", "10.60.0.1")
+        config = L3Config(host="h", netns=host, namespace_prefix=netns.tag)
+        self.agent = L3Agent(client=None, config=config)  # type: ignore[arg-type]
+        self.router_id = kernel.unique("r")
+        self.router_ns = self.agent.namespace(self.router_id)
 
-    def converge(fixed: str | None) -> str:
-        status, _, _ = asyncio.run(agent.ensure_router(document(router_id, fixed), {"vmgw0", "vmif0"}))
+    def converge(self, fixed: str | None) -> str:
+        """Realise the router with the floating IP on ``fixed`` (None: unassociated); its status."""
+        router = document(self.router_id, fixed)
+        status, _, _ = asyncio.run(self.agent.ensure_router(router, {"vmgw0", "vmif0"}))
         return status
+
+
+def test_a_moved_floating_ip_takes_its_established_udp_flow(tools, netns, procs, tmp_path):
+    site = Site(netns)
+    vm1, vm2, internet, router_ns, converge = site.vm1, site.vm2, site.internet, site.router_ns, site.converge
 
     assert converge(VM1) == "ACTIVE"
     logs = {vm: tmp_path / f"{vm}.log" for vm in (vm1, vm2)}
@@ -160,3 +175,26 @@ def test_a_moved_floating_ip_takes_its_established_udp_flow(tools, netns, procs,
     time.sleep(0.3)
     assert not growing(logs[vm2], 1.0) and not growing(logs[vm1], 0.2)
     assert f"src={VM2}" not in in_ns(router_ns, "conntrack", "-L", "-d", FLOATING, check=False).stdout
+
+
+def test_hairpin_a_vm_reaches_another_by_its_floating_ip(tools, netns, procs, tmp_path):
+    site = Site(netns)
+    assert site.converge(VM2) == "ACTIVE"
+    server_log = tmp_path / "http.log"
+    server = kernel.Process(
+        ["ip", "netns", "exec", site.vm2, sys.executable, "-m", "http.server", "8080", "--bind", "0.0.0.0"], "http"
+    )
+    server.log = server_log
+    procs.append(server.start())
+    fetch = f"import urllib.request; print(urllib.request.urlopen('http://{FLOATING}:8080/', timeout=3).status)"
+
+    def answered() -> bool:
+        return in_ns(site.vm1, sys.executable, "-c", fetch, check=False).stdout.strip() == "200"
+
+    wait_for(answered, timeout=15, interval=0.3, what="vm1 reaching vm2 by its floating IP", proc=server)
+    # vm2 saw the router's interface address (masqueraded), so its answer went back through the router
+    assert "10.60.0.1 - - " in server_log.read_text() and f"{VM1} - - " not in server_log.read_text()
+    # from the internet the client's own address is kept (no masquerade there)
+    fetch_outside = kernel.in_ns(site.internet, sys.executable, "-c", fetch, check=False)
+    assert fetch_outside.stdout.strip() == "200", fetch_outside.stderr
+    assert "203.0.113.50 - - " in server_log.read_text()
