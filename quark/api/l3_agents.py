@@ -87,3 +87,62 @@ ROUTES = [
     Route("/v2.0/agents/{agent_id}/l3-routers", add_router, methods=["POST"]),
     Route("/v2.0/agents/{agent_id}/l3-routers/{router_id}", remove_router, methods=["DELETE"]),
 ]
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The four operations (docs/l3.md); ``fields`` narrows the listed views."""
+    from quark.api.openapi.schemas import errors as errs
+    from quark.api.openapi.schemas import json_body, ref
+
+    def path(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    fields = {
+        "name": "fields",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "array", "items": {"type": "string"}},
+    }
+
+    def listed(key: str, item: str) -> dict[str, Any]:
+        return json_body(
+            {"type": "object", "required": [key], "properties": {key: {"type": "array", "items": ref(item)}}}
+        )
+
+    body = {
+        "type": "object",
+        "required": ["router_id"],
+        "properties": {"router_id": {"type": "string", "minLength": 1}},
+    }
+    return {
+        "/v2.0/routers/{id}/l3-agents": {
+            "get": {
+                "operationId": "list_l3_agents_hosting_router",
+                "parameters": [path("id"), fields],
+                "responses": {"200": {"description": "OK", **listed("agents", "AgentFields")}, **errs("403", "404")},
+            }
+        },
+        "/v2.0/agents/{agent_id}/l3-routers": {
+            "get": {
+                "operationId": "list_routers_on_l3_agent",
+                "parameters": [path("agent_id"), fields],
+                "responses": {"200": {"description": "OK", **listed("routers", "RouterFields")}, **errs("403", "404")},
+            },
+            "post": {
+                "operationId": "add_router_to_l3_agent",
+                "parameters": [path("agent_id")],
+                "requestBody": {"required": True, **json_body(body)},
+                "responses": {
+                    "201": {"description": "Created (the body is null)", **json_body({"nullable": True})},
+                    **errs("400", "403", "404", "409"),
+                },
+            },
+        },
+        "/v2.0/agents/{agent_id}/l3-routers/{router_id}": {
+            "delete": {
+                "operationId": "remove_router_from_l3_agent",
+                "parameters": [path("agent_id"), path("router_id")],
+                "responses": {"204": {"description": "No Content"}, **errs("403", "404")},
+            }
+        },
+    }
