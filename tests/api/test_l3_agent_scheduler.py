@@ -174,33 +174,40 @@ def test_a_dead_agents_routers_move_by_the_periodic_check(http):
 @pytest.mark.slow
 def test_openstack_cli(api_server):
     """On the shared API server (agents die after 20 s there: a CLI call takes
-    seconds on a loaded machine); the agents report before each call anyway."""
+    seconds on a loaded machine); the agents report before each call anyway,
+    and are deleted at the end."""
     server = api_server
     http = httpx.Client(base_url=server.url, timeout=60)
     a, b = only_live(http, new_host(), new_host())
+    try:
 
-    def alive() -> None:
-        for host in (a["host"], b["host"]):
-            l3_report(http, host)
+        def alive() -> None:
+            for host in (a["host"], b["host"]):
+                l3_report(http, host)
 
-    router = new_router(http)
-    [held] = hosting(http, router["id"])
-    other = b if held == a["id"] else a
-    listed = osc_json(server, "network", "agent", "list", "--router", router["id"])
-    assert [x["ID"] for x in listed] == [held]
-    alive()
-    osc(server, "network", "agent", "remove", "router", "--l3", held, router["id"])
-    assert osc_json(server, "network", "agent", "list", "--router", router["id"]) == []
-    alive()
-    osc(server, "network", "agent", "add", "router", "--l3", other["id"], router["id"])
-    assert hosting(http, router["id"]) == [other["id"]]
-    alive()
-    assert [x["ID"] for x in osc_json(server, "network", "agent", "list", "--router", router["id"])] == [other["id"]]
-    alive()
-    assert [x["ID"] for x in osc_json(server, "router", "list", "--agent", other["id"])] == [router["id"]]
-    alive()
-    # openstacksdk's add_router_to_agent does not raise on an error answer: the 409 is in the exchange
-    tried = osc(server, "--debug", "network", "agent", "add", "router", "--l3", held, router["id"], check=False)
-    assert "RESP: [409]" in tried.stderr and "RouterHostedByL3Agent" in tried.stderr
-    assert hosting(http, router["id"]) == [other["id"]]
-    http.close()
+        router = new_router(http)
+        [held] = hosting(http, router["id"])
+        other = b if held == a["id"] else a
+        listed = osc_json(server, "network", "agent", "list", "--router", router["id"])
+        assert [x["ID"] for x in listed] == [held]
+        alive()
+        osc(server, "network", "agent", "remove", "router", "--l3", held, router["id"])
+        assert osc_json(server, "network", "agent", "list", "--router", router["id"]) == []
+        alive()
+        osc(server, "network", "agent", "add", "router", "--l3", other["id"], router["id"])
+        assert hosting(http, router["id"]) == [other["id"]]
+        alive()
+        assert [x["ID"] for x in osc_json(server, "network", "agent", "list", "--router", router["id"])] == [
+            other["id"]
+        ]
+        alive()
+        assert [x["ID"] for x in osc_json(server, "router", "list", "--agent", other["id"])] == [router["id"]]
+        alive()
+        # openstacksdk's add_router_to_agent does not raise on an error answer: the 409 is in the exchange
+        tried = osc(server, "--debug", "network", "agent", "add", "router", "--l3", held, router["id"], check=False)
+        assert "RESP: [409]" in tried.stderr and "RouterHostedByL3Agent" in tried.stderr
+        assert hosting(http, router["id"]) == [other["id"]]
+    finally:  # the shared server's other tests expect routers without L3 agents (ACTIVE, unscheduled)
+        for agent in (a, b):
+            http.delete(f"/v2.0/agents/{agent['id']}")
+        http.close()
