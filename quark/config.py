@@ -83,6 +83,9 @@ class Settings:
     segment_ranges: str = "vxlan:1:65535"
     # Seconds since its last report after which an agent is no longer alive.
     agent_down_time: int = 20
+    # Seconds between each server process's check for routers whose L3 agent
+    # is dead (they move to a live one; docs/l3.md); 0 = only at agents' reports.
+    l3_reschedule_interval: float = 10.0
     # Nova's os-server-external-events URL (empty: no events are sent), e.g.
     # http://127.0.0.1:8774/v2.1/os-server-external-events; seconds of the
     # first retry delay (doubled per attempt up to the max) and of the POST timeout.

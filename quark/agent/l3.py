@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ class L3Agent:
         self.restored = False
         self._nat: dict[str, str] = {}  # namespace -> digest of the ruleset applied there
         self._forwarding: dict[str, bool] = {}  # namespace -> forwarding as last set
+        # namespace -> (floating, internal) pairs of the ruleset applied there (plan.nat_mappings)
+        self._mappings: dict[str, set[tuple[str, str]]] = {}
         self._pushed: dict[str, tuple[str, Any]] = {}  # id -> (status, generation)
         self.realised = 0
         self.proxies = (
@@ -139,6 +142,7 @@ class L3Agent:
         await run("ip", "-n", ns, "link", "set", "lo", "up")
         self._nat.pop(ns, None)
         self._forwarding.pop(ns, None)
+        self._mappings[ns] = set()  # a new namespace: no flows yet
         log.info("namespace %s created", ns)
 
     async def _set_forwarding(self, ns: str, on: bool) -> None:
@@ -202,6 +206,10 @@ class L3Agent:
             return True
         await run("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=plan.replace_script(text))
         self._nat[ns] = plan.digest(text)
+        before, after = self._mappings.get(ns), plan.nat_mappings(router)
+        self._mappings[ns] = after
+        if before is not None:  # unknown after a restart: the namespace's flows are left as they are
+            await self._forget_flows(ns, router, plan.conntrack_deletions(before, after))
         log.info(
             "router %s: NAT rules set (%d floating IPs, %d port forwardings)",
             router.id,
@@ -209,6 +217,21 @@ class L3Agent:
             len(router.port_forwardings),
         )
         return True
+
+    async def _forget_flows(self, ns: str, router: Router, deletions: list[tuple[str, ...]]) -> None:
+        """Delete the conntrack entries of mappings that went (after the new rules
+        are loaded, so the flows' next packets are translated by them)."""
+        if not deletions:
+            return
+        if shutil.which("conntrack") is None:
+            log.warning("router %s: conntrack not found: established flows keep their old translation", router.id)
+            return
+        for args in deletions:
+            try:
+                await run("ip", "netns", "exec", ns, "conntrack", "-D", *args)
+            except CommandFailed as exc:  # exit status 1: no such flow
+                log.debug("router %s: %s", router.id, exc)
+        log.info("router %s: conntrack entries of %d old NAT mappings deleted", router.id, len(deletions) // 2)
 
     async def _metadata(self, ns: str, router: Router, devices: dict[str, Device]) -> None:
         if self.proxies is None:
@@ -254,6 +277,7 @@ class L3Agent:
         await run("ip", "netns", "del", ns)
         self._nat.pop(ns, None)
         self._forwarding.pop(ns, None)
+        self._mappings.pop(ns, None)
         log.info("namespace %s removed", ns)
 
     def own_namespaces(self) -> set[str]:

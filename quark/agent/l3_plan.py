@@ -10,7 +10,14 @@ The ruleset is one table, ``ip quark``, replaced atomically as a whole:
   <external range> dnat to <internal address>[:<internal port(s)>]``;
 - ``postrouting`` (nat, srcnat), on the gateway device only: ``ip saddr
   <fixed> snat to <floating>`` per floating IP, then, with ``enable_snat``,
-  ``snat to <gateway address>`` for everything else leaving there.
+  ``snat to <gateway address>`` for everything else leaving there; and the
+  hairpin: a connection DNAT'd from inside (not through the gateway) back
+  inside is masqueraded to the router's interface address, so the target's
+  replies come back through the router and are translated back (without it
+  the target would answer the sender directly, from its own address).
+
+When a mapping goes (``conntrack_deletions``), the conntrack entries it made
+are deleted after the new table is loaded, so established flows follow too.
 """
 
 from __future__ import annotations
@@ -223,6 +230,8 @@ def ruleset(router: Router) -> str:
         v4 = [a for a in router.gateway_addresses if ":" not in a]
         if router.enable_snat and v4:
             post.append(f'oifname "{dev}" snat to {v4[0]}')
+        if pre:  # hairpin: a VM reaching a floating address that leads back inside
+            post.append(f'iifname != "{dev}" oifname != "{dev}" ct status dnat masquerade')
     lines = [
         f"table ip {TABLE} {{",
         "  chain prerouting {",
@@ -236,6 +245,32 @@ def ruleset(router: Router) -> str:
         "}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def nat_mappings(router: Router) -> set[tuple[str, str]]:
+    """(floating address, internal address) pairs the router's NAT translates
+    between: each floating IP's and each port forwarding's (none without a gateway)."""
+    if router.gateway is None:
+        return set()
+    return {(f.floating, f.fixed) for f in router.floating_ips} | {
+        (pf.floating, pf.internal_address) for pf in router.port_forwardings
+    }
+
+
+def conntrack_deletions(before: set[tuple[str, str]], after: set[tuple[str, str]]) -> list[tuple[str, ...]]:
+    """``conntrack -D`` arguments that drop the tracked flows of each mapping
+    that is gone (a floating IP moved to another port or disassociated, a
+    forwarding changed or deleted): conntrack keeps translating a flow as its
+    first packet was, so without this an established flow (a UDP stream, a TCP
+    connection) would keep reaching the old internal address. Each mapping's
+    flows both ways: addressed to the floating address and translated to the
+    old internal one (DNAT: its reply source), and started by the old internal
+    address and translated to the floating one (SNAT: its reply destination)."""
+    out: list[tuple[str, ...]] = []
+    for floating, internal in sorted(before - after):
+        out.append(("-d", floating, "--reply-src", internal))
+        out.append(("-s", internal, "--reply-dst", floating))
+    return out
 
 
 def replace_script(text: str) -> str:

@@ -24,6 +24,7 @@ from quark.api import (
     health,
     instances,
     ip_addresses,
+    l3_agents,
     openapi,
     port_forwardings,
     quotas,
@@ -89,6 +90,7 @@ def build_routes() -> list[Route]:
     routes += port_forwardings.ROUTES
     routes += subnetpools.ROUTES
     routes += dataplane.ROUTES
+    routes += l3_agents.ROUTES
     routes += quotas.ROUTES
     return routes
 
@@ -144,6 +146,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             tasks.append(asyncio.create_task(keeper.run(stop)))
         if settings.idempotency_purge_interval > 0:
             tasks.append(asyncio.create_task(services.idempotency.run(stop)))
+        if settings.l3_reschedule_interval > 0:  # routers off dead L3 agents (docs/l3.md)
+            tasks.append(asyncio.create_task(services.l3_agents.run(stop)))
         try:
             yield
         finally:

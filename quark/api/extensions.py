@@ -126,6 +126,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
+    "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
     "quotas": ("Quota management support", "Expose functions for quotas management per project"),
     "quota_details": ("Quota details management support", "Expose functions for quotas usage statistics per project"),
     "quota-check-limit": (

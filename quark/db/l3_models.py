@@ -31,6 +31,10 @@ class Router(StandardAttributes, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     # The L3 host realising the router (quark.services.dataplane.l3_scheduling), None: not scheduled.
     l3_host: Mapped[str | None] = mapped_column(String(255), index=True)
+    # True: an admin took the router off its L3 agent (DELETE /v2.0/agents/{id}/l3-routers/{router_id});
+    # the automatic scheduler leaves it unhosted until the router next changes or an admin adds it
+    # to an agent (as Neutron's). NULL or False: scheduled automatically.
+    l3_unhosted: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class RouterRoute(Base):

@@ -37,6 +37,7 @@ from quark.services.dataplane.agents import AgentService
 from quark.services.dataplane.binding import AgentBinder
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
 from quark.services.dataplane.hosts import HostService
+from quark.services.dataplane.l3_agents import L3AgentScheduling
 from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
@@ -79,6 +80,8 @@ class Services:
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
     l3_scheduler: L3Scheduler
+    # Neutron's l3_agent_scheduler (api/l3_agents.py) and the periodic move off dead L3 agents.
+    l3_agents: L3AgentScheduling
     # Limits per project (the quota API) and their enforcement (a subscriber).
     quotas: QuotaService
     # Idempotency-Key claims and answers of creates (docs/idempotency.md).
@@ -124,6 +127,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     quotas = QuotaService(db, settings)
     address_scopes = AddressScopeService(db, settings, events)
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
+    agents = AgentService(db, settings, events, clock)
+    l3_scheduler = L3Scheduler(settings, clock, binder)
     # The object types RBAC policies may name; a shareable resource adds its own.
     rbac_types = RbacTypes()
     for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE):
@@ -149,12 +154,13 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
-        agents=AgentService(db, settings, events, clock),
+        agents=agents,
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
-        l3_scheduler=L3Scheduler(settings, clock, binder),
+        l3_scheduler=l3_scheduler,
+        l3_agents=L3AgentScheduling(db, agents, l3_scheduler, settings.l3_reschedule_interval),
         quotas=quotas,
         idempotency=IdempotencyKeys(db, settings, clock),
         outbox=Outbox(settings, clock),

@@ -299,6 +299,9 @@ def document() -> dict[str, Any]:
     from quark.api import dataplane
 
     paths.update(dataplane.openapi_paths())
+    from quark.api import l3_agents
+
+    paths.update(l3_agents.openapi_paths())
     from quark.api import quotas
 
     paths.update(quotas.openapi_paths())

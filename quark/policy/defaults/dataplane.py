@@ -17,6 +17,16 @@ RULES = [
             ("delete_agent", ADMIN),
         ],
     ),
+    # Neutron's l3_agent_scheduler (neutron/conf/policies/agent.py): admin only.
+    custom("get_l3-agents", ADMIN, "List L3 agents hosting a router", [("GET", "/routers/{router_id}/l3-agents")]),
+    custom("get_l3-routers", ADMIN, "List routers hosted by an L3 agent", [("GET", "/agents/{agent_id}/l3-routers")]),
+    custom("create_l3-router", ADMIN, "Add a router to an L3 agent", [("POST", "/agents/{agent_id}/l3-routers")]),
+    custom(
+        "delete_l3-router",
+        ADMIN,
+        "Remove a router from an L3 agent",
+        [("DELETE", "/agents/{agent_id}/l3-routers/{router_id}")],
+    ),
     custom(
         "create_agent_report",
         ADMIN_OR_SERVICE,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
@@ -133,34 +133,40 @@ class L3Scheduler:
             (live if alive else dead).append(row.host)
         return live, dead
 
-    async def reschedule(self, conn: AsyncConnection, *, thorough: bool = False) -> None:
-        """Routers without a live host get one (if any is alive).
+    async def reschedule(self, conn: AsyncConnection, *, thorough: bool = False) -> int:
+        """Routers without a live host get one (if any is alive); how many were
+        looked at. Routers an admin took off their agent stay unhosted.
 
-        Run at every agent's heartbeat, it searches the routers by host (the
-        ``l3_host`` index): those without one (when a live host can take
-        them) and those on the host of a dead L3 agent. ``thorough`` (an L3
-        agent changed or deleted) also finds routers on a host no L3 agent
-        row names, scanning the routers, until none is left."""
+        Run at every agent's heartbeat and periodically, it searches the
+        routers by host (the ``l3_host`` index): those without one (when a
+        live host can take them) and those on the host of a dead L3 agent.
+        ``thorough`` (an L3 agent changed or deleted) also finds routers on a
+        host no L3 agent row names, scanning the routers, until none is left."""
         live, dead = await self.l3_hosts(conn)
+        automatic = or_(r.c.l3_unhosted.is_(None), r.c.l3_unhosted.is_(False))
+        unhosted = and_(r.c.l3_host.is_(None), automatic)
         if thorough:
-            stranded = or_(r.c.l3_host.is_(None), r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
+            stranded = or_(unhosted, r.c.l3_host.not_in(live)) if live else r.c.l3_host.is_not(None)
         else:
-            searched = ([r.c.l3_host.is_(None)] if live else []) + ([r.c.l3_host.in_(dead)] if dead else [])
+            searched = ([unhosted] if live else []) + ([r.c.l3_host.in_(dead)] if dead else [])
             if not searched:
-                return
+                return 0
             stranded = or_(*searched)
         hosts: set[str] = set()
         done: set[str] = set()
+        looked = 0
         while True:
             ids = list(
                 (await conn.execute(select(r.c.id).where(stranded).order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars()
             )
+            looked += len(ids)
             for router_id in ids:
-                hosts |= await self.place(conn, router_id, live)
+                hosts |= await self.place(conn, router_id, live, automatic=True)
             if not thorough or len(ids) < SCHEDULE_BATCH or done.issuperset(ids):
                 break
             done.update(ids)
         await hoststate.bump(conn, hosts)
+        return len(ids)
 
     async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:
         if not live:
@@ -172,19 +178,34 @@ class L3Scheduler:
         )
         return min(live, key=lambda h: (load.get(h, 0), h))
 
-    async def place(self, conn: AsyncConnection, router_id: str, live: list[str]) -> set[str]:
+    async def place(
+        self, conn: AsyncConnection, router_id: str, live: list[str], *, automatic: bool = False
+    ) -> set[str]:
         """Keep the router on its live host or move it to the least loaded live
-        one, and bind its ports there; the hosts whose documents changed."""
+        one, and bind its ports there; the hosts whose documents changed.
+
+        A change of the router (``automatic`` false) schedules it even if an
+        admin took it off its agent; the automatic checks leave such a router
+        alone (another worker's check may have placed it meanwhile: the row is
+        read again under its lock)."""
         router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
-        if router is None:
+        if router is None or (automatic and router.l3_host is None and router.l3_unhosted):
             return set()
         host = router.l3_host if router.l3_host in live else await self._least_loaded(conn, live)
+        return await self.move(conn, router, host)
+
+    async def move(self, conn: AsyncConnection, router: Any, host: str | None, *, unhosted: bool = False) -> set[str]:
+        """Put the (locked) router on ``host`` (None: no host; ``unhosted``: an
+        admin's choice) and bind its ports there; the hosts concerned."""
         touched = {h for h in (router.l3_host, host) if h}
-        if host != router.l3_host:
+        if host != router.l3_host or bool(router.l3_unhosted) != unhosted:
             status = "BUILD" if host else "DOWN"
-            await conn.execute(update(r).where(r.c.id == router_id).values(l3_host=host, status=status))
+            values = {"l3_host": host, "l3_unhosted": unhosted or None}
+            if host != router.l3_host:
+                values["status"] = status
+            await conn.execute(update(r).where(r.c.id == router.id).values(**values))
         if host:
-            await self.bind_ports(conn, router_id, host)
+            await self.bind_ports(conn, router.id, host)
         return touched
 
     async def bind_ports(self, conn: AsyncConnection, router_id: str, host: str) -> None:

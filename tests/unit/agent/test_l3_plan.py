@@ -97,8 +97,13 @@ def test_ruleset_snat_and_floating_ips():
     assert f'oifname "{dev}" ip saddr 10.0.0.4 snat to 203.0.113.7' in text
     # the floating IP's SNAT comes before the router's: the first NAT rule that matches wins
     assert text.index("snat to 203.0.113.7") < text.index(f'oifname "{dev}" snat to 203.0.113.5')
+    # hairpin: translated connections from inside back inside are masqueraded (not those from outside)
+    assert f'iifname != "{dev}" oifname != "{dev}" ct status dnat masquerade' in text
     [no_snat] = plan.routers_of(doc(enable_snat=False))
     assert "snat to 203.0.113.5" not in plan.ruleset(no_snat) and "dnat to 10.0.0.4" in plan.ruleset(no_snat)
+    assert "masquerade" in plan.ruleset(no_snat)
+    [no_fip] = plan.routers_of(doc(floating_ips=[]))
+    assert "masquerade" not in plan.ruleset(no_fip)  # nothing to hairpin
     script = plan.replace_script(text)
     assert script.startswith("table ip quark {}\ndelete table ip quark\n") and script.endswith(text)
     assert plan.digest(text) != plan.digest(plan.ruleset(no_snat))
@@ -236,3 +241,38 @@ def test_serves_metadata_with_an_ipv4_interface():
     }
     [v6_only] = plan.routers_of(doc(ports=[*gw_only, v6]))
     assert not plan.serves_metadata(v6_only)
+
+
+def test_conntrack_deletions_of_mappings_that_went():
+    [router] = plan.routers_of(doc())
+    pf = {
+        "id": "pf1",
+        "floatingip_id": "f2",
+        "floating_ip_address": "203.0.113.8",
+        "protocol": "udp",
+        "external_port_start": 5000,
+        "external_port_end": 5000,
+        "internal_ip_address": "10.0.0.5",
+        "internal_port_start": 5000,
+        "internal_port_end": 5000,
+    }
+    [with_pf] = plan.routers_of(doc(port_forwardings=[pf]))
+    assert plan.nat_mappings(with_pf) == {("203.0.113.7", "10.0.0.4"), ("203.0.113.8", "10.0.0.5")}
+    [moved] = plan.routers_of(
+        doc(floating_ips=[{"id": "f1", "floating_ip_address": "203.0.113.7", "fixed_ip_address": "10.0.0.6"}])
+    )
+    before, after = plan.nat_mappings(router), plan.nat_mappings(moved)
+    assert plan.conntrack_deletions(before, after) == [
+        ("-d", "203.0.113.7", "--reply-src", "10.0.0.4"),  # DNAT'd to the old address
+        ("-s", "10.0.0.4", "--reply-dst", "203.0.113.7"),  # SNAT'd from it
+    ]
+    assert plan.conntrack_deletions(before, before) == []  # nothing moved: nothing dropped
+    [gone] = plan.routers_of(doc(floating_ips=[]))
+    assert plan.conntrack_deletions(plan.nat_mappings(with_pf), plan.nat_mappings(gone)) == [
+        ("-d", "203.0.113.7", "--reply-src", "10.0.0.4"),
+        ("-s", "10.0.0.4", "--reply-dst", "203.0.113.7"),
+        ("-d", "203.0.113.8", "--reply-src", "10.0.0.5"),
+        ("-s", "10.0.0.5", "--reply-dst", "203.0.113.8"),
+    ]
+    [no_gateway] = plan.routers_of(doc(ports=[], gateway=None))
+    assert plan.nat_mappings(no_gateway) == set()
