@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from quark.api import validators as v
 from quark.api.definitions.base import INT_FILTER, STR_FILTER, TENANT_ID, Attr, Resource
-
-KINDS = ("flat", "flat_dhcp", "vlan", "vxlan")
+from quark.services.core.network_services import KINDS
 
 
 def _times() -> tuple[Attr, ...]:
@@ -38,7 +37,7 @@ NETWORK_SERVICE = Resource(
             "kind",
             post=True,
             required=True,
-            convert=v.one_of(*KINDS),
+            convert=v.one_of(*sorted(KINDS)),
             filter=STR_FILTER,
             sortable=True,
             description="flat (no DHCP by default), flat_dhcp, vlan or vxlan",
