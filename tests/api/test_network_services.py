@@ -200,6 +200,7 @@ def test_associations_and_in_use(admin):
     # Members read their own association, by their project id; nobody else's; never write.
     mine = admin.get(f"{ASSOCIATIONS}/{project}", headers=member(project, "reader"))
     assert mine.status_code == 200 and mine.json()["network_service_association"] == assoc
+    assert admin.get(f"{ASSOCIATIONS}/{project}", headers=member(project)).status_code == 200  # member implies reader
     listed = admin.get(ASSOCIATIONS, headers=member(project, "reader")).json()["network_service_associations"]
     assert [a["id"] for a in listed] == [project]
     assert admin.get(f"{ASSOCIATIONS}/{project}", headers=member(other)).status_code == 404
@@ -247,3 +248,40 @@ def test_member_cannot_create(admin, path):
     body = {"kind": "vxlan", "driver": "agent"} if path == SERVICES else {"network_service_id": str(uuid.uuid4())}
     r = admin.post(path, json={key: body}, headers=member(project))
     assert error_of(r, 403) == "PolicyNotAuthorized"
+
+
+def test_openstacksdk_usage_as_documented(api_server):
+    """The example of docs/network_services.md: openstacksdk's raw calls for the
+    extension, its Network resource for what follows."""
+    from keystoneauth1 import noauth
+    from keystoneauth1 import session as ks_session
+    from openstack.connection import Connection
+
+    def connect(headers: dict[str, str]) -> Connection:
+        session = ks_session.Session(auth=noauth.NoAuth(endpoint=api_server.url), additional_headers=headers)
+        return Connection(session=session)
+
+    project, phys = unique("psdk"), unique("sdk")
+    conn = connect({})  # an admin
+    made = conn.network.post(
+        "/network-services",
+        json={"network_service": {"name": "rack-vlan", "kind": "vlan", "physical_network": phys, "driver": "agent"}},
+    )
+    assert made.status_code == 201, made.text
+    service_id = made.json()["network_service"]["id"]
+    ranges = {"network_type": "vlan", "physical_network": phys, "minimum": 700, "maximum": 709}
+    assert conn.network.post("/segment_allocation_ranges", json={"segment_allocation_range": ranges}).ok
+    body = {"network_service_association": {"project_id": project, "network_service_id": service_id}}
+    assert conn.network.post("/network-service-associations", json=body).status_code == 201
+
+    tenant = connect(member(project))
+    shown = tenant.network.get(f"/network-service-associations/{project}").json()
+    assert shown["network_service_association"]["network_service_id"] == service_id
+    net = tenant.network.create_network(name="web")
+    seen = conn.network.get_network(net.id)
+    assert (seen.provider_network_type, seen.provider_physical_network, seen.provider_segmentation_id) == (
+        "vlan",
+        phys,
+        700,
+    )
+    assert conn.network.get(f"/networks/{net.id}").json()["network"]["network_plugin"] == "agent"
