@@ -86,8 +86,17 @@ def check_physical_network(kind: str, physnet: str) -> None:
 
 
 async def of_project(conn: AsyncConnection, project_id: str) -> Any | None:
-    """The network service of ``project_id``'s association, or None (the default applies)."""
-    stmt = select(ns).join(nsa, nsa.c.network_service_id == ns.c.id).where(nsa.c.id == project_id)
+    """The network service of ``project_id``'s association, or None (the default applies).
+
+    Share-locked until the caller's transaction ends: a delete of the service
+    (which locks it for update) waits for the network being made from it, then
+    sees that network and answers 409, never a foreign-key error."""
+    stmt = (
+        select(ns)
+        .join(nsa, nsa.c.network_service_id == ns.c.id)
+        .where(nsa.c.id == project_id)
+        .with_for_update(read=True)
+    )
     return (await conn.execute(stmt)).first()
 
 
@@ -235,8 +244,8 @@ class NetworkServiceAssociationService(ResourceService):
 
     @staticmethod
     async def _check_service(conn: AsyncConnection, service_id: str) -> None:
-        # Locked shared-ish: a delete of the service waits for this transaction.
-        found = await conn.scalar(select(ns.c.id).where(ns.c.id == service_id).with_for_update())
+        # Share-locked: a delete of the service waits for this transaction (then 409).
+        found = await conn.scalar(select(ns.c.id).where(ns.c.id == service_id).with_for_update(read=True))
         if found is None:
             raise NetworkServiceNotFound(network_service_id=service_id)
 
