@@ -104,6 +104,9 @@ def test_kinds_side_by_side(admin):
     assert vxlan[:2] == ("vxlan", None) and isinstance(vxlan[2], int) and vxlan[3] == "fault"
     assert segment(nets["flat"]) == ("flat", flat_phys, None, "agent")
     assert segment(nets["flat_dhcp"]) == ("flat", dhcp_phys, None, "agent")
+    # A flat network holds its physical network (Neutron's rule): a second one is a 409.
+    second_flat = admin.post("/v2.0/networks", json={"network": {"name": "f2"}}, headers=member(projects["flat"]))
+    assert error_of(second_flat, 409) == "SegmentationIdInUse"
     # A second VLAN network of the project takes the next id of the same range.
     assert segment(project_network(admin, projects["vlan"])[0]) == ("vlan", vlan_phys, 301, "unmanaged")
 
