@@ -16,8 +16,7 @@ import time
 import uuid
 
 import httpx
-
-from bench.harness import fresh_database, machine, running_server, summary
+from harness import fresh_database, machine, running_server, summary
 
 
 def main() -> None:
