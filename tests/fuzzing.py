@@ -228,6 +228,11 @@ RBAC_RULES = (
     # a pool in an address scope: only to projects the scope is shared with (Neutron)
     r"^Failed to create RBAC policy on object .* because ",
 )
+NETWORK_SERVICE_RULES = (
+    r"is not an installed driver",
+    r"does not realise \w+ networks",
+    r"is (required|not allowed) for a \w+ network service",
+)
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
@@ -236,6 +241,7 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
         r"not allowed for \w+ networks",
         r"required for \w+ provider network",
         r"provider:network_type required",
+        r"does not realise \w+ networks",  # network_plugin × network type (docs/network_services.md)
         SUBNET_RULES,
         *SUBNET_POOL_RULES,
     ),
@@ -272,6 +278,10 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", _PF_COLLECTION): (_PF_RANGE,),
     ("POST", _PF_COLLECTION): (_PF_RANGE, _PF_RULES),
     ("PUT", _PF_COLLECTION + "/{id}"): (_PF_RANGE, _PF_RULES),
+    # a network service: its driver installed and declaring the kind's type; the physical
+    # network by kind (docs/network_services.md)
+    ("POST", "/v2.0/network-services"): NETWORK_SERVICE_RULES,
+    ("PUT", "/v2.0/network-services/{id}"): NETWORK_SERVICE_RULES,
     ("POST", "/v2.0/segment_allocation_ranges"): (
         r"is (required|not allowed) for a \w+ range",
         r"is outside the \w+ ids",

@@ -171,6 +171,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Quark: the backend drivers' asynchronous work of every write (/v2.0/jobs), its status and errors; "
         "a write that made one answers its id in X-Quark-Job-Id.",
     ),
+    "network-services": (
+        "Network services per project",
+        "Quark: admin-managed kinds of project network (flat, flat with DHCP, VLAN, VXLAN; each with its backend driver) "
+        "and the one of each project (/v2.0/network-services, /v2.0/network-service-associations).",
+    ),
     "network-plugin": (
         "Network backend driver",
         "Quark: per-network choice of the backend driver that realises it (network_plugin).",

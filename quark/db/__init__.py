@@ -2,5 +2,6 @@
 # in ``Base.metadata`` for every user of the models (Alembic, tests).
 from quark.db import jobs_model as jobs_model
 from quark.db import l3_models as l3_models
+from quark.db import network_service_models as network_service_models
 from quark.db import pool_models as pool_models
 from quark.db import rbac_models as rbac_models

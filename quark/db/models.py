@@ -58,6 +58,8 @@ class Network(StandardAttributes, Base):
     # The backend driver that realises it (docs/drivers.md); NULL on networks
     # older than drivers: the deployment's backend_driver.
     network_plugin: Mapped[str | None] = mapped_column(String(64))
+    # The network service it was made from (docs/network_services.md); NULL otherwise.
+    network_service_id: Mapped[str | None] = mapped_column(ForeignKey("network_services.id"), index=True)
 
 
 class Subnet(StandardAttributes, Base):

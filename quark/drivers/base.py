@@ -105,6 +105,10 @@ class Driver:
     # False: the driver has nothing to do after a change (no outbox job is
     # written for its networks; see docs/drivers.md).
     needs_backend: ClassVar[bool] = True
+    # The network types (``provider:network_type``) the driver can realise;
+    # None: any. Checked when a network service names the driver and when a
+    # network names both (400 otherwise; docs/network_services.md).
+    network_types: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name

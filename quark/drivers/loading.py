@@ -65,3 +65,10 @@ def can_sync(name: str) -> bool:
 def load(name: str, options: Mapping[str, Any] | None = None) -> Driver:
     """A new driver ``name`` with ``options``."""
     return driver_class(name)(name, options or {})
+
+
+def supports(name: str, network_type: str) -> bool:
+    """Whether the installed driver ``name`` declares ``network_type``
+    (``Driver.network_types``; None declares every type). Raises UnknownDriver."""
+    declared = driver_class(name).network_types
+    return declared is None or network_type in declared

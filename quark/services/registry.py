@@ -28,6 +28,7 @@ from quark.services.common.rbac import RbacTypes
 from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.network_rbac import NETWORK
+from quark.services.core.network_services import NetworkServiceAssociationService, NetworkServiceService
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
@@ -73,6 +74,9 @@ class Services:
     ip_addresses: IpAddressService
     routes: RouteService
     segment_ranges: SegmentRangeService
+    # Per-project network type and driver (docs/network_services.md).
+    network_services: NetworkServiceService
+    network_service_associations: NetworkServiceAssociationService
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
@@ -108,6 +112,8 @@ class Services:
             "segment_allocation_ranges": self.segment_ranges,
             "jobs": self.jobs,
             "rbac-policies": self.rbac_policies,
+            "network-services": self.network_services,
+            "network-service-associations": self.network_service_associations,
         }[collection]
 
 
@@ -154,6 +160,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
+        network_services=NetworkServiceService(db, settings),
+        network_service_associations=NetworkServiceAssociationService(db, settings),
         agents=agents,
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),

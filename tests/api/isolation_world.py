@@ -38,8 +38,9 @@ def admin_only(resource: Resource) -> bool:
 
 # Body attributes that name no resource of a project: the owner (any project but
 # the caller's is a 400 for a non-admin, whatever it names) and a port's
-# device_id (free text in Neutron: a port may name any device).
-NOT_REFERENCES = frozenset({"project_id", "tenant_id", "device_id"})
+# device_id (free text in Neutron: a port may name any device); a network
+# service (the deployment's, no project's: docs/network_services.md).
+NOT_REFERENCES = frozenset({"project_id", "tenant_id", "device_id", "network_service_id"})
 # Arrays of objects that carry a reference, and its key in each object.
 NESTED_REFERENCES = {"fixed_ips": "subnet_id"}
 

@@ -74,6 +74,12 @@ def made(api_server) -> dict[str, str]:
         out["jobs"] = backend.headers["X-Quark-Job-Id"]
         policy = {"object_type": "network", "object_id": net["id"], "action": "access_as_shared", "target_tenant": "*"}
         out["rbac-policies"] = _post(admin, "rbac-policies", "rbac_policy", policy)["id"]
+        service = _post(admin, "network-services", "network_service", {"kind": "vxlan", "driver": "agent"})
+        out["network-services"] = service["id"]
+        association = {"project_id": f"ln-{tag}", "network_service_id": service["id"]}
+        out["network-service-associations"] = _post(
+            admin, "network-service-associations", "network_service_association", association
+        )["id"]
     return out
 
 

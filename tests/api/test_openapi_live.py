@@ -135,3 +135,20 @@ def test_pool_and_scope_policies_match_the_document(doc, admin, object_type):
     changed = _check(doc, admin, "put", url, "/v2.0/rbac-policies/{id}", 200, retarget)
     assert changed["rbac_policy"]["target_tenant"] == retarget["rbac_policy"]["target_tenant"]
     _check(doc, admin, "get", f"/v2.0/rbac-policies?object_type={object_type}", "/v2.0/rbac-policies", 200)
+
+
+def test_network_services_match_the_document(doc, admin):
+    """A network service, a project's association with it, a change of each, and the 409 of one in use."""
+    tag = uuid.uuid4().hex[:8]
+    body = {"name": f"oa-{tag}", "kind": "flat_dhcp", "physical_network": f"oa-{tag}", "driver": "agent"}
+    made = _create(doc, admin, "network-services", "network_service", body)
+    url = f"/v2.0/network-services/{made['id']}"
+    _check(doc, admin, "put", url, "/v2.0/network-services/{id}", 200, {"network_service": {"name": "x"}})
+    association = {"project_id": f"oa-{tag}", "network_service_id": made["id"]}
+    _create(doc, admin, "network-service-associations", "network_service_association", association)
+    assoc_url = f"/v2.0/network-service-associations/oa-{tag}"
+    changed = {"network_service_association": {"description": "d"}}
+    _check(doc, admin, "put", assoc_url, "/v2.0/network-service-associations/{id}", 200, changed)
+    _check(doc, admin, "delete", url, "/v2.0/network-services/{id}", 409)
+    bad = {"network_service": {"kind": "vxlan", "driver": "nope"}}
+    _check(doc, admin, "post", "/v2.0/network-services", "/v2.0/network-services", 400, bad)

@@ -79,6 +79,8 @@ def create_bodies(project: dict) -> dict[str, dict]:
                 "target_tenant": "0123456789abcdef0123456789abcdef",
             }
         },
+        "network-services": {"network_service": {"kind": "vxlan", "driver": "agent"}},
+        "network-service-associations": {"network_service_association": {"network_service_id": str(uuid.uuid4())}},
     }
 
 
@@ -232,6 +234,7 @@ def test_member_lists_of_admin_collections_are_empty(admin, project):
         ("mac_address_ranges", "mac_address_ranges"),
         ("network-ip-availabilities", "network_ip_availabilities"),
         ("segment_allocation_ranges", "segment_allocation_ranges"),
+        ("network-services", "network_services"),
     ):
         listed = admin.get(f"/v2.0/{collection}", headers=member)
         assert listed.status_code == 200 and listed.json() == {key: []}, collection

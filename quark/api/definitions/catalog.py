@@ -19,6 +19,7 @@ from quark.api.definitions.core import (
 from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
+from quark.api.definitions.network_services import NETWORK_SERVICE, NETWORK_SERVICE_ASSOCIATION
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
 from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
@@ -43,6 +44,8 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (AGENT, "agents"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
+    (NETWORK_SERVICE, "network_services"),
+    (NETWORK_SERVICE_ASSOCIATION, "network_service_associations"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -175,10 +175,12 @@ SUBNET = Resource(
             "boolean",
             post=True,
             put=True,
-            default=True,
             convert=v.boolean,
             filter=BOOL_FILTER,
             sortable=True,
+            # The default is the service's: true, but false on a network of a flat
+            # network service (docs/network_services.md).
+            description="default: true (false on a network of a flat network service)",
         ),
         Attr(
             "ipv6_ra_mode",

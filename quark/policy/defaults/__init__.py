@@ -12,6 +12,7 @@ from quark.policy.defaults import (
     dataplane,
     jobs,
     l3,
+    network_services,
     networks,
     pools,
     ports,
@@ -21,7 +22,22 @@ from quark.policy.defaults import (
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas, jobs, rbac)
+MODULES = (
+    base,
+    networks,
+    subnets,
+    ports,
+    security,
+    l3,
+    pools,
+    addressing,
+    dataplane,
+    compute,
+    quotas,
+    jobs,
+    rbac,
+    network_services,
+)
 
 
 def all_rules() -> list[policy.RuleDefault]:

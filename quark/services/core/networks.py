@@ -28,8 +28,9 @@ from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
-from quark.services.core import network_rbac
+from quark.services.core import network_rbac, network_services
 from quark.services.core.mtu import check_subnet_fits, network_mtu
+from quark.services.core.network_services import KINDS
 from quark.services.core.subnets import SubnetService
 from quark.services.events import (
     Events,
@@ -227,17 +228,8 @@ class NetworkService(ResourceService):
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one network inside the caller's transaction; returns its id."""
         project_id = base.resolve_project(ctx, attrs)
-        network_type = attrs.get("provider:network_type")
-        physnet = attrs.get("provider:physical_network")
-        seg_id = attrs.get("provider:segmentation_id")
-        if network_type is None:
-            if physnet is not None or seg_id is not None:
-                raise errors.InvalidInput(error_message="provider:network_type required")
-            network_type = self.settings.tenant_network_type
-        else:
-            validate_provider(network_type, physnet, seg_id)
+        network_type, physnet, seg_id, plugin, service = await self._kind(conn, project_id, attrs)
         mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
-        plugin = self._plugin(attrs.get("network_plugin"))
         now = utcnow()
         network_id = base.new_id()
         if network_type in RANGE_TYPES:
@@ -270,6 +262,7 @@ class NetworkService(ResourceService):
                     availability_zone_hints=attrs.get("availability_zone_hints", []),
                     ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
                     network_plugin=plugin,
+                    network_service_id=None if service is None else service.id,
                     created_at=now,
                     updated_at=now,
                     revision_number=0,
@@ -285,6 +278,28 @@ class NetworkService(ResourceService):
         )
         await self.events.publish(conn, ResourcesCreated("network", {project_id: 1}))
         return network_id
+
+    async def _kind(self, conn: AsyncConnection, project_id: str, attrs: dict) -> tuple:
+        """(network_type, physical_network, segmentation_id, driver, network service row
+        or None): the provider attributes asked for, else the project's network service,
+        else the deployment default (docs/network_services.md). A driver named or given
+        by the service must declare the type (400)."""
+        network_type = attrs.get("provider:network_type")
+        physnet = attrs.get("provider:physical_network")
+        seg_id = attrs.get("provider:segmentation_id")
+        service = None
+        if network_type is None:
+            if physnet is not None or seg_id is not None:
+                raise errors.InvalidInput(error_message="provider:network_type required")
+            service = await network_services.of_project(conn, project_id)
+            network_type = self.settings.tenant_network_type if service is None else KINDS[service.kind].network_type
+            physnet = None if service is None else service.physical_network or None
+        else:
+            validate_provider(network_type, physnet, seg_id)
+        plugin = self._plugin(attrs.get("network_plugin") or (service.driver if service else None))
+        if service is not None or attrs.get("network_plugin"):
+            network_services.check_driver(plugin, network_type)
+        return network_type, physnet, seg_id, plugin, service
 
     def _plugin(self, requested: str | None) -> str:
         """The network's backend driver: the one asked for, or the deployment's (docs/drivers.md)."""

@@ -31,6 +31,7 @@ from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
+from quark.services.core.network_services import dhcp_default
 from quark.services.core.subnet_prefixes import check_affinity, take_prefix
 from quark.services.events import (
     Events,
@@ -215,7 +216,7 @@ class SubnetService(ResourceService):
         pool = await take_prefix(conn, ctx, self.prefixes, attrs, project_id)
         version = attrs["ip_version"]
         net = addressing.parse_cidr(attrs["cidr"], version)
-        enable_dhcp = attrs.get("enable_dhcp", True)
+        enable_dhcp = attrs["enable_dhcp"] if "enable_dhcp" in attrs else await dhcp_default(conn, network)
         ra, mode = attrs.get("ipv6_ra_mode"), attrs.get("ipv6_address_mode")
         self._check_modes(version, net, enable_dhcp, ra, mode)
         if enable_dhcp:

@@ -1,7 +1,7 @@
 """l3 scheduling: routers an admin took off their L3 agent
 
 Revision ID: 0021_l3_scheduling
-Revises: 0014_outbox_jobs
+Revises: 0018_network_services
 Create Date: 2026-12-07
 
 routers.l3_unhosted: true when an admin removed the router from its L3 agent
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_l3_scheduling"
-down_revision = "0014_outbox_jobs"
+down_revision = "0018_network_services"
 branch_labels = None
 depends_on = None
 
