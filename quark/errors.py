@@ -365,6 +365,10 @@ class GatewayConflictWithAllocationPools(Conflict):
     message = "Gateway ip {ip_address} conflicts with allocation pool {pool}."
 
 
+class GatewayIpInUse(Conflict):
+    message = "Current gateway ip {ip_address} already in use by port {port_id}. Unable to update."
+
+
 class AllocationPoolStrandsAddresses(Conflict):
     message = "Allocation pools cannot be changed: address {ip_address} is allocated outside the new pools."
 

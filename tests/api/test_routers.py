@@ -307,3 +307,24 @@ def test_openstacksdk_router_workflow(api_server, admin, external):
     conn.network.remove_interface_from_router(router, subnet_id=subnet.id)
     conn.network.delete_router(router)
     assert conn.network.find_router(router.id) is None
+
+
+def test_the_gateway_address_a_router_port_holds_cannot_move(tenant):
+    """As Neutron: 409 GatewayIpInUse while a router interface holds the
+    subnet's gateway address (moving it or removing it), and nothing changes."""
+    _, sub = private(tenant, "10.31.0.0/24", allocation_pools=[{"start": "10.31.0.100", "end": "10.31.0.200"}])
+    moved = tenant.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"gateway_ip": "10.31.0.2"}})
+    assert moved.status_code == 200  # no router port yet: free to move
+    router = make_router(tenant)
+    port_id = interface(tenant, router["id"], subnet_id=sub["id"]).json()["port_id"]
+    for gateway in ("10.31.0.3", None):
+        refused = tenant.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"gateway_ip": gateway}})
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["NeutronError"]["type"] == "GatewayIpInUse"
+        assert port_id in refused.json()["NeutronError"]["message"]
+    after = tenant.get(f"/v2.0/subnets/{sub['id']}").json()["subnet"]
+    assert after["gateway_ip"] == "10.31.0.2" and after["revision_number"] == moved.json()["subnet"]["revision_number"]
+    # the same gateway again is no move
+    assert tenant.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"gateway_ip": "10.31.0.2"}}).status_code == 200
+    assert interface(tenant, router["id"], "remove", subnet_id=sub["id"]).status_code == 200
+    assert tenant.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"gateway_ip": "10.31.0.3"}}).status_code == 200

@@ -332,6 +332,8 @@ class SubnetService(ResourceService):
         if gateway is not None:
             gateway = addressing.parse_ip(gateway, row.ip_version)
             addressing.validate_gateway(net, gateway)
+        if "gateway_ip" in attrs and row.gateway_ip is not None and str(gateway) != row.gateway_ip:
+            await self._check_gateway_not_routed(conn, row)
         raw_pools = attrs.get("allocation_pools")
         if raw_pools is None:
             raw_pools = [{"start": lo, "end": hi} for lo, hi in row.allocation_pools or []]
@@ -344,6 +346,24 @@ class SubnetService(ResourceService):
             "allocation_pools": _pools_json(pools),
             "next_ip_key": cursor_after_pool_change(old, new, row.next_ip_key, row.ip_version),
         }
+
+    @staticmethod
+    async def _check_gateway_not_routed(conn: AsyncConnection, row: Any) -> None:
+        """As Neutron: the gateway address may not move (or go) while a router
+        port holds it (409 GatewayIpInUse)."""
+        port_id = await conn.scalar(
+            select(a.c.port_id)
+            .join(p, p.c.id == a.c.port_id)
+            .where(
+                a.c.subnet_id == row.id,
+                a.c.address == row.gateway_ip,
+                a.c.deallocated == false(),
+                p.c.device_owner.in_(owners.ROUTER),
+            )
+            .limit(1)
+        )
+        if port_id is not None:
+            raise errors.GatewayIpInUse(ip_address=row.gateway_ip, port_id=port_id)
 
     async def _check_stranded(self, conn: AsyncConnection, row: Any, removed: RangeSet) -> None:
         """Refuse a pool change that would leave held addresses outside the pools."""
