@@ -14,9 +14,7 @@ from quark.drivers import loading
 def test_every_installed_driver_provides_core_and_l3_and_agent_is_the_default(admin):
     body = admin.get("/v2.0/service-providers").json()
     got = {(p["service_type"], p["name"]): p["default"] for p in body["service_providers"]}
-    expected = {
-        (kind, name): name == "agent" for kind in ("CORE", "L3_ROUTER_NAT") for name in loading.names()
-    }
+    expected = {(kind, name): name == "agent" for kind in ("CORE", "L3_ROUTER_NAT") for name in loading.names()}
     assert got == expected
     assert ("L3_ROUTER_NAT", "agent") in got and ("CORE", "unmanaged") in got
 
