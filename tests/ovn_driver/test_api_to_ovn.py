@@ -1,0 +1,144 @@
+"""Quark with OVN end to end, on every database: a `quark serve` whose
+deployment driver is ``ovn`` and a `quark worker`, against a private OVN
+(tests/ovn.py). A port created over HTTP ends as a logical switch port in NB
+with its MAC and IPs, in its security group's port group; with the NB server
+stopped in the middle of a batch the jobs retry and converge once it is back,
+and the driver's sync finds no drift between the API's resources and NB."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from quark.drivers.base import Change
+from quark.drivers.ovn import OvnDriver
+from quark.drivers.ovn import mapping as m
+from tests.dbs import migrated_database, selected_backends
+from tests.ovn import OvnCluster
+from tests.servers import QUARK, quark_server
+
+KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security-groups"}
+
+
+@pytest.fixture(params=selected_backends())
+def deployment(request, tmp_path_factory, ovn: OvnCluster) -> Iterator[tuple[httpx.Client, OvnCluster]]:
+    env = {
+        "QUARK_BACKEND_DRIVER": "ovn",
+        "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2}}),
+        "QUARK_WORKER_RETRY_DELAY": "0.2",
+        "QUARK_WORKER_RETRY_MAX_DELAY": "1",
+        "QUARK_WORKER_MAX_ATTEMPTS": "100",
+        "QUARK_WORKER_CALL_TIMEOUT": "5",
+        "QUARK_WORKER_LEASE": "10",
+        "QUARK_IPAM_REUSE_AFTER": "0",
+        "QUARK_LOG_LEVEL": "warning",
+    }
+    with migrated_database(request.param, tmp_path_factory) as url, quark_server(url, env=env) as server:
+        log = (ovn.dir / "worker.log").open("wb")
+        worker = subprocess.Popen(
+            [QUARK, "worker", "--database-url", url], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
+        project = f"t-{uuid.uuid4().hex[:10]}"
+        headers = {"X-Project-Id": project, "X-Roles": "member"}
+        try:
+            with httpx.Client(base_url=server.url, timeout=30, headers=headers) as client:
+                yield client, ovn
+        finally:
+            worker.terminate()
+            worker.wait(20)
+            log.close()
+
+
+def jobs_done(client: httpx.Client, timeout: float = 60.0) -> list[dict]:
+    """Wait until every job of the project has finished; all of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = client.get("/v2.0/jobs", params={"limit": 1000}).json()["jobs"]
+        if jobs and all(j["status"] in ("succeeded", "failed") for j in jobs):
+            return jobs
+        assert time.monotonic() < deadline, [(j["status"], j["last_error"]) for j in jobs]
+        time.sleep(0.2)
+
+
+def resources(client: httpx.Client) -> list[Change]:
+    """The API's resources of the project, as the driver's sync takes them."""
+    found = []
+    for kind, collection in KINDS.items():
+        for body in client.get(f"/v2.0/{collection}").json()[collection.replace("-", "_")]:
+            found.append(Change(kind, "create", body["id"], int(body["revision_number"]), body))
+    return found
+
+
+def create(client: httpx.Client, collection: str, body: dict) -> dict:
+    kind = collection[:-1]
+    response = client.post(f"/v2.0/{collection}", json={kind: body})
+    assert response.status_code == 201, response.text
+    return response.json()[kind]
+
+
+def test_a_port_created_over_http_ends_as_a_logical_switch_port(deployment):
+    client, ovn = deployment
+    net = create(client, "networks", {"name": "ovn-net"})
+    assert "network_plugin" not in net or net["network_plugin"] == "ovn"
+    sub = create(client, "subnets", {"network_id": net["id"], "cidr": "10.42.0.0/24", "ip_version": 4})
+    port = create(client, "ports", {"network_id": net["id"], "name": "vm-port"})
+    jobs = jobs_done(client)
+    assert {j["status"] for j in jobs} == {"succeeded"}, [(j["resource_type"], j["last_error"]) for j in jobs]
+
+    ip = port["fixed_ips"][0]["ip_address"]
+    assert ovn.nbctl("lsp-get-addresses", port["id"]).strip() == f"{port['mac_address']} {ip}"
+    assert ovn.nbctl("lsp-get-ls", port["id"]).split()[1] == f"({m.switch_name(net['id'])})"
+    dhcp = ovn.get("Logical_Switch_Port", port["id"], "dhcpv4_options")
+    assert ovn.get("DHCP_Options", dhcp, "cidr") == "10.42.0.0/24"
+    assert f"router={sub['gateway_ip']}" in ovn.nbctl("dhcp-options-get-options", dhcp)
+    [default_group] = port["security_groups"]
+    pg = m.group_name(default_group)
+    assert ovn.get("Logical_Switch_Port", port["id"], "_uuid") in ovn.get("Port_Group", pg, "ports")
+    assert "allow-related" in ovn.nbctl("acl-list", pg)
+    current = client.get(f"/v2.0/ports/{port['id']}").json()["port"]
+    revision = ovn.get("Logical_Switch_Port", port["id"], 'external_ids:"quark:revision_number"')
+    assert revision == str(current["revision_number"])
+
+
+async def test_nb_stopped_mid_batch_jobs_retry_and_converge_without_drift(deployment):
+    client, ovn = deployment
+    net = create(client, "networks", {"name": "ovn-net"})
+    create(client, "subnets", {"network_id": net["id"], "cidr": "10.43.0.0/24", "ip_version": 4})
+    jobs_done(client)
+    ovn.stop_db("nb")
+    response = client.post("/v2.0/ports", json={"ports": [{"network_id": net["id"]} for _ in range(8)]})
+    assert response.status_code == 201, response.text  # the API does not wait for OVN
+    ports = response.json()["ports"]
+    renamed = client.put(f"/v2.0/ports/{ports[0]['id']}", json={"port": {"name": "renamed"}})
+    assert renamed.status_code == 200
+    deadline = time.monotonic() + 30
+    while not (retried := [j for j in client.get("/v2.0/jobs").json()["jobs"] if j["attempts"] >= 2]):
+        assert time.monotonic() < deadline, "no job was retried while NB was down"
+        time.sleep(0.2)
+    assert all("RetryableError" in j["last_error"] for j in retried), retried
+    ovn.start_db("nb")
+
+    jobs = jobs_done(client)
+    assert {j["status"] for j in jobs} == {"succeeded"}, [(j["resource_type"], j["last_error"]) for j in jobs]
+    for port in ports:
+        expected = f"{port['mac_address']} {port['fixed_ips'][0]['ip_address']}"
+        assert ovn.nbctl("lsp-get-addresses", port["id"]).strip() == expected
+    assert ovn.get("Logical_Switch_Port", ports[0]["id"], 'external_ids:"quark:name"') == "renamed"
+
+    driver = OvnDriver("ovn", {"nb_connection": ovn.nb_url, "timeout": 5})
+    try:
+        report = await driver.sync(resources(client))
+        assert not report.drift, report
+        ovn.nbctl("lsp-del", ports[1]["id"])  # drift from outside: sync sees it and repairs it
+        report = await driver.sync(resources(client), repair=True)
+        assert (report.missing, report.repaired) == ([ports[1]["id"]], 1)
+        assert not (await driver.sync(resources(client))).drift
+    finally:
+        await driver.close()
