@@ -172,6 +172,107 @@ class OvnCluster:
             time.sleep(0.1)
 
 
+class Chassis:
+    """One hypervisor on Open vSwitch's userspace datapath (``datapath_type=netdev``:
+    no kernel module): its own ovsdb-server, ovs-vswitchd and ovn-controller bound to
+    ``cluster``'s SB, and network namespaces as its VMs, each a veth whose host end
+    is an ``br-int`` port bound to a logical switch port (``external_ids:iface-id``)."""
+
+    def __init__(self, cluster: OvnCluster) -> None:
+        self.cluster = cluster
+        self.dir = cluster.dir
+        self.tag = cluster.dir.name[-6:].replace("_", "x")
+        self.db_url = f"unix:{self.dir / 'conf.sock'}"
+        self.vms: list[str] = []
+
+    def start(self) -> Chassis:
+        c = self.cluster
+        subprocess.run(
+            ["ovsdb-tool", "create", str(self.dir / "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"],
+            check=True,
+            capture_output=True,
+        )
+        c._spawn(
+            "ovs-db",
+            [OVSDB_SERVER, str(self.dir / "conf.db"), f"--remote=punix:{self.dir / 'conf.sock'}",
+             f"--unixctl={self.dir / 'ovs-db.ctl'}", f"--log-file={self.dir / 'ovs-db.log'}", "--no-chdir", "-vconsole:off"],
+        )  # fmt: skip
+        _wait_for(self.dir / "conf.sock", c.procs["ovs-db"], self.dir / "ovs-db.log")
+        self.vsctl("--no-wait", "init")
+        c._spawn(
+            "vswitchd",
+            ["ovs-vswitchd", self.db_url, f"--unixctl={self.dir / 'vswitchd.ctl'}",
+             f"--log-file={self.dir / 'vswitchd.log'}", "--no-chdir", "-vconsole:off"],
+        )  # fmt: skip
+        self.vsctl(
+            "set", "open", ".", f"external_ids:system-id=chassis-{self.tag}", f"external_ids:ovn-remote={c.sb_url}",
+            "external_ids:ovn-encap-type=geneve", "external_ids:ovn-encap-ip=127.0.0.1",
+            "external_ids:ovn-bridge-datapath-type=netdev",
+        )  # fmt: skip
+        self.vsctl("add-br", "br-int", "--", "set", "bridge", "br-int", "datapath_type=netdev", "fail-mode=secure")
+        c._spawn(
+            "controller",
+            ["ovn-controller", self.db_url, f"--log-file={self.dir / 'controller.log'}", "--no-chdir", "-vconsole:off"],
+        )
+        return self
+
+    def vsctl(self, *args: str) -> str:
+        return self.cluster._ctl("ovs-vsctl", self.db_url, ("--timeout=20", *args))
+
+    def plug(self, port_id: str, mac: str, cidr_ip: str) -> str:
+        """A namespace with a veth of ``mac`` and ``cidr_ip`` (``10.0.0.5/24``) bound to
+        logical switch port ``port_id``; its name."""
+        n = len(self.vms)
+        ns, host, guest = f"qovn-{self.tag}-{n}", f"qo{self.tag}h{n}", f"qo{self.tag}g{n}"
+        for argv in (
+            ["ip", "netns", "add", ns],
+            ["ip", "link", "add", host, "type", "veth", "peer", "name", guest],
+            ["ip", "link", "set", guest, "netns", ns],
+            ["ip", "-n", ns, "link", "set", guest, "address", mac],
+            ["ip", "-n", ns, "addr", "add", cidr_ip, "dev", guest],
+            ["ip", "-n", ns, "link", "set", guest, "up"],
+            ["ip", "-n", ns, "link", "set", "lo", "up"],
+            ["ip", "link", "set", host, "up"],
+        ):
+            subprocess.run(argv, check=True, capture_output=True)
+        self.vms.append(ns)
+        self.vsctl("add-port", "br-int", host, "--", "set", "interface", host, f"external_ids:iface-id={port_id}")
+        return ns
+
+    def ping(self, ns: str, ip: str, count: int = 2) -> bool:
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, "ping", "-c", str(count), "-W", "2", ip], capture_output=True, check=False
+        )
+        return done.returncode == 0
+
+    def stop(self) -> None:
+        for name in ("controller", "vswitchd", "ovs-db"):
+            self.cluster._stop(name)
+        for n, ns in enumerate(self.vms):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+            subprocess.run(["ip", "link", "del", f"qo{self.tag}h{n}"], capture_output=True, check=False)
+
+
+def require_chassis() -> None:
+    missing = [t for t in ("ovs-vswitchd", "ovn-controller", "ovs-vsctl", "ip") if shutil.which(t) is None]
+    if missing or os.geteuid() != 0:
+        message = f"no userspace chassis here (missing {missing or 'root'}; `make test-deps` installs them)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def chassis(ovn: OvnCluster) -> Iterator[Chassis]:
+    """A hypervisor (userspace datapath) bound to ``ovn``; its namespaces removed after."""
+    require_chassis()
+    host = Chassis(ovn)
+    try:
+        yield host.start()
+    finally:
+        host.stop()
+
+
 @pytest.fixture
 def ovn() -> Iterator[OvnCluster]:
     """A fresh OVN (NB, SB, northd) for one test, stopped and removed after it."""

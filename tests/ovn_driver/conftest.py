@@ -1,3 +1,4 @@
-"""The OVN tests' fixture: a private NB, SB and northd per test (tests/ovn.py)."""
+"""The OVN tests' fixtures (tests/ovn.py): a private NB, SB and northd per test, and
+a userspace-datapath hypervisor bound to it."""
 
-from tests.ovn import ovn  # noqa: F401
+from tests.ovn import chassis, ovn  # noqa: F401
