@@ -4,12 +4,14 @@ revisions, deletes, sync, and a stopped NB server as a retryable error."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 
 import pytest
 
 from quark.drivers.base import Change, RetryableError
-from quark.drivers.ovn import OvnDriver
+from quark.drivers.ovn import OvnDriver, commands
 from quark.drivers.ovn import mapping as m
 from tests.ovn import OvnCluster
 
@@ -287,3 +289,57 @@ async def test_an_unreachable_nb_at_first_is_retryable(tmp_path):
     with pytest.raises(RetryableError, match="unreachable"):
         await d.call(change("network", network()))
     await d.close()
+
+
+async def test_two_writers_racing_end_with_the_newest_revision(ovn):
+    """Two connections (two workers) write one network's revisions in a random order,
+    at once: each write's verify makes the server refuse a write based on a stale
+    copy, so OVN ends with the newest revision whatever the order."""
+    writers = [OvnDriver("ovn", {"nb_connection": ovn.nb_url, "timeout": 10}) for _ in range(2)]
+    try:
+        net = network()
+        await writers[0].write("network", net, 1)
+        for _ in range(5):
+            revisions = list(range(2, 60))
+            random.shuffle(revisions)
+            top = max(revisions)
+            await asyncio.gather(*(writers[r % 2].write("network", {**net, "name": f"r{r}"}, r) for r in revisions))
+            ls = m.switch_name(net["id"])
+            assert ext(ovn, "Logical_Switch", ls, "quark:revision_number") == str(top)
+            assert ext(ovn, "Logical_Switch", ls, "quark:name") == f"r{top}"
+            net = {**net}
+            await writers[1].write("network", {**net, "name": "again"}, top)  # a repeated revision: no-op
+            assert ext(ovn, "Logical_Switch", ls, "quark:name") == f"r{top}"
+            net["id"] = uid()
+            await writers[0].write("network", net, 1)
+    finally:
+        for writer in writers:
+            await writer.close()
+
+
+async def test_a_write_from_a_stale_copy_is_refused_by_the_server_and_rerun(ovn):
+    """Deterministic: writer B has read revision 1 into its copy when writer A puts
+    revision 5 on the server; B's write of revision 3 carries a verify of what it read,
+    the server refuses it, and B's rerun sees revision 5 and writes nothing."""
+    a, b = (OvnDriver("ovn", {"nb_connection": ovn.nb_url, "timeout": 10}) for _ in range(2))
+    net = network()
+    await a.write("network", net, 1)
+    await b.revisions()  # B's copy holds revision 1
+    runs = []
+
+    class StaleWrite(commands.WriteNetwork):
+        def run_idl(self, txn):
+            if not runs:  # first run: A writes revision 5 while B's copy still says 1
+                a._commit(lambda api: [commands.WriteNetwork(api, {**net, "name": "five"}, 5)])
+            runs.append(m.revision_of(commands.find(self.api, "network", net["id"]).external_ids))
+            super().run_idl(txn)
+
+    try:
+        [written] = await asyncio.to_thread(b._commit, lambda api: [StaleWrite(api, {**net, "name": "three"}, 3)])
+        assert runs == [1, 5] and written is False  # read 1, refused, rerun read 5: no write
+        ls = m.switch_name(net["id"])
+        assert ext(ovn, "Logical_Switch", ls, "quark:name") == "five"
+        assert ext(ovn, "Logical_Switch", ls, "quark:revision_number") == "5"
+    finally:
+        await a.close()
+        await b.close()
