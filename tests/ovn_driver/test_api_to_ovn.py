@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -21,14 +25,18 @@ from quark.drivers.base import Change
 from quark.drivers.ovn import OvnDriver
 from quark.drivers.ovn import mapping as m
 from tests.dbs import migrated_database, selected_backends
-from tests.ovn import OvnCluster
+from tests.ovn import OvnCluster, require_ovn
 from tests.servers import QUARK, quark_server
 
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security-groups"}
 
 
-@pytest.fixture(params=selected_backends())
-def deployment(request, tmp_path_factory, ovn: OvnCluster) -> Iterator[tuple[httpx.Client, OvnCluster]]:
+@pytest.fixture(scope="module", params=selected_backends())
+def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
+    """Per database: a private OVN, a `quark serve` (two API workers) whose deployment
+    driver is ``ovn`` and two `quark worker`s. Tests use projects of their own."""
+    require_ovn()
+    ovn = OvnCluster(Path(tempfile.mkdtemp(prefix="qovn-", dir="/tmp")))
     env = {
         "QUARK_BACKEND_DRIVER": "ovn",
         "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2}}),
@@ -40,20 +48,39 @@ def deployment(request, tmp_path_factory, ovn: OvnCluster) -> Iterator[tuple[htt
         "QUARK_IPAM_REUSE_AFTER": "0",
         "QUARK_LOG_LEVEL": "warning",
     }
-    with migrated_database(request.param, tmp_path_factory) as url, quark_server(url, env=env) as server:
-        log = (ovn.dir / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            [QUARK, "worker", "--database-url", url], env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT
-        )
-        project = f"t-{uuid.uuid4().hex[:10]}"
-        headers = {"X-Project-Id": project, "X-Roles": "member"}
-        try:
-            with httpx.Client(base_url=server.url, timeout=30, headers=headers) as client:
-                yield client, ovn
-        finally:
-            worker.terminate()
-            worker.wait(20)
-            log.close()
+    workers: list[subprocess.Popen] = []
+    try:
+        ovn.start()
+        with migrated_database(request.param, tmp_path_factory) as url, quark_server(url, workers=2, env=env) as server:
+            with (ovn.dir / "worker.log").open("wb") as log:
+                for _ in range(2):
+                    workers.append(
+                        subprocess.Popen(
+                            [QUARK, "worker", "--database-url", url],
+                            env={**os.environ, **env},
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
+                try:
+                    yield server.url, ovn
+                finally:
+                    for worker in workers:
+                        worker.terminate()
+                    for worker in workers:
+                        worker.wait(20)
+    finally:
+        ovn.stop()
+        shutil.rmtree(ovn.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def deployment(stack) -> Iterator[tuple[httpx.Client, OvnCluster]]:
+    """A client of a new project (a member) on the stack, and its OVN."""
+    url, ovn = stack
+    headers = {"X-Project-Id": f"t-{uuid.uuid4().hex[:10]}", "X-Roles": "member"}
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
+        yield client, ovn
 
 
 def jobs_done(client: httpx.Client, timeout: float = 60.0) -> list[dict]:
@@ -68,10 +95,11 @@ def jobs_done(client: httpx.Client, timeout: float = 60.0) -> list[dict]:
 
 
 def resources(client: httpx.Client) -> list[Change]:
-    """The API's resources of the project, as the driver's sync takes them."""
+    """The API's resources of every project (the admin's view), as the driver's sync takes them."""
     found = []
     for kind, collection in KINDS.items():
-        for body in client.get(f"/v2.0/{collection}").json()[collection.replace("-", "_")]:
+        listed = httpx.get(f"{str(client.base_url).rstrip('/')}/v2.0/{collection}", params={"limit": 10000}, timeout=30)
+        for body in listed.json()[collection.replace("-", "_")]:
             found.append(Change(kind, "create", body["id"], int(body["revision_number"]), body))
     return found
 
@@ -107,6 +135,27 @@ def test_a_port_created_over_http_ends_as_a_logical_switch_port(deployment):
     assert revision == str(current["revision_number"])
 
 
+def test_quick_updates_end_with_the_newest_revision_in_ovn(deployment):
+    client, ovn = deployment
+    net = create(client, "networks", {"name": "ovn-net"})
+    create(client, "subnets", {"network_id": net["id"], "cidr": "10.44.0.0/24", "ip_version": 4})
+    port = create(client, "ports", {"network_id": net["id"]})
+    with ThreadPoolExecutor(4) as pool:  # concurrent updates through both API workers
+        codes = list(
+            pool.map(
+                lambda n: client.put(f"/v2.0/ports/{port['id']}", json={"port": {"name": f"n{n}"}}).status_code,
+                range(20),
+            )
+        )
+    assert codes == [200] * 20
+    final = client.get(f"/v2.0/ports/{port['id']}").json()["port"]
+    jobs_done(client)
+    assert ovn.get("Logical_Switch_Port", port["id"], 'external_ids:"quark:revision_number"') == str(
+        final["revision_number"]
+    )
+    assert ovn.get("Logical_Switch_Port", port["id"], 'external_ids:"quark:name"') == final["name"]
+
+
 async def test_nb_stopped_mid_batch_jobs_retry_and_converge_without_drift(deployment):
     client, ovn = deployment
     net = create(client, "networks", {"name": "ovn-net"})
@@ -119,7 +168,12 @@ async def test_nb_stopped_mid_batch_jobs_retry_and_converge_without_drift(deploy
     renamed = client.put(f"/v2.0/ports/{ports[0]['id']}", json={"port": {"name": "renamed"}})
     assert renamed.status_code == 200
     deadline = time.monotonic() + 30
-    while not (retried := [j for j in client.get("/v2.0/jobs").json()["jobs"] if j["attempts"] >= 2]):
+    batch = {p["id"] for p in ports}
+    while not (
+        retried := [
+            j for j in client.get("/v2.0/jobs").json()["jobs"] if j["resource_id"] in batch and j["attempts"] >= 2
+        ]
+    ):
         assert time.monotonic() < deadline, "no job was retried while NB was down"
         time.sleep(0.2)
     assert all("RetryableError" in j["last_error"] for j in retried), retried
