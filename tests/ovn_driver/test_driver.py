@@ -343,3 +343,39 @@ async def test_a_write_from_a_stale_copy_is_refused_by_the_server_and_rerun(ovn)
     finally:
         await a.close()
         await b.close()
+
+
+async def test_router_gateway_gives_snat_and_a_default_route(ovn, driver):
+    ext_net = network(**{"provider:network_type": "flat", "provider:physical_network": "public"})
+    ext_sub = subnet(ext_net, cidr="203.0.113.0/24", gateway_ip="203.0.113.1")
+    net = network()
+    sub = subnet(net)
+    router = {"id": uid(), "project_id": "p1", "name": "r1", "admin_state_up": True,
+              "external_gateway_info": {"network_id": ext_net["id"], "enable_snat": True}}  # fmt: skip
+    gw = port(ext_net, ext_sub, ip="203.0.113.10", device_owner="network:router_gateway", device_id=router["id"])
+    inside = port(net, sub, ip="10.1.0.1", device_owner="network:router_interface", device_id=router["id"])
+    for kind, body in (("network", ext_net), ("subnet", ext_sub), ("network", net), ("subnet", sub),
+                       ("router", router), ("port", gw), ("port", inside)):  # fmt: skip
+        await driver.call(change(kind, body))
+    lr = m.router_name(router["id"])
+    localnet = m.provnet_name(ext_net["id"])
+    assert ovn.get("Logical_Switch_Port", localnet, "type") == "localnet"
+    assert ovn.get("Logical_Switch_Port", localnet, "options:network_name") == "public"
+    nat = ovn.nbctl("lr-nat-list", lr)
+    assert "snat" in nat and "203.0.113.10" in nat and "10.1.0.0/24" in nat
+    assert "0.0.0.0/0" in ovn.nbctl("lr-route-list", lr) and "203.0.113.1" in ovn.nbctl("lr-route-list", lr)
+    # SNAT off (router revision 2): no NAT; the interface removed: nothing left to translate
+    await driver.call(
+        change(
+            "router",
+            {**router, "external_gateway_info": {**router["external_gateway_info"], "enable_snat": False}},
+            rev=2,
+            op="update",
+        )
+    )
+    assert ovn.nbctl("lr-nat-list", lr).strip() == ""
+    await driver.call(change("router", router, rev=3, op="update"))
+    assert "10.1.0.0/24" in ovn.nbctl("lr-nat-list", lr)
+    await driver.call(change("port", {"id": inside["id"]}, op="delete"))
+    assert ovn.nbctl("lr-nat-list", lr).strip() == ""
+    assert ovn.nbctl("lrp-list", lr).split()[-1] == f"({m.router_port_name(gw['id'])})"

@@ -185,9 +185,11 @@ class WritePort(Write):
         columns = m.router_port_columns({**self.body, "revision_number": self.revision}, prefixes)
         lrp = find_named(self.api, "Logical_Router_Port", columns["name"])
         if lrp is None:
-            router.addvalue("ports", _insert(txn, self.api, "Logical_Router_Port", columns))
+            lrp = _insert(txn, self.api, "Logical_Router_Port", columns)
+            router.addvalue("ports", lrp)
         else:
             _set(lrp, columns)
+        refresh_nat(txn, self.api, router, added=lrp)
 
 
 class WriteGroup(Write):
@@ -203,7 +205,47 @@ class WriteRouter(Write):
     kind = "router"
 
     def write(self, txn: Any, row: Any) -> None:
-        self.upsert(txn, row, m.router_columns(self.body, self.revision))
+        router = self.upsert(txn, row, m.router_columns(self.body, self.revision))
+        if row is not None:
+            refresh_nat(txn, self.api, router)
+
+
+def refresh_nat(txn: Any, api: Any, router: Any, added: Any = None, removed: Any = None) -> None:
+    """Rewrite a router's SNAT and default route from its ports as they are now (called by
+    every write of the router or of one of its ports; a verify of the router's ports and
+    NAT makes a concurrent writer's transaction rerun with what this one wrote)."""
+    router.verify("ports")
+    router.verify("nat")
+    ports = _router_ports(router, added, removed)
+    gateway = [p for p in ports if p.external_ids.get("quark:gateway") == "true"]
+    gateway_ids = {p.uuid for p in gateway}
+    inside = [n for p in ports if p.uuid not in gateway_ids for n in p.networks]
+    outside = [n for p in gateway for n in p.networks]
+    snat = router.external_ids.get("quark:enable_snat") == "true"
+    router.nat = [_insert(txn, api, "NAT", nat) for nat in m.nat_rows(snat, outside, inside)]
+    router.static_routes = [
+        _insert(txn, api, "Logical_Router_Static_Route", route) for route in m.default_route(_next_hop(api, gateway))
+    ]
+
+
+def _router_ports(router: Any, added: Any, removed: Any) -> list[Any]:
+    """The router's ports with this transaction's addition and removal (the copy may not show them yet)."""
+    ports = [p for p in router.ports if removed is None or p.uuid != removed.uuid]
+    if added is not None and all(p.uuid != added.uuid for p in ports):
+        ports.append(added)
+    return ports
+
+
+def _next_hop(api: Any, gateway: list[Any]) -> str | None:
+    """The gateway of the external subnet the router's gateway port is on (its DHCP options' router)."""
+    for port in gateway:
+        lsp = find(api, "port", port.external_ids.get("quark:port_id", ""))
+        subnet_ids = lsp.external_ids.get("quark:subnet_ids", "").split() if lsp is not None else []
+        for subnet_id in subnet_ids:
+            options = find(api, "subnet", subnet_id)
+            if options is not None and options.options.get("router"):
+                return str(options.options["router"])
+    return None
 
 
 WRITES: dict[str, type[Write]] = {
@@ -232,14 +274,16 @@ class Delete(BaseCommand):
             self._detach(row, "Logical_Switch")
             lrp = find_named(self.api, "Logical_Router_Port", m.router_port_name(self.resource_id))
             if lrp is not None:
-                self._detach(lrp, "Logical_Router")
+                for router in self._detach(lrp, "Logical_Router"):
+                    refresh_nat(txn, self.api, router, removed=lrp)
                 lrp.delete()
         row.delete()
 
-    def _detach(self, row: Any, parent_table: str) -> None:
-        for parent in rows(self.api, parent_table):
-            if any(p.uuid == row.uuid for p in parent.ports):
-                parent.delvalue("ports", row)
+    def _detach(self, row: Any, parent_table: str) -> list[Any]:
+        parents = [parent for parent in rows(self.api, parent_table) if any(p.uuid == row.uuid for p in parent.ports)]
+        for parent in parents:
+            parent.delvalue("ports", row)
+        return parents
 
 
 class ReadRevisions(BaseCommand):

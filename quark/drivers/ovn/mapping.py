@@ -172,14 +172,17 @@ def subnet_columns(body: Mapping[str, Any], revision: int, mtu: int | None) -> d
 
 # --- ports ----------------------------------------------------------------------------
 
+ROUTER_GATEWAY = "network:router_gateway"
 ROUTER_OWNERS = (
     "network:router_interface",
     "network:router_interface_distributed",
     "network:ha_router_replicated_interface",
+    ROUTER_GATEWAY,
 )
 
 
 def is_router_interface(body: Mapping[str, Any]) -> bool:
+    """A router's port (an interface or its gateway): the switch side of a router port."""
     return body.get("device_owner") in ROUTER_OWNERS and bool(body.get("device_id"))
 
 
@@ -218,6 +221,7 @@ def port_columns(body: Mapping[str, Any], revision: int) -> dict[str, Any]:
             device_owner=body.get("device_owner"),
             device_id=body.get("device_id"),
             security_group_ids=" ".join(body.get("security_groups") or []),
+            subnet_ids=" ".join(str(ip.get("subnet_id")) for ip in body.get("fixed_ips") or []),
         ),
     }
     if is_router_interface(body):
@@ -239,7 +243,11 @@ def router_port_columns(body: Mapping[str, Any], prefixes: Mapping[str, int]) ->
         "name": router_port_name(body["id"]),
         "mac": str(body["mac_address"]),
         "networks": networks,
-        "external_ids": {id_key("port"): str(body["id"]), REVISION: str(body.get("revision_number", 0))},
+        "external_ids": {
+            id_key("port"): str(body["id"]),
+            REVISION: str(body.get("revision_number", 0)),
+            f"{PREFIX}gateway": str(body.get("device_owner") == ROUTER_GATEWAY).lower(),
+        },
     }
 
 
@@ -330,8 +338,30 @@ def drop_acls() -> list[dict[str, Any]]:
 
 
 def router_columns(body: Mapping[str, Any], revision: int) -> dict[str, Any]:
+    gateway = body.get("external_gateway_info") or {}
+    snat = bool(gateway) and bool(gateway.get("enable_snat", True))
     return {
         "name": router_name(str(body["id"])),
         "enabled": bool(body.get("admin_state_up", True)),
-        "external_ids": external_ids("router", body, revision),
+        "external_ids": external_ids("router", body, revision, enable_snat=str(snat).lower()),
     }
+
+
+def nat_rows(enable_snat: bool, gateway_networks: Sequence[str], inside_networks: Sequence[str]) -> list[dict]:
+    """A router's SNAT: each inside IPv4 subnet leaves through the gateway's first IPv4 address
+    (``networks`` as a router port holds them: ``ip/prefix``)."""
+    outside = [ipaddress.ip_interface(n) for n in gateway_networks if ipaddress.ip_interface(n).version == 4]
+    if not (enable_snat and outside):
+        return []
+    return [
+        {"type": "snat", "external_ip": str(outside[0].ip), "logical_ip": str(ipaddress.ip_interface(n).network)}
+        for n in inside_networks
+        if ipaddress.ip_interface(n).version == 4
+    ]
+
+
+def default_route(next_hop: str | None) -> list[dict]:
+    """The router's default route through its external subnet's gateway, if it has one."""
+    if not next_hop:
+        return []
+    return [{"ip_prefix": "0.0.0.0/0", "nexthop": next_hop, "external_ids": {f"{PREFIX}gateway": "true"}}]
