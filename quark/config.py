@@ -108,6 +108,9 @@ class Settings:
     worker_retry_max_delay: float = 60.0
     worker_max_attempts: int = 10
     worker_batch: int = 16
+    # Seconds between a worker's passes that write the port status drivers report
+    # (``ovn``: a port is ACTIVE once a chassis claimed it); 0 turns them off.
+    worker_status_interval: float = 5.0
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
     # Items a bulk create may carry (0 = no cap); a larger one is refused with

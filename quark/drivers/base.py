@@ -74,6 +74,9 @@ class Driver:
     # False: the driver has nothing to do after a change (no outbox job is
     # written for its networks; see docs/drivers.md).
     needs_backend: ClassVar[bool] = True
+    # True: ``port_statuses`` tells whether ports are really up (the worker writes
+    # it into their status every ``worker_status_interval``).
+    reports_port_status: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name
@@ -92,6 +95,11 @@ class Driver:
         """Compare the backend with ``resources`` (the database's, each as a
         create at its current revision); repair the difference if asked."""
         return SyncReport()
+
+    async def port_statuses(self, port_ids: Sequence[str]) -> Mapping[str, str]:
+        """``ACTIVE`` or ``DOWN`` per port the backend knows of (drivers that
+        ``reports_port_status``); ports it does not know are left out."""
+        return {}
 
     async def close(self) -> None:
         """Release connections; called once when the worker stops."""

@@ -25,7 +25,7 @@ from quark.drivers.base import Change
 from quark.drivers.ovn import OvnDriver
 from quark.drivers.ovn import mapping as m
 from tests.dbs import migrated_database, selected_backends
-from tests.ovn import OvnCluster, require_ovn
+from tests.ovn import Chassis, OvnCluster, require_chassis, require_ovn
 from tests.servers import QUARK, quark_server
 
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security-groups"}
@@ -46,6 +46,7 @@ def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
         "QUARK_WORKER_CALL_TIMEOUT": "5",
         "QUARK_WORKER_LEASE": "10",
         "QUARK_IPAM_REUSE_AFTER": "0",
+        "QUARK_WORKER_STATUS_INTERVAL": "0.5",
         "QUARK_LOG_LEVEL": "warning",
     }
     workers: list[subprocess.Popen] = []
@@ -95,10 +96,24 @@ def jobs_done(client: httpx.Client, timeout: float = 60.0) -> list[dict]:
 
 
 def resources(client: httpx.Client) -> list[Change]:
-    """The API's resources of every project (the admin's view), as the driver's sync takes them."""
+    """The API's resources of every project (the admin's view), as the driver's sync takes
+    them, once every project's jobs are done (listing security groups makes the admin's
+    default group, whose job then runs: the listing is taken again until nothing changed)."""
+    admin = httpx.Client(base_url=client.base_url, timeout=30)
+    previous: list[Change] = []
+    while True:
+        jobs_done(admin)
+        found = _resources(admin)
+        if [(c.resource_id, c.revision) for c in found] == [(c.resource_id, c.revision) for c in previous]:
+            admin.close()
+            return found
+        previous = found
+
+
+def _resources(admin: httpx.Client) -> list[Change]:
     found = []
     for kind, collection in KINDS.items():
-        listed = httpx.get(f"{str(client.base_url).rstrip('/')}/v2.0/{collection}", params={"limit": 10000}, timeout=30)
+        listed = admin.get(f"/v2.0/{collection}", params={"limit": 10000})
         for body in listed.json()[collection.replace("-", "_")]:
             found.append(Change(kind, "create", body["id"], int(body["revision_number"]), body))
     return found
@@ -196,3 +211,34 @@ async def test_nb_stopped_mid_batch_jobs_retry_and_converge_without_drift(deploy
         assert not (await driver.sync(resources(client))).drift
     finally:
         await driver.close()
+
+
+def wait_status(client: httpx.Client, port_id: str, status: str, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (seen := client.get(f"/v2.0/ports/{port_id}").json()["port"]["status"]) != status:
+        assert time.monotonic() < deadline, f"port {port_id} stayed {seen}, never {status}"
+        time.sleep(0.3)
+
+
+def test_ports_plugged_on_a_chassis_become_active_and_ping_each_other(deployment):
+    """Two ports created over HTTP, plugged into namespaces on a userspace-datapath
+    hypervisor: the worker reads OVN's ``up`` back into their status, and they ping."""
+    require_chassis()
+    client, ovn = deployment
+    net = create(client, "networks", {"name": "ovn-net"})
+    create(client, "subnets", {"network_id": net["id"], "cidr": "10.45.0.0/24", "ip_version": 4})
+    ports = [create(client, "ports", {"network_id": net["id"]}) for _ in range(2)]
+    jobs_done(client)
+    assert [client.get(f"/v2.0/ports/{p['id']}").json()["port"]["status"] for p in ports] == ["DOWN", "DOWN"]
+    host = Chassis(ovn).start()
+    try:
+        spaces = [host.plug(p["id"], p["mac_address"], f"{p['fixed_ips'][0]['ip_address']}/24") for p in ports]
+        for port in ports:
+            wait_status(client, port["id"], "ACTIVE")
+        assert host.ping(spaces[0], ports[1]["fixed_ips"][0]["ip_address"], count=3)
+        down = client.put(f"/v2.0/ports/{ports[1]['id']}", json={"port": {"admin_state_up": False}})
+        assert down.status_code == 200
+        wait_status(client, ports[1]["id"], "DOWN")
+        assert ovn.nbctl("lsp-get-enabled", ports[1]["id"]).strip() == "disabled"
+    finally:
+        host.stop()

@@ -315,3 +315,21 @@ class ReadPortUp(BaseCommand):
     def run_idl(self, txn: Any) -> None:
         row = find(self.api, "port", self.port_id)
         self.result = bool(row.up[0]) if row is not None and row.up else None
+
+
+class ReadPortsUp(BaseCommand):
+    """``up`` of the given ports' logical switch ports: port id -> bool (ports NB lacks left out)."""
+
+    READ_ONLY = True
+
+    def __init__(self, api: Any, port_ids: Any) -> None:
+        super().__init__(api)
+        self.port_ids = set(port_ids)
+
+    def run_idl(self, txn: Any) -> None:
+        key = m.id_key("port")
+        self.result = {
+            r.external_ids[key]: bool(r.up and r.up[0])
+            for r in rows(self.api, "Logical_Switch_Port")
+            if r.external_ids.get(key) in self.port_ids
+        }

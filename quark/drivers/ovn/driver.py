@@ -43,6 +43,8 @@ def _own_backend() -> type:
 
 
 class OvnDriver(Driver):
+    reports_port_status = True
+
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(name, options)
         self.nb_connection = str(self.options.get("nb_connection", DEFAULT_NB))
@@ -128,6 +130,10 @@ class OvnDriver(Driver):
     async def port_up(self, port_id: str) -> bool | None:
         """NB's ``up`` of the port (set by northd once a chassis claimed it); None: not set."""
         return await asyncio.to_thread(self._read, lambda api: commands.ReadPortUp(api, port_id))
+
+    async def port_statuses(self, port_ids: Sequence[str]) -> dict[str, str]:
+        ups = await asyncio.to_thread(self._read, lambda api: commands.ReadPortsUp(api, port_ids))
+        return {port_id: "ACTIVE" if up else "DOWN" for port_id, up in ups.items()}
 
     async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
         held = await self.revisions()
