@@ -203,8 +203,12 @@ async def test_nb_stopped_mid_batch_jobs_retry_and_converge_without_drift(deploy
 
     driver = OvnDriver("ovn", {"nb_connection": ovn.nb_url, "timeout": 5})
     try:
-        report = await driver.sync(resources(client))
-        assert not report.drift, report
+        listed = resources(client)
+        report = await driver.sync(listed)
+        held = await driver.revisions()
+        drifted = [(c.kind, c.revision, held.get(c.kind, {}).get(c.resource_id), c.body.get("name"), c.body.get("status"))
+                   for c in listed if c.resource_id in report.stale + report.missing]  # fmt: skip
+        assert not report.drift, (report, drifted)
         ovn.nbctl("lsp-del", ports[1]["id"])  # drift from outside: sync sees it and repairs it
         report = await driver.sync(resources(client), repair=True)
         assert (report.missing, report.repaired) == ([ports[1]["id"]], 1)
