@@ -15,9 +15,10 @@ raises ``Missing``: the change is retried later.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.backend.ovs_idl.command import BaseCommand
 
 from quark.drivers.ovn import mapping as m
@@ -31,13 +32,21 @@ def rows(api: Any, table: str) -> Iterator[Any]:
     return iter(list(api.tables[table].rows.values()))
 
 
+# Kinds whose rows are named after the resource, in tables with a unique name index
+# (ovsdbapp indexes them: found without a scan of the table).
+NAMED: dict[str, Callable[[str], str]] = {"port": str, "security_group": m.group_name}
+
+
 def find(api: Any, kind: str, resource_id: str) -> Any:
     key = m.id_key(kind)
+    if kind in NAMED:
+        row = find_named(api, m.TABLES[kind], NAMED[kind](resource_id))
+        return row if row is not None and row.external_ids.get(key) == resource_id else None
     return next((r for r in rows(api, m.TABLES[kind]) if r.external_ids.get(key) == resource_id), None)
 
 
 def find_named(api: Any, table: str, name: str) -> Any:
-    return next((r for r in rows(api, table) if r.name == name), None)
+    return idlutils.row_by_value(api.idl, table, "name", name, None)
 
 
 def _set(row: Any, columns: Mapping[str, Any]) -> None:
