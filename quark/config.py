@@ -117,6 +117,9 @@ class Settings:
     # (the periodic one and `quark backend sync`).
     backend_sync_interval: float = 300.0
     backend_sync_page: int = 1000
+    # Seconds between a worker's passes that write the port status drivers report
+    # (``ovn``: a port is ACTIVE once a chassis claimed it); 0 turns them off.
+    worker_status_interval: float = 5.0
     # Bytes; larger request bodies get 413 (bulk creates of a few thousand ports fit).
     max_request_body_size: int = 4 * 1024 * 1024
     # Items a bulk create may carry (0 = no cap); a larger one is refused with

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # System tools the dataplane (quark agent / quark dhcp) and its tests need:
-# dnsmasq (DHCP server), a DHCP client, ping, iproute2 and nftables (the L3 part's NAT). Idempotent: installs
+# dnsmasq (DHCP server), a DHCP client, ping, iproute2 and nftables (the L3 part's NAT);
+# ovn-central (ovsdb-server with the OVN NB/SB schemas, ovn-northd, ovn-nbctl/sbctl) for the
+# OVN driver's tests, which start their own instances (tests/ovn.py); openvswitch-switch and ovn-host
+# (ovs-vswitchd, ovn-controller) for a userspace-datapath hypervisor in those tests. Idempotent: installs
 # only what is missing, and does nothing at all when everything is there.
 set -euo pipefail
 
@@ -17,6 +20,12 @@ need ip iproute2
 need bridge iproute2
 need nft nftables
 need conntrack conntrack
+need ovn-northd ovn-central
+need ovn-nbctl ovn-central
+need ovsdb-server ovn-central
+# a hypervisor on Open vSwitch's userspace datapath for the OVN datapath test (no kernel module needed)
+need ovs-vswitchd openvswitch-switch
+need ovn-controller ovn-host
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

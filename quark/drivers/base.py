@@ -109,6 +109,9 @@ class Driver:
     # None: any. Checked when a network service names the driver and when a
     # network names both (400 otherwise; docs/network_services.md).
     network_types: ClassVar[frozenset[str] | None] = None
+    # True: ``port_statuses`` tells whether ports are really up (the worker writes
+    # it into their status every ``worker_status_interval``).
+    reports_port_status: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name
@@ -129,6 +132,11 @@ class Driver:
         ``resources`` is a ``SyncBatch`` when Quark calls it: a backend row
         is extra only if ``covers(resources, kind, id)``."""
         return SyncReport()
+
+    async def port_statuses(self, port_ids: Sequence[str]) -> Mapping[str, str]:
+        """``ACTIVE`` or ``DOWN`` per port the backend knows of (drivers that
+        ``reports_port_status``); ports it does not know are left out."""
+        return {}
 
     async def close(self) -> None:
         """Release connections; called once when the worker stops."""

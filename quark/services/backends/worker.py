@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -41,9 +42,9 @@ from quark.db import l3_models, models
 from quark.db.jobs_model import FAILED, QUEUED, RUNNING, SUCCEEDED, jobs
 from quark.drivers import loading
 from quark.drivers.base import Change, Driver, RetryableError
-from quark.services.backends import claims
 from quark.services.backends.periodic import PeriodicSync
 from quark.services.backends.sync import ADMIN, COLLECTIONS
+from quark.services.backends import claims, statuses
 
 LOG = logging.getLogger(__name__)
 j = jobs
@@ -84,7 +85,9 @@ class Worker:
             await driver.close()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run jobs until ``stop`` is set; a failed round is logged and the loop goes on."""
+        """Run jobs until ``stop`` is set; a failed round is logged and the loop goes on.
+        Every ``worker_status_interval`` seconds, the ports' statuses drivers report."""
+        next_statuses = 0.0
         while not stop.is_set():
             self.periodic.tick()
             try:
@@ -92,6 +95,13 @@ class Worker:
             except Exception:
                 LOG.exception("a round of backend jobs failed")
                 done = 0
+            interval = self.settings.worker_status_interval
+            if interval > 0 and time.monotonic() >= next_statuses:
+                next_statuses = time.monotonic() + interval
+                try:
+                    await statuses.refresh(self)
+                except Exception:
+                    LOG.exception("a pass over the drivers' port statuses failed")
             if not done:
                 try:
                     await asyncio.wait_for(stop.wait(), IDLE_INTERVAL)

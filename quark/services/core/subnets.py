@@ -269,6 +269,7 @@ class SubnetService(ResourceService):
         driver = network.network_plugin or self.settings.backend_driver
         written = Written(subnet_id, 0, project_id, network.id, driver)
         await self.events.publish(conn, ResourcesWritten("subnet", "create", (written,), ctx))
+        await self._network_written(conn, network.id)
         await self.events.publish(conn, ResourcesCreated("subnet", {project_id: 1}))
         return subnet_id
 
@@ -296,6 +297,19 @@ class SubnetService(ResourceService):
         await conn.execute(
             update(n).where(n.c.id == network_id).values(revision_number=n.c.revision_number + 1, updated_at=utcnow())
         )
+
+    async def _network_written(self, conn: AsyncConnection, network_id: str) -> None:
+        """The network's revision moved with its subnets (``_bump_network``): a driver that
+        follows networks hears of it (an update job at the new revision, not told to the
+        request), so the revision its backend holds is the network's."""
+        net = (
+            await conn.execute(
+                select(n.c.revision_number, n.c.project_id, n.c.network_plugin).where(n.c.id == network_id)
+            )
+        ).one()
+        driver = net.network_plugin or self.settings.backend_driver
+        written = Written(network_id, net.revision_number, net.project_id, network_id, driver)
+        await self.events.publish(conn, ResourcesWritten("network", "update", (written,)))
 
     # --- update ----------------------------------------------------------------------
 
@@ -418,6 +432,7 @@ class SubnetService(ResourceService):
             await self.events.publish(conn, SubnetDeleted(row))
             written = Written(subnet_id, row.revision_number, row.project_id, row.network_id)
             await self.events.publish(conn, ResourcesWritten("subnet", "delete", (written,), ctx))
+            await self._network_written(conn, row.network_id)
             if held_by:  # what followed their addresses (floating IPs) must let go
                 await self.events.publish(conn, PortAddressesChanged(tuple(held_by)))
 

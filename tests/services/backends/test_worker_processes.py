@@ -91,10 +91,17 @@ async def test_worker_once_runs_the_due_jobs_and_exits(make_env, tmp_path):
     )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     rows = await env.read(select(jobs).order_by(jobs.c.seq))
-    assert [(r.resource_type, r.status) for r in rows] == [("network", "succeeded"), ("subnet", "succeeded")]
-    # two resources: their jobs may run side by side, each called once
+    # the network's create, the subnet's, and the network's update (its revision moved with the subnet)
+    assert [(r.resource_type, r.operation, r.status) for r in rows] == [
+        ("network", "create", "succeeded"),
+        ("subnet", "create", "succeeded"),
+        ("network", "update", "succeeded"),
+    ]
+    # two resources: their jobs may run side by side, each job called once
     assert sorted((line["kind"], line["phase"]) for line in lines(record)) == [
         ("network", "done"),
+        ("network", "done"),
+        ("network", "start"),
         ("network", "start"),
         ("subnet", "done"),
         ("subnet", "start"),

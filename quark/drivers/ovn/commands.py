@@ -1,0 +1,344 @@
+"""ovsdbapp commands: compare-and-swap writes of one resource's rows, deletes, reads.
+
+A write (``Write`` subclasses) finds its resource's row, *verifies* the
+row's ``external_ids`` (an OVSDB ``wait`` on the column's current value is
+added to the transaction) and writes only if the row's revision is older
+than the change's. If another writer changed the row in between, the server
+refuses the transaction, ovsdbapp gets ``TRY_AGAIN``, refreshes its copy and
+runs the command again, which then sees the newer revision: an older
+revision never overwrites a newer one, and a revision already held is a
+no-op. A row the write depends on that is not there yet (the switch of a
+port's network, a subnet's DHCP options, a security group's port group)
+raises ``Missing``: the change is retried later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ovsdbapp.backend.ovs_idl import idlutils
+from ovsdbapp.backend.ovs_idl.command import BaseCommand
+
+from quark.drivers.ovn import mapping as m
+
+
+class Missing(Exception):
+    """A row this change needs is not in the northbound database yet."""
+
+
+def rows(api: Any, table: str) -> Iterator[Any]:
+    return iter(list(api.tables[table].rows.values()))
+
+
+# Kinds whose rows are named after the resource, in tables with a unique name index
+# (ovsdbapp indexes them: found without a scan of the table).
+NAMED: dict[str, Callable[[str], str]] = {"port": str, "security_group": m.group_name}
+
+
+def find(api: Any, kind: str, resource_id: str) -> Any:
+    key = m.id_key(kind)
+    if kind in NAMED:
+        row = find_named(api, m.TABLES[kind], NAMED[kind](resource_id))
+        return row if row is not None and row.external_ids.get(key) == resource_id else None
+    return next((r for r in rows(api, m.TABLES[kind]) if r.external_ids.get(key) == resource_id), None)
+
+
+def find_named(api: Any, table: str, name: str) -> Any:
+    return idlutils.row_by_value(api.idl, table, "name", name, None)
+
+
+def _set(row: Any, columns: Mapping[str, Any]) -> None:
+    for column, value in columns.items():
+        setattr(row, column, value)
+
+
+def _insert(txn: Any, api: Any, table: str, columns: Mapping[str, Any]) -> Any:
+    row = txn.insert(api.tables[table])
+    _set(row, columns)
+    return row
+
+
+class Write(BaseCommand):
+    """Write one resource at ``revision``, only over an older one; result: written or not."""
+
+    kind = ""
+
+    def __init__(self, api: Any, body: Mapping[str, Any], revision: int) -> None:
+        super().__init__(api)
+        self.body = body
+        self.revision = revision
+
+    def run_idl(self, txn: Any) -> None:
+        row = find(self.api, self.kind, str(self.body["id"]))
+        if row is not None:
+            row.verify("external_ids")  # the compare of compare-and-swap
+            if m.revision_of(row.external_ids) >= self.revision:
+                self.result = False
+                return
+        self.result = True
+        self.write(txn, row)
+
+    def write(self, txn: Any, row: Any) -> None:
+        raise NotImplementedError
+
+    def upsert(self, txn: Any, row: Any, columns: Mapping[str, Any]) -> Any:
+        if row is None:
+            return _insert(txn, self.api, m.TABLES[self.kind], columns)
+        _set(row, columns)
+        return row
+
+
+class WriteNetwork(Write):
+    kind = "network"
+
+    def write(self, txn: Any, row: Any) -> None:
+        switch = self.upsert(txn, row, m.network_columns(self.body, self.revision))
+        self._localnet(txn, switch)
+        mtu = self.body.get("mtu")
+        if not mtu:
+            return
+        for options in rows(self.api, "DHCP_Options"):  # the subnets' DHCP options follow the MTU
+            ids = options.external_ids
+            if ids.get("quark:network_id") == self.body["id"] and ids.get("quark:ip_version") == "4":
+                options.setkey("options", "mtu", str(mtu))
+
+    def _localnet(self, txn: Any, switch: Any) -> None:
+        wanted = m.localnet_columns(self.body)
+        port = find_named(self.api, "Logical_Switch_Port", m.provnet_name(self.body["id"]))
+        if wanted is None:
+            if port is not None:
+                switch.delvalue("ports", port)
+                port.delete()
+            return
+        if port is None:
+            switch.addvalue("ports", _insert(txn, self.api, "Logical_Switch_Port", wanted))
+        else:
+            _set(port, wanted)
+
+
+def network_mtu(api: Any, network_id: str) -> int | None:
+    switch = find(api, "network", network_id)
+    if switch is None:
+        raise Missing(f"logical switch of network {network_id}")
+    mtu = switch.external_ids.get("quark:mtu")
+    return int(mtu) if mtu else None
+
+
+class WriteSubnet(Write):
+    kind = "subnet"
+
+    def write(self, txn: Any, row: Any) -> None:
+        mtu = network_mtu(self.api, str(self.body["network_id"]))
+        self.upsert(txn, row, m.subnet_columns(self.body, self.revision, mtu))
+
+
+class WritePort(Write):
+    kind = "port"
+
+    def write(self, txn: Any, row: Any) -> None:
+        switch = find(self.api, "network", str(self.body["network_id"]))
+        if switch is None:
+            raise Missing(f"logical switch of network {self.body['network_id']}")
+        columns = m.port_columns(self.body, self.revision)
+        columns.update(self._dhcp())
+        groups = self._groups(txn)  # before any write: a missing group writes nothing
+        lsp = self.upsert(txn, row, columns)
+        if row is None:
+            switch.addvalue("ports", lsp)
+        for group, member in groups:
+            if member:
+                group.addvalue("ports", lsp)
+            elif row is not None:
+                group.delvalue("ports", lsp)
+        if m.is_router_interface(self.body):
+            self._router_port(txn)
+
+    def _dhcp(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"dhcpv4_options": [], "dhcpv6_options": []}
+        for ip in self.body.get("fixed_ips") or []:
+            options = find(self.api, "subnet", str(ip.get("subnet_id")))
+            if options is None:
+                raise Missing(f"DHCP options of subnet {ip.get('subnet_id')}")
+            ids = options.external_ids
+            column = "dhcpv6_options" if ids.get("quark:ip_version") == "6" else "dhcpv4_options"
+            if ids.get("quark:enable_dhcp") == "true" and not found[column]:
+                found[column] = options
+        return found
+
+    def _groups(self, txn: Any) -> list[tuple[Any, bool]]:
+        """Every port group of Quark's with whether this port belongs to it."""
+        wanted = set(m.port_groups(self.body))
+        groups = [g for g in rows(self.api, "Port_Group") if "quark:security_group_id" in g.external_ids]
+        drop = find_named(self.api, "Port_Group", m.DROP_GROUP)
+        if drop is None and m.DROP_GROUP in wanted:
+            drop = _insert(txn, self.api, "Port_Group", {"name": m.DROP_GROUP, "external_ids": {}})
+            drop.acls = [_insert(txn, self.api, "ACL", acl) for acl in m.drop_acls()]
+        if drop is not None:
+            groups.append(drop)
+        missing = wanted - {g.name for g in groups}
+        if missing:
+            raise Missing(f"port groups {sorted(missing)}")
+        return [(g, g.name in wanted) for g in groups]
+
+    def _router_port(self, txn: Any) -> None:
+        router = find(self.api, "router", str(self.body["device_id"]))
+        if router is None:
+            raise Missing(f"logical router {self.body['device_id']}")
+        prefixes = {}
+        for ip in self.body.get("fixed_ips") or []:
+            options = find(self.api, "subnet", str(ip.get("subnet_id")))
+            if options is not None:
+                prefixes[str(ip["subnet_id"])] = ipaddress.ip_network(options.cidr).prefixlen
+        columns = m.router_port_columns({**self.body, "revision_number": self.revision}, prefixes)
+        lrp = find_named(self.api, "Logical_Router_Port", columns["name"])
+        if lrp is None:
+            lrp = _insert(txn, self.api, "Logical_Router_Port", columns)
+            router.addvalue("ports", lrp)
+        else:
+            _set(lrp, columns)
+        refresh_nat(txn, self.api, router, added=lrp)
+
+
+class WriteGroup(Write):
+    kind = "security_group"
+
+    def write(self, txn: Any, row: Any) -> None:
+        group = self.upsert(txn, row, m.group_columns(self.body, self.revision))
+        # The ACLs are rewritten as a whole; the old ones, no longer referenced, are collected.
+        group.acls = [_insert(txn, self.api, "ACL", acl) for acl in m.acl_rows(self.body)]
+
+
+class WriteRouter(Write):
+    kind = "router"
+
+    def write(self, txn: Any, row: Any) -> None:
+        router = self.upsert(txn, row, m.router_columns(self.body, self.revision))
+        if row is not None:
+            refresh_nat(txn, self.api, router)
+
+
+def refresh_nat(txn: Any, api: Any, router: Any, added: Any = None, removed: Any = None) -> None:
+    """Rewrite a router's SNAT and default route from its ports as they are now (called by
+    every write of the router or of one of its ports; a verify of the router's ports and
+    NAT makes a concurrent writer's transaction rerun with what this one wrote)."""
+    router.verify("ports")
+    router.verify("nat")
+    ports = _router_ports(router, added, removed)
+    gateway = [p for p in ports if p.external_ids.get("quark:gateway") == "true"]
+    gateway_ids = {p.uuid for p in gateway}
+    inside = [n for p in ports if p.uuid not in gateway_ids for n in p.networks]
+    outside = [n for p in gateway for n in p.networks]
+    snat = router.external_ids.get("quark:enable_snat") == "true"
+    router.nat = [_insert(txn, api, "NAT", nat) for nat in m.nat_rows(snat, outside, inside)]
+    router.static_routes = [
+        _insert(txn, api, "Logical_Router_Static_Route", route) for route in m.default_route(_next_hop(api, gateway))
+    ]
+
+
+def _router_ports(router: Any, added: Any, removed: Any) -> list[Any]:
+    """The router's ports with this transaction's addition and removal (the copy may not show them yet)."""
+    ports = [p for p in router.ports if removed is None or p.uuid != removed.uuid]
+    if added is not None and all(p.uuid != added.uuid for p in ports):
+        ports.append(added)
+    return ports
+
+
+def _next_hop(api: Any, gateway: list[Any]) -> str | None:
+    """The gateway of the external subnet the router's gateway port is on (its DHCP options' router)."""
+    for port in gateway:
+        lsp = find(api, "port", port.external_ids.get("quark:port_id", ""))
+        subnet_ids = lsp.external_ids.get("quark:subnet_ids", "").split() if lsp is not None else []
+        for subnet_id in subnet_ids:
+            options = find(api, "subnet", subnet_id)
+            if options is not None and options.options.get("router"):
+                return str(options.options["router"])
+    return None
+
+
+WRITES: dict[str, type[Write]] = {
+    "network": WriteNetwork,
+    "subnet": WriteSubnet,
+    "port": WritePort,
+    "security_group": WriteGroup,
+    "router": WriteRouter,
+}
+
+
+class Delete(BaseCommand):
+    """Delete one resource's rows; a resource OVN does not hold is not an error."""
+
+    def __init__(self, api: Any, kind: str, resource_id: str) -> None:
+        super().__init__(api)
+        self.kind = kind
+        self.resource_id = resource_id
+
+    def run_idl(self, txn: Any) -> None:
+        row = find(self.api, self.kind, self.resource_id)
+        self.result = row is not None
+        if row is None:
+            return
+        if self.kind == "port":
+            self._detach(row, "Logical_Switch")
+            lrp = find_named(self.api, "Logical_Router_Port", m.router_port_name(self.resource_id))
+            if lrp is not None:
+                for router in self._detach(lrp, "Logical_Router"):
+                    refresh_nat(txn, self.api, router, removed=lrp)
+                lrp.delete()
+        row.delete()
+
+    def _detach(self, row: Any, parent_table: str) -> list[Any]:
+        parents = [parent for parent in rows(self.api, parent_table) if any(p.uuid == row.uuid for p in parent.ports)]
+        for parent in parents:
+            parent.delvalue("ports", row)
+        return parents
+
+
+class ReadRevisions(BaseCommand):
+    """What OVN holds of Quark's: kind -> {resource id: revision}."""
+
+    READ_ONLY = True
+
+    def run_idl(self, txn: Any) -> None:
+        held: dict[str, dict[str, int]] = {}
+        for kind, table in m.TABLES.items():
+            key = m.id_key(kind)
+            held[kind] = {
+                r.external_ids[key]: m.revision_of(r.external_ids)
+                for r in rows(self.api, table)
+                if key in r.external_ids and (kind != "port" or r.name == r.external_ids[key])
+            }
+        self.result = held
+
+
+class ReadPortUp(BaseCommand):
+    """The ``up`` column of a port's logical switch port (None: no such port, or not set)."""
+
+    READ_ONLY = True
+
+    def __init__(self, api: Any, port_id: str) -> None:
+        super().__init__(api)
+        self.port_id = port_id
+
+    def run_idl(self, txn: Any) -> None:
+        row = find(self.api, "port", self.port_id)
+        self.result = bool(row.up[0]) if row is not None and row.up else None
+
+
+class ReadPortsUp(BaseCommand):
+    """``up`` of the given ports' logical switch ports: port id -> bool (ports NB lacks left out)."""
+
+    READ_ONLY = True
+
+    def __init__(self, api: Any, port_ids: Any) -> None:
+        super().__init__(api)
+        self.port_ids = set(port_ids)
+
+    def run_idl(self, txn: Any) -> None:
+        key = m.id_key("port")
+        self.result = {
+            r.external_ids[key]: bool(r.up and r.up[0])
+            for r in rows(self.api, "Logical_Switch_Port")
+            if r.external_ids.get(key) in self.port_ids
+        }
