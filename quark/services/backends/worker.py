@@ -42,9 +42,9 @@ from quark.db import l3_models, models
 from quark.db.jobs_model import FAILED, QUEUED, RUNNING, SUCCEEDED, jobs
 from quark.drivers import loading
 from quark.drivers.base import Change, Driver, RetryableError
+from quark.services.backends import claims, statuses
 from quark.services.backends.periodic import PeriodicSync
 from quark.services.backends.sync import ADMIN, COLLECTIONS
-from quark.services.backends import claims, statuses
 
 LOG = logging.getLogger(__name__)
 j = jobs
