@@ -28,6 +28,7 @@ from quark.services.common.rbac import RbacTypes
 from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.network_rbac import NETWORK
+from quark.services.core.network_segment_ranges import NetworkSegmentRangeService
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
@@ -72,6 +73,7 @@ class Services:
     ip_addresses: IpAddressService
     routes: RouteService
     segment_ranges: SegmentRangeService
+    network_segment_ranges: NetworkSegmentRangeService
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
@@ -149,6 +151,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         ip_addresses=IpAddressService(db, settings, ports, events),
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
+        network_segment_ranges=NetworkSegmentRangeService(db, settings, segments),
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),

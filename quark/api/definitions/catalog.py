@@ -16,7 +16,7 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
-from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.dataplane import AGENT, NETWORK_SEGMENT_RANGE, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
@@ -40,6 +40,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
+    (NETWORK_SEGMENT_RANGE, "network_segment_ranges"),
     (AGENT, "agents"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
