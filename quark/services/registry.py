@@ -48,6 +48,7 @@ from quark.services.security.defaults import DefaultGroups
 from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
 from quark.services.security.rules import SecurityGroupRuleService
+from quark.services.security.templates import DefaultRuleService
 
 
 @dataclass
@@ -74,6 +75,7 @@ class Services:
     routes: RouteService
     segment_ranges: SegmentRangeService
     network_segment_ranges: NetworkSegmentRangeService
+    default_security_group_rules: DefaultRuleService
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
@@ -152,6 +154,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
         network_segment_ranges=NetworkSegmentRangeService(db, settings, segments),
+        default_security_group_rules=DefaultRuleService(db, settings),
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),

@@ -21,7 +21,7 @@ from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
-from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
+from quark.api.definitions.security import DEFAULT_SECURITY_GROUP_RULE, SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
 SERVED: tuple[tuple[Resource, str], ...] = (
@@ -33,6 +33,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (NETWORK_IP_AVAILABILITY, "availability"),
     (SECURITY_GROUP, "security_groups"),
     (SECURITY_GROUP_RULE, "security_group_rules"),
+    (DEFAULT_SECURITY_GROUP_RULE, "default_security_group_rules"),
     (FLOATINGIP, "floating_ips"),
     (ROUTER, "routers"),
     (SUBNETPOOL, "subnet_pools"),

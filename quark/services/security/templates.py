@@ -1,0 +1,119 @@
+"""Neutron's default security-group rules (``security-groups-default-rules``):
+the templates of the rules a new group gets, admin-managed.
+
+A template's ``remote_group_id`` may be ``PARENT``: the group being made.
+``used_in_default_sg``: each project's default group gets the rule (when it
+is made; existing groups keep theirs); ``used_in_non_default_sg``: every
+other new group does. Migration 0016 seeds Neutron's defaults: open egress
+(IPv4 and IPv6) in every group, ingress from the group's own members in the
+default group. See docs/default_security_group_rules.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from quark import errors
+from quark.clock import utcnow
+from quark.context import Context
+from quark.db import security_models
+from quark.ipam.segment_errors import DefaultSecurityGroupRuleExists, DefaultSecurityGroupRuleNotFound
+from quark.services.common import base
+from quark.services.common.base import ResourceService
+from quark.services.common.listing import ListQuery
+from quark.services.security.rule_checks import normalise_rule
+from quark.services.security.rules import rule_row
+
+t = security_models.default_security_group_rules
+
+PARENT = "PARENT"
+_RULE_FIELDS = (
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "remote_address_group_id",
+)
+
+
+async def rules_from_templates(conn: AsyncConnection, group_id: str, project_id: str, *, default: bool) -> list[dict]:
+    """The rule rows a new group gets: those of the templates for a default
+    group (``default``) or for any other, ``PARENT`` standing for the group."""
+    used = t.c.used_in_default_sg if default else t.c.used_in_non_default_sg
+    stmt = select(t).where(used.is_(True)).order_by(t.c.created_at, t.c.id)
+    out = []
+    for row in await conn.execute(stmt):
+        values = {name: getattr(row, name) for name in _RULE_FIELDS if name != "remote_address_group_id"}
+        if values["remote_group_id"] == PARENT:
+            values["remote_group_id"] = group_id
+        out.append(rule_row(group_id, project_id, description=row.description, **values))
+    return out
+
+
+class DefaultRuleService(ResourceService):
+    table = t
+    not_found = DefaultSecurityGroupRuleNotFound
+    not_found_key = "id"
+    columns = {
+        "id": t.c.id,
+        "description": t.c.description,
+        **{name: t.c[name] for name in _RULE_FIELDS},
+        "used_in_default_sg": t.c.used_in_default_sg,
+        "used_in_non_default_sg": t.c.used_in_non_default_sg,
+    }
+
+    def visible(self, ctx: Context):
+        return None  # no owner: who may read them is the policy's decision
+
+    def assemble(self, rows: Sequence[Any], found: base.Found, query: ListQuery) -> base.Views:
+        return [
+            {
+                "id": row.id,
+                "description": row.description,
+                **{name: getattr(row, name) for name in _RULE_FIELDS},
+                "used_in_default_sg": row.used_in_default_sg,
+                "used_in_non_default_sg": row.used_in_non_default_sg,
+            }
+            for row in rows
+        ]
+
+    async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
+        """Raises the rules' 400s, 404 AddressGroupNotFound (Quark has no address
+        groups), 409 DefaultSecurityGroupRuleExists for a template already there."""
+        values = normalise_rule(attrs)
+        if attrs.get("remote_address_group_id"):
+            raise errors.AddressGroupNotFound(address_group_id=attrs["remote_address_group_id"])
+        values.update(
+            remote_address_group_id=None,
+            used_in_default_sg=attrs.get("used_in_default_sg", False),
+            used_in_non_default_sg=attrs.get("used_in_non_default_sg", True),
+        )
+        same = [
+            (t.c[k].is_(None) if v is None else t.c[k] == v)
+            for k, v in values.items()
+            if k not in ("description", "used_in_default_sg", "used_in_non_default_sg")
+        ]
+        existing = await conn.scalar(select(t.c.id).where(*same).limit(1))
+        if existing is not None:
+            raise DefaultSecurityGroupRuleExists(rule_id=existing)
+        rule_id, now = base.new_id(), utcnow()
+        await conn.execute(insert(t).values(id=rule_id, created_at=now, updated_at=now, revision_number=0, **values))
+        return rule_id
+
+    async def update(self, ctx: Context, rule_id: str, attrs: dict, if_match: int | None = None) -> dict:
+        # Every attribute is read-only (Neutron's PUT finds nothing to change).
+        return await self.get(ctx, rule_id)
+
+    async def delete(self, ctx: Context, rule_id: str, if_match: int | None = None) -> None:
+        async def work(conn: AsyncConnection) -> None:
+            await self.get_row(conn, ctx, rule_id, for_update=True)
+            await conn.execute(delete(t).where(t.c.id == rule_id))
+
+        await self.db.run_write(work)
