@@ -1,6 +1,5 @@
-"""The errors of Neutron's network segment ranges and default security-group
-rules, with Neutron's wire types (neutron_lib.exceptions.network_segment_range,
-neutron.extensions.security_groups_default_rules)."""
+"""The errors of Neutron's network segment ranges, with Neutron's wire types
+(neutron_lib.exceptions.network_segment_range)."""
 
 from __future__ import annotations
 
@@ -25,11 +24,3 @@ class NetworkSegmentRangeDefaultReadOnly(error_bases.BadRequest):
 
 class NetworkSegmentRangeOverlaps(error_bases.Conflict):
     message = "Network segment range overlaps with range(s) with id {range_id}"
-
-
-class DefaultSecurityGroupRuleNotFound(error_bases.NotFound):
-    message = "Default Security Group rule {id} does not exist"
-
-
-class DefaultSecurityGroupRuleExists(error_bases.Conflict):
-    message = "Default Security group rule already exists. Rule id is {rule_id}."

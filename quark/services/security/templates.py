@@ -17,11 +17,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors
+from quark import error_bases, errors
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import security_models
-from quark.ipam.segment_errors import DefaultSecurityGroupRuleExists, DefaultSecurityGroupRuleNotFound
 from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
@@ -31,6 +30,17 @@ from quark.services.security.rules import rule_row
 t = security_models.default_security_group_rules
 
 PARENT = "PARENT"
+
+
+# Neutron's wire types (neutron.extensions.security_groups_default_rules).
+class DefaultSecurityGroupRuleNotFound(error_bases.NotFound):
+    message = "Default Security Group rule {id} does not exist"
+
+
+class DefaultSecurityGroupRuleExists(error_bases.Conflict):
+    message = "Default Security group rule already exists. Rule id is {rule_id}."
+
+
 _RULE_FIELDS = (
     "direction",
     "ethertype",
