@@ -5,6 +5,8 @@ docs/segments.md, docs/agents.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
 
@@ -100,7 +102,8 @@ NETWORK_SEGMENT_RANGE = Resource(
     name="network_segment_range",
     collection="network_segment_ranges",
     attributes=(
-        *standard_attrs(),
+        # A shared range has no project: project_id (tenant_id) null.
+        *(replace(a, nullable=True) if a.name in ("project_id", "tenant_id") else a for a in standard_attrs()),
         Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
         Attr(
             "default",
