@@ -74,6 +74,8 @@ FROM_MEMBERS = {
 
 
 def test_seeded_defaults_make_neutrons_groups(http):
+    aliases = {e["alias"] for e in http.get("/v2.0/extensions").json()["extensions"]}
+    assert {"security-groups-default-rules", "network-segment-range"} <= aliases
     seeded = http.get(URL).json()["default_security_group_rules"]
     assert {(shape(r, ""), r["used_in_default_sg"], r["used_in_non_default_sg"]) for r in seeded} == {
         *((s, True, True) for s in EGRESS),
