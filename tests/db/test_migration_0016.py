@@ -17,6 +17,7 @@ from quark.db import migrate, models, security_models
 from quark.db.engine import Database
 from quark.ipam.segments import RangeSpec
 from quark.services.core.segment_ranges import seed_range_id
+from quark.services.security.templates import NEUTRON_DEFAULTS
 from tests.dbs import create_database, selected_backends
 
 SEEDED = RangeSpec("vxlan", "", 1, 65535)
@@ -81,5 +82,6 @@ def test_migration_0016_marks_default_ranges_and_seeds_templates(backend, tmp_pa
             ("ingress", "IPv4", "PARENT", True, False),
             ("ingress", "IPv6", "PARENT", True, False),
         }
+        assert shapes == set(NEUTRON_DEFAULTS)  # what tests' emptied databases get back
     finally:
         drop()

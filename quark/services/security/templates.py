@@ -53,6 +53,49 @@ _RULE_FIELDS = (
 )
 
 
+# Neutron's default templates (the rows migration 0016 seeds): (direction,
+# ethertype, remote_group_id, used_in_default_sg, used_in_non_default_sg).
+NEUTRON_DEFAULTS = (
+    ("egress", "IPv4", None, True, True),
+    ("egress", "IPv6", None, True, True),
+    ("ingress", "IPv4", PARENT, True, False),
+    ("ingress", "IPv6", PARENT, True, False),
+)
+
+
+async def restore_defaults(db) -> None:
+    """Make Neutron's default templates the only ones (a database emptied for a test)."""
+
+    async def work(conn: AsyncConnection) -> None:
+        await conn.execute(delete(t))
+        now = utcnow()
+        await conn.execute(
+            insert(t),
+            [
+                {
+                    "id": base.new_id(),
+                    "direction": direction,
+                    "ethertype": ethertype,
+                    "protocol": None,
+                    "port_range_min": None,
+                    "port_range_max": None,
+                    "remote_ip_prefix": None,
+                    "remote_group_id": remote,
+                    "remote_address_group_id": None,
+                    "used_in_default_sg": in_default,
+                    "used_in_non_default_sg": in_other,
+                    "description": "",
+                    "created_at": now,
+                    "updated_at": now,
+                    "revision_number": 0,
+                }
+                for direction, ethertype, remote, in_default, in_other in NEUTRON_DEFAULTS
+            ],
+        )
+
+    await db.run_write(work)
+
+
 async def rules_from_templates(conn: AsyncConnection, group_id: str, project_id: str, *, default: bool) -> list[dict]:
     """The rule rows a new group gets: those of the templates for a default
     group (``default``) or for any other, ``PARENT`` standing for the group."""
