@@ -81,6 +81,10 @@ def test_seeded_defaults_make_neutrons_groups(http):
         *((s, True, True) for s in EGRESS),
         *((s, True, False) for s in FROM_MEMBERS),
     }
+    assert {r["description"] for r in seeded} == {
+        "Legacy default SG rule for egress traffic",
+        "Legacy default SG rule for ingress traffic",
+    }
     assert set(seeded[0]) == {"id", "description", *FIELDS, "remote_group_id", "remote_address_group_id", "links",
                               "used_in_default_sg", "used_in_non_default_sg"}  # fmt: skip
     default, web = groups_of_new_project(http)
@@ -107,8 +111,8 @@ def test_templates_shape_new_groups(http):
             map(str, (v4_out, ssh_rule))
         )
         assert {shape(r, default["id"]) for r in default["security_group_rules"]} == {v4_out, icmp_rule} | FROM_MEMBERS
-        (described,) = [r for r in web["security_group_rules"] if r["protocol"] == "tcp"]
-        assert described["description"] == "ssh"
+        (from_template,) = [r for r in web["security_group_rules"] if r["protocol"] == "tcp"]
+        assert from_template["description"] == ""  # the template's description stays the template's
     finally:
         for rid in (ssh["id"], icmp["id"]):
             assert http.delete(f"{URL}/{rid}").status_code == 204

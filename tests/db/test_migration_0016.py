@@ -83,5 +83,9 @@ def test_migration_0016_marks_default_ranges_and_seeds_templates(backend, tmp_pa
             ("ingress", "IPv6", "PARENT", True, False),
         }
         assert shapes == set(NEUTRON_DEFAULTS)  # what tests' emptied databases get back
+        assert {t.description for t in templates} == {
+            "Legacy default SG rule for egress traffic",
+            "Legacy default SG rule for ingress traffic",
+        }
     finally:
         drop()

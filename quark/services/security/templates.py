@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import error_bases, errors
@@ -53,7 +53,8 @@ _RULE_FIELDS = (
 )
 
 
-# Neutron's default templates (the rows migration 0016 seeds): (direction,
+# Neutron's default templates (the rows migration 0016 seeds, described as
+# Neutron's "Legacy default SG rule for <direction> traffic"): (direction,
 # ethertype, remote_group_id, used_in_default_sg, used_in_non_default_sg).
 NEUTRON_DEFAULTS = (
     ("egress", "IPv4", None, True, True),
@@ -84,7 +85,7 @@ async def restore_defaults(db) -> None:
                     "remote_address_group_id": None,
                     "used_in_default_sg": in_default,
                     "used_in_non_default_sg": in_other,
-                    "description": "",
+                    "description": f"Legacy default SG rule for {direction} traffic",
                     "created_at": now,
                     "updated_at": now,
                     "revision_number": 0,
@@ -106,7 +107,8 @@ async def rules_from_templates(conn: AsyncConnection, group_id: str, project_id:
         values = {name: getattr(row, name) for name in _RULE_FIELDS if name != "remote_address_group_id"}
         if values["remote_group_id"] == PARENT:
             values["remote_group_id"] = group_id
-        out.append(rule_row(group_id, project_id, description=row.description, **values))
+        # The rule's description stays empty: the template's describes the template.
+        out.append(rule_row(group_id, project_id, **values))
     return out
 
 
@@ -139,7 +141,8 @@ class DefaultRuleService(ResourceService):
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Raises the rules' 400s, 404 AddressGroupNotFound (Quark has no address
-        groups), 409 DefaultSecurityGroupRuleExists for a template already there."""
+        groups), 409 DefaultSecurityGroupRuleExists for the same rule as a template
+        sharing one of its ``used_in_*`` values."""
         values = normalise_rule(attrs)
         if attrs.get("remote_address_group_id"):
             raise errors.AddressGroupNotFound(address_group_id=attrs["remote_address_group_id"])
@@ -153,6 +156,14 @@ class DefaultRuleService(ResourceService):
             for k, v in values.items()
             if k not in ("description", "used_in_default_sg", "used_in_non_default_sg")
         ]
+        # As Neutron's: the same rule may be two templates only if they differ in
+        # both flags (one for default groups, the other for the rest).
+        same.append(
+            or_(
+                t.c.used_in_default_sg == values["used_in_default_sg"],
+                t.c.used_in_non_default_sg == values["used_in_non_default_sg"],
+            )
+        )
         existing = await conn.scalar(select(t.c.id).where(*same).limit(1))
         if existing is not None:
             raise DefaultSecurityGroupRuleExists(rule_id=existing)

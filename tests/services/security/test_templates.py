@@ -52,5 +52,13 @@ async def test_new_groups_follow_the_templates_and_their_quota(env):
 async def test_a_refused_template_leaves_nothing(env):
     templates = env.services.default_security_group_rules
     await env.refused(DefaultSecurityGroupRuleExists, templates.create(ADMIN, {"direction": "egress"}))
+    ssh = {"direction": "ingress", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}
+    await templates.create(ADMIN, {**ssh, "used_in_default_sg": True, "used_in_non_default_sg": True})
+    for flags in ((True, False), (False, True)):  # shares a flag with the first: the same template
+        again = {**ssh, "used_in_default_sg": flags[0], "used_in_non_default_sg": flags[1]}
+        await env.refused(DefaultSecurityGroupRuleExists, templates.create(ADMIN, again))
+    rdp = {"direction": "ingress", "protocol": "tcp", "port_range_min": 3389, "port_range_max": 3389}
+    await templates.create(ADMIN, {**rdp, "used_in_default_sg": True, "used_in_non_default_sg": False})
+    await templates.create(ADMIN, {**rdp, "used_in_default_sg": False, "used_in_non_default_sg": True})
     bad = {"direction": "ingress", "port_range_min": 80}
     await env.refused(errors.SecurityGroupProtocolRequiredWithPorts, templates.create(ADMIN, bad))

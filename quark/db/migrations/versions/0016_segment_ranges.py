@@ -107,7 +107,7 @@ def upgrade() -> None:
                 "remote_group_id": remote,
                 "used_in_default_sg": in_default,
                 "used_in_non_default_sg": in_other,
-                "description": "",
+                "description": f"Legacy default SG rule for {direction} traffic",
                 "created_at": now,
                 "updated_at": now,
                 "revision_number": 0,
