@@ -137,6 +137,7 @@ def test_errors_policy_and_listing(http):
             "SecurityGroupRemoteGroupAndRemoteIpPrefix",
         ),  # fmt: skip
         ({"direction": "ingress", "used_in_default_sg": "maybe"}, "HTTPBadRequest"),
+        ({"direction": "ingress", "remote_group_id": "x" * 200}, "InvalidInput"),  # neither PARENT nor an id
     ]
     for body, kind in cases:
         assert error_of(template(http, **body), 400) == kind, body

@@ -11,6 +11,7 @@ default group. See docs/default_security_group_rules.md.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,6 +113,14 @@ async def rules_from_templates(conn: AsyncConnection, group_id: str, project_id:
     return out
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 class DefaultRuleService(ResourceService):
     table = t
     not_found = DefaultSecurityGroupRuleNotFound
@@ -144,6 +153,9 @@ class DefaultRuleService(ResourceService):
         groups), 409 DefaultSecurityGroupRuleExists for the same rule as a template
         sharing one of its ``used_in_*`` values."""
         values = normalise_rule(attrs)
+        remote = values["remote_group_id"]
+        if remote is not None and remote != PARENT and not _is_uuid(remote):
+            raise errors.InvalidInput(error_message=f"remote_group_id {remote!r} is neither PARENT nor a group id")
         if attrs.get("remote_address_group_id"):
             raise errors.AddressGroupNotFound(address_group_id=attrs["remote_address_group_id"])
         values.update(
