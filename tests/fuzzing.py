@@ -233,7 +233,34 @@ NETWORK_SERVICE_RULES = (
     r"does not realise \w+ networks",
     r"is (required|not allowed) for a \w+ network service",
 )
+# A rule's (and a default rule template's) ports, protocol, ethertype, prefix and remote
+# are checked together (quark/services/security/rule_checks.py, Neutron's order).
+RULE_RULES = (
+    r"^Only remote_ip_prefix or remote_group_id may be provided",
+    r"^Security group rule protocol .* not supported",
+    r"^Must also specify protocol if port range is given",
+    r"^For TCP/UDP protocols, port_range_min must be <= port_range_max",
+    r"^ICMP code \(port-range-max\)",
+    r"^Invalid value for ICMP",
+    r"^Conflicting value ethertype",
+    r"^Invalid value for port",
+    r"^Ports cannot be specified for protocol",
+    r"^Invalid ethertype",
+    r"is neither PARENT nor a group id",
+    r"is not a valid IP prefix",
+)
+# A network segment range's bounds depend on its network_type, a vlan one names its
+# physical network, minimum <= maximum; gre/geneve are Neutron's types without Quark ranges.
+NETWORK_SEGMENT_RANGE_RULES = (
+    r"is (required|not allowed) for a \w+ range",
+    r"is outside the \w+ ids",
+    r"is greater than maximum",
+    r"does not support network segment ranges",
+)
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/v2.0/network_segment_ranges"): NETWORK_SEGMENT_RANGE_RULES,
+    ("PUT", "/v2.0/network_segment_ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
+    ("POST", "/v2.0/default-security-group-rules"): RULE_RULES,
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
         r"specified for \w+ network",

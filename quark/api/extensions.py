@@ -162,6 +162,14 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "IP addresses",
         "Quark: addresses for any device, added to ports or shared by several ports (/v2.0/ip_addresses).",
     ),
+    "network-segment-range": (
+        "Neutron Network Segment Range",
+        "Provides support for the network segment range management",
+    ),
+    "security-groups-default-rules": (
+        "Default rules for security groups",
+        "Configure set of security group rules used as default rules for every new security group",
+    ),
     "segment_allocation_ranges": (
         "Segment allocation ranges",
         "Quark: admin-managed VLAN id and VXLAN VNI ranges that networks get their segment from (/v2.0/segment_allocation_ranges).",

@@ -335,13 +335,17 @@ class Route(StandardAttributes, Base):
 # --- dataplane: segments, agents, host generations, Nova events (migration 0005) ----
 
 
-class SegmentRange(Base):
+class SegmentRange(StandardAttributes, Base):
     """A range of segment ids (VLAN ids of one physical network, or VNIs)
-    that networks get theirs from (Quark's /v2.0/segment_allocation_ranges).
+    that networks get theirs from: Quark's /v2.0/segment_allocation_ranges
+    and Neutron's /v2.0/network_segment_ranges are two views of these rows.
 
     ``next_id`` is the allocator's cursor: the next id never handed out from
     this range (NULL once the range has been walked); released ids come back
     through ``segment_allocations`` rows, so no row exists per free id.
+    ``shared`` false: the range serves only ``project_id``'s networks (and
+    before the shared ones); ``is_default``: made from the ``segment_ranges``
+    setting (Neutron's ``default``: read-only through Neutron's API).
     """
 
     __tablename__ = "segment_ranges"
@@ -354,7 +358,10 @@ class SegmentRange(Base):
     minimum: Mapped[int] = mapped_column(Integer)
     maximum: Mapped[int] = mapped_column(Integer)  # inclusive
     next_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    # NULL for shared ranges
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SegmentAllocation(Base):

@@ -13,6 +13,12 @@ constant cost per call:
    been walked (``segment_ranges.next_id``, row locked until the caller's
    transaction ends) and move it on by one.
 
+Both steps run twice, as Neutron's range semantics: first over the ranges of
+the network's project (``shared`` false), then over the shared ones. An id of
+a project's range is never handed to another project's network: the reuse of
+a shared range skips released ids inside a project's range, and its cursor
+jumps over such a range in one step.
+
 An id is held by inserting its ``segment_allocations`` row, whose primary key
 (network_type, physical_network, segmentation_id) makes a second holder
 impossible whatever the cursors do; a cursor id that already has a row (an
@@ -104,6 +110,32 @@ def overlaps(a: RangeSpec, b: RangeSpec) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class Draw:
+    """Where one allocation may take an id from: the ranges of ``project_id``
+    (not shared), or the shared ranges (``project_id`` None)."""
+
+    network_type: str
+    physnet: str | None
+    project_id: str | None
+
+    def ranges(self):
+        if self.project_id is None:
+            return r.c.shared.is_(True)
+        return and_(r.c.shared.is_(False), r.c.project_id == self.project_id)
+
+
+def _covered(*where):
+    """The allocation row's id lies inside a range (matching ``where``)."""
+    return exists().where(
+        r.c.network_type == sa_.c.network_type,
+        r.c.physical_network == sa_.c.physical_network,
+        r.c.minimum <= sa_.c.segmentation_id,
+        r.c.maximum >= sa_.c.segmentation_id,
+        *where,
+    )
+
+
 def _in_some_range(network_type: str, physnet: str, seg_id: int):
     return exists().where(
         r.c.network_type == network_type, r.c.physical_network == physnet, r.c.minimum <= seg_id, r.c.maximum >= seg_id
@@ -115,62 +147,95 @@ class SegmentAllocator:
         self.clock = clock
 
     async def allocate(
-        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
+        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str, project_id: str = ""
     ) -> tuple[str, int]:
-        """(physical_network, segmentation_id) for ``network_id``; ``physnet``
+        """(physical_network, segmentation_id) for ``network_id`` of ``project_id``:
+        from the project's own ranges first, then the shared ones; ``physnet``
         None means any range of the type. Raises NoNetworkAvailable (503)."""
-        for attempt in range(REUSE_ATTEMPTS):
-            held = await self._reuse(conn, network_type, physnet, network_id)
+        for owner in (project_id, None):
+            if owner == "":
+                continue
+            held = await self._allocate_from(conn, Draw(network_type, physnet, owner), network_id)
             if held is not None:
                 return held
-            held = await self._from_cursor(conn, network_type, physnet, network_id)
+        raise errors.NoNetworkAvailable()
+
+    async def _allocate_from(self, conn: AsyncConnection, draw: Draw, network_id: str) -> tuple[str, int] | None:
+        for attempt in range(REUSE_ATTEMPTS):
+            held = await self._reuse(conn, draw, network_id)
+            if held is not None:
+                return held
+            held = await self._from_cursor(conn, draw, network_id)
             if held is not None:
                 return held
             # Every range is walked. SKIP LOCKED may have passed over released
             # ids that concurrent allocators were only looking at (InnoDB locks
             # the rows a locking read scans); while some are visible, look again.
-            if not await conn.scalar(select(exists().where(*self._released(network_type, physnet)))):
+            if not await conn.scalar(select(exists().where(*self._released(draw)))):
                 break
             await asyncio.sleep(0.002 * (attempt + 1))
-        raise errors.NoNetworkAvailable()
+        return None
 
-    async def _from_cursor(
-        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
-    ) -> tuple[str, int] | None:
+    async def _from_cursor(self, conn: AsyncConnection, draw: Draw, network_id: str) -> tuple[str, int] | None:
         while True:
             stmt = (
                 select(r.c.id, r.c.physical_network, r.c.next_id, r.c.maximum)
-                .where(r.c.network_type == network_type, r.c.next_id.is_not(None))
+                .where(r.c.network_type == draw.network_type, r.c.next_id.is_not(None), draw.ranges())
                 .order_by(r.c.physical_network, r.c.minimum)
                 .limit(1)
                 .with_for_update()
             )
-            if physnet is not None:
-                stmt = stmt.where(r.c.physical_network == physnet)
+            if draw.physnet is not None:
+                stmt = stmt.where(r.c.physical_network == draw.physnet)
             rng = (await conn.execute(stmt)).first()
             if rng is None:
                 return None
             candidate = rng.next_id
+            if draw.project_id is None:
+                # A shared range never hands out ids of a project's range: jump over it.
+                private = await self._private_range_at(conn, draw.network_type, rng.physical_network, candidate)
+                if private is not None:
+                    after = private + 1
+                    nxt = after if after <= rng.maximum else None
+                    await conn.execute(update(r).where(r.c.id == rng.id).values(next_id=nxt))
+                    continue
             following = candidate + 1 if candidate < rng.maximum else None
             await conn.execute(update(r).where(r.c.id == rng.id).values(next_id=following))
-            if await self._take(conn, network_type, rng.physical_network, candidate, network_id):
+            if await self._take(conn, draw.network_type, rng.physical_network, candidate, network_id):
                 return rng.physical_network, candidate
             # Held already (an explicit provider id ahead of the cursor): next one.
 
     @staticmethod
-    def _released(network_type: str, physnet: str | None) -> list:
+    async def _private_range_at(conn: AsyncConnection, network_type: str, physnet: str, seg_id: int) -> int | None:
+        """The highest maximum of the project ranges holding ``seg_id`` (None: none)."""
+        return await conn.scalar(
+            select(func.max(r.c.maximum)).where(
+                r.c.network_type == network_type,
+                r.c.physical_network == physnet,
+                r.c.shared.is_(False),
+                r.c.minimum <= seg_id,
+                r.c.maximum >= seg_id,
+            )
+        )
+
+    @staticmethod
+    def _released(draw: Draw) -> list:
         # "= false", not "IS false": MySQL/MariaDB then use ix_segment_allocations_reuse.
-        clauses = [sa_.c.network_type == network_type, sa_.c.allocated == False]  # noqa: E712
-        if physnet is not None:
-            clauses.append(sa_.c.physical_network == physnet)
+        clauses = [
+            sa_.c.network_type == draw.network_type,
+            sa_.c.allocated == False,  # noqa: E712
+            _covered(draw.ranges()),
+        ]
+        if draw.project_id is None:
+            clauses.append(~_covered(r.c.shared.is_(False)))
+        if draw.physnet is not None:
+            clauses.append(sa_.c.physical_network == draw.physnet)
         return clauses
 
-    async def _reuse(
-        self, conn: AsyncConnection, network_type: str, physnet: str | None, network_id: str
-    ) -> tuple[str, int] | None:
+    async def _reuse(self, conn: AsyncConnection, draw: Draw, network_id: str) -> tuple[str, int] | None:
         stmt = (
             select(sa_.c.physical_network, sa_.c.segmentation_id)
-            .where(*self._released(network_type, physnet))
+            .where(*self._released(draw))
             .order_by(sa_.c.released_at)
             .limit(1)
         )
@@ -182,7 +247,7 @@ class SegmentAllocator:
         await conn.execute(
             update(sa_)
             .where(
-                sa_.c.network_type == network_type,
+                sa_.c.network_type == draw.network_type,
                 sa_.c.physical_network == row.physical_network,
                 sa_.c.segmentation_id == row.segmentation_id,
             )
@@ -279,12 +344,49 @@ class SegmentAllocator:
 
     @staticmethod
     async def forget_released(conn: AsyncConnection, spec: RangeSpec) -> None:
-        """Drop the released ids of a range that is going away."""
+        """Drop the released ids of ``spec`` that no range holds any more (a range
+        deleted or shrunk: call after the change); ids of other ranges stay reusable."""
         await conn.execute(
             delete(sa_).where(
                 sa_.c.network_type == spec.network_type,
                 sa_.c.physical_network == spec.physical_network,
                 sa_.c.segmentation_id.between(spec.minimum, spec.maximum),
                 sa_.c.allocated.is_(False),
+                ~_covered(),
             )
         )
+
+    @staticmethod
+    async def held_bounds(conn: AsyncConnection, spec: RangeSpec) -> tuple[int | None, int | None]:
+        """The lowest and highest ids held inside ``spec`` (None, None: none)."""
+        row = (
+            await conn.execute(
+                select(func.min(sa_.c.segmentation_id), func.max(sa_.c.segmentation_id)).where(
+                    sa_.c.network_type == spec.network_type,
+                    sa_.c.physical_network == spec.physical_network,
+                    sa_.c.segmentation_id.between(spec.minimum, spec.maximum),
+                    sa_.c.allocated.is_(True),
+                )
+            )
+        ).one()
+        return row[0], row[1]
+
+
+def moved_cursor(next_id: int | None, old: RangeSpec, new: RangeSpec) -> int | None:
+    """A range's cursor once its bounds change from ``old`` to ``new``.
+
+    Ids added below the old minimum are reached by walking again from the new
+    minimum (ids held on the way are skipped, as explicit provider ids are);
+    ids added above a walked range resume after the old maximum; a cursor
+    outside the new bounds is brought inside them (or ends the walk).
+    """
+    cursor = next_id
+    if new.minimum < old.minimum:
+        cursor = new.minimum
+    elif cursor is None and new.maximum > old.maximum:
+        cursor = old.maximum + 1
+    if cursor is not None and cursor < new.minimum:
+        cursor = new.minimum
+    if cursor is not None and cursor > new.maximum:
+        cursor = None
+    return cursor

@@ -29,6 +29,7 @@ from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.network_rbac import NETWORK
 from quark.services.core.network_services import NetworkServiceAssociationService, NetworkServiceService
+from quark.services.core.network_segment_ranges import NetworkSegmentRangeService
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
@@ -49,6 +50,7 @@ from quark.services.security.defaults import DefaultGroups
 from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
 from quark.services.security.rules import SecurityGroupRuleService
+from quark.services.security.templates import DefaultRuleService
 
 
 @dataclass
@@ -77,6 +79,8 @@ class Services:
     # Per-project network type and driver (docs/network_services.md).
     network_services: NetworkServiceService
     network_service_associations: NetworkServiceAssociationService
+    network_segment_ranges: NetworkSegmentRangeService
+    default_security_group_rules: DefaultRuleService
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
@@ -163,6 +167,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         network_services=NetworkServiceService(db, settings),
         network_service_associations=NetworkServiceAssociationService(db, settings),
         agents=agents,
+        network_segment_ranges=NetworkSegmentRangeService(db, settings, segments),
+        default_security_group_rules=DefaultRuleService(db, settings),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         dhcp_scheduler=dhcp_scheduler,

@@ -253,6 +253,8 @@ class World:
                 continue
             response = self.b.client.get(f"/v2.0/{resource.collection}")
             out[resource.collection] = sorted(response.json()[resource.body_collection], key=lambda o: o["id"])
+            if "project_id" not in resource.by_name:  # no project's (default security-group rules)
+                continue
             response = self.admin.get(f"/v2.0/{resource.collection}", params={"project_id": self.b.project_id})
             out[f"admin:{resource.collection}"] = sorted(
                 response.json()[resource.body_collection], key=lambda o: o["id"]

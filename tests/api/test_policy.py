@@ -69,6 +69,10 @@ def create_bodies(project: dict) -> dict[str, dict]:
         "segment_allocation_ranges": {
             "segment_allocation_range": {"network_type": "vxlan", "minimum": 70000, "maximum": 70001}
         },
+        "network_segment_ranges": {
+            "network_segment_range": {"network_type": "vxlan", "minimum": 70010, "maximum": 70011}
+        },
+        "default-security-group-rules": {"default_security_group_rule": {"direction": "ingress", "protocol": "tcp"}},
         "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.251.0.0/16"]}},
         "address-scopes": {"address_scope": {"name": "x", "ip_version": 4}},
         "rbac-policies": {

@@ -4,7 +4,8 @@ Each backend (SQLite, PostgreSQL, MariaDB) gets one database for the
 session, created and migrated to head (tests/dbs.py); before every test its
 tables are emptied and it is prepared as ``quark serve`` prepares one
 (``quark.api.app.prepare_database``: the default MAC range and the seeded
-segment ranges), so every test starts from a fresh deployment whatever ran
+segment ranges; and the default security-group rule templates that migration
+0016 seeds), so every test starts from a fresh deployment whatever ran
 before it, in any order, for the cost of a few DELETEs instead of a
 migration per test. The services are built by
 ``build_services`` with a clock the test moves (quarantines, agent liveness).
@@ -35,6 +36,7 @@ from quark.services.core.segment_ranges import ensure_seed_ranges
 from quark.services.dataplane.agents import DHCP_AGENT, Report
 from quark.services.dataplane.binding import L2_AGENT
 from quark.services.registry import Services, build_services
+from quark.services.security.templates import restore_defaults
 from tests.clock import Clock
 from tests.dbs import migrated_database, selected_backends
 
@@ -86,6 +88,7 @@ class Env:
         await empty_database(self.db)
         await ensure_default_range(self.db, self.settings.default_mac_range)
         await ensure_seed_ranges(self.db, self.settings.segment_ranges)
+        await restore_defaults(self.db)  # the templates migration 0016 seeds
 
     # --- making things through the services ----------------------------------------
 

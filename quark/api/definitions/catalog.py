@@ -16,13 +16,13 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
-from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.dataplane import AGENT, NETWORK_SEGMENT_RANGE, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.network_services import NETWORK_SERVICE, NETWORK_SERVICE_ASSOCIATION
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
-from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
+from quark.api.definitions.security import DEFAULT_SECURITY_GROUP_RULE, SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
 SERVED: tuple[tuple[Resource, str], ...] = (
@@ -34,6 +34,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (NETWORK_IP_AVAILABILITY, "availability"),
     (SECURITY_GROUP, "security_groups"),
     (SECURITY_GROUP_RULE, "security_group_rules"),
+    (DEFAULT_SECURITY_GROUP_RULE, "default_security_group_rules"),
     (FLOATINGIP, "floating_ips"),
     (ROUTER, "routers"),
     (SUBNETPOOL, "subnet_pools"),
@@ -41,6 +42,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (IP_ADDRESS, "ip_addresses"),
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
+    (NETWORK_SEGMENT_RANGE, "network_segment_ranges"),
     (AGENT, "agents"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),

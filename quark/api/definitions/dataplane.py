@@ -5,8 +5,10 @@ docs/segments.md, docs/agents.md.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
 
 # A 64-bit integer (JSON numbers beyond are read as floats, not ids); each network
 # type's own bounds are the service's check (quark/ipam/segments.py, InvalidInput).
@@ -87,5 +89,77 @@ AGENT = Resource(
         Attr("created_at", sortable=True),
         Attr("started_at", sortable=True),
         Attr("heartbeat_timestamp", sortable=True),
+    ),
+)
+
+# Neutron's NETWORK_SEGMENT_RANGE_TYPES; only vlan and vxlan have ranges in Quark
+# (the others: NetworkSegmentRangeNetTypeNotSupported, as a Neutron without their drivers).
+NETWORK_SEGMENT_RANGE_TYPES = ("vlan", "vxlan", "gre", "geneve")
+
+# Neutron's network segment ranges: the same rows as SEGMENT_ALLOCATION_RANGE
+# (docs/network_segment_ranges.md).
+NETWORK_SEGMENT_RANGE = Resource(
+    name="network_segment_range",
+    collection="network_segment_ranges",
+    attributes=(
+        # A shared range has no project: project_id (tenant_id) null.
+        *(replace(a, nullable=True) if a.name in ("project_id", "tenant_id") else a for a in standard_attrs()),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr(
+            "default",
+            "boolean",
+            filter=BOOL_FILTER,
+            sortable=True,
+            description="made from the segment_ranges setting; read-only",
+        ),
+        Attr(
+            "shared",
+            "boolean",
+            post=True,
+            default=True,
+            convert=v.boolean,
+            filter=BOOL_FILTER,
+            sortable=True,
+            description="false: the range serves project_id's networks only, before the shared ranges",
+        ),
+        Attr(
+            "network_type",
+            post=True,
+            required=True,
+            convert=v.one_of(*NETWORK_SEGMENT_RANGE_TYPES),
+            filter=STR_FILTER,
+            sortable=True,
+        ),
+        Attr(
+            "physical_network",
+            post=True,
+            convert=v.string(64, allow_none=True),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+            description="required for vlan, ignored otherwise",
+        ),
+        Attr(
+            "minimum",
+            "integer",
+            post=True,
+            put=True,
+            required=True,
+            convert=_SEGMENT_ID,
+            filter=INT_FILTER,
+            sortable=True,
+        ),
+        Attr(
+            "maximum",
+            "integer",
+            post=True,
+            put=True,
+            required=True,
+            convert=_SEGMENT_ID,
+            filter=INT_FILTER,
+            sortable=True,
+        ),
+        Attr("used", "object", description="held id -> project of its network"),
+        Attr("available", "array", items="integer", description="the ids no network holds"),
     ),
 )

@@ -101,3 +101,47 @@ SECURITY_GROUP_RULE = Resource(
         Attr("belongs_to_default_sg", "boolean"),
     ),
 )
+
+# The attributes a template shares with a rule (Neutron's security-groups-default-rules).
+_TEMPLATE_FIELDS = (
+    "direction",
+    "ethertype",
+    "protocol",
+    "port_range_min",
+    "port_range_max",
+    "remote_ip_prefix",
+    "remote_group_id",
+    "remote_address_group_id",
+)
+
+DEFAULT_SECURITY_GROUP_RULE = Resource(
+    name="default_security_group_rule",
+    collection="default-security-group-rules",
+    body_collection="default_security_group_rules",
+    has_tags=False,
+    attributes=(
+        Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
+        Attr("description", post=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        *(SECURITY_GROUP_RULE.by_name[name] for name in _TEMPLATE_FIELDS),
+        Attr(
+            "used_in_default_sg",
+            "boolean",
+            post=True,
+            default=False,
+            convert=v.boolean,
+            filter=BOOL_FILTER,
+            sortable=True,
+            description="whether each project's default group gets the rule",
+        ),
+        Attr(
+            "used_in_non_default_sg",
+            "boolean",
+            post=True,
+            default=True,
+            convert=v.boolean,
+            filter=BOOL_FILTER,
+            sortable=True,
+            description="whether every other new group gets the rule",
+        ),
+    ),
+)

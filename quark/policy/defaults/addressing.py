@@ -31,6 +31,8 @@ RULES = [
     *_admin_only("mac_address_range", "/mac_address_ranges", "MAC address range"),
     *_admin_only("ip_policy", "/ip_policies", "IP policy"),
     *_admin_only("segment_allocation_range", "/segment_allocation_ranges", "segment allocation range"),
+    # Neutron's network segment ranges: the same ranges, Neutron's rule names (admin only).
+    *_admin_only("network_segment_range", "/network_segment_ranges", "network segment range"),
     *documented(
         "ip_address",
         "/ip_addresses",

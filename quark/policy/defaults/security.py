@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from quark.policy.defaults._build import documented, plain
 from quark.policy.personas import (
+    ADMIN,
     ADMIN_OR_PROJECT_MEMBER,
     ADMIN_OR_PROJECT_READER,
     ADMIN_OR_SG_OWNER_MEMBER,
     ADMIN_OR_SG_OWNER_READER,
     any_of,
+    either,
 )
 
 _READ = any_of(ADMIN_OR_PROJECT_READER, "rule:shared_security_group")
@@ -51,6 +53,18 @@ RULES = [
             ("create_security_group_rule", ADMIN_OR_SG_OWNER_MEMBER),
             ("get_security_group_rule", ADMIN_OR_SG_OWNER_READER),
             ("delete_security_group_rule", ADMIN_OR_SG_OWNER_MEMBER),
+        ],
+    ),
+    # Neutron's templates of new groups' rules: not a project's, so any reader sees
+    # them (Neutron's check string is "role:reader"; admins hold it by implication).
+    *documented(
+        "default_security_group_rule",
+        "/default-security-group-rules",
+        "default security group rule",
+        [
+            ("create_default_security_group_rule", ADMIN),
+            ("get_default_security_group_rule", either(ADMIN, "role:reader")),
+            ("delete_default_security_group_rule", ADMIN),
         ],
     ),
 ]

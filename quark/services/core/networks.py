@@ -236,7 +236,9 @@ class NetworkService(ResourceService):
             # From the segment allocation ranges (docs/segments.md); an explicit
             # id outside every range is held too, so no range hands it out later.
             if seg_id is None:
-                range_physnet, seg_id = await self.segments.allocate(conn, network_type, physnet, network_id)
+                range_physnet, seg_id = await self.segments.allocate(
+                    conn, network_type, physnet, network_id, project_id
+                )
                 physnet = range_physnet or None
             else:
                 await self.segments.allocate_specific(conn, network_type, physnet, seg_id, network_id)

@@ -1,7 +1,9 @@
 """Segment allocation ranges (Quark extension, admin only): the VLAN ids (per
 physical network) and VXLAN VNIs that networks get their segment from.
 
-Ranges of one type and physical network never overlap (409). A range that
+Ranges of one type and physical network never overlap (409), except that
+any range may overlap a default one (one the ``segment_ranges`` setting made),
+as in Neutron. A range that
 still has ids held by networks cannot be deleted (409); its released ids go
 with it. The bounds are fixed once created (to grow, add an adjacent range),
 so the cursor of a range only ever moves forward. See docs/segments.md.
@@ -11,9 +13,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -37,7 +39,7 @@ def _spec(row: Any) -> RangeSpec:
 
 class SegmentRangeService(ResourceService):
     table = r
-    not_found = errors.SegmentAllocationRangeNotFound
+    not_found: ClassVar[type[errors.NotFound]] = errors.SegmentAllocationRangeNotFound
     not_found_key = "range_id"
     columns = {
         "id": r.c.id,
@@ -48,6 +50,7 @@ class SegmentRangeService(ResourceService):
         "maximum": r.c.maximum,
         "created_at": r.c.created_at,
     }
+    overlap_error: type[errors.QuarkError] = errors.SegmentAllocationRangeOverlap
 
     def __init__(self, db, settings, allocator: SegmentAllocator) -> None:
         super().__init__(db, settings)
@@ -87,50 +90,64 @@ class SegmentRangeService(ResourceService):
         async def work(conn: AsyncConnection) -> list[dict]:
             ids = []
             for attrs, spec in zip(items, specs):
-                await self._check_overlap(conn, spec)
-                range_id = base.new_id()
-                await conn.execute(
-                    insert(r).values(
-                        id=range_id,
-                        name=attrs.get("name", ""),
-                        network_type=spec.network_type,
-                        physical_network=spec.physical_network,
-                        minimum=spec.minimum,
-                        maximum=spec.maximum,
-                        next_id=spec.minimum,
-                        created_at=utcnow(),
-                    )
-                )
-                ids.append(range_id)
+                ids.append(await self.insert_range(conn, spec, attrs))
             return await self.render_ids(conn, ctx, ids)
 
         return await self.db.run_write(answered(ctx, work))
 
-    @staticmethod
-    async def _check_overlap(conn: AsyncConnection, spec: RangeSpec) -> None:
+    async def insert_range(
+        self, conn: AsyncConnection, spec: RangeSpec, attrs: dict, project_id: str | None = None
+    ) -> str:
+        """A new range (not a default one) after the overlap check; its id."""
+        await self.check_overlap(conn, spec)
+        range_id = base.new_id()
+        now = utcnow()
+        await conn.execute(
+            insert(r).values(
+                id=range_id,
+                name=attrs.get("name", ""),
+                description=attrs.get("description", ""),
+                network_type=spec.network_type,
+                physical_network=spec.physical_network,
+                minimum=spec.minimum,
+                maximum=spec.maximum,
+                next_id=spec.minimum,
+                project_id=project_id,
+                shared=project_id is None,
+                is_default=False,
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+        return range_id
+
+    async def check_overlap(self, conn: AsyncConnection, spec: RangeSpec, range_id: str | None = None) -> None:
+        """No two ranges of one type (and physical network) overlap, except that
+        any may overlap a default one (as Neutron's); raises ``overlap_error``."""
         # Two admins creating overlapping ranges at the same instant on a server
         # database could both pass this check; ids would still never be held
         # twice (the allocation primary key decides), cursors would only skip.
-        other = (
-            await conn.execute(
-                select(r)
-                .where(
-                    r.c.network_type == spec.network_type,
-                    r.c.physical_network == spec.physical_network,
-                    r.c.minimum <= spec.maximum,
-                    r.c.maximum >= spec.minimum,
-                )
-                .limit(1)
-            )
-        ).first()
-        if other is not None:
-            raise errors.SegmentAllocationRangeOverlap(range=spec.label(), other=other.id)
+        stmt = select(r.c.id).where(
+            r.c.network_type == spec.network_type,
+            r.c.physical_network == spec.physical_network,
+            r.c.minimum <= spec.maximum,
+            r.c.maximum >= spec.minimum,
+            r.c.is_default.is_(False),
+        )
+        if range_id is not None:
+            stmt = stmt.where(r.c.id != range_id)
+        others = list((await conn.scalars(stmt.order_by(r.c.id))).all())
+        if others:
+            if self.overlap_error is errors.SegmentAllocationRangeOverlap:
+                raise errors.SegmentAllocationRangeOverlap(range=spec.label(), other=others[0])
+            raise self.overlap_error(range_id=", ".join(others))
 
     async def update(self, ctx: Context, range_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:
             await self.get_row(conn, ctx, range_id, for_update=True)
             if "name" in attrs:
-                await conn.execute(update(r).where(r.c.id == range_id).values(name=attrs["name"]))
+                await self.bump_revision(conn, range_id, name=attrs["name"])
             return await self.render_one(conn, ctx, range_id)
 
         return await self.db.run_write(work)
@@ -144,10 +161,16 @@ class SegmentRangeService(ResourceService):
                 raise errors.SegmentAllocationRangeInUse(
                     range_id=range_id, segmentation_id=held.segmentation_id, network_id=held.network_id
                 )
-            await SegmentAllocator.forget_released(conn, spec)
-            await conn.execute(delete(r).where(r.c.id == range_id))
+            await self.remove(conn, range_id, spec)
 
         await self.db.run_write(work)
+
+    @staticmethod
+    async def remove(conn: AsyncConnection, range_id: str, spec: RangeSpec) -> None:
+        """Delete a range, its tags and the released ids no other range holds."""
+        await base.write_tags(conn, range_id, [])
+        await conn.execute(delete(r).where(r.c.id == range_id))
+        await SegmentAllocator.forget_released(conn, spec)
 
 
 def seed_range_id(spec: RangeSpec) -> str:
@@ -168,6 +191,7 @@ async def ensure_seed_ranges(db, text: str) -> None:
     async def work(conn: AsyncConnection) -> None:
         if await conn.scalar(select(exists().where(r.c.id.is_not(None)))):
             return
+        now = utcnow()
         for spec in specs:
             await conn.execute(
                 insert_ignore(
@@ -180,7 +204,12 @@ async def ensure_seed_ranges(db, text: str) -> None:
                     minimum=spec.minimum,
                     maximum=spec.maximum,
                     next_id=spec.minimum,
-                    created_at=utcnow(),
+                    shared=True,
+                    is_default=True,
+                    description="",
+                    created_at=now,
+                    updated_at=now,
+                    revision_number=0,
                 )
             )
 

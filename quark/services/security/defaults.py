@@ -1,6 +1,8 @@
 """Each project's default security group (Neutron's semantics, contract §4.8):
-made the first time the project lists groups or creates a port, with
-ingress from its own members (IPv4 and IPv6) and open egress."""
+made the first time the project lists groups or creates a port, with the
+rules of the default security-group rule templates meant for default groups
+(Neutron's: ingress from its own members, IPv4 and IPv6, and open egress;
+quark.services.security.templates)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from quark.db import models
 from quark.db.dialect import insert_ignore
 from quark.services.common import base
 from quark.services.events import Events, ResourcesWritten, Written
-from quark.services.security.rules import rule_row
+from quark.services.security.templates import rules_from_templates
 
 sg = models.security_groups
 rules = models.security_group_rules
@@ -52,15 +54,9 @@ class DefaultGroups:
                 revision_number=0,
             )
         )
-        await conn.execute(
-            insert(rules),
-            [
-                rule_row(group_id, project_id, "ingress", "IPv4", remote_group_id=group_id),
-                rule_row(group_id, project_id, "ingress", "IPv6", remote_group_id=group_id),
-                rule_row(group_id, project_id, "egress", "IPv4"),
-                rule_row(group_id, project_id, "egress", "IPv6"),
-            ],
-        )
+        made = await rules_from_templates(conn, group_id, project_id, default=True)
+        if made:
+            await conn.execute(insert(rules), made)
         await self.events.publish(
             conn, ResourcesWritten("security_group", "create", (Written(group_id, 0, project_id),))
         )

@@ -37,7 +37,8 @@ from quark.services.events import (
 )
 from quark.services.security import group_rbac
 from quark.services.security.defaults import DefaultGroups
-from quark.services.security.rules import GROUP_RULES, rule_row, rule_view
+from quark.services.security.rules import GROUP_RULES, rule_view
+from quark.services.security.templates import rules_from_templates
 
 sg = models.security_groups
 rules = models.security_group_rules
@@ -125,21 +126,18 @@ class SecurityGroupService(ResourceService):
                         revision_number=0,
                     )
                 )
-                await conn.execute(
-                    insert(rules),
-                    [
-                        rule_row(group_id, project_id, "egress", "IPv4"),
-                        rule_row(group_id, project_id, "egress", "IPv6"),
-                    ],
-                )
+                made = await rules_from_templates(conn, group_id, project_id, default=False)
+                if made:
+                    await conn.execute(insert(rules), made)
                 # Checked before the project's default group is made, as Neutron's
-                # quota reservation: the group and its two egress rules (Neutron
+                # quota reservation: the group and the rules of its templates (Neutron
                 # refuses a group whose rules the rule quota has no room for); the
                 # default group and its rules are counted, never refused.
                 written = (Written(group_id, 0, project_id),)
                 await self.events.publish(conn, ResourcesWritten("security_group", "create", written, ctx))
                 await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
-                await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: 2}))
+                if made:
+                    await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: len(made)}))
                 await self.defaults.ensure(conn, project_id)
                 ids.append(group_id)
             return await self.render_ids(conn, ctx, ids)

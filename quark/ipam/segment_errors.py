@@ -1,0 +1,26 @@
+"""The errors of Neutron's network segment ranges, with Neutron's wire types
+(neutron_lib.exceptions.network_segment_range)."""
+
+from __future__ import annotations
+
+from quark import error_bases
+
+
+class NetworkSegmentRangeNotFound(error_bases.NotFound):
+    message = "Network Segment Range {range_id} could not be found."
+
+
+class NetworkSegmentRangeNetTypeNotSupported(error_bases.BadRequest):
+    message = "Network type {type} does not support network segment ranges."
+
+
+class NetworkSegmentRangeReferencedByProject(error_bases.InUse):
+    message = "Network Segment Range {range_id} is referenced by one or more tenant networks."
+
+
+class NetworkSegmentRangeDefaultReadOnly(error_bases.BadRequest):
+    message = "Network Segment Range {range_id} is a default segment range which could not be updated or deleted."
+
+
+class NetworkSegmentRangeOverlaps(error_bases.Conflict):
+    message = "Network segment range overlaps with range(s) with id {range_id}"
