@@ -28,8 +28,8 @@ from quark.services.common.rbac import RbacTypes
 from quark.services.common.rbac_policies import RbacPolicyService
 from quark.services.compute.instances import InstanceService
 from quark.services.core.network_rbac import NETWORK
-from quark.services.core.network_services import NetworkServiceAssociationService, NetworkServiceService
 from quark.services.core.network_segment_ranges import NetworkSegmentRangeService
+from quark.services.core.network_services import NetworkServiceAssociationService, NetworkServiceService
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
