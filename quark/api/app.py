@@ -24,11 +24,11 @@ from quark.api import (
     health,
     instances,
     ip_addresses,
+    member_actions,
     openapi,
     port_forwardings,
     quotas,
     routers,
-    subnetpools,
 )
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
@@ -87,7 +87,7 @@ def build_routes() -> list[Route]:
     routes += ip_addresses.ROUTES
     routes += routers.ROUTES
     routes += port_forwardings.ROUTES
-    routes += subnetpools.ROUTES
+    routes += member_actions.ROUTES
     routes += dataplane.ROUTES
     routes += quotas.ROUTES
     return routes

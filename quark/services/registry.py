@@ -43,6 +43,8 @@ from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
+from quark.services.security.address_group_rbac import ADDRESS_GROUP
+from quark.services.security.address_groups import AddressGroupService
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
@@ -75,6 +77,7 @@ class Services:
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
+    address_groups: AddressGroupService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -105,6 +108,7 @@ class Services:
             "segment_allocation_ranges": self.segment_ranges,
             "jobs": self.jobs,
             "rbac-policies": self.rbac_policies,
+            "address-groups": self.address_groups,
         }[collection]
 
 
@@ -126,7 +130,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     dhcp_scheduler = DhcpScheduler(settings, clock, ports)
     # The object types RBAC policies may name; a shareable resource adds its own.
     rbac_types = RbacTypes()
-    for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE):
+    for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE, ADDRESS_GROUP):
         rbac_types.register(object_type)
     services = Services(
         db=db,
@@ -152,6 +156,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         agents=AgentService(db, settings, events, clock),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
+        address_groups=AddressGroupService(db, settings, events),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=L3Scheduler(settings, clock, binder),

@@ -21,7 +21,7 @@ from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
-from quark.api.definitions.security import SECURITY_GROUP, SECURITY_GROUP_RULE
+from quark.api.definitions.security import ADDRESS_GROUP, SECURITY_GROUP, SECURITY_GROUP_RULE
 
 # resource -> attribute of quark.services.registry.Services
 SERVED: tuple[tuple[Resource, str], ...] = (
@@ -43,6 +43,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (AGENT, "agents"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
+    (ADDRESS_GROUP, "address_groups"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}
