@@ -348,6 +348,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     FloatingIpDeleting,
     PortForwardingsChanged,
     SecurityGroupRulesChanged,
+    AddressGroupsChanged,
     RoutersChanged,
     AgentReported,
     AgentChanged,

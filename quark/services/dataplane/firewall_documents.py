@@ -120,6 +120,11 @@ async def _groups(conn: AsyncConnection, group_ids: list[str]) -> dict[str, dict
     return groups
 
 
+def _named(groups: dict[str, dict], attribute: str) -> set[str]:
+    """The ids the groups' rules name as ``attribute`` (a remote group, an address group)."""
+    return {r[attribute] for g in groups.values() for r in g["rules"] if r[attribute]}
+
+
 async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any]:
     """Give each port of a desired-state document its filter attributes; answer
     the document's ``security_groups``, ``remote_groups`` and ``address_groups``."""
@@ -142,11 +147,8 @@ async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any
         ]
         port["security_groups"] = groups_of.get(port["id"], [])
     groups = await _groups(conn, sorted({g for gs in groups_of.values() for g in gs}))
-    named = [r for g in groups.values() for r in g["rules"]]
-    remote = {r["remote_group_id"] for r in named if r["remote_group_id"]}
-    address_groups = {r["remote_address_group_id"] for r in named if r["remote_address_group_id"]}
     return {
         "security_groups": groups,
-        "remote_groups": await member_addresses(conn, remote),
-        "address_groups": await address_group_members(conn, address_groups),
+        "remote_groups": await member_addresses(conn, _named(groups, "remote_group_id")),
+        "address_groups": await address_group_members(conn, _named(groups, "remote_address_group_id")),
     }
