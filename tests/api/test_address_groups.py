@@ -195,6 +195,8 @@ def test_rbac_shares_a_group_and_guards_the_rules_using_it(owner, guest, strange
     assert owner.get(f"/v2.0/address-groups/{group['id']}").json()[AG]["shared"] is False
     listed = {g["id"] for g in guest.get("/v2.0/address-groups", params={"shared": "true"}).json()["address_groups"]}
     assert group["id"] in listed
+    narrow = guest.get("/v2.0/address-groups", params={"fields": "id", "id": group["id"]}).json()["address_groups"]
+    assert narrow == [{"id": group["id"]}]  # the policy still reads `shared`, not shown
     assert error_of(stranger.get(f"/v2.0/address-groups/{group['id']}"), 404) == "AddressGroupNotFound"
     # the target uses it in a rule, but may not change or delete it
     used = rule(guest, sg, remote_address_group_id=group["id"])
