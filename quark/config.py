@@ -163,6 +163,7 @@ class Settings:
     quota_router: int = 10
     quota_subnetpool: int = -1
     quota_rbac_policy: int = 10
+    quota_address_group: int = -1
     # Per-project rate limits at the API edge (docs/rate_limits.md), shared by every
     # worker and host through Redis: off unless rate_limit_redis_url is set (e.g.
     # redis://127.0.0.1:6379/0). Also settable as a [rate_limits] table (redis_url,

@@ -218,6 +218,8 @@ POOL_RULES = (
     r"^Illegal subnetpool",
     r"A default subnetpool for this IP family has already been set",
 )
+# An address group's addresses: IPv6 spellings the pattern cannot tell; an address added twice.
+ADDRESS_GROUP_RULES = (r"is not a valid IP subnet", r"^Addresses .* already exist in the address group")
 RBAC_RULES = (
     r"is not a valid RBAC object type",
     r"^Invalid action '",
@@ -277,6 +279,9 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("PUT", "/v2.0/subnetpools/{id}"): POOL_RULES,
     ("PUT", "/v2.0/subnetpools/{id}/add_prefixes"): POOL_RULES,
     ("PUT", "/v2.0/subnetpools/{id}/remove_prefixes"): POOL_RULES,
+    ("POST", "/v2.0/address-groups"): ADDRESS_GROUP_RULES,
+    ("PUT", "/v2.0/address-groups/{id}/add_addresses"): ADDRESS_GROUP_RULES,
+    ("PUT", "/v2.0/address-groups/{id}/remove_addresses"): ADDRESS_GROUP_RULES,
     # delete by filter is refused without a filter (docs/instances.md)
     ("DELETE", "/v2.0/ports"): (r"needs at least one filter",),
     # not across fields, but unstatable too: OpenAPI 3.0 has no propertyNames, and the

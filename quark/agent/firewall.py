@@ -3,7 +3,7 @@
 ``FirewallSpec.from_api(doc)`` reads what the desired-state document says
 about the host's ports (``port_security_enabled``, MAC, fixed IPs, allowed
 address pairs, groups) and their groups (rules, ``stateful``, the address
-sets of remote groups); ``render(spec)`` answers the text of one ``nft -f``
+sets of remote groups and of the address groups rules name); ``render(spec)`` answers the text of one ``nft -f``
 transaction that replaces Quark's two tables whole, so applying it is atomic,
 idempotent, and drops stale chains with the table they were in.
 
@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TABLE = "quark_filter"
+# Prefixes of the names of the address sets: a remote group's members, an address group's CIDRs.
+REMOTE_GROUP, ADDRESS_GROUP = "rg", "ag"
 PORTED = {6, 17, 33, 132, 136}  # tcp, udp, dccp, sctp, udplite
 ICMP4, ICMP6 = 1, 58
 MAX_PORTS = 0xFFFF
@@ -51,6 +53,7 @@ class Rule:
     port_range_max: int | None = None
     remote_ip_prefix: str | None = None
     remote_group_id: str | None = None
+    remote_address_group_id: str | None = None
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> Rule:
@@ -63,7 +66,16 @@ class Rule:
             port_range_max=body.get("port_range_max"),
             remote_ip_prefix=body.get("remote_ip_prefix") or None,
             remote_group_id=body.get("remote_group_id") or None,
+            remote_address_group_id=body.get("remote_address_group_id") or None,
         )
+
+    def remote_set(self) -> tuple[str, str] | None:
+        """The named set the rule's remote side is (prefix of its name, id), if any."""
+        if self.remote_group_id:
+            return REMOTE_GROUP, self.remote_group_id
+        if self.remote_address_group_id:
+            return ADDRESS_GROUP, self.remote_address_group_id
+        return None
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,8 @@ class FirewallSpec:
     ports: tuple[PortFilter, ...] = ()
     groups: dict[str, Group] = field(default_factory=dict)
     remote_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Address-group id -> its CIDRs (the groups the rules name as remote_address_group_id).
+    address_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_api(cls, doc: dict[str, Any]) -> FirewallSpec:
@@ -97,7 +111,14 @@ class FirewallSpec:
             for gid, g in (doc.get("security_groups") or {}).items()
         }
         remote = {gid: tuple(addrs) for gid, addrs in (doc.get("remote_groups") or {}).items()}
-        return cls(ports[:MAX_PORTS], groups, remote)
+        address_groups = {agid: tuple(addrs) for agid, addrs in (doc.get("address_groups") or {}).items()}
+        return cls(ports[:MAX_PORTS], groups, remote, address_groups)
+
+    def sets(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """Every named address set of the inet table: (prefix, id) -> its addresses."""
+        named = {(REMOTE_GROUP, gid): addrs for gid, addrs in self.remote_groups.items()}
+        named.update({(ADDRESS_GROUP, agid): addrs for agid, addrs in self.address_groups.items()})
+        return named
 
     def stateful(self, port: PortFilter) -> bool:
         """Neutron: a port's groups are all stateful or all stateless; no group is stateful."""
@@ -163,13 +184,14 @@ def _bridge_table(spec: FirewallSpec) -> list[str]:
 
 def _inet_table(spec: FirewallSpec) -> list[str]:
     lines = [f"table inet {TABLE} {{"]
-    for gid in sorted(spec.remote_groups):
-        lines += _sets(gid, spec.remote_groups[gid])
+    named = spec.sets()
+    for prefix, gid in sorted(named):
+        lines += _sets(prefix, gid, named[(prefix, gid)])
     eg = [(f"0x{i << 16:08x}", f"egress_{p.device}") for i, p in enumerate(spec.ports, start=1)]
     ing = [(f"0x{i:08x}", f"ingress_{p.device}") for i, p in enumerate(spec.ports, start=1)]
     dispatch = _vmap("meta mark & 0xffff0000", eg) + _vmap("meta mark & 0x0000ffff", ing)
     lines += _chain("ports", dispatch, "type filter hook forward priority 0; policy accept;")
-    known = set(spec.remote_groups)
+    known = set(named)
     for port in spec.ports:
         stateful = spec.stateful(port)
         rules = [r for g in port.groups for r in spec.groups.get(g, Group()).rules]
@@ -178,19 +200,19 @@ def _inet_table(spec: FirewallSpec) -> list[str]:
     return [*lines, "}"]
 
 
-def _sets(gid: str, addresses: Iterable[str]) -> list[str]:
+def _sets(prefix: str, gid: str, addresses: Iterable[str]) -> list[str]:
     v4, v6 = _split(addresses)
     out = []
     for version, kind, items in ((4, "ipv4_addr", v4), (6, "ipv6_addr", v6)):
         body = [f"type {kind}", "flags interval"]
         if items:
             body.append("elements = { " + ", ".join(items) + " }")
-        out += [f"\tset {set_name(gid, version)} {{", *(f"\t\t{b}" for b in body), "\t}"]
+        out += [f"\tset {set_name(gid, version, prefix)} {{", *(f"\t\t{b}" for b in body), "\t}"]
     return out
 
 
-def set_name(gid: str, version: int) -> str:
-    return f"rg{version}_" + gid.replace("-", "")
+def set_name(gid: str, version: int, prefix: str = REMOTE_GROUP) -> str:
+    return f"{prefix}{version}_" + gid.replace("-", "")
 
 
 def _split(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
@@ -248,7 +270,7 @@ def _head(stateful: bool, verdict: str) -> list[str]:
     return [f"ct state established,related {verdict}", "ct state invalid drop"] if stateful else []
 
 
-def egress(rules: list[Rule], stateful: bool, known: set[str]) -> list[str]:
+def egress(rules: list[Rule], stateful: bool, known: set[tuple[str, str]]) -> list[str]:
     """From the VM: DHCP and NDP, then what the egress rules allow (``return``: the
     receiver's ingress chain, if it is a filtered port here, decides next); drop."""
     lines = _head(stateful, "return") + [
@@ -260,7 +282,7 @@ def egress(rules: list[Rule], stateful: bool, known: set[str]) -> list[str]:
     return [*lines, "drop"]
 
 
-def ingress(rules: list[Rule], stateful: bool, known: set[str]) -> list[str]:
+def ingress(rules: list[Rule], stateful: bool, known: set[tuple[str, str]]) -> list[str]:
     """To the VM: DHCP replies and NDP, then what the ingress rules allow; drop."""
     lines = _head(stateful, "accept") + [
         "meta nfproto ipv4 udp sport 67 udp dport 68 accept",
@@ -271,9 +293,10 @@ def ingress(rules: list[Rule], stateful: bool, known: set[str]) -> list[str]:
     return [*lines, "drop"]
 
 
-def match(rule: Rule, known: set[str]) -> str | None:
+def match(rule: Rule, known: set[tuple[str, str]]) -> str | None:
     """The nft match of one rule (the remote side is the source of ingress
-    traffic, the destination of egress); None when it can match nothing."""
+    traffic, the destination of egress: a prefix, or the named set of its remote
+    group or address group, ``known`` as (prefix, id)); None when it can match nothing."""
     v6 = rule.ethertype == "IPv6"
     family = "ip6" if v6 else "ip"
     side = "saddr" if rule.direction == "ingress" else "daddr"
@@ -284,10 +307,12 @@ def match(rule: Rule, known: set[str]) -> str | None:
             return None
         if net.prefixlen:
             parts.append(f"{family} {side} {_text(net)}")
-    if rule.remote_group_id:
-        if rule.remote_group_id not in known:
+    remote = rule.remote_set()
+    if remote is not None:
+        if remote not in known:
             return None
-        parts.append(f"{family} {side} @{set_name(rule.remote_group_id, 6 if v6 else 4)}")
+        prefix, gid = remote
+        parts.append(f"{family} {side} @{set_name(gid, 6 if v6 else 4, prefix)}")
     parts += _protocol(rule, v6)
     return " ".join(parts)
 
@@ -319,10 +344,11 @@ def _allowances(spec: FirewallSpec, port: PortFilter) -> frozenset[str]:
     members of the remote groups its rules name included)."""
     stateful = spec.stateful(port)
     rules = [r for g in port.groups for r in spec.groups.get(g, Group()).rules]
-    known = set(spec.remote_groups)
+    named = spec.sets()
+    known = set(named)
     lines = set(anti_spoofing(port)) | set(egress(rules, stateful, known)) | set(ingress(rules, stateful, known))
-    for gid in {r.remote_group_id for r in rules if r.remote_group_id in known}:
-        lines |= {f"@{gid} {addr}" for addr in spec.remote_groups[gid]}
+    for prefix, gid in {remote for r in rules if (remote := r.remote_set()) in known}:
+        lines |= {f"@{prefix}:{gid} {addr}" for addr in named[(prefix, gid)]}
     return frozenset(lines)
 
 

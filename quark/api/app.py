@@ -25,11 +25,11 @@ from quark.api import (
     instances,
     ip_addresses,
     l3_agents,
+    member_actions,
     openapi,
     port_forwardings,
     quotas,
     routers,
-    subnetpools,
 )
 from quark.api.auth import KeystoneAuth
 from quark.api.definitions.catalog import SERVED
@@ -88,7 +88,7 @@ def build_routes() -> list[Route]:
     routes += ip_addresses.ROUTES
     routes += routers.ROUTES
     routes += port_forwardings.ROUTES
-    routes += subnetpools.ROUTES
+    routes += member_actions.ROUTES
     routes += dataplane.ROUTES
     routes += l3_agents.ROUTES
     routes += quotas.ROUTES

@@ -80,6 +80,12 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "rbac-security-groups": ("Add security_group type to network RBAC", "Add security_group type to network RBAC"),
     "rbac-subnetpool": ("Add subnetpool type to RBAC", "Add subnetpool type to RBAC"),
     "rbac-address-scope": ("Add address_scope type to RBAC", "Add address_scope type to RBAC"),
+    "rbac-address-group": ("Add address_group type to RBAC", "Add address_group type to RBAC"),
+    "address-group": ("Address group", "Support address group"),
+    "security-groups-remote-address-group": (
+        "Remote address group id field for security group rules",
+        "Add new field of remote address group id in security group rules",
+    ),
     "fip-port-details": ("Floating IP Port Details Extension", "Add port_details attribute to Floating IP resource"),
     "service-type": ("Service Type Management", "API for retrieving service providers for Neutron advanced services"),
     "router": (

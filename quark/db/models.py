@@ -189,7 +189,7 @@ class SecurityGroupRule(StandardAttributes, Base):
     port_range_max: Mapped[int | None] = mapped_column(Integer)
     remote_ip_prefix: Mapped[str | None] = mapped_column(String(64))
     remote_group_id: Mapped[str | None] = mapped_column(String(36), index=True)
-    remote_address_group_id: Mapped[str | None] = mapped_column(String(36))
+    remote_address_group_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
 
 class FloatingIp(StandardAttributes, Base):

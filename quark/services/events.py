@@ -291,6 +291,14 @@ class SecurityGroupRulesChanged(InTransaction):
     group_ids: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class AddressGroupsChanged(InTransaction):
+    """Addresses of the address groups ``address_group_ids`` were added or
+    removed (the ports whose rules name them are filtered differently now)."""
+
+    address_group_ids: tuple[str, ...]
+
+
 # --- routers -------------------------------------------------------------------------
 
 
@@ -343,6 +351,7 @@ EVENT_TYPES: tuple[type[InTransaction], ...] = (
     FloatingIpDeleting,
     PortForwardingsChanged,
     SecurityGroupRulesChanged,
+    AddressGroupsChanged,
     RoutersChanged,
     AgentReported,
     AgentChanged,

@@ -46,6 +46,8 @@ from quark.services.events import Events
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
+from quark.services.security.address_group_rbac import ADDRESS_GROUP
+from quark.services.security.address_groups import AddressGroupService
 from quark.services.security.defaults import DefaultGroups
 from quark.services.security.group_rbac import SECURITY_GROUP
 from quark.services.security.groups import SecurityGroupService
@@ -84,6 +86,7 @@ class Services:
     agents: AgentService
     hosts: HostService
     rbac_policies: RbacPolicyService
+    address_groups: AddressGroupService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -118,6 +121,7 @@ class Services:
             "rbac-policies": self.rbac_policies,
             "network-services": self.network_services,
             "network-service-associations": self.network_service_associations,
+            "address-groups": self.address_groups,
         }[collection]
 
 
@@ -141,7 +145,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     l3_scheduler = L3Scheduler(settings, clock, binder)
     # The object types RBAC policies may name; a shareable resource adds its own.
     rbac_types = RbacTypes()
-    for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE):
+    for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE, ADDRESS_GROUP):
         rbac_types.register(object_type)
     services = Services(
         db=db,
@@ -171,6 +175,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         default_security_group_rules=DefaultRuleService(db, settings),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
+        address_groups=AddressGroupService(db, settings, events),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=l3_scheduler,

@@ -18,6 +18,7 @@ from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
 from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.events import (
+    AddressGroupsChanged,
     AgentChanged,
     AgentReported,
     Events,
@@ -116,6 +117,8 @@ def subscribe(
 
     # --- security groups ------------------------------------------------------------
     events.subscribe(SecurityGroupRulesChanged, filter_hosts.on_rules_changed)  # hosts of the group's ports
+    # Hosts of the ports whose rules name the address group (docs/address_groups.md).
+    events.subscribe(AddressGroupsChanged, filter_hosts.on_address_groups_changed)
 
     # --- floating IPs and their port forwardings ----------------------------------------
     # A floating IP with port forwardings can be neither associated nor deleted (409).

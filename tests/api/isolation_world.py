@@ -208,6 +208,17 @@ def populate(project: Project, external_network: str, shared_network: str, octet
     ]
     pool = {"name": f"iso-{octet}", "prefixes": [f"100.{octet}.0.0/16"], "address_scope_id": ids["address_scope"]}
     ids["subnetpool"] = p.post("/v2.0/subnetpools", "subnetpool", pool)["id"]
+    group = {"name": f"iso-{octet}", "addresses": [f"100.{octet}.9.0/24"]}
+    ids["address_group"] = p.post("/v2.0/address-groups", "address_group", group)["id"]
+    ids["address_group_rule"] = p.post(
+        "/v2.0/security-group-rules",
+        "security_group_rule",
+        {
+            "security_group_id": ids["security_group"],
+            "direction": "egress",
+            "remote_address_group_id": ids["address_group"],
+        },
+    )["id"]
     p.devices["shared"] = f"shared-{octet}-{uuid.uuid4().hex[:6]}"
     ids["shared_port"] = p.post(
         "/v2.0/ports", "port", {"network_id": shared_network, "device_id": p.devices["shared"], "name": "on-shared"}

@@ -68,6 +68,7 @@ def made(api_server) -> dict[str, str]:
             "address-scopes": _post(admin, "address-scopes", "address_scope", {"name": f"ln-{tag}", "ip_version": 4})[
                 "id"
             ],
+            "address-groups": _post(admin, "address-groups", "address_group", {"name": f"ln-{tag}"})["id"],
         }
         backend = admin.post("/v2.0/networks", json={"network": {"name": f"ln-{tag}-b", "network_plugin": "fault"}})
         assert backend.status_code == 201, backend.text

@@ -75,6 +75,7 @@ def create_bodies(project: dict) -> dict[str, dict]:
         "default-security-group-rules": {"default_security_group_rule": {"direction": "ingress", "protocol": "tcp"}},
         "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.251.0.0/16"]}},
         "address-scopes": {"address_scope": {"name": "x", "ip_version": 4}},
+        "address-groups": {"address_group": {"name": "x", "addresses": ["10.252.0.0/24"]}},
         "rbac-policies": {
             "rbac_policy": {
                 "object_type": "network",

@@ -65,6 +65,7 @@ def test_desired_state_carries_ports_filters_groups_and_remote_sets(http):
         "port_range_max": 22,
         "remote_ip_prefix": "10.0.0.0/24",
         "remote_group_id": None,
+        "remote_address_group_id": None,
     } in doc_group["rules"]
     assert ssh["remote_ip_prefix"] == "10.0.0.34/24"  # the API keeps what was asked; hosts get the network
     icmp = [r for r in doc_group["rules"] if r["remote_group_id"] == peers["id"]]

@@ -27,6 +27,7 @@ DEFAULTS = {
     "router": 10,
     "subnetpool": -1,
     "rbac_policy": 10,
+    "address_group": -1,
 }
 
 

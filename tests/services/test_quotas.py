@@ -41,6 +41,7 @@ async def test_defaults_come_from_the_settings(make_env):
         "router": 10,
         "subnetpool": -1,
         "rbac_policy": 10,
+        "address_group": -1,
     }
     assert env.services.quotas.show_default(ctx, ctx.project_id) == expected
     assert await env.services.quotas.show(ctx, ctx.project_id) == expected
@@ -183,6 +184,7 @@ async def test_details_count_what_the_project_has(env):
         "router": 0,
         "subnetpool": 0,
         "rbac_policy": 0,
+        "address_group": 0,
     }
     assert details["port"] == {"limit": 500, "used": 1, "reserved": 0}
 

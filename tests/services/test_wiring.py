@@ -22,6 +22,7 @@ from quark.services.core.subnets import SubnetService
 from quark.services.dataplane import filter_hosts, hoststate
 from quark.services.events import (
     EVENT_TYPES,
+    AddressGroupsChanged,
     AgentChanged,
     AgentReported,
     Events,
@@ -106,6 +107,7 @@ def wired(services):
             s.l3_scheduler.on_port_forwardings_changed,
         ),
         SecurityGroupRulesChanged: (filter_hosts.on_rules_changed,),
+        AddressGroupsChanged: (filter_hosts.on_address_groups_changed,),
         # Routers: their L3 host (scheduled, ports bound there) and its generation.
         RoutersChanged: (s.l3_scheduler.on_routers_changed,),
         AgentReported: (s.agent_changes.on_agent_reported, s.l3_scheduler.on_agent_reported),

@@ -22,7 +22,12 @@ from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.network_services import NETWORK_SERVICE, NETWORK_SERVICE_ASSOCIATION
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
-from quark.api.definitions.security import DEFAULT_SECURITY_GROUP_RULE, SECURITY_GROUP, SECURITY_GROUP_RULE
+from quark.api.definitions.security import (
+    ADDRESS_GROUP,
+    DEFAULT_SECURITY_GROUP_RULE,
+    SECURITY_GROUP,
+    SECURITY_GROUP_RULE,
+)
 
 # resource -> attribute of quark.services.registry.Services
 SERVED: tuple[tuple[Resource, str], ...] = (
@@ -48,6 +53,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (RBAC_POLICY, "rbac_policies"),
     (NETWORK_SERVICE, "network_services"),
     (NETWORK_SERVICE_ASSOCIATION, "network_service_associations"),
+    (ADDRESS_GROUP, "address_groups"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -96,7 +96,14 @@ SECURITY_GROUP_RULE = Resource(
             sortable=True,
             nullable=True,
         ),
-        Attr("remote_address_group_id", post=True, convert=v.nullable(v.uuid_str), filter=STR_FILTER, nullable=True),
+        Attr(
+            "remote_address_group_id",
+            post=True,
+            convert=v.nullable(v.uuid_str),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+        ),
         Attr("normalized_cidr", nullable=True),
         Attr("belongs_to_default_sg", "boolean"),
     ),
@@ -145,3 +152,32 @@ DEFAULT_SECURITY_GROUP_RULE = Resource(
         ),
     ),
 )
+# neutron-lib's ``type:subnet_list``: CIDRs (host bits allowed; stored as their network); null is none.
+ADDRESSES = v.list_of(v.pool_prefix, allow_none=True)
+
+ADDRESS_GROUP = Resource(
+    name="address_group",
+    collection="address-groups",
+    attributes=(
+        *standard_attrs(),
+        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr(
+            "addresses",
+            "array",
+            post=True,
+            default=[],
+            convert=ADDRESSES,
+            items="string",
+            description="CIDRs, each shown as its network; changed by add_addresses / remove_addresses",
+        ),
+        Attr(
+            "shared",
+            "boolean",
+            filter=BOOL_FILTER,
+            description="Quark shows it: shared with the caller's project by an RBAC policy (docs/rbac.md)",
+        ),
+    ),
+)
+
+# The body of PUT /v2.0/address-groups/{id}/add_addresses and remove_addresses (and their answer).
+ADDRESS_OPS = v.dict_of({"addresses": ADDRESSES}, required=("addresses",))

@@ -313,9 +313,9 @@ def document() -> dict[str, Any]:
     schemas.update(port_forwardings.openapi_schemas())
     paths.update(port_forwardings.openapi_paths())
 
-    from quark.api import subnetpools
+    from quark.api import member_actions
 
-    paths.update(subnetpools.openapi_paths())
+    paths.update(member_actions.openapi_paths())
     schemas["IpAddressPort"] = view_object(IP_ADDRESS_PORT)
     schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())

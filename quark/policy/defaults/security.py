@@ -1,8 +1,11 @@
-"""Security groups and their rules (Neutron's defaults)."""
+"""Security groups and their rules, address groups (Neutron's defaults;
+neutron/conf/policies/address_group.py names only ``get_address_group``, the
+other verbs fall to Neutron's default rule, the owner or an admin: here the
+project's members or an admin, as every other resource)."""
 
 from __future__ import annotations
 
-from quark.policy.defaults._build import documented, plain
+from quark.policy.defaults._build import custom, documented, plain
 from quark.policy.personas import (
     ADMIN,
     ADMIN_OR_PROJECT_MEMBER,
@@ -14,6 +17,33 @@ from quark.policy.personas import (
 )
 
 _READ = any_of(ADMIN_OR_PROJECT_READER, "rule:shared_security_group")
+_AG_READ = any_of(ADMIN_OR_PROJECT_READER, "rule:shared_address_groups")
+
+_ADDRESS_GROUP = [
+    plain("shared_address_groups", "field:address_groups:shared=True", "Definition of a shared address group"),
+    *documented(
+        "address_group",
+        "/address-groups",
+        "address group",
+        [
+            ("create_address_group", ADMIN_OR_PROJECT_MEMBER),
+            ("create_address_group:tags", ADMIN_OR_PROJECT_MEMBER),
+            ("get_address_group", _AG_READ),
+            ("get_address_group:tags", _AG_READ),
+            ("update_address_group", ADMIN_OR_PROJECT_MEMBER),
+            ("update_address_group:tags", ADMIN_OR_PROJECT_MEMBER),
+            ("delete_address_group", ADMIN_OR_PROJECT_MEMBER),
+            ("delete_address_group:tags", ADMIN_OR_PROJECT_MEMBER),
+        ],
+    ),
+    *(
+        custom(name, ADMIN_OR_PROJECT_MEMBER, description, [("PUT", f"/address-groups/{{id}}/{name}")])
+        for name, description in (
+            ("add_addresses", "Add addresses to an address group"),
+            ("remove_addresses", "Remove addresses from an address group"),
+        )
+    ),
+]
 
 RULES = [
     plain(
@@ -67,4 +97,5 @@ RULES = [
             ("delete_default_security_group_rule", ADMIN),
         ],
     ),
+    *_ADDRESS_GROUP,
 ]

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors, metrics
 from quark.config import Settings
 from quark.context import Context
-from quark.db import l3_models, models, pool_models, rbac_models
+from quark.db import address_group_models, l3_models, models, pool_models, rbac_models
 from quark.db.dialect import insert_ignore
 from quark.db.engine import Database
 from quark.services.events import ResourcesCreated
@@ -68,6 +68,7 @@ COUNTED: dict[str, Table] = {
     "router": l3_models.routers,
     "subnetpool": pool_models.subnetpools,
     "rbac_policy": rbac_models.rbac_policies,
+    "address_group": address_group_models.address_groups,
 }
 RESOURCES: tuple[str, ...] = tuple(COUNTED)
 

@@ -28,7 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.db import models
 from quark.services.dataplane import hoststate
 from quark.services.dataplane.binding import BRIDGE
-from quark.services.events import PortDeleting, PortGroupsChanging, PortsChanged, SecurityGroupRulesChanged
+from quark.services.events import (
+    AddressGroupsChanged,
+    PortDeleting,
+    PortGroupsChanging,
+    PortsChanged,
+    SecurityGroupRulesChanged,
+)
 
 p = models.ports
 psg = models.port_security_groups
@@ -55,6 +61,15 @@ async def hosts_using_as_remote(conn: AsyncConnection, group_ids: Iterable[str])
     if not ids:
         return set()
     referring = select(rules.c.security_group_id).where(rules.c.remote_group_id.in_(ids))
+    return await hosts_of_groups(conn, (await conn.execute(referring.distinct())).scalars())
+
+
+async def hosts_using_address_groups(conn: AsyncConnection, address_group_ids: Iterable[str]) -> set[str]:
+    """Hosts whose filtered ports have a rule naming one of the address groups."""
+    ids = sorted(set(address_group_ids))
+    if not ids:
+        return set()
+    referring = select(rules.c.security_group_id).where(rules.c.remote_address_group_id.in_(ids))
     return await hosts_of_groups(conn, (await conn.execute(referring.distinct())).scalars())
 
 
@@ -93,3 +108,7 @@ async def on_port_groups_changing(conn: AsyncConnection, event: PortGroupsChangi
 async def on_port_deleting(conn: AsyncConnection, event: PortDeleting) -> None:
     groups = await groups_of_ports(conn, [event.port.id])
     await hoststate.bump(conn, await hosts_using_as_remote(conn, groups))
+
+
+async def on_address_groups_changed(conn: AsyncConnection, event: AddressGroupsChanged) -> None:
+    await hoststate.bump(conn, await hosts_using_address_groups(conn, event.address_group_ids))

@@ -11,7 +11,9 @@ however many ports use it:
 - ``remote_groups``: group id → the addresses of its member ports (fixed IPs
   and allowed address pairs), for every group a rule names as
   ``remote_group_id``: one address set per remote group on the host, not one
-  per rule.
+  per rule;
+- ``address_groups``: address-group id → its CIDRs, for every address group a
+  rule names as ``remote_address_group_id`` (docs/address_groups.md).
 
 Each table is read once per document.
 """
@@ -25,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark.db import models
+from quark.db import address_group_models, models
 from quark.ipam import holders
 from quark.services.security.rule_checks import PROTOCOL_NAMES
 
@@ -33,6 +35,7 @@ p = models.ports
 sg = models.security_groups
 rules = models.security_group_rules
 psg = models.port_security_groups
+aga = address_group_models.address_group_addresses
 
 
 def protocol_number(protocol: str | None) -> int | None:
@@ -55,6 +58,7 @@ def _rule(row: Any) -> dict:
         "port_range_max": row.port_range_max,
         "remote_ip_prefix": _network(row.remote_ip_prefix),
         "remote_group_id": row.remote_group_id,
+        "remote_address_group_id": row.remote_address_group_id,
     }
 
 
@@ -91,6 +95,18 @@ async def member_addresses(conn: AsyncConnection, group_ids: set[str]) -> dict[s
     return {g: sorted(addrs) for g, addrs in out.items()}
 
 
+async def address_group_members(conn: AsyncConnection, address_group_ids: set[str]) -> dict[str, list[str]]:
+    """Address-group id → its CIDRs, sorted (one statement)."""
+    out: dict[str, list[str]] = {g: [] for g in address_group_ids}
+    if address_group_ids:
+        stmt = select(aga.c.address_group_id, aga.c.address).where(
+            aga.c.address_group_id.in_(sorted(address_group_ids))
+        )
+        for group_id, address in await conn.execute(stmt.order_by(aga.c.address_group_id, aga.c.address)):
+            out[group_id].append(address)
+    return out
+
+
 async def _groups(conn: AsyncConnection, group_ids: list[str]) -> dict[str, dict]:
     """Group id → ``stateful`` and its rules, oldest first."""
     groups: dict[str, dict] = {}
@@ -104,9 +120,14 @@ async def _groups(conn: AsyncConnection, group_ids: list[str]) -> dict[str, dict
     return groups
 
 
+def _named(groups: dict[str, dict], attribute: str) -> set[str]:
+    """The ids the groups' rules name as ``attribute`` (a remote group, an address group)."""
+    return {r[attribute] for g in groups.values() for r in g["rules"] if r[attribute]}
+
+
 async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any]:
     """Give each port of a desired-state document its filter attributes; answer
-    the document's ``security_groups`` and ``remote_groups``."""
+    the document's ``security_groups``, ``remote_groups`` and ``address_groups``."""
     ids = [port["id"] for port in ports]
     rows = {}
     if ids:
@@ -126,5 +147,8 @@ async def add_filters(conn: AsyncConnection, ports: list[dict]) -> dict[str, Any
         ]
         port["security_groups"] = groups_of.get(port["id"], [])
     groups = await _groups(conn, sorted({g for gs in groups_of.values() for g in gs}))
-    remote = {r["remote_group_id"] for g in groups.values() for r in g["rules"] if r["remote_group_id"]}
-    return {"security_groups": groups, "remote_groups": await member_addresses(conn, remote)}
+    return {
+        "security_groups": groups,
+        "remote_groups": await member_addresses(conn, _named(groups, "remote_group_id")),
+        "address_groups": await address_group_members(conn, _named(groups, "remote_address_group_id")),
+    }

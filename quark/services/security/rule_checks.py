@@ -68,6 +68,7 @@ def normalise_rule(attrs: dict) -> dict:
         "port_range_max": high,
         "remote_ip_prefix": prefix,
         "remote_group_id": attrs.get("remote_group_id"),
+        "remote_address_group_id": attrs.get("remote_address_group_id"),
         "description": attrs.get("description", ""),
     }
 

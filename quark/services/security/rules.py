@@ -18,6 +18,7 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.events import ResourcesCreated, ResourcesWritten, SecurityGroupRulesChanged, Written
+from quark.services.security import address_group_rbac
 from quark.services.security.rule_checks import normalise_rule, normalized_cidr
 
 sg = models.security_groups
@@ -73,7 +74,7 @@ def rule_row(group_id: str, project_id: str, direction: str, ethertype: str, **e
         "port_range_max": extra.get("port_range_max"),
         "remote_ip_prefix": extra.get("remote_ip_prefix"),
         "remote_group_id": extra.get("remote_group_id"),
-        "remote_address_group_id": None,
+        "remote_address_group_id": extra.get("remote_address_group_id"),
         "description": extra.get("description", ""),
         "created_at": now,
         "updated_at": now,
@@ -101,6 +102,7 @@ class SecurityGroupRuleService(ResourceService):
         "port_range_max": rules.c.port_range_max,
         "remote_ip_prefix": rules.c.remote_ip_prefix,
         "remote_group_id": rules.c.remote_group_id,
+        "remote_address_group_id": rules.c.remote_address_group_id,
     }
 
     async def render(self, conn: AsyncConnection, ctx: Context, rows: Sequence[Any], query: ListQuery) -> list[dict]:
@@ -132,8 +134,9 @@ class SecurityGroupRuleService(ResourceService):
                 remote = values["remote_group_id"]
                 if remote and (await conn.execute(visible_group(ctx, remote))).first() is None:
                     raise errors.SecurityGroupNotFound(id=remote)
-                if attrs.get("remote_address_group_id"):  # Quark has no address groups: none exists
-                    raise errors.AddressGroupNotFound(address_group_id=attrs["remote_address_group_id"])
+                # An address group the caller can see: its own, or shared with it by a policy.
+                if values["remote_address_group_id"]:
+                    await address_group_rbac.lookup(conn, ctx, values["remote_address_group_id"])
                 same = [rules.c.security_group_id == group_id] + [
                     (rules.c[k].is_(None) if v is None else rules.c[k] == v)
                     for k, v in values.items()

@@ -38,7 +38,7 @@ async def test_a_remote_group_of_another_project_is_not_found(env):
     assert (crossed["remote_group_id"], crossed["project_id"]) == (other["id"], a.project_id)
 
 
-async def test_a_remote_address_group_is_never_found(env):
+async def test_a_missing_remote_address_group_is_not_found(env):
     ctx = member()
     group = await env.services.security_groups.create(ctx, {"name": "g"})
     missing = str(uuid.uuid4())

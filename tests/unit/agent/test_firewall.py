@@ -13,6 +13,7 @@ from quark.agent import firewall as fw
 from quark.agent.firewall import FirewallSpec, Rule
 
 G_WEB, G_PEERS = "7c1e2f7a-0000-4000-8000-000000000001", "7c1e2f7a-0000-4000-8000-000000000002"
+G_ADDRS = "7c1e2f7a-0000-4000-8000-0000000000a9"
 MAC = "fa:16:3e:00:00:0a"
 
 
@@ -130,10 +131,20 @@ def test_stateful_and_stateless_chains():
         # matches nothing: a prefix of the other family, a remote group the document has no set for
         (Rule("ingress", "IPv4", remote_ip_prefix="fd00::/64"), None),
         (Rule("ingress", "IPv4", remote_group_id="unknown"), None),
+        # an address group: its own set (prefix "ag"), never a remote group's of the same id
+        (
+            Rule("ingress", "IPv4", 6, 443, 443, remote_address_group_id=G_ADDRS),
+            f"meta nfproto ipv4 ip saddr @{fw.set_name(G_ADDRS, 4, fw.ADDRESS_GROUP)} meta l4proto 6 th dport 443",
+        ),
+        (
+            Rule("egress", "IPv6", remote_address_group_id=G_ADDRS),
+            f"meta nfproto ipv6 ip6 daddr @{fw.set_name(G_ADDRS, 6, fw.ADDRESS_GROUP)}",
+        ),
+        (Rule("ingress", "IPv4", remote_address_group_id=G_PEERS), None),
     ],
 )
 def test_rule_matches(rule, expected):
-    assert fw.match(rule, {G_PEERS}) == expected
+    assert fw.match(rule, {(fw.REMOTE_GROUP, G_PEERS), (fw.ADDRESS_GROUP, G_ADDRS)}) == expected
 
 
 def test_remote_group_sets_are_shared_and_merged():
