@@ -59,6 +59,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "dns-integration": ("DNS Integration", "Provides integration with DNS."),
     "ip_allocation": ("IP Allocation", "IP allocation extension."),
+    "subnet-service-types": ("Subnet service types", "Provides ability to set the subnet service_types field"),
     "network-ip-availability": (
         "Network IP Availability",
         "Provides IP availability data for each network and subnet.",

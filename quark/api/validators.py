@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from quark import errors
+from quark import errors, extension_errors, owners
 from quark.ipam import addressing, macs, prefixes
 
 Converter = Callable[[Any], Any]
@@ -188,6 +188,31 @@ def list_of(
     limit = {"maxItems": max_items} if max_items is not None else {}
     unique_items = {"uniqueItems": True} if unique else {}
     return _described(convert, {"type": "array", **items, **limit, **unique_items}, allow_none)
+
+
+# What Neutron accepts as the start of a subnet service type: the device-owner
+# prefixes ``network:`` and ``neutron:``, and, because neutron-lib adds the
+# string ``compute:`` to its list of prefixes character by character, any
+# type starting with one of its characters (``test:type_1`` of Tempest too).
+SERVICE_TYPE_STARTS = (owners.NETWORK_PREFIX, "neutron:", *owners.COMPUTE_PREFIX)
+
+
+def _service_types(value: Any) -> list[str]:
+    if value is None or value == []:
+        return []
+    if not isinstance(value, list):
+        raise errors.HTTPBadRequest(msg="Subnet service types must be a list.")
+    for item in value:
+        if not isinstance(item, str):
+            raise extension_errors.InvalidInputSubnetServiceType(service_type=item)
+        if not item.startswith(SERVICE_TYPE_STARTS):
+            raise extension_errors.InvalidSubnetServiceType(service_type=item)
+        if len(item) > 255:
+            raise ValueError(f"'{item}' exceeds maximum length of 255")
+    return list(dict.fromkeys(value))
+
+
+service_types = _described(_service_types, {"type": "array", "items": {"type": "string", "maxLength": 255}})
 
 
 def empty_or(convert: Converter) -> Converter:

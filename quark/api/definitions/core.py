@@ -225,9 +225,8 @@ SUBNET = Resource(
         Attr("segment_id", filter=STR_FILTER, nullable=True),
         # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
         Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),
-        Attr(
-            "service_types", "array", post=True, put=True, default=[], convert=v.list_of(v.string(255)), items="string"
-        ),
+        # subnet-service-types: the device owners the subnet serves (none: every one)
+        Attr("service_types", "array", post=True, put=True, default=[], convert=v.service_types, items="string"),
         Attr("dns_publish_fixed_ip", "boolean"),
         # subnet-external-network: the network's router:external, a filter too.
         Attr("router:external", "boolean", filter=BOOL_FILTER),
