@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from quark import errors, logs, metrics
 from quark.api import (
+    auto_allocate,
     dataplane,
     discovery,
     health,
@@ -90,6 +91,7 @@ def build_routes() -> list[Route]:
     routes += subnetpools.ROUTES
     routes += dataplane.ROUTES
     routes += quotas.ROUTES
+    routes += auto_allocate.ROUTES
     return routes
 
 

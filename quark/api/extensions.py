@@ -126,6 +126,17 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
+    "auto-allocated-topology": (
+        "Auto Allocated Topology Services",
+        "Auto Allocated Topology Services.",
+    ),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "availability_zone_filter": (
+        "Availability Zone Filter Extension",
+        "Add filter parameters to AvailabilityZone resource",
+    ),
+    "network_availability_zone": ("Network Availability Zone", "Availability zone support for network."),
+    "router_availability_zone": ("Router Availability Zone", "Availability zone support for router."),
     "quotas": ("Quota management support", "Expose functions for quotas management per project"),
     "quota_details": ("Quota details management support", "Expose functions for quotas usage statistics per project"),
     "quota-check-limit": (

@@ -8,6 +8,7 @@ small so that the attribute maps in ``definitions`` can name them.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -211,6 +212,17 @@ def _service_types(value: Any) -> list[str]:
             raise ValueError(f"'{item}' exceeds maximum length of 255")
     return list(dict.fromkeys(value))
 
+
+def _az_hints(value: Any) -> list[str]:
+    hints = _unique_strings(value)
+    if len(json.dumps(hints)) > 255:  # Neutron keeps them as one JSON string of 255 characters
+        raise errors.InvalidInput(error_message="Too many availability_zone_hints specified")
+    return hints
+
+
+_unique_strings = list_of(string(255), unique=True)
+# availability_zone_hints: unique zone names (their existence is the service's check).
+az_hints = _described(_az_hints, {"type": "array", "items": {"type": "string", "maxLength": 255}, "uniqueItems": True})
 
 service_types = _described(_service_types, {"type": "array", "items": {"type": "string", "maxLength": 255}})
 

@@ -11,7 +11,9 @@ A router's ports are ordinary ports: its interfaces have ``device_owner``
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import Base, table_of
@@ -31,6 +33,8 @@ class Router(StandardAttributes, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     # The L3 host realising the router (quark.services.dataplane.l3_scheduling), None: not scheduled.
     l3_host: Mapped[str | None] = mapped_column(String(255), index=True)
+    # router_availability_zone: the zones asked for (NULL: none), L3 agents' zones.
+    availability_zone_hints: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class RouterRoute(Base):
@@ -85,3 +89,17 @@ class PortForwarding(StandardAttributes, Base):
 routers = table_of(Router)
 router_routes = table_of(RouterRoute)
 port_forwardings = table_of(PortForwarding)
+
+
+class AutoAllocatedTopology(Base):
+    """A project's auto-allocated topology (``GET /v2.0/auto-allocated-topology/{project_id}``):
+    the network and router made for it, one per project."""
+
+    __tablename__ = "auto_allocated_topologies"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id", ondelete="SET NULL"), index=True)
+
+
+auto_allocated_topologies = table_of(AutoAllocatedTopology)

@@ -16,7 +16,7 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
-from quark.api.definitions.dataplane import AGENT, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.dataplane import AGENT, AVAILABILITY_ZONE, SEGMENT_ALLOCATION_RANGE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
@@ -41,6 +41,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (AGENT, "agents"),
+    (AVAILABILITY_ZONE, "availability_zones"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
 )

@@ -17,6 +17,10 @@ RULES = [
             ("delete_agent", ADMIN),
         ],
     ),
+    # Neutron's: any reader (a zone belongs to no project).
+    *documented(
+        "availability_zone", "/availability_zones", "availability zone", [("get_availability_zone", "role:reader")]
+    ),
     custom(
         "create_agent_report",
         ADMIN_OR_SERVICE,
