@@ -22,6 +22,7 @@ from quark.api import (
     auto_allocate,
     dataplane,
     discovery,
+    flavors,
     health,
     instances,
     ip_addresses,
@@ -92,6 +93,7 @@ def build_routes() -> list[Route]:
     routes += dataplane.ROUTES
     routes += quotas.ROUTES
     routes += auto_allocate.ROUTES
+    routes += flavors.ROUTES
     return routes
 
 

@@ -126,6 +126,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
+    "flavors": ("Neutron Service Flavors", "Flavor specification for Neutron advanced services."),
     "auto-allocated-topology": (
         "Auto Allocated Topology Services",
         "Auto Allocated Topology Services.",

@@ -1,5 +1,6 @@
 # The routers' tables live in their own module; importing it here keeps them
 # in ``Base.metadata`` for every user of the models (Alembic, tests).
+from quark.db import flavor_models as flavor_models
 from quark.db import jobs_model as jobs_model
 from quark.db import l3_models as l3_models
 from quark.db import pool_models as pool_models

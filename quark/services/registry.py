@@ -42,6 +42,7 @@ from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
 from quark.services.l3.auto_allocate import AutoAllocateService
+from quark.services.l3.flavors import FlavorService, ServiceProfileService
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
@@ -80,6 +81,8 @@ class Services:
     availability_zones: AvailabilityZoneService
     hosts: HostService
     rbac_policies: RbacPolicyService
+    flavors: FlavorService
+    service_profiles: ServiceProfileService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -160,6 +163,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         availability_zones=AvailabilityZoneService(db),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
+        flavors=FlavorService(db, settings),
+        service_profiles=ServiceProfileService(db, settings),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=L3Scheduler(settings, clock, binder),

@@ -17,6 +17,7 @@ from quark.api.definitions.core import (
     SUBNET,
 )
 from quark.api.definitions.dataplane import AGENT, AVAILABILITY_ZONE, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.flavors import FLAVOR, SERVICE_PROFILE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
@@ -44,6 +45,8 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (AVAILABILITY_ZONE, "availability_zones"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
+    (FLAVOR, "flavors"),
+    (SERVICE_PROFILE, "service_profiles"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

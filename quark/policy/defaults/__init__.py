@@ -10,6 +10,7 @@ from quark.policy.defaults import (
     base,
     compute,
     dataplane,
+    flavors,
     jobs,
     l3,
     networks,
@@ -21,7 +22,22 @@ from quark.policy.defaults import (
     subnets,
 )
 
-MODULES = (base, networks, subnets, ports, security, l3, pools, addressing, dataplane, compute, quotas, jobs, rbac)
+MODULES = (
+    base,
+    networks,
+    subnets,
+    ports,
+    security,
+    l3,
+    pools,
+    addressing,
+    dataplane,
+    compute,
+    quotas,
+    jobs,
+    rbac,
+    flavors,
+)
 
 
 def all_rules() -> list[policy.RuleDefault]:

@@ -8,7 +8,8 @@ Create Date: 2026-12-07
 routers.availability_zone_hints (router_availability_zone; NULL: none),
 networks.is_default (the default external network of auto-allocated-topology;
 NULL: false), auto_allocated_topologies: each project's auto-allocated
-network and router (docs/availability_zones.md, docs/auto_allocated_topology.md).
+network and router (docs/availability_zones.md, docs/auto_allocated_topology.md);
+flavors, service_profiles and their bindings (docs/flavors.md).
 """
 
 import sqlalchemy as sa
@@ -47,9 +48,52 @@ def upgrade() -> None:
     with op.batch_alter_table("auto_allocated_topologies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auto_allocated_topologies_network_id"), ["network_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_auto_allocated_topologies_router_id"), ["router_id"], unique=False)
+    op.create_table(
+        "flavors",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("service_type", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flavors")),
+    )
+    op.create_table(
+        "service_profiles",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("description", sa.String(length=1024), nullable=False),
+        sa.Column("driver", sa.String(length=1024), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("metainfo", sa.String(length=4096), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_service_profiles")),
+    )
+    op.create_table(
+        "flavor_service_profile_bindings",
+        sa.Column("flavor_id", sa.String(length=36), nullable=False),
+        sa.Column("service_profile_id", sa.String(length=36), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["flavor_id"],
+            ["flavors.id"],
+            name=op.f("fk_flavor_service_profile_bindings_flavor_id_flavors"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_profile_id"],
+            ["service_profiles.id"],
+            name=op.f("fk_flavor_service_profile_bindings_service_profile_id_service_profiles"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("flavor_id", "service_profile_id", name=op.f("pk_flavor_service_profile_bindings")),
+    )
+    with op.batch_alter_table("flavor_service_profile_bindings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_flavor_service_profile_bindings_service_profile_id"), ["service_profile_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("flavor_service_profile_bindings")
+    op.drop_table("service_profiles")
+    op.drop_table("flavors")
     # The table's indexes go with it (MariaDB refuses to drop an index a foreign key needs).
     op.drop_table("auto_allocated_topologies")
     with op.batch_alter_table("networks", schema=None) as batch_op:
