@@ -32,6 +32,11 @@ def _described(convert: Converter, schema: dict[str, Any], allow_none: bool = Fa
     return convert
 
 
+def described(convert: Converter, schema: dict[str, Any]) -> Converter:
+    """``convert``, declaring what it accepts as OpenAPI keywords (for converters of the definitions)."""
+    return _described(convert, schema)
+
+
 def describe(convert: Converter | None) -> dict[str, Any]:
     """The OpenAPI keywords of a converter (empty when it declares none)."""
     return dict(_SCHEMAS.get(convert, {})) if convert is not None else {}
@@ -224,7 +229,10 @@ _unique_strings = list_of(string(255), unique=True)
 # availability_zone_hints: unique zone names (their existence is the service's check).
 az_hints = _described(_az_hints, {"type": "array", "items": {"type": "string", "maxLength": 255}, "uniqueItems": True})
 
-service_types = _described(_service_types, {"type": "array", "items": {"type": "string", "maxLength": 255}})
+service_types = _described(
+    _service_types,
+    {"type": "array", "items": {"type": "string", "maxLength": 255, "pattern": "^(network:|neutron:|[compute:])"}},
+)
 
 
 def empty_or(convert: Converter) -> Converter:

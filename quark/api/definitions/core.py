@@ -99,7 +99,6 @@ NETWORK = Resource(
             default=[],
             convert=v.az_hints,
             items="string",
-            sortable=True,
             description="zones of DHCP agents the network's DHCP should go to (docs/availability_zones.md)",
         ),
         Attr("availability_zones", "array", items="string", description="zones of the DHCP agents serving it"),

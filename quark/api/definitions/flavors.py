@@ -3,8 +3,22 @@ docs/flavors.md). Owned by no project: no tags, no standard attributes."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from quark import extension_errors
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, STR_FILTER, Attr, Resource
+from quark.services.l3.flavors import SERVICE_TYPES
+
+
+def _service_type(value: Any) -> str:
+    """Neutron's ``type:service_plugin_type``: a service plugin the server runs."""
+    if value not in SERVICE_TYPES:
+        raise extension_errors.InvalidServiceType(service_type=value)
+    return str(value)
+
+
+flavor_service_type = v.described(_service_type, {"type": "string", "enum": list(SERVICE_TYPES)})
 
 
 def _common() -> tuple[Attr, ...]:
@@ -48,7 +62,7 @@ FLAVOR = Resource(
             "service_type",
             post=True,
             required=True,
-            convert=v.string(36),
+            convert=flavor_service_type,
             filter=STR_FILTER,
             sortable=True,
             description="a service Quark implements: L3_ROUTER_NAT or FLAVORS",
