@@ -41,7 +41,7 @@ def _profile_id(body: Any) -> str:
     try:
         return str(v.uuid_str(item["id"]))
     except ValueError as exc:
-        raise errors.InvalidInput(error_message=f"Invalid input for id. Reason: {exc}.") from None
+        raise errors.HTTPBadRequest(msg=f"Invalid input for id. Reason: {str(exc).rstrip('.')}.") from None
 
 
 async def create(request: Request) -> Response:
@@ -75,7 +75,7 @@ def openapi_paths() -> dict[str, Any]:
     errs = {code: {"description": code, **error} for code in ("400", "401", "403", "404", "409")}
     flavor = {"name": "flavor_id", "in": "path", "required": True, "schema": {"type": "string"}}
     profile = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-    ref = {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}
+    ref = {"type": "object", "properties": {"id": {"type": "string", **v.describe(v.uuid_str)}}, "required": ["id"]}
     envelope = {"type": "object", "properties": {"service_profile": ref}, "required": ["service_profile"]}
     binding = {
         "type": "object",
