@@ -275,6 +275,10 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
         *SUBNET_POOL_RULES,
     ),
     ("POST", "/v2.0/subnets"): (SUBNET_RULES, *SUBNET_POOL_RULES),
+    # availability_zone_hints: at most 255 characters as one JSON list (Neutron's column)
+    ("POST", "/v2.0/routers"): (r"^Invalid input for operation: Too many availability_zone_hints specified",),
+    # a service profile needs a driver or metainfo (Neutron's ServiceProfileEmpty)
+    ("POST", "/v2.0/service_profiles"): (r"^Service Profile needs either a driver or metainfo",),
     ("POST", "/v2.0/subnetpools"): POOL_RULES,
     ("PUT", "/v2.0/subnetpools/{id}"): POOL_RULES,
     ("PUT", "/v2.0/subnetpools/{id}/add_prefixes"): POOL_RULES,

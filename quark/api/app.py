@@ -19,8 +19,10 @@ from starlette.routing import Route
 
 from quark import errors, logs, metrics
 from quark.api import (
+    auto_allocate,
     dataplane,
     discovery,
+    flavors,
     health,
     instances,
     ip_addresses,
@@ -92,6 +94,8 @@ def build_routes() -> list[Route]:
     routes += dataplane.ROUTES
     routes += l3_agents.ROUTES
     routes += quotas.ROUTES
+    routes += auto_allocate.ROUTES
+    routes += flavors.ROUTES
     return routes
 
 

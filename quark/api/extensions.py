@@ -59,6 +59,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     ),
     "dns-integration": ("DNS Integration", "Provides integration with DNS."),
     "ip_allocation": ("IP Allocation", "IP allocation extension."),
+    "subnet-service-types": ("Subnet service types", "Provides ability to set the subnet service_types field"),
     "network-ip-availability": (
         "Network IP Availability",
         "Provides IP availability data for each network and subnet.",
@@ -133,6 +134,18 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
     "address-scope": ("Address scope", "Address scopes extension."),
     "agent": ("agent", "The agent management extension."),
     "l3_agent_scheduler": ("L3 Agent Scheduler", "Schedule routers among l3 agents"),
+    "flavors": ("Neutron Service Flavors", "Flavor specification for Neutron advanced services."),
+    "auto-allocated-topology": (
+        "Auto Allocated Topology Services",
+        "Auto Allocated Topology Services.",
+    ),
+    "availability_zone": ("Availability Zone", "The availability zone extension."),
+    "availability_zone_filter": (
+        "Availability Zone Filter Extension",
+        "Add filter parameters to AvailabilityZone resource",
+    ),
+    "network_availability_zone": ("Network Availability Zone", "Availability zone support for network."),
+    "router_availability_zone": ("Router Availability Zone", "Availability zone support for router."),
     "quotas": ("Quota management support", "Expose functions for quotas management per project"),
     "quota_details": ("Quota details management support", "Expose functions for quotas usage statistics per project"),
     "quota-check-limit": (

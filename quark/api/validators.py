@@ -8,12 +8,13 @@ small so that the attribute maps in ``definitions`` can name them.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from quark import errors
+from quark import errors, extension_errors, owners
 from quark.ipam import addressing, macs, prefixes
 
 Converter = Callable[[Any], Any]
@@ -29,6 +30,11 @@ _SCHEMAS: dict[Any, dict[str, Any]] = {}
 def _described(convert: Converter, schema: dict[str, Any], allow_none: bool = False) -> Converter:
     _SCHEMAS[convert] = {**schema, **({"nullable": True} if allow_none else {})}
     return convert
+
+
+def described(convert: Converter, schema: dict[str, Any]) -> Converter:
+    """``convert``, declaring what it accepts as OpenAPI keywords (for converters of the definitions)."""
+    return _described(convert, schema)
 
 
 def describe(convert: Converter | None) -> dict[str, Any]:
@@ -188,6 +194,45 @@ def list_of(
     limit = {"maxItems": max_items} if max_items is not None else {}
     unique_items = {"uniqueItems": True} if unique else {}
     return _described(convert, {"type": "array", **items, **limit, **unique_items}, allow_none)
+
+
+# What Neutron accepts as the start of a subnet service type: the device-owner
+# prefixes ``network:`` and ``neutron:``, and, because neutron-lib adds the
+# string ``compute:`` to its list of prefixes character by character, any
+# type starting with one of its characters (``test:type_1`` of Tempest too).
+SERVICE_TYPE_STARTS = (owners.NETWORK_PREFIX, "neutron:", *owners.COMPUTE_PREFIX)
+
+
+def _service_types(value: Any) -> list[str]:
+    if value is None or value == []:
+        return []
+    if not isinstance(value, list):
+        raise errors.HTTPBadRequest(msg="Subnet service types must be a list.")
+    for item in value:
+        if not isinstance(item, str):
+            raise extension_errors.InvalidInputSubnetServiceType(service_type=item)
+        if not item.startswith(SERVICE_TYPE_STARTS):
+            raise extension_errors.InvalidSubnetServiceType(service_type=item)
+        if len(item) > 255:
+            raise ValueError(f"'{item}' exceeds maximum length of 255")
+    return list(dict.fromkeys(value))
+
+
+def _az_hints(value: Any) -> list[str]:
+    hints = _unique_strings(value)
+    if len(json.dumps(hints)) > 255:  # Neutron keeps them as one JSON string of 255 characters
+        raise errors.InvalidInput(error_message="Too many availability_zone_hints specified")
+    return hints
+
+
+_unique_strings = list_of(string(255), unique=True)
+# availability_zone_hints: unique zone names (their existence is the service's check).
+az_hints = _described(_az_hints, {"type": "array", "items": {"type": "string", "maxLength": 255}, "uniqueItems": True})
+
+service_types = _described(
+    _service_types,
+    {"type": "array", "items": {"type": "string", "maxLength": 255, "pattern": "^(network:|neutron:|[compute:])"}},
+)
 
 
 def empty_or(convert: Converter) -> Converter:

@@ -11,7 +11,9 @@ A router's ports are ordinary ports: its interfaces have ``device_owner``
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import Base, table_of
@@ -35,6 +37,8 @@ class Router(StandardAttributes, Base):
     # the automatic scheduler leaves it unhosted until the router next changes or an admin adds it
     # to an agent (as Neutron's). NULL or False: scheduled automatically.
     l3_unhosted: Mapped[bool | None] = mapped_column(Boolean)
+    # router_availability_zone: the zones asked for (NULL: none), L3 agents' zones.
+    availability_zone_hints: Mapped[list[Any] | None] = mapped_column(JSON)
 
 
 class RouterRoute(Base):
@@ -89,3 +93,17 @@ class PortForwarding(StandardAttributes, Base):
 routers = table_of(Router)
 router_routes = table_of(RouterRoute)
 port_forwardings = table_of(PortForwarding)
+
+
+class AutoAllocatedTopology(Base):
+    """A project's auto-allocated topology (``GET /v2.0/auto-allocated-topology/{project_id}``):
+    the network and router made for it, one per project."""
+
+    __tablename__ = "auto_allocated_topologies"
+
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    network_id: Mapped[str] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id", ondelete="SET NULL"), index=True)
+
+
+auto_allocated_topologies = table_of(AutoAllocatedTopology)

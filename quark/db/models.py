@@ -54,6 +54,8 @@ class Network(StandardAttributes, Base):
     segment_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     dns_domain: Mapped[str] = mapped_column(String(255), default="")
     availability_zone_hints: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # auto-allocated-topology: the default external network (one at most); NULL: false.
+    is_default: Mapped[bool | None] = mapped_column(Boolean)
     ipam_strategy: Mapped[str] = mapped_column(String(32), default="NEUTRON")
     # The backend driver that realises it (docs/drivers.md); NULL on networks
     # older than drivers: the deployment's backend_driver.

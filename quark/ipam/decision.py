@@ -13,9 +13,15 @@ One set of rules for every caller (``quark.ipam.requests``):
   (but on /31 and /32), never inside an IP policy's exclusions unless an
   admin asks, never the gateway unless a router port asks (``check_specific``).
 - Without entries, the strategy decides the families (``Strategy``); within
-  a family the fullest subnet with room comes first (sparse subnets stay
-  free for growth), falling through to the next when it is full; subnets
-  reserved by ``service_types`` serve only their device owners.
+  a family subnets reserved by ``service_types`` for the holder's device
+  owner come first (Neutron gives them priority), then the fullest subnet
+  with room (sparse subnets stay free for growth), falling through to the
+  next when it is full.
+- A subnet with ``service_types`` serves only holders of those device owners,
+  and DHCP ports when DHCP is enabled on it (``serves``), for explicit entries
+  as for automatic ones, as Neutron's service subnets: an entry naming another
+  subnet is a 400, and a network whose subnets all serve other owners answers
+  409 ``IpAddressGenerationFailureNoMatchingSubnet``.
 - A request gets everything it asks for or the call raises: the caller's
   transaction is then rolled back with whatever was taken.
 
@@ -38,7 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from quark import errors
+from quark import errors, owners
 from quark.ipam import addressing
 from quark.ipam.addressing import is_auto_address
 from quark.ipam.pools import excluded_set, fullness
@@ -113,25 +119,35 @@ def takes_eui64(subnet: Any, holder: Holder) -> bool:
     return is_auto_address(subnet) and holder.mac is not None and not holder.is_router
 
 
+def serves(subnet: Any, device_owner: str) -> bool:
+    """Whether ``subnet`` gives addresses to holders of ``device_owner``: a subnet
+    without ``service_types`` serves every owner; one with them, those owners,
+    and DHCP ports when DHCP is enabled on it (as Neutron's service subnets)."""
+    types = subnet.service_types
+    return not types or device_owner in types or (device_owner == owners.DHCP and bool(subnet.enable_dhcp))
+
+
+def serving(request: AddressRequest) -> list[Any]:
+    """The network's subnets that serve the request's holder (any IP version)."""
+    owner = request.holder.device_owner
+    return [sub for sub in request.subnets if serves(sub, owner)]
+
+
 def eligible(request: AddressRequest) -> list[Any]:
     """The subnets automatic allocation may use for the request: of its IP
-    version, and not reserved (``service_types``) for other device owners."""
-    owner = request.holder.device_owner
-    return [
-        sub
-        for sub in request.subnets
-        if (not sub.service_types or owner in sub.service_types) and request.version in (None, sub.ip_version)
-    ]
+    version, and serving its holder's device owner."""
+    return [sub for sub in serving(request) if request.version in (None, sub.ip_version)]
 
 
 def family(subnets: Sequence[Any], version: int, holder: Holder) -> list[Any]:
     """The subnets of ``version`` that hand out pool addresses to the holder, in
-    the order to try them: fullest first; without a MAC, auto-address
-    subnets after the others."""
+    the order to try them: without a MAC, auto-address subnets after the
+    others; subnets with ``service_types`` (reserved for the holder) before
+    general ones; then fullest first."""
     # A holder with a MAC gets its EUI-64 there instead; a router port nothing.
     no_pool = holder.mac is not None or holder.is_router
     pooled = [sub for sub in subnets if sub.ip_version == version and not (no_pool and is_auto_address(sub))]
-    return sorted(pooled, key=lambda sub: (is_auto_address(sub), -fullness(sub)))
+    return sorted(pooled, key=lambda sub: (is_auto_address(sub), not sub.service_types, -fullness(sub)))
 
 
 @dataclass
@@ -196,12 +212,26 @@ async def allocate(store: AddressStore, conn: Any, requests: Sequence[AddressReq
     """
     grants = [Grant(request) for request in requests]
     for grant in grants:
-        for entry in grant.request.fixed_ips or ():
-            subnet, address = resolve_entry(entry, grant.request.subnets, grant.request.network_id)
+        if not grant.request.fixed_ips:
+            continue
+        subnets = _serving_or_refuse(grant.request)
+        for entry in grant.request.fixed_ips:
+            subnet, address = resolve_entry(entry, subnets, grant.request.network_id)
             _check_version(grant.request, subnet)
             await take(store, conn, grant, subnet, address)
     await _allocate_automatic(store, conn, [grant for grant in grants if grant.request.fixed_ips is None])
     return [grant.allocations for grant in grants]
+
+
+def _serving_or_refuse(request: AddressRequest) -> list[Any]:
+    """The subnets explicit entries may name: those serving the holder; none of
+    a network that has subnets is Neutron's 409."""
+    subnets = serving(request)
+    if request.subnets and not subnets:
+        raise errors.IpAddressGenerationFailureNoMatchingSubnet(
+            network_id=request.network_id, service_type=request.holder.device_owner
+        )
+    return subnets
 
 
 def _check_version(request: AddressRequest, subnet: Any) -> None:

@@ -21,6 +21,7 @@ from quark.services.addressing.routes import RouteService
 from quark.services.addressing.subnet_pools import SubnetPoolService
 from quark.services.backends.jobs import JobService
 from quark.services.backends.outbox import Outbox
+from quark.services.common.availability_zones import AvailabilityZoneService
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
 from quark.services.common.quotas import QuotaService
@@ -43,6 +44,8 @@ from quark.services.dataplane.l3_agents import L3AgentScheduling
 from quark.services.dataplane.l3_scheduling import L3Scheduler
 from quark.services.dataplane.nova_events import NovaEvents
 from quark.services.events import Events
+from quark.services.l3.auto_allocate import AutoAllocateService
+from quark.services.l3.flavors import FlavorService, ServiceProfileService
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
@@ -72,6 +75,8 @@ class Services:
     # Served under /v2.0/floatingips/{id}/port_forwardings (api/port_forwardings.py).
     port_forwardings: PortForwardingService
     routers: RouterService
+    # Served under /v2.0/auto-allocated-topology/{project_id} (api/auto_allocate.py).
+    auto_allocate: AutoAllocateService
     subnet_pools: SubnetPoolService
     address_scopes: AddressScopeService
     instances: InstanceService
@@ -84,9 +89,12 @@ class Services:
     network_segment_ranges: NetworkSegmentRangeService
     default_security_group_rules: DefaultRuleService
     agents: AgentService
+    availability_zones: AvailabilityZoneService
     hosts: HostService
     rbac_policies: RbacPolicyService
     address_groups: AddressGroupService
+    flavors: FlavorService
+    service_profiles: ServiceProfileService
     # Not served as resources: they react to changes (quark.services.wiring).
     dhcp_scheduler: DhcpScheduler
     agent_changes: AgentChanges
@@ -137,6 +145,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     networks = NetworkService(db, settings, events, segments, subnets)
     ports = PortService(db, settings, events, ips, macs, binder)
     security_groups = SecurityGroupService(db, settings, DefaultGroups(events), events)
+    routers = RouterService(db, settings, ports, events)
     floating_ips = FloatingIpService(db, settings, ports, events)
     quotas = QuotaService(db, settings)
     address_scopes = AddressScopeService(db, settings, events)
@@ -161,7 +170,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
         port_forwardings=PortForwardingService(db, settings, floating_ips, events),
-        routers=RouterService(db, settings, ports, events),
+        routers=routers,
+        auto_allocate=AutoAllocateService(db, networks, subnets, routers),
         subnet_pools=SubnetPoolService(db, settings, address_scopes, events),
         address_scopes=address_scopes,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
@@ -176,6 +186,9 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         address_groups=AddressGroupService(db, settings, events),
+        availability_zones=AvailabilityZoneService(db),
+        flavors=FlavorService(db, settings),
+        service_profiles=ServiceProfileService(db, settings),
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=l3_scheduler,

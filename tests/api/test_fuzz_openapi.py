@@ -71,7 +71,13 @@ def test_every_operation_conforms(case, fuzz_server, identity):
 def test_linked_operations_conform(fuzz_server, identity):
     """Create → show/update/delete through the document's links (the stateful phase)."""
 
-    class Machine(schema.as_state_machine()):  # type: ignore[misc]
+    # GET /v2.0/auto-allocated-topology/{project_id} makes the topology when the
+    # deployment has defaults, so its answer depends on earlier scenarios, which the
+    # stateful phase's replays cannot reproduce; every other phase fuzzes it, and
+    # tests/api/test_auto_allocated_topology.py tests it.
+    linked = schema.exclude(path_regex="^/v2.0/auto-allocated-topology/")
+
+    class Machine(linked.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case):
             return {"base_url": fuzz_server.url, "headers": identity}
 

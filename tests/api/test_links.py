@@ -81,6 +81,15 @@ def made(api_server) -> dict[str, str]:
         out["network-service-associations"] = _post(
             admin, "network-service-associations", "network_service_association", association
         )["id"]
+        out["flavors"] = _post(admin, "flavors", "flavor", {"name": f"ln-{tag}", "service_type": "FLAVORS"})["id"]
+        out["service_profiles"] = _post(admin, "service_profiles", "service_profile", {"metainfo": "{}"})["id"]
+        # A zone: an L3 agent's, set admin-down at once so that it is given no routers.
+        zone = {"host": f"ln-{tag}-l3", "agent_type": "L3 agent", "binary": "quark", "availability_zone": f"ln-{tag}"}
+        l3 = admin.post("/v2.0/agents/report", json={"agent": zone})
+        assert l3.status_code == 200, l3.text
+        down = admin.put(f"/v2.0/agents/{l3.json()['agent']['id']}", json={"agent": {"admin_state_up": False}})
+        assert down.status_code == 200, down.text
+        out["availability_zones"] = f"ln-{tag}"
     return out
 
 

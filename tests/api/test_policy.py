@@ -86,6 +86,8 @@ def create_bodies(project: dict) -> dict[str, dict]:
         },
         "network-services": {"network_service": {"kind": "vxlan", "driver": "agent"}},
         "network-service-associations": {"network_service_association": {"network_service_id": str(uuid.uuid4())}},
+        "flavors": {"flavor": {"name": "x", "service_type": "L3_ROUTER_NAT"}},
+        "service_profiles": {"service_profile": {"metainfo": "{}"}},
     }
 
 
@@ -134,6 +136,7 @@ def test_readers_read_and_never_write(admin, project):
             "create_subnetpool:is_default",
         ),
         ("address-scopes", {"address_scope": {"ip_version": 4, "shared": True}}, "create_address_scope:shared"),
+        ("networks", {"network": {"is_default": True}}, "create_network:is_default"),
     ],
 )
 def test_members_cannot_set_admin_attributes(admin, project, collection, body, rule):
@@ -240,6 +243,7 @@ def test_member_lists_of_admin_collections_are_empty(admin, project):
         ("network-ip-availabilities", "network_ip_availabilities"),
         ("segment_allocation_ranges", "segment_allocation_ranges"),
         ("network-services", "network_services"),
+        ("service_profiles", "service_profiles"),
     ):
         listed = admin.get(f"/v2.0/{collection}", headers=member)
         assert listed.status_code == 200 and listed.json() == {key: []}, collection

@@ -16,7 +16,13 @@ from quark.api.definitions.core import (
     PORT,
     SUBNET,
 )
-from quark.api.definitions.dataplane import AGENT, NETWORK_SEGMENT_RANGE, SEGMENT_ALLOCATION_RANGE
+from quark.api.definitions.dataplane import (
+    AGENT,
+    AVAILABILITY_ZONE,
+    NETWORK_SEGMENT_RANGE,
+    SEGMENT_ALLOCATION_RANGE,
+)
+from quark.api.definitions.flavors import FLAVOR, SERVICE_PROFILE
 from quark.api.definitions.jobs import JOB
 from quark.api.definitions.l3 import FLOATINGIP, ROUTER
 from quark.api.definitions.network_services import NETWORK_SERVICE, NETWORK_SERVICE_ASSOCIATION
@@ -49,11 +55,14 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (NETWORK_SEGMENT_RANGE, "network_segment_ranges"),
     (AGENT, "agents"),
+    (AVAILABILITY_ZONE, "availability_zones"),
     (JOB, "jobs"),
     (RBAC_POLICY, "rbac_policies"),
     (NETWORK_SERVICE, "network_services"),
     (NETWORK_SERVICE_ASSOCIATION, "network_service_associations"),
     (ADDRESS_GROUP, "address_groups"),
+    (FLAVOR, "flavors"),
+    (SERVICE_PROFILE, "service_profiles"),
 )
 
 RESOURCES: dict[str, Resource] = {resource.collection: resource for resource, _ in SERVED}

@@ -93,15 +93,29 @@ NETWORK = Resource(
             nullable=True,
         ),
         Attr(
-            "availability_zone_hints", "array", post=True, default=[], convert=v.list_of(v.string(255)), items="string"
+            "availability_zone_hints",
+            "array",
+            post=True,
+            default=[],
+            convert=v.az_hints,
+            items="string",
+            description="zones of DHCP agents the network's DHCP should go to (docs/availability_zones.md)",
         ),
-        Attr("availability_zones", "array", items="string"),
+        Attr("availability_zones", "array", items="string", description="zones of the DHCP agents serving it"),
         Attr("dns_domain", post=True, put=True, default="", convert=v.dns_domain),
         Attr("qos_policy_id", nullable=True),
         Attr("ipv4_address_scope", nullable=True),
         Attr("ipv6_address_scope", nullable=True),
         Attr("l2_adjacency", "boolean"),
-        Attr("is_default", "boolean"),
+        Attr(
+            "is_default",
+            "boolean",
+            post=True,
+            put=True,
+            default=False,
+            convert=v.boolean,
+            description="the default external network of auto-allocated topologies (external networks only)",
+        ),
         Attr(
             "ipam_strategy",
             post=True,
@@ -227,9 +241,8 @@ SUBNET = Resource(
         Attr("segment_id", filter=STR_FILTER, nullable=True),
         # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
         Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),
-        Attr(
-            "service_types", "array", post=True, put=True, default=[], convert=v.list_of(v.string(255)), items="string"
-        ),
+        # subnet-service-types: the device owners the subnet serves (none: every one)
+        Attr("service_types", "array", post=True, put=True, default=[], convert=v.service_types, items="string"),
         Attr("dns_publish_fixed_ip", "boolean"),
         # subnet-external-network: the network's router:external, a filter too.
         Attr("router:external", "boolean", filter=BOOL_FILTER),

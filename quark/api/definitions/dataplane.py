@@ -163,3 +163,18 @@ NETWORK_SEGMENT_RANGE = Resource(
         Attr("available", "array", items="integer", description="the ids no network holds"),
     ),
 )
+
+# availability_zone: the zones agents report (GET only; Neutron's attribute map).
+AVAILABILITY_ZONE = Resource(
+    name="availability_zone",
+    collection="availability_zones",
+    has_tags=False,
+    bulk=False,
+    read_only=True,
+    key="name",
+    attributes=(
+        Attr("name", filter=STR_FILTER, sortable=True),
+        Attr("resource", filter=STR_FILTER, sortable=True, description="network (DHCP agents) or router (L3 agents)"),
+        Attr("state", filter=STR_FILTER, sortable=True, description="available or unavailable"),
+    ),
+)

@@ -104,11 +104,11 @@ ROUTER = Resource(
             "array",
             post=True,
             default=[],
-            convert=v.list_of(v.string(255), max_items=0),
+            convert=v.az_hints,
             items="string",
-            description="Only empty: Quark has no availability zones",
+            description="zones of L3 agents the router should go to (docs/availability_zones.md)",
         ),
-        Attr("availability_zones", "array", items="string"),
+        Attr("availability_zones", "array", items="string", description="the zone of the L3 agent hosting it"),
     ),
 )
 

@@ -316,6 +316,12 @@ def document() -> dict[str, Any]:
     from quark.api import member_actions
 
     paths.update(member_actions.openapi_paths())
+    from quark.api import auto_allocate
+
+    paths.update(auto_allocate.openapi_paths())
+    from quark.api import flavors
+
+    paths.update(flavors.openapi_paths())
     schemas["IpAddressPort"] = view_object(IP_ADDRESS_PORT)
     schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())

@@ -10,6 +10,7 @@ from quark.policy.defaults import (
     base,
     compute,
     dataplane,
+    flavors,
     jobs,
     l3,
     network_services,
@@ -37,6 +38,7 @@ MODULES = (
     jobs,
     rbac,
     network_services,
+    flavors,
 )
 
 

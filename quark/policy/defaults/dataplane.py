@@ -27,6 +27,10 @@ RULES = [
         "Remove a router from an L3 agent",
         [("DELETE", "/agents/{agent_id}/l3-routers/{router_id}")],
     ),
+    # Neutron's: any reader (a zone belongs to no project).
+    *documented(
+        "availability_zone", "/availability_zones", "availability zone", [("get_availability_zone", "role:reader")]
+    ),
     custom(
         "create_agent_report",
         ADMIN_OR_SERVICE,

@@ -109,4 +109,21 @@ _PORT_FORWARDING = [
     )
 ]
 
-RULES = _FLOATINGIP + _ROUTER + _ACTIONS + _PORT_FORWARDING
+# auto-allocated-topology (neutron/conf/policies/auto_allocated_topology.py)
+_AUTO_TOPOLOGY = "/auto-allocated-topology/{project_id}"
+_AUTO_ALLOCATE = [
+    custom(
+        "get_auto_allocated_topology",
+        ADMIN_OR_PROJECT_READER,
+        "Get a project's auto-allocated topology",
+        [("GET", _AUTO_TOPOLOGY)],
+    ),
+    custom(
+        "delete_auto_allocated_topology",
+        ADMIN_OR_PROJECT_MEMBER,
+        "Delete a project's auto-allocated topology",
+        [("DELETE", _AUTO_TOPOLOGY)],
+    ),
+]
+
+RULES = _FLOATINGIP + _ROUTER + _ACTIONS + _PORT_FORWARDING + _AUTO_ALLOCATE

@@ -17,14 +17,14 @@ from sqlalchemy import delete, exists, false, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark import errors, owners
+from quark import errors, extension_errors, owners
 from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models, pool_models
 from quark.db.lookups import IDS, Lookup
 from quark.drivers import loading
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
-from quark.services.common import base, rbac
+from quark.services.common import availability_zones, base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
@@ -96,6 +96,30 @@ def segment_key(network_type: str | None, physnet: str | None, seg_id: int | Non
     return f"{network_type}:{physnet or ''}:{seg_id if seg_id is not None else ''}"
 
 
+async def _check_one_default(conn: AsyncConnection, network_id: str | None) -> None:
+    """One default external network at a time (Neutron's 409)."""
+    stmt = select(n.c.id).where(n.c.is_default.is_(True), n.c.router_external.is_(True))
+    if network_id is not None:
+        stmt = stmt.where(n.c.id != network_id)
+    other = await conn.scalar(stmt.limit(1))
+    if other is not None:
+        raise extension_errors.DefaultExternalNetworkExists(net_id=other)
+
+
+async def _default_change(conn: AsyncConnection, row: Any, attrs: dict, changes: dict) -> None:
+    """``is_default`` counts on external networks only (Neutron keeps it with the
+    external flag): ignored on others, dropped when the network stops being external."""
+    external = attrs.get("router:external", row.router_external)
+    if not external:
+        if row.is_default:
+            changes["is_default"] = None
+        return
+    if "is_default" in attrs and bool(attrs["is_default"]) != bool(row.is_default):
+        if attrs["is_default"]:
+            await _check_one_default(conn, row.id)
+        changes["is_default"] = attrs["is_default"] or None
+
+
 class NetworkService(ResourceService):
     table = n
     not_found = errors.NetworkNotFound
@@ -117,6 +141,7 @@ class NetworkService(ResourceService):
         ("subnets", NETWORK_SUBNETS),
         ("ipv4_address_scope", NETWORK_SCOPES),
         ("ipv6_address_scope", NETWORK_SCOPES),
+        ("availability_zones", availability_zones.NETWORK_ZONES),
         ("tags", base.TAGS),
     )
 
@@ -171,7 +196,9 @@ class NetworkService(ResourceService):
             scopes[(sub.network_id, sub.ip_version)] = sub.address_scope_id
         tags = base.tags_by_resource(found)
         views = [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
+        zones = availability_zones.zones_by(found.get("network.zones", ()), "network_id")
         for view in views:
+            view["availability_zones"] = zones.get(view["id"], [])
             view["ipv4_address_scope"] = scopes.get((view["id"], 4))
             view["ipv6_address_scope"] = scopes.get((view["id"], 6))
         return views
@@ -197,7 +224,7 @@ class NetworkService(ResourceService):
                 "ipv4_address_scope": None,
                 "ipv6_address_scope": None,
                 "l2_adjacency": True,
-                "is_default": False,
+                "is_default": bool(row.is_default and row.router_external),
                 "qos_policy_id": None,
                 "ipam_strategy": row.ipam_strategy,
                 "network_plugin": row.network_plugin or self.settings.backend_driver,
@@ -230,6 +257,10 @@ class NetworkService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         network_type, physnet, seg_id, plugin, service = await self._kind(conn, project_id, attrs)
         mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
+        await availability_zones.check_hints(conn, "network", attrs.get("availability_zone_hints"))
+        is_default = bool(attrs.get("is_default") and attrs.get("router:external"))
+        if is_default:
+            await _check_one_default(conn, None)
         now = utcnow()
         network_id = base.new_id()
         if network_type in RANGE_TYPES:
@@ -262,6 +293,7 @@ class NetworkService(ResourceService):
                     segment_key=key,
                     dns_domain=attrs.get("dns_domain", ""),
                     availability_zone_hints=attrs.get("availability_zone_hints", []),
+                    is_default=is_default or None,
                     ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
                     network_plugin=plugin,
                     network_service_id=None if service is None else service.id,
@@ -330,6 +362,7 @@ class NetworkService(ResourceService):
             ):
                 if attr in attrs and attrs[attr] != getattr(row, column):
                     changes[column] = attrs[attr]
+            await _default_change(conn, row, attrs, changes)
             await self._follow_flags(conn, row, changes)
             if "mtu" in attrs:
                 await self._check_mtu_change(conn, row, attrs["mtu"], changes)

@@ -24,7 +24,7 @@ from quark.clock import Clock, utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.dialect import insert_ignore
-from quark.services.common import base
+from quark.services.common import availability_zones, base
 from quark.services.common.base import ResourceService
 from quark.services.common.listing import ListQuery
 from quark.services.dataplane import liveness
@@ -32,7 +32,7 @@ from quark.services.events import AgentChanged, AgentReported, Events
 
 ag = models.agents
 
-DHCP_AGENT = "DHCP agent"
+DHCP_AGENT = availability_zones.DHCP_AGENT
 
 
 def agent_time(value: datetime | None) -> str | None:

@@ -11,6 +11,7 @@ that change.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,23 +60,22 @@ class DhcpScheduler:
 
     # --- scheduling ---------------------------------------------------------------------
 
-    async def live_dhcp_host(self, conn: AsyncConnection) -> str | None:
-        """The host of the least loaded live, admin-up DHCP agent, or None."""
-        hosts = (
-            (
-                await conn.execute(
-                    select(ag.c.host)
-                    .where(
-                        ag.c.agent_type == DHCP_AGENT,
-                        ag.c.admin_state_up.is_(True),
-                        ag.c.heartbeat_timestamp > liveness.cutoff(self.settings, self.clock),
-                    )
-                    .order_by(ag.c.host)
+    async def live_dhcp_host(self, conn: AsyncConnection, zones: Sequence[str] = ()) -> str | None:
+        """The host of the least loaded live, admin-up DHCP agent, or None; one
+        in ``zones`` (the network's availability-zone hints) when there is one."""
+        agents = (
+            await conn.execute(
+                select(ag.c.host, ag.c.availability_zone)
+                .where(
+                    ag.c.agent_type == DHCP_AGENT,
+                    ag.c.admin_state_up.is_(True),
+                    ag.c.heartbeat_timestamp > liveness.cutoff(self.settings, self.clock),
                 )
+                .order_by(ag.c.host)
             )
-            .scalars()
-            .all()
-        )
+        ).all()
+        hinted = [a.host for a in agents if a.availability_zone in zones]
+        hosts = hinted or [a.host for a in agents]
         if not hosts:
             return None
         load: dict[str, int] = dict(
@@ -144,10 +144,10 @@ class DhcpScheduler:
             for port in dhcp_ports:
                 await self.ports.add_subnets(conn, port, stateful)
             return
-        host = await self.live_dhcp_host(conn)
+        network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
+        host = await self.live_dhcp_host(conn, network.availability_zone_hints or ())
         if host is None:
             return
-        network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
         ctx = Context.admin(network.project_id)
         await self.ports.create_ports_in(
             conn,

@@ -31,6 +31,7 @@ from quark import owners
 from quark.clock import Clock
 from quark.config import Settings
 from quark.db import l3_models, models
+from quark.services.common import availability_zones
 from quark.services.core.binding import Binder, bound_host, bound_status
 from quark.services.dataplane import hoststate, liveness
 from quark.services.dataplane.binding import BRIDGE
@@ -50,7 +51,7 @@ n = models.networks
 ag = models.agents
 f = models.floatingips
 
-L3_AGENT = "L3 agent"
+L3_AGENT = availability_zones.L3_AGENT
 # Routers moved per report (the next reports take the rest).
 SCHEDULE_BATCH = 200
 
@@ -178,6 +179,17 @@ class L3Scheduler:
         )
         return min(live, key=lambda h: (load.get(h, 0), h))
 
+    async def _hinted(self, conn: AsyncConnection, router: Any, live: list[str]) -> list[str]:
+        """The live hosts in the router's availability-zone hints, if it has hints
+        and any is live there; else every live host."""
+        hints = router.availability_zone_hints
+        if not hints or not live:
+            return live
+        stmt = select(ag.c.host).where(
+            ag.c.agent_type == L3_AGENT, ag.c.host.in_(live), ag.c.availability_zone.in_(list(hints))
+        )
+        return sorted((await conn.execute(stmt)).scalars()) or live
+
     async def place(
         self, conn: AsyncConnection, router_id: str, live: list[str], *, automatic: bool = False
     ) -> set[str]:
@@ -191,7 +203,11 @@ class L3Scheduler:
         router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
         if router is None or (automatic and router.l3_host is None and router.l3_unhosted):
             return set()
-        host = router.l3_host if router.l3_host in live else await self._least_loaded(conn, live)
+        host = (
+            router.l3_host
+            if router.l3_host in live
+            else await self._least_loaded(conn, await self._hinted(conn, router, live))
+        )
         return await self.move(conn, router, host)
 
     async def move(self, conn: AsyncConnection, router: Any, host: str | None, *, unhosted: bool = False) -> set[str]:

@@ -24,7 +24,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import l3_models, models
 from quark.db.lookups import IDS, Lookup
-from quark.services.common import base
+from quark.services.common import availability_zones, base
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
@@ -76,6 +76,7 @@ class RouterService(ResourceService):
         ("external_gateway_info", GATEWAY_NETWORKS),
         ("external_gateway_info", GATEWAY_ADDRESSES),
         ("routes", ROUTES),
+        ("availability_zones", availability_zones.ROUTER_ZONES),
         ("tags", base.TAGS),
     )
 
@@ -94,6 +95,7 @@ class RouterService(ResourceService):
         for row in found.get("router.routes", ()):
             routes[row.router_id].append({"destination": row.destination, "nexthop": row.nexthop})
         tags = base.tags_by_resource(found)
+        zones = availability_zones.zones_by(found.get("router.zones", ()), "router_id")
         out = []
         for row in rows:
             view = base.standard_view(row)
@@ -106,8 +108,8 @@ class RouterService(ResourceService):
                     "routes": routes.get(row.id, []),
                     "distributed": False,
                     "ha": False,
-                    "availability_zone_hints": [],
-                    "availability_zones": [],
+                    "availability_zone_hints": row.availability_zone_hints or [],
+                    "availability_zones": zones.get(row.id, []),
                     "tags": tags.get(row.id, []),
                 }
             )
@@ -126,6 +128,8 @@ class RouterService(ResourceService):
 
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         _check_supported(attrs)
+        hints = attrs.get("availability_zone_hints") or []
+        await availability_zones.check_hints(conn, "router", hints)
         project_id = base.resolve_project(ctx, attrs)
         router_id = base.new_id()
         now = utcnow()
@@ -139,6 +143,7 @@ class RouterService(ResourceService):
                 status="ACTIVE",
                 gw_port_id=None,
                 enable_snat=True,
+                availability_zone_hints=hints or None,
                 created_at=now,
                 updated_at=now,
                 revision_number=0,
@@ -237,8 +242,6 @@ def _check_supported(attrs: dict) -> None:
     for name in UNSUPPORTED_TRUE:
         if attrs.get(name):
             raise RouterBadRequest(msg=f"'{name}' routers are not supported: {name} must be false")
-    if attrs.get("availability_zone_hints"):
-        raise RouterBadRequest(msg="availability zones are not supported: availability_zone_hints must be empty")
 
 
 # --- subscribers ------------------------------------------------------------------------

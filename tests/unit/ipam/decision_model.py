@@ -140,6 +140,7 @@ def memory_subnet(spec: SubnetSpec, used: int, network_id: str = NETWORK_ID) -> 
         allocation_pools=spec.pools,
         excluded_ranges=excluded_ranges(spec),
         service_types=spec.service_types,
+        enable_dhcp=spec.enable_dhcp,
         ipv6_ra_mode=spec.ra_mode,
         ipv6_address_mode=spec.address_mode,
         used=used,
@@ -239,8 +240,11 @@ class ModelSubnet:
         return None
 
     def serves(self, holder: Holder) -> bool:
-        """Reserved subnets (service_types) serve only their device owners."""
-        return not self.spec.service_types or holder.device_owner in self.spec.service_types
+        """Reserved subnets (service_types) serve only their device owners, and
+        DHCP ports when DHCP is on."""
+        types = self.spec.service_types
+        dhcp = holder.device_owner == "network:dhcp" and self.spec.enable_dhcp
+        return not types or holder.device_owner in types or dhcp
 
 
 @dataclass
@@ -274,6 +278,8 @@ class Model:
         used = {sid: len(values) for sid, values in held.items()}  # the counters the caller read
         got = [_Got() for _ in requests]
         for request, grant in zip(requests, got):
+            if request.fixed_ips and self.subnets and not self.serving(request):
+                raise Expected(errors.IpAddressGenerationFailureNoMatchingSubnet, "entries, no subnet serves the owner")
             for entry in request.fixed_ips or ():
                 self._explicit(request, entry, grant, held)
         automatic = [(r, g) for r, g in zip(requests, got) if r.fixed_ips is None]
@@ -283,8 +289,11 @@ class Model:
 
     # --- explicit entries ------------------------------------------------------------
 
+    def serving(self, request: AddressRequest) -> list[ModelSubnet]:
+        return [sub for sub in self.subnets if sub.serves(request.holder)]
+
     def _explicit(self, request: AddressRequest, entry: FixedIp, grant: _Got, held: dict[str, set[int]]) -> None:
-        sub, address = self._resolve(entry)
+        sub, address = self._resolve(entry, self.serving(request))
         if request.version is not None and sub.version != request.version:
             raise Expected(errors.InvalidInput, f"{sub.id} is not of version {request.version}")
         holder = request.holder
@@ -303,18 +312,19 @@ class Model:
         else:
             self._take_specific(sub, address, request, grant, held, pooled=True, named=True)
 
-    def _resolve(self, entry: FixedIp) -> tuple[ModelSubnet, int | None]:
+    def _resolve(self, entry: FixedIp, serving: list[ModelSubnet]) -> tuple[ModelSubnet, int | None]:
+        """The subnet (among those serving the holder) and address an entry names."""
         address = None if entry.ip_address is None else ipaddress.ip_address(entry.ip_address)
         if entry.subnet_id is not None:
             sub = self.by_id.get(entry.subnet_id)
-            if sub is None:
+            if sub is None or sub not in serving:
                 raise Expected(errors.InvalidInput, f"{entry.subnet_id} is not on the network")
             if address is not None and (address.version != sub.version or address not in sub.net):
                 raise Expected(errors.InvalidIpForSubnet, f"{address} is not in {sub.id}")
             return sub, None if address is None else int(address)
         if address is None:
             raise Expected(errors.InvalidInput, "an entry with neither subnet nor address")
-        for sub in self.subnets:
+        for sub in serving:
             if address.version == sub.version and address in sub.net:
                 return sub, int(address)
         raise Expected(errors.InvalidIpForNetwork, f"{address} is in no subnet of the network")
@@ -358,7 +368,7 @@ class Model:
     def preference(self, request: AddressRequest, version: int, used: dict[str, int]) -> list[ModelSubnet]:
         """The subnets of ``version`` that give the holder pool addresses, in the order
         to try: stateful before auto-address ones (which give pool addresses only to a
-        holder without a MAC), then the fullest first (by the counters the caller read;
+        holder without a MAC), then reserved (service_types) before general ones, then the fullest first (by the counters the caller read;
         an empty pool counts as full), then in creation order."""
         holder = request.holder
         no_pool_on_auto = holder.mac is not None or holder.device_owner in ROUTERS
@@ -369,7 +379,10 @@ class Model:
         def fullness(sub: ModelSubnet) -> float:
             return used[sub.id] / sub.capacity if sub.capacity else 1.0
 
-        return sorted(candidates, key=lambda sub: (sub.auto, -fullness(sub), self.subnets.index(sub)))
+        return sorted(
+            candidates,
+            key=lambda sub: (sub.auto, not sub.spec.service_types, -fullness(sub), self.subnets.index(sub)),
+        )
 
     def _automatic(
         self, pairs: list[tuple[AddressRequest, _Got]], held: dict[str, set[int]], used: dict[str, int]

@@ -55,6 +55,7 @@ class MemorySubnet:
     allocation_pools: tuple[tuple[str, str], ...] = ()
     excluded_ranges: tuple[tuple[str, str], ...] = ()
     service_types: tuple[str, ...] = ()
+    enable_dhcp: bool = False
     ipv6_ra_mode: str | None = None
     ipv6_address_mode: str | None = None
     used: int = 0

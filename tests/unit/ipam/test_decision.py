@@ -455,6 +455,10 @@ RESERVED = SubnetSpec(4, "10.9.2.0/29", "10.9.2.1", (("10.9.2.2", "10.9.2.6"),),
         pytest.param((FixedIp("sub-3"),), 4, errors.InvalidInput, id="subnet-of-another-version"),
         pytest.param((FixedIp(ip_address="2001:db8:8::5"),), 4, errors.InvalidInput, id="address-of-another-version"),
         pytest.param((FixedIp("sub-2"),), None, errors.IpAddressGenerationFailure, id="subnet-with-empty-pool"),
+        pytest.param((FixedIp("sub-4"),), None, errors.InvalidInput, id="subnet-reserved-for-others"),
+        pytest.param(
+            (FixedIp(ip_address="10.9.2.3"),), None, errors.InvalidIpForNetwork, id="address-reserved-for-others"
+        ),
         pytest.param((FixedIp(ip_address="10.9.1.3"),), None, errors.IpAddressExcludedByPolicy, id="excluded-address"),
         pytest.param(
             (FixedIp("sub-1"),), None, [("sub-1", "2001:db8:5:0:f816:3eff:fe12:3456")], id="auto-subnet-gives-eui64"
@@ -468,7 +472,8 @@ RESERVED = SubnetSpec(4, "10.9.2.0/29", "10.9.2.1", (("10.9.2.2", "10.9.2.6"),),
     ],
 )
 def test_explicit_entries(entries, version, expected):
-    """Explicit entries are served exactly (no strategy, no service_types), or the call raises."""
+    """Explicit entries are served exactly (no strategy), only from subnets serving the
+    holder's owner, or the call raises."""
     specs = [SLAAC, EMPTY_POOL, STATEFUL, RESERVED]
     store = seeded_store(specs)
     request = AddressRequest(
@@ -657,6 +662,7 @@ def test_takes_eui64(modes, mac, owner, expected):
 
 DHCP_ONLY = subnet("dhcp", "10.0.2.0/24", service_types=("network:dhcp",))
 FIP_OR_ROUTER = subnet("fip", "10.0.3.0/24", service_types=("network:floatingip", "network:router_gateway"))
+NOVA_WITH_DHCP = dataclasses.replace(subnet("nova", "10.0.4.0/24", service_types=("compute:nova",)), enable_dhcp=True)
 
 
 @pytest.mark.parametrize(
@@ -668,12 +674,15 @@ FIP_OR_ROUTER = subnet("fip", "10.0.3.0/24", service_types=("network:floatingip"
         pytest.param("network:dhcp", 4, ["v4", "dhcp"], id="version-4"),
         pytest.param(COMPUTE, 6, ["v6", "sl"], id="version-6"),
         pytest.param("", None, ["v4", "v6", "sl"], id="no-owner"),
+        pytest.param(COMPUTE, 4, ["v4", "nova"], id="compute-its-subnet"),
+        pytest.param("network:dhcp", 4, ["v4", "dhcp", "nova"], id="dhcp-any-subnet-with-dhcp"),
     ],
 )
 def test_eligible(owner, version, expected):
-    request = AddressRequest(
-        Holder("p", "project", None, owner), NETWORK_ID, [V4, DHCP_ONLY, FIP_OR_ROUTER, V6, SL], version=version
-    )
+    subnets = [V4, DHCP_ONLY, FIP_OR_ROUTER, V6, SL]
+    if expected[-1] == "nova":
+        subnets.append(NOVA_WITH_DHCP)
+    request = AddressRequest(Holder("p", "project", None, owner), NETWORK_ID, subnets, version=version)
     assert [sub.id for sub in eligible(request)] == expected
 
 

@@ -23,6 +23,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing, holders, macs
+from quark.ipam.decision import serves
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.requests import AddressRequest, FixedIp, Holder
@@ -392,7 +393,7 @@ class PortService(ResourceService):
             for port in ports
             if port.device_owner not in owners.ROUTER
             # a subnet reserved for some device owners serves only their ports
-            and (not subnet.service_types or port.device_owner in subnet.service_types)
+            and serves(subnet, port.device_owner)
         ]
         if requests:
             await self.ips.allocate(conn, requests)
