@@ -90,6 +90,17 @@ def made(api_server) -> dict[str, str]:
         down = admin.put(f"/v2.0/agents/{l3.json()['agent']['id']}", json={"agent": {"admin_state_up": False}})
         assert down.status_code == 200, down.text
         out["availability_zones"] = f"ln-{tag}"
+        neutron_range = {"network_type": "vlan", "physical_network": f"ln-{tag}-n", "minimum": 100, "maximum": 199}
+        out["network_segment_ranges"] = _post(
+            admin, "network_segment_ranges", "network_segment_range", {"name": f"ln-{tag}", **neutron_range}
+        )["id"]
+        # a template no group is made from (both flags false), so other tests' groups stay as they were
+        port_number = int(tag[:4], 16) % 60000 + 1
+        template = {"direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": port_number}
+        template.update(port_range_max=port_number, used_in_default_sg=False, used_in_non_default_sg=False)
+        out["default-security-group-rules"] = _post(
+            admin, "default-security-group-rules", "default_security_group_rule", template
+        )["id"]
     return out
 
 
