@@ -201,7 +201,8 @@ def test_openstack_cli(api_server):
             other["id"]
         ]
         alive()
-        assert [x["ID"] for x in osc_json(server, "router", "list", "--agent", other["id"])] == [router["id"]]
+        # other tests' routers without a host may have been placed on it too (the shared server)
+        assert router["id"] in [x["ID"] for x in osc_json(server, "router", "list", "--agent", other["id"])]
         alive()
         # openstacksdk's add_router_to_agent does not raise on an error answer: the 409 is in the exchange
         tried = osc(server, "--debug", "network", "agent", "add", "router", "--l3", held, router["id"], check=False)
