@@ -15,7 +15,9 @@ database, with httpx and openstacksdk.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -54,9 +56,29 @@ def created(response: httpx.Response, key: str) -> dict:
     return response.json()[key]
 
 
+@contextlib.contextmanager
+def without_defaults(admin: httpx.Client) -> Iterator[None]:
+    """No default external network and no default pool while inside (the
+    module's ``defaults`` may have been made by a test that ran first);
+    restored after."""
+    nets = [n["id"] for n in admin.get("/v2.0/networks").json()["networks"] if n["is_default"]]
+    pools = [p["id"] for p in admin.get("/v2.0/subnetpools").json()["subnetpools"] if p["is_default"]]
+    for kind, key, ids in (("networks", "network", nets), ("subnetpools", "subnetpool", pools)):
+        for rid in ids:
+            off = admin.put(f"/v2.0/{kind}/{rid}", json={key: {"is_default": False}})
+            assert off.status_code == 200, off.text
+    try:
+        yield
+    finally:
+        for kind, key, ids in (("networks", "network", nets), ("subnetpools", "subnetpool", pools)):
+            for rid in ids:
+                on = admin.put(f"/v2.0/{kind}/{rid}", json={key: {"is_default": True}})
+                assert on.status_code == 200, on.text
+
+
 def test_a_deployment_without_defaults_answers_409_and_makes_nothing(admin, server):
     project = f"p-{uuid.uuid4().hex[:8]}"
-    with member(server, project) as client:
+    with without_defaults(admin), member(server, project) as client:
         dry = topology(client, project, fields="dry-run")
         assert error_of(dry, 409) == "AutoAllocationFailure"
         assert "No default router:external network" in dry.json()["NeutronError"]["message"]
@@ -66,6 +88,11 @@ def test_a_deployment_without_defaults_answers_409_and_makes_nothing(admin, serv
 
 
 def test_is_default_marks_one_external_network(admin):
+    with without_defaults(admin):
+        one_default_external_network(admin)
+
+
+def one_default_external_network(admin: httpx.Client) -> None:
     internal = created(admin.post("/v2.0/networks", json={"network": {"name": "i", "is_default": True}}), "network")
     assert internal["is_default"] is False  # only external networks are default ones
     ext = {"name": "public", "router:external": True, "is_default": True}

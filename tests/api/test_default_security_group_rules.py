@@ -116,7 +116,8 @@ def test_templates_shape_new_groups(http):
     finally:
         for rid in (ssh["id"], icmp["id"]):
             assert http.delete(f"{URL}/{rid}").status_code == 204
-        made(http, direction="egress", ethertype="IPv6", used_in_default_sg=True, used_in_non_default_sg=True)
+        made(http, direction="egress", ethertype="IPv6", used_in_default_sg=True, used_in_non_default_sg=True,
+             description=v6[0]["description"])  # fmt: skip
     _, web = groups_of_new_project(http)
     assert {shape(r, web["id"]) for r in web["security_group_rules"]} == EGRESS
 
