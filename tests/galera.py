@@ -134,9 +134,7 @@ class Node:
             args.append("--wsrep-new-cluster")
         if position:
             args.append(f"--wsrep-start-position={position}")
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
     def kill(self) -> None:
         """SIGKILL the node (a crash: no clean shutdown, no goodbye to the cluster)."""
@@ -185,9 +183,7 @@ class GaleraCluster:
         ports = free_ports(4 * size)
         self.base = base
         self.database = f"quark_{uuid.uuid4().hex[:8]}"
-        self.nodes = [
-            Node(i, base / f"node{i}", *ports[4 * i : 4 * i + 4]) for i in range(size)
-        ]
+        self.nodes = [Node(i, base / f"node{i}", *ports[4 * i : 4 * i + 4]) for i in range(size)]
         self.cluster_address = "gcomm://" + ",".join(f"127.0.0.1:{n.gcomm_port}" for n in self.nodes)
 
     def url(self, first: int = 0) -> str:

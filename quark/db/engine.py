@@ -28,13 +28,27 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from quark import errors, metrics
+from quark.db import failover
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MAX_TRANSACTION_ATTEMPTS = 8
 
-# Substrings of driver messages that mean "run the transaction again".
+# Error codes that mean "run the transaction again", where the driver gives one.
+_RETRYABLE_CODES: frozenset[int | str] = frozenset(
+    {
+        1213,  # MySQL ER_LOCK_DEADLOCK; also a Galera certification failure at commit ("WSREP detected deadlock")
+        1205,  # MySQL ER_LOCK_WAIT_TIMEOUT
+        1047,  # MariaDB "WSREP has not yet prepared node for application use" (a node left the primary component)
+        1020,  # MariaDB ER_CHECKREAD "Record has changed since last read" (snapshot isolation)
+        "40001",  # PostgreSQL serialization_failure
+        "40P01",  # PostgreSQL deadlock_detected
+        "55P03",  # PostgreSQL lock_not_available (lock_timeout)
+    }
+)
+
+# Substrings of driver messages that mean "run the transaction again" (drivers without codes: SQLite).
 _RETRYABLE = (
     "deadlock",  # PostgreSQL "deadlock detected", MySQL 1213 "Deadlock found"
     "could not serialize",  # PostgreSQL 40001
@@ -42,6 +56,8 @@ _RETRYABLE = (
     "due to lock timeout",  # PostgreSQL 55P03 "canceling statement due to lock timeout" (lock_timeout set)
     "database is locked",  # SQLite busy
     "record has changed since last read",  # MariaDB 1020 under snapshot isolation
+    "wsrep detected deadlock/conflict",  # Galera brute-force abort, whatever the code
+    "wsrep has not yet prepared node",  # MariaDB 1047
 )
 
 
@@ -61,8 +77,11 @@ def is_retryable(exc: BaseException) -> bool:
         return False
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
-            return True  # a stale pooled connection: it is discarded, the transaction re-run
-        text = str(exc.orig if exc.orig is not None else exc).lower()
+            return True  # a stale pooled connection (or a dead node): it is discarded, the transaction re-run
+        orig = exc.orig if exc.orig is not None else exc
+        if failover.error_code(orig) in _RETRYABLE_CODES:
+            return True
+        text = str(orig).lower()
         return any(marker in text for marker in _RETRYABLE)
     return False
 
@@ -80,6 +99,7 @@ _OUTAGE = (
     "lost connection",  # MySQL 2013
     "server has gone away",  # MySQL 2006
     "can't connect",  # MySQL 2003
+    "wsrep has not yet prepared node",  # MariaDB 1047: a Galera node outside the primary component
     "too many clients already",  # PostgreSQL 53300: max_connections reached (answer 503, not 500)
     "remaining connection slots are reserved",  # PostgreSQL 53300, the superuser reserve
     "too many connections",  # MySQL / MariaDB 1040
@@ -112,10 +132,12 @@ def _count_checkouts(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """Owns the engines of one database URL."""
+    """Owns the engines of one database URL (of several hosts: quark.db.failover)."""
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20, echo: bool = False) -> None:
-        self.url = make_url(url)
+        hosts = failover.split_hosts(url)
+        self.url = make_url(hosts[0])
+        self.ring: failover.HostRing | None = None
         self.dialect = self.url.get_backend_name()  # sqlite | postgresql | mysql
         self.retries = 0  # transactions re-run after a retryable failure
         if self.dialect == "sqlite":
@@ -139,6 +161,8 @@ class Database:
                 kwargs["isolation_level"] = "READ COMMITTED"
             self.engine = create_async_engine(self.url, echo=echo, **kwargs, **_JSON)
             self.read_engine = self.engine
+            if len(hosts) > 1:
+                self.ring = failover.install(self.engine, hosts)
         _count_checkouts(self.engine)
         if self.read_engine is not self.engine:
             _count_checkouts(self.read_engine)

@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from quark.db.engine import Database
+from quark.db import failover
+from quark.db.engine import Database, is_outage
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,10 +36,21 @@ def head_revision() -> str:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` (blocking; run it outside an event loop)."""
-    if make_url(url).get_backend_name() == "sqlite":
+    """Migrate the database at ``url`` (blocking; run it outside an event loop).
+
+    A multi-host URL (quark.db.failover) is migrated through its first host
+    that accepts a connection.
+    """
+    if make_url(failover.first_url(url)).get_backend_name() == "sqlite":
         Database(url)  # creates the data directory
-    command.upgrade(alembic_config(url), revision)
+    hosts = failover.split_hosts(url)
+    for index, host in enumerate(hosts):
+        try:
+            command.upgrade(alembic_config(host), revision)
+            return
+        except Exception as exc:
+            if index == len(hosts) - 1 or not is_outage(exc):
+                raise
 
 
 async def current_revision(db: Database) -> str | None:
