@@ -47,6 +47,11 @@ class Settings:
     database_url: str = ""
     data_dir: str = "./var"
     db_pool_size: int = 10
+    # Attempts of one transaction that fails on a deadlock, a serialization or
+    # a Galera certification failure (re-run with a jittered pause, doubled
+    # per attempt up to 0.5 s) before the request is answered 503. Raise it
+    # (e.g. 20) when several Galera nodes take writes (README, "MariaDB Galera").
+    db_max_attempts: int = 8
     db_max_overflow: int = 20
     # Seconds between two checks that Quark's tables have fresh planner
     # statistics on PostgreSQL (ANALYZE when they changed by 10% since the

@@ -21,7 +21,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -283,6 +285,15 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"Galera cluster not available: {reason}")
 
 
+def _exit_on_sigterm():
+    """A SIGTERM (a CI timeout) unwinds the stack, so the cluster is still torn down; the old handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    return signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 @contextmanager
 def galera_cluster(size: int = 3) -> Iterator[GaleraCluster]:
     """A started cluster of ``size`` nodes; everything is killed and removed after, always."""
@@ -291,6 +302,7 @@ def galera_cluster(size: int = 3) -> Iterator[GaleraCluster]:
         _unavailable(reason)
     base = Path(tempfile.mkdtemp(prefix="quark-galera-"))
     cluster = GaleraCluster(base, size)
+    previous = _exit_on_sigterm()
     try:
         try:
             cluster.start()
@@ -300,3 +312,5 @@ def galera_cluster(size: int = 3) -> Iterator[GaleraCluster]:
     finally:
         cluster.stop()
         shutil.rmtree(base, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

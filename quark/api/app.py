@@ -134,7 +134,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         nonlocal services
         if services is None:
             db = Database(
-                settings.effective_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+                settings.effective_database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                max_attempts=settings.db_max_attempts,
             )
             await prepare_database(db, settings)
             services = build_services(db, settings)

@@ -38,7 +38,7 @@ async def _run(settings: Settings, url: str, once: bool) -> None:
     from quark.services.registry import build_services
 
     # a connection per job of a round, and two for the periodic sync's page reads and lease
-    db = Database(url, pool_size=settings.worker_batch + 4, max_overflow=0)
+    db = Database(url, pool_size=settings.worker_batch + 4, max_overflow=0, max_attempts=settings.db_max_attempts)
     worker = Worker(build_services(db, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -33,7 +33,8 @@ from quark.db import failover
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_TRANSACTION_ATTEMPTS = 8
+MAX_TRANSACTION_ATTEMPTS = 8  # the default of Database(max_attempts=...), setting db_max_attempts
+MAX_RETRY_DELAY = 0.5  # seconds: the cap of the jittered exponential pause between two attempts
 
 # Error codes that mean "run the transaction again", where the driver gives one.
 _RETRYABLE_CODES: frozenset[int | str] = frozenset(
@@ -134,8 +135,17 @@ def _count_checkouts(engine: AsyncEngine) -> None:
 class Database:
     """Owns the engines of one database URL (of several hosts: quark.db.failover)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 20,
+        echo: bool = False,
+        max_attempts: int = MAX_TRANSACTION_ATTEMPTS,
+    ) -> None:
         hosts = failover.split_hosts(url)
+        self.max_attempts = max(1, max_attempts)
         self.url = make_url(hosts[0])
         self.ring: failover.HostRing | None = None
         self.dialect = self.url.get_backend_name()  # sqlite | postgresql | mysql
@@ -205,12 +215,12 @@ class Database:
 
     async def run_write(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run ``work`` in one transaction, re-running it on transient conflicts."""
-        for attempt in range(1, MAX_TRANSACTION_ATTEMPTS + 1):
+        for attempt in range(1, self.max_attempts + 1):
             try:
                 async with self.write() as conn:
                     return await work(conn)
             except Exception as exc:
-                if not is_retryable(exc) or attempt == MAX_TRANSACTION_ATTEMPTS:
+                if not is_retryable(exc) or attempt == self.max_attempts:
                     if is_retryable(exc):
                         LOG.error("giving up after %d attempts: %s", attempt, exc)
                         raise errors.ServiceUnavailable(
@@ -227,7 +237,7 @@ class Database:
                     attempt,
                     str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                 )
-                await asyncio.sleep(random.uniform(0, 0.005 * 2**attempt))
+                await asyncio.sleep(random.uniform(0, min(MAX_RETRY_DELAY, 0.005 * 2**attempt)))
         raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
