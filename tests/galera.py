@@ -69,6 +69,7 @@ class Node:
     ist_port: int
     sst_port: int
     proc: subprocess.Popen | None = field(default=None, repr=False)
+    restarted_at: int = 0  # the error log's size when the node was last restarted
 
     @property
     def datadir(self) -> Path:
@@ -245,7 +246,16 @@ class GaleraCluster:
 
     def restart(self, node: Node) -> None:
         """Start a killed node again from its data directory (IST when its position is recovered)."""
+        node.restarted_at = node.log.stat().st_size if node.log.exists() else 0
         node.start(position=node.recovered_position())
+
+    @staticmethod
+    def transfer(node: Node) -> str:
+        """How a restarted node caught up: "IST" (the missed write-sets), "SST" (a full copy) or "?"."""
+        text = node.log.read_text(errors="replace")[node.restarted_at :]
+        if "IST received" in text:
+            return "IST"
+        return "SST" if "SST completed" in text or "SST received" in text else "?"
 
     def count(self, node: Node, table: str) -> int:
         conn = node.connect()

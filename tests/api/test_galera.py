@@ -129,7 +129,7 @@ async def test_a_node_killed_mid_load_loses_no_acknowledged_write_and_rejoins(ga
     started = time.monotonic()
     await asyncio.to_thread(galera.restart, victim)
     await asyncio.to_thread(galera.wait, 3, None, 90)
-    print(f"rejoined in {time.monotonic() - started:.1f}s")
+    print(f"rejoined in {time.monotonic() - started:.1f}s by {galera.transfer(victim)}")
     assert acked <= port_ids(galera, victim, network_id)
     counts = [{table: galera.count(node, table) for table in TABLES} for node in galera.nodes]
     assert counts[0] == counts[1] == counts[2]
