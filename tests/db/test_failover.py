@@ -7,11 +7,13 @@ one is that node dying (every open connection reset, new ones refused)."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from quark.db.engine import Database
+from quark.db.engine import Database, is_outage
 from tests.tcpproxy import TcpProxy
 
 
@@ -28,53 +30,51 @@ def server_url(database_url):
     return database_url
 
 
+@pytest.fixture
+def proxies(server_url):
+    """Two forwarders to the one server: two "nodes" a test can kill."""
+    target = (make_url(server_url).host, make_url(server_url).port)
+    pair = TcpProxy(target), TcpProxy(target)
+    yield pair
+    for proxy in pair:
+        proxy.close()
+
+
+@asynccontextmanager
+async def database(server_url: str, proxies, pool_size: int = 2):
+    db = Database(multi_host(server_url, *(proxy.port for proxy in proxies)), pool_size=pool_size, max_overflow=0)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 async def _select_one(conn):
     return (await conn.execute(text("SELECT 1"))).scalar_one()
 
 
-async def test_a_dead_host_is_left_for_the_next_one_mid_flight(server_url):
-    target = (make_url(server_url).host, make_url(server_url).port)
-    first, second = TcpProxy(target), TcpProxy(target)
-    db = Database(multi_host(server_url, first.port, second.port), pool_size=4, max_overflow=0)
-    try:
+async def test_a_dead_host_is_left_for_the_next_one_mid_flight(server_url, proxies):
+    async with database(server_url, proxies, pool_size=4) as db:
         assert await db.run_write(_select_one) == 1
         assert db.ring is not None and db.ring.current == 0 and db.ring.failovers == 0
-        first.cut()  # the node in use dies: its pooled connection is reset, new ones refused
+        proxies[0].cut()  # the node in use dies: its pooled connection is reset, new ones refused
         assert await db.run_write(_select_one) == 1  # re-run on the second host, no error
         assert db.ring.current == 1 and db.ring.failovers == 1
         async with db.read() as conn:  # reads follow
             assert await _select_one(conn) == 1
-    finally:
-        await db.dispose()
-        first.close()
-        second.close()
 
 
-async def test_a_host_refusing_at_start_is_skipped(server_url):
-    target = (make_url(server_url).host, make_url(server_url).port)
-    dead, alive = TcpProxy(target), TcpProxy(target)
-    dead.cut()
-    db = Database(multi_host(server_url, dead.port, alive.port), pool_size=2, max_overflow=0)
-    try:
+async def test_a_host_refusing_at_start_is_skipped(server_url, proxies):
+    proxies[0].cut()
+    async with database(server_url, proxies) as db:
         assert await db.run_write(_select_one) == 1
         assert db.ring is not None and db.ring.current == 1
-    finally:
-        await db.dispose()
-        dead.close()
-        alive.close()
 
 
-async def test_every_host_down_is_an_outage_not_a_hang(server_url):
-    target = (make_url(server_url).host, make_url(server_url).port)
-    a, b = TcpProxy(target), TcpProxy(target)
-    a.cut()
-    b.cut()
-    db = Database(multi_host(server_url, a.port, b.port), pool_size=2, max_overflow=0)
-    from quark.db.engine import is_outage
-
-    try:
+async def test_every_host_down_is_an_outage_not_a_hang(server_url, proxies):
+    for proxy in proxies:
+        proxy.cut()
+    async with database(server_url, proxies) as db:
         with pytest.raises(Exception) as caught:
             await db.run_write(_select_one)
         assert is_outage(caught.value)
-    finally:
-        await db.dispose()
