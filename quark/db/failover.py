@@ -87,9 +87,9 @@ class HostRing:
         for offset in range(len(self.urls)):
             index = (start + offset) % len(self.urls)
             url = self.urls[index]
-            params = dict(cparams, host=url.host, port=url.port or cparams.get("port"))
-            if params["port"] is None:
-                params.pop("port")
+            params = dict(cparams, host=url.host, port=url.port)
+            if url.port is None:
+                params.pop("port")  # the driver's default port, not another host's
             try:
                 conn = dialect.connect(**params)
             except Exception as exc:  # noqa: BLE001 - refused, unreachable: try the next host
