@@ -133,3 +133,41 @@ async def test_a_node_killed_mid_load_loses_no_acknowledged_write_and_rejoins(ga
     assert acked <= port_ids(galera, victim, network_id)
     counts = [{table: galera.count(node, table) for table in TABLES} for node in galera.nodes]
     assert counts[0] == counts[1] == counts[2]
+
+
+def set_isolated(node: Node, isolated: bool) -> None:
+    """Cut the node off the group communication (it stays up, outside the primary component), or back."""
+    conn = node.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SET GLOBAL wsrep_provider_options = 'gmcast.isolate={int(isolated)}'")
+    finally:
+        conn.close()
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+async def test_a_node_outside_the_primary_component_is_left_for_the_next(galera):
+    """A partitioned node still accepts connections but answers 1047 to every
+    statement: the server on it moves to the next node, the client sees a 201."""
+    node = galera.nodes[2]
+    with servers_on(galera) as servers:
+        url = servers[2].url  # prefers node 2
+        network_id = await asyncio.to_thread(setup_network, url, "10.42.0.0/24")
+        before = await create_ports([url], network_id, clients=1, count=1)
+        assert before.errors == []
+        set_isolated(node, True)
+        try:
+            await asyncio.to_thread(wait_for, lambda: node.status("wsrep_ready") == "OFF")
+            after = await create_ports([url], network_id, clients=1, count=3)
+            assert after.errors == [] and len(after.created) == 3
+            assert {port["id"] for port in after.created} <= port_ids(galera, galera.nodes[0], network_id)
+        finally:
+            set_isolated(node, False)
+            await asyncio.to_thread(galera.wait, 3, None, 60)
+        assert f"database host 127.0.0.1:{node.port} failed" in servers[2].log_text()
