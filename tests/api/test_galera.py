@@ -156,8 +156,8 @@ async def test_a_node_outside_the_primary_component_is_left_for_the_next(galera)
     """A partitioned node still accepts connections but answers 1047 to every
     statement: the server on it moves to the next node, the client sees a 201."""
     node = galera.nodes[2]
-    with servers_on(galera) as servers:
-        url = servers[2].url  # prefers node 2
+    with quark_server(galera.url(2), env=SERVER_ENV) as server:  # prefers node 2
+        url = server.url
         network_id = await asyncio.to_thread(setup_network, url, "10.42.0.0/24")
         before = await create_ports([url], network_id, clients=1, count=1)
         assert before.errors == []
@@ -170,4 +170,4 @@ async def test_a_node_outside_the_primary_component_is_left_for_the_next(galera)
         finally:
             set_isolated(node, False)
             await asyncio.to_thread(galera.wait, 3, None, 60)
-        assert f"database host 127.0.0.1:{node.port} failed" in servers[2].log_text()
+        assert f"database host 127.0.0.1:{node.port} failed" in server.log_text()
