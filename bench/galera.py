@@ -9,7 +9,10 @@ topologies on the same cluster:
   nodes are re-run inside Quark);
 - ``one``: every server is given the same URL (node 0 first), so one node
   takes all writes and the others only replicate (the "one writer behind a
-  proxy" topology; the URL's other hosts are the failover).
+  proxy" topology; the URL's other hosts are the failover);
+- ``apart``: as ``all``, but each server's clients create their ports on a
+  network (and subnet) of their own: all nodes writing without a shared
+  allocation cursor.
 
 Each phase: --clients concurrent clients creating single ports for --seconds
 on a fresh network. Figures printed last: ports/s, p99, transaction retries
@@ -40,11 +43,14 @@ def run_phase(cluster, mode: str, args: argparse.Namespace, subnet: str) -> tupl
     env = {"QUARK_DB_MAX_ATTEMPTS": str(args.max_attempts)}
     with ExitStack() as stack:
         servers = [
-            stack.enter_context(quark_server(cluster.url(i if mode == "all" else 0), env=env))
+            stack.enter_context(quark_server(cluster.url(0 if mode == "one" else i), env=env))
             for i in range(len(cluster.nodes))
         ]
         urls = [server.url for server in servers]
-        network_id = setup_network(urls[0], subnet)
+        network_id: str | list[str] = setup_network(urls[0], subnet)
+        if mode == "apart":
+            prefix = subnet.split(".")[1]
+            network_id = [network_id] + [setup_network(urls[0], f"10.{prefix}.{64 * i}.0/18") for i in (1, 2)]
         # a short warm-up (connections, caches), not counted
         asyncio.run(create_ports(urls, network_id, clients=args.clients, seconds=2))
         before = sum(server.log_text().count("transaction retry") for server in servers)
@@ -62,11 +68,16 @@ def main() -> None:
     results = {}
     with galera_cluster() as cluster:
         migrate.upgrade(cluster.url(0))
-        for index, mode in enumerate(("one", "all")):
-            results[mode] = run_phase(cluster, mode, args, f"10.{50 + index}.0.0/16")
+        for index, mode in enumerate(("one", "all", "apart")):
+            subnet = f"10.{50 + index}.0.0/16" if mode != "apart" else f"10.{50 + index}.0.0/18"
+            results[mode] = run_phase(cluster, mode, args, subnet)
     print(f"Galera, 3 nodes on one machine, 3 quark serve (1 worker each), {args.clients} clients, single POSTs")
     print(f"db_max_attempts={args.max_attempts}, {args.seconds:.0f} s per topology")
-    for mode, label in (("one", "one writer (all servers on node 0)"), ("all", "all nodes writing")):
+    for mode, label in (
+        ("one", "one writer (all servers on node 0)"),
+        ("all", "all nodes writing, one subnet"),
+        ("apart", "all nodes writing, a subnet per node"),
+    ):
         load, retries = results[mode]
         print(
             f"{label}: {load.rate:.0f} ports/s, p99 {load.p99() * 1000:.0f} ms, "

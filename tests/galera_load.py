@@ -47,9 +47,11 @@ def setup_network(url: str, cidr: str = "10.40.0.0/16") -> str:
 
 
 async def _client(
-    index: int, urls: list[str], network_id: str, load: Load, budget: list[int], until: float, retry: bool
+    index: int, urls: list[str], network_id: str | list[str], load: Load, budget: list[int], until: float, retry: bool
 ) -> None:
     server = index % len(urls)
+    if isinstance(network_id, list):  # one network per server
+        network_id = network_id[server]
     async with httpx.AsyncClient(base_url=urls[server], timeout=60) as http:
         while time.monotonic() < until:
             if budget[0] <= 0:
@@ -79,14 +81,15 @@ async def _client(
 
 async def create_ports(
     urls: list[str],
-    network_id: str,
+    network_id: str | list[str],
     *,
     clients: int,
     count: int | None = None,
     seconds: float | None = None,
     retry_unavailable: bool = False,
 ) -> Load:
-    """``count`` ports in all, or as many as ``seconds`` allow, from ``clients`` concurrent clients."""
+    """``count`` ports in all, or as many as ``seconds`` allow, from ``clients`` concurrent clients
+    (on ``network_id``, or on ``network_id[i]`` through server ``i`` when it is a list)."""
     load = Load()
     budget = [count if count is not None else 10**9]
     until = time.monotonic() + (seconds if seconds is not None else 10**6)
