@@ -78,3 +78,17 @@ async def test_every_host_down_is_an_outage_not_a_hang(server_url, proxies):
         with pytest.raises(Exception) as caught:
             await db.run_write(_select_one)
         assert is_outage(caught.value)
+
+
+def test_migrations_go_through_the_first_host_that_answers(server_url, proxies, tmp_path_factory):
+    from quark.db import migrate
+    from tests.dbs import create_database, row_counts
+
+    backend = "mariadb" if make_url(server_url).get_backend_name() == "mysql" else "postgresql"
+    url, drop = create_database(backend, tmp_path_factory)
+    try:
+        proxies[0].cut()
+        migrate.upgrade(multi_host(url, *(proxy.port for proxy in proxies)))
+        assert row_counts(url, "alembic_version") == {"alembic_version": 1}
+    finally:
+        drop()
