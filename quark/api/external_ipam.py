@@ -35,8 +35,8 @@ def _service(request: Request):
     return request.app.state.services.external_ipam
 
 
-def _string(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value or len(value) > 255:
+def _string(value: Any, name: str, *, empty: bool = False) -> str:
+    if not isinstance(value, str) or not (value or empty) or len(value) > 255:
         raise errors.InvalidInput(error_message=f"'{name}' must be a non-empty string of at most 255 characters")
     return value
 
@@ -83,7 +83,7 @@ def parse_allocation(body: Any) -> dict:
     }
     for optional in ("ip_address", "device_owner", "project_id"):
         if item.get(optional) is not None:
-            attrs[optional] = _string(item[optional], optional)
+            attrs[optional] = _string(item[optional], optional, empty=optional == "device_owner")
     return attrs
 
 

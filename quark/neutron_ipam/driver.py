@@ -21,7 +21,6 @@ address, as Neutron's own driver does.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from typing import Any
 
@@ -35,6 +34,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from quark.neutron_ipam.client import QuarkClient, QuarkError, QuarkUnavailable, client_for
+from quark.neutron_ipam.holders import holder_of_caller
 
 LOG = logging.getLogger(__name__)
 
@@ -45,22 +45,6 @@ class QuarkIpamUnavailable(n_exc.ServiceUnavailable):
 
 def _client() -> QuarkClient:
     return client_for(cfg.CONF)
-
-
-def holder_of_caller(depth: int = 12) -> str | None:
-    """The id of the port a Neutron frame up the stack is working on (its
-    ``port`` local: a dict with an ``id`` or a Port object), nearest first."""
-    frame: Any = sys._getframe(1)
-    for _ in range(depth):
-        if frame is None:
-            return None
-        if frame.f_globals.get("__name__", "").startswith("neutron."):
-            port = frame.f_locals.get("port")
-            port_id = port.get("id") if isinstance(port, dict) else getattr(port, "id", None)
-            if isinstance(port_id, str) and port_id:
-                return port_id
-        frame = frame.f_back
-    return None
 
 
 def _port_value(port: Any, key: str) -> Any:
