@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.dbs import migrated_database, selected_backends
-from tests.servers import quark_server
+from tests.servers import free_port, quark_server
 
 
 @pytest.fixture(scope="module", params=selected_backends())
@@ -202,3 +202,31 @@ def test_bad_bodies(admin):
     assert admin.post("/v2.0/ipam/allocations", json={"nothing": {}}).status_code == 400
     sid = str(uuid.uuid4())
     assert admin.put(f"/v2.0/ipam/subnets/{sid}", json={"subnet": {"cidr": "10.0.0.0/24"}}).status_code == 400
+
+
+def test_the_drivers_client(admin, server):
+    """Neutron's driver talks to Quark through QuarkClient (no Neutron import needed)."""
+    from keystoneauth1 import session as ks_session
+
+    from quark.neutron_ipam.client import QuarkClient, QuarkError, QuarkUnavailable
+
+    client = QuarkClient(server.url, ks_session.Session(), timeout=10, connect_retries=0)
+    network_id, subnet_id = _ids()
+    attrs = {"network_id": network_id, "cidr": "10.28.0.0/24", "ip_version": 4, "project_id": "p", "gateway_ip": None}
+    assert client.register_subnet(subnet_id, attrs)["gateway_ip"] is None
+    got = client.allocate({"holder": "port-a", "subnet_ids": [subnet_id], "device_owner": ""})
+    assert client.allocate({"holder": "port-a", "subnet_ids": [subnet_id]}) == got
+    try:
+        client.allocate({"holder": "port-b", "subnet_ids": [subnet_id], "ip_address": got["ip_address"]})
+    except QuarkError as exc:
+        assert (exc.status, exc.kind) == (409, "IpAddressAlreadyAllocated")
+    else:
+        raise AssertionError("a held address was handed out twice")
+    client.release(subnet_id, got["ip_address"], "port-b")  # not port-b's: nothing happens
+    assert _held(admin, subnet_id=subnet_id) != []
+    client.release(subnet_id, got["ip_address"], "port-a")
+    assert _held(admin, subnet_id=subnet_id) == []
+    client.remove_subnet(subnet_id)
+    dead = QuarkClient(f"http://127.0.0.1:{free_port()}", ks_session.Session(), timeout=2, connect_retries=0)
+    with pytest.raises(QuarkUnavailable):
+        dead.get_subnet(subnet_id)
