@@ -97,6 +97,17 @@ def _unavailable(exc: QuarkUnavailable) -> Exception:
     return QuarkIpamUnavailable(reason=str(exc))
 
 
+def _subnet_call(method: str, *args: Any) -> Any:
+    """A subnet call of the client: Quark's refusal is Neutron's InvalidSubnetRequest,
+    an unreachable Quark a 503."""
+    try:
+        return getattr(_client(), method)(*args)
+    except QuarkError as exc:
+        raise ipam_exc.InvalidSubnetRequest(reason=str(exc)) from exc
+    except QuarkUnavailable as exc:
+        raise _unavailable(exc) from exc
+
+
 def _allocate(subnet_ids: list[str], request: ipam_req.AddressRequest) -> tuple[netaddr.IPAddress, str]:
     """One round trip: an address for the request's port on one of ``subnet_ids``."""
     if isinstance(request, ipam_req.BulkAddressRequest):
@@ -144,12 +155,7 @@ class QuarkSubnet(ipam_base.Subnet):
 
     def get_details(self):
         if self._details is None:
-            try:
-                self._details = _client().get_subnet(self._subnet_id)
-            except QuarkError as exc:
-                raise ipam_exc.InvalidSubnetRequest(reason=str(exc)) from exc
-            except QuarkUnavailable as exc:
-                raise _unavailable(exc) from exc
+            self._details = _subnet_call("get_subnet", self._subnet_id)
         d = self._details
         pools = [netaddr.IPRange(p["start"], p["end"]) for p in d["allocation_pools"]]
         return ipam_req.SpecificSubnetRequest(d["project_id"], d["id"], d["cidr"], d["gateway_ip"], pools)
@@ -199,12 +205,7 @@ class QuarkPool(subnet_alloc.SubnetAllocator):
                 {"start": str(netaddr.IPAddress(r.first)), "end": str(netaddr.IPAddress(r.last))}
                 for r in request.allocation_pools
             ]
-        try:
-            return _client().register_subnet(request.subnet_id, attrs)
-        except QuarkError as exc:
-            raise ipam_exc.InvalidSubnetRequest(reason=str(exc)) from exc
-        except QuarkUnavailable as exc:
-            raise _unavailable(exc) from exc
+        return _subnet_call("register_subnet", request.subnet_id, attrs)
 
     def get_subnet(self, subnet_id):
         return QuarkSubnet(subnet_id)
@@ -220,20 +221,10 @@ class QuarkPool(subnet_alloc.SubnetAllocator):
 
     @staticmethod
     def _network_of(subnet_request) -> str:
-        try:
-            return _client().get_subnet(subnet_request.subnet_id)["network_id"]
-        except QuarkError as exc:
-            raise ipam_exc.InvalidSubnetRequest(reason=str(exc)) from exc
-        except QuarkUnavailable as exc:
-            raise _unavailable(exc) from exc
+        return _subnet_call("get_subnet", subnet_request.subnet_id)["network_id"]
 
     def remove_subnet(self, subnet_id):
-        try:
-            _client().remove_subnet(subnet_id)
-        except QuarkError as exc:
-            raise ipam_exc.InvalidSubnetRequest(reason=str(exc)) from exc
-        except QuarkUnavailable as exc:
-            raise _unavailable(exc) from exc
+        _subnet_call("remove_subnet", subnet_id)
 
     def get_allocator(self, subnet_ids):
         return QuarkSubnetGroup(subnet_ids)
