@@ -10,7 +10,7 @@ Printed: latency per create/delete, Neutron's server CPU per op (its uWSGI
 workers and MariaDB, which both passes share) and, for the Quark pass,
 Quark's own CPU per op.
 
-    .venv/bin/python bench/neutron_ipam.py [--count 150]
+    .venv/bin/python bench/neutron_ipam.py [--count 150] [--order quark,internal]
 """
 
 from __future__ import annotations
@@ -96,6 +96,7 @@ def _row(name: str, stats: dict, quark_cpu_s: float | None, total_ops: int) -> s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--count", type=int, default=150, help="ports created (and deleted) per pass")
+    ap.add_argument("--order", default="internal,quark", help="the passes, in order (alternate to see drift)")
     args = ap.parse_args()
     missing = neutron_peer.kit_missing()
     if missing:
@@ -105,7 +106,7 @@ def main() -> None:
         quark_port = free_port()
         with quark_server(db_url, port=quark_port, workers=1, env={"QUARK_IPAM_REUSE_AFTER": "3600"}) as quark:
             results = {}
-            for driver in ("internal", "quark"):
+            for driver in args.order.split(","):
                 neutron_peer.configure(quark.url, driver=driver)
                 with neutron_peer.neutron(free_port()) as running:
                     pid = quark.proc.pid if driver == "quark" and quark.proc else None
