@@ -146,6 +146,12 @@ def test_neutron_ports_take_their_addresses_from_quark(world):
         assert _quark_addresses(quark, subnets) == _neutron_addresses(neutron, network_id)
         assert (port["id"], subnets[0], "10.61.0.150") in _quark_addresses(quark, subnets)
 
+        # A pool change (Neutron's update_subnet) reaches Quark.
+        pools = [{"start": "10.61.0.2", "end": "10.61.0.220"}]
+        resp = neutron.put(f"/subnets/{subnets[0]}", json={"subnet": {"allocation_pools": pools}})
+        assert resp.status_code == 200, resp.text
+        assert quark.get(f"/subnets/{subnets[0]}").json()["subnet"]["allocation_pools"] == pools
+
         # Deleted ports' addresses are released (and quarantined: not handed out again at once).
         released = {ip["ip_address"] for ip in ports[1]["fixed_ips"]}
         for p in ports[1:]:
