@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install test-deps tempest clean
+.PHONY: run test lint install test-deps tempest test-neutron-ipam clean
 
 # Create the virtualenv and install Quark with its test extras; redone only
 # when pyproject.toml changes.
@@ -46,6 +46,12 @@ test: install test-deps lint
 TEMPEST_ARGS ?=
 tempest: install test-deps
 	scripts/tempest.sh $(TEMPEST_ARGS)
+
+# A stock Neutron (../shared/peers/neutron) with `ipam_driver = quark` against a
+# real Quark (docs/neutron_ipam_driver.md); also part of `make test`. The first
+# run builds Neutron's venv with the kit's install.sh (~4 minutes).
+test-neutron-ipam: install
+	$(BIN)/python -m pytest -q -m neutron_peer tests/neutron_ipam
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache *.egg-info

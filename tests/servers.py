@@ -26,6 +26,7 @@ class RunningServer:
     url: str
     log: Path
     database_url: str
+    proc: subprocess.Popen | None = None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -39,14 +40,19 @@ def free_port() -> int:
 
 @contextmanager
 def quark_server(
-    database_url: str, *, workers: int = 1, env: dict[str, str] | None = None, admin_quotas: bool = False
+    database_url: str,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    admin_quotas: bool = False,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
     """Run `quark serve` until the block ends; fails with the log tail if it does not start.
 
     Under noauth, the admin's own project (``fake_project_id``), where every
     test's admin-made resources pile up over a session, is given unlimited
     quotas unless ``admin_quotas``; every other project has the server's defaults."""
-    port = free_port()
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="quark-test-", suffix=".log")[1])
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -55,7 +61,7 @@ def quark_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", log, database_url)
+    server = RunningServer(f"http://127.0.0.1:{port}", log, database_url, proc)
     try:
         deadline = time.time() + 60
         while True:

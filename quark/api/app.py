@@ -22,6 +22,7 @@ from quark.api import (
     auto_allocate,
     dataplane,
     discovery,
+    external_ipam,
     flavors,
     health,
     instances,
@@ -88,6 +89,7 @@ def build_routes() -> list[Route]:
         routes += CollectionRoutes(resource, _service(name)).routes()
     routes += instances.ROUTES
     routes += ip_addresses.ROUTES
+    routes += external_ipam.ROUTES
     routes += routers.ROUTES
     routes += port_forwardings.ROUTES
     routes += member_actions.ROUTES

@@ -13,6 +13,7 @@ from quark.ipam.segments import SegmentAllocator
 from quark.services import wiring
 from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.availability import AvailabilityService
+from quark.services.addressing.external_ipam import ExternalIpamService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
@@ -81,6 +82,8 @@ class Services:
     address_scopes: AddressScopeService
     instances: InstanceService
     ip_addresses: IpAddressService
+    # Another system's IPAM (Neutron's ``quark`` driver) at /v2.0/ipam (api/external_ipam.py).
+    external_ipam: ExternalIpamService
     routes: RouteService
     segment_ranges: SegmentRangeService
     # Per-project network type and driver (docs/network_services.md).
@@ -176,6 +179,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         address_scopes=address_scopes,
         instances=InstanceService(db, networks, subnets, ports, security_groups),
         ip_addresses=IpAddressService(db, settings, ports, events),
+        external_ipam=ExternalIpamService(db, networks, subnets, ips),
         routes=RouteService(db, settings, events, subnets),
         segment_ranges=SegmentRangeService(db, settings, segments),
         network_services=NetworkServiceService(db, settings),

@@ -68,4 +68,28 @@ RULES = [
             ("delete_route", ADMIN_OR_PROJECT_MEMBER),
         ],
     ),
+    # Another system's IPAM (Neutron's ``quark`` driver; docs/neutron_ipam_driver.md): its service user or an admin.
+    custom(
+        "create_ipam_subnet",
+        ADMIN_OR_SERVICE,
+        "Register (or update) an external IPAM subnet",
+        [("PUT", "/ipam/subnets/{id}")],
+    ),
+    custom("get_ipam_subnet", ADMIN_OR_SERVICE, "Show an external IPAM subnet", [("GET", "/ipam/subnets/{id}")]),
+    custom(
+        "delete_ipam_subnet", ADMIN_OR_SERVICE, "Remove an external IPAM subnet", [("DELETE", "/ipam/subnets/{id}")]
+    ),
+    custom(
+        "create_ipam_allocation",
+        ADMIN_OR_SERVICE,
+        "Allocate an address for an external holder",
+        [("POST", "/ipam/allocations")],
+    ),
+    custom("get_ipam_allocation", ADMIN_OR_SERVICE, "List external allocations", [("GET", "/ipam/allocations")]),
+    custom(
+        "delete_ipam_allocation",
+        ADMIN_OR_SERVICE,
+        "Release an external holder's address",
+        [("DELETE", "/ipam/subnets/{id}/allocations/{ip_address}")],
+    ),
 ]

@@ -262,7 +262,7 @@ class NetworkService(ResourceService):
         if is_default:
             await _check_one_default(conn, None)
         now = utcnow()
-        network_id = base.new_id()
+        network_id = attrs.get("id") or base.new_id()  # an id given: an external IPAM registration
         if network_type in RANGE_TYPES:
             # From the segment allocation ranges (docs/segments.md); an explicit
             # id outside every range is held too, so no range hands it out later.

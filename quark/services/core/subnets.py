@@ -225,7 +225,7 @@ class SubnetService(ResourceService):
         await check_affinity(conn, network.id, version, pool)
         await self._check_overlap(conn, network.id, net)
 
-        subnet_id = base.new_id()
+        subnet_id = attrs.get("id") or base.new_id()  # an id given: an external IPAM registration
         gateway = attrs.get("gateway_ip")
         if "gateway_ip" not in attrs:
             gateway = addressing.default_gateway(net)
