@@ -5,7 +5,12 @@ Options (the ``ovn`` table of ``backend_driver_options``):
 - ``nb_connection``: the NB database (``unix:/path``, ``tcp:host:port``);
   default ``unix:/var/run/ovn/ovnnb_db.sock``;
 - ``timeout`` (seconds, default 10): one transaction's limit, connecting
-  included; keep it below ``worker_call_timeout``.
+  included; keep it below ``worker_call_timeout``;
+- ``gateway_chassis``: the chassis (``system-id``s) that may host routers'
+  gateway ports, highest priority first (a list or a comma-separated
+  string); unset, the driver leaves the gateway ports' chassis alone;
+- ``distributed_floating_ips`` (default false): floating IPs' NAT carries the
+  port's MAC, so the port's own chassis answers for them.
 
 ovsdbapp is synchronous (its IDL runs in a thread of its own): each call runs
 in a thread of the event loop's pool. A database that cannot be reached, a
@@ -28,11 +33,12 @@ from ovsdbapp.schema.ovn_northbound import impl_idl
 
 from quark.drivers.base import Change, Driver, RetryableError, SyncReport, covers
 from quark.drivers.ovn import commands
+from quark.drivers.ovn import mapping as m
 
 LOG = logging.getLogger(__name__)
 DEFAULT_NB = "unix:/var/run/ovn/ovnnb_db.sock"
 # Leaves before roots for deletes, roots first for writes (a port needs its switch).
-WRITE_ORDER = ("network", "security_group", "subnet", "router", "port")
+WRITE_ORDER = ("network", "security_group", "subnet", "router", "port", "floatingip")
 RECONNECT_MAX_BACKOFF_MS = 1000
 
 
@@ -40,6 +46,21 @@ def _own_backend() -> type:
     """ovsdbapp keeps a backend's connection on its class (one per process): each driver
     gets a class of its own, so two drivers (two NB databases, a test's restarts) never share one."""
     return type("QuarkOvnNb", (impl_idl.OvnNbApiIdlImpl,), {"_ovsdb_connection": None})
+
+
+def l3_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """What router and floating IP writes are told: the gateway chassis (when set) and
+    whether floating IPs are distributed."""
+    found: dict[str, Any] = {"distributed_floating_ips": _flag(options.get("distributed_floating_ips", False))}
+    chassis = options.get("gateway_chassis")
+    if chassis is not None:
+        names = chassis.split(",") if isinstance(chassis, str) else chassis
+        found["gateway_chassis"] = [str(name).strip() for name in names if str(name).strip()]
+    return found
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
 
 
 class OvnDriver(Driver):
@@ -51,6 +72,7 @@ class OvnDriver(Driver):
         super().__init__(name, options)
         self.nb_connection = str(self.options.get("nb_connection", DEFAULT_NB))
         self.timeout = float(self.options.get("timeout", 10.0))
+        self.l3_options = l3_options(self.options)
         self._lock = threading.Lock()
         self._conn: connection.Connection | None = None
         self._api: Any = None
@@ -102,11 +124,15 @@ class OvnDriver(Driver):
 
     async def write(self, kind: str, body: Mapping[str, Any], revision: int) -> bool:
         """Write ``body`` at ``revision`` over an older one; whether anything was written."""
-        [written] = await asyncio.to_thread(self._commit, lambda api: [commands.WRITES[kind](api, body, revision)])
+        [written] = await asyncio.to_thread(
+            self._commit, lambda api: [commands.WRITES[kind](api, body, revision, self.l3_options)]
+        )
         return bool(written)
 
     async def delete(self, kind: str, resource_id: str) -> bool:
-        [deleted] = await asyncio.to_thread(self._commit, lambda api: [commands.Delete(api, kind, resource_id)])
+        [deleted] = await asyncio.to_thread(
+            self._commit, lambda api: [commands.Delete(api, kind, resource_id, self.l3_options)]
+        )
         return bool(deleted)
 
     async def apply(self, change: Change) -> None:
@@ -142,6 +168,8 @@ class OvnDriver(Driver):
         report = SyncReport()
         wanted: dict[str, dict[str, Change]] = {kind: {} for kind in WRITE_ORDER}
         for change in resources:
+            if not m.realised(change.kind, change.body):
+                continue  # nothing of it in NB (an unassociated floating IP)
             wanted.setdefault(change.kind, {})[change.resource_id] = change
         to_write: list[Change] = []
         for kind in WRITE_ORDER:

@@ -29,6 +29,7 @@ TABLES = {
     "port": "Logical_Switch_Port",
     "security_group": "Port_Group",
     "router": "Logical_Router",
+    "floatingip": "NAT",  # a floating IP's dnat_and_snat row, while it is associated
 }
 
 
@@ -365,3 +366,56 @@ def default_route(next_hop: str | None) -> list[dict]:
     if not next_hop:
         return []
     return [{"ip_prefix": "0.0.0.0/0", "nexthop": next_hop, "external_ids": {f"{PREFIX}gateway": "true"}}]
+
+
+EXTRA_ROUTE = f"{PREFIX}extra_route"
+
+
+def extra_routes(routes: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """A router's ``routes`` (extra routes) as static routes."""
+    return [
+        {
+            "ip_prefix": str(ipaddress.ip_network(route["destination"], strict=False)),
+            "nexthop": str(route["nexthop"]),
+            "external_ids": {EXTRA_ROUTE: "true"},
+        }
+        for route in routes
+    ]
+
+
+def gateway_chassis(router_port: str, chassis: Sequence[str]) -> list[dict]:
+    """``Gateway_Chassis`` rows of a gateway router port: the first chassis has the highest priority."""
+    return [
+        {"name": f"{router_port}_{name}", "chassis_name": name, "priority": len(chassis) - i}
+        for i, name in enumerate(chassis)
+    ]
+
+
+# --- floating IPs ---------------------------------------------------------------------
+
+
+def realised(kind: str, body: Mapping[str, Any]) -> bool:
+    """Whether the resource has rows in NB: a floating IP only while it is associated."""
+    if kind != "floatingip":
+        return True
+    return bool(body.get("port_id") and body.get("fixed_ip_address") and body.get("router_id"))
+
+
+def fip_columns(body: Mapping[str, Any], revision: int, external_mac: str | None) -> dict[str, Any]:
+    """An associated floating IP's ``dnat_and_snat``; ``external_mac`` (the port's MAC) makes it
+    distributed: the port's chassis answers for it instead of the router's gateway chassis."""
+    return {
+        "type": "dnat_and_snat",
+        "external_ip": str(body["floating_ip_address"]),
+        "logical_ip": str(body["fixed_ip_address"]),
+        "logical_port": [str(body["port_id"])],
+        "external_mac": [external_mac] if external_mac else [],
+        "external_ids": external_ids(
+            "floatingip",
+            {**body, "name": body.get("description") or ""},
+            revision,
+            fip_port_id=body.get("port_id"),
+            router_name=router_name(str(body["router_id"])),
+            fip_network_id=body.get("floating_network_id"),
+        ),
+    }
