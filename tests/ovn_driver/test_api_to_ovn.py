@@ -28,6 +28,7 @@ from tests.dbs import migrated_database, selected_backends
 from tests.ovn import Chassis, OvnCluster, require_chassis, require_ovn
 from tests.servers import QUARK, quark_server
 
+GATEWAYS = {"gateway_chassis": "gw-1,gw-2", "distributed_floating_ips": True}
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security-groups"}
 
 
@@ -39,7 +40,7 @@ def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
     ovn = OvnCluster(Path(tempfile.mkdtemp(prefix="qovn-", dir="/tmp")))
     env = {
         "QUARK_BACKEND_DRIVER": "ovn",
-        "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2}}),
+        "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2, **GATEWAYS}}),
         "QUARK_WORKER_RETRY_DELAY": "0.2",
         "QUARK_WORKER_RETRY_MAX_DELAY": "1",
         "QUARK_WORKER_MAX_ATTEMPTS": "100",

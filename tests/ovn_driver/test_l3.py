@@ -175,6 +175,8 @@ async def test_floating_ip_associate_move_disassociate_delete(ovn, driver):
 
     await driver.call(change("floatingip", {**f, "router_id": rb["id"]}, rev=4, op="update"))  # disassociated
     assert nat(ovn, lrb) == [] and len(nat(ovn, lrb, "snat")) == 1
+    with pytest.raises(RetryableError, match="logical switch port"):  # distributed: the port's MAC is needed
+        await driver.call(change("floatingip", {**on_b, "port_id": uid()}, rev=5, op="update"))
     await driver.call(change("floatingip", on_b, rev=5, op="update"))
     await driver.call(change("floatingip", {"id": f["id"]}, op="delete"))
     assert nat(ovn, lrb) == []

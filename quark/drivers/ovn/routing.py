@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quark.drivers.ovn import mapping as m
-from quark.drivers.ovn.nb import Missing, Write, find, find_named, insert, rows, set_columns
+from quark.drivers.ovn.nb import Missing, Write, find, insert, rows, set_columns
 
 GATEWAY = f"{m.PREFIX}gateway"
 FIP_KEY = m.id_key("floatingip")
@@ -130,11 +130,14 @@ class WriteFloatingIp(Write):
             router.addvalue("nat", nat)
 
     def _external_mac(self) -> str | None:
-        """The port's MAC when floating IPs are distributed (and NB has the port)."""
+        """The port's MAC when floating IPs are distributed (the port's job may not have run yet:
+        retried until it has)."""
         if not self.options.get("distributed_floating_ips"):
             return None
-        lsp = find_named(self.api, "Logical_Switch_Port", str(self.body["port_id"]))
-        if lsp is None or not lsp.addresses or lsp.type:
+        lsp = find(self.api, "port", str(self.body["port_id"]))
+        if lsp is None:
+            raise Missing(f"logical switch port {self.body['port_id']}")
+        if not lsp.addresses or lsp.type:
             return None
         return str(lsp.addresses[0].split()[0])
 
