@@ -4,6 +4,8 @@ rows through association changes, compare-and-swap, and sync of the new kinds.""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from quark.drivers.base import RetryableError, SyncBatch
@@ -228,3 +230,23 @@ async def test_sync_repairs_a_deleted_nat_row_and_an_extra_router(ovn, driver):
     assert ovn.nb_names("Logical_Router") == {lr}
     assert not (await driver.sync(wanted_routers)).drift and not (await driver.sync(wanted_fips)).drift
     assert len(nat(ovn, lr, "snat")) == 1 and ("0.0.0.0/0", "203.0.113.1") in routes(ovn, lr)
+
+
+async def test_gateway_chassis_from_the_chassis_sb_marks_gateway_capable(ovn):
+    ovn.sbctl("chassis-add", "gw-x", "geneve", "127.0.0.11")
+    ovn.sbctl("set", "Chassis", "gw-x", 'other_config:ovn-cms-options="enable-chassis-as-gw,foo"')
+    ovn.sbctl("chassis-add", "gw-old", "geneve", "127.0.0.12")  # older OVN: in external_ids
+    ovn.sbctl("set", "Chassis", "gw-old", "external_ids:ovn-cms-options=enable-chassis-as-gw")
+    ovn.sbctl("chassis-add", "compute", "geneve", "127.0.0.13")
+    d = OvnDriver("ovn", {"nb_connection": ovn.nb_url, "sb_connection": ovn.sb_url, "timeout": 5})
+    try:
+        r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
+        _, gw, _, _ = await topology(d, r)
+        lrp = m.router_port_name(gw["id"])
+        assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-old", "2", f"{lrp}_gw-x", "1"]
+        ovn.sbctl("chassis-del", "gw-old")
+        await asyncio.sleep(0.5)  # the driver's copy of SB follows
+        await d.call(change("port", gw, rev=2, op="update"))
+        assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-x", "1"]
+    finally:
+        await d.close()
