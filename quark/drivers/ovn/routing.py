@@ -48,20 +48,32 @@ def refresh_router(
     ports = [] if new else _router_ports(router, added, removed)
     gateway = [p for p in ports if p.external_ids.get(GATEWAY) == "true"]
     gateway_ids = {p.uuid for p in gateway}
-    inside = [n for p in ports if p.uuid not in gateway_ids for n in p.networks]
+    _nat(txn, api, router, gateway, [p for p in ports if p.uuid not in gateway_ids], new)
+    _static_routes(txn, api, router, gateway, routes)
+    if "gateway_chassis" in options:
+        for port in gateway:
+            _gateway_chassis(txn, api, port, options["gateway_chassis"])
+
+
+def _nat(txn: Any, api: Any, router: Any, gateway: list[Any], inside: list[Any], new: bool) -> None:
+    """SNAT of each inside subnet through the gateway; the floating IPs' rows are kept."""
     outside = [n for p in gateway for n in p.networks]
     snat = router.external_ids.get("quark:enable_snat") == "true"
     floating = [] if new else [nat for nat in router.nat if FIP_KEY in nat.external_ids]
-    router.nat = floating + [insert(txn, api, "NAT", nat) for nat in m.nat_rows(snat, outside, inside)]
+    inside_networks = [n for p in inside for n in p.networks]
+    router.nat = floating + [insert(txn, api, "NAT", nat) for nat in m.nat_rows(snat, outside, inside_networks)]
+
+
+def _static_routes(
+    txn: Any, api: Any, router: Any, gateway: list[Any], routes: Sequence[Mapping[str, Any]] | None
+) -> None:
+    """The default route through the external subnet's gateway, and the extra routes."""
     if routes is None:
-        extra = [r for r in router.static_routes if r.external_ids.get(m.EXTRA_ROUTE) == "true"]
+        extra = [r for r in _current(router, "static_routes") if r.external_ids.get(m.EXTRA_ROUTE) == "true"]
     else:
         extra = [insert(txn, api, "Logical_Router_Static_Route", r) for r in m.extra_routes(routes)]
     default = m.default_route(_next_hop(api, gateway))
     router.static_routes = [insert(txn, api, "Logical_Router_Static_Route", r) for r in default] + extra
-    if "gateway_chassis" in options:
-        for port in gateway:
-            _gateway_chassis(txn, api, port, options["gateway_chassis"])
 
 
 def _router_ports(router: Any, added: Any, removed: Any) -> list[Any]:
