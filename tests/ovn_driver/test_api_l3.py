@@ -74,7 +74,8 @@ def test_router_gateway_interface_and_floating_ip_reach_ovn(deployment):  # noqa
         vm_ip,
         vm["id"],
     )
-    assert held["external_mac"] == vm["mac_address"]
+    [own] = admin.get("/v2.0/ports", params={"device_id": fip["id"]}).json()["ports"]  # distributed: its port's MAC
+    assert held["external_mac"] == own["mac_address"]
     assert router_of(ovn, fip["id"]) == lr
 
     moved = client.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": other["id"]}})

@@ -66,7 +66,7 @@ def routes(ovn: OvnCluster, lr: str) -> set[tuple[str, str]]:
 
 async def topology(driver: OvnDriver, r: dict, cidr: str = "10.1.0.0/24", gw_ip: str = "203.0.113.10"):
     """An external network, the router with its gateway, an inside subnet with an interface
-    and a VM port: (ext_net, gateway port, interface port, vm port)."""
+    and a VM port: (ext_net, ext_sub, gateway port, interface port, vm port)."""
     ext_net = network(**{"provider:network_type": "flat", "provider:physical_network": "public"})
     ext_sub = subnet(ext_net, cidr="203.0.113.0/24", gateway_ip="203.0.113.1")
     net = network()
@@ -79,7 +79,15 @@ async def topology(driver: OvnDriver, r: dict, cidr: str = "10.1.0.0/24", gw_ip:
     for kind, body in (("network", ext_net), ("subnet", ext_sub), ("network", net), ("subnet", sub),
                        ("router", r), ("port", gw), ("port", inside), ("port", vm)):  # fmt: skip
         await driver.call(change(kind, body))
-    return ext_net, gw, inside, vm
+    return ext_net, ext_sub, gw, inside, vm
+
+
+async def floating_port(driver: OvnDriver, ext_net: dict, ext_sub: dict, f: dict, n: int = 50) -> dict:
+    """The floating IP's own port on the external network (its MAC: ``fa:16:3e:00:00:<n>``)."""
+    p = port(ext_net, ext_sub, ip=f["floating_ip_address"], mac_address=f"fa:16:3e:00:00:{n}",
+             device_owner="network:floatingip", device_id=f["id"], port_security_enabled=False)  # fmt: skip
+    await driver.call(change("port", p))
+    return p
 
 
 async def test_router_lifecycle_interfaces_and_extra_routes(ovn, driver):
@@ -128,7 +136,7 @@ async def test_router_lifecycle_interfaces_and_extra_routes(ovn, driver):
 
 async def test_gateway_port_gets_gateway_chassis_snat_and_default_route(ovn, driver):
     r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
-    _, gw, _, _ = await topology(driver, r)
+    _, _, gw, _, _ = await topology(driver, r)
     lr = m.router_name(r["id"])
     lrp = m.router_port_name(gw["id"])
     chassis = ovn.nbctl("lrp-get-gateway-chassis", lrp).split()
@@ -151,17 +159,19 @@ async def test_gateway_port_gets_gateway_chassis_snat_and_default_route(ovn, dri
 async def test_floating_ip_associate_move_disassociate_delete(ovn, driver):
     ra = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
     rb = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
-    ext_net, _, _, vm_a = await topology(driver, ra)
-    _, _, _, vm_b = await topology(driver, rb, cidr="10.7.0.0/24", gw_ip="203.0.113.11")
+    ext_net, ext_sub, _, _, vm_a = await topology(driver, ra)
+    _, _, _, _, vm_b = await topology(driver, rb, cidr="10.7.0.0/24", gw_ip="203.0.113.11")
     lra, lrb = m.router_name(ra["id"]), m.router_name(rb["id"])
     f = fip(floating_network_id=ext_net["id"])
+    await floating_port(driver, ext_net, ext_sub, f)
     await driver.call(change("floatingip", f))  # unassociated: nothing in NB
     assert nat(ovn, lra) == [] and nat(ovn, lrb) == []
 
     on_a = {**f, "port_id": vm_a["id"], "fixed_ip_address": "10.1.0.5", "router_id": ra["id"]}
     await driver.call(change("floatingip", on_a, rev=2, op="update"))
     expected = {"type": "dnat_and_snat", "external_ip": "203.0.113.50", "logical_ip": "10.1.0.5"}
-    assert nat(ovn, lra) == [{**expected, "logical_port": vm_a["id"], "external_mac": "fa:16:3e:00:00:05"}]
+    # distributed: the VM's port and the floating IP port's MAC
+    assert nat(ovn, lra) == [{**expected, "logical_port": vm_a["id"], "external_mac": "fa:16:3e:00:00:50"}]
     # a router update and a port write of the router keep the floating IP's row
     await driver.call(change("router", {**ra, "name": "renamed"}, rev=2, op="update"))
     await driver.call(change("port", {**vm_a, "name": "renamed"}, rev=2, op="update"))
@@ -170,15 +180,15 @@ async def test_floating_ip_associate_move_disassociate_delete(ovn, driver):
     on_b = {**f, "port_id": vm_b["id"], "fixed_ip_address": "10.7.0.5", "router_id": rb["id"]}
     await driver.call(change("floatingip", on_b, rev=3, op="update"))  # moved behind another router
     assert nat(ovn, lra) == []
-    assert nat(ovn, lrb) == [{**expected, "logical_ip": "10.7.0.5", "logical_port": vm_b["id"], "external_mac": "fa:16:3e:00:00:05"}]  # fmt: skip
+    assert nat(ovn, lrb) == [{**expected, "logical_ip": "10.7.0.5", "logical_port": vm_b["id"], "external_mac": "fa:16:3e:00:00:50"}]  # fmt: skip
     await driver.call(change("floatingip", on_a, rev=2, op="update"))  # a late older revision
     assert nat(ovn, lra) == [] and len(nat(ovn, lrb)) == 1
     assert ovn.nbctl("--bare", "--columns=_uuid", "find", "NAT", "type=dnat_and_snat").strip().count("\n") == 0
 
     await driver.call(change("floatingip", {**f, "router_id": rb["id"]}, rev=4, op="update"))  # disassociated
     assert nat(ovn, lrb) == [] and len(nat(ovn, lrb, "snat")) == 1
-    with pytest.raises(RetryableError, match="logical switch port"):  # distributed: the port's MAC is needed
-        await driver.call(change("floatingip", {**on_b, "port_id": uid()}, rev=5, op="update"))
+    with pytest.raises(RetryableError, match="the port of floating IP"):  # distributed: its port's MAC is needed
+        await driver.call(change("floatingip", {**on_b, "id": uid()}))
     await driver.call(change("floatingip", on_b, rev=5, op="update"))
     await driver.call(change("floatingip", {"id": f["id"]}, op="delete"))
     assert nat(ovn, lrb) == []
@@ -192,10 +202,10 @@ async def test_centralised_floating_ip_has_no_external_mac_and_waits_for_its_rou
         f = fip(port_id="p", fixed_ip_address="10.1.0.5", router_id=r["id"])
         with pytest.raises(RetryableError, match="logical router"):
             await d.call(change("floatingip", f))
-        ext_net, gw, _, vm = await topology(d, r)
-        await d.call(change("floatingip", {**f, "port_id": vm["id"]}))
+        _, _, gw, _, vm = await topology(d, r)
+        await d.call(change("floatingip", {**f, "port_id": vm["id"]}))  # no port of its own needed
         [row] = nat(ovn, m.router_name(r["id"]))
-        assert row["external_mac"] == "" and row["logical_port"] == vm["id"]
+        assert row["external_mac"] == "" and row["logical_port"] == ""
         assert nat(ovn, m.router_name(r["id"]), "snat") == []
         # no gateway_chassis setting: the gateway port's chassis are left alone
         assert ovn.nbctl("lrp-get-gateway-chassis", m.router_port_name(gw["id"])).strip() == ""
@@ -205,8 +215,9 @@ async def test_centralised_floating_ip_has_no_external_mac_and_waits_for_its_rou
 
 async def test_sync_repairs_a_deleted_nat_row_and_an_extra_router(ovn, driver):
     r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
-    ext_net, gw, inside, vm = await topology(driver, r)
+    ext_net, ext_sub, _, _, vm = await topology(driver, r)
     f = fip(floating_network_id=ext_net["id"], port_id=vm["id"], fixed_ip_address="10.1.0.5", router_id=r["id"])
+    await floating_port(driver, ext_net, ext_sub, f)
     idle = fip("203.0.113.51", floating_network_id=ext_net["id"])  # unassociated: not drift
     await driver.call(change("floatingip", f))
     stray = router(name="stray")
@@ -241,7 +252,7 @@ async def test_gateway_chassis_from_the_chassis_sb_marks_gateway_capable(ovn):
     d = OvnDriver("ovn", {"nb_connection": ovn.nb_url, "sb_connection": ovn.sb_url, "timeout": 5})
     try:
         r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
-        _, gw, _, _ = await topology(d, r)
+        _, _, gw, _, _ = await topology(d, r)
         lrp = m.router_port_name(gw["id"])
         assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-old", "2", f"{lrp}_gw-x", "1"]
         ovn.sbctl("chassis-del", "gw-old")

@@ -401,15 +401,19 @@ def realised(kind: str, body: Mapping[str, Any]) -> bool:
     return bool(body.get("port_id") and body.get("fixed_ip_address") and body.get("router_id"))
 
 
-def fip_columns(body: Mapping[str, Any], revision: int, external_mac: str | None) -> dict[str, Any]:
-    """An associated floating IP's ``dnat_and_snat``; ``external_mac`` (the port's MAC) makes it
-    distributed: the port's chassis answers for it instead of the router's gateway chassis."""
+FLOATING_IP_OWNER = "network:floatingip"
+
+
+def fip_columns(body: Mapping[str, Any], revision: int, floating_mac: str | None) -> dict[str, Any]:
+    """An associated floating IP's ``dnat_and_snat``. Distributed (``floating_mac``: the MAC of
+    the floating IP's own port): ``logical_port`` and ``external_mac`` set, the port's chassis
+    answers for it; else the router's gateway chassis does."""
     return {
         "type": "dnat_and_snat",
         "external_ip": str(body["floating_ip_address"]),
         "logical_ip": str(body["fixed_ip_address"]),
-        "logical_port": [str(body["port_id"])],
-        "external_mac": [external_mac] if external_mac else [],
+        "logical_port": [str(body["port_id"])] if floating_mac else [],
+        "external_mac": [floating_mac] if floating_mac else [],
         "external_ids": external_ids(
             "floatingip",
             {**body, "name": body.get("description") or ""},
@@ -417,5 +421,6 @@ def fip_columns(body: Mapping[str, Any], revision: int, external_mac: str | None
             fip_port_id=body.get("port_id"),
             router_name=router_name(str(body["router_id"])),
             fip_network_id=body.get("floating_network_id"),
+            fip_external_mac=floating_mac or "",
         ),
     }

@@ -134,23 +134,30 @@ class WriteFloatingIp(Write):
         router = find(self.api, "router", str(self.body["router_id"]))
         if router is None:
             raise Missing(f"logical router {self.body['router_id']}")
-        nat = self.upsert(txn, row, m.fip_columns(self.body, self.revision, self._external_mac()))
+        nat = self.upsert(txn, row, m.fip_columns(self.body, self.revision, self._floating_mac()))
         for old in holders:
             if old.uuid != router.uuid:
                 old.delvalue("nat", nat)
         if all(old.uuid != router.uuid for old in holders):
             router.addvalue("nat", nat)
 
-    def _external_mac(self) -> str | None:
-        """The port's MAC when floating IPs are distributed (the port's job may not have run yet:
-        retried until it has)."""
+    def _floating_mac(self) -> str | None:
+        """When floating IPs are distributed: the MAC of the floating IP's own port (on the
+        external network; its job may not have run yet: retried until it has)."""
         if not self.options.get("distributed_floating_ips"):
             return None
-        lsp = find(self.api, "port", str(self.body["port_id"]))
-        if lsp is None:
-            raise Missing(f"logical switch port {self.body['port_id']}")
-        if not lsp.addresses or lsp.type:
-            return None
+        fip_id = str(self.body["id"])
+        lsp = next(
+            (
+                r
+                for r in rows(self.api, "Logical_Switch_Port")
+                if r.external_ids.get("quark:device_id") == fip_id
+                and r.external_ids.get("quark:device_owner") == m.FLOATING_IP_OWNER
+            ),
+            None,
+        )
+        if lsp is None or not lsp.addresses:
+            raise Missing(f"the port of floating IP {fip_id}")
         return str(lsp.addresses[0].split()[0])
 
 
