@@ -11,6 +11,8 @@ import pytest
 from quark.drivers.base import RetryableError, SyncBatch
 from quark.drivers.ovn import OvnDriver
 from quark.drivers.ovn import mapping as m
+from quark.drivers.ovn.driver import l3_options
+from quark.drivers.ovn.southbound import is_gateway
 from tests.ovn import OvnCluster
 from tests.ovn_driver.test_driver import change, network, port, subnet, uid
 
@@ -261,3 +263,15 @@ async def test_gateway_chassis_from_the_chassis_sb_marks_gateway_capable(ovn):
         assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-x", "1"]
     finally:
         await d.close()
+
+
+def test_l3_options_and_gateway_capability_parse():
+    assert l3_options({}) == {"distributed_floating_ips": False}
+    assert l3_options({"gateway_chassis": " a, b ,", "distributed_floating_ips": "true"}) == {
+        "distributed_floating_ips": True,
+        "gateway_chassis": ["a", "b"],
+    }
+    assert l3_options({"gateway_chassis": ["x"]})["gateway_chassis"] == ["x"]
+    assert is_gateway({"ovn-cms-options": "foo, enable-chassis-as-gw"}, {})
+    assert is_gateway({}, {"ovn-cms-options": "enable-chassis-as-gw"})
+    assert not is_gateway({"ovn-cms-options": "enable-chassis-as-gw-not"}, {}) and not is_gateway(None, None)
