@@ -258,8 +258,11 @@ async def test_gateway_chassis_from_the_chassis_sb_marks_gateway_capable(ovn):
         lrp = m.router_port_name(gw["id"])
         assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-old", "2", f"{lrp}_gw-x", "1"]
         ovn.sbctl("chassis-del", "gw-old")
-        await asyncio.sleep(0.5)  # the driver's copy of SB follows
-        await d.call(change("port", gw, rev=2, op="update"))
+        for rev in range(2, 100):  # the driver's copy of SB follows: a later write of the port sees it
+            await d.call(change("port", gw, rev=rev, op="update"))
+            if ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-x", "1"]:
+                break
+            await asyncio.sleep(0.1)
         assert ovn.nbctl("lrp-get-gateway-chassis", lrp).split() == [f"{lrp}_gw-x", "1"]
     finally:
         await d.close()
