@@ -5,13 +5,17 @@ disassociated, each through its job."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import uuid
 
 import httpx
 
 from quark.drivers.ovn import mapping as m
 from tests.ovn import OvnCluster
-from tests.ovn_driver.test_api_to_ovn import create, deployment, jobs_done, stack  # noqa: F401
+from tests.ovn_driver.test_api_to_ovn import create, deployment, jobs_done, stack, stack_env  # noqa: F401
+from tests.servers import QUARK
 
 
 def fip_nat(ovn: OvnCluster, fip_id: str) -> dict[str, str] | None:
@@ -108,4 +112,53 @@ def test_router_gateway_interface_and_floating_ip_reach_ovn(deployment):  # noqa
     assert client.delete(f"/v2.0/routers/{router['id']}").status_code == 204
     ok(client)
     assert lr not in ovn.nb_names("Logical_Router")
+    admin.close()
+
+
+def backend_sync(ovn: OvnCluster, db_url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [QUARK, "backend", "sync", "--database-url", db_url, "--json", *args],
+        env={**os.environ, **stack_env(ovn)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_backend_sync_repairs_a_deleted_nat_row_and_an_extra_router(stack):  # noqa: F811
+    api, ovn, db_url = stack
+    headers = {"X-Project-Id": f"t-{uuid.uuid4().hex[:10]}", "X-Roles": "member"}
+    client = httpx.Client(base_url=api, timeout=30, headers=headers)
+    admin = httpx.Client(base_url=api, timeout=30)
+    ext = create(admin, "networks", {"name": f"ext-{uuid.uuid4().hex[:6]}", "router:external": True})
+    create(admin, "subnets", {"network_id": ext["id"], "cidr": "198.51.100.0/24", "ip_version": 4})
+    net = create(client, "networks", {"name": "inside"})
+    sub = create(client, "subnets", {"network_id": net["id"], "cidr": "10.61.0.0/24", "ip_version": 4})
+    router = create(client, "routers", {"name": "r", "external_gateway_info": {"network_id": ext["id"]}})
+    assert client.put(f"/v2.0/routers/{router['id']}/add_router_interface", json={"subnet_id": sub["id"]}).status_code == 200  # fmt: skip
+    vm = create(client, "ports", {"network_id": net["id"]})
+    fip = create(client, "floatingips", {"floating_network_id": ext["id"], "port_id": vm["id"]})
+    ok(client)
+    jobs_done(admin)
+    clean = backend_sync(ovn, db_url)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    kinds = json.loads(clean.stdout)["drivers"]["ovn"]["kinds"]
+    assert kinds["floatingip"]["checked"] >= 1 and kinds["router"]["checked"] >= 1
+
+    lr = m.router_name(router["id"])
+    ovn.nbctl("lr-nat-del", lr, "dnat_and_snat", fip["floating_ip_address"])  # behind Quark's back
+    ghost = str(uuid.uuid4())
+    ovn.nbctl("lr-add", m.router_name(ghost), "--", "set", "Logical_Router", m.router_name(ghost),
+              f'external_ids:"quark:router_id"="{ghost}"', 'external_ids:"quark:revision_number"=1')  # fmt: skip
+    found = backend_sync(ovn, db_url)
+    assert found.returncode == 1, found.stdout + found.stderr
+    kinds = json.loads(found.stdout)["drivers"]["ovn"]["kinds"]
+    assert kinds["floatingip"]["missing"] == [fip["id"]] and kinds["router"]["extra"] == [ghost]
+
+    repaired = backend_sync(ovn, db_url, "--repair")
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert fip_nat(ovn, fip["id"]) is not None and router_of(ovn, fip["id"]) == lr
+    assert m.router_name(ghost) not in ovn.nb_names("Logical_Router")
+    assert backend_sync(ovn, db_url).returncode == 0
+    client.close()
     admin.close()
