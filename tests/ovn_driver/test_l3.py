@@ -143,6 +143,7 @@ async def test_gateway_port_gets_gateway_chassis_snat_and_default_route(ovn, dri
     lrp = m.router_port_name(gw["id"])
     chassis = ovn.nbctl("lrp-get-gateway-chassis", lrp).split()
     assert chassis == [f"{lrp}_gw-a", "2", f"{lrp}_gw-b", "1"]
+    assert ovn.get("Logical_Switch_Port", gw["id"], "options:nat-addresses").strip('"') == "router"
     assert [row["logical_ip"] for row in nat(ovn, lr, "snat")] == ["10.1.0.0/24"]
     assert ("0.0.0.0/0", "203.0.113.1") in routes(ovn, lr)
     # a rewrite of the gateway port keeps its chassis rows (names are unique)

@@ -226,7 +226,10 @@ def port_columns(body: Mapping[str, Any], revision: int) -> dict[str, Any]:
         ),
     }
     if is_router_interface(body):
-        columns.update(type="router", addresses=["router"], options={"router-port": router_port_name(body["id"])})
+        options = {"router-port": router_port_name(body["id"])}
+        if body.get("device_owner") == ROUTER_GATEWAY:
+            options["nat-addresses"] = "router"  # the gateway chassis announces the router's NAT addresses
+        columns.update(type="router", addresses=["router"], options=options)
     else:
         columns.update(type="", addresses=[" ".join([str(body["mac_address"]), *port_ips(body)])], options={})
     return columns

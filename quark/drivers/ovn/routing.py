@@ -115,7 +115,7 @@ def _gateway_chassis(txn: Any, api: Any, port: Any, chassis: Sequence[str]) -> N
         else:
             set_columns(row, columns)
         wanted.append(row)
-    if [r.uuid for r in wanted] != [r.uuid for r in held.values()] or len(held) != len(wanted):
+    if [r.uuid for r in wanted] != [r.uuid for r in held.values()]:
         port.gateway_chassis = wanted
 
 
