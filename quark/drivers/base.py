@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-RESOURCE_TYPES = ("network", "subnet", "port", "security_group", "router")
+RESOURCE_TYPES = ("network", "subnet", "port", "security_group", "router", "floatingip")
 OPERATIONS = ("create", "update", "delete")
 
 
@@ -186,4 +186,13 @@ class Driver:
         await self.apply(change)
 
     async def delete_router(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_floatingip(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_floatingip(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_floatingip(self, change: Change) -> None:
         await self.apply(change)

@@ -106,10 +106,10 @@ def subscribe(
     events.subscribe(PortsChanged, filter_hosts.on_ports_changed)
     # The L3 hosts of the floating IPs about to be disassociated hear of it first.
     events.subscribe(PortAddressesChanged, l3_scheduler.on_port_addresses_changed)
-    events.subscribe(PortAddressesChanged, floating_ips.on_port_addresses_changed)
+    events.subscribe(PortAddressesChanged, floating_ip_service.on_port_addresses_changed)
     events.subscribe(PortAddressesChanged, port_forwardings.on_port_addresses_changed)
     events.subscribe(PortDeleting, l3_scheduler.on_port_deleting)
-    events.subscribe(PortDeleting, floating_ips.on_port_deleting)
+    events.subscribe(PortDeleting, floating_ip_service.on_port_deleting)
     events.subscribe(PortDeleting, port_forwardings.on_port_deleting)  # forwardings to the port go
     events.subscribe(PortDeleting, routers.on_port_deleting)  # a gateway port gone: no gateway
     events.subscribe(PortDeleting, hoststate.on_port_deleting)

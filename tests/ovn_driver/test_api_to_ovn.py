@@ -28,27 +28,18 @@ from tests.dbs import migrated_database, selected_backends
 from tests.ovn import Chassis, OvnCluster, require_chassis, require_ovn
 from tests.servers import QUARK, quark_server
 
+GATEWAYS = {"gateway_chassis": "gw-1,gw-2", "distributed_floating_ips": True}
 KINDS = {"network": "networks", "subnet": "subnets", "port": "ports", "security_group": "security-groups"}
 
 
 @pytest.fixture(scope="module", params=selected_backends())
-def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
+def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster, str]]:
     """Per database: a private OVN, a `quark serve` (two API workers) whose deployment
-    driver is ``ovn`` and two `quark worker`s. Tests use projects of their own."""
+    driver is ``ovn`` and two `quark worker`s: the API's URL, the OVN, the database's URL.
+    Tests use projects of their own."""
     require_ovn()
     ovn = OvnCluster(Path(tempfile.mkdtemp(prefix="qovn-", dir="/tmp")))
-    env = {
-        "QUARK_BACKEND_DRIVER": "ovn",
-        "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2}}),
-        "QUARK_WORKER_RETRY_DELAY": "0.2",
-        "QUARK_WORKER_RETRY_MAX_DELAY": "1",
-        "QUARK_WORKER_MAX_ATTEMPTS": "100",
-        "QUARK_WORKER_CALL_TIMEOUT": "5",
-        "QUARK_WORKER_LEASE": "10",
-        "QUARK_IPAM_REUSE_AFTER": "0",
-        "QUARK_WORKER_STATUS_INTERVAL": "0.5",
-        "QUARK_LOG_LEVEL": "warning",
-    }
+    env = stack_env(ovn)
     workers: list[subprocess.Popen] = []
     try:
         ovn.start()
@@ -64,7 +55,7 @@ def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
                         )
                     )
                 try:
-                    yield server.url, ovn
+                    yield server.url, ovn, url
                 finally:
                     for worker in workers:
                         worker.terminate()
@@ -75,10 +66,26 @@ def stack(request, tmp_path_factory) -> Iterator[tuple[str, OvnCluster]]:
         shutil.rmtree(ovn.dir, ignore_errors=True)
 
 
+def stack_env(ovn: OvnCluster) -> dict[str, str]:
+    """The settings of the stack's processes (`quark serve`, `quark worker`, `quark backend sync`)."""
+    return {
+        "QUARK_BACKEND_DRIVER": "ovn",
+        "QUARK_BACKEND_DRIVER_OPTIONS": json.dumps({"ovn": {"nb_connection": ovn.nb_url, "timeout": 2, **GATEWAYS}}),
+        "QUARK_WORKER_RETRY_DELAY": "0.2",
+        "QUARK_WORKER_RETRY_MAX_DELAY": "1",
+        "QUARK_WORKER_MAX_ATTEMPTS": "100",
+        "QUARK_WORKER_CALL_TIMEOUT": "5",
+        "QUARK_WORKER_LEASE": "10",
+        "QUARK_IPAM_REUSE_AFTER": "0",
+        "QUARK_WORKER_STATUS_INTERVAL": "0.5",
+        "QUARK_LOG_LEVEL": "warning",
+    }
+
+
 @pytest.fixture
 def deployment(stack) -> Iterator[tuple[httpx.Client, OvnCluster]]:
     """A client of a new project (a member) on the stack, and its OVN."""
-    url, ovn = stack
+    url, ovn, _ = stack
     headers = {"X-Project-Id": f"t-{uuid.uuid4().hex[:10]}", "X-Roles": "member"}
     with httpx.Client(base_url=url, timeout=30, headers=headers) as client:
         yield client, ovn

@@ -46,7 +46,7 @@ from quark.services.events import (
     SubnetDeleted,
     SubnetUpdated,
 )
-from quark.services.l3 import floating_ips, routers
+from quark.services.l3 import routers
 from tests.services.conftest import ADMIN
 
 
@@ -85,14 +85,14 @@ def wired(services):
         # The L3 hosts of floating IPs about to be disassociated hear of it first.
         PortAddressesChanged: (
             s.l3_scheduler.on_port_addresses_changed,
-            floating_ips.on_port_addresses_changed,
+            s.floating_ips.on_port_addresses_changed,
             s.port_forwardings.on_port_addresses_changed,
         ),
         # The associations and port forwardings are dropped while the port row can
         # still be read; the hosts that showed the port are told.
         PortDeleting: (
             s.l3_scheduler.on_port_deleting,
-            floating_ips.on_port_deleting,
+            s.floating_ips.on_port_deleting,
             s.port_forwardings.on_port_deleting,
             routers.on_port_deleting,
             hoststate.on_port_deleting,
@@ -157,7 +157,7 @@ def test_order_where_it_matters_by_name(services):
     ]
     assert names[PortDeleting] == [
         "quark.services.dataplane.l3_scheduling.L3Scheduler.on_port_deleting",
-        "quark.services.l3.floating_ips.on_port_deleting",
+        "quark.services.l3.floating_ips.FloatingIpService.on_port_deleting",
         "quark.services.l3.port_forwardings.PortForwardingService.on_port_deleting",
         "quark.services.l3.routers.on_port_deleting",
         "quark.services.dataplane.hoststate.on_port_deleting",

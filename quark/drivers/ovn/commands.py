@@ -15,79 +15,16 @@ raises ``Missing``: the change is retried later.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.backend.ovs_idl.command import BaseCommand
 
 from quark.drivers.ovn import mapping as m
-
-
-class Missing(Exception):
-    """A row this change needs is not in the northbound database yet."""
-
-
-def rows(api: Any, table: str) -> Iterator[Any]:
-    return iter(list(api.tables[table].rows.values()))
-
-
-# Kinds whose rows are named after the resource, in tables with a unique name index
-# (ovsdbapp indexes them: found without a scan of the table).
-NAMED: dict[str, Callable[[str], str]] = {"port": str, "security_group": m.group_name}
-
-
-def find(api: Any, kind: str, resource_id: str) -> Any:
-    key = m.id_key(kind)
-    if kind in NAMED:
-        row = find_named(api, m.TABLES[kind], NAMED[kind](resource_id))
-        return row if row is not None and row.external_ids.get(key) == resource_id else None
-    return next((r for r in rows(api, m.TABLES[kind]) if r.external_ids.get(key) == resource_id), None)
-
-
-def find_named(api: Any, table: str, name: str) -> Any:
-    return idlutils.row_by_value(api.idl, table, "name", name, None)
-
-
-def _set(row: Any, columns: Mapping[str, Any]) -> None:
-    for column, value in columns.items():
-        setattr(row, column, value)
-
-
-def _insert(txn: Any, api: Any, table: str, columns: Mapping[str, Any]) -> Any:
-    row = txn.insert(api.tables[table])
-    _set(row, columns)
-    return row
-
-
-class Write(BaseCommand):
-    """Write one resource at ``revision``, only over an older one; result: written or not."""
-
-    kind = ""
-
-    def __init__(self, api: Any, body: Mapping[str, Any], revision: int) -> None:
-        super().__init__(api)
-        self.body = body
-        self.revision = revision
-
-    def run_idl(self, txn: Any) -> None:
-        row = find(self.api, self.kind, str(self.body["id"]))
-        if row is not None:
-            row.verify("external_ids")  # the compare of compare-and-swap
-            if m.revision_of(row.external_ids) >= self.revision:
-                self.result = False
-                return
-        self.result = True
-        self.write(txn, row)
-
-    def write(self, txn: Any, row: Any) -> None:
-        raise NotImplementedError
-
-    def upsert(self, txn: Any, row: Any, columns: Mapping[str, Any]) -> Any:
-        if row is None:
-            return _insert(txn, self.api, m.TABLES[self.kind], columns)
-        _set(row, columns)
-        return row
+from quark.drivers.ovn import routing
+from quark.drivers.ovn.nb import Missing, Write, find, find_named, rows
+from quark.drivers.ovn.nb import insert as _insert
+from quark.drivers.ovn.nb import set_columns as _set
 
 
 class WriteNetwork(Write):
@@ -198,7 +135,7 @@ class WritePort(Write):
             router.addvalue("ports", lrp)
         else:
             _set(lrp, columns)
-        refresh_nat(txn, self.api, router, added=lrp)
+        routing.refresh_router(txn, self.api, router, self.options, added=lrp)
 
 
 class WriteGroup(Write):
@@ -210,69 +147,24 @@ class WriteGroup(Write):
         group.acls = [_insert(txn, self.api, "ACL", acl) for acl in m.acl_rows(self.body)]
 
 
-class WriteRouter(Write):
-    kind = "router"
-
-    def write(self, txn: Any, row: Any) -> None:
-        router = self.upsert(txn, row, m.router_columns(self.body, self.revision))
-        if row is not None:
-            refresh_nat(txn, self.api, router)
-
-
-def refresh_nat(txn: Any, api: Any, router: Any, added: Any = None, removed: Any = None) -> None:
-    """Rewrite a router's SNAT and default route from its ports as they are now (called by
-    every write of the router or of one of its ports; a verify of the router's ports and
-    NAT makes a concurrent writer's transaction rerun with what this one wrote)."""
-    router.verify("ports")
-    router.verify("nat")
-    ports = _router_ports(router, added, removed)
-    gateway = [p for p in ports if p.external_ids.get("quark:gateway") == "true"]
-    gateway_ids = {p.uuid for p in gateway}
-    inside = [n for p in ports if p.uuid not in gateway_ids for n in p.networks]
-    outside = [n for p in gateway for n in p.networks]
-    snat = router.external_ids.get("quark:enable_snat") == "true"
-    router.nat = [_insert(txn, api, "NAT", nat) for nat in m.nat_rows(snat, outside, inside)]
-    router.static_routes = [
-        _insert(txn, api, "Logical_Router_Static_Route", route) for route in m.default_route(_next_hop(api, gateway))
-    ]
-
-
-def _router_ports(router: Any, added: Any, removed: Any) -> list[Any]:
-    """The router's ports with this transaction's addition and removal (the copy may not show them yet)."""
-    ports = [p for p in router.ports if removed is None or p.uuid != removed.uuid]
-    if added is not None and all(p.uuid != added.uuid for p in ports):
-        ports.append(added)
-    return ports
-
-
-def _next_hop(api: Any, gateway: list[Any]) -> str | None:
-    """The gateway of the external subnet the router's gateway port is on (its DHCP options' router)."""
-    for port in gateway:
-        lsp = find(api, "port", port.external_ids.get("quark:port_id", ""))
-        subnet_ids = lsp.external_ids.get("quark:subnet_ids", "").split() if lsp is not None else []
-        for subnet_id in subnet_ids:
-            options = find(api, "subnet", subnet_id)
-            if options is not None and options.options.get("router"):
-                return str(options.options["router"])
-    return None
-
-
 WRITES: dict[str, type[Write]] = {
     "network": WriteNetwork,
     "subnet": WriteSubnet,
     "port": WritePort,
     "security_group": WriteGroup,
-    "router": WriteRouter,
+    "router": routing.WriteRouter,
+    "floatingip": routing.WriteFloatingIp,
 }
 
 
 class Delete(BaseCommand):
     """Delete one resource's rows; a resource OVN does not hold is not an error."""
 
-    def __init__(self, api: Any, kind: str, resource_id: str) -> None:
+    def __init__(self, api: Any, kind: str, resource_id: str, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(api)
         self.kind = kind
         self.resource_id = resource_id
+        self.options = options or {}
 
     def run_idl(self, txn: Any) -> None:
         row = find(self.api, self.kind, self.resource_id)
@@ -284,14 +176,20 @@ class Delete(BaseCommand):
             lrp = find_named(self.api, "Logical_Router_Port", m.router_port_name(self.resource_id))
             if lrp is not None:
                 for router in self._detach(lrp, "Logical_Router"):
-                    refresh_nat(txn, self.api, router, removed=lrp)
+                    routing.refresh_router(txn, self.api, router, self.options, removed=lrp)
                 lrp.delete()
+        elif self.kind == "floatingip":
+            self._detach(row, "Logical_Router", "nat")
         row.delete()
 
-    def _detach(self, row: Any, parent_table: str) -> list[Any]:
-        parents = [parent for parent in rows(self.api, parent_table) if any(p.uuid == row.uuid for p in parent.ports)]
+    def _detach(self, row: Any, parent_table: str, column: str = "ports") -> list[Any]:
+        parents = [
+            parent
+            for parent in rows(self.api, parent_table)
+            if any(p.uuid == row.uuid for p in getattr(parent, column))
+        ]
         for parent in parents:
-            parent.delvalue("ports", row)
+            parent.delvalue(column, row)
         return parents
 
 

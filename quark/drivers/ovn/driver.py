@@ -5,7 +5,14 @@ Options (the ``ovn`` table of ``backend_driver_options``):
 - ``nb_connection``: the NB database (``unix:/path``, ``tcp:host:port``);
   default ``unix:/var/run/ovn/ovnnb_db.sock``;
 - ``timeout`` (seconds, default 10): one transaction's limit, connecting
-  included; keep it below ``worker_call_timeout``.
+  included; keep it below ``worker_call_timeout``;
+- ``gateway_chassis``: the chassis (``system-id``s) that may host routers'
+  gateway ports, highest priority first (a list or a comma-separated
+  string); unset, the driver leaves the gateway ports' chassis alone;
+- ``sb_connection``: the SB database; with it and no ``gateway_chassis``, the
+  gateway chassis are the chassis SB marks gateway-capable (southbound.py);
+- ``distributed_floating_ips`` (default false): floating IPs' NAT carries the
+  port's MAC, so the port's own chassis answers for them.
 
 ovsdbapp is synchronous (its IDL runs in a thread of its own): each call runs
 in a thread of the event loop's pool. A database that cannot be reached, a
@@ -28,18 +35,29 @@ from ovsdbapp.schema.ovn_northbound import impl_idl
 
 from quark.drivers.base import Change, Driver, RetryableError, SyncReport, covers
 from quark.drivers.ovn import commands
+from quark.drivers.ovn import mapping as m
+from quark.drivers.ovn.connect import open_api
+from quark.drivers.ovn.southbound import Southbound
 
 LOG = logging.getLogger(__name__)
 DEFAULT_NB = "unix:/var/run/ovn/ovnnb_db.sock"
 # Leaves before roots for deletes, roots first for writes (a port needs its switch).
-WRITE_ORDER = ("network", "security_group", "subnet", "router", "port")
-RECONNECT_MAX_BACKOFF_MS = 1000
+WRITE_ORDER = ("network", "security_group", "subnet", "router", "port", "floatingip")
 
 
-def _own_backend() -> type:
-    """ovsdbapp keeps a backend's connection on its class (one per process): each driver
-    gets a class of its own, so two drivers (two NB databases, a test's restarts) never share one."""
-    return type("QuarkOvnNb", (impl_idl.OvnNbApiIdlImpl,), {"_ovsdb_connection": None})
+def l3_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """What router and floating IP writes are told: the gateway chassis (when set) and
+    whether floating IPs are distributed."""
+    found: dict[str, Any] = {"distributed_floating_ips": _flag(options.get("distributed_floating_ips", False))}
+    chassis = options.get("gateway_chassis")
+    if chassis is not None:
+        names = chassis.split(",") if isinstance(chassis, str) else chassis
+        found["gateway_chassis"] = [str(name).strip() for name in names if str(name).strip()]
+    return found
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
 
 
 class OvnDriver(Driver):
@@ -51,6 +69,10 @@ class OvnDriver(Driver):
         super().__init__(name, options)
         self.nb_connection = str(self.options.get("nb_connection", DEFAULT_NB))
         self.timeout = float(self.options.get("timeout", 10.0))
+        self.l3_options = l3_options(self.options)
+        sb = self.options.get("sb_connection")
+        # no fixed list of gateway chassis: the gateway-capable chassis SB knows of
+        self.southbound = Southbound(str(sb), self.timeout) if sb and "gateway_chassis" not in self.l3_options else None
         self._lock = threading.Lock()
         self._conn: connection.Connection | None = None
         self._api: Any = None
@@ -60,16 +82,9 @@ class OvnDriver(Driver):
     def _nb(self) -> Any:
         with self._lock:
             if self._api is None:
-                try:
-                    idl = connection.OvsdbIdl.from_server(self.nb_connection, "OVN_Northbound")
-                    session = getattr(idl, "_session", None)  # come back within a second of the server
-                    if session is not None:
-                        session.reconnect.set_backoff(250, RECONNECT_MAX_BACKOFF_MS)
-                    conn = connection.Connection(idl=idl, timeout=self.timeout)
-                    api = _own_backend()(conn)
-                except Exception as exc:
-                    raise RetryableError(f"OVN NB {self.nb_connection} unreachable: {exc}") from exc
-                self._conn, self._api = conn, api
+                self._conn, self._api = open_api(
+                    self.nb_connection, "OVN_Northbound", impl_idl.OvnNbApiIdlImpl, self.timeout
+                )
             return self._api
 
     def _commit(self, build: Any) -> list[Any]:
@@ -97,16 +112,25 @@ class OvnDriver(Driver):
             conn, self._conn, self._api = self._conn, None, None
         if conn is not None:
             await asyncio.to_thread(conn.stop, self.timeout)
+        if self.southbound is not None:
+            await asyncio.to_thread(self.southbound.close)
 
     # --- the lifecycle --------------------------------------------------------------
 
     async def write(self, kind: str, body: Mapping[str, Any], revision: int) -> bool:
         """Write ``body`` at ``revision`` over an older one; whether anything was written."""
-        [written] = await asyncio.to_thread(self._commit, lambda api: [commands.WRITES[kind](api, body, revision)])
+        options = self.l3_options
+        if self.southbound is not None and kind in ("router", "port"):
+            options = {**options, "gateway_chassis": await asyncio.to_thread(self.southbound.gateways)}
+        [written] = await asyncio.to_thread(
+            self._commit, lambda api: [commands.WRITES[kind](api, body, revision, options)]
+        )
         return bool(written)
 
     async def delete(self, kind: str, resource_id: str) -> bool:
-        [deleted] = await asyncio.to_thread(self._commit, lambda api: [commands.Delete(api, kind, resource_id)])
+        [deleted] = await asyncio.to_thread(
+            self._commit, lambda api: [commands.Delete(api, kind, resource_id, self.l3_options)]
+        )
         return bool(deleted)
 
     async def apply(self, change: Change) -> None:
@@ -142,6 +166,8 @@ class OvnDriver(Driver):
         report = SyncReport()
         wanted: dict[str, dict[str, Change]] = {kind: {} for kind in WRITE_ORDER}
         for change in resources:
+            if not m.realised(change.kind, change.body):
+                continue  # nothing of it in NB (an unassociated floating IP)
             wanted.setdefault(change.kind, {})[change.resource_id] = change
         to_write: list[Change] = []
         for kind in WRITE_ORDER:

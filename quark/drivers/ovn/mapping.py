@@ -29,6 +29,7 @@ TABLES = {
     "port": "Logical_Switch_Port",
     "security_group": "Port_Group",
     "router": "Logical_Router",
+    "floatingip": "NAT",  # a floating IP's dnat_and_snat row, while it is associated
 }
 
 
@@ -225,7 +226,10 @@ def port_columns(body: Mapping[str, Any], revision: int) -> dict[str, Any]:
         ),
     }
     if is_router_interface(body):
-        columns.update(type="router", addresses=["router"], options={"router-port": router_port_name(body["id"])})
+        options = {"router-port": router_port_name(body["id"])}
+        if body.get("device_owner") == ROUTER_GATEWAY:
+            options["nat-addresses"] = "router"  # the gateway chassis announces the router's NAT addresses
+        columns.update(type="router", addresses=["router"], options=options)
     else:
         columns.update(type="", addresses=[" ".join([str(body["mac_address"]), *port_ips(body)])], options={})
     return columns
@@ -365,3 +369,61 @@ def default_route(next_hop: str | None) -> list[dict]:
     if not next_hop:
         return []
     return [{"ip_prefix": "0.0.0.0/0", "nexthop": next_hop, "external_ids": {f"{PREFIX}gateway": "true"}}]
+
+
+EXTRA_ROUTE = f"{PREFIX}extra_route"
+
+
+def extra_routes(routes: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """A router's ``routes`` (extra routes) as static routes."""
+    return [
+        {
+            "ip_prefix": str(ipaddress.ip_network(route["destination"], strict=False)),
+            "nexthop": str(route["nexthop"]),
+            "external_ids": {EXTRA_ROUTE: "true"},
+        }
+        for route in routes
+    ]
+
+
+def gateway_chassis(router_port: str, chassis: Sequence[str]) -> list[dict]:
+    """``Gateway_Chassis`` rows of a gateway router port: the first chassis has the highest priority."""
+    return [
+        {"name": f"{router_port}_{name}", "chassis_name": name, "priority": len(chassis) - i}
+        for i, name in enumerate(chassis)
+    ]
+
+
+# --- floating IPs ---------------------------------------------------------------------
+
+
+def realised(kind: str, body: Mapping[str, Any]) -> bool:
+    """Whether the resource has rows in NB: a floating IP only while it is associated."""
+    if kind != "floatingip":
+        return True
+    return bool(body.get("port_id") and body.get("fixed_ip_address") and body.get("router_id"))
+
+
+FLOATING_IP_OWNER = "network:floatingip"
+
+
+def fip_columns(body: Mapping[str, Any], revision: int, floating_mac: str | None) -> dict[str, Any]:
+    """An associated floating IP's ``dnat_and_snat``. Distributed (``floating_mac``: the MAC of
+    the floating IP's own port): ``logical_port`` and ``external_mac`` set, the port's chassis
+    answers for it; else the router's gateway chassis does."""
+    return {
+        "type": "dnat_and_snat",
+        "external_ip": str(body["floating_ip_address"]),
+        "logical_ip": str(body["fixed_ip_address"]),
+        "logical_port": [str(body["port_id"])] if floating_mac else [],
+        "external_mac": [floating_mac] if floating_mac else [],
+        "external_ids": external_ids(
+            "floatingip",
+            {**body, "name": body.get("description") or ""},
+            revision,
+            fip_port_id=body.get("port_id"),
+            router_name=router_name(str(body["router_id"])),
+            fip_network_id=body.get("floating_network_id"),
+            fip_external_mac=floating_mac or "",
+        ),
+    }

@@ -10,7 +10,7 @@ connection is held while the driver works, so a sync of a million ports
 keeps one page in memory and locks nothing the API writes.
 
 Networks, subnets and ports belong to their network's driver; security
-groups and routers to the deployment's default only (a sync of another
+groups, routers and floating IPs to the deployment's default only (a sync of another
 driver leaves the backend's groups and routers alone: nothing in the
 database says they are its).
 
@@ -45,6 +45,7 @@ TABLES: dict[str, Table] = {
     "port": models.ports,
     "security_group": models.security_groups,
     "router": l3_models.routers,
+    "floatingip": models.floatingips,
 }
 COLLECTIONS = {
     "network": "networks",
@@ -52,6 +53,7 @@ COLLECTIONS = {
     "port": "ports",
     "security_group": "security-groups",
     "router": "routers",
+    "floatingip": "floatingips",
 }
 
 

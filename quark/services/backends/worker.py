@@ -50,7 +50,12 @@ LOG = logging.getLogger(__name__)
 j = jobs
 
 IDLE_INTERVAL = 0.2
-STATUS_TABLES = {"network": models.networks, "port": models.ports, "router": l3_models.routers}
+STATUS_TABLES = {
+    "network": models.networks,
+    "port": models.ports,
+    "router": l3_models.routers,
+    "floatingip": models.floatingips,
+}
 
 
 def precise_now() -> datetime:

@@ -44,7 +44,9 @@ from quark.services.events import (
     PortAddressesChanged,
     PortDeleting,
     ResourcesCreated,
+    ResourcesWritten,
     RoutersChanged,
+    Written,
 )
 from quark.services.l3 import port_forwarding_rules, router_ports
 from quark.services.l3.router_errors import ExternalGatewayForFloatingIPNotFound
@@ -186,6 +188,7 @@ class FloatingIpService(ResourceService):
                 conn, ctx, fip_id, project_id, network_id, attrs["port_id"], attrs.get("fixed_ip_address")
             )
             await self.events.publish(conn, RoutersChanged(await _router_of(conn, fip_id)))
+        await self.written(conn, "create", [(fip_id, 0, project_id)], ctx)
         await self.events.publish(conn, ResourcesCreated("floatingip", {project_id: 1}))
         return fip_id
 
@@ -249,6 +252,7 @@ class FloatingIpService(ResourceService):
                     .values(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN")
                 )
             await self.bump_revision(conn, fip_id, **{k: attrs[k] for k in ("description",) if k in attrs})
+            await self.written(conn, "update", [(fip_id, row.revision_number + 1, row.project_id)], ctx)
             routers = (row.router_id,) if row.router_id else ()
             await self.events.publish(conn, RoutersChanged(routers + await _router_of(conn, fip_id)))
             return await self.render_one(conn, ctx, fip_id)
@@ -348,12 +352,33 @@ class FloatingIpService(ResourceService):
     async def delete_in(self, conn: AsyncConnection, row: Any) -> None:
         await self.events.publish(conn, FloatingIpDeleting(row))
         await conn.execute(delete(f).where(f.c.id == row.id))
+        await self.written(conn, "delete", [(row.id, row.revision_number, row.project_id)])
         if row.router_id:
             await self.events.publish(conn, RoutersChanged((row.router_id,)))
         await write_tags(conn, row.id, [])
         port = (await conn.execute(select(p).where(p.c.id == row.floating_port_id))).first()
         if port is not None:
             await self.ports.delete_in(conn, port)
+
+    async def written(
+        self, conn: AsyncConnection, operation: str, fips: Sequence[tuple[str, int, str]], ctx: Context | None = None
+    ) -> None:
+        """The backend's jobs (quark.services.backends.outbox): (id, revision, project) each."""
+        if fips:
+            items = tuple(Written(fip_id, revision, project_id) for fip_id, revision, project_id in fips)
+            await self.events.publish(conn, ResourcesWritten("floatingip", operation, items, ctx))
+
+    # --- subscribers: associations follow the ports' addresses -----------------------------
+
+    async def on_port_deleting(self, conn: AsyncConnection, event: PortDeleting) -> None:
+        """Drop every association of a port's fixed IPs (the port is going away)."""
+        await self.written(conn, "update", await _disassociate(conn, f.c.port_id == event.port.id))
+
+    async def on_port_addresses_changed(self, conn: AsyncConnection, event: PortAddressesChanged) -> None:
+        """Drop the associations of the ports whose fixed IP the port no longer
+        holds: its fixed_ips changed, or an /ip_addresses change took the address
+        away."""
+        await self.written(conn, "update", await _drop_stale(conn, event.port_ids))
 
 
 async def port_visible(conn: AsyncConnection, ctx: Context, port: Any) -> bool:
@@ -381,31 +406,19 @@ def _choose_fixed_ip(port_id: str, addresses: list[str], asked: str | None, curr
     )
 
 
-# --- subscribers: associations follow the ports' addresses ----------------------------------
-
-
-async def on_port_deleting(conn: AsyncConnection, event: PortDeleting) -> None:
-    """Drop every association of a port's fixed IPs (the port is going away)."""
-    await _disassociate(conn, f.c.port_id == event.port.id)
-
-
-async def on_port_addresses_changed(conn: AsyncConnection, event: PortAddressesChanged) -> None:
-    """Drop the associations of the ports whose fixed IP the port no longer
-    holds: its fixed_ips changed, or an /ip_addresses change took the address
-    away."""
-    port_ids = event.port_ids
+async def _drop_stale(conn: AsyncConnection, port_ids: Sequence[str]) -> list[tuple[str, int, str]]:
+    """Disassociate the floating IPs of ``port_ids`` whose fixed IP the port no longer holds."""
     associated = (
         await conn.execute(select(f.c.id, f.c.port_id, f.c.fixed_ip_address).where(f.c.port_id.in_(list(port_ids))))
     ).all()
     if not associated:
-        return
+        return []
     held = {
         (row.port_id, row.address)
         for row in await holders.held_by_ports(conn, sorted({row.port_id for row in associated}))
     }
     stale = [row.id for row in associated if (row.port_id, row.fixed_ip_address) not in held]
-    if stale:
-        await _disassociate(conn, f.c.id.in_(stale))
+    return await _disassociate(conn, f.c.id.in_(stale)) if stale else []
 
 
 async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
@@ -413,7 +426,9 @@ async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
     return (router_id,) if router_id else ()
 
 
-async def _disassociate(conn: AsyncConnection, where) -> None:
+async def _disassociate(conn: AsyncConnection, where) -> list[tuple[str, int, str]]:
+    """Disassociate the floating IPs ``where`` says: their (id, new revision, project)."""
+    found = (await conn.execute(select(f.c.id, f.c.revision_number, f.c.project_id).where(where))).all()
     await conn.execute(
         update(f)
         .where(where)
@@ -426,3 +441,4 @@ async def _disassociate(conn: AsyncConnection, where) -> None:
             revision_number=f.c.revision_number + 1,
         )
     )
+    return [(row.id, row.revision_number + 1, row.project_id) for row in found]
