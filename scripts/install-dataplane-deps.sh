@@ -3,7 +3,8 @@
 # dnsmasq (DHCP server), a DHCP client, ping, iproute2 and nftables (the L3 part's NAT);
 # ovn-central (ovsdb-server with the OVN NB/SB schemas, ovn-northd, ovn-nbctl/sbctl) for the
 # OVN driver's tests, which start their own instances (tests/ovn.py); openvswitch-switch and ovn-host
-# (ovs-vswitchd, ovn-controller) for a userspace-datapath hypervisor in those tests. Idempotent: installs
+# (ovs-vswitchd, ovn-controller) for a userspace-datapath hypervisor in those tests; chromium and
+# chromium-driver for the dashboard's browser tests. Idempotent: installs
 # only what is missing, and does nothing at all when everything is there.
 set -euo pipefail
 
@@ -26,6 +27,9 @@ need ovsdb-server ovn-central
 # a hypervisor on Open vSwitch's userspace datapath for the OVN datapath test (no kernel module needed)
 need ovs-vswitchd openvswitch-switch
 need ovn-controller ovn-host
+# headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/)
+need chromium chromium
+need chromedriver chromium-driver
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
