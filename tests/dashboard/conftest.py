@@ -87,6 +87,15 @@ def page(browser, dashboard_server, screenshots):
     return Pages(browser, dashboard_server.url, screenshots)
 
 
+def follow(driver, element, timeout: float = 20) -> None:
+    """Clicks ``element`` and waits for the page it leads to (the element goes stale)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    element.click()
+    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(element))
+
+
 class Pages:
     def __init__(self, driver, url: str, screenshots: Path) -> None:
         self.driver, self.url, self.screenshots = driver, url, screenshots

@@ -10,6 +10,9 @@ import uuid
 import httpx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.dashboard.conftest import follow
 
 
 def _post(client: httpx.Client, collection: str, key: str, body: dict) -> dict:
@@ -41,7 +44,7 @@ def _find_subnet_row(page, subnet_id: str):
     for _ in range(50):
         if driver.find_elements(By.CSS_SELECTOR, f'#subnets tr[data-subnet-id="{subnet_id}"]'):
             return driver
-        driver.find_element(By.CSS_SELECTOR, ".pager a.next").click()
+        follow(driver, driver.find_element(By.CSS_SELECTOR, ".pager a.next"))
     raise AssertionError(f"subnet {subnet_id} not on the overview")
 
 
@@ -73,7 +76,7 @@ def test_heat_map_zooms_from_a_16_to_its_addresses(page, admin):
     cells = driver.find_elements(By.CSS_SELECTOR, "#heatmap .cell")
     assert len(cells) == 256
     assert [int(c.get_attribute("data-used")) for c in cells[:8]] == [2, 0, 0, 0, 0, 0, 0, 1]
-    cells[7].click()
+    follow(driver, cells[7])
     assert driver.find_element(By.ID, "view").text == "10.211.7.0/24"
     leaf = driver.find_elements(By.CSS_SELECTOR, "#heatmap .cell")
     assert len(leaf) == 256
@@ -81,7 +84,7 @@ def test_heat_map_zooms_from_a_16_to_its_addresses(page, admin):
     assert states[9] == "used" and states.count("used") == 1
     assert states[0] == "free"  # 10.211.7.0 is inside the pools of a /16
     page.shot("subnet-24")
-    driver.find_element(By.ID, "up").click()
+    follow(driver, driver.find_element(By.ID, "up"))
     assert driver.find_element(By.ID, "view").text == "10.211.0.0/16"
 
 
@@ -95,12 +98,12 @@ def test_hosts_show_health_and_what_they_run(page, admin):
         rows = driver.find_elements(By.XPATH, f'//table[@id="agents"]//tr[td/a[text()="{host}"]]')
         if rows:
             break
-        driver.find_element(By.CSS_SELECTOR, ".pager a.next").click()
+        follow(driver, driver.find_element(By.CSS_SELECTOR, ".pager a.next"))
     cells = rows[0].find_elements(By.TAG_NAME, "td")
     assert cells[2].text == "alive"
     assert int(cells[6].text) >= 1  # DHCP for the new network (and perhaps earlier ones)
     page.shot("hosts")
-    rows[0].find_element(By.TAG_NAME, "a").click()
+    follow(driver, rows[0].find_element(By.TAG_NAME, "a"))
     assert driver.find_elements(By.CSS_SELECTOR, "#dhcp li")
     page.shot("host")
 
@@ -121,13 +124,14 @@ def test_search_finds_ip_mac_port_and_device(page, admin):
     driver = page.open("/dashboard")
     box = driver.find_element(By.ID, "search")
     box.send_keys(address, Keys.ENTER)
+    WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "results"))
     assert driver.find_elements(By.CSS_SELECTOR, f'#results tr[data-port-id="{port["id"]}"]')
     page.shot("search")
     for text in (port["mac_address"], port["id"], device):
         page.open(f"/dashboard/search?q={text}")
         assert driver.find_elements(By.CSS_SELECTOR, f'#results tr[data-port-id="{port["id"]}"]'), text
     # the address links to its place in the subnet's heat map
-    driver.find_element(By.LINK_TEXT, address).click()
+    follow(driver, driver.find_element(By.LINK_TEXT, address))
     assert driver.find_element(By.ID, "view").text == sub["cidr"]
     hit = driver.find_element(By.CSS_SELECTOR, "#heatmap .hit")
     assert hit.get_attribute("data-state") == "used"
