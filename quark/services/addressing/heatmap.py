@@ -67,6 +67,13 @@ class Grid:
     counted: bool  # False: too large to count, pools and policies only
 
 
+@dataclass(frozen=True)
+class _Sets:
+    pools: RangeSet  # the allocation pools
+    allocatable: RangeSet  # the pools without the IP policies' exclusions
+    excluded: RangeSet  # the IP policies' exclusions
+
+
 def zoom_levels(subnet_len: int, max_len: int) -> list[int]:
     """The prefix lengths a subnet's grids are drawn at, from the subnet down."""
     levels = [subnet_len]
@@ -106,7 +113,9 @@ async def build_grid(conn: AsyncConnection, row: Any, asked: str | None, cutoff:
     if depth == len(levels) - 1:
         stmt = select(a.c.address_key, a.c.port_id, a.c.deallocated).where(*span, live)
         held = {int(r.address_key, 16): r for r in (await conn.execute(stmt)).all()}
-        cells = [_address_cell(row, addr, held.get(addr)) for addr in range(first, last + 1)]
+        sets = _Sets(in_pools(row), pool_ranges(row), excluded_set(row))
+        gateway = int(ipaddress.ip_address(row.gateway_ip)) if row.gateway_ip else None
+        cells = [_address_cell(sets, gateway, addr, held.get(addr)) for addr in range(first, last + 1)]
         return Grid(row.id, str(view), row.cidr, True, cells, parent, True)
     cell_len = levels[depth + 1]
     counted = view.num_addresses <= MAX_SCAN or used_total <= MAX_SCAN
@@ -121,7 +130,7 @@ async def build_grid(conn: AsyncConnection, row: Any, asked: str | None, cutoff:
             index = ((int(p, 16) << (4 * (width - digits))) - first) >> shift
             counts.setdefault(index, [0, 0])[1 if released else 0] += n
     step = 1 << (subnet.max_prefixlen - cell_len)
-    sets = _Sets(in_pools(row), pool_ranges(row), excluded_set(row))
+    sets = _Sets(in_pools(row), pool_ranges(row), excluded_set(row))  # once per grid, not per cell
     cells = [
         _prefix_cell(
             sets, f"{ipaddress.ip_address(first + i * step)}/{cell_len}", first + i * step, step, counts.get(i, [0, 0])
@@ -131,26 +140,19 @@ async def build_grid(conn: AsyncConnection, row: Any, asked: str | None, cutoff:
     return Grid(row.id, str(view), row.cidr, False, cells, parent, counted)
 
 
-def _address_cell(row: Any, addr: int, held: Any) -> Cell:
+def _address_cell(sets: _Sets, gateway: int | None, addr: int, held: Any) -> Cell:
     label = str(ipaddress.ip_address(addr))
     if held is not None and not held.deallocated:
         return Cell(label, "used", used=1, port_id=held.port_id)
     if held is not None:
         return Cell(label, "quarantined", quarantined=1)
-    if row.gateway_ip and label == str(ipaddress.ip_address(row.gateway_ip)):
+    if addr == gateway:
         return Cell(label, "gateway")
-    if addr in excluded_set(row):
+    if addr in sets.excluded:
         return Cell(label, "policy", policy=1)
-    if addr in pool_ranges(row):
+    if addr in sets.allocatable:
         return Cell(label, "free", free=1)
     return Cell(label, "outside")
-
-
-@dataclass(frozen=True)
-class _Sets:
-    pools: RangeSet  # the allocation pools
-    allocatable: RangeSet  # the pools without the IP policies' exclusions
-    excluded: RangeSet  # the IP policies' exclusions
 
 
 def _prefix_cell(sets: _Sets, label: str, first: int, size: int, count: list[int]) -> Cell:
