@@ -30,9 +30,12 @@ def _missing(why: str) -> None:
 def dashboard_server(tmp_path_factory):
     """SQLite is enough here: the dashboard's reads run on all three databases in
     tests/services/addressing/test_utilization.py. Released addresses stay
-    quarantined (the default reuse delay), so the pages have some to show."""
+    quarantined (the default reuse delay), so the pages have some to show; the
+    ``fault`` driver gives every network a backend job, and no worker runs them
+    (they stay queued for the jobs page)."""
+    env = {"QUARK_AGENT_DOWN_TIME": "30", "QUARK_BACKEND_DRIVER": "fault"}
     with migrated_database("sqlite", tmp_path_factory) as url:
-        with quark_server(url, env={"QUARK_AGENT_DOWN_TIME": "30"}) as server:
+        with quark_server(url, env=env) as server:
             yield server
 
 
@@ -87,13 +90,16 @@ def page(browser, dashboard_server, screenshots):
     return Pages(browser, dashboard_server.url, screenshots)
 
 
-def follow(driver, element, timeout: float = 20) -> None:
-    """Clicks ``element`` and waits for the page it leads to (the element goes stale)."""
+def follow(driver, element, timeout: float = 60) -> None:
+    """Clicks ``element`` and waits for the page it leads to: the element gone
+    stale, the new document loaded (a Keystone round trip may be slow on a busy machine)."""
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     element.click()
-    WebDriverWait(driver, timeout).until(expected_conditions.staleness_of(element))
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(element))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 class Pages:

@@ -108,11 +108,20 @@ def test_hosts_show_health_and_what_they_run(page, admin):
     page.shot("host")
 
 
-def test_jobs_page_lists_and_filters(page):
+def test_jobs_page_lists_and_filters(page, admin):
+    net, _ = _network(admin, "10.216.0.0/24", enable_dhcp=False)
+    jobs = admin.get("/v2.0/jobs", params={"resource_id": net["id"]}).json()["jobs"]
+    assert jobs  # the fault driver's network: backend work, queued (no worker runs here)
     driver = page.open("/dashboard/jobs", "jobs")
-    assert driver.find_element(By.ID, "jobs")
+    for job in jobs:  # newest first: on page one
+        row = driver.find_element(By.CSS_SELECTOR, f'#jobs tr[data-job-id="{job["id"]}"]')
+        assert job["status"] in row.text and net["id"] in row.text
+    job = jobs[0]
+    page.open(f"/dashboard/jobs?status={job['status']}")
+    assert driver.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job-id="{job["id"]}"]')
     page.open("/dashboard/jobs?status=failed")
-    assert all(td.text == "failed" for td in driver.find_elements(By.CSS_SELECTOR, "#jobs td.failed"))
+    assert all(td.text == "failed" for td in driver.find_elements(By.CSS_SELECTOR, "#jobs tbody td:nth-child(2)"))
+    assert not driver.find_elements(By.CSS_SELECTOR, f'#jobs tr[data-job-id="{job["id"]}"]')
     assert page.open("/dashboard/jobs?status=bogus").find_element(By.ID, "error")
 
 
