@@ -85,3 +85,27 @@ async def test_heatmap_of_an_ipv6_subnet_zooms_in_steps_of_256(env):
     leaf = await env.services.utilization.heatmap(ADMIN, sub["id"], "2001:db8:70::100/120")
     used = [c for c in leaf.cells if c.state == "used"]
     assert [(c.label, c.port_id) for c in used] == [("2001:db8:70::105", port["id"])]
+
+
+async def test_a_subnet_pools_use_is_its_prefixes_less_its_free_blocks(env):
+    pool = await env.services.subnet_pools.create(
+        ADMIN, {"name": "pool", "prefixes": ["10.90.0.0/16"], "default_prefixlen": 24}
+    )
+    net = await env.network()
+    for _ in range(3):
+        await env.services.subnets.create(
+            ADMIN, {"network_id": net["id"], "ip_version": 4, "subnetpool_id": pool["id"]}
+        )
+    use = (await env.services.utilization.pools(ADMIN, [pool["id"]]))[pool["id"]]
+    assert (use.size, use.used, use.free) == (65536, 3 * 256, 65536 - 3 * 256)
+
+
+async def test_hosts_run_their_routers_and_dhcp_networks(env):
+    await env.report_dhcp("host-a")
+    net, _ = await env.network_with_subnet("10.91.0.0/24")  # DHCP on: its port goes to host-a
+    runs = await env.services.host_summary.runs(["host-a", "host-b"])
+    assert (runs["host-a"].dhcp_networks, runs["host-b"].dhcp_networks) == (1, 0)
+    detail = await env.services.host_summary.detail("host-a", None, 25)
+    assert [n["id"] for n in detail.dhcp_networks] == [net["id"]]
+    assert [n["id"] for n in detail.networks] == [net["id"]]  # the DHCP port is bound there
+    assert detail.next_marker is None
