@@ -4,7 +4,8 @@
 # ovn-central (ovsdb-server with the OVN NB/SB schemas, ovn-northd, ovn-nbctl/sbctl) for the
 # OVN driver's tests, which start their own instances (tests/ovn.py); openvswitch-switch and ovn-host
 # (ovs-vswitchd, ovn-controller) for a userspace-datapath hypervisor in those tests; mariadb-server, galera-4
-# and rsync for the Galera tests (tests/galera.py starts a 3-node cluster). Idempotent: installs
+# and rsync for the Galera tests (tests/galera.py starts a 3-node cluster); chromium and
+# chromium-driver for the dashboard's browser tests. Idempotent: installs
 # only what is missing, and does nothing at all when everything is there.
 set -euo pipefail
 
@@ -34,6 +35,9 @@ need rsync rsync
 if ! [ -e /usr/lib/galera/libgalera_smm.so ]; then
     missing+=(galera-4)
 fi
+# headless Chromium and its WebDriver for the dashboard's browser tests (tests/dashboard/)
+need chromium chromium
+need chromedriver chromium-driver
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -39,6 +39,8 @@ _SUITE_KNOBS = {
     "QUARK_FUZZ_SEED",
     "QUARK_FUZZ_STEPS",
     "QUARK_FUZZ_SCENARIOS",
+    # where the dashboard's browser tests save their screenshots (tests/dashboard/)
+    "QUARK_SCREENSHOTS",
 }
 for _name in [n for n in os.environ if n.startswith("QUARK_") and n not in _SUITE_KNOBS]:
     del os.environ[_name]

@@ -35,6 +35,7 @@ from quark.api import (
     routers,
 )
 from quark.api.auth import KeystoneAuth
+from quark.api.dashboard import routes as dashboard
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
 from quark.api.middleware import QuarkMiddleware
@@ -98,6 +99,7 @@ def build_routes() -> list[Route]:
     routes += quotas.ROUTES
     routes += auto_allocate.ROUTES
     routes += flavors.ROUTES
+    routes += dashboard.ROUTES
     return routes
 
 

@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from quark import metrics
 from quark.api.auth import PUBLIC_PATHS, KeystoneAuth, Rejection, strip_identity_headers
+from quark.api.dashboard import session
 from quark.api.faults import answer_error, error_body, send_json
 from quark.context import NOAUTH_PROJECT, Context
 from quark.logs import REQUEST_ID
@@ -128,9 +129,15 @@ class QuarkMiddleware:
             ctx = context_from_headers(headers, request_id)
         else:
             scope["headers"] = strip_identity_headers(scope["headers"])
+            dashboard = session.is_dashboard(scope["path"])
+            if dashboard:  # the dashboard's cookie, only there (docs/dashboard.md)
+                scope["headers"] = session.with_cookie_token(scope["headers"])
             try:
                 ctx = await self._keystone_context(scope, request_id)
             except Rejection as exc:
+                if dashboard and exc.status == 401:
+                    await _to_login(send, scope["path"])
+                    return
                 await send_json(send, exc.status, exc.body, exc.headers)
                 return
             except Exception as exc:  # noqa: BLE001 - answered (500/503), not a dropped connection
@@ -153,7 +160,20 @@ class QuarkMiddleware:
         assert self.keystone is not None
         if scope["path"] in PUBLIC_PATHS and scope["method"] in ("GET", "HEAD"):
             return Context(project_id="", request_id=request_id)  # no identity: nothing to read or write
+        if scope["path"] in session.PUBLIC:  # the dashboard's login form: asks Keystone itself
+            return Context(project_id="", request_id=request_id)
         return await self.keystone.authenticate(scope, request_id)
+
+
+async def _to_login(send, path: str) -> None:
+    """A dashboard page without a valid token: to the login form (the stale cookie goes)."""
+    headers = [
+        (b"location", session.login_location(path).encode()),
+        (b"set-cookie", session.cleared_cookie_header().encode()),
+        (b"content-length", b"0"),
+    ]
+    await send({"type": "http.response.start", "status": 303, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def route_template(scope: dict[str, Any]) -> str | None:

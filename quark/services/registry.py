@@ -20,6 +20,7 @@ from quark.services.addressing.mac_ranges import MacRangeService
 from quark.services.addressing.pool_rbac import ADDRESS_SCOPE, SUBNETPOOL
 from quark.services.addressing.routes import RouteService
 from quark.services.addressing.subnet_pools import SubnetPoolService
+from quark.services.addressing.utilization import UtilizationService
 from quark.services.backends.jobs import JobService
 from quark.services.backends.outbox import Outbox
 from quark.services.common.availability_zones import AvailabilityZoneService
@@ -40,6 +41,7 @@ from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.agents import AgentService
 from quark.services.dataplane.binding import AgentBinder
 from quark.services.dataplane.dhcp_scheduling import DhcpScheduler
+from quark.services.dataplane.host_summary import HostSummaryService
 from quark.services.dataplane.hosts import HostService
 from quark.services.dataplane.l3_agents import L3AgentScheduling
 from quark.services.dataplane.l3_scheduling import L3Scheduler
@@ -111,6 +113,9 @@ class Services:
     # The backend drivers' jobs: written by the outbox (a subscriber), shown by /v2.0/jobs.
     outbox: Outbox
     jobs: JobService
+    # The dashboard's reads (docs/dashboard.md): utilization and heat maps, what hosts run.
+    utilization: UtilizationService
+    host_summary: HostSummaryService
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -169,6 +174,8 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         mac_ranges=MacRangeService(db, settings, macs),
         ip_policies=IpPolicyService(db, settings),
         availability=AvailabilityService(db),
+        utilization=UtilizationService(db, settings, clock),
+        host_summary=HostSummaryService(db),
         security_groups=security_groups,
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
