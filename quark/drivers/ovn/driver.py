@@ -26,13 +26,12 @@ from ovsdbapp import exceptions as ovsdb_exceptions
 from ovsdbapp.backend.ovs_idl import connection
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from quark.drivers.base import Change, Driver, RetryableError, SyncReport, covers
+from quark.drivers.base import Change, Driver, RetryableError, SyncReport
 from quark.drivers.ovn import commands
+from quark.drivers.sync_compare import compare
 
 LOG = logging.getLogger(__name__)
 DEFAULT_NB = "unix:/var/run/ovn/ovnnb_db.sock"
-# Leaves before roots for deletes, roots first for writes (a port needs its switch).
-WRITE_ORDER = ("network", "security_group", "subnet", "router", "port")
 RECONNECT_MAX_BACKOFF_MS = 1000
 
 
@@ -138,40 +137,10 @@ class OvnDriver(Driver):
         return {port_id: "ACTIVE" if up else "DOWN" for port_id, up in ups.items()}
 
     async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
-        held = await self.revisions()
-        report = SyncReport()
-        wanted: dict[str, dict[str, Change]] = {kind: {} for kind in WRITE_ORDER}
-        for change in resources:
-            wanted.setdefault(change.kind, {})[change.resource_id] = change
-        to_write: list[Change] = []
-        for kind in WRITE_ORDER:
-            have = held.get(kind, {})
-            for rid, change in wanted[kind].items():
-                if rid not in have:
-                    report.missing.append(rid)
-                elif have[rid] < change.revision:
-                    report.stale.append(rid)
-                else:
-                    continue
-                to_write.append(change)
-            # a row beyond this page's kind and id range is another page's, not extra
-            report.extra += [rid for rid in have if rid not in wanted[kind] and covers(resources, kind, rid)]
-        if repair:
-            report.repaired = await self._repair(to_write, held, wanted, resources)
-        return report
+        found = compare(resources, await self.revisions())
+        if not repair:
+            return found.report
+        return await found.repair(self._write_change, self.delete)
 
-    async def _repair(
-        self,
-        to_write: list[Change],
-        held: dict[str, dict[str, int]],
-        wanted: dict[str, dict[str, Change]],
-        resources: Sequence[Change],
-    ) -> int:
-        repaired = 0
-        for kind in reversed(WRITE_ORDER):
-            for rid in held.get(kind, {}):
-                if rid not in wanted[kind] and covers(resources, kind, rid):
-                    repaired += await self.delete(kind, rid)
-        for change in to_write:  # in WRITE_ORDER: a port's switch and groups come first
-            repaired += await self.write(change.kind, change.body, change.revision)
-        return repaired
+    async def _write_change(self, change: Change) -> bool:
+        return await self.write(change.kind, change.body, change.revision)
