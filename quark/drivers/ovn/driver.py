@@ -26,12 +26,14 @@ from ovsdbapp import exceptions as ovsdb_exceptions
 from ovsdbapp.backend.ovs_idl import connection
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from quark.drivers.base import Change, Driver, RetryableError, SyncReport
+from quark.drivers.base import Change, Driver, RetryableError, SyncBatch, SyncReport
 from quark.drivers.ovn import commands
-from quark.drivers.sync_compare import compare
+from quark.drivers.sync_compare import Held, compare
 
 LOG = logging.getLogger(__name__)
 DEFAULT_NB = "unix:/var/run/ovn/ovnnb_db.sock"
+# Where a sync run's copy of NB's rows is kept (``SyncBatch.run``), per kind.
+RUN_KEY = "ovn_nb"
 RECONNECT_MAX_BACKOFF_MS = 1000
 
 
@@ -124,9 +126,9 @@ class OvnDriver(Driver):
 
     # --- reading back ---------------------------------------------------------------
 
-    async def revisions(self) -> dict[str, dict[str, int]]:
-        """What NB holds of Quark's: kind -> {resource id: revision}."""
-        return await asyncio.to_thread(self._read, commands.ReadRevisions)
+    async def revisions(self, kinds: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """What NB holds of Quark's: kind -> {resource id: revision}, of ``kinds`` (None: all)."""
+        return await asyncio.to_thread(self._read, lambda api: commands.ReadRevisions(api, kinds))
 
     async def port_up(self, port_id: str) -> bool | None:
         """NB's ``up`` of the port (set by northd once a chassis claimed it); None: not set."""
@@ -136,8 +138,24 @@ class OvnDriver(Driver):
         ups = await asyncio.to_thread(self._read, lambda api: commands.ReadPortsUp(api, port_ids))
         return {port_id: "ACTIVE" if up else "DOWN" for port_id, up in ups.items()}
 
+    async def _held(self, resources: Sequence[Change], fresh: bool) -> tuple[Held, bool]:
+        """NB's rows that ``resources`` may cover, and whether they were read just now.
+        A ``SyncBatch``'s kind only, read once per sync run (kept in ``batch.run``)
+        unless ``fresh``: a page need not read every NB row again."""
+        if not isinstance(resources, SyncBatch):
+            return await self.revisions(), True
+        kind, snapshot = resources.kind, resources.run.setdefault(RUN_KEY, {})
+        read = fresh or kind not in snapshot
+        if read:
+            snapshot[kind] = (await self.revisions((kind,)))[kind]
+        return {kind: snapshot[kind]}, read
+
     async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
-        found = compare(resources, await self.revisions())
+        held, fresh = await self._held(resources, fresh=False)
+        found = compare(resources, held)
+        if found.report.drift and not fresh:
+            # the run's copy may predate a job finished since it was read: look again
+            found = compare(resources, (await self._held(resources, fresh=True))[0])
         if not repair:
             return found.report
         return await found.repair(self._write_change, self.delete)
