@@ -108,17 +108,9 @@ class FlavorService(_AdminOwned):
         # Neutron ignores ``service_profiles`` here: profiles are bound through the sub-resource.
         if attrs["service_type"] not in SERVICE_TYPES:
             raise extension_errors.InvalidServiceType(service_type=attrs["service_type"])
-        flavor_id = base.new_id()
-        await conn.execute(
-            insert(f).values(
-                id=flavor_id,
-                name=attrs.get("name") or "",
-                description=attrs.get("description") or "",
-                service_type=attrs["service_type"],
-                enabled=attrs.get("enabled", True),
-            )
+        return await base.insert_new(
+            conn, f, attrs, service_type=attrs["service_type"], enabled=attrs.get("enabled", True)
         )
-        return flavor_id
 
     async def update(self, ctx: Context, flavor_id: str, attrs: dict, if_match: int | None = None) -> dict:
         return await self._write(ctx, flavor_id, attrs, ("name", "description", "enabled"))
@@ -198,17 +190,9 @@ class ServiceProfileService(_AdminOwned):
             raise extension_errors.ServiceProfileDriverNotFound(driver=driver)
         if not attrs.get("metainfo"):
             raise extension_errors.ServiceProfileEmpty()
-        profile_id = base.new_id()
-        await conn.execute(
-            insert(sp).values(
-                id=profile_id,
-                description=attrs.get("description") or "",
-                driver="",
-                enabled=attrs.get("enabled", True),
-                metainfo=attrs["metainfo"],
-            )
+        return await base.insert_new(
+            conn, sp, attrs, driver="", enabled=attrs.get("enabled", True), metainfo=attrs["metainfo"]
         )
-        return profile_id
 
     async def check_update(self, conn: AsyncConnection, row_id: str, attrs: dict) -> None:
         if attrs.get("driver"):
