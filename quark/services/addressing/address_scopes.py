@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.context import Context
 from quark.db import pool_models
 from quark.ipam.pool_errors import AddressScopeInUse, AddressScopeNotFound, AddressScopeUpdateError
-from quark.services.addressing import pool_rbac
-from quark.services.addressing.pool_rbac import SCOPE
-from quark.services.common import base, rbac
+from quark.services.common import base, pool_rbac, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.common.pool_rbac import SCOPE
 
 a = pool_models.address_scopes
 sp = pool_models.subnetpools

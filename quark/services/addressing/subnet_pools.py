@@ -37,10 +37,9 @@ from quark.ipam.pool_errors import (
     SubnetPoolNotFound,
 )
 from quark.ipam.prefix_allocator import SqlBlocks, pool_prefixes
-from quark.services.addressing import pool_rbac
 from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.pool_rules import BOUNDS, read_bounds
-from quark.services.common import base, rbac
+from quark.services.common import base, pool_rbac, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.events import Events, ResourcesCreated
