@@ -37,6 +37,17 @@ def _spec(row: Any) -> RangeSpec:
     return RangeSpec(row.network_type, row.physical_network, row.minimum, row.maximum)
 
 
+def _new_range(spec: RangeSpec) -> dict[str, Any]:
+    """The columns of a new range of ``spec``: its bounds, the next id its lowest."""
+    return {
+        "network_type": spec.network_type,
+        "physical_network": spec.physical_network,
+        "minimum": spec.minimum,
+        "maximum": spec.maximum,
+        "next_id": spec.minimum,
+    }
+
+
 class SegmentRangeService(ResourceService):
     table = r
     not_found: ClassVar[type[errors.NotFound]] = errors.SegmentAllocationRangeNotFound
@@ -104,11 +115,7 @@ class SegmentRangeService(ResourceService):
             conn,
             r,
             attrs,
-            network_type=spec.network_type,
-            physical_network=spec.physical_network,
-            minimum=spec.minimum,
-            maximum=spec.maximum,
-            next_id=spec.minimum,
+            **_new_range(spec),
             project_id=project_id,
             shared=project_id is None,
             is_default=False,
@@ -191,11 +198,7 @@ async def ensure_seed_ranges(db, text: str) -> None:
                     r,
                     id=seed_range_id(spec),
                     name="default",
-                    network_type=spec.network_type,
-                    physical_network=spec.physical_network,
-                    minimum=spec.minimum,
-                    maximum=spec.maximum,
-                    next_id=spec.minimum,
+                    **_new_range(spec),
                     shared=True,
                     is_default=True,
                     description="",
