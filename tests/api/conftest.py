@@ -44,17 +44,21 @@ def dataplane_server(request, tmp_path_factory):
             yield server
 
 
-@pytest.fixture(scope="session", params=selected_backends())
-def fast_down_server(request, tmp_path_factory):
-    """A server of its own for the tests of an agent's death: agents go down
-    FAST_DOWN_TIME seconds after their report. Such a test waits for the death
-    with ``wait_for`` (no fixed sleep: as short as the server allows, as long
-    as a loaded machine needs)."""
-    with migrated_database(request.param, tmp_path_factory) as url:
-        with quark_server(
-            url, env={"QUARK_IPAM_REUSE_AFTER": "0", "QUARK_AGENT_DOWN_TIME": str(FAST_DOWN_TIME)}
-        ) as server:
-            yield server
+@pytest.fixture(scope="session")
+def fast_down_server(dataplane_server):
+    """A second server over the dataplane server's database for the tests of an
+    agent's death: to it, agents are down FAST_DOWN_TIME seconds after their
+    report. Such a test waits for the death with ``wait_for`` (no fixed sleep:
+    as short as the server allows, as long as a loaded machine needs). It moves
+    no routers off L3 agents it deems dead (l3_reschedule_interval 0): the
+    dataplane server's tests keep theirs."""
+    env = {
+        "QUARK_IPAM_REUSE_AFTER": "0",
+        "QUARK_AGENT_DOWN_TIME": str(FAST_DOWN_TIME),
+        "QUARK_L3_RESCHEDULE_INTERVAL": "0",
+    }
+    with quark_server(dataplane_server.database_url, env=env) as server:
+        yield server
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = FAST_DOWN_TIME + 30) -> None:
