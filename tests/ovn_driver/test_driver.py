@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 
 import pytest
@@ -262,6 +263,7 @@ async def test_sync_reports_and_repairs_missing_extra_stale(ovn, driver):
     resources = [change("network", net), change("subnet", sub), change("port", kept, rev=1)]
     assert not (await driver.sync(resources + [change("port", deleted)])).drift
     ovn.nbctl("lsp-del", kept["id"])  # someone removes it behind Quark's back
+    await seen_by(driver, "port", kept["id"], present=False)
     newer = change("network", {**net, "mtu": 1300}, rev=2)
     report = await driver.sync([newer, resources[1], resources[2]])
     assert report.missing == [kept["id"]] and report.stale == [net["id"]] and report.extra == [deleted["id"]]
@@ -271,6 +273,15 @@ async def test_sync_reports_and_repairs_missing_extra_stale(ovn, driver):
     assert not (await driver.sync([newer, resources[1], resources[2]])).drift
     assert ovn.nbctl("lsp-get-addresses", kept["id"]).strip() == "fa:16:3e:00:00:05 10.1.0.5"
     assert ovn.get("Logical_Switch", m.switch_name(net["id"]), "other_config:mtu").strip('"') == "1300"
+
+
+async def seen_by(driver: OvnDriver, kind: str, resource_id: str, present: bool, timeout: float = 20) -> None:
+    """Wait until the driver's copy of NB (its IDL replica) has, or lacks, a row that
+    another client (ovn-nbctl) changed: the update reaches the replica a moment later."""
+    deadline = time.monotonic() + timeout
+    while (resource_id in (await driver.revisions((kind,)))[kind]) != present:
+        assert time.monotonic() < deadline, f"{kind} {resource_id} never {'came' if present else 'went'}"
+        await asyncio.sleep(0.05)
 
 
 def pages_of(kind: str, changes: list[Change], size: int, run: dict) -> list[SyncBatch]:
@@ -325,6 +336,9 @@ async def test_a_paged_sync_reads_each_kind_of_nb_once_per_run(ovn, driver, nb_r
     assert not (await driver.sync(first)).drift
     await driver.call(change("port", {**ports[2], "name": "renamed"}, rev=2, op="update"))
     ovn.nbctl("lsp-del", ports[5]["id"])
+    mark = len(nb_reads)
+    await seen_by(driver, "port", ports[5]["id"], present=False)
+    del nb_reads[mark:]  # the test's own reads
     assert not (await driver.sync(second)).drift
     report = await driver.sync(third, repair=True)
     assert (report.missing, report.stale, report.extra, report.repaired) == ([ports[5]["id"]], [], [], 1)
