@@ -6,7 +6,8 @@ import asyncio
 import logging
 import os
 import signal
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -40,8 +41,12 @@ def _agent_auth(s):
         raise typer.Exit(2) from None
 
 
-def _run_agent(coro_factory, log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+def _run_agent(s, serve: Callable[[Any], Awaitable[None]]) -> None:
+    """Run ``serve(client)``, ``client`` an API client of the agent settings ``s``
+    (its URL, token or service user), until SIGTERM or SIGINT."""
+    from quark.agent.client import AgentApiClient
+
+    logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     import faulthandler
 
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> dumps every thread's stack
@@ -66,7 +71,8 @@ def _run_agent(coro_factory, log_level: str) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, on_signal)
         try:
-            await coro_factory()
+            async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
+                await serve(client)
         except asyncio.CancelledError:
             pass
 
@@ -94,7 +100,6 @@ def agent(
 ) -> None:
     """The host agent: realise the ports bound to this host (bridges, veth, VXLAN) and report their state;
     with --l3 also the routers scheduled to it (namespaces, NAT; docs/l3.md)."""
-    from quark.agent.client import AgentApiClient
     from quark.agent.l2 import L2Agent, L2AgentConfig, parse_bridge_mappings
 
     s = _agent_settings(
@@ -122,25 +127,24 @@ def agent(
         report_interval=s.report_interval,
     )
 
-    async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
-            if not s.l3:
-                await L2Agent(client, cfg).run()
-                return
-            from quark.agent.l3 import L3Agent, L3Config
+    async def serve(client) -> None:
+        if not s.l3:
+            await L2Agent(client, cfg).run()
+            return
+        from quark.agent.l3 import L3Agent, L3Config
 
-            l3_cfg = L3Config(
-                cfg.host,
-                cfg.netns,
-                s.namespace_prefix,
-                report_interval=s.report_interval,
-                enable_metadata_proxy=s.enable_metadata_proxy,
-                metadata_proxy_socket=s.metadata_proxy_socket,
-                state_dir=s.l3_state_dir,
-            )
-            await asyncio.gather(L2Agent(client, cfg).run(), L3Agent(client, l3_cfg).run())
+        l3_cfg = L3Config(
+            cfg.host,
+            cfg.netns,
+            s.namespace_prefix,
+            report_interval=s.report_interval,
+            enable_metadata_proxy=s.enable_metadata_proxy,
+            metadata_proxy_socket=s.metadata_proxy_socket,
+            state_dir=s.l3_state_dir,
+        )
+        await asyncio.gather(L2Agent(client, cfg).run(), L3Agent(client, l3_cfg).run())
 
-    _run_agent(run, s.log_level)
+    _run_agent(s, serve)
 
 
 def dhcp(
@@ -159,7 +163,6 @@ def dhcp(
     log_level: LogLevelOpt = None,
 ) -> None:
     """The DHCP service: dnsmasq in a namespace per network scheduled to this host."""
-    from quark.agent.client import AgentApiClient
     from quark.agent.dhcp import DhcpConfig, DhcpService
 
     s = _agent_settings(
@@ -184,18 +187,13 @@ def dhcp(
         metadata_proxy_socket=s.metadata_proxy_socket,
     )
 
-    async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
-            await DhcpService(client, cfg).run()
-
-    _run_agent(run, s.log_level)
+    _run_agent(s, lambda client: DhcpService(client, cfg).run())
 
 
 def metadata_agent(
     config: ConfigOpt = None, host: HostOpt = None, api_url: ApiUrlOpt = None, log_level: LogLevelOpt = None
 ) -> None:
     """The metadata agent: the metadata proxies' requests, signed, to Nova's metadata API (docs/metadata.md)."""
-    from quark.agent.client import AgentApiClient
     from quark.agent.metadata.agent import MetadataAgent, MetadataAgentConfig
 
     s = _agent_settings(config, host=host, api_url=api_url, log_level=log_level)
@@ -208,11 +206,7 @@ def metadata_agent(
         report_interval=s.report_interval,
     )
 
-    async def run() -> None:
-        async with AgentApiClient(s.api_url, token=s.api_token, auth=_agent_auth(s)) as client:
-            await MetadataAgent(client, cfg).run()
-
-    _run_agent(run, s.log_level)
+    _run_agent(s, lambda client: MetadataAgent(client, cfg).run())
 
 
 def register(app: typer.Typer) -> None:

@@ -72,15 +72,25 @@ class SyncBatch(list[Change]):
     (None: no bound), in id order. A driver compares with the backend's rows
     of that kind *in that range* only (``covers``): a row beyond it is another
     page's, not extra. ``quark backend sync`` pages this way so that a million
-    ports never sit in memory at once."""
+    ports never sit in memory at once.
+
+    ``run`` is one dict shared by every page of one sync run of one driver:
+    what the driver keeps between pages (a copy of the backend's rows read
+    once per run rather than once per page)."""
 
     def __init__(
-        self, kind: str, changes: Sequence[Change] = (), after: str | None = None, until: str | None = None
+        self,
+        kind: str,
+        changes: Sequence[Change] = (),
+        after: str | None = None,
+        until: str | None = None,
+        run: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(changes)
         self.kind = kind
         self.after = after
         self.until = until
+        self.run: dict[str, Any] = {} if run is None else run
 
     def covers(self, kind: str, resource_id: str) -> bool:
         if kind != self.kind:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quark.drivers.base import Change, Driver, DriverError, SyncBatch, SyncReport
+from quark.drivers.sync_compare import Held, compare
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS objects (kind TEXT, id TEXT, revision INTEGER, body TEXT, PRIMARY KEY (kind, id))"
 UPSERT = (
@@ -55,12 +56,14 @@ class StateFileDriver(Driver):
             self._conn = connect(self.path)
         return self._conn
 
-    def _write(self, change: Change) -> None:
+    def _write(self, change: Change) -> bool:
         body = json.dumps(dict(change.body), default=str, sort_keys=True)
-        self.conn.execute(UPSERT, (change.kind, change.resource_id, change.revision, body))
+        cursor = self.conn.execute(UPSERT, (change.kind, change.resource_id, change.revision, body))
+        return cursor.rowcount > 0
 
-    def _delete(self, kind: str, resource_id: str) -> None:
-        self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, resource_id))
+    def _delete(self, kind: str, resource_id: str) -> bool:
+        cursor = self.conn.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, resource_id))
+        return cursor.rowcount > 0
 
     async def apply(self, change: Change) -> None:
         if self.delay:
@@ -70,8 +73,8 @@ class StateFileDriver(Driver):
         else:
             self._write(change)
 
-    def _held(self, resources: Sequence[Change]) -> dict[tuple[str, str], int]:
-        """The backend's (kind, id) -> revision within what ``resources`` covers."""
+    def _held(self, resources: Sequence[Change]) -> Held:
+        """The backend's kind -> {id: revision} within what ``resources`` covers."""
         if isinstance(resources, SyncBatch):
             sql, args = "SELECT kind, id, revision FROM objects WHERE kind = ?", [resources.kind]
             if resources.after is not None:
@@ -81,28 +84,22 @@ class StateFileDriver(Driver):
             rows = self.conn.execute(sql, args)
         else:
             rows = self.conn.execute("SELECT kind, id, revision FROM objects")
-        return {(kind, rid): rev for kind, rid, rev in rows}
+        held: dict[str, dict[str, int]] = {}
+        for kind, rid, rev in rows:
+            held.setdefault(kind, {})[rid] = rev
+        return held
+
+    async def _repair_write(self, change: Change) -> bool:
+        return self._write(change)
+
+    async def _repair_delete(self, kind: str, resource_id: str) -> bool:
+        return self._delete(kind, resource_id)
 
     async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
-        held = self._held(resources)
-        report = SyncReport()
-        wanted = {(c.kind, c.resource_id): c for c in resources}
-        for key, change in wanted.items():
-            if key not in held:
-                report.missing.append(change.resource_id)
-            elif held[key] < change.revision:
-                report.stale.append(change.resource_id)
-            else:
-                continue
-            if repair:
-                self._write(change)
-                report.repaired += 1
-        for kind, resource_id in held.keys() - wanted.keys():
-            report.extra.append(resource_id)
-            if repair:
-                self._delete(kind, resource_id)
-                report.repaired += 1
-        return report
+        found = compare(resources, self._held(resources))
+        if not repair:
+            return found.report
+        return await found.repair(self._repair_write, self._repair_delete)
 
     async def close(self) -> None:
         if self._conn is not None:

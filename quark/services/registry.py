@@ -17,7 +17,6 @@ from quark.services.addressing.external_ipam import ExternalIpamService
 from quark.services.addressing.ip_addresses import IpAddressService
 from quark.services.addressing.ip_policies import IpPolicyService
 from quark.services.addressing.mac_ranges import MacRangeService
-from quark.services.addressing.pool_rbac import ADDRESS_SCOPE, SUBNETPOOL
 from quark.services.addressing.routes import RouteService
 from quark.services.addressing.subnet_pools import SubnetPoolService
 from quark.services.addressing.utilization import UtilizationService
@@ -26,6 +25,7 @@ from quark.services.backends.outbox import Outbox
 from quark.services.common.availability_zones import AvailabilityZoneService
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import IdempotencyKeys
+from quark.services.common.pool_rbac import ADDRESS_SCOPE, SUBNETPOOL
 from quark.services.common.quotas import QuotaService
 from quark.services.common.rbac import RbacTypes
 from quark.services.common.rbac_policies import RbacPolicyService

@@ -2,7 +2,8 @@
 against a real server, on every database (docs/agent_api.md).
 
 Each test uses its own host names; agents are registered by reporting, and
-go down DATAPLANE_DOWN_TIME seconds after their last report.
+go down DATAPLANE_DOWN_TIME seconds after their last report (longer than a test;
+the death of an agent is tested on the fast_down_server).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from quark import names
-from tests.api.conftest import DATAPLANE_DOWN_TIME
+from tests.api.conftest import wait_for
 from tests.api.test_wire import error_of
 
 MEMBER = {"X-Project-Id": "dp-member", "X-Roles": "member"}
@@ -188,13 +189,15 @@ def test_binding_needs_an_agent_able_to_serve_the_segment(http):
     assert bind(http, port(http, flat["id"])["id"], host)["binding:vif_type"] == "bridge"
 
 
-@pytest.mark.slow
-def test_a_dead_agent_binds_nothing(http):
-    host = new_host()
-    l2_report(http, host)
-    net = network(http)
-    time.sleep(DATAPLANE_DOWN_TIME + 1.5)
-    assert bind(http, port(http, net["id"])["id"], host)["binding:vif_type"] == "binding_failed"
+def test_a_dead_agent_binds_nothing(fast_down_server):
+    with httpx.Client(base_url=fast_down_server.url, timeout=90) as http:
+        host = new_host()
+        agent = l2_report(http, host)
+        net = network(http)
+        wait_for(lambda: http.get(f"/v2.0/agents/{agent['id']}").json()["agent"]["alive"] is False, "the agent down")
+        assert bind(http, port(http, net["id"])["id"], host)["binding:vif_type"] == "binding_failed"
+        l2_report(http, host)  # alive again: it binds
+        assert bind(http, port(http, net["id"])["id"], host)["binding:vif_type"] != "binding_failed"
 
 
 # --- desired state ------------------------------------------------------------------------
@@ -369,18 +372,19 @@ def test_port_status_only_for_ports_on_that_host(http):
 # --- DHCP ------------------------------------------------------------------------------------
 
 
-def wait_until_no_dhcp_agent_is_alive(http) -> None:
-    """The DHCP agents other tests reported on this shared server go down
-    DATAPLANE_DOWN_TIME seconds after their report; wait for that, so that a
-    test's DHCP scheduling sees its own agent only."""
-    deadline = time.monotonic() + DATAPLANE_DOWN_TIME + 30
-    while alive := http.get("/v2.0/agents", params={"agent_type": "DHCP agent", "alive": "true"}).json()["agents"]:
-        assert time.monotonic() < deadline, f"DHCP agents still alive: {alive}"
-        time.sleep(0.2)
+def no_dhcp_agent_up(http) -> None:
+    """Set every DHCP agent other tests reported on this shared server admin-down
+    (they stay alive for DATAPLANE_DOWN_TIME), so that a test's DHCP scheduling
+    sees its own agent only; no waiting."""
+    for agent in http.get("/v2.0/agents", params={"agent_type": "DHCP agent"}).json()["agents"]:
+        if not agent["admin_state_up"]:
+            continue
+        r = http.put(f"/v2.0/agents/{agent['id']}", json={"agent": {"admin_state_up": False}})
+        assert r.status_code == 200, r.text
 
 
 def test_dhcp_port_scheduled_and_dhcp_state(http):
-    wait_until_no_dhcp_agent_is_alive(http)  # else the least loaded of them might be another test's
+    no_dhcp_agent_up(http)  # else the least loaded of them might be another test's
     host = new_host()
     l2_report(http, host)
     dhcp_report(http, host)
@@ -475,9 +479,9 @@ def test_dhcp_port_scheduled_and_dhcp_state(http):
 
 def test_dhcp_agent_report_schedules_waiting_networks(http):
     # A network whose DHCP subnet came while no DHCP agent was alive gets its
-    # port when a DHCP agent reports (here: a new one). Without the wait, a DHCP
-    # agent reported by a test just before would take the port at once.
-    wait_until_no_dhcp_agent_is_alive(http)
+    # port when a DHCP agent reports (here: a new one). Without setting the others
+    # admin-down, a DHCP agent reported by a test just before would take the port at once.
+    no_dhcp_agent_up(http)
     net = network(http)
     subnet(http, net["id"], "10.54.0.0/24")
     dhcp_of_net = {"network_id": net["id"], "device_owner": "network:dhcp"}

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 import uuid
 
 import pytest
 
-from quark.drivers.base import Change, RetryableError
+from quark.drivers.base import Change, RetryableError, SyncBatch
 from quark.drivers.ovn import OvnDriver, commands
 from quark.drivers.ovn import mapping as m
 from tests.ovn import OvnCluster
@@ -262,6 +263,7 @@ async def test_sync_reports_and_repairs_missing_extra_stale(ovn, driver):
     resources = [change("network", net), change("subnet", sub), change("port", kept, rev=1)]
     assert not (await driver.sync(resources + [change("port", deleted)])).drift
     ovn.nbctl("lsp-del", kept["id"])  # someone removes it behind Quark's back
+    await seen_by(driver, "port", kept["id"], present=False)
     newer = change("network", {**net, "mtu": 1300}, rev=2)
     report = await driver.sync([newer, resources[1], resources[2]])
     assert report.missing == [kept["id"]] and report.stale == [net["id"]] and report.extra == [deleted["id"]]
@@ -271,6 +273,78 @@ async def test_sync_reports_and_repairs_missing_extra_stale(ovn, driver):
     assert not (await driver.sync([newer, resources[1], resources[2]])).drift
     assert ovn.nbctl("lsp-get-addresses", kept["id"]).strip() == "fa:16:3e:00:00:05 10.1.0.5"
     assert ovn.get("Logical_Switch", m.switch_name(net["id"]), "other_config:mtu").strip('"') == "1300"
+
+
+async def seen_by(driver: OvnDriver, kind: str, resource_id: str, present: bool, timeout: float = 20) -> None:
+    """Wait until the driver's copy of NB (its IDL replica) has, or lacks, a row that
+    another client (ovn-nbctl) changed: the update reaches the replica a moment later."""
+    deadline = time.monotonic() + timeout
+    while (resource_id in (await driver.revisions((kind,)))[kind]) != present:
+        assert time.monotonic() < deadline, f"{kind} {resource_id} never {'came' if present else 'went'}"
+        await asyncio.sleep(0.05)
+
+
+def pages_of(kind: str, changes: list[Change], size: int, run: dict) -> list[SyncBatch]:
+    """``changes`` (in id order) as the Syncer pages them, every page sharing ``run``."""
+    pages, after = [], None
+    for start in range(0, len(changes), size):
+        chunk = changes[start : start + size]
+        until = None if start + size >= len(changes) else chunk[-1].resource_id
+        pages.append(SyncBatch(kind, chunk, after=after, until=until, run=run))
+        after = until
+    return pages
+
+
+@pytest.fixture
+def nb_reads(monkeypatch) -> list[tuple[str, ...]]:
+    """The kinds of every ReadRevisions the driver runs (each one a pass over NB's tables)."""
+    reads: list[tuple[str, ...]] = []
+
+    class Counted(commands.ReadRevisions):
+        def __init__(self, api, kinds=None) -> None:
+            super().__init__(api, kinds)
+            reads.append(self.kinds)
+
+    monkeypatch.setattr(commands, "ReadRevisions", Counted)
+    return reads
+
+
+async def test_a_paged_sync_reads_each_kind_of_nb_once_per_run(ovn, driver, nb_reads):
+    net = network()
+    sub = subnet(net, cidr="10.1.0.0/24")
+    ports = sorted((port(net, sub, ip=f"10.1.0.{10 + i}") for i in range(6)), key=lambda p: p["id"])
+    for kind, body in (("network", net), ("subnet", sub), *(("port", p) for p in ports)):
+        await driver.call(change(kind, body))
+    run: dict = {}
+    batches = [
+        *pages_of("network", [change("network", net)], 2, run),
+        *pages_of("subnet", [change("subnet", sub)], 2, run),
+        *pages_of("port", [change("port", p) for p in ports], 2, run),
+    ]
+    assert len(batches) == 5
+    for batch in batches:
+        assert not (await driver.sync(batch)).drift
+    assert nb_reads == [("network",), ("subnet",), ("port",)]  # not one read of every table per page
+
+    # A job that finishes after the run's copy was read is no drift: the page that sees
+    # a difference looks again; a port lost behind Quark's back is still found and repaired.
+    nb_reads.clear()
+    run = {}
+    first, second, third = pages_of(
+        "port", [change("port", p, rev=2 if i == 2 else 1) for i, p in enumerate(ports)], 2, run
+    )
+    assert not (await driver.sync(first)).drift
+    await driver.call(change("port", {**ports[2], "name": "renamed"}, rev=2, op="update"))
+    ovn.nbctl("lsp-del", ports[5]["id"])
+    mark = len(nb_reads)
+    await seen_by(driver, "port", ports[5]["id"], present=False)
+    del nb_reads[mark:]  # the test's own reads
+    assert not (await driver.sync(second)).drift
+    report = await driver.sync(third, repair=True)
+    assert (report.missing, report.stale, report.extra, report.repaired) == ([ports[5]["id"]], [], [], 1)
+    assert nb_reads == [("port",)] * 3  # the run's copy, then once more for each page that differed
+    ip = ports[5]["fixed_ips"][0]["ip_address"]
+    assert ovn.nbctl("lsp-get-addresses", ports[5]["id"]).strip() == f"fa:16:3e:00:00:05 {ip}"
 
 
 async def test_a_stopped_nb_server_is_retryable_and_the_driver_reconnects(ovn, driver):

@@ -14,7 +14,7 @@ from quark.drivers.ovn import mapping as m
 from quark.drivers.ovn.driver import l3_options
 from quark.drivers.ovn.southbound import is_gateway
 from tests.ovn import OvnCluster
-from tests.ovn_driver.test_driver import change, network, port, subnet, uid
+from tests.ovn_driver.test_driver import change, network, port, seen_by, subnet, uid
 
 
 @pytest.fixture
@@ -225,24 +225,30 @@ async def test_sync_repairs_a_deleted_nat_row_and_an_extra_router(ovn, driver):
     await driver.call(change("floatingip", f))
     stray = router(name="stray")
     await driver.call(change("router", stray))
-    wanted_routers = SyncBatch("router", [change("router", r)])
-    wanted_fips = SyncBatch("floatingip", [change("floatingip", f), change("floatingip", idle)])
-    assert not (await driver.sync(wanted_fips)).drift
+
+    def wanted_routers() -> SyncBatch:  # one sync run each: a run keeps its copy of NB
+        return SyncBatch("router", [change("router", r)])
+
+    def wanted_fips() -> SyncBatch:
+        return SyncBatch("floatingip", [change("floatingip", f), change("floatingip", idle)])
+
+    assert not (await driver.sync(wanted_fips())).drift
 
     lr = m.router_name(r["id"])
     ovn.nbctl("lr-nat-del", lr, "dnat_and_snat", "203.0.113.50")  # someone removes it behind Quark's back
-    report = await driver.sync(wanted_fips)
+    await seen_by(driver, "floatingip", f["id"], present=False)
+    report = await driver.sync(wanted_fips())
     assert report.missing == [f["id"]] and not report.extra and not report.stale
-    report = await driver.sync(wanted_routers)
+    report = await driver.sync(wanted_routers())
     assert report.extra == [stray["id"]] and not report.missing
 
-    report = await driver.sync(wanted_fips, repair=True)
+    report = await driver.sync(wanted_fips(), repair=True)
     assert report.repaired == 1
     assert nat(ovn, lr)[0]["logical_ip"] == "10.1.0.5"
-    report = await driver.sync(wanted_routers, repair=True)
+    report = await driver.sync(wanted_routers(), repair=True)
     assert report.repaired == 1
     assert ovn.nb_names("Logical_Router") == {lr}
-    assert not (await driver.sync(wanted_routers)).drift and not (await driver.sync(wanted_fips)).drift
+    assert not (await driver.sync(wanted_routers())).drift and not (await driver.sync(wanted_fips())).drift
     assert len(nat(ovn, lr, "snat")) == 1 and ("0.0.0.0/0", "203.0.113.1") in routes(ovn, lr)
 
 

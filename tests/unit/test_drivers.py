@@ -93,3 +93,32 @@ def test_a_negative_sync_interval_is_refused():
     with pytest.raises(ValueError, match="backend_sync_interval"):
         load_settings(None, backend_sync_interval=-1)
     assert load_settings(None, backend_sync_interval=0).backend_sync_interval == 0
+
+
+def test_the_sync_comparison_finds_drift_and_repairs_leaves_first_on_delete_roots_first_on_write():
+    from quark.drivers.base import SyncBatch
+    from quark.drivers.sync_compare import compare
+
+    wanted = [Change("port", "create", "p1", 2, {}), Change("network", "create", "n1", 1, {})]
+    held = {"network": {"n2": 1}, "port": {"p1": 1, "p9": 1}, "subnet": {"s1": 1}}
+    found = compare(wanted, held)
+    assert (found.report.missing, found.report.stale) == (["n1"], ["p1"])
+    assert sorted(found.report.extra) == ["n2", "p9", "s1"]
+    assert [c.resource_id for c in found.writes] == ["n1", "p1"]  # the network before its port
+    assert found.deletes == [("port", "p9"), ("subnet", "s1"), ("network", "n2")]  # leaves first
+    page = compare(SyncBatch("port", wanted[:1], after="p0", until="p5"), held)
+    assert page.report.extra == [] and page.report.stale == ["p1"]  # p9 is another page's
+
+    calls: list[object] = []
+
+    async def write(change: Change) -> bool:
+        calls.append(change.resource_id)
+        return change.resource_id != "p1"  # the backend had it already
+
+    async def delete(kind: str, resource_id: str) -> bool:
+        calls.append((kind, resource_id))
+        return True
+
+    report = asyncio.run(found.repair(write, delete))
+    assert calls == [("port", "p9"), ("subnet", "s1"), ("network", "n2"), "n1", "p1"]
+    assert report.repaired == 4

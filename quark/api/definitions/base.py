@@ -95,6 +95,11 @@ def admin_state_up() -> Attr:
     )
 
 
+def name_attr() -> Attr:
+    """A resource's ``name``: writable, "" by default, at most 255 characters."""
+    return Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True)
+
+
 def standard_attrs() -> list[Attr]:
     """id, project, and Neutron's standard attributes shared by every resource."""
     return [

@@ -13,6 +13,7 @@ from quark.api.definitions.base import (
     Attr,
     Resource,
     admin_state_up,
+    name_attr,
     standard_attrs,
 )
 
@@ -38,7 +39,7 @@ NETWORK = Resource(
     collection="networks",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         admin_state_up(),
         Attr("status", filter=STR_FILTER, sortable=True),
         Attr(
@@ -143,7 +144,7 @@ SUBNET = Resource(
     collection="subnets",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
         Attr(
             "ip_version",
@@ -263,7 +264,7 @@ PORT = Resource(
     extra_filters=("fixed_ips",),
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr("network_id", post=True, required=True, convert=v.string(36), filter=STR_FILTER, sortable=True),
         admin_state_up(),
         # null: a MAC generated anew (port-mac-address-regenerate).
@@ -355,7 +356,7 @@ IP_POLICY = Resource(
     bulk=False,
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "exclude",
             "array",

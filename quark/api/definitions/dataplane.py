@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, name_attr, standard_attrs
 
 # A 64-bit integer (JSON numbers beyond are read as floats, not ids); each network
 # type's own bounds are the service's check (quark/ipam/segments.py, InvalidInput).
@@ -23,7 +23,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
     bulk=False,
     attributes=(
         Attr("id", filter=STR_FILTER, sortable=True),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "network_type",
             post=True,
@@ -104,7 +104,7 @@ NETWORK_SEGMENT_RANGE = Resource(
     attributes=(
         # A shared range has no project: project_id (tenant_id) null.
         *(replace(a, nullable=True) if a.name in ("project_id", "tenant_id") else a for a in standard_attrs()),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "default",
             "boolean",

@@ -7,7 +7,7 @@ from typing import Any
 
 from quark import extension_errors
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, STR_FILTER, Attr, Resource
+from quark.api.definitions.base import BOOL_FILTER, STR_FILTER, Attr, Resource, name_attr
 from quark.services.l3.flavors import SERVICE_TYPES
 
 
@@ -57,7 +57,7 @@ FLAVOR = Resource(
     bulk=False,
     attributes=(
         *_common(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "service_type",
             post=True,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import STR_FILTER, Attr, Resource, admin_state_up, standard_attrs
+from quark.api.definitions.base import STR_FILTER, Attr, Resource, admin_state_up, name_attr, standard_attrs
 
 FLOATINGIP = Resource(
     name="floatingip",
@@ -77,7 +77,7 @@ ROUTER = Resource(
     collection="routers",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         admin_state_up(),
         Attr("status", filter=STR_FILTER, sortable=True),
         Attr(

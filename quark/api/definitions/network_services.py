@@ -8,7 +8,7 @@ service's check (installed drivers and what they declare), not a list here.
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import INT_FILTER, STR_FILTER, TENANT_ID, Attr, Resource
+from quark.api.definitions.base import INT_FILTER, STR_FILTER, TENANT_ID, Attr, Resource, name_attr
 from quark.services.core.network_services import KINDS
 
 
@@ -31,7 +31,7 @@ NETWORK_SERVICE = Resource(
     bulk=False,
     attributes=(
         Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         _description(),
         Attr(
             "kind",

@@ -5,7 +5,7 @@ standard attributes Quark gives every resource."""
 from __future__ import annotations
 
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, name_attr, standard_attrs
 
 _INT = v.integer(0, 2**31 - 1)
 PREFIXES = v.list_of(v.pool_prefix)
@@ -77,7 +77,7 @@ ADDRESS_SCOPE = Resource(
     collection="address-scopes",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "shared",
             "boolean",

@@ -6,7 +6,7 @@ from typing import Any
 
 from quark import errors
 from quark.api import validators as v
-from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, standard_attrs
+from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, name_attr, standard_attrs
 
 
 def protocol(value: Any) -> str | None:
@@ -29,7 +29,7 @@ SECURITY_GROUP = Resource(
     body_collection="security_groups",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr("stateful", "boolean", post=True, put=True, default=True, convert=v.boolean, filter=BOOL_FILTER),
         Attr("shared", "boolean", filter=BOOL_FILTER),
         Attr("security_group_rules", "array", items="object"),
@@ -160,7 +160,7 @@ ADDRESS_GROUP = Resource(
     collection="address-groups",
     attributes=(
         *standard_attrs(),
-        Attr("name", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        name_attr(),
         Attr(
             "addresses",
             "array",

@@ -15,7 +15,7 @@ raises ``Missing``: the change is retried later.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ovsdbapp.backend.ovs_idl.command import BaseCommand
@@ -194,13 +194,18 @@ class Delete(BaseCommand):
 
 
 class ReadRevisions(BaseCommand):
-    """What OVN holds of Quark's: kind -> {resource id: revision}."""
+    """What OVN holds of Quark's: kind -> {resource id: revision}, of ``kinds`` (None: all)."""
 
     READ_ONLY = True
 
+    def __init__(self, api: Any, kinds: Iterable[str] | None = None) -> None:
+        super().__init__(api)
+        self.kinds = tuple(m.TABLES if kinds is None else kinds)
+
     def run_idl(self, txn: Any) -> None:
         held: dict[str, dict[str, int]] = {}
-        for kind, table in m.TABLES.items():
+        for kind in self.kinds:
+            table = m.TABLES[kind]
             key = m.id_key(kind)
             held[kind] = {
                 r.external_ids[key]: m.revision_of(r.external_ids)

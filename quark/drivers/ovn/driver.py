@@ -33,16 +33,17 @@ from ovsdbapp import exceptions as ovsdb_exceptions
 from ovsdbapp.backend.ovs_idl import connection
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
-from quark.drivers.base import Change, Driver, RetryableError, SyncReport, covers
+from quark.drivers.base import Change, Driver, RetryableError, SyncBatch, SyncReport
 from quark.drivers.ovn import commands
 from quark.drivers.ovn import mapping as m
 from quark.drivers.ovn.connect import open_api
 from quark.drivers.ovn.southbound import Southbound
+from quark.drivers.sync_compare import Held, compare
 
 LOG = logging.getLogger(__name__)
 DEFAULT_NB = "unix:/var/run/ovn/ovnnb_db.sock"
-# Leaves before roots for deletes, roots first for writes (a port needs its switch).
-WRITE_ORDER = ("network", "security_group", "subnet", "router", "port", "floatingip")
+# Where a sync run's copy of NB's rows is kept (``SyncBatch.run``), per kind.
+RUN_KEY = "ovn_nb"
 
 
 def l3_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -54,6 +55,10 @@ def l3_options(options: Mapping[str, Any]) -> dict[str, Any]:
         names = chassis.split(",") if isinstance(chassis, str) else chassis
         found["gateway_chassis"] = [str(name).strip() for name in names if str(name).strip()]
     return found
+
+
+def _realised(change: Change) -> bool:
+    return m.realised(change.kind, change.body)
 
 
 def _flag(value: Any) -> bool:
@@ -149,9 +154,9 @@ class OvnDriver(Driver):
 
     # --- reading back ---------------------------------------------------------------
 
-    async def revisions(self) -> dict[str, dict[str, int]]:
-        """What NB holds of Quark's: kind -> {resource id: revision}."""
-        return await asyncio.to_thread(self._read, commands.ReadRevisions)
+    async def revisions(self, kinds: Sequence[str] | None = None) -> dict[str, dict[str, int]]:
+        """What NB holds of Quark's: kind -> {resource id: revision}, of ``kinds`` (None: all)."""
+        return await asyncio.to_thread(self._read, lambda api: commands.ReadRevisions(api, kinds))
 
     async def port_up(self, port_id: str) -> bool | None:
         """NB's ``up`` of the port (set by northd once a chassis claimed it); None: not set."""
@@ -161,43 +166,27 @@ class OvnDriver(Driver):
         ups = await asyncio.to_thread(self._read, lambda api: commands.ReadPortsUp(api, port_ids))
         return {port_id: "ACTIVE" if up else "DOWN" for port_id, up in ups.items()}
 
-    async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
-        held = await self.revisions()
-        report = SyncReport()
-        wanted: dict[str, dict[str, Change]] = {kind: {} for kind in WRITE_ORDER}
-        for change in resources:
-            if not m.realised(change.kind, change.body):
-                continue  # nothing of it in NB (an unassociated floating IP)
-            wanted.setdefault(change.kind, {})[change.resource_id] = change
-        to_write: list[Change] = []
-        for kind in WRITE_ORDER:
-            have = held.get(kind, {})
-            for rid, change in wanted[kind].items():
-                if rid not in have:
-                    report.missing.append(rid)
-                elif have[rid] < change.revision:
-                    report.stale.append(rid)
-                else:
-                    continue
-                to_write.append(change)
-            # a row beyond this page's kind and id range is another page's, not extra
-            report.extra += [rid for rid in have if rid not in wanted[kind] and covers(resources, kind, rid)]
-        if repair:
-            report.repaired = await self._repair(to_write, held, wanted, resources)
-        return report
+    async def _held(self, resources: Sequence[Change], fresh: bool) -> tuple[Held, bool]:
+        """NB's rows that ``resources`` may cover, and whether they were read just now.
+        A ``SyncBatch``'s kind only, read once per sync run (kept in ``batch.run``)
+        unless ``fresh``: a page need not read every NB row again."""
+        if not isinstance(resources, SyncBatch):
+            return await self.revisions(), True
+        kind, snapshot = resources.kind, resources.run.setdefault(RUN_KEY, {})
+        read = fresh or kind not in snapshot
+        if read:
+            snapshot[kind] = (await self.revisions((kind,)))[kind]
+        return {kind: snapshot[kind]}, read
 
-    async def _repair(
-        self,
-        to_write: list[Change],
-        held: dict[str, dict[str, int]],
-        wanted: dict[str, dict[str, Change]],
-        resources: Sequence[Change],
-    ) -> int:
-        repaired = 0
-        for kind in reversed(WRITE_ORDER):
-            for rid in held.get(kind, {}):
-                if rid not in wanted[kind] and covers(resources, kind, rid):
-                    repaired += await self.delete(kind, rid)
-        for change in to_write:  # in WRITE_ORDER: a port's switch and groups come first
-            repaired += await self.write(change.kind, change.body, change.revision)
-        return repaired
+    async def sync(self, resources: Sequence[Change], repair: bool = False) -> SyncReport:
+        held, fresh = await self._held(resources, fresh=False)
+        found = compare(resources, held, _realised)
+        if found.report.drift and not fresh:
+            # the run's copy may predate a job finished since it was read: look again
+            found = compare(resources, (await self._held(resources, fresh=True))[0], _realised)
+        if not repair:
+            return found.report
+        return await found.repair(self._write_change, self.delete)
+
+    async def _write_change(self, change: Change) -> bool:
+        return await self.write(change.kind, change.body, change.revision)

@@ -13,18 +13,16 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import pool_models
 from quark.ipam.pool_errors import AddressScopeInUse, AddressScopeNotFound, AddressScopeUpdateError
-from quark.services.addressing import pool_rbac
-from quark.services.addressing.pool_rbac import SCOPE
-from quark.services.common import base, rbac
+from quark.services.common import base, pool_rbac, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.common.pool_rbac import SCOPE
 
 a = pool_models.address_scopes
 sp = pool_models.subnetpools
@@ -75,20 +73,8 @@ class AddressScopeService(ResourceService):
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         project_id = base.resolve_project(ctx, attrs)
-        scope_id = base.new_id()
-        now = utcnow()
-        await conn.execute(
-            insert(a).values(
-                id=scope_id,
-                project_id=project_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                shared=attrs.get("shared", False),
-                ip_version=attrs["ip_version"],
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
+        scope_id = await base.insert_new(
+            conn, a, attrs, project_id=project_id, shared=attrs.get("shared", False), ip_version=attrs["ip_version"]
         )
         if attrs.get("tags"):
             await write_tags(conn, scope_id, base.validate_tags(attrs["tags"]))

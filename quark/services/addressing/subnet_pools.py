@@ -21,7 +21,6 @@ from sqlalchemy import delete, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models, pool_models
 from quark.db.lookups import IDS, Lookup
@@ -38,10 +37,9 @@ from quark.ipam.pool_errors import (
     SubnetPoolNotFound,
 )
 from quark.ipam.prefix_allocator import SqlBlocks, pool_prefixes
-from quark.services.addressing import pool_rbac
 from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.pool_rules import BOUNDS, read_bounds
-from quark.services.common import base, rbac
+from quark.services.common import base, pool_rbac, rbac
 from quark.services.common.base import ResourceService, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
 from quark.services.events import Events, ResourcesCreated
@@ -140,25 +138,20 @@ class SubnetPoolService(ResourceService):
         scope_id = attrs.get("address_scope_id")
         if scope_id:
             await self._check_scope(conn, ctx, pool_id, scope_id, version, nets)
-        now = utcnow()
-        await conn.execute(
-            insert(sp).values(
-                id=pool_id,
-                project_id=project_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                ip_version=version,
-                default_prefixlen=bounds.default_prefixlen,
-                min_prefixlen=bounds.min_prefixlen,
-                max_prefixlen=bounds.max_prefixlen,
-                default_quota=attrs.get("default_quota"),
-                shared=attrs.get("shared", False),
-                is_default=attrs.get("is_default", False),
-                address_scope_id=scope_id or None,
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
+        await base.insert_new(
+            conn,
+            sp,
+            attrs,
+            id=pool_id,
+            project_id=project_id,
+            ip_version=version,
+            default_prefixlen=bounds.default_prefixlen,
+            min_prefixlen=bounds.min_prefixlen,
+            max_prefixlen=bounds.max_prefixlen,
+            default_quota=attrs.get("default_quota"),
+            shared=attrs.get("shared", False),
+            is_default=attrs.get("is_default", False),
+            address_scope_id=scope_id or None,
         )
         await self._write_prefixes(conn, pool_id, nets)
         await px.add_space(SqlBlocks(conn, pool_id, version), nets)

@@ -156,9 +156,11 @@ class Syncer:
             return RESOURCE_TYPES
         return ("network", "subnet", "port")
 
-    async def pages(self, driver: str, kind: str) -> AsyncIterator[SyncBatch]:
+    async def pages(self, driver: str, kind: str, run: dict[str, Any] | None = None) -> AsyncIterator[SyncBatch]:
         """The database's resources of ``driver`` and ``kind``, a page at a time, each
-        read in its own transaction; the pages' ranges cover every id once."""
+        read in its own transaction; the pages' ranges cover every id once. Every
+        page carries ``run`` (the driver's keep between the pages of one sync run)."""
+        run = {} if run is None else run
         after: str | None = None
         service = self.services.by_collection(COLLECTIONS[kind])
         while True:
@@ -168,7 +170,7 @@ class Syncer:
             last = len(ids) < self.page_size
             until = None if last else ids[-1]
             changes = [change_of(kind, view) for view in views]
-            yield SyncBatch(kind, changes, after=after, until=until)
+            yield SyncBatch(kind, changes, after=after, until=until, run=run)
             if last:
                 return
             after = until
@@ -178,9 +180,10 @@ class Syncer:
     ) -> DriverReport:
         """Run ``driver.sync`` over every page of its resources; ``on_page`` is awaited after each."""
         report = DriverReport(driver.name)
+        run: dict[str, Any] = {}
         for kind in self.kinds(driver.name):
             kind_report = report.kinds.setdefault(kind, KindReport())
-            async for batch in self.pages(driver.name, kind):
+            async for batch in self.pages(driver.name, kind, run):
                 found = await driver.sync(batch, repair=repair)
                 await self.settle(driver, kind, batch, found, kind_report, repair)
                 if on_page is not None:

@@ -115,6 +115,23 @@ def standard_columns(table: Table) -> dict[str, Column]:
     return columns
 
 
+async def insert_new(conn: AsyncConnection, table: Table, attrs: dict[str, Any], **values: Any) -> str:
+    """Insert a new resource row: ``values``, a new ``id`` (unless given), the
+    ``name`` and ``description`` of ``attrs`` ("" when absent) where ``table``
+    has them, and, for a standard-attribute row, created and updated now at
+    revision 0. Returns the row's id."""
+    c = table.c
+    values.setdefault("id", new_id())
+    for key in ("name", "description"):
+        if key in c:
+            values.setdefault(key, attrs.get(key) or "")
+    if "revision_number" in c:
+        now = utcnow()
+        values = {"created_at": now, "updated_at": now, "revision_number": 0, **values}
+    await conn.execute(insert(table).values(**values))
+    return str(values["id"])
+
+
 class ResourceService:
     table: ClassVar[Table]
     not_found: ClassVar[type[errors.NotFound]]

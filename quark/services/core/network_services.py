@@ -19,12 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.network_service_models import network_service_associations as nsa
@@ -155,21 +154,7 @@ class NetworkServiceService(ResourceService):
         kind, physnet = attrs["kind"], attrs.get("physical_network") or ""
         check_physical_network(kind, physnet)
         check_driver(attrs["driver"], KINDS[kind].network_type)
-        service_id, now = base.new_id(), utcnow()
-        await conn.execute(
-            insert(ns).values(
-                id=service_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                kind=kind,
-                physical_network=physnet,
-                driver=attrs["driver"],
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
-        )
-        return service_id
+        return await base.insert_new(conn, ns, attrs, kind=kind, physical_network=physnet, driver=attrs["driver"])
 
     async def authorize_write(self, conn: AsyncConnection, ctx: Context, row: Any) -> None:
         return None  # admin-only by the policy
@@ -254,18 +239,8 @@ class NetworkServiceAssociationService(ResourceService):
         await self._check_service(conn, attrs["network_service_id"])
         if await conn.scalar(select(exists().where(nsa.c.id == project_id))):
             raise NetworkServiceAssociationExists(project_id=project_id)
-        now = utcnow()
         try:
-            await conn.execute(
-                insert(nsa).values(
-                    id=project_id,
-                    network_service_id=attrs["network_service_id"],
-                    description=attrs.get("description", ""),
-                    created_at=now,
-                    updated_at=now,
-                    revision_number=0,
-                )
-            )
+            await base.insert_new(conn, nsa, attrs, id=project_id, network_service_id=attrs["network_service_id"])
         except IntegrityError:  # a concurrent create for the same project
             raise NetworkServiceAssociationExists(project_id=project_id) from None
         return project_id

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import delete, exists, insert, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -35,6 +35,17 @@ r = models.segment_ranges
 
 def _spec(row: Any) -> RangeSpec:
     return RangeSpec(row.network_type, row.physical_network, row.minimum, row.maximum)
+
+
+def _new_range(spec: RangeSpec) -> dict[str, Any]:
+    """The columns of a new range of ``spec``: its bounds, the next id its lowest."""
+    return {
+        "network_type": spec.network_type,
+        "physical_network": spec.physical_network,
+        "minimum": spec.minimum,
+        "maximum": spec.maximum,
+        "next_id": spec.minimum,
+    }
 
 
 class SegmentRangeService(ResourceService):
@@ -100,27 +111,15 @@ class SegmentRangeService(ResourceService):
     ) -> str:
         """A new range (not a default one) after the overlap check; its id."""
         await self.check_overlap(conn, spec)
-        range_id = base.new_id()
-        now = utcnow()
-        await conn.execute(
-            insert(r).values(
-                id=range_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                network_type=spec.network_type,
-                physical_network=spec.physical_network,
-                minimum=spec.minimum,
-                maximum=spec.maximum,
-                next_id=spec.minimum,
-                project_id=project_id,
-                shared=project_id is None,
-                is_default=False,
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
+        return await base.insert_new(
+            conn,
+            r,
+            attrs,
+            **_new_range(spec),
+            project_id=project_id,
+            shared=project_id is None,
+            is_default=False,
         )
-        return range_id
 
     async def check_overlap(self, conn: AsyncConnection, spec: RangeSpec, range_id: str | None = None) -> None:
         """No two ranges of one type (and physical network) overlap, except that
@@ -199,11 +198,7 @@ async def ensure_seed_ranges(db, text: str) -> None:
                     r,
                     id=seed_range_id(spec),
                     name="default",
-                    network_type=spec.network_type,
-                    physical_network=spec.physical_network,
-                    minimum=spec.minimum,
-                    maximum=spec.maximum,
-                    next_id=spec.minimum,
+                    **_new_range(spec),
                     shared=True,
                     is_default=True,
                     description="",

@@ -23,7 +23,7 @@ from quark.db import models, pool_models
 from quark.ipam import addressing
 from quark.ipam.pool_errors import NetworkAddressScopeAffinityError, NetworkSubnetPoolAffinityError
 from quark.ipam.prefix_allocator import PrefixAllocator, PrefixRequest
-from quark.services.addressing import pool_rbac
+from quark.services.common import pool_rbac
 
 sp = pool_models.subnetpools
 s = models.subnets

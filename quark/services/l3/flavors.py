@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -59,6 +59,12 @@ def _grouped(rows: Sequence[Any], key: str, value: str) -> dict[str, list[str]]:
 class _AdminOwned(ResourceService):
     """Rows of no project: every caller the policy lets through sees them all."""
 
+    # the columns a view shows as they are (also the filter and sort keys)
+    fields: ClassVar[tuple[str, ...]]
+
+    def view_of(self, row: Any) -> dict[str, Any]:
+        return {name: getattr(row, name) for name in self.fields}
+
     def visible(self, ctx: Context):
         return None
 
@@ -81,44 +87,21 @@ class FlavorService(_AdminOwned):
     table = f
     not_found = extension_errors.FlavorNotFound
     not_found_key = "flavor_id"
-    columns = {
-        "id": f.c.id,
-        "name": f.c.name,
-        "description": f.c.description,
-        "service_type": f.c.service_type,
-        "enabled": f.c.enabled,
-    }
+    fields = ("id", "name", "description", "service_type", "enabled")
+    columns = {name: f.c[name] for name in fields}
     related = (("service_profiles", PROFILES_OF),)
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         profiles = _grouped(found.get("flavor.profiles", ()), "flavor_id", "service_profile_id")
-        return [
-            {
-                "id": row.id,
-                "name": row.name,
-                "description": row.description,
-                "service_type": row.service_type,
-                "enabled": row.enabled,
-                "service_profiles": profiles.get(row.id, []),
-            }
-            for row in rows
-        ]
+        return [{**self.view_of(row), "service_profiles": profiles.get(row.id, [])} for row in rows]
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         # Neutron ignores ``service_profiles`` here: profiles are bound through the sub-resource.
         if attrs["service_type"] not in SERVICE_TYPES:
             raise extension_errors.InvalidServiceType(service_type=attrs["service_type"])
-        flavor_id = base.new_id()
-        await conn.execute(
-            insert(f).values(
-                id=flavor_id,
-                name=attrs.get("name") or "",
-                description=attrs.get("description") or "",
-                service_type=attrs["service_type"],
-                enabled=attrs.get("enabled", True),
-            )
+        return await base.insert_new(
+            conn, f, attrs, service_type=attrs["service_type"], enabled=attrs.get("enabled", True)
         )
-        return flavor_id
 
     async def update(self, ctx: Context, flavor_id: str, attrs: dict, if_match: int | None = None) -> dict:
         return await self._write(ctx, flavor_id, attrs, ("name", "description", "enabled"))
@@ -169,28 +152,13 @@ class ServiceProfileService(_AdminOwned):
     table = sp
     not_found = extension_errors.ServiceProfileNotFound
     not_found_key = "sp_id"
-    columns = {
-        "id": sp.c.id,
-        "description": sp.c.description,
-        "driver": sp.c.driver,
-        "enabled": sp.c.enabled,
-        "metainfo": sp.c.metainfo,
-    }
+    fields = ("id", "description", "driver", "enabled", "metainfo")
+    columns = {name: sp.c[name] for name in fields}
     related = (("flavors", FLAVORS_OF),)
 
     def assemble(self, rows: Sequence[Any], found: dict[str, list[Any]], query: ListQuery) -> list[dict]:
         flavors = _grouped(found.get("profile.flavors", ()), "service_profile_id", "flavor_id")
-        return [
-            {
-                "id": row.id,
-                "description": row.description,
-                "driver": row.driver,
-                "enabled": row.enabled,
-                "metainfo": row.metainfo,
-                "flavors": flavors.get(row.id, []),
-            }
-            for row in rows
-        ]
+        return [{**self.view_of(row), "flavors": flavors.get(row.id, [])} for row in rows]
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         driver = attrs.get("driver") or ""
@@ -198,17 +166,9 @@ class ServiceProfileService(_AdminOwned):
             raise extension_errors.ServiceProfileDriverNotFound(driver=driver)
         if not attrs.get("metainfo"):
             raise extension_errors.ServiceProfileEmpty()
-        profile_id = base.new_id()
-        await conn.execute(
-            insert(sp).values(
-                id=profile_id,
-                description=attrs.get("description") or "",
-                driver="",
-                enabled=attrs.get("enabled", True),
-                metainfo=attrs["metainfo"],
-            )
+        return await base.insert_new(
+            conn, sp, attrs, driver="", enabled=attrs.get("enabled", True), metainfo=attrs["metainfo"]
         )
-        return profile_id
 
     async def check_update(self, conn: AsyncConnection, row_id: str, attrs: dict) -> None:
         if attrs.get("driver"):

@@ -16,11 +16,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import l3_models, models
 from quark.db.lookups import IDS, Lookup
@@ -131,23 +130,16 @@ class RouterService(ResourceService):
         hints = attrs.get("availability_zone_hints") or []
         await availability_zones.check_hints(conn, "router", hints)
         project_id = base.resolve_project(ctx, attrs)
-        router_id = base.new_id()
-        now = utcnow()
-        await conn.execute(
-            insert(r).values(
-                id=router_id,
-                project_id=project_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                admin_state_up=attrs.get("admin_state_up", True),
-                status="ACTIVE",
-                gw_port_id=None,
-                enable_snat=True,
-                availability_zone_hints=hints or None,
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
+        router_id = await base.insert_new(
+            conn,
+            r,
+            attrs,
+            project_id=project_id,
+            admin_state_up=attrs.get("admin_state_up", True),
+            status="ACTIVE",
+            gw_port_id=None,
+            enable_snat=True,
+            availability_zone_hints=hints or None,
         )
         if attrs.get("tags"):
             await write_tags(conn, router_id, base.validate_tags(attrs["tags"]))

@@ -23,7 +23,6 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import address_group_models, models
 from quark.db.lookups import IDS, Lookup
@@ -103,19 +102,7 @@ class AddressGroupService(ResourceService):
 
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         project_id = base.resolve_project(ctx, attrs)
-        group_id = base.new_id()
-        now = utcnow()
-        await conn.execute(
-            insert(ag).values(
-                id=group_id,
-                project_id=project_id,
-                name=attrs.get("name", ""),
-                description=attrs.get("description", ""),
-                created_at=now,
-                updated_at=now,
-                revision_number=0,
-            )
-        )
+        group_id = await base.insert_new(conn, ag, attrs, project_id=project_id)
         if attrs.get("tags"):
             await write_tags(conn, group_id, base.validate_tags(attrs["tags"]))
         await self._insert(conn, group_id, normalise(attrs.get("addresses") or ()))
