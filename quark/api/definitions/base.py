@@ -128,6 +128,10 @@ class Resource:
     extra_filters: tuple[str, ...] = ()
     # The attribute that names one resource in its URL (``/v2.0/{collection}/{key}``).
     key: str = "id"
+    # Other URL segments served by the same handlers (``network-segment-ranges``
+    # beside ``network_segment_ranges``: clients spell it either way); links and
+    # bodies keep ``collection``.
+    aliases: tuple[str, ...] = ()
     by_name: dict[str, Attr] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
