@@ -259,3 +259,31 @@ def test_openstacksdk(api_server, owner):
     assert conn.network.update_rbac_policy(rule, target_project_id=other).target_project_id == other
     conn.network.delete_rbac_policy(rule)
     assert list(conn.network.rbac_policies(object_id=mine.id)) == []
+
+
+def test_default_external_network_keeps_its_wildcard_external_policy(admin):
+    """As Neutron's: the wildcard access_as_external policy of the default
+    external network (is_default) may neither go nor move (409
+    RbacPolicyInUse); once it is not the default, it may."""
+    net = make_network(admin, **{"router:external": True})
+    wildcard = admin.get(
+        "/v2.0/rbac-policies",
+        params={"object_id": net["id"], "action": "access_as_external", "target_tenant": "*"},
+    ).json()["rbac_policies"]
+    assert len(wildcard) == 1
+    url = f"/v2.0/rbac-policies/{wildcard[0]['id']}"
+    on = admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": True}})
+    assert on.status_code == 200, on.text
+    try:
+        assert error_of(admin.delete(url), 409) == "RbacPolicyInUse"
+        moved = admin.put(url, json={"rbac_policy": {"target_tenant": uuid.uuid4().hex}})
+        assert error_of(moved, 409) == "RbacPolicyInUse"
+        assert admin.get(f"/v2.0/networks/{net['id']}").json()["network"]["router:external"] is True
+        # another project's own external policy may still go
+        other = created(policy(admin, net["id"], uuid.uuid4().hex, action="access_as_external"))
+        assert admin.delete(f"/v2.0/rbac-policies/{other['id']}").status_code == 204
+    finally:
+        off = admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": False}})
+        assert off.status_code == 200, off.text
+    assert admin.delete(url).status_code == 204
+    assert admin.get(f"/v2.0/networks/{net['id']}").json()["network"]["router:external"] is False
