@@ -262,6 +262,8 @@ NETWORK_SEGMENT_RANGE_RULES = (
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v2.0/network_segment_ranges"): NETWORK_SEGMENT_RANGE_RULES,
     ("PUT", "/v2.0/network_segment_ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
+    ("POST", "/v2.0/network-segment-ranges"): NETWORK_SEGMENT_RANGE_RULES,  # the same collection
+    ("PUT", "/v2.0/network-segment-ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
     ("POST", "/v2.0/default-security-group-rules"): RULE_RULES,
     # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (

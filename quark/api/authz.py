@@ -261,6 +261,8 @@ class Authorizer:
         self, resource: Resource, verb: str, current: dict[str, Any], attrs: dict[str, Any], missing: errors.QuarkError
     ) -> None:
         """``<verb>_<resource>`` (and its attribute rules) on the object as it would be."""
+        if verb == "update":  # Neutron's update loads the object without these
+            current = {k: v for k, v in current.items() if k not in resource.unseen_by_update}
         target = {**current, **attrs}
         action = f"{verb}_{resource.name}"
         names = [action, *self.attribute_rules(action, resource, attrs, list(attrs))]

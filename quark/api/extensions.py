@@ -93,6 +93,7 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Neutron L3 Router",
         "Router abstraction for basic L3 forwarding between L2 Neutron networks and access to external networks via a NAT gateway.",
     ),
+    "floatingip-pools": ("Floating IP Pools Extension", "Provides a floating IP pools API."),
     "ext-gw-mode": (
         "Neutron L3 Configurable external gateway mode",
         "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",

@@ -9,7 +9,7 @@ from ``resources.CollectionRoutes``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +20,7 @@ from quark import errors
 from quark.api import validators as v
 from quark.api.definitions.base import Resource
 from quark.api.definitions.pools import PREFIXES, SUBNETPOOL
-from quark.api.definitions.security import ADDRESS_GROUP, ADDRESSES
+from quark.api.definitions.security import ADDRESS_GROUP, ADDRESSES, REMOVED_ADDRESSES
 from quark.api.resources import authorizer, ctx_of, read_json
 from quark.api.responses import json_response
 
@@ -33,19 +33,24 @@ class MemberActions:
     convert: v.Converter
     names: tuple[str, str]
     answer: dict[str, Any]  # the answer's JSON schema
+    # An action whose list is read otherwise than ``convert`` (by name).
+    converts: dict[str, v.Converter] = field(default_factory=dict)
 
-    def body(self, body: Any) -> list[str]:
+    def converter(self, name: str) -> v.Converter:
+        return self.converts.get(name, self.convert)
+
+    def body(self, name: str, body: Any) -> list[str]:
         """neutron's ``get_operation_request_body``: a dict with the list."""
         if not isinstance(body, dict) or self.key not in body:
             raise errors.HTTPBadRequest(msg=f"Body contains invalid data: the body must be {{'{self.key}': [...]}}")
         try:
-            return list(self.convert(body[self.key]))
+            return list(self.converter(name)(body[self.key]))
         except ValueError as exc:
             raise errors.InvalidInput(error_message=str(exc)) from None
 
     def handler(self, name: str):
         async def handle(request: Request) -> Response:
-            items = self.body(await read_json(request))
+            items = self.body(name, await read_json(request))
             authz, object_id = authorizer(request), request.path_params["id"]
             service = getattr(request.app.state.services, self.service)
             current = await service.get(authz.ctx, object_id)
@@ -63,15 +68,19 @@ class MemberActions:
     def openapi_paths(self) -> dict[str, Any]:
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/NeutronError"}}}}
         errs = {code: {"description": code, **error} for code in ("400", "403", "404", "409")}
-        body = {"type": "object", "properties": {self.key: v.describe(self.convert)}, "required": [self.key]}
         ok = {"description": "OK", "content": {"application/json": {"schema": self.answer}}}
+
+        def body(name: str) -> dict[str, Any]:
+            schema = {self.key: v.describe(self.converter(name))}
+            return {"type": "object", "properties": schema, "required": [self.key]}
+
         return {
             self.path(name): {
                 "put": {
                     "operationId": name,
                     "tags": [self.resource.collection],
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": body(name)}}},
                     "responses": {"200": ok, **errs},
                 }
             }
@@ -96,6 +105,8 @@ ACTIONS = (
         ADDRESSES,
         ("add_addresses", "remove_addresses"),
         {"type": "object", "properties": {"address_group": {"$ref": "#/components/schemas/AddressGroup"}}},
+        # Neutron reads what to remove as netaddr.IPNetwork: a bare address is its /32 (/128).
+        {"remove_addresses": REMOVED_ADDRESSES},
     ),
 )
 ROUTES = [route for actions in ACTIONS for route in actions.routes()]

@@ -166,12 +166,18 @@ class CollectionRoutes:
         self.service = service
 
     def routes(self, prefix: str = "/v2.0") -> list[Route]:
-        coll = f"{prefix}/{self.resource.collection}"
+        out: list[Route] = []
+        for segment in (self.resource.collection, *self.resource.aliases):
+            out += self._routes_at(prefix, segment)
+        return out
+
+    def _routes_at(self, prefix: str, segment: str) -> list[Route]:
+        coll = f"{prefix}/{segment}"
         out = [
             Route(coll, self.index, methods=["GET"]),
             Route(coll + "/{id}", self.show, methods=["GET"]),
             # The bookmark link: the resource without a version in its URL, for good.
-            Route(f"/{self.resource.collection}/{{id}}", self.show, methods=["GET"]),
+            Route(f"/{segment}/{{id}}", self.show, methods=["GET"]),
         ]
         if self.resource.read_only:
             return out

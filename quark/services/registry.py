@@ -50,6 +50,7 @@ from quark.services.events import Events
 from quark.services.l3.auto_allocate import AutoAllocateService
 from quark.services.l3.flavors import FlavorService, ServiceProfileService
 from quark.services.l3.floating_ips import FloatingIpService
+from quark.services.l3.floatingip_pools import FloatingIpPoolService
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
 from quark.services.security.address_group_rbac import ADDRESS_GROUP
@@ -95,6 +96,7 @@ class Services:
     default_security_group_rules: DefaultRuleService
     agents: AgentService
     availability_zones: AvailabilityZoneService
+    floatingip_pools: FloatingIpPoolService
     hosts: HostService
     rbac_policies: RbacPolicyService
     address_groups: AddressGroupService
@@ -198,6 +200,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         address_groups=AddressGroupService(db, settings, events),
         availability_zones=AvailabilityZoneService(db),
+        floatingip_pools=FloatingIpPoolService(db),
         flavors=FlavorService(db, settings),
         service_profiles=ServiceProfileService(db, settings),
         dhcp_scheduler=dhcp_scheduler,

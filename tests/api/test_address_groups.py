@@ -107,6 +107,21 @@ def test_add_and_remove_addresses_as_neutron(tenant) -> None:
     assert error_of(change(tenant, other, "add_addresses", ["10.8.0.0/24"]), 404) == "AddressGroupNotFound"
 
 
+def test_remove_takes_bare_addresses_as_neutron(tenant) -> None:
+    """remove_addresses reads each entry as netaddr.IPNetwork does: a bare
+    address is its /32 or /128 (so one not there is 404, not 400); create and
+    add_addresses still want CIDRs."""
+    group = make_group(tenant, ["10.10.10.3/32", "192.168.0.0/24", "2001:db8::5/128"])
+    absent = change(tenant, group["id"], "remove_addresses", ["10.200.200.200"])
+    assert error_of(absent, 404) == "AddressesNotFound"
+    assert "10.200.200.200/32" in absent.json()["NeutronError"]["message"]
+    assert error_of(change(tenant, group["id"], "remove_addresses", ["this is bad IP address"]), 400)
+    assert error_of(change(tenant, group["id"], "add_addresses", ["10.20.30.40"]), 400)
+    removed = change(tenant, group["id"], "remove_addresses", ["10.10.10.3", "2001:db8::5"])
+    assert removed.status_code == 200, removed.text
+    assert removed.json()[AG]["addresses"] == ["192.168.0.0/24"]
+
+
 def test_other_projects_neither_see_nor_change_a_group(tenant, api_server) -> None:
     group = make_group(tenant, ["10.5.0.0/24"])
     headers = {"X-Project-Id": f"o-{uuid.uuid4().hex[:8]}", "X-Roles": "member"}
@@ -202,6 +217,10 @@ def test_rbac_shares_a_group_and_guards_the_rules_using_it(owner, guest, strange
     used = rule(guest, sg, remote_address_group_id=group["id"])
     assert used.status_code == 201, used.text
     assert error_of(change(guest, group["id"], "add_addresses", ["10.12.0.0/24"]), 403) == "PolicyNotAuthorized"
+    # Neutron's update sees the group without ``shared``: refused as not there
+    renamed = guest.put(f"/v2.0/address-groups/{group['id']}", json={AG: {"name": "new_name"}})
+    assert error_of(renamed, 404) == "AddressGroupNotFound"
+    assert owner.get(f"/v2.0/address-groups/{group['id']}").json()[AG]["name"] == group["name"]
     assert error_of(guest.delete(f"/v2.0/address-groups/{group['id']}"), 403) == "PolicyNotAuthorized"
     # the policy is in use while the guest's rule names the group
     assert error_of(owner.delete(f"/v2.0/rbac-policies/{shared['id']}"), 409) == "RbacPolicyInUse"

@@ -90,6 +90,7 @@ def made(api_server) -> dict[str, str]:
         down = admin.put(f"/v2.0/agents/{l3.json()['agent']['id']}", json={"agent": {"admin_state_up": False}})
         assert down.status_code == 200, down.text
         out["availability_zones"] = f"ln-{tag}"
+        out["floatingip_pools"] = subnet["id"]  # an IPv4 subnet of an external network
         neutron_range = {"network_type": "vlan", "physical_network": f"ln-{tag}-n", "minimum": 100, "maximum": 199}
         out["network_segment_ranges"] = _post(
             admin, "network_segment_ranges", "network_segment_range", {"name": f"ln-{tag}", **neutron_range}

@@ -256,3 +256,26 @@ def test_openstack_cli_and_sdk(server):
     conn.network.update_network_segment_range(own, maximum=high + 1)
     assert conn.network.get_network_segment_range(own.id).maximum == high + 1
     conn.network.delete_network_segment_range(own)
+
+
+def test_hyphenated_path_is_the_same_collection(http):
+    """Neutron's (and Tempest's) URL is /v2.0/network-segment-ranges: every
+    operation there acts on the same rows as /v2.0/network_segment_ranges,
+    and /openapi.json declares both."""
+    alias = "/v2.0/network-segment-ranges"
+    low, high = vni_span(4)
+    body = {"name": "hy", "network_type": "vxlan", "minimum": low, "maximum": high}
+    answer = http.post(alias, json={"network_segment_range": body})
+    assert answer.status_code == 201, answer.text
+    rng = answer.json()["network_segment_range"]
+    assert http.get(f"{URL}/{rng['id']}").json()["network_segment_range"]["name"] == "hy"
+    listed = http.get(alias, params={"name": "hy"}).json()["network_segment_ranges"]
+    assert rng["id"] in [r["id"] for r in listed]
+    updated = http.put(f"{alias}/{rng['id']}", json={"network_segment_range": {"name": "hy2"}})
+    assert updated.status_code == 200, updated.text
+    assert http.get(f"{alias}/{rng['id']}").json()["network_segment_range"]["name"] == "hy2"
+    assert http.delete(f"{alias}/{rng['id']}").status_code == 204
+    assert http.get(f"{URL}/{rng['id']}").status_code == 404
+    paths = http.get("/openapi.json").json()["paths"]
+    assert set(paths[alias]) == set(paths[URL])
+    assert set(paths[f"{alias}/{{id}}"]) == set(paths[f"{URL}/{{id}}"])

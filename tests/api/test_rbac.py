@@ -259,3 +259,55 @@ def test_openstacksdk(api_server, owner):
     assert conn.network.update_rbac_policy(rule, target_project_id=other).target_project_id == other
     conn.network.delete_rbac_policy(rule)
     assert list(conn.network.rbac_policies(object_id=mine.id)) == []
+
+
+def test_default_external_network_keeps_its_wildcard_external_policy(admin):
+    """As Neutron's: the wildcard access_as_external policy of the default
+    external network (is_default) may neither go nor move (409
+    RbacPolicyInUse); once it is not the default, it may."""
+    net = make_network(admin, **{"router:external": True})
+    wildcard = admin.get(
+        "/v2.0/rbac-policies",
+        params={"object_id": net["id"], "action": "access_as_external", "target_tenant": "*"},
+    ).json()["rbac_policies"]
+    assert len(wildcard) == 1
+    url = f"/v2.0/rbac-policies/{wildcard[0]['id']}"
+    on = admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": True}})
+    assert on.status_code == 200, on.text
+    try:
+        assert error_of(admin.delete(url), 409) == "RbacPolicyInUse"
+        moved = admin.put(url, json={"rbac_policy": {"target_tenant": uuid.uuid4().hex}})
+        assert error_of(moved, 409) == "RbacPolicyInUse"
+        assert admin.get(f"/v2.0/networks/{net['id']}").json()["network"]["router:external"] is True
+        # another project's own external policy may still go
+        other = created(policy(admin, net["id"], uuid.uuid4().hex, action="access_as_external"))
+        assert admin.delete(f"/v2.0/rbac-policies/{other['id']}").status_code == 204
+    finally:
+        off = admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": False}})
+        assert off.status_code == 200, off.text
+    assert admin.delete(url).status_code == 204
+    assert admin.get(f"/v2.0/networks/{net['id']}").json()["network"]["router:external"] is False
+
+
+def test_floating_ips_of_the_default_external_network_outlive_a_refused_wildcard_delete(admin, tenant):
+    """Tempest's test_update_floatingip_bumps_revision met NetworkNotFound: an
+    earlier test had deleted the default external network's wildcard
+    access_as_external policy, so projects no longer saw the network. Refused
+    now, a project still makes and updates floating IPs from it."""
+    net = make_network(admin, **{"router:external": True})
+    make_subnet(admin, net["id"], f"10.{uuid.uuid4().int % 200 + 20}.77.0/24")
+    wildcard = admin.get(
+        "/v2.0/rbac-policies", params={"object_id": net["id"], "action": "access_as_external", "target_tenant": "*"}
+    ).json()["rbac_policies"][0]
+    assert admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": True}}).status_code == 200
+    try:
+        assert error_of(admin.delete(f"/v2.0/rbac-policies/{wildcard['id']}"), 409) == "RbacPolicyInUse"
+        made = tenant.post("/v2.0/floatingips", json={"floatingip": {"floating_network_id": net["id"]}})
+        assert made.status_code == 201, made.text
+        fip = made.json()["floatingip"]
+        updated = tenant.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"description": "d"}})
+        assert updated.status_code == 200, updated.text
+        assert updated.json()["floatingip"]["revision_number"] > fip["revision_number"]
+        assert tenant.delete(f"/v2.0/floatingips/{fip['id']}").status_code == 204
+    finally:
+        assert admin.put(f"/v2.0/networks/{net['id']}", json={"network": {"is_default": False}}).status_code == 200

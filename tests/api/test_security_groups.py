@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 
 from tests.api.test_wire import error_of, make_network
@@ -147,6 +149,25 @@ def test_admin_may_delete_a_default_group_and_it_comes_back(tenant, admin):
     assert admin.delete(f"/v2.0/security-groups/{default_id}").status_code == 204
     remade = tenant.get("/v2.0/security-groups").json()["security_groups"]
     assert [g["name"] for g in remade] == ["default"] and remade[0]["id"] != default_id
+
+
+def test_admin_list_filtered_by_project_makes_its_default_group(admin, tenant):
+    """As Neutron's: an admin listing ``?project_id=X&name=default`` (or
+    ``tenant_id``) finds project X's default group, made if X never looked."""
+    for key in ("project_id", "tenant_id"):
+        project = f"never-{key}-{uuid.uuid4().hex[:8]}"
+        listed = admin.get("/v2.0/security-groups", params={key: project, "name": "default"}).json()
+        groups = listed["security_groups"]
+        assert [(g["name"], g["project_id"]) for g in groups] == [("default", project)]
+        again = admin.get("/v2.0/security-groups", params={key: project}).json()["security_groups"]
+        assert [g["id"] for g in again] == [groups[0]["id"]]
+    # A member's filter on another project makes nothing for it.
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    assert tenant.get("/v2.0/security-groups", params={"project_id": other}).json()["security_groups"] == []
+    assert admin.get("/v2.0/security-groups", params={"project_id": other, "name": "x"}).json()["security_groups"] == []
+    assert [
+        g["name"] for g in admin.get("/v2.0/security-groups", params={"project_id": other}).json()["security_groups"]
+    ] == ["default"]
 
 
 def test_extension_is_advertised(admin):

@@ -84,6 +84,23 @@ def test_valid_service_types_round_trip_and_update_bumps_revision(admin):
     assert make_subnet(admin, net["id"], "10.62.1.0/24")["service_types"] == []
 
 
+def test_project_members_set_service_types_as_neutron(tenant, api_server):
+    """Neutron never applies create_subnet:service_types / update_subnet:service_types
+    (no enforce_policy on the attribute): a member sets them on its own subnet."""
+    net = make_network(tenant)
+    sub = make_subnet(tenant, net["id"], "10.63.0.0/24", service_types=["compute:nova"])
+    assert sub["service_types"] == ["compute:nova"]
+    updated = tenant.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"service_types": ["compute:"]}})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["subnet"]["service_types"] == ["compute:"]
+    assert updated.json()["subnet"]["revision_number"] > sub["revision_number"]
+    # Still no more than the subnet's own rules: another project's member may not.
+    other = {"X-Project-Id": f"o-{uuid.uuid4().hex[:8]}", "X-Roles": "member"}
+    with httpx.Client(base_url=api_server.url, timeout=30, headers=other) as stranger:
+        refused = stranger.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"service_types": []}})
+        assert error_of(refused, 404) == "SubnetNotFound"
+
+
 def test_ports_take_addresses_from_the_subnet_of_their_owner(admin):
     """Tempest's SubnetServiceTypeTestJSON.test_allocate_ips_are_from_correct_subnet."""
     net = make_network(admin)

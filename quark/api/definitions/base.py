@@ -133,6 +133,15 @@ class Resource:
     extra_filters: tuple[str, ...] = ()
     # The attribute that names one resource in its URL (``/v2.0/{collection}/{key}``).
     key: str = "id"
+    # Other URL segments served by the same handlers (``network-segment-ranges``
+    # beside ``network_segment_ranges``: clients spell it either way); links and
+    # bodies keep ``collection``.
+    aliases: tuple[str, ...] = ()
+    # Attributes the policy of an update does not see (Neutron loads the object
+    # of an update with only its attributes that have no default or that the
+    # policy requires): an address group's ``shared``, so its RBAC target's
+    # refused update is 404, as if the group were not there.
+    unseen_by_update: frozenset[str] = frozenset()
     by_name: dict[str, Attr] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

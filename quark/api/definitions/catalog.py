@@ -24,7 +24,7 @@ from quark.api.definitions.dataplane import (
 )
 from quark.api.definitions.flavors import FLAVOR, SERVICE_PROFILE
 from quark.api.definitions.jobs import JOB
-from quark.api.definitions.l3 import FLOATINGIP, ROUTER
+from quark.api.definitions.l3 import FLOATINGIP, FLOATINGIP_POOL, ROUTER
 from quark.api.definitions.network_services import NETWORK_SERVICE, NETWORK_SERVICE_ASSOCIATION
 from quark.api.definitions.pools import ADDRESS_SCOPE, SUBNETPOOL
 from quark.api.definitions.rbac import RBAC_POLICY
@@ -47,6 +47,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (SECURITY_GROUP_RULE, "security_group_rules"),
     (DEFAULT_SECURITY_GROUP_RULE, "default_security_group_rules"),
     (FLOATINGIP, "floating_ips"),
+    (FLOATINGIP_POOL, "floatingip_pools"),
     (ROUTER, "routers"),
     (SUBNETPOOL, "subnet_pools"),
     (ADDRESS_SCOPE, "address_scopes"),

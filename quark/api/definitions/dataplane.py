@@ -101,6 +101,8 @@ NETWORK_SEGMENT_RANGE_TYPES = ("vlan", "vxlan", "gre", "geneve")
 NETWORK_SEGMENT_RANGE = Resource(
     name="network_segment_range",
     collection="network_segment_ranges",
+    # Neutron's own URL (and Tempest's): /v2.0/network-segment-ranges
+    aliases=("network-segment-ranges",),
     attributes=(
         # A shared range has no project: project_id (tenant_id) null.
         *(replace(a, nullable=True) if a.name in ("project_id", "tenant_id") else a for a in standard_attrs()),

@@ -128,3 +128,23 @@ ROUTER_INTERFACE_INFO = Resource(
         Attr("network_id"),
     ),
 )
+
+# Neutron's floatingip-pools: the IPv4 subnets of the external networks the
+# caller sees (quark.services.l3.floatingip_pools); read only, no standard attributes.
+FLOATINGIP_POOL = Resource(
+    name="floatingip_pool",
+    collection="floatingip_pools",
+    aliases=("floatingip-pools",),
+    has_tags=False,
+    bulk=False,
+    read_only=True,
+    key="subnet_id",
+    attributes=(
+        Attr("subnet_id", filter=STR_FILTER, sortable=True, description="the pool: a subnet of an external network"),
+        Attr("subnet_name", filter=STR_FILTER, sortable=True),
+        Attr("network_id", filter=STR_FILTER, sortable=True),
+        Attr("cidr", filter=STR_FILTER, sortable=True),
+        Attr("project_id", filter=STR_FILTER, description="the caller's project, as Neutron's"),
+        Attr("tenant_id", filter=STR_FILTER, description="the caller's project, as Neutron's"),
+    ),
+)

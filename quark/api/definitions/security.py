@@ -154,10 +154,13 @@ DEFAULT_SECURITY_GROUP_RULE = Resource(
 )
 # neutron-lib's ``type:subnet_list``: CIDRs (host bits allowed; stored as their network); null is none.
 ADDRESSES = v.list_of(v.pool_prefix, allow_none=True)
+# What remove_addresses names: CIDRs or bare addresses (each its /32 or /128).
+REMOVED_ADDRESSES = v.list_of(v.ip_or_cidr, allow_none=True)
 
 ADDRESS_GROUP = Resource(
     name="address_group",
     collection="address-groups",
+    unseen_by_update=frozenset({"shared"}),
     attributes=(
         *standard_attrs(),
         name_attr(),

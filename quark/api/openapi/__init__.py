@@ -238,7 +238,12 @@ def _ip_address_ports_paths() -> dict[str, Any]:
 
 def idempotent_posts(paths: dict[str, Any]) -> list[str]:
     """The paths whose POST honours Idempotency-Key: every collection create and /v2.0/instances."""
-    creates = [f"/v2.0/{r.collection}" for r in RESOURCES.values() if r.creatable and not r.read_only]
+    creates = [
+        f"/v2.0/{segment}"
+        for r in RESOURCES.values()
+        if r.creatable and not r.read_only
+        for segment in (r.collection, *r.aliases)
+    ]
     return [path for path in [*creates, "/v2.0/instances"] if "post" in paths.get(path, {})]
 
 
@@ -261,6 +266,20 @@ def _declare_common_errors(paths: dict[str, Any]) -> None:
                 if code in ("401", "429") and path in PUBLIC_PATHS:
                     continue
                 operation["responses"].setdefault(code, response)
+
+
+def _alias_paths(paths: dict[str, Any], coll: str, alias: str) -> dict[str, Any]:
+    """The paths of ``coll`` again under ``alias`` (``Resource.aliases``), each
+    operation the same but for an operationId of its own."""
+    suffix = "_" + alias.replace("-", "_")
+    out: dict[str, Any] = {}
+    for path, operations in paths.items():
+        if path == f"/v2.0/{coll}" or path.startswith((f"/v2.0/{coll}/", f"/{coll}/")):
+            other = path.replace(f"/{coll}", f"/{alias}", 1)
+            out[other] = {
+                method: {**op, "operationId": op["operationId"] + suffix} for method, op in operations.items()
+            }
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -292,6 +311,8 @@ def document() -> dict[str, Any]:
                 schemas[f"{cap}Create"] = request_object(resource, "post")
             schemas[f"{cap}Update"] = request_object(resource, "put")
         paths.update(_paths_for(resource))
+        for alias in resource.aliases:
+            paths.update(_alias_paths(paths, resource.collection, alias))
     _nest_children(schemas)
     from quark.api import instances  # imports definitions too; late to keep this module a leaf
 

@@ -29,6 +29,10 @@ _FLOATINGIP = documented(
     ],
 )
 
+_FLOATINGIP_POOL = documented(
+    "floatingip_pool", "/floatingip_pools", "floating IP pool", [("get_floatingip_pool", ADMIN_OR_PROJECT_READER)]
+)
+
 _GATEWAY = "external_gateway_info"
 _ROUTER = documented(
     "router",
@@ -126,4 +130,4 @@ _AUTO_ALLOCATE = [
     ),
 ]
 
-RULES = _FLOATINGIP + _ROUTER + _ACTIONS + _PORT_FORWARDING + _AUTO_ALLOCATE
+RULES = _FLOATINGIP + _FLOATINGIP_POOL + _ROUTER + _ACTIONS + _PORT_FORWARDING + _AUTO_ALLOCATE

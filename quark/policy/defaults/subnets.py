@@ -25,14 +25,17 @@ RULES = [
         [
             ("create_subnet", ADMIN_OR_NET_OWNER_MEMBER),
             ("create_subnet:segment_id", ADMIN),
-            ("create_subnet:service_types", ADMIN),
+            # Neutron registers these two as admin-only but never applies them
+            # (neutron-lib's service_types has no ``enforce_policy``): in effect
+            # whoever may create or update the subnet sets its service types.
+            ("create_subnet:service_types", ADMIN_OR_NET_OWNER_MEMBER),
             ("create_subnet:tags", _WRITE),
             ("get_subnet", any_of(_READ, SERVICE)),
             ("get_subnet:segment_id", ADMIN),
             ("get_subnet:tags", _READ),
             ("update_subnet", _WRITE),
             ("update_subnet:segment_id", ADMIN),
-            ("update_subnet:service_types", ADMIN),
+            ("update_subnet:service_types", _WRITE),
             ("update_subnet:tags", _WRITE),
             ("delete_subnet", _WRITE),
             ("delete_subnet:tags", _WRITE),

@@ -161,7 +161,13 @@ class ObjectType:
     # Before a policy is made: may its target have it (object row, target; raises a 400)?
     check_target: Callable[[AsyncConnection, Any, str], Awaitable[None]] | None = None
 
+    # Before a policy goes or is retargeted, whoever loses: may it (object row,
+    # the loss; raises a 409)? A default external network's wildcard, never.
+    guard: Callable[[Any, Loss], None] | None = None
+
     async def check_loss(self, conn: AsyncConnection, row: Any, loss: Loss) -> None:
+        if self.guard is not None:
+            self.guard(row, loss)
         check = self.dependents.get(loss.action)
         if check is None:
             return

@@ -10,7 +10,8 @@ what depends on a policy (Neutron's network RBAC).
   ``sync`` keeps both equal to the policies in the policy's transaction.
 - Losing ``access_as_shared`` is refused while the losing projects have ports
   on the network; losing ``access_as_external`` while their routers have a
-  gateway or their floating IPs an address there.
+  gateway or their floating IPs an address there; the default external
+  network's wildcard ``access_as_external`` is never lost.
 """
 
 from __future__ import annotations
@@ -116,10 +117,22 @@ async def unexternal(conn: AsyncConnection, network_id: str) -> None:
     await conn.execute(rb.delete().where(rb.c.object_id == network_id, rb.c.action == EXTERNAL))
 
 
+def keep_default_external_wildcard(network: Any, loss: rbac.Loss) -> None:
+    """The default external network (``is_default``) stays external to every
+    project: its wildcard ``access_as_external`` policy neither goes nor moves
+    (409 ``RbacPolicyInUse``, as Neutron)."""
+    wildcard = loss.action == EXTERNAL and loss.target == rbac.WILDCARD and loss.new_target != rbac.WILDCARD
+    if wildcard and network.is_default:
+        raise errors.RbacPolicyInUse(
+            object_id=loss.object_id, details="Default external networks must be shared to everyone."
+        )
+
+
 NETWORK = ObjectType(
     name=TYPE,
     actions=(SHARED, EXTERNAL),
     lookup=lookup,
     dependents={SHARED: ports_depending, EXTERNAL: gateways_depending},
     sync=sync,
+    guard=keep_default_external_wildcard,
 )

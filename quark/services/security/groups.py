@@ -76,12 +76,14 @@ class SecurityGroupService(ResourceService):
         return views
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
-        # Neutron makes the caller's default group on its first look; the
-        # write transaction is only paid the first time.
+        # Neutron makes the caller's default group on its first look (an
+        # admin's: that of the project it filters by); the write transaction
+        # is only paid the first time.
+        project_id = _looked_at_project(ctx, query)
         async with self.db.read() as conn:
-            present = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == ctx.project_id))
+            present = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
         if present is None:
-            await self.db.run_write(lambda conn: self.defaults.ensure(conn, ctx.project_id))
+            await self.db.run_write(lambda conn: self.defaults.ensure(conn, project_id))
         return await super().list(ctx, query)
 
     def assemble(self, rows: Sequence[Any], found: Found, query: ListQuery) -> Views:
@@ -246,3 +248,14 @@ class SecurityGroupService(ResourceService):
         for group_id in ids:
             if group_id not in found:
                 raise errors.SecurityGroupNotFound(id=group_id)
+
+
+def _looked_at_project(ctx: Context, query: ListQuery) -> str:
+    """The project whose default group a list makes: the first ``project_id``
+    (or ``tenant_id``) an admin filters by, as Neutron's, else the caller's."""
+    if ctx.is_admin:
+        for key in ("project_id", "tenant_id"):
+            values = query.filters.get(key)
+            if values and isinstance(values[0], str) and values[0]:
+                return values[0]
+    return ctx.project_id

@@ -142,9 +142,9 @@ async def test_update_and_delete_answer_403_when_visible_else_404():
 
 
 async def test_nested_subnets_are_checked_as_subnet_creates():
-    nested = {"name": "n", "subnets": [{"ip_version": 4, "cidr": "10.0.0.0/24", "service_types": ["compute:nova"]}]}
+    nested = {"name": "n", "subnets": [{"ip_version": 4, "cidr": "10.0.0.0/24", "segment_id": "seg"}]}
     with pytest.raises(errors.PolicyNotAuthorized) as caught:
         await authz(MEMBER).create(NETWORK, [nested])
-    assert "create_subnet:service_types" in caught.value.msg
+    assert "create_subnet:segment_id" in caught.value.msg
     await authz(MEMBER).create(NETWORK, [{"name": "n", "subnets": [{"ip_version": 4, "cidr": "10.0.0.0/24"}]}])
     await authz(ADMIN).create(NETWORK, [nested])
