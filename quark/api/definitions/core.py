@@ -93,6 +93,12 @@ NETWORK = Resource(
             nullable=True,
         ),
         Attr(
+            "segments",
+            "array",
+            items="object",
+            description="multi-provider: the segments of a network that has several (docs/segments.md)",
+        ),
+        Attr(
             "availability_zone_hints",
             "array",
             post=True,
@@ -238,7 +244,15 @@ SUBNET = Resource(
             returned=False,
             description="Create only: the cidr from the default subnet pool of the ip_version",
         ),
-        Attr("segment_id", filter=STR_FILTER, nullable=True),
+        Attr(
+            "segment_id",
+            post=True,
+            convert=v.nullable(v.uuid_str),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+            description="a segment of the subnet's network (docs/segments.md); a network's subnets all have one or none",
+        ),
         # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
         Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),
         # subnet-service-types: the device owners the subnet serves (none: every one)
