@@ -1,7 +1,7 @@
 """segments: every segment of every network (Neutron's segment extension)
 
 Revision ID: 0026_segments
-Revises: 0021_l3_scheduling
+Revises: 0017_small_extensions
 Create Date: 2026-12-07
 
 network_segments: one row per segment of a network; the network's first
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0026_segments"
-down_revision = "0021_l3_scheduling"
+down_revision = "0017_small_extensions"
 branch_labels = None
 depends_on = None
 
