@@ -17,6 +17,19 @@ _SEGMENT_ID = v.integer(-(2**63), 2**63 - 1)
 
 SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
 
+
+def _physical_network(description: str) -> Attr:
+    return Attr(
+        "physical_network",
+        post=True,
+        convert=v.string(64, allow_none=True),
+        filter=STR_FILTER,
+        sortable=True,
+        nullable=True,
+        description=description,
+    )
+
+
 SEGMENT_ALLOCATION_RANGE = Resource(
     name="segment_allocation_range",
     collection="segment_allocation_ranges",
@@ -34,15 +47,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             sortable=True,
             description="vlan or vxlan",
         ),
-        Attr(
-            "physical_network",
-            post=True,
-            convert=v.string(64, allow_none=True),
-            filter=STR_FILTER,
-            sortable=True,
-            nullable=True,
-            description="required for vlan, not allowed for vxlan",
-        ),
+        _physical_network("required for vlan, not allowed for vxlan"),
         Attr(
             "minimum",
             "integer",
@@ -131,15 +136,7 @@ NETWORK_SEGMENT_RANGE = Resource(
             filter=STR_FILTER,
             sortable=True,
         ),
-        Attr(
-            "physical_network",
-            post=True,
-            convert=v.string(64, allow_none=True),
-            filter=STR_FILTER,
-            sortable=True,
-            nullable=True,
-            description="required for vlan, ignored otherwise",
-        ),
+        _physical_network("required for vlan, ignored otherwise"),
         Attr(
             "minimum",
             "integer",
@@ -209,15 +206,7 @@ SEGMENT = Resource(
             filter=STR_FILTER,
             sortable=True,
         ),
-        Attr(
-            "physical_network",
-            post=True,
-            convert=v.string(64, allow_none=True),
-            filter=STR_FILTER,
-            sortable=True,
-            nullable=True,
-            description="required for flat and vlan",
-        ),
+        _physical_network("required for flat and vlan"),
         Attr(
             "segmentation_id",
             "integer",
