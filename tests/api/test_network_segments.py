@@ -3,7 +3,8 @@ database: a network's first segment is a segment (stable id), extra segments
 take ids from the same ranges and never clash, multi-provider ``segments`` on
 networks, subnets on segments (routed networks: all or none), 409
 ``SegmentInUse``, network delete releasing every id, tags / revisions /
-filters / sorting / pages / fields, Neutron's admin-only policy, openstacksdk.
+filters / sorting / pages / fields, Neutron's admin-only policy, openstacksdk
+and the unmodified `openstack network segment` commands.
 
 VLAN ids come from a range on a physical network of each test's own.
 """
@@ -15,6 +16,7 @@ import uuid
 import httpx
 import pytest
 
+from tests.api.test_openstack_cli import osc, osc_json
 from tests.api.test_sdk_workflows import connect
 from tests.api.test_wire import error_of
 
@@ -283,3 +285,23 @@ def test_openstacksdk(api_server):
         assert [s.id for s in conn.network.segments(network_id=net.id)] == [first.id]
     finally:
         conn.network.delete_network(net)
+
+
+def test_openstack_cli(api_server):
+    net = osc_json(api_server, "network", "create", f"cli-seg-{uuid.uuid4().hex[:6]}")
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    created = osc_json(
+        api_server, "network", "segment", "create", "--network", net["id"], "--network-type", "vxlan", name
+    )
+    assert (created["name"], created["network_id"], created["network_type"]) == (name, net["id"], "vxlan")
+    listed = osc_json(api_server, "network", "segment", "list", "--network", net["id"])
+    assert {row["ID"] for row in listed} == {
+        created["id"],
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"quark:segment:{net['id']}")),
+    }
+    osc(api_server, "network", "segment", "set", "--name", name + "x", "--description", "d", created["id"])
+    shown = osc_json(api_server, "network", "segment", "show", created["id"])
+    assert (shown["name"], shown["description"]) == (name + "x", "d")
+    osc(api_server, "network", "segment", "delete", created["id"])
+    assert osc(api_server, "network", "segment", "show", created["id"], check=False).returncode != 0
+    osc(api_server, "network", "delete", net["id"])

@@ -122,7 +122,8 @@ async def check_subnet_segment(conn: AsyncConnection, network_id: str, segment_i
     ``NetworkIdsDontMatch``; 404 ``SegmentNotFound``), and the network's subnets
     either all on segments or none (400 ``SubnetsNotAllAssociatedWithSegments``)."""
     if segment_id is not None:
-        owner = await conn.scalar(select(seg.c.network_id).where(seg.c.id == segment_id))
+        # Shared lock: a concurrent delete of the segment waits for this subnet (then 409), or wins (then 404).
+        owner = await conn.scalar(select(seg.c.network_id).where(seg.c.id == segment_id).with_for_update(read=True))
         if owner is None:
             raise SegmentNotFound(segment_id=segment_id)
         if owner != network_id:
