@@ -47,3 +47,14 @@ class SubnetsNotAllAssociatedWithSegments(error_bases.BadRequest):
 
 class NetworkIdsDontMatch(error_bases.BadRequest):
     message = "The subnet's network id, '{subnet_network}', doesn't match the network_id of segment '{segment_id}'"
+
+
+# multi-provider (neutron_lib.exceptions.multiprovidernet).
+
+
+class SegmentsSetInConjunctionWithProviders(error_bases.BadRequest):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(error_bases.BadRequest):
+    message = "Duplicate segment entry in request."

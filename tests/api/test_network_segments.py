@@ -266,7 +266,7 @@ def test_admin_only_policy_and_extensions(http):
     )
     assert error_of(on_segment, 403) == "PolicyNotAuthorized"
     aliases = {e["alias"] for e in http.get("/v2.0/extensions").json()["extensions"]}
-    assert {"segment", "standard-attr-segment"} <= aliases
+    assert {"segment", "standard-attr-segment", "multi-provider"} <= aliases
 
 
 def test_openstacksdk(api_server):
@@ -305,3 +305,45 @@ def test_openstack_cli(api_server):
     osc(api_server, "network", "segment", "delete", created["id"])
     assert osc(api_server, "network", "segment", "show", created["id"], check=False).returncode != 0
     osc(api_server, "network", "delete", net["id"])
+
+
+def test_multi_provider_create(http):
+    physnet = vlan_physnet(http, 300, 309)
+    body = {
+        "name": "mp",
+        "segments": [
+            {"provider:network_type": "vlan", "provider:physical_network": physnet},
+            {"provider:network_type": "vlan", "provider:physical_network": physnet, "provider:segmentation_id": 3500},
+            {"provider:network_type": "vxlan"},
+        ],
+    }
+    answer = http.post("/v2.0/networks", json={"network": body})
+    assert answer.status_code == 201, answer.text
+    net = answer.json()["network"]
+    assert [(s["provider:network_type"], s["provider:segmentation_id"]) for s in net["segments"]][:2] == [
+        ("vlan", 300),
+        ("vlan", 3500),
+    ]
+    assert net["segments"][2]["provider:segmentation_id"] is not None
+    assert (net["provider:network_type"], net["provider:segmentation_id"]) == ("vlan", 300)
+    listed = segments_of(http, net["id"], sort_key="segmentation_id", sort_dir="asc", network_type="vlan")
+    assert [s["segmentation_id"] for s in listed] == [300, 3500]
+    # Every id is held: a clash anywhere in the list makes nothing.
+    clash = dict(body, segments=[body["segments"][0], {**body["segments"][1], "provider:physical_network": physnet}])
+    before = len(http.get("/v2.0/networks", params={"name": "mp"}).json()["networks"])
+    assert error_of(http.post("/v2.0/networks", json={"network": clash}), 409) == "SegmentationIdInUse"
+    assert len(http.get("/v2.0/networks", params={"name": "mp"}).json()["networks"]) == before
+    both = {"provider:network_type": "vxlan", "segments": [{"provider:network_type": "vxlan"}]}
+    assert error_of(http.post("/v2.0/networks", json={"network": both}), 400) == "SegmentsSetInConjunctionWithProviders"
+    dup = {"segments": [{"provider:network_type": "vxlan"}, {"provider:network_type": "vxlan"}]}
+    assert error_of(http.post("/v2.0/networks", json={"network": dup}), 400) == "SegmentsContainDuplicateEntry"
+    untyped = {"segments": [{"provider:physical_network": physnet}]}
+    assert error_of(http.post("/v2.0/networks", json={"network": untyped}), 400) == "HTTPBadRequest"
+    member = http.post(
+        "/v2.0/networks", json={"network": {"segments": [{"provider:network_type": "vxlan"}]}}, headers=MEMBER
+    )
+    assert error_of(member, 403) == "PolicyNotAuthorized"
+    assert http.delete(f"/v2.0/networks/{net['id']}").status_code == 204
+    assert segments_of(http, net["id"]) == []
+    again = http.post("/v2.0/networks", json={"network": body})  # every id was released
+    assert again.status_code == 201, again.text

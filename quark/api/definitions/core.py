@@ -95,8 +95,20 @@ NETWORK = Resource(
         Attr(
             "segments",
             "array",
+            post=True,
+            convert=v.list_of(
+                v.dict_of(
+                    {
+                        "provider:network_type": v.one_of(*NETWORK_TYPES),
+                        "provider:physical_network": v.string(64, allow_none=True),
+                        "provider:segmentation_id": v.integer(1, 16777215, allow_none=True),
+                    },
+                    required=("provider:network_type",),
+                ),
+                max_items=64,
+            ),
             items="object",
-            description="multi-provider: the segments of a network that has several (docs/segments.md)",
+            description="multi-provider: the segments of a network that has several, first first (docs/segments.md)",
         ),
         Attr(
             "availability_zone_hints",

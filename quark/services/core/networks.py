@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, exists, false, insert, select
@@ -63,8 +64,6 @@ NETWORK_SCOPES = Lookup(
     .select_from(models.subnets.join(_pools, _pools.c.id == models.subnets.c.subnetpool_id))
     .where(models.subnets.c.network_id.in_(IDS), _pools.c.address_scope_id.is_not(None)),
 )
-
-PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
 
 
 async def _check_one_default(conn: AsyncConnection, network_id: str | None) -> None:
@@ -230,6 +229,7 @@ class NetworkService(ResourceService):
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one network inside the caller's transaction; returns its id."""
         project_id = base.resolve_project(ctx, attrs)
+        extra_segments = segment_rules.split_multi_provider(attrs)
         network_type, physnet, seg_id, plugin, service = await self._kind(conn, project_id, attrs)
         mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
         await availability_zones.check_hints(conn, "network", attrs.get("availability_zone_hints"))
@@ -279,6 +279,9 @@ class NetworkService(ResourceService):
             await segment_rules.add_primary(conn, values)  # its segment key is unique there too
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        holder = SimpleNamespace(id=network_id, project_id=project_id)
+        for index, segment in enumerate(extra_segments, start=1):  # multi-provider
+            await segment_rules.add_segment(conn, self.segments, holder, index, segment)
         for flag, action in (("shared", rbac.SHARED), ("router:external", rbac.EXTERNAL)):
             if attrs.get(flag):  # Neutron: the wildcard policy of the flag
                 await rbac.add_wildcard(conn, network_rbac.TYPE, network_id, project_id, action)

@@ -17,12 +17,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
+from quark.clock import utcnow
 from quark.db import models, segment_models
 from quark.db.lookups import IDS, Lookup
-from quark.ipam.segment_errors import NetworkIdsDontMatch, SegmentNotFound, SubnetsNotAllAssociatedWithSegments
+from quark.ipam.segment_errors import (
+    NetworkIdsDontMatch,
+    SegmentNotFound,
+    SegmentsContainDuplicateEntry,
+    SegmentsSetInConjunctionWithProviders,
+    SubnetsNotAllAssociatedWithSegments,
+)
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
 
 seg = segment_models.network_segments
@@ -71,6 +79,25 @@ def segment_key(network_type: str | None, physnet: str | None, seg_id: int | Non
     return f"{network_type}:{physnet or ''}:{seg_id if seg_id is not None else ''}"
 
 
+PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
+
+
+def split_multi_provider(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """multi-provider: a network created with ``segments``. The first becomes the
+    network's provider attributes (in ``attrs``); the others are returned as the
+    attributes of its extra segments (created after the network, in order)."""
+    requested = attrs.pop("segments", None)
+    if not requested:
+        return []
+    if any(attrs.get(a) is not None for a in PROVIDER_ATTRS):
+        raise SegmentsSetInConjunctionWithProviders()
+    keys = [tuple(sorted(segment.items())) for segment in requested]
+    if len(set(keys)) != len(keys):
+        raise SegmentsContainDuplicateEntry()
+    attrs.update(requested[0])
+    return [{a.split(":")[1]: segment.get(a) for a in PROVIDER_ATTRS} for segment in requested[1:]]
+
+
 def primary_segment_id(network_id: str) -> str:
     """The id of a network's first segment: fixed by the network's (migration 0026 uses the same)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"quark:segment:{network_id}"))
@@ -97,6 +124,47 @@ async def add_primary(conn: AsyncConnection, network: dict[str, Any]) -> None:
             revision_number=0,
         )
     )
+
+
+async def add_segment(
+    conn: AsyncConnection, allocator: SegmentAllocator, network: Any, index: int, attrs: dict[str, Any]
+) -> str:
+    """A segment of ``network`` (its row; locked by the caller) at ``index``: Neutron's type
+    rules (400), its id from the ranges as a network's (or the one asked for, held), its key
+    unique with every other segment's (409 ``SegmentationIdInUse``). Returns its id."""
+    network_type, physnet, seg_id = attrs["network_type"], attrs.get("physical_network"), attrs.get("segmentation_id")
+    validate_provider(network_type, physnet, seg_id)
+    if network_type in RANGE_TYPES:  # as a network's own id (docs/segments.md)
+        if seg_id is None:
+            range_physnet, seg_id = await allocator.allocate(
+                conn, network_type, physnet, network.id, network.project_id
+            )
+            physnet = range_physnet or None
+        else:
+            await allocator.allocate_specific(conn, network_type, physnet, seg_id, network.id)
+    key = segment_key(network_type, physnet, seg_id)
+    segment_id = str(uuid.uuid4())
+    now = utcnow()
+    try:
+        await conn.execute(
+            insert(seg).values(
+                id=segment_id,
+                network_id=network.id,
+                name=attrs.get("name"),
+                description=attrs.get("description") or "",
+                network_type=network_type,
+                physical_network=physnet,
+                segmentation_id=seg_id,
+                segment_key=key,
+                segment_index=index,
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+    except IntegrityError:
+        raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+    return segment_id
 
 
 async def remove_network_segments(conn: AsyncConnection, allocator: SegmentAllocator, network_id: str) -> None:

@@ -18,16 +18,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
-from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models, segment_models
 from quark.ipam.segment_errors import SegmentInUse, SegmentNotFound
-from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
+from quark.ipam.segments import SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, write_tags
 from quark.services.common.listing import ListQuery
@@ -89,44 +87,9 @@ class SegmentService(ResourceService):
         network = (await conn.execute(select(n).where(n.c.id == network_id).with_for_update())).first()
         if network is None:
             raise errors.NetworkNotFound(net_id=network_id)
-        network_type, physnet, seg_id = (
-            attrs["network_type"],
-            attrs.get("physical_network"),
-            attrs.get("segmentation_id"),
-        )
-        segment_rules.validate_provider(network_type, physnet, seg_id)
-        segment_id = base.new_id()
-        if network_type in RANGE_TYPES:  # as a network's own id (docs/segments.md)
-            if seg_id is None:
-                range_physnet, seg_id = await self.segments.allocate(
-                    conn, network_type, physnet, network_id, network.project_id
-                )
-                physnet = range_physnet or None
-            else:
-                await self.segments.allocate_specific(conn, network_type, physnet, seg_id, network_id)
         last = await conn.scalar(select(func.max(seg.c.segment_index)).where(seg.c.network_id == network_id))
-        key = segment_rules.segment_key(network_type, physnet, seg_id)
-        now = utcnow()
-        try:
-            await conn.execute(
-                insert(seg).values(
-                    id=segment_id,
-                    network_id=network_id,
-                    name=attrs.get("name"),
-                    description=attrs.get("description") or "",
-                    network_type=network_type,
-                    physical_network=physnet,
-                    segmentation_id=seg_id,
-                    segment_key=key,
-                    segment_index=0 if last is None else last + 1,
-                    created_at=now,
-                    updated_at=now,
-                    revision_number=0,
-                )
-            )
-        except IntegrityError:
-            raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
-        return segment_id
+        index = 0 if last is None else last + 1
+        return await segment_rules.add_segment(conn, self.segments, network, index, attrs)
 
     async def update(self, ctx: Context, segment_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:
