@@ -259,24 +259,39 @@ NETWORK_SEGMENT_RANGE_RULES = (
     r"is greater than maximum",
     r"does not support network segment ranges",
 )
+# provider attributes depend on network_type (physical_network only for flat/vlan, ...),
+# for a network and for a segment alike (docs/segments.md)
+PROVIDER_RULES = (
+    r"specified for \w+ network",
+    r"is required for a \w+ (network|range)",
+    r"not allowed for \w+ (provider )?networks?",
+    r"required for \w+ provider network",
+    r"segmentation_id out of range",
+)
+# a subnet's segment_id: a segment of its network; a network's subnets all on segments or none
+SEGMENT_SUBNET_RULES = (
+    r"must either all be associated with segments",
+    r"doesn't match the network_id of segment",
+)
+
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v2.0/network_segment_ranges"): NETWORK_SEGMENT_RANGE_RULES,
     ("PUT", "/v2.0/network_segment_ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
     ("POST", "/v2.0/network-segment-ranges"): NETWORK_SEGMENT_RANGE_RULES,  # the same collection
     ("PUT", "/v2.0/network-segment-ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
     ("POST", "/v2.0/default-security-group-rules"): RULE_RULES,
-    # provider attributes depend on network_type (physical_network only for flat/vlan, ...)
     ("POST", "/v2.0/networks"): (
-        r"specified for \w+ network",
-        r"is required for a \w+ (network|range)",
-        r"not allowed for \w+ networks",
-        r"required for \w+ provider network",
+        *PROVIDER_RULES,
         r"provider:network_type required",
         r"does not realise \w+ networks",  # network_plugin × network type (docs/network_services.md)
+        # multi-provider segments: not with provider:*, no duplicates (docs/segments.md)
+        r"^Segments and provider values cannot both be set",
+        r"^Duplicate segment entry in request",
         SUBNET_RULES,
         *SUBNET_POOL_RULES,
     ),
-    ("POST", "/v2.0/subnets"): (SUBNET_RULES, *SUBNET_POOL_RULES),
+    ("POST", "/v2.0/segments"): PROVIDER_RULES,
+    ("POST", "/v2.0/subnets"): (SUBNET_RULES, *SUBNET_POOL_RULES, *SEGMENT_SUBNET_RULES),
     # availability_zone_hints: at most 255 characters as one JSON list (Neutron's column)
     ("POST", "/v2.0/routers"): (r"^Invalid input for operation: Too many availability_zone_hints specified",),
     # a service profile needs a driver or metainfo (Neutron's ServiceProfileEmpty)

@@ -186,6 +186,12 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Neutron Network Segment Range",
         "Provides support for the network segment range management",
     ),
+    "segment": ("Segment", "Segments extension."),
+    "multi-provider": (
+        "Multi Provider Network",
+        "Expose mapping of virtual networks to multiple physical networks",
+    ),
+    "standard-attr-segment": ("Standard Attribute Segment Extension", "Add standard attributes to Segment resource"),
     "security-groups-default-rules": (
         "Default rules for security groups",
         "Configure set of security group rules used as default rules for every new security group",

@@ -9,3 +9,4 @@ from quark.db import network_service_models as network_service_models
 from quark.db import pool_models as pool_models
 from quark.db import rbac_models as rbac_models
 from quark.db import security_models as security_models
+from quark.db import segment_models as segment_models

@@ -1,5 +1,6 @@
-"""The errors of Neutron's network segment ranges, with Neutron's wire types
-(neutron_lib.exceptions.network_segment_range)."""
+"""The errors of Neutron's network segment ranges and segments, with Neutron's
+wire types (neutron_lib.exceptions.network_segment_range,
+neutron.services.segments.exceptions)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,36 @@ class NetworkSegmentRangeDefaultReadOnly(error_bases.BadRequest):
 
 class NetworkSegmentRangeOverlaps(error_bases.Conflict):
     message = "Network segment range overlaps with range(s) with id {range_id}"
+
+
+# Neutron's segments (neutron.services.segments.exceptions).
+
+
+class SegmentNotFound(error_bases.NotFound):
+    message = "Segment {segment_id} could not be found."
+
+
+class SegmentInUse(error_bases.InUse):
+    message = "Segment '{segment_id}' cannot be deleted: {reason}."
+
+
+class SubnetsNotAllAssociatedWithSegments(error_bases.BadRequest):
+    message = (
+        "All of the subnets on network '{network_id}' must either all be associated with segments "
+        "or all not associated with any segment."
+    )
+
+
+class NetworkIdsDontMatch(error_bases.BadRequest):
+    message = "The subnet's network id, '{subnet_network}', doesn't match the network_id of segment '{segment_id}'"
+
+
+# multi-provider (neutron_lib.exceptions.multiprovidernet).
+
+
+class SegmentsSetInConjunctionWithProviders(error_bases.BadRequest):
+    message = "Segments and provider values cannot both be set."
+
+
+class SegmentsContainDuplicateEntry(error_bases.BadRequest):
+    message = "Duplicate segment entry in request."

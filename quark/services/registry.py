@@ -36,6 +36,7 @@ from quark.services.core.network_services import NetworkServiceAssociationServic
 from quark.services.core.networks import NetworkService
 from quark.services.core.ports.service import PortService
 from quark.services.core.segment_ranges import SegmentRangeService
+from quark.services.core.segments import SegmentService
 from quark.services.core.subnets import SubnetService
 from quark.services.dataplane.agent_changes import AgentChanges
 from quark.services.dataplane.agents import AgentService
@@ -93,6 +94,8 @@ class Services:
     network_services: NetworkServiceService
     network_service_associations: NetworkServiceAssociationService
     network_segment_ranges: NetworkSegmentRangeService
+    # Neutron's segments of networks (docs/segments.md).
+    segments: SegmentService
     default_security_group_rules: DefaultRuleService
     agents: AgentService
     availability_zones: AvailabilityZoneService
@@ -195,6 +198,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         network_service_associations=NetworkServiceAssociationService(db, settings),
         agents=agents,
         network_segment_ranges=NetworkSegmentRangeService(db, settings, segments),
+        segments=SegmentService(db, settings, segments),
         default_security_group_rules=DefaultRuleService(db, settings),
         hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),

@@ -81,6 +81,7 @@ def made(api_server) -> dict[str, str]:
         out["network-service-associations"] = _post(
             admin, "network-service-associations", "network_service_association", association
         )["id"]
+        out["segments"] = _post(admin, "segments", "segment", {"network_id": net["id"], "network_type": "vxlan"})["id"]
         out["flavors"] = _post(admin, "flavors", "flavor", {"name": f"ln-{tag}", "service_type": "FLAVORS"})["id"]
         out["service_profiles"] = _post(admin, "service_profiles", "service_profile", {"metainfo": "{}"})["id"]
         # A zone: an L3 agent's, set admin-down at once so that it is given no routers.

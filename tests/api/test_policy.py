@@ -72,6 +72,7 @@ def create_bodies(project: dict) -> dict[str, dict]:
         "network_segment_ranges": {
             "network_segment_range": {"network_type": "vxlan", "minimum": 70010, "maximum": 70011}
         },
+        "segments": {"segment": {"network_id": net, "network_type": "vxlan"}},
         "default-security-group-rules": {"default_security_group_rule": {"direction": "ingress", "protocol": "tcp"}},
         "subnetpools": {"subnetpool": {"name": "x", "prefixes": ["10.251.0.0/16"]}},
         "address-scopes": {"address_scope": {"name": "x", "ip_version": 4}},
@@ -242,6 +243,7 @@ def test_member_lists_of_admin_collections_are_empty(admin, project):
         ("mac_address_ranges", "mac_address_ranges"),
         ("network-ip-availabilities", "network_ip_availabilities"),
         ("segment_allocation_ranges", "segment_allocation_ranges"),
+        ("segments", "segments"),
         ("network-services", "network_services"),
         ("service_profiles", "service_profiles"),
     ):

@@ -20,6 +20,7 @@ from quark.api.definitions.dataplane import (
     AGENT,
     AVAILABILITY_ZONE,
     NETWORK_SEGMENT_RANGE,
+    SEGMENT,
     SEGMENT_ALLOCATION_RANGE,
 )
 from quark.api.definitions.flavors import FLAVOR, SERVICE_PROFILE
@@ -55,6 +56,7 @@ SERVED: tuple[tuple[Resource, str], ...] = (
     (ROUTE, "routes"),
     (SEGMENT_ALLOCATION_RANGE, "segment_ranges"),
     (NETWORK_SEGMENT_RANGE, "network_segment_ranges"),
+    (SEGMENT, "segments"),
     (AGENT, "agents"),
     (AVAILABILITY_ZONE, "availability_zones"),
     (JOB, "jobs"),

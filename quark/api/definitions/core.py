@@ -94,6 +94,24 @@ NETWORK = Resource(
             nullable=True,
         ),
         Attr(
+            "segments",
+            "array",
+            post=True,
+            convert=v.list_of(
+                v.dict_of(
+                    {
+                        "provider:network_type": v.one_of(*NETWORK_TYPES),
+                        "provider:physical_network": v.string(64, allow_none=True),
+                        "provider:segmentation_id": v.integer(1, 16777215, allow_none=True),
+                    },
+                    required=("provider:network_type",),
+                ),
+                max_items=64,
+            ),
+            items="object",
+            description="multi-provider: the segments of a network that has several, first first (docs/segments.md)",
+        ),
+        Attr(
             "availability_zone_hints",
             "array",
             post=True,
@@ -239,7 +257,15 @@ SUBNET = Resource(
             returned=False,
             description="Create only: the cidr from the default subnet pool of the ip_version",
         ),
-        Attr("segment_id", filter=STR_FILTER, nullable=True),
+        Attr(
+            "segment_id",
+            post=True,
+            convert=v.nullable(v.uuid_str),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+            description="a segment of the subnet's network (docs/segments.md); a network's subnets all have one or none",
+        ),
         # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
         Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),
         # subnet-service-types: the device owners the subnet serves (none: every one)

@@ -1,6 +1,6 @@
 """Attribute maps of the dataplane resources: Quark's segment allocation
-ranges and Neutron's agents. Data only; see ``base.Attr`` for flags and
-docs/segments.md, docs/agents.md.
+ranges, Neutron's network segment ranges, segments and agents. Data only;
+see ``base.Attr`` for flags and docs/segments.md, docs/agents.md.
 """
 
 from __future__ import annotations
@@ -9,12 +9,26 @@ from dataclasses import replace
 
 from quark.api import validators as v
 from quark.api.definitions.base import BOOL_FILTER, INT_FILTER, STR_FILTER, Attr, Resource, name_attr, standard_attrs
+from quark.api.definitions.core import NETWORK_TYPES
 
 # A 64-bit integer (JSON numbers beyond are read as floats, not ids); each network
 # type's own bounds are the service's check (quark/ipam/segments.py, InvalidInput).
 _SEGMENT_ID = v.integer(-(2**63), 2**63 - 1)
 
 SEGMENT_RANGE_TYPES = ("vlan", "vxlan")
+
+
+def _physical_network(description: str) -> Attr:
+    return Attr(
+        "physical_network",
+        post=True,
+        convert=v.string(64, allow_none=True),
+        filter=STR_FILTER,
+        sortable=True,
+        nullable=True,
+        description=description,
+    )
+
 
 SEGMENT_ALLOCATION_RANGE = Resource(
     name="segment_allocation_range",
@@ -33,15 +47,7 @@ SEGMENT_ALLOCATION_RANGE = Resource(
             sortable=True,
             description="vlan or vxlan",
         ),
-        Attr(
-            "physical_network",
-            post=True,
-            convert=v.string(64, allow_none=True),
-            filter=STR_FILTER,
-            sortable=True,
-            nullable=True,
-            description="required for vlan, not allowed for vxlan",
-        ),
+        _physical_network("required for vlan, not allowed for vxlan"),
         Attr(
             "minimum",
             "integer",
@@ -132,15 +138,7 @@ NETWORK_SEGMENT_RANGE = Resource(
             filter=STR_FILTER,
             sortable=True,
         ),
-        Attr(
-            "physical_network",
-            post=True,
-            convert=v.string(64, allow_none=True),
-            filter=STR_FILTER,
-            sortable=True,
-            nullable=True,
-            description="required for vlan, ignored otherwise",
-        ),
+        _physical_network("required for vlan, ignored otherwise"),
         Attr(
             "minimum",
             "integer",
@@ -178,5 +176,52 @@ AVAILABILITY_ZONE = Resource(
         Attr("name", filter=STR_FILTER, sortable=True),
         Attr("resource", filter=STR_FILTER, sortable=True, description="network (DHCP agents) or router (L3 agents)"),
         Attr("state", filter=STR_FILTER, sortable=True, description="available or unavailable"),
+    ),
+)
+
+# Neutron's segments (neutron_lib.api.definitions.segment, standard-attr-segment):
+# every segment of every network, the first one included (docs/segments.md).
+SEGMENT = Resource(
+    name="segment",
+    collection="segments",
+    attributes=(
+        Attr("id", filter=STR_FILTER, sortable=True, description="UUID, generated"),
+        # Neutron's tenant_id: accepted on create, never shown (a segment is its network's).
+        Attr("project_id", post=True, convert=v.string(255), returned=False),
+        Attr("tenant_id", post=True, convert=v.string(255), returned=False),
+        Attr("network_id", post=True, required=True, convert=v.uuid_str, filter=STR_FILTER, sortable=True),
+        Attr(
+            "name",
+            post=True,
+            put=True,
+            convert=v.string(255, allow_none=True),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+        ),
+        Attr("description", post=True, put=True, default="", convert=v.string(255), filter=STR_FILTER, sortable=True),
+        Attr(
+            "network_type",
+            post=True,
+            required=True,
+            convert=v.one_of(*NETWORK_TYPES),
+            filter=STR_FILTER,
+            sortable=True,
+        ),
+        _physical_network("required for flat and vlan"),
+        Attr(
+            "segmentation_id",
+            "integer",
+            post=True,
+            convert=v.integer(1, 16777215, allow_none=True),
+            filter=INT_FILTER,
+            sortable=True,
+            nullable=True,
+            description="VLAN id or VNI; from the segment allocation ranges when not given",
+        ),
+        Attr("tags", schema="array", items="string"),
+        Attr("created_at", sortable=True),
+        Attr("updated_at", sortable=True),
+        Attr("revision_number", schema="integer", filter=INT_FILTER, sortable=True),
     ),
 )

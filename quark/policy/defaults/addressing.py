@@ -33,6 +33,8 @@ RULES = [
     *_admin_only("segment_allocation_range", "/segment_allocation_ranges", "segment allocation range"),
     # Neutron's network segment ranges: the same ranges, Neutron's rule names (admin only).
     *_admin_only("network_segment_range", "/network_segment_ranges", "network segment range"),
+    # Neutron's segments (neutron/conf/policies/segment.py): admin only.
+    *_admin_only("segment", "/segments", "segment"),
     *documented(
         "ip_address",
         "/ip_addresses",

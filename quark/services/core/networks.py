@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, exists, false, insert, select
@@ -28,9 +29,10 @@ from quark.services.common import availability_zones, base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
-from quark.services.core import network_rbac, network_services
+from quark.services.core import network_rbac, network_services, segment_rules
 from quark.services.core.mtu import check_subnet_fits, network_mtu
 from quark.services.core.network_services import KINDS
+from quark.services.core.segment_rules import segment_key, validate_provider
 from quark.services.core.subnets import SubnetService
 from quark.services.events import (
     Events,
@@ -62,38 +64,6 @@ NETWORK_SCOPES = Lookup(
     .select_from(models.subnets.join(_pools, _pools.c.id == models.subnets.c.subnetpool_id))
     .where(models.subnets.c.network_id.in_(IDS), _pools.c.address_scope_id.is_not(None)),
 )
-
-PROVIDER_ATTRS = ("provider:network_type", "provider:physical_network", "provider:segmentation_id")
-
-
-def validate_provider(network_type: str, physnet: str | None, seg_id: int | None) -> None:
-    """Neutron's type-driver rules for an explicitly requested segment."""
-
-    def bad(reason: str) -> None:
-        raise errors.InvalidInput(error_message=reason)
-
-    if network_type in ("flat",):
-        if not physnet:
-            bad("physical_network required for flat provider network")
-        if seg_id is not None:
-            bad("segmentation_id not allowed for flat provider network")
-    elif network_type == "vlan":
-        if not physnet:
-            bad("physical_network required for VLAN provider network")
-        if seg_id is not None and not 1 <= seg_id <= 4094:
-            bad(f"segmentation_id out of range ({seg_id}): VLAN ids are 1 to 4094")
-    elif network_type in ("vxlan", "geneve", "gre"):
-        if physnet:
-            bad(f"provider:physical_network specified for {network_type} network")
-    elif network_type == "local":
-        if physnet or seg_id is not None:
-            bad("provider:physical_network and provider:segmentation_id are not allowed for local networks")
-
-
-def segment_key(network_type: str | None, physnet: str | None, seg_id: int | None) -> str | None:
-    if network_type in (None, "local") or (network_type != "flat" and seg_id is None):
-        return None
-    return f"{network_type}:{physnet or ''}:{seg_id if seg_id is not None else ''}"
 
 
 async def _check_one_default(conn: AsyncConnection, network_id: str | None) -> None:
@@ -142,6 +112,7 @@ class NetworkService(ResourceService):
         ("ipv4_address_scope", NETWORK_SCOPES),
         ("ipv6_address_scope", NETWORK_SCOPES),
         ("availability_zones", availability_zones.NETWORK_ZONES),
+        ("segments", segment_rules.NETWORK_SEGMENTS),
         ("tags", base.TAGS),
     )
 
@@ -197,7 +168,10 @@ class NetworkService(ResourceService):
         tags = base.tags_by_resource(found)
         views = [self._view(r, subnet_ids.get(r.id, []), tags.get(r.id, [])) for r in rows]
         zones = availability_zones.zones_by(found.get("network.zones", ()), "network_id")
+        segments = segment_rules.segments_by_network(found.get("network.segments", ()))
         for view in views:
+            if view["id"] in segments:  # multi-provider: a network of several segments
+                view["segments"] = segments[view["id"]]
             view["availability_zones"] = zones.get(view["id"], [])
             view["ipv4_address_scope"] = scopes.get((view["id"], 4))
             view["ipv6_address_scope"] = scopes.get((view["id"], 6))
@@ -255,6 +229,7 @@ class NetworkService(ResourceService):
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         """Insert one network inside the caller's transaction; returns its id."""
         project_id = base.resolve_project(ctx, attrs)
+        extra_segments = segment_rules.split_multi_provider(attrs)
         network_type, physnet, seg_id, plugin, service = await self._kind(conn, project_id, attrs)
         mtu = network_mtu(attrs.get("mtu"), network_type, self.settings.global_physnet_mtu)
         await availability_zones.check_hints(conn, "network", attrs.get("availability_zone_hints"))
@@ -274,36 +249,39 @@ class NetworkService(ResourceService):
             else:
                 await self.segments.allocate_specific(conn, network_type, physnet, seg_id, network_id)
         key = segment_key(network_type, physnet, seg_id)
+        values = dict(
+            id=network_id,
+            project_id=project_id,
+            name=attrs.get("name", ""),
+            description=attrs.get("description", ""),
+            admin_state_up=attrs.get("admin_state_up", True),
+            status="ACTIVE",
+            shared=attrs.get("shared", False),
+            router_external=attrs.get("router:external", False),
+            mtu=mtu,
+            port_security_enabled=attrs.get("port_security_enabled", True),
+            network_type=network_type,
+            physical_network=physnet,
+            segmentation_id=seg_id,
+            segment_key=key,
+            dns_domain=attrs.get("dns_domain", ""),
+            availability_zone_hints=attrs.get("availability_zone_hints", []),
+            is_default=is_default or None,
+            ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
+            network_plugin=plugin,
+            network_service_id=None if service is None else service.id,
+            created_at=now,
+            updated_at=now,
+            revision_number=0,
+        )
         try:
-            await conn.execute(
-                insert(n).values(
-                    id=network_id,
-                    project_id=project_id,
-                    name=attrs.get("name", ""),
-                    description=attrs.get("description", ""),
-                    admin_state_up=attrs.get("admin_state_up", True),
-                    status="ACTIVE",
-                    shared=attrs.get("shared", False),
-                    router_external=attrs.get("router:external", False),
-                    mtu=mtu,
-                    port_security_enabled=attrs.get("port_security_enabled", True),
-                    network_type=network_type,
-                    physical_network=physnet,
-                    segmentation_id=seg_id,
-                    segment_key=key,
-                    dns_domain=attrs.get("dns_domain", ""),
-                    availability_zone_hints=attrs.get("availability_zone_hints", []),
-                    is_default=is_default or None,
-                    ipam_strategy=attrs.get("ipam_strategy") or self.settings.default_ipam_strategy,
-                    network_plugin=plugin,
-                    network_service_id=None if service is None else service.id,
-                    created_at=now,
-                    updated_at=now,
-                    revision_number=0,
-                )
-            )
+            await conn.execute(insert(n).values(**values))
+            await segment_rules.add_primary(conn, values)  # its segment key is unique there too
         except IntegrityError:
             raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+        holder = SimpleNamespace(id=network_id, project_id=project_id)
+        for index, segment in enumerate(extra_segments, start=1):  # multi-provider
+            await segment_rules.add_segment(conn, self.segments, holder, index, segment)
         for flag, action in (("shared", rbac.SHARED), ("router:external", rbac.EXTERNAL)):
             if attrs.get(flag):  # Neutron: the wildcard policy of the flag
                 await rbac.add_wildcard(conn, network_rbac.TYPE, network_id, project_id, action)
@@ -442,6 +420,7 @@ class NetworkService(ResourceService):
                     await self.subnets.prefixes.release(conn, pool_id, ipaddress.ip_network(cidr))
             await write_tags(conn, network_id, [])
             await rbac.remove_object(conn, network_id)
+            await segment_rules.remove_network_segments(conn, self.segments, network_id)
             await conn.execute(delete(n).where(n.c.id == network_id))
             if row.network_type in RANGE_TYPES and row.segmentation_id is not None:
                 await self.segments.release(conn, row.network_type, row.physical_network, row.segmentation_id)

@@ -32,6 +32,7 @@ from quark.services.common.base import ResourceService, check_revision, standard
 from quark.services.common.listing import ListQuery
 from quark.services.core.mtu import check_subnet_fits
 from quark.services.core.network_services import dhcp_default
+from quark.services.core.segment_rules import check_subnet_segment
 from quark.services.core.subnet_prefixes import check_affinity, take_prefix
 from quark.services.events import (
     Events,
@@ -257,13 +258,14 @@ class SubnetService(ResourceService):
             "service_types": attrs.get("service_types") or [],
             "next_ip_key": initial_cursor(ranges, version),
             "subnetpool_id": None if pool is None else pool.id,
+            "segment_id": await check_subnet_segment(conn, network.id, attrs.get("segment_id")),
             "created_at": now,
             "updated_at": now,
             "revision_number": 0,
         }
         await conn.execute(insert(s).values(**row))
         await IpAllocator.create_counters(conn, subnet_id)
-        subnet = SimpleNamespace(**row, excluded_ranges=[], segment_id=None)
+        subnet = SimpleNamespace(**row, excluded_ranges=[])
         await self._bump_network(conn, network.id)
         await self.events.publish(conn, SubnetCreated(subnet))
         driver = network.network_plugin or self.settings.backend_driver
