@@ -409,15 +409,29 @@ class Agent(Base):
 
 
 class HostGeneration(Base):
-    """Per-host change counters of the agents' long-polls, bumped in the
-    transaction of every change to what a host's desired state (or DHCP
-    state) shows; a watcher polls this one row."""
+    """Per-host bases of the agents' generations: the changes already folded
+    out of ``host_changes`` (a host's generation is its base plus its rows
+    there, ``quark.services.dataplane.hoststate``). Written only by the
+    periodic fold, never by the changes themselves."""
 
     __tablename__ = "host_generations"
 
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     generation: Mapped[int] = mapped_column(BigInteger, default=0)
     dhcp_generation: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class HostChange(Base):
+    """One row per change to what a host's desired state (``dhcp`` false) or
+    DHCP state (``dhcp`` true) shows, inserted in the change's transaction:
+    insert-only, so concurrent changes for one host never wait on each other."""
+
+    __tablename__ = "host_changes"
+    __table_args__ = (Index("ix_host_changes_host", "host", "dhcp"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    dhcp: Mapped[bool] = mapped_column(Boolean)
 
 
 class NovaEvent(Base):
@@ -482,6 +496,7 @@ segment_ranges = table_of(SegmentRange)
 segment_allocations = table_of(SegmentAllocation)
 agents = table_of(Agent)
 host_generations = table_of(HostGeneration)
+host_changes = table_of(HostChange)
 nova_events = table_of(NovaEvent)
 quotas = table_of(Quota)
 quota_locks = table_of(QuotaLock)
