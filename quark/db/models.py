@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import NAMING, Base, StandardAttributes, table_of
+from quark.db.host_models import host_changes, host_generations
 from quark.db.idempotency_model import idempotency_keys
 
 
@@ -408,32 +409,6 @@ class Agent(Base):
     heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime)
 
 
-class HostGeneration(Base):
-    """Per-host bases of the agents' generations: the changes already folded
-    out of ``host_changes`` (a host's generation is its base plus its rows
-    there, ``quark.services.dataplane.hoststate``). Written only by the
-    periodic fold, never by the changes themselves."""
-
-    __tablename__ = "host_generations"
-
-    host: Mapped[str] = mapped_column(String(255), primary_key=True)
-    generation: Mapped[int] = mapped_column(BigInteger, default=0)
-    dhcp_generation: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
-class HostChange(Base):
-    """One row per change to what a host's desired state (``dhcp`` false) or
-    DHCP state (``dhcp`` true) shows, inserted in the change's transaction:
-    insert-only, so concurrent changes for one host never wait on each other."""
-
-    __tablename__ = "host_changes"
-    __table_args__ = (Index("ix_host_changes_host", "host", "dhcp"),)
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    host: Mapped[str] = mapped_column(String(255))
-    dhcp: Mapped[bool] = mapped_column(Boolean)
-
-
 class NovaEvent(Base):
     """Outbox of Nova external events, written with the status change that
     causes them and sent by a background task with retries."""
@@ -495,10 +470,8 @@ routes = table_of(Route)
 segment_ranges = table_of(SegmentRange)
 segment_allocations = table_of(SegmentAllocation)
 agents = table_of(Agent)
-host_generations = table_of(HostGeneration)
-host_changes = table_of(HostChange)
 nova_events = table_of(NovaEvent)
 quotas = table_of(Quota)
 quota_locks = table_of(QuotaLock)
 
-__all__ = ["NAMING", "Base", "idempotency_keys"]
+__all__ = ["NAMING", "Base", "host_changes", "host_generations", "idempotency_keys"]

@@ -13,7 +13,6 @@ change log into the bases every ``host_changes_fold_interval`` seconds.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
@@ -25,12 +24,12 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
+from quark.services.common import periodic
 from quark.services.dataplane import documents, firewall_documents, hoststate, l3_status, router_documents
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.dataplane.nova_events import NovaEvents
 
 p = models.ports
-LOG = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.1
 MAX_WAIT = 60
@@ -61,16 +60,8 @@ class HostService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fold the change log every ``host_changes_fold_interval`` seconds until ``stop``."""
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), self.settings.host_changes_fold_interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.fold_changes()
-            except Exception:
-                LOG.warning("fold of the hosts' change log failed", exc_info=True)
+        interval = self.settings.host_changes_fold_interval
+        await periodic.every(interval, stop, self.fold_changes, "fold of the hosts' change log")
 
     # --- long-polled documents ------------------------------------------------------
 

@@ -236,3 +236,20 @@ async def test_folds_racing_changes_lose_no_change_and_never_go_back(env, net):
     assert (await env.generations())["d1"][1] == start + changes
     await env.services.hosts.fold_changes()
     assert (await env.generations())["d1"][1] == start + changes
+
+
+async def test_each_server_process_folds_the_log_periodically(make_env):
+    env = await make_env(host_changes_fold_interval=0.05)
+    await env.in_transaction(lambda conn: hoststate.bump(conn, ["d9"], dhcp=True))
+    stop = asyncio.Event()
+    task = asyncio.create_task(env.services.hosts.run(stop))
+    try:
+        for _ in range(200):
+            if not await env.count(hoststate.hc):
+                break
+            await asyncio.sleep(0.05)
+        assert await env.count(hoststate.hc) == 0
+        assert (await env.generations())["d9"] == (0, 1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, QUICK)
