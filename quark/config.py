@@ -156,6 +156,10 @@ class Settings:
     idempotency_key_retention: int = 86400
     idempotency_lease: int = 30
     idempotency_purge_interval: float = 300.0
+    # Seconds between folds of the hosts' change log (host_changes) into their
+    # generation bases, by each server process (quark.services.dataplane.hoststate;
+    # 0: never, the log then only grows). Fewer rows: cheaper long-poll reads.
+    host_changes_fold_interval: float = 5.0
     # Neutron's default quotas: how many of each resource a project may have
     # unless an admin set its own limit (PUT /v2.0/quotas/{project_id});
     # -1 = unlimited. docs/quotas.md.

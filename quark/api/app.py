@@ -157,6 +157,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             tasks.append(asyncio.create_task(keeper.run(stop)))
         if settings.idempotency_purge_interval > 0:
             tasks.append(asyncio.create_task(services.idempotency.run(stop)))
+        if settings.host_changes_fold_interval > 0:  # the agents' change log (docs/agent_api.md)
+            tasks.append(asyncio.create_task(services.hosts.run(stop)))
         if settings.l3_reschedule_interval > 0:  # routers off dead L3 agents (docs/l3.md)
             tasks.append(asyncio.create_task(services.l3_agents.run(stop)))
         try:

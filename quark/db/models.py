@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import NAMING, Base, StandardAttributes, table_of
+from quark.db.host_models import host_changes, host_generations
 from quark.db.idempotency_model import idempotency_keys
 
 
@@ -408,18 +409,6 @@ class Agent(Base):
     heartbeat_timestamp: Mapped[datetime] = mapped_column(DateTime)
 
 
-class HostGeneration(Base):
-    """Per-host change counters of the agents' long-polls, bumped in the
-    transaction of every change to what a host's desired state (or DHCP
-    state) shows; a watcher polls this one row."""
-
-    __tablename__ = "host_generations"
-
-    host: Mapped[str] = mapped_column(String(255), primary_key=True)
-    generation: Mapped[int] = mapped_column(BigInteger, default=0)
-    dhcp_generation: Mapped[int] = mapped_column(BigInteger, default=0)
-
-
 class NovaEvent(Base):
     """Outbox of Nova external events, written with the status change that
     causes them and sent by a background task with retries."""
@@ -481,9 +470,8 @@ routes = table_of(Route)
 segment_ranges = table_of(SegmentRange)
 segment_allocations = table_of(SegmentAllocation)
 agents = table_of(Agent)
-host_generations = table_of(HostGeneration)
 nova_events = table_of(NovaEvent)
 quotas = table_of(Quota)
 quota_locks = table_of(QuotaLock)
 
-__all__ = ["NAMING", "Base", "idempotency_keys"]
+__all__ = ["NAMING", "Base", "host_changes", "host_generations", "idempotency_keys"]

@@ -63,7 +63,7 @@ async def _read(url: str) -> list:
 def test_migration_0026_gives_every_network_its_first_segment(backend, tmp_path_factory):
     url, drop = create_database(backend, tmp_path_factory)
     try:
-        migrate.upgrade(url, "0017_small_extensions")
+        migrate.upgrade(url, "0025_external_allocations")
         ids = asyncio.run(_seed(url))
         migrate.upgrade(url)
         rows = {row.network_id: row for row in asyncio.run(_read(url))}

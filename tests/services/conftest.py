@@ -33,6 +33,7 @@ from quark.db import models
 from quark.db.engine import Database
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
+from quark.services.dataplane import hoststate
 from quark.services.dataplane.agents import DHCP_AGENT, Report
 from quark.services.dataplane.binding import L2_AGENT
 from quark.services.registry import Services, build_services
@@ -157,9 +158,9 @@ class Env:
             )
 
     async def generations(self) -> dict[str, tuple[int, int]]:
-        """host -> (generation, dhcp_generation), from host_generations."""
-        hg = models.host_generations
-        return {row.host: (row.generation, row.dhcp_generation) for row in await self.read(select(hg))}
+        """host -> (generation, dhcp_generation): bases and unfolded changes (hoststate)."""
+        async with self.db.read() as conn:
+            return await hoststate.generations(conn)
 
     async def snapshot(self) -> dict[str, int]:
         """Row counts of every table, and the sums of ``SUMMED``."""

@@ -43,6 +43,7 @@ from quark.clock import Clock, utcnow
 from quark.context import Context, IdempotencyClaim
 from quark.db.dialect import insert_ignore
 from quark.db.idempotency_model import idempotency_keys as keys
+from quark.services.common import periodic
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,13 +183,4 @@ class IdempotencyKeys:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Purge expired keys every ``idempotency_purge_interval`` seconds until ``stop``."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self.purge_interval)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.purge()
-            except Exception:
-                LOG.warning("purge of expired idempotency keys failed", exc_info=True)
+        await periodic.every(self.purge_interval, stop, self.purge, "purge of expired idempotency keys")

@@ -1,11 +1,13 @@
 """The server side of the hosts' dataplane contract (docs/agent_api.md): the
 state documents with long-polls, and the port status reports of agents.
 
-Long-poll: ``wait_for`` reads the host's generation row every
-``POLL_INTERVAL`` seconds until it differs from ``since`` or the wait ends;
-the row is bumped in the transaction of every change (``hoststate``), so any
-server process sees any other's changes, and a waiting request costs one
-primary-key read per interval and no connection in between.
+Long-poll: ``wait_for`` reads the host's generation every ``POLL_INTERVAL``
+seconds until it differs from ``since`` or the wait ends; every change
+inserts a row for the hosts it concerns in its own transaction
+(``hoststate``), so any server process sees any other's changes, and a
+waiting request costs one indexed read per interval (its host's base and its
+few unfolded changes) and no connection in between. ``run`` folds the
+change log into the bases every ``host_changes_fold_interval`` seconds.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
+from quark.services.common import periodic
 from quark.services.dataplane import documents, firewall_documents, hoststate, l3_status, router_documents
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.dataplane.nova_events import NovaEvents
@@ -38,6 +41,27 @@ class HostService:
         self.settings = settings
         self.nova = nova
         self.clock = clock
+
+    # --- the change log's fold (quark.services.dataplane.hoststate) ----------------------
+
+    async def fold_changes(self) -> int:
+        """Fold every host's changes into its generation base (one short
+        transaction per host and kind); the number of changes folded."""
+        async with self.db.read() as conn:
+            pending = await hoststate.unfolded(conn)
+        folded = 0
+        for host, dhcp in pending:
+
+            async def work(conn: AsyncConnection, host: str = host, dhcp: bool = dhcp) -> int:
+                return await hoststate.fold(conn, host, dhcp)
+
+            folded += await self.db.run_write(work)
+        return folded
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fold the change log every ``host_changes_fold_interval`` seconds until ``stop``."""
+        interval = self.settings.host_changes_fold_interval
+        await periodic.every(interval, stop, self.fold_changes, "fold of the hosts' change log")
 
     # --- long-polled documents ------------------------------------------------------
 

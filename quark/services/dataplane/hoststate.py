@@ -1,12 +1,25 @@
 """The per-host generations that tell each host's agents their state changed
 (docs/agent_api.md), and which hosts a change concerns.
 
-``host_generations`` holds two counters per host: ``generation`` (the L2
-agent's desired state) and ``dhcp_generation`` (the DHCP service's state).
-Every change to what those documents show (``quark.services.dataplane.documents``)
-bumps the counter **in the same transaction** as the change: the subscribers
-here receive the change events of ports, networks and subnets
-(``quark.services.events``); a long-poll then only has to read one row.
+Each host has two generations: ``generation`` (the L2 agent's desired state)
+and ``dhcp_generation`` (the DHCP service's state). Every change to what
+those documents show (``quark.services.dataplane.documents``) **inserts** a
+row into ``host_changes`` for each host it concerns, in the same transaction
+as the change: the subscribers here receive the change events of ports,
+networks and subnets (``quark.services.events``). Insert-only, so two
+transactions telling the same host (every port create on the networks one
+DHCP agent serves) never wait on each other (issue 21: an UPDATE of one
+counter row per host serialised them at commit).
+
+A host's generation is its base in ``host_generations`` plus the number of
+its ``host_changes`` rows, read in one statement (one snapshot). Every
+committed change adds one, whatever the order transactions commit in (a
+maximum id would miss a change that took its id before a newer committed
+one). ``fold`` (run periodically by ``HostService.run``) moves rows into the
+base: it deletes them and adds exactly the number it deleted to the base in
+one transaction, so a reader sees the same sum before and after, and a
+wake-up is never lost nor invented; it keeps the rows a long-poll counts
+few. Only the fold writes ``host_generations``.
 
 Which hosts a change concerns:
 
@@ -23,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
@@ -42,6 +55,7 @@ from quark.services.events import (
 )
 
 hg = models.host_generations
+hc = models.host_changes
 p = models.ports
 n = models.networks
 
@@ -51,33 +65,55 @@ n = models.networks
 
 async def bump(conn: AsyncConnection, hosts: Iterable[str], *, dhcp: bool = False) -> None:
     """Add one to the (DHCP) generation of each host (once per transaction:
-    a bump a rolled-back savepoint undid is made again), creating missing rows.
-
-    UPDATE first and INSERT only for hosts without a row: an INSERT IGNORE
-    that meets an existing row would take a shared lock that two bumpers
-    then both try to upgrade (a deadlock on InnoDB).
-    """
+    a bump a rolled-back savepoint undid is made again): one INSERT, no row
+    any other transaction writes."""
     wanted = [host for host, _ in first_time(conn, ((h, dhcp) for h in sorted({h for h in hosts if h})))]
-    if not wanted:
-        return
-    column = hg.c.dhcp_generation if dhcp else hg.c.generation
-    stmt = update(hg).where(hg.c.host.in_(wanted)).values({column: column + 1})
-    result = await conn.execute(stmt)
-    if result.rowcount == len(wanted):
-        return
-    present = set((await conn.execute(select(hg.c.host).where(hg.c.host.in_(wanted)))).scalars())
-    missing = [h for h in wanted if h not in present]
-    if missing:
-        await conn.execute(
-            insert_ignore(conn, hg), [{"host": h, "generation": 0, "dhcp_generation": 0} for h in missing]
-        )
-        await conn.execute(update(hg).where(hg.c.host.in_(missing)).values({column: column + 1}))
+    if wanted:
+        await conn.execute(insert(hc).values([{"host": h, "dhcp": dhcp} for h in wanted]))
+
+
+def _base(dhcp: bool) -> Any:
+    return hg.c.dhcp_generation if dhcp else hg.c.generation
 
 
 async def generation(conn: AsyncConnection, host: str, *, dhcp: bool = False) -> int:
-    column = hg.c.dhcp_generation if dhcp else hg.c.generation
-    value = await conn.scalar(select(column).where(hg.c.host == host))
-    return int(value or 0)
+    """The host's base plus its unfolded changes, in one statement (one snapshot)."""
+    base = select(_base(dhcp)).where(hg.c.host == host).scalar_subquery()
+    changes = select(func.count()).select_from(hc).where(hc.c.host == host, hc.c.dhcp == dhcp).scalar_subquery()
+    return int(await conn.scalar(select(func.coalesce(base, 0) + changes)) or 0)
+
+
+async def generations(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
+    """host -> (generation, dhcp_generation) of every host with a base or changes."""
+    out: dict[str, list[int]] = {
+        row.host: [row.generation, row.dhcp_generation] for row in await conn.execute(select(hg))
+    }
+    counted = select(hc.c.host, hc.c.dhcp, func.count()).group_by(hc.c.host, hc.c.dhcp)
+    for host, dhcp, n in await conn.execute(counted):
+        out.setdefault(host, [0, 0])[1 if dhcp else 0] += n
+    return {host: (gen, dhcp_gen) for host, (gen, dhcp_gen) in out.items()}
+
+
+async def unfolded(conn: AsyncConnection) -> list[tuple[str, bool]]:
+    """The (host, dhcp) pairs with changes to fold."""
+    rows = await conn.execute(select(hc.c.host, hc.c.dhcp).distinct().order_by(hc.c.host, hc.c.dhcp))
+    return [(row.host, bool(row.dhcp)) for row in rows]
+
+
+async def fold(conn: AsyncConnection, host: str, dhcp: bool) -> int:
+    """Move the host's committed (DHCP) changes into its base; the number moved.
+
+    The DELETE's row count is what the base gains, in one transaction: a
+    change committed meanwhile is either deleted and counted or stays a row.
+    A concurrent fold of the same host waits on the rows this one deletes."""
+    moved = (await conn.execute(delete(hc).where(hc.c.host == host, hc.c.dhcp == dhcp))).rowcount or 0
+    if moved:
+        column = _base(dhcp)
+        raised = await conn.execute(update(hg).where(hg.c.host == host).values({column: column + moved}))
+        if not raised.rowcount:
+            await conn.execute(insert_ignore(conn, hg), [{"host": host, "generation": 0, "dhcp_generation": 0}])
+            await conn.execute(update(hg).where(hg.c.host == host).values({column: column + moved}))
+    return moved
 
 
 # --- who a change concerns ------------------------------------------------------------
