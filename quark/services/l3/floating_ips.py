@@ -429,6 +429,8 @@ async def _router_of(conn: AsyncConnection, fip_id: str) -> tuple[str, ...]:
 async def _disassociate(conn: AsyncConnection, where) -> list[tuple[str, int, str]]:
     """Disassociate the floating IPs ``where`` says: their (id, new revision, project)."""
     found = (await conn.execute(select(f.c.id, f.c.revision_number, f.c.project_id).where(where))).all()
+    if not found:
+        return []  # the common case (a port without floating IPs): no UPDATE to send
     await conn.execute(
         update(f)
         .where(where)
