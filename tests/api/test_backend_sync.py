@@ -81,7 +81,9 @@ def test_a_port_deleted_from_the_backend_is_back_within_the_interval(admin, tena
     assert tenant.get(f"/v2.0/jobs/{job['id']}").status_code == 404
     for each in sync_jobs(admin):  # one job per slot, whichever worker won it: its id is the slot's
         started = datetime.fromisoformat(each["started_at"].rstrip("Z")).replace(tzinfo=None)
-        assert each["id"] == periodic.job_id("statefile", periodic.slot_of(started, INTERVAL))
+        slot = periodic.slot_of(started, INTERVAL)
+        # claimed in its slot; on a busy machine it may start just after the slot ended
+        assert each["id"] in {periodic.job_id("statefile", s) for s in (slot, slot - 1)}, (each, slot)
 
 
 def sync_jobs(admin) -> list[dict]:
