@@ -274,7 +274,18 @@ SEGMENT_SUBNET_RULES = (
     r"doesn't match the network_id of segment",
 )
 
+# /v2.0/ipam (docs/neutron_ipam_driver.md): addresses, CIDRs and pools are checked by the
+# service (the document states only strings); a registered id keeps its network and CIDR;
+# one allocation's subnets are of one network.
+IPAM_RULES = (
+    r"is not a valid IP (subnet|address)",
+    r"is registered with another network or CIDR",
+    r"must all be subnets of one network",
+)
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("PUT", "/v2.0/ipam/subnets/{id}"): IPAM_RULES,
+    ("POST", "/v2.0/ipam/allocations"): IPAM_RULES,
+    ("DELETE", "/v2.0/ipam/subnets/{id}/allocations/{ip_address}"): IPAM_RULES,
     ("POST", "/v2.0/network_segment_ranges"): NETWORK_SEGMENT_RANGE_RULES,
     ("PUT", "/v2.0/network_segment_ranges/{id}"): NETWORK_SEGMENT_RANGE_RULES,
     ("POST", "/v2.0/network-segment-ranges"): NETWORK_SEGMENT_RANGE_RULES,  # the same collection

@@ -46,6 +46,7 @@ from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
 from quark.db.statistics import StatisticsKeeper
+from quark.parent_death import die_with_parent
 from quark.policy import Policy
 from quark.ratelimits.limiter import RateLimiter
 from quark.services.addressing.mac_ranges import ensure_default_range
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 def app_factory() -> Starlette:
     """Entry point for uvicorn workers (``--factory``)."""
+    die_with_parent()  # a worker must not outlive a killed master (quark.parent_death)
     settings = load_settings()
     if not logging.getLogger().handlers:
         # Worker processes are spawned: they log like `quark serve` itself

@@ -35,9 +35,13 @@ def _service(request: Request):
     return request.app.state.services.external_ipam
 
 
-def _string(value: Any, name: str, *, empty: bool = False) -> str:
-    if not isinstance(value, str) or not (value or empty) or len(value) > 255:
-        raise errors.InvalidInput(error_message=f"'{name}' must be a non-empty string of at most 255 characters")
+# Subnets and networks are rows of Quark's own (ids of at most 36 characters, Neutron's UUIDs).
+ID_LENGTH = 36
+
+
+def _string(value: Any, name: str, *, empty: bool = False, length: int = 255) -> str:
+    if not isinstance(value, str) or not (value or empty) or len(value) > length:
+        raise errors.InvalidInput(error_message=f"'{name}' must be a non-empty string of at most {length} characters")
     return value
 
 
@@ -50,7 +54,8 @@ def _member(body: Any, key: str) -> dict:
 def parse_subnet(body: Any) -> dict:
     """``{"subnet": {network_id, cidr, ip_version, project_id, gateway_ip?, allocation_pools?, name?}}``."""
     item = _member(body, "subnet")
-    attrs: dict[str, Any] = {k: _string(item.get(k), k) for k in ("network_id", "cidr", "project_id")}
+    attrs: dict[str, Any] = {k: _string(item.get(k), k) for k in ("cidr", "project_id")}
+    attrs["network_id"] = _string(item.get("network_id"), "network_id", length=ID_LENGTH)
     if item.get("ip_version") not in (4, 6):
         raise errors.InvalidInput(error_message="'ip_version' must be 4 or 6")
     attrs["ip_version"] = item["ip_version"]
@@ -90,7 +95,8 @@ def parse_allocation(body: Any) -> dict:
 async def register_subnet(request: Request) -> Response:
     ctx = _allowed(request, "create_ipam_subnet")
     attrs = parse_subnet(await read_json(request))
-    view, created = await _service(request).register_subnet(ctx, request.path_params["id"], attrs)
+    subnet_id = _string(request.path_params["id"], "id", length=ID_LENGTH)
+    view, created = await _service(request).register_subnet(ctx, subnet_id, attrs)
     return json_response({"subnet": view}, status=201 if created else 200)
 
 
@@ -133,3 +139,115 @@ ROUTES = [
     Route("/v2.0/ipam/allocations", list_allocations, methods=["GET"]),
     Route("/v2.0/ipam/subnets/{id}/allocations/{ip_address}", release, methods=["DELETE"]),
 ]
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The six operations, with what the parsers above check (types, lengths, ip_version);
+    cidr, addresses and pools are checked by the service (InvalidInput, 400)."""
+    from quark.api.openapi.schemas import errors as errs
+    from quark.api.openapi.schemas import json_body
+
+    def text(*, nullable: bool = False, min_length: int = 1, length: int = 255) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "minLength": min_length,
+            "maxLength": length,
+            **({"nullable": True} if nullable else {}),
+        }
+
+    def obj(required: list[str], **props: Any) -> dict[str, Any]:
+        return {"type": "object", "required": required, "properties": props}
+
+    def path(*names: str) -> list[dict[str, Any]]:
+        return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+    def query(*names: str) -> list[dict[str, Any]]:
+        return [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in names]
+
+    pool = obj(["start", "end"], start={"type": "string"}, end={"type": "string"})
+    subnet_in = obj(
+        ["network_id", "cidr", "ip_version", "project_id"],
+        network_id=text(length=ID_LENGTH),
+        cidr=text(),
+        project_id=text(),
+        ip_version={"type": "integer", "enum": [4, 6]},
+        gateway_ip=text(nullable=True),
+        allocation_pools={"type": "array", "items": pool, "nullable": True},
+    )
+    subnet_out = obj(
+        ["id", "network_id", "project_id", "cidr", "ip_version", "gateway_ip", "allocation_pools"],
+        id={"type": "string"},
+        network_id={"type": "string"},
+        project_id={"type": "string"},
+        cidr={"type": "string"},
+        ip_version={"type": "integer", "enum": [4, 6]},
+        gateway_ip={"type": "string", "nullable": True},
+        allocation_pools={"type": "array", "items": pool},
+    )
+    allocation_in = obj(
+        ["holder", "subnet_ids"],
+        holder=text(),
+        subnet_ids={"type": "array", "minItems": 1, "items": text()},
+        ip_address=text(nullable=True),
+        device_owner=text(nullable=True, min_length=0),
+        project_id=text(nullable=True),
+    )
+    allocation_out = obj(
+        ["id", "subnet_id", "network_id", "ip_address", "holder", "project_id"],
+        **{k: {"type": "string"} for k in ("id", "subnet_id", "network_id", "ip_address", "holder")},
+        project_id={"type": "string", "nullable": True},
+    )
+
+    def body(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return json_body(obj([key], **{key: schema}))
+
+    def answer(key: str, schema: dict[str, Any], *codes: str) -> dict[str, Any]:
+        return {
+            "201": {"description": "Created", **body(key, schema)},
+            "200": {"description": "OK (already there)", **body(key, schema)},
+            **errs(*codes),
+        }
+
+    gone = {"204": {"description": "No Content"}}
+    return {
+        "/v2.0/ipam/subnets/{id}": {
+            "put": {
+                "operationId": "register_ipam_subnet",
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": text(length=ID_LENGTH)}],
+                "requestBody": {"required": True, **body("subnet", subnet_in)},
+                "responses": answer("subnet", subnet_out, "400", "403", "409"),
+            },
+            "get": {
+                "operationId": "show_ipam_subnet",
+                "parameters": path("id"),
+                "responses": {"200": {"description": "OK", **body("subnet", subnet_out)}, **errs("403", "404")},
+            },
+            "delete": {
+                "operationId": "remove_ipam_subnet",
+                "parameters": path("id"),
+                "responses": {**gone, **errs("403", "404", "409")},
+            },
+        },
+        "/v2.0/ipam/allocations": {
+            "post": {
+                "operationId": "allocate_ipam_address",
+                "requestBody": {"required": True, **body("allocation", allocation_in)},
+                "responses": answer("allocation", allocation_out, "400", "403", "404", "409"),
+            },
+            "get": {
+                "operationId": "list_ipam_allocations",
+                "parameters": query("holder", "subnet_id"),
+                "responses": {
+                    "200": {"description": "OK", **body("allocations", {"type": "array", "items": allocation_out})},
+                    **errs("400", "403"),
+                },
+            },
+        },
+        "/v2.0/ipam/subnets/{id}/allocations/{ip_address}": {
+            "delete": {
+                "operationId": "release_ipam_address",
+                "parameters": path("id", "ip_address") + query("holder"),
+                "responses": {**gone, **errs("400", "403", "404")},
+            }
+        },
+    }

@@ -122,6 +122,11 @@ class Driver:
     # True: ``port_statuses`` tells whether ports are really up (the worker writes
     # it into their status every ``worker_status_interval``).
     reports_port_status: ClassVar[bool] = False
+    # True: a floating IP's job succeeding means its backend NAT is in place (or gone):
+    # the worker sets the floating IP ACTIVE when the job's view was associated, else
+    # DOWN, as Neutron's OVN driver does. False: someone else reports it (the L3 agents'
+    # l3_status) or nothing does.
+    reports_floatingip_status: ClassVar[bool] = False
 
     def __init__(self, name: str, options: Mapping[str, Any] | None = None) -> None:
         self.name = name

@@ -152,3 +152,24 @@ def test_network_services_match_the_document(doc, admin):
     _check(doc, admin, "delete", url, "/v2.0/network-services/{id}", 409)
     bad = {"network_service": {"kind": "vxlan", "driver": "nope"}}
     _check(doc, admin, "post", "/v2.0/network-services", "/v2.0/network-services", 400, bad)
+
+
+def test_external_ipam_answers_match_the_document(doc, admin):
+    subnet_id, network_id = str(uuid.uuid4()), str(uuid.uuid4())
+    subnet_path, release_path = "/v2.0/ipam/subnets/{id}", "/v2.0/ipam/subnets/{id}/allocations/{ip_address}"
+    subnet = {"network_id": network_id, "cidr": "10.77.0.0/24", "ip_version": 4, "project_id": "neutron-project"}
+    url = f"/v2.0/ipam/subnets/{subnet_id}"
+    _check(doc, admin, "put", url, subnet_path, 201, {"subnet": subnet})
+    _check(doc, admin, "put", url, subnet_path, 200, {"subnet": subnet})
+    _check(doc, admin, "get", url, subnet_path, 200)
+    allocation = {"holder": "port-1", "subnet_ids": [subnet_id], "device_owner": ""}
+    held = _check(
+        doc, admin, "post", "/v2.0/ipam/allocations", "/v2.0/ipam/allocations", 201, {"allocation": allocation}
+    )
+    _check(doc, admin, "post", "/v2.0/ipam/allocations", "/v2.0/ipam/allocations", 200, {"allocation": allocation})
+    listed = _check(doc, admin, "get", "/v2.0/ipam/allocations?holder=port-1", "/v2.0/ipam/allocations", 200)
+    assert [a["ip_address"] for a in listed["allocations"]] == [held["allocation"]["ip_address"]]
+    assert admin.delete(f"{url}/allocations/{held['allocation']['ip_address']}").status_code == 204
+    assert "delete" in doc["paths"][release_path]
+    assert admin.delete(url).status_code == 204
+    _check(doc, admin, "get", url, subnet_path, 404)

@@ -36,6 +36,10 @@ def router_of(ovn: OvnCluster, fip_id: str) -> str:
     return ""
 
 
+def status_of(client: httpx.Client, fip: dict) -> str:
+    return client.get(f"/v2.0/floatingips/{fip['id']}").json()["floatingip"]["status"]
+
+
 def ok(client: httpx.Client) -> None:
     jobs = jobs_done(client)
     assert {j["status"] for j in jobs} == {"succeeded"}, [(j["resource_type"], j["last_error"]) for j in jobs]
@@ -58,6 +62,7 @@ def test_router_gateway_interface_and_floating_ip_reach_ovn(deployment):  # noqa
     fip = response.json()["floatingip"]
     ok(client)
     jobs_done(admin)
+    assert status_of(client, fip) == "ACTIVE"  # its NAT row written (Neutron's OVN driver)
 
     lr = m.router_name(router["id"])
     assert lr in ovn.nb_names("Logical_Router")
@@ -88,18 +93,20 @@ def test_router_gateway_interface_and_floating_ip_reach_ovn(deployment):  # noqa
     held = fip_nat(ovn, fip["id"])
     assert held is not None and held["logical_port"] == other["id"]
     assert held['external_ids:"quark:revision_number"'] == str(moved.json()["floatingip"]["revision_number"])
+    assert moved.json()["floatingip"]["status"] == "DOWN" and status_of(client, fip) == "ACTIVE"
 
     # the port's delete disassociates it (a subscriber's change): its NAT row goes
     assert client.delete(f"/v2.0/ports/{other['id']}").status_code == 204
     ok(client)
-    assert fip_nat(ovn, fip["id"]) is None
+    assert fip_nat(ovn, fip["id"]) is None and status_of(client, fip) == "DOWN"
     again = client.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": vm["id"]}})
     assert again.status_code == 200
     ok(client)
-    assert fip_nat(ovn, fip["id"]) is not None
+    assert fip_nat(ovn, fip["id"]) is not None and status_of(client, fip) == "ACTIVE"
     assert client.put(f"/v2.0/floatingips/{fip['id']}", json={"floatingip": {"port_id": None}}).status_code == 200
     ok(client)
     assert fip_nat(ovn, fip["id"]) is None and "snat" in ovn.nbctl("lr-nat-list", lr)
+    assert status_of(client, fip) == "DOWN"
     assert client.delete(f"/v2.0/floatingips/{fip['id']}").status_code == 204
 
     # gateway cleared, interface removed, router deleted: nothing of it left in NB

@@ -343,6 +343,9 @@ def document() -> dict[str, Any]:
     from quark.api import flavors
 
     paths.update(flavors.openapi_paths())
+    from quark.api import external_ipam
+
+    paths.update(external_ipam.openapi_paths())
     schemas["IpAddressPort"] = view_object(IP_ADDRESS_PORT)
     schemas["IpAddressPortUpdate"] = request_object(IP_ADDRESS_PORT, "put")
     paths.update(_ip_address_ports_paths())

@@ -67,6 +67,7 @@ def _flag(value: Any) -> bool:
 
 class OvnDriver(Driver):
     reports_port_status = True
+    reports_floatingip_status = True  # ACTIVE once the dnat_and_snat row is written
     # logical switches: a tunnel key (vxlan, geneve) or a localnet port (flat, vlan)
     network_types = frozenset({"flat", "vlan", "vxlan", "geneve"})
 

@@ -17,7 +17,10 @@ Between rounds the worker starts the periodic backend sync when its time
 has come (quark.services.backends.periodic; one worker of all runs each).
 
 A failed job puts its resource's ``status`` in ``ERROR`` (networks, ports,
-routers: the resources with a status). A create or update whose resource is
+routers: the resources with a status). A floating IP's succeeded create or
+update, for a driver that ``reports_floatingip_status`` (ovn), makes it
+``ACTIVE`` if the job's view was associated, else ``DOWN``, unless the floating
+IP changed since (its next job decides). A create or update whose resource is
 gone by the time it runs has nothing left to do (the delete's job follows).
 """
 
@@ -141,7 +144,16 @@ class Worker:
             LOG.warning("job %s (%s %s %s) failed: %s", row.id, row.operation, row.resource_type, row.resource_id, exc)
             await self.record(row, FAILED, f"{type(exc).__name__}: {exc}")
         else:
-            await self.record(row, SUCCEEDED, "")
+            await self.record(row, SUCCEEDED, "", realised=self.realised_status(row, change))
+
+    def realised_status(self, row: Any, change: Change) -> tuple[str, int] | None:
+        """The floating IP's status its succeeded job implies, for a driver that reports it."""
+        if change.kind != "floatingip" or change.operation == "delete":
+            return None
+        if not self.driver(row.driver).reports_floatingip_status:
+            return None
+        associated = change.body.get("port_id") and change.body.get("router_id")
+        return ("ACTIVE" if associated else "DOWN"), change.revision
 
     def backoff(self, attempts: int) -> float:
         s = self.settings
@@ -163,8 +175,11 @@ class Worker:
         revision = int(view.get("revision_number", row.revision))
         return Change(row.resource_type, row.operation, row.resource_id, revision, view, row.id)
 
-    async def record(self, row: Any, status: str, error: str, retry_in: float = 0.0) -> None:
-        """The outcome, if the job is still this worker's (its lease may have gone to another)."""
+    async def record(
+        self, row: Any, status: str, error: str, retry_in: float = 0.0, realised: tuple[str, int] | None = None
+    ) -> None:
+        """The outcome, if the job is still this worker's (its lease may have gone to another);
+        ``realised``: the resource's status after a success (floating IPs, ``realised_status``)."""
 
         async def work(conn: AsyncConnection) -> None:
             now = self.clock()
@@ -184,5 +199,10 @@ class Worker:
             table = STATUS_TABLES.get(row.resource_type)
             if status == FAILED and table is not None:
                 await conn.execute(update(table).where(table.c.id == row.resource_id).values(status="ERROR"))
+            if realised is not None and table is not None:
+                # only at the revision the driver realised: a later change's job decides then;
+                # an observed status, not a change: no revision bump (as port statuses)
+                at = (table.c.id == row.resource_id, table.c.revision_number == realised[1])
+                await conn.execute(update(table).where(*at).values(status=realised[0]))
 
         await self.db.run_write(work)
