@@ -270,16 +270,22 @@ class World:
             if admin_only(resource) or projectless(resource):
                 continue
             response = self.b.client.get(f"/v2.0/{resource.collection}")
-            out[resource.collection] = sorted(response.json()[resource.body_collection], key=lambda o: o["id"])
+            out[resource.collection] = sorted(response.json()[resource.body_collection], key=by_key(resource))
             if "project_id" not in resource.by_name:  # no project's (default security-group rules)
                 continue
             response = self.admin.get(f"/v2.0/{resource.collection}", params={"project_id": self.b.project_id})
             out[f"admin:{resource.collection}"] = sorted(
-                response.json()[resource.body_collection], key=lambda o: o["id"]
+                response.json()[resource.body_collection], key=by_key(resource)
             )
         for device in self.b.devices.values():
             out[f"device:{device}"] = self.b.client.get(f"/v2.0/instances/{device}").text
         return json.loads(json.dumps(out))
+
+
+def by_key(resource: Resource):
+    """Sorts a collection's items by the attribute that names one (``id`` mostly;
+    ``subnet_id`` for floating IP pools)."""
+    return lambda item: item[resource.key]
 
 
 def build_world(url: str) -> Iterator[World]:
