@@ -283,6 +283,9 @@ IPAM_RULES = (
     r"must all be subnets of one network",
 )
 CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
+    # check_limit compares a new limit with the project's usage, which the other operations
+    # change (an admin's security-group list filtered by project makes its default group)
+    ("PUT", "/v2.0/quotas/{project_id}"): (r"must be greater than or equal to already used",),
     ("PUT", "/v2.0/ipam/subnets/{id}"): IPAM_RULES,
     ("POST", "/v2.0/ipam/allocations"): IPAM_RULES,
     ("DELETE", "/v2.0/ipam/subnets/{id}/allocations/{ip_address}"): IPAM_RULES,
