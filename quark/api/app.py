@@ -45,13 +45,11 @@ from quark.api.responses import json_response
 from quark.config import Settings, load_settings
 from quark.db import migrate
 from quark.db.engine import Database
-from quark.db.statistics import StatisticsKeeper
 from quark.parent_death import die_with_parent
 from quark.policy import Policy
 from quark.ratelimits.limiter import RateLimiter
 from quark.services.addressing.mac_ranges import ensure_default_range
 from quark.services.core.segment_ranges import ensure_seed_ranges
-from quark.services.dataplane.event_sender import EventDispatcher, HttpEventSender
 from quark.services.registry import Services, build_services
 
 LOG = logging.getLogger(__name__)
@@ -149,27 +147,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
         metrics.forget_dead_processes()  # the live gauges of a worker this one replaces
         settle_heap()
-        stop, sender, tasks = asyncio.Event(), None, []
-        if settings.nova_events_url or settings.nova:
-            sender = HttpEventSender.from_settings(settings)
-            tasks.append(asyncio.create_task(EventDispatcher(services.db, settings, sender).run(stop)))
-        if services.db.dialect == "postgresql" and settings.db_analyze_interval > 0:  # why: quark.db.statistics
-            keeper = StatisticsKeeper(services.db, settings.db_analyze_interval)
-            tasks.append(asyncio.create_task(keeper.run(stop)))
-        if settings.idempotency_purge_interval > 0:
-            tasks.append(asyncio.create_task(services.idempotency.run(stop)))
-        if settings.host_changes_fold_interval > 0:  # the agents' change log (docs/agent_api.md)
-            tasks.append(asyncio.create_task(services.hosts.run(stop)))
-        if settings.l3_reschedule_interval > 0:  # routers off dead L3 agents (docs/l3.md)
-            tasks.append(asyncio.create_task(services.l3_agents.run(stop)))
+        # The services choose them (quark.services.background): a stand-in that lists none runs none.
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(task.run(stop)) for task in services.periodic_tasks]
         try:
             yield
         finally:
             stop.set()
             for task in tasks:
                 await task
-            if sender is not None:
-                await sender.close()
             if limiter is not None:
                 await limiter.close()
             await services.db.dispose()

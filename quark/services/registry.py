@@ -10,7 +10,7 @@ from quark.db.engine import Database
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.mac_allocator import MacAllocator
 from quark.ipam.segments import SegmentAllocator
-from quark.services import wiring
+from quark.services import background, wiring
 from quark.services.addressing.address_scopes import AddressScopeService
 from quark.services.addressing.availability import AvailabilityService
 from quark.services.addressing.external_ipam import ExternalIpamService
@@ -121,6 +121,8 @@ class Services:
     # The dashboard's reads (docs/dashboard.md): utilization and heat maps, what hosts run.
     utilization: UtilizationService
     host_summary: HostSummaryService
+    # What the app's lifespan starts and stops (quark.services.background); it knows no task by name.
+    periodic_tasks: list[background.PeriodicTask]
 
     def by_collection(self, collection: str) -> ResourceService:
         return {
@@ -166,6 +168,9 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
     agents = AgentService(db, settings, events, clock)
     l3_scheduler = L3Scheduler(settings, clock, binder)
     # The object types RBAC policies may name; a shareable resource adds its own.
+    idempotency = IdempotencyKeys(db, settings, clock)
+    hosts = HostService(db, settings, NovaEvents(settings, clock), clock)
+    l3_agents = L3AgentScheduling(db, agents, l3_scheduler, settings.l3_reschedule_interval)
     rbac_types = RbacTypes()
     for object_type in (NETWORK, SECURITY_GROUP, SUBNETPOOL, ADDRESS_SCOPE, ADDRESS_GROUP):
         rbac_types.register(object_type)
@@ -200,7 +205,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         network_segment_ranges=NetworkSegmentRangeService(db, settings, segments),
         segments=SegmentService(db, settings, segments),
         default_security_group_rules=DefaultRuleService(db, settings),
-        hosts=HostService(db, settings, NovaEvents(settings, clock), clock),
+        hosts=hosts,
         rbac_policies=RbacPolicyService(db, settings, rbac_types, events),
         address_groups=AddressGroupService(db, settings, events),
         availability_zones=AvailabilityZoneService(db),
@@ -210,11 +215,14 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         dhcp_scheduler=dhcp_scheduler,
         agent_changes=AgentChanges(binder, dhcp_scheduler, clock),
         l3_scheduler=l3_scheduler,
-        l3_agents=L3AgentScheduling(db, agents, l3_scheduler, settings.l3_reschedule_interval),
+        l3_agents=l3_agents,
         quotas=quotas,
-        idempotency=IdempotencyKeys(db, settings, clock),
+        idempotency=idempotency,
         outbox=Outbox(settings, clock),
         jobs=JobService(db, settings),
+        periodic_tasks=background.periodic_tasks(
+            db, settings, idempotency=idempotency, hosts=hosts, l3_agents=l3_agents
+        ),
     )
     wiring.subscribe(
         events,

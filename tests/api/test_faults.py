@@ -103,10 +103,9 @@ def crashing_server(request):
     async def boom(request):
         raise RuntimeError("a bug")
 
-    # No periodic tasks either (idempotency purge, L3 rescheduling, the hosts' change-log
-    # fold): the services are a stand-in.
-    settings = Settings(idempotency_purge_interval=0, l3_reschedule_interval=0, host_changes_fold_interval=0)
-    app = create_app(settings, services=SimpleNamespace(db=_Db()))  # type: ignore[arg-type]
+    # The stand-in lists no periodic tasks, so the lifespan starts none (quark.services.background).
+    stand_in = SimpleNamespace(db=_Db(), periodic_tasks=[])
+    app = create_app(Settings(), services=stand_in)  # type: ignore[arg-type]
     app.router.routes.append(Route("/boom", boom, methods=["GET", "POST"]))
     if request.param == "broken-keystone":
         (quark_mw,) = [m for m in app.user_middleware if m.cls.__name__ == "QuarkMiddleware"]
