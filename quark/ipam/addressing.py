@@ -63,6 +63,16 @@ def parse_ip(text: str, version: int | None = None) -> IPAddress:
     return addr
 
 
+def canonical_ip(text: str) -> str:
+    """One address in its canonical spelling, as ``ipaddress`` reads it (lenient where
+    ``parse_ip`` is strict: an IPv6 scope id is kept). InvalidInput "'<text>' is not a
+    valid IP address" otherwise."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise _invalid(f"'{text}' is not a valid IP address") from None
+
+
 def parse_cidr(text: str, version: int | None = None) -> IPNetwork:
     """Parse a client's subnet CIDR. InvalidInput, checked in this (Neutron's) order:
 

@@ -25,6 +25,7 @@ from quark.api.definitions.pools import SUBNETPOOL
 from quark.api.faults import status_for
 from quark.api.resources import authorizer, ctx_of
 from quark.db.jobs_model import FAILED, QUEUED, RUNNING, SUCCEEDED
+from quark.ipam.grid import leaf_prefix
 from quark.services.common.listing import ListQuery
 
 TEMPLATES = jinja2.Environment(
@@ -94,7 +95,7 @@ async def subnet(request: Request) -> Response:
     prefix = request.query_params.get("prefix") or None
     address = request.query_params.get("address") or None
     if address and not prefix:
-        prefix = search.leaf_prefix(found.items[0]["cidr"], address)
+        prefix = leaf_prefix(found.items[0]["cidr"], address)
     grid = await svc.utilization.heatmap(ctx_of(request), subnet_id, prefix)
     use = (await svc.utilization.subnets(ctx_of(request), [subnet_id])).get(subnet_id)
     return render(request, "subnet.html", subnet=found.items[0], grid=grid, use=use, address=address)

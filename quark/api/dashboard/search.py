@@ -1,21 +1,21 @@
 """The dashboard's search box: an IP address, a MAC, a port id or a device id,
 answered with the ports the caller may see (the port service's own filters:
 ``fixed_ips=ip_address=``, ``mac_address``, ``id``, ``device_id``), each
-linked to its subnet's heat map at the address."""
+linked to its subnet's heat map at the address (``quark.ipam.grid.leaf_prefix``)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
+from quark import errors
 from quark.api.dashboard.listing import PAGE, visible_page
 from quark.api.definitions.core import PORT
+from quark.ipam.addressing import canonical_ip
 from quark.ipam.macs import format_mac, parse_mac
-from quark.services.addressing.heatmap import zoom_levels
 from quark.services.common.listing import ListQuery
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
@@ -30,8 +30,8 @@ class Found:
 
 def classify(text: str) -> tuple[str, Any]:
     try:
-        return "ip", ipaddress.ip_address(text)
-    except ValueError:
+        return "ip", canonical_ip(text)
+    except errors.InvalidInput:
         pass
     try:
         return "mac", parse_mac(text)
@@ -55,16 +55,3 @@ async def run(request: Request, text: str) -> Found:
     by_device = await visible_page(request, PORT, ports, ListQuery(filters={"device_id": [text]}, limit=PAGE))
     seen = {p["id"] for p in found}
     return Found(kind, found + [p for p in by_device.items if p["id"] not in seen])
-
-
-def leaf_prefix(cidr: str, address: str) -> str | None:
-    """The heat map's last zoom level (<= 256 addresses) of ``cidr`` holding ``address``."""
-    try:
-        subnet = ipaddress.ip_network(cidr)
-        addr = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if addr not in subnet:
-        return None
-    length = zoom_levels(subnet.prefixlen, subnet.max_prefixlen)[-1]
-    return str(ipaddress.ip_network(f"{addr}/{length}", strict=False))

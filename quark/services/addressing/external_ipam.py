@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -31,6 +30,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.external_ipam_models import external_allocations as x
+from quark.ipam.addressing import canonical_ip
 from quark.ipam.ip_allocator import IpAllocator
 from quark.ipam.requests import AddressRequest, FixedIp, Holder, Strategy
 from quark.services.core.networks import NetworkService
@@ -49,13 +49,6 @@ _USED = (
     .where(models.ip_usage.c.subnet_id == s.c.id)
     .scalar_subquery()
 )
-
-
-def canonical_address(text: str) -> str:
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        raise errors.InvalidInput(error_message=f"'{text}' is not a valid IP address") from None
 
 
 def subnet_view(row: Any) -> dict:
@@ -170,7 +163,7 @@ class ExternalIpamService:
         False when the holder already had it from the same request."""
         holder: str = attrs["holder"]
         subnet_ids: list[str] = list(attrs["subnet_ids"])
-        wanted = canonical_address(attrs["ip_address"]) if attrs.get("ip_address") else None
+        wanted = canonical_ip(attrs["ip_address"]) if attrs.get("ip_address") else None
         key = wanted or ANY
 
         async def work(conn: AsyncConnection) -> tuple[dict, bool]:
@@ -237,7 +230,7 @@ class ExternalIpamService:
     async def release(self, subnet_id: str, address: str, holder: str | None) -> bool:
         """Release ``address`` of the subnet if ``holder`` holds it (any external
         holder with ``holder`` None); True if something was released."""
-        where = [x.c.subnet_id == subnet_id, x.c.address == canonical_address(address)]
+        where = [x.c.subnet_id == subnet_id, x.c.address == canonical_ip(address)]
         if holder is not None:
             where.append(x.c.holder == holder)
 

@@ -1,32 +1,15 @@
 """The dashboard's utilization reads (quark/services/addressing/utilization.py,
 heatmap.py) on every database: counts from the usage counter and range
-arithmetic, quarantine from the reuse index, the heat map's zoom levels and
-per-cell counts (the grouped ``substr`` over the address keys), and who may
-see which counts."""
+arithmetic, quarantine from the reuse index, the heat map's per-cell counts
+(the grouped ``substr`` over the address keys; the zoom arithmetic is
+tests/unit/ipam/test_grid.py's), and who may see which counts."""
 
 from __future__ import annotations
 
 import pytest
 
 from quark import errors
-from quark.services.addressing.heatmap import view_prefix, zoom_levels
 from tests.services.conftest import ADMIN, member
-
-
-def test_zoom_levels_end_at_256_addresses():
-    assert zoom_levels(24, 32) == [24]
-    assert zoom_levels(16, 32) == [16, 24]
-    assert zoom_levels(20, 32) == [20, 24]
-    assert zoom_levels(8, 32) == [8, 16, 24]
-    assert zoom_levels(28, 32) == [28]
-    assert zoom_levels(64, 128) == [64, 72, 80, 88, 96, 104, 112, 120]
-
-
-def test_view_prefix_refuses_prefixes_off_the_zoom_path():
-    assert str(view_prefix("10.0.0.0/16", "10.0.7.0/24")[1]) == "10.0.7.0/24"
-    for bad in ("10.1.0.0/24", "10.0.7.0/25", "10.0.7.1/24", "2001:db8::/64", "nonsense"):
-        with pytest.raises(errors.InvalidInput):
-            view_prefix("10.0.0.0/16", bad)
 
 
 async def test_counts_quarantine_and_policy_reservations(make_env):

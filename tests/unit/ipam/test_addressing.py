@@ -669,3 +669,13 @@ def test_rangeset_subtract_cidrs_matches_set_model(ranges, cidr_specs):
     cidrs = [ipaddress.IPv4Network((value, prefix), strict=False) for value, prefix in cidr_specs]
     removed = {x for c in cidrs for x in range(int(c.network_address), int(c.broadcast_address) + 1)}
     assert_matches(RangeSet(ranges).subtract_cidrs(cidrs), model(ranges) - removed)
+
+
+def test_canonical_ip_spells_an_address_as_ipaddress_does_or_refuses_it():
+    from quark.ipam.addressing import canonical_ip
+
+    assert canonical_ip("2001:DB8:0::1") == "2001:db8::1"
+    assert canonical_ip("10.0.0.1") == "10.0.0.1"
+    assert canonical_ip("fe80::1%eth0") == "fe80::1%eth0"  # lenient where parse_ip is strict
+    with pytest.raises(errors.InvalidInput, match="'10.0.0.256' is not a valid IP address"):
+        canonical_ip("10.0.0.256")
