@@ -24,6 +24,10 @@ such a range before the flag was set may still hand out what is left of it
 MACs given explicitly by clients are recorded when they fall inside a range
 (so nothing hands them out again); uniqueness *per network* is enforced by
 the ports table, as Neutron requires.
+
+Every write that makes a ``mac_allocations`` row live or released also moves
+its range's usage counter (``quark.ipam.mac_usage``) in the same transaction,
+so the counter is the number of live rows without counting them.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
 from quark.db.dialect import insert_ignore
-from quark.ipam import macs
+from quark.ipam import mac_usage, macs
 from quark.ipam.ip_allocator import next_reuse_lookup
 
 r = models.mac_address_ranges
@@ -64,7 +68,7 @@ _OLDEST_RELEASE = select(func.min(m.c.deallocated_at)).where(
 @functools.lru_cache(maxsize=32)
 def _reuse_select(dialect: str, limit: int):
     stmt = (
-        select(m.c.address, m.c.deallocated_at)
+        select(m.c.address, m.c.deallocated_at, m.c.range_id)
         .where(
             m.c.range_id == bindparam("b_range"), m.c.deallocated == true(), m.c.deallocated_at <= bindparam("b_cutoff")
         )
@@ -177,7 +181,10 @@ class MacAllocator:
                     "deallocated_at": None,
                 },
             )
-            if result.rowcount == 1 and address not in avoid:
+            if result.rowcount != 1:
+                continue
+            await mac_usage.add(conn, range_id, 1)  # live, even if avoided (the caller skips it)
+            if address not in avoid:
                 return address, False
         return None
 
@@ -197,7 +204,7 @@ class MacAllocator:
             oldest = [await conn.scalar(_OLDEST_RELEASE, {"b_range": range_id}) for range_id in ranges]
             earliest = min((o for o in oldest if o is not None), default=None)
             self._no_reuse_before = next_reuse_lookup(earliest, cutoff, now, self.reuse_after)
-        for address, _ in sorted(found, key=lambda row: row[1]):
+        for address, _, range_id in sorted(found, key=lambda row: row[1]):
             if address in avoid:
                 continue
             await conn.execute(
@@ -205,6 +212,7 @@ class MacAllocator:
                 .where(m.c.address == address)
                 .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
             )
+            await mac_usage.add(conn, range_id, 1)
             return address
         return None
 
@@ -239,7 +247,8 @@ class MacAllocator:
     async def record_held(self, conn: AsyncConnection, range_id: str, first: int, last: int) -> None:
         """A new range covers MACs that ports already hold (given explicitly while
         no range covered them): record them as allocated, so the range never
-        hands them out as never-used, and let one port of each release it."""
+        hands them out as never-used, and let one port of each release it.
+        The range's usage counter starts at their number."""
         held = (
             await conn.execute(
                 select(p.c.mac_address, func.min(p.c.id).label("port_id"))
@@ -248,6 +257,7 @@ class MacAllocator:
             )
         ).all()
         if not held:
+            await mac_usage.create(conn, range_id)
             return
         now = self.clock()
         await conn.execute(
@@ -264,6 +274,10 @@ class MacAllocator:
             ],
         )
         await conn.execute(update(p).where(p.c.id.in_([row.port_id for row in held])).values(mac_allocated=True))
+        # Counted, not taken from rowcount (unreliable for an executemany): the range is new,
+        # so its rows are exactly the ones just recorded.
+        recorded = await conn.scalar(select(func.count()).select_from(m).where(m.c.range_id == range_id))
+        await mac_usage.create(conn, range_id, int(recorded or 0))
 
     async def record_explicit(self, conn: AsyncConnection, address: int) -> bool:
         """Record a client-chosen MAC in its range; True if this caller now holds it."""
@@ -283,19 +297,24 @@ class MacAllocator:
                 deallocated_at=None,
             )
         )
-        if inserted.rowcount == 1:
-            return True
-        claimed = await conn.execute(
-            update(m)
-            .where(m.c.address == address, m.c.deallocated == true())
-            .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
-        )
-        return claimed.rowcount == 1
+        if inserted.rowcount != 1:
+            inserted = await conn.execute(
+                update(m)
+                .where(m.c.address == address, m.c.deallocated == true())
+                .values(deallocated=False, deallocated_at=None, allocated_at=self.clock())
+            )
+        if inserted.rowcount != 1:
+            return False
+        await mac_usage.add(conn, range_id, 1)  # ranges never overlap: the row's range is this one
+        return True
 
     async def release(self, conn: AsyncConnection, address: int) -> None:
         """Return a MAC to its range (quarantined). Releasing a free MAC is a no-op."""
-        await conn.execute(
+        released = await conn.execute(
             update(m)
             .where(m.c.address == address, m.c.deallocated == false())
             .values(deallocated=True, deallocated_at=self.clock())
         )
+        if released.rowcount == 1:
+            range_id = await conn.scalar(select(m.c.range_id).where(m.c.address == address))
+            await mac_usage.add(conn, str(range_id), -1)

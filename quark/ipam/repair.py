@@ -4,7 +4,8 @@ A level-driven, idempotent check (the Kubernetes repair-controller idea):
 it rebuilds what should hold from the ports and subnets and reports every
 difference. ``fix=True`` repairs what can be repaired without guessing:
 
-- usage counters that differ from the live allocations (rewritten);
+- usage counters (of subnets and of MAC ranges) that differ from the live
+  allocations (rewritten);
 - addresses and MACs held by ports that no longer exist (released), only
   when the allocation is older than ``grace`` so that an allocation whose
   transaction is still in flight is never touched.
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark.clock import utcnow
 from quark.db import models
 from quark.db.engine import Database
-from quark.ipam import macs
+from quark.ipam import mac_usage, macs
 from quark.ipam.ip_allocator import USAGE_SHARDS, IpAllocator
 from quark.ipam.pools import excluded_set
 
@@ -65,6 +66,7 @@ async def check(db: Database, *, fix: bool = False, grace: timedelta = timedelta
 
     async def work(conn: AsyncConnection) -> None:
         await _check_counters(conn, report, fix)
+        await _check_mac_counters(conn, report, fix)
         await _check_addresses(conn, report)
         await _check_leaks(conn, report, fix, utcnow() - grace)
         await _check_shared(conn, report, fix, utcnow() - grace)
@@ -100,6 +102,25 @@ async def _check_counters(conn: AsyncConnection, report: Report, fix: bool) -> N
                 [{"subnet_id": subnet_id, "shard": k, "used": actual if k == 0 else 0} for k in range(USAGE_SHARDS)],
             )
             report.fixed.append(f"subnet {subnet_id}: usage counter set to {actual}")
+
+
+async def _check_mac_counters(conn: AsyncConnection, report: Report, fix: bool) -> None:
+    live: dict[str, int] = dict(
+        (
+            await conn.execute(
+                select(m.c.range_id, func.count()).where(m.c.deallocated == false()).group_by(m.c.range_id)
+            )
+        ).all()
+    )
+    counted = await mac_usage.used(conn)
+    for range_id in (await conn.execute(select(models.mac_address_ranges.c.id))).scalars():
+        actual, recorded = int(live.get(range_id, 0)), counted.get(range_id)
+        if recorded == actual:
+            continue
+        report.problems.append(f"MAC range {range_id}: usage counter says {recorded}, {actual} MACs are held")
+        if fix:
+            await mac_usage.reset(conn, range_id, actual)
+            report.fixed.append(f"MAC range {range_id}: usage counter set to {actual}")
 
 
 async def _check_addresses(conn: AsyncConnection, report: Report) -> None:
@@ -143,8 +164,8 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
             )
             report.fixed.append(f"released {row.address} of missing port {row.port_id}")
     held_macs = set((await conn.execute(select(p.c.mac_address).where(p.c.mac_allocated == true()))).scalars())
-    for address, allocated_at in await conn.execute(
-        select(m.c.address, m.c.allocated_at).where(m.c.deallocated == false())
+    for address, allocated_at, range_id in await conn.execute(
+        select(m.c.address, m.c.allocated_at, m.c.range_id).where(m.c.deallocated == false())
     ):
         text = macs.format_mac(address)
         if text in held_macs:
@@ -154,6 +175,7 @@ async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_t
             await conn.execute(
                 update(m).where(m.c.address == address).values(deallocated=True, deallocated_at=utcnow())
             )
+            await mac_usage.add(conn, range_id, -1)
             report.fixed.append(f"released MAC {text}")
 
 

@@ -28,6 +28,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
+from quark.db.mac_usage_model import mac_range_usage
 from quark.ipam.mac_allocator import BLOCK_SIZE
 from quark.services.common.listing import ListQuery
 from quark.services.registry import build_services
@@ -109,6 +110,7 @@ async def quark(mac_database):
     async with cleaner.write() as conn:
         await conn.execute(delete(m))
         await conn.execute(delete(r))
+        await conn.execute(delete(mac_range_usage))
     await cleaner.dispose()
 
     async def start(default_range: str = "02:00:00:00:00:00/45") -> Quark:

@@ -44,7 +44,7 @@ from tests.dbs import migrated_database, selected_backends
 ADMIN = Context.admin()
 
 # Columns summed by ``Env.snapshot`` besides the row counts: revisions (a
-# rolled-back change must not leave a bumped one), address usage, generations.
+# rolled-back change must not leave a bumped one), address and MAC usage, generations.
 SUMMED = (
     ("networks", "revision_number"),
     ("subnets", "revision_number"),
@@ -52,6 +52,7 @@ SUMMED = (
     ("floatingips", "revision_number"),
     ("routers", "revision_number"),
     ("ip_usage", "used"),
+    ("mac_range_usage", "used"),
     ("host_generations", "generation"),
     ("host_generations", "dhcp_generation"),
 )

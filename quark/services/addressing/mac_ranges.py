@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, false, func, insert, select, update
+from sqlalchemy import delete, exists, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import errors
@@ -14,7 +14,7 @@ from quark.clock import utcnow
 from quark.context import Context
 from quark.db import models
 from quark.db.dialect import insert_ignore
-from quark.ipam import macs
+from quark.ipam import mac_usage, macs
 from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import answered
@@ -52,15 +52,7 @@ class MacRangeService(ResourceService):
         ids = [row.id for row in rows]
         used: dict[str, int] = {}
         if ids and query.wants("allocated"):
-            used = dict(
-                (
-                    await conn.execute(
-                        select(m.c.range_id, func.count())
-                        .where(m.c.range_id.in_(ids), m.c.deallocated == false())
-                        .group_by(m.c.range_id)
-                    )
-                ).all()
-            )
+            used = await mac_usage.used(conn, ids)  # the counter, not a count of the rows
         return [
             {
                 "id": row.id,
@@ -123,6 +115,7 @@ class MacRangeService(ResourceService):
             if await conn.scalar(select(exists().where(m.c.range_id == range_id, m.c.deallocated == false()))):
                 raise errors.MacAddressRangeInUse(mac_address_range_id=range_id)
             await conn.execute(delete(m).where(m.c.range_id == range_id))
+            await mac_usage.drop(conn, range_id)
             await conn.execute(delete(r).where(r.c.id == range_id))
             self.macs.forget_blocks()
 
@@ -151,5 +144,6 @@ async def ensure_default_range(db, cidr: str) -> None:
                 created_at=utcnow(),
             )
         )
+        await mac_usage.create_if_missing(conn, DEFAULT_RANGE_ID)
 
     await db.run_write(work)
