@@ -285,3 +285,64 @@ def test_l3_options_and_gateway_capability_parse():
     assert is_gateway({"ovn-cms-options": "foo, enable-chassis-as-gw"}, {})
     assert is_gateway({}, {"ovn-cms-options": "enable-chassis-as-gw"})
     assert not is_gateway({"ovn-cms-options": "enable-chassis-as-gw-not"}, {}) and not is_gateway(None, None)
+
+
+class _Reads:
+    """A spy on the IDL's copy of one table: counts every read of all its rows
+    (iteration, values, items, keys); a lookup of one row by uuid is not one."""
+
+    def __init__(self, table_rows) -> None:
+        self.count = 0
+        self.table_rows, self.original = table_rows, type(table_rows)
+        spy = self
+
+        def counted(name: str):
+            def method(rows, *args):
+                spy.count += 1
+                return getattr(super(counting, rows), name)(*args)
+
+            return method
+
+        counting = type("Counting", (self.original,), {n: counted(n) for n in ("__iter__", "values", "items", "keys")})
+        table_rows.__class__ = counting
+
+    def restore(self) -> None:
+        self.table_rows.__class__ = self.original
+
+
+async def test_a_distributed_floating_ip_write_reads_no_switch_port_but_its_own(ovn, driver):
+    r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
+    ext_net, ext_sub, _, _, vm = await topology(driver, r)
+    for i in range(12):  # more ports: of other devices, and of none
+        other = port(ext_net, ext_sub, ip=f"203.0.113.{100 + i}", mac_address=f"fa:16:3e:00:02:{i:02x}",
+                     device_id=uid() if i % 2 else "", device_owner="compute:nova" if i % 2 else "")  # fmt: skip
+        await driver.call(change("port", other))
+    f = fip(floating_network_id=ext_net["id"])
+    own = await floating_port(driver, ext_net, ext_sub, f)
+    lr = m.router_name(r["id"])
+    associated = {**f, "port_id": vm["id"], "fixed_ip_address": "10.1.0.5", "router_id": r["id"]}
+
+    reads = _Reads(driver._nb().tables["Logical_Switch_Port"].rows)
+    try:
+        await driver.call(change("floatingip", associated, rev=2, op="update"))
+        assert reads.count == 0, "the write read every logical switch port"
+    finally:
+        reads.restore()
+    assert nat(ovn, lr)[0]["external_mac"] == "fa:16:3e:00:00:50"
+
+    # The index follows the port: a new MAC is found, a deleted port is missing again.
+    await driver.call(change("port", {**own, "mac_address": "fa:16:3e:00:00:51"}, rev=2, op="update"))
+    await driver.call(change("floatingip", associated, rev=3, op="update"))
+    assert nat(ovn, lr)[0]["external_mac"] == "fa:16:3e:00:00:51"
+    await driver.call(change("port", {"id": own["id"]}, op="delete"))
+    with pytest.raises(RetryableError, match="the port of floating IP"):
+        await driver.call(change("floatingip", associated, rev=4, op="update"))
+
+    # A port given its device by an update (no device before) is found under it.
+    g = fip("203.0.113.60", floating_network_id=ext_net["id"])
+    late = port(ext_net, ext_sub, ip="203.0.113.60", mac_address="fa:16:3e:00:00:60", device_id="", device_owner="",
+                port_security_enabled=False)  # fmt: skip
+    await driver.call(change("port", late))
+    await driver.call(change("port", {**late, "device_id": g["id"], "device_owner": m.FLOATING_IP_OWNER}, rev=2, op="update"))  # fmt: skip
+    await driver.call(change("floatingip", {**associated, "id": g["id"], "floating_ip_address": "203.0.113.60"}))
+    assert sorted(row["external_mac"] for row in nat(ovn, lr)) == ["fa:16:3e:00:00:51", "fa:16:3e:00:00:60"]

@@ -34,7 +34,7 @@ from ovsdbapp.backend.ovs_idl import connection
 from ovsdbapp.schema.ovn_northbound import impl_idl
 
 from quark.drivers.base import Change, Driver, RetryableError, SyncBatch, SyncReport
-from quark.drivers.ovn import commands
+from quark.drivers.ovn import commands, device_index
 from quark.drivers.ovn import mapping as m
 from quark.drivers.ovn.connect import open_api
 from quark.drivers.ovn.southbound import Southbound
@@ -89,7 +89,11 @@ class OvnDriver(Driver):
         with self._lock:
             if self._api is None:
                 self._conn, self._api = open_api(
-                    self.nb_connection, "OVN_Northbound", impl_idl.OvnNbApiIdlImpl, self.timeout
+                    self.nb_connection,
+                    "OVN_Northbound",
+                    impl_idl.OvnNbApiIdlImpl,
+                    self.timeout,
+                    indexes=device_index.install,
                 )
             return self._api
 

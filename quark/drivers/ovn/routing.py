@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from quark.drivers.ovn import device_index
 from quark.drivers.ovn import mapping as m
 from quark.drivers.ovn.nb import Missing, Write, find, insert, rows, set_columns
 
@@ -150,9 +151,8 @@ class WriteFloatingIp(Write):
         lsp = next(
             (
                 r
-                for r in rows(self.api, "Logical_Switch_Port")
-                if r.external_ids.get("quark:device_id") == fip_id
-                and r.external_ids.get("quark:device_owner") == m.FLOATING_IP_OWNER
+                for r in device_index.ports_of(self.api, fip_id)
+                if r.external_ids.get("quark:device_owner") == m.FLOATING_IP_OWNER
             ),
             None,
         )
