@@ -39,7 +39,10 @@ def add_reads(
 
     @sub.command("list")
     def list_(
-        config: ConfigOpt = None, database_url: DbUrlOpt = None, data_dir: DataDirOpt = None, fmt: FormatOpt = Format.table
+        config: ConfigOpt = None,
+        database_url: DbUrlOpt = None,
+        data_dir: DataDirOpt = None,
+        fmt: FormatOpt = Format.table,
     ) -> None:
         """List them all (admin view)."""
         rows = opener.run(config, database_url, data_dir, lambda s: service_of(s).list(ADMIN, ListQuery()))
@@ -69,6 +72,13 @@ def add_delete(sub: typer.Typer, opener: Opener, service_of: ServiceOf, noun: st
         typer.echo(f"deleted {noun} {resource_id}")
 
 
-def create_one(opener: Opener, service_of: ServiceOf, attrs: dict[str, Any], opts: tuple, fmt: Format) -> None:
+def create_one(
+    opener: Opener,
+    service_of: ServiceOf,
+    attrs: dict[str, Any],
+    opts: tuple[str | None, str | None, str | None],
+    fmt: Format,
+) -> None:
     """Create one through the service and show it; ``opts`` is (config, database_url, data_dir)."""
-    emit_one(opener.run(*opts, lambda s: service_of(s).create(ADMIN, attrs)), fmt)
+    config, database_url, data_dir = opts
+    emit_one(opener.run(config, database_url, data_dir, lambda s: service_of(s).create(ADMIN, attrs)), fmt)

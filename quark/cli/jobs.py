@@ -22,8 +22,12 @@ def register(app: typer.Typer, opener: Opener) -> None:
 
     @sub.command("list")
     def list_(
-        status: Annotated[list[str] | None, typer.Option("--status", help="queued, running, succeeded, failed.")] = None,
-        operation: Annotated[list[str] | None, typer.Option("--operation", help="create, update, delete, bulk, sync.")] = None,
+        status: Annotated[
+            list[str] | None, typer.Option("--status", help="queued, running, succeeded, failed.")
+        ] = None,
+        operation: Annotated[
+            list[str] | None, typer.Option("--operation", help="create, update, delete, bulk, sync.")
+        ] = None,
         project: Annotated[list[str] | None, typer.Option("--project")] = None,
         resource: Annotated[list[str] | None, typer.Option("--resource-id")] = None,
         limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first (0: all).")] = 100,

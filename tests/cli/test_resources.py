@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 
 from quark.services.registry import build_services
-
 from tests.services.conftest import ADMIN
 
 FORMATS = ("json", "yaml")

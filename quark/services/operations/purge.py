@@ -69,7 +69,12 @@ async def _interfaces(s: Any, ctx: Context, project: str, router_ids: list[str])
 
     def step(port: dict) -> Step:
         body = {"port_id": port["id"]}
-        return Step("router_interface", port["id"], port["device_id"], lambda: s.routers.remove_interface(ctx, port["device_id"], body))
+        return Step(
+            "router_interface",
+            port["id"],
+            port["device_id"],
+            lambda: s.routers.remove_interface(ctx, port["device_id"], body),
+        )
 
     return [step(p) for p in sorted(unique.values(), key=lambda p: p["id"])]
 
