@@ -88,15 +88,7 @@ async def allocations_without_port(conn: AsyncConnection) -> list[dict[str, Any]
         .where(alloc.c.deallocated == false(), alloc.c.port_id.is_not(None), not_(exists))
         .order_by(alloc.c.subnet_id, alloc.c.address)
     )
-    return [
-        finding(
-            "allocation_without_port",
-            row.id,
-            row.project_id,
-            f"{row.address} in subnet {row.subnet_id} held by missing port {row.port_id}",
-        )
-        for row in await conn.execute(stmt)
-    ]
+    return await _addresses(conn, "allocation_without_port", stmt, "held by missing port {row.port_id}")
 
 
 async def stale_external_allocations(conn: AsyncConnection, limits: OrphanLimits) -> list[dict[str, Any]]:
@@ -106,13 +98,15 @@ async def stale_external_allocations(conn: AsyncConnection, limits: OrphanLimits
         .where(ext.c.created_at < limits.now - limits.external_age)
         .order_by(ext.c.created_at)
     )
+    return await _addresses(
+        conn, "stale_external_allocation", stmt, "for holder {row.holder} since {row.created_at:%Y-%m-%d}"
+    )
+
+
+async def _addresses(conn: AsyncConnection, kind: str, stmt: Any, why: str) -> list[dict[str, Any]]:
+    """A finding per row of ``stmt`` (an allocation id first, its project, address and subnet)."""
     return [
-        finding(
-            "stale_external_allocation",
-            row.allocation_id,
-            row.project_id,
-            f"{row.address} in subnet {row.subnet_id} for holder {row.holder} since {row.created_at:%Y-%m-%d}",
-        )
+        finding(kind, row[0], row.project_id, f"{row.address} in subnet {row.subnet_id} " + why.format(row=row))
         for row in await conn.execute(stmt)
     ]
 
