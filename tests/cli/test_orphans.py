@@ -39,6 +39,7 @@ async def build(env) -> dict[str, str]:
     ]
     lost = (await env.port(net["id"]))["id"]
     ids["router_port_orphan"] = lost
+    ids["fip_port_orphan"] = fip_port = (await env.port(net["id"]))["id"]
     # an address whose port row is gone (a crash between two writes, a manual delete)
     holder = (await env.port(net["id"]))["id"]
     ids["held_allocation_port"] = holder
@@ -52,6 +53,9 @@ async def build(env) -> dict[str, str]:
         p, a, x = models.ports, models.ip_allocations, external_allocations
         await conn.execute(
             update(p).where(p.c.id == lost).values(device_owner="network:router_interface", device_id=str(uuid.uuid4()))
+        )
+        await conn.execute(
+            update(p).where(p.c.id == fip_port).values(device_owner="network:floatingip", device_id=str(uuid.uuid4()))
         )
         await conn.execute(update(a).where(a.c.port_id == holder).values(port_id=str(uuid.uuid4())))
         await conn.execute(
@@ -77,11 +81,13 @@ def test_orphans_found_and_nothing_else(world, fmt):
     found = by_kind(world.parsed("orphans", fmt=fmt))
     assert sorted(f["id"] for f in found["port_on_dead_host"]) == sorted([ids["no_agent_port"], ids["dead_host_port"]])
     assert [f["id"] for f in found["port_without_router"]] == [ids["router_port_orphan"]]
+    assert [f["id"] for f in found["port_without_floatingip"]] == [ids["fip_port_orphan"]]
     [lost] = found["allocation_without_port"]
     assert "held by missing port" in lost["detail"]
     [stale] = found["stale_external_allocation"]
     assert ids["old_external"] in stale["detail"] and "neutron-port-2" in stale["detail"]
     assert set(found) == {
+        "port_without_floatingip",
         "port_on_dead_host",
         "port_without_router",
         "allocation_without_port",
@@ -99,7 +105,7 @@ def test_orphans_thresholds_and_table(world):
     assert [f["id"] for f in found["port_on_dead_host"]] == [ids["no_agent_port"]]
     assert "stale_external_allocation" not in found
     table = world.quark("orphans")
-    assert table.exit_code == 1 and "port_without_router" in table.stdout and "Orphans (5)" in table.stdout
+    assert table.exit_code == 1 and "port_without_router" in table.stdout and "Orphans (6)" in table.stdout
 
 
 def test_a_healthy_world_has_no_orphans(world):
@@ -111,6 +117,11 @@ def test_a_healthy_world_has_no_orphans(world):
         router = await env.services.routers.create(ADMIN, {"name": "r"})
         await env.services.routers.add_interface(ADMIN, router["id"], {"subnet_id": sub["id"]})
         await env.services.external_ipam.allocate({"holder": "neutron-port-1", "subnet_ids": [sub["id"]]})
+        public = await env.network(**{"router:external": True})
+        await env.subnet(public["id"], "203.0.113.0/24")
+        await env.services.floating_ips.create(
+            ADMIN, {"floating_network_id": public["id"]}
+        )  # its port: network:floatingip
 
     world.do(healthy)
     result = world.quark("orphans", "-f", "json")
