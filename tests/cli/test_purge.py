@@ -4,12 +4,15 @@ changes nothing; without ``--yes`` it asks, and a "no" changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from sqlalchemy import func, select
 
+from quark import errors
 from quark.db import models
+from quark.services.operations.purge import Step, execute
 from tests.services.conftest import ADMIN, member
 
 P, Q = "aaaaaaaa00000000000000000000000a", "bbbbbbbb00000000000000000000000b"  # UUID-like: RBAC targets
@@ -140,3 +143,31 @@ def test_a_refused_delete_is_reported_and_the_rest_goes(world):
         "ip_usage",
         "rbac_policies",
     }
+
+
+def test_batches_fall_back_to_one_by_one_when_refused():
+    """A refused batch (one port may not go) runs each step alone, so the result names
+    the one that failed; a batch that finds a row gone says ``gone`` for it."""
+    ran: list[str] = []
+
+    async def refuse(ids):
+        raise errors.L3PortInUse(port_id=ids[1], device_owner="network:router_interface")
+
+    async def take(ids):
+        return ids[:-1]  # the last was gone already
+
+    def one(i: str):
+        async def run():
+            ran.append(i)
+            if i == "b":
+                raise errors.L3PortInUse(port_id=i, device_owner="network:router_interface")
+
+        return run
+
+    refused = [Step("port", i, "", one(i), batch=refuse) for i in "abc"]
+    taken = [Step("port", i, "", one(i), batch=take) for i in "xyz"]
+    advanced: list[int] = []
+    asyncio.run(execute([*refused, *taken], advanced.append))
+    assert [s.outcome for s in refused] == ["deleted", "failed", "deleted"] and ran == ["a", "b", "c"]
+    assert [s.outcome for s in taken] == ["deleted", "deleted", "gone"]
+    assert sum(advanced) == 6 and advanced[-1] == 3  # the batch advanced the bar by three at once

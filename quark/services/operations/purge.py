@@ -29,6 +29,10 @@ from quark.services.common.listing import ListQuery
 GONE, DELETED, FAILED = "gone", "deleted", "failed"
 # Ports that go with something else the purge deletes: their router, floating IP or network.
 NOT_DIRECT = (*owners.ROUTER, owners.FLOATING_IP, *owners.AUTO_DELETE)
+# Ports go this many to a transaction (a project may have thousands; one each is slow).
+BATCH = 100
+
+Batch = Callable[[list[str]], Awaitable[list[str]]]  # ids -> the ids it deleted
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Step:
     id: str
     name: str
     run: Callable[[], Awaitable[Any]]
+    # Steps sharing one ``batch`` next to each other are deleted together, all or nothing.
+    batch: Batch | None = None
     outcome: str = ""
     error: str = ""
 
@@ -83,11 +89,18 @@ async def plan(s: Any, ctx: Context, project: str) -> list[Step]:
     """What purging ``project`` deletes, in order; reads only."""
     routers = await _owned(s.routers, ctx, project)
     ports = [p for p in await _owned(s.ports, ctx, project) if p["device_owner"] not in NOT_DIRECT]
+    port_steps = _deleting("port", s.ports, ctx, ports)
+
+    async def ports_batch(ids: list[str]) -> list[str]:
+        return await s.ports.delete_matching(ctx, ListQuery(filters={"id": ids}))
+
+    for step in port_steps:
+        step.batch = ports_batch
     steps = [
         *_deleting("floatingip", s.floating_ips, ctx, await _owned(s.floating_ips, ctx, project)),
         *await _interfaces(s, ctx, project, [r["id"] for r in routers]),
         *_deleting("router", s.routers, ctx, routers),
-        *_deleting("port", s.ports, ctx, ports),
+        *port_steps,
         *_deleting("ip_address", s.ip_addresses, ctx, await _owned(s.ip_addresses, ctx, project)),
         *_deleting("subnet", s.subnets, ctx, await _owned(s.subnets, ctx, project)),
         *_deleting("rbac_policy", s.rbac_policies, ctx, await _owned(s.rbac_policies, ctx, project)),
@@ -102,15 +115,47 @@ async def plan(s: Any, ctx: Context, project: str) -> list[Step]:
     return steps
 
 
-async def execute(steps: list[Step], advance: Callable[[], None] = lambda: None) -> list[Step]:
-    """Run every step in order; each gets its outcome. ``advance`` after each (a progress bar)."""
-    for step in steps:
-        try:
-            await step.run()
-            step.outcome = DELETED
-        except errors.NotFound:
-            step.outcome = GONE
-        except errors.QuarkError as exc:
-            step.outcome, step.error = FAILED, f"{exc.type_name}: {exc.msg}"
-        advance()
+async def execute(steps: list[Step], advance: Callable[[int], None] = lambda n: None) -> list[Step]:
+    """Run every step in order; each gets its outcome. ``advance(n)`` after each n done (a progress bar)."""
+    start = 0
+    while start < len(steps):
+        chunk = _chunk(steps, start)
+        if len(chunk) > 1 and await _run_batch(chunk):
+            advance(len(chunk))
+        else:
+            for step in chunk:
+                await _run_one(step)
+                advance(1)
+        start += len(chunk)
     return steps
+
+
+def _chunk(steps: list[Step], start: int) -> list[Step]:
+    """The steps from ``start`` that share its batch (at most BATCH), or that step alone."""
+    first, end = steps[start], start + 1
+    while first.batch is not None and end < len(steps) and end - start < BATCH and steps[end].batch is first.batch:
+        end += 1
+    return steps[start:end]
+
+
+async def _run_batch(chunk: list[Step]) -> bool:
+    """The chunk in one transaction; False if refused (each then runs alone, to say which)."""
+    batch = chunk[0].batch
+    assert batch is not None
+    try:
+        done = set(await batch([step.id for step in chunk]))
+    except errors.QuarkError:
+        return False
+    for step in chunk:
+        step.outcome = DELETED if step.id in done else GONE
+    return True
+
+
+async def _run_one(step: Step) -> None:
+    try:
+        await step.run()
+        step.outcome = DELETED
+    except errors.NotFound:
+        step.outcome = GONE
+    except errors.QuarkError as exc:
+        step.outcome, step.error = FAILED, f"{exc.type_name}: {exc.msg}"
