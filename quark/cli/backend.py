@@ -49,29 +49,12 @@ def register(app: typer.Typer, load: Callable[..., Settings], require: Callable[
 
 async def _sync(settings: Settings, url: str, only: str | None, repair: bool) -> dict[str, Any]:
     from quark.db.engine import Database
-    from quark.drivers import loading
-    from quark.services.backends.sync import Syncer, drivers_in_use
+    from quark.services.operations.drift import sync_drivers
     from quark.services.registry import build_services
 
     db = Database(url, pool_size=2, max_overflow=2)
     try:
-        services = build_services(db, settings)
-        names = [only] if only else await drivers_in_use(db, settings.backend_driver)
-        reports: dict[str, Any] = {}
-        for name in names:
-            driver = loading.load(name, settings.backend_driver_options.get(name, {}))
-            try:
-                syncer = Syncer(services)
-                found = await syncer.sync(driver, repair=repair)
-                entry = found.as_dict()
-                if repair:
-                    remaining = await syncer.sync(driver, repair=False)
-                    entry["remaining"] = remaining.as_dict()
-                    entry["drift"] = remaining.drift
-                reports[name] = entry
-            finally:
-                await driver.close()
-        return {"drift": any(r["drift"] for r in reports.values()), "drivers": reports}
+        return await sync_drivers(build_services(db, settings), only, repair)
     finally:
         await db.dispose()
 
