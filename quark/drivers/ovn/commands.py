@@ -20,9 +20,9 @@ from typing import Any
 
 from ovsdbapp.backend.ovs_idl.command import BaseCommand
 
+from quark.drivers.ovn import gateways, routing
 from quark.drivers.ovn import mapping as m
-from quark.drivers.ovn import routing
-from quark.drivers.ovn.nb import Missing, Write, find, find_named, rows
+from quark.drivers.ovn.nb import Missing, Write, current, find, find_named, rows
 from quark.drivers.ovn.nb import insert as _insert
 from quark.drivers.ovn.nb import set_columns as _set
 
@@ -177,9 +177,20 @@ class Delete(BaseCommand):
             if lrp is not None:
                 for router in self._detach(lrp, "Logical_Router"):
                     routing.refresh_router(txn, self.api, router, self.options, removed=lrp)
-                lrp.delete()
+                groups = current(lrp, "ha_chassis_group")
+                if groups:
+                    # A root row, it would outlive the port: deleted, with the port's reference
+                    # cleared (a non-root row's delete is left to the server's garbage collection,
+                    # which runs after its reference check: the port must be updated instead).
+                    lrp.ha_chassis_group = []
+                    for group in groups:
+                        group.delete()
+                else:
+                    lrp.delete()
         elif self.kind == "floatingip":
             self._detach(row, "Logical_Router", "nat")
+        elif self.kind == "router":
+            gateways.drop_group(self.api, self.resource_id)
         row.delete()
 
     def _detach(self, row: Any, parent_table: str, column: str = "ports") -> list[Any]:
