@@ -95,6 +95,8 @@ class WritePort(Write):
                 group.delvalue("ports", lsp)
         if m.is_router_interface(self.body):
             self._router_port(txn)
+        elif self.body.get("device_owner") == m.FLOATING_IP_OWNER and self.options.get("distributed_floating_ips"):
+            routing.follow_floating_mac(self.api, str(self.body.get("device_id")), str(self.body["mac_address"]))
 
     def _dhcp(self) -> dict[str, Any]:
         found: dict[str, Any] = {"dhcpv4_options": [], "dhcpv6_options": []}

@@ -139,5 +139,15 @@ class WriteFloatingIp(Write):
         return str(lsp.addresses[0].split()[0])
 
 
+def follow_floating_mac(api: Any, fip_id: str, mac: str) -> None:
+    """A distributed floating IP's ``external_mac`` is its own port's MAC: a newer revision of
+    that port with another MAC rewrites it (not the NAT row's revision: the floating IP's
+    view did not change; its job, when one comes, writes the same MAC)."""
+    for nat in rows(api, "NAT"):
+        if nat.external_ids.get(FIP_KEY) == fip_id and nat.external_mac and nat.external_mac[0] != mac:
+            nat.external_mac = [mac]
+            nat.setkey("external_ids", f"{m.PREFIX}fip_external_mac", mac)
+
+
 def _holds(router: Any, nat: Any) -> bool:
     return any(n.uuid == nat.uuid for n in router.nat)
