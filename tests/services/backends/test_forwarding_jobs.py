@@ -13,19 +13,13 @@ from quark.services.backends.sync import Syncer
 from quark.services.backends.worker import Worker
 from tests.services.backends.test_outbox import drain
 from tests.services.backends.test_sync import behind_quarks_back, held, options
-from tests.services.conftest import member, router_between
+from tests.services.l3.test_port_forwardings import make_world
 
 
 async def test_forwarding_jobs_carry_the_backend_view_and_follow_every_change(make_env, tmp_path):
     path = tmp_path / "backend.db"
     env = await make_env(backend_driver="statefile", backend_driver_options=options(path))
-    external = await env.network(**{"router:external": True})
-    await env.subnet(external["id"], "198.51.100.0/24", enable_dhcp=False)
-    ctx = member()
-    net, subnet = await env.network_with_subnet("10.72.0.0/24", ctx, enable_dhcp=False)
-    port = await env.port(net["id"], ctx)
-    router = await router_between(env, ctx, external["id"], subnet["id"])
-    fip = await env.services.floating_ips.create(ctx, {"floating_network_id": external["id"]})
+    ctx, _, _, port, router, fip = await make_world(env)
     service, worker = env.services.port_forwardings, Worker(env.services)
     address = port["fixed_ips"][0]["ip_address"]
     attrs = {"protocol": "tcp", "internal_port_id": port["id"], "internal_ip_address": address,
