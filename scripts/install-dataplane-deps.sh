@@ -28,6 +28,7 @@ need ovsdb-server ovn-central
 # a hypervisor on Open vSwitch's userspace datapath for the OVN datapath test (no kernel module needed)
 need ovs-vswitchd openvswitch-switch
 need ovn-controller ovn-host
+need ethtool ethtool  # the datapath tests' veths checksum in software (tests/ovn.py)
 # the Galera tests (tests/galera.py): three mariadbd with the galera-4 provider, rsync for state transfers
 need mariadbd mariadb-server
 need mariadb-install-db mariadb-server

@@ -23,7 +23,7 @@ from quark.api.authz import Authorizer, present
 from quark.api.definitions.port_forwardings import PORT_FORWARDING, UNFILTERABLE
 from quark.api.links import add_if_asked
 from quark.api.query import parse_list_query
-from quark.api.resources import authorizer, ctx_of, if_match_revision, pagination_links, read_json
+from quark.api.resources import authorizer, ctx_of, if_match_revision, pagination_links, read_json, with_job
 from quark.api.responses import json_response, no_content
 from quark.services.l3.port_forwarding_errors import PortForwardingNotFound, PortForwardingNotSupportFilterField
 
@@ -113,9 +113,9 @@ async def _create(request: Request, body: Any, keyed: idempotency.Keyed) -> Resp
     def render(created: dict) -> dict:
         return {"port_forwarding": present(authz, PORT_FORWARDING, link(created), [])}
 
-    service = _service(request)
-    created = await service.create_in_fip(keyed.context(render), request.path_params["floatingip_id"], items[0])
-    return keyed.respond(render, created)
+    service, ctx = _service(request), keyed.context(render)
+    created = await service.create_in_fip(ctx, request.path_params["floatingip_id"], items[0])
+    return with_job(keyed.respond(render, created), ctx, [created.get("id")])  # the backend's job, if any
 
 
 async def update(request: Request) -> Response:
@@ -127,7 +127,7 @@ async def update(request: Request) -> Response:
     _change_allowed(authz, "update", _target(parent, {**current, **attrs}), pf_id)
     view = await service.update_in_fip(authz.ctx, fip_id, pf_id, attrs, if_match_revision(request))
     view = add_if_asked(request, _path(request), [])(view)
-    return json_response({"port_forwarding": present(authz, PORT_FORWARDING, view, [])})
+    return with_job(json_response({"port_forwarding": present(authz, PORT_FORWARDING, view, [])}), authz.ctx, [pf_id])
 
 
 async def delete(request: Request) -> Response:
@@ -139,7 +139,7 @@ async def delete(request: Request) -> Response:
     current = await service.get_in(authz.ctx, fip_id, pf_id)
     _change_allowed(authz, "delete", _target(parent, current), pf_id)
     await service.delete_in_fip(authz.ctx, fip_id, pf_id, if_match_revision(request))
-    return no_content()
+    return with_job(no_content(), authz.ctx, [pf_id])
 
 
 ROUTES = [

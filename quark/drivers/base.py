@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-RESOURCE_TYPES = ("network", "subnet", "port", "security_group", "router", "floatingip")
+RESOURCE_TYPES = ("network", "subnet", "port", "security_group", "router", "floatingip", "port_forwarding")
 OPERATIONS = ("create", "update", "delete")
 
 
@@ -210,4 +210,13 @@ class Driver:
         await self.apply(change)
 
     async def delete_floatingip(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def create_port_forwarding(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def update_port_forwarding(self, change: Change) -> None:
+        await self.apply(change)
+
+    async def delete_port_forwarding(self, change: Change) -> None:
         await self.apply(change)

@@ -19,7 +19,7 @@ from quark.drivers.base import Change, SyncReport, covers
 # kind -> {resource id: revision}: what a backend holds of Quark's
 Held = Mapping[str, Mapping[str, int]]
 # Roots before leaves: the order of writes (deletes go the other way).
-ORDER = ("network", "security_group", "subnet", "router", "port", "floatingip")
+ORDER = ("network", "security_group", "subnet", "router", "port", "floatingip", "port_forwarding")
 
 
 @dataclass

@@ -52,6 +52,7 @@ from quark.services.l3.auto_allocate import AutoAllocateService
 from quark.services.l3.flavors import FlavorService, ServiceProfileService
 from quark.services.l3.floating_ips import FloatingIpService
 from quark.services.l3.floatingip_pools import FloatingIpPoolService
+from quark.services.l3.port_forwarding_backend import PortForwardingBackendViews
 from quark.services.l3.port_forwardings import PortForwardingService
 from quark.services.l3.routers import RouterService
 from quark.services.security.address_group_rbac import ADDRESS_GROUP
@@ -79,6 +80,8 @@ class Services:
     floating_ips: FloatingIpService
     # Served under /v2.0/floatingips/{id}/port_forwardings (api/port_forwardings.py).
     port_forwardings: PortForwardingService
+    # What backend drivers are given of a forwarding (by_collection "port_forwardings").
+    port_forwarding_views: PortForwardingBackendViews
     routers: RouterService
     # Served under /v2.0/auto-allocated-topology/{project_id} (api/auto_allocate.py).
     auto_allocate: AutoAllocateService
@@ -134,6 +137,7 @@ class Services:
             "security-groups": self.security_groups,
             "security-group-rules": self.security_group_rules,
             "floatingips": self.floating_ips,
+            "port_forwardings": self.port_forwarding_views,  # the backends' view (worker, sync)
             "routers": self.routers,
             "subnetpools": self.subnet_pools,
             "address-scopes": self.address_scopes,
@@ -190,6 +194,7 @@ def build_services(db: Database, settings: Settings, clock: Clock = utcnow) -> S
         security_group_rules=SecurityGroupRuleService(db, settings, events),
         floating_ips=floating_ips,
         port_forwardings=PortForwardingService(db, settings, floating_ips, events),
+        port_forwarding_views=PortForwardingBackendViews(db, settings, floating_ips),
         routers=routers,
         auto_allocate=AutoAllocateService(db, networks, subnets, routers),
         subnet_pools=SubnetPoolService(db, settings, address_scopes, events),

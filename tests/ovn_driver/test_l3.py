@@ -346,3 +346,19 @@ async def test_a_distributed_floating_ip_write_reads_no_switch_port_but_its_own(
     await driver.call(change("port", {**late, "device_id": g["id"], "device_owner": m.FLOATING_IP_OWNER}, rev=2, op="update"))  # fmt: skip
     await driver.call(change("floatingip", {**associated, "id": g["id"], "floating_ip_address": "203.0.113.60"}))
     assert sorted(row["external_mac"] for row in nat(ovn, lr)) == ["fa:16:3e:00:00:51", "fa:16:3e:00:00:60"]
+async def test_distributed_floating_ips_external_mac_follows_its_ports_mac(ovn, driver):
+    r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
+    ext_net, ext_sub, _, _, vm = await topology(driver, r)
+    f = fip(floating_network_id=ext_net["id"], port_id=vm["id"], fixed_ip_address="10.1.0.5", router_id=r["id"])
+    own = await floating_port(driver, ext_net, ext_sub, f)
+    await driver.call(change("floatingip", f))
+    lr = m.router_name(r["id"])
+    assert nat(ovn, lr)[0]["external_mac"] == "fa:16:3e:00:00:50"
+    await driver.call(change("port", {**own, "mac_address": "fa:16:3e:00:00:77"}, rev=2, op="update"))
+    [row] = nat(ovn, lr)
+    assert row["external_mac"] == "fa:16:3e:00:00:77" and row["logical_port"] == vm["id"]
+    uuid = ovn.nbctl("--bare", "--columns=_uuid", "find", "NAT", "type=dnat_and_snat").strip()
+    assert ovn.get("NAT", uuid, 'external_ids:"quark:fip_external_mac"') == "fa:16:3e:00:00:77"
+    assert ovn.get("NAT", uuid, 'external_ids:"quark:revision_number"') == "1"  # the floating IP's, unchanged
+    await driver.call(change("port", {**vm, "mac_address": "fa:16:3e:00:00:99"}, rev=2, op="update"))  # not its port
+    assert nat(ovn, lr)[0]["external_mac"] == "fa:16:3e:00:00:77"

@@ -20,9 +20,9 @@ from typing import Any
 
 from ovsdbapp.backend.ovs_idl.command import BaseCommand
 
+from quark.drivers.ovn import forwarding, gateways, routing
 from quark.drivers.ovn import mapping as m
-from quark.drivers.ovn import routing
-from quark.drivers.ovn.nb import Missing, Write, find, find_named, rows
+from quark.drivers.ovn.nb import Missing, Write, current, find, find_named, rows
 from quark.drivers.ovn.nb import insert as _insert
 from quark.drivers.ovn.nb import set_columns as _set
 
@@ -40,6 +40,10 @@ class WriteNetwork(Write):
             ids = options.external_ids
             if ids.get("quark:network_id") == self.body["id"] and ids.get("quark:ip_version") == "4":
                 options.setkey("options", "mtu", str(mtu))
+        for port in current(switch, "ports"):  # and the router advertisements of its router ports
+            lrp = find_named(self.api, "Logical_Router_Port", port.options.get("router-port", ""))
+            if lrp is not None and "mtu" in lrp.ipv6_ra_configs:
+                lrp.setkey("ipv6_ra_configs", "mtu", str(mtu))
 
     def _localnet(self, txn: Any, switch: Any) -> None:
         wanted = m.localnet_columns(self.body)
@@ -91,6 +95,8 @@ class WritePort(Write):
                 group.delvalue("ports", lsp)
         if m.is_router_interface(self.body):
             self._router_port(txn)
+        elif self.body.get("device_owner") == m.FLOATING_IP_OWNER and self.options.get("distributed_floating_ips"):
+            routing.follow_floating_mac(self.api, str(self.body.get("device_id")), str(self.body["mac_address"]))
 
     def _dhcp(self) -> dict[str, Any]:
         found: dict[str, Any] = {"dhcpv4_options": [], "dhcpv6_options": []}
@@ -123,12 +129,18 @@ class WritePort(Write):
         router = find(self.api, "router", str(self.body["device_id"]))
         if router is None:
             raise Missing(f"logical router {self.body['device_id']}")
-        prefixes = {}
+        prefixes: dict[str, int] = {}
+        ra: dict[str, str] = {}
         for ip in self.body.get("fixed_ips") or []:
             options = find(self.api, "subnet", str(ip.get("subnet_id")))
-            if options is not None:
-                prefixes[str(ip["subnet_id"])] = ipaddress.ip_network(options.cidr).prefixlen
-        columns = m.router_port_columns({**self.body, "revision_number": self.revision}, prefixes)
+            if options is None:
+                continue
+            prefixes[str(ip["subnet_id"])] = ipaddress.ip_network(options.cidr).prefixlen
+            ra = ra or self._ra_configs(options)  # the first IPv6 subnet with a mode decides
+        columns = {
+            **m.router_port_columns({**self.body, "revision_number": self.revision}, prefixes),
+            "ipv6_ra_configs": ra,
+        }
         lrp = find_named(self.api, "Logical_Router_Port", columns["name"])
         if lrp is None:
             lrp = _insert(txn, self.api, "Logical_Router_Port", columns)
@@ -136,6 +148,17 @@ class WritePort(Write):
         else:
             _set(lrp, columns)
         routing.refresh_router(txn, self.api, router, self.options, added=lrp)
+
+    def _ra_configs(self, options: Any) -> dict[str, str]:
+        """The router advertisements of the port on the subnet of ``options`` (none for IPv4)."""
+        ids = options.external_ids
+        if ids.get("quark:ip_version") != "6":
+            return {}
+        return m.ra_configs(
+            ids.get("quark:ipv6_address_mode") or ids.get("quark:ipv6_ra_mode"),
+            network_mtu(self.api, str(self.body["network_id"])),
+            gateway=self.body.get("device_owner") == m.ROUTER_GATEWAY,
+        )
 
 
 class WriteGroup(Write):
@@ -154,6 +177,7 @@ WRITES: dict[str, type[Write]] = {
     "security_group": WriteGroup,
     "router": routing.WriteRouter,
     "floatingip": routing.WriteFloatingIp,
+    "port_forwarding": forwarding.WriteForwarding,
 }
 
 
@@ -177,9 +201,22 @@ class Delete(BaseCommand):
             if lrp is not None:
                 for router in self._detach(lrp, "Logical_Router"):
                     routing.refresh_router(txn, self.api, router, self.options, removed=lrp)
-                lrp.delete()
+                groups = current(lrp, "ha_chassis_group")
+                if groups:
+                    # A root row, it would outlive the port: deleted, with the port's reference
+                    # cleared (a non-root row's delete is left to the server's garbage collection,
+                    # which runs after its reference check: the port must be updated instead).
+                    lrp.ha_chassis_group = []
+                    for group in groups:
+                        group.delete()
+                else:
+                    lrp.delete()
         elif self.kind == "floatingip":
             self._detach(row, "Logical_Router", "nat")
+        elif self.kind == "port_forwarding":
+            self._detach(row, "Logical_Router", "load_balancer")
+        elif self.kind == "router":
+            gateways.drop_group(self.api, self.resource_id)
         row.delete()
 
     def _detach(self, row: Any, parent_table: str, column: str = "ports") -> list[Any]:

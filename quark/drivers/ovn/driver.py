@@ -37,6 +37,7 @@ from quark.drivers.base import Change, Driver, RetryableError, SyncBatch, SyncRe
 from quark.drivers.ovn import commands, device_index
 from quark.drivers.ovn import mapping as m
 from quark.drivers.ovn.connect import open_api
+from quark.drivers.ovn.gateways import SCHEDULERS
 from quark.drivers.ovn.southbound import Southbound
 from quark.drivers.sync_compare import Held, compare
 
@@ -47,9 +48,17 @@ RUN_KEY = "ovn_nb"
 
 
 def l3_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """What router and floating IP writes are told: the gateway chassis (when set) and
+    """What router and floating IP writes are told: the gateway chassis (when set), how
+    gateway ports are scheduled over them and in which scheme (gateways.py), and
     whether floating IPs are distributed."""
     found: dict[str, Any] = {"distributed_floating_ips": _flag(options.get("distributed_floating_ips", False))}
+    if _flag(options.get("ha_chassis_group", False)):
+        found["ha_chassis_group"] = True
+    scheduler = str(options.get("gateway_scheduler", "ordered"))
+    if scheduler not in SCHEDULERS:
+        raise ValueError(f"gateway_scheduler must be one of {', '.join(SCHEDULERS)}, not {scheduler!r}")
+    if scheduler != "ordered":
+        found["gateway_scheduler"] = scheduler
     chassis = options.get("gateway_chassis")
     if chassis is not None:
         names = chassis.split(",") if isinstance(chassis, str) else chassis

@@ -30,7 +30,10 @@ TABLES = {
     "security_group": "Port_Group",
     "router": "Logical_Router",
     "floatingip": "NAT",  # a floating IP's dnat_and_snat row, while it is associated
+    "port_forwarding": "Load_Balancer",  # one per forwarding of a protocol OVN balances (forwarding.py)
 }
+# What an OVN Load_Balancer balances: forwardings of other protocols have no row.
+LB_PROTOCOLS = ("tcp", "udp", "sctp")
 
 
 def id_key(kind: str) -> str:
@@ -167,6 +170,9 @@ def subnet_columns(body: Mapping[str, Any], revision: int, mtu: int | None) -> d
             network_id=body.get("network_id"),
             enable_dhcp=str(bool(body.get("enable_dhcp", True))).lower(),
             ip_version=body.get("ip_version", 4),
+            # what the router ports on it announce (ra_configs)
+            ipv6_address_mode=body.get("ipv6_address_mode"),
+            ipv6_ra_mode=body.get("ipv6_ra_mode"),
         ),
     }
 
@@ -233,6 +239,24 @@ def port_columns(body: Mapping[str, Any], revision: int) -> dict[str, Any]:
     else:
         columns.update(type="", addresses=[" ".join([str(body["mac_address"]), *port_ips(body)])], options={})
     return columns
+
+
+# Neutron's IPv6 modes as OVN's ``ipv6_ra_configs:address_mode`` names them.
+RA_ADDRESS_MODES = {"slaac": "slaac", "dhcpv6-stateful": "dhcpv6_stateful", "dhcpv6-stateless": "dhcpv6_stateless"}
+
+
+def ra_configs(mode: str | None, mtu: int | None, gateway: bool) -> dict[str, str]:
+    """A router port's ``ipv6_ra_configs`` for an IPv6 subnet whose mode is ``mode`` (its
+    ``ipv6_address_mode``, else its ``ipv6_ra_mode``; none: no RAs), as Neutron's OVN driver:
+    periodic RAs, except on a gateway port (the RAs of project networks must not leak into
+    the external one), with the network's MTU."""
+    address_mode = RA_ADDRESS_MODES.get(mode or "")
+    if address_mode is None:
+        return {}
+    configs = {"address_mode": address_mode, "send_periodic": str(not gateway).lower()}
+    if mtu:
+        configs["mtu"] = str(mtu)
+    return configs
 
 
 def router_port_columns(body: Mapping[str, Any], prefixes: Mapping[str, int]) -> dict[str, Any]:
@@ -398,7 +422,10 @@ def gateway_chassis(router_port: str, chassis: Sequence[str]) -> list[dict]:
 
 
 def realised(kind: str, body: Mapping[str, Any]) -> bool:
-    """Whether the resource has rows in NB: a floating IP only while it is associated."""
+    """Whether the resource has rows in NB: a floating IP only while it is associated, a
+    port forwarding while its floating IP has a router, if OVN balances its protocol."""
+    if kind == "port_forwarding":
+        return bool(body.get("router_id")) and str(body.get("protocol")).lower() in LB_PROTOCOLS
     if kind != "floatingip":
         return True
     return bool(body.get("port_id") and body.get("fixed_ip_address") and body.get("router_id"))

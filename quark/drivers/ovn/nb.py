@@ -43,6 +43,18 @@ def set_columns(row: Any, columns: Mapping[str, Any]) -> None:
         setattr(row, column, value)
 
 
+def current(row: Any, column: str) -> list[Any]:
+    """A reference column's rows (a set, or an optional single reference) of a row that
+    may have been inserted in this transaction (then unset: empty)."""
+    try:
+        value = getattr(row, column)
+    except (AttributeError, KeyError, TypeError):
+        return []
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set) else [value]
+
+
 def insert(txn: Any, api: Any, table: str, columns: Mapping[str, Any]) -> Any:
     row = txn.insert(api.tables[table])
     set_columns(row, columns)

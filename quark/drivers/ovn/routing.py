@@ -3,7 +3,7 @@
 A router's derived rows are recomputed by every transaction that writes the
 router or one of its ports (``refresh_router``): SNAT per inside subnet, the
 default route through the external subnet's gateway, the gateway port's
-``Gateway_Chassis``. What other resources own is kept: the floating IPs'
+``Gateway_Chassis`` or ``HA_Chassis_Group`` (gateways.py). What other resources own is kept: the floating IPs'
 ``dnat_and_snat`` rows (``WriteFloatingIp``) and, unless the router itself
 is written, its extra routes.
 """
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from quark.drivers.ovn import device_index
+from quark.drivers.ovn import device_index, gateways
 from quark.drivers.ovn import mapping as m
-from quark.drivers.ovn.nb import Missing, Write, find, insert, rows, set_columns
+from quark.drivers.ovn.nb import Missing, Write, current, find, insert, rows
 
 GATEWAY = f"{m.PREFIX}gateway"
 FIP_KEY = m.id_key("floatingip")
@@ -53,7 +53,7 @@ def refresh_router(
     _static_routes(txn, api, router, gateway, routes)
     if "gateway_chassis" in options:
         for port in gateway:
-            _gateway_chassis(txn, api, port, options["gateway_chassis"])
+            gateways.write_gateway(txn, api, router, port, options)
 
 
 def _nat(txn: Any, api: Any, router: Any, gateway: list[Any], inside: list[Any], new: bool) -> None:
@@ -70,7 +70,7 @@ def _static_routes(
 ) -> None:
     """The default route through the external subnet's gateway, and the extra routes."""
     if routes is None:
-        extra = [r for r in _current(router, "static_routes") if r.external_ids.get(m.EXTRA_ROUTE) == "true"]
+        extra = [r for r in current(router, "static_routes") if r.external_ids.get(m.EXTRA_ROUTE) == "true"]
     else:
         extra = [insert(txn, api, "Logical_Router_Static_Route", r) for r in m.extra_routes(routes)]
     default = m.default_route(_next_hop(api, gateway))
@@ -95,29 +95,6 @@ def _next_hop(api: Any, gateway: list[Any]) -> str | None:
             if options is not None and options.options.get("router"):
                 return str(options.options["router"])
     return None
-
-
-def _current(row: Any, column: str) -> list[Any]:
-    """A column of a row that may have been inserted in this transaction (then unset: empty)."""
-    try:
-        return list(getattr(row, column))
-    except (AttributeError, KeyError, TypeError):
-        return []
-
-
-def _gateway_chassis(txn: Any, api: Any, port: Any, chassis: Sequence[str]) -> None:
-    """The gateway port's ``Gateway_Chassis``: rows kept by name (a unique index), updated in place."""
-    held = {gc.name: gc for gc in _current(port, "gateway_chassis")}
-    wanted = []
-    for columns in m.gateway_chassis(port.name, chassis):
-        row = held.get(columns["name"])
-        if row is None:
-            row = insert(txn, api, "Gateway_Chassis", columns)
-        else:
-            set_columns(row, columns)
-        wanted.append(row)
-    if [r.uuid for r in wanted] != [r.uuid for r in held.values()]:
-        port.gateway_chassis = wanted
 
 
 class WriteFloatingIp(Write):
@@ -159,6 +136,16 @@ class WriteFloatingIp(Write):
         if lsp is None or not lsp.addresses:
             raise Missing(f"the port of floating IP {fip_id}")
         return str(lsp.addresses[0].split()[0])
+
+
+def follow_floating_mac(api: Any, fip_id: str, mac: str) -> None:
+    """A distributed floating IP's ``external_mac`` is its own port's MAC: a newer revision of
+    that port with another MAC rewrites it (not the NAT row's revision: the floating IP's
+    view did not change; its job, when one comes, writes the same MAC)."""
+    for nat in rows(api, "NAT"):
+        if nat.external_ids.get(FIP_KEY) == fip_id and nat.external_mac and nat.external_mac[0] != mac:
+            nat.external_mac = [mac]
+            nat.setkey("external_ids", f"{m.PREFIX}fip_external_mac", mac)
 
 
 def _holds(router: Any, nat: Any) -> bool:

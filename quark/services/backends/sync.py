@@ -10,7 +10,7 @@ connection is held while the driver works, so a sync of a million ports
 keeps one page in memory and locks nothing the API writes.
 
 Networks, subnets and ports belong to their network's driver; security
-groups, routers and floating IPs to the deployment's default only (a sync of another
+groups, routers, floating IPs and port forwardings to the deployment's default only (a sync of another
 driver leaves the backend's groups and routers alone: nothing in the
 database says they are its).
 
@@ -46,6 +46,7 @@ TABLES: dict[str, Table] = {
     "security_group": models.security_groups,
     "router": l3_models.routers,
     "floatingip": models.floatingips,
+    "port_forwarding": l3_models.port_forwardings,
 }
 COLLECTIONS = {
     "network": "networks",
@@ -54,6 +55,8 @@ COLLECTIONS = {
     "security_group": "security-groups",
     "router": "routers",
     "floatingip": "floatingips",
+    # the backend's view of a forwarding (its floating IP's address and router with it)
+    "port_forwarding": "port_forwardings",
 }
 
 

@@ -39,6 +39,8 @@ from quark.services.events import (
     PortAddressesChanged,
     PortDeleting,
     PortForwardingsChanged,
+    ResourcesWritten,
+    Written,
 )
 from quark.services.l3 import router_ports
 from quark.services.l3.floating_ips import FloatingIpService, port_visible
@@ -171,6 +173,7 @@ class PortForwardingService(ResourceService):
             if fip.router_id is None:
                 await conn.execute(update(f).where(f.c.id == fip.id).values(router_id=router_id))
             await self._changed(conn, [fip.id], [target.port.id], [router_id])
+            await self._written(conn, "create", [(pf_id, 0, fip.project_id)], ctx)
             return view((await conn.execute(select(pf).where(pf.c.id == pf_id))).one())
 
         return await self.db.run_write(answered(ctx, work))
@@ -204,6 +207,7 @@ class PortForwardingService(ResourceService):
                 await conn.execute(update(f).where(f.c.id == fip.id).values(router_id=router_id))
             moved = sorted({row.internal_port_id, target.port.id})
             await self._changed(conn, [fip.id], moved, [fip.router_id, router_id])
+            await self._written(conn, "update", [(row.id, row.revision_number + 1, fip.project_id)], ctx)
             return view((await conn.execute(select(pf).where(pf.c.id == pf_id))).one())
 
         return await self.db.run_write(work)
@@ -213,7 +217,7 @@ class PortForwardingService(ResourceService):
             await self._floatingip(conn, ctx, fip_id, lock=True)
             row = await self._row(conn, ctx, fip_id, pf_id, lock=True)
             check_revision(row, if_match)
-            await self._delete_rows(conn, [row])
+            await self._delete_rows(conn, [row], ctx)
 
         await self.db.run_write(work)
 
@@ -308,19 +312,30 @@ class PortForwardingService(ResourceService):
                 f"A duplicate port forwarding entry with same attributes already exists, conflicting values are {conflict}"
             ) from None
 
-    async def _delete_rows(self, conn: AsyncConnection, rows: list[Any]) -> None:
+    async def _delete_rows(self, conn: AsyncConnection, rows: list[Any], ctx: Context | None = None) -> None:
         """Delete forwardings; a floating IP left without any has no router any more."""
         if not rows:
             return
         fip_ids = sorted({row.floatingip_id for row in rows})
-        routers = await conn.execute(select(f.c.router_id).where(f.c.id.in_(fip_ids)))
-        router_ids = [r for (r,) in routers if r]
+        fips = (await conn.execute(select(f.c.id, f.c.router_id, f.c.project_id).where(f.c.id.in_(fip_ids)))).all()
+        router_ids = [fip.router_id for fip in fips if fip.router_id]
+        projects = {fip.id: fip.project_id for fip in fips}
         await conn.execute(delete(pf).where(pf.c.id.in_([row.id for row in rows])))
         kept = set(await conn.scalars(select(pf.c.floatingip_id).where(pf.c.floatingip_id.in_(fip_ids))))
         emptied = [i for i in fip_ids if i not in kept]
         if emptied:
             await conn.execute(update(f).where(f.c.id.in_(emptied), f.c.port_id.is_(None)).values(router_id=None))
         await self._changed(conn, fip_ids, sorted({row.internal_port_id for row in rows}), router_ids)
+        gone = [(row.id, row.revision_number, projects[row.floatingip_id]) for row in rows]
+        await self._written(conn, "delete", gone, ctx)
+
+    async def _written(
+        self, conn: AsyncConnection, operation: str, forwardings: Sequence[tuple[str, int, str]], ctx: Context | None
+    ) -> None:
+        """The backend's jobs (quark.services.backends.outbox): (id, revision, project) each;
+        the deployment's default driver realises them, as their floating IPs."""
+        items = tuple(Written(pf_id, revision, project_id) for pf_id, revision, project_id in forwardings)
+        await self.events.publish(conn, ResourcesWritten("port_forwarding", operation, items, ctx))
 
     async def _changed(
         self, conn: AsyncConnection, fip_ids: Sequence[str], port_ids: Sequence[str], router_ids: Sequence[str | None]

@@ -137,7 +137,15 @@ async def test_only_drivers_needing_backend_work_are_synced_and_groups_only_by_t
     behind_quarks_back(tmp_path / "b2.db", "DELETE FROM objects WHERE id = ?", group["id"])
     report = await Syncer(default.services).sync(worker.driver("statefile"), repair=False)
     assert report.kinds["security_group"].missing == [group["id"]]
-    assert set(report.kinds) == {"network", "subnet", "port", "security_group", "router", "floatingip"}
+    assert set(report.kinds) == {
+        "network",
+        "subnet",
+        "port",
+        "security_group",
+        "router",
+        "floatingip",
+        "port_forwarding",
+    }
     await worker.close()
 
 

@@ -21,6 +21,11 @@ f, p, pf = models.floatingips, models.ports, l3_models.port_forwardings
 
 @pytest.fixture
 async def world(env):
+    return await make_world(env)
+
+
+async def make_world(env) -> tuple:
+    """(caller, external network, its network, its port, router between them, floating IP)."""
     external = await env.network(**{"router:external": True})
     await env.subnet(external["id"], "198.51.100.0/24", enable_dhcp=False)
     ctx = member()
