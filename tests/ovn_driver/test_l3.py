@@ -346,6 +346,8 @@ async def test_a_distributed_floating_ip_write_reads_no_switch_port_but_its_own(
     await driver.call(change("port", {**late, "device_id": g["id"], "device_owner": m.FLOATING_IP_OWNER}, rev=2, op="update"))  # fmt: skip
     await driver.call(change("floatingip", {**associated, "id": g["id"], "floating_ip_address": "203.0.113.60"}))
     assert sorted(row["external_mac"] for row in nat(ovn, lr)) == ["fa:16:3e:00:00:51", "fa:16:3e:00:00:60"]
+
+
 async def test_distributed_floating_ips_external_mac_follows_its_ports_mac(ovn, driver):
     r = router(external_gateway_info={"network_id": "ext", "enable_snat": True})
     ext_net, ext_sub, _, _, vm = await topology(driver, r)
