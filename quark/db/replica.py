@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from quark import metrics
 from quark.db.consistency import HINT
 
 LOG = logging.getLogger(__name__)
@@ -85,7 +86,6 @@ class ReplicaRouter:
         self.checked_at: float | None = None  # when the replica last answered a probe
         self.down_until = 0.0
         self.last_write: OrderedDict[str, int] = OrderedDict()
-        self.served = {"replica": 0, "primary": 0}  # lag-tolerant reads by where they ran
 
     # --- the write side -----------------------------------------------------------
 
@@ -133,11 +133,15 @@ class ReplicaRouter:
 
     async def connection(self) -> AsyncConnection | None:
         """A connection to the replica fit for this request's lag-tolerant read, or None (use the primary)."""
+        conn = await self._fit_connection()
+        metrics.DB_LAGGING_READS.labels("primary" if conn is None else "replica").inc()
+        return conn
+
+    async def _fit_connection(self) -> AsyncConnection | None:
         hint = HINT.get()
         after = self.token(hint.client, hint.after) if hint is not None else 0
         now = self.clock()
         if now < self.down_until or not self.within_lag(now):
-            self.served["primary"] += 1
             return None
         conn: AsyncConnection | None = None
         try:
@@ -147,21 +151,20 @@ class ReplicaRouter:
             self._failed(exc)
             if conn is not None:
                 await _close(conn)
-            self.served["primary"] += 1
             return None
         if replayed is None or int(replayed) < after:
             if replayed is None:
                 self._failed(RuntimeError("the replica is not in recovery (not a standby)"))
             await _close(conn)
-            self.served["primary"] += 1
             return None
         self.replayed = max(self.replayed, int(replayed))
-        self.served["replica"] += 1
         return conn
 
     def _failed(self, exc: BaseException) -> None:
         if self.clock() >= self.down_until:
-            LOG.warning("read replica unavailable, reads go to the primary: %s", str(exc).splitlines()[0:1])
+            LOG.warning(
+                "read replica unavailable, reads go to the primary: %s", (str(exc).splitlines() or [repr(exc)])[0]
+            )
         self.down_until = self.clock() + DOWN_PAUSE
 
     # --- the probe ----------------------------------------------------------------

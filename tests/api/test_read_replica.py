@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -53,9 +54,9 @@ def server(pair: ReplicaPair) -> Iterator[RunningServer]:
         yield running
 
 
-@pytest.fixture
-def paused(pair: ReplicaPair) -> Iterator[ReplicaPair]:
-    """The standby caught up, then its replay paused for the test (resumed after, always)."""
+@contextmanager
+def replay_paused(pair: ReplicaPair) -> Iterator[ReplicaPair]:
+    """The standby caught up, then its replay paused (resumed after, always)."""
     pair.wait_replayed()
     time.sleep(1.0)  # a probe of the server's has seen it caught up (probes: every 0.5 s)
     pair.pause_replay()
@@ -66,9 +67,22 @@ def paused(pair: ReplicaPair) -> Iterator[ReplicaPair]:
         pair.wait_replayed()
 
 
+@pytest.fixture
+def paused(pair: ReplicaPair) -> Iterator[ReplicaPair]:
+    with replay_paused(pair) as behind:
+        yield behind
+
+
 def names(response: httpx.Response) -> set[str]:
     assert response.status_code == 200, response.text
     return {net["name"] for net in response.json()["networks"]}
+
+
+def served_by(server: RunningServer, target: str) -> float:
+    """The server's count of lag-tolerant reads that ran on ``target`` (replica / primary)."""
+    text = httpx.get(f"{server.url}/metrics").text
+    prefix = f'quark_db_lag_tolerant_reads_total{{target="{target}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
 
 
 def on_primary(pair: ReplicaPair, name: str) -> bool:
@@ -88,6 +102,8 @@ def test_lists_are_served_by_the_replica(server, paused):
     # A single resource by id is always read on the primary.
     one = httpx.get(f"{server.url}/v2.0/networks/{created.json()['network']['id']}", headers=reader)
     assert one.status_code == 200 and one.json()["network"]["name"] == name
+
+    assert served_by(server, "replica") > 0
 
     paused.resume_replay()
     paused.wait_replayed()
@@ -161,8 +177,10 @@ def test_replica_down_reads_from_the_primary(pair, server):
     pair.stop_standby()
     try:
         reader = headers(unique("reader"), "admin")
+        on_primary_before = served_by(server, "primary")
         for _ in range(3):  # the first finds the pool's dead connections, the next ones skip the replica
             assert name in names(httpx.get(f"{server.url}/v2.0/networks", params={"name": name}, headers=reader))
+        assert served_by(server, "primary") >= on_primary_before + 3
     finally:
         pair.start_standby()
     pair.wait_replayed()
@@ -176,3 +194,35 @@ def test_an_unreachable_replica_at_start_leaves_every_read_on_the_primary(pair):
         assert created.status_code == 201, created.text
         reader = headers(unique("reader"), "admin")
         assert name in names(httpx.get(f"{alone.url}/v2.0/networks", params={"name": name}, headers=reader))
+
+
+def test_agents_watches_poll_the_replica_and_never_go_back(pair, server):
+    host = unique("replica-host")
+    with httpx.Client(base_url=server.url, headers=headers(unique("nova"), "admin")) as nova:
+        report = {"host": host, "agent_type": "Quark L2 agent", "binary": "quark-agent"}
+        conf = {"bridge_mappings": {}, "tunnel_ip": "192.0.2.9", "tunnel_types": ["vxlan"]}
+        assert nova.post("/v2.0/agents/report", json={"agent": {**report, "configurations": conf}}).status_code == 200
+        net = nova.post("/v2.0/networks", json={"network": {"name": host}}).json()["network"]
+        cidr = {"network_id": net["id"], "ip_version": 4, "cidr": "10.61.0.0/24", "enable_dhcp": False}
+        assert nova.post("/v2.0/subnets", json={"subnet": cidr}).status_code == 201
+        port = nova.post("/v2.0/ports", json={"port": {"network_id": net["id"], "device_owner": "compute:x"}})
+        port_id = port.json()["port"]["id"]
+        with httpx.Client(base_url=server.url, headers=headers(unique("agent"), "admin"), timeout=30) as agent:
+            url = f"/v2.0/hosts/{host}/desired_state"
+            with replay_paused(pair):
+                before = agent.get(url).json()["generation"]
+                bound = nova.put(f"/v2.0/ports/{port_id}", json={"port": {"binding:host_id": host}})
+                assert bound.json()["port"]["binding:vif_type"] == "bridge", bound.text
+                after = nova.get(url).json()  # the binder's own read: the primary's
+                assert after["generation"] > before and [p["id"] for p in after["ports"]] == [port_id]
+
+                started = time.monotonic()
+                waited = agent.get(url, params={"since": before, "wait": 1}).json()
+                # The replica has not replayed the bind: the watch saw no change for its whole wait.
+                assert time.monotonic() - started >= 0.9
+                assert waited["generation"] == before and waited["ports"] == []
+                # An agent that has seen the newer generation never gets an older document.
+                fresh = agent.get(url, params={"since": after["generation"]}).json()
+                assert fresh["generation"] == after["generation"] and len(fresh["ports"]) == 1
+            woken = agent.get(url, params={"since": before, "wait": 10}).json()
+            assert woken["generation"] >= after["generation"]
