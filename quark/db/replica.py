@@ -48,6 +48,10 @@ MAX_CLIENTS = 100_000  # clients whose last write position a process remembers (
 # died just after its COMMIT): its client reads from the primary until its next write.
 UNKNOWN = 2**63 - 1
 
+# The insert position is at or past the commit record even with synchronous_commit off; at
+# a page boundary it points past the next page's header, which a replica reaches only with
+# the next WAL record (PostgreSQL logs one at least every 15 s): the client then reads from
+# the primary a little longer, never from a replica without its write.
 _INSERT_LSN = text("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
 _FLUSH_LSN = text("SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::bigint")
 # NULL on a server that is not in recovery: not a standby, never used as one.
