@@ -53,6 +53,14 @@ class Settings:
     # (e.g. 20) when several Galera nodes take writes (README, "MariaDB Galera").
     db_max_attempts: int = 8
     db_max_overflow: int = 20
+    # A PostgreSQL streaming replica (hot standby) of database_url for the reads
+    # that tolerate lag (lists, agents' watches, IP availability, dashboard counts);
+    # never a read after the caller's own write (quark.db.replica; README
+    # "PostgreSQL with a read replica"). Empty: every read on database_url.
+    database_replica_url: str = ""
+    # Seconds the replica may be behind the primary and still serve reads (else
+    # they go to the primary until it catches up).
+    replica_max_lag: float = 5.0
     # Seconds between two checks that Quark's tables have fresh planner
     # statistics on PostgreSQL (ANALYZE when they changed by 10% since the
     # last one; quark.db.statistics); 0 = never (left to autovacuum).
@@ -297,6 +305,8 @@ def _check(settings: Settings) -> Settings:
             f"worker_lease ({settings.worker_lease}) must be longer than worker_call_timeout "
             f"({settings.worker_call_timeout})"
         )
+    if settings.replica_max_lag <= 0:
+        raise ValueError(f"replica_max_lag must be positive, not {settings.replica_max_lag}")
     if settings.backend_sync_interval < 0 or settings.backend_sync_page < 1:
         raise ValueError("backend_sync_interval must be >= 0 and backend_sync_page >= 1")
     return settings

@@ -42,6 +42,12 @@ DB_TRANSACTION_RETRIES = Counter(
     "quark_db_transaction_retries_total",
     "Transactions re-run after a deadlock, serialization failure, lock timeout or lost connection.",
 )
+DB_LAGGING_READS = Counter(
+    "quark_db_lag_tolerant_reads_total",
+    "Reads that may lag (lists, watches, availability, dashboard) with a read replica configured, "
+    "by where they ran: replica, or primary (replica down, too far behind, or behind the client's writes).",
+    ["target"],
+)
 IP_ALLOCATION_DURATION = Histogram(
     "quark_ip_allocation_duration_seconds",
     "Time of one IpAllocator.allocate call (every address of one or more ports).",

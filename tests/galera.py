@@ -21,9 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from tests.scratch import started, unavailable
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
 MARIADBD = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
@@ -289,38 +287,12 @@ def available() -> str | None:
     return None
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Galera cluster not available in CI: {reason}")
-    pytest.skip(f"Galera cluster not available: {reason}")
-
-
-def _exit_on_sigterm():
-    """A SIGTERM (a CI timeout) unwinds the stack, so the cluster is still torn down; the old handler."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return None
-    return signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-
-
 @contextmanager
 def galera_cluster(size: int = 3) -> Iterator[GaleraCluster]:
     """A started cluster of ``size`` nodes; everything is killed and removed after, always."""
     reason = available()
     if reason:
-        _unavailable(reason)
+        unavailable("Galera cluster", reason)
     base = Path(tempfile.mkdtemp(prefix="quark-galera-"))
-    cluster = GaleraCluster(base, size)
-    previous = _exit_on_sigterm()
-    try:
-        try:
-            cluster.start()
-        except (OSError, subprocess.SubprocessError, RuntimeError, TimeoutError) as exc:
-            _unavailable(str(exc))
+    with started(GaleraCluster(base, size), base, "Galera cluster") as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(base, ignore_errors=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)

@@ -35,6 +35,7 @@ from quark.api import (
     routers,
 )
 from quark.api.auth import KeystoneAuth
+from quark.api.consistency import ReadConsistency
 from quark.api.dashboard import routes as dashboard
 from quark.api.definitions.catalog import SERVED
 from quark.api.faults import ErrorBoundary, allowed_methods, error_body, quark_error_handler
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 max_attempts=settings.db_max_attempts,
+                replica_url=settings.database_replica_url,
+                replica_max_lag=settings.replica_max_lag,
             )
             await prepare_database(db, settings)
             services = build_services(db, settings)
@@ -176,6 +179,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # adds the request id and writes the access log line; the rate limit needs
     # QuarkMiddleware's context and refuses before any route runs.
     app.add_middleware(ErrorBoundary)
+    if settings.database_replica_url:  # read-your-writes tokens (quark.api.consistency)
+        app.add_middleware(ReadConsistency, max_age=int(settings.replica_max_lag) + 60)
     if limiter is not None:
         app.add_middleware(RateLimit, limiter=limiter, period=settings.rate_limit_period, routes=app.router.routes)
     app.add_middleware(QuarkMiddleware, keystone=keystone)

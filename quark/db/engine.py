@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from quark import errors, metrics
 from quark.db import failover
+from quark.db.replica import ReplicaRouter
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -143,6 +144,8 @@ class Database:
         max_overflow: int = 20,
         echo: bool = False,
         max_attempts: int = MAX_TRANSACTION_ATTEMPTS,
+        replica_url: str = "",
+        replica_max_lag: float = 5.0,
     ) -> None:
         hosts = failover.split_hosts(url)
         self.max_attempts = max(1, max_attempts)
@@ -173,6 +176,20 @@ class Database:
             self.read_engine = self.engine
             if len(hosts) > 1:
                 self.ring = failover.install(self.engine, hosts)
+        # Reads that tolerate lag may go to a streaming replica (quark.db.replica).
+        self.replica: ReplicaRouter | None = None
+        if replica_url:
+            if self.dialect != "postgresql":
+                raise ValueError("database_replica_url needs a PostgreSQL database_url (a streaming replica)")
+            self.replica = ReplicaRouter(
+                replica_url,
+                self.engine,
+                max_lag=replica_max_lag,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                engine_kwargs={"echo": echo, **_JSON},
+            )
+            _count_checkouts(self.replica.engine)
         _count_checkouts(self.engine)
         if self.read_engine is not self.engine:
             _count_checkouts(self.read_engine)
@@ -203,11 +220,23 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as conn:
-            yield conn
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                yield conn
+            if self.replica is not None:  # committed: the client's reads must see it (read-your-writes)
+                await self.replica.committed(conn)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self, *, lag_ok: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A read-only connection: to the primary, or with ``lag_ok`` (a read that may
+        miss others' latest commits, never the caller's own) to the replica if one is fit."""
+        replica = await self.replica.connection() if lag_ok and self.replica is not None else None
+        if replica is not None:
+            try:
+                yield replica
+            finally:
+                await replica.close()
+            return
         async with self.read_engine.connect() as conn:
             yield conn
             if conn.in_transaction():
@@ -242,5 +271,7 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.replica is not None:
+            await self.replica.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()

@@ -55,6 +55,8 @@ def periodic_tasks(
         tasks.append(NovaEventTask(db, settings))
     if db.dialect == "postgresql" and settings.db_analyze_interval > 0:  # why: quark.db.statistics
         tasks.append(StatisticsKeeper(db, settings.db_analyze_interval))
+    if db.replica is not None:  # the replica's lag (quark.db.replica)
+        tasks.append(db.replica)
     if settings.idempotency_purge_interval > 0:
         tasks.append(idempotency)
     if settings.host_changes_fold_interval > 0:  # the agents' change log (docs/agent_api.md)

@@ -85,6 +85,7 @@ def test_database_outage_is_503_on_the_same_connection_and_recovers(backend, tmp
 
 class _Db:
     dialect = "sqlite"
+    replica = None
 
     async def dispose(self) -> None:
         pass

@@ -32,7 +32,7 @@ class AvailabilityService:
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
         versions = query.filters.get("ip_version")
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             networks = (await conn.execute(_networks_matching(query))).all()
             if not networks:
                 return []

@@ -107,7 +107,7 @@ class UtilizationService:
             .where(s.c.id.in_(subnet_ids))
         )
         out: dict[str, SubnetUse] = {}
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             for row in (await conn.execute(stmt)).all():
                 if may_count(ctx, row):
                     quarantined = await self._quarantined(conn, row.id)
@@ -125,7 +125,7 @@ class UtilizationService:
 
     async def subnet_row(self, ctx: Context, subnet_id: str) -> Any:
         """The subnet row, if the caller may count it (else 404, as a missing one)."""
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             row = (await conn.execute(select(s).where(s.c.id == subnet_id))).first()
         if row is None or not may_count(ctx, row):
             raise errors.SubnetNotFound(subnet_id=subnet_id)
@@ -134,7 +134,7 @@ class UtilizationService:
     async def heatmap(self, ctx: Context, subnet_id: str, prefix: str | None) -> Grid:
         """The grid of ``prefix`` (the whole subnet when None) of a subnet the caller may count."""
         row = await self.subnet_row(ctx, subnet_id)
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             used = (
                 await conn.execute(select(func.coalesce(func.sum(u.c.used), 0)).where(u.c.subnet_id == subnet_id))
             ).scalar_one()
@@ -145,7 +145,7 @@ class UtilizationService:
         a handful of rows per pool, never its subnets)."""
         if not pool_ids:
             return {}
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             prefixes = (
                 await conn.execute(
                     select(pm.subnetpool_prefixes).where(pm.subnetpool_prefixes.c.subnetpool_id.in_(pool_ids))

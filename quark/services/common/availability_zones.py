@@ -118,7 +118,7 @@ class AvailabilityZoneService:
         if "resource" in f:
             types = [AGENT_OF[v] for v in f["resource"] if v in AGENT_OF]
             stmt = stmt.where(ag.c.agent_type.in_(types)) if types else stmt.where(false())
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             rows = (await conn.execute(stmt)).all()
         zones = [
             {

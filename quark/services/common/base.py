@@ -225,7 +225,8 @@ class ResourceService:
             return {row[0]: dict(zip(names, row[1:], strict=True)) for row in await conn.execute(stmt)}
 
     async def list(self, ctx: Context, query: ListQuery) -> list[dict]:
-        async with self.db.read() as conn:
+        # Lists may lag (a replica's), never behind the caller's own writes (quark.db.replica).
+        async with self.db.read(lag_ok=True) as conn:
             # A marker the caller cannot see is as unknown as one that does not exist:
             # an empty page either way (its sort values must not position a page).
             marker = (await conn.execute(self.visible_row(ctx, query.marker))).first() if query.marker else None

@@ -55,7 +55,7 @@ class HostSummaryService:
             .where(p.c.binding_host_id.in_(hosts), p.c.device_owner == owners.DHCP)
             .group_by(p.c.binding_host_id)
         )
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             for host, count in (await conn.execute(routers)).all():
                 out[host].routers = int(count)
             for host, count in (await conn.execute(dhcp)).all():
@@ -78,7 +78,7 @@ class HostSummaryService:
         if marker:
             bound = bound.where(p.c.network_id > marker)
         page = select(n.c.id, n.c.name).where(n.c.id.in_(bound)).order_by(n.c.id).limit(limit + 1)
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             detail = HostDetail(
                 host,
                 [dict(row._mapping) for row in (await conn.execute(routers)).all()],

@@ -83,15 +83,35 @@ class HostService:
         watchers.inc()
         try:
             while True:
-                async with self.db.read() as conn:
-                    if await hoststate.generation(conn, host, dhcp=dhcp) != since:
-                        return
+                if await self._generation(host, dhcp, since) != since:
+                    return
                 remaining = deadline - loop.time()
                 if remaining <= 0 or (gone is not None and await gone()):
                     return
                 await asyncio.sleep(min(POLL_INTERVAL, remaining))
         finally:
             watchers.dec()
+
+    async def _generation(self, host: str, dhcp: bool, since: int) -> int:
+        """The host's generation, from the replica if one is fit (the watches' polls are most of
+        the database's reads with many agents); a replica behind what the agent has seen
+        (a generation below ``since``) is not trusted: the primary answers."""
+        async with self.db.read(lag_ok=True) as conn:
+            generation = await hoststate.generation(conn, host, dhcp=dhcp)
+        if generation < since:
+            async with self.db.read() as conn:
+                generation = await hoststate.generation(conn, host, dhcp=dhcp)
+        return generation
+
+    async def _document(self, since: int | None, read: Callable[[AsyncConnection], Awaitable[dict]]) -> dict:
+        """A document read by ``read`` on the replica if one is fit, again on the primary if the
+        replica's is older than what the agent already has: an agent never goes back in time."""
+        async with self.db.read(lag_ok=True) as conn:
+            document = await read(conn)
+        if since is not None and document["generation"] < since:
+            async with self.db.read() as conn:
+                document = await read(conn)
+        return document
 
     async def desired_state(
         self,
@@ -102,14 +122,24 @@ class HostService:
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
         await self.wait_for(host, since, wait, dhcp=False, gone=gone)
-        async with self.db.read() as conn:
+
+        async def read(conn: AsyncConnection) -> dict:
             # The generation first: a change committed while the body is read
             # then shows up again as a newer generation, never goes unseen.
             gen = await hoststate.generation(conn, host)
             ports, networks = await documents.desired_state(conn, host)
             filters = await firewall_documents.add_filters(conn, ports)
             routers = await router_documents.routers(conn, host)
-        return {"host": host, "generation": gen, "ports": ports, "networks": networks, "routers": routers, **filters}
+            return {
+                "host": host,
+                "generation": gen,
+                "ports": ports,
+                "networks": networks,
+                "routers": routers,
+                **filters,
+            }
+
+        return await self._document(since, read)
 
     async def dhcp_state(
         self,
@@ -120,10 +150,12 @@ class HostService:
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
         await self.wait_for(host, since, wait, dhcp=True, gone=gone)
-        async with self.db.read() as conn:
+
+        async def read(conn: AsyncConnection) -> dict:
             gen = await hoststate.generation(conn, host, dhcp=True)
-            networks = await documents.dhcp_state(conn, host)
-        return {"host": host, "generation": gen, "networks": networks}
+            return {"host": host, "generation": gen, "networks": await documents.dhcp_state(conn, host)}
+
+        return await self._document(since, read)
 
     # --- L3 status (quark.services.dataplane.l3_status) -----------------------------------
 

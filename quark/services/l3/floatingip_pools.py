@@ -43,7 +43,7 @@ class FloatingIpPoolService:
         for key, column in _COLUMNS.items():
             if key in query.filters:
                 stmt = stmt.where(column.in_(query.filters[key]))
-        async with self.db.read() as conn:
+        async with self.db.read(lag_ok=True) as conn:
             rows = await self._page(conn, stmt, query)
         return [
             {
