@@ -33,7 +33,7 @@ from quark.config import Settings
 from quark.db import l3_models, models
 from quark.services.common import availability_zones
 from quark.services.core.binding import Binder, bound_host, bound_status
-from quark.services.dataplane import hoststate, liveness
+from quark.services.dataplane import hoststate, l3_ha, liveness
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.events import (
     AgentChanged,
@@ -170,14 +170,20 @@ class L3Scheduler:
         return len(ids)
 
     async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:
+        ordered = await self._by_load(conn, live)
+        return ordered[0] if ordered else None
+
+    @staticmethod
+    async def _by_load(conn: AsyncConnection, live: list[str]) -> list[str]:
+        """The hosts by the number of routers active on them (ties by name)."""
         if not live:
-            return None
+            return []
         load: dict[str, int] = dict(
             (
                 await conn.execute(select(r.c.l3_host, func.count()).where(r.c.l3_host.in_(live)).group_by(r.c.l3_host))
             ).all()
         )
-        return min(live, key=lambda h: (load.get(h, 0), h))
+        return sorted(live, key=lambda h: (load.get(h, 0), h))
 
     async def _hinted(self, conn: AsyncConnection, router: Any, live: list[str]) -> list[str]:
         """The live hosts in the router's availability-zone hints, if it has hints
@@ -203,12 +209,31 @@ class L3Scheduler:
         router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
         if router is None or (automatic and router.l3_host is None and router.l3_unhosted):
             return set()
+        if router.ha:
+            return await self._place_ha(conn, router, live)
+        touched = await l3_ha.store(conn, router.id, ())  # no longer HA: its standbys drop it
         host = (
             router.l3_host
             if router.l3_host in live
             else await self._least_loaded(conn, await self._hinted(conn, router, live))
         )
-        return await self.move(conn, router, host)
+        return touched | await self.move(conn, router, host)
+
+    async def _place_ha(self, conn: AsyncConnection, router: Any, live: list[str]) -> set[str]:
+        """An HA router (quark.services.dataplane.l3_ha): its live active host
+        stays; else a live standby becomes active (the failover), else the
+        least loaded live host; standbys fill up to ``max_l3_agents_per_router``."""
+        current = await l3_ha.hosts_of(conn, router.id)
+        hinted = await self._hinted(conn, router, live)
+        if router.l3_host in live:
+            active = router.l3_host
+        else:
+            standby = next((h for h in current if h in live), None)
+            active = standby or await self._least_loaded(conn, hinted)
+        candidates = await self._by_load(conn, hinted)
+        hosts = l3_ha.choose(active, current, candidates, set(live), self.settings.max_l3_agents_per_router)
+        touched = await l3_ha.store(conn, router.id, hosts)
+        return touched | await self.move(conn, router, active)
 
     async def move(self, conn: AsyncConnection, router: Any, host: str | None, *, unhosted: bool = False) -> set[str]:
         """Put the (locked) router on ``host`` (None: no host; ``unhosted``: an
