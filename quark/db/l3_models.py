@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from quark.db.base import Base, table_of
@@ -42,8 +42,8 @@ class Router(StandardAttributes, Base):
     # Neutron's l3-ha and dvr flags (admin only). An HA router is scheduled on
     # several L3 hosts (router_ha_hosts), l3_host being the active one; a
     # distributed one is realised centrally like any other (docs/routers.md).
-    ha: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    distributed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ha: Mapped[bool] = mapped_column(Boolean, default=False)
+    distributed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RouterRoute(Base):

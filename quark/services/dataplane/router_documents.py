@@ -170,9 +170,13 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
     hosted = or_(r.c.l3_host == host, r.c.id.in_(standby_ids)) if standby_ids else r.c.l3_host == host
     every = list(await conn.execute(select(r).where(hosted).order_by(r.c.id)))
     rows = [row for row in every if row.l3_host == host]
-    standbys = {row.id: _standby(row, reported.get(row.id)) for row in every if row.l3_host != host}
-    if not rows:
-        return list(standbys.values())
+    standbys = [_standby(row, reported.get(row.id)) for row in every if row.l3_host != host]
+    active = await _active(conn, host, rows, reported) if rows else []
+    return sorted([*active, *standbys], key=lambda entry: entry["id"])
+
+
+async def _active(conn: AsyncConnection, host: str, rows: list[Any], reported: dict[str, str | None]) -> list[dict]:
+    """The entries of the routers active on the host: everything to realise."""
     ids = [row.id for row in rows]
     ports = list(
         await conn.execute(
@@ -213,4 +217,4 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
                 "port_forwardings": forwardings.get(router.id, []),
             }
         )
-    return sorted([*out, *standbys.values()], key=lambda entry: entry["id"])
+    return out

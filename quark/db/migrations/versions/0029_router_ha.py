@@ -20,9 +20,15 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # added nullable, set false on every existing router, then NOT NULL (no server
+    # default: the model has none, and MariaDB would show it differently)
     with op.batch_alter_table("routers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("ha", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("distributed", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch_op.add_column(sa.Column("ha", sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column("distributed", sa.Boolean(), nullable=True))
+    op.execute(sa.text("UPDATE routers SET ha = :no, distributed = :no").bindparams(sa.bindparam("no", False)))
+    with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.alter_column("ha", existing_type=sa.Boolean(), nullable=False)
+        batch_op.alter_column("distributed", existing_type=sa.Boolean(), nullable=False)
     op.create_table(
         "router_ha_hosts",
         sa.Column("router_id", sa.String(length=36), nullable=False),
