@@ -103,3 +103,16 @@ async def test_reported_ha_state_and_back_to_legacy(make_env):
     assert await ha_hosts(env, router["id"]) == []  # legacy: one host
     assert await entry(env, "n2", router["id"]) is None
     assert (await placed(env, router["id"]))[0] == "n1"
+
+
+async def test_deleting_an_ha_router_tells_its_standbys(make_env):
+    env = await make_env(agent_down_time=20)
+    await report_l3(env, "n1")
+    await report_l3(env, "n2")
+    router = await env.services.routers.create(ADMIN, {"name": "ha", "ha": True})
+    assert await entry(env, "n2", router["id"]) is not None  # scheduled on both at create
+    before = (await env.generations())["n2"][0]
+    await env.services.routers.delete(ADMIN, router["id"])
+    assert (await env.generations())["n2"][0] > before  # its agent drops the standby namespace now
+    assert await entry(env, "n2", router["id"]) is None
+    assert await env.read(select(rh).where(rh.c.router_id == router["id"])) == []
