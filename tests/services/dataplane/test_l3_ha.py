@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from quark.db import l3_models
+from quark.services.dataplane import l3_ha
 from tests.services.conftest import ADMIN
 from tests.services.dataplane.test_l3_scheduling import placed, report_l3
 
@@ -116,3 +117,12 @@ async def test_deleting_an_ha_router_tells_its_standbys(make_env):
     assert (await env.generations())["n2"][0] > before  # its agent drops the standby namespace now
     assert await entry(env, "n2", router["id"]) is None
     assert await env.read(select(rh).where(rh.c.router_id == router["id"])) == []
+
+
+def test_choose_keeps_live_standbys_then_candidates_then_dead_hosts():
+    live = {"a", "b", "c", "d"}
+    # active first; live current standbys before new candidates; dead former hosts fill what is left
+    assert l3_ha.choose("b", ["a", "b", "x"], ["c", "d", "a"], live, 3) == ["b", "a", "c"]
+    assert l3_ha.choose("b", ["b", "x"], ["c"], live, 3) == ["b", "c", "x"]  # x is dead: kept as a standby
+    assert l3_ha.choose("b", ["b"], ["a", "c", "d"], live, 0) == ["b", "a", "c", "d"]  # 0: no limit
+    assert l3_ha.choose(None, ["a"], ["a"], live, 3) == []  # no active host: no hosts
