@@ -14,6 +14,10 @@ at the next report of any agent (``DOWN``, without a host, when no L3 host
 is alive). The check is one indexed query per report when nothing moves. Each run bumps the generation of the
 hosts concerned (old and new), so their agents see the change at once.
 
+An HA router (``routers.ha``) is also scheduled on standby hosts, up to
+``max_l3_agents_per_router`` (``l3_ha``); ``l3_host`` is its active one, and
+the same checks make a live standby active when the active host dies.
+
 A router no live L3 host ever took keeps the status it was created with
 (``ACTIVE``, as Neutron without L3 agents shows it); a scheduled one is
 ``BUILD`` until its host reports it realised, ``DOWN`` when it lost its host
