@@ -12,7 +12,8 @@ periodically) makes a live standby active in one transaction: ``l3_host``
 moves, the ports are bound there, both hosts' generations move.
 
 A dead standby stays in the set (it is a standby again when its agent comes
-back) unless a live host can take its place when the router is next placed.
+back) unless a live host can take its place when the router is next placed
+(a change of the router, a failover, an L3 agent turning alive).
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ from quark.services.events import (
 )
 
 r = l3_models.routers
+rh = l3_models.router_ha_hosts
 p = models.ports
 n = models.networks
 ag = models.agents
@@ -108,8 +109,25 @@ class L3Scheduler:
     async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
         """Any agent's heartbeat (every host's L2 agent reports every few seconds)
         checks for routers whose L3 host is dead: they move to a live one, or
-        are ``DOWN`` when none is left."""
+        are ``DOWN`` when none is left. An L3 agent that comes alive (new, or
+        back) also gives the HA routers short of standbys one more."""
         await self.reschedule(conn)
+        if event.after.agent_type == L3_AGENT and not event.was_alive:
+            await self.refill_ha(conn)
+
+    async def refill_ha(self, conn: AsyncConnection) -> None:
+        """Place the hosted HA routers with fewer hosts than
+        ``max_l3_agents_per_router`` (0: than there are live L3 hosts), so a
+        live host joins them as a standby (quark.services.dataplane.l3_ha).
+        Runs only when an L3 agent turns alive, a rare event: no index needed."""
+        live = await self.live_hosts(conn)
+        limit = self.settings.max_l3_agents_per_router or len(live)
+        count = select(func.count()).select_from(rh).where(rh.c.router_id == r.c.id).scalar_subquery()
+        stmt = select(r.c.id).where(r.c.ha.is_(True), r.c.l3_host.is_not(None), count < limit)
+        hosts: set[str] = set()
+        for router_id in (await conn.execute(stmt.order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars():
+            hosts |= await self.place(conn, router_id, live, automatic=True)
+        await hoststate.bump(conn, hosts)
 
     async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
         """An L3 agent changed or deleted: its routers may be on a host no L3

@@ -68,9 +68,12 @@ async def test_the_active_hosts_death_makes_a_live_standby_active(make_env):
     await report_l3(env, "n2")  # n1 is silent from now on
     env.clock.advance(6)
     assert (await placed(env, router["id"]))[0] == "n1"  # not yet: n1 is 21 s silent, but no check ran
-    await report_l3(env, "n3")  # any heartbeat checks: n1 dead, n2 (a standby) takes over, not the new n3
+    await env.report_l2("n3")  # any heartbeat checks: n1 dead, n2 (a standby) takes over
     assert await placed(env, router["id"]) == ("n2", "BUILD", [("n2", "bridge")])
     assert await states(env, router["id"]) == {"n1": "standby", "n2": "active"}  # n1 kept: standby when back
+    await report_l3(env, "n3")  # a new L3 agent: the router, short of hosts, gets it as a standby
+    assert await states(env, router["id"]) == {"n1": "standby", "n2": "active", "n3": "standby"}
+    assert (await placed(env, router["id"]))[0] == "n2"
     assert (await env.generations())["n2"][0] > before
     assert len((await entry(env, "n2", router["id"]))["ports"]) == 1  # n2's document: the addresses now
     assert (await entry(env, "n1", router["id"]))["ports"] == []  # n1, if it comes back: standby, empty
