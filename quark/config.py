@@ -99,6 +99,15 @@ class Settings:
     # Seconds between each server process's check for routers whose L3 agent
     # is dead (they move to a live one; docs/l3.md); 0 = only at agents' reports.
     l3_reschedule_interval: float = 10.0
+    # Neutron's l3-ha and dvr settings (docs/routers.md): the ``ha`` and
+    # ``distributed`` of routers created without them; the L3 hosts an HA
+    # router is scheduled on (one active, the others standby; 0: every live
+    # one). l3_ha_net_cidr is accepted for Neutron's configurations: Quark's
+    # HA needs no HA network (the database, not VRRP, picks the active host).
+    l3_ha: bool = False
+    router_distributed: bool = False
+    max_l3_agents_per_router: int = 3
+    l3_ha_net_cidr: str = "169.254.192.0/18"
     # Nova's os-server-external-events URL (empty: no events are sent), e.g.
     # http://127.0.0.1:8774/v2.1/os-server-external-events; seconds of the
     # first retry delay (doubled per attempt up to the max) and of the POST timeout.

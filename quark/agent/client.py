@@ -114,8 +114,15 @@ class AgentApiClient:
         body = await self._call("PUT", f"/v2.0/hosts/{host}/port_status", json={"ports": statuses})
         return list((body or {}).get("updated", []))
 
-    async def l3_status(self, host: str, routers: dict[str, str], floating_ips: dict[str, str]) -> dict[str, Any]:
-        body = await self._call(
-            "PUT", f"/v2.0/hosts/{host}/l3_status", json={"routers": routers, "floatingips": floating_ips}
-        )
+    async def l3_status(
+        self,
+        host: str,
+        routers: dict[str, str],
+        floating_ips: dict[str, str],
+        ha_states: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {"routers": routers, "floatingips": floating_ips}
+        if ha_states:
+            payload["ha_states"] = ha_states
+        body = await self._call("PUT", f"/v2.0/hosts/{host}/l3_status", json=payload)
         return dict((body or {}).get("updated", {}))

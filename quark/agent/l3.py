@@ -251,10 +251,11 @@ class L3Agent:
         """Converge one router; an admin-down one keeps its wired ports only
         (``plan.inert``: no forwarding, routes, NAT or metadata proxy)."""
         found = router
-        router = router if router.admin_state_up else plan.inert(router)
+        moving = router.admin_state_up and not router.standby
+        router = router if moving else plan.inert(router)
         ns = self.namespace(router.id)
         await self._namespace(ns)
-        await self._set_forwarding(ns, found.admin_state_up)
+        await self._set_forwarding(ns, moving)
         async with Netlink(ns) as nl:  # one netlink socket in the namespace for the pass's reads
             devices = await _devices(nl)
             changed = False
@@ -295,12 +296,17 @@ class L3Agent:
         router_st: dict[str, str] = {}
         port_st: dict[str, str] = {}
         fip_st: dict[str, str] = {}
+        ha_st: dict[str, str] = {}
         for router in routers:
             try:
-                router_st[router.id], ports, fips = await self.ensure_router(router, host_links)
+                status, ports, fips = await self.ensure_router(router, host_links)
+                if router.ha:
+                    ha_st[router.id] = router.ha_state  # realised as the server decided
             except (CommandFailed, NetlinkError) as exc:
                 log.warning("router %s: %s", router.id, exc)
-                router_st[router.id], ports, fips = plan.statuses(router, {}, False)
+                status, ports, fips = plan.statuses(router, {}, False)
+            if not router.standby:  # the active host reports the router's status
+                router_st[router.id] = status
             port_st.update(ports)
             fip_st.update(fips)
         if self.restored:
@@ -312,6 +318,20 @@ class L3Agent:
         self.restored = True
         self.realised = sum(1 for s in router_st.values() if s == plan.ACTIVE)
         await self._push(doc, router_st, port_st, fip_st)
+        await self._push_ha_states(routers, ha_st)
+
+    async def _push_ha_states(self, routers: list[Router], states: dict[str, str]) -> None:
+        """Report the ha_state of the HA routers whose document does not show it yet."""
+        shown = {router.id: router.reported_ha_state for router in routers}
+        changes = {key: state for key, state in states.items() if shown.get(key) != state}
+        if not changes:
+            return
+        try:
+            await self.client.l3_status(self.config.host, {}, {}, ha_states=changes)
+        except Exception as exc:  # noqa: BLE001 - retried on the next pass
+            log.warning("HA state push failed: %s", exc)
+            return
+        log.info("ha states %s", changes)
 
     def _changes(self, found: dict[str, str], known: dict[str, Any], generation: Any) -> dict[str, str]:
         """The statuses that differ from what the server shows: our last push while

@@ -124,6 +124,12 @@ class Router:
     routes: tuple[tuple[str, str], ...] = ()
     floating_ips: tuple[FloatingIp, ...] = ()
     port_forwardings: tuple[PortForwarding, ...] = ()
+    # An HA router (docs/l3.md): the server decides which host is active; a
+    # standby host keeps the namespace only. reported_ha_state: what this
+    # host last reported (the document shows it, so a report is sent once).
+    ha: bool = False
+    ha_state: str = "active"
+    reported_ha_state: str | None = None
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> Router:
@@ -142,7 +148,15 @@ class Router:
                 for f in body.get("floating_ips") or ()
             ),
             port_forwardings=tuple(PortForwarding.from_api(pf) for pf in body.get("port_forwardings") or ()),
+            ha=bool(body.get("ha", False)),
+            ha_state=body.get("ha_state") or "active",
+            reported_ha_state=body.get("reported_ha_state"),
         )
+
+    @property
+    def standby(self) -> bool:
+        """A standby of an HA router: the namespace, nothing that answers or moves traffic."""
+        return self.ha_state == "standby"
 
     @property
     def gateway(self) -> RouterPort | None:

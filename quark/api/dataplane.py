@@ -22,6 +22,7 @@ from quark.api.links import linker
 from quark.api.resources import authorizer, read_json
 from quark.api.responses import json_response
 from quark.services.dataplane.agents import Report
+from quark.services.dataplane.l3_ha import HA_STATES
 
 MAX_WAIT = 60
 PORT_STATUSES = ("ACTIVE", "DOWN", "ERROR")
@@ -131,30 +132,29 @@ async def port_status(request: Request) -> Response:
     return json_response({"updated": updated})
 
 
-def parse_l3_status(body: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """``{"routers": {id: status}, "floatingips": {id: status}}`` (either may be absent)."""
-    if not isinstance(body, dict) or not body or set(body) - {"routers", "floatingips"}:
-        raise _bad("Unable to find 'routers' or 'floatingips' in request body")
+def parse_l3_status(body: Any) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """``{"routers": {id: status}, "floatingips": {id: status}, "ha_states": {id: active|standby}}``
+    (any may be absent, not all)."""
+    if not isinstance(body, dict) or not body or set(body) - {"routers", "floatingips", "ha_states"}:
+        raise _bad("Unable to find 'routers', 'floatingips' or 'ha_states' in request body")
     out: list[dict[str, str]] = []
-    for key in ("routers", "floatingips"):
+    for key, allowed in (("routers", PORT_STATUSES), ("floatingips", PORT_STATUSES), ("ha_states", HA_STATES)):
         items = body.get(key, {})
         if not isinstance(items, dict):
             raise _bad(f"Invalid input for {key}. Reason: must be an object.")
         for item_id, status in items.items():
             if not item_id or len(item_id) > 36:
                 raise _bad(f"Invalid id {item_id!r} in {key}")
-            if status not in PORT_STATUSES:
-                raise _bad(
-                    f"Invalid input for {key}. Reason: status of {item_id} must be one of {', '.join(PORT_STATUSES)}."
-                )
+            if status not in allowed:
+                raise _bad(f"Invalid input for {key}. Reason: status of {item_id} must be one of {', '.join(allowed)}.")
         out.append(dict(items))
-    return out[0], out[1]
+    return out[0], out[1], out[2]
 
 
 async def l3_status(request: Request) -> Response:
     ctx = _allowed(request, "update_l3_status")
-    routers, floating_ips = parse_l3_status(await read_json(request))
-    updated = await request.app.state.services.hosts.l3_status(ctx, _host(request), routers, floating_ips)
+    routers, floating_ips, ha_states = parse_l3_status(await read_json(request))
+    updated = await request.app.state.services.hosts.l3_status(ctx, _host(request), routers, floating_ips, ha_states)
     return json_response({"updated": updated})
 
 
@@ -336,7 +336,11 @@ def openapi_paths() -> dict[str, Any]:
         "type": "object",
         "minProperties": 1,
         "additionalProperties": False,  # parse_l3_status
-        "properties": {"routers": statuses, "floatingips": statuses},
+        "properties": {
+            "routers": statuses,
+            "floatingips": statuses,
+            "ha_states": {"type": "object", "additionalProperties": {"type": "string", "enum": list(HA_STATES)}},
+        },
     }
     return {
         "/v2.0/hosts/{host}/desired_state": {

@@ -99,6 +99,14 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Extension of the router abstraction for specifying whether SNAT should occur on the external gateway",
     ),
     "extraroute": ("Neutron Extra Route", "Extra routes configuration for L3 router"),
+    # HA routers: scheduled on several L3 hosts, the database picks the active one (docs/l3.md).
+    "l3-ha": ("HA Router extension", "Adds HA capability to routers."),
+    # distributed routers: stored and shown, realised centrally (docs/routers.md).
+    "dvr": ("Distributed Virtual Router", "Enables configuration of Distributed Virtual Routers."),
+    "router-admin-state-down-before-update": (
+        "Enforce Router's Admin State Down Before Update Extension",
+        "Ensure that the admin state of a router is down (admin_state_up=False) before updating the distributed attribute",
+    ),
     "extraroute-atomic": (
         "Atomically add/remove extra routes",
         "Edit extra routes of a router on server side by atomically adding/removing extra routes",

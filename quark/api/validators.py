@@ -314,25 +314,6 @@ BOOLEAN = {
 _described(boolean, BOOLEAN)
 
 
-def false_only(value: Any) -> bool:
-    """A Neutron flag a deployment supports only as false (a router's ``ha``, ``distributed``).
-
-    Parsed as any boolean: ``true`` is refused after the policy (a member gets
-    Neutron's 403, an admin the service's 400), so the document allows false only.
-    """
-    return boolean(value)
-
-
-_described(
-    false_only,
-    {
-        "anyOf": [
-            {"type": "boolean", "enum": [False]},
-            {"type": "integer", "enum": [0]},
-            {"type": "string", "pattern": "^([Ff][Aa][Ll][Ss][Ee]|0)$"},
-        ]
-    },
-)
 _described(ip_address, {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
 _V4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _V4_CIDR = f"^({_V4_OCTET}\\.){{3}}{_V4_OCTET}/(3[0-2]|[12]?[0-9])$"

@@ -39,6 +39,11 @@ class Router(StandardAttributes, Base):
     l3_unhosted: Mapped[bool | None] = mapped_column(Boolean)
     # router_availability_zone: the zones asked for (NULL: none), L3 agents' zones.
     availability_zone_hints: Mapped[list[Any] | None] = mapped_column(JSON)
+    # Neutron's l3-ha and dvr flags (admin only). An HA router is scheduled on
+    # several L3 hosts (router_ha_hosts), l3_host being the active one; a
+    # distributed one is realised centrally like any other (docs/routers.md).
+    ha: Mapped[bool] = mapped_column(Boolean, default=False)
+    distributed: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RouterRoute(Base):
@@ -49,6 +54,19 @@ class RouterRoute(Base):
     router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
     destination: Mapped[str] = mapped_column(String(64), primary_key=True)
     nexthop: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RouterHaHost(Base):
+    """One L3 host an HA router is scheduled on: ``routers.l3_host`` is the
+    active one (the database decides, from the agents' heartbeats), the
+    others are standbys. ``reported_state``: the ha_state the host's agent
+    last reported (``active`` / ``standby``), NULL before its first report."""
+
+    __tablename__ = "router_ha_hosts"
+
+    router_id: Mapped[str] = mapped_column(ForeignKey("routers.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    reported_state: Mapped[str | None] = mapped_column(String(16))
 
 
 class PortForwarding(StandardAttributes, Base):
@@ -92,6 +110,7 @@ class PortForwarding(StandardAttributes, Base):
 
 routers = table_of(Router)
 router_routes = table_of(RouterRoute)
+router_ha_hosts = table_of(RouterHaHost)
 port_forwardings = table_of(PortForwarding)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from tests.dataplane import kernel
 from tests.dataplane.fake_api import FakeAgentApi
+from tests.dataplane.l3_scenario import failover_server
 
 
 @pytest.fixture
@@ -48,3 +49,11 @@ def dhcp_state_dir():
 def procs():
     with kernel.processes() as started:
         yield started
+
+
+@pytest.fixture
+def l3_failover_server(root, tmp_path):
+    """A server of its own whose dead L3 agents' routers move within a second or so
+    (tests/dataplane/l3_scenario.py's failover_server, FAILOVER_DOWN_TIME)."""
+    with failover_server(tmp_path) as srv:
+        yield srv

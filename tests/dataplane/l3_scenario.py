@@ -25,18 +25,23 @@ default route, again after the restart; the proxy stops with the router.
 from __future__ import annotations
 
 import json
+import signal
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from quark import names
 from quark.agent.metadata.spawn import ProxySpec, running_pid
+from quark.db import migrate
 from tests.dataplane import kernel as k
 from tests.dataplane.nova_metadata import NovaMetadata
 from tests.dataplane.scenario import PHYS_IFACE, Dataplane, ip_of
+from tests.servers import RunningServer, quark_server
 
 INTERNET = "10.79.0.1"
 HTTP_PORT = "8080"
@@ -377,3 +382,53 @@ def forward(dp: Dataplane, fip: dict[str, Any], port: dict[str, Any], external: 
 
 def fip_status(dp: Dataplane, fip: dict[str, Any]) -> str:
     return str(dp.get(f"/v2.0/floatingips/{fip['id']}")["floatingip"]["status"])
+
+
+# agent_down_time of the failover tests' servers (tests/dataplane/conftest.py's l3_failover_server)
+FAILOVER_DOWN_TIME = 6
+
+
+@contextmanager
+def failover_server(tmp_path: Path, down_time: int = FAILOVER_DOWN_TIME) -> Iterator[RunningServer]:
+    """A server on its own SQLite database whose agents are dead ``down_time`` s
+    after their last report, checking for routers of dead L3 agents every second."""
+    k.require_tools("dnsmasq", "dhclient", "ping", "nft")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'quark.db'}"
+    migrate.upgrade(url)
+    env = {"QUARK_AGENT_DOWN_TIME": str(down_time), "QUARK_IPAM_REUSE_AFTER": "0", "QUARK_L3_RESCHEDULE_INTERVAL": "1"}
+    with quark_server(url, env=env) as srv:
+        yield srv
+
+
+def two_l3_hosts(dp: Dataplane) -> None:
+    """Hosts A and B, both running the L2 and L3 parts, alive, and the DHCP service on host A."""
+    dp.l3_hosts = {"hostA", "hostB"}
+    dp.build_hosts()
+    dp.start_agent("hostA")
+    dp.start_agent("hostB")
+    l3 = [("hostA", "L3 agent"), ("hostB", "L3 agent")]
+    dp.wait_agents_alive(("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"), *l3)
+    dp.start_dhcp()
+    dp.wait_agents_alive(("hostA", "DHCP agent"))
+
+
+def kill_host_a(dp: Dataplane, router_namespace: str) -> float:
+    """Host A dies: no agent, no DHCP service, no underlay, and its router
+    namespace gone with it; when it died (``time.monotonic``)."""
+    dp.agents["hostA"].stop(signal.SIGKILL)
+    assert dp.dhcp is not None
+    dp.dhcp.stop(signal.SIGKILL)
+    k.run("ip", "-n", dp.host_ns["hostA"], "link", "set", "ulA", "down")
+    k.delete_netns(router_namespace)
+    return time.monotonic()
+
+
+def wait_through_host_b(dp: Dataplane, vm1: str, p1: dict, vm2: str, p2: dict) -> None:
+    """Until the two VMs reach each other (through the router, now on host B)."""
+    k.wait_for(
+        lambda: "marker-vm2" in fetch(vm1, ip_of(p2)) and "marker-vm1" in fetch(vm2, ip_of(p1)),
+        30,
+        0.2,
+        what="vm1 <-> vm2 through host B",
+        proc=dp.agents["hostB"],
+    )

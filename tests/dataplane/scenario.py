@@ -64,6 +64,10 @@ class Dataplane:
         self.timings = Timings()
         # Hosts whose agent also runs the L3 part (tests/dataplane/l3_scenario.py).
         self.l3_hosts: set[str] = set()
+        # host -> what its router namespaces add to the tag: the simulated hosts share one
+        # kernel, so two hosts holding one router (an HA router's active and standby) need
+        # namespace names of their own.
+        self.l3_prefixes: dict[str, str] = {}
 
     # --- set-up ------------------------------------------------------------------
 
@@ -83,7 +87,7 @@ class Dataplane:
         if host == "hostA":
             extra += ["--bridge-mappings", f"physnet1:{PHYS_IFACE}"]
         if host in self.l3_hosts:
-            extra += ["--l3", "--namespace-prefix", self.spaces.tag]
+            extra += ["--l3", "--namespace-prefix", self.spaces.tag + self.l3_prefixes.get(host, "")]
         proc = k.Process(
             k.agent_cmd(self.api_url, host, self.host_ns[host], *extra), f"agent-{host}", self.agent_env
         ).start()

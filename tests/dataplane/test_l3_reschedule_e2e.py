@@ -9,43 +9,32 @@ each other again."""
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
 
-from quark.db import migrate
 from tests.dataplane import kernel as k
-from tests.dataplane.l3_scenario import fetch, open_group, router_namespace, vm
+from tests.dataplane.l3_scenario import (
+    FAILOVER_DOWN_TIME,
+    fetch,
+    kill_host_a,
+    open_group,
+    router_namespace,
+    two_l3_hosts,
+    vm,
+    wait_through_host_b,
+)
 from tests.dataplane.scenario import Dataplane, ip_of
-from tests.servers import quark_server
 
 pytestmark = pytest.mark.slow
 
-DOWN_TIME = 6
+DOWN_TIME = FAILOVER_DOWN_TIME
 
 
-@pytest.fixture
-def server(root, tmp_path):
-    k.require_tools("dnsmasq", "dhclient", "ping", "nft")
-    url = f"sqlite+aiosqlite:///{tmp_path / 'quark.db'}"
-    migrate.upgrade(url)
-    env = {"QUARK_AGENT_DOWN_TIME": str(DOWN_TIME), "QUARK_IPAM_REUSE_AFTER": "0", "QUARK_L3_RESCHEDULE_INTERVAL": "1"}
-    with quark_server(url, env=env) as srv:
-        yield srv
-
-
-def test_a_dead_l3_hosts_router_is_realised_by_another(server, tmp_path):
-    dp = Dataplane(server.url, tmp_path)
+def test_a_dead_l3_hosts_router_is_realised_by_another(l3_failover_server, tmp_path):
+    dp = Dataplane(l3_failover_server.url, tmp_path)
     try:
-        dp.l3_hosts = {"hostA", "hostB"}
-        dp.build_hosts()
-        dp.start_agent("hostA")
-        dp.start_agent("hostB")
-        l3 = [("hostA", "L3 agent"), ("hostB", "L3 agent")]
-        dp.wait_agents_alive(("hostA", "Quark L2 agent"), ("hostB", "Quark L2 agent"), *l3)
-        dp.start_dhcp()
-        dp.wait_agents_alive(("hostA", "DHCP agent"))
+        two_l3_hosts(dp)
         net1, sub1 = dp.network("p1", cidr="10.83.0.0/24", gateway="10.83.0.1")
         net2, sub2 = dp.network("p2", cidr="10.84.0.0/24", gateway="10.84.0.1")
         group = open_group(dp)
@@ -61,12 +50,7 @@ def test_a_dead_l3_hosts_router_is_realised_by_another(server, tmp_path):
 
         # host A dies: no agent, no network, and its router namespace gone with it (the
         # simulated hosts share one kernel's namespace names: host B makes its own)
-        dp.agents["hostA"].stop(signal.SIGKILL)
-        assert dp.dhcp is not None
-        dp.dhcp.stop(signal.SIGKILL)
-        k.run("ip", "-n", dp.host_ns["hostA"], "link", "set", "ulA", "down")
-        k.delete_netns(router_namespace(dp, router["id"]))
-        died = time.monotonic()
+        died = kill_host_a(dp, router_namespace(dp, router["id"]))
         assert "marker-vm2" not in fetch(vm1, ip_of(p2))
 
         def moved() -> bool:
@@ -74,13 +58,7 @@ def test_a_dead_l3_hosts_router_is_realised_by_another(server, tmp_path):
             return [a["host"] for a in agents] == ["hostB"]
 
         k.wait_for(moved, DOWN_TIME + 15, 0.2, what="the router rescheduled to host B")
-        k.wait_for(
-            lambda: "marker-vm2" in fetch(vm1, ip_of(p2)) and "marker-vm1" in fetch(vm2, ip_of(p1)),
-            30,
-            0.2,
-            what="vm1 <-> vm2 through host B",
-            proc=dp.agents["hostB"],
-        )
+        wait_through_host_b(dp, vm1, p1, vm2, p2)
         recovered = time.monotonic() - died
         ports = dp.get("/v2.0/ports", device_id=router["id"])["ports"]
         assert ports and all(p["binding:host_id"] == "hostB" for p in ports), ports

@@ -67,9 +67,11 @@ _EXTRA_ROUTE = v.dict_of({"destination": v.ip_or_cidr, "nexthop": v.ip_address},
 EXTRA_ROUTES = v.list_of(_EXTRA_ROUTE)
 
 
-def _false_only(name: str, description: str) -> Attr:
-    """A Neutron router flag Quark accepts as false only (the service refuses true)."""
-    return Attr(name, "boolean", post=True, put=True, default=False, convert=v.false_only, description=description)
+def _router_flag(name: str, description: str) -> Attr:
+    """A Neutron router flag (admin only). No default here: a router created
+    without it takes the deployment's setting (``l3_ha``, ``router_distributed``),
+    and giving it at all is what Neutron's policy checks."""
+    return Attr(name, "boolean", post=True, put=True, convert=v.boolean, description=description)
 
 
 ROUTER = Resource(
@@ -97,8 +99,8 @@ ROUTER = Resource(
             items="object",
             description="Extra routes (null clears them, as Neutron)",
         ),
-        _false_only("distributed", "Only false: Quark has no distributed routers"),
-        _false_only("ha", "Only false: Quark has no HA routers"),
+        _router_flag("distributed", "dvr: stored and shown; realised centrally (docs/routers.md)"),
+        _router_flag("ha", "l3-ha: scheduled on several L3 hosts, one active (docs/l3.md)"),
         Attr(
             "availability_zone_hints",
             "array",

@@ -25,7 +25,7 @@ from quark.context import Context
 from quark.db import models
 from quark.db.engine import Database
 from quark.services.common import periodic
-from quark.services.dataplane import documents, firewall_documents, hoststate, l3_status, router_documents
+from quark.services.dataplane import documents, firewall_documents, hoststate, l3_ha, l3_status, router_documents
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.dataplane.nova_events import NovaEvents
 
@@ -160,10 +160,18 @@ class HostService:
     # --- L3 status (quark.services.dataplane.l3_status) -----------------------------------
 
     async def l3_status(
-        self, ctx: Context, host: str, routers: dict[str, str], floating_ips: dict[str, str]
+        self,
+        ctx: Context,
+        host: str,
+        routers: dict[str, str],
+        floating_ips: dict[str, str],
+        ha_states: dict[str, str] | None = None,
     ) -> dict[str, list[str]]:
         async def work(conn: AsyncConnection) -> dict[str, list[str]]:
-            return await l3_status.apply(conn, self.clock, host, routers, floating_ips)
+            taken = await l3_status.apply(conn, self.clock, host, routers, floating_ips)
+            if ha_states:
+                taken["ha_states"] = await l3_ha.record_reported(conn, host, ha_states)
+            return taken
 
         return await self.db.run_write(work)
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import errors
 from quark.db import l3_models, models
 from quark.db.engine import Database
-from quark.services.dataplane import hoststate
+from quark.services.dataplane import hoststate, l3_ha
 from quark.services.dataplane.agents import AgentService
 from quark.services.dataplane.l3_scheduling import L3_AGENT, L3Scheduler
 
@@ -59,25 +59,40 @@ class L3AgentScheduling:
     # --- reads ---------------------------------------------------------------------------
 
     async def agents_hosting(self, router_id: str) -> list[dict]:
-        """The views of the L3 agents hosting the router (none or one)."""
-        stmt = (
-            select(ag)
-            .select_from(ag.join(r, r.c.l3_host == ag.c.host))
-            .where(r.c.id == router_id, ag.c.agent_type == L3_AGENT)
-            .order_by(ag.c.id)
-        )
+        """The views of the L3 agents hosting the router: the one of its host,
+        or for an HA router those of its hosts, each with its ``ha_state``
+        (``active`` on ``routers.l3_host``, ``standby`` elsewhere: the
+        database's decision, as docs/l3.md says)."""
         async with self.db.read() as conn:
-            return [self.agents.view(row) for row in await conn.execute(stmt)]
+            router = (await conn.execute(select(r.c.ha, r.c.l3_host).where(r.c.id == router_id))).first()
+            if router is None:
+                return []
+            if not router.ha:
+                hosts = [router.l3_host] if router.l3_host else []
+            else:
+                hosts = await l3_ha.hosts_of(conn, router_id)
+            if not hosts:
+                return []
+            stmt = select(ag).where(ag.c.agent_type == L3_AGENT, ag.c.host.in_(hosts)).order_by(ag.c.id)
+            views = []
+            for row in await conn.execute(stmt):
+                view = self.agents.view(row)
+                if router.ha:
+                    view["ha_state"] = l3_ha.ha_state(row.host, router.l3_host)
+                views.append(view)
+            return views
 
     async def routers_on(self, agent_id: str) -> list[str]:
-        """The ids of the routers the agent hosts (``AgentNotFound``); none for
-        an agent that is not an L3 agent, as Neutron's."""
+        """The ids of the routers the agent hosts, HA routers it stands by for
+        included (``AgentNotFound``); none for an agent that is not an L3
+        agent, as Neutron's."""
         async with self.db.read() as conn:
             agent = await self._agent(conn, agent_id)
             if agent.agent_type != L3_AGENT:
                 return []
-            stmt = select(r.c.id).where(r.c.l3_host == agent.host).order_by(r.c.id)
-            return list((await conn.execute(stmt)).scalars())
+            stmt = select(r.c.id).where(r.c.l3_host == agent.host)
+            hosted = set((await conn.execute(stmt)).scalars())
+            return sorted(hosted | set(await l3_ha.routers_on(conn, agent.host)))
 
     # --- writes --------------------------------------------------------------------------
 
@@ -87,6 +102,9 @@ class L3AgentScheduling:
             agent = await self._agent(conn, agent_id)
             if agent.agent_type != L3_AGENT or not agent.admin_state_up:
                 raise InvalidL3Agent(id=agent_id)
+            if router.ha:  # another host for it (active if it has none)
+                await hoststate.bump(conn, await self._add_ha(conn, router, agent.host))
+                return
             hosting = await self._hosting(conn, router)
             if hosting is not None and hosting.id != agent.id:
                 raise RouterHostedByL3Agent(router_id=router_id, agent_id=hosting.id)
@@ -101,10 +119,33 @@ class L3AgentScheduling:
         async def work(conn: AsyncConnection) -> None:
             agent = await self._agent(conn, agent_id)
             router = await self._router(conn, router_id, missing)
-            if agent.agent_type == L3_AGENT and router.l3_host == agent.host:
+            if agent.agent_type != L3_AGENT:
+                return
+            if router.ha:
+                await hoststate.bump(conn, await self._remove_ha(conn, router, agent.host))
+            elif router.l3_host == agent.host:
                 await hoststate.bump(conn, await self.scheduler.move(conn, router, None, unhosted=True))
 
         await self.db.run_write(work)
+
+    async def _add_ha(self, conn: AsyncConnection, router: Any, host: str) -> set[str]:
+        hosts = await l3_ha.hosts_of(conn, router.id)
+        touched = await l3_ha.store(conn, router.id, [*hosts, host])
+        if router.l3_host is None:
+            touched |= await self.scheduler.move(conn, router, host)
+        return touched
+
+    async def _remove_ha(self, conn: AsyncConnection, router: Any, host: str) -> set[str]:
+        """The host leaves the HA router's hosts; when it was the active one, a
+        live standby takes over (none left: unhosted, as a router taken off
+        its only agent)."""
+        rest = [h for h in await l3_ha.hosts_of(conn, router.id) if h != host]
+        touched = await l3_ha.store(conn, router.id, rest)
+        if router.l3_host == host:
+            live = set(await self.scheduler.live_hosts(conn))
+            active = next((h for h in rest if h in live), None)
+            touched |= await self.scheduler.move(conn, router, active, unhosted=active is None)
+        return touched
 
     # --- the periodic check ------------------------------------------------------------------
 

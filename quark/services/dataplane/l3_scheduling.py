@@ -14,6 +14,10 @@ at the next report of any agent (``DOWN``, without a host, when no L3 host
 is alive). The check is one indexed query per report when nothing moves. Each run bumps the generation of the
 hosts concerned (old and new), so their agents see the change at once.
 
+An HA router (``routers.ha``) is also scheduled on standby hosts, up to
+``max_l3_agents_per_router`` (``l3_ha``); ``l3_host`` is its active one, and
+the same checks make a live standby active when the active host dies.
+
 A router no live L3 host ever took keeps the status it was created with
 (``ACTIVE``, as Neutron without L3 agents shows it); a scheduled one is
 ``BUILD`` until its host reports it realised, ``DOWN`` when it lost its host
@@ -33,7 +37,7 @@ from quark.config import Settings
 from quark.db import l3_models, models
 from quark.services.common import availability_zones
 from quark.services.core.binding import Binder, bound_host, bound_status
-from quark.services.dataplane import hoststate, liveness
+from quark.services.dataplane import hoststate, l3_ha, liveness
 from quark.services.dataplane.binding import BRIDGE
 from quark.services.events import (
     AgentChanged,
@@ -46,6 +50,7 @@ from quark.services.events import (
 )
 
 r = l3_models.routers
+rh = l3_models.router_ha_hosts
 p = models.ports
 n = models.networks
 ag = models.agents
@@ -104,8 +109,25 @@ class L3Scheduler:
     async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
         """Any agent's heartbeat (every host's L2 agent reports every few seconds)
         checks for routers whose L3 host is dead: they move to a live one, or
-        are ``DOWN`` when none is left."""
+        are ``DOWN`` when none is left. An L3 agent that comes alive (new, or
+        back) also gives the HA routers short of standbys one more."""
         await self.reschedule(conn)
+        if event.after.agent_type == L3_AGENT and not event.was_alive:
+            await self.refill_ha(conn)
+
+    async def refill_ha(self, conn: AsyncConnection) -> None:
+        """Place the hosted HA routers with fewer hosts than
+        ``max_l3_agents_per_router`` (0: than there are live L3 hosts), so a
+        live host joins them as a standby (quark.services.dataplane.l3_ha).
+        Runs only when an L3 agent turns alive, a rare event: no index needed."""
+        live = await self.live_hosts(conn)
+        limit = self.settings.max_l3_agents_per_router or len(live)
+        count = select(func.count()).select_from(rh).where(rh.c.router_id == r.c.id).scalar_subquery()
+        stmt = select(r.c.id).where(r.c.ha.is_(True), r.c.l3_host.is_not(None), count < limit)
+        hosts: set[str] = set()
+        for router_id in (await conn.execute(stmt.order_by(r.c.id).limit(SCHEDULE_BATCH))).scalars():
+            hosts |= await self.place(conn, router_id, live, automatic=True)
+        await hoststate.bump(conn, hosts)
 
     async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
         """An L3 agent changed or deleted: its routers may be on a host no L3
@@ -170,14 +192,20 @@ class L3Scheduler:
         return len(ids)
 
     async def _least_loaded(self, conn: AsyncConnection, live: list[str]) -> str | None:
+        ordered = await self._by_load(conn, live)
+        return ordered[0] if ordered else None
+
+    @staticmethod
+    async def _by_load(conn: AsyncConnection, live: list[str]) -> list[str]:
+        """The hosts by the number of routers active on them (ties by name)."""
         if not live:
-            return None
+            return []
         load: dict[str, int] = dict(
             (
                 await conn.execute(select(r.c.l3_host, func.count()).where(r.c.l3_host.in_(live)).group_by(r.c.l3_host))
             ).all()
         )
-        return min(live, key=lambda h: (load.get(h, 0), h))
+        return sorted(live, key=lambda h: (load.get(h, 0), h))
 
     async def _hinted(self, conn: AsyncConnection, router: Any, live: list[str]) -> list[str]:
         """The live hosts in the router's availability-zone hints, if it has hints
@@ -203,12 +231,31 @@ class L3Scheduler:
         router = (await conn.execute(select(r).where(r.c.id == router_id).with_for_update())).first()
         if router is None or (automatic and router.l3_host is None and router.l3_unhosted):
             return set()
+        if router.ha:
+            return await self._place_ha(conn, router, live)
+        touched = await l3_ha.store(conn, router.id, ())  # no longer HA: its standbys drop it
         host = (
             router.l3_host
             if router.l3_host in live
             else await self._least_loaded(conn, await self._hinted(conn, router, live))
         )
-        return await self.move(conn, router, host)
+        return touched | await self.move(conn, router, host)
+
+    async def _place_ha(self, conn: AsyncConnection, router: Any, live: list[str]) -> set[str]:
+        """An HA router (quark.services.dataplane.l3_ha): its live active host
+        stays; else a live standby becomes active (the failover), else the
+        least loaded live host; standbys fill up to ``max_l3_agents_per_router``."""
+        current = await l3_ha.hosts_of(conn, router.id)
+        hinted = await self._hinted(conn, router, live)
+        if router.l3_host in live:
+            active = router.l3_host
+        else:
+            standby = next((h for h in current if h in live), None)
+            active = standby or await self._least_loaded(conn, hinted)
+        candidates = await self._by_load(conn, hinted)
+        hosts = l3_ha.choose(active, current, candidates, set(live), self.settings.max_l3_agents_per_router)
+        touched = await l3_ha.store(conn, router.id, hosts)
+        return touched | await self.move(conn, router, active)
 
     async def move(self, conn: AsyncConnection, router: Any, host: str | None, *, unhosted: bool = False) -> set[str]:
         """Put the (locked) router on ``host`` (None: no host; ``unhosted``: an

@@ -1,5 +1,6 @@
 """The ``routers`` of a host's desired state (docs/l3.md): what its L3
-agent realises for each router scheduled to it (``routers.l3_host``).
+agent realises for each router scheduled to it (``routers.l3_host``), and
+the HA routers it stands by for (``ha_state`` ``standby``: a namespace only).
 
 Each router: its ports bound to the host (interfaces and gateway, with the
 prefix length of every address, the bridge and MTU of their network), SNAT,
@@ -15,11 +16,12 @@ import ipaddress
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import names, owners
 from quark.db import l3_models, models
+from quark.services.dataplane import l3_ha
 from quark.services.dataplane.binding import BRIDGE
 
 r = l3_models.routers
@@ -30,6 +32,7 @@ s = models.subnets
 a = models.ip_allocations
 f = models.floatingips
 pf = l3_models.port_forwardings
+rh = l3_models.router_ha_hosts
 
 
 async def _addresses(conn: AsyncConnection, port_ids: list[str]) -> dict[str, list[dict]]:
@@ -134,11 +137,46 @@ async def _port_forwardings(conn: AsyncConnection, ids: list[str]) -> dict[str, 
     return out
 
 
+def _standby(router: Any, reported: str | None) -> dict:
+    """An HA router this host stands by for: its namespace only (no ports,
+    addresses, routes nor NAT: those are on the active host)."""
+    return {
+        "id": router.id,
+        "admin_state_up": router.admin_state_up,
+        "status": router.status,
+        "enable_snat": router.enable_snat,
+        "ha": True,
+        "ha_state": l3_ha.STANDBY,
+        "reported_ha_state": reported,
+        "ports": [],
+        "gateway": None,
+        "routes": [],
+        "floating_ips": [],
+        "port_forwardings": [],
+    }
+
+
+async def _reported(conn: AsyncConnection, host: str) -> dict[str, str | None]:
+    """router id -> the ha_state this host last reported, for its HA routers."""
+    stmt = select(rh.c.router_id, rh.c.reported_state).where(rh.c.host == host)
+    return {row.router_id: row.reported_state for row in await conn.execute(stmt)}
+
+
 async def routers(conn: AsyncConnection, host: str) -> list[dict]:
-    """The routers of the host's desired state document."""
-    rows = list(await conn.execute(select(r).where(r.c.l3_host == host).order_by(r.c.id)))
-    if not rows:
-        return []
+    """The routers of the host's desired state document: those active on it,
+    and the HA routers it stands by for."""
+    reported = await _reported(conn, host)
+    standby_ids = sorted(reported)
+    hosted = or_(r.c.l3_host == host, r.c.id.in_(standby_ids)) if standby_ids else r.c.l3_host == host
+    every = list(await conn.execute(select(r).where(hosted).order_by(r.c.id)))
+    rows = [row for row in every if row.l3_host == host]
+    standbys = [_standby(row, reported.get(row.id)) for row in every if row.l3_host != host]
+    active = await _active(conn, host, rows, reported) if rows else []
+    return sorted([*active, *standbys], key=lambda entry: entry["id"])
+
+
+async def _active(conn: AsyncConnection, host: str, rows: list[Any], reported: dict[str, str | None]) -> list[dict]:
+    """The entries of the routers active on the host: everything to realise."""
     ids = [row.id for row in rows]
     ports = list(
         await conn.execute(
@@ -169,6 +207,9 @@ async def routers(conn: AsyncConnection, host: str) -> list[dict]:
                 "admin_state_up": router.admin_state_up,
                 "status": router.status,
                 "enable_snat": router.enable_snat,
+                "ha": router.ha,
+                "ha_state": l3_ha.ACTIVE,
+                "reported_ha_state": reported.get(router.id),
                 "ports": views,
                 "gateway": _gateway(gateway, fixed[gateway["id"]] if gateway else []),
                 "routes": routes.get(router.id, []),

@@ -29,13 +29,14 @@ from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, PortDeleting, ResourcesCreated, ResourcesWritten, RoutersChanged, Written
-from quark.services.l3 import extra_routes, router_ports
+from quark.services.l3 import extra_routes, router_flags, router_ports
 from quark.services.l3.gateways import Gateways, gateway_view, wanted_gateway
 from quark.services.l3.interfaces import Interfaces
 from quark.services.l3.router_errors import RouterBadRequest, RouterInUse, RouterNotFound
 
 r = l3_models.routers
 rr = l3_models.router_routes
+rh = l3_models.router_ha_hosts
 p = models.ports
 a = models.ip_allocations
 
@@ -58,9 +59,6 @@ ROUTES = Lookup(
     order=("router_id", "destination", "nexthop"),
 )
 
-# Attributes Neutron has and Quark accepts only with the one value it supports.
-UNSUPPORTED_TRUE = ("distributed", "ha")
-
 
 class RouterService(ResourceService):
     table = r
@@ -70,6 +68,8 @@ class RouterService(ResourceService):
         **standard_columns(r),
         "admin_state_up": r.c.admin_state_up,
         "status": r.c.status,
+        "ha": r.c.ha,
+        "distributed": r.c.distributed,
     }
     related = (
         ("external_gateway_info", GATEWAY_NETWORKS),
@@ -105,8 +105,8 @@ class RouterService(ResourceService):
                     "status": row.status,
                     "external_gateway_info": gateway_view(row, networks, addresses.get(row.gw_port_id or "", [])),
                     "routes": routes.get(row.id, []),
-                    "distributed": False,
-                    "ha": False,
+                    "distributed": row.distributed,
+                    "ha": row.ha,
                     "availability_zone_hints": row.availability_zone_hints or [],
                     "availability_zones": zones.get(row.id, []),
                     "tags": tags.get(row.id, []),
@@ -126,7 +126,6 @@ class RouterService(ResourceService):
         return await self.ports.run_creating(gateways, answered(ctx, work))
 
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
-        _check_supported(attrs)
         hints = attrs.get("availability_zone_hints") or []
         await availability_zones.check_hints(conn, "router", hints)
         project_id = base.resolve_project(ctx, attrs)
@@ -140,6 +139,7 @@ class RouterService(ResourceService):
             gw_port_id=None,
             enable_snat=True,
             availability_zone_hints=hints or None,
+            **router_flags.initial(attrs, self.settings),
         )
         if attrs.get("tags"):
             await write_tags(conn, router_id, base.validate_tags(attrs["tags"]))
@@ -154,10 +154,9 @@ class RouterService(ResourceService):
         return router_id
 
     async def update(self, ctx: Context, router_id: str, attrs: dict, if_match: int | None = None) -> dict:
-        _check_supported(attrs)
-
         async def work(conn: AsyncConnection) -> dict:
             row = await self.writable_row(conn, ctx, router_id, if_match)
+            flags = router_flags.changes(row, attrs)  # checked before anything is written
             if "external_gateway_info" in attrs:
                 await self.gateways.set(conn, ctx, row, wanted_gateway(attrs["external_gateway_info"]))
             if "routes" in attrs:
@@ -165,6 +164,7 @@ class RouterService(ResourceService):
                 extra_routes.check_routes(router_id, routes, await router_ports.interfaces(conn, router_id))
                 await extra_routes.store(conn, router_id, routes)
             changes = {k: attrs[k] for k in ("name", "description", "admin_state_up") if k in attrs}
+            changes.update(flags)
             await self.bump_revision(conn, router_id, **changes)
             await self.written(conn, ctx, row, "update")
             await self.events.publish(conn, RoutersChanged((router_id,)))
@@ -206,9 +206,12 @@ class RouterService(ResourceService):
             await self.gateways.drop(conn, row)
             await conn.execute(delete(rr).where(rr.c.router_id == router_id))
             await write_tags(conn, router_id, [])
+            # its hosts (the active one, and an HA router's standbys) drop its namespace
+            standbys = (await conn.execute(select(rh.c.host).where(rh.c.router_id == router_id))).scalars()
+            hosts = sorted({*standbys, *((row.l3_host,) if row.l3_host else ())})
             await conn.execute(delete(r).where(r.c.id == router_id))
             await self.written(conn, ctx, row, "delete")
-            await self.events.publish(conn, RoutersChanged((), hosts=(row.l3_host,) if row.l3_host else ()))
+            await self.events.publish(conn, RoutersChanged((), hosts=tuple(hosts)))
 
         await self.db.run_write(work)
 
@@ -228,12 +231,6 @@ class RouterService(ResourceService):
 
     async def remove_interface(self, ctx: Context, router_id: str, body: Any) -> dict:
         return await self.interfaces.remove(ctx, router_id, body)
-
-
-def _check_supported(attrs: dict) -> None:
-    for name in UNSUPPORTED_TRUE:
-        if attrs.get(name):
-            raise RouterBadRequest(msg=f"'{name}' routers are not supported: {name} must be false")
 
 
 # --- subscribers ------------------------------------------------------------------------

@@ -50,8 +50,8 @@ async def test_refusals_leave_nothing(env, world):
     await env.refused(
         router_errors.RouterBadRequest, routers.create(ctx, {"external_gateway_info": {"network_id": net["id"]}})
     )
-    await env.refused(router_errors.RouterBadRequest, routers.create(ctx, {"ha": True}))
     router = await routers.create(ctx, {"name": "r"})
+    await env.refused(router_errors.RouterBadRequest, routers.update(ctx, router["id"], {"ha": True}))  # admin-up
     await routers.add_interface(ctx, router["id"], {"subnet_id": subnet["id"]})
     await env.refused(
         router_errors.RouterBadRequest, routers.add_interface(ctx, router["id"], {"subnet_id": subnet["id"]})
