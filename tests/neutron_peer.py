@@ -88,6 +88,10 @@ def configure(quark_url: str, driver: str = "quark") -> None:
     conf.write_text(text)
 
 
+# Harmless in noauth mode, an admin in headers mode (start.sh's own probe sends the same).
+PROBE = {"X-User-Id": "probe", "X-Project-Id": "probe", "X-Roles": "admin"}
+
+
 @dataclass
 class RunningNeutron:
     url: str
@@ -121,19 +125,22 @@ def stop(home: Path = HOME) -> None:
 
 
 @contextmanager
-def neutron(port: int, *, reset: bool = True, stock: bool = False) -> Iterator[RunningNeutron]:
+def neutron(
+    port: int, *, reset: bool = True, stock: bool = False, auth_mode: str = "noauth"
+) -> Iterator[RunningNeutron]:
     """The kit's Neutron on 127.0.0.1:``port`` (a fresh database unless ``reset`` is False);
-    ``stock``: the one of ``install_stock()``, with Neutron's own IPAM."""
+    ``stock``: the one of ``install_stock()``, with Neutron's own IPAM; ``auth_mode``:
+    the kit's ``NEUTRON_AUTH_MODE`` (``headers``: X-User-Id / X-Project-Id / X-Roles, as behind Keystone)."""
     home, db = (STOCK_HOME, STOCK_DB) if stock else (HOME, DB_NAME)
     stop(home)  # a previous run's, if any: start.sh would refuse another port
-    env = _env(port, home, db)
+    env = {**_env(port, home, db), "NEUTRON_AUTH_MODE": auth_mode}
     if reset:
         env["NEUTRON_DB_RESET"] = "1"
     _run([str(KIT / "start.sh")], env, timeout=600)
     running = RunningNeutron(f"http://127.0.0.1:{port}", home)
     try:
         deadline = time.time() + 60
-        while httpx.get(running.url + "/v2.0/networks", timeout=10).status_code != 200:
+        while httpx.get(running.url + "/v2.0/networks", headers=PROBE, timeout=10).status_code != 200:
             if time.time() > deadline:
                 raise RuntimeError(f"Neutron did not answer:\n{running.log_tail()}")
             time.sleep(0.5)

@@ -44,6 +44,10 @@ def register(app: typer.Typer, load: Callable[..., Settings], require: Callable[
         token: Annotated[
             str | None, typer.Option("--token", envvar="OS_TOKEN", help="Keystone token for --url.")
         ] = None,
+        header: Annotated[
+            list[str] | None,
+            typer.Option("--header", help="'Name: value' sent with every --url request (repeatable)."),
+        ] = None,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Report what would be created; write nothing.")
         ] = False,
@@ -66,7 +70,7 @@ def register(app: typer.Typer, load: Callable[..., Settings], require: Callable[
             raise typer.Exit(2)
         settings = load(config, database_url=quark_database_url, data_dir=data_dir)
         quark_url = require(settings.effective_database_url)
-        source = _source(url, database_url, token, page_size)
+        source = _source(url, database_url, token, page_size, _headers(header or []))
         console = Console(stderr=True)
         report = asyncio.run(_import(settings, quark_url, source, dry_run, limit, console))
         if as_json:
@@ -79,7 +83,20 @@ def register(app: typer.Typer, load: Callable[..., Settings], require: Callable[
             raise typer.Exit(CONFLICT_EXIT)
 
 
-def _source(url: str | None, database_url: str | None, token: str | None, page_size: int) -> NeutronSource:
+def _headers(given: list[str]) -> dict[str, str]:
+    out = {}
+    for item in given:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            typer.echo(f"quark: --header {item!r}: expected 'Name: value'", err=True)
+            raise typer.Exit(2)
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _source(
+    url: str | None, database_url: str | None, token: str | None, page_size: int, headers: dict[str, str]
+) -> NeutronSource:
     if database_url is not None:
         from quark.cli.neutron_sources.db import DatabaseSource
 
@@ -87,7 +104,7 @@ def _source(url: str | None, database_url: str | None, token: str | None, page_s
     from quark.cli.neutron_sources.api import ApiSource
 
     assert url is not None
-    return ApiSource(url, token=token or os.environ.get("OS_TOKEN"), page_size=page_size)
+    return ApiSource(url, token=token or os.environ.get("OS_TOKEN"), page_size=page_size, headers=headers)
 
 
 def import_settings(settings: Settings) -> Settings:
@@ -126,7 +143,8 @@ async def _import(
             def advance(kind: str, n: int) -> None:
                 bar.advance(tasks[kind], n)
                 task = bar.tasks[tasks[kind]]
-                bar.update(tasks[kind], rate=f"{task.speed:,.0f}" if task.speed else "")
+                rate = task.completed / task.elapsed if task.elapsed else 0.0  # since the kind's start
+                bar.update(tasks[kind], rate=f"{rate:,.0f}")
 
             return await NeutronImport(services, dry_run=dry_run, limit=limit, progress=advance).run(source)
     finally:

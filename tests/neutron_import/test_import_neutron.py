@@ -30,6 +30,9 @@ OTHER = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 # A MAC outside Quark's default range (fa:16:3e:00:00:00/24): Quark must take it as an explicit MAC.
 FOREIGN_MAC = "02:42:ac:11:00:07"
 BULK_PORTS = 24
+# Neutron behind Keystone sees these: binding:profile is the service role's (Nova's) to set.
+ADMIN = {"X-User-Id": "importer", "X-Project-Id": PROJECT, "X-Roles": "admin,member,reader,service"}
+API_ARGS = [f"--header={k}: {v}" for k, v in ADMIN.items()]
 
 
 def _post(client: httpx.Client, path: str, key: str, body: dict) -> dict:
@@ -209,8 +212,8 @@ def _populate(neutron: httpx.Client) -> dict:
 @pytest.fixture(scope="module")
 def neutron():
     neutron_peer.install_stock()
-    with neutron_peer.neutron(free_port(), stock=True) as running:
-        with httpx.Client(base_url=running.url + "/v2.0", timeout=60) as client:
+    with neutron_peer.neutron(free_port(), stock=True, auth_mode="headers") as running:
+        with httpx.Client(base_url=running.url + "/v2.0", headers=ADMIN, timeout=60) as client:
             made = _populate(client)
         yield running, made
 
@@ -371,7 +374,7 @@ def test_dry_run_reports_and_writes_nothing(neutron, tmp_path):
     running, _ = neutron
     url = _sqlite(tmp_path)
     code, report = _import(url, *_db_args(running), "--dry-run")
-    assert code == 0, report["conflicts"]
+    assert code == 0, json.dumps(report["conflicts"], indent=1)
     counts = report["counts"]
     assert counts["networks"]["would create"] == 3
     assert counts["subnets"]["would create"] == 4
@@ -392,7 +395,7 @@ def test_database_import_matches_neutron_answers(neutron, tmp_path_factory):
     running, made = neutron
     with migrated_database("mariadb", tmp_path_factory) as url:
         code, report = _import(url, *_db_args(running))
-        assert code == 0, report["conflicts"]
+        assert code == 0, json.dumps(report["conflicts"], indent=1)
         with quark_server(url) as quark:
             assert assert_same_answers(running.url, quark.url) > BULK_PORTS + 10
             with httpx.Client(base_url=quark.url + "/v2.0", timeout=30) as q:
@@ -441,18 +444,18 @@ def test_interrupted_import_finishes_on_rerun(neutron, tmp_path):
 def test_api_import_and_conflicts_are_reported_not_overwritten(neutron, tmp_path):
     running, made = neutron
     url = _sqlite(tmp_path)
-    code, report = _import(url, "--url", running.url)
-    assert code == 0, report["conflicts"]
+    code, report = _import(url, "--url", running.url, *API_ARGS)
+    assert code == 0, json.dumps(report["conflicts"], indent=1)
     with quark_server(url) as quark:
         assert_same_answers(running.url, quark.url)
         with httpx.Client(base_url=quark.url + "/v2.0", timeout=30) as q:
             resp = q.put(f"/networks/{made['network']['id']}", json={"network": {"name": "renamed in quark"}})
             assert resp.status_code == 200, resp.text
-    code, report = _import(url, "--url", running.url, "--dry-run")
+    code, report = _import(url, "--url", running.url, *API_ARGS, "--dry-run")
     assert code == 1
     assert [(c["kind"], c["id"]) for c in report["conflicts"]] == [("networks", made["network"]["id"])]
     assert "name" in report["conflicts"][0]["reason"]
-    code, report = _import(url, "--url", running.url)
+    code, report = _import(url, "--url", running.url, *API_ARGS)
     assert code == 1
     with quark_server(url) as quark:
         name = httpx.get(f"{quark.url}/v2.0/networks/{made['network']['id']}").json()["network"]["name"]

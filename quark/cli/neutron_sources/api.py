@@ -27,10 +27,17 @@ COLLECTIONS = {
 
 
 class ApiSource:
-    def __init__(self, url: str, token: str | None = None, page_size: int = 500, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        page_size: int = 500,
+        timeout: float = 60,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         base = url.rstrip("/")
         base = base if base.endswith("/v2.0") else base + "/v2.0"
-        headers = {"X-Auth-Token": token} if token else {}
+        headers = {**(headers or {}), **({"X-Auth-Token": token} if token else {})}
         self.http = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
         self.page_size = page_size
 

@@ -21,7 +21,6 @@ from functools import partial
 
 from quark.context import Context
 from quark.error_bases import QuarkError
-from quark.services.common.listing import ListQuery
 from quark.services.imports import probes, records
 from quark.services.imports.records import KINDS, MADE_BY_OTHERS, create_attrs, differences
 from quark.services.imports.source import NeutronSource
@@ -127,15 +126,14 @@ class NeutronImport:
         if port["device_id"] == record["router_id"] and records.is_router_interface(port):
             self.report.counts[kind]["skipped"] += 1
             return False
-        if port["device_id"] or port["device_owner"]:
+        if port["device_id"] or not records.is_router_interface(port):
             self._conflict(kind, record["id"], f"port is {port['device_owner']} of {port['device_id']}")
             return False
         return True
 
     async def _present(self, kind: str, ids: list[str]) -> dict[str, dict]:
         """Quark's views of those ids (a router interface's: its port's)."""
-        service = self._service(kind)
-        views = await service.list(self.ctx, ListQuery(filters={"id": ids}))
+        views = await self._service(kind).views_of(self.ctx, ids)
         return {v["id"]: v for v in views}
 
     def _service(self, kind: str):

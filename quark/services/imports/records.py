@@ -252,7 +252,7 @@ def differences(kind: str, source: dict, present: dict) -> list[str]:
 def _skipped(kind: str, source: dict) -> frozenset[str]:
     """Attributes another step writes: a router interface port's device (the interface step)."""
     if kind == "ports" and is_router_interface(source):
-        return frozenset({"device_id", "device_owner"})
+        return frozenset({"device_id"})
     return frozenset()
 
 
@@ -262,8 +262,8 @@ def create_attrs(kind: str, record: dict) -> dict:
     attrs.update({k: record[k] for k in SPECS[kind].written if k in record})
     if kind == "ports":
         attrs["fixed_ips"] = [{"subnet_id": s, "ip_address": a} for s, a in _fixed_ips(record.get("fixed_ips"))]
-        if is_router_interface(record):  # attached by the interface step, as a free port first
-            attrs["device_id"], attrs["device_owner"] = "", ""
+        if is_router_interface(record):  # attached to its router by the interface step
+            attrs["device_id"] = ""
         if not record.get("port_security_enabled", True):
             attrs.pop("security_groups", None)
     if kind == "subnets" and record.get("ip_version") == 4:

@@ -126,8 +126,9 @@ class SecurityGroupService(ResourceService):
         (SecurityGroupDefaultAlreadyExists when the project has another one)."""
 
         async def work(conn: AsyncConnection) -> dict:
-            group_id = await self._create_one(conn, ctx, attrs, imported=True)
-            if default and not await self.defaults.adopt(conn, base.resolve_project(ctx, attrs), group_id):
+            project_id = base.resolve_project(ctx, dict(attrs))
+            group_id = await self._create_one(conn, ctx, dict(attrs), imported=True)
+            if default and not await self.defaults.adopt(conn, project_id, group_id):
                 raise errors.SecurityGroupDefaultAlreadyExists()  # the whole create rolls back
             return await self.render_one(conn, ctx, group_id)
 
