@@ -126,12 +126,13 @@ def stop(home: Path = HOME) -> None:
 
 @contextmanager
 def neutron(
-    port: int, *, reset: bool = True, stock: bool = False, auth_mode: str = "noauth"
+    port: int, *, reset: bool = True, stock: bool = False, auth_mode: str = "noauth", database: str | None = None
 ) -> Iterator[RunningNeutron]:
     """The kit's Neutron on 127.0.0.1:``port`` (a fresh database unless ``reset`` is False);
     ``stock``: the one of ``install_stock()``, with Neutron's own IPAM; ``auth_mode``:
     the kit's ``NEUTRON_AUTH_MODE`` (``headers``: X-User-Id / X-Project-Id / X-Roles, as behind Keystone)."""
     home, db = (STOCK_HOME, STOCK_DB) if stock else (HOME, DB_NAME)
+    db = database or db
     stop(home)  # a previous run's, if any: start.sh would refuse another port
     env = {**_env(port, home, db), "NEUTRON_AUTH_MODE": auth_mode}
     if reset:

@@ -10,6 +10,7 @@ run builds Neutron's venv (~4 minutes), shared with tests/neutron_ipam.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -233,10 +234,19 @@ def _db_args(running) -> list[str]:
     return ["--database-url", running.database_url]
 
 
-def _sqlite(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'quark.db'}"
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A Quark SQLite database at head, migrated once and copied by each test."""
+    path = tmp_path_factory.mktemp("quark-template") / "quark.db"
+    url = f"sqlite+aiosqlite:///{path}"
     subprocess.run([QUARK, "db", "upgrade", "--database-url", url], check=True, capture_output=True, timeout=120)
-    return url
+    return path
+
+
+@pytest.fixture
+def sqlite_url(migrated_sqlite, tmp_path) -> str:
+    shutil.copy(migrated_sqlite, tmp_path / "quark.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'quark.db'}"
 
 
 # --- what both APIs answer -----------------------------------------------------------------
@@ -372,9 +382,9 @@ def assert_same_answers(neutron_url: str, quark_url: str) -> int:
 # --- the tests ------------------------------------------------------------------------------
 
 
-def test_dry_run_reports_and_writes_nothing(neutron, tmp_path):
+def test_dry_run_reports_and_writes_nothing(neutron, sqlite_url):
     running, _ = neutron
-    url = _sqlite(tmp_path)
+    url = sqlite_url
     code, report = _import(url, *_db_args(running), "--dry-run")
     assert code == 0, json.dumps(report["conflicts"], indent=1)
     counts = report["counts"]
@@ -421,9 +431,9 @@ def test_database_import_matches_neutron_answers(neutron, tmp_path_factory):
                 assert [ip["ip_address"] for p in ports for ip in p["fixed_ips"]] == ["10.77.0.1"]
 
 
-def test_interrupted_import_finishes_on_rerun(neutron, tmp_path):
+def test_interrupted_import_finishes_on_rerun(neutron, sqlite_url):
     running, _ = neutron
-    url = _sqlite(tmp_path)
+    url = sqlite_url
     code, first = _import(url, *_db_args(running), "--limit", "9")
     assert code == 4 and first["interrupted"]
     done = sum(c.get("created", 0) for c in first["counts"].values())
@@ -443,9 +453,9 @@ def test_interrupted_import_finishes_on_rerun(neutron, tmp_path):
         assert_same_answers(running.url, quark.url)
 
 
-def test_api_import_and_conflicts_are_reported_not_overwritten(neutron, tmp_path):
+def test_api_import_and_conflicts_are_reported_not_overwritten(neutron, sqlite_url):
     running, made = neutron
-    url = _sqlite(tmp_path)
+    url = sqlite_url
     code, report = _import(url, "--url", running.url, *API_ARGS)
     assert code == 0, json.dumps(report["conflicts"], indent=1)
     with quark_server(url) as quark:
