@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from quark.services.imports.records import SPECS
 from tests import neutron_peer
 from tests.dbs import migrated_database, row_counts
 from tests.servers import QUARK, free_port, quark_server
@@ -251,73 +252,24 @@ def sqlite_url(migrated_sqlite, tmp_path) -> str:
 
 # --- what both APIs answer -----------------------------------------------------------------
 
+# The attributes the import keeps (records.SPECS), read from both APIs; the lists'
+# own normal forms are this module's (_normal, _port), the gateways' and floating IPs' routers extra.
+COLLECTIONS = {
+    "networks": "networks",
+    "subnets": "subnets",
+    "security-groups": "security_groups",
+    "security-group-rules": "security_group_rules",
+    "routers": "routers",
+    "floatingips": "floatingips",
+}
 COMPARED = {
-    "networks": (
-        "id",
-        "name",
-        "project_id",
-        "description",
-        "admin_state_up",
-        "shared",
-        "router:external",
-        "mtu",
-        "provider:network_type",
-        "provider:physical_network",
-        "provider:segmentation_id",
-    ),
-    "subnets": (
-        "id",
-        "name",
-        "project_id",
-        "network_id",
-        "ip_version",
-        "cidr",
-        "gateway_ip",
-        "enable_dhcp",
-        "allocation_pools",
-        "host_routes",
-        "dns_nameservers",
-        "ipv6_ra_mode",
-        "ipv6_address_mode",
-    ),
-    "security-groups": ("id", "name", "project_id", "description", "stateful"),
-    "security-group-rules": (
-        "id",
-        "security_group_id",
-        "project_id",
-        "direction",
-        "ethertype",
-        "protocol",
-        "port_range_min",
-        "port_range_max",
-        "remote_ip_prefix",
-        "remote_group_id",
-        "description",
-    ),
-    "routers": ("id", "name", "project_id", "admin_state_up"),
-    "floatingips": (
-        "id",
-        "project_id",
-        "floating_network_id",
-        "floating_ip_address",
-        "port_id",
-        "fixed_ip_address",
-        "router_id",
-    ),
+    collection: ("id", *(f for f in SPECS[kind].compared if f != "external_gateway_info"))
+    + (("router_id",) if kind == "floatingips" else ())
+    for collection, kind in COLLECTIONS.items()
 }
 PORT_FIELDS = (
     "id",
-    "name",
-    "project_id",
-    "network_id",
-    "mac_address",
-    "admin_state_up",
-    "device_id",
-    "device_owner",
-    "binding:host_id",
-    "binding:vnic_type",
-    "binding:profile",
-    "port_security_enabled",
+    *(f for f in SPECS["ports"].compared if f not in ("fixed_ips", "security_groups", "allowed_address_pairs")),
 )
 SKIPPED_OWNERS = ("network:router_gateway", "network:floatingip")
 

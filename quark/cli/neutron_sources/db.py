@@ -17,7 +17,7 @@ from sqlalchemy import MetaData, Table, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from quark.services.imports.records import ROUTER_INTERFACE_OWNERS
+from quark.services.imports.records import ROUTER_INTERFACE_OWNERS, SPECS
 
 TABLES = (
     "standardattributes",
@@ -147,6 +147,14 @@ def _std(row: Any, described: dict[int, str]) -> dict:
     }
 
 
+def _unnamed(row: Any, described: dict[int, str], **values: Any) -> dict:
+    """The view of a resource without a name (rules, floating IPs)."""
+    view = _std(row, described)
+    view.pop("name")
+    view.update(values)
+    return view
+
+
 async def _networks(conn: AsyncConnection, t: dict[str, Table], rows: Sequence[Any]) -> list[dict]:
     ids = [r.id for r in rows]
     described = await _descriptions(conn, t, rows)
@@ -207,17 +215,9 @@ async def _groups(conn: AsyncConnection, t: dict[str, Table], rows: Sequence[Any
 
 async def _rules(conn: AsyncConnection, t: dict[str, Table], rows: Sequence[Any]) -> list[dict]:
     described = await _descriptions(conn, t, rows)
-    out = []
-    for r in rows:
-        view = _std(r, described)
-        view.pop("name")
-        fields = ("security_group_id", "remote_group_id", "direction", "ethertype", "protocol")
-        view.update({f: getattr(r, f) for f in fields})
-        view.update(
-            port_range_min=r.port_range_min, port_range_max=r.port_range_max, remote_ip_prefix=r.remote_ip_prefix
-        )
-        out.append(view)
-    return out
+    # the rule's own columns, under their API names: those the import compares
+    fields = [f for f in SPECS["security_group_rules"].compared if f not in ("project_id", "description")]
+    return [_unnamed(r, described, **{f: getattr(r, f) for f in fields}) for r in rows]
 
 
 async def _addresses(conn: AsyncConnection, t: dict[str, Table], port_ids: Sequence[str]) -> dict[str, list[dict]]:
@@ -289,18 +289,17 @@ async def _interfaces(conn: AsyncConnection, t: dict[str, Table], rows: Sequence
 
 async def _floatingips(conn: AsyncConnection, t: dict[str, Table], rows: Sequence[Any]) -> list[dict]:
     described = await _descriptions(conn, t, rows)
-    out = []
-    for r in rows:
-        view = _std(r, described)
-        view.pop("name")
-        view.update(
+    return [
+        _unnamed(
+            r,
+            described,
             floating_network_id=r.floating_network_id,
             floating_ip_address=r.floating_ip_address,
             port_id=r.fixed_port_id,
             fixed_ip_address=r.fixed_ip_address,
         )
-        out.append(view)
-    return out
+        for r in rows
+    ]
 
 
 READERS = {

@@ -81,10 +81,9 @@ def _same(value: Any) -> Any:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    # attribute -> the normal form both sides are compared in
+    # attribute -> the normal form both sides are compared in; a create is
+    # given these attributes (and the id) as read, then ``_ADJUST``ed
     compared: dict[str, Callable[[Any], Any]]
-    # attributes a create is given (besides the id), as read
-    written: tuple[str, ...]
 
 
 _STANDARD = {"name": _text, "project_id": _text, "description": _text}
@@ -102,18 +101,6 @@ SPECS: dict[str, Kind] = {
             "provider:physical_network": _same,
             "provider:segmentation_id": _same,
         },
-        (
-            "name",
-            "project_id",
-            "description",
-            "admin_state_up",
-            "shared",
-            "router:external",
-            "mtu",
-            "provider:network_type",
-            "provider:physical_network",
-            "provider:segmentation_id",
-        ),
     ),
     "subnets": Kind(
         "subnets",
@@ -130,26 +117,10 @@ SPECS: dict[str, Kind] = {
             "ipv6_ra_mode": _same,
             "ipv6_address_mode": _same,
         },
-        (
-            "name",
-            "project_id",
-            "description",
-            "network_id",
-            "ip_version",
-            "cidr",
-            "gateway_ip",
-            "enable_dhcp",
-            "allocation_pools",
-            "host_routes",
-            "dns_nameservers",
-            "ipv6_ra_mode",
-            "ipv6_address_mode",
-        ),
     ),
     "security_groups": Kind(
         "security_groups",
         {**_STANDARD, "stateful": _same},
-        ("name", "project_id", "description", "stateful"),
     ),
     "security_group_rules": Kind(
         "security_group_rules",
@@ -165,23 +136,10 @@ SPECS: dict[str, Kind] = {
             "remote_ip_prefix": _same,
             "remote_group_id": _same,
         },
-        (
-            "project_id",
-            "description",
-            "security_group_id",
-            "direction",
-            "ethertype",
-            "protocol",
-            "port_range_min",
-            "port_range_max",
-            "remote_ip_prefix",
-            "remote_group_id",
-        ),
     ),
     "routers": Kind(
         "routers",
         {**_STANDARD, "admin_state_up": _same, "external_gateway_info": _gateway},
-        ("name", "project_id", "description", "admin_state_up", "external_gateway_info"),
     ),
     "ports": Kind(
         "ports",
@@ -200,25 +158,8 @@ SPECS: dict[str, Kind] = {
             "allowed_address_pairs": _pairs,
             "port_security_enabled": _same,
         },
-        (
-            "name",
-            "project_id",
-            "description",
-            "network_id",
-            "mac_address",
-            "fixed_ips",
-            "admin_state_up",
-            "device_id",
-            "device_owner",
-            "binding:host_id",
-            "binding:vnic_type",
-            "binding:profile",
-            "security_groups",
-            "allowed_address_pairs",
-            "port_security_enabled",
-        ),
     ),
-    "router_interfaces": Kind("router_interfaces", {"router_id": _same, "port_id": _same}, ()),
+    "router_interfaces": Kind("router_interfaces", {"router_id": _same, "port_id": _same}),
     "floatingips": Kind(
         "floatingips",
         {
@@ -229,7 +170,6 @@ SPECS: dict[str, Kind] = {
             "port_id": _same,
             "fixed_ip_address": _same,
         },
-        ("project_id", "description", "floating_network_id", "floating_ip_address", "port_id", "fixed_ip_address"),
     ),
 }
 
@@ -259,25 +199,47 @@ def _skipped(kind: str, source: dict) -> frozenset[str]:
 def create_attrs(kind: str, record: dict) -> dict:
     """What the create of ``record`` through Quark's service is given: its id and the written attributes."""
     attrs = {"id": record["id"]}
-    attrs.update({k: record[k] for k in SPECS[kind].written if k in record})
-    if kind == "ports":
-        attrs["fixed_ips"] = [{"subnet_id": s, "ip_address": a} for s, a in _fixed_ips(record.get("fixed_ips"))]
-        if is_router_interface(record):  # attached to its router by the interface step
-            attrs["device_id"] = ""
-        if not record.get("port_security_enabled", True):
-            attrs.pop("security_groups", None)
-    if kind == "subnets" and record.get("ip_version") == 4:
+    attrs.update({k: record[k] for k in SPECS[kind].compared if k in record})
+    adjust = _ADJUST.get(kind)
+    if adjust is not None:
+        adjust(record, attrs)
+    return {k: v for k, v in attrs.items() if v is not None or k in ("gateway_ip", "remote_ip_prefix")}
+
+
+def _port_attrs(record: dict, attrs: dict) -> None:
+    attrs["fixed_ips"] = [{"subnet_id": s, "ip_address": a} for s, a in _fixed_ips(record.get("fixed_ips"))]
+    if is_router_interface(record):  # attached to its router by the interface step
+        attrs["device_id"] = ""
+    if not record.get("port_security_enabled", True):
+        attrs.pop("security_groups", None)
+
+
+def _subnet_attrs(record: dict, attrs: dict) -> None:
+    if record.get("ip_version") == 4:
         attrs.pop("ipv6_ra_mode", None)
         attrs.pop("ipv6_address_mode", None)
-    if kind == "networks" and not record.get("provider:network_type"):
+
+
+def _network_attrs(record: dict, attrs: dict) -> None:
+    if not record.get("provider:network_type"):
         for key in ("provider:network_type", "provider:physical_network", "provider:segmentation_id"):
             attrs.pop(key, None)
-    if kind == "routers" and record.get("external_gateway_info"):
-        gw = record["external_gateway_info"]
+
+
+def _router_attrs(record: dict, attrs: dict) -> None:
+    gw = record.get("external_gateway_info")
+    if gw:  # the gateway's addresses asked for, as a caller would
         attrs["external_gateway_info"] = {
             "network_id": gw["network_id"],
             "external_fixed_ips": [
                 {"subnet_id": s, "ip_address": a} for s, a in _fixed_ips(gw.get("external_fixed_ips"))
             ],
         }
-    return {k: v for k, v in attrs.items() if v is not None or k in ("gateway_ip", "remote_ip_prefix")}
+
+
+_ADJUST: dict[str, Callable[[dict, dict], None]] = {
+    "ports": _port_attrs,
+    "subnets": _subnet_attrs,
+    "networks": _network_attrs,
+    "routers": _router_attrs,
+}
