@@ -39,7 +39,7 @@ def register(app: typer.Typer, load: Callable[..., Settings], require: Callable[
     def neutron(
         url: Annotated[str | None, typer.Option("--url", help="Neutron's API endpoint (admin).")] = None,
         database_url: Annotated[
-            str | None, typer.Option("--database-url", help="Neutron's database ([database] connection).")
+            str | None, typer.Option("--database-url", help="Neutron's database (its \\[database] connection URL).")
         ] = None,
         token: Annotated[
             str | None, typer.Option("--token", envvar="OS_TOKEN", help="Keystone token for --url.")
