@@ -37,8 +37,8 @@ ADMIN = {"X-User-Id": "importer", "X-Project-Id": PROJECT, "X-Roles": "admin,mem
 API_ARGS = [f"--header={k}: {v}" for k, v in ADMIN.items()]
 
 
-def _post(client: httpx.Client, path: str, key: str, body: dict) -> dict:
-    resp = client.post(path, json={key: body})
+def _post(client: httpx.Client, key: str, body: dict) -> dict:
+    resp = client.post("/" + key.replace("_", "-") + "s", json={key: body})
     assert resp.status_code == 201, resp.text
     return resp.json()[key]
 
@@ -50,7 +50,6 @@ def _populate(neutron: httpx.Client) -> dict:
     made: dict = {}
     ext = _post(
         neutron,
-        "/networks",
         "network",
         {
             "name": "public",
@@ -62,7 +61,6 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     ext_subnet = _post(
         neutron,
-        "/subnets",
         "subnet",
         {
             "network_id": ext["id"],
@@ -75,13 +73,11 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     net = _post(
         neutron,
-        "/networks",
         "network",
         {"name": "private", "project_id": PROJECT, "description": "the app tier", "mtu": 1400},
     )
     v4 = _post(
         neutron,
-        "/subnets",
         "subnet",
         {
             "network_id": net["id"],
@@ -100,7 +96,6 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     v6 = _post(
         neutron,
-        "/subnets",
         "subnet",
         {
             "network_id": net["id"],
@@ -113,7 +108,6 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     other_net = _post(
         neutron,
-        "/networks",
         "network",
         {
             "name": "theirs",
@@ -125,12 +119,11 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     other_v4 = _post(
         neutron,
-        "/subnets",
         "subnet",
         {"network_id": other_net["id"], "project_id": OTHER, "ip_version": 4, "cidr": "10.78.0.0/24"},
     )
-    web = _post(neutron, "/security-groups", "security_group", {"name": "web", "project_id": PROJECT})
-    db_group = _post(neutron, "/security-groups", "security_group", {"name": "db", "project_id": PROJECT})
+    web = _post(neutron, "security_group", {"name": "web", "project_id": PROJECT})
+    db_group = _post(neutron, "security_group", {"name": "db", "project_id": PROJECT})
     for rule in (
         {
             "security_group_id": web["id"],
@@ -153,10 +146,9 @@ def _populate(neutron: httpx.Client) -> dict:
         },
         {"security_group_id": web["id"], "direction": "ingress", "ethertype": "IPv6", "protocol": "icmp"},
     ):
-        _post(neutron, "/security-group-rules", "security_group_rule", {**rule, "project_id": PROJECT})
+        _post(neutron, "security_group_rule", {**rule, "project_id": PROJECT})
     router = _post(
         neutron,
-        "/routers",
         "router",
         {
             "name": "edge",
@@ -171,7 +163,6 @@ def _populate(neutron: httpx.Client) -> dict:
     assert resp.status_code == 200, resp.text
     app = _post(
         neutron,
-        "/ports",
         "port",
         {
             "network_id": net["id"],
@@ -190,7 +181,6 @@ def _populate(neutron: httpx.Client) -> dict:
     )
     _post(
         neutron,
-        "/ports",
         "port",
         {"network_id": net["id"], "project_id": PROJECT, "name": "bare", "port_security_enabled": False},
     )
@@ -199,7 +189,6 @@ def _populate(neutron: httpx.Client) -> dict:
     assert resp.status_code == 201, resp.text
     fip = _post(
         neutron,
-        "/floatingips",
         "floatingip",
         {
             "floating_network_id": ext["id"],
