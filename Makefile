@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install test-deps tempest test-neutron-ipam clean
+.PHONY: run test lint install test-deps tempest test-neutron-ipam test-neutron-import clean
 
 # Create the virtualenv and install Quark with its test extras; redone only
 # when pyproject.toml changes.
@@ -52,6 +52,10 @@ tempest: install test-deps
 # run builds Neutron's venv with the kit's install.sh (~4 minutes).
 test-neutron-ipam: install
 	$(BIN)/python -m pytest -q -m neutron_peer tests/neutron_ipam
+
+# `quark import neutron` from a stock Neutron of the same kit (docs/import_neutron.md); also in `make test`.
+test-neutron-import: install
+	$(BIN)/python -m pytest -q -m neutron_peer tests/neutron_import
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis .mypy_cache *.egg-info

@@ -28,6 +28,9 @@ if not KIT.is_dir():  # a worktree under /work/wt/<branch>: the kit is beside th
     KIT = Path(os.environ.get("QUARK_NEUTRON_KIT", "/work/shared/peers/neutron"))
 HOME = Path(os.environ.get("QUARK_NEUTRON_IPAM_HOME", Path.home() / ".cache" / "quark-peers" / "neutron-ipam"))
 DB_NAME = "neutron_quark_ipam"
+# A stock Neutron (its own IPAM) beside the one above, sharing its venv: the import tests' source.
+STOCK_HOME = Path(os.environ.get("QUARK_NEUTRON_STOCK_HOME", Path.home() / ".cache" / "quark-peers" / "neutron-stock"))
+STOCK_DB = "neutron_quark_stock"
 
 
 def kit_missing() -> str | None:
@@ -39,12 +42,12 @@ def kit_missing() -> str | None:
     return None
 
 
-def _env(port: int) -> dict[str, str]:
+def _env(port: int, home: Path = HOME, db: str = DB_NAME) -> dict[str, str]:
     return {
         **os.environ,
-        "NEUTRON_PEER_HOME": str(HOME),
+        "NEUTRON_PEER_HOME": str(home),
         "NEUTRON_PEER_PORT": str(port),
-        "NEUTRON_PEER_DB": DB_NAME,
+        "NEUTRON_PEER_DB": db,
         "NEUTRON_API_WORKERS": "2",
     }
 
@@ -85,34 +88,63 @@ def configure(quark_url: str, driver: str = "quark") -> None:
     conf.write_text(text)
 
 
+# Harmless in noauth mode, an admin in headers mode (start.sh's own probe sends the same).
+PROBE = {"X-User-Id": "probe", "X-Project-Id": "probe", "X-Roles": "admin"}
+
+
 @dataclass
 class RunningNeutron:
     url: str
+    home: Path = HOME
+
+    @property
+    def database_url(self) -> str:
+        """Its database, as its ``[database] connection`` names it."""
+        conf = (self.home / "etc" / "database.conf").read_text()
+        return re.search(r"(?m)^connection = (.+)$", conf).group(1).strip()  # type: ignore[union-attr]
 
     def log_tail(self, chars: int = 4000) -> str:
-        log = HOME / "neutron.log"
+        log = self.home / "neutron.log"
         return log.read_text(errors="replace")[-chars:] if log.exists() else ""
 
 
-def stop() -> None:
-    subprocess.run([str(KIT / "stop.sh")], env=_env(0), capture_output=True, timeout=120)
+def install_stock() -> None:
+    """The stock Neutron's home: the venv of ``install()`` (linked, not built
+    twice) and the kit's configuration rendered there (Neutron's own IPAM)."""
+    install()
+    STOCK_HOME.mkdir(parents=True, exist_ok=True)
+    venv = STOCK_HOME / "venv"
+    if not venv.exists():
+        venv.symlink_to(HOME / "venv")
+    if not (STOCK_HOME / "etc" / "uwsgi.ini").exists():
+        _run([str(KIT / "install.sh"), "--config-only"], _env(0, STOCK_HOME, STOCK_DB), timeout=300)
+
+
+def stop(home: Path = HOME) -> None:
+    subprocess.run([str(KIT / "stop.sh")], env=_env(0, home), capture_output=True, timeout=120)
 
 
 @contextmanager
-def neutron(port: int, *, reset: bool = True) -> Iterator[RunningNeutron]:
-    """The kit's Neutron on 127.0.0.1:``port`` (a fresh database unless ``reset`` is False)."""
-    stop()  # a previous run's, if any: start.sh would refuse another port
-    env = _env(port)
+def neutron(
+    port: int, *, reset: bool = True, stock: bool = False, auth_mode: str = "noauth", database: str | None = None
+) -> Iterator[RunningNeutron]:
+    """The kit's Neutron on 127.0.0.1:``port`` (a fresh database unless ``reset`` is False);
+    ``stock``: the one of ``install_stock()``, with Neutron's own IPAM; ``auth_mode``:
+    the kit's ``NEUTRON_AUTH_MODE`` (``headers``: X-User-Id / X-Project-Id / X-Roles, as behind Keystone)."""
+    home, db = (STOCK_HOME, STOCK_DB) if stock else (HOME, DB_NAME)
+    db = database or db
+    stop(home)  # a previous run's, if any: start.sh would refuse another port
+    env = {**_env(port, home, db), "NEUTRON_AUTH_MODE": auth_mode}
     if reset:
         env["NEUTRON_DB_RESET"] = "1"
     _run([str(KIT / "start.sh")], env, timeout=600)
-    running = RunningNeutron(f"http://127.0.0.1:{port}")
+    running = RunningNeutron(f"http://127.0.0.1:{port}", home)
     try:
         deadline = time.time() + 60
-        while httpx.get(running.url + "/v2.0/networks", timeout=10).status_code != 200:
+        while httpx.get(running.url + "/v2.0/networks", headers=PROBE, timeout=10).status_code != 200:
             if time.time() > deadline:
                 raise RuntimeError(f"Neutron did not answer:\n{running.log_tail()}")
             time.sleep(0.5)
         yield running
     finally:
-        stop()
+        stop(home)

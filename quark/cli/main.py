@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from quark import logs
 from quark.cli import agents as agents_cli
 from quark.cli import backend as backend_cli
+from quark.cli import importer as importer_cli
 from quark.cli import operator as operator_cli
 from quark.cli import worker as worker_cli
 from quark.cli.options import ConfigOpt, DataDirOpt, DbUrlOpt
@@ -303,6 +304,7 @@ def policy_check(config: ConfigOpt = None) -> None:
 
 worker_cli.register(app, _settings, _require_current)
 backend_cli.register(app, _settings, _require_current)
+importer_cli.register(app, _settings, _require_current)
 agents_cli.register(app)
 operator_cli.register(app, _settings, _require_current)
 

@@ -253,6 +253,13 @@ class ResourceService:
             where.append(self.table.c.updated_at >= query.changed_since)
         return stmt.where(*where) if where else stmt
 
+    async def views_of(self, ctx: Context, ids: Strings) -> Views:
+        """Views of those of ``ids`` that exist, read only (an import's look-up:
+        unlike ``list``, never a side effect such as a project's default group)."""
+        async with self.db.read() as conn:
+            rows = list(await conn.execute(select(self.table).where(self.table.c.id.in_(ids))))
+            return await self.render(conn, ctx, rows, ListQuery())
+
     async def render_one(self, conn: AsyncConnection, ctx: Context, resource_id: str) -> dict:
         return (await self.render_ids(conn, ctx, [resource_id]))[0]
 

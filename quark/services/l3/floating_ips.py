@@ -161,7 +161,7 @@ class FloatingIpService(ResourceService):
         project_id = base.resolve_project(ctx, attrs)
         network_id = attrs["floating_network_id"]
         await self._external_network(conn, ctx, network_id)
-        fip_id = base.new_id()
+        fip_id = attrs.get("id") or base.new_id()  # an id given: an import (quark import neutron)
         port_id, address = await self._floating_port(conn, fip_id, network_id, attrs)
         now = utcnow()
         await conn.execute(

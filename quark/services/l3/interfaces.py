@@ -163,7 +163,8 @@ class Interfaces:
         self, conn: AsyncConnection, ctx: Context, router: Any, port_id: str, attached: list[Interface]
     ) -> dict:
         port = await self.ports.get_row(conn, ctx, port_id, for_update=True)
-        if port.device_id or port.device_owner:
+        # A free port, or one made as a router interface not yet attached (an import's).
+        if port.device_id or (port.device_owner and port.device_owner not in owners.ROUTER_INTERFACE):
             raise errors.PortInUse(port_id=port_id, net_id=port.network_id, device_id=port.device_id)
         held = await holders.held_by_ports(conn, [port_id])
         if not held:
@@ -177,7 +178,7 @@ class Interfaces:
             .where(p.c.id == port_id)
             .values(
                 device_id=router.id,
-                device_owner=owners.ROUTER_INTERFACE_PORT,
+                device_owner=port.device_owner or owners.ROUTER_INTERFACE_PORT,
                 updated_at=utcnow(),
                 revision_number=p.c.revision_number + 1,
             )

@@ -133,6 +133,7 @@ class RouterService(ResourceService):
             conn,
             r,
             attrs,
+            id=attrs.get("id") or base.new_id(),  # an id given: an import (quark import neutron)
             project_id=project_id,
             admin_state_up=attrs.get("admin_state_up", True),
             status="ACTIVE",

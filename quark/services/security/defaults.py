@@ -33,6 +33,12 @@ class DefaultGroups:
         # Where a new default group is told (a backend driver's job); none: no one.
         self.events = events if events is not None else Events()
 
+    async def adopt(self, conn: AsyncConnection, project_id: str, group_id: str) -> bool:
+        """Make ``group_id`` (just written by the caller) the
+        project's default group, as an import does; False if it has one."""
+        claimed = await conn.execute(insert_ignore(conn, dsg, project_id=project_id, security_group_id=group_id))
+        return claimed.rowcount == 1
+
     async def ensure(self, conn: AsyncConnection, project_id: str) -> str:
         found = await conn.scalar(select(dsg.c.security_group_id).where(dsg.c.project_id == project_id))
         if found is not None:

@@ -114,37 +114,56 @@ class SecurityGroupService(ResourceService):
             for attrs in items:
                 if attrs.get("name") == "default":
                     raise errors.SecurityGroupDefaultAlreadyExists()
-                project_id = base.resolve_project(ctx, attrs)
-                group_id, now = base.new_id(), utcnow()
-                await conn.execute(
-                    insert(sg).values(
-                        id=group_id,
-                        project_id=project_id,
-                        name=attrs.get("name", ""),
-                        stateful=attrs.get("stateful", True),
-                        description=attrs.get("description", ""),
-                        created_at=now,
-                        updated_at=now,
-                        revision_number=0,
-                    )
-                )
-                made = await rules_from_templates(conn, group_id, project_id, default=False)
-                if made:
-                    await conn.execute(insert(rules), made)
-                # Checked before the project's default group is made, as Neutron's
-                # quota reservation: the group and the rules of its templates (Neutron
-                # refuses a group whose rules the rule quota has no room for); the
-                # default group and its rules are counted, never refused.
-                written = (Written(group_id, 0, project_id),)
-                await self.events.publish(conn, ResourcesWritten("security_group", "create", written, ctx))
-                await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
-                if made:
-                    await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: len(made)}))
-                await self.defaults.ensure(conn, project_id)
-                ids.append(group_id)
+                ids.append(await self._create_one(conn, ctx, attrs, imported=False))
             return await self.render_ids(conn, ctx, ids)
 
         return await self.db.run_write(answered(ctx, work))
+
+    async def import_group(self, ctx: Context, attrs: dict, *, default: bool) -> dict:
+        """A group read from another deployment (``quark import neutron``): its
+        own id, none of the templates' rules (its rules are imported after it
+        with their ids), and, for ``default``, the project's default group
+        (SecurityGroupDefaultAlreadyExists when the project has another one)."""
+
+        async def work(conn: AsyncConnection) -> dict:
+            project_id = base.resolve_project(ctx, dict(attrs))
+            group_id = await self._create_one(conn, ctx, dict(attrs), imported=True)
+            if default and not await self.defaults.adopt(conn, project_id, group_id):
+                raise errors.SecurityGroupDefaultAlreadyExists()  # the whole create rolls back
+            return await self.render_one(conn, ctx, group_id)
+
+        return await self.db.run_write(work)
+
+    async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict, *, imported: bool) -> str:
+        project_id = base.resolve_project(ctx, attrs)
+        group_id, now = attrs.get("id") or base.new_id(), utcnow()
+        await conn.execute(
+            insert(sg).values(
+                id=group_id,
+                project_id=project_id,
+                name=attrs.get("name", ""),
+                stateful=attrs.get("stateful", True),
+                description=attrs.get("description", ""),
+                created_at=now,
+                updated_at=now,
+                revision_number=0,
+            )
+        )
+        made = await rules_from_templates(conn, group_id, project_id, default=False) if not imported else []
+        if made:
+            await conn.execute(insert(rules), made)
+        # Checked before the project's default group is made, as Neutron's
+        # quota reservation: the group and the rules of its templates (Neutron
+        # refuses a group whose rules the rule quota has no room for); the
+        # default group and its rules are counted, never refused.
+        written = (Written(group_id, 0, project_id),)
+        await self.events.publish(conn, ResourcesWritten("security_group", "create", written, ctx))
+        await self.events.publish(conn, ResourcesCreated("security_group", {project_id: 1}))
+        if made:
+            await self.events.publish(conn, ResourcesCreated("security_group_rule", {project_id: len(made)}))
+        if not imported:  # an import brings the project's default group with its own id
+            await self.defaults.ensure(conn, project_id)
+        return group_id
 
     async def update(self, ctx: Context, group_id: str, attrs: dict, if_match: int | None = None) -> dict:
         async def work(conn: AsyncConnection) -> dict:

@@ -64,7 +64,7 @@ def rule_view(row: Any, default_ids: set[str]) -> dict:
 def rule_row(group_id: str, project_id: str, direction: str, ethertype: str, **extra) -> dict:
     now = utcnow()
     return {
-        "id": base.new_id(),
+        "id": extra.get("id") or base.new_id(),  # an id given: an import (quark import neutron)
         "security_group_id": group_id,
         "project_id": project_id,
         "direction": direction,
@@ -145,7 +145,8 @@ class SecurityGroupRuleService(ResourceService):
                 existing = await conn.scalar(select(rules.c.id).where(*same).limit(1))
                 if existing is not None:
                     raise errors.SecurityGroupRuleExists(rule_id=existing)
-                row = rule_row(group_id, group.project_id if ctx.is_admin else project_id, **values)
+                owner = group.project_id if ctx.is_admin else project_id
+                row = rule_row(group_id, owner, id=attrs.get("id"), **values)
                 await conn.execute(insert(rules).values(**row))
                 await conn.execute(
                     sg.update()

@@ -108,7 +108,7 @@ def _row(
 ) -> dict:
     now = utcnow()
     return {
-        "id": base.new_id(),
+        "id": attrs.get("id") or base.new_id(),  # an id given: an import (quark import neutron)
         "network_id": network.id,
         "project_id": project_id,
         "name": attrs.get("name", ""),

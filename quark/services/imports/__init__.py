@@ -1,0 +1,1 @@
+"""Imports of other deployments into Quark through its services (``quark import neutron``)."""
