@@ -1,7 +1,7 @@
 """router ha: HA and distributed routers (l3-ha, dvr)
 
 Revision ID: 0029_router_ha
-Revises: 0023_host_changes
+Revises: 0027_mac_range_usage
 Create Date: 2026-12-07
 
 routers.ha / routers.distributed: Neutron's router flags (false for every
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0029_router_ha"
-down_revision = "0023_host_changes"
+down_revision = "0027_mac_range_usage"
 branch_labels = None
 depends_on = None
 
