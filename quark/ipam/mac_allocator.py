@@ -316,5 +316,5 @@ class MacAllocator:
             .values(deallocated=True, deallocated_at=self.clock())
         )
         if released.rowcount == 1:
-            range_id = await conn.scalar(select(m.c.range_id).where(m.c.address == address))
-            await mac_usage.add(conn, str(range_id), -1)
+            range_of = select(m.c.range_id).where(m.c.address == address).scalar_subquery()
+            await mac_usage.add_to_range_of(conn, range_of, -1)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from quark.db.dialect import insert_ignore
 from quark.db.mac_usage_model import mac_range_usage as mu
@@ -26,6 +27,14 @@ _ADD = (
 async def add(conn: AsyncConnection, range_id: str, delta: int) -> None:
     """Add ``delta`` to the range's use, on a random shard."""
     await conn.execute(_ADD, {"b_range": range_id, "b_shard": random.randrange(USAGE_SHARDS), "b_delta": delta})
+
+
+async def add_to_range_of(conn: AsyncConnection, range_of: ScalarSelect, delta: int) -> None:
+    """Add ``delta`` to the use of the range ``range_of`` (a scalar subquery) names, on a
+    random shard: one statement where a SELECT of the range and an UPDATE would be two
+    (a port delete's release is on the hot path, tests/services/test_statement_counts.py)."""
+    stmt = update(mu).where(mu.c.range_id == range_of, mu.c.shard == random.randrange(USAGE_SHARDS))
+    await conn.execute(stmt.values(used=mu.c.used + delta))
 
 
 def _shards(range_id: str, used: int) -> list[dict]:

@@ -27,11 +27,14 @@ from tests.services.conftest import ADMIN, Env
 # subscriber (no re-read of port_security_groups); an update renders the row
 # it wrote (no read-back). Telling the hosts (issue 21) is one INSERT into
 # host_changes per kind, as the UPDATE of host_generations was (and a host's
-# first change no longer costs three more): unchanged numbers.
-CREATE_UNBOUND = 17
-CREATE_BOUND = 20
+# first change no longer costs three more): unchanged numbers. The MAC ranges'
+# usage counter (mac_range_usage, as ip_usage for subnets) is one UPDATE of a
+# shard per MAC drawn or released (the range named by a subquery on release):
+# one more statement each.
+CREATE_UNBOUND = 18
+CREATE_BOUND = 21
 BIND_UPDATE = 14
-DELETE = 22
+DELETE = 23
 
 
 @pytest.fixture(scope="module")
