@@ -32,6 +32,7 @@ from quark.ipam.segment_errors import (
     SubnetsNotAllAssociatedWithSegments,
 )
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
+from quark.services.core import segment_hosts
 
 seg = segment_models.network_segments
 
@@ -124,6 +125,7 @@ async def add_primary(conn: AsyncConnection, network: dict[str, Any]) -> None:
             revision_number=0,
         )
     )
+    await segment_hosts.map_segment(conn, primary_segment_id(network["id"]), network["physical_network"])
 
 
 async def add_segment(
@@ -164,6 +166,7 @@ async def add_segment(
         )
     except IntegrityError:
         raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+    await segment_hosts.map_segment(conn, segment_id, physnet)
     return segment_id
 
 
@@ -176,6 +179,7 @@ async def remove_network_segments(conn: AsyncConnection, allocator: SegmentAlloc
             await release(conn, allocator, row)
     if rows:
         ids = [row.id for row in rows]
+        await segment_hosts.unmap_segments(conn, ids)
         await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(ids)))
         await conn.execute(delete(seg).where(seg.c.network_id == network_id))
 
