@@ -187,6 +187,10 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Provides support for the network segment range management",
     ),
     "segment": ("Segment", "Segments extension."),
+    "subnet-segmentid-writable": (
+        "Subnet SegmentID (writable)",
+        "Provides a writable segment_id attribute for a subnet resource.",
+    ),
     "multi-provider": (
         "Multi Provider Network",
         "Expose mapping of virtual networks to multiple physical networks",

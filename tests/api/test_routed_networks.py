@@ -177,3 +177,48 @@ def test_sdk_deferred_port_then_bound(http, dataplane_server):
     assert [ip["subnet_id"] for ip in bound.fixed_ips] == [world["subnets"][1]["id"]]
     segments = list(sdk.network.segments(network_id=world["net"]["id"]))
     assert {s.physical_network for s in segments} == set(world["physnets"])
+
+
+def test_subnet_segment_id_writable(http):
+    """subnet-segmentid-writable, Neutron's rules: a network's only subnet, on a
+    network of one segment, moves from no segment onto it; nothing else."""
+    assert "subnet-segmentid-writable" in {e["alias"] for e in http.get("/v2.0/extensions").json()["extensions"]}
+    physnet = vlan_physnet(http)
+    net = vlan_network(http, physnet)
+    [first] = http.get("/v2.0/segments", params={"network_id": net["id"]}).json()["segments"]
+    octet = uuid.uuid4().int % 200
+    sub = subnet(http, net["id"], f"10.{octet}.1.0/24").json()["subnet"]
+    assert sub["segment_id"] is None
+
+    other = vlan_network(http, vlan_physnet(http))
+    [foreign] = http.get("/v2.0/segments", params={"network_id": other["id"]}).json()["segments"]
+    put = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"segment_id": foreign["id"]}})
+    assert error_of(put, 400) == "NetworkIdsDontMatch"
+    missing = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"segment_id": str(uuid.uuid4())}})
+    assert error_of(missing, 404) == "SegmentNotFound"
+
+    moved = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"segment_id": first["id"]}})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["subnet"]["segment_id"] == first["id"]
+    assert moved.json()["subnet"]["revision_number"] == sub["revision_number"] + 1
+    back = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"segment_id": None}})
+    assert error_of(back, 400) == "SubnetSegmentAssociationChangeNotAllowed"
+    same = http.put(f"/v2.0/subnets/{sub['id']}", json={"subnet": {"segment_id": first["id"]}})
+    assert same.status_code == 200, same.text
+
+    # A second subnet, or a second segment: no move.
+    two = vlan_network(http, vlan_physnet(http))
+    a = subnet(http, two["id"], f"10.{octet}.2.0/24").json()["subnet"]
+    subnet(http, two["id"], f"10.{octet}.3.0/24")
+    [seg_two] = http.get("/v2.0/segments", params={"network_id": two["id"]}).json()["segments"]
+    put = http.put(f"/v2.0/subnets/{a['id']}", json={"subnet": {"segment_id": seg_two["id"]}})
+    assert error_of(put, 400) == "SubnetsNotAllAssociatedWithSegments"
+    multi = vlan_network(http, vlan_physnet(http))
+    lone = subnet(http, multi["id"], f"10.{octet}.4.0/24").json()["subnet"]
+    [seg_m] = http.get("/v2.0/segments", params={"network_id": multi["id"]}).json()["segments"]
+    made(http, network_id=multi["id"], network_type="vlan", physical_network=vlan_physnet(http))
+    put = http.put(f"/v2.0/subnets/{lone['id']}", json={"subnet": {"segment_id": seg_m["id"]}})
+    assert error_of(put, 400) == "NoUpdateSubnetWhenMultipleSegmentsOnNetwork"
+    member = {"X-Project-Id": net["project_id"], "X-Roles": "member"}
+    denied = http.put(f"/v2.0/subnets/{lone['id']}", json={"subnet": {"segment_id": seg_m["id"]}}, headers=member)
+    assert denied.status_code in (403, 404), denied.text
