@@ -39,6 +39,8 @@ class Router(StandardAttributes, Base):
     l3_unhosted: Mapped[bool | None] = mapped_column(Boolean)
     # router_availability_zone: the zones asked for (NULL: none), L3 agents' zones.
     availability_zone_hints: Mapped[list[Any] | None] = mapped_column(JSON)
+    # l3-flavors: the flavor the router was made with (NULL: none); a flavor in use cannot go.
+    flavor_id: Mapped[str | None] = mapped_column(ForeignKey("flavors.id"), index=True)
 
 
 class RouterRoute(Base):

@@ -97,6 +97,15 @@ ROUTER = Resource(
             items="object",
             description="Extra routes (null clears them, as Neutron)",
         ),
+        Attr(
+            "flavor_id",
+            post=True,
+            convert=v.nullable(v.uuid_str),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+            description="l3-flavors: an enabled flavor of service type L3_ROUTER_NAT (docs/flavors.md); create only",
+        ),
         _false_only("distributed", "Only false: Quark has no distributed routers"),
         _false_only("ha", "Only false: Quark has no HA routers"),
         Attr(

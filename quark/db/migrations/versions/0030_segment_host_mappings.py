@@ -9,6 +9,9 @@ reports the segment's physical network in its bridge (interface, device)
 mappings, as Neutron's table of that name. Filled here from the agents known
 now; kept up to date by agent reports and segment creates afterwards
 (quark.services.core.segment_hosts).
+
+routers.flavor_id (l3-flavors): the flavor a router was made with, NULL for
+every existing router.
 """
 
 import sqlalchemy as sa
@@ -52,7 +55,16 @@ def upgrade() -> None:
     if rows:
         op.bulk_insert(mappings, rows)
 
+    with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("flavor_id", sa.String(length=36), nullable=True))
+        batch_op.create_index(batch_op.f("ix_routers_flavor_id"), ["flavor_id"], unique=False)
+        batch_op.create_foreign_key(batch_op.f("fk_routers_flavor_id_flavors"), "flavors", ["flavor_id"], ["id"])
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("routers", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_routers_flavor_id_flavors"), type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_routers_flavor_id"))
+        batch_op.drop_column("flavor_id")
     op.drop_index(op.f("ix_segment_host_mappings_host"), table_name="segment_host_mappings")
     op.drop_table("segment_host_mappings")
