@@ -27,7 +27,9 @@ def member() -> dict:
 def l3_flavor(admin: httpx.Client, driver: str = SINGLE_NODE, **extra) -> dict:
     flavor = make_flavor(admin, **extra)
     profile = make_profile(admin, driver=driver, metainfo="")
-    bound = admin.post(f"/v2.0/flavors/{flavor['id']}/service_profiles", json={"service_profile": {"id": profile["id"]}})
+    bound = admin.post(
+        f"/v2.0/flavors/{flavor['id']}/service_profiles", json={"service_profile": {"id": profile["id"]}}
+    )
     assert bound.status_code == 201, bound.text
     return flavor
 
