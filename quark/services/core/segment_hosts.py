@@ -22,10 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models, segment_models
+from quark.db.dialect import insert_ignore
 from quark.ipam.segment_errors import FixedIpsSubnetsNotOnSameSegment, HostNotConnectedToAnySegment
 
 seg = segment_models.network_segments
@@ -65,18 +66,25 @@ async def map_host(conn: AsyncConnection, host: str, physnets: Iterable[str]) ->
         await conn.execute(delete(shm).where(shm.c.host == host, shm.c.segment_id.in_(stale)))
     added = sorted(current - previous)
     if added:
-        await conn.execute(insert(shm), [{"segment_id": segment_id, "host": host} for segment_id in added])
+        await conn.execute(insert_ignore(conn, shm), [{"segment_id": segment_id, "host": host} for segment_id in added])
 
 
 async def map_segment(conn: AsyncConnection, segment_id: str, physnet: str | None) -> None:
-    """A new segment: the hosts whose agents report its physical network reach it."""
+    """A new segment: the hosts whose agents report its physical network reach it.
+
+    The agents' rows are read with a shared lock: a report (which locks its
+    agent's row first, then maps its host) either waits for this segment's
+    transaction and then sees the segment, or is seen here with its new
+    mappings; neither side misses the other. Only segments of a physical
+    network (flat, VLAN) take it: project VXLAN networks never wait on reports."""
     if not physnet:
         return
     ag = models.agents
-    agents = (await conn.execute(select(ag.c.host, ag.c.configurations).order_by(ag.c.host))).all()
+    stmt = select(ag.c.host, ag.c.configurations).order_by(ag.c.id).with_for_update(read=True)
+    agents = (await conn.execute(stmt)).all()
     hosts = sorted({agent.host for agent in agents if physnet in physnets_of(agent.configurations)})
     if hosts:
-        await conn.execute(insert(shm), [{"segment_id": segment_id, "host": host} for host in hosts])
+        await conn.execute(insert_ignore(conn, shm), [{"segment_id": segment_id, "host": host} for host in hosts])
 
 
 async def unmap_segments(conn: AsyncConnection, segment_ids: Sequence[str]) -> None:
