@@ -46,6 +46,22 @@ class ServiceProfileNotFound(error_bases.NotFound):
     message = "Service Profile {sp_id} could not be found."
 
 
+class FlavorInUse(error_bases.InUse):
+    message = "Flavor {flavor_id} is used by some service instance."
+
+
+class FlavorDisabled(error_bases.ServiceUnavailable):
+    message = "Flavor is not enabled."
+
+
+class ServiceProfileDisabled(error_bases.ServiceUnavailable):
+    message = "Service Profile is not enabled."
+
+
+class InvalidFlavorServiceType(error_bases.BadRequest):
+    message = "Invalid service type {service_type}."
+
+
 class ServiceProfileInUse(error_bases.InUse):
     message = "Service Profile {sp_id} is used by some service instance."
 

@@ -306,8 +306,19 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("POST", "/v2.0/segments"): PROVIDER_RULES,
     ("POST", "/v2.0/subnets"): (SUBNET_RULES, *SUBNET_POOL_RULES, *SEGMENT_SUBNET_RULES),
+    # subnet-segmentid-writable: only a network's one subnet, onto its one segment, once (docs/segments.md)
+    ("PUT", "/v2.0/subnets/{id}"): (
+        SUBNET_RULES,
+        *SEGMENT_SUBNET_RULES,
+        r"cannot have its segment association changed",
+        r"has multiple segments",
+    ),
     # availability_zone_hints: at most 255 characters as one JSON list (Neutron's column)
-    ("POST", "/v2.0/routers"): (r"^Invalid input for operation: Too many availability_zone_hints specified",),
+    # ... and a flavor_id of another service than L3_ROUTER_NAT (l3-flavors, docs/flavors.md)
+    ("POST", "/v2.0/routers"): (
+        r"^Invalid input for operation: Too many availability_zone_hints specified",
+        r"^Invalid service type",
+    ),
     # a service profile needs a driver or metainfo (Neutron's ServiceProfileEmpty)
     ("POST", "/v2.0/service_profiles"): (r"^Service Profile needs either a driver or metainfo",),
     ("POST", "/v2.0/subnetpools"): POOL_RULES,

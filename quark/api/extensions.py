@@ -195,6 +195,11 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
         "Provides support for the network segment range management",
     ),
     "segment": ("Segment", "Segments extension."),
+    "l3-flavors": ("Router Flavor Extension", "Flavor support for routers."),
+    "subnet-segmentid-writable": (
+        "Subnet SegmentID (writable)",
+        "Provides a writable segment_id attribute for a subnet resource.",
+    ),
     "multi-provider": (
         "Multi Provider Network",
         "Expose mapping of virtual networks to multiple physical networks",

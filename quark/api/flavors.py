@@ -3,9 +3,11 @@ sub-resource; docs/flavors.md): ``POST /v2.0/flavors/{flavor_id}/service_profile
 (body ``{"service_profile": {"id": ...}}``), ``GET`` and ``DELETE``
 ``/v2.0/flavors/{flavor_id}/service_profiles/{id}``. The flavors and service
 profiles themselves are collections of ``resources.CollectionRoutes``.
+``GET /v2.0/flavors/{flavor_id}/next_providers``: the provider the flavor's
+first profile resolves to (``quark.services.l3.router_flavors``).
 
 Rules: ``create_flavor_service_profile``, ``get_flavor_service_profile``,
-``delete_flavor_service_profile`` (Neutron's defaults)."""
+``delete_flavor_service_profile`` (Neutron's defaults), ``get_flavor_next_providers``."""
 
 from __future__ import annotations
 
@@ -22,15 +24,16 @@ from quark.api.responses import json_response, no_content
 
 COLLECTION = "/v2.0/flavors/{flavor_id}/service_profiles"
 MEMBER = COLLECTION + "/{id}"
+NEXT_PROVIDERS = "/v2.0/flavors/{flavor_id}/next_providers"
 
 
 def _service(request: Request):
     return request.app.state.services.flavors
 
 
-def _allowed(request: Request, verb: str) -> Any:
+def _allowed(request: Request, verb: str, what: str = "service_profile") -> Any:
     authz = authorizer(request)
-    authz.require(f"{verb}_flavor_service_profile", {"project_id": authz.ctx.project_id})
+    authz.require(f"{verb}_flavor_{what}", {"project_id": authz.ctx.project_id})
     return authz.ctx
 
 
@@ -63,7 +66,14 @@ async def delete(request: Request) -> Response:
     return no_content()
 
 
+async def next_providers(request: Request) -> Response:
+    ctx = _allowed(request, "get", "next_providers")
+    found = await _service(request).next_providers(ctx, request.path_params["flavor_id"])
+    return json_response({"next_providers": found})
+
+
 ROUTES = [
+    Route(NEXT_PROVIDERS, next_providers, methods=["GET"]),
     Route(COLLECTION, create, methods=["POST"]),
     Route(MEMBER, show, methods=["GET"]),
     Route(MEMBER, delete, methods=["DELETE"]),
@@ -86,7 +96,20 @@ def openapi_paths() -> dict[str, Any]:
             }
         },
     }
+    provider = {"type": "object", "properties": {"driver": {"type": "string"}, "provider": {"type": "string"}}}
+    providers = {"type": "object", "properties": {"next_providers": {"type": "array", "items": provider}}}
     return {
+        NEXT_PROVIDERS: {
+            "get": {
+                "operationId": "get_flavor_next_providers",
+                "tags": ["flavors"],
+                "parameters": [flavor],
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/json": {"schema": providers}}},
+                    **errs,
+                },
+            }
+        },
         COLLECTION: {
             "post": {
                 "operationId": "create_flavor_service_profile",

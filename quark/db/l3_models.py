@@ -44,6 +44,8 @@ class Router(StandardAttributes, Base):
     # distributed one is realised centrally like any other (docs/routers.md).
     ha: Mapped[bool] = mapped_column(Boolean, default=False)
     distributed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # l3-flavors: the flavor the router was made with (NULL: none); a flavor in use cannot go.
+    flavor_id: Mapped[str | None] = mapped_column(ForeignKey("flavors.id"), index=True)
 
 
 class RouterRoute(Base):

@@ -35,3 +35,18 @@ class NetworkSegment(StandardAttributes, Base):
 
 
 network_segments = table_of(NetworkSegment)
+
+
+class SegmentHostMapping(Base):
+    """Which hosts reach which segment (Neutron's ``segmentHostMappings``):
+    derived from the L2 agents' reports (a segment whose ``physical_network``
+    is one of the host's ``bridge_mappings``), read when a port on a routed
+    network is given a host (quark.services.core.segment_hosts)."""
+
+    __tablename__ = "segment_host_mappings"
+
+    segment_id: Mapped[str] = mapped_column(ForeignKey("network_segments.id"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+segment_host_mappings = table_of(SegmentHostMapping)

@@ -49,6 +49,35 @@ class NetworkIdsDontMatch(error_bases.BadRequest):
     message = "The subnet's network id, '{subnet_network}', doesn't match the network_id of segment '{segment_id}'"
 
 
+class HostNotConnectedToAnySegment(error_bases.Conflict):
+    message = (
+        "Host {host} is not connected to any segments on routed provider network '{network_id}'.  "
+        "It should be connected to one."
+    )
+
+
+class HostNotCompatibleWithFixedIps(error_bases.Conflict):
+    message = (
+        "Host {host} is not connected to a segment where the existing fixed_ips on port {port_id} "
+        "will function given the routed network topology."
+    )
+
+
+class FixedIpsSubnetsNotOnSameSegment(error_bases.BadRequest):
+    message = "Cannot allocate addresses from different segments."
+
+
+class NoUpdateSubnetWhenMultipleSegmentsOnNetwork(error_bases.BadRequest):
+    message = (
+        "The network '{network_id}' has multiple segments, it is only possible to associate an existing "
+        "subnet with a segment on networks with a single segment."
+    )
+
+
+class SubnetSegmentAssociationChangeNotAllowed(error_bases.BadRequest):
+    message = "A subnet that is already associated with a segment cannot have its segment association changed."
+
+
 # multi-provider (neutron_lib.exceptions.multiprovidernet).
 
 

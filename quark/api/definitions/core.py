@@ -260,11 +260,15 @@ SUBNET = Resource(
         Attr(
             "segment_id",
             post=True,
+            put=True,
             convert=v.nullable(v.uuid_str),
             filter=STR_FILTER,
             sortable=True,
             nullable=True,
-            description="a segment of the subnet's network (docs/segments.md); a network's subnets all have one or none",
+            description=(
+                "a segment of the subnet's network (docs/segments.md); a network's subnets all have one or none; "
+                "PUT: from none to one, for a network's only subnet on a network of one segment"
+            ),
         ),
         # Neutron's hidden subnet attribute: a filter on the network's ``shared``.
         Attr("shared", "boolean", filter=BOOL_FILTER, returned=False),

@@ -99,6 +99,15 @@ ROUTER = Resource(
             items="object",
             description="Extra routes (null clears them, as Neutron)",
         ),
+        Attr(
+            "flavor_id",
+            post=True,
+            convert=v.nullable(v.uuid_str),
+            filter=STR_FILTER,
+            sortable=True,
+            nullable=True,
+            description="l3-flavors: an enabled flavor of service type L3_ROUTER_NAT (docs/flavors.md); create only",
+        ),
         _router_flag("distributed", "dvr: stored and shown; realised centrally (docs/routers.md)"),
         _router_flag("ha", "l3-ha: scheduled on several L3 hosts, one active (docs/l3.md)"),
         Attr(

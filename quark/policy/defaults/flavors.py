@@ -38,6 +38,12 @@ RULES = [
         [("GET", f"{_BINDING}/{{profile_id}}")],
     ),
     custom(
+        "get_flavor_next_providers",
+        ADMIN,
+        "Get the provider a flavor's first service profile resolves to (Quark; its profiles are admin-only)",
+        [("GET", "/flavors/{flavor_id}/next_providers")],
+    ),
+    custom(
         "create_flavor_service_profile",
         ADMIN,
         "Associate a service profile with a flavor",

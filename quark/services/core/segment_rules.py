@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,12 +26,15 @@ from quark.db import models, segment_models
 from quark.db.lookups import IDS, Lookup
 from quark.ipam.segment_errors import (
     NetworkIdsDontMatch,
+    NoUpdateSubnetWhenMultipleSegmentsOnNetwork,
     SegmentNotFound,
     SegmentsContainDuplicateEntry,
     SegmentsSetInConjunctionWithProviders,
+    SubnetSegmentAssociationChangeNotAllowed,
     SubnetsNotAllAssociatedWithSegments,
 )
 from quark.ipam.segments import RANGE_TYPES, SegmentAllocator
+from quark.services.core import segment_hosts
 
 seg = segment_models.network_segments
 
@@ -124,6 +127,7 @@ async def add_primary(conn: AsyncConnection, network: dict[str, Any]) -> None:
             revision_number=0,
         )
     )
+    await segment_hosts.map_segment(conn, primary_segment_id(network["id"]), network["physical_network"])
 
 
 async def add_segment(
@@ -164,6 +168,7 @@ async def add_segment(
         )
     except IntegrityError:
         raise errors.SegmentationIdInUse(network_type=network_type, segment=key) from None
+    await segment_hosts.map_segment(conn, segment_id, physnet)
     return segment_id
 
 
@@ -176,6 +181,7 @@ async def remove_network_segments(conn: AsyncConnection, allocator: SegmentAlloc
             await release(conn, allocator, row)
     if rows:
         ids = [row.id for row in rows]
+        await segment_hosts.unmap_segments(conn, ids)
         await conn.execute(delete(models.tags).where(models.tags.c.resource_id.in_(ids)))
         await conn.execute(delete(seg).where(seg.c.network_id == network_id))
 
@@ -189,13 +195,7 @@ async def check_subnet_segment(conn: AsyncConnection, network_id: str, segment_i
     """A new subnet's ``segment_id``: a segment of the subnet's network (400
     ``NetworkIdsDontMatch``; 404 ``SegmentNotFound``), and the network's subnets
     either all on segments or none (400 ``SubnetsNotAllAssociatedWithSegments``)."""
-    if segment_id is not None:
-        # Shared lock: a concurrent delete of the segment waits for this subnet (then 409), or wins (then 404).
-        owner = await conn.scalar(select(seg.c.network_id).where(seg.c.id == segment_id).with_for_update(read=True))
-        if owner is None:
-            raise SegmentNotFound(segment_id=segment_id)
-        if owner != network_id:
-            raise NetworkIdsDontMatch(subnet_network=network_id, segment_id=segment_id)
+    await _check_owner(conn, network_id, segment_id)
     s = models.subnets
     present = (
         await conn.execute(select(s.c.segment_id.is_(None)).where(s.c.network_id == network_id).distinct())
@@ -203,6 +203,38 @@ async def check_subnet_segment(conn: AsyncConnection, network_id: str, segment_i
     if set(present) - {segment_id is None}:
         raise SubnetsNotAllAssociatedWithSegments(network_id=network_id)
     return segment_id
+
+
+async def _check_owner(conn: AsyncConnection, network_id: str, segment_id: str | None) -> None:
+    if segment_id is None:
+        return
+    # Shared lock: a concurrent delete of the segment waits for this subnet (then 409), or wins (then 404).
+    owner = await conn.scalar(select(seg.c.network_id).where(seg.c.id == segment_id).with_for_update(read=True))
+    if owner is None:
+        raise SegmentNotFound(segment_id=segment_id)
+    if owner != network_id:
+        raise NetworkIdsDontMatch(subnet_network=network_id, segment_id=segment_id)
+
+
+async def check_segment_change(conn: AsyncConnection, subnet: Any, segment_id: str | None) -> None:
+    """``subnet-segmentid-writable``, Neutron's rules (``_validate_segment`` on update):
+    only the one subnet of a network of one segment may move onto it (400
+    ``SubnetsNotAllAssociatedWithSegments`` when the network has other subnets,
+    ``NoUpdateSubnetWhenMultipleSegmentsOnNetwork``), and a subnet already on a
+    segment keeps it (400 ``SubnetSegmentAssociationChangeNotAllowed``)."""
+    if segment_id == subnet.segment_id:
+        return
+    s = models.subnets
+    network_id = subnet.network_id
+    present = list((await conn.execute(select(s.c.segment_id).where(s.c.network_id == network_id))).scalars())
+    if len(present) > 1:
+        raise SubnetsNotAllAssociatedWithSegments(network_id=network_id)
+    if subnet.segment_id is not None:
+        raise SubnetSegmentAssociationChangeNotAllowed()
+    count = await conn.scalar(select(func.count()).select_from(seg).where(seg.c.network_id == network_id))
+    if (count or 0) > 1:
+        raise NoUpdateSubnetWhenMultipleSegmentsOnNetwork(network_id=network_id)
+    await _check_owner(conn, network_id, segment_id)
 
 
 def segments_by_network(found: Iterable[Any]) -> dict[str, list[dict]]:

@@ -29,7 +29,7 @@ from quark.ipam.segments import SegmentAllocator
 from quark.services.common import base
 from quark.services.common.base import ResourceService, check_revision, write_tags
 from quark.services.common.listing import ListQuery
-from quark.services.core import segment_rules
+from quark.services.core import segment_hosts, segment_rules
 
 seg = segment_models.network_segments
 n = models.networks
@@ -107,6 +107,7 @@ class SegmentService(ResourceService):
             check_revision(row, if_match)
             await self._check_unused(conn, row)
             await write_tags(conn, segment_id, [])
+            await segment_hosts.unmap_segments(conn, [segment_id])
             await conn.execute(seg.delete().where(seg.c.id == segment_id))
             await segment_rules.release(conn, self.segments, row)
 

@@ -30,6 +30,7 @@ from quark.ipam.prefix_allocator import PrefixAllocator
 from quark.services.common import base, rbac
 from quark.services.common.base import ResourceService, check_revision, standard_columns, write_tags
 from quark.services.common.listing import ListQuery
+from quark.services.core import segment_rules
 from quark.services.core.mtu import check_subnet_fits
 from quark.services.core.network_services import dhcp_default
 from quark.services.core.segment_rules import check_subnet_segment
@@ -335,6 +336,9 @@ class SubnetService(ResourceService):
                     changes[key] = attrs[key] or []
             if "gateway_ip" in attrs or "allocation_pools" in attrs:
                 changes.update(await self._pools_and_gateway(conn, row, net, attrs))
+            if "segment_id" in attrs and attrs["segment_id"] != row.segment_id:
+                await segment_rules.check_segment_change(conn, row, attrs["segment_id"])
+                changes["segment_id"] = attrs["segment_id"]
             await self.bump_revision(conn, subnet_id, **changes)
             await self.events.publish(conn, SubnetUpdated(row, changes))
             written = Written(subnet_id, row.revision_number + 1, row.project_id, row.network_id)

@@ -6,7 +6,9 @@ in the transaction of the report or change (subscribers of
   ports whose binding failed are bound again;
 - an L2 agent's tunnel address changed, or the agent is deleted: the hosts
   sharing a VXLAN network with it get new peers;
-- a DHCP agent alive and admin-up: networks without a DHCP port get one.
+- a DHCP agent alive and admin-up: networks without a DHCP port get one;
+- an agent whose physical networks changed (or new, or deleted): the host's
+  segment mappings follow (routed networks, ``segment_hosts``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.clock import Clock
 from quark.db import models
+from quark.services.core import segment_hosts
 from quark.services.core.binding import Binder, bound_status
 from quark.services.dataplane import hoststate
 from quark.services.dataplane.agents import DHCP_AGENT
@@ -40,6 +43,7 @@ class AgentChanges:
 
     async def on_agent_reported(self, conn: AsyncConnection, event: AgentReported) -> None:
         after, before = event.after, event.before
+        await self._map_segments(conn, before, after)
         if after.agent_type == L2_AGENT:
             old = (before.configurations or {}) if before is not None else {}
             new = after.configurations or {}
@@ -54,12 +58,31 @@ class AgentChanges:
     async def on_agent_changed(self, conn: AsyncConnection, event: AgentChanged) -> None:
         """An admin changed (after) or deleted (after None) an agent."""
         before, after = event.before, event.after
+        if after is None:
+            await self._map_segments(conn, before, None)
         if before.agent_type == L2_AGENT and after is None:
             await hoststate.notify_tunnel_peers(conn, before.host)
         elif before.agent_type == L2_AGENT and after.admin_state_up:
             await self.rebind_failed(conn, after.host)
         elif before.agent_type == DHCP_AGENT and after is not None and after.admin_state_up:
             await self.scheduler.schedule_unserved(conn)
+
+    @staticmethod
+    async def _map_segments(conn: AsyncConnection, before: Any, after: Any) -> None:
+        """The host's segment mappings, when the agent's physical networks change
+        (first report, new mappings, agent deleted); the physical networks of the
+        host's other agents count as well."""
+        old = segment_hosts.physnets_of(before.configurations) if before is not None else None
+        new = segment_hosts.physnets_of(after.configurations) if after is not None else frozenset()
+        if old == new:
+            return
+        host = (after or before).host
+        ag = models.agents
+        others = select(ag.c.configurations).where(ag.c.host == host, ag.c.id != (after or before).id)
+        physnets = set(new)
+        for configurations in (await conn.execute(others)).scalars():
+            physnets |= segment_hosts.physnets_of(configurations)
+        await segment_hosts.map_host(conn, host, physnets)
 
     async def rebind_failed(self, conn: AsyncConnection, host: str) -> None:
         """Bind again the host's ports whose binding failed (the agent can now serve them)."""

@@ -4,12 +4,15 @@ Neutron's ``FlavorsDbMixin``: admin-managed, owned by no project.
 - a flavor names a service type Quark implements (``L3_ROUTER_NAT``,
   ``FLAVORS``; else 400 ``InvalidServiceType``);
 - a service profile needs a driver or metainfo (400 ``ServiceProfileEmpty``);
-  a driver must be a known service provider, and Quark has none to offer
-  (404 ``ServiceProfileDriverNotFound``);
+  a driver must name a service provider (``router_flavors``; else 404
+  ``ServiceProfileDriverNotFound``);
 - ``POST /v2.0/flavors/{id}/service_profiles`` binds a profile to a flavor
   (409 ``FlavorServiceProfileBindingExists`` twice), ``DELETE`` unbinds it
   (404 ``FlavorServiceProfileBindingNotFound``); a bound profile is in use:
-  no update or delete (409 ``ServiceProfileInUse``).
+  no update or delete (409 ``ServiceProfileInUse``);
+- a flavor routers were made with cannot be deleted (409 ``FlavorInUse``);
+  ``GET /v2.0/flavors/{id}/next_providers`` names the provider its first
+  profile resolves to (``router_flavors``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from quark.services.common import base
 from quark.services.common.base import ResourceService
 from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
+from quark.services.l3 import router_flavors
 
 f = flavor_models.flavors
 sp = flavor_models.service_profiles
@@ -109,10 +113,16 @@ class FlavorService(_AdminOwned):
     async def delete(self, ctx: Context, flavor_id: str, if_match: int | None = None) -> None:
         async def work(conn: AsyncConnection) -> None:
             await self.get_row(conn, ctx, flavor_id, for_update=True)
+            await router_flavors.check_unused(conn, flavor_id)
             await conn.execute(delete(b).where(b.c.flavor_id == flavor_id))
             await conn.execute(delete(f).where(f.c.id == flavor_id))
 
         await self.db.run_write(work)
+
+    async def next_providers(self, ctx: Context, flavor_id: str) -> list[dict]:
+        async with self.db.read() as conn:
+            await self.get_row(conn, ctx, flavor_id)
+            return await router_flavors.next_providers(conn, flavor_id, self.settings.backend_driver)
 
     # --- the flavor's service profiles (a sub-resource) ------------------------------------
 
@@ -163,16 +173,16 @@ class ServiceProfileService(_AdminOwned):
     async def create_in(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         driver = attrs.get("driver") or ""
         if driver:
-            raise extension_errors.ServiceProfileDriverNotFound(driver=driver)
-        if not attrs.get("metainfo"):
+            router_flavors.check_driver(driver, self.settings.backend_driver)
+        elif not attrs.get("metainfo"):
             raise extension_errors.ServiceProfileEmpty()
         return await base.insert_new(
-            conn, sp, attrs, driver="", enabled=attrs.get("enabled", True), metainfo=attrs["metainfo"]
+            conn, sp, attrs, driver=driver, enabled=attrs.get("enabled", True), metainfo=attrs.get("metainfo") or ""
         )
 
     async def check_update(self, conn: AsyncConnection, row_id: str, attrs: dict) -> None:
         if attrs.get("driver"):
-            raise extension_errors.ServiceProfileDriverNotFound(driver=attrs["driver"])
+            router_flavors.check_driver(attrs["driver"], self.settings.backend_driver)
         await _not_in_use(conn, row_id)
 
     async def update(self, ctx: Context, profile_id: str, attrs: dict, if_match: int | None = None) -> dict:

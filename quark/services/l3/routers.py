@@ -29,7 +29,7 @@ from quark.services.common.idempotency import answered
 from quark.services.common.listing import ListQuery
 from quark.services.core.ports.service import PortService
 from quark.services.events import Events, PortDeleting, ResourcesCreated, ResourcesWritten, RoutersChanged, Written
-from quark.services.l3 import extra_routes, router_flags, router_ports
+from quark.services.l3 import extra_routes, router_flags, router_flavors, router_ports
 from quark.services.l3.gateways import Gateways, gateway_view, wanted_gateway
 from quark.services.l3.interfaces import Interfaces
 from quark.services.l3.router_errors import RouterBadRequest, RouterInUse, RouterNotFound
@@ -70,6 +70,7 @@ class RouterService(ResourceService):
         "status": r.c.status,
         "ha": r.c.ha,
         "distributed": r.c.distributed,
+        "flavor_id": r.c.flavor_id,
     }
     related = (
         ("external_gateway_info", GATEWAY_NETWORKS),
@@ -108,6 +109,7 @@ class RouterService(ResourceService):
                     "distributed": row.distributed,
                     "ha": row.ha,
                     "availability_zone_hints": row.availability_zone_hints or [],
+                    "flavor_id": row.flavor_id,
                     "availability_zones": zones.get(row.id, []),
                     "tags": tags.get(row.id, []),
                 }
@@ -128,6 +130,8 @@ class RouterService(ResourceService):
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         hints = attrs.get("availability_zone_hints") or []
         await availability_zones.check_hints(conn, "router", hints)
+        if attrs.get("flavor_id"):
+            await router_flavors.check_router_flavor(conn, attrs["flavor_id"], self.settings.backend_driver)
         project_id = base.resolve_project(ctx, attrs)
         router_id = await base.insert_new(
             conn,
@@ -141,6 +145,7 @@ class RouterService(ResourceService):
             enable_snat=True,
             availability_zone_hints=hints or None,
             **router_flags.initial(attrs, self.settings),
+            flavor_id=attrs.get("flavor_id"),
         )
         if attrs.get("tags"):
             await write_tags(conn, router_id, base.validate_tags(attrs["tags"]))

@@ -24,6 +24,7 @@ from quark.context import Context
 from quark.db import models
 from quark.ipam.requests import AddressRequest, Allocation, FixedIp, Holder, Strategy
 from quark.services.common import base
+from quark.services.core import segment_hosts
 from quark.services.core.ports import options
 from quark.services.core.ports.mac_choice import ChosenMac, MacChoice
 from quark.services.core.ports.views import fixed_ips_of, port_view
@@ -64,8 +65,15 @@ async def plan_port(
     project_id = base.resolve_project(ctx, attrs)
     mac = await _mac_of(conn, attrs, network, mac_choice)
     fixed_requested = attrs.get("fixed_ips")
+    # A routed network: the subnets of the host's segments, or none yet (deferred).
+    host = attrs.get("binding:host_id") or ""
+    subnets, deferred = await segment_hosts.port_subnets(conn, network.id, subnets, host, fixed_requested)
+    if deferred:
+        fixed_requested = []
     port_security = attrs.get("port_security_enabled", network.port_security_enabled)
     row = _row(attrs, network, project_id, mac.text, mac.owned, port_security, max_address_pairs)
+    if deferred:
+        row["ip_allocation"] = segment_hosts.DEFERRED
     holder = Holder(row["id"], project_id, mac.value, row["device_owner"])
     return NewPort(
         row=row,

@@ -23,7 +23,9 @@ from quark.db import models
 from quark.ipam import addressing, holders, macs
 from quark.ipam.decision import resolve_entry, takes_eui64
 from quark.ipam.ip_allocator import IpAllocator
-from quark.ipam.requests import AddressRequest, FixedIp, Holder
+from quark.ipam.requests import AddressRequest, FixedIp, Holder, Strategy
+from quark.ipam.segment_errors import HostNotCompatibleWithFixedIps
+from quark.services.core import segment_hosts
 from quark.services.core.binding import UNBOUND, Binder, bound_status, is_bound
 from quark.services.core.ports import options
 from quark.services.core.ports.mac_choice import MacChoice
@@ -69,6 +71,7 @@ class PortUpdater:
         its column changes, and the port's groups after it."""
         update = PortUpdate(ctx, row, network, attrs, _plain_changes(attrs))
         await self._binding(conn, update)
+        await self._routed(conn, update)
         mac_changed = await self._mac(conn, update)
         await self._security(conn, update)
         if "extra_dhcp_opts" in attrs:
@@ -101,6 +104,37 @@ class PortUpdater:
             changes["status"] = bound_status(admin_up)
         elif result.status is not None:
             changes["status"] = result.status
+
+    async def _routed(self, conn: AsyncConnection, update: PortUpdate) -> None:
+        """A new host on a routed network (Neutron's IPAM ``update_port``): a
+        deferred port gets its addresses from the segments the host reaches, in
+        this transaction; a port's addresses must be on those segments (409
+        ``HostNotCompatibleWithFixedIps``; 409 ``HostNotConnectedToAnySegment``
+        when it reaches none)."""
+        row, attrs = update.row, update.attrs
+        host = attrs.get("binding:host_id") or ""
+        if not host or host == row.binding_host_id or "fixed_ips" in attrs:
+            return
+        subnets = await subnets_of(conn, row.network_id)
+        if not segment_hosts.is_routed(subnets):
+            return
+        stmt = select(a.c.subnet_id).where(a.c.port_id == row.id, a.c.deallocated == false())
+        held = set((await conn.execute(stmt)).scalars())
+        deferred = row.ip_allocation == segment_hosts.DEFERRED and not row.binding_host_id and not held
+        if not deferred and not held:
+            return
+        valid = await segment_hosts.reachable(conn, row.network_id, subnets, host)
+        if not deferred:
+            if not held <= {sub.id for sub in valid}:
+                raise HostNotCompatibleWithFixedIps(host=host, port_id=row.id)
+            return
+        mac, owner = macs.parse_mac(update.new("mac_address")), update.new("device_owner")
+        strategy = Strategy(update.network.ipam_strategy or Strategy.NEUTRON)
+        holder = Holder(row.id, row.project_id, mac, owner)
+        request = AddressRequest(holder, row.network_id, valid, None, strategy=strategy, admin=update.ctx.is_admin)
+        await self.ips.allocate(conn, [request])
+        update.changes["ip_allocation"] = segment_hosts.IMMEDIATE
+        await self.events.publish(conn, PortAddressesChanged((row.id,)))
 
     # --- MAC ---------------------------------------------------------------------------
 
