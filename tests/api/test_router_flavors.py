@@ -89,10 +89,31 @@ def test_flavors_that_cannot_serve_a_router(admin):
     off_profile = make_profile(admin, driver=SINGLE_NODE, enabled=False)
     admin.post(f"/v2.0/flavors/{off['id']}/service_profiles", json={"service_profile": {"id": off_profile["id"]}})
     assert error_of(router(admin, flavor_id=off["id"]), 503) == "ServiceProfileDisabled"
-    # Neutron's DVR driver is no provider here: Quark has no distributed routers.
-    dvr = "neutron.services.l3_router.service_providers.dvr.DvrDriver"
-    refused = admin.post("/v2.0/service_profiles", json={"service_profile": {"driver": dvr}})
+    # Neutron's own L3 driver paths only: another module path names no provider.
+    refused = admin.post("/v2.0/service_profiles", json={"service_profile": {"driver": "neutron.services.x.Driver"}})
     assert error_of(refused, 404) == "ServiceProfileDriverNotFound"
+
+
+def test_the_flavors_provider_sets_ha_and_distributed(admin):
+    """Neutron's L3 driver controller: a router takes its flags from its flavor's
+    provider (single node: neither, ha.HaDriver: ha, dvr.DvrDriver: distributed,
+    dvrha.DvrHaDriver: both), and a request giving both a flavor and a flag is 400."""
+    base = "neutron.services.l3_router.service_providers."
+    expected = {
+        "single_node.SingleNodeDriver": (False, False),
+        "ha.HaDriver": (True, False),
+        "dvr.DvrDriver": (False, True),
+        "dvrha.DvrHaDriver": (True, True),
+    }
+    for driver, (ha, distributed) in expected.items():
+        flavor = l3_flavor(admin, driver=base + driver)
+        made = router(admin, flavor_id=flavor["id"])
+        assert made.status_code == 201, made.text
+        shown = admin.get(f"/v2.0/routers/{made.json()['router']['id']}").json()["router"]
+        assert (shown["ha"], shown["distributed"], shown["flavor_id"]) == (ha, distributed, flavor["id"]), driver
+        for flag in ("ha", "distributed"):
+            both = router(admin, flavor_id=flavor["id"], **{flag: False})
+            assert error_of(both, 400) == "BadRequest", both.text
 
 
 def test_next_providers(admin):

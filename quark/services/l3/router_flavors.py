@@ -4,10 +4,11 @@ its L3 driver controller.
 
 A profile's ``driver`` names a service provider (``GET /v2.0/service-providers``):
 in Quark an installed backend driver (``agent``, ``ovn``, …), or Neutron's
-``single_node.SingleNodeDriver`` path, which is what Quark's routers are
-(one L3 host each, neither distributed nor HA) and stands for the
-deployment's default driver. Neutron's DVR and HA driver paths are not
-providers here: Quark has no such routers.
+``single_node.SingleNodeDriver``, ``ha.HaDriver``, ``dvr.DvrDriver`` and
+``dvrha.DvrHaDriver`` paths, which stand for the deployment's default driver
+and give a router made with the flavor its ``ha`` / ``distributed`` flags, as
+Neutron's L3 driver controller does (single node: neither; the others what
+their names say). A router with a flavor may not also ask for the flags (400).
 
 A flavor's next provider is its first bound profile's (Neutron's
 ``get_flavor_next_provider``): 404 ``FlavorServiceProfileBindingNotFound``
@@ -28,19 +29,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from quark import extension_errors
 from quark.db import flavor_models, l3_models
 from quark.drivers import loading
+from quark.services.l3.router_errors import RouterBadRequest
 
 f = flavor_models.flavors
 sp = flavor_models.service_profiles
 b = flavor_models.flavor_service_profile_bindings
 
 L3 = "L3_ROUTER_NAT"
-# Neutron's L3 driver whose routers are Quark's: one host each, no DVR, no HA.
-SINGLE_NODE = "neutron.services.l3_router.service_providers.single_node.SingleNodeDriver"
+_NEUTRON_L3 = "neutron.services.l3_router.service_providers."
+SINGLE_NODE = _NEUTRON_L3 + "single_node.SingleNodeDriver"
+# Neutron's L3 drivers -> the flags of the routers they make (ha, distributed).
+NEUTRON_L3_DRIVERS = {
+    SINGLE_NODE: (False, False),
+    _NEUTRON_L3 + "ha.HaDriver": (True, False),
+    _NEUTRON_L3 + "dvr.DvrDriver": (False, True),
+    _NEUTRON_L3 + "dvrha.DvrHaDriver": (True, True),
+}
+FLAGS_WITH_FLAVOR = "Cannot specify both 'flavor_id' and 'ha' or 'distributed': the flavor's provider sets them"
 
 
 def provider_of(driver: str, default_driver: str) -> str | None:
     """The provider a profile's ``driver`` names, None when it names none."""
-    if driver == SINGLE_NODE:
+    if driver in NEUTRON_L3_DRIVERS:
         return default_driver
     return driver if driver in loading.names() else None
 
@@ -68,6 +78,17 @@ async def next_providers(conn: AsyncConnection, flavor_id: str, default_driver: 
     if provider is None:
         raise extension_errors.ServiceProfileDriverNotFound(driver=profile.driver or "")
     return [{"driver": profile.driver, "provider": provider}]
+
+
+async def router_flags(conn: AsyncConnection, attrs: dict, default_driver: str) -> dict[str, bool]:
+    """The ``ha`` / ``distributed`` flags of a new router made with ``attrs["flavor_id"]``:
+    its provider's (400 when the request also gives them)."""
+    if attrs.get("ha") is not None or attrs.get("distributed") is not None:
+        raise RouterBadRequest(msg=FLAGS_WITH_FLAVOR)
+    await check_router_flavor(conn, attrs["flavor_id"], default_driver)
+    [provider] = await next_providers(conn, attrs["flavor_id"], default_driver)
+    ha, distributed = NEUTRON_L3_DRIVERS.get(provider["driver"], (False, False))
+    return {"ha": ha, "distributed": distributed}
 
 
 async def check_router_flavor(conn: AsyncConnection, flavor_id: str, default_driver: str) -> None:

@@ -130,8 +130,10 @@ class RouterService(ResourceService):
     async def _create_one(self, conn: AsyncConnection, ctx: Context, attrs: dict) -> str:
         hints = attrs.get("availability_zone_hints") or []
         await availability_zones.check_hints(conn, "router", hints)
-        if attrs.get("flavor_id"):
-            await router_flavors.check_router_flavor(conn, attrs["flavor_id"], self.settings.backend_driver)
+        if attrs.get("flavor_id"):  # l3-flavors: the flavor's provider sets the flags
+            flags = await router_flavors.router_flags(conn, attrs, self.settings.backend_driver)
+        else:
+            flags = router_flags.initial(attrs, self.settings)
         project_id = base.resolve_project(ctx, attrs)
         router_id = await base.insert_new(
             conn,
@@ -144,7 +146,7 @@ class RouterService(ResourceService):
             gw_port_id=None,
             enable_snat=True,
             availability_zone_hints=hints or None,
-            **router_flags.initial(attrs, self.settings),
+            **flags,
             flavor_id=attrs.get("flavor_id"),
         )
         if attrs.get("tags"):
