@@ -144,23 +144,30 @@ class Fleet:
         self.report_interval = report_interval
         self.tasks: list[asyncio.Task] = []
         self.heartbeats_on = True
+        self.beats: set[asyncio.Task] = set()
 
     async def register(self) -> None:
         await asyncio.gather(*[a.report(True) for a in self.agents])
 
-    def connect(self) -> None:
-        for agent in self.agents:
+    async def connect(self, per_second: float = 0) -> None:
+        """Start every agent's watches: all at once, or ``per_second`` agents a
+        second (a fleet booting; the restart storm is the all-at-once case)."""
+        for i, agent in enumerate(self.agents):
             agent.synced.clear()
             agent.docs.clear()
             self.tasks += [asyncio.create_task(agent.watch(w)) for w in ("desired_state", "dhcp_state")]
+            if per_second and i % 10 == 9:
+                await asyncio.sleep(10 / per_second)
 
     async def heartbeat(self) -> None:
         """Every agent once per interval, spread evenly over it."""
         while True:
             step = self.report_interval / len(self.agents)
             for agent in self.agents:
-                if self.heartbeats_on:
-                    asyncio.create_task(agent.report(False))
+                if self.heartbeats_on:  # held until done (a task only the loop holds may be collected)
+                    task = asyncio.create_task(agent.report(False))
+                    self.beats.add(task)
+                    task.add_done_callback(self.beats.discard)
                 await asyncio.sleep(step)
 
     async def synced(self) -> None:
@@ -173,6 +180,10 @@ class Fleet:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks = []
+
+
+def note(text: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def server_processes(pid: int) -> list[psutil.Process]:
@@ -247,7 +258,13 @@ async def bind_latencies(url: str, fleet: Fleet, ports: list[str], timeout: floa
     for port_id in ports:
         agent = random.choice(fleet.agents)
         start = time.perf_counter()
-        status, data = await conn.request("PUT", f"/v2.0/ports/{port_id}", {"port": {"binding:host_id": agent.host}})
+        for _ in range(10):  # a 503 (pool exhausted on an overloaded machine): again
+            status, data = await conn.request(
+                "PUT", f"/v2.0/ports/{port_id}", {"port": {"binding:host_id": agent.host}}
+            )
+            if status != 503:
+                break
+            await asyncio.sleep(1)
         assert status == 200, data
         while port_id not in agent.seen and time.perf_counter() - start < timeout:
             await asyncio.sleep(0.002)
@@ -274,19 +291,23 @@ async def case(url: str, db_url: str, pid: int, n: int, args: argparse.Namespace
     await fleet.register()
     out["register_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    fleet.connect()
+    await fleet.connect(args.ramp)
     await asyncio.wait_for(fleet.synced(), args.timeout)
     out["connect_s"] = time.perf_counter() - start
+    note(f"{n} agents registered and synced: {out}")
     beat = asyncio.create_task(fleet.heartbeat())
     try:
         fleet.heartbeats_on = False
         await asyncio.sleep(3)
         out["idle"] = await measure_idle(db, procs, args.idle)
+        note(f"idle: {out['idle']}")
         fleet.heartbeats_on = True
         out["beating"] = await measure_idle(db, procs, args.idle)
+        note(f"heartbeats: {out['beating']}")
         out["rss_per_agent_kib"] = (out["idle"]["rss"] - rss_before) * 1024 / n
         out["rss_before"] = rss_before
         out["bind"], out["bind_missed"] = await bind_latencies(url, fleet, ports, 10)
+        note(f"binds: {out['bind']} missed {out['bind_missed']}")
         calm: list[float] = []
         stop = asyncio.Event()
         listing = asyncio.create_task(lister(url, calm, stop))
@@ -300,7 +321,7 @@ async def case(url: str, db_url: str, pid: int, n: int, args: argparse.Namespace
         stop = asyncio.Event()
         listing = asyncio.create_task(lister(url, storm, stop))
         start = time.perf_counter()
-        fleet.connect()
+        await fleet.connect()
         await asyncio.gather(*[a.report(True) for a in fleet.agents], fleet.synced())
         out["storm_s"] = time.perf_counter() - start
         stop.set()
@@ -344,6 +365,7 @@ def main() -> None:
     parser.add_argument("--report-interval", type=float, default=30.0)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of each idle measurement")
     parser.add_argument("--binds", type=int, default=30)
+    parser.add_argument("--ramp", type=float, default=100.0, help="agents started per second (0: all at once)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed for all agents to sync")
     ARGS = args = parser.parse_args()
     # Two held requests per host on both ends of the loopback: raise the limit

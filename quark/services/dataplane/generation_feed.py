@@ -19,9 +19,9 @@ polls for all of them, and only while someone waits:
 
 So an idle fleet costs ``1 / interval`` small statements a second per
 process, whatever its size, and a change wakes just the hosts it concerns.
-A waiter's own first read is direct (``HostService.wait_for``); it then takes
-only feed readings that *started* after that read (``ticket``), so the feed
-never answers with a snapshot older than what the waiter already saw.
+A waiter takes only readings that *started* after it arrived (``ticket``):
+one that started before may hold a snapshot older than what its client
+already saw (the client's ``since`` came from a document read since).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The server side of the hosts' dataplane contract (docs/agent_api.md): the
 state documents with long-polls, and the port status reports of agents.
 
-Long-poll: ``wait_for`` reads the host's generation once, then waits on the
-process's ``GenerationFeed``, which polls every ``POLL_INTERVAL`` seconds for
+Long-poll: ``wait_for`` waits on the process's ``GenerationFeed``, which polls every ``POLL_INTERVAL`` seconds for
 all of the process's waiters at once (one small statement while nothing
 changes, however many hosts wait) until it differs from ``since`` or the
 wait ends; every change inserts a row for the hosts it concerns in its own
@@ -84,9 +83,9 @@ class HostService:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, MAX_WAIT)
-        async with self.db.read() as conn:
-            if await hoststate.generation(conn, host, dhcp=dhcp) != since:
-                return
+        # No read of its own: the feed's next reading (at most POLL_INTERVAL
+        # away) answers a stale ``since`` too, so a held request costs the
+        # database nothing until it returns.
         watchers = metrics.LONG_POLL_WATCHERS.labels("dhcp_state" if dhcp else "desired_state")
         watchers.inc()
         try:
