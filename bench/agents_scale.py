@@ -372,16 +372,23 @@ def main() -> None:
     # (the server inherits it).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # An agent is alive while its last report is younger than agent_down_time
+    # (Quark's default 20 s, for its agents' 5 s reports): a fleet reporting
+    # every 30 s (Neutron's default) runs with Neutron's 75 s.
+    server_env = {"QUARK_AGENT_DOWN_TIME": str(max(20, int(2.5 * args.report_interval)))}
     results = []
     for n in args.agents:
         info: dict = {}
         with (
             harness.fresh_database("postgresql") as db_url,
-            harness.running_server(db_url, args.workers, info=info) as url,
+            harness.running_server(db_url, args.workers, env=server_env, info=info) as url,
         ):
             results.append(asyncio.run(case(url, db_url, info["pid"], n, args)))
         print(f"server log (agents={n}): tracebacks={harness.server_errors_in(info['log'])}", flush=True)
-    print(f"server: postgresql, quark serve --workers {args.workers}; open files limit {hard}")
+    print(
+        f"server: postgresql, quark serve --workers {args.workers}, {server_env}; open files limit {hard}; "
+        f"agents report every {args.report_interval:g}s, long-poll wait {WAIT}s"
+    )
     print(f"machine: {harness.machine()}")
     for r in results:
         print("\n".join(lines(r)))
