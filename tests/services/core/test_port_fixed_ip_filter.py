@@ -33,3 +33,21 @@ async def test_the_filter_is_not_evaluated_port_by_port(env):
         plan = "\n".join((await conn.execute(text("EXPLAIN " + sql))).scalars())
     # A SubPlan is a subquery run again for each port row scanned.
     assert "SubPlan" not in plan, plan
+
+
+async def test_subnet_and_substring_filters_find_only_their_ports(env):
+    network, subnet = await env.network_with_subnet("10.78.0.0/24")
+    other_net, other_subnet = await env.network_with_subnet("10.79.0.0/24")
+    mine = await env.port(network["id"])
+    theirs = await env.port(other_net["id"])
+
+    async def found(**fixed: list[str]) -> set[str]:
+        return {p["id"] for p in await env.services.ports.list(ADMIN, ListQuery(extra={"fixed_ips": fixed}))}
+
+    assert found_ids(await found(subnet_id=[subnet["id"]]), mine, theirs) == {"mine"}
+    assert found_ids(await found(subnet_id=[other_subnet["id"]]), mine, theirs) == {"theirs"}
+    assert found_ids(await found(ip_address_substr=["10.79."]), mine, theirs) == {"theirs"}
+
+
+def found_ids(ids: set[str], mine: dict, theirs: dict) -> set[str]:
+    return {name for name, port in (("mine", mine), ("theirs", theirs)) if port["id"] in ids}
