@@ -1,12 +1,11 @@
 """The server side of the hosts' dataplane contract (docs/agent_api.md): the
 state documents with long-polls, and the port status reports of agents.
 
-Long-poll: ``wait_for`` reads the host's generation every ``POLL_INTERVAL``
-seconds until it differs from ``since`` or the wait ends; every change
-inserts a row for the hosts it concerns in its own transaction
-(``hoststate``), so any server process sees any other's changes, and a
-waiting request costs one indexed read per interval (its host's base and its
-few unfolded changes) and no connection in between. ``run`` folds the
+Long-poll: ``wait_for`` waits on the process's ``GenerationFeed``, which polls every ``POLL_INTERVAL`` seconds for
+all of the process's waiters at once (one small statement while nothing
+changes, however many hosts wait) until it differs from ``since`` or the
+wait ends; every change inserts a row for the hosts it concerns in its own
+transaction (``hoststate``), so any server process sees any other's changes. ``run`` folds the
 change log into the bases every ``host_changes_fold_interval`` seconds.
 """
 
@@ -27,12 +26,16 @@ from quark.db.engine import Database
 from quark.services.common import periodic
 from quark.services.dataplane import documents, firewall_documents, hoststate, l3_ha, l3_status, router_documents
 from quark.services.dataplane.binding import BRIDGE
+from quark.services.dataplane.generation_feed import GenerationFeed
 from quark.services.dataplane.nova_events import NovaEvents
 
 p = models.ports
 
 POLL_INTERVAL = 0.1
 MAX_WAIT = 60
+# How often a held request checks that its client is still there (each
+# check is a wake-up of its own: with 10,000 held requests, not every poll).
+GONE_CHECK = 5.0
 
 
 class HostService:
@@ -41,6 +44,7 @@ class HostService:
         self.settings = settings
         self.nova = nova
         self.clock = clock
+        self.feed = GenerationFeed(db, POLL_INTERVAL)
 
     # --- the change log's fold (quark.services.dataplane.hoststate) ----------------------
 
@@ -79,29 +83,22 @@ class HostService:
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, MAX_WAIT)
+        # No read of its own: the feed's next reading (at most POLL_INTERVAL
+        # away) answers a stale ``since`` too, so a held request costs the
+        # database nothing until it returns.
         watchers = metrics.LONG_POLL_WATCHERS.labels("dhcp_state" if dhcp else "desired_state")
         watchers.inc()
         try:
             while True:
-                if await self._generation(host, dhcp, since) != since:
-                    return
                 remaining = deadline - loop.time()
-                if remaining <= 0 or (gone is not None and await gone()):
+                if remaining <= 0:
                     return
-                await asyncio.sleep(min(POLL_INTERVAL, remaining))
+                if await self.feed.wait(host, dhcp, since, min(GONE_CHECK, remaining)):
+                    return
+                if gone is not None and await gone():
+                    return
         finally:
             watchers.dec()
-
-    async def _generation(self, host: str, dhcp: bool, since: int) -> int:
-        """The host's generation, from the replica if one is fit (the watches' polls are most of
-        the database's reads with many agents); a replica behind what the agent has seen
-        (a generation below ``since``) is not trusted: the primary answers."""
-        async with self.db.read(lag_ok=True) as conn:
-            generation = await hoststate.generation(conn, host, dhcp=dhcp)
-        if generation < since:
-            async with self.db.read() as conn:
-                generation = await hoststate.generation(conn, host, dhcp=dhcp)
-        return generation
 
     async def _document(self, since: int | None, read: Callable[[AsyncConnection], Awaitable[dict]]) -> dict:
         """A document read by ``read`` on the replica if one is fit, again on the primary if the

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, exists, false, insert, or_, select, update
+from sqlalchemy import delete, exists, false, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -125,11 +125,16 @@ class PortService(ResourceService):
     def extra_filters(self, query: ListQuery) -> list:
         clauses = []
         fixed = query.extra.get("fixed_ips") or {}
-        live = [a.c.port_id == p.c.id, a.c.deallocated == false()]
 
-        def held(condition):  # by the port alone, or shared with others (ip_address_ports)
+        def held(condition):
+            """Ports holding a matching address, by themselves or shared with
+            others (ip_address_ports). One IN over a UNION, driven by the
+            addresses' index: an EXISTS correlated to the port, ORed with the
+            shared case, made PostgreSQL test every port (issue 21: 130 ms at
+            30,000 ports, growing with the table)."""
+            alone = select(a.c.port_id).where(a.c.port_id.is_not(None), a.c.deallocated == false(), condition)
             shared = select(h.c.port_id).select_from(h.join(a, a.c.id == h.c.allocation_id)).where(condition)
-            return or_(exists().where(*live, condition), p.c.id.in_(shared))
+            return p.c.id.in_(union_all(alone, shared))
 
         if fixed.get("ip_address"):
             clauses.append(held(a.c.address.in_(fixed["ip_address"])))
