@@ -77,10 +77,11 @@ class HostService:
         *,
         dhcp: bool,
         gone: Callable[[], Awaitable[bool]] | None = None,
-    ) -> None:
-        """Return when the host's (DHCP) generation is not ``since``, or after ``wait`` seconds."""
+    ) -> bool:
+        """Return when the host's (DHCP) generation is not ``since`` (True), or after ``wait``
+        seconds or when the client is gone (False)."""
         if since is None or wait <= 0:
-            return
+            return False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(wait, MAX_WAIT)
         # No read of its own: the feed's next reading (at most POLL_INTERVAL
@@ -92,20 +93,25 @@ class HostService:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    return
+                    return False
                 if await self.feed.wait(host, dhcp, since, min(GONE_CHECK, remaining)):
-                    return
+                    return True
                 if gone is not None and await gone():
-                    return
+                    return False
         finally:
             watchers.dec()
 
-    async def _document(self, since: int | None, read: Callable[[AsyncConnection], Awaitable[dict]]) -> dict:
+    async def _document(
+        self, since: int | None, moved: bool, read: Callable[[AsyncConnection], Awaitable[dict]]
+    ) -> dict:
         """A document read by ``read`` on the replica if one is fit, again on the primary if the
-        replica's is older than what the agent already has: an agent never goes back in time."""
+        replica's is older than what the agent already has (an agent never goes back in time)
+        or, when the feed (on the primary) saw the generation move, not newer than ``since``:
+        else an agent woken by a change would get its old document back and poll again at
+        once, as long as the replica lags."""
         async with self.db.read(lag_ok=True) as conn:
             document = await read(conn)
-        if since is not None and document["generation"] < since:
+        if since is not None and document["generation"] < since + (1 if moved else 0):
             async with self.db.read() as conn:
                 document = await read(conn)
         return document
@@ -118,7 +124,7 @@ class HostService:
         wait: float = 0,
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
-        await self.wait_for(host, since, wait, dhcp=False, gone=gone)
+        moved = await self.wait_for(host, since, wait, dhcp=False, gone=gone)
 
         async def read(conn: AsyncConnection) -> dict:
             # The generation first: a change committed while the body is read
@@ -136,7 +142,7 @@ class HostService:
                 **filters,
             }
 
-        return await self._document(since, read)
+        return await self._document(since, moved, read)
 
     async def dhcp_state(
         self,
@@ -146,13 +152,13 @@ class HostService:
         wait: float = 0,
         gone: Callable[[], Awaitable[bool]] | None = None,
     ) -> dict:
-        await self.wait_for(host, since, wait, dhcp=True, gone=gone)
+        moved = await self.wait_for(host, since, wait, dhcp=True, gone=gone)
 
         async def read(conn: AsyncConnection) -> dict:
             gen = await hoststate.generation(conn, host, dhcp=True)
             return {"host": host, "generation": gen, "networks": await documents.dhcp_state(conn, host)}
 
-        return await self._document(since, read)
+        return await self._document(since, moved, read)
 
     # --- L3 status (quark.services.dataplane.l3_status) -----------------------------------
 
