@@ -318,6 +318,8 @@ CROSS_FIELD_RULES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v2.0/routers"): (
         r"^Invalid input for operation: Too many availability_zone_hints specified",
         r"^Invalid service type",
+        # a flavor's provider sets ha/distributed: not both in one request (l3-flavors)
+        r"Cannot specify both 'flavor_id' and 'ha' or 'distributed'",
     ),
     # a service profile needs a driver or metainfo (Neutron's ServiceProfileEmpty)
     ("POST", "/v2.0/service_profiles"): (r"^Service Profile needs either a driver or metainfo",),

@@ -201,6 +201,7 @@ def create_templates(world: World) -> dict[str, dict]:
         "routes": {"subnet_id": own["subnet"], "cidr": "192.168.3.0/24", "gateway": "10.202.0.7"},
         "subnetpools": {"name": "probe", "prefixes": ["100.203.0.0/16"]},
         "address-scopes": {"name": "probe", "ip_version": 4},
+        "routers": {"name": "probe"},
         # Readable by members, writable by admins only: A's POST is refused either way.
         "default-security-group-rules": {"direction": "ingress", "protocol": "udp"},
         "rbac-policies": {
@@ -217,6 +218,7 @@ UPDATE_TARGETS = {
     "floatingips": "floatingip",
     "ip_addresses": "reserved_ip_address",
     "subnetpools": "subnetpool",
+    "subnets": "subnet",
 }
 
 

@@ -222,3 +222,21 @@ def test_subnet_segment_id_writable(http):
     member = {"X-Project-Id": net["project_id"], "X-Roles": "member"}
     denied = http.put(f"/v2.0/subnets/{lone['id']}", json={"subnet": {"segment_id": seg_m["id"]}}, headers=member)
     assert denied.status_code in (403, 404), denied.text
+
+
+def test_a_dhcp_host_reaching_no_segment_takes_no_subnet_of_a_routed_network(http):
+    """A live DHCP agent on a host that reaches none of the network's segments: the
+    subnets are made all the same (no 409 HostNotConnectedToAnySegment from the DHCP
+    port), and that host gets no DHCP port on the routed network."""
+    body = {"host": host_name(), "agent_type": "DHCP agent", "binary": "quark-dhcp", "configurations": {}}
+    dhcp = http.post("/v2.0/agents/report", json={"agent": body})
+    assert dhcp.status_code == 200, dhcp.text
+    try:
+        world = routed(http)  # asserts each subnet's 201
+        dhcp_ports = http.get(
+            "/v2.0/ports", params={"network_id": world["net"]["id"], "device_owner": "network:dhcp"}
+        ).json()["ports"]
+        assert dhcp_ports == []
+    finally:  # other tests of this server must not get DHCP ports on this host
+        disabled = http.put(f"/v2.0/agents/{dhcp.json()['agent']['id']}", json={"agent": {"admin_state_up": False}})
+        assert disabled.status_code == 200, disabled.text

@@ -98,12 +98,17 @@ def is_routed(subnets: Sequence[Any]) -> bool:
     return any(sub.segment_id is not None for sub in subnets)
 
 
-async def reachable(conn: AsyncConnection, network_id: str, subnets: Sequence[Any], host: str) -> list[Any]:
-    """The subnets of a routed network that ``host`` reaches (409 when none)."""
+async def reached(conn: AsyncConnection, subnets: Sequence[Any], host: str) -> list[Any]:
+    """The subnets of a routed network whose segments ``host`` reaches (maybe none)."""
     segment_ids = sorted({sub.segment_id for sub in subnets if sub.segment_id is not None})
     stmt = select(shm.c.segment_id).where(shm.c.host == host, shm.c.segment_id.in_(segment_ids))
     mapped = set((await conn.execute(stmt)).scalars())
-    found = [sub for sub in subnets if sub.segment_id in mapped]
+    return [sub for sub in subnets if sub.segment_id in mapped]
+
+
+async def reachable(conn: AsyncConnection, network_id: str, subnets: Sequence[Any], host: str) -> list[Any]:
+    """The subnets of a routed network that ``host`` reaches (409 when none)."""
+    found = await reached(conn, subnets, host)
     if not found:
         raise HostNotConnectedToAnySegment(host=host, network_id=network_id)
     return found

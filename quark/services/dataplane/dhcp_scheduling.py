@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +23,7 @@ from quark.config import Settings
 from quark.context import Context
 from quark.db import models
 from quark.ipam import addressing
+from quark.services.core import segment_hosts
 from quark.services.core.ports.service import PortService
 from quark.services.dataplane import liveness
 from quark.services.dataplane.agents import DHCP_AGENT
@@ -139,15 +141,24 @@ class DhcpScheduler:
             for port in dhcp_ports:
                 await self.ports.delete_in(conn, port)
             return
-        stateful = [sub.id for sub in subnets if not addressing.is_auto_address(sub)]
+        routed = segment_hosts.is_routed(subnets)
         if dhcp_ports:
             for port in dhcp_ports:
-                await self.ports.add_subnets(conn, port, stateful)
+                served = await segment_hosts.reached(conn, subnets, port.binding_host_id) if routed else subnets
+                await self.ports.add_subnets(conn, port, _stateful(served))
             return
         network = (await conn.execute(select(n).where(n.c.id == network_id))).one()
         host = await self.live_dhcp_host(conn, network.availability_zone_hints or ())
         if host is None:
             return
+        if routed:
+            # A routed network: the DHCP host serves the subnets of the segments it reaches
+            # (Neutron runs DHCP per segment); one that reaches none gets no port, rather
+            # than the subnet's create failing with HostNotConnectedToAnySegment.
+            subnets = await segment_hosts.reached(conn, subnets, host)
+            if not subnets:
+                return
+        stateful = _stateful(subnets)
         ctx = Context.admin(network.project_id)
         await self.ports.create_ports_in(
             conn,
@@ -165,3 +176,8 @@ class DhcpScheduler:
             ],
             internal=True,
         )
+
+
+def _stateful(subnets: list[Any]) -> list[str]:
+    """The subnets a DHCP port takes an address on (not the SLAAC ones)."""
+    return [sub.id for sub in subnets if not addressing.is_auto_address(sub)]
