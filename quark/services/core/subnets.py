@@ -288,13 +288,10 @@ class SubnetService(ResourceService):
         return network
 
     async def _check_overlap(self, conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> None:
-        for _other_id, other_cidr in await conn.execute(
-            select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
-        ):
-            if net.overlaps(ipaddress.ip_network(other_cidr)):
-                raise errors.InvalidInput(
-                    error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
-                )
+        if await overlapping(conn, network_id, net):
+            raise errors.InvalidInput(
+                error_message=f"Requested subnet with cidr: {net} for network: {network_id} overlaps with another subnet"
+            )
 
     async def _bump_network(self, conn: AsyncConnection, network_id: str) -> None:
         await conn.execute(
@@ -454,3 +451,12 @@ class SubnetService(ResourceService):
             .where(a.c.subnet_id == subnet_id, a.c.deallocated == false())
         )
         return sorted(set((await conn.execute(own.union(shared))).scalars()))
+
+
+async def overlapping(conn: AsyncConnection, network_id: str, net: addressing.IPNetwork) -> list[tuple[str, str]]:
+    """(id, cidr) of the network's subnets whose prefix overlaps ``net`` (a subnet create
+    refuses any; an import's dry run reports them)."""
+    rows = await conn.execute(
+        select(s.c.id, s.c.cidr).where(s.c.network_id == network_id, s.c.ip_version == net.version)
+    )
+    return [(other_id, cidr) for other_id, cidr in rows if net.overlaps(ipaddress.ip_network(cidr))]

@@ -5,18 +5,18 @@ subnet overlapping another subnet of its network."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
+from quark.ipam import addressing
+from quark.services.core.subnets import overlapping
 from quark.services.imports.records import is_router_interface
 
 ips = models.ip_allocations
 p = models.ports
-s = models.subnets
 
 
 async def conflicts(conn: AsyncConnection, kind: str, record: dict) -> list[str]:
@@ -34,7 +34,7 @@ async def conflicts(conn: AsyncConnection, kind: str, record: dict) -> list[str]
 async def _holder(conn: AsyncConnection, network_id: str, address: str, subnet_id: str | None = None) -> Any:
     stmt = select(ips.c.port_id, ips.c.project_id).where(
         ips.c.network_id == network_id,
-        ips.c.address == str(ipaddress.ip_address(address)),
+        ips.c.address == addressing.canonical_ip(address),
         ips.c.deallocated.is_(False),
     )
     if subnet_id:
@@ -61,10 +61,8 @@ async def _port(conn: AsyncConnection, record: dict) -> list[str]:
 
 
 async def _subnet(conn: AsyncConnection, record: dict) -> list[str]:
-    mine = ipaddress.ip_network(record["cidr"])
-    rows = (await conn.execute(select(s.c.id, s.c.cidr).where(s.c.network_id == record["network_id"]))).all()
+    mine = addressing.parse_cidr(record["cidr"])
     return [
-        f"{record['cidr']} overlaps subnet {row.id} ({row.cidr})"
-        for row in rows
-        if ipaddress.ip_network(row.cidr).version == mine.version and ipaddress.ip_network(row.cidr).overlaps(mine)
+        f"{record['cidr']} overlaps subnet {other_id} ({cidr})"
+        for other_id, cidr in await overlapping(conn, record["network_id"], mine)
     ]

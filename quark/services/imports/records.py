@@ -8,12 +8,12 @@ a conflict), and which attributes the create through Quark's service gets.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from quark import owners
+from quark.ipam import addressing
 
 # The dependency order of the import: each kind refers only to kinds before it.
 KINDS = (
@@ -45,7 +45,7 @@ def _routes(value: Any) -> list[tuple[str, str]]:
 
 
 def _fixed_ips(value: Any) -> list[tuple[str, str]]:
-    return sorted((ip["subnet_id"], str(ipaddress.ip_address(ip["ip_address"]))) for ip in value or [])
+    return sorted((ip["subnet_id"], addressing.canonical_ip(ip["ip_address"])) for ip in value or [])
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:
