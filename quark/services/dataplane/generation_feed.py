@@ -32,15 +32,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, false, func, select, true, union_all
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark.db import models
 from quark.db.engine import Database
+from quark.services.dataplane import hoststate
 
 log = logging.getLogger(__name__)
 
-hg = models.host_generations
 hc = models.host_changes
 
 
@@ -52,22 +52,6 @@ async def gate(conn: AsyncConnection) -> tuple[int, int, int]:
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
-
-
-async def all_generations(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
-    """host -> (generation, dhcp_generation), bases and changes in one statement
-    (one snapshot: a fold between two reads would be seen half-done)."""
-    bases = select(hg.c.host, hg.c.generation.label("g"), hg.c.dhcp_generation.label("d"))
-    counts = select(
-        hc.c.host,
-        func.sum(case((hc.c.dhcp == false(), 1), else_=0)),
-        func.sum(case((hc.c.dhcp == true(), 1), else_=0)),
-    ).group_by(hc.c.host)
-    out: dict[str, tuple[int, int]] = {}
-    for host, gen, dhcp_gen in await conn.execute(union_all(bases, counts)):
-        old = out.get(host, (0, 0))
-        out[host] = (old[0] + int(gen or 0), old[1] + int(dhcp_gen or 0))
-    return out
 
 
 @dataclass(eq=False)
@@ -134,7 +118,7 @@ class GenerationFeed:
                     now = loop.time()
                     current = await gate(conn)
                     if current != last_gate or now - last_full >= self.full_every:
-                        fresh = await all_generations(conn)
+                        fresh = await hoststate.generations(conn)
                         self._publish(number, fresh)
                         last_gate, last_full = current, now
                     else:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import case, delete, exists, false, func, insert, select, true, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quark import owners
@@ -84,14 +84,20 @@ async def generation(conn: AsyncConnection, host: str, *, dhcp: bool = False) ->
 
 
 async def generations(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
-    """host -> (generation, dhcp_generation) of every host with a base or changes."""
-    out: dict[str, list[int]] = {
-        row.host: [row.generation, row.dhcp_generation] for row in await conn.execute(select(hg))
-    }
-    counted = select(hc.c.host, hc.c.dhcp, func.count()).group_by(hc.c.host, hc.c.dhcp)
-    for host, dhcp, n in await conn.execute(counted):
-        out.setdefault(host, [0, 0])[1 if dhcp else 0] += n
-    return {host: (gen, dhcp_gen) for host, (gen, dhcp_gen) in out.items()}
+    """host -> (generation, dhcp_generation) of every host with a base or changes: bases
+    and changes in one statement (one snapshot: a fold between two reads would be seen
+    half-done). The watches' generation feed reads it."""
+    bases = select(hg.c.host, hg.c.generation.label("g"), hg.c.dhcp_generation.label("d"))
+    counts = select(
+        hc.c.host,
+        func.sum(case((hc.c.dhcp == false(), 1), else_=0)),
+        func.sum(case((hc.c.dhcp == true(), 1), else_=0)),
+    ).group_by(hc.c.host)
+    out: dict[str, tuple[int, int]] = {}
+    for host, gen, dhcp_gen in await conn.execute(union_all(bases, counts)):
+        old = out.get(host, (0, 0))
+        out[host] = (old[0] + int(gen or 0), old[1] + int(dhcp_gen or 0))
+    return out
 
 
 async def unfolded(conn: AsyncConnection) -> list[tuple[str, bool]]:
