@@ -28,6 +28,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import and_, delete, false, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -145,15 +146,20 @@ async def _check_addresses(conn: AsyncConnection, report: Report) -> None:
         seen[key] = row.id
 
 
+async def held_by_missing_ports(conn: AsyncConnection) -> list[Any]:
+    """Live addresses whose port is gone (a leak: ``quark ipam check``; ``quark orphans``
+    reports them too), by subnet and address."""
+    stmt = (
+        select(a.c.id, a.c.project_id, a.c.address, a.c.subnet_id, a.c.port_id, a.c.allocated_at)
+        .outerjoin(p, p.c.id == a.c.port_id)
+        .where(a.c.deallocated == false(), a.c.port_id.is_not(None), p.c.id.is_(None))
+        .order_by(a.c.subnet_id, a.c.address)
+    )
+    return list((await conn.execute(stmt)).all())
+
+
 async def _check_leaks(conn: AsyncConnection, report: Report, fix: bool, older_than) -> None:
-    orphan_ips = (
-        await conn.execute(
-            select(a.c.id, a.c.address, a.c.subnet_id, a.c.port_id, a.c.allocated_at)
-            .outerjoin(p, p.c.id == a.c.port_id)
-            .where(a.c.deallocated == false(), a.c.port_id.is_not(None), p.c.id.is_(None))
-        )
-    ).all()
-    for row in orphan_ips:
+    for row in await held_by_missing_ports(conn):
         report.problems.append(f"{row.address} in subnet {row.subnet_id} is held by missing port {row.port_id}")
         if fix and row.allocated_at <= older_than:
             await conn.execute(

@@ -30,6 +30,7 @@ from quark import owners
 from quark.db import l3_models, models
 from quark.db.engine import Database
 from quark.db.external_ipam_models import external_allocations as ext
+from quark.ipam import repair
 
 p = models.ports
 a = models.agents
@@ -82,13 +83,8 @@ async def ports_without_device(conn: AsyncConnection) -> list[dict[str, Any]]:
 
 
 async def allocations_without_port(conn: AsyncConnection) -> list[dict[str, Any]]:
-    exists = select(p.c.id).where(p.c.id == alloc.c.port_id).exists()
-    stmt = (
-        select(alloc.c.id, alloc.c.project_id, alloc.c.address, alloc.c.subnet_id, alloc.c.port_id)
-        .where(alloc.c.deallocated == false(), alloc.c.port_id.is_not(None), not_(exists))
-        .order_by(alloc.c.subnet_id, alloc.c.address)
-    )
-    return await _addresses(conn, "allocation_without_port", stmt, "held by missing port {row.port_id}")
+    rows = await repair.held_by_missing_ports(conn)  # the leaks `quark ipam check` finds
+    return _addresses("allocation_without_port", rows, "held by missing port {row.port_id}")
 
 
 async def stale_external_allocations(conn: AsyncConnection, limits: OrphanLimits) -> list[dict[str, Any]]:
@@ -98,16 +94,15 @@ async def stale_external_allocations(conn: AsyncConnection, limits: OrphanLimits
         .where(ext.c.created_at < limits.now - limits.external_age)
         .order_by(ext.c.created_at)
     )
-    return await _addresses(
-        conn, "stale_external_allocation", stmt, "for holder {row.holder} since {row.created_at:%Y-%m-%d}"
-    )
+    rows = (await conn.execute(stmt)).all()
+    return _addresses("stale_external_allocation", rows, "for holder {row.holder} since {row.created_at:%Y-%m-%d}")
 
 
-async def _addresses(conn: AsyncConnection, kind: str, stmt: Any, why: str) -> list[dict[str, Any]]:
-    """A finding per row of ``stmt`` (an allocation id first, its project, address and subnet)."""
+def _addresses(kind: str, rows: Any, why: str) -> list[dict[str, Any]]:
+    """A finding per row (an allocation id first, its project, address and subnet)."""
     return [
         finding(kind, row[0], row.project_id, f"{row.address} in subnet {row.subnet_id} " + why.format(row=row))
-        for row in await conn.execute(stmt)
+        for row in rows
     ]
 
 
